@@ -1,0 +1,1 @@
+"""The WebSocket gateway: connections, hello/auth, fan-out, presence, resume, drain."""

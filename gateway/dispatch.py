@@ -1,0 +1,60 @@
+"""Turns one decoded client frame into calls on the chat rooms and presence.
+
+No rules live here: the rooms decide, this only routes and replies. Replies
+go to the asking connection with ``re`` set to the frame's ``id``; a few
+messages (``chat.send``, ``presence.set``) are acknowledged only when the
+client asked with an ``id``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from gateway.hub import Hub
+from gateway.sessions import Session
+from typogram.codes import ErrorCode
+from typogram.errors import AppError
+from typogram.protocol import (
+    ChatMute,
+    ChatSend,
+    ChatUnmute,
+    Hello,
+    Inbound,
+    Ping,
+    PresenceQuery,
+    PresenceSet,
+    RoomJoin,
+    RoomLeave,
+)
+
+if TYPE_CHECKING:
+    from gateway.session import Connection
+
+
+async def dispatch(hub: Hub, conn: Connection, session: Session, inbound: Inbound) -> None:
+    """Carry out one request; raises ``RoomError``/``AppError`` for the caller to reply."""
+    reply = conn.replier(inbound.id)
+    match inbound.body:
+        case RoomJoin(room=room):
+            await hub.chat.join(session, room, reply)
+        case RoomLeave(room=room):
+            await hub.chat.leave(session, room, reply)
+        case ChatSend(room=room, text=text):
+            message_id = await hub.chat.send(session, room, text, reply)
+            if inbound.id is not None:
+                reply("chat.sent", {"room": room, "id": message_id})
+        case ChatMute(room=room, user=user):
+            await hub.chat.mute(session, room, user, True, reply)
+        case ChatUnmute(room=room, user=user):
+            await hub.chat.mute(session, room, user, False, reply)
+        case PresenceSet(status=status):
+            session.status = status
+            await hub.presence.set(session.user.id, status)
+            if inbound.id is not None:
+                reply("presence.updated", {"status": status})
+        case PresenceQuery(users=users):
+            reply("presence.state", {"users": await hub.presence.query(users)})
+        case Ping():
+            reply("pong", {"ts": int(hub.clock() * 1000)})
+        case Hello():
+            raise AppError(ErrorCode.CONFLICT, "this connection already said hello")

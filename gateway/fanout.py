@@ -1,0 +1,127 @@
+"""Local delivery: which sessions on this node are in which room, and for which user.
+
+The node subscribes to ``keys.channel_room(room)`` through the PubSub port
+only while at least one local session is in the room, and to
+``keys.channel_user(user)`` while the user has a local session. Every push
+arrives through pub/sub — also the ones this node published — so all nodes
+deliver in the same order. A payload is parsed once per node into a
+``Push`` (encoded once); each recipient only gets its sequence number
+appended.
+
+User channels also carry control messages: ``{"t": "revoke", "d":
+{"version": N}}`` ends every local session whose token version is below N
+(close 4001).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import orjson
+
+from gateway.sessions import Session, SessionRegistry
+from typogram import keys
+from typogram.codes import CloseCode
+from typogram.ports import Listener, PubSub
+from typogram.protocol import ProtocolError, parse_push
+
+log = logging.getLogger(__name__)
+
+
+class Fanout:
+    def __init__(self, pubsub: PubSub, sessions: SessionRegistry) -> None:
+        self._pubsub = pubsub
+        self._sessions = sessions
+        self._rooms: dict[str, set[Session]] = {}
+        self._users: dict[str, int] = {}
+        self._channels: dict[str, str] = {}  # subscribed channel -> room or user id
+        self._lock = asyncio.Lock()  # serialises (un)subscribe so they never cross
+        # One bound listener each, so unsubscribe hands back the very object.
+        self._room_listener: Listener = self._on_room
+        self._user_listener: Listener = self._on_user
+
+    @property
+    def rooms(self) -> int:
+        return len(self._rooms)
+
+    def members(self, room: str) -> int:
+        return len(self._rooms.get(room, ()))
+
+    async def join_room(self, room: str, session: Session) -> None:
+        self._rooms.setdefault(room, set()).add(session)
+        await self._sync(keys.channel_room(room), room, self._room_listener)
+
+    async def leave_room(self, room: str, session: Session) -> None:
+        members = self._rooms.get(room)
+        if members is not None:
+            members.discard(session)
+            if not members:
+                del self._rooms[room]
+        await self._sync(keys.channel_room(room), room, self._room_listener)
+
+    async def watch_user(self, user_id: str) -> None:
+        """Count one more local session of ``user_id``; call ``unwatch_user`` once for each."""
+        self._users[user_id] = self._users.get(user_id, 0) + 1
+        await self._sync(keys.channel_user(user_id), user_id, self._user_listener)
+
+    async def unwatch_user(self, user_id: str) -> None:
+        left = self._users.get(user_id, 0) - 1
+        if left > 0:
+            self._users[user_id] = left
+        else:
+            self._users.pop(user_id, None)
+        await self._sync(keys.channel_user(user_id), user_id, self._user_listener)
+
+    async def _sync(self, channel: str, target: str, listener: Listener) -> None:
+        # Reconcile under the lock: whatever interleaving of joins and leaves
+        # happened, the subscription ends up matching local membership.
+        async with self._lock:
+            subscribed = channel in self._channels
+            is_user = listener is self._user_listener
+            wanted = target in self._users if is_user else target in self._rooms
+            if wanted and not subscribed:
+                self._channels[channel] = target
+                await self._pubsub.subscribe(channel, listener)
+            elif not wanted and subscribed:
+                del self._channels[channel]
+                await self._pubsub.unsubscribe(channel, listener)
+
+    def _on_room(self, channel: str, payload: bytes) -> None:
+        room = self._channels.get(channel)
+        members = self._rooms.get(room) if room is not None else None
+        if not members:
+            return
+        try:
+            push = parse_push(payload)
+        except ProtocolError as exc:
+            log.warning("dropping malformed push on %s: %s", channel, exc.message)
+            return
+        for session in list(members):
+            session.deliver(push)
+
+    def _on_user(self, channel: str, payload: bytes) -> None:
+        user_id = self._channels.get(channel)
+        if user_id is None:
+            return
+        sessions = self._sessions.of_user(user_id)
+        if payload.startswith(b'{"t":"revoke"'):
+            self._revoke(sessions, payload)
+            return
+        try:
+            push = parse_push(payload)
+        except ProtocolError as exc:
+            log.warning("dropping malformed push on %s: %s", channel, exc.message)
+            return
+        for session in sessions:
+            session.deliver(push)
+
+    def _revoke(self, sessions: list[Session], payload: bytes) -> None:
+        try:
+            version = int(orjson.loads(payload)["d"]["version"])
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            log.warning("dropping malformed revoke: %r", payload[:200])
+            return
+        for session in sessions:
+            if session.claims.version < version:
+                session.revoke(CloseCode.UNAUTHORIZED, "token revoked")

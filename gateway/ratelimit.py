@@ -1,0 +1,36 @@
+"""Per-connection message rate limit: a token bucket, with time passed in."""
+
+from __future__ import annotations
+
+from collections import deque
+
+
+class TokenBucket:
+    """``rate`` tokens per second, holding at most ``burst``."""
+
+    def __init__(self, rate: float, burst: int, now: float) -> None:
+        self._rate = rate
+        self._burst = float(burst)
+        self._tokens = float(burst)
+        self._at = now
+
+    def allow(self, now: float) -> bool:
+        self._tokens = min(self._burst, self._tokens + (now - self._at) * self._rate)
+        self._at = now
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return True
+        return False
+
+
+class Strikes:
+    """Counts refusals; ``hit`` says True once ``limit`` fell within ``window`` seconds."""
+
+    def __init__(self, limit: int, window: float) -> None:
+        self._times: deque[float] = deque(maxlen=max(1, limit))
+        self._window = window
+
+    def hit(self, now: float) -> bool:
+        self._times.append(now)
+        maxlen = self._times.maxlen or 1
+        return len(self._times) == maxlen and now - self._times[0] <= self._window

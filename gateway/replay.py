@@ -1,0 +1,49 @@
+"""The frames a session may need again after a reconnect, by sequence number.
+
+Plain data in the manner of an event queue: a deque of ``(seq, frame)``
+bounded by count and bytes. ``after(seq)`` answers with what the client
+missed, or ``None`` when some of it has already been dropped (a gap), in
+which case the client gets fresh snapshots instead.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+
+class ReplayBuffer:
+    def __init__(self, max_frames: int, max_bytes: int) -> None:
+        self._frames: deque[tuple[int, bytes]] = deque()
+        self._max_frames = max_frames
+        self._max_bytes = max_bytes
+        self._bytes = 0
+        self.last_seq = 0
+
+    def __len__(self) -> int:
+        return len(self._frames)
+
+    @property
+    def size(self) -> int:
+        return self._bytes
+
+    def append(self, seq: int, frame: bytes) -> None:
+        """Record a frame; ``seq`` must be greater than every earlier one."""
+        if seq <= self.last_seq:
+            raise ValueError(f"sequence {seq} is not after {self.last_seq}")
+        self.last_seq = seq
+        self._frames.append((seq, frame))
+        self._bytes += len(frame)
+        while self._frames and (
+            len(self._frames) > self._max_frames or self._bytes > self._max_bytes
+        ):
+            _, dropped = self._frames.popleft()
+            self._bytes -= len(dropped)
+
+    def after(self, seq: int) -> list[bytes] | None:
+        """Frames after ``seq``, oldest first; ``None`` if any of them is gone."""
+        if seq > self.last_seq:
+            return None  # the client claims frames this session never sent
+        first = self._frames[0][0] if self._frames else self.last_seq + 1
+        if seq + 1 < first:
+            return None
+        return [frame for s, frame in self._frames if s > seq]

@@ -1,0 +1,206 @@
+"""The gateway node: a websockets server on ``/ws`` and the services behind it.
+
+Use::
+
+    async with Gateway(settings, tokens=..., cache=..., pubsub=..., events=...,
+                       token_version=..., registry=...) as gateway:
+        await gateway.serve(stop)   # returns after ``stop`` is set and the drain is done
+
+Entering binds ``settings.host:settings.ws_port`` (port 0 picks a free one,
+see ``port``); ``serve`` runs the resume sweeper until ``stop`` is set, then
+drains: stop accepting, flush every client and close it with 1012, wait up to
+``gateway_drain_timeout_s``, then cut whatever is left. Leaving the context
+drains too if ``serve`` never ran. The ports (cache, pubsub, events) must be
+open for the whole life of the gateway; the caller owns them.
+
+Admission: past ``ws_max_connections`` open sockets (or while draining) a
+new socket is closed at once with 1013. With ``ws_allowed_origins`` set, a
+browser ``Origin`` outside the list gets HTTP 403; clients that send no
+Origin (non-browsers) are let in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from http import HTTPStatus
+from typing import Any, Self
+
+from prometheus_client import CollectorRegistry
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.http11 import Request, Response
+
+from gateway.chatrooms import ChatRooms
+from gateway.fanout import Fanout
+from gateway.hub import Hub, TokenVersion
+from gateway.metrics import GatewayMetrics
+from gateway.presence import Presence
+from gateway.session import Connection
+from gateway.sessions import SessionRegistry
+from typogram.codes import CloseCode
+from typogram.ports import Cache, EventLog, PubSub
+from typogram.settings import Settings
+from typogram.tokens import TokenService
+
+log = logging.getLogger(__name__)
+
+WS_PATH = "/ws"
+PRESENCE_TTL_HEARTBEATS = 3
+
+
+class Gateway:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        tokens: TokenService,
+        cache: Cache,
+        pubsub: PubSub,
+        events: EventLog,
+        token_version: TokenVersion | None = None,
+        registry: CollectorRegistry | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.metrics = GatewayMetrics(registry if registry is not None else CollectorRegistry())
+        sessions = SessionRegistry(
+            window_s=settings.ws_resume_window_s,
+            max_detached=settings.ws_max_connections,
+            replay_frames=settings.ws_replay_frames,
+            replay_bytes=settings.ws_replay_bytes,
+        )
+        fanout = Fanout(pubsub, sessions)
+        self._hub = Hub(
+            settings=settings,
+            tokens=tokens,
+            token_version=token_version,
+            sessions=sessions,
+            fanout=fanout,
+            chat=ChatRooms(
+                cache=cache,
+                pubsub=pubsub,
+                events=events,
+                fanout=fanout,
+                clock=clock,
+                history=settings.gateway_chat_history,
+                max_text=settings.gateway_chat_max_text,
+                slow_mode_s=settings.gateway_chat_slow_mode_s,
+                max_rooms=settings.ws_max_rooms_per_session,
+            ),
+            presence=Presence(cache, settings.ws_heartbeat_s * PRESENCE_TTL_HEARTBEATS),
+            metrics=self.metrics,
+            clock=clock,
+        )
+        self.metrics.bind(
+            connections=lambda: len(self._hub.connections),
+            queued=self._hub.queued,
+            detached=lambda: self._hub.sessions.detached,
+        )
+        self._server: Server | None = None
+        self._drained = False
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        if self._server is not None or self._drained:
+            raise RuntimeError("a Gateway is entered once")
+        s = self.settings
+        origins: Any = [*s.ws_allowed_origins, None] if s.ws_allowed_origins else None
+        self._server = await serve(
+            self._handle,
+            s.host,
+            s.ws_port,
+            process_request=self._admit,
+            origins=origins,
+            compression="deflate" if s.ws_compression else None,
+            max_size=s.ws_max_frame_bytes,
+            ping_interval=s.ws_heartbeat_s,
+            ping_timeout=s.ws_ping_timeout_s,
+            close_timeout=s.ws_close_timeout_s,
+            open_timeout=s.ws_hello_timeout_s,
+        )
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.drain()
+
+    @property
+    def port(self) -> int:
+        """The bound port (useful with ``ws_port=0``)."""
+        if self._server is None:
+            raise RuntimeError("the gateway is not running")
+        port: int = self._server.sockets[0].getsockname()[1]
+        return port
+
+    async def serve(self, stop: asyncio.Event) -> None:
+        """Run until ``stop`` is set, then drain. Wire SIGTERM to ``stop.set``."""
+        if self._server is None:
+            raise RuntimeError("enter the Gateway before serving")
+        interval = max(0.05, min(1.0, self.settings.ws_resume_window_s / 4))
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(interval):
+                    await stop.wait()
+            try:
+                await self._hub.sweep()
+            except Exception:
+                log.exception("session sweep failed")
+        await self.drain()
+
+    async def drain(self) -> None:
+        """Stop accepting, flush and close every client with 1012, bounded in time."""
+        if self._drained or self._server is None:
+            self._drained = True
+            return
+        self._drained = True
+        hub, server = self._hub, self._server
+        hub.draining = True
+        server.close(close_connections=False)  # stop accepting; wait for handlers below
+        async with asyncio.TaskGroup() as group:
+            for conn in list(hub.connections):
+                group.create_task(conn.shutdown(CloseCode.GOING_AWAY, "server going away"))
+        try:
+            async with asyncio.timeout(self.settings.gateway_drain_timeout_s):
+                await server.wait_closed()
+        except TimeoutError:
+            log.warning("drain timed out with %d connections left", len(hub.connections))
+            for ws in server.connections:
+                ws.transport.abort()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.settings.ws_close_timeout_s):
+                    await server.wait_closed()
+        for session in list(hub.sessions):  # detached sessions have no socket to close
+            await hub.end_session(session)
+
+    def statistics(self) -> dict[str, float]:
+        hub = self._hub
+        return {
+            "connections": len(hub.connections),
+            "sessions": len(hub.sessions),
+            "sessions_detached": hub.sessions.detached,
+            "rooms": hub.fanout.rooms,
+            "chat_rooms": len(hub.chat),
+            "send_queue_depth": hub.queued(),
+            "draining": float(hub.draining),
+        }
+
+    # -- per connection --------------------------------------------------------------
+
+    def _admit(self, ws: ServerConnection, request: Request) -> Response | None:
+        if request.path.split("?", 1)[0] != WS_PATH:
+            return ws.respond(HTTPStatus.NOT_FOUND, "not found\n")
+        return None
+
+    async def _handle(self, ws: ServerConnection) -> None:
+        hub = self._hub
+        if hub.draining:
+            await ws.close(CloseCode.GOING_AWAY, "server going away")
+            return
+        if len(hub.connections) >= self.settings.ws_max_connections:
+            hub.metrics.closes.labels(str(int(CloseCode.TRY_AGAIN_LATER))).inc()
+            await ws.close(CloseCode.TRY_AGAIN_LATER, "node full, try another")
+            return
+        await Connection(ws, hub).run()

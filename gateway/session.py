@@ -1,0 +1,316 @@
+"""One WebSocket connection, from hello to close.
+
+Lifecycle: ``run`` waits for hello (``ws_hello_timeout_s``), authenticates,
+attaches to a new or resumed ``Session`` and then runs a reader, a writer and
+a heartbeat in one TaskGroup. Everything the client receives goes through a
+bounded ``SendQueue`` drained by the writer, so frames keep their order and
+memory stays bounded.
+
+Closing rules (codes from ``typogram.codes.CloseCode``):
+* no hello in time, bad or revoked token → ``error unauthorized`` + 4001;
+* a malformed frame → ``error bad_request``; ``ws_max_bad_frames`` in a row → 4003;
+* over the message rate → ``error rate_limited``; ``ws_rate_strikes`` refusals
+  within 10 s → 4029;
+* send queue overflow → 4008, the queue is freed at once;
+* a newer connection resumed this session → 4002; draining → 1012.
+After an abnormal close the session is detached and resumable; after a
+normal client close (1000/1001) or a server-side abuse/auth close it ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from websockets.asyncio.server import ServerConnection
+from websockets.exceptions import ConnectionClosed
+
+from gateway.chatrooms import Reply
+from gateway.dispatch import dispatch
+from gateway.hub import Hub
+from gateway.ratelimit import Strikes, TokenBucket
+from gateway.sendqueue import SendQueue
+from gateway.sessions import Session
+from rooms.chat import RoomError
+from typogram.codes import CloseCode, ErrorCode
+from typogram.errors import AppError
+from typogram.protocol import Hello, Inbound, ProtocolError, decode, encode, error
+from typogram.tokens import Claims, TokenType
+
+log = logging.getLogger(__name__)
+
+RATE_STRIKE_WINDOW_S = 10.0
+# Closes after which the session is over rather than waiting for a resume.
+ENDING_CLOSES = frozenset(
+    {
+        1000,
+        1001,
+        CloseCode.UNAUTHORIZED,
+        CloseCode.PROTOCOL_ABUSE,
+        CloseCode.RATE_LIMITED,
+        CloseCode.GOING_AWAY,
+    }
+)
+
+
+class Connection:
+    def __init__(self, ws: ServerConnection, hub: Hub) -> None:
+        settings = hub.settings
+        self._ws = ws
+        self._hub = hub
+        self._queue = SendQueue(settings.ws_send_queue_size)
+        self._closing = asyncio.Event()
+        self._writer: asyncio.Task[None] | None = None
+        self._interrupted = False
+        self._bucket = TokenBucket(settings.ws_rate_per_s, settings.ws_rate_burst, _now())
+        self._rate_strikes = Strikes(settings.ws_rate_strikes, RATE_STRIKE_WINDOW_S)
+        self._bad_frames = 0
+        self.session: Session | None = None
+        self.close_code: int | None = None
+        self.close_reason = ""
+
+    @property
+    def queued(self) -> int:
+        return len(self._queue)
+
+    # -- what sessions and the gateway call -------------------------------------
+
+    def send(self, frame: bytes, kind: str) -> None:
+        """Queue a frame; a full queue closes this slow consumer with 4008."""
+        if self._queue.push(frame):
+            self._hub.metrics.frame_out(kind)
+            return
+        self._hub.metrics.slow_consumer_closes.inc()
+        self.terminate(CloseCode.TOO_SLOW, "send queue overflow")
+
+    def replier(self, re: int | None) -> Reply:
+        def reply(kind: str, data: Mapping[str, Any]) -> None:
+            self.send(encode(kind, data, re=re), kind)
+
+        return reply
+
+    def terminate(self, code: int, reason: str, *, flush: bool = False) -> None:
+        """Close with ``code``; ``flush`` sends what is queued first, else drops it."""
+        if self.close_code is None:
+            self.close_code, self.close_reason = code, reason
+        self._queue.close(flush=flush)
+        self._closing.set()
+        writer = self._writer
+        if not flush and writer is not None and not writer.done() and not self._interrupted:
+            self._interrupted = True  # the writer may be stuck behind a full socket
+            writer.cancel()
+
+    async def shutdown(self, code: int, reason: str) -> None:
+        """Drain: flush and close an attached connection, or close one still in hello."""
+        if self.session is None:
+            self.close_code, self.close_reason = code, reason
+            await self._ws.close(code, reason)
+        else:
+            self.terminate(code, reason, flush=True)
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    async def run(self) -> None:
+        self._hub.connections.add(self)
+        try:
+            hello = await self._await_hello()
+            if hello is None:
+                return
+            await self._attach(*hello)
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self._read())
+                self._writer = group.create_task(self._write())
+                group.create_task(self._heartbeat())
+        finally:
+            self._hub.connections.discard(self)
+            await self._release()
+
+    async def _await_hello(self) -> tuple[Inbound, Claims] | None:
+        settings = self._hub.settings
+        deadline = asyncio.get_running_loop().time() + settings.ws_hello_timeout_s
+        while True:
+            try:
+                async with asyncio.timeout_at(deadline):
+                    raw = await self._ws.recv()
+            except TimeoutError:
+                await self._refuse(f"no hello within {settings.ws_hello_timeout_s:g} s", None)
+                return None
+            except ConnectionClosed:
+                return None
+            try:
+                inbound = decode(raw)
+            except ProtocolError as exc:
+                if await self._bad_frame(exc):
+                    return None
+                await self._ws.send(error(exc.code, exc.message, re=exc.id), text=True)
+                continue
+            self._hub.metrics.frame_in(inbound.type)
+            if not isinstance(inbound.body, Hello):
+                await self._refuse("the first message must be hello", inbound.id)
+                return None
+            try:
+                return inbound, await self._authenticate(inbound.body.token)
+            except AppError as exc:
+                await self._refuse(exc.message, inbound.id)
+                return None
+
+    async def _authenticate(self, token: str) -> Claims:
+        claims = self._hub.tokens.verify(token, TokenType.ACCESS, TokenType.GUEST)
+        if not claims.is_guest and self._hub.token_version is not None:
+            current = await self._hub.token_version(claims.subject)
+            if current is not None and claims.version < current:
+                raise AppError(ErrorCode.UNAUTHORIZED, "token revoked")
+        return claims
+
+    async def _refuse(self, message: str, re: int | None) -> None:
+        self.close_code = CloseCode.UNAUTHORIZED
+        self._hub.metrics.errors.labels(ErrorCode.UNAUTHORIZED.value).inc()
+        with contextlib.suppress(ConnectionClosed):
+            await self._ws.send(error(ErrorCode.UNAUTHORIZED, message, re=re), text=True)
+        await self._ws.close(CloseCode.UNAUTHORIZED, message[:120])
+
+    async def _attach(self, inbound: Inbound, claims: Claims) -> None:
+        """Bind this socket to a resumed or new session, then send welcome (+ replay)."""
+        hub, hello = self._hub, inbound.body
+        assert isinstance(hello, Hello)
+        session = hub.sessions.find(hello.resume, claims, hub.clock()) if hello.resume else None
+        replay = session.replay.after(hello.resume.seq) if session and hello.resume else None
+        if hello.resume is not None:
+            hub.metrics.resumes.labels("hit" if replay is not None else "miss").inc()
+        if session is None:
+            session, fresh = hub.sessions.create(claims), True
+        else:
+            fresh = False
+            session.claims = claims
+            if session.link is not None:
+                session.link.terminate(CloseCode.REPLACED, "replaced by a newer connection")
+        # Welcome, replay and new pushes must queue in that order: no await until linked.
+        session.link, session.detached_at, self.session = self, None, session
+        welcome = {
+            "session": session.id,
+            "user": session.user.wire(),
+            "resumed": replay is not None,
+            "heartbeat_s": hub.settings.ws_heartbeat_s,
+        }
+        self.send(encode("welcome", welcome, re=inbound.id), "welcome")
+        for frame in replay or ():
+            self.send(frame, "replay")
+        if fresh:
+            await hub.start_session(session)
+            return
+        await hub.presence.set(session.user.id, session.status)
+        if replay is None:  # the gap cannot be filled: fresh snapshots instead
+            for room in sorted(session.rooms):
+                await hub.chat.snapshot(session, room, self.replier(None))
+
+    async def _release(self) -> None:
+        session = self.session
+        code = self.close_code or self._ws.close_code or 1006
+        self._hub.metrics.closes.labels(str(int(code))).inc()
+        if session is None or session.link is not self:
+            return  # never attached, or a newer connection took the session over
+        if session.ended or code in ENDING_CLOSES or self._hub.draining:
+            await self._hub.end_session(session)
+        else:
+            self._hub.sessions.detach(session, self._hub.clock())
+
+    # -- the three tasks -------------------------------------------------------------
+
+    async def _read(self) -> None:
+        try:
+            async for raw in self._ws:
+                if self._queue.closed:
+                    break
+                await self._handle(raw)
+        except ConnectionClosed:
+            pass
+        finally:
+            self._queue.close(flush=True)
+            self._closing.set()
+
+    async def _write(self) -> None:
+        try:
+            while (frame := await self._queue.get()) is not None:
+                await self._ws.send(frame, text=True)
+        except ConnectionClosed:
+            pass
+        except asyncio.CancelledError:
+            if not self._interrupted:
+                raise
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
+        self._closing.set()
+        if self.close_code is not None:
+            await self._ws.close(self.close_code, self.close_reason)
+        else:
+            await self._ws.close()
+
+    async def _heartbeat(self) -> None:
+        """Refresh presence every heartbeat while the connection lives."""
+        interval = self._hub.settings.ws_heartbeat_s
+        while True:
+            try:
+                async with asyncio.timeout(interval):
+                    await self._closing.wait()
+                return
+            except TimeoutError:
+                pass
+            session = self.session
+            if session is not None:
+                try:
+                    await self._hub.presence.set(session.user.id, session.status)
+                except Exception:
+                    log.exception("presence refresh failed")
+
+    # -- one inbound frame -------------------------------------------------------------
+
+    async def _handle(self, raw: str | bytes) -> None:
+        hub, now = self._hub, _now()
+        if not self._bucket.allow(now):
+            hub.metrics.errors.labels(ErrorCode.RATE_LIMITED.value).inc()
+            if self._rate_strikes.hit(now):
+                self.terminate(CloseCode.RATE_LIMITED, "rate limited")
+            else:
+                self.send(error(ErrorCode.RATE_LIMITED, "too many messages, slow down"), "error")
+            return
+        try:
+            inbound = decode(raw)
+        except ProtocolError as exc:
+            if not await self._bad_frame(exc):
+                self.send(error(exc.code, exc.message, re=exc.id), "error")
+            return
+        self._bad_frames = 0
+        hub.metrics.frame_in(inbound.type)
+        session = self.session
+        assert session is not None
+        try:
+            await dispatch(hub, self, session, inbound)
+        except (RoomError, AppError) as exc:
+            hub.metrics.errors.labels(exc.code.value).inc()
+            self.send(error(exc.code, exc.message, re=inbound.id), "error")
+        except Exception:
+            log.exception("handling %s failed", inbound.type)
+            hub.metrics.errors.labels(ErrorCode.INTERNAL.value).inc()
+            self.send(error(ErrorCode.INTERNAL, "internal error", re=inbound.id), "error")
+
+    async def _bad_frame(self, exc: ProtocolError) -> bool:
+        """Count a malformed frame; True when this one closed the connection (4003)."""
+        self._hub.metrics.frame_in("invalid")
+        self._hub.metrics.errors.labels(exc.code.value).inc()
+        self._bad_frames += 1
+        if self._bad_frames < self._hub.settings.ws_max_bad_frames:
+            return False
+        if self.session is None:
+            self.close_code = CloseCode.PROTOCOL_ABUSE
+            await self._ws.close(CloseCode.PROTOCOL_ABUSE, "too many malformed frames")
+        else:
+            self.terminate(CloseCode.PROTOCOL_ABUSE, "too many malformed frames")
+        return True
+
+
+def _now() -> float:
+    return asyncio.get_running_loop().time()

@@ -1,0 +1,1 @@
+"""Match queues and the pure matching policy."""

@@ -1,0 +1,1 @@
+"""The Starlette REST layer: one module per feature."""

@@ -1,0 +1,84 @@
+"""The Starlette application: routes, middleware stack and error handlers in one place."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import msgspec
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from rest import auth, health, users
+from rest.context import authenticate
+from rest.middleware import BodyLimitMiddleware, MetricsMiddleware, RateLimitMiddleware
+from rest.openapi import build
+from rest.routing import json_response
+from typogram.codes import ErrorCode
+from typogram.errors import AppError
+from typogram.logs import get_logger
+
+if TYPE_CHECKING:
+    from typogram.platform import Platform
+
+FEATURES = (health.api, auth.api, users.api)
+log = get_logger("typogram.rest")
+
+_HTTP_CODES = {
+    400: ErrorCode.BAD_REQUEST,
+    401: ErrorCode.UNAUTHORIZED,
+    403: ErrorCode.FORBIDDEN,
+    404: ErrorCode.NOT_FOUND,
+    405: ErrorCode.BAD_REQUEST,
+    409: ErrorCode.CONFLICT,
+    413: ErrorCode.PAYLOAD_TOO_LARGE,
+    429: ErrorCode.RATE_LIMITED,
+}
+
+
+async def _app_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, AppError)
+    headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
+    return json_response(exc.body(), exc.http_status, headers)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = _HTTP_CODES.get(exc.status_code, ErrorCode.BAD_REQUEST)
+    message = "method not allowed" if exc.status_code == 405 else str(exc.detail).lower()
+    return json_response(
+        {"error": {"code": code.value, "message": message}}, exc.status_code, exc.headers
+    )
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error", extra={"path": request.url.path})
+    return json_response({"error": {"code": "internal", "message": "internal error"}}, 500)
+
+
+def create_app(platform: Platform) -> Starlette:
+    endpoints = [ep for feature in FEATURES for ep in feature.endpoints]
+    routes = [route for feature in FEATURES for route in feature.routes(authenticate)]
+    routes += [
+        Route("/metrics", health.metrics, methods=["GET"]),
+        Route("/api/v1/openapi.json", health.openapi, methods=["GET"]),
+    ]
+    app = Starlette(
+        routes=routes,
+        middleware=[
+            Middleware(MetricsMiddleware, platform=platform),
+            Middleware(BodyLimitMiddleware, max_bytes=platform.settings.max_body_bytes),
+            Middleware(RateLimitMiddleware, platform=platform),
+        ],
+        exception_handlers={
+            AppError: _app_error,
+            HTTPException: _http_error,
+            Exception: _unexpected,
+        },
+    )
+    app.state.platform = platform
+    app.state.openapi = msgspec.json.encode(build(endpoints))
+    return app

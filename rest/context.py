@@ -1,0 +1,52 @@
+"""What a request handler reaches for: the platform, the caller's address, the caller."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from starlette.requests import Request
+
+from typogram.codes import ErrorCode
+from typogram.errors import AppError
+from typogram.tokens import Claims, TokenType
+
+if TYPE_CHECKING:
+    from rest.routing import AuthMode
+    from typogram.platform import Platform
+
+
+def platform_of(request: Request) -> Platform:
+    platform: Platform = request.app.state.platform
+    return platform
+
+
+def client_ip(request: Request) -> str:
+    """The peer address. Behind a proxy, uvicorn's ``--forwarded-allow-ips`` sets it."""
+    return request.client.host if request.client else ""
+
+
+def bearer_token(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+async def authenticate(request: Request, mode: AuthMode) -> Claims:
+    """Verify the bearer token; ``mode="user"`` refuses guests.
+
+    A registered user's token must carry the current token version, so a
+    logout-all revokes it at once on every process.
+    """
+    token = bearer_token(request)
+    if token is None:
+        raise AppError(ErrorCode.UNAUTHORIZED, "missing bearer token")
+    platform = platform_of(request)
+    accepted = (TokenType.ACCESS,) if mode == "user" else (TokenType.ACCESS, TokenType.GUEST)
+    claims = platform.tokens.verify(token, *accepted)
+    if not claims.is_guest:
+        version = await platform.accounts.token_version(claims.subject)
+        if version is None or claims.version < version:
+            raise AppError(ErrorCode.UNAUTHORIZED, "token has been revoked")
+    return claims

@@ -1,0 +1,138 @@
+"""The REST middleware: metrics, body-size limit, shared rate limits (pure ASGI classes)."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from starlette.requests import Request
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from rest.context import bearer_token, client_ip
+from rest.routing import json_response
+from typogram import keys
+from typogram.codes import ErrorCode
+from typogram.errors import AppError
+
+if TYPE_CHECKING:
+    from typogram.platform import Platform
+
+
+class MetricsMiddleware:
+    """Counts requests and times them by route template (never by raw path)."""
+
+    def __init__(self, app: ASGIApp, platform: Platform) -> None:
+        self.app = app
+        self.metrics = platform.metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_status)
+        finally:
+            route = scope.get("route")
+            template = route.path if isinstance(route, Route) else "unmatched"
+            method = scope["method"]
+            self.metrics.http_latency.labels(method, template).observe(
+                time.perf_counter() - started
+            )
+            self.metrics.http_requests.labels(method, template, str(status)).inc()
+
+
+class BodyLimitMiddleware:
+    """Refuses bodies over ``max_body_bytes`` with 413, declared or streamed."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        too_large = AppError(
+            ErrorCode.PAYLOAD_TOO_LARGE, f"request body exceeds {self.max_bytes} bytes"
+        )
+        if declared is not None:
+            try:
+                length = int(declared)
+            except ValueError:
+                length = -1
+            if length < 0 or length > self.max_bytes:
+                error = (
+                    too_large
+                    if length >= 0
+                    else AppError(ErrorCode.BAD_REQUEST, "invalid Content-Length")
+                )
+                await json_response(error.body(), error.http_status)(scope, receive, send)
+                return
+        received = 0
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise too_large
+            return message
+
+        await self.app(scope, counting_receive, send)
+
+
+class RateLimitMiddleware:
+    """Fixed one-minute windows per IP and per user, counted in the shared cache.
+
+    The user limit keys on the token's subject once its signature checks;
+    an unverifiable token falls back to the IP limit alone (the endpoint
+    will refuse it anyway).
+    """
+
+    def __init__(self, app: ASGIApp, platform: Platform) -> None:
+        self.app = app
+        self.platform = platform
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith("/api/"):
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
+        settings = self.platform.settings
+        now = time.time()
+        window = int(now // 60)
+        retry_after = max(1, (window + 1) * 60 - int(now))
+        checks = [("ip", client_ip(request) or "unknown", settings.rate_limit_ip_per_min)]
+        token = bearer_token(request)
+        if token is not None:
+            try:
+                subject = self.platform.tokens.verify(token).subject
+                checks.append(("user", subject, settings.rate_limit_user_per_min))
+            except AppError:
+                pass
+        for scope_name, subject, limit in checks:
+            count = await self.platform.cache.incr(
+                keys.rate_limit(scope_name, subject, window), ttl=61
+            )
+            if count > limit:
+                self.platform.metrics.rate_limited.labels(scope_name).inc()
+                error = AppError(
+                    ErrorCode.RATE_LIMITED,
+                    f"rate limit of {limit} requests per minute per {scope_name} exceeded",
+                )
+                response = json_response(error.body(), 429, {"Retry-After": str(retry_after)})
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)

@@ -1,0 +1,103 @@
+"""Profiles: the caller's own (read and update) and anyone's public one."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+from starlette.requests import Request
+
+from rest.auth import PrivateUser
+from rest.context import client_ip, platform_of
+from rest.routing import Api, Reply
+from typogram.codes import ErrorCode
+from typogram.errors import AppError
+from typogram.tokens import Claims
+
+api = Api()
+
+KeyboardLayout = Literal[
+    "qwerty", "azerty", "qwertz", "dvorak", "colemak", "colemak-dh", "workman", "other"
+]
+
+
+class ProfilePatch(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    display_name: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | msgspec.UnsetType = (
+        msgspec.UNSET
+    )
+    bio: Annotated[str, msgspec.Meta(max_length=500)] | msgspec.UnsetType = msgspec.UNSET
+    keyboard_layout: KeyboardLayout | msgspec.UnsetType = msgspec.UNSET
+    country: Annotated[str, msgspec.Meta(pattern=r"^([A-Z]{2})?$")] | msgspec.UnsetType = (
+        msgspec.UNSET
+    )
+
+
+class PublicUser(msgspec.Struct):
+    id: str
+    username: str
+    display_name: str
+    bio: str
+    keyboard_layout: str
+    country: str
+    role: str
+    created_at: int
+
+
+@api.route(
+    "GET",
+    "/api/v1/users/me",
+    summary="The caller's profile",
+    tag="users",
+    response=PrivateUser,
+    auth="user",
+    errors=(401, 429),
+)
+async def me(request: Request, claims: Claims) -> Reply:
+    user = await platform_of(request).accounts.get(claims.subject)
+    if user is None:
+        raise AppError(ErrorCode.UNAUTHORIZED, "token has been revoked")
+    return Reply(user.private())
+
+
+@api.route(
+    "PATCH",
+    "/api/v1/users/me",
+    summary="Update the caller's profile",
+    tag="users",
+    body=ProfilePatch,
+    response=PrivateUser,
+    auth="user",
+    errors=(400, 401, 413, 429),
+)
+async def update_me(request: Request, body: ProfilePatch, claims: Claims) -> Reply:
+    changes = msgspec.structs.asdict(body)
+    changes = {name: value for name, value in changes.items() if value is not msgspec.UNSET}
+    platform = platform_of(request)
+    user = await platform.accounts.update_profile(claims.subject, changes)
+    if changes:
+        await platform.accounts.audit(
+            "profile_update",
+            "success",
+            user_id=claims.subject,
+            ip=client_ip(request),
+            detail={"fields": sorted(changes)},
+        )
+    return Reply(user.private())
+
+
+@api.route(
+    "GET",
+    "/api/v1/users/{username}",
+    summary="A public profile by username",
+    tag="users",
+    response=PublicUser,
+    errors=(404, 429),
+)
+async def public_profile(request: Request) -> Reply:
+    username = request.path_params["username"]
+    if not 1 <= len(username) <= 32:
+        raise AppError(ErrorCode.NOT_FOUND, "no such user")
+    user = await platform_of(request).accounts.get_by_username(username)
+    if user is None:
+        raise AppError(ErrorCode.NOT_FOUND, "no such user")
+    return Reply(user.public())

@@ -1,0 +1,102 @@
+"""Shared fixtures. Redis and Kafka come from ``tests/services.py``; MariaDB from here.
+
+``platform`` is parametrized: ``embedded`` (SQLite file, in-memory adapters)
+and ``distributed`` (MariaDB, Redis, a Kafka-protocol broker), so one test
+body checks both adapters against one contract.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from typogram.db.schema import metadata
+from typogram.passwords import Passwords
+from typogram.platform import Platform, open_platform
+from typogram.settings import Settings, load
+
+pytest_plugins = ["tests.services"]
+
+MYSQL_SERVER = os.environ.get("TYPOGRAM_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306")
+
+
+@pytest.fixture(scope="session")
+def mysql_url() -> Iterator[str]:
+    """A fresh MariaDB database for this test session, dropped at the end."""
+    name = f"typogram_test_{uuid.uuid4().hex[:8]}"
+    server = MYSQL_SERVER.replace("mysql://", "mysql+pymysql://", 1)
+    engine = create_engine(server, connect_args={"connect_timeout": 5})
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4"))
+    except Exception as exc:
+        pytest.fail(f"MariaDB is not reachable at {MYSQL_SERVER}: {exc}")
+    yield f"{MYSQL_SERVER}/{name}"
+    with engine.begin() as conn:
+        conn.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
+    engine.dispose()
+
+
+def make_settings(**overrides: object) -> Settings:
+    """Settings for tests: development, no environment leaking in, generous limits."""
+    base: dict[str, object] = {
+        "environment": "test",
+        "rate_limit_ip_per_min": 100_000,
+        "rate_limit_user_per_min": 100_000,
+        "jwt_secret": "test-secret-" + "x" * 32,
+    }
+    base.update(overrides)
+    return load(env={}, **base)
+
+
+def cheap_passwords() -> Passwords:
+    """Argon2id with tiny costs: the tests check behaviour, not hashing strength."""
+    return Passwords(memory_kib=1024, time_cost=1)
+
+
+@pytest.fixture(scope="session")
+def kafka_session_prefix() -> str:
+    """One topic prefix per session: topics are created once, not per test."""
+    return f"t{uuid.uuid4().hex[:8]}."
+
+
+@pytest.fixture(params=["embedded", "distributed"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def backend_settings(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    if backend == "embedded":
+        return make_settings(data_dir=str(tmp_path))
+    return make_settings(
+        data_dir=str(tmp_path),
+        database_url=request.getfixturevalue("mysql_url"),
+        redis_url=request.getfixturevalue("redis_url"),
+        redis_prefix=request.getfixturevalue("unique_prefix"),
+        kafka_bootstrap=request.getfixturevalue("kafka_bootstrap"),
+        kafka_topic_prefix=request.getfixturevalue("kafka_session_prefix"),
+    )
+
+
+@pytest.fixture
+async def platform(backend_settings: Settings) -> AsyncIterator[Platform]:
+    async with open_platform(backend_settings, migrate=True, passwords=cheap_passwords()) as p:
+        try:
+            yield p
+        finally:
+            await empty_tables(p)
+
+
+async def empty_tables(platform: Platform) -> None:
+    """The MariaDB database is shared by the session: leave it empty for the next test."""
+    if platform.db.dialect != "mysql":
+        return
+    async with platform.db.write() as conn:
+        for table in reversed(metadata.sorted_tables):
+            await conn.execute(table.delete())

@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+import jwt
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from typogram.errors import AppError
+from typogram.settings import load
+from typogram.tokens import TokenService, TokenType
+
+SETTINGS = load(env={}, jwt_secret="unit-test-secret-" + "s" * 64)
+SERVICE = TokenService(SETTINGS)
+
+
+def test_round_trip_carries_claims() -> None:
+    token, issued = SERVICE.issue("u1", TokenType.ACCESS, version=3, name="ann", role="admin")
+    claims = SERVICE.verify(token, TokenType.ACCESS)
+    assert claims == issued
+    assert claims.version == 3
+    assert not claims.is_guest
+
+
+def test_type_is_enforced() -> None:
+    refresh, _ = SERVICE.issue("u1", TokenType.REFRESH)
+    with pytest.raises(AppError, match="not accepted"):
+        SERVICE.verify(refresh, TokenType.ACCESS, TokenType.GUEST)
+
+
+def test_guest_tokens() -> None:
+    token, claims = SERVICE.issue_guest("speedy")
+    assert claims.subject.startswith("guest:")
+    assert SERVICE.verify(token, TokenType.GUEST).is_guest
+
+
+def test_expired_token_refused() -> None:
+    token, _ = SERVICE.issue("u1", TokenType.ACCESS, now=0)
+    with pytest.raises(AppError, match="expired"):
+        SERVICE.verify(token)
+
+
+def _payload() -> dict[str, object]:
+    token, _ = SERVICE.issue("u1", TokenType.ACCESS)
+    return jwt.decode(token, options={"verify_signature": False})
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda p: p.update(aud="someone-else"),
+        lambda p: p.update(iss="someone-else"),
+        lambda p: p.pop("typ"),
+        lambda p: p.update(typ="superuser"),
+        lambda p: p.pop("exp"),
+    ],
+)
+def test_claims_are_checked(mutate) -> None:  # type: ignore[no-untyped-def]
+    payload = _payload()
+    mutate(payload)
+    token = jwt.encode(payload, SETTINGS.jwt_secret, algorithm="HS256")
+    with pytest.raises(AppError):
+        SERVICE.verify(token)
+
+
+def test_alg_none_and_other_algorithms_refused() -> None:
+    payload = _payload()
+    with pytest.raises(AppError):
+        SERVICE.verify(jwt.encode(payload, None, algorithm="none"))
+    with pytest.raises(AppError):
+        SERVICE.verify(jwt.encode(payload, SETTINGS.jwt_secret, algorithm="HS512"))
+
+
+@given(st.text(max_size=300))
+def test_garbage_never_raises_anything_but_unauthorized(garbage: str) -> None:
+    with pytest.raises(AppError) as caught:
+        SERVICE.verify(garbage)
+    assert caught.value.code.value == "unauthorized"

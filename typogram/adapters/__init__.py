@@ -1,0 +1,1 @@
+"""Adapters for the ports in ``typogram.ports``: embedded and distributed."""

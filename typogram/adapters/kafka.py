@@ -1,0 +1,286 @@
+"""The distributed event log: ``KafkaEventLog`` on aiokafka.
+
+Every topic name (and consumer group id) gets the deployment's
+``kafka_topic_prefix`` on the wire; handlers see the bare topic name.
+Delivery is at-least-once: offsets are committed only after the handler
+returned, so a consumer that crashes or is cancelled replays what it had not
+committed. Handlers must be idempotent (``keys.event_done`` helps).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Final, Self
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import (
+    CommitFailedError,
+    IllegalStateError,
+    KafkaConnectionError,
+    KafkaError,
+    TopicAlreadyExistsError,
+    for_code,
+)
+from aiokafka.structs import ConsumerRecord
+
+from typogram import topics as topic_names
+from typogram.errors import BackendUnavailable
+from typogram.ports import Event
+from typogram.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# Kafka accepts these characters in topic names; a bad prefix fails at start-up.
+_TOPIC_CHARS: Final = re.compile(r"[A-Za-z0-9._-]*")
+CLIENT_ID: Final = "typogram"
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumerTuning:
+    """Consumer-group timing. Defaults suit production; tests shorten them.
+
+    ``session_timeout_ms`` also bounds how long a new member waits for a dead
+    (or un-left) one to be evicted before the group rebalances. On tansu a
+    group's first generation is 0, for which aiokafka sends no LeaveGroup, so
+    a stopped first member is only evicted by this timeout.
+    """
+
+    session_timeout_ms: int = 10_000
+    heartbeat_interval_ms: int = 3_000
+    rebalance_timeout_ms: int | None = None  # aiokafka's default: session timeout
+    max_poll_records: int = 500  # the most records handled between two commits
+    poll_timeout_ms: int = 500  # how soon a closed log is noticed by ``consume``
+
+
+class KafkaEventLog:
+    """The ``EventLog`` port on Kafka (or any Kafka-protocol broker).
+
+    On enter it creates the topics of ``typogram.topics`` and their ``.dlq``
+    twins (when ``create_topics``; existing ones are left alone), then starts
+    one producer with ``acks=all``, idempotent when the broker allows it
+    (``idempotence=None`` tries, then falls back with a warning). Each
+    ``consume`` call owns its own consumer; cancel those before exiting.
+    """
+
+    def __init__(
+        self,
+        bootstrap: str,
+        *,
+        topic_prefix: str = "",
+        create_topics: bool = True,
+        replication_factor: int = 1,
+        connect_timeout_s: float = 5.0,
+        linger_ms: int = 5,
+        idempotence: bool | None = None,
+        tuning: ConsumerTuning | None = None,
+    ) -> None:
+        if not bootstrap:
+            raise ValueError("Kafka bootstrap servers are required, e.g. 127.0.0.1:9092")
+        if not _TOPIC_CHARS.fullmatch(topic_prefix):
+            raise ValueError(f"topic prefix {topic_prefix!r} has characters Kafka refuses")
+        self._bootstrap = bootstrap
+        self._prefix = topic_prefix
+        self._create_topics = create_topics
+        self._replication_factor = replication_factor
+        self._timeout_s = connect_timeout_s
+        self._linger_ms = linger_ms
+        self._idempotence = idempotence
+        self._tuning = tuning or ConsumerTuning()
+        self._producer: AIOKafkaProducer | None = None
+        self._closed = False
+        self._idempotent = False
+        self._published: dict[str, int] = defaultdict(int)
+        self._consumed = self._consumers = self._commit_failures = 0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Self:
+        return cls(
+            settings.kafka_bootstrap,
+            topic_prefix=settings.kafka_topic_prefix,
+            create_topics=settings.kafka_create_topics,
+            connect_timeout_s=settings.backend_connect_timeout_s,
+        )
+
+    # -- lifecycle ------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        if self._producer is not None or self._closed:
+            raise RuntimeError("KafkaEventLog can be entered once")
+        try:
+            if self._create_topics:
+                await self._ensure_topics()
+            self._producer = await self._start_producer()
+        except (KafkaError, OSError) as exc:  # TimeoutError is an OSError
+            self._closed = True
+            raise BackendUnavailable("Kafka", self._bootstrap, _reason(exc)) from exc
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        """Flush and stop the producer; running ``consume`` calls raise at their next poll."""
+        self._closed = True
+        if self._producer is not None:
+            await self._producer.stop()
+
+    def _check(self) -> AIOKafkaProducer:
+        if self._closed or self._producer is None:
+            what = "closed" if self._closed else "not entered yet"
+            raise RuntimeError(f"KafkaEventLog is {what}")
+        return self._producer
+
+    async def _ensure_topics(self) -> None:
+        wanted = [
+            NewTopic(self._prefix + name, partitions, self._replication_factor)
+            for topic, partitions in topic_names.PARTITIONS.items()
+            for name in (topic, topic_names.dead_letter(topic))
+        ]
+        admin = AIOKafkaAdminClient(
+            bootstrap_servers=self._bootstrap,
+            client_id=CLIENT_ID,
+            request_timeout_ms=int(self._timeout_s * 1000),
+        )
+        try:
+            await asyncio.wait_for(admin.start(), self._timeout_s)
+            response = await admin.create_topics(wanted, timeout_ms=int(self._timeout_s * 1000))
+        finally:
+            await admin.close()
+        for topic, code, *_ in response.topic_errors:
+            error = for_code(code)
+            if code and error is not TopicAlreadyExistsError:
+                raise error(f"cannot create topic {topic}")
+
+    async def _start_producer(self) -> AIOKafkaProducer:
+        attempts = [True, False] if self._idempotence is None else [self._idempotence]
+        for idempotent in attempts:
+            producer = AIOKafkaProducer(
+                bootstrap_servers=self._bootstrap,
+                client_id=CLIENT_ID,
+                acks="all",
+                enable_idempotence=idempotent,
+                linger_ms=self._linger_ms,
+                request_timeout_ms=max(int(self._timeout_s * 1000), 1000),
+            )
+            try:
+                await asyncio.wait_for(producer.start(), self._timeout_s)
+            except BaseException as exc:
+                await producer.stop()  # a half-started producer still holds sockets
+                if idempotent is attempts[-1] or isinstance(exc, KafkaConnectionError | OSError):
+                    raise
+                # Some Kafka-protocol brokers (tansu) answer InitProducerId with an error.
+                log.warning("broker refused an idempotent producer (%s); continuing without", exc)
+                continue
+            self._idempotent = idempotent
+            return producer
+        raise AssertionError("unreachable: the last attempt raises or returns")
+
+    # -- the port -------------------------------------------------------------
+
+    async def ping(self) -> None:
+        """Fetch cluster metadata; raises if no broker answers in time."""
+        producer = self._check()
+        metadata = await asyncio.wait_for(producer.client.fetch_all_metadata(), self._timeout_s)
+        if not metadata.brokers():
+            raise ConnectionError(f"Kafka at {self._bootstrap} lists no brokers")
+
+    async def publish(self, topic: str, event: Event) -> None:
+        await self.publish_raw(topic, event.encode(), key=event.key)
+
+    async def publish_raw(self, topic: str, value: bytes, key: str | None = None) -> None:
+        """Return once the broker acknowledged the write (``acks=all``)."""
+        producer = self._check()
+        raw_key = None if key is None else key.encode()
+        await producer.send_and_wait(self._prefix + topic, value, key=raw_key)
+        self._published[topic] += 1
+
+    async def consume(
+        self,
+        group: str,
+        topics: Sequence[str],
+        handler: Callable[[str, bytes], Awaitable[None]],
+    ) -> None:
+        """Join ``group`` and hand every record of ``topics`` to ``handler``, in partition order.
+
+        Runs until cancelled. Offsets are committed after each polled batch
+        has been handled; if ``handler`` raises, the offsets of the records it
+        finished are committed and the error propagates (the failed record
+        replays on the group's next consumer). Raises ``RuntimeError`` once
+        the log is closed.
+        """
+        self._check()
+        tuning = self._tuning
+        consumer = AIOKafkaConsumer(
+            *(self._prefix + topic for topic in topics),
+            bootstrap_servers=self._bootstrap,
+            client_id=CLIENT_ID,
+            group_id=self._prefix + group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            session_timeout_ms=tuning.session_timeout_ms,
+            heartbeat_interval_ms=tuning.heartbeat_interval_ms,
+            rebalance_timeout_ms=tuning.rebalance_timeout_ms,
+            max_poll_records=tuning.max_poll_records,
+        )
+        self._consumers += 1
+        try:
+            await consumer.start()
+            while True:
+                self._check()
+                batches = await consumer.getmany(timeout_ms=tuning.poll_timeout_ms)
+                await self._handle(consumer, batches, handler)
+        finally:
+            self._consumers -= 1
+            await consumer.stop()
+
+    async def _handle(
+        self,
+        consumer: AIOKafkaConsumer,
+        batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]],
+        handler: Callable[[str, bytes], Awaitable[None]],
+    ) -> None:
+        done: dict[TopicPartition, int] = {}
+        try:
+            for partition, records in batches.items():
+                topic = partition.topic[len(self._prefix) :]
+                for record in records:
+                    await handler(topic, record.value or b"")  # a tombstone has no value
+                    done[partition] = record.offset + 1
+                    self._consumed += 1
+        except Exception:
+            # Keep what was handled; cancellation skips this and replays the batch.
+            await self._commit(consumer, done)
+            raise
+        await self._commit(consumer, done)
+
+    async def _commit(self, consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]) -> None:
+        if not offsets:
+            return
+        try:
+            await consumer.commit(offsets)
+        except (CommitFailedError, IllegalStateError) as exc:
+            # The group rebalanced under us: the new owner replays from the last
+            # commit, which at-least-once delivery allows.
+            self._commit_failures += 1
+            log.warning("offset commit failed after a rebalance: %s", exc)
+
+    def statistics(self) -> dict[str, float]:
+        stats: dict[str, float] = {
+            "published": sum(self._published.values()),
+            "consumed": self._consumed,
+            "consumers": self._consumers,
+            "commit_failures": self._commit_failures,
+            "idempotent": int(self._idempotent),
+        }
+        for topic, count in self._published.items():
+            stats[f"published.{topic}"] = count
+        return stats
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError):
+        return "no answer in time"
+    return str(exc) or type(exc).__name__

@@ -1,0 +1,420 @@
+"""Distributed adapters on Redis: ``RedisCache`` and ``RedisPubSub`` (redis-py asyncio).
+
+Every key and channel gets the deployment's ``redis_prefix`` on the wire;
+callers never see it. Both adapters own a bounded, blocking connection pool
+(a caller waits for a free connection instead of opening one more).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable, Mapping
+from itertools import islice
+from typing import Any, Final, Self, cast
+from urllib.parse import urlsplit, urlunsplit
+
+from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.client import PubSub
+from redis.commands.core import AsyncScript
+from redis.exceptions import RedisError
+
+from typogram.errors import BackendUnavailable
+from typogram.ports import Listener
+from typogram.settings import Settings
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_CONNECTIONS: Final = 64
+PUBLISH_BATCH: Final = 1_000  # PUBLISHes per pipeline round trip in ``publish_many``
+RECONNECT_MIN_S: Final = 0.05
+RECONNECT_MAX_S: Final = 5.0
+
+# INCRBY, then PEXPIRE only if this call created the key, atomically (one script).
+_INCR_WITH_TTL: Final = """
+local created = redis.call('EXISTS', KEYS[1]) == 0
+local value = redis.call('INCRBY', KEYS[1], ARGV[1])
+if created then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return value
+"""
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for logs and error messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username or ''}:***@{parts.hostname}"
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _as_bytes(value: bytes | str) -> bytes:
+    """Replies are bytes (no ``decode_responses``); the stubs also allow str."""
+    return value if isinstance(value, bytes) else value.encode()
+
+
+def _reason(exc: BaseException) -> str:
+    return "no answer in time" if isinstance(exc, TimeoutError) else str(exc) or repr(exc)
+
+
+def _ttl_ms(ttl: float) -> int:
+    if not ttl > 0:
+        raise ValueError(f"ttl must be a positive number of seconds, got {ttl!r}")
+    return max(1, round(ttl * 1000))
+
+
+async def _connect(
+    url: str, timeout_s: float, max_connections: int, client_name: str | None
+) -> Redis:
+    """A client on its own bounded pool, checked with PING; ``BackendUnavailable`` if not."""
+    try:
+        pool = BlockingConnectionPool.from_url(
+            url,
+            client_name=client_name,  # shows in CLIENT LIST: which role holds a connection
+            max_connections=max_connections,
+            timeout=timeout_s,  # wait for a free pooled connection at most this long
+            socket_connect_timeout=timeout_s,
+            socket_timeout=timeout_s,  # a command never hangs forever on a dead server
+            socket_keepalive=True,
+        )
+    except ValueError as exc:
+        raise BackendUnavailable("Redis", redact(url), f"invalid URL: {exc}") from exc
+    client = Redis.from_pool(pool)
+    try:
+        await asyncio.wait_for(client.ping(), timeout_s)
+    except (RedisError, OSError) as exc:  # TimeoutError is an OSError
+        await client.aclose()
+        raise BackendUnavailable("Redis", redact(url), _reason(exc)) from exc
+    return client
+
+
+class _RedisAdapter:
+    """Lifecycle shared by both adapters: one client, entered once, closed once."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        prefix: str = "",
+        connect_timeout_s: float = 5.0,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        client_name: str | None = None,
+    ) -> None:
+        if not url:
+            raise ValueError("a Redis URL is required, e.g. redis://127.0.0.1:6379/0")
+        self._url = url
+        self._prefix = prefix
+        self._timeout_s = connect_timeout_s
+        self._max_connections = max_connections
+        self._client_name = client_name
+        self._client: Redis | None = None
+        self._closed = False
+        self._setup()
+
+    def _setup(self) -> None:
+        """Subclasses set up their own state here."""
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Self:
+        return cls(
+            settings.redis_url,
+            prefix=settings.redis_prefix,
+            connect_timeout_s=settings.backend_connect_timeout_s,
+        )
+
+    async def __aenter__(self) -> Self:
+        if self._client is not None or self._closed:
+            raise RuntimeError(f"{type(self).__name__} can be entered once")
+        self._client = await _connect(
+            self._url, self._timeout_s, self._max_connections, self._client_name
+        )
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._closed = True
+        if self._client is not None:
+            await self._client.aclose()
+
+    def _redis(self) -> Redis:
+        if self._closed or self._client is None:
+            what = "closed" if self._closed else "not entered yet"
+            raise RuntimeError(f"{type(self).__name__} is {what}")
+        return self._client
+
+    async def ping(self) -> None:
+        await self._redis().ping()
+
+
+class RedisCache(_RedisAdapter):
+    """The ``Cache`` port on Redis. Hit and miss counts are this process's ``get`` calls."""
+
+    def _setup(self) -> None:
+        self._hits = self._misses = 0
+        self._incr_script: AsyncScript | None = None
+
+    async def __aenter__(self) -> Self:
+        await super().__aenter__()
+        self._incr_script = self._redis().register_script(_INCR_WITH_TTL)
+        return self
+
+    async def get(self, key: str) -> bytes | None:
+        value = await self._redis().get(self._prefix + key)
+        if value is None:
+            self._misses += 1
+            return None
+        self._hits += 1
+        return _as_bytes(value)
+
+    async def set(self, key: str, value: bytes, ttl: float | None = None) -> None:
+        px = None if ttl is None else _ttl_ms(ttl)
+        await self._redis().set(self._prefix + key, value, px=px)
+
+    async def set_if_absent(self, key: str, value: bytes, ttl: float | None = None) -> bool:
+        px = None if ttl is None else _ttl_ms(ttl)
+        return bool(await self._redis().set(self._prefix + key, value, px=px, nx=True))
+
+    async def delete(self, *keys: str) -> int:
+        if not keys:
+            return 0
+        return int(await self._redis().delete(*(self._prefix + key for key in keys)))
+
+    async def ttl(self, key: str) -> float | None:
+        ms = int(await self._redis().pttl(self._prefix + key))
+        return None if ms < 0 else ms / 1000  # -2: missing, -1: no expiry
+
+    async def incr(self, key: str, amount: int = 1, ttl: float | None = None) -> int:
+        client = self._redis()
+        if ttl is None:
+            return int(await client.incrby(self._prefix + key, amount))
+        assert self._incr_script is not None, "registered on enter"
+        result = await self._incr_script(keys=[self._prefix + key], args=[amount, _ttl_ms(ttl)])
+        return int(result)
+
+    async def list_push(
+        self, key: str, value: bytes, max_len: int, ttl: float | None = None
+    ) -> None:
+        if max_len < 1:
+            raise ValueError("max_len must be at least 1")
+        px = None if ttl is None else _ttl_ms(ttl)
+        name = self._prefix + key
+        async with self._redis().pipeline(transaction=True) as pipe:
+            pipe.rpush(name, value)
+            pipe.ltrim(name, -max_len, -1)
+            if px is not None:
+                pipe.pexpire(name, px)
+            await pipe.execute()
+
+    async def list_range(self, key: str, start: int = 0, stop: int = -1) -> list[bytes]:
+        items = await self._redis().lrange(self._prefix + key, start, stop)
+        return [_as_bytes(item) for item in items]
+
+    async def zadd(
+        self, key: str, scores: Mapping[str, float], *, only_greater: bool = False
+    ) -> None:
+        if scores:
+            await self._redis().zadd(self._prefix + key, dict(scores), gt=only_greater)
+
+    async def zscore(self, key: str, member: str) -> float | None:
+        score = await self._redis().zscore(self._prefix + key, member)
+        return None if score is None else float(score)
+
+    async def zrevrank(self, key: str, member: str) -> int | None:
+        rank = cast("int | None", await self._redis().zrevrank(self._prefix + key, member))
+        return rank
+
+    async def zrevrange(self, key: str, start: int, stop: int) -> list[tuple[str, float]]:
+        rows = await self._redis().zrevrange(self._prefix + key, start, stop, withscores=True)
+        return [(bytes(m).decode(), float(s)) for m, s in cast("list[tuple[bytes, float]]", rows)]
+
+    async def zrem(self, key: str, *members: str) -> int:
+        if not members:
+            return 0
+        return int(await self._redis().zrem(self._prefix + key, *members))
+
+    async def expire(self, key: str, ttl: float) -> bool:
+        # A non-positive ttl deletes the key, as Redis does.
+        ms = round(ttl * 1000) if ttl <= 0 else _ttl_ms(ttl)
+        return bool(await self._redis().pexpire(self._prefix + key, ms))
+
+    def statistics(self) -> dict[str, float]:
+        lookups = self._hits + self._misses
+        return {
+            "hits": self._hits,
+            "misses": self._misses,
+            "hit_rate": self._hits / lookups if lookups else 0.0,
+        }
+
+
+class RedisPubSub(_RedisAdapter):
+    """The ``PubSub`` port on Redis: one subscriber connection, one reader task.
+
+    Listeners are reference-counted per channel in this process: the first
+    ``subscribe`` of a channel sends SUBSCRIBE and returns once Redis has
+    confirmed it (so a message published afterwards is delivered); the last
+    ``unsubscribe`` sends UNSUBSCRIBE. The reader task calls listeners on the
+    event loop; one that raises is logged and the others still run. If the
+    subscriber connection drops, the reader reconnects with exponential
+    backoff and subscribes every channel again; messages published during
+    the outage are lost, as Redis pub/sub is fire-and-forget.
+    """
+
+    def _setup(self) -> None:
+        self._listeners: dict[str, list[Listener]] = {}
+        self._confirmations: dict[bytes, asyncio.Future[None]] = {}
+        self._lock = asyncio.Lock()  # orders SUBSCRIBE/UNSUBSCRIBE and reconnects
+        self._pubsub: PubSub | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._published = self._delivered = self._listener_errors = self._reconnects = 0
+
+    async def __aenter__(self) -> Self:
+        await super().__aenter__()
+        try:
+            self._pubsub = self._redis().pubsub()
+            # Connect now: the reader blocks on this connection even before any SUBSCRIBE.
+            await asyncio.wait_for(self._pubsub.connect(), self._timeout_s)  # type: ignore[no-untyped-call]
+        except (RedisError, OSError) as exc:
+            await self.__aexit__()
+            raise BackendUnavailable("Redis", redact(self._url), _reason(exc)) from exc
+        self._reader = asyncio.create_task(self._read_forever(), name="redis-pubsub-reader")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._closed = True
+        if self._reader is not None:
+            self._reader.cancel()
+            await asyncio.wait([self._reader])  # never swallows our own cancellation
+        if self._pubsub is not None:
+            await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+        self._listeners.clear()
+        await super().__aexit__()
+
+    def _wire(self, channel: str) -> bytes:
+        return (self._prefix + channel).encode()
+
+    async def publish(self, channel: str, message: bytes) -> None:
+        await self._redis().publish(self._wire(channel), message)
+        self._published += 1
+
+    async def publish_many(self, messages: Iterable[tuple[str, bytes]]) -> None:
+        """PUBLISH in pipelines of at most ``PUBLISH_BATCH``: one round trip per batch."""
+        client, pending = self._redis(), iter(messages)
+        while batch := list(islice(pending, PUBLISH_BATCH)):
+            async with client.pipeline(transaction=False) as pipe:
+                for channel, message in batch:
+                    pipe.publish(self._wire(channel), message)
+                await pipe.execute()
+            self._published += len(batch)
+
+    async def subscribe(self, channel: str, listener: Listener) -> None:
+        """Add a listener; on a channel's first, wait for Redis to confirm SUBSCRIBE.
+
+        If Redis does not confirm within ``connect_timeout_s`` (it is down, or
+        the subscriber is reconnecting) this raises and registers nothing.
+        """
+        self._redis()
+        async with self._lock:
+            if listeners := self._listeners.get(channel):
+                listeners.append(listener)
+                return
+            wire = self._wire(channel)
+            confirmed = self._confirmations[wire] = asyncio.get_running_loop().create_future()
+            self._listeners[channel] = [listener]
+            try:
+                await self._subscriber().subscribe(wire)
+                await asyncio.wait_for(confirmed, self._timeout_s)
+            except BaseException:
+                self._listeners.pop(channel, None)
+                raise
+            finally:
+                self._confirmations.pop(wire, None)
+
+    async def unsubscribe(self, channel: str, listener: Listener) -> None:
+        """Remove one registration of ``listener``; unknown listeners are ignored."""
+        self._redis()
+        async with self._lock:
+            listeners = self._listeners.get(channel)
+            if not listeners or listener not in listeners:
+                return
+            listeners.remove(listener)
+            if listeners:
+                return
+            del self._listeners[channel]  # from now on its messages are dropped here
+            try:
+                await self._subscriber().unsubscribe(self._wire(channel))
+            except (RedisError, OSError) as exc:
+                # A reconnect subscribes only to channels still listed, so this heals.
+                log.warning("UNSUBSCRIBE failed: %s", exc, extra={"channel": channel})
+
+    def _subscriber(self) -> PubSub:
+        assert self._pubsub is not None, "entered adapters always have a subscriber"
+        return self._pubsub
+
+    # -- the reader task ------------------------------------------------------
+
+    async def _read_forever(self) -> None:
+        """Deliver messages until cancelled; on any failure, reconnect with backoff."""
+        delay, broken = RECONNECT_MIN_S, False
+        while True:
+            try:
+                if broken:
+                    await self._resubscribe()
+                    broken = False
+                message = await self._subscriber().get_message(timeout=None)
+            except Exception as exc:  # whatever broke, a fresh connection is the cure
+                for waiting in self._confirmations.values():
+                    if not waiting.done():
+                        waiting.set_exception(ConnectionError(f"Redis subscriber lost: {exc}"))
+                log.warning(
+                    "Redis subscriber failed (%s: %s); reconnecting in %.2fs",
+                    type(exc).__name__,
+                    exc,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+                delay, broken = min(delay * 2, RECONNECT_MAX_S), True
+                continue
+            delay = RECONNECT_MIN_S
+            if message is not None:
+                self._dispatch(message)
+
+    def _dispatch(self, message: dict[str, Any]) -> None:
+        kind, wire = message["type"], bytes(message["channel"] or b"")
+        if kind == "subscribe":
+            confirmed = self._confirmations.get(wire)
+            if confirmed is not None and not confirmed.done():
+                confirmed.set_result(None)
+            return
+        if kind != "message":
+            return
+        channel, payload = wire.decode()[len(self._prefix) :], bytes(message["data"])
+        for listener in tuple(self._listeners.get(channel, ())):
+            try:
+                listener(channel, payload)
+            except Exception:
+                self._listener_errors += 1
+                log.exception("pub/sub listener failed", extra={"channel": channel})
+            else:
+                self._delivered += 1
+
+    async def _resubscribe(self) -> None:
+        """Replace the subscriber connection and SUBSCRIBE every listed channel again."""
+        async with self._lock:
+            old, self._pubsub = self._subscriber(), self._redis().pubsub()
+            await old.aclose()  # type: ignore[no-untyped-call]
+            await asyncio.wait_for(self._pubsub.connect(), self._timeout_s)  # type: ignore[no-untyped-call]
+            if self._listeners:
+                await self._pubsub.subscribe(*map(self._wire, self._listeners))
+        self._reconnects += 1
+        log.info("Redis subscriber reconnected (%d channels)", len(self._listeners))
+
+    def statistics(self) -> dict[str, float]:
+        return {
+            "channels": len(self._listeners),
+            "listeners": sum(len(v) for v in self._listeners.values()),
+            "published": self._published,
+            "delivered": self._delivered,
+            "listener_errors": self._listener_errors,
+            "reconnects": self._reconnects,
+        }

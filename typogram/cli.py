@@ -1,0 +1,192 @@
+"""The ``typogram`` command: ``serve`` (everything, embedded) or one role each.
+
+This module is the composition root: the only kernel module that reaches up
+into ``rest``, ``gateway`` and ``workers``, and only inside the commands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import uvicorn
+import uvloop
+
+from typogram import logs
+from typogram.errors import BackendUnavailable
+from typogram.platform import open_platform
+from typogram.settings import Settings, SettingsError, load
+
+if TYPE_CHECKING:
+    from typogram.platform import Platform
+
+log = logs.get_logger("typogram")
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: our stop event decides."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def _stop_on_signals(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+
+
+async def _run_rest(platform: Platform, stop: asyncio.Event) -> None:
+    from rest.app import create_app
+
+    settings = platform.settings
+    config = uvicorn.Config(
+        create_app(platform),
+        host=settings.host,
+        port=settings.http_port,
+        loop="none",
+        lifespan="off",
+        log_config=None,
+        access_log=False,
+        server_header=False,
+    )
+    server = _Server(config)
+
+    async def watch() -> None:
+        await stop.wait()
+        server.should_exit = True
+
+    async with asyncio.TaskGroup() as group:
+        watcher = group.create_task(watch())
+        await server.serve()
+        if not server.started:
+            stop.set()
+            raise BackendUnavailable(
+                "HTTP listener", f"{settings.host}:{settings.http_port}", "could not bind"
+            )
+        watcher.cancel()
+
+
+async def _run_gateway(platform: Platform, stop: asyncio.Event) -> None:
+    from gateway.server import Gateway
+
+    async with Gateway(
+        platform.settings,
+        tokens=platform.tokens,
+        cache=platform.cache,
+        pubsub=platform.pubsub,
+        events=platform.events,
+        token_version=platform.accounts.token_version,
+        registry=platform.metrics.registry,
+    ) as gateway:
+        await gateway.serve(stop)
+
+
+async def _run_workers(platform: Platform, names: Sequence[str], stop: asyncio.Event) -> None:
+    from workers.groups import GROUPS
+    from workers.runtime import GroupRunner
+
+    async with asyncio.TaskGroup() as group:
+        tasks = [group.create_task(GroupRunner(platform, GROUPS[name]).run()) for name in names]
+        await stop.wait()
+        for task in tasks:
+            task.cancel()
+
+
+async def _main(settings: Settings, roles: Sequence[str], worker_groups: Sequence[str]) -> None:
+    stop = asyncio.Event()
+    _stop_on_signals(stop)
+    async with open_platform(settings, migrate="serve" in roles or "migrate" in roles) as platform:
+        if "migrate" in roles:
+            log.info("migrations applied", extra={"database": platform.db.dialect})
+            return
+        async with asyncio.TaskGroup() as group:
+            if "rest" in roles or "serve" in roles:
+                group.create_task(_run_rest(platform, stop))
+                log.info(
+                    "REST listening", extra={"url": f"http://{settings.host}:{settings.http_port}"}
+                )
+            if "gateway" in roles or "serve" in roles:
+                group.create_task(_run_gateway(platform, stop))
+                log.info(
+                    "gateway listening",
+                    extra={"url": f"ws://{settings.host}:{settings.ws_port}/ws"},
+                )
+            if worker_groups:
+                group.create_task(_run_workers(platform, worker_groups, stop))
+                log.info("workers running", extra={"groups": list(worker_groups)})
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="typogram", description=__doc__)
+    parser.add_argument(
+        "--config", help="TOML settings file (default: TYPOGRAM_CONFIG or built-ins)"
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("serve", help="gateway, REST and workers in one process, embedded backends")
+    commands.add_parser("rest", help="the REST API")
+    commands.add_parser("gateway", help="the WebSocket gateway")
+    worker = commands.add_parser("worker", help="one consumer group, or all of them")
+    worker.add_argument("group", help="a group name or 'all'")
+    commands.add_parser("migrate", help="create the database if missing and apply migrations")
+    return parser
+
+
+def _default_config(command: str) -> str | None:
+    """``serve`` reads configs/default.toml when it is there and nothing else is named."""
+    candidate = Path("configs/default.toml")
+    return str(candidate) if command == "serve" and candidate.is_file() else None
+
+
+def _startup_failure(exc: BaseException) -> BaseException | None:
+    """The backend or socket failure inside ``exc`` (possibly an exception group)."""
+    if isinstance(exc, BackendUnavailable | OSError):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            if (found := _startup_failure(inner)) is not None:
+                return found
+    return None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = load(args.config or _default_config(args.command))
+    except SettingsError as exc:
+        print(f"typogram: configuration error: {exc}", file=sys.stderr)
+        return 2
+    logs.configure(settings.log_level, settings.log_json)
+    from workers.groups import GROUPS
+
+    groups: list[str] = []
+    if args.command == "serve":
+        groups = list(GROUPS)
+    elif args.command == "worker":
+        if args.group != "all" and args.group not in GROUPS:
+            print(
+                f"typogram: unknown worker group {args.group!r}; known: {', '.join(GROUPS)}, all",
+                file=sys.stderr,
+            )
+            return 2
+        groups = list(GROUPS) if args.group == "all" else [args.group]
+    try:
+        uvloop.run(_main(settings, [args.command], groups))
+    except BaseException as exc:
+        failure = _startup_failure(exc)
+        if failure is None:
+            raise
+        print(f"typogram: {failure}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

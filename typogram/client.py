@@ -1,0 +1,243 @@
+"""An asyncio client for the Typogram real-time protocol (see ``docs/protocol.md``).
+
+Use::
+
+    async with TypogramClient("ws://host:8765/ws", token) as client:
+        joined = await client.request("room.join", {"room": "lobby"})
+        await client.send("chat.send", {"room": "lobby", "text": "hi"})
+        async for frame in client:          # pushes: chat.message, room.presence, ...
+            ...
+
+``request`` sends a frame with a fresh ``id`` and returns the reply (``re``);
+an ``error`` reply raises ``ClientError``. Pushes are queued in a bounded
+inbox: a client that stops iterating stops reading, and the server will
+eventually close it as too slow (4008) — as it would any slow consumer.
+
+When the connection drops (anything but a normal close, 4001 unauthorized or
+4003 protocol abuse), the client reconnects with bounded exponential backoff
+and says hello with ``resume {session, seq}``, ``seq`` being the last ``s``
+it saw, so the server replays what was missed. Requests in flight during a
+drop fail with ``ConnectionLost``; the caller decides whether to retry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+from collections.abc import Mapping
+from typing import Any, Final, Self
+
+import orjson
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake
+
+from typogram.protocol import ProtocolError, ServerFrame, decode_server
+
+# Close codes after which reconnecting cannot help.
+FINAL_CLOSES: Final = frozenset({1000, 4001, 4003})
+
+
+class ClientError(Exception):
+    """The server answered with an ``error`` frame."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+class ConnectionLost(Exception):
+    """The connection closed before a reply came, or for good."""
+
+
+class TypogramClient:
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        *,
+        reconnect: bool = True,
+        max_reconnects: int = 5,
+        backoff_s: float = 0.2,
+        max_backoff_s: float = 5.0,
+        request_timeout_s: float = 10.0,
+        open_timeout_s: float = 10.0,
+        inbox_size: int = 1024,
+    ) -> None:
+        self.url = url
+        self.token = token
+        self.session: str | None = None
+        self.user: dict[str, Any] | None = None
+        self.resumed = False
+        self.last_seq = 0
+        self.close_code: int | None = None
+        self.reconnects = 0
+        self._reconnect = reconnect
+        self._max_reconnects = max_reconnects
+        self._backoff = (backoff_s, max_backoff_s)
+        self._request_timeout = request_timeout_s
+        self._open_timeout = open_timeout_s
+        self._inbox: asyncio.Queue[ServerFrame | None] = asyncio.Queue(maxsize=inbox_size)
+        self._pending: dict[int, asyncio.Future[ServerFrame]] = {}
+        self._ids = itertools.count(1)
+        self._ws: ClientConnection | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._closing = False
+        self._finished = False
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        if self._reader is not None or self._closing:
+            raise RuntimeError("a TypogramClient connects once; make a new one")
+        self._ws = await self._open()
+        self._reader = asyncio.create_task(self._run(), name="typogram-client-reader")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close normally (1000); pending requests fail with ``ConnectionLost``."""
+        self._closing = True
+        if self._ws is not None:
+            await self._ws.close()
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+        self._fail_pending()
+        self._finished = True
+
+    # -- talking ---------------------------------------------------------------------
+
+    async def send(self, t: str, d: Mapping[str, Any] | None = None) -> None:
+        """Send a frame without an ``id`` (no reply expected)."""
+        await self._send({"t": t, "d": dict(d or {})})
+
+    async def request(
+        self, t: str, d: Mapping[str, Any] | None = None, *, wait_s: float | None = None
+    ) -> ServerFrame:
+        """Send a frame with an ``id`` and return the reply; ``error`` raises ``ClientError``."""
+        frame_id = next(self._ids)
+        future: asyncio.Future[ServerFrame] = asyncio.get_running_loop().create_future()
+        self._pending[frame_id] = future
+        try:
+            await self._send({"t": t, "id": frame_id, "d": dict(d or {})})
+            reply = await asyncio.wait_for(future, wait_s or self._request_timeout)
+        finally:
+            self._pending.pop(frame_id, None)
+        if reply.t == "error":
+            raise _client_error(reply)
+        return reply
+
+    async def receive(self, wait_s: float | None = None) -> ServerFrame:
+        """The next push; raises ``ConnectionLost`` once the client is closed for good."""
+        if self._finished and self._inbox.empty():
+            raise ConnectionLost(f"closed ({self.close_code})")
+        frame = await asyncio.wait_for(self._inbox.get(), wait_s)
+        if frame is None:
+            self._finished = True
+            raise ConnectionLost(f"closed ({self.close_code})")
+        return frame
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> ServerFrame:
+        try:
+            return await self.receive()
+        except ConnectionLost:
+            raise StopAsyncIteration from None
+
+    # -- internals ---------------------------------------------------------------------
+
+    async def _send(self, frame: dict[str, Any]) -> None:
+        if self._ws is None or self._closing:
+            raise ConnectionLost("not connected")
+        try:
+            await self._ws.send(orjson.dumps(frame), text=True)
+        except ConnectionClosed as exc:
+            raise ConnectionLost(str(exc)) from exc
+
+    async def _open(self) -> ClientConnection:
+        """Connect and say hello (resuming when there is a session); returns the socket."""
+        ws = await connect(self.url, open_timeout=self._open_timeout, compression=None)
+        hello: dict[str, Any] = {"token": self.token}
+        if self.session is not None:
+            hello["resume"] = {"session": self.session, "seq": self.last_seq}
+        try:
+            await ws.send(orjson.dumps({"t": "hello", "d": hello}), text=True)
+            async with asyncio.timeout(self._open_timeout):
+                welcome = decode_server(await ws.recv())
+        except BaseException:
+            await ws.close()
+            raise
+        if welcome.t != "welcome":
+            await ws.close()
+            raise _client_error(welcome) if welcome.t == "error" else ConnectionLost(welcome.t)
+        data = welcome.d if isinstance(welcome.d, dict) else {}
+        if data.get("session") != self.session:
+            self.last_seq = 0  # a new session numbers its frames from 1
+        self.session = data.get("session")
+        self.user = data.get("user")
+        self.resumed = bool(data.get("resumed"))
+        return ws
+
+    async def _run(self) -> None:
+        try:
+            while self._ws is not None:
+                ws = self._ws
+                with contextlib.suppress(ConnectionClosed):
+                    async for raw in ws:
+                        await self._dispatch(raw)
+                self.close_code = ws.close_code
+                self._fail_pending()
+                if self._closing or not self._reconnect or self.close_code in FINAL_CLOSES:
+                    break
+                self._ws = await self._reopen()
+        finally:
+            self._finished = True
+            with contextlib.suppress(asyncio.QueueFull):
+                self._inbox.put_nowait(None)
+
+    async def _reopen(self) -> ClientConnection | None:
+        delay, ceiling = self._backoff
+        for _ in range(self._max_reconnects):
+            await asyncio.sleep(delay)
+            try:
+                ws = await self._open()
+            except (OSError, TimeoutError, InvalidHandshake, ConnectionClosed, ProtocolError):
+                delay = min(ceiling, delay * 2)
+                continue
+            except ClientError:
+                return None  # e.g. the token is no longer accepted
+            self.reconnects += 1
+            return ws
+        return None
+
+    async def _dispatch(self, raw: str | bytes) -> None:
+        try:
+            frame = decode_server(raw)
+        except ProtocolError:
+            return  # a server bug; nothing the caller could do with it
+        if frame.re is not None:
+            future = self._pending.get(frame.re)
+            if future is not None and not future.done():
+                future.set_result(frame)
+                return
+        if frame.s is not None:
+            self.last_seq = max(self.last_seq, frame.s)
+        await self._inbox.put(frame)
+
+    def _fail_pending(self) -> None:
+        for future in self._pending.values():
+            if not future.done():
+                future.set_exception(ConnectionLost("connection closed before the reply"))
+        self._pending.clear()
+
+
+def _client_error(frame: ServerFrame) -> ClientError:
+    data = frame.d if isinstance(frame.d, dict) else {}
+    return ClientError(str(data.get("code", "internal")), str(data.get("message", "")))

@@ -1,0 +1,43 @@
+"""Error codes (REST and WebSocket) and WebSocket close codes, in one place."""
+
+from __future__ import annotations
+
+from enum import IntEnum, StrEnum
+
+
+class ErrorCode(StrEnum):
+    BAD_REQUEST = "bad_request"
+    UNAUTHORIZED = "unauthorized"
+    FORBIDDEN = "forbidden"
+    NOT_FOUND = "not_found"
+    CONFLICT = "conflict"
+    RATE_LIMITED = "rate_limited"
+    PAYLOAD_TOO_LARGE = "payload_too_large"
+    UNPROCESSABLE = "unprocessable"
+    UNAVAILABLE = "unavailable"
+    INTERNAL = "internal"
+
+
+HTTP_STATUS: dict[ErrorCode, int] = {
+    ErrorCode.BAD_REQUEST: 400,
+    ErrorCode.UNAUTHORIZED: 401,
+    ErrorCode.FORBIDDEN: 403,
+    ErrorCode.NOT_FOUND: 404,
+    ErrorCode.CONFLICT: 409,
+    ErrorCode.PAYLOAD_TOO_LARGE: 413,
+    ErrorCode.UNPROCESSABLE: 422,
+    ErrorCode.RATE_LIMITED: 429,
+    ErrorCode.INTERNAL: 500,
+    ErrorCode.UNAVAILABLE: 503,
+}
+
+
+class CloseCode(IntEnum):
+    GOING_AWAY = 1012  # server restarting or draining: reconnect elsewhere
+    TRY_AGAIN_LATER = 1013  # node full
+    MESSAGE_TOO_BIG = 1009
+    UNAUTHORIZED = 4001
+    REPLACED = 4002
+    PROTOCOL_ABUSE = 4003  # keeps sending malformed frames
+    TOO_SLOW = 4008
+    RATE_LIMITED = 4029

@@ -1,0 +1,114 @@
+"""Assemble the backends a role needs from settings, as one async context manager.
+
+An empty ``database_url`` / ``redis_url`` / ``kafka_bootstrap`` picks the
+embedded adapter for that port; a set one picks the distributed adapter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry
+
+from typogram.accounts import Accounts
+from typogram.adapters.memory import InProcessEventLog, MemoryCache, MemoryPubSub
+from typogram.db.database import Database
+from typogram.db.migrate import create_database_if_missing, upgrade
+from typogram.metrics import KernelMetrics
+from typogram.passwords import Passwords
+from typogram.ports import Cache, EventLog, PubSub
+from typogram.settings import Settings
+from typogram.tokens import TokenService
+
+
+@dataclass(frozen=True, slots=True)
+class Platform:
+    settings: Settings
+    db: Database
+    cache: Cache
+    pubsub: PubSub
+    events: EventLog
+    tokens: TokenService
+    passwords: Passwords
+    accounts: Accounts
+    metrics: KernelMetrics
+
+    def backends(self) -> dict[str, Callable[[], Awaitable[None]]]:
+        """A reachability check per backend, for ``/ready``."""
+        return {
+            "database": self.db.ping,
+            "cache": self.cache.ping,
+            "pubsub": self.pubsub.ping,
+            "events": self.events.ping,
+        }
+
+
+def _cache(settings: Settings) -> Cache:
+    if settings.redis_url:
+        from typogram.adapters.redis import RedisCache
+
+        return RedisCache.from_settings(settings)
+    return MemoryCache.from_settings(settings)
+
+
+def _pubsub(settings: Settings) -> PubSub:
+    if settings.redis_url:
+        from typogram.adapters.redis import RedisPubSub
+
+        return RedisPubSub.from_settings(settings)
+    return MemoryPubSub.from_settings(settings)
+
+
+def _events(settings: Settings) -> EventLog:
+    if settings.kafka_bootstrap:
+        from typogram.adapters.kafka import KafkaEventLog
+
+        return KafkaEventLog.from_settings(settings)
+    return InProcessEventLog.from_settings(settings)
+
+
+@asynccontextmanager
+async def open_platform(
+    settings: Settings,
+    *,
+    migrate: bool = False,
+    registry: CollectorRegistry | None = None,
+    passwords: Passwords | None = None,
+) -> AsyncIterator[Platform]:
+    """Connect every backend (raising ``BackendUnavailable`` naming the first that fails)."""
+    async with AsyncExitStack() as stack:
+        if migrate:
+            await create_database_if_missing(settings.sql_url)
+        db = await stack.enter_async_context(
+            Database(
+                settings.sql_url,
+                settings.database_replica_urls,
+                pool_size=settings.database_pool_size,
+            )
+        )
+        if migrate:
+            await upgrade(db)
+        cache = await stack.enter_async_context(_cache(settings))
+        pubsub = await stack.enter_async_context(_pubsub(settings))
+        events = await stack.enter_async_context(_events(settings))
+        metrics = KernelMetrics(registry or CollectorRegistry())
+        for name, component in (
+            ("db", db),
+            ("cache", cache),
+            ("pubsub", pubsub),
+            ("events", events),
+        ):
+            metrics.components.add(name, component.statistics)
+        yield Platform(
+            settings=settings,
+            db=db,
+            cache=cache,
+            pubsub=pubsub,
+            events=events,
+            tokens=TokenService(settings),
+            passwords=passwords or Passwords(),
+            accounts=Accounts(db, cache, profile_ttl_s=settings.profile_cache_ttl_s),
+            metrics=metrics,
+        )

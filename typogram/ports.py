@@ -1,0 +1,149 @@
+"""The ports: one small interface per piece of infrastructure.
+
+Each has an embedded adapter (in memory / in process) and a distributed one
+(Redis / Kafka); ``tests/contract`` runs one suite against both. Every
+adapter is an async context manager: enter to connect, exit to release, and
+use after exit raises ``RuntimeError``.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, Self
+
+import orjson
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """An event on the log: id, type, schema version, timestamp (epoch ms), key, data.
+
+    ``key`` keeps one user's (or one race's) events in order on one partition.
+    """
+
+    type: str
+    data: Mapping[str, Any]
+    key: str | None = None
+    version: int = 1
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    ts: int = field(default_factory=lambda: int(time.time() * 1000))
+
+    def encode(self) -> bytes:
+        return orjson.dumps(
+            {
+                "id": self.id,
+                "type": self.type,
+                "v": self.version,
+                "ts": self.ts,
+                "key": self.key,
+                "data": self.data,
+            }
+        )
+
+    @classmethod
+    def decode(cls, raw: bytes) -> Event:
+        """Parse an encoded event; raises ``ValueError`` on anything malformed."""
+        try:
+            doc = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise ValueError(f"event is not JSON: {exc}") from exc
+        if not isinstance(doc, dict):
+            raise ValueError("event is not an object")
+        try:
+            event_id, event_type, data = doc["id"], doc["type"], doc["data"]
+            version, ts = int(doc.get("v", 1)), int(doc["ts"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"event lacks a field or has a wrong type: {exc}") from exc
+        key = doc.get("key")
+        if not (isinstance(event_id, str) and isinstance(event_type, str)):
+            raise ValueError("event id and type must be strings")
+        if not isinstance(data, dict) or not (key is None or isinstance(key, str)):
+            raise ValueError("event data must be an object and key a string")
+        return cls(type=event_type, data=data, key=key, version=version, id=event_id, ts=ts)
+
+
+class Cache(Protocol):
+    """Key/value with TTLs, counters, lists and sorted sets (Redis semantics)."""
+
+    async def __aenter__(self) -> Self: ...
+    async def __aexit__(self, *exc: object) -> None: ...
+
+    async def ping(self) -> None: ...
+    async def get(self, key: str) -> bytes | None: ...
+    async def set(self, key: str, value: bytes, ttl: float | None = None) -> None: ...
+    async def set_if_absent(self, key: str, value: bytes, ttl: float | None = None) -> bool: ...
+    async def delete(self, *keys: str) -> int: ...
+    async def ttl(self, key: str) -> float | None:
+        """Seconds left, ``None`` when the key is missing or never expires."""
+        ...
+
+    async def incr(self, key: str, amount: int = 1, ttl: float | None = None) -> int:
+        """Add to a counter; ``ttl`` is set when this call creates the key."""
+        ...
+
+    async def list_push(self, key: str, value: bytes, max_len: int, ttl: float | None = None) -> None:
+        """Append to a list kept to its newest ``max_len`` items."""
+        ...
+
+    async def list_range(self, key: str, start: int = 0, stop: int = -1) -> list[bytes]: ...
+    async def zadd(
+        self, key: str, scores: Mapping[str, float], *, only_greater: bool = False
+    ) -> None: ...
+    async def zscore(self, key: str, member: str) -> float | None: ...
+    async def zrevrank(self, key: str, member: str) -> int | None: ...
+    async def zrevrange(self, key: str, start: int, stop: int) -> list[tuple[str, float]]: ...
+    async def zrem(self, key: str, *members: str) -> int: ...
+    async def expire(self, key: str, ttl: float) -> bool: ...
+    def statistics(self) -> dict[str, float]: ...
+
+
+Listener = Callable[[str, bytes], None]
+
+
+class PubSub(Protocol):
+    """Fan-out between processes. Listeners run on the event loop and must not block.
+
+    Subscriptions are reference-counted per channel: the adapter subscribes
+    upstream on the first listener and unsubscribes after the last.
+    """
+
+    async def __aenter__(self) -> Self: ...
+    async def __aexit__(self, *exc: object) -> None: ...
+
+    async def ping(self) -> None: ...
+    async def publish(self, channel: str, message: bytes) -> None: ...
+    async def publish_many(self, messages: Iterable[tuple[str, bytes]]) -> None: ...
+    async def subscribe(self, channel: str, listener: Listener) -> None: ...
+    async def unsubscribe(self, channel: str, listener: Listener) -> None: ...
+    def statistics(self) -> dict[str, float]: ...
+
+
+EventHandler = Callable[[str, Event], Awaitable[None]]
+
+
+class EventLog(Protocol):
+    """A partitioned, durable event log (Kafka semantics, at-least-once).
+
+    ``consume`` runs until cancelled: it hands each event to ``handler`` and
+    commits its offset only after the handler returns, so a crash replays.
+    """
+
+    async def __aenter__(self) -> Self: ...
+    async def __aexit__(self, *exc: object) -> None: ...
+
+    async def ping(self) -> None: ...
+    async def publish(self, topic: str, event: Event) -> None: ...
+    async def publish_raw(self, topic: str, value: bytes, key: str | None = None) -> None:
+        """Publish bytes as they are (dead letters keep the original payload)."""
+        ...
+
+    async def consume(
+        self,
+        group: str,
+        topics: Sequence[str],
+        handler: Callable[[str, bytes], Awaitable[None]],
+    ) -> None: ...
+    def statistics(self) -> dict[str, float]: ...

@@ -1,0 +1,202 @@
+"""One typed settings object, loaded once and passed down.
+
+Sources, later ones winning: the built-in defaults below, a TOML file
+(``configs/default.toml`` unless ``TYPOGRAM_CONFIG`` names another), then
+environment variables ``TYPOGRAM_<FIELD>`` (upper-case field name).
+
+Setting ``TYPOGRAM_DATABASE_URL`` to a ``mysql://`` URL, ``TYPOGRAM_REDIS_URL``
+or ``TYPOGRAM_KAFKA_BOOTSTRAP`` switches that port to its distributed adapter;
+left empty, the embedded adapter is used.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+DEV_JWT_SECRET = "dev-secret-change-me-before-any-deployment"
+PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "secret", DEV_JWT_SECRET})
+ENV_PREFIX = "TYPOGRAM_"
+
+
+class SettingsError(ValueError):
+    """A setting is missing, malformed or unsafe; the message says which."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    environment: str = "development"
+    host: str = "127.0.0.1"
+    http_port: int = 8000
+    ws_port: int = 8765
+    data_dir: str = ".data"
+    database_url: str = ""
+    database_replica_urls: tuple[str, ...] = ()
+    database_pool_size: int = 20
+    redis_url: str = ""
+    redis_prefix: str = ""
+    kafka_bootstrap: str = ""
+    kafka_topic_prefix: str = ""
+    kafka_create_topics: bool = True
+    jwt_secret: str = DEV_JWT_SECRET
+    jwt_issuer: str = "typogram"
+    jwt_audience: str = "typogram-clients"
+    access_token_ttl_s: int = 900
+    refresh_token_ttl_s: int = 30 * 24 * 3600
+    guest_token_ttl_s: int = 24 * 3600
+    rate_limit_user_per_min: int = 100
+    rate_limit_ip_per_min: int = 1000
+    login_attempts_per_15min: int = 10
+    max_body_bytes: int = 64 * 1024
+    profile_cache_ttl_s: int = 3600
+    log_level: str = "INFO"
+    log_json: bool = True
+    worker_max_retries: int = 5
+    worker_retry_backoff_s: float = 0.2
+    event_queue_size: int = 10_000
+    backend_connect_timeout_s: float = 5.0
+    # -- real-time gateway (gateway/) ------------------------------------
+    ws_max_connections: int = 5000
+    ws_max_frame_bytes: int = 1024 * 1024
+    ws_send_queue_size: int = 256
+    ws_hello_timeout_s: float = 5.0
+    ws_heartbeat_s: float = 25.0
+    ws_ping_timeout_s: float = 20.0
+    ws_close_timeout_s: float = 2.0
+    ws_compression: bool = False
+    ws_allowed_origins: tuple[str, ...] = ()
+    ws_rate_per_s: float = 20.0
+    ws_rate_burst: int = 40
+    ws_rate_strikes: int = 20
+    ws_max_bad_frames: int = 10
+    ws_resume_window_s: float = 120.0
+    ws_replay_frames: int = 256
+    ws_replay_bytes: int = 1024 * 1024
+    ws_max_rooms_per_session: int = 32
+    ws_presence_query_max: int = 100
+    gateway_drain_timeout_s: float = 10.0
+    gateway_chat_history: int = 50
+    gateway_chat_max_text: int = 500
+    gateway_chat_slow_mode_s: float = 0.0
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    # -- derived views ---------------------------------------------------
+
+    @property
+    def is_development(self) -> bool:
+        return self.environment in {"development", "test"}
+
+    @property
+    def sql_url(self) -> str:
+        """The primary database URL; an embedded SQLite file when none is set."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{Path(self.data_dir) / 'typogram.sqlite3'}"
+
+    @property
+    def uses_mysql(self) -> bool:
+        return self.sql_url.startswith(("mysql://", "mysql+aiomysql://", "mariadb://"))
+
+    def validate(self) -> Settings:
+        """Refuse settings that cannot run; returns self for chaining."""
+        if not self.is_development and self.jwt_secret in PLACEHOLDER_SECRETS:
+            raise SettingsError(
+                "TYPOGRAM_JWT_SECRET is missing or a placeholder; set a long random secret "
+                f"in the environment (environment={self.environment!r})"
+            )
+        if not self.is_development and len(self.jwt_secret) < 32:
+            raise SettingsError("TYPOGRAM_JWT_SECRET must be at least 32 characters")
+        if not self.sql_url.startswith(
+            ("sqlite://", "mysql://", "mysql+aiomysql://", "mariadb://")
+        ):
+            raise SettingsError(
+                f"TYPOGRAM_DATABASE_URL must start with sqlite:// or mysql://, got {self.sql_url!r}"
+            )
+        for name in ("http_port", "ws_port"):
+            port = getattr(self, name)
+            if not 0 <= port <= 65535:
+                raise SettingsError(f"TYPOGRAM_{name.upper()} out of range: {port}")
+        return self
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+
+def _coerce(name: str, raw: Any, default: Any) -> Any:
+    """Turn a TOML or environment value into the type of the field's default."""
+    try:
+        if isinstance(default, bool):
+            if isinstance(raw, bool):
+                return raw
+            text = str(raw).strip().lower()
+            if text in {"1", "true", "yes", "on"}:
+                return True
+            if text in {"0", "false", "no", "off"}:
+                return False
+            raise ValueError(raw)
+        if isinstance(default, int):
+            return int(raw)
+        if isinstance(default, float):
+            return float(raw)
+        if isinstance(default, tuple):
+            if isinstance(raw, list | tuple):
+                return tuple(str(item) for item in raw)
+            return tuple(part.strip() for part in str(raw).split(",") if part.strip())
+        if isinstance(default, Mapping):
+            if not isinstance(raw, Mapping):
+                raise ValueError(raw)
+            return dict(raw)
+        return str(raw)
+    except (TypeError, ValueError) as exc:
+        raise SettingsError(f"{ENV_PREFIX}{name.upper()}: cannot read {raw!r}") from exc
+
+
+def load(
+    config_file: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    **overrides: Any,
+) -> Settings:
+    """Build settings from defaults, a TOML file, the environment and overrides."""
+    env = os.environ if env is None else env
+    defaults = Settings()
+    values: dict[str, Any] = {}
+    path = config_file or env.get(f"{ENV_PREFIX}CONFIG")
+    if path:
+        try:
+            with open(path, "rb") as handle:
+                document = tomllib.load(handle)
+        except FileNotFoundError as exc:
+            raise SettingsError(f"config file not found: {path}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise SettingsError(f"config file {path} is not valid TOML: {exc}") from exc
+        known = {f.name for f in fields(Settings)}
+        for key, raw in _flatten(document).items():
+            if key not in known:
+                raise SettingsError(f"unknown setting {key!r} in {path}")
+            values[key] = _coerce(key, raw, getattr(defaults, key))
+    for f in fields(Settings):
+        raw_env = env.get(f"{ENV_PREFIX}{f.name.upper()}")
+        if raw_env is not None:
+            values[f.name] = _coerce(f.name, raw_env, getattr(defaults, f.name))
+    # The issue-facing alias: a list of replicas may also come as TYPOGRAM_DATABASE_REPLICAS.
+    if (replicas := env.get(f"{ENV_PREFIX}DATABASE_REPLICAS")) is not None:
+        values["database_replica_urls"] = _coerce("database_replicas", replicas, ())
+    values.update(overrides)
+    return Settings(**values).validate()
+
+
+def _flatten(document: Mapping[str, Any]) -> dict[str, Any]:
+    """``[http] port = 1`` and ``http_port = 1`` mean the same setting."""
+    flat: dict[str, Any] = {}
+    for key, value in document.items():
+        if isinstance(value, Mapping) and key != "extra":
+            for inner, inner_value in value.items():
+                flat[f"{key}_{inner}"] = inner_value
+        else:
+            flat[key] = value
+    return flat

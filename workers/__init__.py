@@ -1,0 +1,1 @@
+"""Event-log consumer groups, one handler module per topic family."""

@@ -1,0 +1,8 @@
+"""Every consumer group by name; ``typogram worker NAME|all`` picks from here."""
+
+from __future__ import annotations
+
+from workers import chat
+from workers.runtime import Group
+
+GROUPS: dict[str, Group] = {group.name: group for group in (chat.GROUP,)}

@@ -49,8 +49,9 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     code = _HTTP_CODES.get(exc.status_code, ErrorCode.BAD_REQUEST)
     message = "method not allowed" if exc.status_code == 405 else str(exc.detail).lower()
+    headers = dict(exc.headers) if exc.headers else None
     return json_response(
-        {"error": {"code": code.value, "message": message}}, exc.status_code, exc.headers
+        {"error": {"code": code.value, "message": message}}, exc.status_code, headers
     )
 
 
@@ -59,9 +60,15 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
     return json_response({"error": {"code": "internal", "message": "internal error"}}, 500)
 
 
-def create_app(platform: Platform) -> Starlette:
-    endpoints = [ep for feature in FEATURES for ep in feature.endpoints]
-    routes = [route for feature in FEATURES for route in feature.routes(authenticate)]
+def create_app(platform: Platform, *, ops_only: bool = False) -> Starlette:
+    """The REST API; ``ops_only`` keeps just health, readiness and metrics.
+
+    Gateway and worker processes serve the ``ops_only`` app on their HTTP
+    port so every role can be probed and scraped the same way.
+    """
+    features = (health.api,) if ops_only else FEATURES
+    endpoints = [ep for feature in features for ep in feature.endpoints]
+    routes = [route for feature in features for route in feature.routes(authenticate)]
     routes += [
         Route("/metrics", health.metrics, methods=["GET"]),
         Route("/api/v1/openapi.json", health.openapi, methods=["GET"]),

@@ -62,7 +62,8 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def _user(row: Mapping[str, Any]) -> User:
+def _user(row: Any) -> User:
+    """A ``users`` row (any mapping of column names) as a ``User``."""
     return User(**{name: row[name] for name in User.__struct_fields__})
 
 

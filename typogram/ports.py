@@ -84,7 +84,9 @@ class Cache(Protocol):
         """Add to a counter; ``ttl`` is set when this call creates the key."""
         ...
 
-    async def list_push(self, key: str, value: bytes, max_len: int, ttl: float | None = None) -> None:
+    async def list_push(
+        self, key: str, value: bytes, max_len: int, ttl: float | None = None
+    ) -> None:
         """Append to a list kept to its newest ``max_len`` items."""
         ...
 

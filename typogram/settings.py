@@ -43,6 +43,7 @@ class Settings:
     kafka_bootstrap: str = ""
     kafka_topic_prefix: str = ""
     kafka_create_topics: bool = True
+    kafka_replication_factor: int = 1
     jwt_secret: str = DEV_JWT_SECRET
     jwt_issuer: str = "typogram"
     jwt_audience: str = "typogram-clients"

@@ -162,6 +162,7 @@ def cluster(
             name, port = "ABC"[index], _free_port()
             env = _base_env(migrated_dir) | {
                 "TYPOGRAM_WS_PORT": str(port),
+                "TYPOGRAM_HTTP_PORT": str(_free_port()),  # /health, /metrics per node
                 "TYPOGRAM_REDIS_URL": redis_url,
                 "TYPOGRAM_REDIS_PREFIX": unique_prefix,
                 "TYPOGRAM_WS_HEARTBEAT_S": str(HEARTBEAT_S),

@@ -104,6 +104,7 @@ class KafkaEventLog:
             settings.kafka_bootstrap,
             topic_prefix=settings.kafka_topic_prefix,
             create_topics=settings.kafka_create_topics,
+            replication_factor=settings.kafka_replication_factor,
             connect_timeout_s=settings.backend_connect_timeout_s,
         )
 

@@ -1,0 +1,206 @@
+"""Shared pieces of the gateway benchmarks: server processes, /proc readings, picows clients.
+
+* ``GatewayProcess``: one ``typogram gateway`` subprocess on a migrated
+  SQLite data dir, with the open-file limit raised to the hard limit, its
+  output in a log file; ``stop()`` sends SIGTERM and waits.
+* ``rss_kib`` / ``cpu_s``: VmRSS and utime+stime of a process from /proc.
+* ``Peer``: a picows listener that says hello with a guest token, counts
+  frames, hands each decoded frame to ``on_frame`` and remembers the close.
+
+Everything targets 127.0.0.1 and every run is bounded in time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import resource
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+from picows import WSFrame, WSListener, WSMsgType, WSTransport
+
+from typogram.settings import load
+from typogram.tokens import TokenService
+
+SECRET = "bench-secret-" + "z" * 40
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def raise_nofile() -> int:
+    """Raise the soft open-file limit to the hard one; returns the new soft limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def token_service() -> TokenService:
+    return TokenService(load(env={}, environment="test", jwt_secret=SECRET))
+
+
+def guest_tokens(count: int, prefix: str = "b") -> list[str]:
+    tokens = token_service()
+    return [tokens.issue_guest(f"{prefix}{i}")[0] for i in range(count)]
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for {pid}")
+
+
+def cpu_s(pid: int) -> float:
+    """utime + stime of a process, in seconds."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # fields 14 and 15 of stat(5)
+
+
+def percentile(samples: list[float], q: float) -> float:
+    if not samples:
+        return float("nan")
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))]
+
+
+def base_env(data_dir: str, **settings: object) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TYPOGRAM_")}
+    env.update(
+        TYPOGRAM_ENVIRONMENT="test",
+        TYPOGRAM_JWT_SECRET=SECRET,
+        TYPOGRAM_DATA_DIR=data_dir,
+        TYPOGRAM_LOG_LEVEL="WARNING",
+    )
+    env.update({f"TYPOGRAM_{k.upper()}": str(v) for k, v in settings.items()})
+    return env
+
+
+def migrated_dir() -> str:
+    """A fresh data dir with the SQLite schema (gateway-only processes do not migrate)."""
+    data_dir = tempfile.mkdtemp(prefix="typogram-bench-")
+    subprocess.run(
+        [sys.executable, "-m", "typogram.cli", "migrate"],
+        env=base_env(data_dir),
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    return data_dir
+
+
+class GatewayProcess:
+    """``typogram gateway`` in a subprocess; ``settings`` become ``TYPOGRAM_*`` variables."""
+
+    def __init__(self, data_dir: str, **settings: object) -> None:
+        self.port = free_port()
+        self.log_path = Path(data_dir) / f"gateway-{self.port}.log"
+        self.http_port = free_port()  # every role answers /health and /metrics there
+        env = base_env(data_dir, ws_port=self.port, http_port=self.http_port, **settings)
+        with self.log_path.open("wb") as log_file:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "typogram.cli", "gateway"],
+                env=env,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                preexec_fn=raise_nofile,  # only setrlimit, before exec
+            )
+        self.pid = self.proc.pid
+        self._wait_accepting(30.0)
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws"
+
+    def _wait_accepting(self, within_s: float) -> None:
+        deadline = time.monotonic() + within_s
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"gateway exited: {self.log_tail()}")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                return
+            except OSError:
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise RuntimeError(f"gateway did not start: {self.log_tail()}") from None
+                time.sleep(0.05)
+
+    def log_tail(self) -> str:
+        return self.log_path.read_text(errors="replace")[-2000:]
+
+    def stop(self, within_s: float = 30.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=within_s)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait()
+
+
+class Peer(WSListener):  # type: ignore[misc]
+    """One client connection: hello on connect, frames decoded and passed on."""
+
+    def __init__(self, token: str, on_frame: Callable[[Peer, dict[str, Any]], None]) -> None:
+        self.token = token
+        self.on_frame = on_frame
+        self.transport: WSTransport | None = None
+        self.welcome: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self.close_code: int | None = None
+        self.frames = 0
+
+    def on_ws_connected(self, transport: WSTransport) -> None:
+        self.transport = transport
+        self.send({"t": "hello", "d": {"token": self.token}})
+
+    def send(self, frame: dict[str, Any]) -> None:
+        assert self.transport is not None
+        self.transport.send(WSMsgType.TEXT, orjson.dumps(frame))
+
+    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
+        if frame.msg_type == WSMsgType.CLOSE:
+            self.close_code = int(frame.get_close_code())
+            transport.disconnect()
+            return
+        if frame.msg_type not in (WSMsgType.TEXT, WSMsgType.BINARY):
+            return
+        self.frames += 1
+        message = orjson.loads(frame.get_payload_as_bytes())
+        if message.get("t") == "welcome" and not self.welcome.done():
+            self.welcome.set_result(message)
+            return
+        if message.get("t") == "error" and not self.welcome.done():
+            self.welcome.set_exception(RuntimeError(str(message.get("d"))))
+            return
+        self.on_frame(self, message)
+
+    def on_ws_disconnected(self, transport: WSTransport) -> None:
+        if self.close_code is None:
+            self.close_code = 1006
+        if not self.welcome.done():
+            self.welcome.set_exception(ConnectionError(f"closed {self.close_code}"))
+
+    @property
+    def open(self) -> bool:
+        return self.transport is not None and not self.transport.is_disconnected
+
+
+def ignore(peer: Peer, message: dict[str, Any]) -> None:
+    pass

@@ -1,0 +1,141 @@
+"""Embedded ``EventLog`` adapter: one bounded backlog per consumer group.
+
+Kafka semantics without a broker, bounded by ``queue_size`` per group;
+not thread-safe: call it from the event loop that entered it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict, deque
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Self
+
+from typogram.adapters.embedded import _Embedded
+from typogram.ports import Event
+from typogram.settings import Settings
+
+_Message = tuple[str, bytes]
+
+
+class _Group:
+    """One consumer group's backlog: a deque bounded by the log's ``queue_size``.
+
+    Two events instead of an ``asyncio.Queue`` so that closing the log can wake
+    every waiting publisher and consumer at once.
+    """
+
+    __slots__ = ("backlog", "readable", "writable")
+
+    def __init__(self) -> None:
+        self.backlog: deque[_Message] = deque()
+        self.readable = asyncio.Event()  # backlog not empty, or the log closed
+        self.writable = asyncio.Event()  # backlog below its limit, or the log closed
+        self.writable.set()
+
+
+class InProcessEventLog(_Embedded):
+    """The ``EventLog`` port inside one process: one bounded backlog per consumer group.
+
+    Choices, since there is no broker:
+
+    * An event goes to every group registered for its topic. A group is
+      registered by its first ``consume`` and stays registered after that
+      consumer stops, as a Kafka group keeps its offsets: a restarted
+      consumer gets what was published meanwhile.
+    * Events for a topic that no group has registered yet are dropped and
+      counted (``dropped``): start consumers before producers.
+    * When a group's backlog holds ``queue_size`` events, ``publish`` waits
+      (back-pressure) until a consumer of that group takes one.
+    * Consumers of one group share its backlog (competing consumers).
+      Delivery is in publication order, which covers Kafka's per-key order.
+    * Nothing survives the process: this log is for one-process deployments.
+    """
+
+    def __init__(self, queue_size: int = 10_000) -> None:
+        if queue_size < 1:
+            raise ValueError("queue_size must be at least 1")
+        self._queue_size = queue_size
+        self._groups: dict[str, _Group] = {}
+        self._routes: dict[str, set[str]] = defaultdict(set)  # topic -> groups
+        self._published: dict[str, int] = defaultdict(int)
+        self._consumed = self._dropped = 0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Self:
+        return cls(queue_size=settings.event_queue_size)
+
+    def _release(self) -> None:
+        """Waiting ``publish`` and running ``consume`` calls wake up and raise ``RuntimeError``."""
+        for group in self._groups.values():
+            group.backlog.clear()  # unread events are lost with the process anyway
+            group.readable.set()
+            group.writable.set()
+
+    async def publish(self, topic: str, event: Event) -> None:
+        await self.publish_raw(topic, event.encode(), key=event.key)
+
+    async def publish_raw(self, topic: str, value: bytes, key: str | None = None) -> None:
+        self._check()
+        del key  # one backlog per group keeps every key in publication order
+        names = self._routes.get(topic)
+        self._published[topic] += 1
+        if not names:
+            self._dropped += 1
+            return
+        for name in tuple(names):
+            group = self._groups[name]
+            while True:
+                self._check()  # also after waiting: closed meanwhile, the event is lost
+                if len(group.backlog) < self._queue_size:
+                    break
+                group.writable.clear()
+                await group.writable.wait()
+            group.backlog.append((topic, value))
+            group.readable.set()
+
+    async def consume(
+        self,
+        group: str,
+        topics: Sequence[str],
+        handler: Callable[[str, bytes], Awaitable[None]],
+    ) -> None:
+        """Hand each event of ``topics`` to ``handler``; runs until cancelled.
+
+        An event counts as committed once ``handler`` returns. If ``handler``
+        raises (or is cancelled) the event goes back to the front of the
+        group's backlog and the error propagates, so the next consumer of the
+        group receives it first. Raises ``RuntimeError`` when the log closes.
+        """
+        self._check()
+        state = self._groups.get(group)
+        if state is None:
+            state = self._groups[group] = _Group()
+        for topic in topics:
+            self._routes[topic].add(group)
+        while True:
+            while not state.backlog:
+                self._check()
+                state.readable.clear()
+                await state.readable.wait()
+            message = state.backlog.popleft()
+            state.writable.set()
+            try:
+                await handler(*message)
+            except BaseException:
+                state.backlog.appendleft(message)  # not committed: replay it
+                state.readable.set()
+                raise
+            self._consumed += 1
+
+    def statistics(self) -> dict[str, float]:
+        stats: dict[str, float] = {
+            "published": sum(self._published.values()),
+            "consumed": self._consumed,
+            "dropped": self._dropped,
+            "groups": len(self._groups),
+            "queued": sum(len(g.backlog) for g in self._groups.values()),
+        }
+        for topic, count in self._published.items():
+            stats[f"published.{topic}"] = count
+        return stats

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from typing import Self
 
 from typogram.adapters.embedded import _Embedded
+from typogram.adapters.listeners import deliver
 from typogram.ports import Listener
 from typogram.settings import Settings
 
@@ -49,15 +50,9 @@ class MemoryPubSub(_Embedded):
 
     def _deliver(self, channel: str, message: bytes) -> None:
         self._published += 1
-        # A snapshot: a listener may (un)subscribe others while we iterate.
-        for listener in tuple(self._listeners.get(channel, ())):
-            try:
-                listener(channel, message)
-            except Exception:
-                self._listener_errors += 1
-                log.exception("pub/sub listener failed", extra={"channel": channel})
-            else:
-                self._delivered += 1
+        delivered, failed = deliver(tuple(self._listeners.get(channel, ())), channel, message)
+        self._delivered += delivered
+        self._listener_errors += failed
 
     async def subscribe(self, channel: str, listener: Listener) -> None:
         self._check()

@@ -19,6 +19,7 @@ from redis.asyncio.client import PubSub
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
+from typogram.adapters.listeners import deliver
 from typogram.errors import BackendUnavailable
 from typogram.ports import Listener
 from typogram.settings import Settings
@@ -389,14 +390,9 @@ class RedisPubSub(_RedisAdapter):
         if kind != "message":
             return
         channel, payload = wire.decode()[len(self._prefix) :], bytes(message["data"])
-        for listener in tuple(self._listeners.get(channel, ())):
-            try:
-                listener(channel, payload)
-            except Exception:
-                self._listener_errors += 1
-                log.exception("pub/sub listener failed", extra={"channel": channel})
-            else:
-                self._delivered += 1
+        delivered, failed = deliver(tuple(self._listeners.get(channel, ())), channel, payload)
+        self._delivered += delivered
+        self._listener_errors += failed
 
     async def _resubscribe(self) -> None:
         """Replace the subscriber connection and SUBSCRIBE every listed channel again."""

@@ -183,10 +183,23 @@ class Accounts:
             raise AppError(ErrorCode.NOT_FOUND, "user not found")
         return _user(row)
 
-    async def set_role(self, user_id: str, role: str) -> None:
+    async def set_role(self, user_id: str, role: str, *, actor_id: str, ip: str = "") -> None:
+        """Change a user's role; audited with who did it. Old tokens keep the old role
+        until they expire, so the version is bumped to make the change immediate."""
         async with self._db.write() as conn:
+            result = await conn.execute(select(users.c.role).where(users.c.id == user_id))
+            previous = result.scalar_one_or_none()
+            if previous is None:
+                raise AppError(ErrorCode.NOT_FOUND, "user not found")
             await conn.execute(update(users).where(users.c.id == user_id).values(role=role))
-        await self._cache.delete(keys.user_profile(user_id))
+        await self.bump_token_version(user_id)
+        await self.audit(
+            "role_change",
+            "success",
+            user_id=user_id,
+            ip=ip,
+            detail={"actor": actor_id, "from": previous, "to": role},
+        )
 
     async def count(self) -> int:
         async with self._db.read() as conn:

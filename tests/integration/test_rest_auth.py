@@ -306,3 +306,20 @@ async def test_rate_limit_per_ip_answers_429_with_retry_after(backend_settings) 
             limited = await c.get("/api/v1/users/nobody")
             assert limited.json()["error"]["code"] == "rate_limited"
             assert 1 <= int(limited.headers["Retry-After"]) <= 60
+
+
+async def test_role_change_is_audited_and_revokes_tokens(
+    client: httpx.AsyncClient, platform: Platform
+) -> None:
+    pair = await register(client)
+    user_id = pair["user"]["id"]
+    await platform.accounts.set_role(user_id, "moderator", actor_id="admin-1", ip="10.0.0.1")
+    assert (
+        await client.get("/api/v1/users/me", headers=bearer(pair["access_token"]))
+    ).status_code == 401
+    entries = await platform.accounts.audit_entries(user_id)
+    change = next(e for e in entries if e["action"] == "role_change")
+    assert '"to":"moderator"' in change["detail"]
+    assert '"actor":"admin-1"' in change["detail"]
+    user = await platform.accounts.get(user_id)
+    assert user is not None and user.role == "moderator"

@@ -254,6 +254,7 @@ def main() -> None:
     parser.add_argument("--members", type=int, default=1000, help="connections per room size")
     parser.add_argument("--procs", type=int, default=2, help="client processes")
     parser.add_argument("--step-s", type=float, default=10.0)
+    parser.add_argument("--profile", default="", help="cProfile the first gateway into this file")
     args = parser.parse_args()
     args.rates = [float(r) for r in args.rates.split(",")]
     raise_nofile()
@@ -268,7 +269,8 @@ def main() -> None:
         "ws_max_connections": 20_000,
         "ws_send_queue_size": 4096,
     }
-    gateways = [GatewayProcess(data_dir, **settings) for _ in range(2)]
+    gateways = [GatewayProcess(data_dir, profile=args.profile, **settings)]
+    gateways.append(GatewayProcess(data_dir, **settings))
     rows = []
     try:
         for size in (int(s) for s in args.sizes.split(",")):

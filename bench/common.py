@@ -106,16 +106,26 @@ def migrated_dir() -> str:
 
 
 class GatewayProcess:
-    """``typogram gateway`` in a subprocess; ``settings`` become ``TYPOGRAM_*`` variables."""
+    """``typogram gateway`` in a subprocess; ``settings`` become ``TYPOGRAM_*`` variables.
 
-    def __init__(self, data_dir: str, **settings: object) -> None:
+    ``profile``: a path; the process then runs under cProfile and writes its
+    stats there when it exits (after ``stop()``).
+    """
+
+    def __init__(self, data_dir: str, *, profile: str = "", **settings: object) -> None:
         self.port = free_port()
         self.log_path = Path(data_dir) / f"gateway-{self.port}.log"
         self.http_port = free_port()  # every role answers /health and /metrics there
         env = base_env(data_dir, ws_port=self.port, http_port=self.http_port, **settings)
         with self.log_path.open("wb") as log_file:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "typogram.cli", "gateway"],
+                [
+                    sys.executable,
+                    *(["-m", "cProfile", "-o", profile] if profile else []),
+                    "-m",
+                    "typogram.cli",
+                    "gateway",
+                ],
                 env=env,
                 stdout=log_file,
                 stderr=subprocess.STDOUT,

@@ -193,6 +193,20 @@ def cluster(
             node.proc.wait()
         for log_file in logs:
             log_file.close()
+        _delete_keys(redis_url, unique_prefix)
+
+
+def _delete_keys(url: str, prefix: str) -> None:
+    """Chat history has no TTL: remove what this cluster left under its prefix."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        names = list(client.scan_iter(match=prefix + "*", count=1000))
+        if names:
+            client.delete(*names)
+    finally:
+        client.close()
 
 
 @pytest.fixture

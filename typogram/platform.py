@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from prometheus_client import CollectorRegistry
 
 from typogram.accounts import Accounts
+from typogram.adapters.archive import archive_from_settings
 from typogram.adapters.memory import InProcessEventLog, MemoryCache, MemoryPubSub
 from typogram.db.database import Database
 from typogram.db.migrate import create_database_if_missing, upgrade
 from typogram.metrics import KernelMetrics
 from typogram.passwords import Passwords
-from typogram.ports import Cache, EventLog, PubSub
+from typogram.ports import Archive, Cache, EventLog, PubSub
 from typogram.settings import Settings
 from typogram.tokens import TokenService
 
@@ -30,6 +31,7 @@ class Platform:
     cache: Cache
     pubsub: PubSub
     events: EventLog
+    archive: Archive
     tokens: TokenService
     passwords: Passwords
     accounts: Accounts
@@ -42,6 +44,7 @@ class Platform:
             "cache": self.cache.ping,
             "pubsub": self.pubsub.ping,
             "events": self.events.ping,
+            "archive": self.archive.ping,
         }
 
 
@@ -93,12 +96,14 @@ async def open_platform(
         cache = await stack.enter_async_context(_cache(settings))
         pubsub = await stack.enter_async_context(_pubsub(settings))
         events = await stack.enter_async_context(_events(settings))
+        archive: Archive = await stack.enter_async_context(archive_from_settings(settings))
         metrics = KernelMetrics(registry or CollectorRegistry())
         for name, component in (
             ("db", db),
             ("cache", cache),
             ("pubsub", pubsub),
             ("events", events),
+            ("archive", archive),
         ):
             metrics.components.add(name, component.statistics)
         yield Platform(
@@ -107,6 +112,7 @@ async def open_platform(
             cache=cache,
             pubsub=pubsub,
             events=events,
+            archive=archive,
             tokens=TokenService(settings),
             passwords=passwords or Passwords(),
             accounts=Accounts(db, cache, profile_ttl_s=settings.profile_cache_ttl_s),

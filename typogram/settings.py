@@ -44,6 +44,10 @@ class Settings:
     kafka_topic_prefix: str = ""
     kafka_create_topics: bool = True
     kafka_replication_factor: int = 1
+    archive_url: str = ""
+    archive_endpoint_url: str = ""
+    archive_region: str = ""
+    archive_create_bucket: bool = False
     jwt_secret: str = DEV_JWT_SECRET
     jwt_issuer: str = "typogram"
     jwt_audience: str = "typogram-clients"
@@ -117,6 +121,10 @@ class Settings:
         ):
             raise SettingsError(
                 f"TYPOGRAM_DATABASE_URL must start with sqlite:// or mysql://, got {self.sql_url!r}"
+            )
+        if self.archive_url and not self.archive_url.startswith(("file://", "s3://")):
+            raise SettingsError(
+                f"TYPOGRAM_ARCHIVE_URL must start with file:// or s3://, got {self.archive_url!r}"
             )
         for name in ("http_port", "ws_port"):
             port = getattr(self, name)

@@ -276,7 +276,7 @@ async def test_health_ready_metrics_openapi(client: httpx.AsyncClient) -> None:
     assert (await client.get("/health")).json() == {"status": "ok"}
     ready = await client.get("/ready")
     assert ready.status_code == 200
-    assert set(ready.json()["backends"]) == {"database", "cache", "pubsub", "events"}
+    assert set(ready.json()["backends"]) == {"database", "cache", "pubsub", "events", "archive"}
     await client.get("/api/v1/users/nobody")
     metrics = (await client.get("/metrics")).text
     assert (

@@ -1,0 +1,410 @@
+"""Races as a pure state machine: ``handle(state, event, now_ms) -> (state, effects)``.
+
+No I/O, no clock, no randomness: ``now_ms`` (server epoch milliseconds), the
+text and its seed come in with the calls; the shell carries out the effects.
+The shell replays a finisher's keystroke log with ``typogram.typing`` and hands
+the outcome in as a ``ReplayedResult``; this module only checks that it fits.
+The state's data, wire views and storage form live in ``rooms.race_state``.
+
+Rules
+-----
+1. Phases run lobby -> countdown -> running -> finished, never backwards.
+2. At most ``max_players`` racers; a joiner takes the lowest free seat.
+   Joining is open in the lobby and the countdown; joining again is harmless.
+   The first joiner hosts (private races: only the host starts).
+3. ``Start`` (the host, or the matchmaker with no user) needs the lobby and
+   ``min_players`` racers; ``start_at = now + countdown_ms``. The race runs
+   from ``start_at`` on, whichever event comes first after it moves it.
+4. Leaving before the race runs frees the seat (the lowest seat hosts next).
+   Leaving a running race forfeits: the racer keeps the progress made.
+5. A racer who disconnects keeps the seat for ``resume_ms`` and continues
+   after ``Reconnect`` (or any ``Progress``). Once the window has passed the
+   seat is freed before the start and forfeited after it.
+6. ``Progress`` only while running, from a racer still typing, with
+   ``0 <= pos <= len(text)`` and ``errors >= 0``. ``pos`` never goes backwards
+   and never gets ahead of ``wpm_cap`` -- counted from ``start_at`` and from
+   the racer's previous update -- beyond ``slack_chars`` (batching, jitter).
+7. ``Finish`` needs a replayed result that reproduces the whole text, whose
+   ``time_ms`` fits the race clock (plus ``clock_slack_ms``) and ``wpm_cap``,
+   from a racer whose live ``pos`` got within ``finish_tolerance_chars`` of the
+   end. Places are given in finishing order.
+8. The race ends once it has started and every racer is done (finished or
+   forfeited), or at ``start_at + time_limit_ms``. Standings: finishers by
+   place, then the rest by progress (equal progress, equal place).
+9. ``Tick`` emits a ``race.state`` snapshot only if something changed since
+   the previous one.
+10. An illegal event raises ``RaceError`` and changes nothing. ``seq`` rises
+    with every change; ``handle`` returns the very same state object when
+    nothing changed, so the shell can skip the write to ``race:{id}:state``.
+
+Transition table ("settle" = the time-driven moves of rules 3, 5 and 8; it
+runs before and after every event)
+---------------------------------------------------------------------------
+event             phase (else conflict)   precondition (code)          effects
+----------------  ----------------------  ---------------------------  ----------------------
+Join              lobby, countdown        seat free (conflict)         Reply race.joined
+Leave             any                     seated (not_found)           Reply race.left
+Disconnect        any                     seated (not_found)           -
+Reconnect         any                     seated (not_found)           Reply race.joined
+Start             lobby                   host or None (forbidden);    Broadcast race.countdown,
+                                          >= min_players (conflict)    StartTimer x2
+CountdownElapsed  running, finished       -                            -
+Progress          running                 seated (forbidden); typing   -
+                                          (conflict); rule 6 (bad_req)
+Finish            running                 seated (forbidden); typing   Reply race.finished,
+                                          (conflict); rule 7 (bad_req) RecordResult
+Tick              any                     -                            changed: Broadcast race.state
+(settle: end)     countdown, running      rule 8                       Broadcast race.result,
+                                                                       RaceFinished
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from rooms.race_state import (
+    Phase,
+    RaceConfig,
+    Racer,
+    RaceState,
+    ReplayedResult,
+    Score,
+    joined,
+    score_wire,
+    snapshot,
+    standings,
+)
+from typogram.codes import ErrorCode
+
+
+class RaceError(Exception):
+    """An event the race refuses; the state it was given is unchanged."""
+
+    def __init__(self, code: ErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+# -- events ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Join:
+    user_id: str
+    name: str
+    guest: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Leave:
+    user_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Disconnect:
+    user_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Reconnect:
+    user_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Start:
+    user_id: str | None = None  # None: the matchmaker (or another system actor)
+
+
+@dataclass(frozen=True, slots=True)
+class CountdownElapsed:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    user_id: str
+    pos: int
+    errors: int
+
+
+@dataclass(frozen=True, slots=True)
+class Finish:
+    user_id: str
+    result: ReplayedResult
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    pass
+
+
+Event = Join | Leave | Disconnect | Reconnect | Start | CountdownElapsed | Progress | Finish | Tick
+
+
+# -- effects ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Broadcast:
+    """Send to every racer of the race, on every node."""
+
+    type: str
+    data: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """Answer the connection that caused the event."""
+
+    type: str
+    data: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class StartTimer:
+    """Call ``handle`` (a ``Tick`` will do) at ``at_ms``; ``name`` says why."""
+
+    name: str
+    at_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class RecordResult:
+    """One accepted finish, for the ``race-events`` topic (key: the race id)."""
+
+    user_id: str
+    data: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class RaceFinished:
+    """The race is over: publish, feed ratings and the tournament, drop the state later."""
+
+    race_id: str
+    standings: tuple[Mapping[str, Any], ...]
+    tournament_id: str | None = None
+
+
+Effect = Broadcast | Reply | StartTimer | RecordResult | RaceFinished
+Step = tuple[RaceState, list[Effect]]
+
+
+def handle(state: RaceState, event: Event, now_ms: int) -> Step:
+    """Apply one event; raises ``RaceError`` (state unchanged) when the rules forbid it."""
+    state, before = _settle(state, now_ms)
+    match event:
+        case Join():
+            state, effects = _join(state, event)
+        case Leave():
+            state, effects = _leave(state, event, now_ms)
+        case Disconnect() | Reconnect():
+            state, effects = _connection(state, event, now_ms)
+        case Start():
+            state, effects = _start(state, event, now_ms)
+        case CountdownElapsed():
+            if state.phase in (Phase.LOBBY, Phase.COUNTDOWN):
+                raise RaceError(ErrorCode.CONFLICT, "the countdown has not elapsed")
+            effects = []  # settling already moved the race on
+        case Progress():
+            state, effects = _progress(state, event, now_ms)
+        case Finish():
+            state, effects = _finish(state, event, now_ms)
+        case Tick():
+            effects = []
+            if state.changed:
+                effects.append(Broadcast("race.state", snapshot(state)))
+                state = replace(state, changed=False)
+    state, after = _settle(state, now_ms)
+    return state, before + effects + after
+
+
+def _join(state: RaceState, event: Join) -> Step:
+    if event.user_id in state.racers:  # a retry or a second tab: answer again
+        return state, [Reply("race.joined", joined(state))]
+    if state.phase not in (Phase.LOBBY, Phase.COUNTDOWN):
+        raise RaceError(ErrorCode.CONFLICT, "the race has already started")
+    taken = {r.seat for r in state.racers.values()}
+    free = [s for s in range(state.config.max_players) if s not in taken]
+    if not free:
+        raise RaceError(ErrorCode.CONFLICT, "the race is full")
+    racers = dict(state.racers)
+    racers[event.user_id] = Racer(event.user_id, event.name, free[0], event.guest)
+    new = _bump(state, racers=racers, host=state.host or event.user_id)
+    return new, [Reply("race.joined", joined(new))]
+
+
+def _leave(state: RaceState, event: Leave, now_ms: int) -> Step:
+    racer = _seated(state, event.user_id, ErrorCode.NOT_FOUND)
+    reply: list[Effect] = [Reply("race.left", {"race": state.race_id})]
+    if state.phase is Phase.FINISHED:
+        return state, reply
+    if state.phase is Phase.RUNNING:
+        gone = replace(racer, connected=False, dropped_at_ms=now_ms, forfeited=not racer.score)
+        return _bump(state, racers={**state.racers, racer.user_id: gone}), reply
+    return _unseat(state, racer.user_id), reply
+
+
+def _connection(state: RaceState, event: Disconnect | Reconnect, now_ms: int) -> Step:
+    racer = _seated(state, event.user_id, ErrorCode.NOT_FOUND)
+    if isinstance(event, Reconnect):
+        new = state
+        if not racer.connected:
+            back = replace(racer, connected=True, dropped_at_ms=None)
+            new = _bump(state, racers={**state.racers, racer.user_id: back})
+        return new, [Reply("race.joined", joined(new))]
+    if not racer.connected or state.phase is Phase.FINISHED:
+        return state, []
+    gone = replace(racer, connected=False, dropped_at_ms=now_ms)
+    return _bump(state, racers={**state.racers, racer.user_id: gone}), []
+
+
+def _start(state: RaceState, event: Start, now_ms: int) -> Step:
+    if state.phase is not Phase.LOBBY:
+        raise RaceError(ErrorCode.CONFLICT, f"the race is {state.phase}, not in the lobby")
+    if event.user_id is not None and event.user_id != state.host:
+        raise RaceError(ErrorCode.FORBIDDEN, "only the host starts the race")
+    if len(state.racers) < state.config.min_players:
+        raise RaceError(ErrorCode.CONFLICT, f"need {state.config.min_players} racers to start")
+    start_at = now_ms + state.config.countdown_ms
+    new = _bump(state, phase=Phase.COUNTDOWN, start_at_ms=start_at)
+    data = {
+        "race": state.race_id,
+        "start_at": start_at,
+        "text": state.text,
+        "players": [r.wire() for r in new.racers.values()],
+    }
+    return new, [
+        Broadcast("race.countdown", data),
+        StartTimer("countdown", start_at),
+        StartTimer("deadline", start_at + state.config.time_limit_ms),
+    ]
+
+
+def _typing(state: RaceState, user_id: str) -> Racer:
+    if state.phase is not Phase.RUNNING:
+        raise RaceError(ErrorCode.CONFLICT, f"the race is {state.phase}, not running")
+    racer = _seated(state, user_id, ErrorCode.FORBIDDEN)
+    if racer.done:
+        raise RaceError(ErrorCode.CONFLICT, "you are done with this race")
+    return racer
+
+
+def _progress(state: RaceState, event: Progress, now_ms: int) -> Step:
+    racer = _typing(state, event.user_id)
+    assert state.start_at_ms is not None  # running
+    cfg = state.config
+    if not 0 <= event.pos <= len(state.text) or event.errors < 0:
+        raise RaceError(ErrorCode.BAD_REQUEST, f"pos must be 0..{len(state.text)}, errors >= 0")
+    if event.pos < racer.pos:
+        raise RaceError(ErrorCode.BAD_REQUEST, "progress never goes backwards")
+    if (event.pos, event.errors, racer.connected) == (racer.pos, racer.errors, True):
+        return state, []  # a repeat: nothing to show
+    since = now_ms - (racer.updated_ms or state.start_at_ms)
+    if (
+        event.pos > _cap_chars(cfg, now_ms - state.start_at_ms) + cfg.slack_chars
+        or event.pos - racer.pos > _cap_chars(cfg, since) + cfg.slack_chars
+    ):
+        raise RaceError(ErrorCode.BAD_REQUEST, f"progress faster than {cfg.wpm_cap:g} WPM")
+    moved = replace(
+        racer,
+        pos=event.pos,
+        errors=event.errors,
+        updated_ms=now_ms,
+        connected=True,  # progress proves the racer is back
+        dropped_at_ms=None,
+    )
+    return _bump(state, racers={**state.racers, racer.user_id: moved}), []
+
+
+def _finish(state: RaceState, event: Finish, now_ms: int) -> Step:
+    racer = _typing(state, event.user_id)
+    assert state.start_at_ms is not None  # running
+    cfg, result, length = state.config, event.result, len(state.text)
+    if result.typed != state.text:
+        raise RaceError(ErrorCode.BAD_REQUEST, "the keystroke log does not reproduce the text")
+    if not 0 < result.time_ms <= now_ms - state.start_at_ms + cfg.clock_slack_ms:
+        raise RaceError(ErrorCode.BAD_REQUEST, "the log's timing does not fit the race clock")
+    if result.wpm > cfg.wpm_cap or _cap_chars(cfg, result.time_ms) < length:
+        raise RaceError(ErrorCode.BAD_REQUEST, f"finish faster than {cfg.wpm_cap:g} WPM")
+    if racer.pos < length - cfg.finish_tolerance_chars:
+        raise RaceError(ErrorCode.BAD_REQUEST, "the finish disagrees with the live progress")
+    place = 1 + sum(1 for r in state.racers.values() if r.score is not None)
+    score = Score(
+        result.wpm,
+        result.raw_wpm,
+        result.accuracy,
+        result.consistency,
+        result.time_ms,
+        result.flags,
+    )
+    done = replace(racer, pos=length, updated_ms=now_ms, place=place, score=score, connected=True)
+    new = _bump(state, racers={**state.racers, racer.user_id: done})
+    data = {"race": state.race_id, "place": place, **score_wire(score)}
+    record = {
+        **data,
+        "user": racer.user_id,
+        "guest": racer.guest,
+        "difficulty": state.difficulty,
+        "lang": state.lang,
+        "seed": state.seed,
+        "chars": length,
+        "tournament": state.tournament_id,
+    }
+    return new, [Reply("race.finished", data), RecordResult(racer.user_id, record)]
+
+
+def _settle(state: RaceState, now_ms: int) -> Step:
+    """The moves time alone makes: run at start_at, expire dropped racers, end the race."""
+    if state.phase is Phase.COUNTDOWN and now_ms >= (state.start_at_ms or 0):
+        state = _bump(state, phase=Phase.RUNNING)
+    resume_ms = state.config.resume_ms
+    for racer in list(state.racers.values()):
+        dropped = racer.dropped_at_ms
+        if racer.done or racer.connected or dropped is None or now_ms < dropped + resume_ms:
+            continue
+        if state.phase is Phase.RUNNING:
+            gone = replace(racer, forfeited=True)
+            state = _bump(state, racers={**state.racers, racer.user_id: gone})
+        elif state.phase is not Phase.FINISHED:
+            state = _unseat(state, racer.user_id)
+    deadline = state.deadline_ms
+    over = deadline is not None and now_ms >= deadline
+    started = state.phase in (Phase.COUNTDOWN, Phase.RUNNING)
+    if not started or not (over or all(r.done for r in state.racers.values())):
+        return state, []
+    state = _bump(state, phase=Phase.FINISHED, ended_at_ms=now_ms)
+    table = tuple(standings(state))
+    return state, [
+        Broadcast("race.result", {"race": state.race_id, "standings": list(table)}),
+        RaceFinished(state.race_id, table, state.tournament_id),
+    ]
+
+
+# -- helpers ---------------------------------------------------------------------
+
+
+def _bump(state: RaceState, **changes: Any) -> RaceState:
+    return replace(state, seq=state.seq + 1, changed=True, **changes)
+
+
+def _seated(state: RaceState, user_id: str, code: ErrorCode) -> Racer:
+    racer = state.racers.get(user_id)
+    if racer is None:
+        raise RaceError(code, f"not a racer in {state.race_id}")
+    return racer
+
+
+def _unseat(state: RaceState, user_id: str) -> RaceState:
+    racers = {u: r for u, r in state.racers.items() if u != user_id}
+    host = state.host
+    if host == user_id:
+        host = min(racers.values(), key=lambda r: r.seat).user_id if racers else None
+    return _bump(state, racers=racers, host=host)
+
+
+def _cap_chars(config: RaceConfig, elapsed_ms: int) -> float:
+    """Characters a typist at ``wpm_cap`` gets through in ``elapsed_ms`` (5 per word)."""
+    return config.wpm_cap * max(elapsed_ms, 0) / 12_000

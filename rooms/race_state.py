@@ -1,0 +1,221 @@
+"""The data of a race: ``RaceState`` and its parts, its wire views and its storage form.
+
+``rooms.race`` holds the rules and the transitions; this module holds what they
+act on, what a client is shown (``snapshot``, ``standings``, ``joined``) and the
+bytes kept in ``race:{id}:state`` (``encode``/``decode``) for failover.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+import msgspec
+
+
+class Phase(StrEnum):
+    LOBBY = "lobby"
+    COUNTDOWN = "countdown"
+    RUNNING = "running"
+    FINISHED = "finished"
+
+
+@dataclass(frozen=True, slots=True)
+class RaceConfig:
+    max_players: int = 5
+    min_players: int = 1  # the matchmaker already insists on two
+    countdown_ms: int = 5_000
+    time_limit_ms: int = 180_000
+    wpm_cap: float = 300.0
+    resume_ms: int = 120_000
+    slack_chars: int = 10
+    finish_tolerance_chars: int = 30
+    clock_slack_ms: int = 1_000
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayedResult:
+    """What the shell got by replaying a ``race.finish`` keystroke log.
+
+    ``typed`` is the text the log produces; ``time_ms`` is the race time (ms
+    since ``start_at``) of the last correct keystroke; ``flags`` name
+    suspicious-but-possible traits for review.
+    """
+
+    typed: str
+    wpm: float
+    raw_wpm: float
+    accuracy: float
+    consistency: float
+    time_ms: int
+    flags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Score:
+    """An accepted result, as stored in the state (without the typed text)."""
+
+    wpm: float
+    raw_wpm: float
+    accuracy: float
+    consistency: float
+    time_ms: int
+    flags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Racer:
+    user_id: str
+    name: str
+    seat: int
+    guest: bool = False
+    connected: bool = True
+    dropped_at_ms: int | None = None
+    pos: int = 0
+    errors: int = 0
+    updated_ms: int | None = None
+    forfeited: bool = False
+    place: int | None = None
+    score: Score | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.forfeited or self.score is not None
+
+    def wire(self) -> dict[str, Any]:
+        return {"id": self.user_id, "name": self.name, "guest": self.guest, "seat": self.seat}
+
+
+@dataclass(frozen=True, slots=True)
+class RaceState:
+    """One race. Treat ``racers`` as read-only: every transition copies."""
+
+    race_id: str
+    text: str
+    seed: int
+    difficulty: str
+    lang: str
+    config: RaceConfig = RaceConfig()
+    tournament_id: str | None = None
+    code: str | None = None  # private races: the short join code
+    phase: Phase = Phase.LOBBY
+    racers: Mapping[str, Racer] = field(default_factory=dict)
+    host: str | None = None
+    start_at_ms: int | None = None
+    ended_at_ms: int | None = None
+    seq: int = 0
+    changed: bool = False  # since the last race.state snapshot
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.racers
+
+    @property
+    def deadline_ms(self) -> int | None:
+        if self.start_at_ms is None:
+            return None
+        return self.start_at_ms + self.config.time_limit_ms
+
+
+# -- views -----------------------------------------------------------------------
+
+
+def live_wpm(state: RaceState, racer: Racer) -> float:
+    """A finisher's verified WPM, else ``pos`` over the time to the last update."""
+    if racer.score is not None:
+        return racer.score.wpm
+    if state.start_at_ms is None or racer.updated_ms is None:
+        return 0.0
+    elapsed = racer.updated_ms - state.start_at_ms
+    if elapsed <= 0:
+        return 0.0
+    # The slack for batching can put an estimate over the cap; never show that.
+    return round(min(racer.pos * 12_000 / elapsed, state.config.wpm_cap), 1)
+
+
+def snapshot(state: RaceState) -> dict[str, Any]:
+    """The ``race.state`` payload."""
+    players = []
+    for r in sorted(state.racers.values(), key=lambda r: r.seat):
+        entry = {
+            "user": r.user_id,
+            "name": r.name,
+            "seat": r.seat,
+            "pos": r.pos,
+            "wpm": live_wpm(state, r),
+            "done": r.done,
+            "connected": r.connected,
+        }
+        if r.place is not None:
+            entry["place"] = r.place
+        players.append(entry)
+    return {"race": state.race_id, "phase": str(state.phase), "seq": state.seq, "players": players}
+
+
+def standings(state: RaceState) -> list[dict[str, Any]]:
+    """Finishers by place, then everyone else by progress (equal progress, equal place)."""
+    finishers = sorted((r for r in state.racers.values() if r.place), key=lambda r: r.place or 0)
+    rest = sorted((r for r in state.racers.values() if not r.place), key=lambda r: (-r.pos, r.seat))
+    table = [_standing(state, r, r.place or 0) for r in finishers]
+    place, previous = 0, -1
+    for index, racer in enumerate(rest):
+        if racer.pos != previous:
+            place, previous = len(finishers) + index + 1, racer.pos
+        table.append(_standing(state, racer, place))
+    return table
+
+
+def joined(state: RaceState) -> dict[str, Any]:
+    """The ``race.joined`` payload: all a (re)joining client needs to draw the race."""
+    data: dict[str, Any] = {
+        "race": state.race_id,
+        "code": state.code,
+        "text": state.text,
+        "phase": str(state.phase),
+        "start_at": state.start_at_ms,
+        "host": state.host,
+        "players": [r.wire() for r in sorted(state.racers.values(), key=lambda r: r.seat)],
+    }
+    if state.phase is Phase.FINISHED:
+        data["standings"] = standings(state)
+    return data
+
+
+# -- storage (race:{id}:state) ---------------------------------------------------------
+
+
+def encode(state: RaceState) -> bytes:
+    return msgspec.json.encode(state)
+
+
+def decode(data: bytes) -> RaceState:
+    """The inverse of ``encode``; raises ``msgspec.DecodeError`` on a foreign blob."""
+    return msgspec.json.decode(data, type=RaceState)
+
+
+def score_wire(score: Score) -> dict[str, Any]:
+    return {
+        "wpm": score.wpm,
+        "raw_wpm": score.raw_wpm,
+        "accuracy": score.accuracy,
+        "consistency": score.consistency,
+        "time_ms": score.time_ms,
+        "flags": list(score.flags),
+    }
+
+
+def _standing(state: RaceState, racer: Racer, place: int) -> dict[str, Any]:
+    score = racer.score
+    return {
+        "user": racer.user_id,
+        "name": racer.name,
+        "guest": racer.guest,
+        "place": place,
+        "wpm": live_wpm(state, racer),
+        "accuracy": score.accuracy if score else None,
+        "time_ms": score.time_ms if score else None,
+        "done": score is not None,
+        "pos": racer.pos,
+    }

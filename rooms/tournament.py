@@ -1,0 +1,323 @@
+"""Tournaments as a pure state machine: ``handle(state, event, now_ms) -> (state, effects)``.
+
+No I/O, no clock: ``now_ms`` (server epoch milliseconds) comes in with the call.
+The shell feeds ``RaceCompleted`` from the ``tournament-scores`` topic, keeps
+the state in ``tournament:{id}:state`` and carries out the effects.
+
+Rules
+-----
+1. Phases run scheduled -> open -> running -> finished by the clock alone:
+   open at ``opens_at_ms``, running at ``starts_at_ms``, finished at
+   ``ends_at_ms + grace_ms`` (the grace lets races started before the end
+   finish and count). ``opens_at <= starts_at < ends_at``.
+2. Joining is open from ``opens_at`` until ``ends_at``, once per user, up to
+   ``max_participants``; guests only if ``allow_guests``; a rating inside
+   ``[min_rating, max_rating]`` when those are set.
+3. A race counts once (by race id), only while running, and only if it
+   started in ``[starts_at, ends_at)``. Only participants score.
+4. Scoring "best_wpm": a participant's best WPM over the races they finished.
+   Scoring "points": ``points_by_place[place - 1]`` per race (0 beyond the table).
+5. Rankings: score high to low; ties go to whoever reached the score first,
+   then to the earlier joiner. Only participants with a counted race rank.
+6. ``tournament.state`` is broadcast on every phase change and join;
+   ``tournament.rankings`` whenever the top ``top_n`` changes, and at the end.
+7. An illegal event raises ``TournamentError`` and changes nothing; ``handle``
+   returns the very same state object when nothing changed.
+
+Transition table ("settle" = rule 1's clock moves, before every event)
+---------------------------------------------------------------------
+event          phase (else conflict)  precondition (code)                effects
+-------------  ---------------------  ---------------------------------  --------------------------
+Join           open, running          before ends_at (conflict); not in  Reply tournament.joined,
+                                      (conflict); room (conflict);       Broadcast tournament.state
+                                      rule 2 entry (forbidden)
+RaceCompleted  running                not counted (conflict); started    top changed: Broadcast
+                                      in the window (bad_request)        tournament.rankings
+Tick           any                    -                                  -
+(settle)       -                      phase change                       Broadcast tournament.state;
+                                                                         end: + rankings,
+                                                                         TournamentFinished
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from typing import Any
+
+import msgspec
+
+from typogram.codes import ErrorCode
+
+
+class TournamentError(Exception):
+    """An event the tournament refuses; the state it was given is unchanged."""
+
+    def __init__(self, code: ErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class Phase(StrEnum):
+    SCHEDULED = "scheduled"
+    OPEN = "open"
+    RUNNING = "running"
+    FINISHED = "finished"
+
+
+class Scoring(StrEnum):
+    BEST_WPM = "best_wpm"
+    POINTS = "points"
+
+
+@dataclass(frozen=True, slots=True)
+class Participant:
+    user_id: str
+    name: str
+    joined_at_ms: int
+    score: float = 0.0
+    races: int = 0
+    achieved_at_ms: int | None = None  # when ``score`` was reached
+
+
+@dataclass(frozen=True, slots=True)
+class TournamentState:
+    """One tournament. Treat the mappings as read-only: every transition copies."""
+
+    tournament_id: str
+    title: str
+    opens_at_ms: int
+    starts_at_ms: int
+    ends_at_ms: int
+    max_participants: int = 100
+    scoring: Scoring = Scoring.BEST_WPM
+    points_by_place: tuple[int, ...] = (10, 8, 6, 5, 4)
+    allow_guests: bool = False
+    min_rating: float | None = None
+    max_rating: float | None = None
+    grace_ms: int = 180_000  # a race's time limit
+    top_n: int = 10
+    phase: Phase = Phase.SCHEDULED
+    participants: Mapping[str, Participant] = field(default_factory=dict)
+    counted_races: frozenset[str] = frozenset()
+    seq: int = 0
+
+
+# -- events and effects --------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Join:
+    user_id: str
+    name: str
+    guest: bool = False
+    rating: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RaceCompleted:
+    """A race of this tournament ended; ``standings`` as ``rooms.race_state.standings``."""
+
+    race_id: str
+    started_at_ms: int
+    ended_at_ms: int
+    standings: Sequence[Mapping[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    pass
+
+
+Event = Join | RaceCompleted | Tick
+
+
+@dataclass(frozen=True, slots=True)
+class Broadcast:
+    """Send to every watcher of the tournament, on every node."""
+
+    type: str
+    data: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    type: str
+    data: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class TournamentFinished:
+    """Final rankings: award, archive, then drop the cached state."""
+
+    tournament_id: str
+    rankings: tuple[Mapping[str, Any], ...]
+
+
+Effect = Broadcast | Reply | TournamentFinished
+Step = tuple[TournamentState, list[Effect]]
+
+
+def validate(state: TournamentState) -> None:
+    """Refuse (``bad_request``) a tournament an admin may not create."""
+    problems = []
+    if not state.opens_at_ms <= state.starts_at_ms < state.ends_at_ms:
+        problems.append("need opens_at <= starts_at < ends_at")
+    if state.max_participants < 1 or state.top_n < 1 or state.grace_ms < 0:
+        problems.append("max_participants and top_n >= 1, grace_ms >= 0")
+    if any(p < 0 for p in state.points_by_place):
+        problems.append("points are not negative")
+    if None not in (state.min_rating, state.max_rating) and (
+        (state.min_rating or 0) > (state.max_rating or 0)
+    ):
+        problems.append("min_rating above max_rating")
+    if not state.title.strip():
+        problems.append("a title is needed")
+    if problems:
+        raise TournamentError(ErrorCode.BAD_REQUEST, "; ".join(problems))
+
+
+def handle(state: TournamentState, event: Event, now_ms: int) -> Step:
+    """Apply one event; raises ``TournamentError`` (state unchanged) when the rules forbid it."""
+    state, effects = _settle(state, now_ms)
+    match event:
+        case Join():
+            state, more = _join(state, event, now_ms)
+        case RaceCompleted():
+            state, more = _race_completed(state, event)
+        case Tick():
+            more = []
+    return state, effects + more
+
+
+def _join(state: TournamentState, event: Join, now_ms: int) -> Step:
+    if state.phase not in (Phase.OPEN, Phase.RUNNING) or now_ms >= state.ends_at_ms:
+        raise TournamentError(ErrorCode.CONFLICT, "registration is not open")
+    if event.user_id in state.participants:
+        raise TournamentError(ErrorCode.CONFLICT, "already joined")
+    if len(state.participants) >= state.max_participants:
+        raise TournamentError(ErrorCode.CONFLICT, "the tournament is full")
+    if event.guest and not state.allow_guests:
+        raise TournamentError(ErrorCode.FORBIDDEN, "sign in to join this tournament")
+    low, high = state.min_rating, state.max_rating
+    if (low is not None or high is not None) and (
+        event.rating is None
+        or (low is not None and event.rating < low)
+        or (high is not None and event.rating > high)
+    ):
+        raise TournamentError(ErrorCode.FORBIDDEN, "your rating is outside this tournament's")
+    joined = Participant(event.user_id, event.name, now_ms)
+    new = replace(
+        state, participants={**state.participants, event.user_id: joined}, seq=state.seq + 1
+    )
+    reply = Reply("tournament.joined", {"tournament": state.tournament_id, "user": event.user_id})
+    return new, [reply, Broadcast("tournament.state", snapshot(new))]
+
+
+def _race_completed(state: TournamentState, event: RaceCompleted) -> Step:
+    if state.phase is not Phase.RUNNING:
+        raise TournamentError(ErrorCode.CONFLICT, f"the tournament is {state.phase}")
+    if event.race_id in state.counted_races:
+        raise TournamentError(ErrorCode.CONFLICT, f"race {event.race_id} already counted")
+    if not state.starts_at_ms <= event.started_at_ms < state.ends_at_ms:
+        raise TournamentError(ErrorCode.BAD_REQUEST, "the race started outside the tournament")
+    participants = dict(state.participants)
+    for row in event.standings:
+        old = participants.get(row["user"])
+        if old is not None:
+            participants[old.user_id] = _score(state, old, row, event)
+    new = replace(
+        state,
+        participants=participants,
+        counted_races=state.counted_races | {event.race_id},
+        seq=state.seq + 1,
+    )
+    top = rankings(new)
+    if top == rankings(state):
+        return new, []
+    return new, [Broadcast("tournament.rankings", {"tournament": state.tournament_id, "top": top})]
+
+
+def _score(
+    state: TournamentState, old: Participant, row: Mapping[str, Any], race: RaceCompleted
+) -> Participant:
+    counted = replace(old, races=old.races + 1)
+    if state.scoring is Scoring.BEST_WPM:
+        wpm = row.get("wpm")
+        if not row.get("done") or wpm is None or (old.races and wpm <= old.score):
+            return counted
+        time_ms = row.get("time_ms")
+        at = race.started_at_ms + time_ms if time_ms is not None else race.ended_at_ms
+        return replace(counted, score=float(wpm), achieved_at_ms=at)
+    place = int(row["place"])
+    table = state.points_by_place
+    points = table[place - 1] if 1 <= place <= len(table) else 0
+    if not points:
+        return counted
+    return replace(counted, score=old.score + points, achieved_at_ms=race.ended_at_ms)
+
+
+def _settle(state: TournamentState, now_ms: int) -> Step:
+    """Rule 1: the phase the clock says, with a broadcast for each move."""
+    phase = Phase.SCHEDULED
+    if now_ms >= state.opens_at_ms:
+        phase = Phase.OPEN
+    if now_ms >= state.starts_at_ms:
+        phase = Phase.RUNNING
+    if now_ms >= state.ends_at_ms + state.grace_ms:
+        phase = Phase.FINISHED
+    if phase is state.phase:
+        return state, []
+    state = replace(state, phase=phase, seq=state.seq + 1)
+    effects: list[Effect] = [Broadcast("tournament.state", snapshot(state))]
+    if phase is Phase.FINISHED:
+        final = rankings(state, limit=None)
+        top = final[: state.top_n]
+        effects.append(
+            Broadcast("tournament.rankings", {"tournament": state.tournament_id, "top": top})
+        )
+        effects.append(TournamentFinished(state.tournament_id, tuple(final)))
+    return state, effects
+
+
+# -- views and storage -------------------------------------------------------------------
+
+
+def rankings(state: TournamentState, limit: int | None = -1) -> list[dict[str, Any]]:
+    """Rule 5; the top ``top_n`` by default, everyone with ``limit=None``."""
+    ranked = sorted(
+        (p for p in state.participants.values() if p.races),
+        key=lambda p: (-p.score, p.achieved_at_ms is None, p.achieved_at_ms or 0, p.joined_at_ms),
+    )
+    count = state.top_n if limit == -1 else limit
+    return [
+        {"rank": n, "user": p.user_id, "name": p.name, "score": p.score, "races": p.races}
+        for n, p in enumerate(ranked[:count], start=1)
+    ]
+
+
+def snapshot(state: TournamentState) -> dict[str, Any]:
+    """The ``tournament.state`` payload."""
+    return {
+        "tournament": state.tournament_id,
+        "title": state.title,
+        "phase": str(state.phase),
+        "opens_at": state.opens_at_ms,
+        "starts_at": state.starts_at_ms,
+        "ends_at": state.ends_at_ms,
+        "scoring": str(state.scoring),
+        "participants": len(state.participants),
+        "max_participants": state.max_participants,
+        "seq": state.seq,
+    }
+
+
+def encode(state: TournamentState) -> bytes:
+    return msgspec.json.encode(state)
+
+
+def decode(data: bytes) -> TournamentState:
+    """The inverse of ``encode``; raises ``msgspec.DecodeError`` on a foreign blob."""
+    return msgspec.json.decode(data, type=TournamentState)

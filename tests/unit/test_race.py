@@ -1,0 +1,460 @@
+"""The pure race: event lists replayed with fake times, its refusals and its invariants."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rooms.race import (
+    Broadcast,
+    CountdownElapsed,
+    Disconnect,
+    Effect,
+    Event,
+    Finish,
+    Join,
+    Leave,
+    Progress,
+    RaceError,
+    RaceFinished,
+    Reconnect,
+    RecordResult,
+    Reply,
+    Start,
+    StartTimer,
+    Tick,
+    handle,
+)
+from rooms.race_state import (
+    Phase,
+    RaceConfig,
+    RaceState,
+    ReplayedResult,
+    decode,
+    encode,
+    live_wpm,
+)
+from typogram.codes import ErrorCode
+
+TEXT = "abcde " * 20  # 120 characters: 4.8 s at the 300 WPM cap
+T0 = 1_000_000  # the lobby opens
+GO = T0 + 5_000  # start_at when started at T0
+
+
+def fresh(**config: int | float) -> RaceState:
+    return RaceState("r1", TEXT, 42, "easy", "en", config=RaceConfig(**config))  # type: ignore[arg-type]
+
+
+def replay(
+    events: list[tuple[int, Event]], state: RaceState | None = None
+) -> tuple[RaceState, list[list[Effect]]]:
+    state = state or fresh()
+    out = []
+    for now, event in events:
+        state, effects = handle(state, event, now)
+        out.append(effects)
+    return state, out
+
+
+def done(time_ms: int, wpm: float = 100.0, typed: str = TEXT) -> ReplayedResult:
+    return ReplayedResult(typed, wpm, wpm + 5, 97.5, 80.0, time_ms, ())
+
+
+def running(*users: str) -> RaceState:
+    joins: list[tuple[int, Event]] = [(T0, Join(u, u.title())) for u in users]
+    state, _ = replay([*joins, (T0, Start()), (GO, Tick())])
+    assert state.phase is Phase.RUNNING
+    return state
+
+
+def types(effects: list[Effect]) -> list[str]:
+    return [getattr(e, "type", type(e).__name__) for e in effects]
+
+
+# -- lobby and countdown ---------------------------------------------------------------
+
+
+def test_joiners_take_the_lowest_free_seat_and_the_first_hosts() -> None:
+    state, [ada, *_] = replay(
+        [(T0, Join("ada", "Ada")), (T0, Join("bob", "Bob")), (T0, Join("cy", "Cy", guest=True))]
+    )
+    assert ada == [Reply("race.joined", ada[0].data)]  # type: ignore[union-attr]
+    assert ada[0].data["text"] == TEXT  # type: ignore[union-attr]
+    assert [r.seat for r in state.racers.values()] == [0, 1, 2]
+    assert state.host == "ada"
+    state, [left, _] = replay([(T0, Leave("ada")), (T0, Join("dee", "Dee"))], state)
+    assert left == [Reply("race.left", {"race": "r1"})]
+    assert state.racers["dee"].seat == 0  # the freed seat
+    assert state.host == "bob"
+
+
+def test_joining_twice_answers_again_and_changes_nothing() -> None:
+    state, _ = replay([(T0, Join("ada", "Ada"))])
+    again, effects = handle(state, Join("ada", "Ada"), T0 + 1)
+    assert again is state
+    assert types(effects) == ["race.joined"]
+
+
+def test_start_counts_down_then_runs_at_start_at() -> None:
+    state, [_, _, start] = replay([(T0, Join("ada", "Ada")), (T0, Join("bob", "B")), (T0, Start())])
+    assert state.phase is Phase.COUNTDOWN and state.start_at_ms == GO
+    assert start[0] == Broadcast(
+        "race.countdown",
+        {
+            "race": "r1",
+            "start_at": GO,
+            "text": TEXT,
+            "players": [
+                {"id": "ada", "name": "Ada", "guest": False, "seat": 0},
+                {"id": "bob", "name": "B", "guest": False, "seat": 1},
+            ],
+        },
+    )
+    assert start[1:] == [StartTimer("countdown", GO), StartTimer("deadline", GO + 180_000)]
+    with pytest.raises(RaceError) as raised:
+        handle(state, CountdownElapsed(), GO - 1)
+    assert raised.value.code is ErrorCode.CONFLICT
+    state, effects = handle(state, CountdownElapsed(), GO)
+    assert state.phase is Phase.RUNNING and effects == []
+    state, effects = handle(state, CountdownElapsed(), GO + 10)  # a late timer is harmless
+    assert effects == []
+
+
+def test_progress_right_after_start_at_runs_the_race_without_a_tick() -> None:
+    state, _ = replay(
+        [(T0, Join("ada", "Ada")), (T0, Start("ada")), (GO + 500, Progress("ada", 5, 0))]
+    )
+    assert state.phase is Phase.RUNNING and state.racers["ada"].pos == 5
+
+
+def test_a_countdown_everyone_leaves_ends_with_empty_standings() -> None:
+    state, [_, _, leave] = replay([(T0, Join("ada", "Ada")), (T0, Start()), (T0 + 1, Leave("ada"))])
+    assert state.phase is Phase.FINISHED and state.is_empty
+    assert leave[-1] == RaceFinished("r1", ())
+
+
+# -- running ---------------------------------------------------------------------------
+
+
+def test_ticks_snapshot_only_what_changed() -> None:
+    state = running("ada", "bob")
+    state, first = handle(state, Tick(), GO + 50)
+    assert first == []  # the start tick already sent it
+    state, _ = handle(state, Progress("ada", 12, 1), GO + 1_000)
+    state, effects = handle(state, Tick(), GO + 1_050)
+    assert effects == [
+        Broadcast(
+            "race.state",
+            {
+                "race": "r1",
+                "phase": "running",
+                "seq": state.seq,
+                "players": [
+                    {"user": "ada", "name": "Ada", "seat": 0, "pos": 12, "wpm": 144.0,
+                     "done": False, "connected": True},
+                    {"user": "bob", "name": "Bob", "seat": 1, "pos": 0, "wpm": 0.0,
+                     "done": False, "connected": True},
+                ],
+            },
+        )
+    ]  # fmt: skip
+    quiet, effects = handle(state, Tick(), GO + 1_100)
+    assert effects == [] and quiet is state
+    repeat, effects = handle(state, Progress("ada", 12, 1), GO + 1_200)
+    assert repeat is state and effects == []
+
+
+def test_a_full_race_ranks_finishers_in_order_and_ends() -> None:
+    state = running("ada", "bob", "cy")
+    state, out = replay(
+        [
+            (GO + 3_000, Progress("ada", 60, 0)),
+            (GO + 3_000, Progress("bob", 50, 2)),
+            (GO + 6_000, Progress("ada", 120, 0)),
+            (GO + 6_100, Finish("ada", done(5_900, wpm=122.0))),
+            (GO + 7_000, Progress("bob", 110, 2)),
+            (GO + 7_500, Finish("bob", done(7_400, wpm=97.3))),
+            (GO + 8_000, Leave("cy")),
+        ],
+        state,
+    )
+    ada = out[3]
+    assert ada[0] == Reply(
+        "race.finished",
+        {"race": "r1", "place": 1, "wpm": 122.0, "raw_wpm": 127.0, "accuracy": 97.5,
+         "consistency": 80.0, "time_ms": 5_900, "flags": []},
+    )  # fmt: skip
+    assert isinstance(ada[1], RecordResult) and ada[1].data["guest"] is False
+    assert ada[1].data["seed"] == 42 and ada[1].data["user"] == "ada"
+    assert types(out[5]) == ["race.finished", "RecordResult"]
+    assert state.phase is Phase.FINISHED and state.ended_at_ms == GO + 8_000
+    result, finished = out[6][1], out[6][2]
+    assert isinstance(finished, RaceFinished)
+    assert result == Broadcast("race.result", {"race": "r1", "standings": list(finished.standings)})
+    assert [(s["user"], s["place"], s["done"]) for s in finished.standings] == [
+        ("ada", 1, True),
+        ("bob", 2, True),
+        ("cy", 3, False),
+    ]
+    assert finished.standings[2]["accuracy"] is None and finished.standings[2]["wpm"] == 0.0
+
+
+def test_the_time_limit_ranks_the_unfinished_by_progress() -> None:
+    state = running("ada", "bob", "cy", "dee")
+    state, out = replay(
+        [
+            (GO + 1_000, Progress("bob", 20, 0)),
+            (GO + 1_000, Progress("cy", 20, 0)),
+            (GO + 1_000, Progress("dee", 30, 0)),
+            (GO + 179_999, Tick()),
+            (GO + 180_000, Tick()),
+        ],
+        state,
+    )
+    assert types(out[3]) == ["race.state"]
+    assert state.phase is Phase.FINISHED
+    [finished] = [e for e in out[4] if isinstance(e, RaceFinished)]
+    table = [(s["user"], s["place"], s["pos"]) for s in finished.standings]
+    assert table == [("dee", 1, 30), ("bob", 2, 20), ("cy", 2, 20), ("ada", 4, 0)]
+    with pytest.raises(RaceError):  # over: no more typing
+        handle(state, Progress("ada", 1, 0), GO + 180_001)
+
+
+def test_progress_past_the_time_limit_is_refused_and_the_tick_ends_the_race() -> None:
+    state = running("ada")
+    with pytest.raises(RaceError) as raised:
+        handle(state, Progress("ada", 1, 0), GO + 180_000)
+    assert raised.value.code is ErrorCode.CONFLICT and state.phase is Phase.RUNNING
+
+
+def test_a_3000_wpm_finish_is_refused() -> None:
+    state = running("ada")
+    state, _ = handle(state, Progress("ada", 30, 0), GO + 1_200)
+    with pytest.raises(RaceError) as raised:
+        handle(state, Finish("ada", done(480, wpm=3_000.0)), GO + 1_300)
+    assert raised.value.code is ErrorCode.BAD_REQUEST
+
+
+def test_live_wpm_needs_time_to_pass() -> None:
+    state, _ = handle(running("ada"), Progress("ada", 5, 0), GO)  # the 10-char slack
+    assert live_wpm(state, state.racers["ada"]) == 0.0
+
+
+def test_progress_ahead_of_the_cap_since_the_start_is_refused() -> None:
+    state = running("ada")
+    state, _ = handle(state, Progress("ada", 35, 0), GO + 1_000)  # 25 chars/s + 10 slack
+    assert state.racers["ada"].pos == 35
+    with pytest.raises(RaceError) as raised:
+        handle(running("ada"), Progress("ada", 36, 0), GO + 1_000)
+    assert raised.value.code is ErrorCode.BAD_REQUEST
+
+
+# -- dropping out and coming back -----------------------------------------------------------
+
+
+def test_a_dropped_racer_keeps_the_seat_and_continues_after_reconnecting() -> None:
+    state = running("ada", "bob")
+    state, out = replay(
+        [
+            (GO + 1_000, Progress("ada", 10, 0)),
+            (GO + 2_000, Disconnect("ada")),
+            (GO + 2_001, Disconnect("ada")),  # twice: harmless
+            (GO + 60_000, Reconnect("ada")),
+            (GO + 61_000, Progress("ada", 40, 0)),
+        ],
+        state,
+    )
+    assert out[3][0].data["phase"] == "running"  # type: ignore[union-attr]
+    assert state.racers["ada"].pos == 40 and state.racers["ada"].connected
+
+
+def test_progress_from_a_dropped_racer_brings_them_back() -> None:
+    state, _ = replay(
+        [(GO + 1, Disconnect("ada")), (GO + 500, Progress("ada", 5, 0))], running("ada")
+    )
+    assert state.racers["ada"].connected and state.racers["ada"].dropped_at_ms is None
+
+
+def test_past_the_resume_window_a_running_racer_forfeits() -> None:
+    state = running("ada", "bob")
+    state, _ = replay(
+        [
+            (GO + 1_000, Progress("ada", 20, 0)),
+            (GO + 2_000, Disconnect("ada")),
+            (GO + 122_000, Tick()),
+        ],
+        state,
+    )
+    assert state.racers["ada"].forfeited and state.phase is Phase.RUNNING
+    with pytest.raises(RaceError) as raised:
+        handle(state, Progress("ada", 21, 0), GO + 122_001)
+    assert raised.value.code is ErrorCode.CONFLICT
+
+
+def test_past_the_resume_window_a_lobby_seat_is_freed() -> None:
+    state, _ = replay(
+        [(T0, Join("ada", "Ada")), (T0, Join("bob", "Bob")), (T0 + 1, Disconnect("ada")),
+         (T0 + 120_001, Tick())]
+    )  # fmt: skip
+    assert set(state.racers) == {"bob"} and state.host == "bob"
+    with pytest.raises(RaceError) as raised:
+        handle(state, Reconnect("ada"), T0 + 120_002)
+    assert raised.value.code is ErrorCode.NOT_FOUND
+
+
+def test_leaving_a_running_race_forfeits_and_the_last_one_typing_ends_it() -> None:
+    state = running("ada", "bob")
+    state, out = replay([(GO + 1_000, Progress("bob", 20, 0)), (GO + 2_000, Leave("bob"))], state)
+    assert state.racers["bob"].forfeited and state.phase is Phase.RUNNING
+    state, out = replay(
+        [(GO + 6_000, Progress("ada", 120, 0)), (GO + 6_000, Finish("ada", done(5_900)))], state
+    )
+    assert state.phase is Phase.FINISHED
+    finished = out[1][-1]
+    assert isinstance(finished, RaceFinished)
+    assert [(s["user"], s["place"]) for s in finished.standings] == [("ada", 1), ("bob", 2)]
+    state, effects = handle(state, Leave("ada"), GO + 7_000)
+    assert effects == [Reply("race.left", {"race": "r1"})]
+    again, effects = handle(state, Reconnect("ada"), GO + 7_000)
+    assert again is state and effects[0].data["standings"][0]["user"] == "ada"  # type: ignore[union-attr]
+    assert handle(state, Disconnect("ada"), GO + 7_001) == (state, [])
+
+
+def test_a_finished_racer_leaving_keeps_the_result() -> None:
+    state = running("ada", "bob")
+    state, _ = replay(
+        [(GO + 6_000, Progress("ada", 120, 0)), (GO + 6_000, Finish("ada", done(5_900))),
+         (GO + 6_500, Leave("ada"))],
+        state,
+    )  # fmt: skip
+    ada = state.racers["ada"]
+    assert ada.place == 1 and not ada.forfeited and state.phase is Phase.RUNNING
+
+
+# -- refusals --------------------------------------------------------------------------------
+
+
+def at_six_seconds() -> RaceState:
+    state = running("ada", "bob")
+    state, _ = handle(state, Progress("ada", 100, 0), GO + 6_000)
+    return state
+
+
+@pytest.mark.parametrize(
+    ("event", "code"),
+    [
+        (Join("eve", "Eve"), ErrorCode.CONFLICT),  # started
+        (Leave("eve"), ErrorCode.NOT_FOUND),
+        (Disconnect("eve"), ErrorCode.NOT_FOUND),
+        (Reconnect("eve"), ErrorCode.NOT_FOUND),
+        (Start(), ErrorCode.CONFLICT),
+        (Progress("eve", 1, 0), ErrorCode.FORBIDDEN),
+        (Progress("ada", 99, 0), ErrorCode.BAD_REQUEST),  # backwards
+        (Progress("ada", 121, 0), ErrorCode.BAD_REQUEST),  # past the end
+        (Progress("ada", 101, -1), ErrorCode.BAD_REQUEST),
+        (Progress("ada", 120, 0), ErrorCode.BAD_REQUEST),  # +20 in 0 ms: a jump
+        (Finish("eve", done(5_000)), ErrorCode.FORBIDDEN),
+        (Finish("ada", done(5_000, typed=TEXT[:-1])), ErrorCode.BAD_REQUEST),  # not the text
+        (Finish("ada", done(7_001)), ErrorCode.BAD_REQUEST),  # after the clock + slack
+        (Finish("ada", done(0)), ErrorCode.BAD_REQUEST),
+        (Finish("ada", done(4_700)), ErrorCode.BAD_REQUEST),  # 120 chars in 4.7 s
+        (Finish("ada", done(5_000, wpm=301.0)), ErrorCode.BAD_REQUEST),
+        (Finish("bob", done(5_000)), ErrorCode.BAD_REQUEST),  # live pos 0: disagrees
+    ],
+)
+def test_illegal_events_raise_and_change_nothing(event: Event, code: ErrorCode) -> None:
+    state = at_six_seconds()
+    before = encode(state)
+    with pytest.raises(RaceError) as raised:
+        handle(state, event, GO + 6_000)
+    assert raised.value.code is code
+    assert state == at_six_seconds() and encode(state) == before
+
+
+@pytest.mark.parametrize(
+    ("events", "event", "code"),
+    [
+        ([(T0, Join("ada", "A"))], Start("bob"), ErrorCode.FORBIDDEN),  # not the host
+        ([], Start(), ErrorCode.CONFLICT),  # nobody to race
+        ([(T0, Join("ada", "A"))], CountdownElapsed(), ErrorCode.CONFLICT),
+        ([(T0, Join("ada", "A"))], Progress("ada", 1, 0), ErrorCode.CONFLICT),
+        ([(T0, Join(u, u)) for u in "abcde"], Join("f", "F"), ErrorCode.CONFLICT),  # full
+    ],
+)
+def test_lobby_refusals_change_nothing(
+    events: list[tuple[int, Event]], event: Event, code: ErrorCode
+) -> None:
+    state, _ = replay(events)
+    with pytest.raises(RaceError) as raised:
+        handle(state, event, T0 + 1)
+    assert raised.value.code is code
+    assert state == replay(events)[0]
+
+
+# -- storage ---------------------------------------------------------------------------------
+
+
+def test_the_state_survives_a_round_trip_through_bytes() -> None:
+    state = running("ada", "bob")
+    state, _ = replay(
+        [(GO + 6_000, Progress("ada", 120, 3)),
+         (GO + 6_000, Finish("ada", replace(done(5_900), flags=("uniform_intervals",)))),
+         (GO + 6_500, Disconnect("bob"))],
+        replace(state, tournament_id="t9", code="K7Q2"),
+    )  # fmt: skip
+    copy = decode(encode(state))
+    assert copy == state
+    assert copy.phase is Phase.RUNNING and copy.racers["ada"].score is not None
+    after, _ = handle(copy, Tick(), GO + 7_000)  # the new owner carries on
+    assert after.seq == state.seq
+
+
+# -- invariants under random event sequences ---------------------------------------------------
+
+USERS = ["ada", "bob", "cy", "dee", "eve", "fay"]
+users = st.sampled_from(USERS)
+events = st.one_of(
+    st.builds(Join, users, st.just("N"), st.booleans()),
+    st.builds(Leave, users),
+    st.builds(Disconnect, users),
+    st.builds(Reconnect, users),
+    st.builds(Start, st.one_of(st.none(), users)),
+    st.just(CountdownElapsed()),
+    st.builds(Progress, users, st.integers(-1, 125), st.integers(-1, 3)),
+    st.builds(Finish, users, st.builds(done, st.integers(0, 200_000))),
+    st.just(Tick()),
+)
+ORDER = list(Phase)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 40_000), events), max_size=40))
+def test_random_event_sequences_keep_the_invariants(steps: list[tuple[int, Event]]) -> None:
+    state, now = fresh(resume_ms=30_000, time_limit_ms=90_000), T0
+    for delta, event in steps:
+        now += delta
+        try:
+            new, effects = handle(state, event, now)
+        except RaceError:
+            continue
+        assert ORDER.index(new.phase) >= ORDER.index(state.phase)
+        assert new.seq >= state.seq
+        if new.seq == state.seq:  # no change, or only a Tick's snapshot sent
+            assert new is state or (isinstance(event, Tick) and not new.changed)
+        seats = [r.seat for r in new.racers.values()]
+        assert len(set(seats)) == len(seats) and all(0 <= s < 5 for s in seats)
+        places = sorted(r.place for r in new.racers.values() if r.place)
+        assert places == list(range(1, len(places) + 1))
+        for user, racer in new.racers.items():
+            old = state.racers.get(user)
+            if old is not None and new.phase is not Phase.LOBBY:
+                assert racer.pos >= old.pos
+        if new.host is not None:
+            assert new.host in new.racers
+        ended = [e for e in effects if isinstance(e, RaceFinished)]
+        assert len(ended) == (new.phase is Phase.FINISHED and state.phase is not Phase.FINISHED)
+        state = new
+    assert decode(encode(state)) == state

@@ -1,28 +1,31 @@
 """Runs the pure chat room (``rooms.chat``) for this node and carries out its effects.
 
 One ``ChatRoomState`` per room with local members; it is dropped when the
-last local member leaves (mutes and slow mode live as long as the state).
-Members lists are this node's view; messages and presence reach every node
-through the room channel. History (the last ``gateway_chat_history``
+last local member leaves. Members across nodes, moderators, mutes and slow
+mode are shared through the cache (``gateway.roomstate``); messages and
+presence reach every node through the room channel. History (the last ``gateway_chat_history``
 messages) lives in the cache under ``keys.room_history`` and every message
 goes to the ``chat-messages`` topic.
 """
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 import orjson
 
 from gateway.fanout import Fanout
-from gateway.sessions import Session
+from gateway.roomstate import SharedRooms
+from gateway.sessions import Session, Watermark
 from rooms import chat
 from typogram import keys
 from typogram.codes import ErrorCode
 from typogram.ports import Cache, Event, EventLog, PubSub
-from typogram.protocol import push_payload
+from typogram.protocol import ProtocolError, Push, numbered_payload, parse_push, push_payload
 
 Reply = Callable[[str, Mapping[str, Any]], None]
 MODERATOR_ROLES = frozenset({"moderator", "admin"})
@@ -41,6 +44,9 @@ class ChatRooms:
         max_text: int,
         slow_mode_s: float,
         max_rooms: int,
+        push_log: int,
+        push_ttl: float,
+        shared: SharedRooms,
     ) -> None:
         self._cache = cache
         self._pubsub = pubsub
@@ -51,6 +57,9 @@ class ChatRooms:
         self._max_text = max_text
         self._slow_mode = slow_mode_s
         self._max_rooms = max_rooms
+        self._push_log = push_log
+        self._push_ttl = push_ttl
+        self._shared = shared
         self._states: dict[str, chat.ChatRoomState] = {}
 
     def __len__(self) -> int:
@@ -59,6 +68,10 @@ class ChatRooms:
     def state(self, room: str) -> chat.ChatRoomState | None:
         return self._states.get(room)
 
+    def online(self) -> dict[str, int]:
+        """Members per room held on this node (users, not connections)."""
+        return {room: len(state.members) for room, state in self._states.items()}
+
     async def join(self, session: Session, room: str, reply: Reply) -> None:
         if room in session.rooms:
             await self.snapshot(session, room, reply)
@@ -66,7 +79,10 @@ class ChatRooms:
         if len(session.rooms) >= self._max_rooms:
             raise chat.RoomError(ErrorCode.CONFLICT, f"at most {self._max_rooms} rooms at once")
         history = await self._load_history(room)
-        moderator = session.claims.role in MODERATOR_ROLES
+        # The first member of an empty room (on every node) moderates it.
+        moderator = session.claims.role in MODERATOR_ROLES or (
+            room not in self._states and await self._shared.is_empty(room)
+        )
         session.rooms.add(room)
         event = chat.Join(session.user, moderator=moderator)
         try:
@@ -75,12 +91,47 @@ class ChatRooms:
             # Subscribed after the presence broadcast: the joiner does not hear
             # its own arrival (room.joined already lists it).
             await self._fanout.join_room(room, session)
+            session.marks[room] = Watermark(await self._push_count(room))
+
+    async def restore(self, session: Session, room: str) -> None:
+        """Put a session resumed from another node back in a room, without replies."""
+        moderator = session.claims.role in MODERATOR_ROLES
+        await self._run(room, chat.Join(session.user, moderator=moderator), _ignore)
+        await self._fanout.join_room(room, session)
+
+    async def pushes_after(self, room: str, mark: Watermark) -> list[Push] | None:
+        """The room's logged pushes ``mark`` lacks, oldest first; ``None`` if some are gone."""
+        if mark.level < 0:
+            return None
+        entries: list[tuple[int, bytes]] = []
+        for item in await self._cache.list_range(keys.room_pushes(room)):
+            head, _, body = item.partition(b" ")
+            entries.append((int(head), body))
+        if not entries:
+            return None if await self._push_count(room) > mark.level else []
+        if entries[0][0] > mark.level + 1:
+            return None
+        out: list[Push] = []
+        for number, payload in entries:
+            if mark.has(number):
+                continue
+            try:
+                push = parse_push(payload)
+            except ProtocolError:
+                return None
+            push.number = number
+            out.append(push)
+        return out
+
+    async def _push_count(self, room: str) -> int:
+        raw = await self._cache.get(keys.room_push_seq(room))
+        return int(raw) if raw else 0
 
     async def snapshot(self, session: Session, room: str, reply: Reply) -> None:
         """Send ``room.joined`` for a room the session is already in (resume, re-join)."""
-        state = self._states.get(room) or chat.ChatRoomState(room)
+        members = await self._shared.members(room, self._states.get(room))
         history = await self._load_history(room)
-        reply("room.joined", {"room": room, "members": state.member_list(), "history": history})
+        reply("room.joined", {"room": room, "members": members, "history": history})
 
     async def leave(self, session: Session, room: str, reply: Reply) -> None:
         if room not in session.rooms:
@@ -105,26 +156,75 @@ class ChatRooms:
         event = chat.Mute(actor, user_id) if on else chat.Unmute(actor, user_id)
         await self._run(room, event, reply)
 
+    async def slow_mode(self, session: Session, room: str, seconds: float, reply: Reply) -> None:
+        await self._run(room, chat.SlowMode(session.user.id, seconds), reply)
+
     async def _run(self, room: str, event: chat.Event, reply: Reply) -> None:
         state = self._states.get(room)
         if state is None:
             if not isinstance(event, chat.Join):
                 raise chat.RoomError(ErrorCode.NOT_FOUND, f"not in room {room}")
             state = chat.ChatRoomState(room, max_text=self._max_text, slow_mode_s=self._slow_mode)
+            state = await self._with_shared(state)
+        elif isinstance(event, chat.Mute | chat.Unmute | chat.SlowMode):
+            state = await self._with_shared(state)  # decide on the freshest copy
         new, effects = chat.handle(state, event, self._clock())
         if new.is_empty:
             self._states.pop(room, None)
         else:
             self._states[room] = new
+        if new.members != state.members:
+            await self._shared.write_members(new)
+        if _moderation(new) != _moderation(state):
+            await self._shared.write_moderation(new)
+        if isinstance(event, chat.Join):
+            reply = _with_members(reply, await self._shared.members(room, new))
         for effect in effects:
             await self._apply(room, effect, reply)
+
+    async def _with_shared(self, state: chat.ChatRoomState) -> chat.ChatRoomState:
+        shared = await self._shared.moderation(state.room)
+        if shared is None:
+            return state
+        return replace(
+            state,
+            moderators=state.moderators | frozenset(shared.moderators),
+            muted=frozenset(shared.muted),
+            slow_mode_s=state.slow_mode_s if shared.slow_mode_s is None else shared.slow_mode_s,
+        )
+
+    def moderated(self, room: str, data: Mapping[str, Any]) -> None:
+        """A ``room.moderation`` push (from any node): apply its mutes and slow mode here."""
+        state = self._states.get(room)
+        if state is None:
+            return
+        try:
+            muted = frozenset(str(u) for u in data["muted"])
+            slow = float(data["slow_mode_s"])
+        except (KeyError, TypeError, ValueError):
+            return
+        self._states[room] = replace(state, muted=muted, slow_mode_s=slow)
+
+    async def refresh(self) -> None:
+        """Heartbeat: keep this node's share of every room it holds from expiring."""
+        await self._shared.refresh(list(self._states.values()))
 
     async def _apply(self, room: str, effect: chat.Effect, reply: Reply) -> None:
         match effect:
             case chat.Reply(kind, data):
                 reply(kind, data)
             case chat.Broadcast(kind, data):
-                await self._pubsub.publish(keys.channel_room(room), push_payload(kind, data))
+                payload = push_payload(kind, data)
+                number = await self._cache.append_numbered(
+                    keys.room_push_seq(room),
+                    keys.room_pushes(room),
+                    payload,
+                    self._push_log,
+                    self._push_ttl,
+                )
+                await self._pubsub.publish(
+                    keys.channel_room(room), numbered_payload(number, payload, time.time())
+                )
             case chat.StoreHistory(message):
                 await self._cache.list_push(
                     keys.room_history(room), orjson.dumps(message), max_len=self._history
@@ -135,6 +235,17 @@ class ChatRooms:
     async def _load_history(self, room: str) -> list[orjson.Fragment]:
         raw = await self._cache.list_range(keys.room_history(room), 0, -1)
         return [orjson.Fragment(item) for item in raw[-self._history :]]
+
+
+def _moderation(state: chat.ChatRoomState) -> tuple[Any, ...]:
+    return (state.moderators, state.muted, state.slow_mode_s)
+
+
+def _with_members(reply: Reply, members: list[dict[str, Any]]) -> Reply:
+    def send(kind: str, data: Mapping[str, Any]) -> None:
+        reply(kind, {**data, "members": members} if kind == "room.joined" else data)
+
+    return send
 
 
 def _with_history(reply: Reply, history: list[orjson.Fragment]) -> Reply:

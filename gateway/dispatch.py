@@ -17,12 +17,14 @@ from typogram.errors import AppError
 from typogram.protocol import (
     ChatMute,
     ChatSend,
+    ChatSlowMode,
     ChatUnmute,
     Hello,
     Inbound,
     Ping,
     PresenceQuery,
     PresenceSet,
+    RaceMessage,
     RoomJoin,
     RoomLeave,
 )
@@ -34,11 +36,18 @@ if TYPE_CHECKING:
 async def dispatch(hub: Hub, conn: Connection, session: Session, inbound: Inbound) -> None:
     """Carry out one request; raises ``RoomError``/``AppError`` for the caller to reply."""
     reply = conn.replier(inbound.id)
+    if isinstance(inbound.body, RaceMessage):  # race.*, match.*, tournament.*
+        if hub.races is None:
+            raise AppError(ErrorCode.UNAVAILABLE, "races are not served on this node")
+        await hub.races.dispatch(session, inbound.body, reply)
+        return
     match inbound.body:
         case RoomJoin(room=room):
             await hub.chat.join(session, room, reply)
+            hub.store.touch(session)
         case RoomLeave(room=room):
             await hub.chat.leave(session, room, reply)
+            hub.store.touch(session)
         case ChatSend(room=room, text=text):
             message_id = await hub.chat.send(session, room, text, reply)
             if inbound.id is not None:
@@ -47,8 +56,13 @@ async def dispatch(hub: Hub, conn: Connection, session: Session, inbound: Inboun
             await hub.chat.mute(session, room, user, True, reply)
         case ChatUnmute(room=room, user=user):
             await hub.chat.mute(session, room, user, False, reply)
+        case ChatSlowMode(room=room, seconds=seconds):
+            await hub.chat.slow_mode(session, room, seconds, reply)
+            if inbound.id is not None:
+                reply("chat.slowmode_set", {"room": room, "seconds": seconds})
         case PresenceSet(status=status):
             session.status = status
+            hub.store.touch(session)
             await hub.presence.set(session.user.id, status)
             if inbound.id is not None:
                 reply("presence.updated", {"status": status})

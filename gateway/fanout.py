@@ -10,13 +10,21 @@ appended.
 
 User channels also carry control messages: ``{"t": "revoke", "d":
 {"version": N}}`` ends every local session whose token version is below N
-(close 4001).
+(close 4001); ``{"t": "takeover", "d": {"session": ID}}`` asks the node
+holding that session to hand it over to the node a client resumed on.
+
+Room pushes carry their number in the room (``Push.number``): sessions keep
+a watermark per room, which a resume on another node starts from.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import time
+from collections.abc import Callable
+from typing import Any
 
 import orjson
 
@@ -40,6 +48,12 @@ class Fanout:
         # One bound listener each, so unsubscribe hands back the very object.
         self._room_listener: Listener = self._on_room
         self._user_listener: Listener = self._on_user
+        # Called with a local session's id when another node resumes it.
+        self.on_takeover: Callable[[str], None] | None = None
+        # Called with a room and the data of every ``room.moderation`` push it gets.
+        self.on_moderation: Callable[[str, Any], None] | None = None
+        # Called with seconds from publish to arrival here, once per push per node.
+        self.on_latency: Callable[[float], None] | None = None
 
     @property
     def rooms(self) -> int:
@@ -97,14 +111,22 @@ class Fanout:
         except ProtocolError as exc:
             log.warning("dropping malformed push on %s: %s", channel, exc.message)
             return
+        if push.sent_at and self.on_latency is not None:
+            self.on_latency(time.time() - push.sent_at)
+        if push.type == "room.moderation" and self.on_moderation is not None and room:
+            with contextlib.suppress(orjson.JSONDecodeError, KeyError, TypeError):
+                self.on_moderation(room, orjson.loads(payload)["d"])
         for session in list(members):
-            session.deliver(push)
+            session.deliver(push, room)
 
     def _on_user(self, channel: str, payload: bytes) -> None:
         user_id = self._channels.get(channel)
         if user_id is None:
             return
         sessions = self._sessions.of_user(user_id)
+        if payload.startswith(b'{"t":"takeover"'):
+            self._takeover(payload)
+            return
         if payload.startswith(b'{"t":"revoke"'):
             self._revoke(sessions, payload)
             return
@@ -115,6 +137,20 @@ class Fanout:
             return
         for session in sessions:
             session.deliver(push)
+
+    async def request_takeover(self, user_id: str, session_id: str) -> None:
+        """Ask whichever node holds ``session_id`` to hand it over (see ``gateway.resume``)."""
+        message = orjson.dumps({"t": "takeover", "d": {"session": session_id}})
+        await self._pubsub.publish(keys.channel_user(user_id), message)
+
+    def _takeover(self, payload: bytes) -> None:
+        try:
+            session_id = str(orjson.loads(payload)["d"]["session"])
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            log.warning("dropping malformed takeover: %r", payload[:200])
+            return
+        if self._sessions.get(session_id) is not None and self.on_takeover is not None:
+            self.on_takeover(session_id)
 
     def _revoke(self, sessions: list[Session], payload: bytes) -> None:
         try:

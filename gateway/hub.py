@@ -6,25 +6,30 @@ clear presence), which both the connection and the sweeper use.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from gateway.chatrooms import ChatRooms
 from gateway.fanout import Fanout
 from gateway.metrics import GatewayMetrics
 from gateway.presence import Presence
 from gateway.sessions import Session, SessionRegistry
+from gateway.store import SessionStore
+from typogram.codes import CloseCode
 from typogram.settings import Settings
 from typogram.tokens import TokenService
 
 if TYPE_CHECKING:
+    from gateway.races import Races
     from gateway.session import Connection
 
 log = logging.getLogger(__name__)
 
 TokenVersion = Callable[[str], Awaitable[int | None]]
+MAX_PENDING_HANDOVERS: Final = 1024
 
 
 @dataclass(eq=False)
@@ -37,24 +42,39 @@ class Hub:
     chat: ChatRooms
     presence: Presence
     metrics: GatewayMetrics
+    store: SessionStore
     clock: Callable[[], float]
     connections: set[Connection] = field(default_factory=set)
+    races: Races | None = None  # races, matchmaking, tournament watching (gateway/races.py)
     draining: bool = False
+    _handovers: asyncio.Queue[str] = field(
+        default_factory=lambda: asyncio.Queue(MAX_PENDING_HANDOVERS)
+    )
+
+    def __post_init__(self) -> None:
+        self.fanout.on_takeover = self._takeover_requested
+        self.fanout.on_moderation = self.chat.moderated
 
     def queued(self) -> int:
         return sum(conn.queued for conn in self.connections)
 
     async def start_session(self, session: Session) -> None:
+        session.sink = self.store.note
+        self.store.touch(session)
+        await self.store.flush()  # resumable elsewhere from the start
         await self.fanout.watch_user(session.user.id)
         await self.presence.set(session.user.id, session.status)
 
-    async def end_session(self, session: Session) -> None:
-        """Forget a session for good; safe to call twice."""
+    async def end_session(self, session: Session, *, keep: bool = False) -> None:
+        """End a session here; safe to call twice. ``keep``: another node may resume it
+        (its record was written as stopped), else its record is deleted too."""
         if session not in self.sessions:
             return
         self.sessions.remove(session)
         user_id = session.user.id
         try:
+            if not keep and not self.draining:
+                await self.store.forget(session)
             await self.chat.leave_all(session)
             await self.fanout.unwatch_user(user_id)
             if not self.sessions.of_user(user_id):
@@ -68,3 +88,24 @@ class Hub:
         for session in expired:
             await self.end_session(session)
         return len(expired)
+
+    def _takeover_requested(self, session_id: str) -> None:
+        try:
+            self._handovers.put_nowait(session_id)
+        except asyncio.QueueFull:
+            log.warning("too many handovers pending; %s is not handed over", session_id)
+
+    async def handovers(self) -> None:
+        """Hand sessions over to the nodes that resume them, until cancelled."""
+        while True:
+            session = self.sessions.get(await self._handovers.get())
+            if session is None:
+                continue
+            try:
+                session.ended = True  # numbering stops here; the new owner continues
+                await self.store.stop([session])
+                if session.link is not None:
+                    session.link.terminate(CloseCode.REPLACED, "resumed on another node")
+                await self.end_session(session, keep=True)
+            except Exception:
+                log.exception("handing over session %s failed", session.id)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from typing import Final
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 CONNECTIONS: Final = "typogram_gateway_connections"
 SESSIONS_DETACHED: Final = "typogram_gateway_sessions_detached"
@@ -16,6 +18,10 @@ SLOW_CONSUMER_CLOSES: Final = "typogram_gateway_slow_consumer_closes"
 RESUMES: Final = "typogram_gateway_resumes"
 CLOSES: Final = "typogram_gateway_closes"
 ERRORS: Final = "typogram_gateway_errors"
+USERS_ONLINE: Final = "typogram_gateway_users_online"
+ROOM_ONLINE: Final = "typogram_gateway_room_online"
+FANOUT_LATENCY: Final = "typogram_gateway_fanout_latency_seconds"
+FANOUT_BUCKETS: Final = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 
 
 class GatewayMetrics:
@@ -41,6 +47,16 @@ class GatewayMetrics:
             CLOSES, "Connections closed, by close code", ["code"], registry=registry
         )
         self.errors = Counter(ERRORS, "Error replies, by code", ["code"], registry=registry)
+        self.users_online = Gauge(
+            USERS_ONLINE, "Distinct users with a session on this node", registry=registry
+        )
+        self.fanout_latency = Histogram(
+            FANOUT_LATENCY,
+            "Seconds from a room push's publish to its arrival on this node",
+            buckets=FANOUT_BUCKETS,
+            registry=registry,
+        )
+        self._registry = registry
         self._in: dict[str, Counter] = {}
         self._out: dict[str, Counter] = {}
 
@@ -49,9 +65,13 @@ class GatewayMetrics:
         connections: Callable[[], float],
         queued: Callable[[], float],
         detached: Callable[[], float],
+        users: Callable[[], float],
+        rooms: Callable[[], Mapping[str, int]],
     ) -> None:
         """Gauges read the gateway's own counts at scrape time."""
         self.connections.set_function(connections)
+        self.users_online.set_function(users)
+        self._registry.register(_RoomOnline(rooms))
         self.send_queue_depth.set_function(queued)
         self.detached.set_function(detached)
 
@@ -66,3 +86,16 @@ class GatewayMetrics:
         if child is None:
             child = self._out[kind] = self.frames_out.labels(kind)
         child.inc()
+
+
+class _RoomOnline(Collector):
+    """``typogram_gateway_room_online{room}``: members per room held on this node."""
+
+    def __init__(self, rooms: Callable[[], Mapping[str, int]]) -> None:
+        self._rooms = rooms
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(ROOM_ONLINE, "Room members on this node", labels=["room"])
+        for room, count in sorted(self._rooms().items()):
+            family.add_metric([room], count)
+        yield family

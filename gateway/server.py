@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import uuid
 from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any, Self
@@ -38,8 +39,11 @@ from gateway.fanout import Fanout
 from gateway.hub import Hub, TokenVersion
 from gateway.metrics import GatewayMetrics
 from gateway.presence import Presence
+from gateway.races import Races
+from gateway.roomstate import SharedRooms
 from gateway.session import Connection
 from gateway.sessions import SessionRegistry
+from gateway.store import SessionStore
 from typogram.codes import CloseCode
 from typogram.ports import Cache, EventLog, PubSub
 from typogram.settings import Settings
@@ -73,6 +77,10 @@ class Gateway:
             replay_bytes=settings.ws_replay_bytes,
         )
         fanout = Fanout(pubsub, sessions)
+        self.node_id = uuid.uuid4().hex[:16]
+        # Records outlive a detach by the resume window, plus heartbeats of slack.
+        record_ttl = settings.ws_resume_window_s + settings.ws_heartbeat_s * 3
+        presence_ttl = settings.ws_heartbeat_s * PRESENCE_TTL_HEARTBEATS
         self._hub = Hub(
             settings=settings,
             tokens=tokens,
@@ -89,17 +97,35 @@ class Gateway:
                 max_text=settings.gateway_chat_max_text,
                 slow_mode_s=settings.gateway_chat_slow_mode_s,
                 max_rooms=settings.ws_max_rooms_per_session,
+                push_log=settings.ws_replay_frames,
+                push_ttl=record_ttl,
+                shared=SharedRooms(cache, self.node_id, presence_ttl, clock),
             ),
-            presence=Presence(cache, settings.ws_heartbeat_s * PRESENCE_TTL_HEARTBEATS),
+            presence=Presence(cache, presence_ttl),
             metrics=self.metrics,
+            store=SessionStore(cache, self.node_id, record_ttl, clock),
             clock=clock,
         )
         self.metrics.bind(
             connections=lambda: len(self._hub.connections),
             queued=self._hub.queued,
             detached=lambda: self._hub.sessions.detached,
+            users=lambda: self._hub.sessions.users,
+            rooms=self._hub.chat.online,
         )
+        fanout.on_latency = self.metrics.fanout_latency.observe
+        self.races = Races(
+            settings,
+            node_id=self.node_id,
+            cache=cache,
+            pubsub=pubsub,
+            events=events,
+            sessions=sessions,
+            clock=clock,
+        )
+        self._hub.races = self.races
         self._server: Server | None = None
+        self._clock = clock
         self._drained = False
 
     # -- lifecycle -------------------------------------------------------------------
@@ -109,6 +135,7 @@ class Gateway:
             raise RuntimeError("a Gateway is entered once")
         s = self.settings
         origins: Any = [*s.ws_allowed_origins, None] if s.ws_allowed_origins else None
+        await self.races.open()
         self._server = await serve(
             self._handle,
             s.host,
@@ -139,16 +166,29 @@ class Gateway:
         """Run until ``stop`` is set, then drain. Wire SIGTERM to ``stop.set``."""
         if self._server is None:
             raise RuntimeError("enter the Gateway before serving")
+        hub = self._hub
         interval = max(0.05, min(1.0, self.settings.ws_resume_window_s / 4))
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(interval):
-                    await stop.wait()
-            try:
-                await self._hub.sweep()
-            except Exception:
-                log.exception("session sweep failed")
-        await self.drain()
+        refreshed = 0.0
+        async with asyncio.TaskGroup() as group:
+            writer = group.create_task(hub.store.run(), name="session-store")
+            handovers = group.create_task(hub.handovers(), name="handovers")
+            races = group.create_task(self.races.run(), name="races")
+            while not stop.is_set():
+                try:
+                    await hub.store.renew_lease()
+                    await hub.sweep()
+                    if self._clock() - refreshed >= self.settings.ws_heartbeat_s:
+                        refreshed = self._clock()
+                        await hub.chat.refresh()
+                except Exception:
+                    log.exception("session sweep failed")
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(interval):
+                        await stop.wait()
+            await self.drain()
+            writer.cancel()
+            handovers.cancel()
+            races.cancel()
 
     async def drain(self) -> None:
         """Stop accepting, flush and close every client with 1012, bounded in time."""
@@ -159,6 +199,10 @@ class Gateway:
         hub, server = self._hub, self._server
         hub.draining = True
         server.close(close_connections=False)  # stop accepting; wait for handlers below
+        # Sessions stay resumable on other nodes: written as no longer collected here.
+        hub.store.draining = True
+        with contextlib.suppress(Exception):
+            await hub.store.stop(list(hub.sessions))
         async with asyncio.TaskGroup() as group:
             for conn in list(hub.connections):
                 group.create_task(conn.shutdown(CloseCode.GOING_AWAY, "server going away"))
@@ -173,7 +217,12 @@ class Gateway:
                 async with asyncio.timeout(self.settings.ws_close_timeout_s):
                     await server.wait_closed()
         for session in list(hub.sessions):  # detached sessions have no socket to close
-            await hub.end_session(session)
+            await hub.end_session(session, keep=True)
+        with contextlib.suppress(Exception):
+            await hub.store.stop([])
+            await hub.store.drop_lease()
+        with contextlib.suppress(Exception):
+            await self.races.close()  # hands its races' leases to another node
 
     def statistics(self) -> dict[str, float]:
         hub = self._hub

@@ -32,6 +32,7 @@ from gateway.chatrooms import Reply
 from gateway.dispatch import dispatch
 from gateway.hub import Hub
 from gateway.ratelimit import Strikes, TokenBucket
+from gateway.resume import take_over
 from gateway.sendqueue import SendQueue
 from gateway.sessions import Session
 from rooms.chat import RoomError
@@ -176,9 +177,15 @@ class Connection:
         """Bind this socket to a resumed or new session, then send welcome (+ replay)."""
         hub, hello = self._hub, inbound.body
         assert isinstance(hello, Hello)
-        session = hub.sessions.find(hello.resume, claims, hub.clock()) if hello.resume else None
-        replay = session.replay.after(hello.resume.seq) if session and hello.resume else None
+        session, replay, plan = None, None, None
         if hello.resume is not None:
+            session = hub.sessions.find(hello.resume, claims, hub.clock())
+            if session is not None:
+                replay = session.replay.after(hello.resume.seq)
+            elif hub.sessions.get(hello.resume.session) is None:
+                plan = await take_over(hub, hello.resume, claims)  # another node's session
+                if plan is not None:
+                    session, replay = plan.session, plan.replay
             hub.metrics.resumes.labels("hit" if replay is not None else "miss").inc()
         if session is None:
             session, fresh = hub.sessions.create(claims), True
@@ -198,13 +205,18 @@ class Connection:
         self.send(encode("welcome", welcome, re=inbound.id), "welcome")
         for frame in replay or ():
             self.send(frame, "replay")
+        if plan is not None and replay is not None:
+            plan.finish()
         if fresh:
             await hub.start_session(session)
             return
+        hub.store.touch(session)
         await hub.presence.set(session.user.id, session.status)
         if replay is None:  # the gap cannot be filled: fresh snapshots instead
             for room in sorted(session.rooms):
                 await hub.chat.snapshot(session, room, self.replier(None))
+        if plan is not None and replay is None:
+            plan.finish()
 
     async def _release(self) -> None:
         session = self.session
@@ -216,6 +228,7 @@ class Connection:
             await self._hub.end_session(session)
         else:
             self._hub.sessions.detach(session, self._hub.clock())
+            self._hub.store.touch(session)
 
     # -- the three tasks -------------------------------------------------------------
 
@@ -261,6 +274,7 @@ class Connection:
                 pass
             session = self.session
             if session is not None:
+                self._hub.store.touch(session)  # keeps the record from expiring
                 try:
                     await self._hub.presence.set(session.user.id, session.status)
                 except Exception:

@@ -8,15 +8,18 @@ the resume window gets exactly what it missed. Detached sessions expire
 after the window (the gateway's sweeper ends them) and their number is
 bounded: past the limit the oldest detached one expires first.
 
-Resume is per node: a client that reconnects to another node gets a fresh
-session (``resumed: false``) and fresh snapshots.
+Every numbered frame also goes to a ``sink`` (the ``SessionStore``) which
+writes it to the cache in batches, so another node can resume the session
+(``gateway.resume``). Per room the session keeps a ``Watermark`` of the room
+push numbers it has received: the resuming node fills what came after it
+from the room's push log, or sees a gap.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from typing import Protocol
+from collections.abc import Callable, Iterable, Iterator
+from typing import Final, Protocol
 
 from gateway.replay import ReplayBuffer
 from rooms.chat import User
@@ -31,6 +34,41 @@ class Link(Protocol):
     def terminate(self, code: int, reason: str, *, flush: bool = False) -> None: ...
 
 
+MAX_AHEAD: Final = 256  # out-of-order room numbers a watermark holds before giving up
+
+Sink = Callable[["Session", int, bytes], None]
+
+
+class Watermark:
+    """The room push numbers a session has: all up to ``level``, plus those in ``ahead``.
+
+    Pub/sub may deliver two publishers' pushes out of number order, hence ``ahead``.
+    ``level == -1`` means unknown (too much disorder): a resume elsewhere resyncs.
+    """
+
+    __slots__ = ("ahead", "level")
+
+    def __init__(self, level: int = 0, ahead: Iterable[int] = ()) -> None:
+        self.level = level
+        self.ahead: set[int] = set(ahead)
+
+    def see(self, number: int) -> None:
+        if self.level < 0 or number <= self.level:
+            return
+        if number != self.level + 1:
+            self.ahead.add(number)
+            if len(self.ahead) > MAX_AHEAD:
+                self.level, self.ahead = -1, set()
+            return
+        self.level = number
+        while self.level + 1 in self.ahead:
+            self.level += 1
+            self.ahead.discard(self.level)
+
+    def has(self, number: int) -> bool:
+        return number <= self.level or number in self.ahead
+
+
 class Session:
     def __init__(self, session_id: str, claims: Claims, replay: ReplayBuffer) -> None:
         self.id = session_id
@@ -43,16 +81,37 @@ class Session:
         self.link: Link | None = None
         self.detached_at: float | None = None
         self.ended = False
+        self.marks: dict[str, Watermark] = {}
+        self.sink: Sink | None = None
+        # While a resume is being prepared, pushes wait here instead of being numbered.
+        self.held: list[tuple[Push, str | None]] | None = None
 
-    def deliver(self, push: Push) -> None:
+    def deliver(self, push: Push, room: str | None = None) -> None:
         """Number a push for this session, remember it, and send it if attached."""
         if self.ended:
             return
+        if self.held is not None:
+            self.held.append((push, room))
+            return
+        if room is not None and push.number:
+            mark = self.marks.get(room)
+            if mark is not None:
+                mark.see(push.number)
         self.seq += 1
         frame = push.frame(self.seq)
         self.replay.append(self.seq, frame)
+        if self.sink is not None:
+            self.sink(self, self.seq, frame)
         if self.link is not None:
             self.link.send(frame, push.type)
+
+    def release(self, skip: dict[str, int]) -> None:
+        """Deliver held pushes, dropping room pushes numbered up to ``skip[room]``."""
+        held, self.held = self.held or [], None
+        for push, room in held:
+            if room is not None and push.number and push.number <= skip.get(room, 0):
+                continue
+            self.deliver(push, room)
 
     def revoke(self, code: int, reason: str) -> None:
         """End this session for good (e.g. its token was revoked)."""
@@ -84,11 +143,18 @@ class SessionRegistry:
     def detached(self) -> int:
         return sum(1 for s in self._sessions.values() if s.link is None)
 
+    @property
+    def users(self) -> int:
+        return len(self._by_user)
+
     def of_user(self, user_id: str) -> list[Session]:
         return list(self._by_user.get(user_id, ()))
 
-    def create(self, claims: Claims) -> Session:
-        session = Session(uuid.uuid4().hex, claims, ReplayBuffer(*self._replay))
+    def get(self, session_id: str) -> Session | None:
+        return self._sessions.get(session_id)
+
+    def create(self, claims: Claims, session_id: str | None = None) -> Session:
+        session = Session(session_id or uuid.uuid4().hex, claims, ReplayBuffer(*self._replay))
         self._sessions[session.id] = session
         self._by_user.setdefault(claims.subject, set()).add(session)
         return session

@@ -10,9 +10,9 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
-from rest import auth, health, users
+from rest import auth, health, results, solo, tournaments, typing_tests, users, web
 from rest.context import authenticate
 from rest.middleware import BodyLimitMiddleware, MetricsMiddleware, RateLimitMiddleware
 from rest.openapi import build
@@ -24,7 +24,16 @@ from typogram.logs import get_logger
 if TYPE_CHECKING:
     from typogram.platform import Platform
 
-FEATURES = (health.api, auth.api, users.api)
+FEATURES = (
+    health.api,
+    auth.api,
+    users.api,
+    web.api,
+    typing_tests.api,
+    results.api,
+    tournaments.api,
+    *solo.APIS,
+)
 log = get_logger("typogram.rest")
 
 _HTTP_CODES = {
@@ -68,11 +77,15 @@ def create_app(platform: Platform, *, ops_only: bool = False) -> Starlette:
     """
     features = (health.api,) if ops_only else FEATURES
     endpoints = [ep for feature in features for ep in feature.endpoints]
-    routes = [route for feature in features for route in feature.routes(authenticate)]
+    routes: list[BaseRoute] = [
+        route for feature in features for route in feature.routes(authenticate)
+    ]
     routes += [
         Route("/metrics", health.metrics, methods=["GET"]),
         Route("/api/v1/openapi.json", health.openapi, methods=["GET"]),
     ]
+    if not ops_only:
+        routes.append(web.web_mount())  # last: only paths no API route claims
     app = Starlette(
         routes=routes,
         middleware=[

@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 import msgspec
+import orjson
 from starlette.requests import Request
 
 from rest.auth import PrivateUser
 from rest.context import client_ip, platform_of
 from rest.routing import Api, Reply
+from typogram import keys
 from typogram.codes import ErrorCode
 from typogram.errors import AppError
 from typogram.tokens import Claims
@@ -41,6 +43,7 @@ class PublicUser(msgspec.Struct):
     country: str
     role: str
     created_at: int
+    rating: float | None = None  # the race rating's display value, once rated
 
 
 @api.route(
@@ -100,4 +103,8 @@ async def public_profile(request: Request) -> Reply:
     user = await platform_of(request).accounts.get_by_username(username)
     if user is None:
         raise AppError(ErrorCode.NOT_FOUND, "no such user")
-    return Reply(user.public())
+    view = user.public()
+    rating = await platform_of(request).cache.get(keys.user_rating(user.id))
+    if rating is not None:  # written by the races worker after a rated race
+        view["rating"] = round(float(orjson.loads(rating)["display"]), 1)
+    return Reply(view)

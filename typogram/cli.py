@@ -120,6 +120,9 @@ async def _main(settings: Settings, roles: Sequence[str], worker_groups: Sequenc
         if "migrate" in roles:
             log.info("migrations applied", extra={"database": platform.db.dialect})
             return
+        if "partitions" in roles or "partitions-dry-run" in roles:
+            await _maintain_partitions(platform, dry_run="partitions-dry-run" in roles)
+            return
         async with asyncio.TaskGroup() as group:
             if "rest" in roles or "serve" in roles:
                 group.create_task(_run_rest(platform, stop))
@@ -140,6 +143,39 @@ async def _main(settings: Settings, roles: Sequence[str], worker_groups: Sequenc
                 log.info("workers running", extra={"groups": list(worker_groups)})
 
 
+async def _maintain_partitions(platform: Platform, *, dry_run: bool) -> None:
+    """The retention job: archive whole months past retention, then reshape partitions.
+
+    Rows reach the archive (and are read back) before any partition is dropped,
+    so running it again after a failure is always safe.
+    """
+    import datetime as dt
+
+    from typogram.db import partitions
+    from typogram.db.archiver import archive_older_than
+    from typogram.db.schema import metadata
+
+    settings = platform.settings
+    now = dt.datetime.now(dt.UTC)
+    cutoff = now - dt.timedelta(days=settings.typing_retention_days)
+    for name in sorted(partitions.PARTITIONED_TABLES):
+        if dry_run:
+            log.info("would archive months before", extra={"table": name, "cutoff": str(cutoff)})
+            continue
+        moved = await archive_older_than(
+            platform.db, platform.archive, metadata.tables[name], cutoff
+        )
+        log.info("archived", extra={"table": name, "rows_per_month": moved})
+    done = await partitions.maintain(
+        platform.db, settings, int(now.timestamp() * 1000), dry_run=dry_run
+    )
+    for table, statements in done.items():
+        for statement in statements:
+            log.info(
+                "partition statement", extra={"table": table, "sql": statement, "dry_run": dry_run}
+            )
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="typogram", description=__doc__)
     parser.add_argument(
@@ -152,6 +188,11 @@ def _parser() -> argparse.ArgumentParser:
     worker = commands.add_parser("worker", help="one consumer group, or all of them")
     worker.add_argument("group", help="a group name or 'all'")
     commands.add_parser("migrate", help="create the database if missing and apply migrations")
+    partitions = commands.add_parser(
+        "partitions",
+        help="archive months past retention, then add upcoming and drop emptied partitions",
+    )
+    partitions.add_argument("--dry-run", action="store_true", help="print, change nothing")
     return parser
 
 
@@ -194,7 +235,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         groups = list(GROUPS) if args.group == "all" else [args.group]
     try:
-        uvloop.run(_main(settings, [args.command], groups))
+        role = "partitions-dry-run" if getattr(args, "dry_run", False) else args.command
+        uvloop.run(_main(settings, [role], groups))
     except BaseException as exc:
         failure = _startup_failure(exc)
         if failure is None:

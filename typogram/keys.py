@@ -37,12 +37,92 @@ def room_history(room_id: str) -> str:
     return f"room:{room_id}:history"
 
 
+def room_pushes(room_id: str) -> str:
+    """The room's recent pushes, each ``b"<n> " + payload`` (fills resume gaps)."""
+    return f"room:{room_id}:pushes"
+
+
+def room_push_seq(room_id: str) -> str:
+    """Counts the room's pushes: n in ``room_pushes``."""
+    return f"room:{room_id}:pushseq"
+
+
+def room_members(room_id: str) -> str:
+    """Sorted set of nodes with members in the room, scored by lease expiry (epoch s)."""
+    return f"room:{room_id}:members"
+
+
+def room_node_members(room_id: str, node_id: str) -> str:
+    """One node's members of the room and their connection counts (JSON, TTL)."""
+    return f"room:{room_id}:node:{node_id}"
+
+
+def room_moderation(room_id: str) -> str:
+    """Moderators, mutes and slow mode of a room (JSON, TTL while it has members)."""
+    return f"room:{room_id}:moderation"
+
+
+def session_state(session_id: str) -> str:
+    """A resumable session: user, rooms, last seq, room cursors, owner node (JSON, TTL)."""
+    return f"session:{session_id}:state"
+
+
+def session_replay(session_id: str) -> str:
+    """A session's recent frames, each ``b"<seq> " + frame`` (TTL like ``session_state``)."""
+    return f"session:{session_id}:replay"
+
+
+def gateway_node(node_id: str) -> str:
+    """A live gateway node's lease, refreshed while it runs."""
+    return f"gateway:node:{node_id}"
+
+
 def race_state(race_id: str) -> str:
     return f"race:{race_id}:state"
 
 
 def race_matchmaking(difficulty: str) -> str:
     return f"race:matchmaking:{difficulty}"
+
+
+def race_queue(difficulty: str, lang: str) -> str:
+    """One matchmaking queue (sorted set of ticket ids by enqueue time), per language."""
+    return f"{race_matchmaking(difficulty)}:{lang}"
+
+
+def race_queue_tickets() -> str:
+    """Hash of every queued ticket id -> its JSON (user, rating, node, queue)."""
+    return "race:matchmaking:tickets"
+
+
+def race_queues() -> str:
+    """Set of the queue keys that may hold tickets (the matchers' work list)."""
+    return "race:matchmaking:queues"
+
+
+def race_player(user_id: str) -> str:
+    """Where a player is: ``q:<ticket>`` (queued) or ``r:<race>`` (racing); one at a time."""
+    return f"race:player:{user_id}"
+
+
+def race_owner(race_id: str) -> str:
+    """The owning node's lease on a race (node id, short TTL, renewed while it ticks)."""
+    return f"race:{race_id}:owner"
+
+
+def race_code(code: str) -> str:
+    """A private race's join code -> its race id."""
+    return f"race:code:{code}"
+
+
+def races_active() -> str:
+    """Sorted set of unfinished races scored by their owner lease's expiry (epoch s)."""
+    return "race:active"
+
+
+def user_rating(user_id: str) -> str:
+    """A user's race rating for the matchmaker (JSON: mu, sigma, races)."""
+    return f"user:{user_id}:rating"
 
 
 def tournament_state(tournament_id: str) -> str:
@@ -71,3 +151,63 @@ def channel_user(user_id: str) -> str:
 
 def channel_race(race_id: str) -> str:
     return f"ch:race:{race_id}"
+
+
+def channel_race_node(node_id: str) -> str:
+    """A gateway node's race inbox: forwarded race events, their answers, matches found."""
+    return f"ch:race-node:{node_id}"
+
+
+def channel_tournament(tournament_id: str) -> str:
+    return f"ch:tournament:{tournament_id}"
+
+
+# -- typing tests and results -------------------------------------------------
+
+
+def typing_test(test_id: str) -> str:
+    """A generated test's spec, seed and text, kept while it may be submitted."""
+    return f"test:{test_id}"
+
+
+def idempotency(scope: str, user_id: str, key: str) -> str:
+    """A client's ``Idempotency-Key``, scoped per endpoint and per user."""
+    return f"idem:{scope}:{user_id}:{key}"
+
+
+def user_recent_results(user_id: str) -> str:
+    """The newest results of one user, newest first (cache-aside list)."""
+    return f"user:{user_id}:results:recent"
+
+
+# -- leaderboards, insights, challenges, achievements (issue 4) ---------------
+
+
+def leaderboard_view(category: str, timeframe: str) -> str:
+    """The cached top-1000 view of one board (JSON: version, built_at, entries)."""
+    return f"leaderboard:{category}:{timeframe}:top"
+
+
+def leaderboard_version(category: str, timeframe: str) -> str:
+    """Counts changes to a board; a view built from an older count is stale."""
+    return f"leaderboard:{category}:{timeframe}:ver"
+
+
+def insights(user_id: str) -> str:
+    """A user's typing insights (keys, weak keys and bigrams, trend) as JSON."""
+    return f"user:{user_id}:insights"
+
+
+def challenge_today(date: str) -> str:
+    """The daily challenge of one UTC date (``2026-11-26``) as JSON."""
+    return f"challenge:{date}"
+
+
+def achievements_unlocked(user_id: str) -> str:
+    """A user's unlocked achievements (JSON list)."""
+    return f"user:{user_id}:achievements"
+
+
+def achievements_progress(user_id: str) -> str:
+    """A user's progress towards locked achievements (JSON list)."""
+    return f"user:{user_id}:achievements:progress"

@@ -91,6 +91,24 @@ class Cache(Protocol):
         ...
 
     async def list_range(self, key: str, start: int = 0, stop: int = -1) -> list[bytes]: ...
+    async def append_numbered(
+        self, counter: str, key: str, value: bytes, max_len: int, ttl: float
+    ) -> int:
+        """Atomically add 1 to ``counter`` (giving n) and append ``b"<n> " + value`` to list
+        ``key`` kept to its newest ``max_len``; both keys expire ``ttl`` after this call.
+        Returns n: appends are numbered 1, 2, … in the order they are stored."""
+        ...
+
+    async def write_batch(
+        self,
+        lists: Mapping[str, tuple[Sequence[bytes], int]],
+        values: Mapping[str, bytes],
+        ttl: float,
+    ) -> None:
+        """One round trip: append ``items`` to each list (kept to ``max_len``) and set each
+        value; every key named expires ``ttl`` after this call. Not atomic across keys."""
+        ...
+
     async def zadd(
         self, key: str, scores: Mapping[str, float], *, only_greater: bool = False
     ) -> None: ...

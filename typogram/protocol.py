@@ -82,6 +82,11 @@ class ChatUnmute(msgspec.Struct, frozen=True):
     user: UserId
 
 
+class ChatSlowMode(msgspec.Struct, frozen=True):
+    room: RoomName
+    seconds: Annotated[float, msgspec.Meta(ge=0, le=3600)]
+
+
 class PresenceSet(msgspec.Struct, frozen=True):
     status: Status
 
@@ -94,6 +99,79 @@ class Ping(msgspec.Struct, frozen=True):
     pass
 
 
+# -- races, matchmaking, tournaments (docs/protocol.md) ------------------------
+
+MAX_RACE_TEXT: Final = 1000
+MAX_KEYSTROKES: Final = 5000
+RaceId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_\-]{1,64}$")]
+Difficulty = Literal["easy", "medium", "hard"]
+Lang = Annotated[str, msgspec.Meta(pattern=r"^[a-z]{2}$")]
+Keystroke = tuple[Annotated[int, msgspec.Meta(ge=-(2**31), le=2**31)], str]
+
+
+class MatchJoin(msgspec.Struct, frozen=True):
+    mode: Literal["race"] = "race"
+    difficulty: Difficulty = "medium"
+    lang: Lang = "en"
+
+
+class MatchCancel(msgspec.Struct, frozen=True):
+    ticket: RaceId
+
+
+class RaceCreate(msgspec.Struct, frozen=True):
+    text: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_RACE_TEXT)] | None = None
+    difficulty: Difficulty = "medium"
+    lang: Lang = "en"
+    tournament: RaceId | None = None  # a race that counts toward a running tournament
+
+
+class RaceJoin(msgspec.Struct, frozen=True):
+    code: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9]{1,16}$")] | None = None
+    race: RaceId | None = None  # re-join a race one is seated in (after a resume)
+
+
+class RaceStart(msgspec.Struct, frozen=True):
+    race: RaceId
+
+
+class RaceLeave(msgspec.Struct, frozen=True):
+    race: RaceId
+
+
+class RaceProgress(msgspec.Struct, frozen=True):
+    race: RaceId
+    pos: Annotated[int, msgspec.Meta(ge=0, le=MAX_RACE_TEXT * 10)]
+    errors: Annotated[int, msgspec.Meta(ge=0, le=2**31)] = 0
+
+
+class RaceFinish(msgspec.Struct, frozen=True):
+    race: RaceId
+    keystrokes: Annotated[list[Keystroke], msgspec.Meta(max_length=MAX_KEYSTROKES)]
+
+
+class TournamentWatch(msgspec.Struct, frozen=True):
+    tournament: RaceId
+
+
+class TournamentUnwatch(msgspec.Struct, frozen=True):
+    tournament: RaceId
+
+
+RaceMessage = (
+    MatchJoin
+    | MatchCancel
+    | RaceCreate
+    | RaceJoin
+    | RaceStart
+    | RaceLeave
+    | RaceProgress
+    | RaceFinish
+    | TournamentWatch
+    | TournamentUnwatch
+)
+
+
 Message = (
     Hello
     | RoomJoin
@@ -101,9 +179,11 @@ Message = (
     | ChatSend
     | ChatMute
     | ChatUnmute
+    | ChatSlowMode
     | PresenceSet
     | PresenceQuery
     | Ping
+    | RaceMessage
 )
 
 INBOUND: Final[dict[str, type[Message]]] = {
@@ -113,9 +193,20 @@ INBOUND: Final[dict[str, type[Message]]] = {
     "chat.send": ChatSend,
     "chat.mute": ChatMute,
     "chat.unmute": ChatUnmute,
+    "chat.slowmode": ChatSlowMode,
     "presence.set": PresenceSet,
     "presence.query": PresenceQuery,
     "ping": Ping,
+    "match.join": MatchJoin,
+    "match.cancel": MatchCancel,
+    "race.create": RaceCreate,
+    "race.join": RaceJoin,
+    "race.start": RaceStart,
+    "race.leave": RaceLeave,
+    "race.progress": RaceProgress,
+    "race.finish": RaceFinish,
+    "tournament.watch": TournamentWatch,
+    "tournament.unwatch": TournamentUnwatch,
 }
 
 
@@ -177,13 +268,29 @@ def push_payload(t: str, d: Any) -> bytes:
     return orjson.dumps({"t": t, "d": d})
 
 
+def numbered_payload(number: int, payload: bytes, sent_at: float = 0.0) -> bytes:
+    """A room push as published: ``{"n", "p", "t", "d"}``; ``parse_push`` strips n and p.
+
+    ``number`` is the push's place in its room (``Cache.append_numbered``): nodes use
+    it to tell whether a resumed session missed anything. ``sent_at`` (epoch s) lets
+    receiving nodes measure fan-out latency. Clients never see either.
+    """
+    return b'{"n":%d,"p":%.6f,%b' % (number, sent_at, payload[1:])
+
+
 class Push:
-    """A push encoded once; ``frame(seq)`` adds one recipient's ``s`` by concatenation."""
+    """A push encoded once; ``frame(seq)`` adds one recipient's ``s`` by concatenation.
 
-    __slots__ = ("_head", "size", "type")
+    ``number`` is its place in the room's stream (0 when it has none), ``sent_at``
+    when it was published (epoch s, 0 when unknown).
+    """
 
-    def __init__(self, type: str, payload: bytes) -> None:
+    __slots__ = ("_head", "number", "sent_at", "size", "type")
+
+    def __init__(self, type: str, payload: bytes, number: int = 0) -> None:
         self.type = type
+        self.number = number
+        self.sent_at = 0.0
         self._head = payload[:-1]  # drop the closing brace; ``frame`` puts it back
         self.size = len(payload) + 24
 
@@ -200,14 +307,29 @@ _push_envelope = msgspec.json.Decoder(_PushEnvelope)
 
 
 def parse_push(payload: bytes) -> Push:
-    """Check a pub/sub payload from ``push_payload`` and wrap it; raises ``ProtocolError``."""
+    """Check a pub/sub payload from ``push_payload`` (or ``numbered_payload``) and wrap it.
+
+    Raises ``ProtocolError`` on anything malformed.
+    """
+    number, sent_at = 0, 0.0
+    if payload.startswith(b'{"n":'):
+        comma = payload.find(b",")
+        second = payload.find(b",", comma + 1)
+        try:
+            number = int(payload[5:comma])
+            sent_at = float(payload[comma + 5 : second])
+        except ValueError:
+            raise ProtocolError("push has a bad number") from None
+        payload = b"{" + payload[second + 1 :]
     try:
         envelope = _push_envelope.decode(payload)
     except (msgspec.DecodeError, RecursionError) as exc:
         raise ProtocolError(f"push is not a frame: {exc}") from None
     if not payload.endswith(b"}"):
         raise ProtocolError("push has trailing bytes")
-    return Push(envelope.t, payload)
+    push = Push(envelope.t, payload, number)
+    push.sent_at = sent_at
+    return push
 
 
 # -- what clients decode ----------------------------------------------------------

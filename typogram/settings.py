@@ -88,6 +88,36 @@ class Settings:
     gateway_chat_history: int = 50
     gateway_chat_max_text: int = 500
     gateway_chat_slow_mode_s: float = 0.0
+    # -- typing tests and results (typogram/typing.py, rest/results.py) ---
+    typing_wpm_cap: float = 300.0
+    typing_flag_wpm: float = 250.0
+    typing_min_interval_stdev_ms: float = 4.0
+    typing_flag_interval_stdev_ms: float = 12.0
+    typing_min_intervals: int = 20
+    typing_min_matched_pct: float = 100.0
+    typing_time_grace_ms: int = 2000
+    typing_max_keystrokes: int = 5000
+    typing_max_words: int = 250
+    typing_max_seconds: int = 180
+    typing_test_ttl_s: int = 24 * 3600
+    typing_idempotency_ttl_s: int = 24 * 3600
+    typing_recent_results: int = 10
+    typing_recent_cache_ttl_s: int = 900
+    typing_partitions_ahead: int = 3
+    typing_retention_days: int = 90
+    # -- races, matchmaking, tournaments (gateway/races.py, matchmaking/queues.py) --
+    race_tick_ms: int = 50
+    race_max_players: int = 5
+    race_words: int = 30
+    race_countdown_ms: int = 5000
+    race_time_limit_ms: int = 180_000
+    race_lease_s: float = 3.0
+    race_forward_timeout_s: float = 2.0
+    race_finished_ttl_s: int = 600
+    race_max_private_text: int = 1000
+    match_interval_ms: int = 200
+    match_max_wait_ms: int = 4000
+    match_ticket_ttl_s: int = 600
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     # -- derived views ---------------------------------------------------

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from workers import chat
+from workers import chat, pipeline, races
 from workers.runtime import Group
 
-GROUPS: dict[str, Group] = {group.name: group for group in (chat.GROUP,)}
+GROUPS: dict[str, Group] = {
+    group.name: group
+    for group in (chat.GROUP, races.GROUP, races.TOURNAMENTS_GROUP, *pipeline.GROUPS)
+}

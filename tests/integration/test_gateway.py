@@ -273,9 +273,13 @@ async def test_chat_errors_are_replies(start_node: Start) -> None:
     await send(ws, "chat.send", {"room": "lobby", "text": "x" * 11}, id=5)
     reply = await recv(ws, "error")
     assert (reply["re"], reply["d"]["code"]) == (5, "bad_request")
-    await send(ws, "chat.mute", {"room": "lobby", "user": "u2"}, id=6)
-    assert (await recv(ws, "error"))["d"]["code"] == "forbidden"
-    await ws.close()
+    other, _ = await hello(node, "u2")  # not the first in the room: no moderator
+    await send(other, "room.join", {"room": "lobby"})
+    await recv(other, "room.joined")
+    await send(other, "chat.mute", {"room": "lobby", "user": "u1"}, id=6)
+    assert (await recv(other, "error"))["d"]["code"] == "forbidden"
+    for conn in (ws, other):
+        await conn.close()
 
 
 async def test_presence_set_and_query(start_node: Start) -> None:

@@ -10,7 +10,7 @@ import heapq
 import math
 import time
 from bisect import bisect_left, insort
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Self, TypeVar
 
@@ -237,6 +237,32 @@ class MemoryCache(_Embedded):
         if items is None:
             return []
         return [items[i] for i in _span(len(items), start, stop)]
+
+    async def append_numbered(
+        self, counter: str, key: str, value: bytes, max_len: int, ttl: float
+    ) -> int:
+        self._check()
+        _check_ttl(ttl)
+        number = await self.incr(counter)
+        self._set_expiry(counter, self._data[counter], ttl)
+        await self.list_push(key, b"%d %b" % (number, value), max_len, ttl)
+        return number
+
+    async def write_batch(
+        self,
+        lists: Mapping[str, tuple[Sequence[bytes], int]],
+        values: Mapping[str, bytes],
+        ttl: float,
+    ) -> None:
+        self._check()
+        _check_ttl(ttl)
+        for key, (items, max_len) in lists.items():
+            for item in items:
+                await self.list_push(key, item, max_len)
+            if key in self._data:
+                self._set_expiry(key, self._data[key], ttl)
+        for key, value in values.items():
+            await self.set(key, value, ttl)
 
     async def zadd(
         self, key: str, scores: Mapping[str, float], *, only_greater: bool = False

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from itertools import islice
 from typing import Any, Final, Self, cast
 from urllib.parse import urlsplit, urlunsplit
@@ -37,6 +37,16 @@ local created = redis.call('EXISTS', KEYS[1]) == 0
 local value = redis.call('INCRBY', KEYS[1], ARGV[1])
 if created then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return value
+"""
+
+# INCR a counter, append "<n> value" to a list kept to ARGV[2] items, expire both (one script).
+_APPEND_NUMBERED: Final = """
+local n = redis.call('INCR', KEYS[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+redis.call('RPUSH', KEYS[2], n .. ' ' .. ARGV[1])
+redis.call('LTRIM', KEYS[2], -tonumber(ARGV[2]), -1)
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+return n
 """
 
 
@@ -154,10 +164,12 @@ class RedisCache(_RedisAdapter):
     def _setup(self) -> None:
         self._hits = self._misses = 0
         self._incr_script: AsyncScript | None = None
+        self._append_script: AsyncScript | None = None
 
     async def __aenter__(self) -> Self:
         await super().__aenter__()
         self._incr_script = self._redis().register_script(_INCR_WITH_TTL)
+        self._append_script = self._redis().register_script(_APPEND_NUMBERED)
         return self
 
     async def get(self, key: str) -> bytes | None:
@@ -210,6 +222,35 @@ class RedisCache(_RedisAdapter):
     async def list_range(self, key: str, start: int = 0, stop: int = -1) -> list[bytes]:
         items = await self._redis().lrange(self._prefix + key, start, stop)
         return [_as_bytes(item) for item in items]
+
+    async def append_numbered(
+        self, counter: str, key: str, value: bytes, max_len: int, ttl: float
+    ) -> int:
+        if max_len < 1:
+            raise ValueError("max_len must be at least 1")
+        assert self._append_script is not None, "registered on enter"
+        keys = [self._prefix + counter, self._prefix + key]
+        return int(await self._append_script(keys=keys, args=[value, max_len, _ttl_ms(ttl)]))
+
+    async def write_batch(
+        self,
+        lists: Mapping[str, tuple[Sequence[bytes], int]],
+        values: Mapping[str, bytes],
+        ttl: float,
+    ) -> None:
+        px = _ttl_ms(ttl)
+        if not lists and not values:
+            return
+        async with self._redis().pipeline(transaction=True) as pipe:
+            for key, (items, max_len) in lists.items():
+                name = self._prefix + key
+                if items:
+                    pipe.rpush(name, *items)
+                pipe.ltrim(name, -max(1, max_len), -1)
+                pipe.pexpire(name, px)
+            for key, value in values.items():
+                pipe.set(self._prefix + key, value, px=px)
+            await pipe.execute()
 
     async def zadd(
         self, key: str, scores: Mapping[str, float], *, only_greater: bool = False

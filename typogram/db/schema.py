@@ -10,13 +10,16 @@ from __future__ import annotations
 from sqlalchemy import (
     BigInteger,
     Column,
+    Double,
     Index,
     Integer,
     MetaData,
+    SmallInteger,
     String,
     Table,
     Text,
 )
+from sqlalchemy.dialects.mysql import VARCHAR as mysql_varchar
 
 metadata = MetaData()
 
@@ -86,4 +89,262 @@ chat_messages = Table(
     Index("ix_chat_messages_room_created", "room_id", "created_at"),
     Index("ix_chat_messages_user_id", "user_id"),
     Index("ix_chat_messages_created_at", "created_at"),
+)
+
+# -- typing tests and results --
+
+# Partitioned monthly on MySQL (migration 0002): the primary key carries the
+# partition column, and no other unique index may exist on this table.
+test_results = Table(
+    "test_results",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("created_at", BigInteger, primary_key=True),
+    Column("user_id", String(32), nullable=False),
+    Column("test_id", String(32), nullable=False),
+    Column("mode", String(8), nullable=False),
+    Column("lang", String(8), nullable=False),
+    Column("word_count", Integer, nullable=True),
+    Column("seconds", Integer, nullable=True),
+    Column("punctuation", SmallInteger, nullable=False, server_default="0"),
+    Column("numbers", SmallInteger, nullable=False, server_default="0"),
+    Column("difficulty", String(8), nullable=False, server_default="medium"),
+    Column("seed", BigInteger, nullable=False),
+    Column("category", String(64), nullable=False),
+    Column("wpm", Double, nullable=False),
+    Column("raw_wpm", Double, nullable=False),
+    Column("accuracy", Double, nullable=False),
+    Column("consistency", Double, nullable=False),
+    Column("duration_ms", Integer, nullable=False),
+    Column("chars_correct", Integer, nullable=False),
+    Column("chars_incorrect", Integer, nullable=False),
+    Column("chars_extra", Integer, nullable=False),
+    Column("chars_missed", Integer, nullable=False),
+    Column("keystrokes", Integer, nullable=False),
+    Column("flagged", SmallInteger, nullable=False, server_default="0"),
+    Column("flag_reason", String(255), nullable=False, server_default=""),
+    Index("ix_test_results_user_created", "user_id", "created_at"),
+    Index("ix_test_results_test_id", "test_id"),
+)
+
+personal_bests = Table(
+    "personal_bests",
+    metadata,
+    Column("user_id", String(32), primary_key=True),
+    Column("category", String(64), primary_key=True),
+    Column("wpm", Double, nullable=False),
+    Column("accuracy", Double, nullable=False),
+    Column("result_id", String(32), nullable=False),
+    Column("achieved_at", BigInteger, nullable=False),
+)
+
+# -- races, ratings, tournaments (migration 0003) --
+
+race_results = Table(
+    "race_results",
+    metadata,
+    Column("id", String(100), primary_key=True),  # "<race_id>:<user_id>": one row per finisher
+    Column("race_id", String(32), nullable=False),
+    Column("user_id", String(64), nullable=False),
+    Column("place", Integer, nullable=False),
+    Column("wpm", Double, nullable=False),
+    Column("raw_wpm", Double, nullable=False),
+    Column("accuracy", Double, nullable=False),
+    Column("consistency", Double, nullable=False),
+    Column("time_ms", Integer, nullable=False),
+    Column("guest", SmallInteger, nullable=False, server_default="0"),
+    Column("difficulty", String(8), nullable=False),
+    Column("lang", String(8), nullable=False),
+    Column("seed", BigInteger, nullable=False),
+    Column("flags", String(255), nullable=False, server_default=""),
+    Column("tournament_id", String(32), nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_race_results_race_id", "race_id"),
+    Index("ix_race_results_user_id", "user_id"),
+    Index("ix_race_results_created_at", "created_at"),
+)
+
+user_ratings = Table(
+    "user_ratings",
+    metadata,
+    Column("user_id", String(64), primary_key=True),
+    Column("mu", Double, nullable=False),
+    Column("sigma", Double, nullable=False),
+    Column("races", Integer, nullable=False, server_default="0"),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+# A race's ratings are applied once: this row is written in the same transaction.
+rated_races = Table(
+    "rated_races",
+    metadata,
+    Column("race_id", String(32), primary_key=True),
+    Column("rated_at", BigInteger, nullable=False),
+)
+
+tournaments = Table(
+    "tournaments",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("title", String(120), nullable=False),
+    Column("opens_at", BigInteger, nullable=False),
+    Column("starts_at", BigInteger, nullable=False),
+    Column("ends_at", BigInteger, nullable=False),
+    Column("max_participants", Integer, nullable=False),
+    Column("scoring", String(16), nullable=False),
+    Column("points_by_place", String(255), nullable=False),  # JSON list
+    Column("allow_guests", SmallInteger, nullable=False, server_default="0"),
+    Column("min_rating", Double, nullable=True),
+    Column("max_rating", Double, nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("created_by", String(64), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_tournaments_status", "status"),
+)
+
+tournament_participants = Table(
+    "tournament_participants",
+    metadata,
+    Column("tournament_id", String(32), primary_key=True),
+    Column("user_id", String(64), primary_key=True),
+    Column("name", String(64), nullable=False),
+    Column("status", String(16), nullable=False, server_default="joined"),
+    Column("joined_at", BigInteger, nullable=False),
+    Index("ix_tournament_participants_tournament_id", "tournament_id"),
+    Index("ix_tournament_participants_user_id", "user_id"),
+    Index("ix_tournament_participants_status", "status"),
+)
+
+# -- results pipeline, analytics, challenges, achievements (migration 0004) --
+
+# Typed characters are compared byte for byte on MySQL ("a" and "A" are two keys).
+_Char = String(8).with_variant(mysql_varchar(8, collation="utf8mb4_bin"), "mysql")
+
+user_stats = Table(
+    "user_stats",
+    metadata,
+    Column("user_id", String(32), primary_key=True),
+    Column("tests", Integer, nullable=False, server_default="0"),
+    Column("flagged", Integer, nullable=False, server_default="0"),
+    Column("total_time_ms", BigInteger, nullable=False, server_default="0"),
+    Column("total_chars", BigInteger, nullable=False, server_default="0"),
+    Column("best_wpm", Double, nullable=False, server_default="0"),
+    Column("wpm_sum", Double, nullable=False, server_default="0"),
+    Column("accuracy_sum", Double, nullable=False, server_default="0"),
+    Column("last_test_at", BigInteger, nullable=False, server_default="0"),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+# One row per result applied to ``user_stats``: written in the same transaction,
+# so a replayed ``result.accepted`` changes nothing.
+applied_results = Table(
+    "applied_results",
+    metadata,
+    Column("result_id", String(32), primary_key=True),
+    Column("user_id", String(32), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_applied_results_created_at", "created_at"),
+)
+
+user_key_stats = Table(
+    "user_key_stats",
+    metadata,
+    Column("user_id", String(32), primary_key=True),
+    Column("key", _Char, primary_key=True),
+    Column("hits", Integer, nullable=False),
+    Column("misses", Integer, nullable=False),
+    Column("samples", Integer, nullable=False),
+    Column("latency_ms", Double, nullable=False),  # EWMA of each test's mean latency
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+user_bigram_stats = Table(
+    "user_bigram_stats",
+    metadata,
+    Column("user_id", String(32), primary_key=True),
+    Column("bigram", _Char, primary_key=True),
+    Column("samples", Integer, nullable=False),
+    Column("latency_ms", Double, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+user_confusions = Table(
+    "user_confusions",
+    metadata,
+    Column("user_id", String(32), primary_key=True),
+    Column("expected", _Char, primary_key=True),
+    Column("pressed", _Char, primary_key=True),
+    Column("count", Integer, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+# One row per analysed result (also the analytics worker's "applied" marker).
+user_trend = Table(
+    "user_trend",
+    metadata,
+    Column("user_id", String(32), primary_key=True),
+    Column("result_id", String(32), primary_key=True),
+    Column("wpm", Double, nullable=False),
+    Column("accuracy", Double, nullable=False),
+    Column("consistency", Double, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_user_trend_user_created", "user_id", "created_at"),
+)
+
+# Partitioned monthly on MySQL like ``test_results``: the primary key carries created_at.
+challenge_attempts = Table(
+    "challenge_attempts",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("created_at", BigInteger, primary_key=True),
+    Column("challenge_id", String(10), nullable=False),  # the UTC date, 2026-11-26
+    Column("user_id", String(32), nullable=False),
+    Column("wpm", Double, nullable=False),
+    Column("raw_wpm", Double, nullable=False),
+    Column("accuracy", Double, nullable=False),
+    Column("consistency", Double, nullable=False),
+    Column("duration_ms", Integer, nullable=False),
+    Column("flagged", SmallInteger, nullable=False, server_default="0"),
+    Index("ix_challenge_attempts_user_created", "user_id", "created_at"),
+    Index("ix_challenge_attempts_challenge", "challenge_id"),
+)
+
+challenge_streaks = Table(
+    "challenge_streaks",
+    metadata,
+    Column("user_id", String(32), primary_key=True),
+    Column("last_date", String(10), nullable=False),
+    Column("current", Integer, nullable=False),
+    Column("best", Integer, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+# Partitioned by KEY(user_id) into 4 on MySQL: the primary key starts with user_id.
+user_achievements = Table(
+    "user_achievements",
+    metadata,
+    Column("user_id", String(32), primary_key=True),
+    Column("achievement_id", String(32), primary_key=True),
+    Column("unlocked_at", BigInteger, nullable=False),
+)
+
+# The facts the achievement rules count (JSON), one row per user.
+achievement_progress = Table(
+    "achievement_progress",
+    metadata,
+    Column("user_id", String(32), primary_key=True),
+    Column("facts", Text, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+# Events the achievements worker has applied (same transaction as their effect).
+achievement_events_seen = Table(
+    "achievement_events_seen",
+    metadata,
+    Column("event_id", String(64), primary_key=True),
+    Column("created_at", BigInteger, nullable=False),
 )

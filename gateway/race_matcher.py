@@ -1,0 +1,200 @@
+"""Matchmaking on a gateway node: queue tickets, match them, start their races.
+
+``join`` puts a ticket in its (difficulty, lang) queue with the player's
+rating (``keys.user_rating``, written by the ``races`` worker; guests and
+unrated players 1500) and this node's id, so whoever matches it knows where
+to send ``match.found``. Every node runs ``run``: each ``match_interval_ms``
+it reads every queue, asks ``matchmaking.policy.match`` for groups, removes
+a group's tickets atomically (``MatchQueue.take``, all or none: when two
+nodes match the same tickets only one wins), creates the race with a seeded
+text (``typogram.texts``; the seed is stored in the race) through the race
+engine, which then owns it, and sends a ``matched`` message to each
+player's node inbox; that node delivers ``match.found`` to the player's
+sessions and subscribes them to the race. Tickets older than
+``match_ticket_ttl_s`` are dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import uuid
+from collections.abc import Callable
+
+import orjson
+
+from gateway.race_engine import RaceEngine
+from gateway.sessions import Session
+from matchmaking.policy import MatchPolicy, MatchTicket, match
+from matchmaking.queues import MatchQueue, QueuedTicket
+from rooms import race
+from rooms.race_state import RaceConfig, RaceState
+from typogram import keys, texts
+from typogram.codes import ErrorCode
+from typogram.errors import AppError
+from typogram.ports import Cache
+from typogram.protocol import MatchJoin, push_payload
+from typogram.settings import Settings
+
+log = logging.getLogger(__name__)
+
+GUEST_RATING = 1500.0
+
+
+def race_config(settings: Settings) -> RaceConfig:
+    return RaceConfig(
+        max_players=settings.race_max_players,
+        countdown_ms=settings.race_countdown_ms,
+        time_limit_ms=settings.race_time_limit_ms,
+        wpm_cap=settings.typing_wpm_cap,
+        resume_ms=int(settings.ws_resume_window_s * 1000),
+    )
+
+
+def race_text(settings: Settings, difficulty: str, lang: str, seed: int) -> str:
+    if difficulty not in ("easy", "medium", "hard"):
+        raise AppError(ErrorCode.BAD_REQUEST, f"unknown difficulty {difficulty!r}")
+    spec = texts.TextSpec("words", lang, count=settings.race_words, difficulty=difficulty)  # type: ignore[arg-type]
+    try:
+        return texts.generate(spec, seed, wpm_cap=settings.typing_wpm_cap)
+    except texts.TextError as exc:
+        raise AppError(ErrorCode.BAD_REQUEST, str(exc)) from None
+
+
+def marker_ttl(settings: Settings) -> float:
+    """How long a player stays marked in a race if nobody releases them."""
+    return (settings.race_countdown_ms + settings.race_time_limit_ms) / 1000 + 60
+
+
+class Matchmaker:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        node_id: str,
+        queue: MatchQueue,
+        cache: Cache,
+        engine: RaceEngine,
+        clock: Callable[[], float],
+    ) -> None:
+        self._s = settings
+        self._node = node_id
+        self._queue = queue
+        self._cache = cache
+        self._engine = engine
+        self._clock = clock
+        self._policy = MatchPolicy(
+            max_players=settings.race_max_players, max_wait_ms=settings.match_max_wait_ms
+        )
+        self._local: dict[str, Session] = {}  # tickets queued from this node
+
+    def _now_ms(self) -> int:
+        return int(self._clock() * 1000)
+
+    async def join(self, session: Session, body: MatchJoin) -> str:
+        if body.lang not in texts.LANGUAGES:
+            raise AppError(ErrorCode.BAD_REQUEST, f"unsupported language {body.lang!r}")
+        user = session.user
+        ticket = MatchTicket(
+            ticket_id=uuid.uuid4().hex[:20],
+            user_id=user.id,
+            rating=GUEST_RATING if user.guest else await self._rating(user.id),
+            difficulty=body.difficulty,
+            lang=body.lang,
+            enqueued_at_ms=self._now_ms(),
+            guest=user.guest,
+        )
+        where = await self._queue.enqueue(
+            QueuedTicket(ticket, user.name, self._node), self._s.match_ticket_ttl_s
+        )
+        if where is not None:
+            what = "queued" if where.startswith("q:") else "in a race"
+            raise AppError(ErrorCode.CONFLICT, f"you are already {what}")
+        self._local[ticket.ticket_id] = session
+        return ticket.ticket_id
+
+    async def cancel(self, session: Session, ticket_id: str) -> None:
+        if not await self._queue.cancel(session.user.id, ticket_id):
+            raise AppError(ErrorCode.NOT_FOUND, "no such ticket in the queue")
+        self._local.pop(ticket_id, None)
+
+    async def _rating(self, user_id: str) -> float:
+        raw = await self._cache.get(keys.user_rating(user_id))
+        if raw is None:
+            return GUEST_RATING
+        try:
+            return float(orjson.loads(raw)["mu"])
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            return GUEST_RATING
+
+    async def prune(self) -> None:
+        """Cancel the tickets of local sessions that ended."""
+        for ticket_id, session in list(self._local.items()):
+            if session.ended:
+                self._local.pop(ticket_id, None)
+                await self._queue.cancel(session.user.id, ticket_id)
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(self._s.match_interval_ms / 1000)
+            try:
+                await self.round()
+            except Exception:
+                log.exception("matchmaking round failed")
+
+    async def round(self) -> int:
+        """One pass over every queue; returns how many races it started."""
+        started = 0
+        for queue in await self._queue.queues():
+            now = self._now_ms()
+            live: list[QueuedTicket] = []
+            for entry in await self._queue.tickets(queue):
+                if now - entry.ticket.enqueued_at_ms > self._s.match_ticket_ttl_s * 1000:
+                    await self._queue.cancel(entry.ticket.user_id, entry.ticket.ticket_id)
+                else:
+                    live.append(entry)
+            by_id = {e.ticket.ticket_id: e for e in live}
+            result = match([e.ticket for e in live], now, self._policy)
+            for group in result.groups:
+                chosen = [by_id[t.ticket_id] for t in group]
+                race_id = uuid.uuid4().hex[:20]
+                if await self._queue.take(queue, chosen, race_id, marker_ttl(self._s)):
+                    await self._start(race_id, chosen)
+                    started += 1
+        return started
+
+    async def _start(self, race_id: str, chosen: list[QueuedTicket]) -> None:
+        for entry in chosen:
+            self._local.pop(entry.ticket.ticket_id, None)
+        first = chosen[0].ticket
+        seed = secrets.randbits(31)
+        try:
+            text = race_text(self._s, first.difficulty, first.lang, seed)
+            state = RaceState(
+                race_id, text, seed, first.difficulty, first.lang, race_config(self._s)
+            )
+            joins: list[race.Event] = [
+                race.Join(e.ticket.user_id, e.name, e.ticket.guest) for e in chosen
+            ]
+            state, _ = await self._engine.create(state, [*joins, race.Start(None)])
+        except Exception:
+            for entry in chosen:
+                await self._queue.release(entry.ticket.user_id, race_id)
+            raise
+        players = [r.wire() for r in sorted(state.racers.values(), key=lambda r: r.seat)]
+        for entry in chosen:
+            data = {
+                "ticket": entry.ticket.ticket_id,
+                "race": race_id,
+                "players": players,
+                "text": text,
+                "start_at": state.start_at_ms,
+            }
+            message = {
+                "t": "matched",
+                "user": entry.ticket.user_id,
+                "race": race_id,
+                "payload": push_payload("match.found", data).decode(),
+            }
+            await self._engine.send_to_node(entry.node, message)

@@ -1,0 +1,345 @@
+"""Races, matchmaking and tournament watching on one gateway node (the shell around
+``rooms.race``, ``matchmaking.policy`` and ``rooms.tournament``).
+
+Pieces:
+
+* ``gateway.race_engine.RaceEngine`` -- the races this node owns. Authority,
+  forwarding and failover are described there; in short: one owner per race
+  holding a lease ``race:{id}:owner`` (``race_lease_s``, renewed every third
+  of it), state in ``race:{id}:state`` after every change, events from other
+  nodes forwarded to the owner's inbox channel ``ch:race-node:{node}`` and
+  answered there, lapsed leases adopted by any node from ``race:active``.
+* ``gateway.race_matcher.Matchmaker`` -- tickets in ``race:matchmaking:{difficulty}:{lang}``
+  queues (``matchmaking.queues``), a matcher loop on every node, atomic takes.
+* ``gateway.race_members.Watchers`` -- local sessions per race channel
+  (``ch:race:{id}``) and tournament channel (``ch:tournament:{id}``): each
+  push is parsed once per node and numbered per session.
+
+A player is in one queue or one race at a time (``race:player:{user}``,
+see ``matchmaking.queues``); a race's players are released when it ends.
+
+Sessions: a session joins a race's channel when it creates or joins it, when
+``match.found`` reaches it, or on its first race message (so a session
+resumed on another node picks the race up again). Every second the node
+tells the owner about local racers whose socket dropped (``Disconnect``),
+came back (``Reconnect``) or whose session ended (``Leave``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import uuid
+from collections.abc import Callable, Mapping
+from contextlib import AsyncExitStack
+from typing import Any, Final
+
+import orjson
+
+from gateway.race_engine import Command, RaceEngine
+from gateway.race_matcher import Matchmaker, marker_ttl, race_config, race_text
+from gateway.race_members import Watchers
+from gateway.sessions import Session, SessionRegistry
+from matchmaking.queues import MatchQueue, MemoryMatchQueue, RedisMatchQueue
+from rooms import race, tournament
+from rooms.race_state import RaceState
+from typogram import keys
+from typogram.codes import ErrorCode
+from typogram.errors import AppError
+from typogram.ports import Cache, EventLog, PubSub
+from typogram.protocol import (
+    MatchCancel,
+    MatchJoin,
+    RaceCreate,
+    RaceFinish,
+    RaceJoin,
+    RaceLeave,
+    RaceMessage,
+    RaceProgress,
+    RaceStart,
+    TournamentUnwatch,
+    TournamentWatch,
+    parse_push,
+)
+from typogram.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Reply = Callable[[str, Mapping[str, Any]], None]
+CODE_ALPHABET: Final = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+CODE_LENGTH: Final = 6
+HOUSEKEEPING_S: Final = 1.0
+
+
+def queue_from_settings(settings: Settings) -> MatchQueue:
+    if settings.redis_url:
+        return RedisMatchQueue(settings.redis_url, settings.redis_prefix)
+    return MemoryMatchQueue()
+
+
+class Races:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        node_id: str,
+        cache: Cache,
+        pubsub: PubSub,
+        events: EventLog,
+        sessions: SessionRegistry,
+        clock: Callable[[], float],
+        queue: MatchQueue | None = None,
+    ) -> None:
+        self._s = settings
+        self._cache = cache
+        self._pubsub = pubsub
+        self._sessions = sessions
+        self._queue = queue if queue is not None else queue_from_settings(settings)
+        self._stack = AsyncExitStack()
+        self.engine = RaceEngine(
+            settings,
+            node_id=node_id,
+            cache=cache,
+            pubsub=pubsub,
+            events=events,
+            clock=clock,
+            on_finished=self._finished,
+            on_matched=self._matched,
+        )
+        self.matcher = Matchmaker(
+            settings,
+            node_id=node_id,
+            queue=self._queue,
+            cache=cache,
+            engine=self.engine,
+            clock=clock,
+        )
+        self.watchers = Watchers(pubsub)
+        self._dropped: set[tuple[str, Session]] = set()
+        self._halt = asyncio.Event()
+        self._opened = False
+        self._clock = clock
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def open(self) -> None:
+        await self._stack.enter_async_context(self._queue)
+        await self.engine.start()
+        self._opened = True
+
+    async def run(self) -> None:
+        """Engine, matcher and housekeeping until ``halt`` (or cancellation)."""
+        async with asyncio.TaskGroup() as group:
+            tasks = [
+                group.create_task(self.engine.run(), name="race-engine"),
+                group.create_task(self.matcher.run(), name="matcher"),
+                group.create_task(self._housekeeping(), name="race-housekeeping"),
+            ]
+            await self._halt.wait()
+            for task in tasks:
+                task.cancel()
+
+    async def halt(self, *, release: bool = True) -> None:
+        """Stop this node's race service; ``release=False`` acts like a crash (leases lapse)."""
+        self._halt.set()
+        await self.engine.stop(release=release)
+
+    async def close(self) -> None:
+        if not self._opened:
+            return
+        self._opened = False
+        self._halt.set()
+        with contextlib.suppress(Exception):
+            await self.engine.stop(release=not self.engine.halted)
+        with contextlib.suppress(Exception):
+            await self.watchers.close()
+        await self._stack.aclose()
+
+    def statistics(self) -> dict[str, float]:
+        return {**self.engine.statistics(), "race_channels": len(self.watchers)}
+
+    # -- frames --------------------------------------------------------------------------
+
+    async def dispatch(self, session: Session, body: RaceMessage, reply: Reply) -> None:
+        user = session.user
+        match body:
+            case MatchJoin():
+                ticket = await self.matcher.join(session, body)
+                reply("match.queued", {"ticket": ticket})
+            case MatchCancel(ticket=ticket):
+                await self.matcher.cancel(session, ticket)
+                reply("match.cancelled", {"ticket": ticket})
+            case RaceCreate():
+                await self._create(session, body, reply)
+            case RaceJoin(code=code, race=race_id):
+                await self._join(session, code, race_id, reply)
+            case RaceStart(race=race_id):
+                await self._apply(session, race_id, {"k": "start", "user": user.id}, reply)
+            case RaceLeave(race=race_id):
+                await self._apply(session, race_id, {"k": "leave", "user": user.id}, reply)
+                await self.watchers.remove(keys.channel_race(race_id), session)
+                await self._queue.release(user.id, race_id)
+            case RaceProgress(race=race_id, pos=pos, errors=errors):
+                command = {"k": "progress", "user": user.id, "pos": pos, "errors": errors}
+                await self._apply(session, race_id, command, reply)
+            case RaceFinish(race=race_id, keystrokes=log_):
+                command = {"k": "finish", "user": user.id, "keys": [list(k) for k in log_]}
+                await self._apply(session, race_id, command, reply)
+            case TournamentWatch(tournament=tid):
+                await self._watch_tournament(session, tid, reply)
+            case TournamentUnwatch(tournament=tid):
+                await self.watchers.remove(keys.channel_tournament(tid), session)
+                reply("tournament.unwatched", {"tournament": tid})
+
+    async def _apply(self, session: Session, race_id: str, command: Command, reply: Reply) -> None:
+        channel = keys.channel_race(race_id)
+        if not self.watchers.watching(channel, session):
+            await self.watchers.add(channel, session)
+        try:
+            replies = await self.engine.apply(race_id, command)
+        except AppError:
+            if command["k"] in ("join", "reconnect"):
+                await self.watchers.remove(channel, session)
+            raise
+        for kind, data in replies:
+            reply(kind, data)
+
+    async def _create(self, session: Session, body: RaceCreate, reply: Reply) -> None:
+        user = session.user
+        race_id = uuid.uuid4().hex[:20]
+        seed = secrets.randbits(31)
+        text = (
+            body.text
+            if body.text is not None
+            else race_text(self._s, body.difficulty, body.lang, seed)
+        )
+        if not text.strip():
+            raise AppError(ErrorCode.BAD_REQUEST, "the text is blank")
+        if body.tournament is not None:
+            await self._check_tournament(session, body.tournament)
+        code = await self._new_code(race_id)
+        where = await self._queue.claim(user.id, race_id, marker_ttl(self._s))
+        if where is not None:
+            await self._cache.delete(keys.race_code(code))
+            raise AppError(ErrorCode.CONFLICT, "you are already queued or in a race")
+        state = RaceState(
+            race_id,
+            text,
+            seed,
+            body.difficulty,
+            body.lang,
+            race_config(self._s),
+            tournament_id=body.tournament,
+            code=code,
+        )
+        await self.watchers.add(keys.channel_race(race_id), session)
+        _, replies = await self.engine.create(state, [race.Join(user.id, user.name, user.guest)])
+        reply("race.created", {"race": race_id, "code": code})
+        for kind, data in replies:
+            reply(kind, data)
+
+    async def _new_code(self, race_id: str) -> str:
+        life = marker_ttl(self._s)
+        for _ in range(8):
+            code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+            if await self._cache.set_if_absent(keys.race_code(code), race_id.encode(), ttl=life):
+                return code
+        raise AppError(ErrorCode.UNAVAILABLE, "no free race code; retry")
+
+    async def _join(
+        self, session: Session, code: str | None, race_id: str | None, reply: Reply
+    ) -> None:
+        user = session.user
+        if race_id is not None:  # back to a race one is seated in
+            await self._apply(session, race_id, {"k": "reconnect", "user": user.id}, reply)
+            return
+        if code is None:
+            raise AppError(ErrorCode.BAD_REQUEST, "race.join needs a code or a race")
+        found = await self._cache.get(keys.race_code(code.upper()))
+        if found is None:
+            raise AppError(ErrorCode.NOT_FOUND, "no race with that code")
+        race_id = found.decode()
+        where = await self._queue.claim(user.id, race_id, marker_ttl(self._s))
+        if where is not None:
+            raise AppError(ErrorCode.CONFLICT, "you are already queued or in another race")
+        command = {"k": "join", "user": user.id, "name": user.name, "guest": user.guest}
+        try:
+            await self._apply(session, race_id, command, reply)
+        except AppError:
+            await self._queue.release(user.id, race_id)
+            raise
+
+    async def _check_tournament(self, session: Session, tid: str) -> None:
+        raw = await self._cache.get(keys.tournament_state(tid))
+        if raw is None:
+            raise AppError(ErrorCode.NOT_FOUND, f"no tournament {tid}")
+        now = int(self._clock() * 1000)
+        state, _ = tournament.handle(tournament.decode(raw), tournament.Tick(), now)
+        if state.phase is not tournament.Phase.RUNNING:
+            raise AppError(ErrorCode.CONFLICT, f"the tournament is {state.phase}")
+        if session.user.id not in state.participants:
+            raise AppError(ErrorCode.FORBIDDEN, "join the tournament first")
+
+    async def _watch_tournament(self, session: Session, tid: str, reply: Reply) -> None:
+        raw = await self._cache.get(keys.tournament_state(tid))
+        if raw is None:
+            raise AppError(ErrorCode.NOT_FOUND, f"no tournament {tid}")
+        await self.watchers.add(keys.channel_tournament(tid), session)
+        reply("tournament.state", tournament.snapshot(tournament.decode(raw)))
+        ranked = await self._cache.get(keys.tournament_rankings(tid))
+        top = orjson.loads(ranked) if ranked is not None else []
+        reply("tournament.rankings", {"tournament": tid, "top": top})
+
+    # -- callbacks from the engine ---------------------------------------------------------
+
+    async def _finished(self, state: RaceState) -> None:
+        for user_id in state.racers:
+            await self._queue.release(user_id, state.race_id)
+        if state.code:
+            await self._cache.delete(keys.race_code(state.code))
+
+    async def _matched(self, message: Mapping[str, Any]) -> None:
+        user_id, race_id = str(message["user"]), str(message["race"])
+        payload = str(message["payload"]).encode()
+        sessions = [s for s in self._sessions.of_user(user_id) if not s.ended]
+        if not sessions:  # the player moved on: try wherever they are now
+            await self._pubsub.publish(keys.channel_user(user_id), payload)
+            return
+        push = parse_push(payload)
+        for session in sessions:
+            await self.watchers.add(keys.channel_race(race_id), session)
+            session.deliver(push)
+
+    # -- housekeeping ---------------------------------------------------------------------
+
+    async def _housekeeping(self) -> None:
+        while True:
+            await asyncio.sleep(HOUSEKEEPING_S)
+            try:
+                await self._connections()
+                await self.matcher.prune()
+            except Exception:
+                log.exception("race housekeeping failed")
+
+    async def _connections(self) -> None:
+        prefix = keys.channel_race("")
+        for channel, session in self.watchers.sessions():
+            if not channel.startswith(prefix):
+                continue
+            race_id, user_id = channel[len(prefix) :], session.user.id
+            kind = None
+            if session.ended:
+                kind = "leave"
+                await self.watchers.remove(channel, session)
+                self._dropped.discard((race_id, session))
+            elif session.link is None and (race_id, session) not in self._dropped:
+                kind = "disconnect"
+                self._dropped.add((race_id, session))
+            elif session.link is not None and (race_id, session) in self._dropped:
+                kind = "reconnect"
+                self._dropped.discard((race_id, session))
+            if kind is not None:
+                with contextlib.suppress(AppError):
+                    await self.engine.apply(race_id, {"k": kind, "user": user_id})

@@ -1,0 +1,127 @@
+"""Resuming, on this node, a session another node owned (``SessionStore`` has its record).
+
+Steps, all before the ``welcome`` so that ``resumed`` tells the truth:
+
+1. Load the record. If its owner is alive and still collecting, ask it to
+   hand over (a ``takeover`` control message on the user's channel: the
+   owner writes the session as stopped and closes its socket with 4002) and
+   wait up to ``TAKEOVER_WAIT_S`` for that.
+2. Rebuild the session under its id, *holding* pushes, and subscribe to its
+   user channel and rooms, so nothing published from now on is lost.
+3. Frames after the client's ``seq`` come from the stored replay list
+   (a gap when the client is ahead of what was written or the list was trimmed).
+4. Per room, pushes the session missed while nobody collected for it come
+   from the room's push log after the session's watermark (a gap when the
+   log no longer reaches back that far).
+
+``Plan.finish`` then numbers the fills after the replayed frames and
+releases the held pushes, dropping those a fill already delivered. Any gap
+makes it ``resumed: false`` with fresh ``room.joined`` snapshots instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Final
+
+from gateway.sessions import Session, Watermark
+from gateway.store import SessionRecord
+from typogram.protocol import Push, Resume
+from typogram.tokens import Claims
+
+if TYPE_CHECKING:
+    from gateway.hub import Hub
+
+TAKEOVER_WAIT_S: Final = 2.0
+TAKEOVER_POLL_S: Final = 0.02
+
+
+@dataclass
+class Plan:
+    session: Session
+    replay: list[bytes] | None  # None: a gap, send snapshots
+    fills: list[tuple[str, Push]] = field(default_factory=list)
+    skip: dict[str, int] = field(default_factory=dict)
+
+    def finish(self) -> None:
+        """After welcome and replay: deliver the fills, then what was held."""
+        session = self.session
+        if self.replay is not None:
+            held, session.held = session.held, None
+            for room, push in self.fills:
+                session.deliver(push, room)
+            session.held = held
+        session.release(self.skip)
+
+
+async def take_over(hub: Hub, resume: Resume, claims: Claims) -> Plan | None:
+    """A plan to resume a session this node does not hold; ``None``: start a new one."""
+    store = hub.store
+    record = await store.load(resume.session)
+    if record is None or record.user != claims.subject or record.node == store.node:
+        return None
+    if record.live and await store.alive(record.node):
+        await hub.fanout.request_takeover(record.user, record.id)
+        record = await _stopped(hub, record)
+        if record is None:
+            return None
+    if hub.clock() - record.at > hub.settings.ws_resume_window_s:
+        return None
+    frames = await store.frames(record.id)
+    session = _rebuild(hub, record, claims, frames)
+    await hub.fanout.watch_user(session.user.id)
+    for room in record.rooms:
+        await hub.chat.restore(session, room)
+    plan = Plan(session, _replay(frames, record.seq, resume.seq))
+    for room in sorted(record.rooms):
+        mark = session.marks[room]
+        pushes = await hub.chat.pushes_after(room, mark)
+        if pushes is None:
+            plan.replay = None
+            continue
+        plan.fills.extend((room, push) for push in pushes)
+        plan.skip[room] = max([mark.level, *(p.number for p in pushes)])
+    if plan.replay is None:
+        plan.fills, plan.skip = [], {}
+    hub.store.touch(session)
+    return plan
+
+
+async def _stopped(hub: Hub, record: SessionRecord) -> SessionRecord | None:
+    """Wait for the owner to write the session as stopped (or to die)."""
+    store, deadline = hub.store, hub.clock() + TAKEOVER_WAIT_S
+    while hub.clock() < deadline:
+        await asyncio.sleep(TAKEOVER_POLL_S)
+        current = await store.load(record.id)
+        if current is None or current.node != record.node:
+            return None  # gone, or somebody else took it first
+        if not current.live or not await store.alive(current.node):
+            return current
+    return None
+
+
+def _rebuild(
+    hub: Hub, record: SessionRecord, claims: Claims, frames: list[tuple[int, bytes]]
+) -> Session:
+    session = hub.sessions.create(claims, record.id)
+    session.held = []
+    session.seq, session.status = record.seq, record.status
+    for seq, frame in frames:
+        if seq > session.replay.last_seq:
+            session.replay.append(seq, frame)
+    session.replay.last_seq = max(session.replay.last_seq, record.seq)
+    for room in record.rooms:
+        session.rooms.add(room)
+        session.marks[room] = record.watermark(room) or Watermark(-1)
+    session.sink = hub.store.note
+    return session
+
+
+def _replay(frames: list[tuple[int, bytes]], last: int, seen: int) -> list[bytes] | None:
+    """Stored frames after ``seen``; ``None`` if some of them are not stored."""
+    if seen > last:
+        return None  # the client saw frames that never reached the cache
+    missed = [frame for seq, frame in frames if seq > seen]
+    first = frames[0][0] if frames else last + 1
+    return missed if seen + 1 >= first else None

@@ -1,0 +1,262 @@
+"""Result submission (scored on the server from the keystroke log) and the caller's history.
+
+Submission order: size limit → the issued test → replay (garbage is 400) →
+plausibility verdict (reject is 422) → store with the personal best in one
+transaction → publish ``result.accepted``. Guests are scored but nothing is
+stored or published. An ``Idempotency-Key`` header makes a retry return the
+first answer: the key is claimed (``set_if_absent``, short TTL) before the
+work and replaced by the answer for ``typing_idempotency_ttl_s`` after it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+import uuid
+from typing import Annotated, Any
+
+import msgspec
+import orjson
+from starlette.requests import Request
+
+from rest.context import platform_of
+from rest.routing import Api, Reply
+from rest.typing_tests import load_test, spec_of
+from typogram import keys, topics
+from typogram.codes import ErrorCode
+from typogram.errors import AppError
+from typogram.logs import get_logger
+from typogram.results import Results, Submission, accepted_event, public, row_of
+from typogram.settings import Settings
+from typogram.tokens import Claims
+from typogram.typing import Limits, LogError, check, replay, score
+
+api = Api()
+log = get_logger("typogram.rest.results")
+
+# Decoding refuses longer logs outright; ``typing_max_keystrokes`` (lower) answers 413.
+HARD_MAX_KEYSTROKES = 50_000
+PENDING_TTL_S = 60  # a claimed key whose request died is free again after this
+MAX_PAGE = 100
+_IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+
+Keystroke = tuple[
+    Annotated[int, msgspec.Meta(ge=0, le=24 * 3600 * 1000)],
+    Annotated[str, msgspec.Meta(min_length=1, max_length=9)],
+]
+
+
+class ResultBody(msgspec.Struct, forbid_unknown_fields=True):
+    test_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    keystrokes: Annotated[list[Keystroke], msgspec.Meta(max_length=HARD_MAX_KEYSTROKES)]
+
+
+class CharsView(msgspec.Struct):
+    correct: int
+    incorrect: int
+    extra: int
+    missed: int
+
+
+class SecondView(msgspec.Struct):
+    raw: float
+    wpm: float
+    errors: int
+
+
+class ResultView(msgspec.Struct):
+    id: str | None
+    test_id: str
+    mode: str
+    lang: str
+    count: int | None
+    seconds: int | None
+    punctuation: bool
+    numbers: bool
+    difficulty: str
+    category: str
+    wpm: float
+    raw_wpm: float
+    accuracy: float
+    consistency: float
+    duration_ms: int
+    chars: CharsView
+    keystrokes: int
+    flagged: bool
+    flag_reason: str
+    created_at: int
+    per_second: list[SecondView] | None = None
+
+
+class Submitted(msgspec.Struct):
+    result: ResultView
+    personal_best: bool
+    stored: bool
+
+
+class ResultPage(msgspec.Struct):
+    results: list[ResultView]
+    next_cursor: str | None
+
+
+def limits_of(settings: Settings) -> Limits:
+    return Limits(
+        wpm_cap=settings.typing_wpm_cap,
+        flag_wpm=settings.typing_flag_wpm,
+        min_interval_stdev_ms=settings.typing_min_interval_stdev_ms,
+        flag_interval_stdev_ms=settings.typing_flag_interval_stdev_ms,
+        min_intervals=settings.typing_min_intervals,
+        min_matched_pct=settings.typing_min_matched_pct,
+        time_grace_ms=settings.typing_time_grace_ms,
+    )
+
+
+def results_of(request: Request) -> Results:
+    platform = platform_of(request)
+    settings = platform.settings
+    return Results(
+        platform.db,
+        platform.cache,
+        recent=settings.typing_recent_results,
+        recent_ttl_s=settings.typing_recent_cache_ttl_s,
+    )
+
+
+@api.route(
+    "POST",
+    "/api/v1/results",
+    summary="Submit a keystroke log for a test; the server scores it",
+    tag="results",
+    body=ResultBody,
+    response=Submitted,
+    status=201,
+    auth="any",
+    errors=(400, 401, 404, 409, 413, 422),
+)
+async def submit(request: Request, body: ResultBody, claims: Claims) -> Reply:
+    header = request.headers.get("idempotency-key")
+    if header is None:
+        return await _submit(request, body, claims)
+    if not _IDEMPOTENCY_KEY.match(header):
+        raise AppError(
+            ErrorCode.BAD_REQUEST,
+            "Idempotency-Key must be 1-64 of A-Z a-z 0-9 _ . : -",
+            fields={"Idempotency-Key": "invalid"},
+        )
+    platform = platform_of(request)
+    cache = platform.cache
+    key = keys.idempotency("results", claims.subject, header)
+    fingerprint = hashlib.sha256(await request.body()).hexdigest()
+    pending = orjson.dumps({"state": "pending", "fp": fingerprint})
+    if not await cache.set_if_absent(key, pending, ttl=PENDING_TTL_S):
+        return await _replayed(await cache.get(key), fingerprint)
+    try:
+        reply = await _submit(request, body, claims)
+    except Exception:
+        await cache.delete(key)  # nothing was stored: the client may retry with this key
+        raise
+    done = {"state": "done", "fp": fingerprint, "status": reply.status, "body": reply.body}
+    await cache.set(key, orjson.dumps(done), ttl=platform.settings.typing_idempotency_ttl_s)
+    return reply
+
+
+async def _replayed(raw: bytes | None, fingerprint: str) -> Reply:
+    if raw is None:  # the first request failed and released the key just now
+        raise AppError(ErrorCode.CONFLICT, "a request with this Idempotency-Key just failed; retry")
+    doc = orjson.loads(raw)
+    if doc.get("fp") != fingerprint:
+        raise AppError(
+            ErrorCode.UNPROCESSABLE,
+            "this Idempotency-Key was used with a different request",
+            fields={"Idempotency-Key": "reused with a different body"},
+        )
+    if doc.get("state") != "done":
+        raise AppError(ErrorCode.CONFLICT, "a request with this Idempotency-Key is in progress")
+    return Reply(doc["body"], int(doc["status"]), {"Idempotent-Replayed": "true"})
+
+
+async def _submit(request: Request, body: ResultBody, claims: Claims) -> Reply:
+    platform = platform_of(request)
+    settings = platform.settings
+    if len(body.keystrokes) > settings.typing_max_keystrokes:
+        raise AppError(
+            ErrorCode.PAYLOAD_TOO_LARGE,
+            f"a log may hold at most {settings.typing_max_keystrokes} keystrokes",
+            fields={"keystrokes": "too many"},
+        )
+    stored = await load_test(platform.cache, body.test_id, claims.subject)
+    if stored is None:
+        raise AppError(
+            ErrorCode.NOT_FOUND, "no such test, or it has expired", fields={"test_id": "unknown"}
+        )
+    spec = spec_of(stored)
+    try:
+        replayed = replay(stored["text"], body.keystrokes)
+    except LogError as exc:
+        raise AppError(ErrorCode.BAD_REQUEST, str(exc), fields={"keystrokes": str(exc)}) from exc
+    result = score(replayed, whole_text=spec.mode == "words")
+    time_limit = spec.seconds * 1000 if spec.mode == "time" and spec.seconds else None
+    verdict = check(result, limits_of(settings), time_limit_ms=time_limit)
+    if verdict.action == "reject":
+        raise AppError(
+            ErrorCode.UNPROCESSABLE,
+            verdict.message,
+            fields={"keystrokes": ",".join(reason.code for reason in verdict.reasons)},
+        )
+    submission = Submission(
+        result_id=uuid.uuid4().hex,
+        user_id=claims.subject,
+        username=claims.name,
+        test_id=body.test_id,
+        spec=spec,
+        seed=int(stored["seed"]),
+        result=result,
+        verdict=verdict,
+        created_at=int(time.time() * 1000),
+    )
+    per_second = [{"raw": s.raw, "wpm": s.wpm, "errors": s.errors} for s in result.per_second]
+    if claims.is_guest:
+        view: dict[str, Any] = {**public(row_of(submission)), "id": None, "per_second": per_second}
+        return Reply({"result": view, "personal_best": False, "stored": False}, 200)
+    row, best = await results_of(request).record(submission)
+    try:
+        await platform.events.publish(topics.TEST_RESULTS, accepted_event(submission))
+    except Exception:
+        # Stored but not announced: boards and analytics miss it (see docs/events.md).
+        log.exception("result.accepted not published", extra={"result_id": row["id"]})
+    return Reply(
+        {"result": {**row, "per_second": per_second}, "personal_best": best, "stored": True}, 201
+    )
+
+
+@api.route(
+    "GET",
+    "/api/v1/results/me",
+    summary="The caller's results, newest first, paged by cursor",
+    tag="results",
+    response=ResultPage,
+    auth="user",
+    errors=(400, 401),
+    query={
+        "limit": f"page size, 1..{MAX_PAGE} (default 20)",
+        "cursor": "next_cursor of the previous page",
+    },
+)
+async def my_results(request: Request, claims: Claims) -> Reply:
+    query = request.query_params
+    try:
+        limit = int(query.get("limit", "20"))
+    except ValueError:
+        limit = 0
+    if not 1 <= limit <= MAX_PAGE:
+        raise AppError(
+            ErrorCode.BAD_REQUEST,
+            f"limit must be an integer between 1 and {MAX_PAGE}",
+            fields={"limit": "invalid"},
+        )
+    cursor = query.get("cursor") or None
+    if cursor is not None and len(cursor) > 200:
+        raise AppError(ErrorCode.BAD_REQUEST, "invalid cursor", fields={"cursor": "invalid"})
+    page, following = await results_of(request).page(claims.subject, limit=limit, cursor=cursor)
+    return Reply({"results": page, "next_cursor": following})

@@ -1,0 +1,113 @@
+"""The ``typogram`` command as an operator runs it: real processes, real exit codes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.integration
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TYPOGRAM_")}
+    env.update(
+        TYPOGRAM_ENVIRONMENT="test",
+        TYPOGRAM_DATA_DIR=str(tmp_path),
+        TYPOGRAM_HTTP_PORT=str(_free_port()),
+        TYPOGRAM_WS_PORT=str(_free_port()),
+        TYPOGRAM_LOG_JSON="false",
+    )
+    env.update(extra)
+    return env
+
+
+def _typogram(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "typogram.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_migrate_then_partitions_on_sqlite(tmp_path: Path) -> None:
+    env = _env(tmp_path)
+    assert _typogram(env, "migrate").returncode == 0
+    assert (tmp_path / "typogram.sqlite3").exists()
+    assert _typogram(env, "partitions", "--dry-run").returncode == 0
+    assert _typogram(env, "partitions").returncode == 0
+
+
+def test_unreachable_backend_is_one_line(tmp_path: Path) -> None:
+    env = _env(tmp_path, TYPOGRAM_DATABASE_URL="mysql://root@127.0.0.1:1/nothing")
+    done = _typogram(env, "rest")
+    assert done.returncode == 1
+    assert "cannot reach database at mysql://root@127.0.0.1:1/nothing" in done.stderr
+    assert "Traceback" not in done.stderr
+    env = _env(tmp_path, TYPOGRAM_REDIS_URL="redis://127.0.0.1:1/0")
+    done = _typogram(env, "migrate")
+    assert done.returncode == 1
+    assert "Redis" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_bad_configuration_is_refused(tmp_path: Path) -> None:
+    done = _typogram(_env(tmp_path, TYPOGRAM_ENVIRONMENT="production"), "rest")
+    assert done.returncode == 2
+    assert "TYPOGRAM_JWT_SECRET" in done.stderr
+    done = _typogram(_env(tmp_path), "worker", "no-such-group")
+    assert done.returncode == 2
+    assert "unknown worker group" in done.stderr
+
+
+def test_serve_answers_and_stops_on_sigterm(tmp_path: Path) -> None:
+    env = _env(tmp_path)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "typogram.cli", "serve"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{env['TYPOGRAM_HTTP_PORT']}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{base}/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "typogram serve did not become ready"
+            assert process.poll() is None, process.stdout.read() if process.stdout else ""
+            time.sleep(0.2)
+        registered = httpx.post(
+            f"{base}/api/v1/auth/register",
+            json={"username": "cli_user", "email": "cli@example.com", "password": "long enough"},
+        )
+        assert registered.status_code == 201
+        with socket.create_connection(("127.0.0.1", int(env["TYPOGRAM_WS_PORT"])), timeout=2):
+            pass
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            assert process.wait(timeout=15) == 0
+        finally:
+            process.kill()
+            if process.stdout:
+                process.stdout.close()

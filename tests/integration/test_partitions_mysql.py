@@ -1,0 +1,33 @@
+"""Monthly partitions of ``test_results`` on MariaDB (and a no-op on SQLite)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from typogram.db.partitions import DAY_MS, MAXVALUE, apply, existing, maintain
+from typogram.platform import Platform
+
+pytestmark = pytest.mark.integration
+
+
+async def test_partitions_are_created_and_maintained(platform: Platform) -> None:
+    now = int(time.time() * 1000)
+    if platform.db.dialect != "mysql":
+        assert await apply(platform.db, now) == []
+        assert await maintain(platform.db, platform.settings, now) == {"test_results": []}
+        return
+    current = await existing(platform.db, "test_results")
+    assert current[-1].name == MAXVALUE and len(current) >= 2
+    # Far ahead: months to add and months past retention, planned but not run.
+    later = await apply(platform.db, now + 400 * DAY_MS, ahead=3, dry_run=True)
+    assert later[0].startswith("ALTER TABLE test_results REORGANIZE PARTITION pmax")
+    assert later[-1].startswith("ALTER TABLE test_results DROP PARTITION")
+    # Adding months ahead for real, then nothing is left to do.
+    await apply(platform.db, now, ahead=6, drop=False)
+    assert await apply(platform.db, now, ahead=6, drop=False, dry_run=True) == []
+    planned = await maintain(platform.db, platform.settings, now, dry_run=True)
+    assert planned == {"test_results": []}  # 6 months ahead already cover the default 3
+    grown = await existing(platform.db, "test_results")
+    assert len(grown) >= len(current) and grown[-1].name == MAXVALUE

@@ -1,0 +1,124 @@
+"""Leaderboards on the cache's sorted sets, with a cached top-1000 view.
+
+Rules (naming, periods and the score encoding are in ``typogram.boards``):
+
+1. ``record`` keeps each user's best per board and period
+   (``zadd(only_greater=True)``): replays and slower results change nothing.
+   A daily or weekly set gets its expiry on every write.
+2. When a write raised a user's score, the board's version counter
+   (``keys.leaderboard_version``) goes up.
+3. ``top`` serves from the top-1000 view (``keys.leaderboard_view``, TTL
+   ``VIEW_TTL_S``). The view remembers the version it was built from; a view
+   whose board has moved on is rebuilt on read (lazy invalidation) — but at
+   most once per ``VIEW_MIN_AGE_S``, so a hot board costs one rebuild a
+   second, not one per request.
+4. Names come from ``users`` in one query per view; a user without a row
+   (deleted) is shown with an empty name.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+from sqlalchemy import select
+
+from typogram import boards, keys
+from typogram.db.database import Database
+from typogram.db.schema import users
+from typogram.ports import Cache
+
+VIEW_SIZE = 1000
+VIEW_TTL_S = 300
+VIEW_MIN_AGE_S = 1.0
+NEIGHBOURS = 5
+
+
+class Leaderboards:
+    def __init__(self, db: Database, cache: Cache) -> None:
+        self.db = db
+        self.cache = cache
+
+    async def record(self, board: str, period: str, user_id: str, wpm: float, at_ms: int) -> bool:
+        """Rules 1-2; returns True when the user's score on that board went up."""
+        key = keys.leaderboard(board, period)
+        score = boards.encode(wpm, at_ms)
+        before = await self.cache.zscore(key, user_id)
+        await self.cache.zadd(key, {user_id: score}, only_greater=True)
+        expires = _expiry(period, at_ms)
+        if expires is not None:
+            await self.cache.expire(key, expires)
+        raised = before is None or score > before
+        if raised:
+            await self.cache.incr(keys.leaderboard_version(board, period), ttl=expires)
+        return raised
+
+    async def top(self, board: str, period: str, limit: int) -> list[dict[str, Any]]:
+        """Rule 3: the first ``limit`` (<= VIEW_SIZE) entries, best first."""
+        view_key = keys.leaderboard_view(board, period)
+        version = await self._version(board, period)
+        raw = await self.cache.get(view_key)
+        now = time.time()
+        if raw is not None:
+            view = orjson.loads(raw)
+            fresh = view["version"] == version or now - view["built_at"] < VIEW_MIN_AGE_S
+            if fresh:
+                entries: list[dict[str, Any]] = view["entries"][:limit]
+                return entries
+        rows = await self.cache.zrevrange(keys.leaderboard(board, period), 0, VIEW_SIZE - 1)
+        built = await self._entries(rows, first_rank=1)
+        doc = {"version": version, "built_at": now, "entries": built}
+        await self.cache.set(view_key, orjson.dumps(doc), ttl=VIEW_TTL_S)
+        return built[:limit]
+
+    async def around(
+        self, board: str, period: str, user_id: str
+    ) -> tuple[int | None, list[dict[str, Any]]]:
+        """The user's rank (1-based, None when absent) and the entries around it."""
+        key = keys.leaderboard(board, period)
+        rank = await self.cache.zrevrank(key, user_id)
+        if rank is None:
+            return None, []
+        start = max(0, rank - NEIGHBOURS)
+        rows = await self.cache.zrevrange(key, start, rank + NEIGHBOURS)
+        return rank + 1, await self._entries(rows, first_rank=start + 1)
+
+    async def _version(self, board: str, period: str) -> int:
+        raw = await self.cache.get(keys.leaderboard_version(board, period))
+        return int(raw) if raw is not None else 0
+
+    async def _entries(
+        self, rows: Sequence[tuple[str, float]], *, first_rank: int
+    ) -> list[dict[str, Any]]:
+        names: dict[str, str] = {}
+        ids = [member for member, _ in rows]
+        if ids:
+            async with self.db.read() as conn:
+                found = await conn.execute(
+                    select(users.c.id, users.c.username).where(users.c.id.in_(ids))
+                )
+                names = {row.id: row.username for row in found}
+        entries = []
+        for offset, (member, score) in enumerate(rows):
+            wpm, at_ms = boards.decode(score)
+            entries.append(
+                {
+                    "rank": first_rank + offset,
+                    "user_id": member,
+                    "username": names.get(member, ""),
+                    "wpm": wpm,
+                    "at": at_ms,
+                }
+            )
+        return entries
+
+
+def _expiry(period: str, at_ms: int) -> float | None:
+    """Seconds until a daily/weekly set may go; None for alltime."""
+    window = period.split("-", 1)[0]
+    expires_at = boards.period(window, at_ms).expires_at_s
+    if expires_at is None:
+        return None
+    return max(60.0, expires_at - time.time())

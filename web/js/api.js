@@ -1,0 +1,112 @@
+// The REST client: JSON in and out, bearer tokens, one refresh at a time.
+//
+// Refresh tokens are single-use and a replayed one revokes the whole login,
+// so two refreshes must never race: within a tab one promise is shared, and
+// across tabs the Web Locks API serialises them (a tab that waited re-reads
+// storage and uses the pair the other tab already got).
+
+import { authStore, tokenExpiry } from "./auth-store.js";
+
+const REFRESH_MARGIN_S = 30;
+
+export class ApiError extends Error {
+  constructor(status, { code = "internal", message = "request failed", fields } = {}) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.fields = fields ?? null;
+  }
+}
+
+async function send(method, path, body, token) {
+  const headers = { Accept: "application/json" };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (token) headers.Authorization = `Bearer ${token}`;
+  let response;
+  try {
+    response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  } catch (err) {
+    throw new ApiError(0, { code: "unavailable", message: `cannot reach the server: ${err.message}` });
+  }
+  const text = await response.text();
+  let data = null;
+  try {
+    data = text ? JSON.parse(text) : null;
+  } catch {
+    data = null;
+  }
+  if (!response.ok) {
+    const error = data?.error ?? { code: "internal", message: `HTTP ${response.status}` };
+    throw new ApiError(response.status, error);
+  }
+  return data;
+}
+
+let refreshing = null;
+
+async function refreshOnce(staleAccess) {
+  const current = authStore.reload();
+  if (!current?.refresh_token) throw new ApiError(401, { code: "unauthorized", message: "session expired, please sign in again" });
+  if (current.access_token !== staleAccess && tokenExpiry(current.access_token) - Date.now() / 1000 > REFRESH_MARGIN_S) {
+    return current.access_token; // another tab refreshed while we waited for the lock
+  }
+  try {
+    const pair = await send("POST", "/api/v1/auth/refresh", { refresh_token: current.refresh_token });
+    authStore.save(pair);
+    return pair.access_token;
+  } catch (err) {
+    if (err.status === 401) authStore.clear();
+    throw err;
+  }
+}
+
+/** Gets a new access token with the refresh token; concurrent callers share one refresh. */
+export function refreshTokens(staleAccess = authStore.current?.access_token) {
+  if (!refreshing) {
+    const run = () => refreshOnce(staleAccess);
+    const locked = navigator.locks ? navigator.locks.request("typogram.refresh", run) : run();
+    refreshing = locked.finally(() => {
+      refreshing = null;
+    });
+  }
+  return refreshing;
+}
+
+/** A usable access token: refreshed first when it is about to expire. */
+export async function accessToken() {
+  const auth = authStore.current;
+  if (!auth?.access_token) throw new ApiError(401, { code: "unauthorized", message: "not signed in" });
+  const expiresIn = tokenExpiry(auth.access_token) - Date.now() / 1000;
+  if (expiresIn > REFRESH_MARGIN_S || !auth.refresh_token) return auth.access_token;
+  return refreshTokens(auth.access_token);
+}
+
+/**
+ * One API call. With `auth: true` it sends the bearer token, and on a 401 it
+ * refreshes once and retries (guests have nothing to refresh with).
+ */
+export async function api(method, path, { body, auth = false } = {}) {
+  if (!auth) return send(method, path, body);
+  const token = await accessToken();
+  try {
+    return await send(method, path, body, token);
+  } catch (err) {
+    if (err.status !== 401 || !authStore.current?.refresh_token) throw err;
+    return send(method, path, body, await refreshTokens(token));
+  }
+}
+
+export const register = (username, email, password) =>
+  api("POST", "/api/v1/auth/register", { body: { username, email, password } });
+export const login = (loginName, password) =>
+  api("POST", "/api/v1/auth/login", { body: { login: loginName, password } });
+export const playAsGuest = (name) =>
+  api("POST", "/api/v1/auth/guest", { body: name ? { name } : {} });
+export const logoutAll = () => api("POST", "/api/v1/auth/logout-all", { auth: true });
+export const getProfile = () => api("GET", "/api/v1/users/me", { auth: true });
+export const updateProfile = (changes) => api("PATCH", "/api/v1/users/me", { body: changes, auth: true });
+export const clientConfig = () => api("GET", "/api/v1/client-config");
+export const newTest = ({ mode = "words", count = 25, lang = "en" } = {}) =>
+  api("GET", `/api/v1/tests/new?${new URLSearchParams({ mode, count: String(count), lang })}`, { auth: true });
+export const submitResult = (testId, keystrokes) =>
+  api("POST", "/api/v1/results", { body: { test_id: testId, keystrokes }, auth: true });

@@ -1,0 +1,21 @@
+// The top navigation: what a signed-in user or guest can open, and sign-out.
+
+import { authStore } from "./auth-store.js";
+import { h, replace } from "./dom.js";
+
+export function renderNav(el, current, onSignOut) {
+  const link = (route, label) =>
+    h("a", { href: `#/${route}`, class: route === current ? "active" : "", "aria-current": route === current ? "page" : false }, label);
+  if (!authStore.signedIn) {
+    replace(el, link("signin", "Sign in"), link("signup", "Sign up"));
+    return;
+  }
+  const user = authStore.current.user;
+  const name = user.display_name || user.username || user.name;
+  replace(el,
+    link("solo", "Solo"),
+    link("lobby", "Lobby"),
+    link("profile", user.guest ? "Guest" : "Profile"),
+    h("span", { class: "whoami", id: "whoami", title: user.guest ? "guest" : "" }, name),
+    h("button", { type: "button", class: "link", id: "sign-out", onclick: onSignOut }, "Sign out"));
+}

@@ -1,0 +1,91 @@
+// Lobby chat with presence: who is here and with what status, and messages.
+
+import { h, replace } from "../dom.js";
+import { notifyError } from "../notices.js";
+
+const STATUSES = ["online", "away", "racing"];
+
+function timeOf(ts) {
+  return new Date(ts).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+}
+
+function messageItem(message, myId) {
+  const mine = message.user?.id === myId;
+  return h("li", { class: `msg${mine ? " mine" : ""}`, dataset: { id: message.id } },
+    h("span", { class: "msg-meta" }, h("b", { class: "msg-user" }, message.user?.name ?? "?"), " ", timeOf(message.ts)),
+    h("span", { class: "msg-text" }, message.text));
+}
+
+function memberItem(member, myId) {
+  return h("li", { class: "member", dataset: { id: member.id, name: member.name, status: member.status } },
+    h("span", { class: `dot dot-${member.status}`, "aria-hidden": "true" }),
+    h("span", { class: "member-name" }, member.name),
+    member.guest ? h("small", { class: "tag" }, "guest") : null,
+    member.id === myId ? h("small", { class: "tag" }, "you") : null,
+    h("small", { class: "member-status" }, member.status));
+}
+
+export function lobbyScreen(gateway, lobby) {
+  return {
+    mount(view) {
+      const myId = () => gateway.user?.id;
+      const members = h("ul", { class: "members", id: "members", "aria-label": "People in the lobby" });
+      const messages = h("ol", { class: "messages", id: "messages", "aria-live": "polite" });
+      const input = h("input", { name: "text", id: "chat-input", maxLength: 500, autocomplete: "off",
+        placeholder: "Say hello…", "aria-label": "Message" });
+      const status = h("select", { id: "my-status", "aria-label": "Your status" },
+        STATUSES.map((s) => h("option", { value: s }, s)));
+      status.addEventListener("change", () => lobby.setStatus(status.value).catch(notifyError));
+
+      const form = h("form", { class: "chat-form", id: "chat-form" }, input, h("button", { type: "submit", class: "primary" }, "Send"));
+      form.addEventListener("submit", async (event) => {
+        event.preventDefault();
+        const text = input.value.trim();
+        if (!text) return;
+        try {
+          await lobby.send(text);
+          input.value = "";
+        } catch (err) {
+          notifyError(err);
+        }
+      });
+
+      const renderMembers = () => {
+        const sorted = [...lobby.members.values()].sort((a, b) => a.name.localeCompare(b.name));
+        replace(members, sorted.map((m) => memberItem(m, myId())));
+        const me = lobby.members.get(myId());
+        if (me && STATUSES.includes(me.status)) status.value = me.status;
+      };
+      const renderMessages = () => {
+        replace(messages, lobby.messages.map((m) => messageItem(m, myId())));
+        messages.scrollTop = messages.scrollHeight;
+      };
+      const addMessage = (message) => {
+        messages.append(messageItem(message, myId()));
+        messages.scrollTop = messages.scrollHeight;
+      };
+
+      view.append(h("div", { class: "lobby" },
+        h("section", { class: "card chat" }, h("h2", {}, "Lobby"), messages, form),
+        h("aside", { class: "card" }, h("h3", {}, "Here now"),
+          h("label", { class: "field inline" }, h("span", { class: "field-label" }, "Your status"), status), members)));
+
+      const offs = [
+        lobby.on("members", renderMembers),
+        lobby.on("messages", renderMessages),
+        lobby.on("message", addMessage),
+        gateway.on("state", ({ state }) => {
+          input.disabled = state !== "online";
+        }),
+      ];
+      input.disabled = gateway.state !== "online";
+      renderMembers();
+      renderMessages();
+      lobby.enter();
+      return () => {
+        lobby.pause();
+        for (const off of offs) off();
+      };
+    },
+  };
+}

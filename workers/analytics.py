@@ -1,0 +1,161 @@
+"""``analytics`` group (``keystroke-analytics``): per-user key, bigram, confusion and
+trend statistics in SQL.
+
+One ``analytics.result`` is applied in one transaction together with its
+``user_trend`` row, which doubles as the "already applied" marker: a replay
+finds the row and changes nothing. After the commit the user's cached
+insights (``keys.insights``) are dropped so the next read sees the result.
+Every row carries ``created_at``/``updated_at``; insights read the last
+``HOT_DAYS`` of trend, and rows not updated for that long are the archiver's.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+
+from typogram import keys, topics
+from typogram.db.schema import user_bigram_stats, user_confusions, user_key_stats, user_trend
+from typogram.insights import smooth
+from typogram.ports import Event
+from workers import pipeline_events as pe
+from workers.runtime import Group
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
+
+    from typogram.platform import Platform
+
+HOT_DAYS = 90
+MAX_CHAR = 8  # a stored key or bigram is at most this many characters
+
+
+async def handle(platform: Platform, topic: str, event: Event) -> None:
+    if event.type != pe.ANALYTICS_RESULT:
+        return
+    data = event.data
+    user_id, result_id = str(data["user_id"]), str(data["result_id"])
+    now = int(time.time() * 1000)
+    async with platform.db.write() as conn:
+        seen = await conn.execute(
+            select(user_trend.c.result_id).where(
+                user_trend.c.user_id == user_id, user_trend.c.result_id == result_id
+            )
+        )
+        if seen.first() is not None:
+            return
+        await conn.execute(
+            user_trend.insert().values(
+                user_id=user_id,
+                result_id=result_id,
+                wpm=float(data["wpm"]),
+                accuracy=float(data["accuracy"]),
+                consistency=float(data["consistency"]),
+                created_at=int(data["created_at"]),
+            )
+        )
+        await _keys(conn, user_id, data.get("keys") or {}, now)
+        await _bigrams(conn, user_id, data.get("bigrams") or {}, now)
+        await _confusions(conn, user_id, data.get("confusions") or {}, now)
+    await platform.cache.delete(keys.insights(user_id))
+
+
+def _fits(key: Any) -> bool:
+    return isinstance(key, str) and 0 < len(key) <= MAX_CHAR
+
+
+async def _keys(conn: AsyncConnection, user_id: str, stats: Mapping[str, Any], now: int) -> None:
+    t = user_key_stats
+    wanted = {k: v for k, v in stats.items() if _fits(k)}
+    if not wanted:
+        return
+    found = await conn.execute(select(t).where(t.c.user_id == user_id, t.c.key.in_(wanted)))
+    rows = {row["key"]: row for row in found.mappings()}
+    for key, s in wanted.items():
+        hits, misses = int(s.get("hits", 0)), int(s.get("misses", 0))
+        samples, total = int(s.get("samples", 0)), int(s.get("total_ms", 0))
+        old = rows.get(key)
+        mean = total / samples if samples else None
+        if old is None:
+            await conn.execute(
+                t.insert().values(
+                    user_id=user_id, key=key, hits=hits, misses=misses, samples=samples,
+                    latency_ms=mean or 0.0, created_at=now, updated_at=now,
+                )
+            )  # fmt: skip
+            continue
+        latency = float(old["latency_ms"])
+        if mean is not None:
+            latency = smooth(latency if old["samples"] else None, mean)
+        await conn.execute(
+            t.update()
+            .where(t.c.user_id == user_id, t.c.key == key)
+            .values(
+                hits=old["hits"] + hits,
+                misses=old["misses"] + misses,
+                samples=old["samples"] + samples,
+                latency_ms=latency,
+                updated_at=now,
+            )
+        )
+
+
+async def _bigrams(conn: AsyncConnection, user_id: str, stats: Mapping[str, Any], now: int) -> None:
+    t = user_bigram_stats
+    wanted = {k: v for k, v in stats.items() if _fits(k) and int(v.get("samples", 0)) > 0}
+    if not wanted:
+        return
+    found = await conn.execute(select(t).where(t.c.user_id == user_id, t.c.bigram.in_(wanted)))
+    rows = {row["bigram"]: row for row in found.mappings()}
+    for bigram, s in wanted.items():
+        samples = int(s["samples"])
+        mean = int(s.get("total_ms", 0)) / samples
+        old = rows.get(bigram)
+        if old is None:
+            await conn.execute(
+                t.insert().values(
+                    user_id=user_id, bigram=bigram, samples=samples, latency_ms=mean,
+                    created_at=now, updated_at=now,
+                )
+            )  # fmt: skip
+            continue
+        await conn.execute(
+            t.update()
+            .where(t.c.user_id == user_id, t.c.bigram == bigram)
+            .values(
+                samples=old["samples"] + samples,
+                latency_ms=smooth(float(old["latency_ms"]), mean),
+                updated_at=now,
+            )
+        )
+
+
+async def _confusions(
+    conn: AsyncConnection, user_id: str, stats: Mapping[str, Any], now: int
+) -> None:
+    t = user_confusions
+    for expected, pressed in stats.items():
+        if not _fits(expected) or not isinstance(pressed, Mapping):
+            continue
+        for key, count in pressed.items():
+            if not _fits(key):
+                continue
+            where = (t.c.user_id == user_id, t.c.expected == expected, t.c.pressed == key)
+            old = (await conn.execute(select(t.c.count).where(*where))).scalar_one_or_none()
+            if old is None:
+                await conn.execute(
+                    t.insert().values(
+                        user_id=user_id, expected=expected, pressed=key, count=int(count),
+                        created_at=now, updated_at=now,
+                    )
+                )  # fmt: skip
+            else:
+                await conn.execute(
+                    t.update().where(*where).values(count=old + int(count), updated_at=now)
+                )
+
+
+GROUP = Group(name="analytics", topics=(topics.KEYSTROKE_ANALYTICS,), handle=handle)

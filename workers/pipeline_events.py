@@ -1,0 +1,47 @@
+"""Events the results pipeline emits (``leaderboard-updates``, ``keystroke-analytics``,
+``achievement-events``): their types and deterministic ids.
+
+An emitted event's id is derived from its source (a result, a challenge
+attempt, a race result) and its destination, so a replayed source event
+re-emits the *same* ids and every downstream group deduplicates them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from typogram.ports import Event
+
+LEADERBOARD_SCORE = "leaderboard.score"
+ANALYTICS_RESULT = "analytics.result"
+ACHIEVEMENT_TEST = "achievement.test"
+ACHIEVEMENT_CHALLENGE = "achievement.challenge_streak"
+ACHIEVEMENT_RACE_WIN = "achievement.race_win"
+VERSION = 1
+
+
+def derived_id(*parts: str) -> str:
+    return hashlib.sha256(":".join(parts).encode()).hexdigest()[:32]
+
+
+def leaderboard_score(
+    *, source: str, board: str, period: str, user_id: str, wpm: float, at_ms: int
+) -> Event:
+    """One board in one period to update (key = board)."""
+    data: dict[str, Any] = {
+        "board": board,
+        "period": period,
+        "user_id": user_id,
+        "wpm": wpm,
+        "at": at_ms,
+        "source": source,
+    }
+    return Event(
+        type=LEADERBOARD_SCORE,
+        data=data,
+        key=board,
+        version=VERSION,
+        id=derived_id(source, "lb", board, period),
+        ts=at_ms,
+    )

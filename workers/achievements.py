@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import orjson
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from typogram import achievements as rules
 from typogram import keys, topics
@@ -61,13 +62,26 @@ async def handle(platform: Platform, topic: str, event: Event) -> None:
     if len(user_id) > 32:
         return  # not a registered user's id
     now = int(time.time() * 1000)
+    try:
+        unlocked = await _apply(platform, event.id[:64], user_id, fact, now)
+    except IntegrityError:
+        return  # a concurrent delivery of this event applied it first
+    if unlocked is None:
+        return
+    await _announce(platform, user_id, unlocked, now)
+
+
+async def _apply(
+    platform: Platform, event_id: str, user_id: str, fact: rules.Fact, now: int
+) -> list[rules.Achievement] | None:
+    """One transaction; None when the event was applied before."""
     unlocked: list[rules.Achievement] = []
     async with platform.db.write() as conn:
         seen = achievement_events_seen
-        hit = await conn.execute(select(seen.c.event_id).where(seen.c.event_id == event.id[:64]))
+        hit = await conn.execute(select(seen.c.event_id).where(seen.c.event_id == event_id))
         if hit.first() is not None:
-            return
-        await conn.execute(seen.insert().values(event_id=event.id[:64], created_at=now))
+            return None
+        await conn.execute(seen.insert().values(event_id=event_id, created_at=now))
         p = achievement_progress
         raw = (
             await conn.execute(select(p.c.facts).where(p.c.user_id == user_id))
@@ -94,6 +108,12 @@ async def handle(platform: Platform, topic: str, event: Event) -> None:
                     )
                 )
                 unlocked.append(achievement)
+    return unlocked
+
+
+async def _announce(
+    platform: Platform, user_id: str, unlocked: list[rules.Achievement], now: int
+) -> None:
     await platform.cache.delete(
         keys.achievements_unlocked(user_id), keys.achievements_progress(user_id)
     )

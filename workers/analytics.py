@@ -15,7 +15,8 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
+from sqlalchemy.exc import IntegrityError
 
 from typogram import keys, topics
 from typogram.db.schema import user_bigram_stats, user_confusions, user_key_stats, user_trend
@@ -39,6 +40,15 @@ async def handle(platform: Platform, topic: str, event: Event) -> None:
     data = event.data
     user_id, result_id = str(data["user_id"]), str(data["result_id"])
     now = int(time.time() * 1000)
+    try:
+        applied = await _apply(platform, user_id, result_id, data, now)
+    except IntegrityError:
+        return  # a concurrent delivery of this result applied it first
+    if applied:
+        await platform.cache.delete(keys.insights(user_id))
+
+
+async def _apply(platform: Platform, user_id: str, result_id: str, data: Any, now: int) -> bool:
     async with platform.db.write() as conn:
         seen = await conn.execute(
             select(user_trend.c.result_id).where(
@@ -46,7 +56,7 @@ async def handle(platform: Platform, topic: str, event: Event) -> None:
             )
         )
         if seen.first() is not None:
-            return
+            return False
         await conn.execute(
             user_trend.insert().values(
                 user_id=user_id,
@@ -60,7 +70,7 @@ async def handle(platform: Platform, topic: str, event: Event) -> None:
         await _keys(conn, user_id, data.get("keys") or {}, now)
         await _bigrams(conn, user_id, data.get("bigrams") or {}, now)
         await _confusions(conn, user_id, data.get("confusions") or {}, now)
-    await platform.cache.delete(keys.insights(user_id))
+    return True
 
 
 def _fits(key: Any) -> bool:
@@ -74,32 +84,35 @@ async def _keys(conn: AsyncConnection, user_id: str, stats: Mapping[str, Any], n
         return
     found = await conn.execute(select(t).where(t.c.user_id == user_id, t.c.key.in_(wanted)))
     rows = {row["key"]: row for row in found.mappings()}
+    inserts, updates = [], []
     for key, s in wanted.items():
         hits, misses = int(s.get("hits", 0)), int(s.get("misses", 0))
         samples, total = int(s.get("samples", 0)), int(s.get("total_ms", 0))
         old = rows.get(key)
         mean = total / samples if samples else None
         if old is None:
-            await conn.execute(
-                t.insert().values(
-                    user_id=user_id, key=key, hits=hits, misses=misses, samples=samples,
-                    latency_ms=mean or 0.0, created_at=now, updated_at=now,
-                )
+            inserts.append(
+                {"user_id": user_id, "key": key, "hits": hits, "misses": misses,
+                 "samples": samples, "latency_ms": mean or 0.0, "created_at": now,
+                 "updated_at": now}
             )  # fmt: skip
             continue
         latency = float(old["latency_ms"])
         if mean is not None:
             latency = smooth(latency if old["samples"] else None, mean)
+        updates.append(
+            {"b_key": key, "hits": old["hits"] + hits, "misses": old["misses"] + misses,
+             "samples": old["samples"] + samples, "latency_ms": latency}
+        )  # fmt: skip
+    # One statement per kind (executemany): the write lock is held for a few round trips.
+    if inserts:
+        await conn.execute(t.insert(), inserts)
+    if updates:
         await conn.execute(
             t.update()
-            .where(t.c.user_id == user_id, t.c.key == key)
-            .values(
-                hits=old["hits"] + hits,
-                misses=old["misses"] + misses,
-                samples=old["samples"] + samples,
-                latency_ms=latency,
-                updated_at=now,
-            )
+            .where(t.c.user_id == user_id, t.c.key == bindparam("b_key"))
+            .values(updated_at=now),
+            updates,
         )
 
 
@@ -110,26 +123,29 @@ async def _bigrams(conn: AsyncConnection, user_id: str, stats: Mapping[str, Any]
         return
     found = await conn.execute(select(t).where(t.c.user_id == user_id, t.c.bigram.in_(wanted)))
     rows = {row["bigram"]: row for row in found.mappings()}
+    inserts, updates = [], []
     for bigram, s in wanted.items():
         samples = int(s["samples"])
         mean = int(s.get("total_ms", 0)) / samples
         old = rows.get(bigram)
         if old is None:
-            await conn.execute(
-                t.insert().values(
-                    user_id=user_id, bigram=bigram, samples=samples, latency_ms=mean,
-                    created_at=now, updated_at=now,
-                )
+            inserts.append(
+                {"user_id": user_id, "bigram": bigram, "samples": samples, "latency_ms": mean,
+                 "created_at": now, "updated_at": now}
             )  # fmt: skip
-            continue
+        else:
+            updates.append(
+                {"b_bigram": bigram, "samples": old["samples"] + samples,
+                 "latency_ms": smooth(float(old["latency_ms"]), mean)}
+            )  # fmt: skip
+    if inserts:
+        await conn.execute(t.insert(), inserts)
+    if updates:
         await conn.execute(
             t.update()
-            .where(t.c.user_id == user_id, t.c.bigram == bigram)
-            .values(
-                samples=old["samples"] + samples,
-                latency_ms=smooth(float(old["latency_ms"]), mean),
-                updated_at=now,
-            )
+            .where(t.c.user_id == user_id, t.c.bigram == bindparam("b_bigram"))
+            .values(updated_at=now),
+            updates,
         )
 
 
@@ -137,25 +153,45 @@ async def _confusions(
     conn: AsyncConnection, user_id: str, stats: Mapping[str, Any], now: int
 ) -> None:
     t = user_confusions
-    for expected, pressed in stats.items():
-        if not _fits(expected) or not isinstance(pressed, Mapping):
-            continue
-        for key, count in pressed.items():
-            if not _fits(key):
-                continue
-            where = (t.c.user_id == user_id, t.c.expected == expected, t.c.pressed == key)
-            old = (await conn.execute(select(t.c.count).where(*where))).scalar_one_or_none()
-            if old is None:
-                await conn.execute(
-                    t.insert().values(
-                        user_id=user_id, expected=expected, pressed=key, count=int(count),
-                        created_at=now, updated_at=now,
-                    )
-                )  # fmt: skip
-            else:
-                await conn.execute(
-                    t.update().where(*where).values(count=old + int(count), updated_at=now)
-                )
+    pairs = {
+        (expected, key): int(count)
+        for expected, pressed in stats.items()
+        if _fits(expected) and isinstance(pressed, Mapping)
+        for key, count in pressed.items()
+        if _fits(key)
+    }
+    if not pairs:
+        return
+    found = await conn.execute(
+        select(t.c.expected, t.c.pressed, t.c.count).where(
+            t.c.user_id == user_id, t.c.expected.in_({e for e, _ in pairs})
+        )
+    )
+    old = {(row[0], row[1]): int(row[2]) for row in found}
+    inserts = [
+        {"user_id": user_id, "expected": e, "pressed": p, "count": n, "created_at": now,
+         "updated_at": now}
+        for (e, p), n in pairs.items()
+        if (e, p) not in old
+    ]  # fmt: skip
+    updates = [
+        {"b_expected": e, "b_pressed": p, "count": old[(e, p)] + n}
+        for (e, p), n in pairs.items()
+        if (e, p) in old
+    ]
+    if inserts:
+        await conn.execute(t.insert(), inserts)
+    if updates:
+        await conn.execute(
+            t.update()
+            .where(
+                t.c.user_id == user_id,
+                t.c.expected == bindparam("b_expected"),
+                t.c.pressed == bindparam("b_pressed"),
+            )
+            .values(updated_at=now),
+            updates,
+        )
 
 
 GROUP = Group(name="analytics", topics=(topics.KEYSTROKE_ANALYTICS,), handle=handle)

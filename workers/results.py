@@ -23,6 +23,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from typogram import boards, topics
 from typogram.db.schema import applied_results, user_stats
@@ -52,6 +53,15 @@ async def apply_stats(platform: Platform, data: dict[str, Any] | Any) -> bool:
     result_id, user_id = str(data["result_id"]), str(data["user_id"])
     flagged = bool(data.get("flagged"))
     now = int(time.time() * 1000)
+    try:
+        return await _apply(platform, result_id, user_id, data, flagged, now)
+    except IntegrityError:
+        return False  # a concurrent delivery of this result applied it first
+
+
+async def _apply(
+    platform: Platform, result_id: str, user_id: str, data: Any, flagged: bool, now: int
+) -> bool:
     async with platform.db.write() as conn:
         seen = await conn.execute(
             select(applied_results.c.result_id).where(applied_results.c.result_id == result_id)

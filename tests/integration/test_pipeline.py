@@ -13,7 +13,7 @@ from sqlalchemy import select
 from rest.app import create_app
 from tests.integration.test_rest_results import register, submit, typed_by_hand
 from typogram import topics
-from typogram.db.schema import user_key_stats, user_stats
+from typogram.db.schema import user_confusions, user_key_stats, user_stats
 from typogram.platform import Platform
 from typogram.ports import Event
 from workers.groups import GROUPS
@@ -288,3 +288,31 @@ async def test_achievements_unlock_once(
     catalogue = (await client.get("/api/v1/achievements")).json()["achievements"]
     assert len(catalogue) >= 12
     assert (await client.get("/api/v1/achievements/me")).status_code == 401
+
+
+async def test_analytics_accumulate_per_key(platform: Platform) -> None:
+    handle = GROUPS["analytics"].handle
+    user = "d" * 32
+
+    def analysed(result_id: str, ms: int) -> Event:
+        data = {
+            "result_id": result_id, "user_id": user, "wpm": 60.0, "accuracy": 95.0,
+            "consistency": 70.0, "created_at": 1_767_225_600_000,
+            "keys": {"A": {"hits": 5, "misses": 1, "total_ms": 5 * ms, "samples": 5},
+                     "a": {"hits": 2, "misses": 0, "total_ms": 2 * ms, "samples": 2}},
+            "bigrams": {"th": {"total_ms": 3 * ms, "samples": 3}},
+            "confusions": {"e": {"r": 2}},
+        }  # fmt: skip
+        return Event(type="analytics.result", data=data, key=user, id=result_id)
+
+    first = analysed("1" * 32, 100)
+    for event in (first, first, analysed("2" * 32, 200)):
+        await handle(platform, topics.KEYSTROKE_ANALYTICS, event)
+    async with platform.db.read(primary=True) as conn:
+        rows = (await conn.execute(select(user_key_stats))).mappings().all()
+        confusions = (await conn.execute(select(user_confusions))).mappings().all()
+    by_key = {row["key"]: row for row in rows}
+    assert set(by_key) == {"A", "a"}  # case matters, on MySQL too
+    assert by_key["A"]["hits"] == 10 and by_key["A"]["misses"] == 2
+    assert by_key["A"]["latency_ms"] == pytest.approx(0.3 * 200 + 0.7 * 100)
+    assert [row["count"] for row in confusions] == [4]

@@ -8,6 +8,7 @@ replica, round robin, the primary when there is none).
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -20,6 +21,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from typogram.errors import BackendUnavailable
+
+WRITER_WAIT_S = 30.0
 
 
 def async_url(url: str) -> str:
@@ -81,6 +84,7 @@ class Database:
         self._replicas: list[AsyncEngine] = []
         self._next_replica: itertools.cycle[AsyncEngine] | None = None
         self._closed = False
+        self._writer = asyncio.Lock() if self.dialect == "sqlite" else None
         self._queries = 0
         self._query_seconds = 0.0
 
@@ -123,11 +127,27 @@ class Database:
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
-        """A transaction on the primary, committed when the block exits cleanly."""
+        """A transaction on the primary, committed when the block exits cleanly.
+
+        Do not open a ``write()`` inside another: on SQLite the second would
+        wait for the first forever (and time out after ``WRITER_WAIT_S``).
+        """
         started = time.perf_counter()
         try:
-            async with self._engine_for_write().begin() as conn:
-                yield conn
+            if self._writer is None:
+                async with self._engine_for_write().begin() as conn:
+                    yield conn
+            else:
+                # SQLite has one writer per file. Queueing writers here, in the
+                # one process that owns the file, replaces busy-waiting on the
+                # file lock (and "database is locked" errors) with a fair queue.
+                async with asyncio.timeout(WRITER_WAIT_S):
+                    await self._writer.acquire()
+                try:
+                    async with self._engine_for_write().begin() as conn:
+                        yield conn
+                finally:
+                    self._writer.release()
         finally:
             self._count(started)
 

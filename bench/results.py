@@ -1,0 +1,188 @@
+"""Results benchmark: concurrent users submitting typing results, and the pipeline's lag.
+
+Registers ``--users`` accounts against a running platform (REST plus the
+``results``, ``leaderboards`` and ``analytics`` worker groups), then for
+``--seconds`` runs ``--concurrency`` clients that each take a new 25-word
+test and submit a human-like keystroke log (``POST /api/v1/results``).
+
+Reported: submission p50/p95/p99 and results/s (only the POST is timed, not
+``GET /api/v1/tests/new``), and the p95 lag from a user's *first* accepted
+submission to
+
+* the leaderboard: ``GET /api/v1/leaderboards/words-25-en?window=daily&around=me``
+  shows the user (the sorted set itself; the cached top-1000 view adds at
+  most ``VIEW_MIN_AGE_S``), and
+* insights: ``GET /api/v1/insights/me`` counts the result.
+
+Only first submissions are probed (a later, slower result does not move the
+board), at most ``--probes`` of them, polled every ``--poll-ms``. Start the
+platform with generous rate limits, e.g.::
+
+    TYPOGRAM_RATE_LIMIT_IP_PER_MIN=100000000 TYPOGRAM_RATE_LIMIT_USER_PER_MIN=100000000 \\
+        TYPOGRAM_DATA_DIR=$(mktemp -d) typogram serve
+    python -m bench.results --url http://127.0.0.1:8000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import statistics
+import time
+import uuid
+from dataclasses import dataclass, field
+
+import httpx
+
+TARGET_SUBMIT_P95_MS = 200.0
+TARGET_BOARD_LAG_P95_MS = 1000.0
+TARGET_INSIGHTS_LAG_P95_MS = 5000.0
+PROBE_LIMIT_S = 30.0
+
+
+def percentile(samples: list[float], q: float) -> float:
+    if not samples:
+        return float("nan")
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))]
+
+
+def human_log(text: str, rng: random.Random, pace_ms: float) -> list[list[object]]:
+    """Irregular intervals around ``pace_ms``: accepted by the plausibility checks."""
+    t, log = 0, []
+    for ch in text:
+        log.append([t, ch])
+        t += max(25, int(rng.gauss(pace_ms, pace_ms * 0.35)))
+    return log
+
+
+@dataclass
+class Stats:
+    submit_ms: list[float] = field(default_factory=list)
+    errors: int = 0
+    board_lag_ms: list[float] = field(default_factory=list)
+    insights_lag_ms: list[float] = field(default_factory=list)
+    lost: int = 0
+    probed: set[str] = field(default_factory=set)
+
+
+async def _probe(
+    client: httpx.AsyncClient, auth: dict[str, str], sent: float, stats: Stats, poll_s: float
+) -> None:
+    board_done = insights_done = False
+    deadline = sent + PROBE_LIMIT_S
+    while not (board_done and insights_done) and time.perf_counter() < deadline:
+        if not board_done:
+            r = await client.get(
+                "/api/v1/leaderboards/words-25-en?window=daily&around=me", headers=auth
+            )
+            if r.status_code == 200 and r.json()["rank"] is not None:
+                stats.board_lag_ms.append((time.perf_counter() - sent) * 1000)
+                board_done = True
+        if not insights_done:
+            r = await client.get("/api/v1/insights/me", headers=auth)
+            if r.status_code == 200 and r.json()["tests"] >= 1:
+                stats.insights_lag_ms.append((time.perf_counter() - sent) * 1000)
+                insights_done = True
+        await asyncio.sleep(poll_s)
+    stats.lost += (not board_done) + (not insights_done)
+
+
+async def run(args: argparse.Namespace) -> Stats:
+    limits = httpx.Limits(max_connections=args.concurrency * 2)
+    stats = Stats()
+    async with httpx.AsyncClient(base_url=args.url, limits=limits, timeout=30) as client:
+        run_id = uuid.uuid4().hex[:6]
+        tokens: list[dict[str, str]] = []
+        for i in range(args.users):
+            name = f"r{run_id}{i}"
+            response = await client.post(
+                "/api/v1/auth/register",
+                json={"username": name, "email": f"{name}@bench.test", "password": "bench pw 1"},
+            )
+            response.raise_for_status()
+            tokens.append({"Authorization": f"Bearer {response.json()['access_token']}"})
+        probes: list[asyncio.Task[None]] = []
+        stop_at = time.perf_counter() + args.seconds
+        counter = iter(range(10**9))
+
+        async def loop(worker: int) -> None:
+            rng = random.Random(worker)
+            while time.perf_counter() < stop_at:
+                user = next(counter) % len(tokens)
+                auth = tokens[user]
+                try:
+                    test = await client.get("/api/v1/tests/new?mode=words&count=25", headers=auth)
+                except httpx.HTTPError:
+                    stats.errors += 1
+                    continue
+                if test.status_code != 200:
+                    stats.errors += 1
+                    continue
+                body = test.json()
+                log = human_log(body["text"], rng, rng.uniform(110, 190))
+                started = time.perf_counter()
+                try:
+                    response = await client.post(
+                        "/api/v1/results",
+                        json={"test_id": body["test_id"], "keystrokes": log},
+                        headers=auth,
+                    )
+                except httpx.HTTPError:
+                    stats.errors += 1
+                    continue
+                finally:
+                    stats.submit_ms.append((time.perf_counter() - started) * 1000)
+                if response.status_code != 201:
+                    stats.errors += 1
+                    continue
+                key = auth["Authorization"]
+                if key not in stats.probed and len(stats.probed) < args.probes:
+                    stats.probed.add(key)
+                    probes.append(
+                        asyncio.create_task(
+                            _probe(client, auth, started, stats, args.poll_ms / 1000)
+                        )
+                    )
+
+        await asyncio.gather(*(loop(w) for w in range(args.concurrency)))
+        await asyncio.gather(*probes)
+    return stats
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--url", default="http://127.0.0.1:8000")
+    parser.add_argument("--users", type=int, default=200)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--probes", type=int, default=50)
+    parser.add_argument("--poll-ms", type=float, default=50.0)
+    args = parser.parse_args()
+    started = time.perf_counter()
+    stats = asyncio.run(run(args))
+    elapsed = min(args.seconds, time.perf_counter() - started)
+    ok = len(stats.submit_ms) - stats.errors
+    s = stats.submit_ms
+    print(f"submissions {len(s)} ok {ok} errors {stats.errors} results/s {ok / elapsed:.0f}")
+    print(
+        f"submit ms    p50 {percentile(s, 50):7.1f} p95 {percentile(s, 95):7.1f} "
+        f"p99 {percentile(s, 99):7.1f}  target p95 < {TARGET_SUBMIT_P95_MS:.0f}"
+    )
+    for name, lags, target in (
+        ("board lag", stats.board_lag_ms, TARGET_BOARD_LAG_P95_MS),
+        ("insights lag", stats.insights_lag_ms, TARGET_INSIGHTS_LAG_P95_MS),
+    ):
+        mean = statistics.fmean(lags) if lags else float("nan")
+        print(
+            f"{name:12} n {len(lags):4} mean {mean:7.1f} p95 {percentile(lags, 95):7.1f} ms"
+            f"  target p95 < {target:.0f}"
+        )
+    print(f"probes that timed out: {stats.lost}")
+
+
+if __name__ == "__main__":
+    main()

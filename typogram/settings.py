@@ -15,7 +15,7 @@ import dataclasses
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -118,7 +118,6 @@ class Settings:
     match_interval_ms: int = 200
     match_max_wait_ms: int = 4000
     match_ticket_ttl_s: int = 600
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
     # -- derived views ---------------------------------------------------
 
@@ -186,10 +185,6 @@ def _coerce(name: str, raw: Any, default: Any) -> Any:
             if isinstance(raw, list | tuple):
                 return tuple(str(item) for item in raw)
             return tuple(part.strip() for part in str(raw).split(",") if part.strip())
-        if isinstance(default, Mapping):
-            if not isinstance(raw, Mapping):
-                raise ValueError(raw)
-            return dict(raw)
         return str(raw)
     except (TypeError, ValueError) as exc:
         raise SettingsError(f"{ENV_PREFIX}{name.upper()}: cannot read {raw!r}") from exc
@@ -233,7 +228,7 @@ def _flatten(document: Mapping[str, Any]) -> dict[str, Any]:
     """``[http] port = 1`` and ``http_port = 1`` mean the same setting."""
     flat: dict[str, Any] = {}
     for key, value in document.items():
-        if isinstance(value, Mapping) and key != "extra":
+        if isinstance(value, Mapping):
             for inner, inner_value in value.items():
                 flat[f"{key}_{inner}"] = inner_value
         else:

@@ -91,6 +91,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         TYPOGRAM_RATE_LIMIT_IP_PER_MIN="100000",
         TYPOGRAM_RATE_LIMIT_USER_PER_MIN="100000",
         TYPOGRAM_LOG_LEVEL="WARNING",
+        # Short races keep the browser suite fast: a 2 s countdown, six-word
+        # matchmade texts, and two queued players matched after 1 s.
+        TYPOGRAM_RACE_COUNTDOWN_MS="2000",
+        TYPOGRAM_RACE_WORDS="6",
+        TYPOGRAM_MATCH_MAX_WAIT_MS="1000",
     )
     log = data_dir / "serve.log"
     with log.open("wb") as out:

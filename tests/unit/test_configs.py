@@ -21,3 +21,17 @@ def test_alert_rules_reference_exported_metrics() -> None:
     unknown = {name for name in named if re.sub(r"_(bucket|sum|count)$", "", name) not in exported}
     assert named
     assert unknown == set()
+
+
+def test_every_setting_is_documented() -> None:
+    from dataclasses import fields
+
+    from typogram.settings import ENV_PREFIX, Settings
+
+    reference = (CONFIGS.parent / "docs" / "configuration.md").read_text()
+    missing = [
+        f"{ENV_PREFIX}{f.name.upper()}"
+        for f in fields(Settings)
+        if f"`{ENV_PREFIX}{f.name.upper()}`" not in reference
+    ]
+    assert missing == []

@@ -106,7 +106,22 @@ export const logoutAll = () => api("POST", "/api/v1/auth/logout-all", { auth: tr
 export const getProfile = () => api("GET", "/api/v1/users/me", { auth: true });
 export const updateProfile = (changes) => api("PATCH", "/api/v1/users/me", { body: changes, auth: true });
 export const clientConfig = () => api("GET", "/api/v1/client-config");
-export const newTest = ({ mode = "words", count = 25, lang = "en" } = {}) =>
-  api("GET", `/api/v1/tests/new?${new URLSearchParams({ mode, count: String(count), lang })}`, { auth: true });
+export const newTest = ({ mode = "words", count = 25, seconds = 30, lang = "en" } = {}) =>
+  api("GET", `/api/v1/tests/new?${new URLSearchParams(mode === "time"
+    ? { mode, seconds: String(seconds), lang } : { mode, count: String(count), lang })}`, { auth: true });
+export const myResults = (limit = 10) => api("GET", `/api/v1/results/me?limit=${limit}`, { auth: true });
+export const publicProfile = (username) => api("GET", `/api/v1/users/${encodeURIComponent(username)}`);
+export const leaderboard = (board, { window = "alltime", around = false, limit = 50 } = {}) =>
+  api("GET", `/api/v1/leaderboards/${encodeURIComponent(board)}?${new URLSearchParams(around
+    ? { window, around: "me" } : { window, limit: String(limit) })}`, { auth: around });
+export const myInsights = () => api("GET", "/api/v1/insights/me", { auth: true });
+export const practiceNext = (lang = "en", count = 25) =>
+  api("GET", `/api/v1/practice/next?${new URLSearchParams({ lang, count: String(count) })}`, { auth: true });
+export const todaysChallenge = () => api("GET", "/api/v1/challenges/today");
+export const submitAttempt = (challengeId, keystrokes) =>
+  api("POST", `/api/v1/challenges/${encodeURIComponent(challengeId)}/attempts`, { body: { keystrokes }, auth: true });
+export const myStreak = () => api("GET", "/api/v1/challenges/streak/me", { auth: true });
+export const achievementCatalogue = () => api("GET", "/api/v1/achievements");
+export const myAchievements = () => api("GET", "/api/v1/achievements/me", { auth: true });
 export const submitResult = (testId, keystrokes) =>
   api("POST", "/api/v1/results", { body: { test_id: testId, keystrokes }, auth: true });

@@ -6,15 +6,22 @@ import { showConnection } from "./connection-badge.js";
 import { h } from "./dom.js";
 import { Gateway } from "./gateway.js";
 import { LobbyState } from "./lobby-state.js";
+import { RaceState } from "./race-state.js";
+import { ServerClock } from "./server-clock.js";
 import { renderNav } from "./nav.js";
 import { mountNotices, notify, notifyError } from "./notices.js";
 import { Router } from "./router.js";
 import { signInScreen, signUpScreen } from "./screens/auth.js";
 import { lobbyScreen } from "./screens/lobby.js";
 import { profileScreen } from "./screens/profile.js";
+import { raceScreen } from "./screens/race.js";
+import { achievementsScreen } from "./screens/achievements.js";
+import { challengeScreen } from "./screens/challenge.js";
+import { insightsScreen } from "./screens/insights.js";
+import { leaderboardsScreen } from "./screens/leaderboards.js";
 import { soloScreen } from "./screens/solo.js";
 
-const NEEDS_AUTH = new Set(["home", "solo", "lobby", "profile"]);
+const NEEDS_AUTH = new Set(["home", "solo", "race", "lobby", "profile", "leaderboards", "insights", "challenge", "achievements"]);
 
 async function boot() {
   mountNotices(document.getElementById("notices"));
@@ -28,6 +35,8 @@ async function boot() {
 
   const gateway = new Gateway({ url: config.ws_url, getToken: accessToken, refreshToken: () => refreshTokens() });
   const lobby = new LobbyState(gateway);
+  const race = new RaceState(gateway);
+  const clock = new ServerClock();
   const stateLog = [];
   gateway.on("state", ({ state }) => stateLog.push(state));
   gateway.on("server-error", notifyError);
@@ -46,6 +55,11 @@ async function boot() {
     profile: profileScreen(signOut),
     lobby: lobbyScreen(gateway, lobby),
     solo: soloScreen(gateway),
+    race: raceScreen(gateway, race, clock),
+    leaderboards: leaderboardsScreen(),
+    insights: insightsScreen(),
+    challenge: challengeScreen(),
+    achievements: achievementsScreen(),
     notfound: { mount: (view) => view.append(h("section", { class: "card" }, h("h2", {}, "Nothing here"), h("a", { href: "#/" }, "Back"))) },
   }, (route) => {
     if (!authStore.signedIn && NEEDS_AUTH.has(route)) return "signin";
@@ -78,6 +92,8 @@ async function boot() {
   window.__typogram = {
     gateway,
     lobby,
+    race,
+    clock,
     stateLog,
     dropSocket: (holdMs = 0) => gateway.dropSocket(holdMs),
   };

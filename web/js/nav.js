@@ -14,6 +14,11 @@ export function renderNav(el, current, onSignOut) {
   const name = user.display_name || user.username || user.name;
   replace(el,
     link("solo", "Solo"),
+    link("race", "Race"),
+    link("challenge", "Daily"),
+    link("leaderboards", "Boards"),
+    link("insights", "Insights"),
+    link("achievements", "Achievements"),
     link("lobby", "Lobby"),
     link("profile", user.guest ? "Guest" : "Profile"),
     h("span", { class: "whoami", id: "whoami", title: user.guest ? "guest" : "" }, name),

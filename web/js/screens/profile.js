@@ -1,7 +1,7 @@
 // The caller's profile: read and update (GET/PATCH /api/v1/users/me), and logout-all.
 
 import { authStore } from "../auth-store.js";
-import { getProfile, logoutAll, updateProfile } from "../api.js";
+import { getProfile, logoutAll, myResults, publicProfile, updateProfile } from "../api.js";
 import { field, formValues, h, replace } from "../dom.js";
 import { notify, notifyError } from "../notices.js";
 
@@ -51,6 +51,34 @@ function summary(profile) {
       h("dt", {}, "Referral code"), h("dd", {}, h("code", {}, profile.referral_code))));
 }
 
+function describe(result) {
+  return result.mode === "time" ? `time ${result.seconds} s` : `${result.count} words`;
+}
+
+/** Rating (public profile, set after a rated race) and the latest results, newest first. */
+function statsCard(username) {
+  const rating = h("dd", { id: "profile-rating" }, "…");
+  const list = h("div", { id: "recent-results" }, h("p", { class: "muted" }, "Loading results…"));
+  publicProfile(username)
+    .then((p) => { rating.textContent = typeof p.rating === "number" ? p.rating.toFixed(1) : "unrated — finish a race"; })
+    .catch(() => { rating.textContent = "—"; });
+  myResults(10).then(({ results }) => {
+    replace(list, results.length
+      ? h("table", { class: "board" },
+        h("thead", {}, h("tr", {}, h("th", {}, "When"), h("th", {}, "Test"), h("th", {}, "WPM"), h("th", {}, "Acc."))),
+        h("tbody", {}, results.map((r) => h("tr", { dataset: { id: r.id } },
+          h("td", {}, new Date(r.created_at).toLocaleString([], { dateStyle: "short", timeStyle: "short" })),
+          h("td", {}, `${describe(r)} · ${r.lang}`, r.flagged ? h("small", { class: "tag" }, "flagged") : null),
+          h("td", {}, String(Math.round(r.wpm))), h("td", {}, `${Math.round(r.accuracy)}%`)))))
+      : h("p", { class: "muted" }, "No results yet. ", h("a", { href: "#/solo" }, "Take a test")));
+  }).catch((err) => {
+    notifyError(err);
+    replace(list, h("p", { class: "muted" }, "Results could not be loaded."));
+  });
+  return h("section", { class: "card", id: "profile-stats" }, h("h3", {}, "Racing and results"),
+    h("dl", { class: "facts" }, h("dt", {}, "Race rating"), rating), h("h3", { class: "sub" }, "Recent results"), list);
+}
+
 /** `onLoggedOut()` runs after logout-all revoked every token. */
 export function profileScreen(onLoggedOut) {
   return {
@@ -74,7 +102,8 @@ export function profileScreen(onLoggedOut) {
       const show = (profile) => {
         if (!alive) return;
         authStore.updateUser({ display_name: profile.display_name, username: profile.username });
-        replace(root, h("div", { class: "stack" }, summary(profile), logout), profileForm(profile, show));
+        replace(root, h("div", { class: "stack" }, summary(profile), statsCard(profile.username), logout),
+          profileForm(profile, show));
       };
       getProfile().then(show).catch((err) => {
         notifyError(err);

@@ -45,7 +45,7 @@ function breakdown(test, chars) {
  * test: the finished TypingTest; saved: the POST /api/v1/results answer, or
  * null when it was not accepted; again(): starts the next test.
  */
-export function resultView(test, saved, again) {
+export function resultView(test, saved, again, kind = null) {
   const n = numbers(test, saved);
   return h("div", { class: "result", id: "result", dataset: { saved: String(Boolean(saved)) } },
     h("div", { class: "stats" },
@@ -57,7 +57,9 @@ export function resultView(test, saved, again) {
     saved?.personal_best ? h("p", { class: "badge", id: "personal-best" }, "New personal best!") : null,
     saved?.result?.flagged ? h("p", { class: "muted", id: "result-flag" }, `Kept off the leaderboards: ${saved.result.flag_reason}`) : null,
     saved && !saved.stored ? h("p", { class: "muted" }, "Guest results are scored but not kept. Sign up to keep them.") : null,
-    saved ? null : h("p", { class: "muted" }, "Not saved: these numbers are this browser's own count."),
+    saved ? null : h("p", { class: "muted", id: "result-local" }, kind === "practice"
+      ? "Practice is not scored: these numbers are this browser's own count."
+      : "Not saved: these numbers are this browser's own count."),
     h("figure", { class: "chart-box" }, wpmChart(n.series), h("figcaption", {}, "WPM over time")),
     breakdown(test, saved?.result?.chars),
     h("button", { type: "button", class: "primary", id: "again", onclick: again }, "Next test"));

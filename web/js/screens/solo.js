@@ -1,42 +1,23 @@
-// The solo typing test: fetch a text, type it, send the keystroke log, show the result.
+// The solo typing test: words or time mode, or a practice text from the
+// insights; fetch a text, type it, send the keystroke log, show the result.
 
 import { newTest, submitResult } from "../api.js";
 import { h, replace } from "../dom.js";
+import { LANGUAGES } from "../languages.js";
 import { notifyError } from "../notices.js";
-import { BACKSPACE, TypingTest } from "../typing.js";
+import { keyCapture, TextView } from "../text-view.js";
+import { TypingTest } from "../typing.js";
 import { resultView } from "./result.js";
 
-// The languages typogram/texts.py has word lists for.
-const LANGUAGES = [
-  ["en", "English"], ["es", "Español"], ["fr", "Français"], ["de", "Deutsch"], ["it", "Italiano"],
-  ["pt", "Português"], ["nl", "Nederlands"], ["pl", "Polski"], ["ru", "Русский"], ["tr", "Türkçe"],
-  ["sv", "Svenska"], ["fi", "Suomi"], ["cs", "Čeština"], ["uk", "Українська"], ["id", "Bahasa Indonesia"],
-];
+const MODES = [["words", "Words"], ["time", "Time"]];
 const COUNTS = [10, 25, 50, 100];
+const SECONDS = [15, 30, 60];
 const TICK_MS = 250;
+export const PRACTICE_KEY = "typogram.practice"; // sessionStorage: the text from GET /practice/next
 
 function select(id, label, options, value) {
   return h("label", { class: "field inline" }, h("span", { class: "field-label" }, label),
     h("select", { id, name: id }, options.map(([v, text]) => h("option", { value: v, selected: String(v) === String(value) }, text))));
-}
-
-/** The text as one span per character, re-classed as the typist moves. */
-class TextView {
-  constructor(text) {
-    this.spans = [...text].map((ch) => h("span", { class: "ch" }, ch));
-    this.el = h("div", { class: "text", id: "test-text", "aria-label": "Text to type" }, this.spans);
-    this.update([], 0);
-  }
-
-  update(typed, from) {
-    const start = Math.max(0, from - 1);
-    for (let i = start; i < this.spans.length; i += 1) {
-      const span = this.spans[i];
-      const ch = span.textContent;
-      span.className = i < typed.length ? (typed[i] === ch ? "ch ok" : "ch bad") : i === typed.length ? "ch caret" : "ch";
-      if (i > typed.length + 1) break;
-    }
-  }
 }
 
 function liveStats() {
@@ -47,38 +28,68 @@ function liveStats() {
     h("span", {}, wpm, " wpm"), h("span", {}, acc, " acc"), h("span", {}, time));
   return {
     el,
-    show(stats) {
+    show(stats, left = null) {
       wpm.textContent = String(Math.round(stats.wpm));
       acc.textContent = `${Math.round(stats.accuracy * 100)}%`;
-      time.textContent = `${(stats.elapsedMs / 1000).toFixed(1)} s`;
+      time.textContent = left === null ? `${(stats.elapsedMs / 1000).toFixed(1)} s` : `${Math.max(0, left / 1000).toFixed(1)} s left`;
     },
   };
 }
 
+function takePractice() {
+  const raw = sessionStorage.getItem(PRACTICE_KEY);
+  sessionStorage.removeItem(PRACTICE_KEY);
+  try {
+    return raw ? JSON.parse(raw) : null;
+  } catch {
+    return null;
+  }
+}
+
 export function soloScreen(gateway) {
+  const settings = { mode: "words", lang: "en", count: 25, seconds: 30 };
   return {
-    mount(view) {
-      const settings = { lang: "en", count: 25 };
+    mount(view, params) {
+      let practice = params.get("practice") ? takePractice() : null;
       let cleanupTest = () => {};
       const stage = h("div", { class: "stage" });
+      const modeSelect = select("mode", "Mode", MODES, settings.mode);
       const langSelect = select("lang", "Language", LANGUAGES, settings.lang);
       const countSelect = select("count", "Words", COUNTS.map((n) => [n, String(n)]), settings.count);
+      const secondsSelect = select("seconds", "Seconds", SECONDS.map((n) => [n, `${n} s`]), settings.seconds);
       const restart = h("button", { type: "button", class: "secondary", id: "new-test", onclick: () => load() }, "New test");
-      langSelect.querySelector("select").addEventListener("change", (e) => { settings.lang = e.target.value; load(); });
-      countSelect.querySelector("select").addEventListener("change", (e) => { settings.count = Number(e.target.value); load(); });
+      const showMode = () => {
+        countSelect.hidden = settings.mode !== "words";
+        secondsSelect.hidden = settings.mode !== "time";
+      };
+      const on = (wrapper, fn) => wrapper.querySelector("select").addEventListener("change", (e) => {
+        fn(e.target.value);
+        practice = null;
+        showMode();
+        load();
+      });
+      on(modeSelect, (v) => { settings.mode = v; });
+      on(langSelect, (v) => { settings.lang = v; });
+      on(countSelect, (v) => { settings.count = Number(v); });
+      on(secondsSelect, (v) => { settings.seconds = Number(v); });
+      showMode();
+      const title = h("h2", {}, "Solo test");
       view.append(h("section", { class: "card solo", id: "solo" },
-        h("div", { class: "toolbar" }, h("h2", {}, "Solo test"), langSelect, countSelect, restart), stage));
+        h("div", { class: "toolbar" }, title, modeSelect, langSelect, countSelect, secondsSelect, restart), stage));
 
       const finish = async (test, spec) => {
         gateway.send("presence.set", { status: "online" });
-        let saved = null;
-        try {
-          saved = await submitResult(spec.test_id, test.keystrokes);
-        } catch (err) {
-          notifyError(err);
-        }
         cleanupTest();
-        replace(stage, resultView(test, saved, () => load()));
+        let saved = null;
+        if (spec.test_id) {
+          try {
+            saved = await submitResult(spec.test_id, test.keystrokes);
+          } catch (err) {
+            notifyError(err);
+          }
+        }
+        replace(stage, resultView(test, saved, () => { practice = null; load(); }, spec.practice ? "practice" : null));
+        stage.dataset.phase = "result";
         stage.querySelector("button")?.focus();
       };
 
@@ -86,49 +97,54 @@ export function soloScreen(gateway) {
         const test = new TypingTest(spec.text);
         const text = new TextView(spec.text);
         const stats = liveStats();
-        const capture = h("textarea", { class: "capture", id: "typing-input", autocapitalize: "off", autocomplete: "off",
-          spellcheck: false, "aria-label": "Type the text here" });
-        const hint = h("p", { class: "muted hint" }, "Start typing — the clock starts with your first key.");
-        const box = h("div", { class: "typing-box", onclick: () => capture.focus() }, text.el, capture);
-        replace(stage, stats.el, box, hint);
-        stage.dataset.phase = "typing";
-
-        const press = (key) => {
+        const limitMs = spec.mode === "time" ? spec.seconds * 1000 : null;
+        const left = (now) => (limitMs === null ? null : limitMs - (test.startedAt === null ? 0 : now - test.startedAt));
+        let over = false;
+        const end = () => {
+          if (over) return;
+          over = true;
+          typing.setEnabled(false);
+          finish(test, spec);
+        };
+        const typing = keyCapture(text, (key) => {
+          const now = performance.now();
+          if (over || (limitMs !== null && left(now) <= 0)) return;
           const before = test.position;
-          if (!test.press(key, performance.now())) return;
+          if (!test.press(key, now)) return;
           if (test.keystrokes.length === 1) gateway.send("presence.set", { status: "racing" });
           text.update(test.typed, Math.min(before, test.position));
-          stats.show(test.stats(performance.now()));
-          if (test.finished) finish(test, spec);
-        };
-        capture.addEventListener("keydown", (event) => {
-          if (event.key === BACKSPACE) {
-            event.preventDefault();
-            press(BACKSPACE);
-          } else if (event.key === "Enter" || event.key === "Tab") {
-            event.preventDefault();
-          }
+          stats.show(test.stats(now), left(now));
+          if (test.finished) end();
         });
-        // Characters come from input events, which phone keyboards send too.
-        capture.addEventListener("input", (event) => {
-          for (const ch of event.data ?? capture.value) press(ch);
-          capture.value = "";
-        });
+        const hint = h("p", { class: "muted hint" }, spec.practice
+          ? `Practice: words chosen for ${[...spec.practice.keys, ...spec.practice.bigrams].join(" ") || "your weak spots"}. Not scored.`
+          : "Start typing — the clock starts with your first key.");
+        replace(stage, stats.el, typing.el, hint);
+        stats.show(test.stats(), limitMs);
+        stage.dataset.phase = "typing";
         const timer = setInterval(() => {
-          if (test.startedAt !== null && !test.finished) stats.show(test.stats(performance.now()));
+          const now = performance.now();
+          if (test.startedAt === null || test.finished || over) return;
+          stats.show(test.stats(now), left(now));
+          if (limitMs !== null && left(now) <= 0) end();
         }, TICK_MS);
         cleanupTest = () => clearInterval(timer);
-        capture.focus();
+        typing.focus();
       };
 
       let loading = 0;
       const load = async () => {
         const ticket = ++loading;
         cleanupTest();
+        title.textContent = practice ? "Practice" : "Solo test";
+        if (practice) {
+          play({ text: practice.text, mode: "words", practice: practice.focus ?? { keys: [], bigrams: [] } });
+          return;
+        }
         stage.dataset.phase = "loading";
         replace(stage, h("p", { class: "muted" }, "Getting a text…"));
         try {
-          const spec = await newTest({ mode: "words", count: settings.count, lang: settings.lang });
+          const spec = await newTest({ mode: settings.mode, count: settings.count, seconds: settings.seconds, lang: settings.lang });
           if (ticket === loading) play(spec);
         } catch (err) {
           if (ticket !== loading) return;

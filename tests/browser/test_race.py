@@ -1,0 +1,140 @@
+"""Races in two real pages: a private race by code, and two players matched from the queue.
+
+Both pages type with real key presses and uneven gaps at the same time; the
+server replays each keystroke log, so a page that sent a wrong log, or one
+timed outside the race clock, would not get its place in the standings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from typing import Any
+
+import pytest
+
+from tests.browser.conftest import PHONE, Pages, shoot
+from tests.browser.test_web import play_as_guest, unique, wait_online
+
+pytestmark = pytest.mark.browser
+
+PRIVATE_TEXT = "the quick brown fox jumps over a lazy dog"
+
+
+async def race_text(page: Any) -> str:
+    text: str = await page.evaluate(
+        "[...document.querySelectorAll('#race-text .ch')].map((s) => s.textContent).join('')"
+    )
+    return text
+
+
+async def race_by_hand(page: Any, seed: int, mistake: bool = False) -> None:
+    """Waits for the start, then types the text one key at a time with uneven gaps."""
+    await page.wait_for_selector("#race-stage[data-phase=running] #race-text", timeout=15_000)
+    await page.focus("#race-input")
+    text = await race_text(page)
+    rng = random.Random(seed)
+    if mistake:
+        await page.keyboard.type("z" if text[0] != "z" else "q")
+        await page.wait_for_timeout(60)
+        await page.keyboard.press("Backspace")
+    for ch in text:
+        await page.keyboard.type(ch)
+        await page.wait_for_timeout(rng.randint(25, 95))
+
+
+async def standings_names(page: Any) -> list[str]:
+    await page.wait_for_selector("#race-standings tbody tr", timeout=15_000)
+    names: list[str] = await page.eval_on_selector_all(
+        "#race-standings tbody tr", "(rows) => rows.map((r) => r.dataset.name)"
+    )
+    return names
+
+
+async def open_race(pages: Pages, name: str, **kwargs: Any) -> Any:
+    page = await pages.open(**kwargs)
+    await play_as_guest(page, name)
+    await page.click("nav a[href='#/race']")
+    await wait_online(page)
+    await page.wait_for_selector("#race-stage[data-phase=idle]")
+    return page
+
+
+async def test_private_race_by_code_two_pages_race_and_see_standings(pages: Pages) -> None:
+    ann, bob = unique("ann"), unique("bob")
+    host = await open_race(pages, ann)
+    guest = await open_race(pages, bob, viewport=PHONE)
+
+    await host.click("#race details summary")
+    await host.fill("#race-own-text", PRIVATE_TEXT)
+    await host.click("#race-create")
+    await host.wait_for_selector("#race-stage[data-phase=lobby] #race-code")
+    code = (await host.inner_text("#race-code")).strip()
+    assert len(code) == 6
+
+    await guest.fill("#race-code-input", code.lower())  # codes are not case-sensitive
+    await guest.click("#race-join")
+    await guest.wait_for_selector("#race-wait-host")
+    # Both see both players in the lobby before the start.
+    for page in (host, guest):
+        await page.wait_for_selector(f"#race-track li[data-name='{ann}']")
+        await page.wait_for_selector(f"#race-track li[data-name='{bob}']")
+    await shoot(host, "race-lobby")
+
+    await host.click("#race-start")
+    for page in (host, guest):
+        await page.wait_for_selector("#race-countdown")
+
+    async def watch_progress() -> None:
+        # While bob types, ann's page shows his bar moving (race.state pushes).
+        await host.wait_for_selector(
+            f"#race-track li[data-name='{bob}']:not([data-pos='0'])", timeout=15_000
+        )
+
+    watcher = asyncio.create_task(watch_progress())
+    await asyncio.gather(race_by_hand(host, 1, mistake=True), race_by_hand(guest, 2))
+    await watcher
+    host_names, guest_names = await standings_names(host), await standings_names(guest)
+    assert sorted(host_names) == sorted([ann, bob])
+    assert host_names == guest_names
+    rows = host.locator("#race-standings tbody tr")
+    for i in range(2):
+        assert await rows.nth(i).get_attribute("data-place") == str(i + 1)
+        assert int(await rows.nth(i).locator("td").nth(2).inner_text()) > 0
+    await shoot(host, "race-standings")
+    await shoot(guest, "race-standings-phone")
+
+
+async def test_two_pages_queue_race_and_see_standings(pages: Pages) -> None:
+    ann, bob = unique("ann"), unique("bob")
+    first = await open_race(pages, ann)
+    second = await open_race(pages, bob)
+    for page in (first, second):
+        await page.select_option("#race-difficulty", "easy")
+        await page.click("#race-queue")
+        await page.wait_for_selector("#race-stage[data-phase=queued] #race-cancel")
+    await shoot(first, "race-queued")
+    await first.wait_for_selector(
+        "#race-countdown, #race-stage[data-phase=running]", timeout=15_000
+    )
+    await shoot(first, "race-countdown")
+
+    async def race_and_shoot() -> None:
+        await race_by_hand(first, 3)
+
+    async def shoot_midway() -> None:
+        await second.wait_for_selector("#race-stage[data-phase=running]", timeout=15_000)
+        await second.wait_for_timeout(1200)
+        await shoot(second, "race-running")
+
+    await asyncio.gather(race_and_shoot(), race_by_hand(second, 4), shoot_midway())
+    assert sorted(await standings_names(first)) == sorted([ann, bob])
+    assert sorted(await standings_names(second)) == sorted([ann, bob])
+
+
+async def test_queue_can_be_cancelled(pages: Pages) -> None:
+    page = await open_race(pages, unique("cat"))
+    await page.select_option("#race-difficulty", "hard")
+    await page.click("#race-queue")
+    await page.click("#race-cancel")
+    await page.wait_for_selector("#race-stage[data-phase=idle] #race-queue")

@@ -4,12 +4,25 @@ One ``ChatRoomState`` per room with local members; it is dropped when the
 last local member leaves. Members across nodes, moderators, mutes and slow
 mode are shared through the cache (``gateway.roomstate``); messages and
 presence reach every node through the room channel. History (the last ``gateway_chat_history``
-messages) lives in the cache under ``keys.room_history`` and every message
-goes to the ``chat-messages`` topic.
+messages, each ``b"<n> " + message`` with its room push number) lives in the cache
+under ``keys.room_history`` and every message goes to the ``chat-messages`` topic.
+
+Joining: the node subscribes to the room channel (confirmed) *before* it reads
+the push counter and the history, holding the joiner's pushes meanwhile.
+Every push published later reaches it; the session's watermark starts at the
+counter plus the history's numbers, so a push it already has (in history, or
+its own arrival) is dropped on delivery: no gap, no duplicate.
+
+``chat.send`` in order: the ``chat-messages`` event, then history and room log
+in one atomic append, then PUBLISH. A failure anywhere means nothing was
+delivered and the sender gets ``unavailable``. At most ``max_inflight``
+sends run at once per node; past that the sender gets ``unavailable`` at once.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -19,13 +32,16 @@ from typing import Any
 import orjson
 
 from gateway.fanout import Fanout
-from gateway.roomstate import SharedRooms
+from gateway.roomstate import Moderation, SharedRooms
 from gateway.sessions import Session, Watermark
 from rooms import chat
 from typogram import keys
 from typogram.codes import ErrorCode
+from typogram.errors import AppError
 from typogram.ports import Cache, Event, EventLog, PubSub
 from typogram.protocol import ProtocolError, Push, numbered_payload, parse_push, push_payload
+
+log = logging.getLogger(__name__)
 
 Reply = Callable[[str, Mapping[str, Any]], None]
 MODERATOR_ROLES = frozenset({"moderator", "admin"})
@@ -47,6 +63,7 @@ class ChatRooms:
         push_log: int,
         push_ttl: float,
         shared: SharedRooms,
+        max_inflight: int = 256,
     ) -> None:
         self._cache = cache
         self._pubsub = pubsub
@@ -61,6 +78,9 @@ class ChatRooms:
         self._push_ttl = push_ttl
         self._shared = shared
         self._states: dict[str, chat.ChatRoomState] = {}
+        self._max_inflight = max_inflight
+        self._inflight = 0
+        self.refused = 0  # chat.send answered ``unavailable`` because of the bound
 
     def __len__(self) -> int:
         return len(self._states)
@@ -78,20 +98,32 @@ class ChatRooms:
             return
         if len(session.rooms) >= self._max_rooms:
             raise chat.RoomError(ErrorCode.CONFLICT, f"at most {self._max_rooms} rooms at once")
-        history = await self._load_history(room)
         # The first member of an empty room (on every node) moderates it.
         moderator = session.claims.role in MODERATOR_ROLES or (
             room not in self._states and await self._shared.is_empty(room)
         )
+        holding = session.held is None
+        if holding:
+            session.held = []  # live pushes wait until room.joined is queued
         session.rooms.add(room)
-        event = chat.Join(session.user, moderator=moderator)
         try:
-            await self._run(room, event, _with_history(reply, history))
+            await self._fanout.join_room(room, session)  # SUBSCRIBE confirmed
+            mark = session.marks[room] = Watermark(await self._push_count(room))
+            history, numbers = await self._load_history(room)
+            for number in numbers:
+                mark.see(number)
+            event = chat.Join(session.user, moderator=moderator)
+            for number in await self._run(room, event, _with_history(reply, history)):
+                mark.see(number)  # its own arrival: room.joined already lists it
+        except BaseException:
+            session.rooms.discard(room)
+            session.marks.pop(room, None)
+            with contextlib.suppress(Exception):
+                await self._fanout.leave_room(room, session)
+            raise
         finally:
-            # Subscribed after the presence broadcast: the joiner does not hear
-            # its own arrival (room.joined already lists it).
-            await self._fanout.join_room(room, session)
-            session.marks[room] = Watermark(await self._push_count(room))
+            if holding:
+                session.release({})
 
     async def restore(self, session: Session, room: str) -> None:
         """Put a session resumed from another node back in a room, without replies."""
@@ -130,7 +162,7 @@ class ChatRooms:
     async def snapshot(self, session: Session, room: str, reply: Reply) -> None:
         """Send ``room.joined`` for a room the session is already in (resume, re-join)."""
         members = await self._shared.members(room, self._states.get(room))
-        history = await self._load_history(room)
+        history, _ = await self._load_history(room)
         reply("room.joined", {"room": room, "members": members, "history": history})
 
     async def leave(self, session: Session, room: str, reply: Reply) -> None:
@@ -146,10 +178,17 @@ class ChatRooms:
             await self.leave(session, room, _ignore)
 
     async def send(self, session: Session, room: str, text: str, reply: Reply) -> str:
-        """Send a message; returns its id."""
-        message_id = uuid.uuid4().hex
-        await self._run(room, chat.Send(session.user.id, text, message_id), reply)
-        return message_id
+        """Send a message; returns its id. ``AppError(unavailable)``: it was not delivered."""
+        if self._inflight >= self._max_inflight:
+            self.refused += 1
+            raise AppError(ErrorCode.UNAVAILABLE, "chat is overloaded here, try again shortly")
+        self._inflight += 1
+        try:
+            message_id = uuid.uuid4().hex
+            await self._run(room, chat.Send(session.user.id, text, message_id), reply)
+            return message_id
+        finally:
+            self._inflight -= 1
 
     async def mute(self, session: Session, room: str, user_id: str, on: bool, reply: Reply) -> None:
         actor = session.user.id
@@ -159,15 +198,22 @@ class ChatRooms:
     async def slow_mode(self, session: Session, room: str, seconds: float, reply: Reply) -> None:
         await self._run(room, chat.SlowMode(session.user.id, seconds), reply)
 
-    async def _run(self, room: str, event: chat.Event, reply: Reply) -> None:
+    async def _run(self, room: str, event: chat.Event, reply: Reply) -> list[int]:
+        """Apply ``event`` and carry out its effects; returns the numbers of its pushes."""
+        if room not in self._states and not isinstance(event, chat.Join):
+            raise chat.RoomError(ErrorCode.NOT_FOUND, f"not in room {room}")
+        shared = None
+        if room not in self._states or isinstance(event, chat.Mute | chat.Unmute | chat.SlowMode):
+            shared = await self._shared.moderation(room)  # decide on the freshest copy
+        # No await from reading the state to storing the new one: concurrent joins of
+        # one room must not overwrite each other's members.
         state = self._states.get(room)
         if state is None:
             if not isinstance(event, chat.Join):
                 raise chat.RoomError(ErrorCode.NOT_FOUND, f"not in room {room}")
             state = chat.ChatRoomState(room, max_text=self._max_text, slow_mode_s=self._slow_mode)
-            state = await self._with_shared(state)
-        elif isinstance(event, chat.Mute | chat.Unmute | chat.SlowMode):
-            state = await self._with_shared(state)  # decide on the freshest copy
+        if shared is not None:
+            state = _with_moderation(state, shared)
         new, effects = chat.handle(state, event, self._clock())
         if new.is_empty:
             self._states.pop(room, None)
@@ -179,19 +225,7 @@ class ChatRooms:
             await self._shared.write_moderation(new)
         if isinstance(event, chat.Join):
             reply = _with_members(reply, await self._shared.members(room, new))
-        for effect in effects:
-            await self._apply(room, effect, reply)
-
-    async def _with_shared(self, state: chat.ChatRoomState) -> chat.ChatRoomState:
-        shared = await self._shared.moderation(state.room)
-        if shared is None:
-            return state
-        return replace(
-            state,
-            moderators=state.moderators | frozenset(shared.moderators),
-            muted=frozenset(shared.muted),
-            slow_mode_s=state.slow_mode_s if shared.slow_mode_s is None else shared.slow_mode_s,
-        )
+        return await self._apply(room, effects, reply, isinstance(event, chat.Send))
 
     def moderated(self, room: str, data: Mapping[str, Any]) -> None:
         """A ``room.moderation`` push (from any node): apply its mutes and slow mode here."""
@@ -209,32 +243,82 @@ class ChatRooms:
         """Heartbeat: keep this node's share of every room it holds from expiring."""
         await self._shared.refresh(list(self._states.values()))
 
-    async def _apply(self, room: str, effect: chat.Effect, reply: Reply) -> None:
-        match effect:
-            case chat.Reply(kind, data):
-                reply(kind, data)
-            case chat.Broadcast(kind, data):
-                payload = push_payload(kind, data)
-                number = await self._cache.append_numbered(
-                    keys.room_push_seq(room),
-                    keys.room_pushes(room),
-                    payload,
-                    self._push_log,
-                    self._push_ttl,
-                )
-                await self._pubsub.publish(
-                    keys.channel_room(room), numbered_payload(number, payload, time.time())
-                )
-            case chat.StoreHistory(message):
-                await self._cache.list_push(
-                    keys.room_history(room), orjson.dumps(message), max_len=self._history
-                )
-            case chat.Publish(topic, kind, data, key):
-                await self._events.publish(topic, Event(type=kind, data=data, key=key))
+    async def _apply(
+        self, room: str, effects: list[chat.Effect], reply: Reply, sending: bool
+    ) -> list[int]:
+        """Carry out effects: durable event first, then history + log, then PUBLISH.
 
-    async def _load_history(self, room: str) -> list[orjson.Fragment]:
-        raw = await self._cache.list_range(keys.room_history(room), 0, -1)
-        return [orjson.Fragment(item) for item in raw[-self._history :]]
+        For a ``chat.send`` (``sending``) a backend failure becomes ``unavailable``:
+        it happened before the PUBLISH, so nobody got the message.
+        """
+        history = b""
+        numbers: list[int] = []
+        try:
+            for effect in effects:
+                match effect:
+                    case chat.Publish(topic, kind, data, key):
+                        await self._events.publish(topic, Event(type=kind, data=data, key=key))
+                    case chat.StoreHistory(message):
+                        history = orjson.dumps(message)  # appended with its broadcast
+            for effect in effects:
+                match effect:
+                    case chat.Broadcast(kind, data):
+                        numbers.append(await self._broadcast(room, kind, data, history))
+                        history = b""
+                    case chat.StoreHistory(message) if history:  # no broadcast carried it
+                        await self._cache.list_push(
+                            keys.room_history(room), b"0 " + history, max_len=self._history
+                        )
+        except Exception as exc:
+            if not sending:
+                raise
+            log.warning("chat.send in %s failed: %r", room, exc)
+            raise AppError(ErrorCode.UNAVAILABLE, "chat is unavailable, try again") from exc
+        for effect in effects:
+            if isinstance(effect, chat.Reply):
+                reply(effect.type, effect.data)
+        return numbers
+
+    async def _broadcast(
+        self, room: str, kind: str, data: Mapping[str, Any], history: bytes
+    ) -> int:
+        payload = push_payload(kind, data)
+        also = (keys.room_history(room), history, self._history) if history else None
+        number = await self._cache.append_numbered(
+            keys.room_push_seq(room),
+            keys.room_pushes(room),
+            payload,
+            self._push_log,
+            self._push_ttl,
+            also=also,
+        )
+        await self._pubsub.publish(
+            keys.channel_room(room), numbered_payload(number, payload, time.time())
+        )
+        return number
+
+    async def _load_history(self, room: str) -> tuple[list[orjson.Fragment], list[int]]:
+        """The room's history for ``room.joined``, and the push numbers it holds."""
+        raw = await self._cache.list_range(keys.room_history(room), -self._history, -1)
+        history, numbers = [], []
+        for item in raw:
+            head, _, body = item.partition(b" ")
+            if not body or not head.isdigit():  # written before entries were numbered
+                history.append(orjson.Fragment(item))
+                continue
+            history.append(orjson.Fragment(body))
+            if int(head):
+                numbers.append(int(head))
+        return history, numbers
+
+
+def _with_moderation(state: chat.ChatRoomState, shared: Moderation) -> chat.ChatRoomState:
+    return replace(
+        state,
+        moderators=state.moderators | frozenset(shared.moderators),
+        muted=frozenset(shared.muted),
+        slow_mode_s=state.slow_mode_s if shared.slow_mode_s is None else shared.slow_mode_s,
+    )
 
 
 def _moderation(state: chat.ChatRoomState) -> tuple[Any, ...]:

@@ -2,6 +2,8 @@
 
 ``push`` never blocks and never grows the queue past its limit: it reports
 overflow and the caller closes the slow consumer (close 4008) instead.
+``idle`` tells the connection that the writer waits on an empty queue, so a
+frame may skip the queue and go straight to the socket without overtaking any.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ class SendQueue:
         self._limit = limit
         self._ready = asyncio.Event()
         self._closed = False
+        self._waiting = False
 
     def __len__(self) -> int:
         return len(self._frames)
@@ -25,6 +28,11 @@ class SendQueue:
     @property
     def closed(self) -> bool:
         return self._closed
+
+    @property
+    def idle(self) -> bool:
+        """The writer waits in ``get`` on an empty, open queue."""
+        return self._waiting and not self._frames and not self._closed
 
     def push(self, frame: bytes) -> bool:
         """Queue a frame; ``False`` means the queue is full (nothing was queued).
@@ -53,5 +61,9 @@ class SendQueue:
             if self._closed:
                 return None
             self._ready.clear()
-            await self._ready.wait()
+            self._waiting = True
+            try:
+                await self._ready.wait()
+            finally:
+                self._waiting = False
         return self._frames.popleft()

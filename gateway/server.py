@@ -100,6 +100,7 @@ class Gateway:
                 push_log=settings.ws_replay_frames,
                 push_ttl=record_ttl,
                 shared=SharedRooms(cache, self.node_id, presence_ttl, clock),
+                max_inflight=settings.gateway_chat_max_inflight,
             ),
             presence=Presence(cache, presence_ttl),
             metrics=self.metrics,

@@ -27,6 +27,7 @@ from typing import Any
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
+from websockets.protocol import State
 
 from gateway.chatrooms import Reply
 from gateway.dispatch import dispatch
@@ -44,6 +45,8 @@ from typogram.tokens import Claims, TokenType
 log = logging.getLogger(__name__)
 
 RATE_STRIKE_WINDOW_S = 10.0
+# Bytes the transport may buffer before frames wait in the send queue instead.
+DIRECT_WRITE_LIMIT = 64 * 1024
 # Closes after which the session is over rather than waiting for a resume.
 ENDING_CLOSES = frozenset(
     {
@@ -80,7 +83,27 @@ class Connection:
     # -- what sessions and the gateway call -------------------------------------
 
     def send(self, frame: bytes, kind: str) -> None:
-        """Queue a frame; a full queue closes this slow consumer with 4008."""
+        """Send or queue a frame; a full queue closes this slow consumer with 4008.
+
+        When nothing is queued and the socket keeps up, the frame is written into
+        the transport at once, as ``websockets.broadcast`` does: no task switch, no
+        await. Otherwise it waits in the bounded queue for the writer, which
+        respects the socket's flow control.
+        """
+        ws = self._ws
+        if (
+            self._queue.idle
+            and ws.protocol.state is State.OPEN
+            and ws.send_in_progress is None
+            and ws.transport.get_write_buffer_size() < DIRECT_WRITE_LIMIT
+        ):
+            try:
+                ws.protocol.send_text(frame)
+                ws.send_data()
+            except Exception:  # closing underneath us: the reader and writer see it
+                log.debug("direct write failed", exc_info=True)
+            self._hub.metrics.frame_out(kind)
+            return
         if self._queue.push(frame):
             self._hub.metrics.frame_out(kind)
             return

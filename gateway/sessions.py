@@ -96,6 +96,8 @@ class Session:
         if room is not None and push.number:
             mark = self.marks.get(room)
             if mark is not None:
+                if mark.has(push.number):
+                    return  # it has this one already (history, a fill, its own join)
                 mark.see(push.number)
         self.seq += 1
         frame = push.frame(self.seq)

@@ -92,11 +92,21 @@ class Cache(Protocol):
 
     async def list_range(self, key: str, start: int = 0, stop: int = -1) -> list[bytes]: ...
     async def append_numbered(
-        self, counter: str, key: str, value: bytes, max_len: int, ttl: float
+        self,
+        counter: str,
+        key: str,
+        value: bytes,
+        max_len: int,
+        ttl: float,
+        *,
+        also: tuple[str, bytes, int] | None = None,
     ) -> int:
         """Atomically add 1 to ``counter`` (giving n) and append ``b"<n> " + value`` to list
         ``key`` kept to its newest ``max_len``; both keys expire ``ttl`` after this call.
-        Returns n: appends are numbered 1, 2, … in the order they are stored."""
+        ``also=(list, item, max_len)`` appends ``b"<n> " + item`` to a second list, kept
+        to its ``max_len``, in the same atomic step (its TTL is left alone). Returns n:
+        appends are numbered 1, 2, … in the order they are stored. Raises and stores
+        nothing when it fails."""
         ...
 
     async def write_batch(

@@ -88,6 +88,8 @@ class Settings:
     gateway_chat_history: int = 50
     gateway_chat_max_text: int = 500
     gateway_chat_slow_mode_s: float = 0.0
+    # chat.send requests one node works on at once; past it: ``unavailable`` at once.
+    gateway_chat_max_inflight: int = 256
     # -- typing tests and results (typogram/typing.py, rest/results.py) ---
     typing_wpm_cap: float = 300.0
     typing_flag_wpm: float = 250.0

@@ -239,13 +239,26 @@ class MemoryCache(_Embedded):
         return [items[i] for i in _span(len(items), start, stop)]
 
     async def append_numbered(
-        self, counter: str, key: str, value: bytes, max_len: int, ttl: float
+        self,
+        counter: str,
+        key: str,
+        value: bytes,
+        max_len: int,
+        ttl: float,
+        *,
+        also: tuple[str, bytes, int] | None = None,
     ) -> int:
         self._check()
         _check_ttl(ttl)
+        if max_len < 1 or (also is not None and also[2] < 1):
+            raise ValueError("max_len must be at least 1")
+        if also is not None:
+            self._typed(also[0], list)  # WRONGTYPE before anything changes
         number = await self.incr(counter)
         self._set_expiry(counter, self._data[counter], ttl)
         await self.list_push(key, b"%d %b" % (number, value), max_len, ttl)
+        if also is not None:
+            await self.list_push(also[0], b"%d %b" % (number, also[1]), also[2])
         return number
 
     async def write_batch(

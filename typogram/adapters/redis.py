@@ -17,9 +17,10 @@ from urllib.parse import urlsplit, urlunsplit
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.client import PubSub
 from redis.commands.core import AsyncScript
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 
 from typogram.adapters.listeners import deliver
+from typogram.adapters.redis_batch import CommandBatcher
 from typogram.errors import BackendUnavailable
 from typogram.ports import Listener
 from typogram.settings import Settings
@@ -39,13 +40,18 @@ if created then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return value
 """
 
-# INCR a counter, append "<n> value" to a list kept to ARGV[2] items, expire both (one script).
+# INCR a counter, append "<n> value" to a list kept to ARGV[2] items, expire both; with a
+# third key also append "<n> ARGV[4]" to that list kept to ARGV[5] items (one atomic script).
 _APPEND_NUMBERED: Final = """
 local n = redis.call('INCR', KEYS[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 redis.call('RPUSH', KEYS[2], n .. ' ' .. ARGV[1])
 redis.call('LTRIM', KEYS[2], -tonumber(ARGV[2]), -1)
 redis.call('PEXPIRE', KEYS[2], ARGV[3])
+if KEYS[3] then
+  redis.call('RPUSH', KEYS[3], n .. ' ' .. ARGV[4])
+  redis.call('LTRIM', KEYS[3], -tonumber(ARGV[5]), -1)
+end
 return n
 """
 
@@ -165,12 +171,19 @@ class RedisCache(_RedisAdapter):
         self._hits = self._misses = 0
         self._incr_script: AsyncScript | None = None
         self._append_script: AsyncScript | None = None
+        self._batcher: CommandBatcher | None = None
 
     async def __aenter__(self) -> Self:
         await super().__aenter__()
         self._incr_script = self._redis().register_script(_INCR_WITH_TTL)
         self._append_script = self._redis().register_script(_APPEND_NUMBERED)
+        self._batcher = CommandBatcher(self._redis(), "redis-cache-batcher")
         return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._batcher is not None:
+            await self._batcher.aclose()
+        await super().__aexit__(*exc)
 
     async def get(self, key: str) -> bytes | None:
         value = await self._redis().get(self._prefix + key)
@@ -224,13 +237,28 @@ class RedisCache(_RedisAdapter):
         return [_as_bytes(item) for item in items]
 
     async def append_numbered(
-        self, counter: str, key: str, value: bytes, max_len: int, ttl: float
+        self,
+        counter: str,
+        key: str,
+        value: bytes,
+        max_len: int,
+        ttl: float,
+        *,
+        also: tuple[str, bytes, int] | None = None,
     ) -> int:
-        if max_len < 1:
+        if max_len < 1 or (also is not None and also[2] < 1):
             raise ValueError("max_len must be at least 1")
-        assert self._append_script is not None, "registered on enter"
-        keys = [self._prefix + counter, self._prefix + key]
-        return int(await self._append_script(keys=keys, args=[value, max_len, _ttl_ms(ttl)]))
+        script, batcher = self._append_script, self._batcher
+        assert script is not None and batcher is not None, "set up on enter"
+        keys: list[Any] = [self._prefix + counter, self._prefix + key]
+        args: list[Any] = [value, max_len, _ttl_ms(ttl)]
+        if also is not None:
+            keys.append(self._prefix + also[0])
+            args += [also[1], also[2]]
+        try:  # batched with whatever else this turn of the loop appends
+            return int(await batcher.call("EVALSHA", script.sha, len(keys), *keys, *args))
+        except NoScriptError:  # Redis restarted or flushed its scripts: load it again
+            return int(await script(keys=keys, args=args))
 
     async def write_batch(
         self,
@@ -309,9 +337,11 @@ class RedisPubSub(_RedisAdapter):
         self._pubsub: PubSub | None = None
         self._reader: asyncio.Task[None] | None = None
         self._published = self._delivered = self._listener_errors = self._reconnects = 0
+        self._batcher: CommandBatcher | None = None
 
     async def __aenter__(self) -> Self:
         await super().__aenter__()
+        self._batcher = CommandBatcher(self._redis(), "redis-publish-batcher")
         try:
             self._pubsub = self._redis().pubsub()
             # Connect now: the reader blocks on this connection even before any SUBSCRIBE.
@@ -324,6 +354,8 @@ class RedisPubSub(_RedisAdapter):
 
     async def __aexit__(self, *exc: object) -> None:
         self._closed = True
+        if self._batcher is not None:
+            await self._batcher.aclose()
         if self._reader is not None:
             self._reader.cancel()
             await asyncio.wait([self._reader])  # never swallows our own cancellation
@@ -336,7 +368,10 @@ class RedisPubSub(_RedisAdapter):
         return (self._prefix + channel).encode()
 
     async def publish(self, channel: str, message: bytes) -> None:
-        await self._redis().publish(self._wire(channel), message)
+        """PUBLISH, pipelined with the other publishes of this turn of the event loop."""
+        self._redis()
+        assert self._batcher is not None, "set up on enter"
+        await self._batcher.call("PUBLISH", self._wire(channel), message)
         self._published += 1
 
     async def publish_many(self, messages: Iterable[tuple[str, bytes]]) -> None:

@@ -1,0 +1,209 @@
+"""Chat delivery guarantees: no gap after a join, nothing delivered when a send fails,
+``unavailable`` at once when a node is saturated with sends."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from prometheus_client import CollectorRegistry
+from websockets.asyncio.client import ClientConnection
+
+from gateway.server import Gateway
+from tests.integration.test_gateway import SECRET, recv, send
+from tests.integration.test_gateway_resume import Nodes, _delete_keys, _hello, nodes
+from typogram.adapters.memory import InProcessEventLog, MemoryCache, MemoryPubSub
+from typogram.adapters.redis import RedisCache, RedisPubSub
+from typogram.settings import Settings
+from typogram.tokens import TokenService
+
+__all__ = ["nodes"]
+
+ROOMS = 30
+LIFTED: dict[str, Any] = {"ws_rate_per_s": 10_000.0, "ws_rate_burst": 10_000}
+
+
+async def _join(ws: ClientConnection, room: str) -> dict[str, Any]:
+    await send(ws, "room.join", {"room": room}, id=2)
+    return await recv(ws, "room.joined")
+
+
+@pytest.fixture
+async def two_processes(
+    redis_url: str, unique_prefix: str
+) -> AsyncIterator[tuple[Gateway, Gateway]]:
+    """Two nodes on Redis with their own cache and pub/sub each, as two processes have."""
+    settings = Settings(environment="test", jwt_secret=SECRET, ws_port=0, **LIFTED)
+    async with contextlib.AsyncExitStack() as stack:
+        stack.push_async_callback(_delete_keys, redis_url, unique_prefix)
+        events = await stack.enter_async_context(InProcessEventLog())
+        out = []
+        for _ in range(2):
+            cache = await stack.enter_async_context(RedisCache(redis_url, prefix=unique_prefix))
+            pubsub = await stack.enter_async_context(RedisPubSub(redis_url, prefix=unique_prefix))
+            gateway = Gateway(
+                settings,
+                tokens=TokenService(settings),
+                cache=cache,
+                pubsub=pubsub,
+                events=events,
+                registry=CollectorRegistry(),
+            )
+            out.append(await stack.enter_async_context(gateway))
+        yield out[0], out[1]
+
+
+@pytest.mark.integration
+async def test_a_message_sent_right_after_a_join_reaches_the_joiner(
+    two_processes: tuple[Gateway, Gateway],
+) -> None:
+    a, b = two_processes
+    alice, _ = await _hello(a, "alice")
+    bob, _ = await _hello(b, "bob")
+    for i in range(ROOMS):
+        room = f"fresh-{i}"
+        await _join(alice, room)
+        await _join(bob, room)  # the moment room.joined arrives, alice speaks
+        await send(alice, "chat.send", {"room": room, "text": f"m{i}"})
+        got = await recv(bob, "chat.message")
+        assert (got["d"]["room"], got["d"]["text"]) == (room, f"m{i}")
+    # Exactly once each, and bob never heard his own arrivals.
+    await send(alice, "chat.send", {"room": "fresh-0", "text": "end"})
+    rest = []
+    while (frame := await recv(bob))["d"].get("text") != "end":
+        rest.append(frame)
+    assert [f for f in rest if f["t"] == "chat.message"] == []
+    assert all(f["d"].get("user", {}).get("id") != "bob" for f in rest)
+    for ws in (alice, bob):
+        await ws.close()
+
+
+async def test_a_join_during_a_stream_of_messages_has_no_gap_and_no_duplicate(
+    nodes: Nodes,
+) -> None:
+    a, b = await nodes(2, **LIFTED)
+    alice, _ = await _hello(a, "alice")
+    await _join(alice, "busy")
+    count = 120
+
+    async def talk() -> None:
+        for i in range(count):
+            await send(alice, "chat.send", {"room": "busy", "text": str(i)})
+            if i % 10 == 0:
+                await asyncio.sleep(0.001)
+
+    talking = asyncio.create_task(talk())
+    await asyncio.sleep(0.005)
+    bob, _ = await _hello(b, "bob")
+    joined = await _join(bob, "busy")
+    seen = [int(m["text"]) for m in joined["d"]["history"]]
+    while not seen or seen[-1] != count - 1:
+        seen.append(int((await recv(bob, "chat.message"))["d"]["text"]))
+    await talking
+    assert seen == list(range(seen[0], count)), seen
+    for ws in (alice, bob):
+        await ws.close()
+
+
+# -- failures and saturation (in-memory nodes with a cache that misbehaves) ---------
+
+
+class FaultyCache(MemoryCache):
+    """Writes to a room's history fail while ``failing`` (as a Redis pool that ran dry);
+    room appends wait for ``gate`` while it is clear (a stalled backend)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failing = False
+        self.gate = asyncio.Event()
+        self.gate.set()
+
+    async def append_numbered(self, *args: Any, **kwargs: Any) -> int:
+        await self.gate.wait()
+        if self.failing and kwargs.get("also"):
+            raise ConnectionError("No connection available.")
+        return await super().append_numbered(*args, **kwargs)
+
+    async def list_push(self, key: str, *args: Any, **kwargs: Any) -> None:
+        if self.failing and key.endswith(":history"):
+            raise ConnectionError("No connection available.")
+        await super().list_push(key, *args, **kwargs)
+
+
+@pytest.fixture
+async def faulty() -> AsyncIterator[tuple[Gateway, FaultyCache]]:
+    settings = Settings(
+        environment="test", jwt_secret=SECRET, ws_port=0, gateway_chat_max_inflight=1
+    )
+    async with contextlib.AsyncExitStack() as stack:
+        cache = await stack.enter_async_context(FaultyCache())
+        pubsub = await stack.enter_async_context(MemoryPubSub())
+        events = await stack.enter_async_context(InProcessEventLog())
+        gateway = await stack.enter_async_context(
+            Gateway(
+                settings,
+                tokens=TokenService(settings),
+                cache=cache,
+                pubsub=pubsub,
+                events=events,
+                registry=CollectorRegistry(),
+            )
+        )
+        yield gateway, cache
+
+
+async def _pair(gateway: Gateway) -> tuple[ClientConnection, ClientConnection]:
+    alice, _ = await _hello(gateway, "alice")
+    bob, _ = await _hello(gateway, "bob")
+    await _join(alice, "lobby")
+    await _join(bob, "lobby")
+    await recv(alice, "room.presence")  # bob's arrival
+    return alice, bob
+
+
+async def test_a_failed_write_delivers_nothing_and_answers_unavailable(
+    faulty: tuple[Gateway, FaultyCache],
+) -> None:
+    gateway, cache = faulty
+    alice, bob = await _pair(gateway)
+    cache.failing = True
+    await send(alice, "chat.send", {"room": "lobby", "text": "lost"}, id=7)
+    failed = await recv(alice)
+    assert failed["t"] == "error" and failed["re"] == 7
+    assert failed["d"]["code"] == "unavailable"
+    cache.failing = False
+    await send(alice, "chat.send", {"room": "lobby", "text": "kept"}, id=8)
+    for ws in (alice, bob):  # the next message anyone sees is the one that worked
+        assert (await recv(ws, "chat.message"))["d"]["text"] == "kept"
+    await send(bob, "room.join", {"room": "lobby"}, id=9)  # snapshot: history too
+    history = (await recv(bob, "room.joined"))["d"]["history"]
+    assert [m["text"] for m in history] == ["kept"]
+    for ws in (alice, bob):
+        await ws.close()
+
+
+async def test_a_saturated_node_answers_unavailable_at_once(
+    faulty: tuple[Gateway, FaultyCache],
+) -> None:
+    gateway, cache = faulty
+    alice, bob = await _pair(gateway)
+    cache.gate.clear()  # the backend stalls: alice's send occupies the only slot
+    try:
+        await send(alice, "chat.send", {"room": "lobby", "text": "slow"}, id=1)
+        await asyncio.sleep(0.05)
+        started = asyncio.get_running_loop().time()
+        await send(bob, "chat.send", {"room": "lobby", "text": "refused"}, id=2)
+        refused = await recv(bob, "error")
+        assert refused["re"] == 2 and refused["d"]["code"] == "unavailable"
+        assert asyncio.get_running_loop().time() - started < 1.0
+    finally:
+        cache.gate.set()
+    assert (await recv(alice, "chat.sent"))["re"] == 1
+    assert (await recv(bob, "chat.message"))["d"]["text"] == "slow"
+    await send(bob, "chat.send", {"room": "lobby", "text": "now"}, id=3)
+    assert (await recv(bob, "chat.sent"))["re"] == 3
+    for ws in (alice, bob):
+        await ws.close()

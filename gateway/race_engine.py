@@ -1,23 +1,32 @@
 """The races this node owns: apply events, tick, persist, fail over.
 
 Authority: one node owns a race. It holds the ``RaceState`` in memory, is
-the only writer of ``race:{id}:state`` (written after every change) and
-the only one calling ``rooms.race.handle`` for it. Ownership is a lease,
-``race:{id}:owner`` = node id with a ``race_lease_s`` TTL, renewed every
-third of it; the race also sits in ``race:active`` scored by lease expiry.
+the only writer of ``race:{id}:state`` and the only one calling
+``rooms.race.handle`` for it. Progress, connection changes and ticks are
+written behind, once per tick for all changed races in one pipeline
+(``gateway.race_store``: a takeover loses at most one tick of them); an
+acknowledged join, leave, start or finish is written before its reply.
+Ownership is a lease, ``race:{id}:owner`` = node id with a ``race_lease_s``
+TTL, all of a node's leases renewed in one pipeline every third of it; the
+race also sits in ``race:active`` scored by lease expiry.
 
 Forwarding: an event for a race owned elsewhere goes to the owner's inbox
-channel (``keys.channel_race_node(owner)``) as a small JSON command with a
-request id; the owner applies it and answers on the asker's inbox with the
-replies or the error. The asker waits ``race_forward_timeout_s`` at most
-(``unavailable`` after that). Commands carry the raw keystroke log; the
-owner replays it (``gateway.race_finish``).
+(``gateway.race_inbox``) as a small JSON command with a request id. A
+caller that passes ``on_error`` (``race.progress``, connection changes)
+does not wait: the owner answers only a failure, which ``on_error``
+reports later. Other commands (``race.join``, ``race.finish``, ...) wait
+``race_forward_timeout_s`` at most for the replies (``unavailable`` after
+that). The owner applies forwarded commands in memory, with no Redis write
+of its own. Owners are remembered for ``OWNER_CACHE_S``. Commands carry the
+raw keystroke log; the owner replays it (``gateway.race_finish``).
 
 Failover: every node scans ``race:active`` each lease period; a race whose
 lease has lapsed is adopted by whichever node wins ``set_if_absent`` on the
-owner key: it loads ``race:{id}:state`` and keeps ticking. A request for a
-race with no owner adopts it on the spot. A node that finds its lease taken
-by another drops the race.
+owner key: it loads ``race:{id}:state``, marks every racer still typing
+disconnected (their node may be the one that died: they keep their seat
+for the resume window, and their next progress or ``race.join`` brings them
+back) and keeps ticking. A request for a race with no owner adopts it on
+the spot. A node that finds its lease taken by another drops the race.
 
 Ticking: every ``race_tick_ms`` each owned race gets a ``Tick``; races are
 split into ``SLICES`` fixed slices and one slice is handled every
@@ -31,17 +40,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import uuid
 import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any, Final
 
-import orjson
-
-from gateway.race_finish import limits, replayed
+from gateway.race_commands import read_only, to_event
+from gateway.race_finish import limits
+from gateway.race_inbox import Command, OnMatched, RaceInbox, Replies
+from gateway.race_store import RaceStore
 from rooms import race
-from rooms.race_state import Phase, RaceState, decode, encode
+from rooms.race_state import Phase, RaceState, decode
 from typogram import keys, topics
 from typogram.codes import ErrorCode
 from typogram.errors import AppError
@@ -52,10 +61,11 @@ from typogram.settings import Settings
 log = logging.getLogger(__name__)
 
 SLICES: Final = 5
-INBOX_SIZE: Final = 4096
-Command = Mapping[str, Any]
-Replies = list[tuple[str, Mapping[str, Any]]]
+OWNER_CACHE_S: Final = 1.0  # how long a race's owner is trusted without asking Redis
+OWNER_CACHE_SIZE: Final = 16_384
+BEHIND: Final = frozenset({"progress", "disconnect", "reconnect"})  # written once per tick
 OnFinished = Callable[[RaceState], Any]
+OnError = Callable[[AppError], None]
 
 
 class RaceEngine:
@@ -69,7 +79,7 @@ class RaceEngine:
         events: EventLog,
         clock: Callable[[], float],
         on_finished: Callable[[RaceState], Any] | None = None,
-        on_matched: Callable[[Mapping[str, Any]], Any] | None = None,
+        on_matched: OnMatched | None = None,
     ) -> None:
         self._s = settings
         self.node_id = node_id
@@ -80,39 +90,45 @@ class RaceEngine:
         self._limits = limits(settings)
         self._owned: dict[str, RaceState] = {}
         self._slices: list[set[str]] = [set() for _ in range(SLICES)]
-        self._written: dict[str, int] = {}  # race -> seq last persisted
-        self._locks: dict[str, asyncio.Lock] = {}
-        self._pending: dict[str, asyncio.Future[Any]] = {}
-        self._inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue(INBOX_SIZE)
+        self._store = RaceStore(
+            cache,
+            node_id=node_id,
+            state_ttl_s=settings.race_time_limit_ms / 1000 + settings.race_finished_ttl_s,
+            lease_s=settings.race_lease_s,
+            clock=clock,
+        )
+        self._owners: dict[str, tuple[str, float]] = {}  # race -> (node, trusted until)
         self._on_finished = on_finished
-        self.on_matched = on_matched
-        self._subscribed = False
+        self._inbox = RaceInbox(
+            pubsub,
+            node_id=node_id,
+            timeout_s=settings.race_forward_timeout_s,
+            serve=self._serve_forwarded,
+            on_matched=on_matched,
+        )
         self.halted = False
 
     # -- lifecycle ---------------------------------------------------------------------
 
     async def start(self) -> None:
-        await self._pubsub.subscribe(keys.channel_race_node(self.node_id), self._on_inbox)
-        self._subscribed = True
+        await self._inbox.open()
 
     async def run(self) -> None:
         """Tick, renew leases, adopt lapsed races and serve the inbox until cancelled."""
         async with asyncio.TaskGroup() as group:
             group.create_task(self._ticker(), name="race-ticker")
             group.create_task(self._leases(), name="race-leases")
-            group.create_task(self._serve_inbox(), name="race-inbox")
+            group.create_task(self._inbox.run(), name="race-inbox")
 
     async def stop(self, *, release: bool = True) -> None:
         """Stop serving; ``release`` hands the leases back so another node adopts at once."""
         self.halted = True
-        if self._subscribed:
-            self._subscribed = False
-            with contextlib.suppress(Exception):
-                await self._pubsub.unsubscribe(keys.channel_race_node(self.node_id), self._on_inbox)
+        with contextlib.suppress(Exception):
+            await self._inbox.close()
         if release:
-            for race_id in list(self._owned):
+            for race_id, state in list(self._owned.items()):
                 with contextlib.suppress(Exception):
-                    await self._persist(race_id)
+                    await self._store.write_now(state)
                     await self._cache.delete(keys.race_owner(race_id))
                     await self._cache.zadd(keys.races_active(), {race_id: 0.0})
         self._owned.clear()
@@ -120,7 +136,12 @@ class RaceEngine:
             part.clear()
 
     def statistics(self) -> dict[str, float]:
-        return {"races_owned": len(self._owned), "race_requests_pending": len(self._pending)}
+        return {
+            "races_owned": len(self._owned),
+            "race_requests_pending": len(self._inbox),
+            "races_dirty": len(self._store),
+            "race_state_flushes": self._store.flushes,
+        }
 
     def owns(self, race_id: str) -> bool:
         return race_id in self._owned
@@ -146,28 +167,47 @@ class RaceEngine:
                 raise AppError(exc.code, exc.message) from None
             effects += more
         self._own(state)
-        await self._persist(state.race_id)
+        await self._store.write_now(state)
+        expiry = self._clock() + self._s.race_lease_s
+        await self._cache.zadd(keys.races_active(), {state.race_id: expiry})
         for effect in effects:
             await self._carry_out(state.race_id, effect, replies)
         return self._owned.get(state.race_id, state), replies
 
-    async def apply(self, race_id: str, command: Command) -> Replies:
-        """Apply a command wherever the race is owned; raises ``AppError``."""
+    async def apply(
+        self, race_id: str, command: Command, on_error: OnError | None = None
+    ) -> Replies:
+        """Apply a command wherever the race is owned; raises ``AppError``.
+
+        With ``on_error`` a command for a race owned elsewhere is sent without
+        waiting (no replies); a failure there is reported to ``on_error`` later.
+        """
         if self.halted:
             raise AppError(ErrorCode.UNAVAILABLE, "races are not served on this node now")
         for _ in range(3):
             if race_id in self._owned:
                 return await self._apply_local(race_id, command)
-            owner = await self._cache.get(keys.race_owner(race_id))
-            if owner is None or owner.decode() == self.node_id:
+            owner = await self._owner(race_id)
+            if owner is None or owner == self.node_id:
+                self._owners.pop(race_id, None)
                 state = await self._adopt(race_id)
                 if state is None:
                     raise AppError(ErrorCode.NOT_FOUND, f"no race {race_id}")
                 if race_id not in self._owned:  # finished: answer from the stored state
                     return self._read_only(state, command)
                 continue
-            answer = await self._forward(owner.decode(), race_id, command)
+            if on_error is not None:
+                await self._inbox.send_quiet(
+                    owner, race_id, command, lambda answer: self._quiet(race_id, answer, on_error)
+                )
+                return []
+            try:
+                answer = await self._inbox.forward(owner, race_id, command)
+            except AppError:
+                self._owners.pop(race_id, None)
+                raise
             if answer.get("moved"):
+                self._owners.pop(race_id, None)
                 await asyncio.sleep(0.05)
                 continue
             if "error" in answer:
@@ -175,6 +215,27 @@ class RaceEngine:
                 raise AppError(ErrorCode(code), message)
             return [(str(t), d) for t, d in answer["replies"]]
         raise AppError(ErrorCode.UNAVAILABLE, "the race is changing hands; retry")
+
+    async def _owner(self, race_id: str) -> str | None:
+        now = self._clock()
+        known = self._owners.get(race_id)
+        if known is not None and known[1] > now:
+            return known[0]
+        raw = await self._cache.get(keys.race_owner(race_id))
+        if raw is None:
+            return None
+        if len(self._owners) > OWNER_CACHE_SIZE:  # bounded: forget them all, ask again
+            self._owners.clear()
+        self._owners[race_id] = (raw.decode(), now + OWNER_CACHE_S)
+        return raw.decode()
+
+    def _quiet(self, race_id: str, answer: Mapping[str, Any], on_error: OnError) -> None:
+        """A quiet command failed or found the race moved (dropped: the next one retries)."""
+        if answer.get("moved"):
+            self._owners.pop(race_id, None)
+        elif "error" in answer:
+            code, message = answer["error"]
+            on_error(AppError(ErrorCode(code), message))
 
     async def load(self, race_id: str) -> RaceState | None:
         if race_id in self._owned:
@@ -184,44 +245,34 @@ class RaceEngine:
 
     async def _apply_local(self, race_id: str, command: Command) -> Replies:
         state = self._owned[race_id]
-        event = self._event(state, command)  # no await between this read and the write below
+        event = to_event(
+            state, command, self._limits
+        )  # no await between this read and the write below
         try:
             new, effects = race.handle(state, event, self._now_ms())
         except race.RaceError as exc:
             raise AppError(exc.code, exc.message) from None
         self._owned[race_id] = new
         replies: Replies = []
-        if new.seq != state.seq:
-            await self._persist(race_id)
+        if new.seq != state.seq and command.get("k") in BEHIND:
+            self._store.mark(race_id)
+        elif new.seq != state.seq:  # an acknowledged join, leave, start or finish is durable
+            await self._store.write_now(new)
         for effect in effects:
             await self._carry_out(race_id, effect, replies)
         return replies
 
-    def _read_only(self, state: RaceState, command: Command) -> Replies:
-        try:
-            _, effects = race.handle(state, self._event(state, command), self._now_ms())
-        except race.RaceError as exc:
-            raise AppError(exc.code, exc.message) from None
-        return [(e.type, e.data) for e in effects if isinstance(e, race.Reply)]
+    async def _serve_forwarded(self, race_id: str, command: Command) -> Replies | None:
+        """A command another node forwarded; ``None`` when the race is not owned here."""
+        if race_id not in self._owned:
+            return None
+        return await self._apply_local(race_id, command)
 
-    def _event(self, state: RaceState, c: Command) -> race.Event:
-        kind, user = c.get("k"), str(c.get("user", ""))
-        match kind:
-            case "join":
-                return race.Join(user, str(c["name"]), bool(c.get("guest", False)))
-            case "leave":
-                return race.Leave(user)
-            case "disconnect":
-                return race.Disconnect(user)
-            case "reconnect":
-                return race.Reconnect(user)
-            case "start":
-                return race.Start(user or None)
-            case "progress":
-                return race.Progress(user, int(c["pos"]), int(c["errors"]))
-            case "finish":
-                return race.Finish(user, replayed(state.text, c["keys"], self._limits))
-        raise AppError(ErrorCode.BAD_REQUEST, f"unknown race command {kind!r}")
+    async def send_to_node(self, node: str, message: Mapping[str, Any]) -> None:
+        await self._inbox.send_to_node(node, message)
+
+    def _read_only(self, state: RaceState, command: Command) -> Replies:
+        return read_only(state, command, self._limits, self._now_ms())
 
     # -- effects ----------------------------------------------------------------------------
 
@@ -262,7 +313,8 @@ class RaceEngine:
                 type="tournament.race", data=data, key=effect.tournament_id, id=f"t-{race_id}"
             )
             await self._events.publish(topics.TOURNAMENT_SCORES, event)
-        await self._persist(race_id, ttl=self._s.race_finished_ttl_s)
+        final = self._owned.get(race_id, state)
+        await self._store.write_now(final, ttl=self._s.race_finished_ttl_s)
         self._disown(race_id)
         await self._cache.zrem(keys.races_active(), race_id)
         await self._cache.delete(keys.race_owner(race_id))
@@ -277,23 +329,9 @@ class RaceEngine:
 
     def _disown(self, race_id: str) -> None:
         self._owned.pop(race_id, None)
-        self._written.pop(race_id, None)
-        self._locks.pop(race_id, None)
+        self._store.forget(race_id)
         for part in self._slices:
             part.discard(race_id)
-
-    async def _persist(self, race_id: str, ttl: float | None = None) -> None:
-        lock = self._locks.setdefault(race_id, asyncio.Lock())
-        async with lock:
-            state = self._owned.get(race_id)
-            if state is None or (self._written.get(race_id) == state.seq and ttl is None):
-                return
-            life = ttl or (self._s.race_time_limit_ms / 1000 + self._s.race_finished_ttl_s)
-            await self._cache.set(keys.race_state(race_id), encode(state), ttl=life)
-            self._written[race_id] = state.seq
-            if ttl is None:
-                expiry = self._clock() + self._s.race_lease_s
-                await self._cache.zadd(keys.races_active(), {race_id: expiry})
 
     async def _adopt(self, race_id: str) -> RaceState | None:
         """Take over a race with no live owner; returns its state (owned unless finished)."""
@@ -309,9 +347,19 @@ class RaceEngine:
             current = await self._cache.get(owner)
             if current is None or current.decode() != self.node_id:
                 return state
-        self._own(replace(state, changed=True))  # a fresh snapshot for everyone
+        self._own(self._orphaned(replace(state, changed=True)))  # a fresh snapshot for all
+        self._store.mark(race_id)
         await self._cache.zadd(keys.races_active(), {race_id: self._clock() + self._s.race_lease_s})
         log.info("adopted race %s at seq %d", race_id, state.seq)
+        return state
+
+    def _orphaned(self, state: RaceState) -> RaceState:
+        """Mark every racer still typing disconnected: its node may be the one that died."""
+        now = self._now_ms()
+        for user_id, racer in list(state.racers.items()):
+            if racer.connected and not racer.done:
+                with contextlib.suppress(race.RaceError):
+                    state, _ = race.handle(state, race.Disconnect(user_id), now)
         return state
 
     async def _leases(self) -> None:
@@ -325,16 +373,8 @@ class RaceEngine:
                 log.exception("race lease round failed")
 
     async def _renew(self) -> None:
-        expiry = self._clock() + self._s.race_lease_s
-        for race_id in list(self._owned):
-            key = keys.race_owner(race_id)
-            current = await self._cache.get(key)
-            if current is not None and current.decode() != self.node_id:
-                log.warning("lost race %s to node %s", race_id, current.decode())
-                self._disown(race_id)
-                continue
-            await self._cache.set(key, self.node_id.encode(), ttl=self._s.race_lease_s)
-            await self._cache.zadd(keys.races_active(), {race_id: expiry})
+        for race_id in await self._store.renew(list(self._owned)):
+            self._disown(race_id)
 
     async def _scan(self) -> None:
         now = self._clock()
@@ -354,6 +394,8 @@ class RaceEngine:
             await asyncio.sleep(step)
             try:
                 await self._tick(self._slices[index % SLICES])
+                if index % SLICES == SLICES - 1:  # once per tick: every dirty race, one pipeline
+                    await self._store.flush(self._owned)
             except Exception:
                 log.exception("race tick failed")
             index += 1
@@ -382,70 +424,8 @@ class RaceEngine:
                 else:
                     later.append((race_id, effect))
         for race_id in changed:
-            await self._persist(race_id)
+            self._store.mark(race_id)
         if pushes:
             await self._pubsub.publish_many(pushes)
         for race_id, effect in later:
             await self._carry_out(race_id, effect, [])
-
-    # -- the inbox (forwarded commands, their answers, matches) --------------------------------
-
-    async def _forward(self, owner: str, race_id: str, command: Command) -> dict[str, Any]:
-        request = uuid.uuid4().hex
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._pending[request] = future
-        message = {"t": "apply", "req": request, "from": self.node_id, "race": race_id}
-        try:
-            await self._pubsub.publish(
-                keys.channel_race_node(owner), orjson.dumps({**message, "cmd": command})
-            )
-            async with asyncio.timeout(self._s.race_forward_timeout_s):
-                answer: dict[str, Any] = await future
-                return answer
-        except TimeoutError:
-            raise AppError(ErrorCode.UNAVAILABLE, "the race's node did not answer; retry") from None
-        finally:
-            self._pending.pop(request, None)
-
-    async def send_to_node(self, node: str, message: Mapping[str, Any]) -> None:
-        await self._pubsub.publish(keys.channel_race_node(node), orjson.dumps(message))
-
-    def _on_inbox(self, channel: str, payload: bytes) -> None:
-        try:
-            message = orjson.loads(payload)
-            kind = message["t"]
-        except (orjson.JSONDecodeError, KeyError, TypeError):
-            log.warning("dropping malformed race inbox message %r", payload[:200])
-            return
-        if kind == "answer":
-            future = self._pending.get(str(message.get("req")))
-            if future is not None and not future.done():
-                future.set_result(message)
-            return
-        try:
-            self._inbox.put_nowait(message)
-        except asyncio.QueueFull:
-            log.warning("race inbox full; dropping a %s", kind)
-
-    async def _serve_inbox(self) -> None:
-        while True:
-            message = await self._inbox.get()
-            try:
-                if message["t"] == "apply":
-                    await self._answer(message)
-                elif message["t"] == "matched" and self.on_matched is not None:
-                    await self.on_matched(message)
-            except Exception:
-                log.exception("race inbox message failed")
-
-    async def _answer(self, message: Mapping[str, Any]) -> None:
-        race_id = str(message["race"])
-        answer: dict[str, Any] = {"t": "answer", "req": message["req"]}
-        if race_id not in self._owned:
-            answer["moved"] = True
-        else:
-            try:
-                answer["replies"] = await self._apply_local(race_id, message["cmd"])
-            except AppError as exc:
-                answer["error"] = [exc.code.value, exc.message]
-        await self.send_to_node(str(message["from"]), answer)

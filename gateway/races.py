@@ -5,10 +5,13 @@ Pieces:
 
 * ``gateway.race_engine.RaceEngine`` -- the races this node owns. Authority,
   forwarding and failover are described there; in short: one owner per race
-  holding a lease ``race:{id}:owner`` (``race_lease_s``, renewed every third
-  of it), state in ``race:{id}:state`` after every change, events from other
-  nodes forwarded to the owner's inbox channel ``ch:race-node:{node}`` and
-  answered there, lapsed leases adopted by any node from ``race:active``.
+  holding a lease ``race:{id}:owner`` (``race_lease_s``, all renewed in one
+  pipeline every third of it), state in ``race:{id}:state`` written once per
+  tick for every changed race (``gateway.race_store``), events from other
+  nodes forwarded to the owner's inbox channel ``ch:race-node:{node}``
+  (``gateway.race_inbox``) and answered there (``race.progress`` is
+  fire-and-forget: only a refusal is answered), lapsed leases adopted by
+  any node from ``race:active``.
 * ``gateway.race_matcher.Matchmaker`` -- tickets in ``race:matchmaking:{difficulty}:{lang}``
   queues (``matchmaking.queues``), a matcher loop on every node, atomic takes.
 * ``gateway.race_members.Watchers`` -- local sessions per race channel
@@ -38,7 +41,8 @@ from typing import Any, Final
 
 import orjson
 
-from gateway.race_engine import Command, RaceEngine
+from gateway.race_engine import RaceEngine
+from gateway.race_inbox import Command
 from gateway.race_matcher import Matchmaker, marker_ttl, race_config, race_text
 from gateway.race_members import Watchers
 from gateway.sessions import Session, SessionRegistry
@@ -71,6 +75,10 @@ Reply = Callable[[str, Mapping[str, Any]], None]
 CODE_ALPHABET: Final = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 CODE_LENGTH: Final = 6
 HOUSEKEEPING_S: Final = 1.0
+
+
+def _ignore(exc: AppError) -> None:
+    """Housekeeping's connection notices need no answer."""
 
 
 def queue_from_settings(settings: Settings) -> MatchQueue:
@@ -182,8 +190,9 @@ class Races:
                 await self.watchers.remove(keys.channel_race(race_id), session)
                 await self._queue.release(user.id, race_id)
             case RaceProgress(race=race_id, pos=pos, errors=errors):
+                # Fire-and-forget when forwarded: a refusal comes back later as an error.
                 command = {"k": "progress", "user": user.id, "pos": pos, "errors": errors}
-                await self._apply(session, race_id, command, reply)
+                await self._apply(session, race_id, command, reply, quiet=True)
             case RaceFinish(race=race_id, keystrokes=log_):
                 command = {"k": "finish", "user": user.id, "keys": [list(k) for k in log_]}
                 await self._apply(session, race_id, command, reply)
@@ -193,12 +202,18 @@ class Races:
                 await self.watchers.remove(keys.channel_tournament(tid), session)
                 reply("tournament.unwatched", {"tournament": tid})
 
-    async def _apply(self, session: Session, race_id: str, command: Command, reply: Reply) -> None:
+    async def _apply(
+        self, session: Session, race_id: str, command: Command, reply: Reply, *, quiet: bool = False
+    ) -> None:
         channel = keys.channel_race(race_id)
         if not self.watchers.watching(channel, session):
             await self.watchers.add(channel, session)
+
+        def refused(exc: AppError) -> None:
+            reply("error", {"code": exc.code.value, "message": exc.message})
+
         try:
-            replies = await self.engine.apply(race_id, command)
+            replies = await self.engine.apply(race_id, command, refused if quiet else None)
         except AppError:
             if command["k"] in ("join", "reconnect"):
                 await self.watchers.remove(channel, session)
@@ -341,5 +356,5 @@ class Races:
                 kind = "reconnect"
                 self._dropped.discard((race_id, session))
             if kind is not None:
-                with contextlib.suppress(AppError):
-                    await self.engine.apply(race_id, {"k": kind, "user": user_id})
+                with contextlib.suppress(AppError):  # no waiting on the owner: a refusal is moot
+                    await self.engine.apply(race_id, {"k": kind, "user": user_id}, _ignore)

@@ -243,16 +243,7 @@ async def test_a_race_survives_its_owner_node(nodes: Nodes) -> None:  # noqa: F8
 
     log = human_log(text, 90, random.Random(3))
     await asyncio.sleep(max(0.0, start_at / 1000 + log[-1][0] / 1000 - time.time()) + 0.05)
-    deadline = time.monotonic() + TIMEOUT
-    while True:  # the racer's node forwards, times out, then adopts the lapsed lease
-        await send(racer, "race.progress", {"race": race, "pos": len(text)}, id=20)
-        answer = await _maybe_reply(racer, 20)
-        if answer is None or answer["t"] != "error":
-            break
-        assert answer["d"]["code"] == "unavailable", answer
-        assert time.monotonic() < deadline
-        await asyncio.sleep(0.2)
-    assert _owner(second, race)
+    await _progress_until_adopted(racer, second, race, len(text))
     await send(racer, "race.finish", {"race": race, "keystrokes": log}, id=21)
     assert (await recv_reply(racer, 21))["t"] == "race.finished"
     result = await recv_any(racer, "race.result")
@@ -263,6 +254,56 @@ async def test_a_race_survives_its_owner_node(nodes: Nodes) -> None:  # noqa: F8
     ]
     for ws in (host, racer):
         await ws.close()
+
+
+async def test_racers_of_a_dead_owner_node_drop_out_after_the_resume_window(
+    nodes: Nodes,  # noqa: F811
+) -> None:
+    """Adoption marks racers disconnected: one who never comes back forfeits, the race ends."""
+    first, second = await nodes(2, **FAST, ws_resume_window_s=1.0)
+    host, _ = await _hello(first, "host")
+    racer, _ = await _hello(second, "racer")
+    text = "the quick fox"
+    await send(host, "race.create", {"text": text}, id=1)
+    created = await recv_reply(host, 1)
+    race, code = created["d"]["race"], created["d"]["code"]
+    await send(racer, "race.join", {"code": code}, id=2)
+    assert (await recv_reply(racer, 2))["t"] == "race.joined"
+    await send(host, "race.start", {"race": race}, id=3)
+    start_at = (await recv(racer, "race.countdown"))["d"]["start_at"]
+    await asyncio.sleep(max(0.0, start_at / 1000 - time.time()) + 0.05)
+    await send(host, "race.progress", {"race": race, "pos": 2}, id=4)  # still typing...
+    await asyncio.sleep(0.2)
+    await first.races.halt(release=False)  # ...when its node dies with the race
+
+    log = human_log(text, 90, random.Random(5))
+    await asyncio.sleep(max(0.0, start_at / 1000 + log[-1][0] / 1000 - time.time()) + 0.05)
+    await _progress_until_adopted(racer, second, race, len(text))
+    adopted_at = time.monotonic()
+    await send(racer, "race.finish", {"race": race, "keystrokes": log}, id=21)
+    assert (await recv_reply(racer, 21))["t"] == "race.finished"
+    result = await recv_any(racer, "race.result")  # not after the 180 s time limit
+    assert time.monotonic() - adopted_at < 1.0 + 3.0
+    standings = result["d"]["standings"]
+    assert [(s["user"], s["place"], s["done"]) for s in standings] == [
+        ("racer", 1, True),
+        ("host", 2, False),
+    ]
+    for ws in (host, racer):
+        await ws.close()
+
+
+async def _progress_until_adopted(ws: ClientConnection, node: Gateway, race: str, pos: int) -> None:
+    """Progress is fire-and-forget: the racer's node adopts the race once the lease lapses."""
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        await send(ws, "race.progress", {"race": race, "pos": pos}, id=20)
+        answer = await _maybe_reply(ws, 20)
+        assert answer is None or answer["d"]["code"] == "unavailable", answer
+        if _owner(node, race):
+            return
+        assert time.monotonic() < deadline, "the race was not adopted"
+        await asyncio.sleep(0.2)
 
 
 def _owner(gateway: Gateway, race: str) -> bool:

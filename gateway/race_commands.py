@@ -1,0 +1,47 @@
+"""Forwardable race commands (small JSON dicts) turned into ``rooms.race`` events.
+
+A command is what a node hands its engine or forwards to the owner:
+``{"k": kind, "user": id, ...}`` with kind one of join, leave, disconnect,
+reconnect, start, progress, finish. A finish carries the raw keystroke log;
+``to_event`` replays it (``gateway.race_finish``), so only the owner pays for it.
+"""
+
+from __future__ import annotations
+
+from gateway.race_finish import replayed
+from gateway.race_inbox import Command, Replies
+from rooms import race
+from rooms.race_state import RaceState
+from typogram import typing
+from typogram.codes import ErrorCode
+from typogram.errors import AppError
+
+
+def to_event(state: RaceState, c: Command, rules: typing.Limits) -> race.Event:
+    """The event for command ``c``; raises ``AppError`` (bad_request) when it is malformed."""
+    kind, user = c.get("k"), str(c.get("user", ""))
+    match kind:
+        case "join":
+            return race.Join(user, str(c["name"]), bool(c.get("guest", False)))
+        case "leave":
+            return race.Leave(user)
+        case "disconnect":
+            return race.Disconnect(user)
+        case "reconnect":
+            return race.Reconnect(user)
+        case "start":
+            return race.Start(user or None)
+        case "progress":
+            return race.Progress(user, int(c["pos"]), int(c["errors"]))
+        case "finish":
+            return race.Finish(user, replayed(state.text, c["keys"], rules))
+    raise AppError(ErrorCode.BAD_REQUEST, f"unknown race command {kind!r}")
+
+
+def read_only(state: RaceState, c: Command, rules: typing.Limits, now_ms: int) -> Replies:
+    """The replies ``c`` would get from a finished race's stored state (nothing changes)."""
+    try:
+        _, effects = race.handle(state, to_event(state, c, rules), now_ms)
+    except race.RaceError as exc:
+        raise AppError(exc.code, exc.message) from None
+    return [(e.type, e.data) for e in effects if isinstance(e, race.Reply)]

@@ -1,0 +1,398 @@
+"""Races across three real ``typogram gateway`` processes on one Redis.
+
+Each test starts its own cluster (three subprocesses, distinct WebSocket and
+HTTP ports, one Redis with a fresh ``TYPOGRAM_REDIS_PREFIX``, one migrated
+SQLite data dir) and stops the survivors with SIGTERM in teardown. Races are
+small and fast (``CLUSTER``: three-seat races that start when full, short
+texts, a 1.5 s race lease).
+
+* Matchmaking across nodes: one client per node queues; the three get one
+  race, type it, and all see the same standings.
+* Failover: the node owning the race (``race:{id}:owner`` in Redis, mapped to
+  a process through the session records' ``node``) is SIGKILLed mid-race.
+  The players on the other nodes keep getting ``race.state`` once another
+  node adopts the lapsed lease; the killed node's player reconnects to a
+  surviving node within the resume window, re-joins by race id, keeps the
+  seat, and everyone finishes with one ``race.result``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import redis.asyncio as aioredis
+
+from tests.integration.test_races import human_log, position
+from typogram import keys
+from typogram.client import ClientError, ConnectionLost, TypogramClient
+from typogram.protocol import ServerFrame
+from typogram.settings import load
+from typogram.tokens import TokenService
+
+pytestmark = pytest.mark.integration
+
+SECRET = "race-cluster-secret-" + "r" * 32
+START_WITHIN_S = 20.0
+EXIT_WITHIN_S = 10.0
+WAIT_S = 8.0
+LEASE_S = 1.5
+CLUSTER: dict[str, object] = {
+    "race_words": 6,
+    "race_countdown_ms": 500,
+    "race_max_players": 3,  # a group starts as soon as it is full...
+    "match_max_wait_ms": 30_000,  # ...and never with fewer
+    "match_interval_ms": 50,
+    "race_lease_s": LEASE_S,
+    "race_forward_timeout_s": 0.5,
+    "gateway_drain_timeout_s": 3,
+}
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _base_env(data_dir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TYPOGRAM_")}
+    env.update(
+        TYPOGRAM_ENVIRONMENT="test",
+        TYPOGRAM_JWT_SECRET=SECRET,
+        TYPOGRAM_DATA_DIR=str(data_dir),
+        TYPOGRAM_LOG_JSON="true",
+        TYPOGRAM_LOG_LEVEL="WARNING",
+    )
+    return env
+
+
+@dataclass
+class Node:
+    name: str
+    port: int
+    proc: subprocess.Popen[bytes]
+    log_path: Path
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws"
+
+    def log_tail(self) -> str:
+        return self.log_path.read_text(errors="replace")[-3_000:]
+
+
+@dataclass
+class Cluster:
+    nodes: list[Node]
+    redis_url: str
+    prefix: str
+    tokens: TokenService = field(
+        default_factory=lambda: TokenService(load(env={}, environment="test", jwt_secret=SECRET))
+    )
+
+    async def get(self, key: str) -> bytes | None:
+        client = aioredis.Redis.from_url(self.redis_url)
+        try:
+            value = await client.get(self.prefix + key)
+            return value.encode() if isinstance(value, str) else value
+        finally:
+            await client.aclose()
+
+
+@pytest.fixture(scope="module")
+def migrated_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    data_dir = tmp_path_factory.mktemp("race-cluster-data")
+    subprocess.run(
+        [sys.executable, "-m", "typogram.cli", "migrate"],
+        env=_base_env(data_dir),
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    return data_dir
+
+
+def _wait_accepting(node: Node, deadline: float) -> None:
+    while True:
+        if node.proc.poll() is not None:
+            pytest.fail(f"{node.name} exited with {node.proc.returncode}:\n{node.log_tail()}")
+        try:
+            socket.create_connection(("127.0.0.1", node.port), timeout=0.5).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                pytest.fail(f"{node.name} did not accept in time:\n{node.log_tail()}")
+            time.sleep(0.05)
+
+
+@pytest.fixture
+def cluster(
+    migrated_dir: Path, redis_url: str, unique_prefix: str, tmp_path: Path
+) -> Iterator[Cluster]:
+    nodes: list[Node] = []
+    logs = []
+    try:
+        for name in "ABC":
+            port = _free_port()
+            env = _base_env(migrated_dir) | {
+                "TYPOGRAM_WS_PORT": str(port),
+                "TYPOGRAM_HTTP_PORT": str(_free_port()),
+                "TYPOGRAM_REDIS_URL": redis_url,
+                "TYPOGRAM_REDIS_PREFIX": unique_prefix,
+            }
+            env |= {f"TYPOGRAM_{k.upper()}": str(v) for k, v in CLUSTER.items()}
+            log_path = tmp_path / f"node-{name}.log"
+            log_file = log_path.open("wb")
+            logs.append(log_file)
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "typogram.cli", "gateway"],
+                env=env,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+            )
+            nodes.append(Node(name, port, proc, log_path))
+        deadline = time.monotonic() + START_WITHIN_S
+        for node in nodes:
+            _wait_accepting(node, deadline)
+        yield Cluster(nodes, redis_url, unique_prefix)
+        for node in nodes:
+            if node.proc.poll() is None:
+                node.proc.send_signal(signal.SIGTERM)
+                code = node.proc.wait(timeout=EXIT_WITHIN_S)
+                assert code == 0, f"{node.name} exited with {code}:\n{node.log_tail()}"
+    finally:
+        for node in nodes:
+            if node.proc.poll() is None:
+                node.proc.kill()
+            node.proc.wait()
+        for log_file in logs:
+            log_file.close()
+        _delete_keys(redis_url, unique_prefix)
+
+
+def _delete_keys(url: str, prefix: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        names = list(client.scan_iter(match=prefix + "*", count=1000))
+        if names:
+            client.delete(*names)
+    finally:
+        client.close()
+
+
+# -- players ------------------------------------------------------------------------------
+
+
+@dataclass
+class Player:
+    """One client and every push it received, with the monotonic time it arrived."""
+
+    client: TypogramClient
+    user: str
+    node: int
+    frames: list[tuple[float, ServerFrame]] = field(default_factory=list)
+    reader: asyncio.Task[None] | None = None
+
+    async def read(self) -> None:
+        with contextlib.suppress(ConnectionLost):
+            while True:
+                frame = await self.client.receive()
+                self.frames.append((time.monotonic(), frame))
+
+    async def push(self, t: str, after: float = 0.0, wait_s: float = WAIT_S) -> ServerFrame:
+        """The first push of type ``t`` that arrived after ``after`` (monotonic)."""
+        deadline = time.monotonic() + wait_s
+        while True:
+            for at, frame in self.frames:
+                if frame.t == t and at > after:
+                    return frame
+            assert time.monotonic() < deadline, f"{self.user}: no {t} within {wait_s}s"
+            await asyncio.sleep(0.02)
+
+    def states(self, after: float = 0.0) -> list[tuple[float, dict[str, Any]]]:
+        return [(at, f.d) for at, f in self.frames if f.t == "race.state" and at > after]
+
+    def own_positions(self, after: float = 0.0) -> list[int]:
+        """This player's ``pos`` in every snapshot received after ``after``."""
+        return [
+            int(q["pos"])
+            for _, d in self.states(after)
+            for q in d["players"]
+            if q["user"] == self.user
+        ]
+
+
+@pytest.fixture
+async def connect(cluster: Cluster) -> AsyncIterator[Any]:
+    """``await connect(node_index, name, resume_from=None)`` -> a reading ``Player``."""
+    players: list[Player] = []
+
+    async def open_player(index: int, name: str, resume_from: Player | None = None) -> Player:
+        if resume_from is None:
+            token, claims = cluster.tokens.issue_guest(name)
+            user = claims.subject
+        else:
+            token, user = resume_from.client.token, resume_from.user
+        client = TypogramClient(cluster.nodes[index].url, token, reconnect=False)
+        if resume_from is not None:  # resume the dead node's session elsewhere
+            client.session = resume_from.client.session
+            client.last_seq = resume_from.client.last_seq
+        await client.__aenter__()
+        player = Player(client, user, index)
+        player.reader = asyncio.create_task(player.read())
+        players.append(player)
+        return player
+
+    yield open_player
+    for player in players:
+        await player.client.close()
+        if player.reader is not None:
+            player.reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await player.reader
+
+
+async def _matched(players: list[Player]) -> dict[str, Any]:
+    for player in players:
+        await player.client.request(
+            "match.join", {"mode": "race", "difficulty": "easy", "lang": "en"}
+        )
+    found = [(await p.push("match.found")).d for p in players]
+    assert len({f["race"] for f in found}) == 1, found
+    assert sorted(p["id"] for p in found[0]["players"]) == sorted(p.user for p in players)
+    return dict(found[0])
+
+
+async def _type(
+    player: Player, race: str, text: str, start_at: int, log: list[list[Any]], until_ms: float
+) -> None:
+    """Report progress twice a second as ``log`` plays out, up to race time ``until_ms``."""
+    await asyncio.sleep(max(0.0, start_at / 1000 - time.time()))
+    while (elapsed := time.time() * 1000 - start_at) < until_ms:
+        data = {"race": race, "pos": position(log, elapsed, text), "errors": 0}
+        with contextlib.suppress(ConnectionLost):
+            await player.client.send("race.progress", data)
+        await asyncio.sleep(min(0.5, max(0.01, (until_ms - elapsed) / 1000)))
+
+
+async def _finish(player: Player, race: str, text: str, log: list[list[Any]]) -> dict[str, Any]:
+    """Final progress, then ``race.finish``; retried while the race changes hands."""
+    deadline = time.monotonic() + WAIT_S
+    while True:
+        await player.client.send("race.progress", {"race": race, "pos": len(text), "errors": 0})
+        try:
+            reply = await player.client.request("race.finish", {"race": race, "keystrokes": log})
+            return dict(reply.d)
+        except ClientError as exc:  # unavailable, or the progress went to the dead owner
+            assert exc.code in ("unavailable", "bad_request"), exc
+            assert time.monotonic() < deadline, f"{player.user} could not finish: {exc}"
+            await asyncio.sleep(0.2)
+
+
+async def _play(player: Player, race: str, text: str, start_at: int, log: list[list[Any]]) -> Any:
+    await _type(player, race, text, start_at, log, log[-1][0])
+    return await _finish(player, race, text, log)
+
+
+async def test_three_nodes_match_one_race_and_share_its_standings(connect: Any) -> None:
+    players = [await connect(i, name) for i, name in enumerate(("ann", "bob", "cat"))]
+    found = await _matched(players)
+    race, text, start_at = found["race"], found["text"], found["start_at"]
+
+    rng = random.Random(11)
+    logs = [human_log(text, wpm, rng) for wpm in (110, 90, 70)]
+    finished = await asyncio.gather(
+        *(_play(p, race, text, start_at, log) for p, log in zip(players, logs, strict=True))
+    )
+    assert [f["place"] for f in finished] == [1, 2, 3]
+
+    results = [(await p.push("race.result")).d for p in players]
+    standings = results[0]["standings"]
+    assert all(r == results[0] for r in results)  # one result, the same on every node
+    assert [s["user"] for s in standings] == [p.user for p in players]
+    assert [s["place"] for s in standings] == [1, 2, 3] and all(s["done"] for s in standings)
+    for player in players:  # every node relayed the owner's snapshots
+        assert any(len(d["players"]) == 3 for _, d in player.states())
+
+
+async def test_the_race_survives_sigkill_of_its_owner_node(cluster: Cluster, connect: Any) -> None:
+    players = [await connect(i, name) for i, name in enumerate(("ann", "bob", "cat"))]
+    found = await _matched(players)
+    race, text, start_at = found["race"], found["text"], found["start_at"]
+    owner = (await cluster.get(keys.race_owner(race)) or b"").decode()
+    assert owner, "the race has no owner"
+    by_node = {}
+    for player in players:
+        record = await cluster.get(keys.session_state(player.client.session or ""))
+        assert record is not None, f"no session record for {player.user}"
+        by_node[orjson.loads(record)["node"]] = player
+    victim = by_node[owner]  # the player connected to the owning node
+    survivors = [p for p in players if p is not victim]
+
+    rng = random.Random(12)
+    logs = {p.user: human_log(text, 75, rng) for p in players}
+    kill_at_ms = 1_200  # race time: everybody is typing
+    typing = [asyncio.create_task(_play(p, race, text, start_at, logs[p.user])) for p in survivors]
+    await _type(victim, race, text, start_at, logs[victim.user], kill_at_ms)
+    await asyncio.sleep(0.3)  # let the owner apply and publish the last reports
+    before = {p.user: max(p.own_positions(), default=0) for p in survivors}
+    assert all(before.values()), f"no progress in race.state before the kill: {before}"
+
+    node = cluster.nodes[victim.node]
+    node.proc.kill()
+    killed_at = time.monotonic()
+    assert await asyncio.to_thread(node.proc.wait, EXIT_WITHIN_S) == -signal.SIGKILL
+
+    # The killed node's player comes back on a surviving node and re-joins by race id.
+    back = await connect((victim.node + 1) % 3, "", resume_from=victim)
+    deadline = time.monotonic() + WAIT_S
+    while True:
+        try:
+            joined = await back.client.request("race.join", {"race": race})
+            break
+        except ClientError as exc:
+            assert exc.code == "unavailable", exc  # until a node adopts the race
+            assert time.monotonic() < deadline, "the race was not adopted"
+            await asyncio.sleep(0.1)
+    assert joined.t == "race.joined"
+    seats = {p["id"]: p["seat"] for p in found["players"]}
+    assert {p["id"]: p["seat"] for p in joined.d["players"]} == seats  # the seat was kept
+    new_owner = (await cluster.get(keys.race_owner(race)) or b"").decode()
+    assert new_owner and new_owner != owner
+
+    # The others keep getting snapshots from the new owner within a few seconds of the lapse.
+    for player in survivors:
+        await player.push("race.state", after=killed_at, wait_s=LEASE_S + 4)
+    victim_log = logs[victim.user]
+    await _type(back, race, text, start_at, victim_log, victim_log[-1][0])
+    finished = [*await asyncio.gather(*typing), await _finish(back, race, text, victim_log)]
+    last_finish = time.monotonic()
+    assert sorted(f["place"] for f in finished) == [1, 2, 3]
+
+    results = [(await p.push("race.result", wait_s=4)).d for p in [*survivors, back]]
+    assert all(r == results[0] for r in results)
+    standings = results[0]["standings"]
+    assert sorted(s["user"] for s in standings) == sorted(p.user for p in players)
+    assert all(s["done"] for s in standings)
+    assert max(at for p in (*survivors, back) for at, f in p.frames if f.t == "race.result") < (
+        last_finish + 3
+    )
+    for player in survivors:  # snapshots after the kill show their progress moving on
+        assert max(player.own_positions(after=killed_at), default=0) > before[player.user]

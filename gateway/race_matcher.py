@@ -25,9 +25,9 @@ from collections.abc import Callable
 import orjson
 
 from gateway.race_engine import RaceEngine
+from gateway.race_queues import MatchQueue, QueuedTicket
 from gateway.sessions import Session
 from matchmaking.policy import MatchPolicy, MatchTicket, match
-from matchmaking.queues import MatchQueue, QueuedTicket
 from rooms import race
 from rooms.race_state import RaceConfig, RaceState
 from typogram import keys, texts

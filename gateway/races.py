@@ -13,13 +13,13 @@ Pieces:
   fire-and-forget: only a refusal is answered), lapsed leases adopted by
   any node from ``race:active``.
 * ``gateway.race_matcher.Matchmaker`` -- tickets in ``race:matchmaking:{difficulty}:{lang}``
-  queues (``matchmaking.queues``), a matcher loop on every node, atomic takes.
+  queues (``gateway.race_queues``), a matcher loop on every node, atomic takes.
 * ``gateway.race_members.Watchers`` -- local sessions per race channel
   (``ch:race:{id}``) and tournament channel (``ch:tournament:{id}``): each
   push is parsed once per node and numbered per session.
 
 A player is in one queue or one race at a time (``race:player:{user}``,
-see ``matchmaking.queues``); a race's players are released when it ends.
+see ``gateway.race_queues``); a race's players are released when it ends.
 
 Sessions: a session joins a race's channel when it creates or joins it, when
 ``match.found`` reaches it, or on its first race message (so a session
@@ -45,8 +45,8 @@ from gateway.race_engine import RaceEngine
 from gateway.race_inbox import Command
 from gateway.race_matcher import Matchmaker, marker_ttl, race_config, race_text
 from gateway.race_members import Watchers
+from gateway.race_queues import MatchQueue, MemoryMatchQueue, RedisMatchQueue
 from gateway.sessions import Session, SessionRegistry
-from matchmaking.queues import MatchQueue, MemoryMatchQueue, RedisMatchQueue
 from rooms import race, tournament
 from rooms.race_state import RaceState
 from typogram import keys

@@ -107,7 +107,7 @@ class Settings:
     typing_recent_cache_ttl_s: int = 900
     typing_partitions_ahead: int = 3
     typing_retention_days: int = 90
-    # -- races, matchmaking, tournaments (gateway/races.py, matchmaking/queues.py) --
+    # -- races, matchmaking, tournaments (gateway/races.py, gateway/race_queues.py) --
     race_tick_ms: int = 50
     race_max_players: int = 5
     race_words: int = 30

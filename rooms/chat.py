@@ -44,19 +44,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
+from rooms.effects import Broadcast as Broadcast  # re-exported: callers match on it
+from rooms.effects import Refused
+from rooms.effects import Reply as Reply
 from typogram import topics
 from typogram.codes import ErrorCode
 
 MAX_SLOW_MODE_S: Final = 3600.0
 
 
-class RoomError(Exception):
+class RoomError(Refused):
     """An event the room refuses; the state it was given is unchanged."""
-
-    def __init__(self, code: ErrorCode, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,22 +136,6 @@ Event = Join | Leave | Send | Mute | Unmute | SlowMode
 
 
 # -- effects ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Broadcast:
-    """Send to every member of the room, on every node."""
-
-    type: str
-    data: Mapping[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class Reply:
-    """Answer the connection that caused the event."""
-
-    type: str
-    data: Mapping[str, Any]
 
 
 @dataclass(frozen=True, slots=True)

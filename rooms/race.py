@@ -64,6 +64,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from rooms.effects import Broadcast as Broadcast  # re-exported: callers match on it
+from rooms.effects import Refused
+from rooms.effects import Reply as Reply
 from rooms.race_state import (
     Phase,
     RaceConfig,
@@ -79,13 +82,8 @@ from rooms.race_state import (
 from typogram.codes import ErrorCode
 
 
-class RaceError(Exception):
+class RaceError(Refused):
     """An event the race refuses; the state it was given is unchanged."""
-
-    def __init__(self, code: ErrorCode, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 # -- events ----------------------------------------------------------------------
@@ -145,22 +143,6 @@ Event = Join | Leave | Disconnect | Reconnect | Start | CountdownElapsed | Progr
 
 
 # -- effects ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Broadcast:
-    """Send to every racer of the race, on every node."""
-
-    type: str
-    data: Mapping[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class Reply:
-    """Answer the connection that caused the event."""
-
-    type: str
-    data: Mapping[str, Any]
 
 
 @dataclass(frozen=True, slots=True)

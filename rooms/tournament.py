@@ -48,16 +48,14 @@ from typing import Any
 
 import msgspec
 
+from rooms.effects import Broadcast as Broadcast  # re-exported: callers match on it
+from rooms.effects import Refused
+from rooms.effects import Reply as Reply
 from typogram.codes import ErrorCode
 
 
-class TournamentError(Exception):
+class TournamentError(Refused):
     """An event the tournament refuses; the state it was given is unchanged."""
-
-    def __init__(self, code: ErrorCode, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 class Phase(StrEnum):
@@ -132,20 +130,6 @@ class Tick:
 
 
 Event = Join | RaceCompleted | Tick
-
-
-@dataclass(frozen=True, slots=True)
-class Broadcast:
-    """Send to every watcher of the tournament, on every node."""
-
-    type: str
-    data: Mapping[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class Reply:
-    type: str
-    data: Mapping[str, Any]
 
 
 @dataclass(frozen=True, slots=True)

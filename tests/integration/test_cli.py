@@ -13,13 +13,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.gateway_nodes import free_port
+
 pytestmark = pytest.mark.integration
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
@@ -27,8 +23,8 @@ def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env.update(
         TYPOGRAM_ENVIRONMENT="test",
         TYPOGRAM_DATA_DIR=str(tmp_path),
-        TYPOGRAM_HTTP_PORT=str(_free_port()),
-        TYPOGRAM_WS_PORT=str(_free_port()),
+        TYPOGRAM_HTTP_PORT=str(free_port()),
+        TYPOGRAM_WS_PORT=str(free_port()),
         TYPOGRAM_LOG_JSON="false",
     )
     env.update(extra)

@@ -14,11 +14,7 @@ the tests wait for Redis to report the expected subscriber count
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -28,6 +24,7 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
+from tests.gateway_nodes import EXIT_WITHIN_S, Node, migrate, running_nodes
 from typogram import keys
 from typogram.client import ConnectionLost, TypogramClient
 from typogram.protocol import ServerFrame
@@ -38,46 +35,10 @@ pytestmark = pytest.mark.integration
 
 SECRET = "cluster-test-secret-" + "y" * 32
 NODES = 3
-START_WITHIN_S = 20.0
-EXIT_WITHIN_S = 10.0
 WAIT_S = 5.0
 QUIET_S = 0.3  # how long to listen for duplicates after the expected frames came
 HEARTBEAT_S = 1.0  # presence TTL is three heartbeats: a killed node's users expire fast
 ROOM = "cluster-room"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def _base_env(data_dir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TYPOGRAM_")}
-    env.update(
-        TYPOGRAM_ENVIRONMENT="test",
-        TYPOGRAM_JWT_SECRET=SECRET,
-        TYPOGRAM_DATA_DIR=str(data_dir),
-        TYPOGRAM_LOG_JSON="true",
-        TYPOGRAM_LOG_LEVEL="WARNING",
-    )
-    return env
-
-
-@dataclass
-class Node:
-    name: str
-    port: int
-    proc: subprocess.Popen[bytes]
-    log_path: Path
-
-    @property
-    def url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/ws"
-
-    def log_tail(self) -> str:
-        return self.log_path.read_text(errors="replace")[-3_000:]
 
 
 @dataclass
@@ -114,99 +75,26 @@ def _token_settings() -> Any:
 
 @pytest.fixture(scope="module")
 def migrated_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One SQLite schema for every node (gateway-only processes do not migrate)."""
-    data_dir = tmp_path_factory.mktemp("cluster-data")
-    subprocess.run(
-        [sys.executable, "-m", "typogram.cli", "migrate"],
-        env=_base_env(data_dir),
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-    return data_dir
-
-
-def _wait_accepting(node: Node, deadline: float) -> None:
-    while True:
-        if node.proc.poll() is not None:
-            pytest.fail(f"{node.name} exited with {node.proc.returncode}:\n{node.log_tail()}")
-        try:
-            socket.create_connection(("127.0.0.1", node.port), timeout=0.5).close()
-            return
-        except OSError:
-            if time.monotonic() > deadline:
-                pytest.fail(f"{node.name} did not accept in time:\n{node.log_tail()}")
-            time.sleep(0.05)
-
-
-def _stop(node: Node) -> int:
-    """SIGTERM and wait; the exit code (killed if it overstays, then the test fails)."""
-    if node.proc.poll() is None:
-        node.proc.send_signal(signal.SIGTERM)
-    try:
-        return node.proc.wait(timeout=EXIT_WITHIN_S)
-    except subprocess.TimeoutExpired:
-        node.proc.kill()
-        node.proc.wait()
-        pytest.fail(f"{node.name} did not exit within {EXIT_WITHIN_S}s of SIGTERM")
+    return migrate(tmp_path_factory.mktemp("cluster-data"), SECRET)
 
 
 @pytest.fixture
 def cluster(
     migrated_dir: Path, redis_url: str, unique_prefix: str, tmp_path: Path
 ) -> Iterator[Cluster]:
-    nodes: list[Node] = []
-    logs = []
-    try:
-        for index in range(NODES):
-            name, port = "ABC"[index], _free_port()
-            env = _base_env(migrated_dir) | {
-                "TYPOGRAM_WS_PORT": str(port),
-                "TYPOGRAM_HTTP_PORT": str(_free_port()),  # /health, /metrics per node
-                "TYPOGRAM_REDIS_URL": redis_url,
-                "TYPOGRAM_REDIS_PREFIX": unique_prefix,
-                "TYPOGRAM_WS_HEARTBEAT_S": str(HEARTBEAT_S),
-                "TYPOGRAM_GATEWAY_DRAIN_TIMEOUT_S": "3",
-            }
-            log_path = tmp_path / f"node-{name}.log"
-            log_file = log_path.open("wb")
-            logs.append(log_file)
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "typogram.cli", "gateway"],
-                env=env,
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-            )
-            nodes.append(Node(name, port, proc, log_path))
-        deadline = time.monotonic() + START_WITHIN_S
-        for node in nodes:
-            _wait_accepting(node, deadline)
+    with running_nodes(
+        "ABC"[:NODES],
+        data_dir=migrated_dir,
+        secret=SECRET,
+        redis_url=redis_url,
+        prefix=unique_prefix,
+        log_dir=tmp_path,
+        env={
+            "TYPOGRAM_WS_HEARTBEAT_S": str(HEARTBEAT_S),
+            "TYPOGRAM_GATEWAY_DRAIN_TIMEOUT_S": "3",
+        },
+    ) as nodes:
         yield Cluster(nodes, redis_url, unique_prefix)
-        for node in nodes:
-            if node.proc.returncode is None:  # killed or stopped nodes were checked by the test
-                code = _stop(node)
-                assert code == 0, f"{node.name} exited with {code}:\n{node.log_tail()}"
-    finally:
-        for node in nodes:
-            if node.proc.poll() is None:
-                node.proc.kill()
-            node.proc.wait()
-        for log_file in logs:
-            log_file.close()
-        _delete_keys(redis_url, unique_prefix)
-
-
-def _delete_keys(url: str, prefix: str) -> None:
-    """Chat history has no TTL: remove what this cluster left under its prefix."""
-    import redis
-
-    client = redis.Redis.from_url(url)
-    try:
-        names = list(client.scan_iter(match=prefix + "*", count=1000))
-        if names:
-            client.delete(*names)
-    finally:
-        client.close()
 
 
 @pytest.fixture

@@ -20,12 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import random
 import signal
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -36,6 +32,7 @@ import orjson
 import pytest
 import redis.asyncio as aioredis
 
+from tests.gateway_nodes import EXIT_WITHIN_S, Node, migrate, running_nodes
 from tests.integration.test_races import human_log, position
 from typogram import keys
 from typogram.client import ClientError, ConnectionLost, TypogramClient
@@ -46,8 +43,6 @@ from typogram.tokens import TokenService
 pytestmark = pytest.mark.integration
 
 SECRET = "race-cluster-secret-" + "r" * 32
-START_WITHIN_S = 20.0
-EXIT_WITHIN_S = 10.0
 WAIT_S = 8.0
 LEASE_S = 1.5
 CLUSTER: dict[str, object] = {
@@ -60,40 +55,6 @@ CLUSTER: dict[str, object] = {
     "race_forward_timeout_s": 0.5,
     "gateway_drain_timeout_s": 3,
 }
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def _base_env(data_dir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TYPOGRAM_")}
-    env.update(
-        TYPOGRAM_ENVIRONMENT="test",
-        TYPOGRAM_JWT_SECRET=SECRET,
-        TYPOGRAM_DATA_DIR=str(data_dir),
-        TYPOGRAM_LOG_JSON="true",
-        TYPOGRAM_LOG_LEVEL="WARNING",
-    )
-    return env
-
-
-@dataclass
-class Node:
-    name: str
-    port: int
-    proc: subprocess.Popen[bytes]
-    log_path: Path
-
-    @property
-    def url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/ws"
-
-    def log_tail(self) -> str:
-        return self.log_path.read_text(errors="replace")[-3_000:]
 
 
 @dataclass
@@ -116,85 +77,23 @@ class Cluster:
 
 @pytest.fixture(scope="module")
 def migrated_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    data_dir = tmp_path_factory.mktemp("race-cluster-data")
-    subprocess.run(
-        [sys.executable, "-m", "typogram.cli", "migrate"],
-        env=_base_env(data_dir),
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-    return data_dir
-
-
-def _wait_accepting(node: Node, deadline: float) -> None:
-    while True:
-        if node.proc.poll() is not None:
-            pytest.fail(f"{node.name} exited with {node.proc.returncode}:\n{node.log_tail()}")
-        try:
-            socket.create_connection(("127.0.0.1", node.port), timeout=0.5).close()
-            return
-        except OSError:
-            if time.monotonic() > deadline:
-                pytest.fail(f"{node.name} did not accept in time:\n{node.log_tail()}")
-            time.sleep(0.05)
+    return migrate(tmp_path_factory.mktemp("race-cluster-data"), SECRET)
 
 
 @pytest.fixture
 def cluster(
     migrated_dir: Path, redis_url: str, unique_prefix: str, tmp_path: Path
 ) -> Iterator[Cluster]:
-    nodes: list[Node] = []
-    logs = []
-    try:
-        for name in "ABC":
-            port = _free_port()
-            env = _base_env(migrated_dir) | {
-                "TYPOGRAM_WS_PORT": str(port),
-                "TYPOGRAM_HTTP_PORT": str(_free_port()),
-                "TYPOGRAM_REDIS_URL": redis_url,
-                "TYPOGRAM_REDIS_PREFIX": unique_prefix,
-            }
-            env |= {f"TYPOGRAM_{k.upper()}": str(v) for k, v in CLUSTER.items()}
-            log_path = tmp_path / f"node-{name}.log"
-            log_file = log_path.open("wb")
-            logs.append(log_file)
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "typogram.cli", "gateway"],
-                env=env,
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-            )
-            nodes.append(Node(name, port, proc, log_path))
-        deadline = time.monotonic() + START_WITHIN_S
-        for node in nodes:
-            _wait_accepting(node, deadline)
+    with running_nodes(
+        "ABC",
+        data_dir=migrated_dir,
+        secret=SECRET,
+        redis_url=redis_url,
+        prefix=unique_prefix,
+        log_dir=tmp_path,
+        env={f"TYPOGRAM_{k.upper()}": str(v) for k, v in CLUSTER.items()},
+    ) as nodes:
         yield Cluster(nodes, redis_url, unique_prefix)
-        for node in nodes:
-            if node.proc.poll() is None:
-                node.proc.send_signal(signal.SIGTERM)
-                code = node.proc.wait(timeout=EXIT_WITHIN_S)
-                assert code == 0, f"{node.name} exited with {code}:\n{node.log_tail()}"
-    finally:
-        for node in nodes:
-            if node.proc.poll() is None:
-                node.proc.kill()
-            node.proc.wait()
-        for log_file in logs:
-            log_file.close()
-        _delete_keys(redis_url, unique_prefix)
-
-
-def _delete_keys(url: str, prefix: str) -> None:
-    import redis
-
-    client = redis.Redis.from_url(url)
-    try:
-        names = list(client.scan_iter(match=prefix + "*", count=1000))
-        if names:
-            client.delete(*names)
-    finally:
-        client.close()
 
 
 # -- players ------------------------------------------------------------------------------

@@ -41,10 +41,14 @@ from bench.common import (
     GatewayProcess,
     Peer,
     cpu_s,
+    delete_prefix,
     guest_tokens,
+    join_all,
     migrated_dir,
     percentile,
+    print_table,
     raise_nofile,
+    recv_all,
 )
 from typogram import keys
 
@@ -152,15 +156,6 @@ def _worker_process(urls: list[str], rooms: list[str], size: int, pipe: Connecti
     uvloop.run(_worker_main(urls, rooms, size, pipe))
 
 
-def _recv_all(pipes: list[Connection], timeout_s: float) -> list[Any]:
-    deadline, out = time.monotonic() + timeout_s, []
-    for pipe in pipes:
-        if not pipe.poll(max(0.1, deadline - time.monotonic())):
-            raise TimeoutError("a client process did not answer")
-        out.append(pipe.recv())
-    return out
-
-
 def _redis_cpu(client: redis.Redis) -> float:
     info = client.info("cpu")
     return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
@@ -193,14 +188,14 @@ def run_size(args: argparse.Namespace, gateways: list[GatewayProcess], prefix: s
             proc.start()
             workers.append(proc)
             pipes.append(mine)
-        _recv_all(pipes, 120)
+        recv_all(pipes, 120)
         _wait_subscribed(rds, prefix, rooms, len(gateways))
         for number, rate in enumerate(args.rates):
             cpu0 = [cpu_s(g.pid) for g in gateways]
             redis0 = _redis_cpu(rds)
             for pipe in pipes:
                 pipe.send(("step", f"s{number}", rate / args.procs, args.step_s))
-            results = _recv_all(pipes, args.step_s + GRACE_S + 60)
+            results = recv_all(pipes, args.step_s + GRACE_S + 60)
             server_cpu = sum(cpu_s(g.pid) - c for g, c in zip(gateways, cpu0, strict=True))
             redis_cpu = _redis_cpu(rds) - redis0
             delivered = sum(r["delivered"] for r in results)
@@ -235,13 +230,9 @@ def run_size(args: argparse.Namespace, gateways: list[GatewayProcess], prefix: s
                 break
         for pipe in pipes:
             pipe.send(("stop",))
-        _recv_all(pipes, 60)
+        recv_all(pipes, 60)
     finally:
-        for proc in workers:
-            proc.join(timeout=30)
-            if proc.is_alive():
-                proc.kill()
-                proc.join()
+        join_all(workers)
         rds.close()
     return rows
 
@@ -278,16 +269,8 @@ def main() -> None:
     finally:
         for gateway in gateways:
             gateway.stop()
-        rds = redis.Redis.from_url(args.redis)
-        for key in rds.scan_iter(match=prefix + "*", count=1000):
-            rds.delete(key)
-        rds.close()
-    print()
-    columns = list(rows[0]) if rows else []
-    print("| " + " | ".join(columns) + " |")
-    print("|" + "---|" * len(columns))
-    for row in rows:
-        print("| " + " | ".join(str(row[c]) for c in columns) + " |")
+        delete_prefix(args.redis, prefix)
+    print_table(rows)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ Everything targets 127.0.0.1 and every run is bounded in time.
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import os
 import resource
 import signal
@@ -22,10 +23,12 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 import orjson
+import redis
 from picows import WSFrame, WSListener, WSMsgType, WSTransport
 
 from typogram.settings import load
@@ -214,3 +217,42 @@ class Peer(WSListener):  # type: ignore[misc]
 
 def ignore(peer: Peer, message: dict[str, Any]) -> None:
     pass
+
+
+def recv_all(pipes: list[Connection], timeout_s: float) -> list[Any]:
+    """One answer from every client process, or ``TimeoutError`` naming the stall."""
+    deadline, out = time.monotonic() + timeout_s, []
+    for pipe in pipes:
+        if not pipe.poll(max(0.1, deadline - time.monotonic())):
+            raise TimeoutError("a client process did not answer")
+        out.append(pipe.recv())
+    return out
+
+
+def join_all(procs: list[multiprocessing.Process]) -> None:
+    """Wait for the client processes; kill whichever overstays."""
+    for proc in procs:
+        proc.join(timeout=30)
+        if proc.is_alive():
+            proc.kill()
+            proc.join()
+
+
+def delete_prefix(redis_url: str, prefix: str) -> None:
+    """Remove every key a run left under its prefix."""
+    client = redis.Redis.from_url(redis_url)
+    try:
+        for key in client.scan_iter(match=prefix + "*", count=1000):
+            client.delete(key)
+    finally:
+        client.close()
+
+
+def print_table(rows: list[dict[str, Any]], skip: tuple[str, ...] = ()) -> None:
+    """The rows as a Markdown table, ready for docs/benchmarks.md."""
+    print()
+    columns = [c for c in (rows[0] if rows else {}) if c not in skip]
+    print("| " + " | ".join(columns) + " |")
+    print("|" + "---|" * len(columns))
+    for row in rows:
+        print("| " + " | ".join(str(row[c]) for c in columns) + " |")

@@ -30,10 +30,18 @@ from collections import Counter
 from multiprocessing.connection import Connection
 from typing import Any
 
-import redis
 from picows import ws_connect
 
-from bench.common import GatewayProcess, Peer, migrated_dir, percentile, raise_nofile
+from bench.common import (
+    GatewayProcess,
+    Peer,
+    delete_prefix,
+    join_all,
+    migrated_dir,
+    percentile,
+    print_table,
+    raise_nofile,
+)
 from bench.common import guest_tokens as _tokens
 
 GRACE_S = 8.0  # match_max_wait_ms plus rounds, for the last tickets of a step
@@ -167,11 +175,7 @@ def run(args: argparse.Namespace, gateways: list[GatewayProcess]) -> list[dict[s
             if pipe.poll(30):
                 pipe.recv()
     finally:
-        for proc in procs:
-            proc.join(timeout=30)
-            if proc.is_alive():
-                proc.kill()
-                proc.join()
+        join_all(procs)
     return rows
 
 
@@ -200,16 +204,8 @@ def main() -> None:
     finally:
         for gateway in gateways:
             gateway.stop()
-        rds = redis.Redis.from_url(args.redis)
-        for key in rds.scan_iter(match=prefix + "*", count=1000):
-            rds.delete(key)
-        rds.close()
-    print()
-    columns = list(rows[0]) if rows else []
-    print("| " + " | ".join(columns) + " |")
-    print("|" + "---|" * len(columns))
-    for row in rows:
-        print("| " + " | ".join(str(row[c]) for c in columns) + " |")
+        delete_prefix(args.redis, prefix)
+    print_table(rows)
 
 
 if __name__ == "__main__":

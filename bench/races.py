@@ -48,9 +48,13 @@ from bench.common import (
     GatewayProcess,
     Peer,
     cpu_s,
+    delete_prefix,
+    join_all,
     migrated_dir,
     percentile,
+    print_table,
     raise_nofile,
+    recv_all,
     token_service,
 )
 
@@ -250,15 +254,6 @@ def _worker_process(urls: list[str], prefix: str, pipe: Connection) -> None:
     uvloop.run(_worker_main(urls, prefix, pipe))
 
 
-def _recv_all(pipes: list[Connection], timeout_s: float) -> list[Any]:
-    deadline, out = time.monotonic() + timeout_s, []
-    for pipe in pipes:
-        if not pipe.poll(max(0.1, deadline - time.monotonic())):
-            raise TimeoutError("a client process did not answer")
-        out.append(pipe.recv())
-    return out
-
-
 def _redis_cpu(client: redis.Redis) -> float:
     info = client.info("cpu")
     return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
@@ -285,7 +280,7 @@ def run(args: argparse.Namespace, gateways: list[GatewayProcess]) -> list[dict[s
             ]
             for pipe, share in zip(pipes, shares, strict=True):
                 pipe.send(("grow", share))
-            grown = _recv_all(pipes, args.setup_timeout_s)
+            grown = recv_all(pipes, args.setup_timeout_s)
             have += sum(g["made"] for g in grown)
             setup_s = max(g["setup_s"] for g in grown)
             failures = [f for g in grown for f in g["fail"]]
@@ -294,7 +289,7 @@ def run(args: argparse.Namespace, gateways: list[GatewayProcess]) -> list[dict[s
             redis0 = _redis_cpu(rds)
             for pipe in pipes:
                 pipe.send(("measure", f"s{number}", args.step_s))
-            results = _recv_all(pipes, args.step_s + GRACE_S + 60)
+            results = recv_all(pipes, args.step_s + GRACE_S + 60)
             server_cpu = sum(cpu_s(g.pid) - c for g, c in zip(gateways, cpu0, strict=True))
             redis_cpu = _redis_cpu(rds) - redis0
             elapsed = max(r["elapsed"] for r in results)
@@ -326,13 +321,9 @@ def run(args: argparse.Namespace, gateways: list[GatewayProcess]) -> list[dict[s
                 break
         for pipe in pipes:
             pipe.send(("stop",))
-        _recv_all(pipes, 60)
+        recv_all(pipes, 60)
     finally:
-        for proc in procs:
-            proc.join(timeout=30)
-            if proc.is_alive():
-                proc.kill()
-                proc.join()
+        join_all(procs)
         rds.close()
     return rows
 
@@ -369,16 +360,8 @@ def main() -> None:
     finally:
         for gateway in gateways:
             gateway.stop()
-        rds = redis.Redis.from_url(args.redis)
-        for key in rds.scan_iter(match=prefix + "*", count=1000):
-            rds.delete(key)
-        rds.close()
-    print()
-    columns = [c for c in (rows[0] if rows else {}) if c != "setup_failures"]
-    print("| " + " | ".join(columns) + " |")
-    print("|" + "---|" * len(columns))
-    for row in rows:
-        print("| " + " | ".join(str(row[c]) for c in columns) + " |")
+        delete_prefix(args.redis, prefix)
+    print_table(rows, skip=("setup_failures",))
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
 import statistics
 import time
@@ -57,9 +58,17 @@ def human_log(text: str, rng: random.Random, pace_ms: float) -> list[list[object
     return log
 
 
+def cpu_ms(pid: int) -> int:
+    """utime + stime of a local process in ms (Linux ``/proc``): robust to client noise."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1000 // os.sysconf("SC_CLK_TCK")
+
+
 @dataclass
 class Stats:
     submit_ms: list[float] = field(default_factory=list)
+    server_cpu_ms: int | None = None
     errors: int = 0
     board_lag_ms: list[float] = field(default_factory=list)
     insights_lag_ms: list[float] = field(default_factory=list)
@@ -104,6 +113,7 @@ async def run(args: argparse.Namespace) -> Stats:
             response.raise_for_status()
             tokens.append({"Authorization": f"Bearer {response.json()['access_token']}"})
         probes: list[asyncio.Task[None]] = []
+        cpu_before = cpu_ms(args.server_pid) if args.server_pid else None
         stop_at = time.perf_counter() + args.seconds
         counter = iter(range(10**9))
 
@@ -147,6 +157,8 @@ async def run(args: argparse.Namespace) -> Stats:
                     )
 
         await asyncio.gather(*(loop(w) for w in range(args.concurrency)))
+        if cpu_before is not None:
+            stats.server_cpu_ms = cpu_ms(args.server_pid) - cpu_before
         await asyncio.gather(*probes)
     return stats
 
@@ -161,6 +173,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--probes", type=int, default=50)
     parser.add_argument("--poll-ms", type=float, default=50.0)
+    parser.add_argument(
+        "--server-pid",
+        type=int,
+        default=0,
+        help="a local REST process: report its CPU ms per result over the submission phase",
+    )
     args = parser.parse_args()
     started = time.perf_counter()
     stats = asyncio.run(run(args))
@@ -182,6 +200,11 @@ def main() -> None:
             f"  target p95 < {target:.0f}"
         )
     print(f"probes that timed out: {stats.lost}")
+    if stats.server_cpu_ms is not None and ok:
+        print(
+            f"server cpu   {stats.server_cpu_ms} ms over the submission phase, "
+            f"{stats.server_cpu_ms / ok:.2f} ms per result (includes tests/new and probes)"
+        )
 
 
 if __name__ == "__main__":

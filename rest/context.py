@@ -33,6 +33,27 @@ def bearer_token(request: Request) -> str | None:
     return token.strip()
 
 
+_VERIFIED = "typogram.claims"  # request.state key: (token, claims) verified by this request
+
+
+def verified_claims(request: Request, token: str) -> Claims:
+    """The token's claims, its signature checked once per request (any token type).
+
+    The rate-limit middleware and ``authenticate`` both need them; the first
+    caller verifies and leaves ``(token, claims)`` in the request's state
+    (``scope["state"]``, one dict per request) for the second. A token that
+    fails is not remembered: the second caller raises the same error again.
+    """
+    state = request.scope.setdefault("state", {})
+    seen = state.get(_VERIFIED)
+    if seen is not None and seen[0] == token:
+        claims: Claims = seen[1]
+        return claims
+    claims = platform_of(request).tokens.verify(token)
+    state[_VERIFIED] = (token, claims)
+    return claims
+
+
 async def authenticate(request: Request, mode: AuthMode) -> Claims:
     """Verify the bearer token; ``mode="user"`` refuses guests.
 
@@ -44,7 +65,9 @@ async def authenticate(request: Request, mode: AuthMode) -> Claims:
         raise AppError(ErrorCode.UNAUTHORIZED, "missing bearer token")
     platform = platform_of(request)
     accepted = (TokenType.ACCESS,) if mode == "user" else (TokenType.ACCESS, TokenType.GUEST)
-    claims = platform.tokens.verify(token, *accepted)
+    claims = verified_claims(request, token)
+    if claims.type not in accepted:
+        raise AppError(ErrorCode.UNAUTHORIZED, f"a {claims.type.value} token is not accepted here")
     if not claims.is_guest:
         version = await platform.accounts.token_version(claims.subject)
         if version is None or claims.version < version:

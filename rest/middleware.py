@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from rest.context import bearer_token, client_ip
+from rest.context import bearer_token, client_ip, verified_claims
 from rest.routing import json_response
 from typogram import keys
 from typogram.codes import ErrorCode
@@ -98,7 +98,8 @@ class RateLimitMiddleware:
 
     The user limit keys on the token's subject once its signature checks;
     an unverifiable token falls back to the IP limit alone (the endpoint
-    will refuse it anyway).
+    will refuse it anyway). The verified claims stay in the request's state,
+    so ``authenticate`` does not check the signature a second time.
     """
 
     def __init__(self, app: ASGIApp, platform: Platform) -> None:
@@ -118,7 +119,7 @@ class RateLimitMiddleware:
         token = bearer_token(request)
         if token is not None:
             try:
-                subject = self.platform.tokens.verify(token).subject
+                subject = verified_claims(request, token).subject
                 checks.append(("user", subject, settings.rate_limit_user_per_min))
             except AppError:
                 pass

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, bindparam, func, or_, select
 from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -191,6 +191,56 @@ def decode_cursor(cursor: str) -> tuple[int, str]:
     return created_at, result_id
 
 
+def _upsert_best_mysql() -> Any:
+    table = personal_bests
+    ins = mysql.insert(table)
+    new = ins.inserted
+    better = new.wpm > table.c.wpm
+    # MySQL assigns left to right and later terms see earlier ones: wpm goes last.
+    return ins.on_duplicate_key_update(
+        [
+            ("result_id", func.if_(better, new.result_id, table.c.result_id)),
+            ("accuracy", func.if_(better, new.accuracy, table.c.accuracy)),
+            ("achieved_at", func.if_(better, new.achieved_at, table.c.achieved_at)),
+            ("wpm", func.if_(better, new.wpm, table.c.wpm)),
+        ]
+    )
+
+
+def _upsert_best_sqlite() -> Any:
+    table = personal_bests
+    ins = sqlite.insert(table)
+    return ins.on_conflict_do_update(
+        index_elements=[table.c.user_id, table.c.category],
+        set_={
+            "wpm": ins.excluded.wpm,
+            "accuracy": ins.excluded.accuracy,
+            "result_id": ins.excluded.result_id,
+            "achieved_at": ins.excluded.achieved_at,
+        },
+        where=ins.excluded.wpm > table.c.wpm,
+    )
+
+
+# Built once and executed with parameters: building a statement per request
+# cost more CPU than the round trip it sends (and the compiled form is cached).
+_SEEN = (
+    select(test_results.c.id)
+    .where(
+        test_results.c.test_id == bindparam("test_id"),
+        test_results.c.user_id == bindparam("user_id"),
+    )
+    .limit(1)
+)
+_INSERT = test_results.insert()
+_UPSERT_BEST_MYSQL = _upsert_best_mysql()
+_UPSERT_BEST_SQLITE = _upsert_best_sqlite()
+_BEST_HOLDER = select(personal_bests.c.result_id).where(
+    personal_bests.c.user_id == bindparam("user_id"),
+    personal_bests.c.category == bindparam("category"),
+)
+
+
 class Results:
     def __init__(self, db: Database, cache: Cache, *, recent: int = 10, recent_ttl_s: int = 900):
         self.db = db
@@ -202,14 +252,10 @@ class Results:
         """Insert the result and update the personal best; returns (public row, is best)."""
         row = row_of(sub)
         async with self.db.write() as conn:
-            seen = await conn.execute(
-                select(test_results.c.id)
-                .where(test_results.c.test_id == sub.test_id, test_results.c.user_id == sub.user_id)
-                .limit(1)
-            )
+            seen = await conn.execute(_SEEN, {"test_id": sub.test_id, "user_id": sub.user_id})
             if seen.first() is not None:
                 raise AppError(ErrorCode.CONFLICT, "this test has already been submitted")
-            await conn.execute(test_results.insert().values(**row))
+            await conn.execute(_INSERT, row)
             best = False
             if sub.verdict.action == "accept":
                 best = await self._upsert_best(conn, sub)
@@ -225,37 +271,10 @@ class Results:
             "result_id": sub.result_id,
             "achieved_at": sub.created_at,
         }
-        table = personal_bests
-        if self.db.dialect == "mysql":
-            ins = mysql.insert(table).values(**values)
-            new = ins.inserted
-            better = new.wpm > table.c.wpm
-            # MySQL assigns left to right and later terms see earlier ones: wpm goes last.
-            statement: Any = ins.on_duplicate_key_update(
-                [
-                    ("result_id", func.if_(better, new.result_id, table.c.result_id)),
-                    ("accuracy", func.if_(better, new.accuracy, table.c.accuracy)),
-                    ("achieved_at", func.if_(better, new.achieved_at, table.c.achieved_at)),
-                    ("wpm", func.if_(better, new.wpm, table.c.wpm)),
-                ]
-            )
-        else:
-            ins_lite = sqlite.insert(table).values(**values)
-            statement = ins_lite.on_conflict_do_update(
-                index_elements=[table.c.user_id, table.c.category],
-                set_={
-                    "wpm": ins_lite.excluded.wpm,
-                    "accuracy": ins_lite.excluded.accuracy,
-                    "result_id": ins_lite.excluded.result_id,
-                    "achieved_at": ins_lite.excluded.achieved_at,
-                },
-                where=ins_lite.excluded.wpm > table.c.wpm,
-            )
-        await conn.execute(statement)
+        upsert = _UPSERT_BEST_MYSQL if self.db.dialect == "mysql" else _UPSERT_BEST_SQLITE
+        await conn.execute(upsert, values)
         holder = await conn.execute(
-            select(table.c.result_id).where(
-                table.c.user_id == sub.user_id, table.c.category == sub.spec.category
-            )
+            _BEST_HOLDER, {"user_id": sub.user_id, "category": sub.spec.category}
         )
         return bool(holder.scalar_one() == sub.result_id)
 

@@ -137,9 +137,25 @@ def vocabulary(lang: str) -> tuple[str, ...]:
     return tuple(words)
 
 
+# (lang, difficulty) pools built in this process. Both caches hold every
+# language (CACHED_LISTS >= len(ALPHABETS)), so a built pool stays built.
+_BUILT: set[tuple[str, str]] = set()
+
+
+def is_loaded(lang: str, difficulty: Difficulty) -> bool:
+    """True when ``generate`` for this pair needs no I/O (microseconds, fine on an event loop)."""
+    return (lang, difficulty) in _BUILT
+
+
 @lru_cache(maxsize=CACHED_LISTS * 3)
 def pool(lang: str, difficulty: Difficulty) -> tuple[str, ...]:
     """The words a difficulty draws from."""
+    chosen = _pool(lang, difficulty)
+    _BUILT.add((lang, difficulty))
+    return chosen
+
+
+def _pool(lang: str, difficulty: Difficulty) -> tuple[str, ...]:
     words = vocabulary(lang)
     if difficulty == "easy":
         chosen = [w for w in words[:400] if len(w) <= 6]

@@ -39,12 +39,11 @@ Rules (DESIGN.md, "Typing metrics"; the conventions typists know):
 
 from __future__ import annotations
 
-import itertools
 import math
 import statistics
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 BACKSPACE = "Backspace"
 MS_PER_MINUTE = 60_000
@@ -59,9 +58,12 @@ class LogError(ValueError):
     """The log is not a keystroke log at all (wrong shapes or keys)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Stroke:
-    """One keystroke as replay saw it: ``expected`` is the text's character there."""
+class Stroke(NamedTuple):
+    """One keystroke as replay saw it: ``expected`` is the text's character there.
+
+    A named tuple, not a frozen dataclass: replay makes one per keystroke and
+    a tuple is built several times faster.
+    """
 
     t: int
     key: str
@@ -79,10 +81,15 @@ class Replay:
 
 
 def replay(text: str, keystrokes: Iterable[tuple[int, str] | list[Any]]) -> Replay:
-    """Run the log against ``text``; raises ``LogError`` on a malformed entry."""
+    """Run the log against ``text``; raises ``LogError`` on a malformed entry.
+
+    One pass, O(len(log)); the only allocation per keystroke is its ``Stroke``.
+    """
     buffer: list[str] = []
     times: list[int] = []
     strokes: list[Stroke] = []
+    add, write, stamp = strokes.append, buffer.append, times.append
+    size = len(text)
     for index, entry in enumerate(keystrokes):
         if len(entry) != 2:
             raise LogError(f"keystroke {index} is not a [t_ms, key] pair")
@@ -93,16 +100,18 @@ def replay(text: str, keystrokes: Iterable[tuple[int, str] | list[Any]]) -> Repl
             if buffer:
                 buffer.pop()
                 times.pop()
-            strokes.append(Stroke(t, key, "backspace", None))
+            add(Stroke(t, key, "backspace", None))
             continue
         if len(key) != 1:
             raise LogError(f"keystroke {index}: key must be one character or {BACKSPACE!r}")
         position = len(buffer)
-        expected = text[position] if position < len(text) else None
-        kind: Kind = "extra" if expected is None else "correct" if key == expected else "incorrect"
-        strokes.append(Stroke(t, key, kind, expected))
-        buffer.append(key)
-        times.append(t)
+        if position < size:
+            expected = text[position]
+            add(Stroke(t, key, "correct" if key == expected else "incorrect", expected))
+        else:
+            add(Stroke(t, key, "extra", None))
+        write(key)
+        stamp(t)
     return Replay(text, "".join(buffer), tuple(strokes), tuple(times))
 
 
@@ -169,6 +178,12 @@ def _wpm(chars: int, duration_ms: int) -> float:
     return chars / 5 * MS_PER_MINUTE / duration_ms if duration_ms > 0 else 0.0
 
 
+def _pstdev(values: Sequence[float], mean: float) -> float:
+    """Population standard deviation in floats (``statistics.pstdev`` works in exact
+    fractions: ~100x slower, and the difference vanishes in the 2-decimal rounding)."""
+    return math.sqrt(math.fsum((v - mean) ** 2 for v in values) / len(values))
+
+
 def consistency_of(series: Iterable[float]) -> float:
     """Monkeytype's curve over the coefficient of variation; 0 for an empty or idle series."""
     values = list(series)
@@ -177,7 +192,7 @@ def consistency_of(series: Iterable[float]) -> float:
     mean = statistics.fmean(values)
     if mean <= 0:
         return 0.0
-    c = statistics.pstdev(values) / mean
+    c = _pstdev(values, mean) / mean
     return 100 * (1 - math.tanh(c + c**3 / 3 + c**5 / 5))
 
 
@@ -187,10 +202,12 @@ def _seconds(strokes: tuple[Stroke, ...], start: int, end: int) -> tuple[Second,
     if count > MAX_SERIES_SECONDS:
         return ()
     raw, net, errors = [0] * count, [0] * count, [0] * count
+    last = count - 1
     for stroke in strokes:
         if stroke.kind == "backspace":
             continue
-        bucket = min(count - 1, max(0, stroke.t - start) // 1000)
+        offset = stroke.t - start
+        bucket = 0 if offset < 0 else min(last, offset // 1000)
         raw[bucket] += 1
         net[bucket] += stroke.kind == "correct"
         errors[bucket] += stroke.kind != "correct"
@@ -219,7 +236,6 @@ def score(replay: Replay, *, whole_text: bool = True) -> Result:
     """Metrics of one replay. ``whole_text=False`` for a time test (a prefix is the target)."""
     strokes = replay.strokes
     typed, text = replay.typed, replay.text
-    typing = [s for s in strokes if s.kind != "backspace"]
     correct_now = [i for i, ch in enumerate(typed) if i < len(text) and ch == text[i]]
     chars = Chars(
         correct=len(correct_now),
@@ -228,33 +244,52 @@ def score(replay: Replay, *, whole_text: bool = True) -> Result:
         missed=max(0, len(text) - len(typed)) if whole_text else 0,
     )
     start = strokes[0].t if strokes else 0
-    last_any = max((s.t for s in strokes), default=start)
-    end = max((replay.written_at[i] for i in correct_now), default=last_any)
-    duration = max(0, end - start)
-
-    intervals = [b.t - a.t for a, b in itertools.pairwise(strokes)]
     keys: dict[str, KeyStat] = {}
     bigrams: dict[str, BigramStat] = {}
     confusions: dict[str, dict[str, int]] = {}
-    for i, stroke in enumerate(strokes):
-        if stroke.expected is None:
-            continue
-        stat = keys.setdefault(stroke.expected, KeyStat())
-        if stroke.kind == "incorrect":
-            stat.misses += 1
-            pressed = confusions.setdefault(stroke.expected, {})
-            pressed[stroke.key] = pressed.get(stroke.key, 0) + 1
-            continue
-        stat.hits += 1
-        if i == 0 or intervals[i - 1] < 0:
-            continue
-        stat.total_ms += intervals[i - 1]
-        stat.samples += 1
-        previous = strokes[i - 1]
-        if previous.kind == "correct":
-            pair = bigrams.setdefault(previous.key + stroke.key, BigramStat())
-            pair.total_ms += intervals[i - 1]
-            pair.samples += 1
+    intervals: list[int] = []
+    typing = correct_strokes = backwards = 0
+    last_any = start
+    previous: Stroke | None = None
+    # One pass; a stat object is made only the first time its key or pair shows up.
+    for stroke in strokes:
+        t, kind, expected = stroke.t, stroke.kind, stroke.expected
+        last_any = max(last_any, t)
+        gap = -1
+        if previous is not None:
+            gap = t - previous.t
+            intervals.append(gap)
+            backwards += gap < 0
+        if kind != "backspace":
+            typing += 1
+            correct_strokes += kind == "correct"
+        if expected is not None:
+            stat = keys.get(expected)
+            if stat is None:
+                stat = keys[expected] = KeyStat()
+            if kind == "incorrect":
+                stat.misses += 1
+                pressed = confusions.get(expected)
+                if pressed is None:
+                    pressed = confusions[expected] = {}
+                pressed[stroke.key] = pressed.get(stroke.key, 0) + 1
+            else:
+                stat.hits += 1
+                # ``gap`` < 0: the first keystroke, or time went backwards.
+                if gap >= 0 and previous is not None:
+                    stat.total_ms += gap
+                    stat.samples += 1
+                    if previous.kind == "correct":
+                        name = previous.key + stroke.key
+                        pair = bigrams.get(name)
+                        if pair is None:
+                            pair = bigrams[name] = BigramStat()
+                        pair.total_ms += gap
+                        pair.samples += 1
+        previous = stroke
+    written_at = replay.written_at
+    end = max((written_at[i] for i in correct_now), default=last_any)
+    duration = max(0, end - start)
 
     if whole_text:
         target = max(len(text), len(typed))
@@ -264,24 +299,23 @@ def score(replay: Replay, *, whole_text: bool = True) -> Result:
         cut = correct_now[-1] + 1 if correct_now else 0
         matched = len(correct_now) / cut * 100 if cut else 0.0
     per_second = _seconds(strokes, start, last_any)
-    correct_strokes = sum(1 for s in typing if s.kind == "correct")
     return Result(
         wpm=_r(_wpm(chars.correct, duration)),
-        raw_wpm=_r(_wpm(len(typing), duration)),
-        accuracy=_r(correct_strokes / len(typing) * 100 if typing else 0.0),
+        raw_wpm=_r(_wpm(typing, duration)),
+        accuracy=_r(correct_strokes / typing * 100 if typing else 0.0),
         consistency=_r(consistency_of(s.raw for s in per_second)),
         duration_ms=duration,
         chars=chars,
-        keystrokes=len(typing),
-        backspaces=len(strokes) - len(typing),
+        keystrokes=typing,
+        backspaces=len(strokes) - typing,
         per_second=per_second,
         whole_text=whole_text,
         matched_pct=_r(matched),
         span_ms=max(0, last_any - start),
-        backwards=sum(1 for gap in intervals if gap < 0),
+        backwards=backwards,
         intervals=len(intervals),
         interval_mean_ms=_r(statistics.fmean(intervals)) if intervals else 0.0,
-        interval_stdev_ms=_r(statistics.pstdev(intervals)) if intervals else 0.0,
+        interval_stdev_ms=_r(_pstdev(intervals, statistics.fmean(intervals))) if intervals else 0.0,
         keys=keys,
         bigrams=bigrams,
         confusions=confusions,

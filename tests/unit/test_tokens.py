@@ -27,6 +27,32 @@ def test_type_is_enforced() -> None:
         SERVICE.verify(refresh, TokenType.ACCESS, TokenType.GUEST)
 
 
+def test_a_verified_token_is_remembered_but_its_type_still_checked() -> None:
+    service = TokenService(SETTINGS)
+    refresh, issued = service.issue("u1", TokenType.REFRESH)
+    assert service.verify(refresh) == issued  # checked and remembered
+    with pytest.raises(AppError, match="not accepted"):
+        service.verify(refresh, TokenType.ACCESS)  # answered from the cache, still refused
+    assert service.verify(refresh, TokenType.REFRESH) == issued
+
+
+def test_the_verified_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("typogram.tokens.VERIFIED_CACHE_SIZE", 3)
+    service = TokenService(SETTINGS)
+    tokens = [service.issue(f"u{i}", TokenType.ACCESS)[0] for i in range(5)]
+    for token in tokens:
+        service.verify(token)
+    assert list(service._verified) == tokens[2:]  # the oldest went first
+
+
+def test_a_tampered_token_is_not_answered_from_the_cache() -> None:
+    service = TokenService(SETTINGS)
+    token, _ = service.issue("u1", TokenType.ACCESS)
+    service.verify(token)
+    with pytest.raises(AppError):
+        service.verify(token[:-2] + ("AA" if not token.endswith("AA") else "BB"))
+
+
 def test_guest_tokens() -> None:
     token, claims = SERVICE.issue_guest("speedy")
     assert claims.subject.startswith("guest:")

@@ -206,10 +206,13 @@ class KafkaEventLog:
     ) -> None:
         """Join ``group`` and hand every record of ``topics`` to ``handler``, in partition order.
 
-        Runs until cancelled. Offsets are committed after each polled batch
-        has been handled; if ``handler`` raises, the offsets of the records it
-        finished are committed and the error propagates (the failed record
-        replays on the group's next consumer). Raises ``RuntimeError`` once
+        Runs until cancelled. The partitions of a polled batch are handled
+        side by side (as several consumers of the group would), each in its
+        own order. Offsets are committed after each polled batch has been
+        handled; if ``handler`` raises, the records still running on other
+        partitions are cancelled, the offsets of those it finished are
+        committed and the error propagates (the failed and cancelled records
+        replay on the group's next consumer). Raises ``RuntimeError`` once
         the log is closed.
         """
         self._check()
@@ -244,16 +247,27 @@ class KafkaEventLog:
         handler: Callable[[str, bytes], Awaitable[None]],
     ) -> None:
         done: dict[TopicPartition, int] = {}
+
+        async def drain(
+            partition: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]
+        ) -> None:
+            topic = partition.topic[len(self._prefix) :]
+            for record in records:
+                await handler(topic, record.value or b"")  # a tombstone has no value
+                done[partition] = record.offset + 1
+                self._consumed += 1
+
         try:
-            for partition, records in batches.items():
-                topic = partition.topic[len(self._prefix) :]
-                for record in records:
-                    await handler(topic, record.value or b"")  # a tombstone has no value
-                    done[partition] = record.offset + 1
-                    self._consumed += 1
-        except Exception:
+            # Partitions side by side, each in its own order: one partition's wait
+            # on the database or an ack no longer holds up the others.
+            async with asyncio.TaskGroup() as group:
+                for partition, records in batches.items():
+                    group.create_task(drain(partition, records))
+        except Exception as exc:
             # Keep what was handled; cancellation skips this and replays the batch.
             await self._commit(consumer, done)
+            if isinstance(exc, ExceptionGroup) and len(exc.exceptions) == 1:
+                raise exc.exceptions[0] from exc  # the handler's own error, as before
             raise
         await self._commit(consumer, done)
 

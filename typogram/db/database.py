@@ -19,10 +19,13 @@ from typing import Any, Self
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import PoolResetState
 
 from typogram.errors import BackendUnavailable
 
 WRITER_WAIT_S = 30.0
+# ``info`` mark on a pooled connection whose transaction ``write()`` just committed.
+_COMMITTED = "typogram.committed"
 
 
 def async_url(url: str) -> str:
@@ -63,14 +66,33 @@ def _engine(url: str, pool_size: int) -> AsyncEngine:
             cursor.close()
 
         return engine
-    return create_async_engine(
+    engine = create_async_engine(
         full,
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_recycle=1800,
         pool_pre_ping=True,
+        pool_reset_on_return=None,  # ``_reset`` below decides
         connect_args={"charset": "utf8mb4", "connect_timeout": 5},
     )
+    event.listen(engine.sync_engine, "reset", _reset)
+    return engine
+
+
+def _reset(dbapi_conn: Any, record: Any, state: PoolResetState) -> None:
+    """Roll back a connection going back to the pool unless nothing can be open.
+
+    The pool's default rolls back every returned connection: one more round
+    trip after each ``write()`` that has just committed. Skipped when the
+    transaction was committed by ``write()`` (marked in the record's
+    ``info``) or already rolled back by ``Connection.close()``; everything
+    else (an abandoned connection, a failed commit) is rolled back as before.
+    """
+    committed = record is not None and record.info.pop(_COMMITTED, False)
+    if committed or state.transaction_was_reset or state.terminate_only:
+        return
+    if state.asyncio_safe:
+        dbapi_conn.rollback()
 
 
 class Database:
@@ -135,8 +157,11 @@ class Database:
         started = time.perf_counter()
         try:
             if self._writer is None:
-                async with self._engine_for_write().begin() as conn:
-                    yield conn
+                async with self._engine_for_write().connect() as conn:
+                    async with conn.begin():
+                        yield conn
+                    # Committed: returning it to the pool needs no rollback.
+                    conn.sync_connection.connection.info[_COMMITTED] = True  # type: ignore[union-attr]
             else:
                 # SQLite has one writer per file. Queueing writers here, in the
                 # one process that owns the file, replaces busy-waiting on the

@@ -1,4 +1,4 @@
-"""Monthly partitions of ``test_results`` on MariaDB (and a no-op on SQLite)."""
+"""Monthly partitions of ``test_results`` and ``challenge_attempts`` on MariaDB."""
 
 from __future__ import annotations
 
@@ -16,7 +16,10 @@ async def test_partitions_are_created_and_maintained(platform: Platform) -> None
     now = int(time.time() * 1000)
     if platform.db.dialect != "mysql":
         assert await apply(platform.db, now) == []
-        assert await maintain(platform.db, platform.settings, now) == {"test_results": []}
+        assert await maintain(platform.db, platform.settings, now) == {
+            "challenge_attempts": [],
+            "test_results": [],
+        }
         return
     current = await existing(platform.db, "test_results")
     assert current[-1].name == MAXVALUE and len(current) >= 2
@@ -25,9 +28,11 @@ async def test_partitions_are_created_and_maintained(platform: Platform) -> None
     assert later[0].startswith("ALTER TABLE test_results REORGANIZE PARTITION pmax")
     assert later[-1].startswith("ALTER TABLE test_results DROP PARTITION")
     # Adding months ahead for real, then nothing is left to do.
-    await apply(platform.db, now, ahead=6, drop=False)
-    assert await apply(platform.db, now, ahead=6, drop=False, dry_run=True) == []
+    for table in ("test_results", "challenge_attempts"):
+        await apply(platform.db, now, table=table, ahead=6, drop=False)
+        assert await apply(platform.db, now, table=table, ahead=6, drop=False, dry_run=True) == []
     planned = await maintain(platform.db, platform.settings, now, dry_run=True)
-    assert planned == {"test_results": []}  # 6 months ahead already cover the default 3
+    # 6 months ahead already cover the default 3
+    assert planned == {"challenge_attempts": [], "test_results": []}
     grown = await existing(platform.db, "test_results")
     assert len(grown) >= len(current) and grown[-1].name == MAXVALUE

@@ -11,9 +11,9 @@ Rules:
    (and fills months missed while the job did not run),
    and drops partitions whose every row is older than ``retention_days``.
    ``pmax`` is never dropped.
-4. Dropping loses rows. Archiving them to object storage first (the
-   ``Archive`` port) is still to be built; until then run this with
-   ``drop=False`` wherever the data must be kept.
+4. Dropping loses rows: ``typogram partitions`` first moves every month
+   past retention to the archive port (``typogram.db.archiver``, read back
+   before a row is deleted), so the partitions it drops are already empty.
 
 The planning is pure (``plan``, ``statements``); ``apply`` reads the
 current partitions from ``information_schema`` and runs the statements.
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from typogram.db.database import Database
     from typogram.settings import Settings
 
-PARTITIONED_TABLES = frozenset({"test_results"})
+PARTITIONED_TABLES = frozenset({"test_results", "challenge_attempts"})
 MAXVALUE = "pmax"
 DAY_MS = 86_400_000
 

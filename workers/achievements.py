@@ -26,6 +26,7 @@ from typogram import keys, topics
 from typogram.db.schema import achievement_events_seen, achievement_progress, user_achievements
 from typogram.logs import get_logger
 from typogram.ports import Event
+from typogram.protocol import push_payload
 from workers import pipeline_events as pe
 from workers.runtime import Group
 
@@ -118,12 +119,11 @@ async def _announce(
         keys.achievements_unlocked(user_id), keys.achievements_progress(user_id)
     )
     for achievement in unlocked:
-        message = {
-            "type": UNLOCKED,
-            "data": {"id": achievement.id, "title": achievement.title, "unlocked_at": now},
-        }
+        message = push_payload(
+            UNLOCKED, {"id": achievement.id, "title": achievement.title, "unlocked_at": now}
+        )
         try:
-            await platform.pubsub.publish(keys.channel_user(user_id), orjson.dumps(message))
+            await platform.pubsub.publish(keys.channel_user(user_id), message)
         except Exception:  # the unlock is stored; a missed push only delays the news
             log.exception("achievement push failed", extra={"user_id": user_id})
 

@@ -12,10 +12,11 @@ from sqlalchemy import select
 
 from rest.app import create_app
 from tests.integration.test_rest_results import register, submit, typed_by_hand
-from typogram import topics
+from typogram import keys, topics
 from typogram.db.schema import user_confusions, user_key_stats, user_stats
 from typogram.platform import Platform
 from typogram.ports import Event
+from typogram.protocol import parse_push
 from workers.groups import GROUPS
 from workers.runtime import GroupRunner
 
@@ -265,6 +266,12 @@ async def test_achievements_unlock_once(
     ids = [a["id"] for a in body["unlocked"]]
     assert ids.count("first-test") == 1 and ("wpm-60" in ids) == (result["wpm"] >= 60)
     assert "tests-10" in {p["id"] for p in body["progress"]}
+    pushes: list[bytes] = []
+
+    def listen(_channel: str, message: bytes) -> None:
+        pushes.append(message)
+
+    await platform.pubsub.subscribe(keys.channel_user(user_id), listen)
     race_win = Event(
         type="race.result",
         data={"race": "r" * 32, "place": 1, "user": user_id, "guest": False, "wpm": 90.0},
@@ -274,6 +281,13 @@ async def test_achievements_unlock_once(
         await platform.events.publish(topics.RACE_EVENTS, race_win)
     await GROUPS["achievements"].handle(platform, topics.RACE_EVENTS, race_win)
     await eventually(lambda: unlocked("race-win"))
+
+    async def unlock_pushed() -> list[Any] | None:
+        frames = [parse_push(m) for m in pushes]  # what every gateway node would deliver
+        return [f for f in frames if f.type == "achievement.unlocked"] or None
+
+    assert await eventually(unlock_pushed)
+    await platform.pubsub.unsubscribe(keys.channel_user(user_id), listen)
 
     async def races_board() -> list[dict[str, Any]] | None:
         entries: list[dict[str, Any]] = (

@@ -135,10 +135,7 @@ class ChatRooms:
         """The room's logged pushes ``mark`` lacks, oldest first; ``None`` if some are gone."""
         if mark.level < 0:
             return None
-        entries: list[tuple[int, bytes]] = []
-        for item in await self._cache.list_range(keys.room_pushes(room)):
-            head, _, body = item.partition(b" ")
-            entries.append((int(head), body))
+        entries = await self._read_log(room)
         if not entries:
             return None if await self._push_count(room) > mark.level else []
         if entries[0][0] > mark.level + 1:
@@ -154,6 +151,25 @@ class ChatRooms:
             push.number = number
             out.append(push)
         return out
+
+    async def logged(self, room: str, numbers: set[int]) -> dict[int, Push] | None:
+        """The room's logged pushes with these numbers; ``None`` if any is gone."""
+        out: dict[int, Push] = {}
+        for number, payload in await self._read_log(room):
+            if number in numbers:
+                try:
+                    out[number] = parse_push(payload)
+                except ProtocolError:
+                    return None
+                out[number].number = number
+        return out if len(out) == len(numbers) else None
+
+    async def _read_log(self, room: str) -> list[tuple[int, bytes]]:
+        entries = []
+        for item in await self._cache.list_range(keys.room_pushes(room)):
+            head, _, body = item.partition(b" ")
+            entries.append((int(head), body))
+        return entries
 
     async def _push_count(self, room: str) -> int:
         raw = await self._cache.get(keys.room_push_seq(room))

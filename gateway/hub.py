@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 TokenVersion = Callable[[str], Awaitable[int | None]]
 MAX_PENDING_HANDOVERS: Final = 1024
+HEARTBEAT_BATCH: Final = 500  # presence refreshes in flight at once
 
 
 @dataclass(eq=False)
@@ -59,7 +60,6 @@ class Hub:
         return sum(conn.queued for conn in self.connections)
 
     async def start_session(self, session: Session) -> None:
-        session.sink = self.store.note
         self.store.touch(session)
         await self.store.flush()  # resumable elsewhere from the start
         await self.fanout.watch_user(session.user.id)
@@ -81,6 +81,26 @@ class Hub:
                 await self.presence.clear(user_id)
         except Exception:  # a backend hiccup must not leak the rest of the cleanup
             log.exception("ending session %s failed", session.id)
+
+    async def heartbeat(self) -> None:
+        """Node-wide heartbeat: ping every connection (one timer for the node instead of
+        a keepalive task per socket), keep attached sessions' records and presence alive."""
+        now, timeout = self.clock(), self.settings.ws_ping_timeout_s
+        for conn in list(self.connections):
+            await conn.keepalive(now, timeout)
+        status: dict[str, str] = {}
+        for session in self.sessions:
+            if session.link is not None and not session.ended:
+                self.store.touch(session)
+                status[session.user.id] = session.status
+        users = list(status.items())
+        for start in range(0, len(users), HEARTBEAT_BATCH):
+            batch = users[start : start + HEARTBEAT_BATCH]
+            done = await asyncio.gather(
+                *(self.presence.set(user, s) for user, s in batch), return_exceptions=True
+            )
+            if any(isinstance(result, Exception) for result in done):
+                log.warning("presence refresh failed for some of %d users", len(batch))
 
     async def sweep(self) -> int:
         """End sessions whose resume window passed; returns how many."""

@@ -26,11 +26,15 @@ class TokenBucket:
 class Strikes:
     """Counts refusals; ``hit`` says True once ``limit`` fell within ``window`` seconds."""
 
+    __slots__ = ("_limit", "_times", "_window")
+
     def __init__(self, limit: int, window: float) -> None:
-        self._times: deque[float] = deque(maxlen=max(1, limit))
+        self._limit = max(1, limit)
+        self._times: deque[float] | None = None  # allocated with the first refusal
         self._window = window
 
     def hit(self, now: float) -> bool:
+        if self._times is None:
+            self._times = deque(maxlen=self._limit)
         self._times.append(now)
-        maxlen = self._times.maxlen or 1
-        return len(self._times) == maxlen and now - self._times[0] <= self._window
+        return len(self._times) == self._limit and now - self._times[0] <= self._window

@@ -8,8 +8,11 @@ Steps, all before the ``welcome`` so that ``resumed`` tells the truth:
    wait up to ``TAKEOVER_WAIT_S`` for that.
 2. Rebuild the session under its id, *holding* pushes, and subscribe to its
    user channel and rooms, so nothing published from now on is lost.
-3. Frames after the client's ``seq`` come from the stored replay list
-   (a gap when the client is ahead of what was written or the list was trimmed).
+3. Frames after the client's ``seq`` up to the record's are rebuilt from the
+   rooms' push logs, by the record's ``tail`` (which room push each was). A
+   gap when the client is ahead of the record (it saw frames written after
+   the last cursor, e.g. before a crash), when one of them was not a room
+   push (a reply, a user-channel or race push), or when a log was trimmed.
 4. Per room, pushes the session missed while nobody collected for it come
    from the room's push log after the session's watermark (a gap when the
    log no longer reaches back that far).
@@ -68,12 +71,12 @@ async def take_over(hub: Hub, resume: Resume, claims: Claims) -> Plan | None:
             return None
     if hub.clock() - record.at > hub.settings.ws_resume_window_s:
         return None
-    frames = await store.frames(record.id)
-    session = _rebuild(hub, record, claims, frames)
+    frames = await _rebuilt_frames(hub, record, resume.seq)
+    session = _rebuild(hub, record, claims, frames or [])
     await hub.fanout.watch_user(session.user.id)
     for room in record.rooms:
         await hub.chat.restore(session, room)
-    plan = Plan(session, _replay(frames, record.seq, resume.seq))
+    plan = Plan(session, None if frames is None else [frame for _, frame, _ in frames])
     for room in sorted(record.rooms):
         mark = session.marks[room]
         pushes = await hub.chat.pushes_after(room, mark)
@@ -101,27 +104,41 @@ async def _stopped(hub: Hub, record: SessionRecord) -> SessionRecord | None:
     return None
 
 
-def _rebuild(
-    hub: Hub, record: SessionRecord, claims: Claims, frames: list[tuple[int, bytes]]
-) -> Session:
+def _rebuild(hub: Hub, record: SessionRecord, claims: Claims, frames: list[Frame]) -> Session:
     session = hub.sessions.create(claims, record.id)
     session.held = []
     session.seq, session.status = record.seq, record.status
-    for seq, frame in frames:
-        if seq > session.replay.last_seq:
-            session.replay.append(seq, frame)
+    for seq, frame, origin in frames:
+        session.replay.append(seq, frame, origin)
     session.replay.last_seq = max(session.replay.last_seq, record.seq)
     for room in record.rooms:
         session.rooms.add(room)
         session.marks[room] = record.watermark(room) or Watermark(-1)
-    session.sink = hub.store.note
     return session
 
 
-def _replay(frames: list[tuple[int, bytes]], last: int, seen: int) -> list[bytes] | None:
-    """Stored frames after ``seen``; ``None`` if some of them are not stored."""
-    if seen > last:
-        return None  # the client saw frames that never reached the cache
-    missed = [frame for seq, frame in frames if seq > seen]
-    first = frames[0][0] if frames else last + 1
-    return missed if seen + 1 >= first else None
+Frame = tuple[int, bytes, tuple[str, int]]
+
+
+async def _rebuilt_frames(hub: Hub, record: SessionRecord, seen: int) -> list[Frame] | None:
+    """Frames after ``seen`` up to the record's seq, from the room logs; ``None``: a gap."""
+    if seen > record.seq:
+        return None  # the client saw frames written after the last cursor
+    origins = record.origins()
+    wanted: dict[str, set[int]] = {}
+    for seq in range(seen + 1, record.seq + 1):
+        origin = origins.get(seq)
+        if origin is None:
+            return None  # not described, or not a room push: only its node had it
+        wanted.setdefault(origin[0], set()).add(origin[1])
+    logged = {}
+    for room, numbers in wanted.items():
+        pushes = await hub.chat.logged(room, numbers)
+        if pushes is None:
+            return None
+        logged[room] = pushes
+    out: list[Frame] = []
+    for seq in range(seen + 1, record.seq + 1):
+        room, number = origins[seq] or ("", 0)
+        out.append((seq, logged[room][number].frame(seq), (room, number)))
+    return out

@@ -1,38 +1,34 @@
-"""A connection's bounded outbox: frames wait here for the writer task.
+"""A connection's bounded outbox: frames wait here while the socket is busy.
 
 ``push`` never blocks and never grows the queue past its limit: it reports
 overflow and the caller closes the slow consumer (close 4008) instead.
-``idle`` tells the connection that the writer waits on an empty queue, so a
-frame may skip the queue and go straight to the socket without overtaking any.
+The queue holds no task and no event: the connection starts a writer task
+only while frames wait (see ``gateway.session``), which ``pop``s until the
+queue is empty. An idle connection's queue is two attributes; the deque is
+allocated with the first queued frame and freed when it empties.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections import deque
 
 
 class SendQueue:
+    __slots__ = ("_closed", "_frames", "_limit")
+
     def __init__(self, limit: int) -> None:
         if limit < 1:
             raise ValueError("a send queue needs room for at least one frame")
-        self._frames: deque[bytes] = deque()
+        self._frames: deque[bytes] | None = None
         self._limit = limit
-        self._ready = asyncio.Event()
         self._closed = False
-        self._waiting = False
 
     def __len__(self) -> int:
-        return len(self._frames)
+        return 0 if self._frames is None else len(self._frames)
 
     @property
     def closed(self) -> bool:
         return self._closed
-
-    @property
-    def idle(self) -> bool:
-        """The writer waits in ``get`` on an empty, open queue."""
-        return self._waiting and not self._frames and not self._closed
 
     def push(self, frame: bytes) -> bool:
         """Queue a frame; ``False`` means the queue is full (nothing was queued).
@@ -42,28 +38,25 @@ class SendQueue:
         """
         if self._closed:
             return True
-        if len(self._frames) >= self._limit:
+        if self._frames is None:
+            self._frames = deque()
+        elif len(self._frames) >= self._limit:
             return False
         self._frames.append(frame)
-        self._ready.set()
         return True
+
+    def pop(self) -> bytes | None:
+        """The oldest waiting frame, or ``None`` when nothing waits."""
+        frames = self._frames
+        if not frames:
+            return None
+        frame = frames.popleft()
+        if not frames:
+            self._frames = None
+        return frame
 
     def close(self, *, flush: bool) -> None:
         """Stop accepting frames; ``flush=False`` also frees what was waiting."""
         self._closed = True
         if not flush:
-            self._frames.clear()
-        self._ready.set()
-
-    async def get(self) -> bytes | None:
-        """The next frame, waiting for one; ``None`` once closed and empty."""
-        while not self._frames:
-            if self._closed:
-                return None
-            self._ready.clear()
-            self._waiting = True
-            try:
-                await self._ready.wait()
-            finally:
-                self._waiting = False
-        return self._frames.popleft()
+            self._frames = None

@@ -145,8 +145,8 @@ class Gateway:
             origins=origins,
             compression="deflate" if s.ws_compression else None,
             max_size=s.ws_max_frame_bytes,
-            ping_interval=s.ws_heartbeat_s,
-            ping_timeout=s.ws_ping_timeout_s,
+            ping_interval=None,  # node-wide pings: ``Hub.heartbeat``, not a task per socket
+            ping_timeout=None,
             close_timeout=s.ws_close_timeout_s,
             open_timeout=s.ws_hello_timeout_s,
         )
@@ -180,6 +180,7 @@ class Gateway:
                     await hub.sweep()
                     if self._clock() - refreshed >= self.settings.ws_heartbeat_s:
                         refreshed = self._clock()
+                        await hub.heartbeat()
                         await hub.chat.refresh()
                 except Exception:
                     log.exception("session sweep failed")
@@ -202,6 +203,8 @@ class Gateway:
         server.close(close_connections=False)  # stop accepting; wait for handlers below
         # Sessions stay resumable on other nodes: written as no longer collected here.
         hub.store.draining = True
+        for session in hub.sessions:  # numbering stops: the records written now are exact
+            session.ended = True
         with contextlib.suppress(Exception):
             await hub.store.stop(list(hub.sessions))
         async with asyncio.TaskGroup() as group:

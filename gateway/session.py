@@ -1,10 +1,14 @@
 """One WebSocket connection, from hello to close.
 
 Lifecycle: ``run`` waits for hello (``ws_hello_timeout_s``), authenticates,
-attaches to a new or resumed ``Session`` and then runs a reader, a writer and
-a heartbeat in one TaskGroup. Everything the client receives goes through a
-bounded ``SendQueue`` drained by the writer, so frames keep their order and
-memory stays bounded.
+attaches to a new or resumed ``Session`` and then reads frames in its own
+task. A frame to send goes straight into the transport while nothing waits
+and the socket keeps up; otherwise it waits in a bounded ``SendQueue`` and a
+writer task, started only while frames wait, drains it with flow control, so
+frames keep their order and memory stays bounded. Closing also goes through
+the writer (it flushes, then closes). Heartbeats are node-wide (the
+gateway's sweeper), not a task per connection: an idle connection costs one
+task (this one) plus what ``websockets`` keeps.
 
 Closing rules (codes from ``typogram.codes.CloseCode``):
 * no hello in time, bad or revoked token → ``error unauthorized`` + 4001;
@@ -66,8 +70,9 @@ class Connection:
         self._ws = ws
         self._hub = hub
         self._queue = SendQueue(settings.ws_send_queue_size)
-        self._closing = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
+        self._pong: asyncio.Future[float] | None = None  # the node heartbeat's last ping
+        self._pinged_at = 0.0
         self._interrupted = False
         self._bucket = TokenBucket(settings.ws_rate_per_s, settings.ws_rate_burst, _now())
         self._rate_strikes = Strikes(settings.ws_rate_strikes, RATE_STRIKE_WINDOW_S)
@@ -91,8 +96,11 @@ class Connection:
         respects the socket's flow control.
         """
         ws = self._ws
+        writer = self._writer
         if (
-            self._queue.idle
+            not self._queue
+            and not self._queue.closed
+            and (writer is None or writer.done())
             and ws.protocol.state is State.OPEN
             and ws.send_in_progress is None
             and ws.transport.get_write_buffer_size() < DIRECT_WRITE_LIMIT
@@ -106,6 +114,7 @@ class Connection:
             return
         if self._queue.push(frame):
             self._hub.metrics.frame_out(kind)
+            self._start_writer()
             return
         self._hub.metrics.slow_consumer_closes.inc()
         self.terminate(CloseCode.TOO_SLOW, "send queue overflow")
@@ -121,11 +130,34 @@ class Connection:
         if self.close_code is None:
             self.close_code, self.close_reason = code, reason
         self._queue.close(flush=flush)
-        self._closing.set()
         writer = self._writer
         if not flush and writer is not None and not writer.done() and not self._interrupted:
             self._interrupted = True  # the writer may be stuck behind a full socket
             writer.cancel()
+        self._start_writer()  # it closes the socket once the queue is flushed
+
+    def _start_writer(self) -> None:
+        if self.session is None:
+            return  # before attach: hello replies are awaited directly
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write())
+
+    async def keepalive(self, now: float, pong_within: float) -> None:
+        """Node heartbeat: ping; close (1011, resumable) when the last ping's pong is late."""
+        if self.session is None:
+            return  # still in hello: its own timeout applies
+        pong = self._pong
+        if pong is not None and not pong.done():
+            if now - self._pinged_at > pong_within:
+                self.terminate(CloseCode.KEEPALIVE_TIMEOUT, "keepalive ping timeout")
+            return
+        if self._ws.protocol.state is not State.OPEN:
+            return
+        self._pinged_at = now
+        try:
+            self._pong = asyncio.ensure_future(await self._ws.ping())
+        except ConnectionClosed:
+            self._pong = None
 
     async def shutdown(self, code: int, reason: str) -> None:
         """Drain: flush and close an attached connection, or close one still in hello."""
@@ -144,11 +176,17 @@ class Connection:
             if hello is None:
                 return
             await self._attach(*hello)
-            async with asyncio.TaskGroup() as group:
-                group.create_task(self._read())
-                self._writer = group.create_task(self._write())
-                group.create_task(self._heartbeat())
+            self._start_writer()  # frames queued during attach
+            await self._read()  # closes the queue (flushing) when it ends
+            self._start_writer()
+            while (writer := self._writer) is not None and not writer.done():
+                await writer  # the writer closes the socket; a close may restart it
         finally:
+            writer = self._writer
+            if writer is not None and not writer.done():
+                writer.cancel()
+                with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
+                    await writer
             self._hub.connections.discard(self)
             await self._release()
 
@@ -253,7 +291,7 @@ class Connection:
             self._hub.sessions.detach(session, self._hub.clock())
             self._hub.store.touch(session)
 
-    # -- the three tasks -------------------------------------------------------------
+    # -- reading and writing ------------------------------------------------------------
 
     async def _read(self) -> None:
         try:
@@ -265,11 +303,11 @@ class Connection:
             pass
         finally:
             self._queue.close(flush=True)
-            self._closing.set()
 
     async def _write(self) -> None:
+        """Send what waits; once the queue is closed (and flushed), close the socket."""
         try:
-            while (frame := await self._queue.get()) is not None:
+            while (frame := self._queue.pop()) is not None:
                 await self._ws.send(frame, text=True)
         except ConnectionClosed:
             pass
@@ -279,29 +317,12 @@ class Connection:
             task = asyncio.current_task()
             if task is not None:
                 task.uncancel()
-        self._closing.set()
+        if not self._queue.closed:
+            return  # drained; the next queued frame starts a new writer
         if self.close_code is not None:
             await self._ws.close(self.close_code, self.close_reason)
         else:
             await self._ws.close()
-
-    async def _heartbeat(self) -> None:
-        """Refresh presence every heartbeat while the connection lives."""
-        interval = self._hub.settings.ws_heartbeat_s
-        while True:
-            try:
-                async with asyncio.timeout(interval):
-                    await self._closing.wait()
-                return
-            except TimeoutError:
-                pass
-            session = self.session
-            if session is not None:
-                self._hub.store.touch(session)  # keeps the record from expiring
-                try:
-                    await self._hub.presence.set(session.user.id, session.status)
-                except Exception:
-                    log.exception("presence refresh failed")
 
     # -- one inbound frame -------------------------------------------------------------
 

@@ -8,17 +8,19 @@ the resume window gets exactly what it missed. Detached sessions expire
 after the window (the gateway's sweeper ends them) and their number is
 bounded: past the limit the oldest detached one expires first.
 
-Every numbered frame also goes to a ``sink`` (the ``SessionStore``) which
-writes it to the cache in batches, so another node can resume the session
-(``gateway.resume``). Per room the session keeps a ``Watermark`` of the room
-push numbers it has received: the resuming node fills what came after it
-from the room's push log, or sees a gap.
+Frames never leave the node: the replay buffer remembers which of them were
+room pushes (room and push number), and the ``SessionStore`` writes only a
+small cursor record (last seq, per-room watermarks, that origin index) at a
+slow cadence, so another node can resume the session (``gateway.resume``)
+by rebuilding room pushes from the rooms' push logs. Per room the session
+keeps a ``Watermark`` of the room push numbers it has received: the resuming
+node fills what came after it from the room's push log, or sees a gap.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from typing import Final, Protocol
 
 from gateway.replay import ReplayBuffer
@@ -35,8 +37,6 @@ class Link(Protocol):
 
 
 MAX_AHEAD: Final = 256  # out-of-order room numbers a watermark holds before giving up
-
-Sink = Callable[["Session", int, bytes], None]
 
 
 class Watermark:
@@ -82,7 +82,6 @@ class Session:
         self.detached_at: float | None = None
         self.ended = False
         self.marks: dict[str, Watermark] = {}
-        self.sink: Sink | None = None
         # While a resume is being prepared, pushes wait here instead of being numbered.
         self.held: list[tuple[Push, str | None]] | None = None
 
@@ -93,17 +92,17 @@ class Session:
         if self.held is not None:
             self.held.append((push, room))
             return
+        origin = None
         if room is not None and push.number:
             mark = self.marks.get(room)
             if mark is not None:
                 if mark.has(push.number):
                     return  # it has this one already (history, a fill, its own join)
                 mark.see(push.number)
+            origin = (room, push.number)
         self.seq += 1
         frame = push.frame(self.seq)
-        self.replay.append(self.seq, frame)
-        if self.sink is not None:
-            self.sink(self, self.seq, frame)
+        self.replay.append(self.seq, frame, origin)
         if self.link is not None:
             self.link.send(frame, push.type)
 

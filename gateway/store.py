@@ -1,17 +1,21 @@
-"""Sessions in the cache, so any node can resume them: records, frames, node leases.
+"""Sessions in the cache, so any node can resume them: cursor records and node leases.
 
-Per session two keys (``keys.session_state``, ``keys.session_replay``), both
-expiring ``ttl`` (resume window + three heartbeats) after the last write:
+Per session one key (``keys.session_state``), expiring ``ttl`` (resume window
++ three heartbeats) after the last write: a small *cursor* record with the
+user, rooms, last seq, status, per-room watermarks, the owner node, whether
+that owner still collects pushes (``live``), when, and the ``tail``: for the
+newest frames, which room push each one was (room index, push number; ``-1``
+for a frame that is not a room push). Frames themselves are never written:
+another node rebuilds room pushes from the rooms' push logs
+(``gateway.resume``).
 
-* the record: user, rooms, last seq, status, per-room watermarks, the owner
-  node, whether that owner still collects pushes (``live``), and when;
-* the frames: ``b"<seq> " + frame``, trimmed to what the node's own bounded
-  ``ReplayBuffer`` keeps (``ws_replay_frames`` / ``ws_replay_bytes``).
-
-Hot path: ``note`` only appends to an in-memory batch and wakes ``run``,
-which every ``FLUSH_TICK_S`` writes all pending sessions with one
-``Cache.write_batch`` (one pipelined round trip): the cost per delivered
-frame is a list append, never a round trip.
+Cadence: a record is written when something about the session changes that
+a resume needs (start, rooms, status, detach), every heartbeat while
+attached (the gateway's node-wide heartbeat), and when this node stops
+collecting for it (drain, handover: ``stop``, with the whole
+replay buffer in the tail). A delivered frame costs nothing here. ``touch``
+only marks the session; ``run`` writes all marked ones every
+``FLUSH_TICK_S`` with one ``Cache.write_batch``.
 
 Each node holds a lease (``keys.gateway_node``, ``NODE_LEASE_S``) refreshed
 by the gateway's sweeper: a record whose owner's lease is gone is no longer
@@ -35,9 +39,11 @@ from typogram.ports import Cache
 log = logging.getLogger(__name__)
 
 NODE_LEASE_S: Final = 3.0
-# Frames are written at most this often: one pipelined round trip per tick for all
-# sessions. A crash loses at most the last tick, which a resume then sees as a gap.
+# Marked records are written at most this often: one round trip per tick for all.
 FLUSH_TICK_S: Final = 0.02
+# Tail entries in a record written while this node still collects and the client is
+# attached (heartbeat, room change): only frames possibly still in flight matter.
+LIVE_TAIL: Final = 16
 
 
 class SessionRecord(msgspec.Struct):
@@ -50,10 +56,19 @@ class SessionRecord(msgspec.Struct):
     status: str = "online"
     rooms: list[str] = msgspec.field(default_factory=list)
     marks: dict[str, tuple[int, list[int]]] = msgspec.field(default_factory=dict)
+    sources: list[str] = msgspec.field(default_factory=list)  # rooms the tail names
+    tail: list[tuple[int, int, int]] = msgspec.field(default_factory=list)  # seq, source, n
 
     def watermark(self, room: str) -> Watermark | None:
         mark = self.marks.get(room)
         return None if mark is None else Watermark(mark[0], mark[1])
+
+    def origins(self) -> dict[int, tuple[str, int] | None]:
+        """What each frame in the tail was: ``(room, push number)``, or ``None``."""
+        return {
+            seq: (self.sources[source], number) if 0 <= source < len(self.sources) else None
+            for seq, source, number in self.tail
+        }
 
 
 _encode = msgspec.json.Encoder().encode
@@ -66,28 +81,19 @@ class SessionStore:
     node: str
     ttl: float
     clock: Callable[[], float]
-    _frames: dict[Session, list[bytes]] = field(default_factory=dict)
+    # Sessions to write with the next batch -> whether this node still collects for them.
+    _pending: dict[Session, bool] = field(default_factory=dict)
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     flushes: int = 0
     failures: int = 0
     draining: bool = False  # from now on every record is written as not live
-    # One batch in flight at a time: two pipelines racing could reorder a session's frames.
+    # One batch in flight at a time: two pipelines racing could reorder a session's records.
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
-    # -- the hot path ----------------------------------------------------------
-
-    def note(self, session: Session, seq: int, frame: bytes) -> None:
-        """A session numbered a frame: write it (and the record) with the next batch."""
-        pending = self._frames.get(session)
-        if pending is None:
-            pending = self._frames[session] = []
-            self._wake.set()
-        pending.append(b"%d %b" % (seq, frame))
-
     def touch(self, session: Session) -> None:
-        """Rewrite the record (rooms or status changed, detached, keep-alive)."""
-        if session not in self._frames:
-            self._frames[session] = []
+        """Rewrite the record with the next batch (start, rooms, status, detach, heartbeat)."""
+        if session not in self._pending:
+            self._pending[session] = True
             self._wake.set()
 
     async def run(self) -> None:
@@ -98,26 +104,23 @@ class SessionStore:
             self._wake.clear()
             await self.flush()
 
-    async def flush(self, stopped: frozenset[Session] = frozenset()) -> None:
-        """Write every pending session now; those in ``stopped`` as no longer collected."""
+    async def flush(self) -> None:
+        """Write every pending session now."""
         async with self._lock:
-            await self._write(stopped)
+            await self._write()
 
-    async def _write(self, stopped: frozenset[Session]) -> None:
-        batch, self._frames = self._frames, {}
-        lists: dict[str, tuple[list[bytes], int]] = {}
+    async def _write(self) -> None:
+        batch, self._pending = self._pending, {}
         values: dict[str, bytes] = {}
-        for session, frames in batch.items():
-            if session.ended and session not in stopped:
+        for session, collected in batch.items():
+            if session.ended and collected:
                 continue  # forgotten meanwhile
-            keep = max(1, len(session.replay))
-            lists[keys.session_replay(session.id)] = (frames[-keep:], keep)
-            live = not self.draining and session not in stopped
+            live = collected and not self.draining
             values[keys.session_state(session.id)] = self._record(session, live)
         if not values:
             return
         try:
-            await self.cache.write_batch(lists, values, self.ttl)
+            await self.cache.write_batch({}, values, self.ttl)
             self.flushes += 1
         except Exception:  # a lost batch only makes a later resume fall back to snapshots
             self.failures += 1
@@ -125,6 +128,14 @@ class SessionStore:
 
     def _record(self, session: Session, live: bool) -> bytes:
         marks = {room: (m.level, sorted(m.ahead)) for room, m in session.marks.items()}
+        limit = LIVE_TAIL if live and session.link is not None else len(session.replay)
+        sources: dict[str, int] = {}
+        tail = []
+        for seq, origin in session.replay.origins(limit):
+            if origin is None:
+                tail.append((seq, -1, 0))
+            else:
+                tail.append((seq, sources.setdefault(origin[0], len(sources)), origin[1]))
         record = SessionRecord(
             id=session.id,
             user=session.user.id,
@@ -135,6 +146,8 @@ class SessionStore:
             status=session.status,
             rooms=sorted(session.rooms),
             marks=marks,
+            sources=list(sources),
+            tail=tail,
         )
         return _encode(record)
 
@@ -143,11 +156,11 @@ class SessionStore:
     async def stop(self, sessions: list[Session]) -> None:
         """This node stops collecting for ``sessions``: write them (and all pending) now."""
         for session in sessions:
-            self._frames.setdefault(session, [])
-        await self.flush(frozenset(sessions))
+            self._pending[session] = False
+        await self.flush()
 
     async def forget(self, session: Session) -> None:
-        self._frames.pop(session, None)
+        self._pending.pop(session, None)
         await self.cache.delete(keys.session_state(session.id), keys.session_replay(session.id))
 
     # -- reading (another node resumes) ----------------------------------------------
@@ -162,13 +175,6 @@ class SessionStore:
             log.warning("unreadable session record %s", session_id)
             return None
 
-    async def frames(self, session_id: str) -> list[tuple[int, bytes]]:
-        out = []
-        for item in await self.cache.list_range(keys.session_replay(session_id)):
-            seq, _, frame = item.partition(b" ")
-            out.append((int(seq), frame))
-        return out
-
     # -- node leases ----------------------------------------------------------------
 
     async def renew_lease(self) -> None:
@@ -181,4 +187,4 @@ class SessionStore:
         return node == self.node or await self.cache.get(keys.gateway_node(node)) is not None
 
     def statistics(self) -> dict[str, Any]:
-        return {"pending": len(self._frames), "flushes": self.flushes, "failures": self.failures}
+        return {"pending": len(self._pending), "flushes": self.flushes, "failures": self.failures}

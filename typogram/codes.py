@@ -36,6 +36,7 @@ class CloseCode(IntEnum):
     GOING_AWAY = 1012  # server restarting or draining: reconnect elsewhere
     TRY_AGAIN_LATER = 1013  # node full
     MESSAGE_TOO_BIG = 1009
+    KEEPALIVE_TIMEOUT = 1011  # no pong within ws_ping_timeout_s: resumable
     UNAUTHORIZED = 4001
     REPLACED = 4002
     PROTOCOL_ABUSE = 4003  # keeps sending malformed frames

@@ -28,11 +28,9 @@ for the resume window, and their next progress or ``race.join`` brings them
 back) and keeps ticking. A request for a race with no owner adopts it on
 the spot. A node that finds its lease taken by another drops the race.
 
-Ticking: every ``race_tick_ms`` each owned race gets a ``Tick``; races are
-split into ``SLICES`` fixed slices and one slice is handled every
-``race_tick_ms / SLICES`` so flushes spread over the tick. Only races that
-changed produce a ``race.state``; a slice's pushes go out in one
-``publish_many``. ``StartTimer`` effects need nothing: ticks run the clock.
+Ticking: every ``race_tick_ms`` each owned race gets a ``Tick``, in slices
+spread over the tick (``gateway.race_ticker``). ``StartTimer`` effects need
+nothing: ticks run the clock.
 """
 
 from __future__ import annotations
@@ -40,7 +38,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any, Final
@@ -49,6 +46,7 @@ from gateway.race_commands import read_only, to_event
 from gateway.race_finish import limits
 from gateway.race_inbox import Command, OnMatched, RaceInbox, Replies
 from gateway.race_store import RaceStore
+from gateway.race_ticker import RaceTicker
 from rooms import race
 from rooms.race_state import Phase, RaceState, decode
 from typogram import keys, topics
@@ -60,7 +58,6 @@ from typogram.settings import Settings
 
 log = logging.getLogger(__name__)
 
-SLICES: Final = 5
 OWNER_CACHE_S: Final = 1.0  # how long a race's owner is trusted without asking Redis
 OWNER_CACHE_SIZE: Final = 16_384
 BEHIND: Final = frozenset({"progress", "disconnect", "reconnect"})  # written once per tick
@@ -89,13 +86,20 @@ class RaceEngine:
         self._clock = clock
         self._limits = limits(settings)
         self._owned: dict[str, RaceState] = {}
-        self._slices: list[set[str]] = [set() for _ in range(SLICES)]
         self._store = RaceStore(
             cache,
             node_id=node_id,
             state_ttl_s=settings.race_time_limit_ms / 1000 + settings.race_finished_ttl_s,
             lease_s=settings.race_lease_s,
             clock=clock,
+        )
+        self._ticker = RaceTicker(
+            tick_ms=settings.race_tick_ms,
+            owned=self._owned,
+            store=self._store,
+            pubsub=pubsub,
+            clock=clock,
+            carry_out=self._carry_out,
         )
         self._owners: dict[str, tuple[str, float]] = {}  # race -> (node, trusted until)
         self._on_finished = on_finished
@@ -116,7 +120,7 @@ class RaceEngine:
     async def run(self) -> None:
         """Tick, renew leases, adopt lapsed races and serve the inbox until cancelled."""
         async with asyncio.TaskGroup() as group:
-            group.create_task(self._ticker(), name="race-ticker")
+            group.create_task(self._ticker.run(), name="race-ticker")
             group.create_task(self._leases(), name="race-leases")
             group.create_task(self._inbox.run(), name="race-inbox")
 
@@ -132,8 +136,7 @@ class RaceEngine:
                     await self._cache.delete(keys.race_owner(race_id))
                     await self._cache.zadd(keys.races_active(), {race_id: 0.0})
         self._owned.clear()
-        for part in self._slices:
-            part.clear()
+        self._ticker.clear()
 
     def statistics(self) -> dict[str, float]:
         return {
@@ -325,13 +328,12 @@ class RaceEngine:
 
     def _own(self, state: RaceState) -> None:
         self._owned[state.race_id] = state
-        self._slices[zlib.crc32(state.race_id.encode()) % SLICES].add(state.race_id)
+        self._ticker.add(state.race_id)
 
     def _disown(self, race_id: str) -> None:
         self._owned.pop(race_id, None)
         self._store.forget(race_id)
-        for part in self._slices:
-            part.discard(race_id)
+        self._ticker.discard(race_id)
 
     async def _adopt(self, race_id: str) -> RaceState | None:
         """Take over a race with no live owner; returns its state (owned unless finished)."""
@@ -384,48 +386,3 @@ class RaceEngine:
             lapsed = await self._cache.get(keys.race_owner(race_id)) is None
             if lapsed and await self._adopt(race_id) is None:
                 await self._cache.zrem(keys.races_active(), race_id)
-
-    # -- ticking -----------------------------------------------------------------------------
-
-    async def _ticker(self) -> None:
-        step = self._s.race_tick_ms / 1000 / SLICES
-        index = 0
-        while True:
-            await asyncio.sleep(step)
-            try:
-                await self._tick(self._slices[index % SLICES])
-                if index % SLICES == SLICES - 1:  # once per tick: every dirty race, one pipeline
-                    await self._store.flush(self._owned)
-            except Exception:
-                log.exception("race tick failed")
-            index += 1
-
-    async def _tick(self, part: set[str]) -> None:
-        if not part:
-            return
-        now = self._now_ms()
-        pushes: list[tuple[str, bytes]] = []
-        later: list[tuple[str, race.Effect]] = []
-        changed: list[str] = []
-        for race_id in list(part):
-            state = self._owned.get(race_id)
-            if state is None:
-                continue
-            new, effects = race.handle(state, race.Tick(), now)
-            if new is state:
-                continue
-            self._owned[race_id] = new
-            if new.seq != state.seq:
-                changed.append(race_id)
-            for effect in effects:
-                if isinstance(effect, race.Broadcast):
-                    channel = keys.channel_race(race_id)
-                    pushes.append((channel, push_payload(effect.type, effect.data)))
-                else:
-                    later.append((race_id, effect))
-        for race_id in changed:
-            self._store.mark(race_id)
-        if pushes:
-            await self._pubsub.publish_many(pushes)
-        for race_id, effect in later:
-            await self._carry_out(race_id, effect, [])

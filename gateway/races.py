@@ -11,7 +11,8 @@ Pieces:
   nodes forwarded to the owner's inbox channel ``ch:race-node:{node}``
   (``gateway.race_inbox``) and answered there (``race.progress`` is
   fire-and-forget: only a refusal is answered), lapsed leases adopted by
-  any node from ``race:active``.
+  any node from ``race:active``; every owned race ticked in slices spread
+  over ``race_tick_ms`` (``gateway.race_ticker``).
 * ``gateway.race_matcher.Matchmaker`` -- tickets in ``race:matchmaking:{difficulty}:{lang}``
   queues (``gateway.race_queues``), a matcher loop on every node, atomic takes.
 * ``gateway.race_members.Watchers`` -- local sessions per race channel

@@ -1,0 +1,108 @@
+"""The tick loop of the races a node owns: ``Tick`` every race, flush once per tick.
+
+Ticking: every ``race_tick_ms`` each owned race gets a ``Tick``; races are
+split into ``SLICES`` fixed slices and one slice is handled every
+``race_tick_ms / SLICES`` so flushes spread over the tick. Only races that
+changed produce a ``race.state``; a slice's pushes go out in one
+``publish_many``. ``StartTimer`` effects need nothing: ticks run the clock.
+
+The ticker shares the engine's ``owned`` mapping (it replaces a race's state
+in place after a ``Tick``) and its ``RaceStore``; the engine calls ``add`` when
+it takes a race and ``discard`` when it lets one go. Effects other than
+broadcasts go back to the engine through ``carry_out``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import zlib
+from collections.abc import Awaitable, Callable
+from typing import Final
+
+from gateway.race_inbox import Replies
+from gateway.race_store import RaceStore
+from rooms import race
+from rooms.race_state import RaceState
+from typogram import keys
+from typogram.ports import PubSub
+from typogram.protocol import push_payload
+
+log = logging.getLogger(__name__)
+
+SLICES: Final = 5
+CarryOut = Callable[[str, race.Effect, Replies], Awaitable[None]]
+
+
+class RaceTicker:
+    def __init__(
+        self,
+        *,
+        tick_ms: int,
+        owned: dict[str, RaceState],
+        store: RaceStore,
+        pubsub: PubSub,
+        clock: Callable[[], float],
+        carry_out: CarryOut,
+    ) -> None:
+        self._tick_ms = tick_ms
+        self._owned = owned
+        self._store = store
+        self._pubsub = pubsub
+        self._clock = clock
+        self._carry_out = carry_out
+        self._slices: list[set[str]] = [set() for _ in range(SLICES)]
+
+    def add(self, race_id: str) -> None:
+        self._slices[zlib.crc32(race_id.encode()) % SLICES].add(race_id)
+
+    def discard(self, race_id: str) -> None:
+        for part in self._slices:
+            part.discard(race_id)
+
+    def clear(self) -> None:
+        for part in self._slices:
+            part.clear()
+
+    async def run(self) -> None:
+        step = self._tick_ms / 1000 / SLICES
+        index = 0
+        while True:
+            await asyncio.sleep(step)
+            try:
+                await self._tick(self._slices[index % SLICES])
+                if index % SLICES == SLICES - 1:  # once per tick: every dirty race, one pipeline
+                    await self._store.flush(self._owned)
+            except Exception:
+                log.exception("race tick failed")
+            index += 1
+
+    async def _tick(self, part: set[str]) -> None:
+        if not part:
+            return
+        now = int(self._clock() * 1000)
+        pushes: list[tuple[str, bytes]] = []
+        later: list[tuple[str, race.Effect]] = []
+        changed: list[str] = []
+        for race_id in list(part):
+            state = self._owned.get(race_id)
+            if state is None:
+                continue
+            new, effects = race.handle(state, race.Tick(), now)
+            if new is state:
+                continue
+            self._owned[race_id] = new
+            if new.seq != state.seq:
+                changed.append(race_id)
+            for effect in effects:
+                if isinstance(effect, race.Broadcast):
+                    channel = keys.channel_race(race_id)
+                    pushes.append((channel, push_payload(effect.type, effect.data)))
+                else:
+                    later.append((race_id, effect))
+        for race_id in changed:
+            self._store.mark(race_id)
+        if pushes:
+            await self._pubsub.publish_many(pushes)
+        for race_id, effect in later:
+            await self._carry_out(race_id, effect, [])

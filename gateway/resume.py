@@ -72,7 +72,7 @@ async def take_over(hub: Hub, resume: Resume, claims: Claims) -> Plan | None:
     if hub.clock() - record.at > hub.settings.ws_resume_window_s:
         return None
     frames = await _rebuilt_frames(hub, record, resume.seq)
-    session = _rebuild(hub, record, claims, frames or [])
+    session = _rebuild(hub, record, claims, frames or [], resume.seq)
     await hub.fanout.watch_user(session.user.id)
     for room in record.rooms:
         await hub.chat.restore(session, room)
@@ -104,13 +104,19 @@ async def _stopped(hub: Hub, record: SessionRecord) -> SessionRecord | None:
     return None
 
 
-def _rebuild(hub: Hub, record: SessionRecord, claims: Claims, frames: list[Frame]) -> Session:
+def _rebuild(
+    hub: Hub, record: SessionRecord, claims: Claims, frames: list[Frame], seen: int
+) -> Session:
     session = hub.sessions.create(claims, record.id)
     session.held = []
-    session.seq, session.status = record.seq, record.status
+    # A client ahead of a crashed node's record (it saw ``s`` values the record
+    # never held) resumes with snapshots; numbering goes on after what it saw,
+    # so no ``s`` is ever used twice and a later resume cannot skip a push.
+    top = max(record.seq, seen)
+    session.seq, session.status = top, record.status
     for seq, frame, origin in frames:
         session.replay.append(seq, frame, origin)
-    session.replay.last_seq = max(session.replay.last_seq, record.seq)
+    session.replay.last_seq = max(session.replay.last_seq, top)
     for room in record.rooms:
         session.rooms.add(room)
         session.marks[room] = record.watermark(room) or Watermark(-1)

@@ -15,7 +15,7 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.exc import IntegrityError
 
 from typogram import keys, topics
@@ -73,6 +73,30 @@ async def _apply(platform: Platform, user_id: str, result_id: str, data: Any, no
     return True
 
 
+async def _write(
+    conn: AsyncConnection,
+    table: Table,
+    user_id: str,
+    now: int,
+    inserts: list[dict[str, Any]],
+    updates: list[dict[str, Any]],
+    *key_columns: str,
+) -> None:
+    """New rows in one insert, changed rows in one update matched on ``key_columns``.
+
+    Updates name their key values ``b_<column>``. One statement per kind
+    (executemany): the write lock is held for a few round trips only.
+    """
+    if inserts:
+        await conn.execute(table.insert(), inserts)
+    if updates:
+        match = [table.c[name] == bindparam(f"b_{name}") for name in key_columns]
+        await conn.execute(
+            table.update().where(table.c.user_id == user_id, *match).values(updated_at=now),
+            updates,
+        )
+
+
 def _fits(key: Any) -> bool:
     return isinstance(key, str) and 0 < len(key) <= MAX_CHAR
 
@@ -84,7 +108,8 @@ async def _keys(conn: AsyncConnection, user_id: str, stats: Mapping[str, Any], n
         return
     found = await conn.execute(select(t).where(t.c.user_id == user_id, t.c.key.in_(wanted)))
     rows = {row["key"]: row for row in found.mappings()}
-    inserts, updates = [], []
+    inserts: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
     for key, s in wanted.items():
         hits, misses = int(s.get("hits", 0)), int(s.get("misses", 0))
         samples, total = int(s.get("samples", 0)), int(s.get("total_ms", 0))
@@ -104,16 +129,7 @@ async def _keys(conn: AsyncConnection, user_id: str, stats: Mapping[str, Any], n
             {"b_key": key, "hits": old["hits"] + hits, "misses": old["misses"] + misses,
              "samples": old["samples"] + samples, "latency_ms": latency}
         )  # fmt: skip
-    # One statement per kind (executemany): the write lock is held for a few round trips.
-    if inserts:
-        await conn.execute(t.insert(), inserts)
-    if updates:
-        await conn.execute(
-            t.update()
-            .where(t.c.user_id == user_id, t.c.key == bindparam("b_key"))
-            .values(updated_at=now),
-            updates,
-        )
+    await _write(conn, t, user_id, now, inserts, updates, "key")
 
 
 async def _bigrams(conn: AsyncConnection, user_id: str, stats: Mapping[str, Any], now: int) -> None:
@@ -123,7 +139,8 @@ async def _bigrams(conn: AsyncConnection, user_id: str, stats: Mapping[str, Any]
         return
     found = await conn.execute(select(t).where(t.c.user_id == user_id, t.c.bigram.in_(wanted)))
     rows = {row["bigram"]: row for row in found.mappings()}
-    inserts, updates = [], []
+    inserts: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
     for bigram, s in wanted.items():
         samples = int(s["samples"])
         mean = int(s.get("total_ms", 0)) / samples
@@ -138,15 +155,7 @@ async def _bigrams(conn: AsyncConnection, user_id: str, stats: Mapping[str, Any]
                 {"b_bigram": bigram, "samples": old["samples"] + samples,
                  "latency_ms": smooth(float(old["latency_ms"]), mean)}
             )  # fmt: skip
-    if inserts:
-        await conn.execute(t.insert(), inserts)
-    if updates:
-        await conn.execute(
-            t.update()
-            .where(t.c.user_id == user_id, t.c.bigram == bindparam("b_bigram"))
-            .values(updated_at=now),
-            updates,
-        )
+    await _write(conn, t, user_id, now, inserts, updates, "bigram")
 
 
 async def _confusions(
@@ -179,19 +188,7 @@ async def _confusions(
         for (e, p), n in pairs.items()
         if (e, p) in old
     ]
-    if inserts:
-        await conn.execute(t.insert(), inserts)
-    if updates:
-        await conn.execute(
-            t.update()
-            .where(
-                t.c.user_id == user_id,
-                t.c.expected == bindparam("b_expected"),
-                t.c.pressed == bindparam("b_pressed"),
-            )
-            .values(updated_at=now),
-            updates,
-        )
+    await _write(conn, t, user_id, now, inserts, updates, "expected", "pressed")
 
 
 GROUP = Group(name="analytics", topics=(topics.KEYSTROKE_ANALYTICS,), handle=handle)

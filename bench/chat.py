@@ -195,7 +195,8 @@ def run_size(args: argparse.Namespace, gateways: list[GatewayProcess], prefix: s
             redis0 = _redis_cpu(rds)
             for pipe in pipes:
                 pipe.send(("step", f"s{number}", rate / args.procs, args.step_s))
-            results = recv_all(pipes, args.step_s + GRACE_S + 60)
+            with gateways[0].profiling():
+                results = recv_all(pipes, args.step_s + GRACE_S + 60)
             server_cpu = sum(cpu_s(g.pid) - c for g, c in zip(gateways, cpu0, strict=True))
             redis_cpu = _redis_cpu(rds) - redis0
             delivered = sum(r["delivered"] for r in results)
@@ -245,7 +246,9 @@ def main() -> None:
     parser.add_argument("--members", type=int, default=1000, help="connections per room size")
     parser.add_argument("--procs", type=int, default=2, help="client processes")
     parser.add_argument("--step-s", type=float, default=10.0)
-    parser.add_argument("--profile", default="", help="cProfile the first gateway into this file")
+    parser.add_argument(
+        "--profile", default="", help="CPU-profile the first gateway's steps into this file"
+    )
     args = parser.parse_args()
     args.rates = [float(r) for r in args.rates.split(",")]
     raise_nofile()
@@ -260,7 +263,7 @@ def main() -> None:
         "ws_max_connections": 20_000,
         "ws_send_queue_size": 4096,
     }
-    gateways = [GatewayProcess(data_dir, profile=args.profile, **settings)]
+    gateways = [GatewayProcess(data_dir, profile=args.profile, profile_steps=True, **settings)]
     gateways.append(GatewayProcess(data_dir, **settings))
     rows = []
     try:

@@ -13,6 +13,7 @@ Everything targets 127.0.0.1 and every run is bounded in time.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import multiprocessing
 import os
 import resource
@@ -22,7 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -111,21 +112,28 @@ def migrated_dir() -> str:
 class GatewayProcess:
     """``typogram gateway`` in a subprocess; ``settings`` become ``TYPOGRAM_*`` variables.
 
-    ``profile``: a path; the process then runs under cProfile and writes its
-    stats there when it exits (after ``stop()``).
+    ``profile``: a path; the process then runs under cProfile timed by CPU time
+    (``bench.cpu_profile``) and writes its stats there when it exits (after
+    ``stop()``). With ``profile_steps`` only what runs inside ``with
+    gateway.profiling():`` blocks is profiled (the measured steps, not setup).
     """
 
-    def __init__(self, data_dir: str, *, profile: str = "", **settings: object) -> None:
+    def __init__(
+        self, data_dir: str, *, profile: str = "", profile_steps: bool = False, **settings: object
+    ) -> None:
         self.port = free_port()
         self.log_path = Path(data_dir) / f"gateway-{self.port}.log"
         self.http_port = free_port()  # every role answers /health and /metrics there
+        self.profiled = bool(profile) and profile_steps
         env = base_env(data_dir, ws_port=self.port, http_port=self.http_port, **settings)
+        if self.profiled:
+            env["BENCH_PROFILE_ON_SIGNAL"] = "1"
         with self.log_path.open("wb") as log_file:
             self.proc = subprocess.Popen(
                 [
                     sys.executable,
-                    *(["-m", "cProfile", "-o", profile] if profile else []),
                     "-m",
+                    *(["bench.cpu_profile", profile] if profile else []),
                     "typogram.cli",
                     "gateway",
                 ],
@@ -154,6 +162,17 @@ class GatewayProcess:
                     self.stop()
                     raise RuntimeError(f"gateway did not start: {self.log_tail()}") from None
                 time.sleep(0.05)
+
+    @contextlib.contextmanager
+    def profiling(self) -> Iterator[None]:
+        """Profile what the process does inside this block (no-op when not profiled)."""
+        if self.profiled:
+            self.proc.send_signal(signal.SIGUSR1)
+        try:
+            yield
+        finally:
+            if self.profiled and self.proc.poll() is None:
+                self.proc.send_signal(signal.SIGUSR2)
 
     def log_tail(self) -> str:
         return self.log_path.read_text(errors="replace")[-2000:]

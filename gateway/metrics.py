@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 CONNECTIONS: Final = "typogram_gateway_connections"
@@ -30,10 +30,12 @@ class GatewayMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.connections = Gauge(CONNECTIONS, "Open WebSocket connections", registry=registry)
         self.detached = Gauge(SESSIONS_DETACHED, "Sessions waiting for a resume", registry=registry)
-        self.frames_in = Counter(FRAMES_IN, "Frames received", ["type"], registry=registry)
-        self.frames_out = Counter(
-            FRAMES_OUT, "Frames queued to clients", ["type"], registry=registry
-        )
+        # Frame counts are plain dicts, exported at scrape time: a labelled
+        # ``Counter`` takes a lock per increment, once per delivered frame.
+        self.frames_in: dict[str, int] = {}
+        self.frames_out: dict[str, int] = {}
+        registry.register(_Counts(FRAMES_IN, "Frames received", self.frames_in))
+        registry.register(_Counts(FRAMES_OUT, "Frames queued to clients", self.frames_out))
         self.send_queue_depth = Gauge(
             SEND_QUEUE_DEPTH, "Frames waiting in send queues, all connections", registry=registry
         )
@@ -57,8 +59,6 @@ class GatewayMetrics:
             registry=registry,
         )
         self._registry = registry
-        self._in: dict[str, Counter] = {}
-        self._out: dict[str, Counter] = {}
 
     def bind(
         self,
@@ -76,16 +76,25 @@ class GatewayMetrics:
         self.detached.set_function(detached)
 
     def frame_in(self, kind: str) -> None:
-        child = self._in.get(kind)
-        if child is None:
-            child = self._in[kind] = self.frames_in.labels(kind)
-        child.inc()
+        counts = self.frames_in
+        counts[kind] = counts.get(kind, 0) + 1
 
     def frame_out(self, kind: str) -> None:
-        child = self._out.get(kind)
-        if child is None:
-            child = self._out[kind] = self.frames_out.labels(kind)
-        child.inc()
+        counts = self.frames_out
+        counts[kind] = counts.get(kind, 0) + 1
+
+
+class _Counts(Collector):
+    """A counter family ``{name}_total{type}`` read from a dict of counts per type."""
+
+    def __init__(self, name: str, documentation: str, counts: Mapping[str, int]) -> None:
+        self._name, self._doc, self._counts = name, documentation, counts
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        family = CounterMetricFamily(self._name, self._doc, labels=["type"])
+        for kind, count in sorted(self._counts.items()):
+            family.add_metric([kind], count)
+        yield family
 
 
 class _RoomOnline(Collector):

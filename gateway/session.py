@@ -40,6 +40,7 @@ from gateway.ratelimit import Strikes, TokenBucket
 from gateway.resume import take_over
 from gateway.sendqueue import SendQueue
 from gateway.sessions import Session
+from gateway.wire import text_frame
 from rooms.chat import RoomError
 from typogram.codes import CloseCode, ErrorCode
 from typogram.errors import AppError
@@ -77,6 +78,8 @@ class Connection:
         self._bucket = TokenBucket(settings.ws_rate_per_s, settings.ws_rate_burst, _now())
         self._rate_strikes = Strikes(settings.ws_rate_strikes, RATE_STRIKE_WINDOW_S)
         self._bad_frames = 0
+        # No extension (compression) negotiated: frames can be framed here, once each.
+        self._plain = not ws.protocol.extensions
         self.session: Session | None = None
         self.close_code: int | None = None
         self.close_reason = ""
@@ -92,8 +95,10 @@ class Connection:
 
         When nothing is queued and the socket keeps up, the frame is written into
         the transport at once, as ``websockets.broadcast`` does: no task switch, no
-        await. Otherwise it waits in the bounded queue for the writer, which
-        respects the socket's flow control.
+        await; without extensions it is framed by ``gateway.wire`` rather than
+        through the protocol object (a server frame is a header and the payload).
+        Otherwise it waits in the bounded queue for the writer, which respects
+        the socket's flow control.
         """
         ws = self._ws
         writer = self._writer
@@ -106,8 +111,11 @@ class Connection:
             and ws.transport.get_write_buffer_size() < DIRECT_WRITE_LIMIT
         ):
             try:
-                ws.protocol.send_text(frame)
-                ws.send_data()
+                if self._plain:
+                    ws.transport.write(text_frame(frame))
+                else:
+                    ws.protocol.send_text(frame)
+                    ws.send_data()
             except Exception:  # closing underneath us: the reader and writer see it
                 log.debug("direct write failed", exc_info=True)
             self._hub.metrics.frame_out(kind)

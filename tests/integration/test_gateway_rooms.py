@@ -79,4 +79,8 @@ async def test_online_counts_and_fanout_latency_are_exported(nodes: Nodes) -> No
     assert registry.get_sample_value("typogram_gateway_room_online", {"room": "lobby"}) == 1
     count = registry.get_sample_value("typogram_gateway_fanout_latency_seconds_count")
     assert count is not None and count >= 1
+    frames_in = registry.get_sample_value("typogram_gateway_frames_in_total", {"type": "chat.send"})
+    assert frames_in == 1
+    for kind in ("welcome", "room.joined", "chat.message"):
+        assert registry.get_sample_value("typogram_gateway_frames_out_total", {"type": kind}) == 1
     await alice.close()

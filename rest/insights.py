@@ -24,6 +24,7 @@ from typogram.codes import ErrorCode
 from typogram.db.schema import user_bigram_stats, user_confusions, user_key_stats, user_trend
 from typogram.errors import AppError
 from typogram.insights import (
+    HOT_DAYS,
     BigramRow,
     KeyRow,
     practice_words,
@@ -34,7 +35,6 @@ from typogram.insights import (
 from typogram.platform import Platform
 from typogram.texts import LANGUAGES, pool
 from typogram.tokens import Claims
-from workers.analytics import HOT_DAYS
 
 api = Api()
 INSIGHTS_TTL_S = 3600
@@ -62,17 +62,21 @@ async def _build(platform: Platform, user_id: str) -> dict[str, Any]:
         k = user_key_stats
         key_rows = [
             KeyRow(r.key, r.hits, r.misses, float(r.latency_ms))
-            for r in await conn.execute(select(k).where(k.c.user_id == user_id))
+            for r in await conn.execute(
+                select(k).where(k.c.user_id == user_id, k.c.updated_at >= since)
+            )
         ]
         b = user_bigram_stats
         bigram_rows = [
             BigramRow(r.bigram, r.samples, float(r.latency_ms))
-            for r in await conn.execute(select(b).where(b.c.user_id == user_id))
+            for r in await conn.execute(
+                select(b).where(b.c.user_id == user_id, b.c.updated_at >= since)
+            )
         ]
         c = user_confusions
         confusions = await conn.execute(
             select(c.c.expected, c.c.pressed, c.c.count)
-            .where(c.c.user_id == user_id)
+            .where(c.c.user_id == user_id, c.c.updated_at >= since)
             .order_by(c.c.count.desc())
             .limit(TOP_CONFUSIONS)
         )

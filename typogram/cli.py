@@ -144,15 +144,16 @@ async def _main(settings: Settings, roles: Sequence[str], worker_groups: Sequenc
 
 
 async def _maintain_partitions(platform: Platform, *, dry_run: bool) -> None:
-    """The retention job: archive whole months past retention, then reshape partitions.
+    """The retention job: archive whole months past retention, then reshape partitions,
+    then archive the analytics rows untouched for ``HOT_DAYS``.
 
-    Rows reach the archive (and are read back) before any partition is dropped,
-    so running it again after a failure is always safe.
+    Rows reach the archive (and are read back) before any is deleted or any
+    partition dropped, so running it again after a failure is always safe.
     """
     import datetime as dt
 
     from typogram.db import partitions
-    from typogram.db.archiver import archive_older_than
+    from typogram.db.archiver import archive_analytics, archive_older_than
     from typogram.db.schema import metadata
 
     settings = platform.settings
@@ -174,6 +175,11 @@ async def _maintain_partitions(platform: Platform, *, dry_run: bool) -> None:
             log.info(
                 "partition statement", extra={"table": table, "sql": statement, "dry_run": dry_run}
             )
+    cold = await archive_analytics(
+        platform.db, platform.archive, int(now.timestamp() * 1000), dry_run=dry_run
+    )
+    message = "would archive cold analytics rows" if dry_run else "archived cold analytics rows"
+    log.info(message, extra={"rows_per_table": cold})
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -190,7 +196,8 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("migrate", help="create the database if missing and apply migrations")
     partitions = commands.add_parser(
         "partitions",
-        help="archive months past retention, then add upcoming and drop emptied partitions",
+        help="archive months past retention, add upcoming and drop emptied partitions, "
+        "archive analytics rows untouched for 90 days",
     )
     partitions.add_argument("--dry-run", action="store_true", help="print, change nothing")
     return parser

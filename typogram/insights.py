@@ -17,6 +17,9 @@ Rules:
    from the best-scoring candidates with the caller's ``random.Random``, so
    a seed gives the same text again. With no weakness known, any common
    words do.
+6. Insights are about the last ``HOT_DAYS``: trend points created and key,
+   bigram and confusion rows updated within them. Older rows are moved to
+   the archive port by ``typogram partitions`` (``typogram.db.archiver``).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 ALPHA = 0.3
+HOT_DAYS = 90
 MIN_KEY_SAMPLES = 5
 MIN_BIGRAM_SAMPLES = 3
 WEAK_LIMIT = 5

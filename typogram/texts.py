@@ -1,3 +1,4 @@
+# ruff: noqa: RUF001  (Cyrillic word lists: their letters only look like Latin ones)
 """Test texts from real word-frequency data (the ``wordfreq`` package).
 
 Rules:
@@ -18,6 +19,18 @@ Rules:
 5. The only I/O is loading a language's list, which is cached in a bounded
    LRU (``functools.lru_cache``): a process keeps at most ``CACHED_LISTS``.
    Word lists ship inside the wordfreq package and are never committed here.
+6. No slurs or profanity: ``vocabulary`` drops every word ``is_blocked``
+   names, once per language, so no pool, test, race, challenge or practice
+   text can hold one. Blocked are the words of the language's dictionary in
+   the ``glin-profanity`` package (whole words, case-folded, with its
+   accent-folded aliases); the words of its English dictionary too, since
+   other languages' text borrows English swearing, unless the word is at
+   least ``NATIVE_RATIO`` times as frequent in the language as in English
+   (a native word that merely looks English: French ``retard``, Dutch
+   ``hoe``, Swedish ``slut``); and ``BLOCKED_EXTRA``/``BLOCKED_STEMS`` for
+   what the package lacks (no list for ``uk`` and ``id``, a transliterated
+   one for ``ru``). A seed therefore regenerates its text only under the
+   same wordfreq and glin-profanity data.
 """
 
 from __future__ import annotations
@@ -66,6 +79,42 @@ ONE_LETTER_WORDS: dict[str, frozenset[str]] = {
     "sv": frozenset({"i", "å", "ö"}),
 }
 LANGUAGES: tuple[str, ...] = tuple(ALPHABETS)
+
+# Rule 6. glin-profanity's dictionary per language (it has none for uk and id).
+PROFANITY_LISTS: dict[str, str] = {
+    "en": "english", "es": "spanish", "fr": "french", "de": "german", "it": "italian",
+    "pt": "portuguese", "nl": "dutch", "pl": "polish", "ru": "russian", "tr": "turkish",
+    "sv": "swedish", "fi": "finnish", "cs": "czech",
+}  # fmt: skip
+NATIVE_RATIO = 20.0
+# The obscene roots of Russian and Ukrainian mat (with the verb prefixes they
+# take) and the commonest Indonesian obscenities and insults: whole words in
+# BLOCKED_EXTRA, beginnings of words in BLOCKED_STEMS. Kept short on purpose;
+# a root that also starts innocent words is listed as whole words instead.
+BLOCKED_EXTRA: dict[str, frozenset[str]] = {
+    "ru": frozenset({"сука", "суки", "суку", "сукой", "бля", "жопа", "жопу", "жопы"}),
+    "uk": frozenset(
+        {"сука", "суки", "суку", "сукою", "бля", "лайно", "лайна", "дупа", "дупу", "дупи",
+         "дупою", "срака", "сраку", "сраки"}
+    ),
+    "id": frozenset(
+        {"kontol", "memek", "ngentot", "entot", "bangsat", "bajingan", "jancuk", "tai",
+         "tolol", "goblok", "brengsek", "keparat", "pelacur", "lonte", "perek", "sialan"}
+    ),
+}  # fmt: skip
+BLOCKED_STEMS: dict[str, tuple[str, ...]] = {
+    "ru": (
+        "хуй", "хуе", "хуё", "хуя", "нахуй", "нахуя", "похуй", "охуе", "охуи", "пизд",
+        "распизд", "спизд", "бляд", "блят", "ебан", "ебат", "ебал", "ебну", "ёб", "заеб",
+        "выеб", "наеб", "уеб", "съеб", "отъеб", "доеб", "поеб", "мудак", "мудил", "пидор",
+        "пидар", "гандон", "залуп", "шлюх", "сучк", "сучар", "говн", "дерьм",
+    ),
+    "uk": (
+        "хуй", "хує", "хуї", "хуя", "нахуй", "похуй", "пизд", "бляд", "блят", "їба", "їбу",
+        "єба", "заїб", "виїб", "наїб", "мудак", "мудил", "підор", "підар", "гандон",
+        "залуп", "шльон", "сучк", "гівн",
+    ),
+}  # fmt: skip
 # Tests with a leaderboard of their own (plain options only): ``words-25-en``…
 BOARD_TESTS = frozenset({("words", 25), ("words", 50), ("time", 15), ("time", 60)})
 
@@ -131,10 +180,34 @@ def vocabulary(lang: str) -> tuple[str, ...]:
     seen: set[str] = set()
     for token in top_n_list(lang, LOAD_WORDS):
         word = token.lower()
-        if word not in seen and is_word(word, lang):
+        if word not in seen and is_word(word, lang) and not is_blocked(word, lang):
             seen.add(word)
             words.append(word)
     return tuple(words)
+
+
+@lru_cache(maxsize=CACHED_LISTS + 1)
+def blocklist(lang: str) -> frozenset[str]:
+    """The whole words rule 6 blocks in ``lang`` outright (lower case), loaded once."""
+    from glin_profanity import Filter  # reads its dictionaries on first use
+
+    words = BLOCKED_EXTRA.get(lang, frozenset())
+    if lang in PROFANITY_LISTS:
+        words |= frozenset(Filter({"languages": [PROFANITY_LISTS[lang]]}).words)
+    return words
+
+
+def is_blocked(word: str, lang: str) -> bool:
+    """Rule 6: ``word`` (lower case) is a slur or profanity in ``lang``."""
+    if word in blocklist(lang) or word.startswith(BLOCKED_STEMS.get(lang, ())):
+        return True
+    if word not in blocklist("en"):
+        return False
+    if lang == "en":
+        return True
+    from wordfreq import word_frequency
+
+    return word_frequency(word, lang) < NATIVE_RATIO * word_frequency(word, "en")
 
 
 # (lang, difficulty) pools built in this process. Both caches hold every

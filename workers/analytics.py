@@ -6,7 +6,10 @@ One ``analytics.result`` is applied in one transaction together with its
 finds the row and changes nothing. After the commit the user's cached
 insights (``keys.insights``) are dropped so the next read sees the result.
 Every row carries ``created_at``/``updated_at``; insights read the last
-``HOT_DAYS`` of trend, and rows not updated for that long are the archiver's.
+``HOT_DAYS`` of trend, and rows not updated for that long are the archiver's
+(``typogram.db.archiver.archive_analytics``). A trend row archived with its
+result is no longer a marker: an event replayed more than ``HOT_DAYS`` after
+its result (far past any topic's retention) would be applied again.
 """
 
 from __future__ import annotations
@@ -30,7 +33,6 @@ if TYPE_CHECKING:
 
     from typogram.platform import Platform
 
-HOT_DAYS = 90
 MAX_CHAR = 8  # a stored key or bigram is at most this many characters
 
 

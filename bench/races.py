@@ -7,8 +7,10 @@ default 50, 200, 500, 1000). Every race is private and built exactly: the
 host (on node 1) sends ``race.create`` with a fixed 995-character text, four
 more clients join by code, members alternating between the two nodes (so
 three are on the owner's node and two are forwarded), and the host starts
-it. ``--procs`` picows client processes each own whole races, so a sender
-and the snapshots it waits for share one clock.
+it. With ``--spread-owners`` every other race is hosted (so owned) on node
+2 instead, as when players create races on every node: each gateway then
+ticks half the races. ``--procs`` picows client processes each own whole
+races, so a sender and the snapshots it waits for share one clock.
 
 Once a race runs, each client sends ``race.progress`` twice a second (the
 rate clients batch keystrokes at, see docs/protocol.md), ``pos`` rising by 2
@@ -64,7 +66,9 @@ PERIOD_S = 0.5  # each client sends race.progress twice a second
 BUCKETS = 50  # phases within the period: one bucket every 10 ms
 STEP_CHARS = 2
 TEXT = ("the quick brown fox jumps over a lazy dog " * 24)[:995].strip()
-SETUP_TIMEOUT_S = 60.0
+SETUP_TIMEOUT_S = 120.0  # per setup step (connect, create, join, countdown)
+SETUP_PARALLEL = 8  # races being built at once per client process (more swamps the gateways)
+SETUP_RETRIES = 5  # a setup request answered ``unavailable`` is sent again
 
 
 class Racer:
@@ -86,9 +90,10 @@ class Racer:
 class Worker:
     """One client process: its races and the counters of the current step."""
 
-    def __init__(self, urls: list[str], prefix: str) -> None:
+    def __init__(self, urls: list[str], prefix: str, spread: bool = False) -> None:
         self.urls = urls
         self.prefix = prefix
+        self.spread = spread  # host every other race on the next node
         self.racers: dict[Peer, Racer] = {}
         self.buckets: list[list[Racer]] = [[] for _ in range(BUCKETS)]
         self.step = ""
@@ -97,6 +102,7 @@ class Worker:
         self.errors: Counter[str] = Counter()
         self.made = 0
         self.user = 0
+        self.retries = 0  # setup requests sent again after ``unavailable``
 
     # -- frames -----------------------------------------------------------------------------
 
@@ -119,7 +125,8 @@ class Worker:
                     self.latencies.append((now - sent) / 1e6)
             return
         if kind == "error":
-            self.errors[message["d"].get("code", "?")] += 1
+            data = message["d"]
+            self.errors[f"{data.get('code', '?')}: {str(data.get('message', ''))[:40]}"] += 1
             if message.get("re") is not None:  # a setup step refused: fail what waits for it
                 for failing in racer.waiters.values():
                     if not failing.done():
@@ -146,20 +153,37 @@ class Worker:
         self.racers[peer] = racer
         return racer
 
-    async def _race(self, gate: asyncio.Semaphore, tokens: list[tuple[str, str]]) -> None:
-        async with gate:
-            members = [
-                await self._connect(token, self.urls[i % len(self.urls)], user, i)
-                for i, (token, user) in enumerate(tokens)
-            ]
+    async def _ask(self, racer: Racer, frame: dict[str, Any], kind: str) -> dict[str, Any]:
+        """Send a setup request and wait for its answer; retry on ``unavailable`` (as
+        docs/protocol.md tells clients: a forwarded request times out under load)."""
+        for attempt in range(SETUP_RETRIES + 1):
+            answer = self._expect(racer, kind)
+            racer.peer.send(frame)
+            try:
+                return await asyncio.wait_for(answer, SETUP_TIMEOUT_S)
+            except RuntimeError as exc:
+                if "unavailable" not in str(exc) or attempt == SETUP_RETRIES:
+                    raise
+                self.retries += 1
+                await asyncio.sleep(0.5)
+        raise AssertionError("unreachable")
+
+    async def _race(
+        self, gate: asyncio.Semaphore, tokens: list[tuple[str, str]], number: int
+    ) -> None:
+        shift = number if self.spread else 0  # the host's node
+        async with gate:  # the five connect at once, then the four join at once
+            members = await asyncio.gather(
+                *(
+                    self._connect(token, self.urls[(i + shift) % len(self.urls)], user, i)
+                    for i, (token, user) in enumerate(tokens)
+                )
+            )
             host = members[0]
-            created = self._expect(host, "race.created")
-            host.peer.send({"t": "race.create", "id": 1, "d": {"text": TEXT}})
-            data = (await asyncio.wait_for(created, SETUP_TIMEOUT_S))["d"]
-            for racer in members[1:]:
-                joined = self._expect(racer, "race.joined")
-                racer.peer.send({"t": "race.join", "id": 2, "d": {"code": data["code"]}})
-                await asyncio.wait_for(joined, SETUP_TIMEOUT_S)
+            create = {"t": "race.create", "id": 1, "d": {"text": TEXT}}
+            data = (await self._ask(host, create, "race.created"))["d"]
+            join = {"t": "race.join", "id": 2, "d": {"code": data["code"]}}
+            await asyncio.gather(*(self._ask(r, join, "race.joined") for r in members[1:]))
             countdowns = [self._expect(r, "race.countdown") for r in members]
             host.peer.send({"t": "race.start", "id": 3, "d": {"race": data["race"]}})
             for racer, waiting in zip(members, countdowns, strict=True):
@@ -177,14 +201,19 @@ class Worker:
             token, claims = service.issue_guest(f"{self.prefix}{number}")
             tokens.append((token, claims.subject))
         self.user += count * SIZE
-        gate = asyncio.Semaphore(16)
+        gate = asyncio.Semaphore(SETUP_PARALLEL)
         before = self.made
         results = await asyncio.gather(
-            *(self._race(gate, tokens[i * SIZE : (i + 1) * SIZE]) for i in range(count)),
+            *(self._race(gate, tokens[i * SIZE : (i + 1) * SIZE], i) for i in range(count)),
             return_exceptions=True,
         )
         failures = [repr(r) for r in results if isinstance(r, BaseException)][:3]
-        return {"made": self.made - before, "setup_s": time.monotonic() - started, "fail": failures}
+        return {
+            "made": self.made - before,
+            "setup_s": time.monotonic() - started,
+            "fail": failures,
+            "retries": self.retries,
+        }
 
     # -- load ----------------------------------------------------------------------------------
 
@@ -227,8 +256,8 @@ class Worker:
         }
 
 
-async def _worker_main(urls: list[str], prefix: str, pipe: Connection) -> None:
-    worker = Worker(urls, prefix)
+async def _worker_main(urls: list[str], prefix: str, spread: bool, pipe: Connection) -> None:
+    worker = Worker(urls, prefix, spread)
     loop = asyncio.get_running_loop()
     sender = asyncio.create_task(worker.send_forever())
     try:
@@ -247,11 +276,11 @@ async def _worker_main(urls: list[str], prefix: str, pipe: Connection) -> None:
     pipe.send(("done",))
 
 
-def _worker_process(urls: list[str], prefix: str, pipe: Connection) -> None:
+def _worker_process(urls: list[str], prefix: str, spread: bool, pipe: Connection) -> None:
     raise_nofile()
     import uvloop
 
-    uvloop.run(_worker_main(urls, prefix, pipe))
+    uvloop.run(_worker_main(urls, prefix, spread, pipe))
 
 
 def _redis_cpu(client: redis.Redis) -> float:
@@ -268,7 +297,9 @@ def run(args: argparse.Namespace, gateways: list[GatewayProcess]) -> list[dict[s
     try:
         for index in range(args.procs):
             mine, theirs = ctx.Pipe()
-            proc = ctx.Process(target=_worker_process, args=(urls, f"w{index}u", theirs))
+            proc = ctx.Process(
+                target=_worker_process, args=(urls, f"w{index}u", args.spread_owners, theirs)
+            )
             proc.start()
             procs.append(proc)
             pipes.append(mine)
@@ -287,10 +318,12 @@ def run(args: argparse.Namespace, gateways: list[GatewayProcess]) -> list[dict[s
             time.sleep(1.5)  # the newest countdowns end and their first reports go out
             cpu0 = [cpu_s(g.pid) for g in gateways]
             redis0 = _redis_cpu(rds)
-            for pipe in pipes:
-                pipe.send(("measure", f"s{number}", args.step_s))
-            results = recv_all(pipes, args.step_s + GRACE_S + 60)
-            server_cpu = sum(cpu_s(g.pid) - c for g, c in zip(gateways, cpu0, strict=True))
+            with gateways[0].profiling():  # --profile: the measured part only
+                for pipe in pipes:
+                    pipe.send(("measure", f"s{number}", args.step_s))
+                results = recv_all(pipes, args.step_s + GRACE_S + 60)
+            per_node = [cpu_s(g.pid) - c for g, c in zip(gateways, cpu0, strict=True)]
+            server_cpu = sum(per_node)
             redis_cpu = _redis_cpu(rds) - redis0
             elapsed = max(r["elapsed"] for r in results)
             delivered = sum(r["delivered"] for r in results)
@@ -309,10 +342,12 @@ def run(args: argparse.Namespace, gateways: list[GatewayProcess]) -> list[dict[s
                 "state/s": round(delivered / elapsed),
                 "gw_cpu_us/frame": round(1e6 * server_cpu / max(1, delivered), 1),
                 "gw_cpu_%": round(100 * server_cpu / elapsed),
+                "gw_cpu_%_per_node": "/".join(str(round(100 * c / elapsed)) for c in per_node),
                 "redis_cpu_%": round(100 * redis_cpu / elapsed),
                 "errors": dict(errors),
                 "closed": sum(r["closed"] for r in results),
             }
+            row["setup_retries"] = sum(g["retries"] for g in grown)  # so far, all steps
             if failures:
                 row["setup_failures"] = failures
             rows.append(row)
@@ -335,7 +370,12 @@ def main() -> None:
     parser.add_argument("--procs", type=int, default=2, help="client processes")
     parser.add_argument("--step-s", type=float, default=10.0)
     parser.add_argument("--setup-timeout-s", type=float, default=240.0)
-    parser.add_argument("--profile", default="", help="cProfile the first gateway into this file")
+    parser.add_argument(
+        "--spread-owners", action="store_true", help="host every other race on node 2"
+    )
+    parser.add_argument(
+        "--profile", default="", help="cProfile the first gateway (measured steps) into this file"
+    )
     args = parser.parse_args()
     args.races = [int(r) for r in args.races.split(",")]
     raise_nofile()
@@ -361,7 +401,7 @@ def main() -> None:
         for gateway in gateways:
             gateway.stop()
         delete_prefix(args.redis, prefix)
-    print_table(rows, skip=("setup_failures",))
+    print_table(rows, skip=("setup_failures", "setup_retries"))
 
 
 if __name__ == "__main__":

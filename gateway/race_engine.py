@@ -3,9 +3,10 @@
 Authority: one node owns a race. It holds the ``RaceState`` in memory, is
 the only writer of ``race:{id}:state`` and the only one calling
 ``rooms.race.handle`` for it. Progress, connection changes and ticks are
-written behind, once per tick for all changed races in one pipeline
-(``gateway.race_store``: a takeover loses at most one tick of them); an
-acknowledged join, leave, start or finish is written before its reply.
+written behind, each changed race at most every ``race_store.WRITE_EVERY_S``
+(200 ms), in one pipeline per tick (``gateway.race_store``: a takeover
+loses at most that much of them); an acknowledged join, leave, start or
+finish is written before its reply.
 Ownership is a lease, ``race:{id}:owner`` = node id with a ``race_lease_s``
 TTL, all of a node's leases renewed in one pipeline every third of it; the
 race also sits in ``race:active`` scored by lease expiry.
@@ -14,11 +15,16 @@ Forwarding: an event for a race owned elsewhere goes to the owner's inbox
 (``gateway.race_inbox``) as a small JSON command with a request id. A
 caller that passes ``on_error`` (``race.progress``, connection changes)
 does not wait: the owner answers only a failure, which ``on_error``
-reports later. Other commands (``race.join``, ``race.finish``, ...) wait
+reports later; such quiet commands travel in one batch per owner node every
+few milliseconds. Other commands (``race.join``, ``race.finish``, ...) wait
 ``race_forward_timeout_s`` at most for the replies (``unavailable`` after
 that). The owner applies forwarded commands in memory, with no Redis write
-of its own. Owners are remembered for ``OWNER_CACHE_S``. Commands carry the
-raw keystroke log; the owner replays it (``gateway.race_finish``).
+of its own. Owners are remembered for ``OWNER_CACHE_S``: an owner changes
+only by adoption, and an adopting node announces itself to every node
+(``RaceInbox.announce_owner``), so a remembered owner is replaced at once; a
+``moved`` answer or a timeout forgets it; the time limit only bounds the
+damage of a lost notice. Commands carry the raw keystroke log; the owner
+replays it (``gateway.race_finish``).
 
 Failover: every node scans ``race:active`` each lease period; a race whose
 lease has lapsed is adopted by whichever node wins ``set_if_absent`` on the
@@ -58,9 +64,9 @@ from typogram.settings import Settings
 
 log = logging.getLogger(__name__)
 
-OWNER_CACHE_S: Final = 1.0  # how long a race's owner is trusted without asking Redis
+OWNER_CACHE_S: Final = 10.0  # how long a race's owner is trusted without asking Redis
 OWNER_CACHE_SIZE: Final = 16_384
-BEHIND: Final = frozenset({"progress", "disconnect", "reconnect"})  # written once per tick
+BEHIND: Final = frozenset({"progress", "disconnect", "reconnect"})  # written behind
 OnFinished = Callable[[RaceState], Any]
 OnError = Callable[[AppError], None]
 
@@ -109,6 +115,7 @@ class RaceEngine:
             timeout_s=settings.race_forward_timeout_s,
             serve=self._serve_forwarded,
             on_matched=on_matched,
+            on_owner=self._owner_changed,
         )
         self.halted = False
 
@@ -200,7 +207,7 @@ class RaceEngine:
                     return self._read_only(state, command)
                 continue
             if on_error is not None:
-                await self._inbox.send_quiet(
+                self._inbox.send_quiet(
                     owner, race_id, command, lambda answer: self._quiet(race_id, answer, on_error)
                 )
                 return []
@@ -225,12 +232,20 @@ class RaceEngine:
         if known is not None and known[1] > now:
             return known[0]
         raw = await self._cache.get(keys.race_owner(race_id))
+        known = self._owners.get(race_id)
+        if known is not None and known[1] > now:  # an owner notice came in meanwhile
+            return known[0]
         if raw is None:
             return None
         if len(self._owners) > OWNER_CACHE_SIZE:  # bounded: forget them all, ask again
             self._owners.clear()
         self._owners[race_id] = (raw.decode(), now + OWNER_CACHE_S)
         return raw.decode()
+
+    def _owner_changed(self, race_id: str, node: str) -> None:
+        """Another node adopted ``race_id``: forward to it from now on (if we forward at all)."""
+        if race_id in self._owners:
+            self._owners[race_id] = (node, self._clock() + OWNER_CACHE_S)
 
     def _quiet(self, race_id: str, answer: Mapping[str, Any], on_error: OnError) -> None:
         """A quiet command failed or found the race moved (dropped: the next one retries)."""
@@ -353,6 +368,10 @@ class RaceEngine:
         self._store.mark(race_id)
         await self._cache.zadd(keys.races_active(), {race_id: self._clock() + self._s.race_lease_s})
         log.info("adopted race %s at seq %d", race_id, state.seq)
+        try:
+            await self._inbox.announce_owner(race_id)
+        except Exception:  # the others ask Redis once their remembered owner expires
+            log.warning("could not announce the adoption of race %s", race_id, exc_info=True)
         return state
 
     def _orphaned(self, state: RaceState) -> RaceState:

@@ -1,29 +1,44 @@
 """A node's race inbox: commands forwarded between nodes, their answers, match notices.
 
 Every node subscribes to its own inbox channel (``keys.channel_race_node(node)``).
-Three kinds of small JSON messages arrive there:
+Four kinds of small JSON messages arrive there:
 
 * ``apply`` -- another node got a command for a race this node owns. The
   inbox hands it to ``serve`` (the engine applies it locally) and answers on
   the asker's inbox with the replies, the error, or ``moved`` when the race
-  is not (or no longer) owned here. A ``quiet`` command (``race.progress``:
-  fire-and-forget, the next ``race.state`` is its acknowledgement) is
-  answered only when it failed or moved; the asker does not wait for it
-  (``send_quiet``) and keeps a bounded table of ``on_answer`` callbacks.
+  is not (or no longer) owned here.
+* ``batch`` -- quiet commands (``race.progress`` and connection notices:
+  fire-and-forget, the next ``race.state`` is the acknowledgement), served
+  one by one like ``apply`` but answered only when one failed or moved. The
+  asker does not wait (``send_quiet``): it collects quiet commands per owner
+  node for ``BATCH_WINDOW_S`` and publishes each owner's as ONE message --
+  one PUBLISH and one pub/sub delivery instead of one per report. It keeps a
+  bounded table of ``on_answer`` callbacks; a command that waits with quiet
+  ones for the same owner is sent after them (``forward`` flushes first), so
+  a ``race.finish`` never overtakes the last ``race.progress``.
 * ``answer`` -- the answer to a command this node forwarded; it resolves the
   waiting ``forward`` call, matched by request id.
 * ``matched`` -- a matchmaker on some node started a race for a player
   queued here; ``on_matched`` delivers ``match.found`` to the player.
 
-``apply`` and ``matched`` wait in a bounded queue (``INBOX_SIZE``) served by
-one task, so they are handled in arrival order; answers are resolved at once
-from the pub/sub callback. A full queue drops the message (the asker times
-out with ``unavailable`` and retries).
+Every node also listens on the shared channel ``keys.channel_race_node(EVERY_NODE)``
+for ``owner`` notices: a node that adopts a race says so there
+(``announce_owner``) and ``on_owner`` lets the others update the owner they
+remember at once, so they can trust a known owner for long instead of asking
+Redis for it again every second.
+
+``apply``, ``batch`` and ``matched`` wait in a bounded queue (``INBOX_SIZE``)
+served by one task, so they are handled in arrival order; answers are resolved
+at once from the pub/sub callback. A full queue drops the message (the asker
+times out with ``unavailable`` and retries). Quiet commands waiting to go out
+are bounded too (``OUTBOX_SIZE``: beyond it a command fails at once with
+``unavailable``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 import uuid
@@ -42,11 +57,15 @@ log = logging.getLogger(__name__)
 
 INBOX_SIZE: Final = 4096
 QUIET_PENDING: Final = 4096  # quiet commands whose failure we could still report
+OUTBOX_SIZE: Final = 4096  # quiet commands collected for the next batches, all owners
+BATCH_WINDOW_S: Final = 0.005  # how long the first quiet command waits for others
+EVERY_NODE: Final = "*"  # keys.channel_race_node(EVERY_NODE): owner notices for all nodes
 Command = Mapping[str, Any]
 Replies = list[tuple[str, Mapping[str, Any]]]
 Serve = Callable[[str, Command], Awaitable[Replies | None]]  # None: not owned here
 OnMatched = Callable[[Mapping[str, Any]], Awaitable[Any]]
 OnAnswer = Callable[[Mapping[str, Any]], None]  # a quiet command's error or ``moved``
+OnOwner = Callable[[str, str], None]  # (race, node) another node now owns the race
 
 
 class RaceInbox:
@@ -58,16 +77,23 @@ class RaceInbox:
         timeout_s: float,
         serve: Serve,
         on_matched: OnMatched | None = None,
+        on_owner: OnOwner | None = None,
     ) -> None:
         self._pubsub = pubsub
         self._node = node_id
         self._timeout = timeout_s
         self._serve = serve
         self.on_matched = on_matched
+        self.on_owner = on_owner
         self._pending: dict[str, asyncio.Future[Any]] = {}
         self._quiet: OrderedDict[str, tuple[float, OnAnswer]] = OrderedDict()
         self._queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(INBOX_SIZE)
         self._subscribed = False
+        self._outbox: dict[str, list[tuple[str, str, Command]]] = {}  # owner -> commands
+        self._outbox_size = 0
+        self._outbox_ready = asyncio.Event()
+        self._ids = itertools.count()
+        self.batches_sent = 0
 
     def __len__(self) -> int:
         """Forwarded commands still waiting for their answer."""
@@ -75,12 +101,19 @@ class RaceInbox:
 
     async def open(self) -> None:
         await self._pubsub.subscribe(keys.channel_race_node(self._node), self._on_message)
+        await self._pubsub.subscribe(keys.channel_race_node(EVERY_NODE), self._on_message)
         self._subscribed = True
 
     async def close(self) -> None:
         if self._subscribed:
             self._subscribed = False
+            await self._pubsub.unsubscribe(keys.channel_race_node(EVERY_NODE), self._on_message)
             await self._pubsub.unsubscribe(keys.channel_race_node(self._node), self._on_message)
+
+    async def announce_owner(self, race_id: str) -> None:
+        """Tell every node that this node owns ``race_id`` now (after adopting it)."""
+        notice = {"t": "owner", "race": race_id, "node": self._node}
+        await self._pubsub.publish(keys.channel_race_node(EVERY_NODE), orjson.dumps(notice))
 
     async def forward(self, owner: str, race_id: str, command: Command) -> dict[str, Any]:
         """Send ``command`` to the owner's inbox; its answer, or ``unavailable`` on timeout."""
@@ -89,6 +122,8 @@ class RaceInbox:
         self._pending[request] = future
         message = {"t": "apply", "req": request, "from": self._node, "race": race_id}
         try:
+            if owner in self._outbox:  # quiet commands for this owner go first
+                await self._send_batch(owner, self._take(owner))
             await self._pubsub.publish(
                 keys.channel_race_node(owner), orjson.dumps({**message, "cmd": command})
             )
@@ -100,11 +135,13 @@ class RaceInbox:
         finally:
             self._pending.pop(request, None)
 
-    async def send_quiet(
-        self, owner: str, race_id: str, command: Command, on_answer: OnAnswer
-    ) -> None:
-        """Send ``command`` without waiting; ``on_answer`` runs only if it fails or moved."""
-        request = uuid.uuid4().hex
+    def send_quiet(self, owner: str, race_id: str, command: Command, on_answer: OnAnswer) -> None:
+        """Queue ``command`` for the owner's next batch; ``on_answer`` runs only if it fails
+        or moved. Returns at once: the batch goes out within ``BATCH_WINDOW_S``."""
+        if self._outbox_size >= OUTBOX_SIZE:
+            on_answer({"error": [ErrorCode.UNAVAILABLE.value, "too many race commands queued"]})
+            return
+        request = f"q{next(self._ids)}"
         now = time.monotonic()
         while self._quiet:  # forget the oldest: expired, or over the bound
             _, (deadline, _) = next(iter(self._quiet.items()))
@@ -112,10 +149,38 @@ class RaceInbox:
                 break
             self._quiet.popitem(last=False)
         self._quiet[request] = (now + self._timeout, on_answer)
-        message = {"t": "apply", "req": request, "from": self._node, "race": race_id}
-        await self._pubsub.publish(
-            keys.channel_race_node(owner), orjson.dumps({**message, "quiet": 1, "cmd": command})
-        )
+        self._outbox.setdefault(owner, []).append((request, race_id, command))
+        self._outbox_size += 1
+        self._outbox_ready.set()
+
+    def _take(self, owner: str) -> list[tuple[str, str, Command]]:
+        commands = self._outbox.pop(owner, [])
+        self._outbox_size -= len(commands)
+        return commands
+
+    async def _send_batch(self, owner: str, commands: list[tuple[str, str, Command]]) -> None:
+        """One message with all of ``commands``; if it cannot be sent, each one fails."""
+        if not commands:
+            return
+        message = {"t": "batch", "from": self._node, "cmds": commands}
+        try:
+            await self._pubsub.publish(keys.channel_race_node(owner), orjson.dumps(message))
+        except Exception as exc:
+            log.warning("race batch to %s not sent: %r", owner, exc)
+            failed = {"error": [ErrorCode.UNAVAILABLE.value, "the race's node is unreachable"]}
+            for request, _, _ in commands:
+                self._resolve(request, failed)
+            return
+        self.batches_sent += 1
+
+    async def _flush_forever(self) -> None:
+        """Send each owner's collected quiet commands, ``BATCH_WINDOW_S`` after the first."""
+        while True:
+            await self._outbox_ready.wait()
+            await asyncio.sleep(BATCH_WINDOW_S)
+            self._outbox_ready.clear()
+            for owner in list(self._outbox):
+                await self._send_batch(owner, self._take(owner))
 
     async def send_to_node(self, node: str, message: Mapping[str, Any]) -> None:
         await self._pubsub.publish(keys.channel_race_node(node), orjson.dumps(message))
@@ -128,45 +193,67 @@ class RaceInbox:
             log.warning("dropping malformed race inbox message %r", payload[:200])
             return
         if kind == "answer":
-            request = str(message.get("req"))
-            future = self._pending.get(request)
-            if future is not None and not future.done():
-                future.set_result(message)
-            quiet = self._quiet.pop(request, None)
-            if quiet is not None:
-                try:
-                    quiet[1](message)
-                except Exception:
-                    log.exception("race inbox answer callback failed")
+            self._resolve(str(message.get("req")), message)
+            return
+        if kind == "owner":
+            node = str(message.get("node"))
+            if node != self._node and self.on_owner is not None:
+                self.on_owner(str(message.get("race")), node)
             return
         try:
             self._queue.put_nowait(message)
         except asyncio.QueueFull:
             log.warning("race inbox full; dropping a %s", kind)
 
+    def _resolve(self, request: str, answer: Mapping[str, Any]) -> None:
+        """An answer to one of ours: wake its ``forward`` or run its ``on_answer``."""
+        future = self._pending.get(request)
+        if future is not None and not future.done():
+            future.set_result(answer)
+        quiet = self._quiet.pop(request, None)
+        if quiet is not None:
+            try:
+                quiet[1](answer)
+            except Exception:
+                log.exception("race inbox answer callback failed")
+
     async def run(self) -> None:
-        """Serve ``apply`` and ``matched`` messages in arrival order until cancelled."""
+        """Serve the inbox in arrival order and send quiet batches until cancelled."""
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._flush_forever(), name="race-inbox-batches")
+            group.create_task(self._serve_forever(), name="race-inbox-serve")
+
+    async def _serve_forever(self) -> None:
         while True:
             message = await self._queue.get()
             try:
-                if message["t"] == "apply":
-                    await self._answer(message)
-                elif message["t"] == "matched" and self.on_matched is not None:
+                kind = message["t"]
+                if kind == "batch":
+                    sender = str(message["from"])
+                    for request, race_id, command in message["cmds"]:
+                        await self._answer(sender, request, str(race_id), command, quiet=True)
+                elif kind == "apply":
+                    sender, request = str(message["from"]), message["req"]
+                    quiet = bool(message.get("quiet"))
+                    await self._answer(sender, request, str(message["race"]), message["cmd"], quiet)
+                elif kind == "matched" and self.on_matched is not None:
                     await self.on_matched(message)
             except Exception:
                 log.exception("race inbox message failed")
 
-    async def _answer(self, message: Mapping[str, Any]) -> None:
-        answer: dict[str, Any] = {"t": "answer", "req": message["req"]}
+    async def _answer(
+        self, sender: str, request: object, race_id: str, command: Command, quiet: bool
+    ) -> None:
+        answer: dict[str, Any] = {"t": "answer", "req": request}
         try:
-            replies = await self._serve(str(message["race"]), message["cmd"])
+            replies = await self._serve(race_id, command)
         except AppError as exc:
             answer["error"] = [exc.code.value, exc.message]
         else:
             if replies is None:
                 answer["moved"] = True
-            elif message.get("quiet"):
+            elif quiet:
                 return  # success needs no answer: the next race.state shows it
             else:
                 answer["replies"] = replies
-        await self.send_to_node(str(message["from"]), answer)
+        await self.send_to_node(sender, answer)

@@ -1,14 +1,20 @@
 """Write-behind of the races a node owns, and their leases renewed in bulk.
 
 State: a change marks the race dirty (``mark``); once per tick the engine
-calls ``flush``, which writes every dirty race's ``race:{id}:state`` in ONE
-pipeline (``Cache.write_batch``). Creation, adoption, the end of a race and
-a clean stop write at once (``write_now``). Writes are serialised by one
-lock, so an older batch never lands after a newer single write.
+calls ``flush``, which writes the ``race:{id}:state`` of every dirty race
+not written in the last ``WRITE_EVERY_S`` in ONE pipeline
+(``Cache.write_batch``); the others stay dirty for a later tick. Creation,
+adoption, the end of a race and a clean stop write at once (``write_now``).
+Writes are serialised by one lock, so an older batch never lands after a
+newer single write.
 
 Failover contract: a node that dies loses at most the changes of its last
-tick (``race_tick_ms``, plus one Redis round trip) -- progress is absolute,
-so the next ``race.progress`` of each racer restores it on the adopter.
+``WRITE_EVERY_S`` (plus one tick and one Redis round trip) -- progress and
+connection changes only: progress is absolute, so the next
+``race.progress`` of each racer (clients send twice a second) restores it
+on the adopter, which marks every racer still typing disconnected anyway.
+Without the floor a race that changes every tick was written 20 times a
+second, and those writes were the owner's largest Redis cost.
 
 Leases: ``renew`` sets every owned race's ``race:{id}:owner`` in one
 pipeline and scores them all in ``race:active`` with one ``ZADD`` -- two
@@ -33,6 +39,7 @@ from typogram.ports import Cache
 log = logging.getLogger(__name__)
 
 SAFE_FRACTION: Final = 2 / 3  # renewals later than this share of the lease check ownership
+WRITE_EVERY_S: Final = 0.2  # a dirty race is written at most this often (write-behind)
 
 
 class RaceStore:
@@ -52,6 +59,7 @@ class RaceStore:
         self._clock = clock
         self._dirty: set[str] = set()
         self._written: dict[str, int] = {}  # race -> seq last written
+        self._written_at: dict[str, float] = {}  # race -> clock() of that write
         self._lock = asyncio.Lock()
         self._renewed_at: float | None = None
         self.flushes = 0
@@ -66,12 +74,17 @@ class RaceStore:
     def forget(self, race_id: str) -> None:
         self._dirty.discard(race_id)
         self._written.pop(race_id, None)
+        self._written_at.pop(race_id, None)
 
     async def flush(self, owned: Mapping[str, RaceState]) -> int:
-        """Write every dirty owned race in one pipeline; returns how many were written."""
+        """Write the dirty owned races not written in the last ``WRITE_EVERY_S`` in one
+        pipeline; returns how many were written."""
         if not self._dirty:
             return 0
-        dirty, self._dirty = self._dirty, set()
+        now = self._clock()
+        last = self._written_at
+        dirty = {r for r in self._dirty if now - last.get(r, -WRITE_EVERY_S) >= WRITE_EVERY_S}
+        self._dirty -= dirty
         values: dict[str, bytes] = {}
         seqs: dict[str, int] = {}
         for race_id in dirty:
@@ -93,6 +106,7 @@ class RaceStore:
                 self._dirty |= seqs.keys()  # try again next tick
                 raise
             self._written.update(seqs)
+            last.update(dict.fromkeys(seqs, now))
         self.flushes += 1
         return len(values)
 
@@ -104,6 +118,7 @@ class RaceStore:
             life = ttl or self._state_ttl
             await self._cache.set(keys.race_state(state.race_id), encode(state), ttl=life)
             self._written[state.race_id] = state.seq
+            self._written_at[state.race_id] = self._clock()
         self._dirty.discard(state.race_id)
 
     async def renew(self, owned: Iterable[str]) -> list[str]:

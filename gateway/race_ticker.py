@@ -5,6 +5,10 @@ split into ``SLICES`` fixed slices and one slice is handled every
 ``race_tick_ms / SLICES`` so flushes spread over the tick. Only races that
 changed produce a ``race.state``; a slice's pushes go out in one
 ``publish_many``. ``StartTimer`` effects need nothing: ticks run the clock.
+A race whose state is still the one its last ``Tick`` returned (nothing
+changed since) is not ticked again until ``race.due_at`` says time alone
+moves it (its countdown ends, a dropped racer's window closes, its time
+limit), so an idle race costs an identity check per tick.
 
 The ticker shares the engine's ``owned`` mapping (it replaces a race's state
 in place after a ``Tick``) and its ``RaceStore``; the engine calls ``add`` when
@@ -52,6 +56,7 @@ class RaceTicker:
         self._clock = clock
         self._carry_out = carry_out
         self._slices: list[set[str]] = [set() for _ in range(SLICES)]
+        self._idle: dict[str, tuple[RaceState, int | None]] = {}  # race -> (last ticked, due)
 
     def add(self, race_id: str) -> None:
         self._slices[zlib.crc32(race_id.encode()) % SLICES].add(race_id)
@@ -59,10 +64,12 @@ class RaceTicker:
     def discard(self, race_id: str) -> None:
         for part in self._slices:
             part.discard(race_id)
+        self._idle.pop(race_id, None)
 
     def clear(self) -> None:
         for part in self._slices:
             part.clear()
+        self._idle.clear()
 
     async def run(self) -> None:
         step = self._tick_ms / 1000 / SLICES
@@ -84,11 +91,19 @@ class RaceTicker:
         pushes: list[tuple[str, bytes]] = []
         later: list[tuple[str, race.Effect]] = []
         changed: list[str] = []
+        idle = self._idle
         for race_id in list(part):
             state = self._owned.get(race_id)
             if state is None:
                 continue
+            seen = idle.get(race_id)
+            if seen is not None and seen[0] is state and (seen[1] is None or now < seen[1]):
+                continue  # unchanged since its last tick and nothing due
             new, effects = race.handle(state, race.Tick(), now)
+            if new.changed:  # settling moved it on: its snapshot goes out next tick
+                idle.pop(race_id, None)
+            else:
+                idle[race_id] = (new, race.due_at(new))
             if new is state:
                 continue
             self._owned[race_id] = new

@@ -38,7 +38,8 @@ Rules
     nothing changed, so the shell can skip the write to ``race:{id}:state``.
 
 Transition table ("settle" = the time-driven moves of rules 3, 5 and 8; it
-runs before and after every event)
+runs before and after every event -- ``handle`` skips it for a ``Progress`` or
+a ``Tick`` when nothing is due, since neither can make anything due)
 ---------------------------------------------------------------------------
 event             phase (else conflict)   precondition (code)          effects
 ----------------  ----------------------  ---------------------------  ----------------------
@@ -176,6 +177,18 @@ Step = tuple[RaceState, list[Effect]]
 
 def handle(state: RaceState, event: Event, now_ms: int) -> Step:
     """Apply one event; raises ``RaceError`` (state unchanged) when the rules forbid it."""
+    kind = type(event)
+    if (kind is Progress or kind is Tick) and not _due(state, now_ms):
+        # The hot path (every report, every tick): with nothing time-driven due, both
+        # settles are no-ops -- a Progress or a Tick cannot make one due -- so skip them.
+        if isinstance(event, Progress):
+            return _progress(state, event, now_ms)
+        return _tick(state)
+    return _handle(state, event, now_ms)
+
+
+def _handle(state: RaceState, event: Event, now_ms: int) -> Step:
+    """``handle`` the long way: settle, the event, settle again."""
     state, before = _settle(state, now_ms)
     match event:
         case Join():
@@ -195,12 +208,15 @@ def handle(state: RaceState, event: Event, now_ms: int) -> Step:
         case Finish():
             state, effects = _finish(state, event, now_ms)
         case Tick():
-            effects = []
-            if state.changed:
-                effects.append(Broadcast("race.state", snapshot(state)))
-                state = replace(state, changed=False)
+            state, effects = _tick(state)
     state, after = _settle(state, now_ms)
     return state, before + effects + after
+
+
+def _tick(state: RaceState) -> Step:
+    if not state.changed:
+        return state, []
+    return state.snapshotted(), [Broadcast("race.state", snapshot(state))]
 
 
 def _join(state: RaceState, event: Join) -> Step:
@@ -290,15 +306,8 @@ def _progress(state: RaceState, event: Progress, now_ms: int) -> Step:
         or event.pos - racer.pos > _cap_chars(cfg, since) + cfg.slack_chars
     ):
         raise RaceError(ErrorCode.BAD_REQUEST, f"progress faster than {cfg.wpm_cap:g} WPM")
-    moved = replace(
-        racer,
-        pos=event.pos,
-        errors=event.errors,
-        updated_ms=now_ms,
-        connected=True,  # progress proves the racer is back
-        dropped_at_ms=None,
-    )
-    return _bump(state, racers={**state.racers, racer.user_id: moved}), []
+    # progress proves the racer is back: connected, no longer dropped
+    return state.with_racer(racer.advanced(event.pos, event.errors, now_ms)), []
 
 
 def _finish(state: RaceState, event: Finish, now_ms: int) -> Step:
@@ -340,6 +349,8 @@ def _finish(state: RaceState, event: Finish, now_ms: int) -> Step:
 
 def _settle(state: RaceState, now_ms: int) -> Step:
     """The moves time alone makes: run at start_at, expire dropped racers, end the race."""
+    if not _due(state, now_ms):
+        return state, []
     if state.phase is Phase.COUNTDOWN and now_ms >= (state.start_at_ms or 0):
         state = _bump(state, phase=Phase.RUNNING)
     resume_ms = state.config.resume_ms
@@ -363,6 +374,58 @@ def _settle(state: RaceState, now_ms: int) -> Step:
         Broadcast("race.result", {"race": state.race_id, "standings": list(table)}),
         RaceFinished(state.race_id, table, state.tournament_id),
     ]
+
+
+def due_at(state: RaceState) -> int | None:
+    """The earliest ``now_ms`` from which time alone moves ``state`` (rules 3, 5 and 8),
+    ``None`` if it never does. Until then a ``Tick`` on an unchanged state does nothing,
+    so a shell may skip it."""
+    phase = state.phase
+    if phase is Phase.FINISHED:
+        return None
+    start_at = state.start_at_ms
+    started = phase is not Phase.LOBBY
+    due: int | None = None
+    if phase is Phase.COUNTDOWN:
+        due = start_at or 0
+    elif started and start_at is not None:  # running: the time limit
+        due = start_at + state.config.time_limit_ms
+    resume_ms = state.config.resume_ms
+    all_done = True
+    for racer in state.racers.values():
+        if racer.forfeited or racer.score is not None:  # done
+            continue
+        all_done = False
+        dropped = racer.dropped_at_ms
+        if not racer.connected and dropped is not None:
+            due = dropped + resume_ms if due is None else min(due, dropped + resume_ms)
+    if started and all_done:
+        return -1  # nobody left typing: it ends at once
+    return due
+
+
+def _due(state: RaceState, now_ms: int) -> bool:
+    """Whether ``_settle`` would change anything at ``now_ms``: ``now_ms >= due_at(state)``,
+    spelled out with early exits because every progress report asks it."""
+    phase = state.phase
+    if phase is Phase.FINISHED:
+        return False
+    start_at = state.start_at_ms
+    if phase is Phase.COUNTDOWN and now_ms >= (start_at or 0):
+        return True
+    started = phase is not Phase.LOBBY
+    if started and start_at is not None and now_ms >= start_at + state.config.time_limit_ms:
+        return True
+    resume_ms = state.config.resume_ms
+    all_done = True
+    for racer in state.racers.values():
+        if racer.forfeited or racer.score is not None:  # done
+            continue
+        all_done = False
+        dropped = racer.dropped_at_ms
+        if not racer.connected and dropped is not None and now_ms >= dropped + resume_ms:
+            return True
+    return started and all_done
 
 
 # -- helpers ---------------------------------------------------------------------

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import MISSING, fields, replace
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rooms import race as race_core
 from rooms.race import (
     Broadcast,
     CountdownElapsed,
@@ -31,8 +32,10 @@ from rooms.race import (
 from rooms.race_state import (
     Phase,
     RaceConfig,
+    Racer,
     RaceState,
     ReplayedResult,
+    Score,
     decode,
     encode,
     live_wpm,
@@ -458,3 +461,75 @@ def test_random_event_sequences_keep_the_invariants(steps: list[tuple[int, Event
         assert len(ended) == (new.phase is Phase.FINISHED and state.phase is not Phase.FINISHED)
         state = new
     assert decode(encode(state)) == state
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 40_000), events), max_size=40))
+def test_the_fast_path_agrees_with_settling_around_every_event(
+    steps: list[tuple[int, Event]],
+) -> None:
+    """``handle`` skips settling for Progress and Tick when nothing is due; the long way
+    (settle, event, settle) must give the same state, effects and refusals."""
+    state, now = fresh(resume_ms=30_000, time_limit_ms=90_000), T0
+    for delta, event in steps:
+        now += delta
+        assert race_core._due(state, now) == (race_core._settle(state, now)[0] is not state)
+        due = race_core.due_at(state)  # nothing moves before it, something at it
+        assert race_core._due(state, now) == (due is not None and now >= due)
+        if due is not None:
+            assert race_core._settle(state, max(due, 0))[0] is not state
+            assert due <= 0 or race_core._settle(state, due - 1)[0] is state
+        try:
+            slow = race_core._handle(state, event, now)
+        except RaceError as exc:
+            with pytest.raises(RaceError) as fast_error:
+                handle(state, event, now)
+            assert (fast_error.value.code, fast_error.value.message) == (exc.code, exc.message)
+            continue
+        fast = handle(state, event, now)
+        assert fast == slow
+        state = fast[0]
+
+
+def test_nothing_due_means_settling_changes_nothing_and_due_means_it_does() -> None:
+    state = running("ada", "bob")  # running from GO, deadline GO + time limit
+    assert not race_core._due(state, GO + 1_000)
+    assert race_core._due(state, GO + state.config.time_limit_ms)  # the time limit
+    gone, _ = handle(state, Disconnect("bob"), GO + 1_000)
+    expires = GO + 1_000 + gone.config.resume_ms
+    assert not race_core._due(gone, expires - 1) and race_core._due(gone, expires)
+    settled, _ = race_core._settle(gone, expires)
+    assert settled.racers["bob"].forfeited
+    counting = fresh()
+    for user in ("ada", "bob"):
+        counting, _ = handle(counting, Join(user, user), T0)
+    counting, _ = handle(counting, Start("ada"), T0)
+    assert not race_core._due(counting, GO - 1) and race_core._due(counting, GO)
+
+
+def _all_fields_set(obj: object) -> None:
+    """Guard for the copy tests: every field differs from its default."""
+    for f in fields(obj):  # type: ignore[arg-type]
+        default = f.default_factory() if f.default_factory is not MISSING else f.default
+        assert getattr(obj, f.name) != default, f.name
+
+
+def test_the_hand_written_copies_keep_every_field() -> None:
+    score = Score(90.0, 95.0, 97.5, 80.0, 60_000, ("fast",))
+    racer = Racer("ada", "Ada", 3, True, False, 7, 40, 2, 9, True, 2, score)
+    _all_fields_set(racer)
+    assert racer.advanced(50, 3, 11) == replace(
+        racer, connected=True, dropped_at_ms=None, pos=50, errors=3, updated_ms=11
+    )
+    config = RaceConfig(4, 2, 3_000, 60_000, 250.0, 9_000, 5, 20, 500)
+    state = RaceState(
+        "r9", "text", 7, "hard", "de", config, "t1", "K7Q2", Phase.RUNNING,
+        {"ada": racer}, "ada", 5, 6, 8, True,
+    )  # fmt: skip
+    _all_fields_set(state)
+    other = replace(racer, user_id="bob", seat=1)
+    assert state.with_racer(other) == replace(
+        state, racers={"ada": racer, "bob": other}, seq=9, changed=True
+    )
+    assert replace(state, changed=False).with_racer(other).changed
+    assert state.snapshotted() == replace(state, changed=False)

@@ -1,0 +1,104 @@
+"""The race ticker: snapshots only for changed races, idle races skipped until something is due."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest
+
+from gateway.race_inbox import Replies
+from gateway.race_store import RaceStore
+from gateway.race_ticker import RaceTicker
+from rooms import race
+from rooms.race_state import RaceConfig, RaceState
+from typogram import keys
+from typogram.adapters.memory_cache import MemoryCache
+from typogram.adapters.memory_pubsub import MemoryPubSub
+
+T0 = 1_000_000.0  # seconds
+GO_MS = int(T0 * 1000) + 1_000
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def running(race_id: str) -> RaceState:
+    state = RaceState(race_id, "abcde " * 20, 1, "easy", "en", RaceConfig(countdown_ms=1_000))
+    for user in ("ada", "bob"):
+        state, _ = race.handle(state, race.Join(user, user), int(T0 * 1000))
+    state, _ = race.handle(state, race.Start(), int(T0 * 1000))
+    return state
+
+
+async def test_idle_races_are_not_ticked_until_something_is_due(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = Clock()
+    owned = {"r1": running("r1"), "r2": running("r2")}
+    later: list[tuple[str, race.Effect]] = []
+
+    async def carry_out(race_id: str, effect: race.Effect, replies: Replies) -> None:
+        later.append((race_id, effect))
+
+    ticks: list[str] = []
+    real_handle = race.handle
+
+    def counting(state: RaceState, event: race.Event, now_ms: int) -> race.Step:
+        if isinstance(event, race.Tick):
+            ticks.append(state.race_id)
+        return real_handle(state, event, now_ms)
+
+    monkeypatch.setattr(race, "handle", counting)
+    async with MemoryCache() as cache, MemoryPubSub() as pubsub:
+        seen: list[dict[str, Any]] = []
+        await pubsub.subscribe(
+            keys.channel_race("r1"), lambda _channel, payload: seen.append(orjson.loads(payload))
+        )
+        store = RaceStore(cache, node_id="n1", state_ttl_s=60, lease_s=3, clock=clock)
+        ticker = RaceTicker(
+            tick_ms=50, owned=owned, store=store, pubsub=pubsub, clock=clock, carry_out=carry_out
+        )
+        part = {"r1", "r2"}
+
+        clock.now = T0 + 1.5  # past start_at: both run, both changed
+        await ticker._tick(part)
+        assert sorted(ticks) == ["r1", "r2"] and [m["t"] for m in seen] == ["race.state"]
+        assert seen[0]["d"]["phase"] == "running"
+
+        ticks.clear()
+        clock.now += 0.05
+        await ticker._tick(part)  # nothing changed, nothing due: no Tick at all
+        assert ticks == [] and len(seen) == 1
+
+        progressed, _ = real_handle(owned["r1"], race.Progress("ada", 4, 0), GO_MS + 600)
+        owned["r1"] = progressed  # the engine replaced the state: tick it again
+        clock.now += 0.05
+        await ticker._tick(part)
+        assert ticks == ["r1"] and len(seen) == 2 and seen[1]["d"]["players"][0]["pos"] == 4
+
+        ticks.clear()
+        gone, _ = real_handle(owned["r2"], race.Disconnect("bob"), GO_MS + 700)
+        owned["r2"] = gone
+        await ticker._tick(part)  # a change: ticked once (snapshot), then idle again
+        await ticker._tick(part)
+        assert ticks == ["r2"]
+
+        ticks.clear()
+        clock.now = (GO_MS + 700 + gone.config.resume_ms) / 1000  # bob's window closes
+        await ticker._tick(part)
+        assert ticks == ["r2"] and owned["r2"].racers["bob"].forfeited
+        assert later == []  # ada still types: the race goes on
+
+        await ticker._tick(part)  # the forfeit's snapshot
+        ticks.clear()
+        await ticker._tick(part)
+        assert ticks == []
+        ticker.discard("r2")
+        await ticker._tick(part)  # forgotten, so ticked like a new race
+        assert ticks == ["r2"]

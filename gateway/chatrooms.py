@@ -235,10 +235,11 @@ class ChatRooms:
             self._states.pop(room, None)
         else:
             self._states[room] = new
-        if new.members != state.members:
-            await self._shared.write_members(new)
-        if _moderation(new) != _moderation(state):
-            await self._shared.write_moderation(new)
+        if new is not state:  # a message without slow mode changes nothing shared
+            if new.members is not state.members and new.members != state.members:
+                await self._shared.write_members(new)
+            if _moderation(new) != _moderation(state):
+                await self._shared.write_moderation(new)
         if isinstance(event, chat.Join):
             reply = _with_members(reply, await self._shared.members(room, new))
         return await self._apply(room, effects, reply, isinstance(event, chat.Send))

@@ -238,7 +238,8 @@ def _send(state: ChatRoomState, event: Send, now: float) -> tuple[ChatRoomState,
         StoreHistory(message),
         Publish(topics.CHAT_MESSAGES, "chat.message", message, state.room),
     ]
-    return replace(state, last_sent=last_sent), effects
+    new = state if last_sent is state.last_sent else replace(state, last_sent=last_sent)
+    return new, effects
 
 
 def _moderate(state: ChatRoomState, event: Mute | Unmute) -> tuple[ChatRoomState, list[Effect]]:

@@ -6,7 +6,9 @@ Registers ``--users`` accounts against a running platform (REST plus the
 test and submit a human-like keystroke log (``POST /api/v1/results``).
 
 Reported: submission p50/p95/p99 and results/s (only the POST is timed, not
-``GET /api/v1/tests/new``), and the p95 lag from a user's *first* accepted
+``GET /api/v1/tests/new``), the same percentiles as the REST process's own
+latency histogram sees them (bucket bounds, from ``/metrics``: the client on
+the same cores adds its own scheduling delay), and the p95 lag from a user's *first* accepted
 submission to
 
 * the leaderboard: ``GET /api/v1/leaderboards/words-25-en?window=daily&around=me``
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import os
 import random
 import statistics
@@ -36,6 +39,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
+SERVER_HISTOGRAM = "typogram_http_request_duration_seconds"
 TARGET_SUBMIT_P95_MS = 200.0
 TARGET_BOARD_LAG_P95_MS = 1000.0
 TARGET_INSIGHTS_LAG_P95_MS = 5000.0
@@ -58,6 +62,35 @@ def human_log(text: str, rng: random.Random, pace_ms: float) -> list[list[object
     return log
 
 
+async def server_buckets(client: httpx.AsyncClient) -> dict[float, float]:
+    """The REST process's own latency histogram for ``POST /api/v1/results``: cumulative
+    counts by upper bound (s), from ``/metrics``; empty when it cannot be read."""
+    try:
+        text = (await client.get("/metrics")).text
+    except httpx.HTTPError:
+        return {}
+    found: dict[float, float] = {}
+    for line in text.splitlines():
+        if (
+            line.startswith(SERVER_HISTOGRAM + "_bucket{")
+            and 'method="POST"' in line
+            and 'route="/api/v1/results"' in line
+        ):
+            bound = line.split('le="', 1)[1].split('"', 1)[0]
+            found[math.inf if bound == "+Inf" else float(bound)] = float(line.rsplit(" ", 1)[1])
+    return found
+
+
+def bucket_of(before: dict[float, float], after: dict[float, float], q: float) -> float:
+    """The smallest bucket bound (ms) holding the q-th percentile of the requests in between."""
+    counts = sorted((bound, after[bound] - before.get(bound, 0.0)) for bound in after)
+    total = counts[-1][1] if counts else 0.0
+    for bound, cumulative in counts:
+        if total and cumulative >= q / 100 * total:
+            return bound * 1000
+    return float("nan")
+
+
 def cpu_ms(pid: int) -> int:
     """utime + stime of a local process in ms (Linux ``/proc``): robust to client noise."""
     with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
@@ -69,10 +102,12 @@ def cpu_ms(pid: int) -> int:
 class Stats:
     submit_ms: list[float] = field(default_factory=list)
     server_cpu_ms: int | None = None
+    server_ms: dict[int, float] = field(default_factory=dict)  # percentile -> bucket bound
     errors: int = 0
     board_lag_ms: list[float] = field(default_factory=list)
     insights_lag_ms: list[float] = field(default_factory=list)
     lost: int = 0
+    client_lag_ms: list[float] = field(default_factory=list)  # this process's own loop delay
     probed: set[str] = field(default_factory=set)
 
 
@@ -113,6 +148,7 @@ async def run(args: argparse.Namespace) -> Stats:
             response.raise_for_status()
             tokens.append({"Authorization": f"Bearer {response.json()['access_token']}"})
         probes: list[asyncio.Task[None]] = []
+        buckets_before = await server_buckets(client)
         cpu_before = cpu_ms(args.server_pid) if args.server_pid else None
         stop_at = time.perf_counter() + args.seconds
         counter = iter(range(10**9))
@@ -156,9 +192,20 @@ async def run(args: argparse.Namespace) -> Stats:
                         )
                     )
 
-        await asyncio.gather(*(loop(w) for w in range(args.concurrency)))
+        async def watch_client() -> None:
+            # How late a 50 ms sleep wakes up: the delay every timing here includes
+            # when the load generator itself runs short of CPU.
+            while time.perf_counter() < stop_at:
+                asked = time.perf_counter()
+                await asyncio.sleep(0.05)
+                stats.client_lag_ms.append((time.perf_counter() - asked - 0.05) * 1000)
+
+        await asyncio.gather(watch_client(), *(loop(w) for w in range(args.concurrency)))
         if cpu_before is not None:
             stats.server_cpu_ms = cpu_ms(args.server_pid) - cpu_before
+        buckets_after = await server_buckets(client)
+        if buckets_after:
+            stats.server_ms = {q: bucket_of(buckets_before, buckets_after, q) for q in (50, 95, 99)}
         await asyncio.gather(*probes)
     return stats
 
@@ -190,6 +237,9 @@ def main() -> None:
         f"submit ms    p50 {percentile(s, 50):7.1f} p95 {percentile(s, 95):7.1f} "
         f"p99 {percentile(s, 99):7.1f}  target p95 < {TARGET_SUBMIT_P95_MS:.0f}"
     )
+    if stats.server_ms:
+        bounds = " ".join(f"p{q} <= {ms:g}" for q, ms in stats.server_ms.items())
+        print(f"server-side submit ms (REST histogram buckets): {bounds}")
     for name, lags, target in (
         ("board lag", stats.board_lag_ms, TARGET_BOARD_LAG_P95_MS),
         ("insights lag", stats.insights_lag_ms, TARGET_INSIGHTS_LAG_P95_MS),
@@ -200,6 +250,11 @@ def main() -> None:
             f"  target p95 < {target:.0f}"
         )
     print(f"probes that timed out: {stats.lost}")
+    lag = stats.client_lag_ms
+    print(
+        f"client loop delay ms p50 {percentile(lag, 50):.1f} p95 {percentile(lag, 95):.1f} "
+        "(the load generator's own scheduling delay, in every client-side number)"
+    )
     if stats.server_cpu_ms is not None and ok:
         print(
             f"server cpu   {stats.server_cpu_ms} ms over the submission phase, "

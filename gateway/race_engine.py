@@ -8,8 +8,11 @@ written behind, each changed race at most every ``race_store.WRITE_EVERY_S``
 loses at most that much of them); an acknowledged join, leave, start or
 finish is written before its reply.
 Ownership is a lease, ``race:{id}:owner`` = node id with a ``race_lease_s``
-TTL, all of a node's leases renewed in one pipeline every third of it; the
-race also sits in ``race:active`` scored by lease expiry.
+TTL, all of a node's leases renewed in one round trip every third of it (a
+failed round is retried after ``RENEW_RETRY_S``, doubling up to the period);
+the race also sits in ``race:active`` scored by lease expiry. Every state
+write and renewal is fenced by the lease (``gateway.race_store``): it lands
+only while the lease still names this node.
 
 Forwarding: an event for a race owned elsewhere goes to the owner's inbox
 (``gateway.race_inbox``) as a small JSON command with a request id. A
@@ -32,7 +35,9 @@ owner key: it loads ``race:{id}:state``, marks every racer still typing
 disconnected (their node may be the one that died: they keep their seat
 for the resume window, and their next progress or ``race.join`` brings them
 back) and keeps ticking. A request for a race with no owner adopts it on
-the spot. A node that finds its lease taken by another drops the race.
+the spot. A node whose write or renewal finds its lease gone or taken (its
+loop stalled, Redis failed) drops the race at once, publishing and writing
+nothing more for it; a command it was applying then goes to the new owner.
 
 Ticking: every ``race_tick_ms`` each owned race gets a ``Tick``, in slices
 spread over the tick (``gateway.race_ticker``). ``StartTimer`` effects need
@@ -66,6 +71,7 @@ log = logging.getLogger(__name__)
 
 OWNER_CACHE_S: Final = 10.0  # how long a race's owner is trusted without asking Redis
 OWNER_CACHE_SIZE: Final = 16_384
+RENEW_RETRY_S: Final = 0.1  # first retry of a failed lease renewal (doubling, up to the period)
 BEHIND: Final = frozenset({"progress", "disconnect", "reconnect"})  # written behind
 OnFinished = Callable[[RaceState], Any]
 OnError = Callable[[AppError], None]
@@ -98,6 +104,7 @@ class RaceEngine:
             state_ttl_s=settings.race_time_limit_ms / 1000 + settings.race_finished_ttl_s,
             lease_s=settings.race_lease_s,
             clock=clock,
+            on_lost=self._given_up,
         )
         self._ticker = RaceTicker(
             tick_ms=settings.race_tick_ms,
@@ -139,9 +146,8 @@ class RaceEngine:
         if release:
             for race_id, state in list(self._owned.items()):
                 with contextlib.suppress(Exception):
-                    await self._store.write_now(state)
-                    await self._cache.delete(keys.race_owner(race_id))
-                    await self._cache.zadd(keys.races_active(), {race_id: 0.0})
+                    if await self._store.release(state):
+                        await self._cache.zadd(keys.races_active(), {race_id: 0.0})
         self._owned.clear()
         self._ticker.clear()
 
@@ -151,6 +157,7 @@ class RaceEngine:
             "race_requests_pending": len(self._inbox),
             "races_dirty": len(self._store),
             "race_state_flushes": self._store.flushes,
+            "races_lost": self._store.lost,
         }
 
     def owns(self, race_id: str) -> bool:
@@ -177,7 +184,8 @@ class RaceEngine:
                 raise AppError(exc.code, exc.message) from None
             effects += more
         self._own(state)
-        await self._store.write_now(state)
+        if not await self._store.write_now(state):
+            raise AppError(ErrorCode.UNAVAILABLE, "the race is changing hands; retry")
         expiry = self._clock() + self._s.race_lease_s
         await self._cache.zadd(keys.races_active(), {state.race_id: expiry})
         for effect in effects:
@@ -196,7 +204,10 @@ class RaceEngine:
             raise AppError(ErrorCode.UNAVAILABLE, "races are not served on this node now")
         for _ in range(3):
             if race_id in self._owned:
-                return await self._apply_local(race_id, command)
+                replies = await self._apply_local(race_id, command)
+                if replies is not None:
+                    return replies
+                continue  # its lease was taken meanwhile: ask its new owner
             owner = await self._owner(race_id)
             if owner is None or owner == self.node_id:
                 self._owners.pop(race_id, None)
@@ -261,7 +272,9 @@ class RaceEngine:
         raw = await self._cache.get(keys.race_state(race_id))
         return decode(raw) if raw is not None else None
 
-    async def _apply_local(self, race_id: str, command: Command) -> Replies:
+    async def _apply_local(self, race_id: str, command: Command) -> Replies | None:
+        """Apply a command to an owned race; ``None`` when the race turned out to be owned
+        elsewhere now (its lease was taken before the change was written): nothing done."""
         state = self._owned[race_id]
         event = to_event(
             state, command, self._limits
@@ -274,8 +287,9 @@ class RaceEngine:
         replies: Replies = []
         if new.seq != state.seq and command.get("k") in BEHIND:
             self._store.mark(race_id)
-        elif new.seq != state.seq:  # an acknowledged join, leave, start or finish is durable
-            await self._store.write_now(new)
+        # An acknowledged join, leave, start or finish is durable (if the race is still ours).
+        elif new.seq != state.seq and not await self._store.write_now(new):
+            return None
         for effect in effects:
             await self._carry_out(race_id, effect, replies)
         return replies
@@ -295,6 +309,8 @@ class RaceEngine:
     # -- effects ----------------------------------------------------------------------------
 
     async def _carry_out(self, race_id: str, effect: race.Effect, replies: Replies) -> None:
+        if race_id not in self._owned and not isinstance(effect, race.Reply):
+            return  # given up meanwhile (its lease was taken): the new owner speaks for it
         match effect:
             case race.Reply(kind, data):
                 replies.append((kind, data))
@@ -310,8 +326,8 @@ class RaceEngine:
 
     async def _finished(self, race_id: str, effect: race.RaceFinished) -> None:
         state = self._owned.get(race_id)
-        if state is None:
-            return
+        if state is None or not await self._store.hold(race_id):
+            return  # not ours any more (``hold`` gave it up): its new owner ends it
         data = {
             "race": race_id,
             "standings": list(effect.standings),
@@ -332,10 +348,11 @@ class RaceEngine:
             )
             await self._events.publish(topics.TOURNAMENT_SCORES, event)
         final = self._owned.get(race_id, state)
-        await self._store.write_now(final, ttl=self._s.race_finished_ttl_s)
+        held = await self._store.release(final, ttl=self._s.race_finished_ttl_s)
         self._disown(race_id)
+        if not held:
+            return  # taken since ``hold``: the events above carry a stable id, so no harm
         await self._cache.zrem(keys.races_active(), race_id)
-        await self._cache.delete(keys.race_owner(race_id))
         if self._on_finished is not None:
             await self._on_finished(state)
 
@@ -344,6 +361,11 @@ class RaceEngine:
     def _own(self, state: RaceState) -> None:
         self._owned[state.race_id] = state
         self._ticker.add(state.race_id)
+
+    def _given_up(self, race_id: str) -> None:
+        """The store found this race's lease held by no one or by another node: drop it."""
+        self._disown(race_id)
+        self._owners.pop(race_id, None)
 
     def _disown(self, race_id: str) -> None:
         self._owned.pop(race_id, None)
@@ -384,18 +406,24 @@ class RaceEngine:
         return state
 
     async def _leases(self) -> None:
+        """Renew every third of the lease; a failed renewal is retried after
+        ``RENEW_RETRY_S``, doubling up to the period, so one failed round does not cost
+        a whole period of the lease (two in a row would let it lapse)."""
         period = self._s.race_lease_s / 3
+        delay = period
         while True:
-            await asyncio.sleep(period)
+            await asyncio.sleep(delay)
             try:
-                await self._renew()
+                await self._store.renew(list(self._owned))  # races found lost are dropped
+            except Exception as exc:
+                delay = min(period, RENEW_RETRY_S if delay == period else delay * 2)
+                log.warning("race lease renewal failed (%s); retrying in %.2fs", exc, delay)
+                continue
+            delay = period
+            try:
                 await self._scan()
             except Exception:
-                log.exception("race lease round failed")
-
-    async def _renew(self) -> None:
-        for race_id in await self._store.renew(list(self._owned)):
-            self._disown(race_id)
+                log.exception("race lease scan failed")
 
     async def _scan(self) -> None:
         now = self._clock()

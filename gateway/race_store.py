@@ -2,9 +2,11 @@
 
 State: a change marks the race dirty (``mark``); once per tick the engine
 calls ``flush``, which writes the ``race:{id}:state`` of every dirty race
-not written in the last ``WRITE_EVERY_S`` in ONE pipeline
-(``Cache.write_batch``); the others stay dirty for a later tick. Creation,
-adoption, the end of a race and a clean stop write at once (``write_now``).
+not written in the last ``WRITE_EVERY_S`` in ONE round trip
+(``Cache.write_held``, fenced: below); the others stay dirty for a later
+tick. Creation, adoption and acknowledged commands write at once
+(``write_now``); the end of a race and a clean stop write and give the
+lease back in one step (``release``).
 Writes are serialised by one lock, so an older batch never lands after a
 newer single write.
 
@@ -16,13 +18,20 @@ on the adopter, which marks every racer still typing disconnected anyway.
 Without the floor a race that changes every tick was written 20 times a
 second, and those writes were the owner's largest Redis cost.
 
-Leases: ``renew`` sets every owned race's ``race:{id}:owner`` in one
-pipeline and scores them all in ``race:active`` with one ``ZADD`` -- two
-round trips per period whatever the number of races. The blind overwrite
-is safe because a lease cannot lapse (and so cannot be adopted elsewhere)
-before ``last_renewal + lease_s``; when renewals fell behind by more than
-``SAFE_FRACTION`` of the lease (a stalled loop), ``renew`` first reads each
-owner key and gives up the races another node has taken.
+Fencing: every write of ``race:{id}:state`` lands only while
+``race:{id}:owner`` still names this node, checked in the same atomic step
+(``Cache.write_held``): a node whose lease lapsed (a stalled loop, Redis
+failing) and was adopted elsewhere can no longer overwrite the adopter's
+state. A race found not held -- taken by another node, or lapsed and not
+yet adopted -- is given up: it leaves the store and ``on_lost`` tells the
+engine, which drops it without writing or publishing anything more for it.
+Its last unwritten changes are lost, as on a crash (see above).
+
+Leases: ``renew`` extends every owned race's ``race:{id}:owner`` in one
+fenced script (never re-creating a lease: a lapsed one may already be
+adopted, or deleted by the node that finished the race) and scores the
+races still held in ``race:active`` with one ``ZADD`` -- two round trips
+per period whatever the number of races.
 """
 
 from __future__ import annotations
@@ -38,8 +47,8 @@ from typogram.ports import Cache
 
 log = logging.getLogger(__name__)
 
-SAFE_FRACTION: Final = 2 / 3  # renewals later than this share of the lease check ownership
 WRITE_EVERY_S: Final = 0.2  # a dirty race is written at most this often (write-behind)
+OnLost = Callable[[str], None]
 
 
 class RaceStore:
@@ -51,18 +60,20 @@ class RaceStore:
         state_ttl_s: float,
         lease_s: float,
         clock: Callable[[], float],
+        on_lost: OnLost | None = None,
     ) -> None:
         self._cache = cache
         self._node = node_id.encode()
         self._state_ttl = state_ttl_s
         self._lease = lease_s
         self._clock = clock
+        self._on_lost = on_lost
         self._dirty: set[str] = set()
         self._written: dict[str, int] = {}  # race -> seq last written
         self._written_at: dict[str, float] = {}  # race -> clock() of that write
         self._lock = asyncio.Lock()
-        self._renewed_at: float | None = None
         self.flushes = 0
+        self.lost = 0
 
     def __len__(self) -> int:
         """Races changed since the last flush."""
@@ -76,70 +87,96 @@ class RaceStore:
         self._written.pop(race_id, None)
         self._written_at.pop(race_id, None)
 
+    def _lost(self, races: list[str]) -> list[str]:
+        """Give up ``races``, their leases found not held here; returns them."""
+        for race_id in races:
+            log.warning("race %s is no longer owned here: dropped", race_id)
+            self.forget(race_id)
+            self.lost += 1
+            if self._on_lost is not None:
+                self._on_lost(race_id)
+        return races
+
     async def flush(self, owned: Mapping[str, RaceState]) -> int:
         """Write the dirty owned races not written in the last ``WRITE_EVERY_S`` in one
-        pipeline; returns how many were written."""
+        fenced round trip; returns how many were written (races found lost are dropped)."""
         if not self._dirty:
             return 0
         now = self._clock()
         last = self._written_at
         dirty = {r for r in self._dirty if now - last.get(r, -WRITE_EVERY_S) >= WRITE_EVERY_S}
         self._dirty -= dirty
-        values: dict[str, bytes] = {}
-        seqs: dict[str, int] = {}
+        states: dict[str, RaceState] = {}
         for race_id in dirty:
             state = owned.get(race_id)
             if state is not None and self._written.get(race_id) != state.seq:
-                values[keys.race_state(race_id)] = encode(state)
-                seqs[race_id] = state.seq
-        if not values:
+                states[race_id] = state
+        if not states:
             return 0
         async with self._lock:
-            for race_id, seq in list(seqs.items()):  # newer written while this one waited
-                if self._written.get(race_id, -1) >= seq:
-                    del values[keys.race_state(race_id)], seqs[race_id]
-            if not values:
+            for race_id, state in list(states.items()):  # newer written while this one waited
+                if self._written.get(race_id, -1) >= state.seq:
+                    del states[race_id]
+            if not states:
                 return 0
+            writes: dict[str, tuple[str, bytes] | None] = {
+                keys.race_owner(r): (keys.race_state(r), encode(s)) for r, s in states.items()
+            }
             try:
-                await self._cache.write_batch({}, values, ttl=self._state_ttl)
+                lost = set(await self._cache.write_held(self._node, writes, ttl=self._state_ttl))
             except Exception:
-                self._dirty |= seqs.keys()  # try again next tick
+                self._dirty |= states.keys()  # try again next tick
                 raise
-            self._written.update(seqs)
-            last.update(dict.fromkeys(seqs, now))
+            for race_id, state in states.items():
+                self._written[race_id] = state.seq
+                last[race_id] = now
+            gone = self._lost([r for r in states if keys.race_owner(r) in lost])
         self.flushes += 1
-        return len(values)
+        return len(states) - len(gone)
 
-    async def write_now(self, state: RaceState, ttl: float | None = None) -> None:
-        """Write one race at once (creation, adoption, its end, a clean stop)."""
+    async def write_now(self, state: RaceState) -> bool:
+        """Write one race at once (creation, adoption, an acknowledged command); ``False``
+        when its lease is no longer held here (the race is then given up)."""
         async with self._lock:
-            if ttl is None and self._written.get(state.race_id, -1) >= state.seq:
-                return  # a newer state went out while this one waited
-            life = ttl or self._state_ttl
-            await self._cache.set(keys.race_state(state.race_id), encode(state), ttl=life)
-            self._written[state.race_id] = state.seq
-            self._written_at[state.race_id] = self._clock()
+            if self._written.get(state.race_id, -1) >= state.seq:
+                return True  # a newer state went out while this one waited
+            if not await self._write(state, self._state_ttl, release=False):
+                return False
         self._dirty.discard(state.race_id)
+        return True
+
+    async def release(self, state: RaceState, ttl: float | None = None) -> bool:
+        """Write ``state`` (the end of a race: ``ttl``; a clean stop) and delete its lease,
+        in one step; ``False`` when the lease is no longer held here (nothing written)."""
+        async with self._lock:
+            return await self._write(state, ttl or self._state_ttl, release=True)
+
+    async def _write(self, state: RaceState, ttl: float, *, release: bool) -> bool:
+        race_id = state.race_id
+        writes: dict[str, tuple[str, bytes] | None] = {
+            keys.race_owner(race_id): (keys.race_state(race_id), encode(state))
+        }
+        if await self._cache.write_held(self._node, writes, ttl=ttl, release=release):
+            self._lost([race_id])
+            return False
+        self._written[race_id] = state.seq
+        self._written_at[race_id] = self._clock()
+        return True
+
+    async def hold(self, race_id: str) -> bool:
+        """Renew one race's lease if it is still held here (before publishing its end)."""
+        return not await self.renew([race_id])
 
     async def renew(self, owned: Iterable[str]) -> list[str]:
-        """Extend the leases of ``owned``; returns the races found taken by another node."""
+        """Extend the leases of ``owned`` still held here; returns (and gives up) the others."""
         races = list(owned)
+        if not races:
+            return []
         started = self._clock()
-        lost: list[str] = []
-        last = self._renewed_at
-        behind = last is None or started - last > self._lease * SAFE_FRACTION
-        if behind and races:
-            for race_id in races:
-                current = await self._cache.get(keys.race_owner(race_id))
-                if current is not None and current != self._node:
-                    log.warning("lost race %s to node %s", race_id, current.decode())
-                    lost.append(race_id)
-            gone = set(lost)
-            races = [r for r in races if r not in gone]
-        if races:
-            owners = {keys.race_owner(r): self._node for r in races}
-            await self._cache.write_batch({}, owners, ttl=self._lease)
+        leases: dict[str, tuple[str, bytes] | None] = dict.fromkeys(map(keys.race_owner, races))
+        taken = set(await self._cache.write_held(self._node, leases, lease_ttl=self._lease))
+        lost = self._lost([r for r in races if keys.race_owner(r) in taken])
+        if held := [r for r in races if keys.race_owner(r) not in taken]:
             expiry = started + self._lease
-            await self._cache.zadd(keys.races_active(), dict.fromkeys(races, expiry))
-        self._renewed_at = started
+            await self._cache.zadd(keys.races_active(), dict.fromkeys(held, expiry))
         return lost

@@ -123,10 +123,12 @@ class RateLimitMiddleware:
                 checks.append(("user", subject, settings.rate_limit_user_per_min))
             except AppError:
                 pass
-        for scope_name, subject, limit in checks:
-            count = await self.platform.cache.incr(
-                keys.rate_limit(scope_name, subject, window), ttl=61
-            )
+        # Every counter in one round trip (the Redis adapter shares it with other requests).
+        counts = await self.platform.cache.incr_each(
+            [keys.rate_limit(scope_name, subject, window) for scope_name, subject, _ in checks],
+            ttl=61,
+        )
+        for (scope_name, _, limit), count in zip(checks, counts, strict=True):
             if count > limit:
                 self.platform.metrics.rate_limited.labels(scope_name).inc()
                 error = AppError(

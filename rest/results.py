@@ -1,11 +1,13 @@
 """Result submission (scored on the server from the keystroke log) and the caller's history.
 
 Submission order: size limit → the issued test → replay (garbage is 400) →
-plausibility verdict (reject is 422) → store with the personal best in one
-transaction → publish ``result.accepted``. Guests are scored but nothing is
-stored or published. An ``Idempotency-Key`` header makes a retry return the
-first answer: the key is claimed (``set_if_absent``, short TTL) before the
-work and replaced by the answer for ``typing_idempotency_ttl_s`` after it.
+plausibility verdict (reject is 422) → ``Results.accept``: claim the test,
+publish ``result.accepted`` (the durable record on Kafka; the SQL rows follow
+from the ``results`` worker), decide the personal best in the cache. Guests
+are scored but nothing is stored or published. An ``Idempotency-Key``
+header makes a retry return the first answer: the key is claimed
+(``set_if_absent``, short TTL) before the work and replaced by the answer for
+``typing_idempotency_ttl_s`` after it.
 """
 
 from __future__ import annotations
@@ -23,11 +25,11 @@ from starlette.requests import Request
 from rest.context import platform_of
 from rest.routing import Api, Reply
 from rest.typing_tests import load_test, spec_of
-from typogram import keys, topics
+from typogram import keys
 from typogram.codes import ErrorCode
 from typogram.errors import AppError
 from typogram.logs import get_logger
-from typogram.results import Results, Submission, accepted_event, public, row_of
+from typogram.results import Results, Submission, public, row_of
 from typogram.settings import Settings
 from typogram.tokens import Claims
 from typogram.typing import Limits, LogError, check, replay, score
@@ -118,8 +120,12 @@ def results_of(request: Request) -> Results:
     return Results(
         platform.db,
         platform.cache,
+        platform.events,
         recent=settings.typing_recent_results,
         recent_ttl_s=settings.typing_recent_cache_ttl_s,
+        claim_ttl_s=settings.typing_test_ttl_s,
+        # The in-process log is not durable: the row goes to SQL before the 201 there.
+        write_through=not settings.kafka_bootstrap,
     )
 
 
@@ -219,12 +225,7 @@ async def _submit(request: Request, body: ResultBody, claims: Claims) -> Reply:
     if claims.is_guest:
         view: dict[str, Any] = {**public(row_of(submission)), "id": None, "per_second": per_second}
         return Reply({"result": view, "personal_best": False, "stored": False}, 200)
-    row, best = await results_of(request).record(submission)
-    try:
-        await platform.events.publish(topics.TEST_RESULTS, accepted_event(submission))
-    except Exception:
-        # Stored but not announced: boards and analytics miss it (see docs/events.md).
-        log.exception("result.accepted not published", extra={"result_id": row["id"]})
+    row, best = await results_of(request).accept(submission)
     return Reply(
         {"result": {**row, "per_second": per_second}, "personal_best": best, "stored": True}, 201
     )

@@ -180,6 +180,27 @@ def user_recent_results(user_id: str) -> str:
     return f"user:{user_id}:results:recent"
 
 
+def user_accepted_results(user_id: str) -> str:
+    """The user's newest accepted results, oldest first, each ``b"<n> " + JSON`` (list):
+    covers the ones the results worker may not have written yet (read-your-writes)."""
+    return f"user:{user_id}:results:accepted"
+
+
+def user_accepted_count(user_id: str) -> str:
+    """Numbers the appends to ``user_accepted_results``."""
+    return f"user:{user_id}:results:accepted:n"
+
+
+def user_bests(user_id: str) -> str:
+    """Sorted set: the user's best WPM per category (decides ``personal_best``)."""
+    return f"user:{user_id}:bests"
+
+
+def test_submitted(test_id: str) -> str:
+    """Counts a test's submissions; the first (1) claims it: a test is submitted once."""
+    return f"test:{test_id}:submitted"
+
+
 # -- leaderboards, insights, challenges, achievements (issue 4) ---------------
 
 

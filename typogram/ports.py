@@ -84,6 +84,11 @@ class Cache(Protocol):
         """Add to a counter; ``ttl`` is set when this call creates the key."""
         ...
 
+    async def incr_each(self, keys: Sequence[str], ttl: float) -> list[int]:
+        """``incr(key, 1, ttl)`` for each key, in one round trip (shared with other
+        callers where the adapter can); the new values in order."""
+        ...
+
     async def list_push(
         self, key: str, value: bytes, max_len: int, ttl: float | None = None
     ) -> None:
@@ -119,9 +124,31 @@ class Cache(Protocol):
         value; every key named expires ``ttl`` after this call. Not atomic across keys."""
         ...
 
+    async def write_held(
+        self,
+        holder: bytes,
+        writes: Mapping[str, tuple[str, bytes] | None],
+        *,
+        ttl: float | None = None,
+        lease_ttl: float | None = None,
+        release: bool = False,
+    ) -> list[str]:
+        """Writes fenced by leases, in one round trip: for each lease key of ``writes``
+        that holds ``holder``, set its ``(key, value)`` (``None``: nothing to set; ``ttl``
+        as in ``set``), then extend the lease to expire ``lease_ttl`` after this call, or
+        delete it with ``release`` (else its TTL is left alone). A lease key that is
+        missing or holds anything else is left as it is, and so is its key: a lease is
+        never created here. The batch is one atomic step: no other command runs between
+        a check and its write. Returns the lease keys not held, in the order given."""
+        ...
+
     async def zadd(
         self, key: str, scores: Mapping[str, float], *, only_greater: bool = False
-    ) -> None: ...
+    ) -> int:
+        """Set members' scores (``only_greater``: raise only, never lower; a new member is
+        always added). Returns how many members were added or changed score."""
+        ...
+
     async def zscore(self, key: str, member: str) -> float | None: ...
     async def zrevrank(self, key: str, member: str) -> int | None: ...
     async def zrevrange(self, key: str, start: int, stop: int) -> list[tuple[str, float]]: ...

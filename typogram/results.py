@@ -1,28 +1,40 @@
-"""Stored typing-test results: insert with the personal best, page, cache, publish.
+"""Typing-test results: accept (publish first), decide the personal best, page, cache.
 
 Rules:
 
-1. A result row and the user's personal best for its category change in
-   one transaction, so ``personal_best`` in the answer is what the database
-   holds. The best is kept by a conditional upsert (only a strictly higher
-   WPM replaces it): two concurrent results cannot both win.
-2. Flagged results are stored (``flagged=1`` and the reason) but never
+1. A submission is *accepted* once its ``result.accepted`` event is on
+   ``test-results`` (fields in ``docs/events.md``): the event log is the
+   durable record and the 201 waits for its acknowledgement. The ``results``
+   worker then writes ``test_results``, ``personal_bests`` and ``user_stats``
+   in batches, exactly once per result id (``workers.results``). With an
+   in-process (not durable) log, ``write_through`` also inserts the row
+   before publishing, so a restart loses nothing that was answered 201.
+2. ``personal_best`` in the answer is decided in the cache by one atomic
+   ``zadd`` that only raises (``keys.user_bests``): of two concurrent results
+   at most the faster one wins, ties keep the earlier. A set that is not
+   there yet (new user, flushed cache) is seeded from ``personal_bests``.
+   The table keeps the same rule (strictly higher WPM replaces).
+3. Flagged results are stored (``flagged=1`` and the reason) but never
    become a personal best and never reach a board (``flagged`` is in the event).
-3. A user submits a test once; a second submission is a conflict.
-4. The newest results are cached per user as one JSON list (``recent + 1``
-   items, the extra one says whether a next page exists), written in one
-   ``set`` so no reader sees it half filled; an insert drops the list
-   and the next read fills it from the primary. A read that fills the list
-   while an insert commits can cache a list missing that insert until the
-   list's TTL; the TTL is short for that reason.
-5. Paging is keyset on ``(created_at, id)``, newest first; the cursor is
+4. A user submits a test once: the first submission claims
+   ``keys.test_submitted`` (a counter that only the first finds at 1, kept
+   for as long as the test could be submitted); a second one is a conflict.
+   A submission that fails before its event is acknowledged releases the
+   claim. (Counters and numbered appends share the Redis adapter's batched
+   round trips; ``set_if_absent`` and list pushes would not.)
+5. Read-your-writes: every accepted result is also appended to the user's
+   ``keys.user_accepted_results`` list (the newest ``recent + 1``), and
+   every page merges the list's entries into what SQL (or the cached newest
+   page, ``keys.user_recent_results``) returns, so the 201's result is listed
+   before the worker wrote it. The worker drops the cached page after each
+   write; the list expires with the page's TTL.
+6. Paging is keyset on ``(created_at, id)``, newest first; the cursor is
    opaque (base64url JSON) and checked on the way in.
-6. Every stored result is published as ``result.accepted`` on
-   ``test-results`` after the commit (fields in ``docs/events.md``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 from collections.abc import Mapping
@@ -32,16 +44,18 @@ from typing import Any
 import orjson
 from sqlalchemy import and_, bindparam, func, or_, select
 from sqlalchemy.dialects import mysql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from typogram import keys
+from typogram import keys, topics
 from typogram.codes import ErrorCode
 from typogram.db.database import Database
 from typogram.db.schema import personal_bests, test_results
 from typogram.errors import AppError
-from typogram.ports import Cache, Event
+from typogram.logs import get_logger
+from typogram.ports import Cache, Event, EventLog
 from typogram.texts import TextSpec
 from typogram.typing import Result, Verdict, analytics
+
+log = get_logger("typogram.results")
 
 EVENT_ACCEPTED = "result.accepted"
 EVENT_VERSION = 1
@@ -155,6 +169,8 @@ def accepted_event(sub: Submission) -> Event:
         "keystrokes": r.keystrokes,
         "flagged": sub.verdict.action == "flag",
         "flag_reasons": [reason.code for reason in sub.verdict.reasons],
+        "flag_reason": sub.verdict.message[:255] if sub.verdict.action == "flag" else "",
+        "seed": sub.seed,
         "created_at": sub.created_at,
         **analytics(r),
     }
@@ -166,6 +182,39 @@ def accepted_event(sub: Submission) -> Event:
         id=sub.result_id,  # one result, one event id: consumers dedupe replays by it
         ts=sub.created_at,
     )
+
+
+def row_of_event(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``test_results`` row of a ``result.accepted`` event (``row_of`` from the wire)."""
+    chars = data["chars"]
+    flagged = bool(data.get("flagged"))
+    return {
+        "id": str(data["result_id"]),
+        "created_at": int(data["created_at"]),
+        "user_id": str(data["user_id"]),
+        "test_id": str(data["test_id"]),
+        "mode": str(data["mode"]),
+        "lang": str(data["lang"]),
+        "word_count": data.get("count"),
+        "seconds": data.get("seconds"),
+        "punctuation": int(bool(data.get("punctuation"))),
+        "numbers": int(bool(data.get("numbers"))),
+        "difficulty": str(data.get("difficulty") or "medium"),
+        "seed": int(data.get("seed") or 0),  # absent from events older than the field
+        "category": str(data["personal_best_category"]),
+        "wpm": float(data["wpm"]),
+        "raw_wpm": float(data["raw_wpm"]),
+        "accuracy": float(data["accuracy"]),
+        "consistency": float(data["consistency"]),
+        "duration_ms": int(data["duration_ms"]),
+        "chars_correct": int(chars["correct"]),
+        "chars_incorrect": int(chars["incorrect"]),
+        "chars_extra": int(chars["extra"]),
+        "chars_missed": int(chars["missed"]),
+        "keystrokes": int(data["keystrokes"]),
+        "flagged": int(flagged),
+        "flag_reason": str(data.get("flag_reason") or "")[:255] if flagged else "",
+    }
 
 
 def encode_cursor(created_at: int, result_id: str) -> str:
@@ -224,72 +273,133 @@ def _upsert_best_sqlite() -> Any:
 
 # Built once and executed with parameters: building a statement per request
 # cost more CPU than the round trip it sends (and the compiled form is cached).
-_SEEN = (
-    select(test_results.c.id)
-    .where(
-        test_results.c.test_id == bindparam("test_id"),
-        test_results.c.user_id == bindparam("user_id"),
-    )
-    .limit(1)
+# A row already there (stored write-through, or a replay) is kept; unlike INSERT
+# IGNORE, any other error still raises.
+_INSERT_ROW_MYSQL = mysql.insert(test_results).on_duplicate_key_update(id=test_results.c.id)
+_INSERT_ROW_SQLITE = sqlite.insert(test_results).on_conflict_do_nothing()
+
+
+def insert_rows(dialect: str) -> Any:
+    """``test_results`` insert that skips a result already stored (by primary key)."""
+    return _INSERT_ROW_MYSQL if dialect == "mysql" else _INSERT_ROW_SQLITE
+
+
+UPSERT_BEST_MYSQL = _upsert_best_mysql()
+UPSERT_BEST_SQLITE = _upsert_best_sqlite()
+_BESTS_OF = select(personal_bests.c.category, personal_bests.c.wpm).where(
+    personal_bests.c.user_id == bindparam("user_id")
 )
-_INSERT = test_results.insert()
-_UPSERT_BEST_MYSQL = _upsert_best_mysql()
-_UPSERT_BEST_SQLITE = _upsert_best_sqlite()
-_BEST_HOLDER = select(personal_bests.c.result_id).where(
-    personal_bests.c.user_id == bindparam("user_id"),
-    personal_bests.c.category == bindparam("category"),
-)
+# A member every best set holds: its absence means the set is not seeded (rule 2).
+_SEEDED = "~seeded"
+
+
+def newest_first(*lists: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Public rows of several sources, one per id, newest first (rule 5)."""
+    by_id: dict[str, dict[str, Any]] = {}
+    for items in lists:
+        for item in items:
+            by_id.setdefault(item["id"], item)
+    return sorted(by_id.values(), key=lambda r: (r["created_at"], r["id"]), reverse=True)
 
 
 class Results:
-    def __init__(self, db: Database, cache: Cache, *, recent: int = 10, recent_ttl_s: int = 900):
+    def __init__(
+        self,
+        db: Database,
+        cache: Cache,
+        events: EventLog,
+        *,
+        recent: int = 10,
+        recent_ttl_s: int = 900,
+        claim_ttl_s: int = 24 * 3600,
+        write_through: bool = False,
+    ):
         self.db = db
         self.cache = cache
+        self.events = events
         self.recent = recent
         self.recent_ttl_s = recent_ttl_s
+        self.claim_ttl_s = claim_ttl_s
+        self.write_through = write_through
 
-    async def record(self, sub: Submission) -> tuple[dict[str, Any], bool]:
-        """Insert the result and update the personal best; returns (public row, is best)."""
+    async def accept(self, sub: Submission) -> tuple[dict[str, Any], bool]:
+        """Claim the test, publish ``result.accepted`` (and with ``write_through`` insert
+        the row first), then decide the best; returns (public row, is best).
+
+        Raises ``AppError`` 409 for a test already submitted; any other error means
+        nothing was accepted and the test may be submitted again.
+        """
         row = row_of(sub)
-        async with self.db.write() as conn:
-            seen = await conn.execute(_SEEN, {"test_id": sub.test_id, "user_id": sub.user_id})
-            if seen.first() is not None:
-                raise AppError(ErrorCode.CONFLICT, "this test has already been submitted")
-            await conn.execute(_INSERT, row)
-            best = False
-            if sub.verdict.action == "accept":
-                best = await self._upsert_best(conn, sub)
-        await self.cache.delete(keys.user_recent_results(sub.user_id))
-        return public(row), best
-
-    async def _upsert_best(self, conn: AsyncConnection, sub: Submission) -> bool:
-        values = {
-            "user_id": sub.user_id,
-            "category": sub.spec.category,
-            "wpm": sub.result.wpm,
-            "accuracy": sub.result.accuracy,
-            "result_id": sub.result_id,
-            "achieved_at": sub.created_at,
-        }
-        upsert = _UPSERT_BEST_MYSQL if self.db.dialect == "mysql" else _UPSERT_BEST_SQLITE
-        await conn.execute(upsert, values)
-        holder = await conn.execute(
-            _BEST_HOLDER, {"user_id": sub.user_id, "category": sub.spec.category}
+        claim = keys.test_submitted(sub.test_id)
+        (submissions,) = await self.cache.incr_each([claim], ttl=self.claim_ttl_s)
+        if submissions > 1:
+            raise AppError(ErrorCode.CONFLICT, "this test has already been submitted")
+        try:
+            if self.write_through:
+                async with self.db.write() as conn:
+                    await conn.execute(insert_rows(self.db.dialect), row)
+        except Exception:
+            await self.cache.delete(claim)
+            raise
+        try:
+            await self.events.publish(topics.TEST_RESULTS, accepted_event(sub))
+        except Exception:
+            if not self.write_through:
+                await self.cache.delete(claim)
+                raise
+            # Stored but not announced: boards and analytics miss it (docs/events.md).
+            log.exception("result.accepted not published", extra={"result_id": row["id"]})
+        view = public(row)
+        remembered = self.cache.append_numbered(
+            keys.user_accepted_count(sub.user_id),
+            keys.user_accepted_results(sub.user_id),
+            orjson.dumps(view),
+            max_len=self.recent + 1,
+            ttl=self.recent_ttl_s,
         )
-        return bool(holder.scalar_one() == sub.result_id)
+        if sub.verdict.action != "accept":
+            await remembered
+            return view, False
+        _, best = await asyncio.gather(remembered, self._best(sub))
+        return view, best
+
+    async def _best(self, sub: Submission) -> bool:
+        """Rule 2: one ``zadd`` that only raises; seeds a missing set from SQL."""
+        key, category, wpm = keys.user_bests(sub.user_id), sub.spec.category, sub.result.wpm
+        changed = await self.cache.zadd(key, {category: wpm, _SEEDED: 0.0}, only_greater=True)
+        if changed < 2:  # the set was there (it always holds _SEEDED): raised or not
+            return changed == 1
+        async with self.db.read(primary=True) as conn:
+            stored = {
+                str(c): float(w)
+                for c, w in (await conn.execute(_BESTS_OF, {"user_id": sub.user_id})).all()
+            }
+        if stored:
+            await self.cache.zadd(key, stored, only_greater=True)
+        return category not in stored or wpm > stored[category]
 
     async def page(
         self, user_id: str, *, limit: int, cursor: str | None
     ) -> tuple[list[dict[str, Any]], str | None]:
         """Newest first; returns the page and the cursor of the next one (``None`` at the end)."""
         if cursor is None and limit <= self.recent:
-            items = await self._recent(user_id)
+            stored, accepted = await asyncio.gather(self._recent(user_id), self._accepted(user_id))
         else:
-            items = await self._query(user_id, limit + 1, cursor, primary=False)
+            stored, accepted = await asyncio.gather(
+                self._query(user_id, limit + 1, cursor, primary=False), self._accepted(user_id)
+            )
+            if cursor is not None:
+                after = decode_cursor(cursor)
+                accepted = [r for r in accepted if (r["created_at"], r["id"]) < after]
+        items = newest_first(stored, accepted)
         page = items[:limit]
         more = len(items) > limit
         following = encode_cursor(page[-1]["created_at"], page[-1]["id"]) if more else None
         return page, following
+
+    async def _accepted(self, user_id: str) -> list[dict[str, Any]]:
+        raw = await self.cache.list_range(keys.user_accepted_results(user_id))
+        return [orjson.loads(item.split(b" ", 1)[1]) for item in raw]  # b"<n> " + JSON
 
     async def _recent(self, user_id: str) -> list[dict[str, Any]]:
         key = keys.user_recent_results(user_id)
@@ -297,7 +407,7 @@ class Results:
         if cached is not None:
             items: list[dict[str, Any]] = orjson.loads(cached)
             return items
-        # The primary: this fill follows an insert's invalidation, a replica may lag it.
+        # The primary: this fill follows the worker's invalidation, a replica may lag it.
         items = await self._query(user_id, self.recent + 1, None, primary=True)
         # One value, not a cache list: a reader never sees a half-filled list.
         await self.cache.set(key, orjson.dumps(items), ttl=self.recent_ttl_s)

@@ -2,12 +2,16 @@
 race finishes (``race.result``) from ``race-events`` into the sorted sets.
 
 Both writes are idempotent by themselves (best score per user, rule 1 of
-``typogram.leaderboards``). A race finish counts for the ``races`` board in
+``typogram.leaderboards``), so the group keeps no per-event done marker, and
+the events of a batch (``workers.runtime``) collapse to the best score per
+board entry. A race finish counts for the ``races`` board in
 every window unless the racer is a guest or the finish was flagged.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from typogram import boards, topics
@@ -22,24 +26,54 @@ if TYPE_CHECKING:
 RACE_RESULT = "race.result"
 
 
+# (board, period, user) -> (wpm, at): one board entry to raise.
+_Scores = dict[tuple[str, str, str], tuple[float, int]]
+
+
 async def handle(platform: Platform, topic: str, event: Event) -> None:
+    await handle_batch(platform, topic, [event])
+
+
+async def handle_batch(platform: Platform, topic: str, events: Sequence[Event]) -> None:
+    """The scores of a batch, best per (board, period, user), written side by side.
+
+    Only the best of a user's scores on one board can matter (rule 1 of
+    ``typogram.leaderboards``), and the writes are order-free, so a batch
+    keeps the best per entry and writes the entries concurrently.
+    """
+    scores: _Scores = {}
+    for event in events:
+        for entry, (wpm, at) in _scores_of(event):
+            best = scores.get(entry)
+            # Higher WPM wins; on a tie the earlier score, as the board's encoding does.
+            if best is None or wpm > best[0] or (wpm == best[0] and at < best[1]):
+                scores[entry] = (wpm, at)
+    if not scores:
+        return
     store = Leaderboards(platform.db, platform.cache)
+    async with asyncio.TaskGroup() as writes:
+        for (board, period, user), (wpm, at) in scores.items():
+            writes.create_task(store.record(board, period, user, wpm, at))
+
+
+def _scores_of(event: Event) -> list[tuple[tuple[str, str, str], tuple[float, int]]]:
     data = event.data
     if event.type == pe.LEADERBOARD_SCORE:
         board = boards.check_board(str(data["board"]))
-        await store.record(
-            board, str(data["period"]), str(data["user_id"]), float(data["wpm"]), int(data["at"])
-        )
-    elif event.type == RACE_RESULT and "place" in data:
+        entry = (board, str(data["period"]), str(data["user_id"]))
+        return [(entry, (float(data["wpm"]), int(data["at"])))]
+    if event.type == RACE_RESULT and "place" in data:
         if data.get("guest") or data.get("flags") or not data.get("user"):
-            return
-        at = event.ts
-        for period in boards.periods(at):
-            await store.record(boards.RACES, period.name, str(data["user"]), float(data["wpm"]), at)
+            return []
+        at, user, wpm = event.ts, str(data["user"]), float(data["wpm"])
+        return [((boards.RACES, period.name, user), (wpm, at)) for period in boards.periods(at)]
+    return []
 
 
 GROUP = Group(
     name="leaderboards",
     topics=(topics.LEADERBOARD_UPDATES, topics.RACE_EVENTS),
     handle=handle,
+    handle_batch=handle_batch,
+    dedupe=False,  # best score per user: a replayed write changes nothing
 )

@@ -28,7 +28,8 @@ def derived_id(*parts: str) -> str:
 def leaderboard_score(
     *, source: str, board: str, period: str, user_id: str, wpm: float, at_ms: int
 ) -> Event:
-    """One board in one period to update (key = board)."""
+    """One board in one period to update (key = user: a board's updates spread over the
+    topic's partitions, and one user's stay in order; best-score-per-user needs no more)."""
     data: dict[str, Any] = {
         "board": board,
         "period": period,
@@ -40,7 +41,7 @@ def leaderboard_score(
     return Event(
         type=LEADERBOARD_SCORE,
         data=data,
-        key=board,
+        key=user_id,
         version=VERSION,
         id=derived_id(source, "lb", board, period),
         ts=at_ms,

@@ -1,34 +1,42 @@
-"""``results`` group (``test-results``): aggregate stats, then fan out to boards,
-analytics and achievements.
+"""``results`` group (``test-results``): store results, personal bests and aggregate
+stats, then fan out to boards, analytics and achievements.
 
-For each ``result.accepted`` (docs/events.md):
+For the ``result.accepted`` events of a batch (``workers.runtime``; a retry is
+a batch of one; docs/events.md):
 
-1. ``user_stats`` is updated together with an ``applied_results`` row in one
-   transaction; a result already applied changes nothing (idempotent even
-   without the runtime's event-id marker).
-2. Then, every time — also for a replay, since a crash may have come between
-   the commit and the publishes — it emits events with ids derived from the
+1. In one transaction: the results not in ``applied_results`` yet get their
+   ``applied_results`` row, their ``test_results`` row (kept if a
+   write-through submission stored it already), their personal best
+   (only a strictly higher WPM replaces one) and their share of
+   ``user_stats``. A result already applied changes nothing, so a batch
+   replayed after a crash applies every result exactly once (also without
+   the runtime's event-id marker). Then the users' cached newest pages are
+   dropped (``typogram.results`` rule 5).
+2. Meanwhile, every time — also for a replay, since a crash may have come
+   before the publishes — it emits events with ids derived from the
    result id (``workers.pipeline_events``), so downstream groups dedupe them:
    ``leaderboard.score`` per (board, period) on ``leaderboard-updates``,
    ``analytics.result`` on ``keystroke-analytics``, ``achievement.test`` on
    ``achievement-events``.
-3. A flagged result only counts in ``user_stats.flagged``: no best, no
-   average, no board and no achievement. Its analytics still go to the user's
-   own (private) insights.
+3. A flagged result is stored but only counts in ``user_stats.flagged``: no
+   best, no average, no board and no achievement. Its analytics still go to
+   the user's own (private) insights.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import bindparam, case, select
+from sqlalchemy.dialects import mysql, sqlite
 
-from typogram import boards, topics
+from typogram import boards, keys, topics
 from typogram.db.schema import applied_results, user_stats
 from typogram.ports import Event
+from typogram.results import UPSERT_BEST_MYSQL, UPSERT_BEST_SQLITE, insert_rows, row_of_event
 from workers import pipeline_events as pe
 from workers.runtime import Group
 
@@ -41,67 +49,125 @@ ACCEPTED = "result.accepted"
 
 
 async def handle(platform: Platform, topic: str, event: Event) -> None:
-    if event.type != ACCEPTED:
-        return  # a type this group does not know: ignore, as docs/events.md asks
-    data = event.data
-    await apply_stats(platform, data)
-    # All at once: they share the producer's next batch (one ack wait, not five in a
-    # row). The handler still returns only when every one is on the log.
-    async with asyncio.TaskGroup() as sends:
-        for outgoing_topic, outgoing in emitted(data):
-            sends.create_task(platform.events.publish(outgoing_topic, outgoing))
+    await handle_batch(platform, topic, [event])
 
 
-async def apply_stats(platform: Platform, data: dict[str, Any] | Any) -> bool:
-    """Rule 1; returns False when the result was applied before."""
-    result_id, user_id = str(data["result_id"]), str(data["user_id"])
-    flagged = bool(data.get("flagged"))
+async def handle_batch(platform: Platform, topic: str, events: Sequence[Event]) -> None:
+    accepted = [event.data for event in events if event.type == ACCEPTED]
+    if not accepted:
+        return  # types this group does not know: ignore, as docs/events.md asks
+    # The follow-ups go out while the transaction runs (the result is accepted: it
+    # is on the log, and a failed apply is retried), all at once: they share the
+    # producer's next batch. The handler returns only when both are done.
+    async with asyncio.TaskGroup() as work:
+        work.create_task(apply_results(platform, accepted))
+        for data in accepted:
+            for outgoing_topic, outgoing in emitted(data):
+                work.create_task(platform.events.publish(outgoing_topic, outgoing))
+
+
+async def apply_results(platform: Platform, batch: Sequence[Mapping[str, Any]]) -> int:
+    """Rule 1; returns how many results were new (the others were applied before).
+
+    Raises ``IntegrityError`` when a concurrent delivery applied one of them
+    first: nothing of the batch is kept, and a retry finds it applied.
+    """
+    by_id = {str(data["result_id"]): data for data in batch}
     now = int(time.time() * 1000)
-    try:
-        return await _apply(platform, result_id, user_id, data, flagged, now)
-    except IntegrityError:
-        return False  # a concurrent delivery of this result applied it first
-
-
-async def _apply(
-    platform: Platform, result_id: str, user_id: str, data: Any, flagged: bool, now: int
-) -> bool:
-    async with platform.db.write() as conn:
-        seen = await conn.execute(
-            select(applied_results.c.result_id).where(applied_results.c.result_id == result_id)
-        )
-        if seen.first() is not None:
-            return False
+    db = platform.db
+    async with db.write() as conn:
+        seen = await conn.execute(_APPLIED_AMONG, {"ids": list(by_id)})
+        for (result_id,) in seen.all():
+            del by_id[str(result_id)]
+        if not by_id:
+            return 0
+        fresh = list(by_id.values())
         await conn.execute(
-            applied_results.insert().values(
-                result_id=result_id, user_id=user_id, created_at=int(data["created_at"])
-            )
+            applied_results.insert(),
+            [
+                {"result_id": r, "user_id": str(d["user_id"]), "created_at": int(d["created_at"])}
+                for r, d in by_id.items()
+            ],
         )
-        await _add(conn, user_id, data, flagged, now)
-    return True
+        await conn.execute(insert_rows(db.dialect), [row_of_event(data) for data in fresh])
+        bests = [_best_of(data) for data in fresh if not data.get("flagged")]
+        if bests:
+            upsert = UPSERT_BEST_MYSQL if db.dialect == "mysql" else UPSERT_BEST_SQLITE
+            await conn.execute(upsert, bests)
+        await _add_stats(conn, fresh, now)
+    users = {str(data["user_id"]) for data in fresh}
+    await platform.cache.delete(*(keys.user_recent_results(user) for user in users))
+    return len(fresh)
 
 
-async def _add(conn: AsyncConnection, user_id: str, data: Any, flagged: bool, now: int) -> None:
-    t = user_stats
-    row = (await conn.execute(select(t).where(t.c.user_id == user_id))).mappings().first()
-    if row is None:
-        await conn.execute(t.insert().values(user_id=user_id, created_at=now, updated_at=now))
-        row = (await conn.execute(select(t).where(t.c.user_id == user_id))).mappings().one()
-    values: dict[str, Any] = {"updated_at": now}
-    if flagged:
-        values["flagged"] = row["flagged"] + 1
-    else:
+def _best_of(data: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "user_id": str(data["user_id"]),
+        "category": str(data["personal_best_category"]),
+        "wpm": float(data["wpm"]),
+        "accuracy": float(data["accuracy"]),
+        "result_id": str(data["result_id"]),
+        "achieved_at": int(data["created_at"]),
+    }
+
+
+_APPLIED_AMONG = select(applied_results.c.result_id).where(
+    applied_results.c.result_id.in_(bindparam("ids", expanding=True))
+)
+# A user's stats row, unless there is one.
+_STATS_ROW_MYSQL = mysql.insert(user_stats).on_duplicate_key_update(user_id=user_stats.c.user_id)
+_STATS_ROW_SQLITE = sqlite.insert(user_stats).on_conflict_do_nothing()
+_t = user_stats
+_STATS_ADD = (
+    _t.update()
+    .where(_t.c.user_id == bindparam("u_id"))
+    .values(
+        tests=_t.c.tests + bindparam("d_tests"),
+        flagged=_t.c.flagged + bindparam("d_flagged"),
+        total_time_ms=_t.c.total_time_ms + bindparam("d_time"),
+        total_chars=_t.c.total_chars + bindparam("d_chars"),
+        best_wpm=case(
+            (_t.c.best_wpm < bindparam("d_best"), bindparam("d_best")), else_=_t.c.best_wpm
+        ),
+        wpm_sum=_t.c.wpm_sum + bindparam("d_wpm"),
+        accuracy_sum=_t.c.accuracy_sum + bindparam("d_accuracy"),
+        last_test_at=case(
+            (_t.c.last_test_at < bindparam("d_last"), bindparam("d_last")),
+            else_=_t.c.last_test_at,
+        ),
+        updated_at=bindparam("d_now"),
+    )
+)
+
+
+async def _add_stats(conn: AsyncConnection, fresh: list[Mapping[str, Any]], now: int) -> None:
+    """Each user's share of the batch, added in one statement per user (rule 3)."""
+    deltas: dict[str, dict[str, Any]] = {}
+    for data in fresh:
+        user = str(data["user_id"])
+        d = deltas.setdefault(
+            user,
+            {
+                "u_id": user, "d_tests": 0, "d_flagged": 0, "d_time": 0, "d_chars": 0,
+                "d_best": -1.0, "d_wpm": 0.0, "d_accuracy": 0.0, "d_last": -1, "d_now": now,
+            },
+        )  # fmt: skip
+        if data.get("flagged"):
+            d["d_flagged"] += 1
+            continue
         wpm = float(data["wpm"])
-        values |= {
-            "tests": row["tests"] + 1,
-            "total_time_ms": row["total_time_ms"] + int(data["duration_ms"]),
-            "total_chars": row["total_chars"] + int(data["chars"]["correct"]),
-            "best_wpm": max(float(row["best_wpm"]), wpm),
-            "wpm_sum": float(row["wpm_sum"]) + wpm,
-            "accuracy_sum": float(row["accuracy_sum"]) + float(data["accuracy"]),
-            "last_test_at": max(int(row["last_test_at"]), int(data["created_at"])),
-        }
-    await conn.execute(t.update().where(t.c.user_id == user_id).values(**values))
+        d["d_tests"] += 1
+        d["d_time"] += int(data["duration_ms"])
+        d["d_chars"] += int(data["chars"]["correct"])
+        d["d_best"] = max(d["d_best"], wpm)
+        d["d_wpm"] += wpm
+        d["d_accuracy"] += float(data["accuracy"])
+        d["d_last"] = max(d["d_last"], int(data["created_at"]))
+    missing = _STATS_ROW_MYSQL if conn.dialect.name == "mysql" else _STATS_ROW_SQLITE
+    await conn.execute(
+        missing, [{"user_id": user, "created_at": now, "updated_at": now} for user in deltas]
+    )
+    await conn.execute(_STATS_ADD, list(deltas.values()))
 
 
 def emitted(data: Any) -> list[tuple[str, Event]]:
@@ -167,4 +233,10 @@ def emitted(data: Any) -> list[tuple[str, Event]]:
     return out
 
 
-GROUP = Group(name="results", topics=(topics.TEST_RESULTS,), handle=handle)
+GROUP = Group(
+    name="results",
+    topics=(topics.TEST_RESULTS,),
+    handle=handle,
+    handle_batch=handle_batch,
+    dedupe=False,  # rule 1 (``applied_results``); a replay re-emits, downstream dedupes
+)

@@ -25,6 +25,7 @@ async def test_a_dirty_race_is_written_at_most_every_write_every_s() -> None:
     owned = {"r1": state}
     async with MemoryCache() as cache:
         store = RaceStore(cache, node_id="n1", state_ttl_s=60, lease_s=3, clock=clock)
+        await cache.set(keys.race_owner("r1"), b"n1", ttl=60)  # writes need the lease
         store.mark("r1")
         assert await store.flush(owned) == 1 and len(store) == 0
 
@@ -47,6 +48,7 @@ async def test_write_now_counts_as_the_last_write() -> None:
     state = RaceState("r1", "abc", 1, "easy", "en")
     async with MemoryCache() as cache:
         store = RaceStore(cache, node_id="n1", state_ttl_s=60, lease_s=3, clock=clock)
+        await cache.set(keys.race_owner("r1"), b"n1", ttl=60)  # writes need the lease
         await store.write_now(state)
         changed, _ = race.handle(state, race.Join("ada", "Ada"), 0)
         store.mark("r1")

@@ -56,6 +56,10 @@ class ConsumerTuning:
     rebalance_timeout_ms: int | None = None  # aiokafka's default: session timeout
     max_poll_records: int = 500  # the most records handled between two commits
     poll_timeout_ms: int = 500  # how soon a closed log is noticed by ``consume``
+    # How long the broker may hold a fetch that found nothing new. A broker that does
+    # not answer as soon as data arrives (tansu) adds up to this to every hop of a
+    # pipeline (result → board is two), so it is short; idle, it costs ~20 fetches/s.
+    fetch_max_wait_ms: int = 50
 
 
 class KafkaEventLog:
@@ -76,7 +80,10 @@ class KafkaEventLog:
         create_topics: bool = True,
         replication_factor: int = 1,
         connect_timeout_s: float = 5.0,
-        linger_ms: int = 5,
+        # No linger: aiokafka still batches what queues while a request is in flight,
+        # and on tansu linger 0 measured faster and no more CPU per message than 5 ms
+        # (1.3 vs 7 ms p50 for 32 concurrent sends; a pipeline hop waits for each).
+        linger_ms: int = 0,
         idempotence: bool | None = None,
         tuning: ConsumerTuning | None = None,
     ) -> None:
@@ -228,6 +235,7 @@ class KafkaEventLog:
             heartbeat_interval_ms=tuning.heartbeat_interval_ms,
             rebalance_timeout_ms=tuning.rebalance_timeout_ms,
             max_poll_records=tuning.max_poll_records,
+            fetch_max_wait_ms=tuning.fetch_max_wait_ms,
         )
         self._consumers += 1
         try:

@@ -44,16 +44,17 @@ class _SortedSet:
         self.scores: dict[str, float] = {}
         self.order: list[tuple[float, str]] = []
 
-    def add(self, member: str, score: float, only_greater: bool) -> None:
+    def add(self, member: str, score: float, only_greater: bool) -> bool:
         if math.isnan(score):
             raise ValueError(f"score for {member!r} is not a number")
         old = self.scores.get(member)
         if old is not None:
             if score == old or (only_greater and score < old):
-                return
+                return False
             del self.order[bisect_left(self.order, (old, member))]
         self.scores[member] = score
         insort(self.order, (score, member))
+        return True
 
     def remove(self, member: str) -> bool:
         score = self.scores.pop(member, None)
@@ -197,6 +198,9 @@ class MemoryCache(_Embedded):
             return None
         return max(entry.expires_at - self._clock(), 0.0)
 
+    async def incr_each(self, keys: Sequence[str], ttl: float) -> list[int]:
+        return [await self.incr(key, 1, ttl) for key in keys]
+
     async def incr(self, key: str, amount: int = 1, ttl: float | None = None) -> int:
         self._check()
         _check_ttl(ttl)
@@ -277,18 +281,46 @@ class MemoryCache(_Embedded):
         for key, value in values.items():
             await self.set(key, value, ttl)
 
+    async def write_held(
+        self,
+        holder: bytes,
+        writes: Mapping[str, tuple[str, bytes] | None],
+        *,
+        ttl: float | None = None,
+        lease_ttl: float | None = None,
+        release: bool = False,
+    ) -> list[str]:
+        self._check()
+        _check_ttl(ttl)
+        _check_ttl(lease_ttl)
+        if release and lease_ttl is not None:
+            raise ValueError("release and lease_ttl exclude each other")
+        lost: list[str] = []
+        for lease, write in writes.items():  # no await: one atomic step, as the Redis script
+            if self._typed(lease, bytes) != holder:
+                lost.append(lease)
+                continue
+            if write is not None:
+                entry = _Entry(bytes(write[1]))
+                self._set_expiry(write[0], entry, ttl)
+                self._write(write[0], entry)
+            if release:
+                self._data.pop(lease, None)
+            elif lease_ttl is not None and lease in self._data:
+                self._set_expiry(lease, self._data[lease], lease_ttl)
+        return lost
+
     async def zadd(
         self, key: str, scores: Mapping[str, float], *, only_greater: bool = False
-    ) -> None:
+    ) -> int:
         self._check()
         if not scores:
-            return
+            return 0
         zset = self._typed(key, _SortedSet)
         if zset is None:
             zset = _SortedSet()
             self._write(key, _Entry(zset))
-        for member, score in scores.items():
-            zset.add(member, float(score), only_greater)
+        return sum(zset.add(member, float(score), only_greater) for member, score in scores.items())
 
     async def zscore(self, key: str, member: str) -> float | None:
         self._check()

@@ -1,4 +1,7 @@
-"""Distributed adapters on Redis: ``RedisCache`` and ``RedisPubSub`` (redis-py asyncio).
+"""Distributed adapters on Redis: ``RedisCache`` and ``RedisPubSub``.
+
+Commands go through redis-py asyncio, except the hot paths (pipelined scripts
+and PUBLISHes, the subscriber connection), which use ``redis_wire``.
 
 Every key and channel gets the deployment's ``redis_prefix`` on the wire;
 callers never see it. Both adapters own a bounded, blocking connection pool
@@ -15,12 +18,12 @@ from typing import Any, Final, Self, cast
 from urllib.parse import urlsplit, urlunsplit
 
 from redis.asyncio import BlockingConnectionPool, Redis
-from redis.asyncio.client import PubSub
 from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError, RedisError
 
 from typogram.adapters.listeners import deliver
 from typogram.adapters.redis_batch import CommandBatcher
+from typogram.adapters.redis_wire import Subscriber, connect
 from typogram.errors import BackendUnavailable
 from typogram.ports import Listener
 from typogram.settings import Settings
@@ -53,6 +56,31 @@ if KEYS[3] then
   redis.call('LTRIM', KEYS[3], -tonumber(ARGV[5]), -1)
 end
 return n
+"""
+
+# Writes fenced by leases (one atomic script). KEYS[1..ARGV[4]] are leases, then one value
+# key per lease flagged '1' in ARGV[4+i]; the values follow the flags. For each lease that
+# holds ARGV[1]: SET its value key (PX ARGV[2] unless 0), then PEXPIRE the lease by ARGV[3]
+# (> 0), DEL it (< 0) or leave it (0). Returns 1 (held) or 0 (not held) per lease.
+_WRITE_HELD: Final = """
+local n, px, lease = tonumber(ARGV[4]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local held, k, v = {}, n, 4 + n
+for i = 1, n do
+  local write = ARGV[4 + i] == '1'
+  if write then k = k + 1; v = v + 1 end
+  if redis.call('GET', KEYS[i]) == ARGV[1] then
+    if write then
+      if px > 0 then redis.call('SET', KEYS[k], ARGV[v], 'PX', px)
+      else redis.call('SET', KEYS[k], ARGV[v]) end
+    end
+    if lease > 0 then redis.call('PEXPIRE', KEYS[i], lease)
+    elseif lease < 0 then redis.call('DEL', KEYS[i]) end
+    held[i] = 1
+  else
+    held[i] = 0
+  end
+end
+return held
 """
 
 
@@ -171,13 +199,15 @@ class RedisCache(_RedisAdapter):
         self._hits = self._misses = 0
         self._incr_script: AsyncScript | None = None
         self._append_script: AsyncScript | None = None
+        self._held_script: AsyncScript | None = None
         self._batcher: CommandBatcher | None = None
 
     async def __aenter__(self) -> Self:
         await super().__aenter__()
         self._incr_script = self._redis().register_script(_INCR_WITH_TTL)
         self._append_script = self._redis().register_script(_APPEND_NUMBERED)
-        self._batcher = CommandBatcher(self._redis(), "redis-cache-batcher")
+        self._held_script = self._redis().register_script(_WRITE_HELD)
+        self._batcher = CommandBatcher(self._url, self._timeout_s, self._client_name)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -217,6 +247,18 @@ class RedisCache(_RedisAdapter):
         assert self._incr_script is not None, "registered on enter"
         result = await self._incr_script(keys=[self._prefix + key], args=[amount, _ttl_ms(ttl)])
         return int(result)
+
+    async def incr_each(self, keys: Sequence[str], ttl: float) -> list[int]:
+        script, batcher = self._incr_script, self._batcher
+        assert script is not None and batcher is not None, "set up on enter"
+        px = _ttl_ms(ttl)
+        try:  # batched with whatever else this turn of the loop sends
+            replies = await asyncio.gather(
+                *(batcher.call("EVALSHA", script.sha, 1, self._prefix + k, 1, px) for k in keys)
+            )
+        except NoScriptError:  # Redis restarted or flushed its scripts: load it again
+            replies = [await script(keys=[self._prefix + k], args=[1, px]) for k in keys]
+        return [int(reply) for reply in replies]
 
     async def list_push(
         self, key: str, value: bytes, max_len: int, ttl: float | None = None
@@ -280,11 +322,47 @@ class RedisCache(_RedisAdapter):
                 pipe.set(self._prefix + key, value, px=px)
             await pipe.execute()
 
+    async def write_held(
+        self,
+        holder: bytes,
+        writes: Mapping[str, tuple[str, bytes] | None],
+        *,
+        ttl: float | None = None,
+        lease_ttl: float | None = None,
+        release: bool = False,
+    ) -> list[str]:
+        if release and lease_ttl is not None:
+            raise ValueError("release and lease_ttl exclude each other")
+        px = 0 if ttl is None else _ttl_ms(ttl)
+        lease = -1 if release else 0 if lease_ttl is None else _ttl_ms(lease_ttl)
+        if not writes:
+            return []
+        script, batcher = self._held_script, self._batcher
+        assert script is not None and batcher is not None, "set up on enter"
+        leases = list(writes)
+        keys: list[Any] = [self._prefix + name for name in leases]
+        flags: list[Any] = []
+        values: list[Any] = []
+        for write in writes.values():
+            flags.append(b"0" if write is None else b"1")
+            if write is not None:
+                keys.append(self._prefix + write[0])
+                values.append(write[1])
+        args: list[Any] = [holder, px, lease, len(leases), *flags, *values]
+        try:  # batched with whatever else this turn of the loop sends
+            replies = await batcher.call("EVALSHA", script.sha, len(keys), *keys, *args)
+        except NoScriptError:  # Redis restarted or flushed its scripts: load it again
+            replies = await script(keys=keys, args=args)
+        return [name for name, held in zip(leases, replies, strict=True) if not int(held)]
+
     async def zadd(
         self, key: str, scores: Mapping[str, float], *, only_greater: bool = False
-    ) -> None:
-        if scores:
-            await self._redis().zadd(self._prefix + key, dict(scores), gt=only_greater)
+    ) -> int:
+        if not scores:
+            return 0
+        name = self._prefix + key
+        changed = await self._redis().zadd(name, dict(scores), gt=only_greater, ch=True)
+        return int(cast("int", changed))
 
     async def zscore(self, key: str, member: str) -> float | None:
         score = await self._redis().zscore(self._prefix + key, member)
@@ -318,49 +396,51 @@ class RedisCache(_RedisAdapter):
 
 
 class RedisPubSub(_RedisAdapter):
-    """The ``PubSub`` port on Redis: one subscriber connection, one reader task.
+    """The ``PubSub`` port on Redis: one subscriber connection, parsed as bytes arrive.
 
     Listeners are reference-counted per channel in this process: the first
     ``subscribe`` of a channel sends SUBSCRIBE and returns once Redis has
     confirmed it (so a message published afterwards is delivered); the last
-    ``unsubscribe`` sends UNSUBSCRIBE. The reader task calls listeners on the
-    event loop; one that raises is logged and the others still run. If the
-    subscriber connection drops, the reader reconnects with exponential
-    backoff and subscribes every channel again; messages published during
-    the outage are lost, as Redis pub/sub is fire-and-forget.
+    ``unsubscribe`` sends UNSUBSCRIBE. The subscriber connection
+    (``redis_wire.Subscriber``) calls listeners on the event loop as messages
+    are parsed; one that raises is logged and the others still run. If the
+    connection drops, a supervisor task reconnects with exponential backoff
+    and subscribes every channel again; messages published during the outage
+    are lost, as Redis pub/sub is fire-and-forget. PUBLISHes go through the
+    command batcher (one write per loop turn).
     """
 
     def _setup(self) -> None:
         self._listeners: dict[str, list[Listener]] = {}
         self._confirmations: dict[bytes, asyncio.Future[None]] = {}
         self._lock = asyncio.Lock()  # orders SUBSCRIBE/UNSUBSCRIBE and reconnects
-        self._pubsub: PubSub | None = None
-        self._reader: asyncio.Task[None] | None = None
+        self._conn: Subscriber | None = None
+        self._lost = asyncio.Event()
+        self._supervisor: asyncio.Task[None] | None = None
         self._published = self._delivered = self._listener_errors = self._reconnects = 0
         self._batcher: CommandBatcher | None = None
 
     async def __aenter__(self) -> Self:
         await super().__aenter__()
-        self._batcher = CommandBatcher(self._redis(), "redis-publish-batcher")
+        self._batcher = CommandBatcher(self._url, self._timeout_s, self._client_name)
         try:
-            self._pubsub = self._redis().pubsub()
-            # Connect now: the reader blocks on this connection even before any SUBSCRIBE.
-            await asyncio.wait_for(self._pubsub.connect(), self._timeout_s)  # type: ignore[no-untyped-call]
+            # Connect now, so a dead Redis is reported at start like every backend.
+            self._conn = await self._open_subscriber()
         except (RedisError, OSError) as exc:
             await self.__aexit__()
             raise BackendUnavailable("Redis", redact(self._url), _reason(exc)) from exc
-        self._reader = asyncio.create_task(self._read_forever(), name="redis-pubsub-reader")
+        self._supervisor = asyncio.create_task(self._supervise(), name="redis-subscriber")
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         self._closed = True
         if self._batcher is not None:
             await self._batcher.aclose()
-        if self._reader is not None:
-            self._reader.cancel()
-            await asyncio.wait([self._reader])  # never swallows our own cancellation
-        if self._pubsub is not None:
-            await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+        if self._supervisor is not None:
+            self._supervisor.cancel()
+            await asyncio.wait([self._supervisor])  # never swallows our own cancellation
+        if self._conn is not None:
+            self._conn.close()
         self._listeners.clear()
         await super().__aexit__()
 
@@ -375,13 +455,12 @@ class RedisPubSub(_RedisAdapter):
         self._published += 1
 
     async def publish_many(self, messages: Iterable[tuple[str, bytes]]) -> None:
-        """PUBLISH in pipelines of at most ``PUBLISH_BATCH``: one round trip per batch."""
-        client, pending = self._redis(), iter(messages)
+        """PUBLISH in batches of at most ``PUBLISH_BATCH``: one round trip per batch."""
+        self._redis()
+        assert self._batcher is not None, "set up on enter"
+        batcher, pending = self._batcher, iter(messages)
         while batch := list(islice(pending, PUBLISH_BATCH)):
-            async with client.pipeline(transaction=False) as pipe:
-                for channel, message in batch:
-                    pipe.publish(self._wire(channel), message)
-                await pipe.execute()
+            await batcher.call_many(("PUBLISH", self._wire(ch), message) for ch, message in batch)
             self._published += len(batch)
 
     async def subscribe(self, channel: str, listener: Listener) -> None:
@@ -399,7 +478,7 @@ class RedisPubSub(_RedisAdapter):
             confirmed = self._confirmations[wire] = asyncio.get_running_loop().create_future()
             self._listeners[channel] = [listener]
             try:
-                await self._subscriber().subscribe(wire)
+                self._subscriber().subscribe(wire)
                 await asyncio.wait_for(confirmed, self._timeout_s)
             except BaseException:
                 self._listeners.pop(channel, None)
@@ -419,65 +498,75 @@ class RedisPubSub(_RedisAdapter):
                 return
             del self._listeners[channel]  # from now on its messages are dropped here
             try:
-                await self._subscriber().unsubscribe(self._wire(channel))
-            except (RedisError, OSError) as exc:
+                self._subscriber().unsubscribe(self._wire(channel))
+            except ConnectionError as exc:
                 # A reconnect subscribes only to channels still listed, so this heals.
                 log.warning("UNSUBSCRIBE failed: %s", exc, extra={"channel": channel})
 
-    def _subscriber(self) -> PubSub:
-        assert self._pubsub is not None, "entered adapters always have a subscriber"
-        return self._pubsub
+    def _subscriber(self) -> Subscriber:
+        conn = self._conn
+        if conn is None or conn.closed:
+            raise ConnectionError("the Redis subscriber is reconnecting")
+        return conn
 
-    # -- the reader task ------------------------------------------------------
+    # -- the subscriber connection ----------------------------------------------
 
-    async def _read_forever(self) -> None:
-        """Deliver messages until cancelled; on any failure, reconnect with backoff."""
-        delay, broken = RECONNECT_MIN_S, False
-        while True:
-            try:
-                if broken:
-                    await self._resubscribe()
-                    broken = False
-                message = await self._subscriber().get_message(timeout=None)
-            except Exception as exc:  # whatever broke, a fresh connection is the cure
-                for waiting in self._confirmations.values():
-                    if not waiting.done():
-                        waiting.set_exception(ConnectionError(f"Redis subscriber lost: {exc}"))
-                log.warning(
-                    "Redis subscriber failed (%s: %s); reconnecting in %.2fs",
-                    type(exc).__name__,
-                    exc,
-                    delay,
-                )
-                await asyncio.sleep(delay)
-                delay, broken = min(delay * 2, RECONNECT_MAX_S), True
-                continue
-            delay = RECONNECT_MIN_S
-            if message is not None:
-                self._dispatch(message)
+    async def _open_subscriber(self) -> Subscriber:
+        self._lost.clear()
+        return await connect(
+            self._url,
+            lambda: Subscriber(self._on_message, self._on_subscribed, self._on_lost),
+            self._timeout_s,
+            self._client_name,
+        )
 
-    def _dispatch(self, message: dict[str, Any]) -> None:
-        kind, wire = message["type"], bytes(message["channel"] or b"")
-        if kind == "subscribe":
-            confirmed = self._confirmations.get(wire)
-            if confirmed is not None and not confirmed.done():
-                confirmed.set_result(None)
+    def _on_message(self, wire: bytes, payload: bytes) -> None:
+        channel = wire.decode()[len(self._prefix) :]
+        listeners = self._listeners.get(channel)
+        if not listeners:
             return
-        if kind != "message":
-            return
-        channel, payload = wire.decode()[len(self._prefix) :], bytes(message["data"])
-        delivered, failed = deliver(tuple(self._listeners.get(channel, ())), channel, payload)
+        delivered, failed = deliver(tuple(listeners), channel, payload)
         self._delivered += delivered
         self._listener_errors += failed
+
+    def _on_subscribed(self, wire: bytes) -> None:
+        confirmed = self._confirmations.get(wire)
+        if confirmed is not None and not confirmed.done():
+            confirmed.set_result(None)
+
+    def _on_lost(self, exc: Exception) -> None:
+        for waiting in self._confirmations.values():
+            if not waiting.done():
+                waiting.set_exception(ConnectionError(f"Redis subscriber lost: {exc}"))
+        if not self._closed:
+            log.warning("Redis subscriber lost: %s", exc)
+        self._lost.set()
+
+    async def _supervise(self) -> None:
+        """Whenever the subscriber connection is lost, open another and SUBSCRIBE again."""
+        while True:
+            await self._lost.wait()
+            delay = RECONNECT_MIN_S
+            while True:
+                await asyncio.sleep(delay)
+                try:
+                    await self._resubscribe()
+                    break
+                except Exception as exc:  # whatever broke, a fresh connection is the cure
+                    delay = min(delay * 2, RECONNECT_MAX_S)
+                    log.warning(
+                        "Redis subscriber reconnect failed (%s: %s); retrying in %.2fs",
+                        type(exc).__name__,
+                        exc,
+                        delay,
+                    )
 
     async def _resubscribe(self) -> None:
         """Replace the subscriber connection and SUBSCRIBE every listed channel again."""
         async with self._lock:
-            old, self._pubsub = self._subscriber(), self._redis().pubsub()
-            await old.aclose()  # type: ignore[no-untyped-call]
-            await asyncio.wait_for(self._pubsub.connect(), self._timeout_s)  # type: ignore[no-untyped-call]
+            conn = self._conn = await self._open_subscriber()
             if self._listeners:
-                await self._pubsub.subscribe(*map(self._wire, self._listeners))
+                conn.subscribe(*map(self._wire, self._listeners))
         self._reconnects += 1
         log.info("Redis subscriber reconnected (%d channels)", len(self._listeners))
 

@@ -1,13 +1,12 @@
 """Automatic pipelining: commands issued in one event-loop turn share one round trip.
 
-A caller awaits ``call(*command)`` as it would ``execute_command``; the
-``CommandBatcher``'s own task sends everything queued since its last round
-trip as one non-transactional pipeline and hands each caller its own reply
-(or its own error). One pipeline is in flight at a time, so commands reach
-Redis in the order they were issued, and the batcher holds one pooled
-connection at most. Under load this turns N round trips (each paying
-redis-py's pool, packing and timeout machinery) into one; idle, it costs one
-extra task switch.
+A caller awaits ``call(*command)`` as it would ``execute_command``; every
+command issued in the same loop turn goes out in one write on the
+batcher's own connection (``redis_wire.Pipeline``), and each caller gets its
+own reply or its own error. Commands reach Redis in the order they were
+issued. The connection is opened on first use and again after it was lost
+(the commands in flight then fail with ``ConnectionError``: they may or may
+not have run, as with any client).
 
 The queue is bounded by the callers: the gateway bounds in-flight
 ``chat.send`` work per node (``gateway_chat_max_inflight``).
@@ -16,74 +15,62 @@ The queue is bounded by the callers: the gateway bounds in-flight
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from typing import Any, Final
+from collections.abc import Iterable
+from typing import Any
 
-from redis.asyncio import Redis
-
-MAX_BATCH: Final = 1_000  # commands per pipeline round trip
+from typogram.adapters.redis_wire import Pipeline, connect
 
 
 class CommandBatcher:
-    def __init__(self, client: Redis, name: str) -> None:
-        self._client = client
-        self._pending: list[tuple[tuple[Any, ...], asyncio.Future[Any]]] = []
-        self._wake = asyncio.Event()
+    def __init__(self, url: str, timeout_s: float, client_name: str | None = None) -> None:
+        self._url = url
+        self._timeout_s = timeout_s
+        self._client_name = client_name
+        self._wire: Pipeline | None = None
+        self._lock = asyncio.Lock()
         self._closed = False
-        self._task = asyncio.create_task(self._run(), name=name)
-        self.round_trips = 0
-        self.commands = 0
+        self._round_trips = self._commands = 0  # of connections already replaced
+
+    @property
+    def round_trips(self) -> int:
+        return self._round_trips + (self._wire.writes if self._wire else 0)
+
+    @property
+    def commands(self) -> int:
+        return self._commands + (self._wire.commands if self._wire else 0)
 
     async def call(self, *command: Any) -> Any:
-        """Send ``command`` with the next batch; its reply, or its error raised here."""
-        if self._closed:
-            raise RuntimeError("the command batcher is closed")
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._pending.append((command, future))
-        self._wake.set()
-        return await future
+        """Send ``command`` with this loop turn's batch; its reply, or its error raised here."""
+        wire = self._wire
+        if wire is None or wire.closed or self._closed:
+            wire = await self._connect()
+        return await wire.call(*command)
+
+    async def call_many(self, commands: Iterable[tuple[Any, ...]]) -> list[Any]:
+        """Send ``commands`` in this loop turn's batch; their replies in order.
+
+        The first error reply is raised (after every reply arrived)."""
+        wire = self._wire
+        if wire is None or wire.closed or self._closed:
+            wire = await self._connect()
+        return list(await asyncio.gather(*(wire.call(*command) for command in commands)))
+
+    async def _connect(self) -> Pipeline:
+        async with self._lock:
+            if self._closed:
+                raise RuntimeError("the command batcher is closed")
+            wire = self._wire
+            if wire is None or wire.closed:
+                if wire is not None:
+                    self._round_trips += wire.writes
+                    self._commands += wire.commands
+                timeout = self._timeout_s
+                wire = self._wire = await connect(
+                    self._url, lambda: Pipeline(timeout), timeout, self._client_name
+                )
+            return wire
 
     async def aclose(self) -> None:
         self._closed = True
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-        self._fail(self._pending, ConnectionError("the command batcher is closed"))
-        self._pending = []
-
-    async def _run(self) -> None:
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            while self._pending:
-                batch = self._pending[:MAX_BATCH]
-                del self._pending[:MAX_BATCH]
-                await self._send(batch)
-
-    async def _send(self, batch: list[tuple[tuple[Any, ...], asyncio.Future[Any]]]) -> None:
-        try:
-            async with self._client.pipeline(transaction=False) as pipe:
-                for command, _ in batch:
-                    pipe.execute_command(*command)
-                replies = await pipe.execute(raise_on_error=False)
-        except asyncio.CancelledError:
-            self._fail(batch, ConnectionError("the command batcher is closed"))
-            raise
-        except Exception as exc:  # every caller of this batch gets the error
-            self._fail(batch, exc)
-            return
-        self.round_trips += 1
-        self.commands += len(batch)
-        for (_, future), reply in zip(batch, replies, strict=True):
-            if future.done():  # its caller was cancelled
-                continue
-            if isinstance(reply, Exception):
-                future.set_exception(reply)
-            else:
-                future.set_result(reply)
-
-    @staticmethod
-    def _fail(batch: list[tuple[tuple[Any, ...], asyncio.Future[Any]]], exc: Exception) -> None:
-        for _, future in batch:
-            if not future.done():
-                future.set_exception(exc)
+        if self._wire is not None:
+            self._wire.close()

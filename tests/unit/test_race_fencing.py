@@ -1,0 +1,198 @@
+"""Race state writes fenced by the owner's lease: an owner whose lease lapsed and was
+taken by another node can no longer overwrite the new owner's ``race:{id}:state``.
+
+Two nodes on one in-memory cache, its clock driven by the test: node A's lease
+lapses (a stalled loop), node B adopts the race and starts it, then A wakes up
+with its stale lobby copy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+
+import pytest
+
+from gateway import race_store
+from gateway.race_engine import RaceEngine
+from gateway.race_store import RaceStore
+from rooms import race
+from rooms.race_state import Phase, RaceState, decode
+from tests.conftest import make_settings
+from typogram import keys
+from typogram.adapters.memory_cache import MemoryCache
+from typogram.adapters.memory_events import InProcessEventLog
+from typogram.adapters.memory_pubsub import MemoryPubSub
+
+LEASE_S = 3.0
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def lobby(race_id: str = "r1") -> RaceState:
+    state = RaceState(race_id, "abc def", 1, "easy", "en")
+    state, _ = race.handle(state, race.Join("ada", "Ada"), 0)
+    state, _ = race.handle(state, race.Join("bob", "Bob"), 0)
+    return state
+
+
+async def stored(cache: MemoryCache, race_id: str = "r1") -> RaceState:
+    raw = await cache.get(keys.race_state(race_id))
+    assert raw is not None
+    return decode(raw)
+
+
+async def test_an_owner_whose_lease_was_taken_writes_nothing_more() -> None:
+    clock = Clock()
+    async with MemoryCache(clock=clock) as cache:
+        lost: list[str] = []
+        old = RaceStore(
+            cache, node_id="a", state_ttl_s=60, lease_s=LEASE_S, clock=clock, on_lost=lost.append
+        )
+        new = RaceStore(cache, node_id="b", state_ttl_s=60, lease_s=LEASE_S, clock=clock)
+        state = lobby()
+        assert await cache.set_if_absent(keys.race_owner("r1"), b"a", ttl=LEASE_S)
+        assert await old.write_now(state)
+
+        clock.now += LEASE_S + 0.1  # a's loop stalled: its lease lapsed
+        assert await cache.set_if_absent(keys.race_owner("r1"), b"b", ttl=LEASE_S)
+        started, _ = race.handle(state, race.Start(None), 0)
+        assert await new.write_now(started)
+
+        # a wakes up: its write-behind batch, a single write and its renewal all miss.
+        changed, _ = race.handle(state, race.Join("cy", "Cy"), 0)
+        old.mark("r1")
+        clock.now += race_store.WRITE_EVERY_S
+        assert await old.flush({"r1": changed}) == 0 and len(old) == 0
+        assert await old.write_now(changed) is False
+        assert await old.release(changed) is False
+        assert await old.renew(["r1"]) == ["r1"]
+        assert lost == ["r1", "r1", "r1", "r1"] and old.lost == 4
+
+        assert (await stored(cache)).phase is Phase.COUNTDOWN
+        assert await cache.get(keys.race_owner("r1")) == b"b"
+        left = await cache.ttl(keys.race_owner("r1"))
+        assert left is not None and left <= LEASE_S  # not extended by a's renewal
+        assert await new.renew(["r1"]) == []
+
+
+async def test_a_lapsed_lease_nobody_took_is_not_renewed() -> None:
+    clock = Clock()
+    async with MemoryCache(clock=clock) as cache:
+        store = RaceStore(cache, node_id="a", state_ttl_s=60, lease_s=LEASE_S, clock=clock)
+        assert await cache.set_if_absent(keys.race_owner("r1"), b"a", ttl=LEASE_S)
+        assert await cache.set_if_absent(keys.race_owner("r2"), b"a", ttl=LEASE_S)
+        clock.now += LEASE_S / 3
+        assert await store.renew(["r1"]) == []
+        clock.now += LEASE_S * 2 / 3 + 0.1  # r2 lapsed; r1 was renewed and still holds
+        assert await store.renew(["r1", "r2"]) == ["r2"]
+        assert await cache.get(keys.race_owner("r2")) is None  # left for adoption
+        assert await cache.get(keys.race_owner("r1")) == b"a"
+
+
+@pytest.fixture
+async def two_nodes() -> AsyncIterator[tuple[Clock, MemoryCache, RaceEngine, RaceEngine]]:
+    clock = Clock()
+    settings = make_settings(race_lease_s=LEASE_S, race_forward_timeout_s=2.0)
+    async with (
+        MemoryCache(clock=clock) as cache,
+        MemoryPubSub() as pubsub,
+        InProcessEventLog() as events,
+    ):
+        a, b = (
+            RaceEngine(
+                settings, node_id=node, cache=cache, pubsub=pubsub, events=events, clock=clock
+            )
+            for node in ("a", "b")
+        )
+        await a.start()
+        await b.start()
+        yield clock, cache, a, b
+        await a.stop(release=False)
+        await b.stop(release=False)
+
+
+async def test_a_deposed_owner_cannot_put_a_started_race_back_in_the_lobby(
+    two_nodes: tuple[Clock, MemoryCache, RaceEngine, RaceEngine],
+) -> None:
+    clock, cache, a, b = two_nodes
+    await a.create(RaceState("r1", "abc def", 1, "easy", "en"), [])
+    await a.apply("r1", {"k": "join", "user": "ada", "name": "Ada"})
+    assert a.owns("r1")
+
+    clock.now += LEASE_S + 0.1  # a stalls past its lease; b adopts the race and starts it
+    await b.apply("r1", {"k": "start"})
+    assert b.owns("r1") and (await stored(cache)).phase is Phase.COUNTDOWN
+
+    serving = asyncio.create_task(b.run())  # b's inbox answers what a forwards
+    try:
+        # a still holds its lobby copy: the join is refused by the fence, a drops the
+        # race, and the command goes to b, which applies it to the started race.
+        replies = await asyncio.wait_for(
+            a.apply("r1", {"k": "join", "user": "cy", "name": "Cy"}), 5
+        )
+    finally:
+        serving.cancel()
+        await asyncio.gather(serving, return_exceptions=True)
+    final = await stored(cache)
+    assert final.phase is Phase.COUNTDOWN and list(final.racers) == ["ada", "cy"]
+    assert [kind for kind, _ in replies] == ["race.joined"]
+    assert not a.owns("r1") and a.statistics()["races_lost"] == 1
+    assert await cache.get(keys.race_owner("r1")) == b"b"
+
+
+class FailingOnce(MemoryCache):
+    """Its first lease renewal fails, as Redis calls do under overload."""
+
+    def __init__(self, clock: Clock) -> None:
+        super().__init__(clock=clock)
+        self.renewals: list[tuple[float, bool]] = []  # (loop time, succeeded)
+        self.retried = asyncio.Event()
+
+    async def write_held(
+        self,
+        holder: bytes,
+        writes: Mapping[str, tuple[str, bytes] | None],
+        *,
+        ttl: float | None = None,
+        lease_ttl: float | None = None,
+        release: bool = False,
+    ) -> list[str]:
+        if lease_ttl is not None:
+            failed = not self.renewals
+            self.renewals.append((asyncio.get_running_loop().time(), not failed))
+            if not failed:
+                self.retried.set()
+            else:
+                raise ConnectionError("Redis is not answering")
+        return await super().write_held(
+            holder, writes, ttl=ttl, lease_ttl=lease_ttl, release=release
+        )
+
+
+async def test_a_failed_renewal_is_retried_well_within_the_period() -> None:
+    clock = Clock()
+    settings = make_settings(race_lease_s=LEASE_S)
+    period = LEASE_S / 3
+    async with FailingOnce(clock) as cache, MemoryPubSub() as pubsub, InProcessEventLog() as events:
+        engine = RaceEngine(
+            settings, node_id="a", cache=cache, pubsub=pubsub, events=events, clock=clock
+        )
+        await engine.start()
+        await engine.create(lobby(), [])
+        running = asyncio.create_task(engine.run())
+        try:
+            await asyncio.wait_for(cache.retried.wait(), period * 3)
+        finally:
+            running.cancel()
+            await asyncio.gather(running, return_exceptions=True)
+            await engine.stop(release=False)
+    (failed_at, ok1), (retried_at, ok2) = cache.renewals[:2]
+    assert not ok1 and ok2
+    assert retried_at - failed_at < period / 2  # not a whole period later

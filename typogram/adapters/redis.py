@@ -12,18 +12,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from itertools import islice
-from typing import Any, Final, Self, cast
+from typing import Any, Final, Self
 from urllib.parse import urlsplit, urlunsplit
 
+import hiredis
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError, RedisError
 
 from typogram.adapters.listeners import deliver
 from typogram.adapters.redis_batch import CommandBatcher
-from typogram.adapters.redis_wire import Subscriber, connect
+from typogram.adapters.redis_wire import Subscriber, connect, reply_error
 from typogram.errors import BackendUnavailable
 from typogram.ports import Listener
 from typogram.settings import Settings
@@ -215,8 +216,14 @@ class RedisCache(_RedisAdapter):
             await self._batcher.aclose()
         await super().__aexit__(*exc)
 
+    def _call(self, *command: Any) -> Awaitable[Any]:
+        """One command through the batcher: shares this loop turn's write, no pool."""
+        self._redis()  # raises once closed
+        assert self._batcher is not None, "set up on enter"
+        return self._batcher.call(*command)
+
     async def get(self, key: str) -> bytes | None:
-        value = await self._redis().get(self._prefix + key)
+        value = await self._call("GET", self._prefix + key)
         if value is None:
             self._misses += 1
             return None
@@ -224,37 +231,42 @@ class RedisCache(_RedisAdapter):
         return _as_bytes(value)
 
     async def set(self, key: str, value: bytes, ttl: float | None = None) -> None:
-        px = None if ttl is None else _ttl_ms(ttl)
-        await self._redis().set(self._prefix + key, value, px=px)
+        if ttl is None:
+            await self._call("SET", self._prefix + key, value)
+        else:
+            await self._call("SET", self._prefix + key, value, "PX", _ttl_ms(ttl))
 
     async def set_if_absent(self, key: str, value: bytes, ttl: float | None = None) -> bool:
-        px = None if ttl is None else _ttl_ms(ttl)
-        return bool(await self._redis().set(self._prefix + key, value, px=px, nx=True))
+        px = () if ttl is None else ("PX", _ttl_ms(ttl))
+        return await self._call("SET", self._prefix + key, value, "NX", *px) is not None
 
     async def delete(self, *keys: str) -> int:
         if not keys:
             return 0
-        return int(await self._redis().delete(*(self._prefix + key for key in keys)))
+        return int(await self._call("DEL", *(self._prefix + key for key in keys)))
 
     async def ttl(self, key: str) -> float | None:
-        ms = int(await self._redis().pttl(self._prefix + key))
+        ms = int(await self._call("PTTL", self._prefix + key))
         return None if ms < 0 else ms / 1000  # -2: missing, -1: no expiry
 
     async def incr(self, key: str, amount: int = 1, ttl: float | None = None) -> int:
-        client = self._redis()
         if ttl is None:
-            return int(await client.incrby(self._prefix + key, amount))
-        assert self._incr_script is not None, "registered on enter"
-        result = await self._incr_script(keys=[self._prefix + key], args=[amount, _ttl_ms(ttl)])
-        return int(result)
+            return int(await self._call("INCRBY", self._prefix + key, amount))
+        script = self._incr_script
+        assert script is not None, "registered on enter"
+        args = (1, self._prefix + key, amount, _ttl_ms(ttl))
+        try:
+            return int(await self._call("EVALSHA", script.sha, *args))
+        except NoScriptError:  # Redis restarted or flushed its scripts: load it again
+            return int(await script(keys=[args[1]], args=list(args[2:])))
 
     async def incr_each(self, keys: Sequence[str], ttl: float) -> list[int]:
         script, batcher = self._incr_script, self._batcher
         assert script is not None and batcher is not None, "set up on enter"
         px = _ttl_ms(ttl)
         try:  # batched with whatever else this turn of the loop sends
-            replies = await asyncio.gather(
-                *(batcher.call("EVALSHA", script.sha, 1, self._prefix + k, 1, px) for k in keys)
+            replies = await batcher.call_many(
+                ("EVALSHA", script.sha, 1, self._prefix + k, 1, px) for k in keys
             )
         except NoScriptError:  # Redis restarted or flushed its scripts: load it again
             replies = [await script(keys=[self._prefix + k], args=[1, px]) for k in keys]
@@ -265,18 +277,29 @@ class RedisCache(_RedisAdapter):
     ) -> None:
         if max_len < 1:
             raise ValueError("max_len must be at least 1")
-        px = None if ttl is None else _ttl_ms(ttl)
         name = self._prefix + key
-        async with self._redis().pipeline(transaction=True) as pipe:
-            pipe.rpush(name, value)
-            pipe.ltrim(name, -max_len, -1)
-            if px is not None:
-                pipe.pexpire(name, px)
-            await pipe.execute()
+        commands: list[tuple[Any, ...]] = [("RPUSH", name, value), ("LTRIM", name, -max_len, -1)]
+        if ttl is not None:
+            commands.append(("PEXPIRE", name, _ttl_ms(ttl)))
+        await self._transaction(commands)
 
     async def list_range(self, key: str, start: int = 0, stop: int = -1) -> list[bytes]:
-        items = await self._redis().lrange(self._prefix + key, start, stop)
+        items = await self._call("LRANGE", self._prefix + key, start, stop)
         return [_as_bytes(item) for item in items]
+
+    async def _transaction(self, commands: list[tuple[Any, ...]]) -> list[Any]:
+        """MULTI, ``commands``, EXEC: queued back to back on the batcher's connection,
+        so nothing else interleaves; the first error among the replies is raised."""
+        self._redis()
+        assert self._batcher is not None, "set up on enter"
+        replies = await self._batcher.call_many([("MULTI",), *commands, ("EXEC",)])
+        results = replies[-1]
+        if results is None:
+            raise ConnectionError("Redis aborted the transaction")
+        for result in results:
+            if isinstance(result, hiredis.ReplyError):
+                raise reply_error(result)
+        return list(results)
 
     async def append_numbered(
         self,
@@ -311,16 +334,16 @@ class RedisCache(_RedisAdapter):
         px = _ttl_ms(ttl)
         if not lists and not values:
             return
-        async with self._redis().pipeline(transaction=True) as pipe:
-            for key, (items, max_len) in lists.items():
-                name = self._prefix + key
-                if items:
-                    pipe.rpush(name, *items)
-                pipe.ltrim(name, -max(1, max_len), -1)
-                pipe.pexpire(name, px)
-            for key, value in values.items():
-                pipe.set(self._prefix + key, value, px=px)
-            await pipe.execute()
+        commands: list[tuple[Any, ...]] = []
+        for key, (items, max_len) in lists.items():
+            name = self._prefix + key
+            if items:
+                commands.append(("RPUSH", name, *items))
+            commands.append(("LTRIM", name, -max(1, max_len), -1))
+            commands.append(("PEXPIRE", name, px))
+        for key, value in values.items():
+            commands.append(("SET", self._prefix + key, value, "PX", px))
+        await self._transaction(commands)
 
     async def write_held(
         self,
@@ -360,31 +383,31 @@ class RedisCache(_RedisAdapter):
     ) -> int:
         if not scores:
             return 0
-        name = self._prefix + key
-        changed = await self._redis().zadd(name, dict(scores), gt=only_greater, ch=True)
-        return int(cast("int", changed))
+        flags = ("GT", "CH") if only_greater else ("CH",)
+        pairs = [part for member, score in scores.items() for part in (repr(float(score)), member)]
+        return int(await self._call("ZADD", self._prefix + key, *flags, *pairs))
 
     async def zscore(self, key: str, member: str) -> float | None:
-        score = await self._redis().zscore(self._prefix + key, member)
+        score = await self._call("ZSCORE", self._prefix + key, member)
         return None if score is None else float(score)
 
     async def zrevrank(self, key: str, member: str) -> int | None:
-        rank = cast("int | None", await self._redis().zrevrank(self._prefix + key, member))
-        return rank
+        rank = await self._call("ZREVRANK", self._prefix + key, member)
+        return None if rank is None else int(rank)
 
     async def zrevrange(self, key: str, start: int, stop: int) -> list[tuple[str, float]]:
-        rows = await self._redis().zrevrange(self._prefix + key, start, stop, withscores=True)
-        return [(bytes(m).decode(), float(s)) for m, s in cast("list[tuple[bytes, float]]", rows)]
+        flat = await self._call("ZREVRANGE", self._prefix + key, start, stop, "WITHSCORES")
+        return [(bytes(flat[i]).decode(), float(flat[i + 1])) for i in range(0, len(flat), 2)]
 
     async def zrem(self, key: str, *members: str) -> int:
         if not members:
             return 0
-        return int(await self._redis().zrem(self._prefix + key, *members))
+        return int(await self._call("ZREM", self._prefix + key, *members))
 
     async def expire(self, key: str, ttl: float) -> bool:
         # A non-positive ttl deletes the key, as Redis does.
         ms = round(ttl * 1000) if ttl <= 0 else _ttl_ms(ttl)
-        return bool(await self._redis().pexpire(self._prefix + key, ms))
+        return bool(await self._call("PEXPIRE", self._prefix + key, ms))
 
     def statistics(self) -> dict[str, float]:
         lookups = self._hits + self._misses

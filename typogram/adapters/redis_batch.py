@@ -53,7 +53,13 @@ class CommandBatcher:
         wire = self._wire
         if wire is None or wire.closed or self._closed:
             wire = await self._connect()
-        return list(await asyncio.gather(*(wire.call(*command) for command in commands)))
+        replies = await asyncio.gather(
+            *(wire.call(*command) for command in commands), return_exceptions=True
+        )
+        for reply in replies:
+            if isinstance(reply, BaseException):
+                raise reply  # the first error; the others were retrieved with it
+        return list(replies)
 
     async def _connect(self) -> Pipeline:
         async with self._lock:

@@ -146,6 +146,13 @@ class RaceState:
         """A change: ``racer`` replaces the racer of the same user; ``seq`` rises."""
         racers = dict(self.racers)
         racers[racer.user_id] = racer
+        return self._copy(racers, self.seq + 1, True)
+
+    def snapshotted(self) -> RaceState:
+        """The same race once its ``race.state`` went out (``changed`` cleared, same ``seq``)."""
+        return self._copy(self.racers, self.seq, False)
+
+    def _copy(self, racers: Mapping[str, Racer], seq: int, changed: bool) -> RaceState:
         return RaceState(
             self.race_id,
             self.text,
@@ -160,28 +167,8 @@ class RaceState:
             self.host,
             self.start_at_ms,
             self.ended_at_ms,
-            self.seq + 1,
-            True,  # changed
-        )
-
-    def snapshotted(self) -> RaceState:
-        """The same race once its ``race.state`` went out (``changed`` cleared, same ``seq``)."""
-        return RaceState(
-            self.race_id,
-            self.text,
-            self.seed,
-            self.difficulty,
-            self.lang,
-            self.config,
-            self.tournament_id,
-            self.code,
-            self.phase,
-            self.racers,
-            self.host,
-            self.start_at_ms,
-            self.ended_at_ms,
-            self.seq,
-            False,  # changed
+            seq,
+            changed,
         )
 
 

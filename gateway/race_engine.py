@@ -4,7 +4,7 @@ Authority: one node owns a race. It holds the ``RaceState`` in memory, is
 the only writer of ``race:{id}:state`` and the only one calling
 ``rooms.race.handle`` for it. Progress, connection changes and ticks are
 written behind, each changed race at most every ``race_store.WRITE_EVERY_S``
-(200 ms), in one pipeline per tick (``gateway.race_store``: a takeover
+(200 ms), in one fenced script per tick (``gateway.race_store``: a takeover
 loses at most that much of them); an acknowledged join, leave, start or
 finish is written before its reply.
 Ownership is a lease, ``race:{id}:owner`` = node id with a ``race_lease_s``

@@ -6,7 +6,8 @@ Pieces:
 * ``gateway.race_engine.RaceEngine`` -- the races this node owns. Authority,
   forwarding and failover are described there; in short: one owner per race
   holding a lease ``race:{id}:owner`` (``race_lease_s``, all renewed in one
-  pipeline every third of it), state in ``race:{id}:state`` written behind,
+  fenced script every third of it), state in ``race:{id}:state`` written behind
+  and only while the lease is held,
   every changed race at most every 200 ms (``gateway.race_store``), events from other
   nodes forwarded to the owner's inbox channel ``ch:race-node:{node}``
   (``gateway.race_inbox``) and answered there (``race.progress`` is

@@ -57,9 +57,11 @@ class RaceTicker:
         self._carry_out = carry_out
         self._slices: list[set[str]] = [set() for _ in range(SLICES)]
         self._idle: dict[str, tuple[RaceState, int | None]] = {}  # race -> (last ticked, due)
+        self._wake = asyncio.Event()  # set while a race may be owned: a node with none sleeps
 
     def add(self, race_id: str) -> None:
         self._slices[zlib.crc32(race_id.encode()) % SLICES].add(race_id)
+        self._wake.set()
 
     def discard(self, race_id: str) -> None:
         for part in self._slices:
@@ -75,6 +77,9 @@ class RaceTicker:
         step = self._tick_ms / 1000 / SLICES
         index = 0
         while True:
+            if index % SLICES == 0 and not self._owned:
+                self._wake.clear()  # nothing to tick or flush until a race is added
+                await self._wake.wait()
             await asyncio.sleep(step)
             try:
                 await self._tick(self._slices[index % SLICES])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Any
 
 import orjson
@@ -102,3 +104,37 @@ async def test_idle_races_are_not_ticked_until_something_is_due(
         ticker.discard("r2")
         await ticker._tick(part)  # forgotten, so ticked like a new race
         assert ticks == ["r2"]
+
+
+async def test_a_node_owning_no_race_does_not_tick_until_one_is_added() -> None:
+    clock = Clock()
+    owned: dict[str, RaceState] = {}
+
+    async def carry_out(race_id: str, effect: race.Effect, replies: Replies) -> None:
+        pass
+
+    async with MemoryCache() as cache, MemoryPubSub() as pubsub:
+        store = RaceStore(cache, node_id="n1", state_ttl_s=60, lease_s=3, clock=clock)
+        ticker = RaceTicker(
+            tick_ms=10, owned=owned, store=store, pubsub=pubsub, clock=clock, carry_out=carry_out
+        )
+        slices: list[int] = []
+        real_tick = ticker._tick
+
+        async def counting(part: set[str]) -> None:
+            slices.append(len(part))
+            await real_tick(part)
+
+        ticker._tick = counting  # type: ignore[method-assign]
+        task = asyncio.create_task(ticker.run())
+        try:
+            await asyncio.sleep(0.1)  # ten ticks' worth of time
+            assert slices == []
+            owned["r1"] = running("r1")
+            ticker.add("r1")
+            await asyncio.sleep(0.1)
+            assert len(slices) >= 5 and sum(slices) >= 1  # ticking again, r1 among them
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

@@ -21,7 +21,7 @@ Four kinds of small JSON messages arrive there:
 * ``matched`` -- a matchmaker on some node started a race for a player
   queued here; ``on_matched`` delivers ``match.found`` to the player.
 
-Every node also listens on the shared channel ``keys.channel_race_node(EVERY_NODE)``
+Every node also listens on the shared channel ``keys.channel_race_nodes()``
 for ``owner`` notices: a node that adopts a race says so there
 (``announce_owner``) and ``on_owner`` lets the others update the owner they
 remember at once, so they can trust a known owner for long instead of asking
@@ -59,7 +59,6 @@ INBOX_SIZE: Final = 4096
 QUIET_PENDING: Final = 4096  # quiet commands whose failure we could still report
 OUTBOX_SIZE: Final = 4096  # quiet commands collected for the next batches, all owners
 BATCH_WINDOW_S: Final = 0.005  # how long the first quiet command waits for others
-EVERY_NODE: Final = "*"  # keys.channel_race_node(EVERY_NODE): owner notices for all nodes
 Command = Mapping[str, Any]
 Replies = list[tuple[str, Mapping[str, Any]]]
 Serve = Callable[[str, Command], Awaitable[Replies | None]]  # None: not owned here
@@ -101,19 +100,19 @@ class RaceInbox:
 
     async def open(self) -> None:
         await self._pubsub.subscribe(keys.channel_race_node(self._node), self._on_message)
-        await self._pubsub.subscribe(keys.channel_race_node(EVERY_NODE), self._on_message)
+        await self._pubsub.subscribe(keys.channel_race_nodes(), self._on_message)
         self._subscribed = True
 
     async def close(self) -> None:
         if self._subscribed:
             self._subscribed = False
-            await self._pubsub.unsubscribe(keys.channel_race_node(EVERY_NODE), self._on_message)
+            await self._pubsub.unsubscribe(keys.channel_race_nodes(), self._on_message)
             await self._pubsub.unsubscribe(keys.channel_race_node(self._node), self._on_message)
 
     async def announce_owner(self, race_id: str) -> None:
         """Tell every node that this node owns ``race_id`` now (after adopting it)."""
         notice = {"t": "owner", "race": race_id, "node": self._node}
-        await self._pubsub.publish(keys.channel_race_node(EVERY_NODE), orjson.dumps(notice))
+        await self._pubsub.publish(keys.channel_race_nodes(), orjson.dumps(notice))
 
     async def forward(self, owner: str, race_id: str, command: Command) -> dict[str, Any]:
         """Send ``command`` to the owner's inbox; its answer, or ``unavailable`` on timeout."""

@@ -158,6 +158,11 @@ def channel_race_node(node_id: str) -> str:
     return f"ch:race-node:{node_id}"
 
 
+def channel_race_nodes() -> str:
+    """Every gateway node's race notices (a node announcing the races it adopted)."""
+    return channel_race_node("*")  # no node id is "*": ids are hex
+
+
 def channel_tournament(tournament_id: str) -> str:
     return f"ch:tournament:{tournament_id}"
 
@@ -181,14 +186,9 @@ def user_recent_results(user_id: str) -> str:
 
 
 def user_accepted_results(user_id: str) -> str:
-    """The user's newest accepted results, oldest first, each ``b"<n> " + JSON`` (list):
-    covers the ones the results worker may not have written yet (read-your-writes)."""
+    """The user's newest accepted results, oldest first, one JSON each (list): covers
+    the ones the results worker may not have written yet (read-your-writes)."""
     return f"user:{user_id}:results:accepted"
-
-
-def user_accepted_count(user_id: str) -> str:
-    """Numbers the appends to ``user_accepted_results``."""
-    return f"user:{user_id}:results:accepted:n"
 
 
 def user_bests(user_id: str) -> str:
@@ -197,7 +197,7 @@ def user_bests(user_id: str) -> str:
 
 
 def test_submitted(test_id: str) -> str:
-    """Counts a test's submissions; the first (1) claims it: a test is submitted once."""
+    """Set by a test's first submission, which claims it: a test is submitted once."""
     return f"test:{test_id}:submitted"
 
 

@@ -17,11 +17,9 @@ Rules:
 3. Flagged results are stored (``flagged=1`` and the reason) but never
    become a personal best and never reach a board (``flagged`` is in the event).
 4. A user submits a test once: the first submission claims
-   ``keys.test_submitted`` (a counter that only the first finds at 1, kept
-   for as long as the test could be submitted); a second one is a conflict.
-   A submission that fails before its event is acknowledged releases the
-   claim. (Counters and numbered appends share the Redis adapter's batched
-   round trips; ``set_if_absent`` and list pushes would not.)
+   ``keys.test_submitted`` (``set_if_absent``, kept for as long as the test
+   could be submitted); a second one is a conflict. A submission that fails
+   before its event is acknowledged releases the claim.
 5. Read-your-writes: every accepted result is also appended to the user's
    ``keys.user_accepted_results`` list (the newest ``recent + 1``), and
    every page merges the list's entries into what SQL (or the cached newest
@@ -331,8 +329,7 @@ class Results:
         """
         row = row_of(sub)
         claim = keys.test_submitted(sub.test_id)
-        (submissions,) = await self.cache.incr_each([claim], ttl=self.claim_ttl_s)
-        if submissions > 1:
+        if not await self.cache.set_if_absent(claim, b"1", ttl=self.claim_ttl_s):
             raise AppError(ErrorCode.CONFLICT, "this test has already been submitted")
         try:
             if self.write_through:
@@ -350,8 +347,7 @@ class Results:
             # Stored but not announced: boards and analytics miss it (docs/events.md).
             log.exception("result.accepted not published", extra={"result_id": row["id"]})
         view = public(row)
-        remembered = self.cache.append_numbered(
-            keys.user_accepted_count(sub.user_id),
+        remembered = self.cache.list_push(
             keys.user_accepted_results(sub.user_id),
             orjson.dumps(view),
             max_len=self.recent + 1,
@@ -399,7 +395,7 @@ class Results:
 
     async def _accepted(self, user_id: str) -> list[dict[str, Any]]:
         raw = await self.cache.list_range(keys.user_accepted_results(user_id))
-        return [orjson.loads(item.split(b" ", 1)[1]) for item in raw]  # b"<n> " + JSON
+        return [orjson.loads(item) for item in raw]
 
     async def _recent(self, user_id: str) -> list[dict[str, Any]]:
         key = keys.user_recent_results(user_id)

@@ -1,11 +1,12 @@
 """Distributed adapters on Redis: ``RedisCache`` and ``RedisPubSub``.
 
-Commands go through redis-py asyncio, except the hot paths (pipelined scripts
-and PUBLISHes, the subscriber connection), which use ``redis_wire``.
+Commands, scripts and PUBLISHes go through one pipelined connection per
+adapter (``redis_batch.CommandBatcher``), the subscriber through its own
+(``redis_wire.Subscriber``); redis-py's client is kept for the start-up PING
+and for loading a script Redis has forgotten.
 
 Every key and channel gets the deployment's ``redis_prefix`` on the wire;
-callers never see it. Both adapters own a bounded, blocking connection pool
-(a caller waits for a free connection instead of opening one more).
+callers never see it.
 """
 
 from __future__ import annotations
@@ -216,11 +217,22 @@ class RedisCache(_RedisAdapter):
             await self._batcher.aclose()
         await super().__aexit__(*exc)
 
-    def _call(self, *command: Any) -> Awaitable[Any]:
-        """One command through the batcher: shares this loop turn's write, no pool."""
+    def _batch(self) -> CommandBatcher:
         self._redis()  # raises once closed
         assert self._batcher is not None, "set up on enter"
-        return self._batcher.call(*command)
+        return self._batcher
+
+    def _call(self, *command: Any) -> Awaitable[Any]:
+        """One command through the batcher: shares this loop turn's write, no pool."""
+        return self._batch().call(*command)
+
+    async def _eval(self, script: AsyncScript | None, keys: list[Any], args: list[Any]) -> Any:
+        """EVALSHA ``script`` through the batcher; loads it again if Redis forgot it."""
+        assert script is not None, "registered on enter"
+        try:
+            return await self._call("EVALSHA", script.sha, len(keys), *keys, *args)
+        except NoScriptError:  # Redis restarted or flushed its scripts
+            return await script(keys=keys, args=args)
 
     async def get(self, key: str) -> bytes | None:
         value = await self._call("GET", self._prefix + key)
@@ -252,17 +264,12 @@ class RedisCache(_RedisAdapter):
     async def incr(self, key: str, amount: int = 1, ttl: float | None = None) -> int:
         if ttl is None:
             return int(await self._call("INCRBY", self._prefix + key, amount))
-        script = self._incr_script
-        assert script is not None, "registered on enter"
-        args = (1, self._prefix + key, amount, _ttl_ms(ttl))
-        try:
-            return int(await self._call("EVALSHA", script.sha, *args))
-        except NoScriptError:  # Redis restarted or flushed its scripts: load it again
-            return int(await script(keys=[args[1]], args=list(args[2:])))
+        args = [amount, _ttl_ms(ttl)]
+        return int(await self._eval(self._incr_script, [self._prefix + key], args))
 
     async def incr_each(self, keys: Sequence[str], ttl: float) -> list[int]:
-        script, batcher = self._incr_script, self._batcher
-        assert script is not None and batcher is not None, "set up on enter"
+        script, batcher = self._incr_script, self._batch()
+        assert script is not None, "registered on enter"
         px = _ttl_ms(ttl)
         try:  # batched with whatever else this turn of the loop sends
             replies = await batcher.call_many(
@@ -290,9 +297,7 @@ class RedisCache(_RedisAdapter):
     async def _transaction(self, commands: list[tuple[Any, ...]]) -> list[Any]:
         """MULTI, ``commands``, EXEC: queued back to back on the batcher's connection,
         so nothing else interleaves; the first error among the replies is raised."""
-        self._redis()
-        assert self._batcher is not None, "set up on enter"
-        replies = await self._batcher.call_many([("MULTI",), *commands, ("EXEC",)])
+        replies = await self._batch().call_many([("MULTI",), *commands, ("EXEC",)])
         results = replies[-1]
         if results is None:
             raise ConnectionError("Redis aborted the transaction")
@@ -313,17 +318,12 @@ class RedisCache(_RedisAdapter):
     ) -> int:
         if max_len < 1 or (also is not None and also[2] < 1):
             raise ValueError("max_len must be at least 1")
-        script, batcher = self._append_script, self._batcher
-        assert script is not None and batcher is not None, "set up on enter"
         keys: list[Any] = [self._prefix + counter, self._prefix + key]
         args: list[Any] = [value, max_len, _ttl_ms(ttl)]
         if also is not None:
             keys.append(self._prefix + also[0])
             args += [also[1], also[2]]
-        try:  # batched with whatever else this turn of the loop appends
-            return int(await batcher.call("EVALSHA", script.sha, len(keys), *keys, *args))
-        except NoScriptError:  # Redis restarted or flushed its scripts: load it again
-            return int(await script(keys=keys, args=args))
+        return int(await self._eval(self._append_script, keys, args))
 
     async def write_batch(
         self,
@@ -360,8 +360,6 @@ class RedisCache(_RedisAdapter):
         lease = -1 if release else 0 if lease_ttl is None else _ttl_ms(lease_ttl)
         if not writes:
             return []
-        script, batcher = self._held_script, self._batcher
-        assert script is not None and batcher is not None, "set up on enter"
         leases = list(writes)
         keys: list[Any] = [self._prefix + name for name in leases]
         flags: list[Any] = []
@@ -372,10 +370,7 @@ class RedisCache(_RedisAdapter):
                 keys.append(self._prefix + write[0])
                 values.append(write[1])
         args: list[Any] = [holder, px, lease, len(leases), *flags, *values]
-        try:  # batched with whatever else this turn of the loop sends
-            replies = await batcher.call("EVALSHA", script.sha, len(keys), *keys, *args)
-        except NoScriptError:  # Redis restarted or flushed its scripts: load it again
-            replies = await script(keys=keys, args=args)
+        replies = await self._eval(self._held_script, keys, args)
         return [name for name, held in zip(leases, replies, strict=True) if not int(held)]
 
     async def zadd(

@@ -41,18 +41,13 @@ class CommandBatcher:
 
     async def call(self, *command: Any) -> Any:
         """Send ``command`` with this loop turn's batch; its reply, or its error raised here."""
-        wire = self._wire
-        if wire is None or wire.closed or self._closed:
-            wire = await self._connect()
-        return await wire.call(*command)
+        return await (await self._ready()).call(*command)
 
     async def call_many(self, commands: Iterable[tuple[Any, ...]]) -> list[Any]:
         """Send ``commands`` in this loop turn's batch; their replies in order.
 
         The first error reply is raised (after every reply arrived)."""
-        wire = self._wire
-        if wire is None or wire.closed or self._closed:
-            wire = await self._connect()
+        wire = await self._ready()
         replies = await asyncio.gather(
             *(wire.call(*command) for command in commands), return_exceptions=True
         )
@@ -60,6 +55,12 @@ class CommandBatcher:
             if isinstance(reply, BaseException):
                 raise reply  # the first error; the others were retrieved with it
         return list(replies)
+
+    async def _ready(self) -> Pipeline:
+        wire = self._wire
+        if wire is None or wire.closed or self._closed:
+            wire = await self._connect()
+        return wire
 
     async def _connect(self) -> Pipeline:
         async with self._lock:

@@ -20,6 +20,7 @@ HTTP_RATE_LIMITED = "typogram_http_rate_limited_total"
 AUTH_EVENTS = "typogram_auth_events_total"
 EVENTS_PROCESSED = "typogram_events_processed_total"
 EVENT_HANDLER_LATENCY = "typogram_event_handler_duration_seconds"
+DEAD_LETTERS = "typogram_dead_letters_total"
 COMPONENT_STAT = "typogram_component"
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1.0, 2.5, 5.0)
@@ -74,6 +75,12 @@ class KernelMetrics:
             EVENTS_PROCESSED,
             "Events handled by consumer groups",
             ["group", "topic", "outcome"],
+            registry=registry,
+        )
+        self.dead_letters = Counter(
+            DEAD_LETTERS,
+            "Events a consumer group sent to <topic>.dlq, by the exception that sent them",
+            ["group", "topic", "error"],
             registry=registry,
         )
         self.event_latency = Histogram(

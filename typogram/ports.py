@@ -179,6 +179,21 @@ class PubSub(Protocol):
 
 
 EventHandler = Callable[[str, Event], Awaitable[None]]
+Header = tuple[str, bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class LogRecord:
+    """One record read back from a topic (``EventLog.read_back``): where it sits, its key,
+    value and headers. ``timestamp`` is epoch ms, set when it was published."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp: int
+    key: str | None
+    value: bytes
+    headers: tuple[Header, ...] = ()
 
 
 class EventLog(Protocol):
@@ -193,8 +208,21 @@ class EventLog(Protocol):
 
     async def ping(self) -> None: ...
     async def publish(self, topic: str, event: Event) -> None: ...
-    async def publish_raw(self, topic: str, value: bytes, key: str | None = None) -> None:
-        """Publish bytes as they are (dead letters keep the original payload)."""
+    async def publish_raw(
+        self, topic: str, value: bytes, key: str | None = None, headers: Sequence[Header] = ()
+    ) -> None:
+        """Publish bytes as they are (dead letters keep the original payload). ``headers``
+        travel with the record for ``read_back``; ``consume`` hands over the value only."""
+        ...
+
+    async def read_back(self, topic: str, limit: int) -> list[LogRecord]:
+        """The newest ``limit`` records still held for ``topic``, by partition then offset.
+
+        Reads without a consumer group: nothing is committed and no consumer
+        is disturbed. A topic that does not exist reads as empty. The
+        embedded log holds history for dead-letter topics only (the newest
+        ``queue_size`` records of each), which is what ``typogram dlq`` reads.
+        """
         ...
 
     async def consume(

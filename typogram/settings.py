@@ -63,6 +63,10 @@ class Settings:
     log_json: bool = True
     worker_max_retries: int = 5
     worker_retry_backoff_s: float = 0.2
+    # ``typogram dlq replay`` refuses an event it has replayed this many times already.
+    worker_dlq_replay_limit: int = 3
+    # The most records ``typogram dlq`` reads from one dead-letter topic (the newest).
+    worker_dlq_read_max: int = 10_000
     event_queue_size: int = 10_000
     backend_connect_timeout_s: float = 5.0
     # -- real-time gateway (gateway/) ------------------------------------

@@ -5,8 +5,11 @@ The runtime decodes, skips events the group already processed (a marker in
 the cache, kept ``DONE_TTL_S``; not for a group whose handler is idempotent
 by itself, ``dedupe=False``), retries a failing handler with backoff up to
 ``worker_max_retries`` times and then sends the original bytes to
-``<topic>.dlq``. An undecodable message goes to the DLQ at once. The event
-log commits only after this returns, so a crash replays, never loses.
+``<topic>.dlq`` with headers saying why (group, exception, attempts, when;
+``workers.dlq``), counted in ``typogram_dead_letters_total``. An
+undecodable message goes to the DLQ at once. The event log commits only
+after this returns, so a crash replays, never loses. ``typogram dlq``
+lists and replays dead letters.
 
 A group may also give ``handle_batch``: events the log hands over side by
 side (one per partition of a poll) that arrive within ``BATCH_LINGER_S`` of
@@ -27,7 +30,7 @@ from typing import TYPE_CHECKING
 from typogram import keys
 from typogram.logs import get_logger
 from typogram.ports import Event
-from typogram.topics import dead_letter
+from workers import dlq
 
 if TYPE_CHECKING:
     from typogram.platform import Platform
@@ -144,6 +147,21 @@ class GroupRunner:
         else:
             await self.group.handle(self.platform, topic, event)
 
+    async def _dead_letter(
+        self, topic: str, raw: bytes, event: Event | None, exc: Exception, *, attempts: int
+    ) -> None:
+        error = await dlq.send(
+            self.platform.events,
+            topic,
+            raw,
+            event=event,
+            group=self.group.name,
+            exc=exc,
+            attempts=attempts,
+            at_ms=int(time.time() * 1000),
+        )
+        self.platform.metrics.dead_letters.labels(self.group.name, topic, error).inc()
+
     async def run(self) -> None:
         """Consume until cancelled."""
         await self.platform.events.consume(self.group.name, self.group.topics, self.process)
@@ -154,7 +172,7 @@ class GroupRunner:
             event = Event.decode(raw)
         except ValueError as exc:
             log.warning("poison message sent to DLQ", extra={"topic": topic, "reason": str(exc)})
-            await self.platform.events.publish_raw(dead_letter(topic), raw)
+            await self._dead_letter(topic, raw, None, exc, attempts=0)
             metrics.events_processed.labels(self.group.name, topic, "poison").inc()
             return
         done_key = keys.event_done(self.group.name, event.id) if self.group.dedupe else None
@@ -168,13 +186,13 @@ class GroupRunner:
                 break
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception as exc:
                 if attempt == self.max_retries:
                     log.exception(
                         "event failed after retries, sent to DLQ",
                         extra={"topic": topic, "event_id": event.id, "group": self.group.name},
                     )
-                    await self.platform.events.publish_raw(dead_letter(topic), raw, key=event.key)
+                    await self._dead_letter(topic, raw, event, exc, attempts=attempt + 1)
                     metrics.events_processed.labels(self.group.name, topic, "dead_letter").inc()
                     return
                 await asyncio.sleep(self.backoff * 2**attempt)

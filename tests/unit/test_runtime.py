@@ -15,7 +15,7 @@ from typogram import keys
 from typogram.adapters.memory import MemoryCache
 from typogram.metrics import KernelMetrics
 from typogram.platform import Platform
-from typogram.ports import Event
+from typogram.ports import Event, Header
 from workers.runtime import BatchAborted, Batcher, Group, GroupRunner
 
 
@@ -23,7 +23,9 @@ class RecordingLog:
     def __init__(self) -> None:
         self.dead: list[tuple[str, bytes]] = []
 
-    async def publish_raw(self, topic: str, value: bytes, key: str | None = None) -> None:
+    async def publish_raw(
+        self, topic: str, value: bytes, key: str | None = None, headers: Sequence[Header] = ()
+    ) -> None:
         self.dead.append((topic, value))
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -31,7 +32,7 @@ from aiokafka.structs import ConsumerRecord
 
 from typogram import topics as topic_names
 from typogram.errors import BackendUnavailable
-from typogram.ports import Event
+from typogram.ports import Event, Header, LogRecord
 from typogram.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,7 @@ log = logging.getLogger(__name__)
 # Kafka accepts these characters in topic names; a bad prefix fails at start-up.
 _TOPIC_CHARS: Final = re.compile(r"[A-Za-z0-9._-]*")
 CLIENT_ID: Final = "typogram"
+READ_BACK_PATIENCE: Final = 6  # connect timeouts one ``read_back`` may take in all
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,12 +200,72 @@ class KafkaEventLog:
     async def publish(self, topic: str, event: Event) -> None:
         await self.publish_raw(topic, event.encode(), key=event.key)
 
-    async def publish_raw(self, topic: str, value: bytes, key: str | None = None) -> None:
-        """Return once the broker acknowledged the write (``acks=all``)."""
+    async def publish_raw(
+        self, topic: str, value: bytes, key: str | None = None, headers: Sequence[Header] = ()
+    ) -> None:
+        """Return once the broker acknowledged the write (``acks=all``); ``headers``
+        become Kafka record headers."""
         producer = self._check()
         raw_key = None if key is None else key.encode()
-        await producer.send_and_wait(self._prefix + topic, value, key=raw_key)
+        await producer.send_and_wait(
+            self._prefix + topic, value, key=raw_key, headers=list(headers) or None
+        )
         self._published[topic] += 1
+
+    async def read_back(self, topic: str, limit: int) -> list[LogRecord]:
+        """Read the newest ``limit`` records of ``topic`` with a group-less consumer.
+
+        Each partition is read from ``limit`` records before its end offset
+        (as it was when the read began) up to that end; of what was read the
+        ``limit`` newest by timestamp are kept. Records published meanwhile may
+        be left out. Raises ``TimeoutError`` when the read takes longer than
+        ``READ_BACK_PATIENCE`` connect timeouts.
+        """
+        self._check()
+        if limit <= 0:
+            return []
+        name = self._prefix + topic
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self._bootstrap,
+            client_id=CLIENT_ID,
+            group_id=None,
+            enable_auto_commit=False,
+            request_timeout_ms=max(int(self._timeout_s * 1000), 1000),
+            fetch_max_wait_ms=self._tuning.fetch_max_wait_ms,
+        )
+        try:
+            await asyncio.wait_for(consumer.start(), self._timeout_s)
+            await asyncio.wait_for(consumer.topics(), self._timeout_s)  # fresh metadata
+            numbers = consumer.partitions_for_topic(name)
+            if not numbers:
+                return []
+            partitions = [TopicPartition(name, n) for n in sorted(numbers)]
+            consumer.assign(partitions)
+            starts = await consumer.beginning_offsets(partitions)
+            ends = await consumer.end_offsets(partitions)
+            left = {p: ends[p] for p in partitions if ends[p] > starts[p]}
+            for partition in left:
+                consumer.seek(partition, max(starts[partition], ends[partition] - limit))
+            records: list[LogRecord] = []
+            deadline = time.monotonic() + READ_BACK_PATIENCE * self._timeout_s
+            while left:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"reading {topic} did not reach its end in time")
+                batches = await asyncio.wait_for(
+                    consumer.getmany(*left, timeout_ms=self._tuning.poll_timeout_ms),
+                    self._timeout_s,
+                )
+                for partition, batch in batches.items():
+                    records.extend(
+                        _record(topic, r) for r in batch if r.offset < left.get(partition, 0)
+                    )
+                for partition in list(left):
+                    if await consumer.position(partition) >= left[partition]:
+                        del left[partition]
+        finally:
+            await consumer.stop()
+        newest = sorted(records, key=lambda r: (r.timestamp, r.partition, r.offset))[-limit:]
+        return sorted(newest, key=lambda r: (r.partition, r.offset))
 
     async def consume(
         self,
@@ -301,6 +363,18 @@ class KafkaEventLog:
         for topic, count in self._published.items():
             stats[f"published.{topic}"] = count
         return stats
+
+
+def _record(topic: str, record: ConsumerRecord[bytes, bytes]) -> LogRecord:
+    return LogRecord(
+        topic=topic,
+        partition=record.partition,
+        offset=record.offset,
+        timestamp=record.timestamp,
+        key=None if record.key is None else record.key.decode(errors="replace"),
+        value=record.value or b"",
+        headers=tuple((name, bytes(value or b"")) for name, value in record.headers),
+    )
 
 
 def _reason(exc: BaseException) -> str:

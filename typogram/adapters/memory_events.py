@@ -7,13 +7,15 @@ not thread-safe: call it from the event loop that entered it.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Self
 
 from typogram.adapters.embedded import _Embedded
-from typogram.ports import Event
+from typogram.ports import Event, Header, LogRecord
 from typogram.settings import Settings
+from typogram.topics import DLQ_SUFFIX
 
 _Message = tuple[str, bytes]
 
@@ -49,6 +51,9 @@ class InProcessEventLog(_Embedded):
       (back-pressure) until a consumer of that group takes one.
     * Consumers of one group share its backlog (competing consumers).
       Delivery is in publication order, which covers Kafka's per-key order.
+    * Dead-letter topics (``<topic>.dlq``) also keep their newest
+      ``queue_size`` records, headers included, for ``read_back``; other
+      topics keep no history. Their records count as delivered, not dropped.
     * Nothing survives the process: this log is for one-process deployments.
     """
 
@@ -59,6 +64,7 @@ class InProcessEventLog(_Embedded):
         self._groups: dict[str, _Group] = {}
         self._routes: dict[str, set[str]] = defaultdict(set)  # topic -> groups
         self._published: dict[str, int] = defaultdict(int)
+        self._history: dict[str, deque[LogRecord]] = {}
         self._consumed = self._dropped = 0
 
     @classmethod
@@ -75,13 +81,24 @@ class InProcessEventLog(_Embedded):
     async def publish(self, topic: str, event: Event) -> None:
         await self.publish_raw(topic, event.encode(), key=event.key)
 
-    async def publish_raw(self, topic: str, value: bytes, key: str | None = None) -> None:
+    async def publish_raw(
+        self, topic: str, value: bytes, key: str | None = None, headers: Sequence[Header] = ()
+    ) -> None:
         self._check()
-        del key  # one backlog per group keeps every key in publication order
+        # One backlog per group keeps every key in publication order; the key and
+        # headers matter only to what ``read_back`` returns.
+        kept = topic.endswith(DLQ_SUFFIX)
+        if kept:
+            history = self._history.get(topic)
+            if history is None:
+                history = self._history[topic] = deque(maxlen=self._queue_size)
+            offset = history[-1].offset + 1 if history else 0
+            stamp = int(time.time() * 1000)
+            history.append(LogRecord(topic, 0, offset, stamp, key, value, tuple(headers)))
         names = self._routes.get(topic)
         self._published[topic] += 1
         if not names:
-            self._dropped += 1
+            self._dropped += 0 if kept else 1
             return
         for name in tuple(names):
             group = self._groups[name]
@@ -127,6 +144,12 @@ class InProcessEventLog(_Embedded):
                 state.readable.set()
                 raise
             self._consumed += 1
+
+    async def read_back(self, topic: str, limit: int) -> list[LogRecord]:
+        """The newest ``limit`` records of a dead-letter topic; any other topic reads empty."""
+        self._check()
+        history = self._history.get(topic, ())
+        return list(history)[-limit:] if limit > 0 else []
 
     def statistics(self) -> dict[str, float]:
         stats: dict[str, float] = {

@@ -13,7 +13,8 @@ plus a grace period for frames in flight, and reports per step:
 * delivered chat.message frames per second,
 * p50/p95/p99 send-to-receive latency (the send time is in the message text),
 * server CPU per delivered message: utime+stime of both gateway processes
-  from ``/proc/PID/stat`` over the step, divided by deliveries; Redis CPU
+  from ``/proc/PID/stat`` over the step, divided by deliveries, and the
+  kernel's share of it (stime: socket writes, loopback delivery); Redis CPU
   the same way from ``INFO cpu``.
 
 It stops raising the rate when less than 90 % of the target arrives or p99
@@ -40,7 +41,7 @@ from picows import ws_connect
 from bench.common import (
     GatewayProcess,
     Peer,
-    cpu_s,
+    cpu_times,
     delete_prefix,
     guest_tokens,
     join_all,
@@ -191,13 +192,15 @@ def run_size(args: argparse.Namespace, gateways: list[GatewayProcess], prefix: s
         recv_all(pipes, 120)
         _wait_subscribed(rds, prefix, rooms, len(gateways))
         for number, rate in enumerate(args.rates):
-            cpu0 = [cpu_s(g.pid) for g in gateways]
+            cpu0 = [cpu_times(g.pid) for g in gateways]
             redis0 = _redis_cpu(rds)
             for pipe in pipes:
                 pipe.send(("step", f"s{number}", rate / args.procs, args.step_s))
             with gateways[0].profiling():
                 results = recv_all(pipes, args.step_s + GRACE_S + 60)
-            server_cpu = sum(cpu_s(g.pid) - c for g, c in zip(gateways, cpu0, strict=True))
+            cpu1 = [cpu_times(g.pid) for g in gateways]
+            server_sys = sum(b[1] - a[1] for a, b in zip(cpu0, cpu1, strict=True))
+            server_cpu = server_sys + sum(b[0] - a[0] for a, b in zip(cpu0, cpu1, strict=True))
             redis_cpu = _redis_cpu(rds) - redis0
             delivered = sum(r["delivered"] for r in results)
             send_s = max(r["send_s"] for r in results)
@@ -215,6 +218,7 @@ def run_size(args: argparse.Namespace, gateways: list[GatewayProcess], prefix: s
                 "p95_ms": round(percentile(latencies, 95), 1),
                 "p99_ms": round(percentile(latencies, 99), 1),
                 "gw_cpu_us/deliv": round(1e6 * server_cpu / max(1, delivered), 1),
+                "gw_sys_us/deliv": round(1e6 * server_sys / max(1, delivered), 1),
                 "gw_cpu_%": round(100 * server_cpu / (send_s + GRACE_S)),
                 "redis_us/deliv": round(1e6 * redis_cpu / max(1, delivered), 1),
                 "errors": dict(errors),

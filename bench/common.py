@@ -72,9 +72,14 @@ def rss_kib(pid: int) -> int:
 
 def cpu_s(pid: int) -> float:
     """utime + stime of a process, in seconds."""
+    return sum(cpu_times(pid))
+
+
+def cpu_times(pid: int) -> tuple[float, float]:
+    """(utime, stime) of a process, in seconds: user space and kernel apart."""
     stat = Path(f"/proc/{pid}/stat").read_text()
     fields = stat[stat.rindex(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # fields 14 and 15 of stat(5)
+    return int(fields[11]) / CLK_TCK, int(fields[12]) / CLK_TCK  # fields 14 and 15 of stat(5)
 
 
 def percentile(samples: list[float], q: float) -> float:

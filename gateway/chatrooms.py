@@ -13,9 +13,10 @@ Every push published later reaches it; the session's watermark starts at the
 counter plus the history's numbers, so a push it already has (in history, or
 its own arrival) is dropped on delivery: no gap, no duplicate.
 
-``chat.send`` in order: the ``chat-messages`` event, then history and room log
-in one atomic append, then PUBLISH. A failure anywhere means nothing was
-delivered and the sender gets ``unavailable``. At most ``max_inflight``
+``chat.send`` in order: the ``chat-messages`` event, then history, room log
+and PUBLISH in one atomic step (``Cache.append_numbered``; one script on
+Redis, so pushes leave in number order). On a failure the sender gets
+``unavailable``. At most ``max_inflight``
 sends run at once per node; past that the sender gets ``unavailable`` at once.
 """
 
@@ -23,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import replace
@@ -39,7 +39,7 @@ from typogram import keys
 from typogram.codes import ErrorCode
 from typogram.errors import AppError
 from typogram.ports import Cache, Event, EventLog, PubSub
-from typogram.protocol import ProtocolError, Push, numbered_payload, parse_push, push_payload
+from typogram.protocol import ProtocolError, Push, parse_push, push_payload
 
 log = logging.getLogger(__name__)
 
@@ -263,10 +263,11 @@ class ChatRooms:
     async def _apply(
         self, room: str, effects: list[chat.Effect], reply: Reply, sending: bool
     ) -> list[int]:
-        """Carry out effects: durable event first, then history + log, then PUBLISH.
+        """Carry out effects: durable event first, then history, log and PUBLISH at once.
 
         For a ``chat.send`` (``sending``) a backend failure becomes ``unavailable``:
-        it happened before the PUBLISH, so nobody got the message.
+        numbering, logging and publishing are one step, so nobody got the message,
+        or (only the reply was lost) it went out whole, in the log as in the stream.
         """
         history = b""
         numbers: list[int] = []
@@ -299,20 +300,16 @@ class ChatRooms:
     async def _broadcast(
         self, room: str, kind: str, data: Mapping[str, Any], history: bytes
     ) -> int:
-        payload = push_payload(kind, data)
-        also = (keys.room_history(room), history, self._history) if history else None
-        number = await self._cache.append_numbered(
+        """Number, log and publish a push in one atomic step (one script on Redis)."""
+        return await self._cache.append_numbered(
             keys.room_push_seq(room),
             keys.room_pushes(room),
-            payload,
+            push_payload(kind, data),
             self._push_log,
             self._push_ttl,
-            also=also,
+            also=(keys.room_history(room), history, self._history) if history else None,
+            publish=(self._pubsub, keys.channel_room(room)),
         )
-        await self._pubsub.publish(
-            keys.channel_room(room), numbered_payload(number, payload, time.time())
-        )
-        return number
 
     async def _load_history(self, room: str) -> tuple[list[orjson.Fragment], list[int]]:
         """The room's history for ``room.joined``, and the push numbers it holds."""

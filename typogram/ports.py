@@ -16,6 +16,8 @@ from typing import Any, Protocol, Self
 
 import orjson
 
+from typogram.protocol import numbered_payload
+
 
 @dataclass(frozen=True, slots=True)
 class Event:
@@ -105,13 +107,20 @@ class Cache(Protocol):
         ttl: float,
         *,
         also: tuple[str, bytes, int] | None = None,
+        publish: tuple[PubSub, str] | None = None,
     ) -> int:
         """Atomically add 1 to ``counter`` (giving n) and append ``b"<n> " + value`` to list
         ``key`` kept to its newest ``max_len``; both keys expire ``ttl`` after this call.
         ``also=(list, item, max_len)`` appends ``b"<n> " + item`` to a second list, kept
         to its ``max_len``, in the same atomic step (its TTL is left alone). Returns n:
         appends are numbered 1, 2, … in the order they are stored. Raises and stores
-        nothing when it fails."""
+        nothing when it fails.
+
+        ``publish=(pubsub, channel)``: then also publish ``value`` (a JSON object) numbered
+        (``protocol.numbered_payload``, stamped with the time of the call) on ``channel``.
+        When cache and pub/sub share a server it is part of the atomic step (Redis: one
+        script), so publications leave in number order; otherwise it follows the step
+        (``publish_numbered``)."""
         ...
 
     async def write_batch(
@@ -176,6 +185,12 @@ class PubSub(Protocol):
     async def subscribe(self, channel: str, listener: Listener) -> None: ...
     async def unsubscribe(self, channel: str, listener: Listener) -> None: ...
     def statistics(self) -> dict[str, float]: ...
+
+
+async def publish_numbered(target: tuple[PubSub, str], number: int, value: bytes) -> None:
+    """Publish ``value`` as push ``number`` of its room, stamped now (``append_numbered``)."""
+    pubsub, channel = target
+    await pubsub.publish(channel, numbered_payload(number, value, time.time()))
 
 
 EventHandler = Callable[[str, Event], Awaitable[None]]

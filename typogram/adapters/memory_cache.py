@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Self, TypeVar
 
 from typogram.adapters.embedded import _Embedded
+from typogram.ports import PubSub, publish_numbered
 from typogram.settings import Settings
 
 DEFAULT_MAX_KEYS = 100_000
@@ -251,6 +252,7 @@ class MemoryCache(_Embedded):
         ttl: float,
         *,
         also: tuple[str, bytes, int] | None = None,
+        publish: tuple[PubSub, str] | None = None,
     ) -> int:
         self._check()
         _check_ttl(ttl)
@@ -263,6 +265,8 @@ class MemoryCache(_Embedded):
         await self.list_push(key, b"%d %b" % (number, value), max_len, ttl)
         if also is not None:
             await self.list_push(also[0], b"%d %b" % (number, also[1]), also[2])
+        if publish is not None:  # nothing suspended since the count: in number order
+            await publish_numbered(publish, number, value)
         return number
 
     async def write_batch(

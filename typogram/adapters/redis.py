@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from itertools import islice
 from typing import Any, Final, Self
@@ -27,7 +28,7 @@ from typogram.adapters.listeners import deliver
 from typogram.adapters.redis_batch import CommandBatcher
 from typogram.adapters.redis_wire import Subscriber, connect, reply_error
 from typogram.errors import BackendUnavailable
-from typogram.ports import Listener
+from typogram.ports import Listener, PubSub, publish_numbered
 from typogram.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,10 @@ return value
 """
 
 # INCR a counter, append "<n> value" to a list kept to ARGV[2] items, expire both; with a
-# third key also append "<n> ARGV[4]" to that list kept to ARGV[5] items (one atomic script).
+# third key also append "<n> ARGV[4]" to that list kept to ARGV[5] items; with a channel in
+# ARGV[6] also PUBLISH the value numbered there (``protocol.numbered_payload``: n and the
+# send time ARGV[7] spliced in front of its fields). One atomic script: publications leave
+# in number order.
 _APPEND_NUMBERED: Final = """
 local n = redis.call('INCR', KEYS[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
@@ -56,6 +60,10 @@ redis.call('PEXPIRE', KEYS[2], ARGV[3])
 if KEYS[3] then
   redis.call('RPUSH', KEYS[3], n .. ' ' .. ARGV[4])
   redis.call('LTRIM', KEYS[3], -tonumber(ARGV[5]), -1)
+end
+if ARGV[6] and ARGV[6] ~= '' then
+  local fields = string.sub(ARGV[1], 2)
+  redis.call('PUBLISH', ARGV[6], '{"n":' .. n .. ',"p":' .. ARGV[7] .. ',' .. fields)
 end
 return n
 """
@@ -193,6 +201,10 @@ class _RedisAdapter:
     async def ping(self) -> None:
         await self._redis().ping()
 
+    def shares_server(self, other: _RedisAdapter) -> bool:
+        """Same Redis and key prefix: a script run by one may act for the other."""
+        return self._url == other._url and self._prefix == other._prefix
+
 
 class RedisCache(_RedisAdapter):
     """The ``Cache`` port on Redis. Hit and miss counts are this process's ``get`` calls."""
@@ -315,6 +327,7 @@ class RedisCache(_RedisAdapter):
         ttl: float,
         *,
         also: tuple[str, bytes, int] | None = None,
+        publish: tuple[PubSub, str] | None = None,
     ) -> int:
         if max_len < 1 or (also is not None and also[2] < 1):
             raise ValueError("max_len must be at least 1")
@@ -323,7 +336,19 @@ class RedisCache(_RedisAdapter):
         if also is not None:
             keys.append(self._prefix + also[0])
             args += [also[1], also[2]]
-        return int(await self._eval(self._append_script, keys, args))
+        elsewhere = None
+        if publish is not None:
+            pubsub, channel = publish
+            if isinstance(pubsub, RedisPubSub) and pubsub.shares_server(self):
+                args += [*((b"", 1) if also is None else ()), pubsub._wire(channel)]
+                args.append(b"%.6f" % time.time())
+                pubsub._published += 1
+            else:  # another server or adapter: publish after the atomic step
+                elsewhere = publish
+        number = int(await self._eval(self._append_script, keys, args))
+        if elsewhere is not None:
+            await publish_numbered(elsewhere, number, value)
+        return number
 
     async def write_batch(
         self,

@@ -4,6 +4,13 @@ The store owns every query on ``users``, ``refresh_tokens`` and ``audit_log``.
 Profiles are cached as ``user:{id}:profile`` for ``profile_cache_ttl_s`` and
 dropped on every write; token versions are cached the same way because the
 REST layer and the gateway read them on every authenticated request.
+
+Token versions are also kept in process for ``TOKEN_VERSION_LOCAL_S`` (at
+most ``TOKEN_VERSION_LOCAL_MAX`` users), so a client's burst of requests
+costs one cache read, not one per request. The bound this puts on
+revocation: a bump refuses older tokens at once in the process that made
+it, and in every other process within ``TOKEN_VERSION_LOCAL_S`` (the
+process-local copy is re-read from the shared cache after that).
 """
 
 from __future__ import annotations
@@ -11,7 +18,7 @@ from __future__ import annotations
 import secrets
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import msgspec
@@ -29,6 +36,10 @@ from typogram.ports import Cache
 REFERRAL_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 PROFILE_FIELDS = ("display_name", "bio", "keyboard_layout", "country")
 TOKEN_VERSION_TTL_S = 3600
+# How long a process trusts its own copy of a token version (the revocation
+# delay in other processes), and how many users' versions it keeps.
+TOKEN_VERSION_LOCAL_S = 2.0
+TOKEN_VERSION_LOCAL_MAX = 65_536
 
 
 class User(msgspec.Struct, frozen=True, kw_only=True):
@@ -68,10 +79,24 @@ def _user(row: Any) -> User:
 
 
 class Accounts:
-    def __init__(self, db: Database, cache: Cache, *, profile_ttl_s: int = 3600) -> None:
+    def __init__(
+        self,
+        db: Database,
+        cache: Cache,
+        *,
+        profile_ttl_s: int = 3600,
+        token_version_local_s: float = TOKEN_VERSION_LOCAL_S,
+        token_version_local_max: int = TOKEN_VERSION_LOCAL_MAX,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._db = db
         self._cache = cache
         self._profile_ttl = profile_ttl_s
+        self._version_local_s = token_version_local_s
+        self._version_local_max = token_version_local_max
+        self._clock = clock
+        # user id -> (version, read at), oldest read first: the process-local copy.
+        self._versions: dict[str, tuple[int, float]] = {}
 
     # -- users -------------------------------------------------------------
 
@@ -208,16 +233,41 @@ class Accounts:
     # -- token versions ------------------------------------------------------
 
     async def token_version(self, user_id: str) -> int | None:
-        """The user's current token version; ``None`` when there is no such user."""
+        """The user's current token version; ``None`` when there is no such user.
+
+        May be up to ``token_version_local_s`` old when another process bumped
+        it (module docstring); never older after a bump in this process.
+        """
+        now = self._clock()
+        local = self._versions.get(user_id)
+        if local is not None and now - local[1] < self._version_local_s:
+            return local[0]
         cache_key = keys.user_token_version(user_id)
         cached = await self._cache.get(cache_key)
         if cached is not None:
-            return int(cached)
-        async with self._db.read(primary=True) as conn:
-            result = await conn.execute(select(users.c.token_version).where(users.c.id == user_id))
-            version = result.scalar_one_or_none()
+            version: int | None = int(cached)
+        else:
+            async with self._db.read(primary=True) as conn:
+                result = await conn.execute(
+                    select(users.c.token_version).where(users.c.id == user_id)
+                )
+                version = result.scalar_one_or_none()
+            if version is not None:
+                await self._cache.set(cache_key, str(version).encode(), ttl=TOKEN_VERSION_TTL_S)
         if version is not None:
-            await self._cache.set(cache_key, str(version).encode(), ttl=TOKEN_VERSION_TTL_S)
+            version = self._remember_version(user_id, version, now)
+        return version
+
+    def _remember_version(self, user_id: str, version: int, now: float) -> int:
+        """Keep ``version`` as this process's copy (never lowering it); returns the copy."""
+        known = self._versions.get(user_id)
+        if known is not None and known[0] > version:
+            # A read that started before this process's own bump answered late.
+            version = known[0]
+        self._versions.pop(user_id, None)  # re-inserted last: the dict stays in read order
+        if len(self._versions) >= self._version_local_max:
+            del self._versions[next(iter(self._versions))]
+        self._versions[user_id] = (version, now)
         return version
 
     async def bump_token_version(self, user_id: str) -> int:
@@ -235,6 +285,7 @@ class Accounts:
                 .where(refresh_tokens.c.user_id == user_id, refresh_tokens.c.used_at.is_(None))
                 .values(used_at=now_ms())
             )
+        self._remember_version(user_id, version, self._clock())
         await self._cache.set(
             keys.user_token_version(user_id), str(version).encode(), ttl=TOKEN_VERSION_TTL_S
         )

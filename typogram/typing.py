@@ -181,7 +181,7 @@ def _wpm(chars: int, duration_ms: int) -> float:
 def _pstdev(values: Sequence[float], mean: float) -> float:
     """Population standard deviation in floats (``statistics.pstdev`` works in exact
     fractions: ~100x slower, and the difference vanishes in the 2-decimal rounding)."""
-    return math.sqrt(math.fsum((v - mean) ** 2 for v in values) / len(values))
+    return math.sqrt(math.fsum([(v - mean) ** 2 for v in values]) / len(values))
 
 
 def consistency_of(series: Iterable[float]) -> float:
@@ -196,21 +196,15 @@ def consistency_of(series: Iterable[float]) -> float:
     return 100 * (1 - math.tanh(c + c**3 / 3 + c**5 / 5))
 
 
-def _seconds(strokes: tuple[Stroke, ...], start: int, end: int) -> tuple[Second, ...]:
-    span = max(0, end - start)
+def _seconds(raw: list[int], net: list[int], errors: list[int], span: int) -> tuple[Second, ...]:
+    """The per-second series from per-second counts (rule 6); ``span`` = last - first ms.
+
+    The lists hold one slot per second from the first keystroke; ``score``
+    makes them ``span // 1000 + 1`` long.
+    """
     count = span // 1000 + 1
     if count > MAX_SERIES_SECONDS:
         return ()
-    raw, net, errors = [0] * count, [0] * count, [0] * count
-    last = count - 1
-    for stroke in strokes:
-        if stroke.kind == "backspace":
-            continue
-        offset = stroke.t - start
-        bucket = 0 if offset < 0 else min(last, offset // 1000)
-        raw[bucket] += 1
-        net[bucket] += stroke.kind == "correct"
-        errors[bucket] += stroke.kind != "correct"
     lengths = [1000] * count
     lengths[-1] = span - 1000 * (count - 1)
     if lengths[-1] <= 0 and count == 1:
@@ -236,7 +230,7 @@ def score(replay: Replay, *, whole_text: bool = True) -> Result:
     """Metrics of one replay. ``whole_text=False`` for a time test (a prefix is the target)."""
     strokes = replay.strokes
     typed, text = replay.typed, replay.text
-    correct_now = [i for i, ch in enumerate(typed) if i < len(text) and ch == text[i]]
+    correct_now = [i for i, (ch, want) in enumerate(zip(typed, text, strict=False)) if ch == want]
     chars = Chars(
         correct=len(correct_now),
         incorrect=min(len(typed), len(text)) - len(correct_now),
@@ -248,21 +242,39 @@ def score(replay: Replay, *, whole_text: bool = True) -> Result:
     bigrams: dict[str, BigramStat] = {}
     confusions: dict[str, dict[str, int]] = {}
     intervals: list[int] = []
+    interval = intervals.append
+    # Character keystrokes per second from the first keystroke (rule 6), grown as
+    # seconds show up; past MAX_SERIES_SECONDS there is no series, so no counting.
+    raw_s: list[int] = []
+    net_s: list[int] = []
+    err_s: list[int] = []
     typing = correct_strokes = backwards = 0
     last_any = start
-    previous: Stroke | None = None
+    previous_t: int | None = None
+    previous_key = previous_kind = ""
     # One pass; a stat object is made only the first time its key or pair shows up.
-    for stroke in strokes:
-        t, kind, expected = stroke.t, stroke.kind, stroke.expected
-        last_any = max(last_any, t)
+    for t, key, kind, expected in strokes:
+        if t > last_any:
+            last_any = t
         gap = -1
-        if previous is not None:
-            gap = t - previous.t
-            intervals.append(gap)
-            backwards += gap < 0
+        if previous_t is not None:
+            gap = t - previous_t
+            interval(gap)
+            if gap < 0:
+                backwards += 1
         if kind != "backspace":
             typing += 1
-            correct_strokes += kind == "correct"
+            hit = kind == "correct"
+            correct_strokes += hit
+            bucket = (t - start) // 1000 if t > start else 0
+            if bucket < MAX_SERIES_SECONDS:
+                while len(raw_s) <= bucket:
+                    raw_s.append(0)
+                    net_s.append(0)
+                    err_s.append(0)
+                raw_s[bucket] += 1
+                net_s[bucket] += hit
+                err_s[bucket] += not hit
         if expected is not None:
             stat = keys.get(expected)
             if stat is None:
@@ -272,23 +284,23 @@ def score(replay: Replay, *, whole_text: bool = True) -> Result:
                 pressed = confusions.get(expected)
                 if pressed is None:
                     pressed = confusions[expected] = {}
-                pressed[stroke.key] = pressed.get(stroke.key, 0) + 1
+                pressed[key] = pressed.get(key, 0) + 1
             else:
                 stat.hits += 1
                 # ``gap`` < 0: the first keystroke, or time went backwards.
-                if gap >= 0 and previous is not None:
+                if gap >= 0:
                     stat.total_ms += gap
                     stat.samples += 1
-                    if previous.kind == "correct":
-                        name = previous.key + stroke.key
+                    if previous_kind == "correct":
+                        name = previous_key + key
                         pair = bigrams.get(name)
                         if pair is None:
                             pair = bigrams[name] = BigramStat()
                         pair.total_ms += gap
                         pair.samples += 1
-        previous = stroke
+        previous_t, previous_key, previous_kind = t, key, kind
     written_at = replay.written_at
-    end = max((written_at[i] for i in correct_now), default=last_any)
+    end = max(map(written_at.__getitem__, correct_now), default=last_any)
     duration = max(0, end - start)
 
     if whole_text:
@@ -298,12 +310,20 @@ def score(replay: Replay, *, whole_text: bool = True) -> Result:
         # Only up to the last correct character: the clock may have cut a fix short.
         cut = correct_now[-1] + 1 if correct_now else 0
         matched = len(correct_now) / cut * 100 if cut else 0.0
-    per_second = _seconds(strokes, start, last_any)
+    span = max(0, last_any - start)
+    seconds = span // 1000 + 1
+    if seconds <= MAX_SERIES_SECONDS:
+        grow = seconds - len(raw_s)  # seconds at the end with backspaces only
+        raw_s += [0] * grow
+        net_s += [0] * grow
+        err_s += [0] * grow
+    per_second = _seconds(raw_s, net_s, err_s, span)
+    interval_mean = statistics.fmean(intervals) if intervals else 0.0
     return Result(
         wpm=_r(_wpm(chars.correct, duration)),
         raw_wpm=_r(_wpm(typing, duration)),
         accuracy=_r(correct_strokes / typing * 100 if typing else 0.0),
-        consistency=_r(consistency_of(s.raw for s in per_second)),
+        consistency=_r(consistency_of([s.raw for s in per_second])),
         duration_ms=duration,
         chars=chars,
         keystrokes=typing,
@@ -311,11 +331,11 @@ def score(replay: Replay, *, whole_text: bool = True) -> Result:
         per_second=per_second,
         whole_text=whole_text,
         matched_pct=_r(matched),
-        span_ms=max(0, last_any - start),
+        span_ms=span,
         backwards=backwards,
         intervals=len(intervals),
-        interval_mean_ms=_r(statistics.fmean(intervals)) if intervals else 0.0,
-        interval_stdev_ms=_r(_pstdev(intervals, statistics.fmean(intervals))) if intervals else 0.0,
+        interval_mean_ms=_r(interval_mean) if intervals else 0.0,
+        interval_stdev_ms=_r(_pstdev(intervals, interval_mean)) if intervals else 0.0,
         keys=keys,
         bigrams=bigrams,
         confusions=confusions,

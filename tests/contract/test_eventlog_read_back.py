@@ -4,32 +4,15 @@ in-process log and a real Kafka (tansu)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from tests.contract.test_eventlog import FAST_GROUPS, WAIT_S
+from tests.contract.test_eventlog import WAIT_S, LogFactory, event_log, make_log
 from typogram import topics
-from typogram.adapters.kafka import KafkaEventLog
-from typogram.adapters.memory import InProcessEventLog
 from typogram.ports import Event, EventLog
 
 DLQ = topics.dead_letter(topics.TEST_RESULTS)
-LogFactory = Callable[[], EventLog]
-
-
-@pytest.fixture(params=["memory", pytest.param("kafka", marks=pytest.mark.integration)])
-def make_log(request: pytest.FixtureRequest, unique_topic_prefix: str) -> LogFactory:
-    if request.param == "memory":
-        return lambda: InProcessEventLog(queue_size=100)
-    bootstrap = request.getfixturevalue("kafka_bootstrap")
-    return lambda: KafkaEventLog(bootstrap, topic_prefix=unique_topic_prefix, tuning=FAST_GROUPS)
-
-
-@pytest.fixture
-async def event_log(make_log: LogFactory) -> AsyncIterator[EventLog]:
-    async with make_log() as entered:
-        yield entered
+__all__ = ["event_log", "make_log"]  # the fixtures of the base contract, shared
 
 
 async def test_records_read_back_with_key_value_and_headers_in_order(event_log: EventLog) -> None:

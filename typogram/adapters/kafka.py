@@ -40,6 +40,12 @@ log = logging.getLogger(__name__)
 # Kafka accepts these characters in topic names; a bad prefix fails at start-up.
 _TOPIC_CHARS: Final = re.compile(r"[A-Za-z0-9._-]*")
 CLIENT_ID: Final = "typogram"
+# Bytes of records per partition batch. aiokafka's default (16 KiB) holds about three
+# ``result.accepted`` events (~5.6 KB each, with the keystroke log); with one batch in
+# flight per partition that capped a REST process at ~20 results per broker round
+# trip and timed out publishes when the machine was busy. Well under the broker's
+# default message.max.bytes (1 MB).
+PRODUCER_BATCH_BYTES: Final = 256 * 1024
 READ_BACK_PATIENCE: Final = 6  # connect timeouts one ``read_back`` may take in all
 
 
@@ -173,6 +179,7 @@ class KafkaEventLog:
                 acks="all",
                 enable_idempotence=idempotent,
                 linger_ms=self._linger_ms,
+                max_batch_size=PRODUCER_BATCH_BYTES,
                 request_timeout_ms=max(int(self._timeout_s * 1000), 1000),
             )
             try:

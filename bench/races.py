@@ -9,8 +9,11 @@ more clients join by code, members alternating between the two nodes (so
 three are on the owner's node and two are forwarded), and the host starts
 it. With ``--spread-owners`` every other race is hosted (so owned) on node
 2 instead, as when players create races on every node: each gateway then
-ticks half the races. ``--procs`` picows client processes each own whole
-races, so a sender and the snapshots it waits for share one clock.
+ticks half the races. With ``--colocate`` all five members of a race connect
+to its host's node (no forwarding, and no other node needs its snapshots).
+``--procs`` picows client processes each own whole races, so a sender and
+the snapshots it waits for share one clock. ``--profile`` profiles the
+first gateway by CPU time during the measured steps only.
 
 Once a race runs, each client sends ``race.progress`` twice a second (the
 rate clients batch keystrokes at, see docs/protocol.md), ``pos`` rising by 2
@@ -90,10 +93,13 @@ class Racer:
 class Worker:
     """One client process: its races and the counters of the current step."""
 
-    def __init__(self, urls: list[str], prefix: str, spread: bool = False) -> None:
+    def __init__(
+        self, urls: list[str], prefix: str, spread: bool = False, colocate: bool = False
+    ) -> None:
         self.urls = urls
         self.prefix = prefix
         self.spread = spread  # host every other race on the next node
+        self.colocate = colocate  # every member on the host's node
         self.racers: dict[Peer, Racer] = {}
         self.buckets: list[list[Racer]] = [[] for _ in range(BUCKETS)]
         self.step = ""
@@ -168,6 +174,9 @@ class Worker:
                 await asyncio.sleep(0.5)
         raise AssertionError("unreachable")
 
+    def _url(self, member: int, shift: int) -> str:
+        return self.urls[(shift if self.colocate else member + shift) % len(self.urls)]
+
     async def _race(
         self, gate: asyncio.Semaphore, tokens: list[tuple[str, str]], number: int
     ) -> None:
@@ -175,7 +184,7 @@ class Worker:
         async with gate:  # the five connect at once, then the four join at once
             members = await asyncio.gather(
                 *(
-                    self._connect(token, self.urls[(i + shift) % len(self.urls)], user, i)
+                    self._connect(token, self._url(i, shift), user, i)
                     for i, (token, user) in enumerate(tokens)
                 )
             )
@@ -256,8 +265,10 @@ class Worker:
         }
 
 
-async def _worker_main(urls: list[str], prefix: str, spread: bool, pipe: Connection) -> None:
-    worker = Worker(urls, prefix, spread)
+async def _worker_main(
+    urls: list[str], prefix: str, spread: bool, colocate: bool, pipe: Connection
+) -> None:
+    worker = Worker(urls, prefix, spread, colocate)
     loop = asyncio.get_running_loop()
     sender = asyncio.create_task(worker.send_forever())
     try:
@@ -276,11 +287,13 @@ async def _worker_main(urls: list[str], prefix: str, spread: bool, pipe: Connect
     pipe.send(("done",))
 
 
-def _worker_process(urls: list[str], prefix: str, spread: bool, pipe: Connection) -> None:
+def _worker_process(
+    urls: list[str], prefix: str, spread: bool, colocate: bool, pipe: Connection
+) -> None:
     raise_nofile()
     import uvloop
 
-    uvloop.run(_worker_main(urls, prefix, spread, pipe))
+    uvloop.run(_worker_main(urls, prefix, spread, colocate, pipe))
 
 
 def _redis_cpu(client: redis.Redis) -> float:
@@ -298,7 +311,8 @@ def run(args: argparse.Namespace, gateways: list[GatewayProcess]) -> list[dict[s
         for index in range(args.procs):
             mine, theirs = ctx.Pipe()
             proc = ctx.Process(
-                target=_worker_process, args=(urls, f"w{index}u", args.spread_owners, theirs)
+                target=_worker_process,
+                args=(urls, f"w{index}u", args.spread_owners, args.colocate, theirs),
             )
             proc.start()
             procs.append(proc)
@@ -374,6 +388,9 @@ def main() -> None:
         "--spread-owners", action="store_true", help="host every other race on node 2"
     )
     parser.add_argument(
+        "--colocate", action="store_true", help="all five members of a race on its host's node"
+    )
+    parser.add_argument(
         "--profile", default="", help="cProfile the first gateway (measured steps) into this file"
     )
     args = parser.parse_args()
@@ -392,7 +409,7 @@ def main() -> None:
         "race_time_limit_ms": 900_000,
         "race_max_private_text": 1000,
     }
-    gateways = [GatewayProcess(data_dir, profile=args.profile, **settings)]
+    gateways = [GatewayProcess(data_dir, profile=args.profile, profile_steps=True, **settings)]
     gateways.append(GatewayProcess(data_dir, **settings))
     rows: list[dict[str, Any]] = []
     try:

@@ -42,6 +42,12 @@ nothing more for it; a command it was applying then goes to the new owner.
 Ticking: every ``race_tick_ms`` each owned race gets a ``Tick``, in slices
 spread over the tick (``gateway.race_ticker``). ``StartTimer`` effects need
 nothing: ticks run the clock.
+
+Pushes: the owner delivers its races' pushes to this node's watchers itself
+and sends them to the other nodes only as far as they watch, the snapshots
+of a tick slice in one message per node (``gateway.race_pushes``); it learns
+which nodes watch from the commands they forward (``RaceInbox.on_forwarded``)
+and the matches it sends (``watched_from``).
 """
 
 from __future__ import annotations
@@ -56,6 +62,8 @@ from typing import Any, Final
 from gateway.race_commands import read_only, to_event
 from gateway.race_finish import limits
 from gateway.race_inbox import Command, OnMatched, RaceInbox, Replies
+from gateway.race_members import Watchers
+from gateway.race_pushes import RacePushes
 from gateway.race_store import RaceStore
 from gateway.race_ticker import RaceTicker
 from rooms import race
@@ -64,7 +72,6 @@ from typogram import keys, topics
 from typogram.codes import ErrorCode
 from typogram.errors import AppError
 from typogram.ports import Cache, Event, EventLog, PubSub
-from typogram.protocol import push_payload
 from typogram.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -89,7 +96,10 @@ class RaceEngine:
         clock: Callable[[], float],
         on_finished: Callable[[RaceState], Any] | None = None,
         on_matched: OnMatched | None = None,
+        local: Watchers | None = None,
     ) -> None:
+        """``local``: this node's watchers, handed the pushes of the races it owns
+        directly; without them every push goes through Redis."""
         self._s = settings
         self.node_id = node_id
         self._cache = cache
@@ -106,6 +116,7 @@ class RaceEngine:
             clock=clock,
             on_lost=self._given_up,
         )
+        self._pushes = RacePushes(pubsub, node_id=node_id, local=local)
         self._ticker = RaceTicker(
             tick_ms=settings.race_tick_ms,
             owned=self._owned,
@@ -113,6 +124,7 @@ class RaceEngine:
             pubsub=pubsub,
             clock=clock,
             carry_out=self._carry_out,
+            pushes=self._pushes,
         )
         self._owners: dict[str, tuple[str, float]] = {}  # race -> (node, trusted until)
         self._on_finished = on_finished
@@ -123,6 +135,8 @@ class RaceEngine:
             serve=self._serve_forwarded,
             on_matched=on_matched,
             on_owner=self._owner_changed,
+            on_forwarded=self._pushes.watched_from,
+            on_pushes=self._pushes.received,
         )
         self.halted = False
 
@@ -148,6 +162,8 @@ class RaceEngine:
                 with contextlib.suppress(Exception):
                     if await self._store.release(state):
                         await self._cache.zadd(keys.races_active(), {race_id: 0.0})
+        for race_id in list(self._owned):
+            self._pushes.forget(race_id)
         self._owned.clear()
         self._ticker.clear()
 
@@ -158,10 +174,17 @@ class RaceEngine:
             "races_dirty": len(self._store),
             "race_state_flushes": self._store.flushes,
             "races_lost": self._store.lost,
+            "race_pushes_published": self._pushes.published,
+            "race_states_batched": self._pushes.batched,
+            "race_states_kept_local": self._pushes.kept,
         }
 
     def owns(self, race_id: str) -> bool:
         return race_id in self._owned
+
+    def watched_from(self, race_id: str, node: str) -> None:
+        """``node`` watches ``race_id`` (call before telling it about the race)."""
+        self._pushes.watched_from(race_id, node)
 
     # -- creating and applying ----------------------------------------------------------
 
@@ -237,6 +260,48 @@ class RaceEngine:
             return [(str(t), d) for t, d in answer["replies"]]
         raise AppError(ErrorCode.UNAVAILABLE, "the race is changing hands; retry")
 
+    async def progress(
+        self, race_id: str, user_id: str, pos: int, errors: int, on_error: OnError
+    ) -> None:
+        """``apply`` of a progress report (quiet: ``on_error`` hears of a refusal by
+        another owner), without building a command when the race is owned here."""
+        state = self._owned.get(race_id)
+        if state is None or self.halted:
+            command = {"k": "progress", "user": user_id, "pos": pos, "errors": errors}
+            known = self._owners.get(race_id)
+            if (
+                known is not None
+                and known[1] > self._clock()
+                and known[0] != self.node_id
+                and not self.halted
+            ):
+                self._inbox.send_quiet(  # a remembered owner: no lookup, straight to its batch
+                    known[0],
+                    race_id,
+                    command,
+                    lambda answer: self._quiet(race_id, answer, on_error),
+                )
+                return
+            await self.apply(race_id, command, on_error)
+            return
+        effects = self._progress_here(race_id, state, race.Progress(user_id, pos, errors))
+        for effect in effects:  # only when time moved the race on too (rare)
+            await self._carry_out(race_id, effect, [])
+
+    def _progress_here(
+        self, race_id: str, state: RaceState, event: race.Progress
+    ) -> list[race.Effect]:
+        """Apply a progress report to an owned race (written behind); its effects."""
+        try:
+            new, effects = race.handle(state, event, self._now_ms())
+        except race.RaceError as exc:
+            raise AppError(exc.code, exc.message) from None
+        if new is not state:
+            self._owned[race_id] = new
+            if new.seq != state.seq:
+                self._store.mark(race_id)
+        return effects
+
     async def _owner(self, race_id: str) -> str | None:
         now = self._clock()
         known = self._owners.get(race_id)
@@ -296,8 +361,15 @@ class RaceEngine:
 
     async def _serve_forwarded(self, race_id: str, command: Command) -> Replies | None:
         """A command another node forwarded; ``None`` when the race is not owned here."""
-        if race_id not in self._owned:
+        state = self._owned.get(race_id)
+        if state is None:
             return None
+        if command.get("k") == "progress":  # most of them: no event table, no replies
+            event = to_event(state, command, self._limits)
+            assert isinstance(event, race.Progress)
+            for effect in self._progress_here(race_id, state, event):
+                await self._carry_out(race_id, effect, [])
+            return []
         return await self._apply_local(race_id, command)
 
     async def send_to_node(self, node: str, message: Mapping[str, Any]) -> None:
@@ -315,7 +387,7 @@ class RaceEngine:
             case race.Reply(kind, data):
                 replies.append((kind, data))
             case race.Broadcast(kind, data):
-                await self._pubsub.publish(keys.channel_race(race_id), push_payload(kind, data))
+                await self._pushes.send(race_id, kind, data)
             case race.RecordResult(_, data):
                 event = Event(type="race.result", data=dict(data), key=race_id)
                 await self._events.publish(topics.RACE_EVENTS, event)
@@ -358,8 +430,9 @@ class RaceEngine:
 
     # -- ownership ---------------------------------------------------------------------------
 
-    def _own(self, state: RaceState) -> None:
+    def _own(self, state: RaceState, *, adopted: bool = False) -> None:
         self._owned[state.race_id] = state
+        self._pushes.track(state.race_id, adopted=adopted)
         self._ticker.add(state.race_id)
 
     def _given_up(self, race_id: str) -> None:
@@ -371,6 +444,7 @@ class RaceEngine:
         self._owned.pop(race_id, None)
         self._store.forget(race_id)
         self._ticker.discard(race_id)
+        self._pushes.forget(race_id)
 
     async def _adopt(self, race_id: str) -> RaceState | None:
         """Take over a race with no live owner; returns its state (owned unless finished)."""
@@ -386,7 +460,7 @@ class RaceEngine:
             current = await self._cache.get(owner)
             if current is None or current.decode() != self.node_id:
                 return state
-        self._own(self._orphaned(replace(state, changed=True)))  # a fresh snapshot for all
+        self._own(self._orphaned(replace(state, changed=True)), adopted=True)  # a fresh snapshot
         self._store.mark(race_id)
         await self._cache.zadd(keys.races_active(), {race_id: self._clock() + self._s.race_lease_s})
         log.info("adopted race %s at seq %d", race_id, state.seq)

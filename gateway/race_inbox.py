@@ -1,7 +1,7 @@
 """A node's race inbox: commands forwarded between nodes, their answers, match notices.
 
 Every node subscribes to its own inbox channel (``keys.channel_race_node(node)``).
-Four kinds of small JSON messages arrive there:
+Five kinds of small JSON messages arrive there:
 
 * ``apply`` -- another node got a command for a race this node owns. The
   inbox hands it to ``serve`` (the engine applies it locally) and answers on
@@ -20,6 +20,14 @@ Four kinds of small JSON messages arrive there:
   waiting ``forward`` call, matched by request id.
 * ``matched`` -- a matchmaker on some node started a race for a player
   queued here; ``on_matched`` delivers ``match.found`` to the player.
+* ``pushes`` -- the ``race.state`` snapshots of one tick slice of an owner's
+  races that this node watches, ``[race, type, push]`` each, in one message
+  (``pushes_message``; see ``gateway.race_pushes``): handed to ``on_pushes``
+  at once, in order.
+
+Before serving an ``apply`` or ``batch`` command, ``on_forwarded(race,
+sender)`` tells the owner which node sent it: that node watches the race
+(``gateway.race_pushes`` sends a race's snapshots only to the nodes that watch it).
 
 Every node also listens on the shared channel ``keys.channel_race_nodes()``
 for ``owner`` notices: a node that adopts a race says so there
@@ -46,6 +54,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final
 
+import msgspec
 import orjson
 
 from typogram import keys
@@ -65,6 +74,22 @@ Serve = Callable[[str, Command], Awaitable[Replies | None]]  # None: not owned h
 OnMatched = Callable[[Mapping[str, Any]], Awaitable[Any]]
 OnAnswer = Callable[[Mapping[str, Any]], None]  # a quiet command's error or ``moved``
 OnOwner = Callable[[str, str], None]  # (race, node) another node now owns the race
+OnForwarded = Callable[[str, str], None]  # (race, node) a node forwarded a command for it
+OnPushes = Callable[[str, str, bytes], None]  # (race, push type, encoded push)
+PUSHES: Final = b'{"t":"pushes",'
+
+
+def pushes_message(entries: list[tuple[str, str, bytes]]) -> bytes:
+    """One ``pushes`` message: ``(race, push type, push_payload bytes)`` each, in order."""
+    batch = [[race_id, kind, orjson.Fragment(payload)] for race_id, kind, payload in entries]
+    return orjson.dumps({"t": "pushes", "p": batch})
+
+
+class _Pushes(msgspec.Struct):
+    p: list[tuple[str, str, msgspec.Raw]]
+
+
+_pushes = msgspec.json.Decoder(_Pushes)
 
 
 class RaceInbox:
@@ -77,6 +102,8 @@ class RaceInbox:
         serve: Serve,
         on_matched: OnMatched | None = None,
         on_owner: OnOwner | None = None,
+        on_forwarded: OnForwarded | None = None,
+        on_pushes: OnPushes | None = None,
     ) -> None:
         self._pubsub = pubsub
         self._node = node_id
@@ -84,6 +111,8 @@ class RaceInbox:
         self._serve = serve
         self.on_matched = on_matched
         self.on_owner = on_owner
+        self.on_forwarded = on_forwarded
+        self.on_pushes = on_pushes
         self._pending: dict[str, asyncio.Future[Any]] = {}
         self._quiet: OrderedDict[str, tuple[float, OnAnswer]] = OrderedDict()
         self._queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(INBOX_SIZE)
@@ -185,6 +214,9 @@ class RaceInbox:
         await self._pubsub.publish(keys.channel_race_node(node), orjson.dumps(message))
 
     def _on_message(self, channel: str, payload: bytes) -> None:
+        if payload.startswith(PUSHES):
+            self._deliver_pushes(payload)
+            return
         try:
             message = orjson.loads(payload)
             kind = message["t"]
@@ -203,6 +235,25 @@ class RaceInbox:
             self._queue.put_nowait(message)
         except asyncio.QueueFull:
             log.warning("race inbox full; dropping a %s", kind)
+
+    def _deliver_pushes(self, payload: bytes) -> None:
+        try:
+            entries = _pushes.decode(payload).p  # validates every push as JSON, once
+        except (msgspec.DecodeError, RecursionError) as exc:
+            log.warning("dropping a malformed pushes message: %s", exc)
+            return
+        on_pushes = self.on_pushes
+        if on_pushes is None:
+            return
+        for race_id, kind, raw in entries:
+            push = bytes(raw)
+            if not (push.startswith(b"{") and push.endswith(b"}")):
+                log.warning("dropping a push that is not an object on race %s", race_id)
+                continue
+            try:
+                on_pushes(race_id, kind, push)
+            except Exception:
+                log.exception("race push delivery failed")
 
     def _resolve(self, request: str, answer: Mapping[str, Any]) -> None:
         """An answer to one of ours: wake its ``forward`` or run its ``on_answer``."""
@@ -244,6 +295,8 @@ class RaceInbox:
         self, sender: str, request: object, race_id: str, command: Command, quiet: bool
     ) -> None:
         answer: dict[str, Any] = {"t": "answer", "req": request}
+        if self.on_forwarded is not None:
+            self.on_forwarded(race_id, sender)
         try:
             replies = await self._serve(race_id, command)
         except AppError as exc:

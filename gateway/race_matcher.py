@@ -197,4 +197,5 @@ class Matchmaker:
                 "race": race_id,
                 "payload": push_payload("match.found", data).decode(),
             }
+            self._engine.watched_from(race_id, entry.node)  # it will watch: publish to it
             await self._engine.send_to_node(entry.node, message)

@@ -1,10 +1,26 @@
 """Local delivery of race and tournament pushes: which local sessions watch which channel.
 
-The node subscribes to a channel (``keys.channel_race`` / ``keys.channel_tournament``)
-through the PubSub port only while a local session watches it. Each payload
-is parsed once per node into a ``Push`` and every watcher gets its own
-sequence number appended (``Session.deliver``), as for chat rooms.
-Sessions that ended are dropped on the next delivery or ``prune``.
+The node subscribes to a channel (``keys.channel_race`` /
+``keys.channel_tournament``) through the PubSub port while a local session
+watches it (``add`` returns once subscribed: a caller that then forwards a
+command to the race's owner is subscribed before the owner hears of it).
+A race's pushes reach the watchers in one of three ways:
+
+* **from this node** -- the node owns the race: ``gateway.race_pushes`` encodes
+  each push once and hands it to ``deliver`` (no Redis round trip, no
+  re-parse). The engine says which races it owns (``own`` / ``disown``); what
+  still arrives from Redis for them (the owner's own countdown or result,
+  every push of a race it adopted, a deposed owner's) is dropped in
+  ``receive``: the owner's copy is authoritative and already delivered;
+* **in a ``pushes`` message** on this node's race inbox -- an owner elsewhere
+  that knows this node watches sends it each tick slice's snapshots in one
+  message (``gateway.race_pushes``), handed to ``receive``;
+* **on the race channel** -- everything else from an owner elsewhere, parsed
+  once per node into a ``Push``.
+
+Every watcher gets its own sequence number appended (``Session.deliver``),
+as for chat rooms, so resume works the same. Sessions that ended are
+dropped on ``prune``.
 """
 
 from __future__ import annotations
@@ -14,7 +30,7 @@ import logging
 
 from gateway.sessions import Session
 from typogram.ports import Listener, PubSub
-from typogram.protocol import ProtocolError, parse_push
+from typogram.protocol import ProtocolError, Push, parse_push
 
 log = logging.getLogger(__name__)
 
@@ -24,11 +40,21 @@ class Watchers:
         self._pubsub = pubsub
         self._by_channel: dict[str, set[Session]] = {}
         self._subscribed: set[str] = set()
+        self._local: set[str] = set()  # channels of races this node owns: delivered here
         self._lock = asyncio.Lock()  # (un)subscribes never cross
         self._listener: Listener = self._on_push
+        self.echoes = 0  # pushes from Redis dropped because this node owns the race
 
     def __len__(self) -> int:
         return len(self._by_channel)
+
+    def statistics(self) -> dict[str, int]:
+        return {
+            "race_channels": len(self._by_channel),
+            "race_channels_subscribed": len(self._subscribed),
+            "race_channels_local": len(self._local),
+            "race_pushes_echoed": self.echoes,
+        }
 
     def watching(self, channel: str, session: Session) -> bool:
         return session in self._by_channel.get(channel, ())
@@ -38,6 +64,9 @@ class Watchers:
 
     def sessions(self) -> list[tuple[str, Session]]:
         return [(c, s) for c, members in self._by_channel.items() for s in members]
+
+    def subscribed(self, channel: str) -> bool:
+        return channel in self._subscribed
 
     async def add(self, channel: str, session: Session) -> None:
         self._by_channel.setdefault(channel, set()).add(session)
@@ -67,27 +96,64 @@ class Watchers:
 
     async def close(self) -> None:
         self._by_channel.clear()
+        self._local.clear()
         for channel in list(self._subscribed):
             await self._sync(channel)
+
+    # -- races owned here ------------------------------------------------------------------
+
+    def own(self, channel: str) -> None:
+        """This node now produces the pushes of ``channel``'s race: local watchers get
+        them from ``deliver``; copies from Redis are dropped."""
+        self._local.add(channel)
+
+    def disown(self, channel: str) -> None:
+        """Another node (or nobody) produces them now: take them from Redis again."""
+        self._local.discard(channel)
+
+    def deliver(self, channel: str, push: Push) -> None:
+        """A push of a race this node owns, to its local watchers (encoded once)."""
+        members = self._by_channel.get(channel)
+        if members:
+            for session in list(members):
+                session.deliver(push)
+
+    def receive(self, channel: str, push: Push) -> None:
+        """A push from another node (the owner), to the local watchers."""
+        members = self._by_channel.get(channel)
+        if not members:
+            return
+        if channel in self._local:
+            self.echoes += 1
+            return
+        for session in list(members):
+            session.deliver(push)
+
+    # -- pub/sub -----------------------------------------------------------------------------
 
     async def _sync(self, channel: str) -> None:
         async with self._lock:
             wanted = channel in self._by_channel
             if wanted and channel not in self._subscribed:
                 self._subscribed.add(channel)
-                await self._pubsub.subscribe(channel, self._listener)
+                try:
+                    await self._pubsub.subscribe(channel, self._listener)
+                except BaseException:
+                    self._subscribed.discard(channel)
+                    raise
             elif not wanted and channel in self._subscribed:
                 self._subscribed.discard(channel)
                 await self._pubsub.unsubscribe(channel, self._listener)
 
     def _on_push(self, channel: str, payload: bytes) -> None:
-        members = self._by_channel.get(channel)
-        if not members:
+        if not self._by_channel.get(channel):
+            return
+        if channel in self._local:  # checked before parsing: the echo costs no more
+            self.echoes += 1
             return
         try:
             push = parse_push(payload)
         except ProtocolError as exc:
             log.warning("dropping malformed push on %s: %s", channel, exc.message)
             return
-        for session in list(members):
-            session.deliver(push)
+        self.receive(channel, push)

@@ -3,8 +3,10 @@
 Ticking: every ``race_tick_ms`` each owned race gets a ``Tick``; races are
 split into ``SLICES`` fixed slices and one slice is handled every
 ``race_tick_ms / SLICES`` so flushes spread over the tick. Only races that
-changed produce a ``race.state``; a slice's pushes go out in one
-``publish_many``. ``StartTimer`` effects need nothing: ticks run the clock.
+changed produce a ``race.state``; each goes to this node's watchers at once
+and, for the other nodes that watch, into the slice's one ``publish_many``
+(one message per node, ``gateway.race_pushes``). ``StartTimer`` effects need
+nothing: ticks run the clock.
 A race whose state is still the one its last ``Tick`` returned (nothing
 changed since) is not ticked again until ``race.due_at`` says time alone
 moves it (its countdown ends, a dropped racer's window closes, its time
@@ -25,12 +27,11 @@ from collections.abc import Awaitable, Callable
 from typing import Final
 
 from gateway.race_inbox import Replies
+from gateway.race_pushes import RacePushes
 from gateway.race_store import RaceStore
 from rooms import race
 from rooms.race_state import RaceState
-from typogram import keys
 from typogram.ports import PubSub
-from typogram.protocol import push_payload
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +49,12 @@ class RaceTicker:
         pubsub: PubSub,
         clock: Callable[[], float],
         carry_out: CarryOut,
+        pushes: RacePushes | None = None,
     ) -> None:
         self._tick_ms = tick_ms
         self._owned = owned
         self._store = store
-        self._pubsub = pubsub
+        self._pushes = pushes if pushes is not None else RacePushes(pubsub, node_id="")
         self._clock = clock
         self._carry_out = carry_out
         self._slices: list[set[str]] = [set() for _ in range(SLICES)]
@@ -97,6 +99,7 @@ class RaceTicker:
         later: list[tuple[str, race.Effect]] = []
         changed: list[str] = []
         idle = self._idle
+        prepare = self._pushes.prepare
         for race_id in list(part):
             state = self._owned.get(race_id)
             if state is None:
@@ -116,13 +119,13 @@ class RaceTicker:
                 changed.append(race_id)
             for effect in effects:
                 if isinstance(effect, race.Broadcast):
-                    channel = keys.channel_race(race_id)
-                    pushes.append((channel, push_payload(effect.type, effect.data)))
+                    out = prepare(race_id, effect.type, effect.data)  # local watchers: now
+                    if out is not None:
+                        pushes.append(out)
                 else:
                     later.append((race_id, effect))
         for race_id in changed:
             self._store.mark(race_id)
-        if pushes:
-            await self._pubsub.publish_many(pushes)
+        await self._pushes.publish(pushes)  # and the snapshots queued per watching node
         for race_id, effect in later:
             await self._carry_out(race_id, effect, [])

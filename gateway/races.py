@@ -17,17 +17,24 @@ Pieces:
 * ``gateway.race_matcher.Matchmaker`` -- tickets in ``race:matchmaking:{difficulty}:{lang}``
   queues (``gateway.race_queues``), a matcher loop on every node, atomic takes.
 * ``gateway.race_members.Watchers`` -- local sessions per race channel
-  (``ch:race:{id}``) and tournament channel (``ch:tournament:{id}``): each
-  push is parsed once per node and numbered per session.
+  (``ch:race:{id}``) and tournament channel (``ch:tournament:{id}``), each
+  push numbered per session. The pushes of a race this node owns come
+  straight from its engine (``gateway.race_pushes``: encoded once, no Redis
+  round trip); those of races owned elsewhere through Redis: snapshots in one
+  message per tick slice on this node's race inbox, sent only to nodes that
+  watch the race, the rest on the race channel, parsed once per node.
 
 A player is in one queue or one race at a time (``race:player:{user}``,
 see ``gateway.race_queues``); a race's players are released when it ends.
 
 Sessions: a session joins a race's channel when it creates or joins it, when
 ``match.found`` reaches it, or on its first race message (so a session
-resumed on another node picks the race up again). Every second the node
-tells the owner about local racers whose socket dropped (``Disconnect``),
-came back (``Reconnect``) or whose session ended (``Leave``).
+resumed on another node picks the race up again). A node starts watching a
+race owned elsewhere only right before forwarding it a command or on a
+``match.found`` from its owner: that is how the owner knows whom to publish
+to. Every second the node tells the owner about local racers whose socket
+dropped (``Disconnect``), came back (``Reconnect``) or whose session ended
+(``Leave``).
 """
 
 from __future__ import annotations
@@ -108,6 +115,7 @@ class Races:
         self._sessions = sessions
         self._queue = queue if queue is not None else queue_from_settings(settings)
         self._stack = AsyncExitStack()
+        self.watchers = Watchers(pubsub)
         self.engine = RaceEngine(
             settings,
             node_id=node_id,
@@ -117,6 +125,7 @@ class Races:
             clock=clock,
             on_finished=self._finished,
             on_matched=self._matched,
+            local=self.watchers,
         )
         self.matcher = Matchmaker(
             settings,
@@ -126,7 +135,6 @@ class Races:
             engine=self.engine,
             clock=clock,
         )
-        self.watchers = Watchers(pubsub)
         self._dropped: set[tuple[str, Session]] = set()
         self._halt = asyncio.Event()
         self._opened = False
@@ -168,11 +176,14 @@ class Races:
         await self._stack.aclose()
 
     def statistics(self) -> dict[str, float]:
-        return {**self.engine.statistics(), "race_channels": len(self.watchers)}
+        return {**self.engine.statistics(), **self.watchers.statistics()}
 
     # -- frames --------------------------------------------------------------------------
 
     async def dispatch(self, session: Session, body: RaceMessage, reply: Reply) -> None:
+        if type(body) is RaceProgress:  # the hot path: every racer, twice a second
+            await self._progress(session, body, reply)
+            return
         user = session.user
         match body:
             case MatchJoin():
@@ -191,10 +202,8 @@ class Races:
                 await self._apply(session, race_id, {"k": "leave", "user": user.id}, reply)
                 await self.watchers.remove(keys.channel_race(race_id), session)
                 await self._queue.release(user.id, race_id)
-            case RaceProgress(race=race_id, pos=pos, errors=errors):
-                # Fire-and-forget when forwarded: a refusal comes back later as an error.
-                command = {"k": "progress", "user": user.id, "pos": pos, "errors": errors}
-                await self._apply(session, race_id, command, reply, quiet=True)
+            case RaceProgress():
+                await self._progress(session, body, reply)
             case RaceFinish(race=race_id, keystrokes=log_):
                 command = {"k": "finish", "user": user.id, "keys": [list(k) for k in log_]}
                 await self._apply(session, race_id, command, reply)
@@ -204,18 +213,25 @@ class Races:
                 await self.watchers.remove(keys.channel_tournament(tid), session)
                 reply("tournament.unwatched", {"tournament": tid})
 
-    async def _apply(
-        self, session: Session, race_id: str, command: Command, reply: Reply, *, quiet: bool = False
-    ) -> None:
-        channel = keys.channel_race(race_id)
+    async def _progress(self, session: Session, body: RaceProgress, reply: Reply) -> None:
+        """``race.progress``: fire-and-forget when forwarded (a refusal comes back later as
+        an error); no reply when applied here either, the next ``race.state`` shows it."""
+        channel = keys.channel_race(body.race)
         if not self.watchers.watching(channel, session):
             await self.watchers.add(channel, session)
 
         def refused(exc: AppError) -> None:
             reply("error", {"code": exc.code.value, "message": exc.message})
 
+        await self.engine.progress(body.race, session.user.id, body.pos, body.errors, refused)
+
+    async def _apply(self, session: Session, race_id: str, command: Command, reply: Reply) -> None:
+        """A command that waits for its replies, wherever the race is owned."""
+        channel = keys.channel_race(race_id)
+        if not self.watchers.watching(channel, session):
+            await self.watchers.add(channel, session)
         try:
-            replies = await self.engine.apply(race_id, command, refused if quiet else None)
+            replies = await self.engine.apply(race_id, command)
         except AppError:
             if command["k"] in ("join", "reconnect"):
                 await self.watchers.remove(channel, session)

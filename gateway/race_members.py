@@ -20,13 +20,19 @@ A race's pushes reach the watchers in one of three ways:
 
 Every watcher gets its own sequence number appended (``Session.deliver``),
 as for chat rooms, so resume works the same. Sessions that ended are
-dropped on ``prune``.
+dropped on ``prune``; a race channel whose ``race.result`` went out here
+``FINISHED_LINGER_S`` ago is dropped whole on ``drop_finished`` (the gateway's
+housekeeping): its sessions leave it and the node unsubscribes, so a
+long-lived session that plays race after race does not pile up channels.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Callable
+from typing import Final
 
 from gateway.sessions import Session
 from typogram.ports import Listener, PubSub
@@ -34,10 +40,17 @@ from typogram.protocol import ProtocolError, Push, parse_push
 
 log = logging.getLogger(__name__)
 
+RESULT: Final = "race.result"  # a race's last push
+# How long a finished race's channel stays after its result (late duplicates, the
+# result of a race that was taken over, reach its watchers meanwhile).
+FINISHED_LINGER_S: Final = 5.0
+
 
 class Watchers:
-    def __init__(self, pubsub: PubSub) -> None:
+    def __init__(self, pubsub: PubSub, clock: Callable[[], float] = time.monotonic) -> None:
         self._pubsub = pubsub
+        self._clock = clock
+        self._finished: dict[str, float] = {}  # race channel -> when its result went out
         self._by_channel: dict[str, set[Session]] = {}
         self._subscribed: set[str] = set()
         self._local: set[str] = set()  # channels of races this node owns: delivered here
@@ -97,6 +110,7 @@ class Watchers:
     async def close(self) -> None:
         self._by_channel.clear()
         self._local.clear()
+        self._finished.clear()
         for channel in list(self._subscribed):
             await self._sync(channel)
 
@@ -117,6 +131,8 @@ class Watchers:
         if members:
             for session in list(members):
                 session.deliver(push)
+            if push.type == RESULT:
+                self._finished.setdefault(channel, self._clock())
 
     def receive(self, channel: str, push: Push) -> None:
         """A push from another node (the owner), to the local watchers."""
@@ -128,6 +144,17 @@ class Watchers:
             return
         for session in list(members):
             session.deliver(push)
+        if push.type == RESULT:
+            self._finished.setdefault(channel, self._clock())
+
+    async def drop_finished(self, linger_s: float = FINISHED_LINGER_S) -> list[str]:
+        """Drop the channels of races whose result went out ``linger_s`` ago; returns them."""
+        cutoff = self._clock() - linger_s
+        done = [channel for channel, at in self._finished.items() if at <= cutoff]
+        for channel in done:
+            del self._finished[channel]
+            await self.drop(channel)
+        return done
 
     # -- pub/sub -----------------------------------------------------------------------------
 

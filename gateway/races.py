@@ -351,10 +351,18 @@ class Races:
         while True:
             await asyncio.sleep(HOUSEKEEPING_S)
             try:
+                await self._drop_finished()
                 await self._connections()
                 await self.matcher.prune()
             except Exception:
                 log.exception("race housekeeping failed")
+
+    async def _drop_finished(self) -> None:
+        """Finished races' channels go (``Watchers.drop_finished``), with their dropped racers."""
+        prefix = keys.channel_race("")
+        finished = {c[len(prefix) :] for c in await self.watchers.drop_finished()}
+        if finished:
+            self._dropped = {(r, s) for r, s in self._dropped if r not in finished}
 
     async def _connections(self) -> None:
         prefix = keys.channel_race("")

@@ -98,6 +98,9 @@ async def _run_gateway(platform: Platform, stop: asyncio.Event) -> None:
         token_version=platform.accounts.token_version,
         registry=platform.metrics.registry,
     ) as gateway:
+        # typogram_component{component="gateway"|"races",stat=...} on /metrics
+        platform.metrics.components.add("gateway", gateway.statistics)
+        platform.metrics.components.add("races", gateway.races.statistics)
         await gateway.serve(stop)
 
 

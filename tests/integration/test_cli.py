@@ -99,6 +99,9 @@ def test_serve_answers_and_stops_on_sigterm(tmp_path: Path) -> None:
         assert registered.status_code == 201
         with socket.create_connection(("127.0.0.1", int(env["TYPOGRAM_WS_PORT"])), timeout=2):
             pass
+        metrics = httpx.get(f"{base}/metrics", timeout=5).text
+        assert 'typogram_component{component="gateway",stat="connections"}' in metrics
+        assert 'typogram_component{component="races",stat="race_channels"}' in metrics
     finally:
         process.send_signal(signal.SIGTERM)
         try:

@@ -18,7 +18,9 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Table, bindparam, select
+from sqlalchemy import Table, select
+from sqlalchemy.dialects.mysql import insert as mysql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
 from typogram import keys, topics
@@ -84,19 +86,34 @@ async def _write(
     updates: list[dict[str, Any]],
     *key_columns: str,
 ) -> None:
-    """New rows in one insert, changed rows in one update matched on ``key_columns``.
-
-    Updates name their key values ``b_<column>``. One statement per kind
-    (executemany): the write lock is held for a few round trips only.
+    """New and changed rows in ONE upsert on the primary key (executemany of one
+    statement, sent as one multi-row INSERT): a changed row overwrites its counters
+    and ``updated_at`` (``created_at`` stays); an update per row was a round trip
+    per key or bigram. ``updates`` carry their key values as ``b_<column>``.
     """
-    if inserts:
-        await conn.execute(table.insert(), inserts)
-    if updates:
-        match = [table.c[name] == bindparam(f"b_{name}") for name in key_columns]
-        await conn.execute(
-            table.update().where(table.c.user_id == user_id, *match).values(updated_at=now),
-            updates,
+    rows = inserts + [
+        {
+            **{k: v for k, v in row.items() if not k.startswith("b_")},
+            **{name: row[f"b_{name}"] for name in key_columns},
+            "user_id": user_id,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for row in updates
+    ]
+    if not rows:
+        return
+    changing = [c for c in rows[0] if c not in ("user_id", "created_at", *key_columns)]
+    if conn.dialect.name == "mysql":
+        mysql = mysql_insert(table)
+        statement: Any = mysql.on_duplicate_key_update({c: mysql.inserted[c] for c in changing})
+    else:
+        lite = sqlite_insert(table)
+        statement = lite.on_conflict_do_update(
+            index_elements=[table.c.user_id, *(table.c[name] for name in key_columns)],
+            set_={c: lite.excluded[c] for c in changing},
         )
+    await conn.execute(statement, rows)
 
 
 def _fits(key: Any) -> bool:

@@ -17,6 +17,7 @@ from typogram.db.schema import user_confusions, user_key_stats, user_stats
 from typogram.platform import Platform
 from typogram.ports import Event
 from typogram.protocol import parse_push
+from workers import analytics
 from workers.groups import GROUPS
 from workers.runtime import GroupRunner
 
@@ -330,3 +331,24 @@ async def test_analytics_accumulate_per_key(platform: Platform) -> None:
     assert by_key["A"]["hits"] == 10 and by_key["A"]["misses"] == 2
     assert by_key["A"]["latency_ms"] == pytest.approx(0.3 * 200 + 0.7 * 100)
     assert [row["count"] for row in confusions] == [4]
+
+
+async def test_analytics_upsert_keeps_created_at_and_counts_rows_once(platform: Platform) -> None:
+    """New and changed rows go in one upsert: a changed row keeps ``created_at``."""
+    user = "e" * 32
+    new = [{"user_id": user, "expected": "e", "pressed": "r", "count": 1,
+            "created_at": 1, "updated_at": 1}]  # fmt: skip
+    async with platform.db.write() as conn:
+        await analytics._write(conn, user_confusions, user, 1, new, [], "expected", "pressed")
+    more = [{"user_id": user, "expected": "e", "pressed": "w", "count": 1,
+             "created_at": 2, "updated_at": 2}]  # fmt: skip
+    changed = [{"b_expected": "e", "b_pressed": "r", "count": 5}]
+    async with platform.db.write() as conn:
+        await analytics._write(conn, user_confusions, user, 2, more, changed, "expected", "pressed")
+    async with platform.db.read(primary=True) as conn:
+        rows = (await conn.execute(select(user_confusions))).mappings().all()
+    by_pair = {(r["expected"], r["pressed"]): r for r in rows}
+    assert set(by_pair) == {("e", "r"), ("e", "w")}
+    assert by_pair[("e", "r")]["count"] == 5
+    assert (by_pair[("e", "r")]["created_at"], by_pair[("e", "r")]["updated_at"]) == (1, 2)
+    assert (by_pair[("e", "w")]["created_at"], by_pair[("e", "w")]["updated_at"]) == (2, 2)

@@ -77,43 +77,33 @@ async def _apply(platform: Platform, user_id: str, result_id: str, data: Any, no
     return True
 
 
-async def _write(
-    conn: AsyncConnection,
-    table: Table,
-    user_id: str,
-    now: int,
-    inserts: list[dict[str, Any]],
-    updates: list[dict[str, Any]],
-    *key_columns: str,
-) -> None:
-    """New and changed rows in ONE upsert on the primary key (executemany of one
-    statement, sent as one multi-row INSERT): a changed row overwrites its counters
-    and ``updated_at`` (``created_at`` stays); an update per row was a round trip
-    per key or bigram. ``updates`` carry their key values as ``b_<column>``.
-    """
-    rows = inserts + [
-        {
-            **{k: v for k, v in row.items() if not k.startswith("b_")},
-            **{name: row[f"b_{name}"] for name in key_columns},
-            "user_id": user_id,
-            "created_at": now,
-            "updated_at": now,
-        }
-        for row in updates
-    ]
-    if not rows:
-        return
-    changing = [c for c in rows[0] if c not in ("user_id", "created_at", *key_columns)]
-    if conn.dialect.name == "mysql":
+def _upsert(table: Table, dialect: str) -> Any:
+    """INSERT of whole rows that, on a primary-key clash, overwrites every column but the
+    key and ``created_at`` (a changed row keeps when it was first stored)."""
+    changing = [c.name for c in table.columns if not c.primary_key and c.name != "created_at"]
+    if dialect == "mysql":
         mysql = mysql_insert(table)
-        statement: Any = mysql.on_duplicate_key_update({c: mysql.inserted[c] for c in changing})
-    else:
-        lite = sqlite_insert(table)
-        statement = lite.on_conflict_do_update(
-            index_elements=[table.c.user_id, *(table.c[name] for name in key_columns)],
-            set_={c: lite.excluded[c] for c in changing},
-        )
-    await conn.execute(statement, rows)
+        return mysql.on_duplicate_key_update({c: mysql.inserted[c] for c in changing})
+    lite = sqlite_insert(table)
+    return lite.on_conflict_do_update(
+        index_elements=list(table.primary_key.columns),
+        set_={c: lite.excluded[c] for c in changing},
+    )
+
+
+# Built once (building a statement per event costs more than the round trip it saves).
+_UPSERTS = {
+    (table.name, dialect): _upsert(table, dialect)
+    for table in (user_key_stats, user_bigram_stats, user_confusions)
+    for dialect in ("mysql", "sqlite")
+}
+
+
+async def _write(conn: AsyncConnection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """New and changed rows (whole rows) in ONE upsert: executemany of one statement,
+    sent as one multi-row INSERT; an UPDATE per row was a round trip per key or bigram."""
+    if rows:
+        await conn.execute(_UPSERTS[table.name, conn.dialect.name], rows)
 
 
 def _fits(key: Any) -> bool:
@@ -127,28 +117,25 @@ async def _keys(conn: AsyncConnection, user_id: str, stats: Mapping[str, Any], n
         return
     found = await conn.execute(select(t).where(t.c.user_id == user_id, t.c.key.in_(wanted)))
     rows = {row["key"]: row for row in found.mappings()}
-    inserts: list[dict[str, Any]] = []
-    updates: list[dict[str, Any]] = []
+    out: list[dict[str, Any]] = []
     for key, s in wanted.items():
         hits, misses = int(s.get("hits", 0)), int(s.get("misses", 0))
         samples, total = int(s.get("samples", 0)), int(s.get("total_ms", 0))
         old = rows.get(key)
         mean = total / samples if samples else None
         if old is None:
-            inserts.append(
-                {"user_id": user_id, "key": key, "hits": hits, "misses": misses,
-                 "samples": samples, "latency_ms": mean or 0.0, "created_at": now,
-                 "updated_at": now}
-            )  # fmt: skip
-            continue
-        latency = float(old["latency_ms"])
-        if mean is not None:
-            latency = smooth(latency if old["samples"] else None, mean)
-        updates.append(
-            {"b_key": key, "hits": old["hits"] + hits, "misses": old["misses"] + misses,
-             "samples": old["samples"] + samples, "latency_ms": latency}
+            latency = mean or 0.0
+        else:
+            latency = float(old["latency_ms"])
+            if mean is not None:
+                latency = smooth(latency if old["samples"] else None, mean)
+            hits, misses = old["hits"] + hits, old["misses"] + misses
+            samples = old["samples"] + samples
+        out.append(
+            {"user_id": user_id, "key": key, "hits": hits, "misses": misses,
+             "samples": samples, "latency_ms": latency, "created_at": now, "updated_at": now}
         )  # fmt: skip
-    await _write(conn, t, user_id, now, inserts, updates, "key")
+    await _write(conn, t, out)
 
 
 async def _bigrams(conn: AsyncConnection, user_id: str, stats: Mapping[str, Any], now: int) -> None:
@@ -158,23 +145,18 @@ async def _bigrams(conn: AsyncConnection, user_id: str, stats: Mapping[str, Any]
         return
     found = await conn.execute(select(t).where(t.c.user_id == user_id, t.c.bigram.in_(wanted)))
     rows = {row["bigram"]: row for row in found.mappings()}
-    inserts: list[dict[str, Any]] = []
-    updates: list[dict[str, Any]] = []
+    out: list[dict[str, Any]] = []
     for bigram, s in wanted.items():
         samples = int(s["samples"])
-        mean = int(s.get("total_ms", 0)) / samples
+        latency = int(s.get("total_ms", 0)) / samples
         old = rows.get(bigram)
-        if old is None:
-            inserts.append(
-                {"user_id": user_id, "bigram": bigram, "samples": samples, "latency_ms": mean,
-                 "created_at": now, "updated_at": now}
-            )  # fmt: skip
-        else:
-            updates.append(
-                {"b_bigram": bigram, "samples": old["samples"] + samples,
-                 "latency_ms": smooth(float(old["latency_ms"]), mean)}
-            )  # fmt: skip
-    await _write(conn, t, user_id, now, inserts, updates, "bigram")
+        if old is not None:
+            samples, latency = old["samples"] + samples, smooth(float(old["latency_ms"]), latency)
+        out.append(
+            {"user_id": user_id, "bigram": bigram, "samples": samples, "latency_ms": latency,
+             "created_at": now, "updated_at": now}
+        )  # fmt: skip
+    await _write(conn, t, out)
 
 
 async def _confusions(
@@ -196,18 +178,12 @@ async def _confusions(
         )
     )
     old = {(row[0], row[1]): int(row[2]) for row in found}
-    inserts = [
-        {"user_id": user_id, "expected": e, "pressed": p, "count": n, "created_at": now,
-         "updated_at": now}
+    out = [
+        {"user_id": user_id, "expected": e, "pressed": p, "count": old.get((e, p), 0) + n,
+         "created_at": now, "updated_at": now}
         for (e, p), n in pairs.items()
-        if (e, p) not in old
     ]  # fmt: skip
-    updates = [
-        {"b_expected": e, "b_pressed": p, "count": old[(e, p)] + n}
-        for (e, p), n in pairs.items()
-        if (e, p) in old
-    ]
-    await _write(conn, t, user_id, now, inserts, updates, "expected", "pressed")
+    await _write(conn, t, out)
 
 
 GROUP = Group(name="analytics", topics=(topics.KEYSTROKE_ANALYTICS,), handle=handle)

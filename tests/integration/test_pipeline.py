@@ -339,12 +339,13 @@ async def test_analytics_upsert_keeps_created_at_and_counts_rows_once(platform: 
     new = [{"user_id": user, "expected": "e", "pressed": "r", "count": 1,
             "created_at": 1, "updated_at": 1}]  # fmt: skip
     async with platform.db.write() as conn:
-        await analytics._write(conn, user_confusions, user, 1, new, [], "expected", "pressed")
+        await analytics._write(conn, user_confusions, new)
     more = [{"user_id": user, "expected": "e", "pressed": "w", "count": 1,
              "created_at": 2, "updated_at": 2}]  # fmt: skip
-    changed = [{"b_expected": "e", "b_pressed": "r", "count": 5}]
+    changed = [{"user_id": user, "expected": "e", "pressed": "r", "count": 5,
+                "created_at": 2, "updated_at": 2}]  # fmt: skip
     async with platform.db.write() as conn:
-        await analytics._write(conn, user_confusions, user, 2, more, changed, "expected", "pressed")
+        await analytics._write(conn, user_confusions, more + changed)
     async with platform.db.read(primary=True) as conn:
         rows = (await conn.execute(select(user_confusions))).mappings().all()
     by_pair = {(r["expected"], r["pressed"]): r for r in rows}

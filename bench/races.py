@@ -23,11 +23,13 @@ after the new races started, it measures for ``--step-s`` seconds plus a
 grace period:
 
 * p50/p95/p99 latency from a ``race.progress`` to the first ``race.state``
-  the sender receives that shows its ``pos`` at least that far,
+  the sender receives that shows its ``pos`` at least that far, and p50/p95
+  of the reports forwarded (racers on the node that does not own the race),
 * delivered ``race.state`` frames per second (all clients),
 * server CPU per delivered frame: utime+stime of both gateway processes from
-  ``/proc/PID/stat`` over the step, divided by delivered frames; Redis CPU
-  the same way from ``INFO cpu``.
+  ``/proc/PID/stat`` over the step, divided by delivered frames, and its
+  kernel part (stime) apart; Redis CPU the same way from ``INFO cpu``, and
+  the client processes' CPU (the load generator shares the machine).
 
 It stops growing once p95 passes two seconds. Run::
 
@@ -53,6 +55,7 @@ from bench.common import (
     GatewayProcess,
     Peer,
     cpu_s,
+    cpu_times,
     delete_prefix,
     join_all,
     migrated_dir,
@@ -104,6 +107,7 @@ class Worker:
         self.buckets: list[list[Racer]] = [[] for _ in range(BUCKETS)]
         self.step = ""
         self.latencies: list[float] = []
+        self.forwarded: list[float] = []  # those of racers on a node other than the owner's
         self.delivered = 0
         self.errors: Counter[str] = Counter()
         self.made = 0
@@ -129,6 +133,8 @@ class Worker:
                 _, sent, step = racer.pending.pop(0)
                 if step == self.step:
                     self.latencies.append((now - sent) / 1e6)
+                    if racer.index % 2 and not self.colocate:  # members alternate nodes
+                        self.forwarded.append((now - sent) / 1e6)
             return
         if kind == "error":
             data = message["d"]
@@ -247,7 +253,7 @@ class Worker:
             index += 1
 
     async def measure(self, step: str, duration_s: float) -> dict[str, Any]:
-        self.latencies, self.delivered = [], 0
+        self.latencies, self.forwarded, self.delivered = [], [], 0
         self.errors.clear()
         self.step = step
         started = time.monotonic()
@@ -260,6 +266,7 @@ class Worker:
             "elapsed": elapsed,
             "delivered": self.delivered,
             "latencies": self.latencies,
+            "forwarded": self.forwarded,
             "errors": dict(self.errors),
             "closed": closed,
         }
@@ -331,6 +338,8 @@ def run(args: argparse.Namespace, gateways: list[GatewayProcess]) -> list[dict[s
             failures = [f for g in grown for f in g["fail"]]
             time.sleep(1.5)  # the newest countdowns end and their first reports go out
             cpu0 = [cpu_s(g.pid) for g in gateways]
+            sys0 = sum(cpu_times(g.pid)[1] for g in gateways)
+            clients0 = sum(cpu_s(p.pid) for p in procs if p.pid is not None)
             redis0 = _redis_cpu(rds)
             with gateways[0].profiling():  # --profile: the measured part only
                 for pipe in pipes:
@@ -338,10 +347,13 @@ def run(args: argparse.Namespace, gateways: list[GatewayProcess]) -> list[dict[s
                 results = recv_all(pipes, args.step_s + GRACE_S + 60)
             per_node = [cpu_s(g.pid) - c for g, c in zip(gateways, cpu0, strict=True)]
             server_cpu = sum(per_node)
+            server_sys = sum(cpu_times(g.pid)[1] for g in gateways) - sys0
+            clients_cpu = sum(cpu_s(p.pid) for p in procs if p.pid is not None) - clients0
             redis_cpu = _redis_cpu(rds) - redis0
             elapsed = max(r["elapsed"] for r in results)
             delivered = sum(r["delivered"] for r in results)
             latencies = [x for r in results for x in r["latencies"]]
+            forwarded = [x for r in results for x in r["forwarded"]]
             errors: Counter[str] = Counter()
             for r in results:
                 errors.update(r["errors"])
@@ -353,11 +365,18 @@ def run(args: argparse.Namespace, gateways: list[GatewayProcess]) -> list[dict[s
                 "p50_ms": round(percentile(latencies, 50), 1),
                 "p95_ms": round(percentile(latencies, 95), 1),
                 "p99_ms": round(percentile(latencies, 99), 1),
+                "fwd_p50/p95_ms": (
+                    f"{percentile(forwarded, 50):.0f}/{percentile(forwarded, 95):.0f}"
+                    if forwarded
+                    else "-"
+                ),
                 "state/s": round(delivered / elapsed),
                 "gw_cpu_us/frame": round(1e6 * server_cpu / max(1, delivered), 1),
+                "gw_sys_us/frame": round(1e6 * server_sys / max(1, delivered), 1),
                 "gw_cpu_%": round(100 * server_cpu / elapsed),
                 "gw_cpu_%_per_node": "/".join(str(round(100 * c / elapsed)) for c in per_node),
                 "redis_cpu_%": round(100 * redis_cpu / elapsed),
+                "clients_cpu_%": round(100 * clients_cpu / elapsed),
                 "errors": dict(errors),
                 "closed": sum(r["closed"] for r in results),
             }

@@ -157,6 +157,7 @@ class RaceEngine:
         self.halted = True
         with contextlib.suppress(Exception):
             await self._inbox.close()
+        await self._ticker.settle()  # a write-behind under way lands before the release
         if release:
             for race_id, state in list(self._owned.items()):
                 with contextlib.suppress(Exception):
@@ -166,6 +167,7 @@ class RaceEngine:
             self._pushes.forget(race_id)
         self._owned.clear()
         self._ticker.clear()
+        await self._pushes.aclose()
 
     def statistics(self) -> dict[str, float]:
         return {

@@ -27,11 +27,15 @@ never heard of: all of its pushes go on its channel, as before this module.
 
 Order: every push of a race comes from its owner, in the order the core
 emitted it. Local watchers get them in that order, synchronously. Other
-nodes get them in PUBLISH order: all go through one connection, and Redis
-hands one publisher's messages to one subscriber connection in order, across
-channels too; within a slice the channel messages (a ``race.result``) are
-published before the node batches (the snapshot that follows it). Each
-watcher numbers what it gets (``Session.deliver``), so resume is unchanged.
+nodes get them in PUBLISH order: every publish joins one queue that one
+sender task empties in order through one connection (what queued up while
+a round trip was out goes in the next single call), and Redis hands one
+publisher's messages to one subscriber connection in order, across channels
+too; within a slice the channel messages (a ``race.result``) are queued
+before the node batches (the snapshot that follows it). The ticker queues
+without waiting (``publish_soon``): a slow round trip delays what it carries,
+never the next slice. Each watcher numbers what it gets
+(``Session.deliver``), so resume is unchanged.
 
 Without local watchers (``local=None``, as in unit tests of the ticker and
 engine) every push is PUBLISHed on its race channel.
@@ -39,6 +43,10 @@ engine) every push is PUBLISHed on its race channel.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+from collections import deque
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
@@ -50,6 +58,8 @@ from typogram.protocol import Push, push_payload
 
 STATE: Final = "race.state"  # the push sent per node (or kept here); the others go on the channel
 PUSHES_PER_MESSAGE: Final = 128  # bounds one ``pushes`` message (~60 KB of snapshots)
+CLOSE_WAIT_S: Final = 2.0  # ``aclose`` waits this long for the queued pushes to go out
+log = logging.getLogger(__name__)
 
 
 class RacePushes:
@@ -63,6 +73,9 @@ class RacePushes:
         self.published = 0  # PUBLISH commands sent
         self.batched = 0  # race.state pushes sent inside ``pushes`` messages
         self.kept = 0  # race.state pushes no other node needed
+        self.backlog = 0  # PUBLISH commands queued and not yet answered by Redis
+        self._queued: deque[tuple[list[tuple[str, bytes]], asyncio.Future[None]]] = deque()
+        self._sender: asyncio.Task[None] | None = None
 
     def __len__(self) -> int:
         return len(self._remote)
@@ -111,13 +124,22 @@ class RacePushes:
         return None
 
     async def send(self, race_id: str, kind: str, data: Mapping[str, Any]) -> None:
-        """One push: local watchers now, then whatever other nodes need."""
+        """One push: local watchers now, then whatever other nodes need (awaited)."""
         out = self.prepare(race_id, kind, data)
         await self.publish([out] if out is not None else [])
 
     async def publish(self, messages: Iterable[tuple[str, bytes]]) -> None:
-        """PUBLISH ``messages`` (from ``prepare``) in order, then one ``pushes`` message per
-        node with what ``prepare`` queued for it: one round trip."""
+        """``publish_soon``, then wait until Redis took it (and everything queued before)."""
+        sent = self.publish_soon(messages)
+        if sent is not None:
+            await sent
+
+    def publish_soon(self, messages: Iterable[tuple[str, bytes]]) -> asyncio.Future[None] | None:
+        """Queue ``messages`` (from ``prepare``), then one ``pushes`` message per node with
+        what ``prepare`` queued for it, behind what is already queued; the sender
+        task PUBLISHes them in that order. Returns a future done once they are
+        published (None: nothing to publish). The ticker does not wait: a slow round
+        trip never holds the next slice back."""
         batch = list(messages)
         outbox, self._outbox = self._outbox, {}
         for node, entries in outbox.items():
@@ -126,9 +148,57 @@ class RacePushes:
                 part = entries[start : start + PUSHES_PER_MESSAGE]
                 batch.append((inbox, pushes_message(part)))
                 self.batched += len(part)
-        if batch:
-            await self._pubsub.publish_many(batch)
-            self.published += len(batch)
+        if not batch:
+            return None
+        sent: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queued.append((batch, sent))
+        self.backlog += len(batch)
+        if self._sender is None or self._sender.done():
+            self._sender = asyncio.create_task(self._send_queued(), name="race-pushes")
+        return sent
+
+    async def _send_queued(self) -> None:
+        """PUBLISH what is queued, in order; what queued up meanwhile goes in one call."""
+        queued = self._queued
+        while queued:
+            batch: list[tuple[str, bytes]] = []
+            waiting: list[asyncio.Future[None]] = []
+            while queued:
+                part, sent = queued.popleft()
+                batch += part
+                waiting.append(sent)
+            try:
+                await self._pubsub.publish_many(batch)
+            except Exception as exc:
+                for sent in waiting:
+                    if not sent.done():
+                        sent.set_exception(exc)
+                        sent.exception()  # marked retrieved: the ticker does not wait
+                log.warning("race pushes not published: %r", exc)
+            else:
+                self.published += len(batch)
+                for sent in waiting:
+                    if not sent.done():
+                        sent.set_result(None)
+            finally:
+                self.backlog -= len(batch)
+
+    async def drained(self) -> None:
+        """Wait until everything queued so far is published (or failed)."""
+        sender = self._sender
+        if sender is not None and not sender.done():
+            await asyncio.wait([sender])
+
+    async def aclose(self) -> None:
+        """Publish what is queued (waiting at most ``CLOSE_WAIT_S``), then stop the sender."""
+        sender = self._sender
+        if sender is None or sender.done():
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(sender), CLOSE_WAIT_S)
+        sender.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sender
 
     def received(self, race_id: str, kind: str, payload: bytes) -> None:
         """A push another node's owner sent this node in a ``pushes`` message."""

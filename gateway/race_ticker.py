@@ -2,10 +2,15 @@
 
 Ticking: every ``race_tick_ms`` each owned race gets a ``Tick``; races are
 split into ``SLICES`` fixed slices and one slice is handled every
-``race_tick_ms / SLICES`` so flushes spread over the tick. Only races that
-changed produce a ``race.state``; each goes to this node's watchers at once
-and, for the other nodes that watch, into the slice's one ``publish_many``
-(one message per node, ``gateway.race_pushes``). ``StartTimer`` effects need
+``race_tick_ms / SLICES``, on a fixed schedule, so flushes spread over the
+tick. Only races that changed produce a ``race.state``; each goes to this
+node's watchers at once and, for the other nodes that watch, into the
+slice's one ``publish_many`` (one message per node,
+``gateway.race_pushes``), queued without waiting for Redis. The write-behind
+of changed states (``RaceStore.flush``, once per tick) runs in a task of its
+own. Nothing the loop waits on for Redis holds the next slice back: when it
+did, one slow round trip under load (a write-behind of hundreds of states)
+stopped every race's snapshots for that long. ``StartTimer`` effects need
 nothing: ticks run the clock.
 A race whose state is still the one its last ``Tick`` returned (nothing
 changed since) is not ticked again until ``race.due_at`` says time alone
@@ -36,6 +41,7 @@ from typogram.ports import PubSub
 log = logging.getLogger(__name__)
 
 SLICES: Final = 5
+MAX_BACKLOG: Final = 2_000  # PUBLISHes queued unanswered before the ticker waits for Redis
 CarryOut = Callable[[str, race.Effect, Replies], Awaitable[None]]
 
 
@@ -60,6 +66,7 @@ class RaceTicker:
         self._slices: list[set[str]] = [set() for _ in range(SLICES)]
         self._idle: dict[str, tuple[RaceState, int | None]] = {}  # race -> (last ticked, due)
         self._wake = asyncio.Event()  # set while a race may be owned: a node with none sleeps
+        self._flushing: asyncio.Task[None] | None = None
 
     def add(self, race_id: str) -> None:
         self._slices[zlib.crc32(race_id.encode()) % SLICES].add(race_id)
@@ -76,20 +83,51 @@ class RaceTicker:
         self._idle.clear()
 
     async def run(self) -> None:
+        """Tick one slice every ``tick_ms / SLICES`` on a fixed schedule, so the work of a
+        slice does not stretch the tick; a loop that fell more than a slice behind
+        starts the schedule again from now rather than rushing to catch up."""
         step = self._tick_ms / 1000 / SLICES
-        index = 0
+        loop = asyncio.get_running_loop()
+        index, due = 0, loop.time()
         while True:
             if index % SLICES == 0 and not self._owned:
                 self._wake.clear()  # nothing to tick or flush until a race is added
                 await self._wake.wait()
-            await asyncio.sleep(step)
+                due = loop.time()
+            due += step
+            late = loop.time() - due
+            if late > step:
+                due += late
+            await asyncio.sleep(max(0.0, due - loop.time()))
             try:
                 await self._tick(self._slices[index % SLICES])
-                if index % SLICES == SLICES - 1:  # once per tick: every dirty race, one pipeline
-                    await self._store.flush(self._owned)
+                if index % SLICES == SLICES - 1:  # once per tick: every dirty race
+                    self._flush_soon()
+                if self._pushes.backlog > MAX_BACKLOG:
+                    await self._pushes.drained()  # Redis is behind: wait for it
             except Exception:
                 log.exception("race tick failed")
             index += 1
+
+    def _flush_soon(self) -> None:
+        """Write-behind in a task of its own (one at a time), so ticks go on while the
+        round trip is out; a tick finding it still running leaves the races dirty
+        for the next one."""
+        if self._flushing is None or self._flushing.done():
+            self._flushing = asyncio.create_task(self._flush(), name="race-flush")
+
+    async def _flush(self) -> None:
+        try:
+            await self._store.flush(self._owned)
+        except Exception:
+            log.exception("race state write-behind failed")
+
+    async def settle(self) -> None:
+        """Wait for a write-behind under way and the pushes queued (a stop)."""
+        flushing = self._flushing
+        if flushing is not None and not flushing.done():
+            await asyncio.wait([flushing])
+        await self._pushes.drained()
 
     async def _tick(self, part: set[str]) -> None:
         if not part:
@@ -126,6 +164,6 @@ class RaceTicker:
                     later.append((race_id, effect))
         for race_id in changed:
             self._store.mark(race_id)
-        await self._pushes.publish(pushes)  # and the snapshots queued per watching node
+        self._pushes.publish_soon(pushes)  # and the snapshots queued per watching node
         for race_id, effect in later:
             await self._carry_out(race_id, effect, [])

@@ -7,9 +7,10 @@ body checks both adapters against one contract.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -40,6 +41,15 @@ def mysql_url() -> Iterator[str]:
     with engine.begin() as conn:
         conn.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
     engine.dispose()
+
+
+async def until(condition: Callable[[], object], within_s: float = 5.0) -> None:
+    """Poll ``condition`` (something runs on its own clock) until it holds."""
+    async with asyncio.timeout(within_s):
+        while True:
+            if condition():
+                return
+            await asyncio.sleep(0.005)
 
 
 def make_settings(**overrides: object) -> Settings:

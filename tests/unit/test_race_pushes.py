@@ -11,7 +11,7 @@ dropped, not delivered twice.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 import orjson
@@ -24,7 +24,7 @@ from gateway.race_pushes import RacePushes
 from gateway.replay import ReplayBuffer
 from gateway.sessions import Session
 from rooms.race_state import RaceConfig, RaceState
-from tests.conftest import make_settings
+from tests.conftest import make_settings, until
 from typogram import keys
 from typogram.adapters.memory_cache import MemoryCache
 from typogram.adapters.memory_events import InProcessEventLog
@@ -250,14 +250,14 @@ async def test_two_engines_send_snapshots_through_redis_only_once_a_node_forward
             state = RaceState("r1", "abc def ghi", 1, "easy", "en", RaceConfig(countdown_ms=0))
             await a.create(state, [])
             await a.apply("r1", {"k": "join", "user": "ada", "name": "Ada"})
-            await _until(lambda: ada_link.of("race.state"))
+            await until(lambda: ada_link.of("race.state"))
             assert a.statistics()["race_states_kept_local"] >= 1
             assert a.statistics()["race_pushes_published"] == 0
 
             await there.add(CHANNEL, bob)  # b watches, then forwards bob's join
             replies = await b.apply("r1", {"k": "join", "user": "bob", "name": "Bob"})
             assert [kind for kind, _ in replies] == ["race.joined"]
-            await _until(lambda: bob_link.of("race.state"))
+            await until(lambda: bob_link.of("race.state"))
             last = bob_link.of("race.state")[-1]["d"]
             assert sorted(p["user"] for p in last["players"]) == ["ada", "bob"]
             assert a.statistics()["race_states_batched"] >= 1  # one message per slice to b
@@ -266,7 +266,7 @@ async def test_two_engines_send_snapshots_through_redis_only_once_a_node_forward
             assert [f["s"] for f in ada_link.frames] == list(range(1, len(ada_link.frames) + 1))
 
             await a.apply("r1", {"k": "start", "user": "ada"})  # the countdown goes to both
-            await _until(lambda: bob_link.of("race.countdown"))
+            await until(lambda: bob_link.of("race.countdown"))
             assert len(ada_link.of("race.countdown")) == 1  # its echo from Redis was dropped
             assert here.echoes == 1
         finally:
@@ -278,10 +278,53 @@ async def test_two_engines_send_snapshots_through_redis_only_once_a_node_forward
         assert here.statistics()["race_channels_local"] == 0  # stopping disowned it
 
 
-async def _until(condition: Any, within_s: float = 5.0) -> None:
-    """Poll ``condition`` (the engines tick on their own clock) until it holds."""
-    async with asyncio.timeout(within_s):
-        while True:
-            if condition():
-                return
-            await asyncio.sleep(0.01)
+class SlowPubSub(MemoryPubSub):
+    """Records each ``publish_many`` call; the first waits until ``go`` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.go = asyncio.Event()
+        self.calls: list[list[str]] = []
+
+    async def publish_many(self, messages: Iterable[tuple[str, bytes]]) -> None:
+        batch = list(messages)
+        self.calls.append([payload.decode() for _, payload in batch])
+        if len(self.calls) == 1:
+            await self.go.wait()
+        await super().publish_many(batch)
+
+
+async def test_queued_pushes_go_out_in_order_without_the_caller_waiting() -> None:
+    async with SlowPubSub() as pubsub:
+        pushes = RacePushes(pubsub, node_id="a")  # no local watchers: every push published
+        first = pushes.publish_soon([("ch:race:r1", b"1")])
+        assert first is not None
+        await asyncio.sleep(0)  # the sender is out with the first one, Redis is slow
+        for n in (2, 3, 4):  # the ticker's next slices: queued, not waited for
+            pushes.publish_soon([("ch:race:r1", str(n).encode())])
+        assert pushes.backlog == 4 and not first.done()
+        waited = asyncio.ensure_future(pushes.publish([("ch:race:r2", b"5")]))
+        await asyncio.sleep(0)
+        assert not waited.done()  # an awaited publish waits behind what was queued
+        pubsub.go.set()
+        await waited
+        assert first.done() and pushes.backlog == 0 and pushes.published == 5
+        assert pubsub.calls == [["1"], ["2", "3", "4", "5"]]  # in order, queued ones together
+        await pushes.aclose()
+
+
+async def test_a_failed_publish_is_logged_and_the_queue_goes_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    class Failing(MemoryPubSub):
+        async def publish_many(self, messages: Iterable[tuple[str, bytes]]) -> None:
+            raise ConnectionError("redis is down")
+
+    async with Failing() as pubsub:
+        pushes = RacePushes(pubsub, node_id="a")
+        pushes.publish_soon([("ch:race:r1", b"1")])  # nobody waits: logged, not raised
+        await pushes.drained()
+        assert "not published" in caplog.text and pushes.backlog == 0
+        with pytest.raises(ConnectionError):  # one that is awaited raises as before
+            await pushes.publish([("ch:race:r1", b"2")])
+        await pushes.aclose()

@@ -14,6 +14,7 @@ from gateway.race_store import RaceStore
 from gateway.race_ticker import RaceTicker
 from rooms import race
 from rooms.race_state import RaceConfig, RaceState
+from tests.conftest import until
 from typogram import keys
 from typogram.adapters.memory_cache import MemoryCache
 from typogram.adapters.memory_pubsub import MemoryPubSub
@@ -68,41 +69,45 @@ async def test_idle_races_are_not_ticked_until_something_is_due(
         )
         part = {"r1", "r2"}
 
+        async def tick() -> None:
+            await ticker._tick(part)
+            await ticker.settle()  # its pushes are published in a task of their own
+
         clock.now = T0 + 1.5  # past start_at: both run, both changed
-        await ticker._tick(part)
+        await tick()
         assert sorted(ticks) == ["r1", "r2"] and [m["t"] for m in seen] == ["race.state"]
         assert seen[0]["d"]["phase"] == "running"
 
         ticks.clear()
         clock.now += 0.05
-        await ticker._tick(part)  # nothing changed, nothing due: no Tick at all
+        await tick()  # nothing changed, nothing due: no Tick at all
         assert ticks == [] and len(seen) == 1
 
         progressed, _ = real_handle(owned["r1"], race.Progress("ada", 4, 0), GO_MS + 600)
         owned["r1"] = progressed  # the engine replaced the state: tick it again
         clock.now += 0.05
-        await ticker._tick(part)
+        await tick()
         assert ticks == ["r1"] and len(seen) == 2 and seen[1]["d"]["players"][0]["pos"] == 4
 
         ticks.clear()
         gone, _ = real_handle(owned["r2"], race.Disconnect("bob"), GO_MS + 700)
         owned["r2"] = gone
-        await ticker._tick(part)  # a change: ticked once (snapshot), then idle again
-        await ticker._tick(part)
+        await tick()  # a change: ticked once (snapshot), then idle again
+        await tick()
         assert ticks == ["r2"]
 
         ticks.clear()
         clock.now = (GO_MS + 700 + gone.config.resume_ms) / 1000  # bob's window closes
-        await ticker._tick(part)
+        await tick()
         assert ticks == ["r2"] and owned["r2"].racers["bob"].forfeited
         assert later == []  # ada still types: the race goes on
 
-        await ticker._tick(part)  # the forfeit's snapshot
+        await tick()  # the forfeit's snapshot
         ticks.clear()
-        await ticker._tick(part)
+        await tick()
         assert ticks == []
         ticker.discard("r2")
-        await ticker._tick(part)  # forgotten, so ticked like a new race
+        await tick()  # forgotten, so ticked like a new race
         assert ticks == ["r2"]
 
 
@@ -138,3 +143,58 @@ async def test_a_node_owning_no_race_does_not_tick_until_one_is_added() -> None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+            await ticker.settle()
+
+
+class HeldCache(MemoryCache):
+    """A cache whose fenced writes wait until ``release`` is set (Redis busy)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = asyncio.Event()
+        self.writes = 0
+
+    async def write_held(self, *args: Any, **kwargs: Any) -> list[str]:
+        self.writes += 1
+        await self.release.wait()
+        return list(await super().write_held(*args, **kwargs))
+
+
+async def test_a_slow_write_behind_does_not_hold_the_ticks_back() -> None:
+    clock = Clock()
+    owned = {"r1": running("r1")}
+
+    async def carry_out(race_id: str, effect: race.Effect, replies: Replies) -> None:
+        pass
+
+    async with HeldCache() as cache, MemoryPubSub() as pubsub:
+        await cache.set(keys.race_owner("r1"), b"n1")
+        store = RaceStore(cache, node_id="n1", state_ttl_s=60, lease_s=3, clock=clock)
+        ticker = RaceTicker(
+            tick_ms=10, owned=owned, store=store, pubsub=pubsub, clock=clock, carry_out=carry_out
+        )
+        slices: list[int] = []
+        real_tick = ticker._tick
+
+        async def counting(part: set[str]) -> None:
+            slices.append(len(part))
+            await real_tick(part)
+
+        ticker._tick = counting  # type: ignore[method-assign]
+        store.mark("r1")
+        ticker.add("r1")
+        task = asyncio.create_task(ticker.run())
+        try:
+            await until(lambda: cache.writes == 1)
+            held_at = len(slices)
+            await until(lambda: len(slices) >= held_at + 3 * 5)  # three more ticks, write out
+            assert cache.writes == 1  # one write-behind at a time: the others wait their turn
+            cache.release.set()
+            await until(lambda: store.flushes == 1)
+            assert await cache.get(keys.race_state("r1")) is not None
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            cache.release.set()
+            await ticker.settle()

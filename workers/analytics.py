@@ -1,12 +1,19 @@
 """``analytics`` group (``keystroke-analytics``): per-user key, bigram, confusion and
 trend statistics in SQL.
 
-One ``analytics.result`` is applied in one transaction together with its
-``user_trend`` row, which doubles as the "already applied" marker: a replay
-finds the row and changes nothing. After the commit the user's cached
-insights (``keys.insights``) are dropped so the next read sees the result.
-Every row carries ``created_at``/``updated_at``; insights read the last
-``HOT_DAYS`` of trend, and rows not updated for that long are the archiver's
+The ``analytics.result`` events of a batch (``workers.runtime``; a retry is a
+batch of one) are applied in one transaction together with their
+``user_trend`` rows, which double as the "already applied" marker: a replay
+finds the row and changes nothing, and a result repeated inside a batch
+counts once. The batch's new and changed key, bigram and confusion rows are
+folded in memory in event order (the same arithmetic, in the same order, as
+applying the events one after another) and written as one upsert per table.
+If a concurrent delivery applied one of the results first (the trend insert
+clashes), the batch is rolled back and its results are applied one by one.
+After the commit the users' cached insights (``keys.insights``) are dropped
+so the next read sees the results. Every row carries
+``created_at``/``updated_at``; insights read the last ``HOT_DAYS`` of trend,
+and rows not updated for that long are the archiver's
 (``typogram.db.archiver.archive_analytics``). A trend row archived with its
 result is no longer a marker: an event replayed more than ``HOT_DAYS`` after
 its result (far past any topic's retention) would be applied again.
@@ -15,10 +22,10 @@ its result (far past any topic's retention) would be applied again.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Table, select
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.dialects.mysql import insert as mysql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -37,44 +44,72 @@ if TYPE_CHECKING:
 
 MAX_CHAR = 8  # a stored key or bigram is at most this many characters
 
+# (user_id, result_id) -> the event's data, in event order.
+_Results = dict[tuple[str, str], Mapping[str, Any]]
+
 
 async def handle(platform: Platform, topic: str, event: Event) -> None:
-    if event.type != pe.ANALYTICS_RESULT:
+    await handle_batch(platform, topic, [event])
+
+
+async def handle_batch(platform: Platform, topic: str, events: Sequence[Event]) -> None:
+    results: _Results = {}
+    for event in events:
+        if event.type == pe.ANALYTICS_RESULT:
+            data = event.data
+            results.setdefault((str(data["user_id"]), str(data["result_id"])), data)
+    if not results:
         return
-    data = event.data
-    user_id, result_id = str(data["user_id"]), str(data["result_id"])
     now = int(time.time() * 1000)
     try:
-        applied = await _apply(platform, user_id, result_id, data, now)
+        users = await _apply(platform, results, now)
     except IntegrityError:
-        return  # a concurrent delivery of this result applied it first
-    if applied:
-        await platform.cache.delete(keys.insights(user_id))
+        # A concurrent delivery applied one of them first: the rest still count.
+        users = set()
+        if len(results) > 1:
+            for pair, data in results.items():
+                try:
+                    users |= await _apply(platform, {pair: data}, now)
+                except IntegrityError:
+                    continue  # this one was the concurrent delivery's
+    if users:
+        await platform.cache.delete(*(keys.insights(user) for user in users))
 
 
-async def _apply(platform: Platform, user_id: str, result_id: str, data: Any, now: int) -> bool:
+async def _apply(platform: Platform, results: _Results, now: int) -> set[str]:
+    """One transaction; returns the users whose results were new."""
     async with platform.db.write() as conn:
         seen = await conn.execute(
-            select(user_trend.c.result_id).where(
-                user_trend.c.user_id == user_id, user_trend.c.result_id == result_id
-            )
+            _TRENDS_AMONG,
+            {"users": list({u for u, _ in results}), "results": [r for _, r in results]},
         )
-        if seen.first() is not None:
-            return False
+        applied = {(str(row[0]), str(row[1])) for row in seen}
+        fresh = [(u, data) for (u, r), data in results.items() if (u, r) not in applied]
+        if not fresh:
+            return set()
         await conn.execute(
-            user_trend.insert().values(
-                user_id=user_id,
-                result_id=result_id,
-                wpm=float(data["wpm"]),
-                accuracy=float(data["accuracy"]),
-                consistency=float(data["consistency"]),
-                created_at=int(data["created_at"]),
-            )
-        )
-        await _keys(conn, user_id, data.get("keys") or {}, now)
-        await _bigrams(conn, user_id, data.get("bigrams") or {}, now)
-        await _confusions(conn, user_id, data.get("confusions") or {}, now)
-    return True
+            _TREND_INSERT,
+            [
+                {"user_id": u, "result_id": str(data["result_id"]), "wpm": float(data["wpm"]),
+                 "accuracy": float(data["accuracy"]),
+                 "consistency": float(data["consistency"]),
+                 "created_at": int(data["created_at"])}
+                for u, data in fresh
+            ],
+        )  # fmt: skip
+        keys_of = [
+            (u, {k: s for k, s in (data.get("keys") or {}).items() if _fits(k)})
+            for u, data in fresh
+        ]
+        bigrams_of = [
+            (u, {b: s for b, s in (data.get("bigrams") or {}).items()
+                 if _fits(b) and int(s.get("samples", 0)) > 0})
+            for u, data in fresh
+        ]  # fmt: skip
+        await _fold(conn, user_key_stats, "key", keys_of, key_row, now)
+        await _fold(conn, user_bigram_stats, "bigram", bigrams_of, bigram_row, now)
+        await _confusions(conn, fresh, now)
+    return {u for u, _ in fresh}
 
 
 def _upsert(table: Table, dialect: str) -> Any:
@@ -91,11 +126,33 @@ def _upsert(table: Table, dialect: str) -> Any:
     )
 
 
+def _among(table: Table, column: str) -> Any:
+    """The stored rows of some users whose ``column`` is among some values (a superset of
+    the (user, value) pairs asked for: callers pick theirs out)."""
+    return select(table).where(
+        table.c.user_id.in_(bindparam("users", expanding=True)),
+        table.c[column].in_(bindparam("values", expanding=True)),
+    )
+
+
 # Built once (building a statement per event costs more than the round trip it saves).
 _UPSERTS = {
     (table.name, dialect): _upsert(table, dialect)
     for table in (user_key_stats, user_bigram_stats, user_confusions)
     for dialect in ("mysql", "sqlite")
+}
+_TRENDS_AMONG = select(user_trend.c.user_id, user_trend.c.result_id).where(
+    user_trend.c.user_id.in_(bindparam("users", expanding=True)),
+    user_trend.c.result_id.in_(bindparam("results", expanding=True)),
+)
+_TREND_INSERT = user_trend.insert()
+_AMONG = {
+    table.name: _among(table, column)
+    for table, column in (
+        (user_key_stats, "key"),
+        (user_bigram_stats, "bigram"),
+        (user_confusions, "expected"),
+    )
 }
 
 
@@ -106,84 +163,107 @@ async def _write(conn: AsyncConnection, table: Table, rows: list[dict[str, Any]]
         await conn.execute(_UPSERTS[table.name, conn.dialect.name], rows)
 
 
+async def _stored(
+    conn: AsyncConnection, among: Any, column: str, pairs: set[tuple[str, str]]
+) -> dict[tuple[str, str], Any]:
+    """The stored rows of ``pairs`` (user, ``column`` value), by pair."""
+    found = await conn.execute(
+        among, {"users": list({u for u, _ in pairs}), "values": list({v for _, v in pairs})}
+    )
+    return {(row["user_id"], row[column]): row for row in found.mappings()}
+
+
 def _fits(key: Any) -> bool:
     return isinstance(key, str) and 0 < len(key) <= MAX_CHAR
 
 
-async def _keys(conn: AsyncConnection, user_id: str, stats: Mapping[str, Any], now: int) -> None:
-    t = user_key_stats
-    wanted = {k: v for k, v in stats.items() if _fits(k)}
-    if not wanted:
-        return
-    found = await conn.execute(select(t).where(t.c.user_id == user_id, t.c.key.in_(wanted)))
-    rows = {row["key"]: row for row in found.mappings()}
-    out: list[dict[str, Any]] = []
-    for key, s in wanted.items():
-        hits, misses = int(s.get("hits", 0)), int(s.get("misses", 0))
-        samples, total = int(s.get("samples", 0)), int(s.get("total_ms", 0))
-        old = rows.get(key)
-        mean = total / samples if samples else None
-        if old is None:
-            latency = mean or 0.0
-        else:
-            latency = float(old["latency_ms"])
-            if mean is not None:
-                latency = smooth(latency if old["samples"] else None, mean)
-            hits, misses = old["hits"] + hits, old["misses"] + misses
-            samples = old["samples"] + samples
-        out.append(
-            {"user_id": user_id, "key": key, "hits": hits, "misses": misses,
-             "samples": samples, "latency_ms": latency, "created_at": now, "updated_at": now}
-        )  # fmt: skip
-    await _write(conn, t, out)
+def key_row(old: Mapping[str, Any] | None, s: Mapping[str, Any]) -> dict[str, Any]:
+    """One test's statistics of a key folded into its row (``old`` None: no row yet)."""
+    hits, misses = int(s.get("hits", 0)), int(s.get("misses", 0))
+    samples, total = int(s.get("samples", 0)), int(s.get("total_ms", 0))
+    mean = total / samples if samples else None
+    if old is None:
+        return {"hits": hits, "misses": misses, "samples": samples, "latency_ms": mean or 0.0}
+    latency = float(old["latency_ms"])
+    if mean is not None:
+        latency = smooth(latency if old["samples"] else None, mean)
+    return {"hits": old["hits"] + hits, "misses": old["misses"] + misses,
+            "samples": old["samples"] + samples, "latency_ms": latency}  # fmt: skip
 
 
-async def _bigrams(conn: AsyncConnection, user_id: str, stats: Mapping[str, Any], now: int) -> None:
-    t = user_bigram_stats
-    wanted = {k: v for k, v in stats.items() if _fits(k) and int(v.get("samples", 0)) > 0}
-    if not wanted:
+def bigram_row(old: Mapping[str, Any] | None, s: Mapping[str, Any]) -> dict[str, Any]:
+    """One test's statistics of a bigram (``samples`` > 0) folded into its row."""
+    samples = int(s["samples"])
+    latency = int(s.get("total_ms", 0)) / samples
+    if old is None:
+        return {"samples": samples, "latency_ms": latency}
+    return {
+        "samples": old["samples"] + samples,
+        "latency_ms": smooth(float(old["latency_ms"]), latency),
+    }
+
+
+async def _fold(
+    conn: AsyncConnection,
+    table: Table,
+    column: str,
+    per_test: list[tuple[str, dict[str, Any]]],
+    fold: Callable[[Mapping[str, Any] | None, Mapping[str, Any]], dict[str, Any]],
+    now: int,
+) -> None:
+    """Each test's statistics per (user, ``column`` value) folded into the stored rows, in
+    event order (each test into the row the one before left), written in one upsert."""
+    pairs = {(u, v) for u, stats in per_test for v in stats}
+    if not pairs:
         return
-    found = await conn.execute(select(t).where(t.c.user_id == user_id, t.c.bigram.in_(wanted)))
-    rows = {row["bigram"]: row for row in found.mappings()}
-    out: list[dict[str, Any]] = []
-    for bigram, s in wanted.items():
-        samples = int(s["samples"])
-        latency = int(s.get("total_ms", 0)) / samples
-        old = rows.get(bigram)
-        if old is not None:
-            samples, latency = old["samples"] + samples, smooth(float(old["latency_ms"]), latency)
-        out.append(
-            {"user_id": user_id, "bigram": bigram, "samples": samples, "latency_ms": latency,
-             "created_at": now, "updated_at": now}
-        )  # fmt: skip
-    await _write(conn, t, out)
+    stored = await _stored(conn, _AMONG[table.name], column, pairs)
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    for u, stats in per_test:
+        for v, s in stats.items():
+            rows[u, v] = fold(rows.get((u, v), stored.get((u, v))), s)
+    await _write(
+        conn,
+        table,
+        [{"user_id": u, column: v, **row, "created_at": now, "updated_at": now}
+         for (u, v), row in rows.items()],
+    )  # fmt: skip
 
 
 async def _confusions(
-    conn: AsyncConnection, user_id: str, stats: Mapping[str, Any], now: int
+    conn: AsyncConnection, fresh: list[tuple[str, Mapping[str, Any]]], now: int
 ) -> None:
-    t = user_confusions
-    pairs = {
-        (expected, key): int(count)
-        for expected, pressed in stats.items()
+    per_test = [
+        (u, expected, key, int(count))
+        for u, data in fresh
+        for expected, pressed in (data.get("confusions") or {}).items()
         if _fits(expected) and isinstance(pressed, Mapping)
         for key, count in pressed.items()
         if _fits(key)
-    }
-    if not pairs:
+    ]
+    if not per_test:
         return
     found = await conn.execute(
-        select(t.c.expected, t.c.pressed, t.c.count).where(
-            t.c.user_id == user_id, t.c.expected.in_({e for e, _ in pairs})
-        )
+        _AMONG[user_confusions.name],
+        {"users": list({u for u, *_ in per_test}), "values": list({e for _, e, _, _ in per_test})},
     )
-    old = {(row[0], row[1]): int(row[2]) for row in found}
-    out = [
-        {"user_id": user_id, "expected": e, "pressed": p, "count": old.get((e, p), 0) + n,
-         "created_at": now, "updated_at": now}
-        for (e, p), n in pairs.items()
-    ]  # fmt: skip
-    await _write(conn, t, out)
+    counts = {(row["user_id"], row["expected"], row["pressed"]): int(row["count"])
+              for row in found.mappings()}  # fmt: skip
+    touched: dict[tuple[str, str, str], None] = {}
+    for u, e, p, n in per_test:
+        counts[u, e, p] = counts.get((u, e, p), 0) + n
+        touched[u, e, p] = None
+    await _write(
+        conn,
+        user_confusions,
+        [{"user_id": u, "expected": e, "pressed": p, "count": counts[u, e, p],
+          "created_at": now, "updated_at": now}
+         for u, e, p in touched],
+    )  # fmt: skip
 
 
-GROUP = Group(name="analytics", topics=(topics.KEYSTROKE_ANALYTICS,), handle=handle)
+GROUP = Group(
+    name="analytics",
+    topics=(topics.KEYSTROKE_ANALYTICS,),
+    handle=handle,
+    handle_batch=handle_batch,
+)

@@ -48,6 +48,7 @@ class Hub:
     connections: set[Connection] = field(default_factory=set)
     races: Races | None = None  # races, matchmaking, tournament watching (gateway/races.py)
     draining: bool = False
+    lane_frames: int = 0  # frames handled on the connections' lane (``GatewayConnection``)
     _handovers: asyncio.Queue[str] = field(
         default_factory=lambda: asyncio.Queue(MAX_PENDING_HANDOVERS)
     )

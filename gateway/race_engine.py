@@ -138,6 +138,7 @@ class RaceEngine:
             on_forwarded=self._pushes.watched_from,
             on_pushes=self._pushes.received,
         )
+        self._background: set[asyncio.Task[None]] = set()
         self.halted = False
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -266,29 +267,51 @@ class RaceEngine:
         self, race_id: str, user_id: str, pos: int, errors: int, on_error: OnError
     ) -> None:
         """``apply`` of a progress report (quiet: ``on_error`` hears of a refusal by
-        another owner), without building a command when the race is owned here."""
+        another owner), without building a command when ``progress_now`` can take it."""
+        if self.progress_ready(race_id):
+            self.progress_now(race_id, user_id, pos, errors, on_error)
+            return
+        command = {"k": "progress", "user": user_id, "pos": pos, "errors": errors}
+        await self.apply(race_id, command, on_error)
+
+    def progress_ready(self, race_id: str) -> bool:
+        """Whether ``progress_now`` can take a report for ``race_id`` without waiting: the
+        race is owned here and time alone does not move it now (no effects to carry
+        out), or its owner elsewhere is remembered (the report joins its batch)."""
+        if self.halted:
+            return False
         state = self._owned.get(race_id)
-        if state is None or self.halted:
+        if state is not None:
+            due = race.due_at(state)
+            return due is None or self._now_ms() < due
+        known = self._owners.get(race_id)
+        return known is not None and known[1] > self._clock() and known[0] != self.node_id
+
+    def progress_now(
+        self, race_id: str, user_id: str, pos: int, errors: int, on_error: OnError
+    ) -> None:
+        """A progress report after ``progress_ready`` said yes: applied to the owned race
+        (``AppError`` when the core refuses it) or queued for its owner's batch."""
+        state = self._owned.get(race_id)
+        if state is None:
+            known = self._owners[race_id]
             command = {"k": "progress", "user": user_id, "pos": pos, "errors": errors}
-            known = self._owners.get(race_id)
-            if (
-                known is not None
-                and known[1] > self._clock()
-                and known[0] != self.node_id
-                and not self.halted
-            ):
-                self._inbox.send_quiet(  # a remembered owner: no lookup, straight to its batch
-                    known[0],
-                    race_id,
-                    command,
-                    lambda answer: self._quiet(race_id, answer, on_error),
-                )
-                return
-            await self.apply(race_id, command, on_error)
+            self._inbox.send_quiet(
+                known[0], race_id, command, lambda answer: self._quiet(race_id, answer, on_error)
+            )
             return
         effects = self._progress_here(race_id, state, race.Progress(user_id, pos, errors))
-        for effect in effects:  # only when time moved the race on too (rare)
-            await self._carry_out(race_id, effect, [])
+        if effects:  # not expected (nothing was due): carried out behind this report
+            task = asyncio.create_task(self._carry_out_all(race_id, effects))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    async def _carry_out_all(self, race_id: str, effects: list[race.Effect]) -> None:
+        try:
+            for effect in effects:
+                await self._carry_out(race_id, effect, [])
+        except Exception:
+            log.exception("race %s: carrying out a report's effects failed", race_id)
 
     def _progress_here(
         self, race_id: str, state: RaceState, event: race.Progress

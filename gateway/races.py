@@ -219,11 +219,21 @@ class Races:
         channel = keys.channel_race(body.race)
         if not self.watchers.watching(channel, session):
             await self.watchers.add(channel, session)
+        await self.engine.progress(
+            body.race, session.user.id, body.pos, body.errors, _refused(reply)
+        )
 
-        def refused(exc: AppError) -> None:
-            reply("error", {"code": exc.code.value, "message": exc.message})
+    def progress_ready(self, session: Session, body: RaceProgress) -> bool:
+        """Whether ``progress_now`` can take this report without an await: the session
+        already watches the race and ``RaceEngine.progress_ready`` says yes."""
+        return self.engine.progress_ready(body.race) and self.watchers.watching(
+            keys.channel_race(body.race), session
+        )
 
-        await self.engine.progress(body.race, session.user.id, body.pos, body.errors, refused)
+    def progress_now(self, session: Session, body: RaceProgress, reply: Reply) -> None:
+        """``race.progress`` at once (after ``progress_ready``); raises ``AppError`` when
+        the core refuses it, as ``dispatch`` does."""
+        self.engine.progress_now(body.race, session.user.id, body.pos, body.errors, _refused(reply))
 
     async def _apply(self, session: Session, race_id: str, command: Command, reply: Reply) -> None:
         """A command that waits for its replies, wherever the race is owned."""
@@ -384,3 +394,12 @@ class Races:
             if kind is not None:
                 with contextlib.suppress(AppError):  # no waiting on the owner: a refusal is moot
                     await self.engine.apply(race_id, {"k": kind, "user": user_id}, _ignore)
+
+
+def _refused(reply: Reply) -> Callable[[AppError], None]:
+    """What a quiet progress report forwarded to another node does when refused there."""
+
+    def refused(exc: AppError) -> None:
+        reply("error", {"code": exc.code.value, "message": exc.message})
+
+    return refused

@@ -41,7 +41,7 @@ from gateway.metrics import GatewayMetrics
 from gateway.presence import Presence
 from gateway.races import Races
 from gateway.roomstate import SharedRooms
-from gateway.session import Connection
+from gateway.session import Connection, GatewayConnection
 from gateway.sessions import SessionRegistry
 from gateway.store import SessionStore
 from typogram.codes import CloseCode
@@ -142,6 +142,7 @@ class Gateway:
             s.host,
             s.ws_port,
             process_request=self._admit,
+            create_connection=GatewayConnection,
             origins=origins,
             compression="deflate" if s.ws_compression else None,
             max_size=s.ws_max_frame_bytes,
@@ -237,6 +238,7 @@ class Gateway:
             "rooms": hub.fanout.rooms,
             "chat_rooms": len(hub.chat),
             "send_queue_depth": hub.queued(),
+            "frames_on_lane": hub.lane_frames,
             "draining": float(hub.draining),
         }
 

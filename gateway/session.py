@@ -10,6 +10,14 @@ the writer (it flushes, then closes). Heartbeats are node-wide (the
 gateway's sweeper), not a task per connection: an idle connection costs one
 task (this one) plus what ``websockets`` keeps.
 
+Reading: frames go through ``websockets``' queue to the reader task, one at a
+time, except on the lane (``GatewayConnection``): a ``race.progress`` that
+arrives while the reader waits with nothing queued is applied right inside
+``websockets``' frame callback when it needs no await (the common case),
+saving a queue round and a task switch per report. Everything else, and
+every frame that arrives while the reader is busy or others wait, takes the
+queue, so frames are still handled in arrival order.
+
 Closing rules (codes from ``typogram.codes.CloseCode``):
 * no hello in time, bad or revoked token → ``error unauthorized`` + 4001;
 * a malformed frame → ``error bad_request``; ``ws_max_bad_frames`` in a row → 4003;
@@ -26,12 +34,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
-from websockets.protocol import State
+from websockets.frames import Frame, Opcode
+from websockets.protocol import Event, State
 
 from gateway.chatrooms import Reply
 from gateway.dispatch import dispatch
@@ -44,11 +53,20 @@ from gateway.wire import text_frame
 from rooms.chat import RoomError
 from typogram.codes import CloseCode, ErrorCode
 from typogram.errors import AppError
-from typogram.protocol import Hello, Inbound, ProtocolError, decode, encode, error
+from typogram.protocol import (
+    Hello,
+    Inbound,
+    ProtocolError,
+    RaceProgress,
+    decode,
+    encode,
+    error,
+)
 from typogram.tokens import Claims, TokenType
 
 log = logging.getLogger(__name__)
 
+PROGRESS = b'{"t":"race.progress"'  # how the frames worth the lane begin (clients' encoders)
 RATE_STRIKE_WINDOW_S = 10.0
 # Bytes the transport may buffer before frames wait in the send queue instead.
 DIRECT_WRITE_LIMIT = 64 * 1024
@@ -63,6 +81,32 @@ ENDING_CLOSES = frozenset(
         CloseCode.GOING_AWAY,
     }
 )
+
+
+class GatewayConnection(ServerConnection):
+    """``websockets``' server connection with a synchronous lane for inbound frames.
+
+    ``lane`` (set by ``Connection`` once attached) is offered each complete text
+    frame that arrives while the reader waits in ``recv`` with nothing queued; a
+    frame it takes (True) is done, any other goes to ``websockets``' queue as
+    usual. Control frames, fragments, closing and the handshake are untouched.
+    """
+
+    lane: Callable[[bytes | bytearray | memoryview], bool] | None = None
+
+    def process_event(self, event: Event) -> None:
+        lane = self.lane
+        if (
+            lane is not None
+            and type(event) is Frame
+            and event.opcode is Opcode.TEXT
+            and event.fin
+            and self.recv_messages.get_in_progress
+            and not len(self.recv_messages.frames)
+            and lane(event.data)
+        ):
+            return
+        super().process_event(event)
 
 
 class Connection:
@@ -302,14 +346,19 @@ class Connection:
     # -- reading and writing ------------------------------------------------------------
 
     async def _read(self) -> None:
+        ws = self._ws
+        if isinstance(ws, GatewayConnection):
+            ws.lane = self._lane
         try:
-            async for raw in self._ws:
+            async for raw in ws:
                 if self._queue.closed:
                     break
                 await self._handle(raw)
         except ConnectionClosed:
             pass
         finally:
+            if isinstance(ws, GatewayConnection):
+                ws.lane = None
             self._queue.close(flush=True)
 
     async def _write(self) -> None:
@@ -337,11 +386,7 @@ class Connection:
     async def _handle(self, raw: str | bytes) -> None:
         hub, now = self._hub, _now()
         if not self._bucket.allow(now):
-            hub.metrics.errors.labels(ErrorCode.RATE_LIMITED.value).inc()
-            if self._rate_strikes.hit(now):
-                self.terminate(CloseCode.RATE_LIMITED, "rate limited")
-            else:
-                self.send(error(ErrorCode.RATE_LIMITED, "too many messages, slow down"), "error")
+            self._rate_limited(now)
             return
         try:
             inbound = decode(raw)
@@ -355,13 +400,59 @@ class Connection:
         assert session is not None
         try:
             await dispatch(hub, self, session, inbound)
-        except (RoomError, AppError) as exc:
-            hub.metrics.errors.labels(exc.code.value).inc()
+        except Exception as exc:
+            self._failed(inbound, exc)
+
+    def _lane(self, data: bytes | bytearray | memoryview) -> bool:
+        """``GatewayConnection``'s lane: a ``race.progress`` (the one frame every racer
+        sends twice a second) applied at once, while the reader waits with nothing
+        queued: no queue, no task switch, no coroutine per layer. Declines (False,
+        nothing done) anything else, anything malformed (the reader reports it) and
+        a report that needs an await. Never raises: it runs inside websockets."""
+        races, session = self._hub.races, self.session
+        if isinstance(data, memoryview) or not data.startswith(PROGRESS):
+            return False
+        if races is None or session is None:
+            return False
+        try:
+            inbound = decode(data.decode())
+        except (UnicodeDecodeError, ProtocolError):
+            return False
+        body = inbound.body
+        if type(body) is not RaceProgress or self._queue.closed:
+            return False
+        try:
+            if not races.progress_ready(session, body):
+                return False
+            now = _now()
+            if not self._bucket.allow(now):
+                self._rate_limited(now)
+                return True
+            self._bad_frames = 0
+            self._hub.lane_frames += 1
+            self._hub.metrics.frame_in(inbound.type)
+            races.progress_now(session, body, self.replier(inbound.id))
+        except Exception as exc:
+            self._failed(inbound, exc)
+        return True
+
+    def _rate_limited(self, now: float) -> None:
+        self._hub.metrics.errors.labels(ErrorCode.RATE_LIMITED.value).inc()
+        if self._rate_strikes.hit(now):
+            self.terminate(CloseCode.RATE_LIMITED, "rate limited")
+        else:
+            self.send(error(ErrorCode.RATE_LIMITED, "too many messages, slow down"), "error")
+
+    def _failed(self, inbound: Inbound, exc: Exception) -> None:
+        """Answer a request that raised: its error code, or ``internal`` (logged)."""
+        metrics = self._hub.metrics
+        if isinstance(exc, RoomError | AppError):
+            metrics.errors.labels(exc.code.value).inc()
             self.send(error(exc.code, exc.message, re=inbound.id), "error")
-        except Exception:
-            log.exception("handling %s failed", inbound.type)
-            hub.metrics.errors.labels(ErrorCode.INTERNAL.value).inc()
-            self.send(error(ErrorCode.INTERNAL, "internal error", re=inbound.id), "error")
+            return
+        log.error("handling %s failed", inbound.type, exc_info=exc)
+        metrics.errors.labels(ErrorCode.INTERNAL.value).inc()
+        self.send(error(ErrorCode.INTERNAL, "internal error", re=inbound.id), "error")
 
     async def _bad_frame(self, exc: ProtocolError) -> bool:
         """Count a malformed frame; True when this one closed the connection (4003)."""

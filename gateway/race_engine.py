@@ -174,6 +174,7 @@ class RaceEngine:
         return {
             "races_owned": len(self._owned),
             "race_requests_pending": len(self._inbox),
+            "race_quiet_pending": self._inbox.quiet_pending,
             "races_dirty": len(self._store),
             "race_state_flushes": self._store.flushes,
             "races_lost": self._store.lost,

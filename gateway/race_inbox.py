@@ -1,7 +1,7 @@
 """A node's race inbox: commands forwarded between nodes, their answers, match notices.
 
 Every node subscribes to its own inbox channel (``keys.channel_race_node(node)``).
-Five kinds of small JSON messages arrive there:
+Six kinds of small JSON messages arrive there:
 
 * ``apply`` -- another node got a command for a race this node owns. The
   inbox hands it to ``serve`` (the engine applies it locally) and answers on
@@ -15,9 +15,16 @@ Five kinds of small JSON messages arrive there:
   one PUBLISH and one pub/sub delivery instead of one per report. It keeps a
   bounded table of ``on_answer`` callbacks; a command that waits with quiet
   ones for the same owner is sent after them (``forward`` flushes first), so
-  a ``race.finish`` never overtakes the last ``race.progress``.
+  a ``race.finish`` never overtakes the last ``race.progress``. Once the
+  owner has served a batch it sends one ``settled`` message naming the
+  batch's requests (after any failure answers, on the same connection):
+  the asker forgets their callbacks at once instead of holding every one
+  until it times out (which kept thousands of closures alive long enough to
+  fill the garbage collector's young generation, and lengthened its pauses).
+  From an owner that never settles (an older version) they time out as before.
 * ``answer`` -- the answer to a command this node forwarded; it resolves the
-  waiting ``forward`` call, matched by request id.
+  waiting ``forward`` call, matched by request id. ``settled`` -- the
+  requests of a served ``batch``: their callbacks are dropped.
 * ``matched`` -- a matchmaker on some node started a race for a player
   queued here; ``on_matched`` delivers ``match.found`` to the player.
 * ``pushes`` -- the ``race.state`` snapshots of one tick slice of an owner's
@@ -127,6 +134,11 @@ class RaceInbox:
         """Forwarded commands still waiting for their answer."""
         return len(self._pending)
 
+    @property
+    def quiet_pending(self) -> int:
+        """Quiet commands sent whose batch the owner has not settled yet."""
+        return len(self._quiet)
+
     async def open(self) -> None:
         await self._pubsub.subscribe(keys.channel_race_node(self._node), self._on_message)
         await self._pubsub.subscribe(keys.channel_race_nodes(), self._on_message)
@@ -226,6 +238,9 @@ class RaceInbox:
         if kind == "answer":
             self._resolve(str(message.get("req")), message)
             return
+        if kind == "settled":
+            self._settled(message.get("reqs"))
+            return
         if kind == "owner":
             node = str(message.get("node"))
             if node != self._node and self.on_owner is not None:
@@ -255,6 +270,16 @@ class RaceInbox:
             except Exception:
                 log.exception("race push delivery failed")
 
+    def _settled(self, requests: object) -> None:
+        """The owner served these quiet requests: any failure was answered before."""
+        if not isinstance(requests, list):
+            log.warning("dropping a malformed settled message")
+            return
+        quiet = self._quiet
+        for request in requests:
+            if isinstance(request, str):
+                quiet.pop(request, None)
+
     def _resolve(self, request: str, answer: Mapping[str, Any]) -> None:
         """An answer to one of ours: wake its ``forward`` or run its ``on_answer``."""
         future = self._pending.get(request)
@@ -280,8 +305,11 @@ class RaceInbox:
                 kind = message["t"]
                 if kind == "batch":
                     sender = str(message["from"])
+                    requests = []
                     for request, race_id, command in message["cmds"]:
                         await self._answer(sender, request, str(race_id), command, quiet=True)
+                        requests.append(request)
+                    await self.send_to_node(sender, {"t": "settled", "reqs": requests})
                 elif kind == "apply":
                     sender, request = str(message["from"]), message["req"]
                     quiet = bool(message.get("quiet"))

@@ -71,6 +71,20 @@ async def test_quiet_commands_travel_in_one_batch_and_only_refusals_come_back(
     assert len(answers) == 2
     assert answers[0]["error"] == [ErrorCode.BAD_REQUEST.value, "progress never goes backwards"]
     assert answers[1].get("moved")  # r9 is not owned there
+    assert b.quiet_pending == 0  # the owner settled the batch: no callback held until timeout
+
+
+async def test_callbacks_of_an_unsettled_batch_wait_until_they_time_out(
+    nodes: tuple[MemoryPubSub, Owner, RaceInbox, RaceInbox],
+) -> None:
+    pubsub, _, _, b = nodes
+    b.send_quiet("c", "r1", {"k": "progress", "user": "ada", "pos": 2, "errors": 0}, lambda a: None)
+    await asyncio.sleep(race_inbox.BATCH_WINDOW_S * 4)
+    assert b.quiet_pending == 1  # node "c" (an older version, or gone) never settles
+    inbox = keys.channel_race_node("b")
+    for bad in (b'{"t":"settled"}', b'{"t":"settled","reqs":"q1"}', b'{"t":"settled","reqs":[1]}'):
+        await pubsub.publish(inbox, bad)  # malformed: ignored
+    assert b.quiet_pending == 1
 
 
 async def test_a_forwarded_command_goes_after_the_quiet_ones_it_follows(

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
@@ -38,6 +37,7 @@ from rooms import chat
 from typogram import keys
 from typogram.codes import ErrorCode
 from typogram.errors import AppError
+from typogram.ids import RandomIds
 from typogram.ports import Cache, Event, EventLog, PubSub
 from typogram.protocol import ProtocolError, Push, parse_push, push_payload
 
@@ -80,6 +80,7 @@ class ChatRooms:
         self._states: dict[str, chat.ChatRoomState] = {}
         self._max_inflight = max_inflight
         self._inflight = 0
+        self._ids = RandomIds()
         self.refused = 0  # chat.send answered ``unavailable`` because of the bound
 
     def __len__(self) -> int:
@@ -200,7 +201,7 @@ class ChatRooms:
             raise AppError(ErrorCode.UNAVAILABLE, "chat is overloaded here, try again shortly")
         self._inflight += 1
         try:
-            message_id = uuid.uuid4().hex
+            message_id = self._ids()
             await self._run(room, chat.Send(session.user.id, text, message_id), reply)
             return message_id
         finally:
@@ -271,22 +272,22 @@ class ChatRooms:
         """
         history = b""
         numbers: list[int] = []
+        # Plain type tests rather than ``match`` class patterns: once per chat.send.
         try:
             for effect in effects:
-                match effect:
-                    case chat.Publish(topic, kind, data, key):
-                        await self._events.publish(topic, Event(type=kind, data=data, key=key))
-                    case chat.StoreHistory(message):
-                        history = orjson.dumps(message)  # appended with its broadcast
+                if isinstance(effect, chat.Publish):
+                    event = Event(effect.type, effect.data, effect.key, id=self._ids())
+                    await self._events.publish(effect.topic, event)
+                elif isinstance(effect, chat.StoreHistory):
+                    history = orjson.dumps(effect.message)  # appended with its broadcast
             for effect in effects:
-                match effect:
-                    case chat.Broadcast(kind, data):
-                        numbers.append(await self._broadcast(room, kind, data, history))
-                        history = b""
-                    case chat.StoreHistory(message) if history:  # no broadcast carried it
-                        await self._cache.list_push(
-                            keys.room_history(room), b"0 " + history, max_len=self._history
-                        )
+                if isinstance(effect, chat.Broadcast):
+                    numbers.append(await self._broadcast(room, effect.type, effect.data, history))
+                    history = b""
+                elif isinstance(effect, chat.StoreHistory) and history:  # no broadcast carried it
+                    await self._cache.list_push(
+                        keys.room_history(room), b"0 " + history, max_len=self._history
+                    )
         except Exception as exc:
             if not sending:
                 raise

@@ -37,14 +37,16 @@ class ReplayBuffer:
         if seq <= self.last_seq:
             raise ValueError(f"sequence {seq} is not after {self.last_seq}")
         self.last_seq = seq
-        if self._frames is _EMPTY:
-            self._frames = deque()
-        self._frames.append((seq, frame, origin))
+        frames = self._frames
+        if frames is _EMPTY:
+            frames = self._frames = deque()
+        frames.append((seq, frame, origin))
         self._bytes += len(frame)
-        while self._frames and (
-            len(self._frames) > self._max_frames or self._bytes > self._max_bytes
-        ):
-            _, dropped, _ = self._frames.popleft()
+        if len(frames) > self._max_frames:  # a full buffer: the usual case, one out
+            _, dropped, _ = frames.popleft()
+            self._bytes -= len(dropped)
+        while self._bytes > self._max_bytes and frames:
+            _, dropped, _ = frames.popleft()
             self._bytes -= len(dropped)
 
     def after(self, seq: int) -> list[bytes] | None:

@@ -116,6 +116,11 @@ class Connection:
         self._hub = hub
         self._queue = SendQueue(settings.ws_send_queue_size)
         self._writer: asyncio.Task[None] | None = None
+        # True while nothing waits for a writer and the queue is open: with the
+        # socket's own state, what ``send`` checks before writing directly.
+        self._direct = True
+        self._protocol = ws.protocol
+        self._frames_out = hub.metrics.frames_out
         self._pong: asyncio.Future[float] | None = None  # the node heartbeat's last ping
         self._pinged_at = 0.0
         self._interrupted = False
@@ -145,12 +150,10 @@ class Connection:
         the socket's flow control.
         """
         ws = self._ws
-        writer = self._writer
+        counts = self._frames_out  # ``GatewayMetrics.frames_out``, inline: once per frame
         if (
-            not self._queue
-            and not self._queue.closed
-            and (writer is None or writer.done())
-            and ws.protocol.state is State.OPEN
+            self._direct
+            and self._protocol.state is State.OPEN
             and ws.send_in_progress is None
             and ws.transport.get_write_buffer_size() < DIRECT_WRITE_LIMIT
         ):
@@ -158,14 +161,15 @@ class Connection:
                 if self._plain:
                     ws.transport.write(text_frame(frame))
                 else:
-                    ws.protocol.send_text(frame)
+                    self._protocol.send_text(frame)
                     ws.send_data()
             except Exception:  # closing underneath us: the reader and writer see it
                 log.debug("direct write failed", exc_info=True)
-            self._hub.metrics.frame_out(kind)
+            counts[kind] = counts.get(kind, 0) + 1
             return
         if self._queue.push(frame):
-            self._hub.metrics.frame_out(kind)
+            self._direct = False
+            counts[kind] = counts.get(kind, 0) + 1
             self._start_writer()
             return
         self._hub.metrics.slow_consumer_closes.inc()
@@ -181,6 +185,7 @@ class Connection:
         """Close with ``code``; ``flush`` sends what is queued first, else drops it."""
         if self.close_code is None:
             self.close_code, self.close_reason = code, reason
+        self._direct = False
         self._queue.close(flush=flush)
         writer = self._writer
         if not flush and writer is not None and not writer.done() and not self._interrupted:
@@ -359,6 +364,7 @@ class Connection:
         finally:
             if isinstance(ws, GatewayConnection):
                 ws.lane = None
+            self._direct = False
             self._queue.close(flush=True)
 
     async def _write(self) -> None:
@@ -375,7 +381,8 @@ class Connection:
             if task is not None:
                 task.uncancel()
         if not self._queue.closed:
-            return  # drained; the next queued frame starts a new writer
+            self._direct = not self._queue  # drained: frames may go straight out again
+            return  # the next queued frame starts a new writer
         if self.close_code is not None:
             await self._ws.close(self.close_code, self.close_reason)
         else:

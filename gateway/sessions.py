@@ -68,6 +68,21 @@ class Watermark:
     def has(self, number: int) -> bool:
         return number <= self.level or number in self.ahead
 
+    def take(self, number: int) -> bool:
+        """``see(number)`` unless it ``has`` it already; True if it was new.
+
+        Once per recipient of a room push: the next number in line, the usual
+        case, costs one comparison.
+        """
+        level = self.level
+        if number == level + 1 and level >= 0 and not self.ahead:
+            self.level = number
+            return True
+        if self.has(number):
+            return False
+        self.see(number)
+        return True
+
 
 class Session:
     def __init__(self, session_id: str, claims: Claims, replay: ReplayBuffer) -> None:
@@ -92,19 +107,19 @@ class Session:
         if self.held is not None:
             self.held.append((push, room))
             return
+        number = push.number
         origin = None
-        if room is not None and push.number:
+        if room is not None and number:
             mark = self.marks.get(room)
-            if mark is not None:
-                if mark.has(push.number):
-                    return  # it has this one already (history, a fill, its own join)
-                mark.see(push.number)
-            origin = (room, push.number)
-        self.seq += 1
-        frame = push.frame(self.seq)
-        self.replay.append(self.seq, frame, origin)
-        if self.link is not None:
-            self.link.send(frame, push.type)
+            if mark is not None and not mark.take(number):
+                return  # it has this one already (history, a fill, its own join)
+            origin = (room, number)
+        self.seq = seq = self.seq + 1
+        frame = push.frame(seq)
+        self.replay.append(seq, frame, origin)
+        link = self.link
+        if link is not None:
+            link.send(frame, push.type)
 
     def release(self, skip: dict[str, int]) -> None:
         """Deliver held pushes, dropping room pushes numbered up to ``skip[room]``."""

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from gateway.replay import ReplayBuffer
 
@@ -30,3 +32,21 @@ def test_sequence_numbers_must_rise() -> None:
     replay.append(1, b"x")
     with pytest.raises(ValueError):
         replay.append(1, b"y")
+
+
+@given(
+    max_frames=st.integers(0, 6),
+    max_bytes=st.integers(0, 40),
+    sizes=st.lists(st.integers(0, 15), max_size=40),
+)
+def test_bounds_match_a_plain_list(max_frames: int, max_bytes: int, sizes: list[int]) -> None:
+    """Whatever the sizes, the buffer keeps the newest frames within both bounds."""
+    replay, kept = ReplayBuffer(max_frames, max_bytes), []
+    for seq, size in enumerate(sizes, start=1):
+        frame = b"x" * size
+        replay.append(seq, frame)
+        kept.append((seq, frame))
+        while kept and (len(kept) > max_frames or sum(len(f) for _, f in kept) > max_bytes):
+            kept.pop(0)
+        assert replay.origins(100) == [(seq, None) for seq, _ in kept]
+        assert replay.size == sum(len(f) for _, f in kept)

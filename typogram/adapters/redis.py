@@ -455,6 +455,9 @@ class RedisPubSub(_RedisAdapter):
 
     def _setup(self) -> None:
         self._listeners: dict[str, list[Listener]] = {}
+        # What a message on a wire channel name goes to: the channel as callers name
+        # it and a snapshot of its listeners, kept in step with ``_listeners``.
+        self._routes: dict[bytes, tuple[str, tuple[Listener, ...]]] = {}
         self._confirmations: dict[bytes, asyncio.Future[None]] = {}
         self._lock = asyncio.Lock()  # orders SUBSCRIBE/UNSUBSCRIBE and reconnects
         self._conn: Subscriber | None = None
@@ -485,6 +488,7 @@ class RedisPubSub(_RedisAdapter):
         if self._conn is not None:
             self._conn.close()
         self._listeners.clear()
+        self._routes.clear()
         await super().__aexit__()
 
     def _wire(self, channel: str) -> bytes:
@@ -516,15 +520,18 @@ class RedisPubSub(_RedisAdapter):
         async with self._lock:
             if listeners := self._listeners.get(channel):
                 listeners.append(listener)
+                self._route(channel)
                 return
             wire = self._wire(channel)
             confirmed = self._confirmations[wire] = asyncio.get_running_loop().create_future()
             self._listeners[channel] = [listener]
+            self._route(channel)
             try:
                 self._subscriber().subscribe(wire)
                 await asyncio.wait_for(confirmed, self._timeout_s)
             except BaseException:
                 self._listeners.pop(channel, None)
+                self._route(channel)
                 raise
             finally:
                 self._confirmations.pop(wire, None)
@@ -538,13 +545,23 @@ class RedisPubSub(_RedisAdapter):
                 return
             listeners.remove(listener)
             if listeners:
+                self._route(channel)
                 return
             del self._listeners[channel]  # from now on its messages are dropped here
+            self._route(channel)
             try:
                 self._subscriber().unsubscribe(self._wire(channel))
             except ConnectionError as exc:
                 # A reconnect subscribes only to channels still listed, so this heals.
                 log.warning("UNSUBSCRIBE failed: %s", exc, extra={"channel": channel})
+
+    def _route(self, channel: str) -> None:
+        """Bring ``_routes`` in line with ``_listeners[channel]`` after a change."""
+        listeners = self._listeners.get(channel)
+        if listeners:
+            self._routes[self._wire(channel)] = (channel, tuple(listeners))
+        else:
+            self._routes.pop(self._wire(channel), None)
 
     def _subscriber(self) -> Subscriber:
         conn = self._conn
@@ -564,11 +581,10 @@ class RedisPubSub(_RedisAdapter):
         )
 
     def _on_message(self, wire: bytes, payload: bytes) -> None:
-        channel = wire.decode()[len(self._prefix) :]
-        listeners = self._listeners.get(channel)
-        if not listeners:
+        route = self._routes.get(wire)
+        if route is None:
             return
-        delivered, failed = deliver(tuple(listeners), channel, payload)
+        delivered, failed = deliver(route[1], route[0], payload)
         self._delivered += delivered
         self._listener_errors += failed
 

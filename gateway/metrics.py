@@ -84,10 +84,6 @@ class GatewayMetrics:
         counts = self.frames_in
         counts[kind] = counts.get(kind, 0) + 1
 
-    def frame_out(self, kind: str) -> None:
-        counts = self.frames_out
-        counts[kind] = counts.get(kind, 0) + 1
-
 
 class _Counts(Collector):
     """A counter family ``{name}_total{type}`` read from a dict of counts per type."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from typing import TYPE_CHECKING
 
@@ -14,6 +16,7 @@ from rest.routing import json_response
 from typogram import keys
 from typogram.codes import ErrorCode
 from typogram.errors import AppError
+from typogram.tokens import TokenType
 
 if TYPE_CHECKING:
     from typogram.platform import Platform
@@ -99,12 +102,15 @@ class RateLimitMiddleware:
     The user limit keys on the token's subject once its signature checks;
     an unverifiable token falls back to the IP limit alone (the endpoint
     will refuse it anyway). The verified claims stay in the request's state,
-    so ``authenticate`` does not check the signature a second time.
+    so ``authenticate`` does not check the signature a second time; a user's
+    token version that this process does not hold is read in the counters'
+    round trip, so ``authenticate`` finds it here.
     """
 
     def __init__(self, app: ASGIApp, platform: Platform) -> None:
         self.app = app
         self.platform = platform
+        self.accounts = platform.accounts
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith("/api/"):
@@ -117,17 +123,27 @@ class RateLimitMiddleware:
         retry_after = max(1, (window + 1) * 60 - int(now))
         checks = [("ip", client_ip(request) or "unknown", settings.rate_limit_ip_per_min)]
         token = bearer_token(request)
+        user: str | None = None  # a registered user whose token version is not known here
         if token is not None:
             try:
-                subject = verified_claims(request, token).subject
-                checks.append(("user", subject, settings.rate_limit_user_per_min))
+                claims = verified_claims(request, token)
+                checks.append(("user", claims.subject, settings.rate_limit_user_per_min))
+                if claims.type is TokenType.ACCESS and not self.accounts.knows_token_version(
+                    claims.subject
+                ):
+                    user = claims.subject
             except AppError:
                 pass
         # Every counter in one round trip (the Redis adapter shares it with other requests).
-        counts = await self.platform.cache.incr_each(
+        counting = self.platform.cache.incr_each(
             [keys.rate_limit(scope_name, subject, window) for scope_name, subject, _ in checks],
             ttl=61,
         )
+        if user is None:
+            counts = await counting
+        else:
+            # The version ``authenticate`` checks next rides along with the counters.
+            counts, _ = await asyncio.gather(counting, self._look_up_version(user))
         for (scope_name, _, limit), count in zip(checks, counts, strict=True):
             if count > limit:
                 self.platform.metrics.rate_limited.labels(scope_name).inc()
@@ -139,3 +155,8 @@ class RateLimitMiddleware:
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)
+
+    async def _look_up_version(self, user_id: str) -> None:
+        # Only a head start: on a failure ``authenticate`` asks again and answers for it.
+        with contextlib.suppress(Exception):
+            await self.accounts.token_version(user_id)

@@ -1,10 +1,12 @@
 """Result submission (scored on the server from the keystroke log) and the caller's history.
 
-Submission order: size limit → the issued test → replay (garbage is 400) →
-plausibility verdict (reject is 422) → ``Results.accept``: claim the test,
-publish ``result.accepted`` (the durable record on Kafka; the SQL rows follow
-from the ``results`` worker), decide the personal best in the cache. Guests
-are scored but nothing is stored or published. An ``Idempotency-Key``
+Submission order: size limit → the issued test (a user's claim on it goes
+out in the same round trip) → replay (garbage is 400) → plausibility verdict
+(reject is 422; a refused submission gives the claim back) → a claim not
+obtained is 409 → ``Results.accept``: publish ``result.accepted`` (the
+durable record on Kafka; the SQL rows follow from the ``results`` worker),
+decide the personal best in the cache. Guests are scored but nothing is
+stored or published. An ``Idempotency-Key``
 header makes a retry return the first answer: the key is claimed
 (``set_if_absent``, short TTL) before the work and replaced by the answer for
 ``typing_idempotency_ttl_s`` after it.
@@ -12,6 +14,7 @@ header makes a retry return the first answer: the key is claimed
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 import time
@@ -24,12 +27,12 @@ from starlette.requests import Request
 
 from rest.context import platform_of
 from rest.routing import Api, Reply
-from rest.typing_tests import load_test, spec_of
+from rest.typing_tests import is_test_id, load_test, spec_of
 from typogram import keys
 from typogram.codes import ErrorCode
 from typogram.errors import AppError
 from typogram.logs import get_logger
-from typogram.results import Results, Submission, public, row_of
+from typogram.results import ALREADY_SUBMITTED, Results, Submission, public, row_of
 from typogram.settings import Settings
 from typogram.tokens import Claims
 from typogram.typing import Limits, LogError, check, replay, score
@@ -183,14 +186,53 @@ async def _replayed(raw: bytes | None, fingerprint: str) -> Reply:
 
 
 async def _submit(request: Request, body: ResultBody, claims: Claims) -> Reply:
-    platform = platform_of(request)
-    settings = platform.settings
+    settings = platform_of(request).settings
     if len(body.keystrokes) > settings.typing_max_keystrokes:
         raise AppError(
             ErrorCode.PAYLOAD_TOO_LARGE,
             f"a log may hold at most {settings.typing_max_keystrokes} keystrokes",
             fields={"keystrokes": "too many"},
         )
+    results = None if claims.is_guest else results_of(request)
+    # A user's claim goes out with the read of the test (one round trip); a
+    # submission refused on the way gives it back, so only an accepted one keeps it.
+    claiming = (
+        asyncio.ensure_future(results.claim(body.test_id))
+        if results is not None and is_test_id(body.test_id)
+        else None
+    )
+    try:
+        submission, per_second = await _judged(request, body, claims)
+        claimed = claiming is not None and await claiming
+    except BaseException:
+        if claiming is not None and await _claimed(claiming):
+            assert results is not None
+            await results.release(body.test_id)
+        raise
+    if results is None:  # a guest: scored, nothing stored
+        view: dict[str, Any] = {**public(row_of(submission)), "id": None, "per_second": per_second}
+        return Reply({"result": view, "personal_best": False, "stored": False}, 200)
+    if not claimed:
+        raise AppError(ErrorCode.CONFLICT, ALREADY_SUBMITTED)
+    row, best = await results.accept(submission, claimed=True)
+    return Reply(
+        {"result": {**row, "per_second": per_second}, "personal_best": best, "stored": True}, 201
+    )
+
+
+async def _claimed(claiming: asyncio.Future[bool]) -> bool:
+    """Whether a refused submission holds the claim (one that failed does not)."""
+    try:
+        return await claiming
+    except Exception:
+        return False
+
+
+async def _judged(
+    request: Request, body: ResultBody, claims: Claims
+) -> tuple[Submission, list[dict[str, Any]]]:
+    """The issued test, the log replayed, scored and judged: 404, 400 or 422 on the way."""
+    platform = platform_of(request)
     stored = await load_test(platform.cache, body.test_id, claims.subject)
     if stored is None:
         raise AppError(
@@ -203,7 +245,7 @@ async def _submit(request: Request, body: ResultBody, claims: Claims) -> Reply:
         raise AppError(ErrorCode.BAD_REQUEST, str(exc), fields={"keystrokes": str(exc)}) from exc
     result = score(replayed, whole_text=spec.mode == "words")
     time_limit = spec.seconds * 1000 if spec.mode == "time" and spec.seconds else None
-    verdict = check(result, limits_of(settings), time_limit_ms=time_limit)
+    verdict = check(result, limits_of(platform.settings), time_limit_ms=time_limit)
     if verdict.action == "reject":
         raise AppError(
             ErrorCode.UNPROCESSABLE,
@@ -222,13 +264,7 @@ async def _submit(request: Request, body: ResultBody, claims: Claims) -> Reply:
         created_at=int(time.time() * 1000),
     )
     per_second = [{"raw": s.raw, "wpm": s.wpm, "errors": s.errors} for s in result.per_second]
-    if claims.is_guest:
-        view: dict[str, Any] = {**public(row_of(submission)), "id": None, "per_second": per_second}
-        return Reply({"result": view, "personal_best": False, "stored": False}, 200)
-    row, best = await results_of(request).accept(submission)
-    return Reply(
-        {"result": {**row, "per_second": per_second}, "personal_best": best, "stored": True}, 201
-    )
+    return submission, per_second
 
 
 @api.route(

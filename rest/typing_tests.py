@@ -8,6 +8,7 @@ scores a log against exactly that text.
 from __future__ import annotations
 
 import asyncio
+import re
 import secrets
 import time
 import uuid
@@ -33,6 +34,7 @@ api = Api()
 MIN_WORDS = 5
 MIN_SECONDS = 5
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
+_TEST_ID = re.compile(r"[0-9a-f]{32}")
 
 
 class NewTest(msgspec.Struct):
@@ -120,9 +122,14 @@ def spec_of(stored: Mapping[str, Any]) -> TextSpec:
     )
 
 
+def is_test_id(test_id: str) -> bool:
+    """Shaped like an id ``new_test`` hands out (anything else was never issued)."""
+    return _TEST_ID.fullmatch(test_id) is not None
+
+
 async def load_test(cache: Cache, test_id: str, subject: str) -> dict[str, Any] | None:
     """A test issued to ``subject`` and not yet expired, else ``None``."""
-    if not (len(test_id) == 32 and all(c in "0123456789abcdef" for c in test_id)):
+    if not is_test_id(test_id):
         return None
     raw = await cache.get(keys.typing_test(test_id))
     if raw is None:

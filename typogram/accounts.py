@@ -232,6 +232,11 @@ class Accounts:
 
     # -- token versions ------------------------------------------------------
 
+    def knows_token_version(self, user_id: str) -> bool:
+        """Whether ``token_version`` answers from this process's copy (no round trip)."""
+        local = self._versions.get(user_id)
+        return local is not None and self._clock() - local[1] < self._version_local_s
+
     async def token_version(self, user_id: str) -> int | None:
         """The user's current token version; ``None`` when there is no such user.
 

@@ -19,7 +19,10 @@ Rules:
 4. A user submits a test once: the first submission claims
    ``keys.test_submitted`` (``set_if_absent``, kept for as long as the test
    could be submitted); a second one is a conflict. A submission that fails
-   before its event is acknowledged releases the claim.
+   before its event is acknowledged releases the claim. The REST layer sends
+   the claim together with the read of the test (one round trip) and
+   releases it when the submission is refused (unknown test, 400, 422); a
+   claim it did not get answers 409 only once the log passed those checks.
 5. Read-your-writes: every accepted result is also appended to the user's
    ``keys.user_accepted_results`` list (the newest ``recent + 1``), and
    every page merges the list's entries into what SQL (or the cached newest
@@ -56,6 +59,7 @@ from typogram.typing import Result, Verdict, analytics
 log = get_logger("typogram.results")
 
 EVENT_ACCEPTED = "result.accepted"
+ALREADY_SUBMITTED = "this test has already been submitted"
 EVENT_VERSION = 1
 
 
@@ -320,29 +324,41 @@ class Results:
         self.claim_ttl_s = claim_ttl_s
         self.write_through = write_through
 
-    async def accept(self, sub: Submission) -> tuple[dict[str, Any], bool]:
-        """Claim the test, publish ``result.accepted`` (and with ``write_through`` insert
-        the row first), then decide the best; returns (public row, is best).
+    async def claim(self, test_id: str) -> bool:
+        """Rule 4: whether this is the first submission of ``test_id`` (it now holds it)."""
+        return await self.cache.set_if_absent(
+            keys.test_submitted(test_id), b"1", ttl=self.claim_ttl_s
+        )
+
+    async def release(self, test_id: str) -> None:
+        """Give back a claim whose submission was not accepted (it may come again)."""
+        await self.cache.delete(keys.test_submitted(test_id))
+
+    async def accept(
+        self, sub: Submission, *, claimed: bool = False
+    ) -> tuple[dict[str, Any], bool]:
+        """Claim the test (unless the caller holds its ``claim`` already), publish
+        ``result.accepted`` (and with ``write_through`` insert the row first), then
+        decide the best; returns (public row, is best).
 
         Raises ``AppError`` 409 for a test already submitted; any other error means
-        nothing was accepted and the test may be submitted again.
+        nothing was accepted, the claim is released and the test may be submitted again.
         """
         row = row_of(sub)
-        claim = keys.test_submitted(sub.test_id)
-        if not await self.cache.set_if_absent(claim, b"1", ttl=self.claim_ttl_s):
-            raise AppError(ErrorCode.CONFLICT, "this test has already been submitted")
+        if not claimed and not await self.claim(sub.test_id):
+            raise AppError(ErrorCode.CONFLICT, ALREADY_SUBMITTED)
         try:
             if self.write_through:
                 async with self.db.write() as conn:
                     await conn.execute(insert_rows(self.db.dialect), row)
         except Exception:
-            await self.cache.delete(claim)
+            await self.release(sub.test_id)
             raise
         try:
             await self.events.publish(topics.TEST_RESULTS, accepted_event(sub))
         except Exception:
             if not self.write_through:
-                await self.cache.delete(claim)
+                await self.release(sub.test_id)
                 raise
             # Stored but not announced: boards and analytics miss it (docs/events.md).
             log.exception("result.accepted not published", extra={"result_id": row["id"]})

@@ -43,6 +43,7 @@ import math
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any, Literal, NamedTuple
 
 BACKSPACE = "Backspace"
@@ -83,12 +84,14 @@ class Replay:
 def replay(text: str, keystrokes: Iterable[tuple[int, str] | list[Any]]) -> Replay:
     """Run the log against ``text``; raises ``LogError`` on a malformed entry.
 
-    One pass, O(len(log)); the only allocation per keystroke is its ``Stroke``.
+    One pass, O(len(log)); the only allocation per keystroke is its ``Stroke``
+    (built by ``tuple.__new__``: the generated ``Stroke.__new__`` is a Python call).
     """
     buffer: list[str] = []
     times: list[int] = []
     strokes: list[Stroke] = []
     add, write, stamp = strokes.append, buffer.append, times.append
+    make = tuple.__new__
     size = len(text)
     for index, entry in enumerate(keystrokes):
         if len(entry) != 2:
@@ -100,16 +103,16 @@ def replay(text: str, keystrokes: Iterable[tuple[int, str] | list[Any]]) -> Repl
             if buffer:
                 buffer.pop()
                 times.pop()
-            add(Stroke(t, key, "backspace", None))
+            add(make(Stroke, (t, key, "backspace", None)))
             continue
         if len(key) != 1:
             raise LogError(f"keystroke {index}: key must be one character or {BACKSPACE!r}")
         position = len(buffer)
         if position < size:
             expected = text[position]
-            add(Stroke(t, key, "correct" if key == expected else "incorrect", expected))
+            add(make(Stroke, (t, key, "correct" if key == expected else "incorrect", expected)))
         else:
-            add(Stroke(t, key, "extra", None))
+            add(make(Stroke, (t, key, "extra", None)))
         write(key)
         stamp(t)
     return Replay(text, "".join(buffer), tuple(strokes), tuple(times))
@@ -196,6 +199,15 @@ def consistency_of(series: Iterable[float]) -> float:
     return 100 * (1 - math.tanh(c + c**3 / 3 + c**5 / 5))
 
 
+def _per_full_second(chars: int) -> float:
+    return round(_wpm(chars, 1000), 2)
+
+
+# ``_r(_wpm(n, 1000))`` for the counts a full second of typing holds (a table: the
+# series is built for every result, mostly from these few values).
+_FULL_SECOND = tuple(_per_full_second(n) for n in range(64))
+
+
 def _seconds(raw: list[int], net: list[int], errors: list[int], span: int) -> tuple[Second, ...]:
     """The per-second series from per-second counts (rule 6); ``span`` = last - first ms.
 
@@ -205,21 +217,29 @@ def _seconds(raw: list[int], net: list[int], errors: list[int], span: int) -> tu
     count = span // 1000 + 1
     if count > MAX_SERIES_SECONDS:
         return ()
-    lengths = [1000] * count
-    lengths[-1] = span - 1000 * (count - 1)
-    if lengths[-1] <= 0 and count == 1:
+    last = span - 1000 * (count - 1)
+    if last <= 0 and count == 1:
         return ()  # every keystroke at one instant: no pace at all
-    if lengths[-1] < 500 and count > 1:
+    if last < 500 and count > 1:
         # Too short to have a pace of its own; its keys fold into the second before.
         raw[-2] += raw[-1]
         net[-2] += net[-1]
         errors[-2] += errors[-1]
         count -= 1
-        lengths = [1000] * (count - 1) + [1000 + lengths[-1]]
-    return tuple(
-        Second(_r(_wpm(raw[i], lengths[i])), _r(_wpm(net[i], lengths[i])), errors[i])
-        for i in range(count)
+        last += 1000
+    table, size = _FULL_SECOND, len(_FULL_SECOND)
+    series = [
+        Second(
+            table[r] if r < size else _per_full_second(r),
+            table[n] if n < size else _per_full_second(n),
+            e,
+        )
+        for r, n, e in zip(raw[: count - 1], net, errors, strict=False)
+    ]
+    series.append(
+        Second(_r(_wpm(raw[count - 1], last)), _r(_wpm(net[count - 1], last)), errors[count - 1])
     )
+    return tuple(series)
 
 
 def _r(value: float) -> float:
@@ -237,44 +257,40 @@ def score(replay: Replay, *, whole_text: bool = True) -> Result:
         extra=max(0, len(typed) - len(text)),
         missed=max(0, len(text) - len(typed)) if whole_text else 0,
     )
-    start = strokes[0].t if strokes else 0
+    times = [stroke[0] for stroke in strokes]
+    start = times[0] if times else 0
+    last_any = max(times, default=0)
+    # Gap to the keystroke before; -1 for the first (it has none).
+    intervals = [b - a for a, b in pairwise(times)]
+    gaps = [-1, *intervals] if times else []
+    backwards = len([gap for gap in intervals if gap < 0])
+    span = max(0, last_any - start)
+    seconds = span // 1000 + 1
+    # Character keystrokes per second from the first keystroke (rule 6); past
+    # MAX_SERIES_SECONDS there is no series, so no counting.
+    counting = seconds <= MAX_SERIES_SECONDS
+    raw_s = [0] * seconds if counting else []
+    net_s = raw_s.copy()
+    err_s = raw_s.copy()
     keys: dict[str, KeyStat] = {}
     bigrams: dict[str, BigramStat] = {}
     confusions: dict[str, dict[str, int]] = {}
-    intervals: list[int] = []
-    interval = intervals.append
-    # Character keystrokes per second from the first keystroke (rule 6), grown as
-    # seconds show up; past MAX_SERIES_SECONDS there is no series, so no counting.
-    raw_s: list[int] = []
-    net_s: list[int] = []
-    err_s: list[int] = []
-    typing = correct_strokes = backwards = 0
-    last_any = start
-    previous_t: int | None = None
+    typing = correct_strokes = 0
     previous_key = previous_kind = ""
     # One pass; a stat object is made only the first time its key or pair shows up.
-    for t, key, kind, expected in strokes:
-        if t > last_any:
-            last_any = t
-        gap = -1
-        if previous_t is not None:
-            gap = t - previous_t
-            interval(gap)
-            if gap < 0:
-                backwards += 1
+    for (t, key, kind, expected), gap in zip(strokes, gaps, strict=True):
         if kind != "backspace":
             typing += 1
-            hit = kind == "correct"
-            correct_strokes += hit
-            bucket = (t - start) // 1000 if t > start else 0
-            if bucket < MAX_SERIES_SECONDS:
-                while len(raw_s) <= bucket:
-                    raw_s.append(0)
-                    net_s.append(0)
-                    err_s.append(0)
+            if counting:
+                bucket = (t - start) // 1000 if t > start else 0
                 raw_s[bucket] += 1
-                net_s[bucket] += hit
-                err_s[bucket] += not hit
+                if kind == "correct":
+                    correct_strokes += 1
+                    net_s[bucket] += 1
+                else:
+                    err_s[bucket] += 1
+            elif kind == "correct":
+                correct_strokes += 1
         if expected is not None:
             stat = keys.get(expected)
             if stat is None:
@@ -298,7 +314,8 @@ def score(replay: Replay, *, whole_text: bool = True) -> Result:
                             pair = bigrams[name] = BigramStat()
                         pair.total_ms += gap
                         pair.samples += 1
-        previous_t, previous_key, previous_kind = t, key, kind
+        previous_key = key
+        previous_kind = kind
     written_at = replay.written_at
     end = max(map(written_at.__getitem__, correct_now), default=last_any)
     duration = max(0, end - start)
@@ -310,13 +327,6 @@ def score(replay: Replay, *, whole_text: bool = True) -> Result:
         # Only up to the last correct character: the clock may have cut a fix short.
         cut = correct_now[-1] + 1 if correct_now else 0
         matched = len(correct_now) / cut * 100 if cut else 0.0
-    span = max(0, last_any - start)
-    seconds = span // 1000 + 1
-    if seconds <= MAX_SERIES_SECONDS:
-        grow = seconds - len(raw_s)  # seconds at the end with backspaces only
-        raw_s += [0] * grow
-        net_s += [0] * grow
-        err_s += [0] * grow
     per_second = _seconds(raw_s, net_s, err_s, span)
     interval_mean = statistics.fmean(intervals) if intervals else 0.0
     return Result(

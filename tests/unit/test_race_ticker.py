@@ -111,26 +111,35 @@ async def test_idle_races_are_not_ticked_until_something_is_due(
         assert ticks == ["r2"]
 
 
-async def test_a_node_owning_no_race_does_not_tick_until_one_is_added() -> None:
-    clock = Clock()
-    owned: dict[str, RaceState] = {}
+def counted_ticker(
+    owned: dict[str, RaceState], store: RaceStore, pubsub: MemoryPubSub, clock: Clock
+) -> tuple[RaceTicker, list[int]]:
+    """A 10 ms ticker whose slices are counted (the size of each) as they run."""
 
     async def carry_out(race_id: str, effect: race.Effect, replies: Replies) -> None:
         pass
 
+    ticker = RaceTicker(
+        tick_ms=10, owned=owned, store=store, pubsub=pubsub, clock=clock, carry_out=carry_out
+    )
+    slices: list[int] = []
+    real_tick = ticker._tick
+
+    async def counting(part: set[str]) -> None:
+        slices.append(len(part))
+        await real_tick(part)
+
+    ticker._tick = counting  # type: ignore[method-assign]
+    return ticker, slices
+
+
+async def test_a_node_owning_no_race_does_not_tick_until_one_is_added() -> None:
+    clock = Clock()
+    owned: dict[str, RaceState] = {}
+
     async with MemoryCache() as cache, MemoryPubSub() as pubsub:
         store = RaceStore(cache, node_id="n1", state_ttl_s=60, lease_s=3, clock=clock)
-        ticker = RaceTicker(
-            tick_ms=10, owned=owned, store=store, pubsub=pubsub, clock=clock, carry_out=carry_out
-        )
-        slices: list[int] = []
-        real_tick = ticker._tick
-
-        async def counting(part: set[str]) -> None:
-            slices.append(len(part))
-            await real_tick(part)
-
-        ticker._tick = counting  # type: ignore[method-assign]
+        ticker, slices = counted_ticker(owned, store, pubsub, clock)
         task = asyncio.create_task(ticker.run())
         try:
             await asyncio.sleep(0.1)  # ten ticks' worth of time
@@ -164,23 +173,10 @@ async def test_a_slow_write_behind_does_not_hold_the_ticks_back() -> None:
     clock = Clock()
     owned = {"r1": running("r1")}
 
-    async def carry_out(race_id: str, effect: race.Effect, replies: Replies) -> None:
-        pass
-
     async with HeldCache() as cache, MemoryPubSub() as pubsub:
         await cache.set(keys.race_owner("r1"), b"n1")
         store = RaceStore(cache, node_id="n1", state_ttl_s=60, lease_s=3, clock=clock)
-        ticker = RaceTicker(
-            tick_ms=10, owned=owned, store=store, pubsub=pubsub, clock=clock, carry_out=carry_out
-        )
-        slices: list[int] = []
-        real_tick = ticker._tick
-
-        async def counting(part: set[str]) -> None:
-            slices.append(len(part))
-            await real_tick(part)
-
-        ticker._tick = counting  # type: ignore[method-assign]
+        ticker, slices = counted_ticker(owned, store, pubsub, clock)
         store.mark("r1")
         ticker.add("r1")
         task = asyncio.create_task(ticker.run())

@@ -17,19 +17,20 @@ collection, most of its pause). Numbers, bytes and strings are not tracked.
 from __future__ import annotations
 
 from collections import deque
+from typing import Any
 
 Origin = tuple[str, int] | None
 # Shared by every buffer that never held a frame (idle sessions); never appended to.
-_EMPTY: deque[object] = deque(maxlen=0)
+_EMPTY: deque[Any] = deque(maxlen=0)
 
 
 class ReplayBuffer:
     def __init__(self, max_frames: int, max_bytes: int) -> None:
         # Real deques on the first append; until then the shared empty one.
-        self._seqs: deque[int] = _EMPTY  # type: ignore[assignment]
-        self._frames: deque[bytes] = _EMPTY  # type: ignore[assignment]
-        self._rooms: deque[str | None] = _EMPTY  # type: ignore[assignment]
-        self._numbers: deque[int] = _EMPTY  # type: ignore[assignment]
+        self._seqs: deque[int] = _EMPTY
+        self._frames: deque[bytes] = _EMPTY
+        self._rooms: deque[str | None] = _EMPTY
+        self._numbers: deque[int] = _EMPTY
         self._max_frames = max_frames
         self._max_bytes = max_bytes
         self._bytes = 0

@@ -43,6 +43,16 @@ def mysql_url() -> Iterator[str]:
     engine.dispose()
 
 
+class Clock:
+    """A clock the test moves by hand (``clock.now += …``)."""
+
+    def __init__(self, now: float = 1_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
 async def until(condition: Callable[[], object], within_s: float = 5.0) -> None:
     """Poll ``condition`` (something runs on its own clock) until it holds."""
     async with asyncio.timeout(within_s):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.conftest import Clock
 from typogram import keys
 from typogram.accounts import Accounts
 from typogram.platform import Platform
@@ -15,14 +16,6 @@ from typogram.platform import Platform
 pytestmark = pytest.mark.integration
 
 BOUND_S = 2.0
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def process(platform: Platform, clock: Clock, **options: int) -> Accounts:

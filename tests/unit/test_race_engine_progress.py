@@ -16,41 +16,19 @@ import pytest
 
 from gateway.race_engine import RaceEngine
 from rooms.race_state import RaceConfig, RaceState
-from tests.conftest import make_settings
-from typogram.adapters.memory_cache import MemoryCache
-from typogram.adapters.memory_events import InProcessEventLog
-from typogram.adapters.memory_pubsub import MemoryPubSub
+from tests.conftest import Clock
+from tests.race_engines import two_engines
 from typogram.codes import ErrorCode
 from typogram.errors import AppError
 
 TEXT = "abc def ghi jkl"
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 async def running() -> AsyncIterator[tuple[Clock, RaceEngine, RaceEngine]]:
     clock = Clock()
-    settings = make_settings(race_lease_s=30, race_forward_timeout_s=2.0)
-    async with (
-        MemoryCache(clock=clock) as cache,
-        MemoryPubSub() as pubsub,
-        InProcessEventLog() as events,
-    ):
-        a, b = (
-            RaceEngine(
-                settings, node_id=node, cache=cache, pubsub=pubsub, events=events, clock=clock
-            )
-            for node in ("a", "b")
-        )
-        await a.start()
-        await b.start()
+    async with two_engines(clock) as nodes:
+        a, b = nodes.a, nodes.b
         state = RaceState("r1", TEXT, 1, "easy", "en", RaceConfig(countdown_ms=1_000))
         await a.create(state, [])
         for user in ("ada", "bob"):
@@ -64,8 +42,6 @@ async def running() -> AsyncIterator[tuple[Clock, RaceEngine, RaceEngine]]:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            await a.stop(release=False)
-            await b.stop(release=False)
 
 
 async def position(engine: RaceEngine, user: str) -> int:

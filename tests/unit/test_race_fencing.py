@@ -18,21 +18,14 @@ from gateway.race_engine import RaceEngine
 from gateway.race_store import RaceStore
 from rooms import race
 from rooms.race_state import Phase, RaceState, decode
-from tests.conftest import make_settings
+from tests.conftest import Clock, make_settings
+from tests.race_engines import two_engines
 from typogram import keys
 from typogram.adapters.memory_cache import MemoryCache
 from typogram.adapters.memory_events import InProcessEventLog
 from typogram.adapters.memory_pubsub import MemoryPubSub
 
 LEASE_S = 3.0
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def lobby(race_id: str = "r1") -> RaceState:
@@ -99,23 +92,8 @@ async def test_a_lapsed_lease_nobody_took_is_not_renewed() -> None:
 @pytest.fixture
 async def two_nodes() -> AsyncIterator[tuple[Clock, MemoryCache, RaceEngine, RaceEngine]]:
     clock = Clock()
-    settings = make_settings(race_lease_s=LEASE_S, race_forward_timeout_s=2.0)
-    async with (
-        MemoryCache(clock=clock) as cache,
-        MemoryPubSub() as pubsub,
-        InProcessEventLog() as events,
-    ):
-        a, b = (
-            RaceEngine(
-                settings, node_id=node, cache=cache, pubsub=pubsub, events=events, clock=clock
-            )
-            for node in ("a", "b")
-        )
-        await a.start()
-        await b.start()
-        yield clock, cache, a, b
-        await a.stop(release=False)
-        await b.stop(release=False)
+    async with two_engines(clock, lease_s=LEASE_S) as nodes:
+        yield clock, nodes.cache, nodes.a, nodes.b
 
 
 async def test_a_deposed_owner_cannot_put_a_started_race_back_in_the_lobby(

@@ -17,17 +17,15 @@ from typing import Any
 import orjson
 import pytest
 
-from gateway.race_engine import RaceEngine
 from gateway.race_inbox import Command, RaceInbox, Replies, pushes_message
 from gateway.race_members import Watchers
 from gateway.race_pushes import RacePushes
 from gateway.replay import ReplayBuffer
 from gateway.sessions import Session
 from rooms.race_state import RaceConfig, RaceState
-from tests.conftest import make_settings, until
+from tests.conftest import Clock, until
+from tests.race_engines import two_engines
 from typogram import keys
-from typogram.adapters.memory_cache import MemoryCache
-from typogram.adapters.memory_events import InProcessEventLog
 from typogram.adapters.memory_pubsub import MemoryPubSub
 from typogram.protocol import Push, push_payload
 from typogram.tokens import Claims, TokenType
@@ -211,37 +209,10 @@ async def test_a_malformed_push_from_redis_is_dropped(pubsub: MemoryPubSub) -> N
     assert [f["s"] for f in link.frames] == [1]
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 async def test_two_engines_send_snapshots_through_redis_only_once_a_node_forwards() -> None:
-    clock = Clock()
-    settings = make_settings(race_lease_s=30, race_forward_timeout_s=2.0)
-    async with (
-        MemoryCache(clock=clock) as cache,
-        MemoryPubSub() as pubsub,
-        InProcessEventLog() as events,
-    ):
-        here, there = Watchers(pubsub), Watchers(pubsub)
-        a, b = (
-            RaceEngine(
-                settings,
-                node_id=node,
-                cache=cache,
-                pubsub=pubsub,
-                events=events,
-                clock=clock,
-                local=local,
-            )
-            for node, local in (("a", here), ("b", there))
-        )
-        await a.start()
-        await b.start()
+    async with two_engines(Clock(), watched=True) as nodes:
+        a, b, here, there = nodes.a, nodes.b, nodes.here, nodes.there
+        assert here is not None and there is not None
         ada, ada_link = session("ada")
         bob, bob_link = session("bob")
         tasks = [asyncio.create_task(a.run()), asyncio.create_task(b.run())]
@@ -273,9 +244,7 @@ async def test_two_engines_send_snapshots_through_redis_only_once_a_node_forward
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            await a.stop(release=False)
-            await b.stop(release=False)
-        assert here.statistics()["race_channels_local"] == 0  # stopping disowned it
+    assert here.statistics()["race_channels_local"] == 0  # stopping disowned it
 
 
 class SlowPubSub(MemoryPubSub):

@@ -6,16 +6,9 @@ from gateway import race_store
 from gateway.race_store import RaceStore
 from rooms import race
 from rooms.race_state import RaceState, decode
+from tests.conftest import Clock
 from typogram import keys
 from typogram.adapters.memory_cache import MemoryCache
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 async def test_a_dirty_race_is_written_at_most_every_write_every_s() -> None:

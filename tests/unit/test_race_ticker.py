@@ -14,21 +14,13 @@ from gateway.race_store import RaceStore
 from gateway.race_ticker import RaceTicker
 from rooms import race
 from rooms.race_state import RaceConfig, RaceState
-from tests.conftest import until
+from tests.conftest import Clock, until
 from typogram import keys
 from typogram.adapters.memory_cache import MemoryCache
 from typogram.adapters.memory_pubsub import MemoryPubSub
 
 T0 = 1_000_000.0  # seconds
 GO_MS = int(T0 * 1000) + 1_000
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def running(race_id: str) -> RaceState:
@@ -42,7 +34,7 @@ def running(race_id: str) -> RaceState:
 async def test_idle_races_are_not_ticked_until_something_is_due(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    clock = Clock()
+    clock = Clock(T0)
     owned = {"r1": running("r1"), "r2": running("r2")}
     later: list[tuple[str, race.Effect]] = []
 
@@ -134,7 +126,7 @@ def counted_ticker(
 
 
 async def test_a_node_owning_no_race_does_not_tick_until_one_is_added() -> None:
-    clock = Clock()
+    clock = Clock(T0)
     owned: dict[str, RaceState] = {}
 
     async with MemoryCache() as cache, MemoryPubSub() as pubsub:
@@ -170,7 +162,7 @@ class HeldCache(MemoryCache):
 
 
 async def test_a_slow_write_behind_does_not_hold_the_ticks_back() -> None:
-    clock = Clock()
+    clock = Clock(T0)
     owned = {"r1": running("r1")}
 
     async with HeldCache() as cache, MemoryPubSub() as pubsub:

@@ -1,8 +1,14 @@
 """``GET /api/v1/insights/me`` (keys, weak keys and bigrams, confusions, trend) and
 ``GET /api/v1/practice/next`` (real words that exercise the weak ones).
 
-Insights are cache-aside under ``keys.insights`` for ``INSIGHTS_TTL_S``; the
-analytics worker drops the entry after each new result, so a read refills it.
+Insights are cache-aside under ``keys.insights`` for ``INSIGHTS_TTL_S``,
+stamped with the user's ``keys.insights_version`` as read *before* the
+build. The analytics worker gives that key a fresh token after each commit,
+so a cached document built earlier — also one whose build raced the commit
+and was stored after it — no longer matches and the next read rebuilds it.
+The build reads the trend first: its test count never runs ahead of the
+key, bigram and confusion rows read after it (SQLite reads are not one
+snapshot).
 """
 
 from __future__ import annotations
@@ -46,12 +52,18 @@ DAY_MS = 86_400_000
 
 async def insights_of(platform: Platform, user_id: str) -> dict[str, Any]:
     key = keys.insights(user_id)
-    cached = await platform.cache.get(key)
+    cached, token = await asyncio.gather(
+        platform.cache.get(key), platform.cache.get(keys.insights_version(user_id))
+    )
+    version = (token or b"").decode()
     if cached is not None:
-        doc: dict[str, Any] = orjson.loads(cached)
-        return doc
+        entry = orjson.loads(cached)
+        if entry.get("version") == version:
+            doc: dict[str, Any] = entry["insights"]
+            return doc
     doc = await _build(platform, user_id)
-    await platform.cache.set(key, orjson.dumps(doc), ttl=INSIGHTS_TTL_S)
+    entry = {"version": version, "insights": doc}
+    await platform.cache.set(key, orjson.dumps(entry), ttl=INSIGHTS_TTL_S)
     return doc
 
 
@@ -59,6 +71,13 @@ async def _build(platform: Platform, user_id: str) -> dict[str, Any]:
     since = int(time.time() * 1000) - HOT_DAYS * DAY_MS
     # The primary: this fill follows the worker's invalidation, a replica may lag it.
     async with platform.db.read(primary=True) as conn:
+        t = user_trend
+        trend = await conn.execute(
+            select(t.c.created_at, t.c.wpm, t.c.accuracy, t.c.consistency)
+            .where(t.c.user_id == user_id, t.c.created_at >= since)
+            .order_by(t.c.created_at.desc())
+            .limit(TREND_POINTS)
+        )
         k = user_key_stats
         key_rows = [
             KeyRow(r.key, r.hits, r.misses, float(r.latency_ms))
@@ -79,13 +98,6 @@ async def _build(platform: Platform, user_id: str) -> dict[str, Any]:
             .where(c.c.user_id == user_id, c.c.updated_at >= since)
             .order_by(c.c.count.desc())
             .limit(TOP_CONFUSIONS)
-        )
-        t = user_trend
-        trend = await conn.execute(
-            select(t.c.created_at, t.c.wpm, t.c.accuracy, t.c.consistency)
-            .where(t.c.user_id == user_id, t.c.created_at >= since)
-            .order_by(t.c.created_at.desc())
-            .limit(TREND_POINTS)
         )
         points = [
             {"at": r.created_at, "wpm": r.wpm, "accuracy": r.accuracy, "consistency": r.consistency}

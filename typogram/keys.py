@@ -219,6 +219,12 @@ def insights(user_id: str) -> str:
     return f"user:{user_id}:insights"
 
 
+def insights_version(user_id: str) -> str:
+    """Changes (a fresh token) whenever a user's analytics change; cached insights built
+    under another token are stale."""
+    return f"user:{user_id}:insights:ver"
+
+
 def challenge_today(date: str) -> str:
     """The daily challenge of one UTC date (``2026-11-26``) as JSON."""
     return f"challenge:{date}"

@@ -19,8 +19,8 @@ Rules (naming, periods and the score encoding are in ``typogram.boards``):
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
 
 import orjson
 from sqlalchemy import select
@@ -28,12 +28,22 @@ from sqlalchemy import select
 from typogram import boards, keys
 from typogram.db.database import Database
 from typogram.db.schema import users
-from typogram.ports import Cache
+from typogram.ports import Cache, ScoreRaise
 
 VIEW_SIZE = 1000
 VIEW_TTL_S = 300
 VIEW_MIN_AGE_S = 1.0
 NEIGHBOURS = 5
+
+
+class Score(NamedTuple):
+    """A user's WPM reached at ``at_ms``, for one board and period."""
+
+    board: str
+    period: str
+    user_id: str
+    wpm: float
+    at_ms: int
 
 
 class Leaderboards:
@@ -43,17 +53,12 @@ class Leaderboards:
 
     async def record(self, board: str, period: str, user_id: str, wpm: float, at_ms: int) -> bool:
         """Rules 1-2; returns True when the user's score on that board went up."""
-        key = keys.leaderboard(board, period)
-        score = boards.encode(wpm, at_ms)
-        before = await self.cache.zscore(key, user_id)
-        await self.cache.zadd(key, {user_id: score}, only_greater=True)
-        expires = _expiry(period, at_ms)
-        if expires is not None:
-            await self.cache.expire(key, expires)
-        raised = before is None or score > before
-        if raised:
-            await self.cache.incr(keys.leaderboard_version(board, period), ttl=expires)
+        [raised] = await self.record_many([Score(board, period, user_id, wpm, at_ms)])
         return raised
+
+    async def record_many(self, scores: Sequence[Score]) -> list[bool]:
+        """``record`` for each score, in one round trip (``Cache.raise_scores``)."""
+        return await self.cache.raise_scores([_raise(score) for score in scores])
 
     async def top(self, board: str, period: str, limit: int) -> list[dict[str, Any]]:
         """Rule 3: the first ``limit`` (<= VIEW_SIZE) entries, best first."""
@@ -113,6 +118,26 @@ class Leaderboards:
                 }
             )
         return entries
+
+
+def result_scores(data: Mapping[str, Any]) -> list[Score]:
+    """The board entries a ``result.accepted`` event raises: its board in every period
+    (``boards.periods``), none for a flagged result or a test without a board."""
+    board = data.get("category")
+    if not board or data.get("flagged"):
+        return []
+    user, wpm, at = str(data["user_id"]), float(data["wpm"]), int(data["created_at"])
+    return [Score(str(board), p.name, user, wpm, at) for p in boards.periods(at)]
+
+
+def _raise(score: Score) -> ScoreRaise:
+    return ScoreRaise(
+        keys.leaderboard(score.board, score.period),
+        score.user_id,
+        boards.encode(score.wpm, score.at_ms),
+        keys.leaderboard_version(score.board, score.period),
+        _expiry(score.period, score.at_ms),
+    )
 
 
 def _expiry(period: str, at_ms: int) -> float | None:

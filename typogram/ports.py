@@ -67,6 +67,19 @@ class Event:
         return cls(type=event_type, data=data, key=key, version=version, id=event_id, ts=ts)
 
 
+@dataclass(frozen=True, slots=True)
+class ScoreRaise:
+    """One write of ``Cache.raise_scores``: raise ``member`` to ``score`` in sorted set
+    ``key`` and count it in ``counter`` when it went up; ``ttl`` (seconds, ``None``: no
+    expiry) is given to ``key`` on every write and to ``counter`` when it is created."""
+
+    key: str
+    member: str
+    score: float
+    counter: str
+    ttl: float | None = None
+
+
 class Cache(Protocol):
     """Key/value with TTLs, counters, lists and sorted sets (Redis semantics)."""
 
@@ -156,6 +169,13 @@ class Cache(Protocol):
     ) -> int:
         """Set members' scores (``only_greater``: raise only, never lower; a new member is
         always added). Returns how many members were added or changed score."""
+        ...
+
+    async def raise_scores(self, writes: Sequence[ScoreRaise]) -> list[bool]:
+        """For each write in order, as one atomic step: ``zadd(key, {member: score},
+        only_greater=True)``, ``expire(key, ttl)`` when ``ttl`` is given and, when the
+        member was added or its score went up, ``incr(counter, 1, ttl)``. All in one
+        round trip; returns per write whether the score went up."""
         ...
 
     async def zscore(self, key: str, member: str) -> float | None: ...

@@ -31,6 +31,12 @@ Rules:
    write; the list expires with the page's TTL.
 6. Paging is keyset on ``(created_at, id)``, newest first; the cursor is
    opaque (base64url JSON) and checked on the way in.
+7. An accepted result raises its leaderboard entries as soon as its event is
+   acknowledged (``Leaderboards.record_many``, one round trip next to the
+   personal best), so it is on its boards when the 201 leaves. The
+   ``leaderboard.score`` events the ``results`` worker emits write the same
+   entries again (idempotent: best per user), so a board write that failed
+   here still lands; flagged results reach no board either way.
 """
 
 from __future__ import annotations
@@ -51,6 +57,7 @@ from typogram.codes import ErrorCode
 from typogram.db.database import Database
 from typogram.db.schema import personal_bests, test_results
 from typogram.errors import AppError
+from typogram.leaderboards import Leaderboards, result_scores
 from typogram.logs import get_logger
 from typogram.ports import Cache, Event, EventLog
 from typogram.texts import TextSpec
@@ -354,8 +361,9 @@ class Results:
         except Exception:
             await self.release(sub.test_id)
             raise
+        event = accepted_event(sub)
         try:
-            await self.events.publish(topics.TEST_RESULTS, accepted_event(sub))
+            await self.events.publish(topics.TEST_RESULTS, event)
         except Exception:
             if not self.write_through:
                 await self.release(sub.test_id)
@@ -372,8 +380,18 @@ class Results:
         if sub.verdict.action != "accept":
             await remembered
             return view, False
-        _, best = await asyncio.gather(remembered, self._best(sub))
+        _, best, _ = await asyncio.gather(remembered, self._best(sub), self._board(event))
         return view, best
+
+    async def _board(self, event: Event) -> None:
+        """Rule 7: the result's board entries, now; the worker's copy follows."""
+        try:
+            await Leaderboards(self.db, self.cache).record_many(result_scores(event.data))
+        except Exception:
+            # Accepted all the same: the leaderboards worker writes them from the log.
+            log.warning(
+                "board entries left to the worker", extra={"result_id": event.id}, exc_info=True
+            )
 
     async def _best(self, sub: Submission) -> bool:
         """Rule 2: one ``zadd`` that only raises; seeds a missing set from SQL."""

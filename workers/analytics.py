@@ -10,8 +10,9 @@ folded in memory in event order (the same arithmetic, in the same order, as
 applying the events one after another) and written as one upsert per table.
 If a concurrent delivery applied one of the results first (the trend insert
 clashes), the batch is rolled back and its results are applied one by one.
-After the commit the users' cached insights (``keys.insights``) are dropped
-so the next read sees the results. Every row carries
+After the commit the users' ``keys.insights_version`` gets a fresh token,
+so cached insights built before (``rest.insights``) are rebuilt on the next
+read. Every row carries
 ``created_at``/``updated_at``; insights read the last ``HOT_DAYS`` of trend,
 and rows not updated for that long are the archiver's
 (``typogram.db.archiver.archive_analytics``). A trend row archived with its
@@ -22,6 +23,7 @@ its result (far past any topic's retention) would be applied again.
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +44,9 @@ if TYPE_CHECKING:
 
     from typogram.platform import Platform
 
+# Outlives any cached insights (``rest.insights.INSIGHTS_TTL_S``, 1 h): a token that
+# expired only makes the next read rebuild.
+INSIGHTS_VERSION_TTL_S = 2 * 3600
 MAX_CHAR = 8  # a stored key or bigram is at most this many characters
 
 # (user_id, result_id) -> the event's data, in event order.
@@ -73,7 +78,9 @@ async def handle_batch(platform: Platform, topic: str, events: Sequence[Event]) 
                 except IntegrityError:
                     continue  # this one was the concurrent delivery's
     if users:
-        await platform.cache.delete(*(keys.insights(user) for user in users))
+        token = uuid.uuid4().hex.encode()
+        versions = {keys.insights_version(user): token for user in users}
+        await platform.cache.write_batch({}, versions, ttl=INSIGHTS_VERSION_TTL_S)
 
 
 async def _apply(platform: Platform, results: _Results, now: int) -> set[str]:

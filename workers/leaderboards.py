@@ -10,12 +10,11 @@ every window unless the racer is a guest or the finish was flagged.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from typogram import boards, topics
-from typogram.leaderboards import Leaderboards
+from typogram.leaderboards import Leaderboards, Score
 from typogram.ports import Event
 from workers import pipeline_events as pe
 from workers.runtime import Group
@@ -35,11 +34,10 @@ async def handle(platform: Platform, topic: str, event: Event) -> None:
 
 
 async def handle_batch(platform: Platform, topic: str, events: Sequence[Event]) -> None:
-    """The scores of a batch, best per (board, period, user), written side by side.
+    """The scores of a batch, best per (board, period, user), written in one round trip.
 
     Only the best of a user's scores on one board can matter (rule 1 of
-    ``typogram.leaderboards``), and the writes are order-free, so a batch
-    keeps the best per entry and writes the entries concurrently.
+    ``typogram.leaderboards``), so a batch keeps the best per entry.
     """
     scores: _Scores = {}
     for event in events:
@@ -50,10 +48,9 @@ async def handle_batch(platform: Platform, topic: str, events: Sequence[Event]) 
                 scores[entry] = (wpm, at)
     if not scores:
         return
-    store = Leaderboards(platform.db, platform.cache)
-    async with asyncio.TaskGroup() as writes:
-        for (board, period, user), (wpm, at) in scores.items():
-            writes.create_task(store.record(board, period, user, wpm, at))
+    await Leaderboards(platform.db, platform.cache).record_many(
+        [Score(board, period, user, wpm, at) for (board, period, user), (wpm, at) in scores.items()]
+    )
 
 
 def _scores_of(event: Event) -> list[tuple[tuple[str, str, str], tuple[float, int]]]:

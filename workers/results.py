@@ -33,8 +33,9 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import bindparam, case, select
 from sqlalchemy.dialects import mysql, sqlite
 
-from typogram import boards, keys, topics
+from typogram import keys, topics
 from typogram.db.schema import applied_results, user_stats
+from typogram.leaderboards import result_scores
 from typogram.ports import Event
 from typogram.results import UPSERT_BEST_MYSQL, UPSERT_BEST_SQLITE, insert_rows, row_of_event
 from workers import pipeline_events as pe
@@ -175,23 +176,20 @@ def emitted(data: Any) -> list[tuple[str, Event]]:
     result_id, user_id = str(data["result_id"]), str(data["user_id"])
     at = int(data["created_at"])
     flagged = bool(data.get("flagged"))
-    out: list[tuple[str, Event]] = []
-    board = data.get("category")
-    if board and not flagged:
-        for p in boards.periods(at):
-            out.append(
-                (
-                    topics.LEADERBOARD_UPDATES,
-                    pe.leaderboard_score(
-                        source=result_id,
-                        board=str(board),
-                        period=p.name,
-                        user_id=user_id,
-                        wpm=float(data["wpm"]),
-                        at_ms=at,
-                    ),
-                )
-            )
+    out: list[tuple[str, Event]] = [
+        (
+            topics.LEADERBOARD_UPDATES,
+            pe.leaderboard_score(
+                source=result_id,
+                board=score.board,
+                period=score.period,
+                user_id=user_id,
+                wpm=score.wpm,
+                at_ms=at,
+            ),
+        )
+        for score in result_scores(data)
+    ]
     analytics = {
         name: data.get(name)
         for name in ("result_id", "user_id", "wpm", "accuracy", "consistency", "created_at")

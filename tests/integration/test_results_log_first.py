@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from rest.app import create_app
 from tests.integration.test_pipeline import accepted, eventually
 from tests.integration.test_rest_results import new_test, register, submit, typed_by_hand
-from typogram import keys, topics
+from typogram import boards, keys, topics
 from typogram.db.schema import applied_results, personal_bests, test_results, user_stats
 from typogram.errors import AppError
 from typogram.platform import Platform
@@ -297,3 +297,78 @@ async def test_write_through_keeps_a_stored_result_when_the_log_refuses_it(
     view, best = await results.accept(sub)  # logged, not raised: the row is stored
     assert view["id"] == sub.result_id and best is True
     assert await count(platform, test_results, test_results.c.id == sub.result_id) == 1
+
+
+async def test_a_result_is_on_its_boards_when_the_201_leaves(
+    client: httpx.AsyncClient, platform: Platform
+) -> None:
+    """No worker runs: the REST process raised the entries itself (rule 7)."""
+    auth = await register(client)
+    user = await user_id_of(client, auth)
+
+    async def board_test(pace: int, seed: int) -> dict[str, Any]:
+        test = (await client.get("/api/v1/tests/new?mode=words&count=25", headers=auth)).json()
+        log = typed_by_hand(test["text"], pace_ms=pace, seed=seed)
+        response = await submit(client, auth, test["test_id"], log)
+        assert response.status_code == 201, response.text
+        return cast(dict[str, Any], response.json())
+
+    body = await board_test(150, 4)
+    board, wpm = body["result"]["category"], body["result"]["wpm"]
+    assert board.startswith("words-25-")
+    for window in ("daily", "weekly", "alltime"):
+        page = await client.get(
+            f"/api/v1/leaderboards/{board}", params={"window": window, "around": "me"}, headers=auth
+        )
+        assert page.status_code == 200, page.text
+        mine = [e for e in page.json()["entries"] if e["user_id"] == user]
+        assert page.json()["rank"] is not None and [e["wpm"] for e in mine] == [wpm]
+    slower = await board_test(220, 5)  # a slower result lowers nothing
+    assert slower["result"]["wpm"] < wpm
+    daily = boards.period("daily", body["result"]["created_at"]).name
+    score = await platform.cache.zscore(keys.leaderboard(board, daily), user)
+    assert score is not None and boards.decode(score)[0] == wpm
+
+
+def on_a_board(sub: Submission, **spec: Any) -> Submission:
+    return replace(sub, spec=TextSpec(mode="words", count=25, **spec))
+
+
+async def on_boards(platform: Platform, sub: Submission, board: str) -> list[float | None]:
+    periods = [boards.period(w, sub.created_at).name for w in ("daily", "weekly", "alltime")]
+    return [await platform.cache.zscore(keys.leaderboard(board, p), sub.user_id) for p in periods]
+
+
+async def test_flagged_and_boardless_results_reach_no_board(platform: Platform) -> None:
+    fair = on_a_board(submission(uuid.uuid4().hex, uuid.uuid4().hex))
+    flagged = on_a_board(submission(uuid.uuid4().hex, uuid.uuid4().hex))
+    flagged = replace(flagged, verdict=replace(flagged.verdict, action="flag"))
+    boardless = on_a_board(submission(uuid.uuid4().hex, uuid.uuid4().hex), punctuation=True)
+    assert boardless.spec.board is None
+    results = Results(platform.db, platform.cache, platform.events)
+    for sub in (fair, flagged, boardless):
+        await results.accept(sub)
+    board = str(fair.spec.board)
+    assert None not in await on_boards(platform, fair, board)
+    assert await on_boards(platform, flagged, board) == [None] * 3
+    assert await on_boards(platform, boardless, board) == [None] * 3
+    assert await on_boards(platform, boardless, boardless.spec.category) == [None] * 3
+
+
+async def test_a_failed_board_write_is_left_to_the_worker(platform: Platform) -> None:
+
+    class NoBoards:  # the cache, but its leaderboard writes fail
+        def __init__(self, cache: Any) -> None:
+            self._cache = cache
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._cache, name)
+
+        async def raise_scores(self, writes: Sequence[Any]) -> list[bool]:
+            raise ConnectionError("cache down")
+
+    sub = on_a_board(submission(uuid.uuid4().hex, uuid.uuid4().hex))
+    failing = Results(platform.db, cast(Any, NoBoards(platform.cache)), platform.events)
+    view, best = await failing.accept(sub)  # accepted: the worker writes the entries
+    assert view["id"] == sub.result_id and best is True
+    assert await on_boards(platform, sub, str(sub.spec.board)) == [None] * 3

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Self, TypeVar
 
 from typogram.adapters.embedded import _Embedded
-from typogram.ports import PubSub, publish_numbered
+from typogram.ports import PubSub, ScoreRaise, publish_numbered
 from typogram.settings import Settings
 
 DEFAULT_MAX_KEYS = 100_000
@@ -325,6 +325,22 @@ class MemoryCache(_Embedded):
             zset = _SortedSet()
             self._write(key, _Entry(zset))
         return sum(zset.add(member, float(score), only_greater) for member, score in scores.items())
+
+    async def raise_scores(self, writes: Sequence[ScoreRaise]) -> list[bool]:
+        self._check()
+        for write in writes:  # all checked first: a bad write stores nothing, as on Redis
+            _check_ttl(write.ttl)
+            if math.isnan(write.score):
+                raise ValueError(f"score for {write.member!r} is not a number")
+        raised = []
+        for write in writes:  # none of these awaits suspends: one atomic step
+            up = await self.zadd(write.key, {write.member: write.score}, only_greater=True) == 1
+            if write.ttl is not None:
+                await self.expire(write.key, write.ttl)
+            if up:
+                await self.incr(write.counter, 1, write.ttl)
+            raised.append(up)
+        return raised
 
     async def zscore(self, key: str, member: str) -> float | None:
         self._check()

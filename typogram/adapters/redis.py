@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from itertools import islice
@@ -28,7 +29,7 @@ from typogram.adapters.listeners import deliver
 from typogram.adapters.redis_batch import CommandBatcher
 from typogram.adapters.redis_wire import Subscriber, connect, reply_error
 from typogram.errors import BackendUnavailable
-from typogram.ports import Listener, PubSub, publish_numbered
+from typogram.ports import Listener, PubSub, ScoreRaise, publish_numbered
 from typogram.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -91,6 +92,26 @@ for i = 1, n do
   end
 end
 return held
+"""
+
+
+# Leaderboard writes (``Cache.raise_scores``), one atomic script. Per write i: KEYS[2i-1]
+# the sorted set, KEYS[2i] its counter; ARGV[3i-2] the member, ARGV[3i-1] the score,
+# ARGV[3i] the expiry in ms (0: none). ZADD GT CH; PEXPIRE the set; when the score went up,
+# INCR the counter (PEXPIRE it when this created it). Returns 1 (went up) or 0 per write.
+_RAISE_SCORES: Final = """
+local raised = {}
+for i = 1, #KEYS / 2 do
+  local board, counter = KEYS[2 * i - 1], KEYS[2 * i]
+  local px = tonumber(ARGV[3 * i])
+  local up = redis.call('ZADD', board, 'GT', 'CH', ARGV[3 * i - 1], ARGV[3 * i - 2])
+  if px > 0 then redis.call('PEXPIRE', board, px) end
+  if up == 1 then
+    if redis.call('INCR', counter) == 1 and px > 0 then redis.call('PEXPIRE', counter, px) end
+  end
+  raised[i] = up
+end
+return raised
 """
 
 
@@ -214,6 +235,7 @@ class RedisCache(_RedisAdapter):
         self._incr_script: AsyncScript | None = None
         self._append_script: AsyncScript | None = None
         self._held_script: AsyncScript | None = None
+        self._raise_script: AsyncScript | None = None
         self._batcher: CommandBatcher | None = None
 
     async def __aenter__(self) -> Self:
@@ -221,6 +243,7 @@ class RedisCache(_RedisAdapter):
         self._incr_script = self._redis().register_script(_INCR_WITH_TTL)
         self._append_script = self._redis().register_script(_APPEND_NUMBERED)
         self._held_script = self._redis().register_script(_WRITE_HELD)
+        self._raise_script = self._redis().register_script(_RAISE_SCORES)
         self._batcher = CommandBatcher(self._url, self._timeout_s, self._client_name)
         return self
 
@@ -406,6 +429,19 @@ class RedisCache(_RedisAdapter):
         flags = ("GT", "CH") if only_greater else ("CH",)
         pairs = [part for member, score in scores.items() for part in (repr(float(score)), member)]
         return int(await self._call("ZADD", self._prefix + key, *flags, *pairs))
+
+    async def raise_scores(self, writes: Sequence[ScoreRaise]) -> list[bool]:
+        if not writes:
+            return []
+        keys: list[Any] = []
+        args: list[Any] = []
+        for write in writes:  # all checked first: a bad write stores nothing
+            if math.isnan(write.score):
+                raise ValueError(f"score for {write.member!r} is not a number")
+            keys += (self._prefix + write.key, self._prefix + write.counter)
+            px = 0 if write.ttl is None else _ttl_ms(write.ttl)
+            args += (write.member, repr(float(write.score)), px)
+        return [bool(int(up)) for up in await self._eval(self._raise_script, keys, args)]
 
     async def zscore(self, key: str, member: str) -> float | None:
         score = await self._call("ZSCORE", self._prefix + key, member)

@@ -5,9 +5,14 @@ The ``analytics.result`` events of a batch (``workers.runtime``; a retry is a
 batch of one) are applied in one transaction together with their
 ``user_trend`` rows, which double as the "already applied" marker: a replay
 finds the row and changes nothing, and a result repeated inside a batch
-counts once. The batch's new and changed key, bigram and confusion rows are
-folded in memory in event order (the same arithmetic, in the same order, as
-applying the events one after another) and written as one upsert per table.
+counts once. Each table gets one upsert per batch that does the folding
+itself: a test's row is inserted, or, when the user has the key (bigram,
+confusion) already, added to it in the database (counts summed, latency
+smoothed by ``typogram.insights.smooth``'s formula, ``ALPHA`` weighting the
+test), so nothing is read back first and concurrent workers cannot lose
+each other's updates (the row is locked while it changes). A batch's rows
+go in event order per row key (sorted by key, stably: the same lock order
+in every worker), so repeated keys fold exactly as one event after another.
 If a concurrent delivery applied one of the results first (the trend insert
 clashes), the batch is rolled back and its results are applied one by one.
 After the commit the users' ``keys.insights_version`` gets a fresh token,
@@ -25,16 +30,17 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Table, bindparam, select
+from sqlalchemy import Table, bindparam, case, literal_column, select
 from sqlalchemy.dialects.mysql import insert as mysql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
 from typogram import keys, topics
 from typogram.db.schema import user_bigram_stats, user_confusions, user_key_stats, user_trend
-from typogram.insights import smooth
+from typogram.insights import ALPHA
 from typogram.ports import Event
 from workers import pipeline_events as pe
 from workers.runtime import Group
@@ -104,48 +110,89 @@ async def _apply(platform: Platform, results: _Results, now: int) -> set[str]:
                 for u, data in fresh
             ],
         )  # fmt: skip
-        keys_of = [
-            (u, {k: s for k, s in (data.get("keys") or {}).items() if _fits(k)})
-            for u, data in fresh
-        ]
-        bigrams_of = [
-            (u, {b: s for b, s in (data.get("bigrams") or {}).items()
-                 if _fits(b) and int(s.get("samples", 0)) > 0})
-            for u, data in fresh
-        ]  # fmt: skip
-        await _fold(conn, user_key_stats, "key", keys_of, key_row, now)
-        await _fold(conn, user_bigram_stats, "bigram", bigrams_of, bigram_row, now)
-        await _confusions(conn, fresh, now)
+        await _write(
+            conn,
+            user_key_stats,
+            [row for u, data in fresh for row in key_rows(u, data, now)],
+            ("user_id", "key"),
+        )
+        await _write(
+            conn,
+            user_bigram_stats,
+            [row for u, data in fresh for row in bigram_rows(u, data, now)],
+            ("user_id", "bigram"),
+        )
+        await _write(
+            conn, user_confusions, confusion_rows(fresh, now), ("user_id", "expected", "pressed")
+        )
     return {u for u, _ in fresh}
 
 
-def _upsert(table: Table, dialect: str) -> Any:
-    """INSERT of whole rows that, on a primary-key clash, overwrites every column but the
-    key and ``created_at`` (a changed row keeps when it was first stored)."""
-    changing = [c.name for c in table.columns if not c.primary_key and c.name != "created_at"]
+# Literals, not bound parameters: the MySQL driver sends an executemany as one multi-row
+# INSERT and copies the ON DUPLICATE KEY UPDATE clause as it is.
+_ZERO: Any = literal_column("0")
+_WEIGHT_NEW: Any = literal_column(repr(ALPHA))
+_WEIGHT_OLD: Any = literal_column(repr(1 - ALPHA))
+
+Assignments = list[tuple[str, Any]]
+
+
+def _smoothed(previous: Any, test_mean: Any) -> Any:
+    """``smooth(previous, test_mean)`` for a row that has a previous mean, in SQL."""
+    return _WEIGHT_NEW * test_mean + _WEIGHT_OLD * previous
+
+
+def _key_fold(old: Any, new: Any) -> Assignments:
+    # Latency before samples: MySQL assigns left to right, and it needs the old count.
+    return [
+        ("hits", old.hits + new.hits),
+        ("misses", old.misses + new.misses),
+        (
+            "latency_ms",
+            case(
+                (new.samples == _ZERO, old.latency_ms),  # no samples in this test: kept
+                (old.samples == _ZERO, new.latency_ms),  # the first test with samples
+                else_=_smoothed(old.latency_ms, new.latency_ms),
+            ),
+        ),
+        ("samples", old.samples + new.samples),
+        ("updated_at", new.updated_at),
+    ]
+
+
+def _bigram_fold(old: Any, new: Any) -> Assignments:
+    return [
+        ("latency_ms", _smoothed(old.latency_ms, new.latency_ms)),
+        ("samples", old.samples + new.samples),
+        ("updated_at", new.updated_at),
+    ]
+
+
+def _confusion_fold(old: Any, new: Any) -> Assignments:
+    return [("count", old.count + new.count), ("updated_at", new.updated_at)]
+
+
+def _folding_upsert(table: Table, dialect: str, fold: Callable[[Any, Any], Assignments]) -> Any:
+    """INSERT of one test's rows that, on a primary-key clash, folds the row into the
+    stored one (``fold(stored, inserted)``; ``created_at`` stays the first)."""
     if dialect == "mysql":
         mysql = mysql_insert(table)
-        return mysql.on_duplicate_key_update({c: mysql.inserted[c] for c in changing})
+        return mysql.on_duplicate_key_update(fold(table.c, mysql.inserted))
     lite = sqlite_insert(table)
     return lite.on_conflict_do_update(
         index_elements=list(table.primary_key.columns),
-        set_={c: lite.excluded[c] for c in changing},
-    )
-
-
-def _among(table: Table, column: str) -> Any:
-    """The stored rows of some users whose ``column`` is among some values (a superset of
-    the (user, value) pairs asked for: callers pick theirs out)."""
-    return select(table).where(
-        table.c.user_id.in_(bindparam("users", expanding=True)),
-        table.c[column].in_(bindparam("values", expanding=True)),
+        set_=dict(fold(table.c, lite.excluded)),
     )
 
 
 # Built once (building a statement per event costs more than the round trip it saves).
 _UPSERTS = {
-    (table.name, dialect): _upsert(table, dialect)
-    for table in (user_key_stats, user_bigram_stats, user_confusions)
+    (table.name, dialect): _folding_upsert(table, dialect, fold)
+    for table, fold in (
+        (user_key_stats, _key_fold),
+        (user_bigram_stats, _bigram_fold),
+        (user_confusions, _confusion_fold),
+    )
     for dialect in ("mysql", "sqlite")
 }
 _TRENDS_AMONG = select(user_trend.c.user_id, user_trend.c.result_id).where(
@@ -153,119 +200,68 @@ _TRENDS_AMONG = select(user_trend.c.user_id, user_trend.c.result_id).where(
     user_trend.c.result_id.in_(bindparam("results", expanding=True)),
 )
 _TREND_INSERT = user_trend.insert()
-_AMONG = {
-    table.name: _among(table, column)
-    for table, column in (
-        (user_key_stats, "key"),
-        (user_bigram_stats, "bigram"),
-        (user_confusions, "expected"),
-    )
-}
 
 
-async def _write(conn: AsyncConnection, table: Table, rows: list[dict[str, Any]]) -> None:
-    """New and changed rows (whole rows) in ONE upsert: executemany of one statement,
-    sent as one multi-row INSERT; an UPDATE per row was a round trip per key or bigram."""
+async def _write(
+    conn: AsyncConnection, table: Table, rows: list[dict[str, Any]], key: tuple[str, ...]
+) -> None:
+    """The batch's rows for ``table`` in ONE folding upsert (executemany of one statement,
+    sent as one multi-row INSERT), ordered by ``key`` and, per key, by event."""
     if rows:
+        rows.sort(key=itemgetter(*key))  # stable: a key's rows keep their event order
         await conn.execute(_UPSERTS[table.name, conn.dialect.name], rows)
-
-
-async def _stored(
-    conn: AsyncConnection, among: Any, column: str, pairs: set[tuple[str, str]]
-) -> dict[tuple[str, str], Any]:
-    """The stored rows of ``pairs`` (user, ``column`` value), by pair."""
-    found = await conn.execute(
-        among, {"users": list({u for u, _ in pairs}), "values": list({v for _, v in pairs})}
-    )
-    return {(row["user_id"], row[column]): row for row in found.mappings()}
 
 
 def _fits(key: Any) -> bool:
     return isinstance(key, str) and 0 < len(key) <= MAX_CHAR
 
 
-def key_row(old: Mapping[str, Any] | None, s: Mapping[str, Any]) -> dict[str, Any]:
-    """One test's statistics of a key folded into its row (``old`` None: no row yet)."""
-    hits, misses = int(s.get("hits", 0)), int(s.get("misses", 0))
-    samples, total = int(s.get("samples", 0)), int(s.get("total_ms", 0))
-    mean = total / samples if samples else None
-    if old is None:
-        return {"hits": hits, "misses": misses, "samples": samples, "latency_ms": mean or 0.0}
-    latency = float(old["latency_ms"])
-    if mean is not None:
-        latency = smooth(latency if old["samples"] else None, mean)
-    return {"hits": old["hits"] + hits, "misses": old["misses"] + misses,
-            "samples": old["samples"] + samples, "latency_ms": latency}  # fmt: skip
+def key_rows(user: str, data: Mapping[str, Any], now: int) -> list[dict[str, Any]]:
+    """One test's ``user_key_stats`` rows: its counts and mean latency per key (0.0 and no
+    samples for a key it has no timing for)."""
+    rows = []
+    for key, s in (data.get("keys") or {}).items():
+        if not _fits(key):
+            continue
+        samples, total = int(s.get("samples", 0)), int(s.get("total_ms", 0))
+        rows.append(
+            {"user_id": user, "key": key, "hits": int(s.get("hits", 0)),
+             "misses": int(s.get("misses", 0)), "samples": samples,
+             "latency_ms": total / samples if samples else 0.0,
+             "created_at": now, "updated_at": now}
+        )  # fmt: skip
+    return rows
 
 
-def bigram_row(old: Mapping[str, Any] | None, s: Mapping[str, Any]) -> dict[str, Any]:
-    """One test's statistics of a bigram (``samples`` > 0) folded into its row."""
-    samples = int(s["samples"])
-    latency = int(s.get("total_ms", 0)) / samples
-    if old is None:
-        return {"samples": samples, "latency_ms": latency}
-    return {
-        "samples": old["samples"] + samples,
-        "latency_ms": smooth(float(old["latency_ms"]), latency),
-    }
+def bigram_rows(user: str, data: Mapping[str, Any], now: int) -> list[dict[str, Any]]:
+    """One test's ``user_bigram_stats`` rows (bigrams it has samples of)."""
+    rows = []
+    for bigram, s in (data.get("bigrams") or {}).items():
+        samples = int(s.get("samples", 0))
+        if _fits(bigram) and samples > 0:
+            rows.append(
+                {"user_id": user, "bigram": bigram, "samples": samples,
+                 "latency_ms": int(s.get("total_ms", 0)) / samples,
+                 "created_at": now, "updated_at": now}
+            )  # fmt: skip
+    return rows
 
 
-async def _fold(
-    conn: AsyncConnection,
-    table: Table,
-    column: str,
-    per_test: list[tuple[str, dict[str, Any]]],
-    fold: Callable[[Mapping[str, Any] | None, Mapping[str, Any]], dict[str, Any]],
-    now: int,
-) -> None:
-    """Each test's statistics per (user, ``column`` value) folded into the stored rows, in
-    event order (each test into the row the one before left), written in one upsert."""
-    pairs = {(u, v) for u, stats in per_test for v in stats}
-    if not pairs:
-        return
-    stored = await _stored(conn, _AMONG[table.name], column, pairs)
-    rows: dict[tuple[str, str], dict[str, Any]] = {}
-    for u, stats in per_test:
-        for v, s in stats.items():
-            rows[u, v] = fold(rows.get((u, v), stored.get((u, v))), s)
-    await _write(
-        conn,
-        table,
-        [{"user_id": u, column: v, **row, "created_at": now, "updated_at": now}
-         for (u, v), row in rows.items()],
-    )  # fmt: skip
-
-
-async def _confusions(
-    conn: AsyncConnection, fresh: list[tuple[str, Mapping[str, Any]]], now: int
-) -> None:
-    per_test = [
-        (u, expected, key, int(count))
-        for u, data in fresh
-        for expected, pressed in (data.get("confusions") or {}).items()
-        if _fits(expected) and isinstance(pressed, Mapping)
-        for key, count in pressed.items()
-        if _fits(key)
-    ]
-    if not per_test:
-        return
-    found = await conn.execute(
-        _AMONG[user_confusions.name],
-        {"users": list({u for u, *_ in per_test}), "values": list({e for _, e, _, _ in per_test})},
-    )
-    counts = {(row["user_id"], row["expected"], row["pressed"]): int(row["count"])
-              for row in found.mappings()}  # fmt: skip
-    touched: dict[tuple[str, str, str], None] = {}
-    for u, e, p, n in per_test:
-        counts[u, e, p] = counts.get((u, e, p), 0) + n
-        touched[u, e, p] = None
-    await _write(
-        conn,
-        user_confusions,
-        [{"user_id": u, "expected": e, "pressed": p, "count": counts[u, e, p],
-          "created_at": now, "updated_at": now}
-         for u, e, p in touched],
-    )  # fmt: skip
+def confusion_rows(fresh: list[tuple[str, Mapping[str, Any]]], now: int) -> list[dict[str, Any]]:
+    """The batch's ``user_confusions`` counts, summed per (user, expected, pressed)."""
+    counts: dict[tuple[str, str, str], int] = {}
+    for user, data in fresh:
+        for expected, pressed in (data.get("confusions") or {}).items():
+            if not (_fits(expected) and isinstance(pressed, Mapping)):
+                continue
+            for key, count in pressed.items():
+                if _fits(key):
+                    counts[user, expected, key] = counts.get((user, expected, key), 0) + int(count)
+    return [
+        {"user_id": u, "expected": e, "pressed": p, "count": n,
+         "created_at": now, "updated_at": now}
+        for (u, e, p), n in counts.items()
+    ]  # fmt: skip
 
 
 GROUP = Group(

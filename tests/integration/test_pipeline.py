@@ -333,19 +333,23 @@ async def test_analytics_accumulate_per_key(platform: Platform) -> None:
     assert [row["count"] for row in confusions] == [4]
 
 
+PAIR = ("user_id", "expected", "pressed")
+
+
 async def test_analytics_upsert_keeps_created_at_and_counts_rows_once(platform: Platform) -> None:
-    """New and changed rows go in one upsert: a changed row keeps ``created_at``."""
+    """New and changed rows go in one upsert: a stored row adds the new count and keeps
+    ``created_at``."""
     user = "e" * 32
     new = [{"user_id": user, "expected": "e", "pressed": "r", "count": 1,
             "created_at": 1, "updated_at": 1}]  # fmt: skip
     async with platform.db.write() as conn:
-        await analytics._write(conn, user_confusions, new)
+        await analytics._write(conn, user_confusions, new, PAIR)
     more = [{"user_id": user, "expected": "e", "pressed": "w", "count": 1,
              "created_at": 2, "updated_at": 2}]  # fmt: skip
-    changed = [{"user_id": user, "expected": "e", "pressed": "r", "count": 5,
+    changed = [{"user_id": user, "expected": "e", "pressed": "r", "count": 4,
                 "created_at": 2, "updated_at": 2}]  # fmt: skip
     async with platform.db.write() as conn:
-        await analytics._write(conn, user_confusions, more + changed)
+        await analytics._write(conn, user_confusions, more + changed, PAIR)
     async with platform.db.read(primary=True) as conn:
         rows = (await conn.execute(select(user_confusions))).mappings().all()
     by_pair = {(r["expected"], r["pressed"]): r for r in rows}

@@ -22,6 +22,7 @@ from typogram.db.schema import (
     user_key_stats,
     user_trend,
 )
+from typogram.insights import smooth
 from typogram.platform import Platform
 from typogram.ports import Event
 from typogram.protocol import parse_push
@@ -229,3 +230,49 @@ async def test_a_clash_with_a_concurrent_unlock_is_run_again(
     facts, unlocked = await progress_of(platform, user)
     assert '"tests":2' in (facts or "").replace(" ", "")
     assert unlocked == ["first-test", "wpm-40", "wpm-60"]
+
+
+def folded(events: list[Event]) -> dict[str, list[tuple[Any, ...]]]:
+    """The reference: each test folded into the rows one after another in Python, with
+    ``typogram.insights.smooth`` (rule 1), as the folding upserts must do in SQL."""
+    keys_: dict[str, list[Any]] = {}
+    bigrams: dict[str, list[Any]] = {}
+    for event in events:
+        for key, s in event.data["keys"].items():
+            if len(key) > analytics.MAX_CHAR:
+                continue
+            n, total = s["samples"], s["total_ms"]
+            row = keys_.setdefault(key, [0, 0, 0, 0.0])
+            if n:
+                row[3] = smooth(row[3] if row[2] else None, total / n)
+            row[0] += s["hits"]
+            row[1] += s["misses"]
+            row[2] += n
+        for bigram, s in event.data["bigrams"].items():
+            if s["samples"]:
+                mean = s["total_ms"] / s["samples"]
+                row = bigrams.setdefault(bigram, [0, None])
+                row[1] = smooth(row[1], mean)
+                row[0] += s["samples"]
+    return {
+        "user_key_stats": sorted((k, *row) for k, row in keys_.items()),
+        "user_bigram_stats": sorted((b, *row) for b, row in bigrams.items()),
+    }
+
+
+async def test_the_folding_upserts_smooth_exactly_as_the_rule_says(platform: Platform) -> None:
+    one_by_one, batched = "7" * 32, "8" * 32
+    events = {u: [analysed(u, n) for n in (3, 1, 4, 1, 5, 9, 2, 6)] for u in (one_by_one, batched)}
+    for tests in events.values():  # "A": timed only from the third test on
+        for i, event in enumerate(tests):
+            timed = 2 if i >= 2 else 0
+            event.data["keys"]["A"] = {"hits": 2, "misses": 0, "samples": timed,
+                                       "total_ms": timed * (90 + 7 * i)}  # fmt: skip
+    for event in events[one_by_one]:
+        await analytics.handle(platform, KA, event)
+    await analytics.handle_batch(platform, KA, events[batched])
+    for user in (one_by_one, batched):
+        got = await rows_of(platform, user)
+        want = folded([e for i, e in enumerate(events[user]) if i != 3])  # 1 came twice
+        assert got["user_key_stats"] == want["user_key_stats"]  # exact: the same arithmetic
+        assert got["user_bigram_stats"] == want["user_bigram_stats"]

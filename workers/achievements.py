@@ -6,11 +6,15 @@ race finish in first place (``race.result``, not a guest, not flagged) →
 ``RaceWon``. The events of a batch (``workers.runtime``; a retry is a batch
 of one) are applied in one transaction: their ids go into
 ``achievement_events_seen`` (an event seen before, or repeated inside the
-batch, counts once), each user's facts are folded in event order and saved,
-and every achievement they now reach and the user lacks is inserted into
+batch, counts once), each user's progress row is created when missing and
+locked (users in sorted order), their facts are folded in event order and
+saved, and every achievement they now reach and the user lacks is inserted into
 ``user_achievements`` (primary key ``(user_id, achievement_id)``: unlocked
 exactly once). Facts never go backwards, so what the folded facts reach is
-what the events would have unlocked one after another. A concurrent delivery
+what the events would have unlocked one after another. Two workers with
+facts of the same user (say, a test on ``achievement-events`` and a race win
+on ``race-events``) therefore take turns on that row: the second reads what
+the first saved and unlocked, and neither's facts are lost. A concurrent delivery
 that got there first (a key clash) rolls the batch back; its events are then
 applied one by one, each re-run once, so the one that clashed finds itself
 seen and the others still count. After the commit the users' cached
@@ -114,7 +118,12 @@ async def _apply(platform: Platform, facts: _Facts, now: int) -> _Unlocks:
         if not facts:
             return {}
         await conn.execute(_SEEN_INSERT, [{"event_id": e, "created_at": now} for e in facts])
-        users = list({user for user, _ in facts.values()})
+        # Each user's progress row, created blank when missing and locked either way
+        # (sorted: one lock order for every worker): a concurrent worker with facts of
+        # the same user waits here for this commit instead of reading the same facts.
+        users = sorted({user for user, _ in facts.values()})
+        claim = _PROGRESS_ROW_MYSQL if conn.dialect.name == "mysql" else _PROGRESS_ROW_SQLITE
+        await conn.execute(claim, [{"user_id": u, "facts": "{}", "updated_at": now} for u in users])
         after = {
             user: rules.Facts.from_json(orjson.loads(doc))
             for user, doc in await conn.execute(_PROGRESS_OF, {"users": users})
@@ -161,13 +170,24 @@ _SEEN_AMONG = select(achievement_events_seen.c.event_id).where(
     achievement_events_seen.c.event_id.in_(bindparam("ids", expanding=True))
 )
 _SEEN_INSERT = achievement_events_seen.insert()
-_PROGRESS_OF = select(achievement_progress.c.user_id, achievement_progress.c.facts).where(
-    achievement_progress.c.user_id.in_(bindparam("users", expanding=True))
+# Locking reads (MySQL; SQLite has one writer at a time anyway): they see what a
+# concurrent worker committed while this transaction waited for the row, not the
+# transaction's older snapshot.
+_PROGRESS_OF = (
+    select(achievement_progress.c.user_id, achievement_progress.c.facts)
+    .where(achievement_progress.c.user_id.in_(bindparam("users", expanding=True)))
+    .with_for_update()
 )
+_PROGRESS_ROW_MYSQL = mysql_insert(achievement_progress).on_duplicate_key_update(
+    user_id=achievement_progress.c.user_id
+)
+_PROGRESS_ROW_SQLITE = sqlite_insert(achievement_progress).on_conflict_do_nothing()
 _PROGRESS_UPSERT_MYSQL = _progress_upsert("mysql")
 _PROGRESS_UPSERT_SQLITE = _progress_upsert("sqlite")
-_UNLOCKED_OF = select(user_achievements.c.user_id, user_achievements.c.achievement_id).where(
-    user_achievements.c.user_id.in_(bindparam("users", expanding=True))
+_UNLOCKED_OF = (
+    select(user_achievements.c.user_id, user_achievements.c.achievement_id)
+    .where(user_achievements.c.user_id.in_(bindparam("users", expanding=True)))
+    .with_for_update(read=True)
 )
 _UNLOCK_INSERT = user_achievements.insert()
 

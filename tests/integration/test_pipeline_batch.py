@@ -276,3 +276,23 @@ async def test_the_folding_upserts_smooth_exactly_as_the_rule_says(platform: Pla
         want = folded([e for i, e in enumerate(events[user]) if i != 3])  # 1 came twice
         assert got["user_key_stats"] == want["user_key_stats"]  # exact: the same arithmetic
         assert got["user_bigram_stats"] == want["user_bigram_stats"]
+
+
+@pytest.mark.parametrize("backend", ["distributed"])
+async def test_concurrent_workers_lose_no_facts(platform: Platform) -> None:
+    """Two workers (say, one on ``achievement-events``, one on ``race-events``) apply
+    facts of the same user at once: the second waits for the first's row."""
+    user = "9" * 32
+    events = fact_events(user)[:8]
+    await asyncio.gather(*(achievements.handle_batch(platform, ACH, [event]) for event in events))
+    facts, _ = await progress_of(platform, user)
+    assert facts is not None
+    stored = orjson.loads(facts)
+    alone = "a" * 32
+    for event in fact_events(alone)[:8]:
+        await achievements.handle(platform, ACH, event)
+    expected, _ = await progress_of(platform, alone)
+    assert expected is not None
+    # The order they ran in is any one: compare what does not depend on it.
+    order_free = ("tests", "best_wpm", "race_wins")
+    assert {k: stored[k] for k in order_free} == {k: orjson.loads(expected)[k] for k in order_free}

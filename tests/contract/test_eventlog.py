@@ -197,6 +197,59 @@ async def test_in_process_publish_waits_when_a_group_is_full() -> None:
         assert log.statistics()["dropped"] == 1
 
 
+async def test_in_process_keys_go_side_by_side_and_a_failure_replays_the_rest() -> None:
+    """Each key's events in order, the keys concurrently (a batching handler gets them
+    together); on a failure what was not committed comes back first, in order."""
+    async with InProcessEventLog() as log:
+        running: set[str] = set()
+        most = 0
+        handled: list[str] = []
+        poison = Event("p", {}, key="b")
+
+        async def handle(topic: str, value: bytes) -> None:
+            nonlocal most
+            event = Event.decode(value)
+            running.add(str(event.key))
+            most = max(most, len(running))
+            await asyncio.sleep(0.01)
+            running.discard(str(event.key))
+            if event.id == poison.id:
+                raise LookupError("poison")
+            handled.append(event.id)
+
+        first = asyncio.create_task(log.consume("side", [topics.TEST_RESULTS], handle))
+        await asyncio.sleep(0)
+        first.cancel()  # registered; the events below queue up meanwhile
+        await asyncio.wait([first])
+        sent = [Event("e", {"n": n}, key="abc"[n % 3]) for n in range(9)]
+        sent.insert(5, poison)  # b's third event: b's later ones wait behind it
+        for event in sent:
+            await log.publish(topics.TEST_RESULTS, event)
+        with pytest.raises(LookupError):
+            await asyncio.wait_for(log.consume("side", [topics.TEST_RESULTS], handle), WAIT_S)
+        assert most == 3  # the three keys at once
+        for key in "abc":
+            ids = [e.id for e in sent if e.key == key]
+            assert [i for i in handled if i in ids] == ids[: len([i for i in handled if i in ids])]
+        b_ids = [e.id for e in sent if e.key == "b"]
+        assert [i for i in handled if i in b_ids] == b_ids[:2]  # stopped at the poison
+        rest = [e.id for e in sent if e.id not in handled]
+        assert poison.id in rest and b_ids[-1] in rest
+        replayed: list[str] = []
+
+        async def collect(topic: str, value: bytes) -> None:
+            replayed.append(Event.decode(value).id)
+
+        again = asyncio.create_task(log.consume("side", [topics.TEST_RESULTS], collect))
+        await asyncio.sleep(0.05)
+        again.cancel()
+        await asyncio.wait([again])
+        assert sorted(replayed) == sorted(rest) and set(rest) & set(handled) == set()
+        for key in "abc":  # still each key in publication order
+            ids = [e.id for e in sent if e.key == key and e.id in rest]
+            assert [i for i in replayed if i in ids] == ids
+
+
 @pytest.mark.integration
 async def test_kafka_creates_topics_and_dead_letter_twins(
     kafka_bootstrap: str, unique_topic_prefix: str

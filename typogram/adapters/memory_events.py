@@ -17,7 +17,10 @@ from typogram.ports import Event, Header, LogRecord
 from typogram.settings import Settings
 from typogram.topics import DLQ_SUFFIX
 
-_Message = tuple[str, bytes]
+_Message = tuple[str, bytes, str | None]  # topic, value, key
+# The most events one ``consume`` takes from its backlog at a time (as Kafka's
+# ``max_poll_records``); they are handled side by side, one lane per key.
+MAX_TAKE = 500
 
 
 class _Group:
@@ -49,8 +52,12 @@ class InProcessEventLog(_Embedded):
       counted (``dropped``): start consumers before producers.
     * When a group's backlog holds ``queue_size`` events, ``publish`` waits
       (back-pressure) until a consumer of that group takes one.
-    * Consumers of one group share its backlog (competing consumers).
-      Delivery is in publication order, which covers Kafka's per-key order.
+    * Consumers of one group share its backlog (competing consumers). A
+      consumer takes what is queued (up to ``MAX_TAKE`` events) and hands
+      the events of each key to its handler in publication order, the keys
+      side by side (as Kafka hands over a poll's partitions), so a handler
+      that batches concurrent calls (``workers.runtime``) gets batches here
+      too.
     * Dead-letter topics (``<topic>.dlq``) also keep their newest
       ``queue_size`` records, headers included, for ``read_back``; other
       topics keep no history. Their records count as delivered, not dropped.
@@ -85,8 +92,8 @@ class InProcessEventLog(_Embedded):
         self, topic: str, value: bytes, key: str | None = None, headers: Sequence[Header] = ()
     ) -> None:
         self._check()
-        # One backlog per group keeps every key in publication order; the key and
-        # headers matter only to what ``read_back`` returns.
+        # One backlog per group keeps every key in publication order; ``consume``
+        # keeps each key's events in that order; headers matter only to ``read_back``.
         kept = topic.endswith(DLQ_SUFFIX)
         if kept:
             history = self._history.get(topic)
@@ -108,7 +115,7 @@ class InProcessEventLog(_Embedded):
                     break
                 group.writable.clear()
                 await group.writable.wait()
-            group.backlog.append((topic, value))
+            group.backlog.append((topic, value, key))
             group.readable.set()
 
     async def consume(
@@ -119,10 +126,14 @@ class InProcessEventLog(_Embedded):
     ) -> None:
         """Hand each event of ``topics`` to ``handler``; runs until cancelled.
 
-        An event counts as committed once ``handler`` returns. If ``handler``
-        raises (or is cancelled) the event goes back to the front of the
-        group's backlog and the error propagates, so the next consumer of the
-        group receives it first. Raises ``RuntimeError`` when the log closes.
+        Takes what is queued (at most ``MAX_TAKE``) and hands it over, each
+        key's events one after another in publication order, the keys side by
+        side. An event counts as committed once ``handler`` returns for it.
+        If ``handler`` raises (or is cancelled), the events still running for
+        other keys are cancelled, every event taken and not committed goes
+        back to the front of the group's backlog in publication order and the
+        error propagates, so the next consumer of the group receives them
+        first. Raises ``RuntimeError`` when the log closes.
         """
         self._check()
         state = self._groups.get(group)
@@ -135,15 +146,45 @@ class InProcessEventLog(_Embedded):
                 self._check()
                 state.readable.clear()
                 await state.readable.wait()
-            message = state.backlog.popleft()
+            backlog = state.backlog
+            taken = [backlog.popleft() for _ in range(min(len(backlog), MAX_TAKE))]
             state.writable.set()
-            try:
-                await handler(*message)
-            except BaseException:
-                state.backlog.appendleft(message)  # not committed: replay it
-                state.readable.set()
-                raise
-            self._consumed += 1
+            await self._hand_over(state, taken, handler)
+
+    async def _hand_over(
+        self,
+        state: _Group,
+        taken: list[_Message],
+        handler: Callable[[str, bytes], Awaitable[None]],
+    ) -> None:
+        done = [False] * len(taken)
+
+        async def lane(positions: list[int]) -> None:
+            for i in positions:
+                topic, value, _ = taken[i]
+                await handler(topic, value)
+                done[i] = True
+                self._consumed += 1
+
+        lanes: dict[str | None, list[int]] = defaultdict(list)
+        for i, (_, _, key) in enumerate(taken):
+            lanes[key].append(i)
+        try:
+            if len(lanes) == 1:
+                await lane(next(iter(lanes.values())))
+            else:
+                async with asyncio.TaskGroup() as handing:
+                    for positions in lanes.values():
+                        handing.create_task(lane(positions))
+        except BaseException as exc:
+            left = [
+                message for message, committed in zip(taken, done, strict=True) if not committed
+            ]
+            state.backlog.extendleft(reversed(left))  # not committed: replay them first
+            state.readable.set()
+            if isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+                raise exc.exceptions[0] from exc  # the handler's own error
+            raise
 
     async def read_back(self, topic: str, limit: int) -> list[LogRecord]:
         """The newest ``limit`` records of a dead-letter topic; any other topic reads empty."""

@@ -2,9 +2,9 @@
 
 Rules (naming, periods and the score encoding are in ``typogram.boards``):
 
-1. ``record`` keeps each user's best per board and period
-   (``zadd(only_greater=True)``): replays and slower results change nothing.
-   A daily or weekly set gets its expiry on every write.
+1. ``record_many`` keeps each user's best per board and period (only ever
+   raised, ``Cache.raise_scores``): replays and slower results change
+   nothing. A daily or weekly set gets its expiry on every write.
 2. When a write raised a user's score, the board's version counter
    (``keys.leaderboard_version``) goes up.
 3. ``top`` serves from the top-1000 view (``keys.leaderboard_view``, TTL
@@ -51,13 +51,9 @@ class Leaderboards:
         self.db = db
         self.cache = cache
 
-    async def record(self, board: str, period: str, user_id: str, wpm: float, at_ms: int) -> bool:
-        """Rules 1-2; returns True when the user's score on that board went up."""
-        [raised] = await self.record_many([Score(board, period, user_id, wpm, at_ms)])
-        return raised
-
     async def record_many(self, scores: Sequence[Score]) -> list[bool]:
-        """``record`` for each score, in one round trip (``Cache.raise_scores``)."""
+        """Rules 1-2 for each score, in one round trip; returns per score whether the
+        user's score on that board went up."""
         return await self.cache.raise_scores([_raise(score) for score in scores])
 
     async def top(self, board: str, period: str, limit: int) -> list[dict[str, Any]]:

@@ -102,6 +102,10 @@ async def test_profile_boards_insights_challenge_and_achievements(
     username = unique("stats")
     await sign_up(page, username)
     await seed_results(server, await token_of(page))
+    # The profile shown after sign-up may have asked for its results between the two
+    # submissions: look again now that both are accepted.
+    await page.reload()
+    await page.wait_for_selector("html[data-ready=true]")
 
     # Profile: rating (unrated until a race) and recent results, newest first.
     await reload_until(page, "#recent-results tbody tr")

@@ -40,11 +40,12 @@ from typogram.errors import AppError
 from typogram.ids import RandomIds
 from typogram.ports import Cache, Event, EventLog, PubSub
 from typogram.protocol import ProtocolError, Push, parse_push, push_payload
+from typogram.roles import STAFF
 
 log = logging.getLogger(__name__)
 
 Reply = Callable[[str, Mapping[str, Any]], None]
-MODERATOR_ROLES = frozenset({"moderator", "admin"})
+MODERATOR_ROLES = STAFF
 
 
 class ChatRooms:

@@ -73,3 +73,9 @@ async def authenticate(request: Request, mode: AuthMode) -> Claims:
         if version is None or claims.version < version:
             raise AppError(ErrorCode.UNAUTHORIZED, "token has been revoked")
     return claims
+
+
+def require_role(claims: Claims, allowed: frozenset[str], what: str) -> None:
+    """Refuse (403) a caller whose token's role is not in ``allowed`` (``typogram.roles``)."""
+    if claims.role not in allowed:
+        raise AppError(ErrorCode.FORBIDDEN, f"only {what} may do this")

@@ -20,13 +20,14 @@ import orjson
 from sqlalchemy import select
 from starlette.requests import Request
 
-from rest.context import platform_of
+from rest.context import platform_of, require_role
 from rest.routing import Api, Reply
 from rooms import tournament
 from typogram import keys
 from typogram.codes import ErrorCode
 from typogram.db.schema import tournament_participants, tournaments
 from typogram.errors import AppError
+from typogram.roles import Role
 from typogram.tokens import Claims
 from workers import tournament_store
 
@@ -79,8 +80,7 @@ def _now_ms() -> int:
     errors=(400, 401, 403, 429),
 )
 async def create(request: Request, body: TournamentCreate, claims: Claims) -> Reply:
-    if claims.role != "admin":
-        raise AppError(ErrorCode.FORBIDDEN, "only admins create tournaments")
+    require_role(claims, frozenset({Role.ADMIN}), "admins")
     platform = platform_of(request)
     now = _now_ms()
     state = tournament.TournamentState(

@@ -32,6 +32,7 @@ _ERROR_SCHEMA = {
 _STATUS_TEXT = {
     400: "Malformed or invalid request",
     401: "Missing, invalid or revoked credentials",
+    402: "An active subscription is required (code subscription_required)",
     403: "Not allowed",
     404: "Not found",
     409: "Conflict with existing data",

@@ -24,6 +24,7 @@ from rest.routing import Api, Reply
 from typogram import keys
 from typogram.codes import ErrorCode
 from typogram.errors import AppError
+from typogram.platform import Platform
 from typogram.ports import Cache
 from typogram.settings import Settings
 from typogram.texts import LANGUAGES, Difficulty, Mode, TextSpec, generate, is_loaded
@@ -119,6 +120,7 @@ def spec_of(stored: Mapping[str, Any]) -> TextSpec:
         punctuation=stored["punctuation"],
         numbers=stored["numbers"],
         difficulty=stored["difficulty"],
+        lesson=stored.get("lesson_id"),
     )
 
 
@@ -167,6 +169,21 @@ async def new_test(request: Request, claims: Claims) -> Reply:
         text = generate(spec, seed, wpm_cap=settings.typing_wpm_cap)
     else:
         text = await asyncio.to_thread(generate, spec, seed, wpm_cap=settings.typing_wpm_cap)
+    return Reply(await issue(platform, claims.subject, spec, seed, text))
+
+
+async def issue(
+    platform: Platform,
+    subject: str,
+    spec: TextSpec,
+    seed: int,
+    text: str,
+    *,
+    stored_extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Keep a new test for submission by ``subject`` only (``load_test``) and return its
+    public body (``NewTest``). ``stored_extra`` is kept with it, never shown."""
+    settings = platform.settings
     test_id = uuid.uuid4().hex
     created_at = int(time.time() * 1000)
     body = {
@@ -185,8 +202,8 @@ async def new_test(request: Request, claims: Claims) -> Reply:
         "expires_in": settings.typing_test_ttl_s,
         "created_at": created_at,
     }
-    stored = {**body, "issued_to": claims.subject}
+    stored = {**body, **(stored_extra or {}), "issued_to": subject}
     await platform.cache.set(
         keys.typing_test(test_id), orjson.dumps(stored), ttl=settings.typing_test_ttl_s
     )
-    return Reply(body)
+    return body

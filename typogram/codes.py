@@ -16,12 +16,20 @@ class ErrorCode(StrEnum):
     UNPROCESSABLE = "unprocessable"
     UNAVAILABLE = "unavailable"
     INTERNAL = "internal"
+    # Courses (typogram.courses): premium content without a running subscription,
+    # a lesson whose earlier lessons are not completed, a lesson before enrolling.
+    SUBSCRIPTION_REQUIRED = "subscription_required"
+    LESSON_LOCKED = "lesson_locked"
+    NOT_ENROLLED = "not_enrolled"
 
 
 HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.BAD_REQUEST: 400,
     ErrorCode.UNAUTHORIZED: 401,
+    ErrorCode.SUBSCRIPTION_REQUIRED: 402,
     ErrorCode.FORBIDDEN: 403,
+    ErrorCode.LESSON_LOCKED: 403,
+    ErrorCode.NOT_ENROLLED: 403,
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.CONFLICT: 409,
     ErrorCode.PAYLOAD_TOO_LARGE: 413,

@@ -238,3 +238,32 @@ def achievements_unlocked(user_id: str) -> str:
 def achievements_progress(user_id: str) -> str:
     """A user's progress towards locked achievements (JSON list)."""
     return f"user:{user_id}:achievements:progress"
+
+
+# -- courses and subscriptions (issue 16) --------------------------------------
+
+
+def course_catalog_version() -> str:
+    """A fresh token whenever any course or lesson changes: cached catalog pages and
+    courses stamped with another token are stale (``typogram.cache_aside``)."""
+    return "course:catalog:version"
+
+
+def course_catalog_page(digest: str) -> str:
+    """One cached catalog page (filters, query, cursor and size hashed into ``digest``)."""
+    return f"course:catalog:page:{digest}"
+
+
+def course_catalog_course(slug: str) -> str:
+    """One published course with its lessons, as the public sees it (no progress)."""
+    return f"course:catalog:course:{slug}"
+
+
+def user_subscription(user_id: str) -> str:
+    """The user's subscription as last read (JSON; ``null`` for none), 15 minutes."""
+    return f"user:{user_id}:subscription"
+
+
+def user_subscription_version(user_id: str) -> str:
+    """A fresh token on every change of the user's subscription (``typogram.cache_aside``)."""
+    return f"user:{user_id}:subscription:ver"

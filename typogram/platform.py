@@ -15,11 +15,12 @@ from prometheus_client import CollectorRegistry
 from typogram.accounts import Accounts
 from typogram.adapters.archive import archive_from_settings
 from typogram.adapters.memory import InProcessEventLog, MemoryCache, MemoryPubSub
+from typogram.adapters.search import search_for
 from typogram.db.database import Database
 from typogram.db.migrate import create_database_if_missing, upgrade
 from typogram.metrics import KernelMetrics
 from typogram.passwords import Passwords
-from typogram.ports import Archive, Cache, EventLog, PubSub
+from typogram.ports import Archive, Cache, EventLog, PubSub, Search
 from typogram.settings import Settings
 from typogram.tokens import TokenService
 
@@ -32,6 +33,7 @@ class Platform:
     pubsub: PubSub
     events: EventLog
     archive: Archive
+    search: Search  # full-text search over the SQL port: FTS5 or FULLTEXT
     tokens: TokenService
     passwords: Passwords
     accounts: Accounts
@@ -98,12 +100,14 @@ async def open_platform(
         events = await stack.enter_async_context(_events(settings))
         archive: Archive = await stack.enter_async_context(archive_from_settings(settings))
         metrics = KernelMetrics(registry or CollectorRegistry())
+        search = search_for(db)
         for name, component in (
             ("db", db),
             ("cache", cache),
             ("pubsub", pubsub),
             ("events", events),
             ("archive", archive),
+            ("search", search),
         ):
             metrics.components.add(name, component.statistics)
         yield Platform(
@@ -113,6 +117,7 @@ async def open_platform(
             pubsub=pubsub,
             events=events,
             archive=archive,
+            search=search,
             tokens=TokenService(settings),
             passwords=passwords or Passwords(),
             accounts=Accounts(db, cache, profile_ttl_s=settings.profile_cache_ttl_s),

@@ -17,6 +17,7 @@ from typing import Any, Protocol, Self
 import orjson
 
 from typogram.protocol import numbered_payload
+from typogram.search import SearchHit, SearchIndex
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,4 +285,18 @@ class Archive(Protocol):
     async def get(self, key: str) -> bytes | None: ...
     async def list(self, prefix: str = "") -> list[str]: ...
     async def delete(self, key: str) -> None: ...
+    def statistics(self) -> dict[str, float]: ...
+
+
+class Search(Protocol):
+    """Full-text search over a ``typogram.search.SearchIndex`` (rules in that module).
+
+    ``search`` never raises for what a user typed: the query is reduced to
+    terms first, and a query without terms finds nothing.
+    """
+
+    async def search(self, index: SearchIndex, query: str, *, limit: int) -> list[SearchHit]:
+        """The best ``limit`` matches, best first (ties by key)."""
+        ...
+
     def statistics(self) -> dict[str, float]: ...

@@ -124,6 +124,14 @@ class Settings:
     match_interval_ms: int = 200
     match_max_wait_ms: int = 4000
     match_ticket_ttl_s: int = 600
+    # -- courses and subscriptions (typogram/courses, typogram/subscriptions) --
+    course_catalog_cache_ttl_s: int = 3600
+    course_search_max_hits: int = 500
+    course_max_lessons: int = 100
+    subscription_cache_ttl_s: int = 900
+    subscription_grace_s: int = 3 * 24 * 3600
+    subscription_expiry_interval_s: float = 60.0
+    subscription_expiry_batch: int = 500
 
     # -- derived views ---------------------------------------------------
 

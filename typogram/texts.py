@@ -135,6 +135,8 @@ class TextSpec:
     punctuation: bool = False
     numbers: bool = False
     difficulty: Difficulty = "medium"
+    # A course lesson's test (``typogram.courses``): its own personal-best category, no board.
+    lesson: str | None = None
 
     @property
     def size(self) -> int:
@@ -148,7 +150,10 @@ class TextSpec:
 
     @property
     def category(self) -> str:
-        """Personal-best category: ``words-25-en``, ``time-60-de-punct-num-hard``…"""
+        """Personal-best category: ``words-25-en``, ``time-60-de-punct-num-hard``…,
+        ``lesson-<lesson id>`` for a lesson's test."""
+        if self.lesson is not None:
+            return f"lesson-{self.lesson}"
         parts = [self.mode, str(self.size), self.lang]
         parts += ["punct"] if self.punctuation else []
         parts += ["num"] if self.numbers else []
@@ -158,6 +163,8 @@ class TextSpec:
     @property
     def board(self) -> str | None:
         """The leaderboard this test counts for, or ``None`` (options change the game)."""
+        if self.lesson is not None:  # a lesson's text is no race against everyone
+            return None
         plain = not (self.punctuation or self.numbers) and self.difficulty == "medium"
         return self.category if plain and (self.mode, self.size) in BOARD_TESTS else None
 

@@ -348,3 +348,149 @@ achievement_events_seen = Table(
     Column("event_id", String(64), primary_key=True),
     Column("created_at", BigInteger, nullable=False),
 )
+
+# -- courses, lessons, enrolments, subscriptions (migration 0009) --
+
+# Full-text search over title and description: a FULLTEXT index on MySQL, an
+# FTS5 table ``courses_fts`` kept in step by triggers on SQLite (the migration).
+courses = Table(
+    "courses",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("slug", String(64), nullable=False),
+    Column("title", String(120), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("language", String(8), nullable=False),
+    Column("level", String(16), nullable=False),
+    Column("tags", String(400), nullable=False, server_default=""),  # ",tag,other,"
+    Column("cover_color", String(7), nullable=False, server_default="#3b82f6"),
+    Column("cover_url", String(500), nullable=False, server_default=""),
+    Column("premium", SmallInteger, nullable=False, server_default="0"),
+    Column("published", SmallInteger, nullable=False, server_default="0"),
+    Column("position", Integer, nullable=False, server_default="100"),
+    Column("lesson_count", Integer, nullable=False, server_default="0"),
+    Column("created_by", String(32), nullable=False, server_default=""),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Index("ux_courses_slug", "slug", unique=True),
+    Index("ix_courses_published_position", "published", "position", "slug"),
+    Index("ix_courses_language", "language"),
+    Index("ix_courses_level", "level"),
+)
+
+course_lessons = Table(
+    "course_lessons",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("course_id", String(32), nullable=False),
+    Column("position", Integer, nullable=False),  # 1, 2, … : the lesson's number
+    Column("title", String(120), nullable=False),
+    Column("instructions", Text, nullable=False),
+    Column("source", Text, nullable=False),  # JSON: typogram.courses.model.Source
+    Column("goal_wpm", Double, nullable=False),
+    Column("goal_accuracy", Double, nullable=False),
+    Column("goal_seconds", Integer, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Index("ix_course_lessons_course_position", "course_id", "position"),
+)
+
+# Partitioned by KEY(user_id) into 4 on MySQL: the primary key starts with user_id
+# (and serves the user_id index the strategy lists).
+user_typing_courses = Table(
+    "user_typing_courses",
+    metadata,
+    Column("user_id", String(32), primary_key=True),
+    Column("course_id", String(32), primary_key=True),
+    Column("id", String(32), nullable=False),
+    Column("enrolled_at", BigInteger, nullable=False),
+    Column("last_activity_at", BigInteger, nullable=False),
+    Column("completed_at", BigInteger, nullable=True),
+    # Premium courses: the end of the subscription's paid period (NULL: free course).
+    Column("expires_at", BigInteger, nullable=True),
+    Index("ix_user_typing_courses_course_id", "course_id"),
+    Index("ix_user_typing_courses_expires_at", "expires_at"),
+)
+
+user_lesson_progress = Table(
+    "user_lesson_progress",
+    metadata,
+    Column("user_id", String(32), primary_key=True),
+    Column("lesson_id", String(32), primary_key=True),
+    Column("course_id", String(32), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("best_wpm", Double, nullable=False, server_default="0"),
+    Column("best_accuracy", Double, nullable=False, server_default="0"),
+    Column("completed_at", BigInteger, nullable=True),
+    Column("completed_by", String(32), nullable=True),  # the result that met the goal
+    Column("updated_at", BigInteger, nullable=False),
+    Index("ix_user_lesson_progress_user_course", "user_id", "course_id"),
+)
+
+# One row per issued lesson test: who may complete which lesson with it, under which
+# goal; ``result_id`` is set once its result has been applied (exactly once).
+lesson_tests = Table(
+    "lesson_tests",
+    metadata,
+    Column("test_id", String(32), primary_key=True),
+    Column("user_id", String(32), nullable=False),
+    Column("course_id", String(32), nullable=False),
+    Column("lesson_id", String(32), nullable=False),
+    Column("goal", String(200), nullable=False),  # JSON: the goal when issued
+    Column("issued_at", BigInteger, nullable=False),
+    Column("result_id", String(32), nullable=True),
+    Index("ix_lesson_tests_issued_at", "issued_at"),
+)
+
+plans = Table(
+    "plans",
+    metadata,
+    Column("id", String(32), primary_key=True),  # a slug: "monthly"
+    Column("name", String(64), nullable=False),
+    Column("description", String(500), nullable=False, server_default=""),
+    Column("price_cents", Integer, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("interval", String(8), nullable=False),  # month | year
+    Column("interval_count", Integer, nullable=False, server_default="1"),
+    Column("active", SmallInteger, nullable=False, server_default="1"),
+    Column("position", Integer, nullable=False, server_default="0"),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+subscriptions = Table(
+    "subscriptions",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("user_id", String(32), nullable=False),
+    Column("plan_id", String(32), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("current_period_start", BigInteger, nullable=False),
+    Column("current_period_end", BigInteger, nullable=False),
+    Column("cancel_at_period_end", SmallInteger, nullable=False, server_default="0"),
+    Column("cancelled_at", BigInteger, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Index("ux_subscriptions_user_id", "user_id", unique=True),
+    Index("ix_subscriptions_status_end", "status", "current_period_end"),
+)
+
+# Every change of a subscription; ``reference`` (a payment id, a staff request id)
+# is unique, so the same payment applied twice changes nothing.
+subscription_history = Table(
+    "subscription_history",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("subscription_id", String(32), nullable=False),
+    Column("user_id", String(32), nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("reference", String(64), nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("plan_id", String(32), nullable=False),
+    Column("period_end", BigInteger, nullable=False),
+    Column("actor", String(32), nullable=False, server_default=""),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ux_subscription_history_reference", "reference", unique=True),
+    Index("ix_subscription_history_user_created", "user_id", "created_at"),
+)

@@ -1,0 +1,1 @@
+"""Courses and lessons: the catalog, enrolments, lesson tests and their completion."""

@@ -1,0 +1,1 @@
+"""Plans and subscriptions: the pure rules (``rules``) and the service (``service``)."""

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from rest import auth, health, results, solo, tournaments, typing_tests, users, web
+from rest import auth, health, learning, results, solo, tournaments, typing_tests, users, web
 from rest.context import authenticate
 from rest.middleware import BodyLimitMiddleware, MetricsMiddleware, RateLimitMiddleware
 from rest.openapi import build
@@ -33,6 +33,7 @@ FEATURES = (
     results.api,
     tournaments.api,
     *solo.APIS,
+    *learning.APIS,
 )
 log = get_logger("typogram.rest")
 

@@ -4,7 +4,8 @@ Rules:
 
 1. A user's progress is a small set of *facts* (``Facts``): tests taken,
    best WPM, the current and best run of tests at ``ACCURATE`` % or more,
-   the best daily-challenge streak, race wins, languages tried.
+   the best daily-challenge streak, race wins, languages tried, courses
+   completed.
 2. ``observe(facts, fact)`` folds one fact from an event into them and
    returns new facts; it never goes backwards (bests stay bests).
 3. An achievement is a name, a fact and a threshold (``ACHIEVEMENTS``): it
@@ -20,7 +21,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Final, Literal
 
 Metric = Literal[
-    "tests", "best_wpm", "accuracy_streak", "challenge_streak", "race_wins", "languages"
+    "tests", "best_wpm", "accuracy_streak", "challenge_streak", "race_wins", "languages", "courses"
 ]
 ACCURATE: Final = 95.0  # accuracy that keeps an accuracy streak going
 
@@ -66,6 +67,8 @@ ACHIEVEMENTS: Final[tuple[Achievement, ...]] = (
     Achievement("race-wins-10", "Champion", "Win 10 races", "race_wins", 10),
     Achievement("languages-3", "Polyglot", "Type in 3 languages", "languages", 3),
     Achievement("languages-5", "Globetrotter", "Type in 5 languages", "languages", 5),
+    Achievement("course-1", "Graduate", "Complete a course", "courses", 1),
+    Achievement("courses-3", "Scholar", "Complete 3 courses", "courses", 3),
 )
 BY_ID: Final = {a.id: a for a in ACHIEVEMENTS}
 
@@ -79,6 +82,7 @@ class Facts:
     challenge_streak: int = 0  # best daily-challenge streak
     race_wins: int = 0
     langs: tuple[str, ...] = field(default=())
+    courses: int = 0  # courses completed
 
     @property
     def languages(self) -> int:
@@ -114,7 +118,12 @@ class RaceWon:
     pass
 
 
-Fact = TestDone | ChallengeStreak | RaceWon
+@dataclass(frozen=True, slots=True)
+class CourseCompleted:
+    """Each course counts once: its event id comes from the user and the course."""
+
+
+Fact = TestDone | ChallengeStreak | RaceWon | CourseCompleted
 
 
 def observe(facts: Facts, fact: Fact) -> Facts:
@@ -134,6 +143,8 @@ def observe(facts: Facts, fact: Fact) -> Facts:
         )
     if isinstance(fact, ChallengeStreak):
         return replace(facts, challenge_streak=max(facts.challenge_streak, fact.days))
+    if isinstance(fact, CourseCompleted):
+        return replace(facts, courses=facts.courses + 1)
     return replace(facts, race_wins=facts.race_wins + 1)
 
 

@@ -1,7 +1,8 @@
 """``achievements`` group (``achievement-events``, ``race-events``): the rules engine.
 
 Each event becomes a fact (``typogram.achievements``): ``achievement.test``
-→ ``TestDone``, ``achievement.challenge_streak`` → ``ChallengeStreak``, a
+→ ``TestDone``, ``achievement.challenge_streak`` → ``ChallengeStreak``,
+``achievement.course`` → ``CourseCompleted``, a
 race finish in first place (``race.result``, not a guest, not flagged) →
 ``RaceWon``. The events of a batch (``workers.runtime``; a retry is a batch
 of one) are applied in one transaction: their ids go into
@@ -67,6 +68,8 @@ def fact_of(event: Event) -> tuple[str, rules.Fact] | None:
         return str(d["user_id"]), fact
     if event.type == pe.ACHIEVEMENT_CHALLENGE:
         return str(d["user_id"]), rules.ChallengeStreak(int(d["days"]))
+    if event.type == pe.ACHIEVEMENT_COURSE:
+        return str(d["user_id"]), rules.CourseCompleted()
     if event.type == RACE_RESULT and d.get("place") == 1:
         if d.get("guest") or d.get("flags") or not d.get("user"):
             return None

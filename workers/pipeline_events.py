@@ -18,6 +18,7 @@ ANALYTICS_RESULT = "analytics.result"
 ACHIEVEMENT_TEST = "achievement.test"
 ACHIEVEMENT_CHALLENGE = "achievement.challenge_streak"
 ACHIEVEMENT_RACE_WIN = "achievement.race_win"
+ACHIEVEMENT_COURSE = "achievement.course"  # a course completed (workers.courses)
 VERSION = 1
 
 

@@ -17,6 +17,11 @@ each other are then handled in one call (one transaction instead of one
 each). Every event still waits for its own batch to finish before it counts
 as processed, and a retry handles the event alone, so one poison event
 cannot take its batch-mates to the DLQ.
+
+A group may also name ``periodic`` jobs (``Periodic``): each runs every
+``interval(settings)`` seconds beside the consumer, in every process that
+runs the group (so a job must be safe to run in several places at once). A
+job that fails is logged and runs again at its next turn.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from workers import dlq
 
 if TYPE_CHECKING:
     from typogram.platform import Platform
+    from typogram.settings import Settings
 
 DONE_TTL_S = 7 * 24 * 3600
 log = get_logger("typogram.workers")
@@ -46,6 +52,15 @@ BatchHandler = Callable[["Platform", str, Sequence[Event]], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
+class Periodic:
+    """A job a group runs on a schedule: its name, how often (from the settings), what."""
+
+    name: str
+    interval: Callable[[Settings], float]
+    run: Callable[[Platform], Awaitable[object]]
+
+
+@dataclass(frozen=True, slots=True)
 class Group:
     name: str
     topics: Sequence[str]
@@ -54,6 +69,7 @@ class Group:
     # False for a group whose handler is idempotent by itself: no done-marker round
     # trips (a get and a set per event); a replay runs the handler again.
     dedupe: bool = True
+    periodic: tuple[Periodic, ...] = ()
 
 
 class BatchAborted(Exception):
@@ -163,8 +179,25 @@ class GroupRunner:
         self.platform.metrics.dead_letters.labels(self.group.name, topic, error).inc()
 
     async def run(self) -> None:
-        """Consume until cancelled."""
-        await self.platform.events.consume(self.group.name, self.group.topics, self.process)
+        """Consume (and run the periodic jobs) until cancelled."""
+        if not self.group.periodic:
+            await self.platform.events.consume(self.group.name, self.group.topics, self.process)
+            return
+        async with asyncio.TaskGroup() as tasks:
+            for job in self.group.periodic:
+                tasks.create_task(self._every(job))
+            await self.platform.events.consume(self.group.name, self.group.topics, self.process)
+
+    async def _every(self, job: Periodic) -> None:
+        interval = job.interval(self.platform.settings)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await job.run(self.platform)
+            except Exception:
+                log.exception(
+                    "periodic job failed", extra={"group": self.group.name, "job": job.name}
+                )
 
     async def process(self, topic: str, raw: bytes) -> None:
         metrics = self.platform.metrics

@@ -146,6 +146,15 @@ def _bad_cursor() -> AppError:
     return AppError(ErrorCode.BAD_REQUEST, "invalid cursor", fields={"cursor": "invalid"})
 
 
+_STAFF_ONLY = ("published", "position", "created_at", "updated_at")
+
+
+def public_course(doc: dict[str, Any]) -> dict[str, Any]:
+    """A course without what only staff see (lesson sources, publishing fields)."""
+    lessons = [{k: v for k, v in lesson.items() if k != "source"} for lesson in doc["lessons"]]
+    return {k: v for k, v in doc.items() if k not in _STAFF_ONLY} | {"lessons": lessons}
+
+
 class Catalog:
     def __init__(
         self, db: Database, cache: Cache, search: Search, *, ttl_s: float, max_hits: int = 500
@@ -223,7 +232,8 @@ class Catalog:
     # -- one course -----------------------------------------------------------
 
     async def course(self, slug: str) -> dict[str, Any] | None:
-        """A published course with its lessons (rule 1), cached (rule 3)."""
+        """A published course with its lessons and their sources (rule 1), cached (rule 3).
+        ``public_course`` is what a learner may see of it."""
         if len(slug) > 64:
             return None
         key = keys.course_catalog_course(slug)
@@ -231,7 +241,7 @@ class Catalog:
         if cached is not None:
             found: dict[str, Any] | None = cached.get("course")
             return found
-        doc = await self.load(slug, published_only=True)
+        doc = await self.load(slug, published_only=True, full=True)
         await cache_aside.store(self.cache, key, version, {"course": doc}, self.ttl_s)
         return doc
 

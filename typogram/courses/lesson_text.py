@@ -25,11 +25,13 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from functools import lru_cache
 
 from typogram import texts
 from typogram.courses.model import (
     AdaptiveSource,
     FixedSource,
+    GeneratedSource,
     Source,
     clean_text,
 )
@@ -61,13 +63,14 @@ def spec_of(source: Source, lang: str, lesson_id: str) -> texts.TextSpec:
     )
 
 
-def key_words(lang: str, keys: str) -> list[str]:
+@lru_cache(maxsize=256)
+def key_words(lang: str, keys: str) -> tuple[str, ...]:
     """Rule 3: the language's most frequent words made only of ``keys`` (lower case)."""
     allowed = set(keys.lower())
     made_of = [word for word in texts.vocabulary(lang) if set(word) <= allowed]
     # Two-letter entries of a frequency list are mostly abbreviations ("dj", "kg").
     longer = [word for word in made_of if len(word) >= MIN_KEY_WORD_CHARS]
-    return (longer if len(longer) >= MIN_KEY_WORDS else made_of)[:KEY_WORDS_KEPT]
+    return tuple((longer if len(longer) >= MIN_KEY_WORDS else made_of)[:KEY_WORDS_KEPT])
 
 
 def build_text(
@@ -88,11 +91,19 @@ def build_text(
         return " ".join(practice_words(words, weak_keys, weak_bigrams, source.count, rng))
     if not source.keys.strip():
         return texts.generate(spec, seed, wpm_cap=wpm_cap)
-    candidates = key_words(spec.lang, source.keys) if source.only_keys else []
+    candidates: Sequence[str] = key_words(spec.lang, source.keys) if source.only_keys else ()
     focus = [key for key in dict.fromkeys(source.keys.lower()) if not key.isspace()]
     if len(candidates) < MIN_KEY_WORDS:
         candidates = focus_words(texts.pool(spec.lang, spec.difficulty), focus)
     return " ".join(_draw(candidates, spec, rng, wpm_cap))
+
+
+def needs_loading(source: Source, lang: str) -> bool:
+    """Whether ``build_text`` may read a word list first (call it off the event loop)."""
+    if isinstance(source, FixedSource):
+        return False
+    difficulty = source.difficulty if isinstance(source, GeneratedSource) else "medium"
+    return not texts.is_loaded(lang, difficulty)
 
 
 def focus_words(words: Sequence[str], focus: Sequence[str]) -> list[str]:

@@ -385,12 +385,12 @@ async def my_courses(request: Request, claims: Claims) -> Reply:
             )
         }
         lessons: dict[str, list[Any]] = {}
-        for row in await conn.execute(
+        for lesson in await conn.execute(
             select(course_lessons.c.course_id, course_lessons.c.id, course_lessons.c.title)
             .where(course_lessons.c.course_id.in_(ids))
             .order_by(course_lessons.c.course_id, course_lessons.c.position)
         ):
-            lessons.setdefault(row.course_id, []).append(row)
+            lessons.setdefault(lesson.course_id, []).append(lesson)
     progress = await learning.progress(claims.subject, rows)
     subscribed = await subscriptions_of(platform).has_access(claims.subject)
     out = []

@@ -119,9 +119,16 @@ async def _main(settings: Settings, roles: Sequence[str], worker_groups: Sequenc
     stop = asyncio.Event()
     _stop_on_signals(stop)
     _tune_gc()
-    async with open_platform(settings, migrate="serve" in roles or "migrate" in roles) as platform:
+    migrate = bool({"serve", "migrate", "seed-courses", "seed-courses-replace"} & set(roles))
+    async with open_platform(settings, migrate=migrate) as platform:
         if "migrate" in roles:
             log.info("migrations applied", extra={"database": platform.db.dialect})
+            return
+        if "seed-courses" in roles or "seed-courses-replace" in roles:
+            await _seed_courses(platform, replace="seed-courses-replace" in roles)
+            return
+        if "subscriptions-expire" in roles:
+            await _expire_subscriptions(platform)
             return
         if "partitions" in roles or "partitions-dry-run" in roles:
             await _maintain_partitions(platform, dry_run="partitions-dry-run" in roles)
@@ -144,6 +151,24 @@ async def _main(settings: Settings, roles: Sequence[str], worker_groups: Sequenc
             if worker_groups:
                 group.create_task(_run_workers(platform, worker_groups, stop))
                 log.info("workers running", extra={"groups": list(worker_groups)})
+
+
+async def _seed_courses(platform: Platform, *, replace: bool) -> None:
+    """Add the starter catalog and plans where missing (``replace``: rewrite the starter
+    courses' fields and lessons; learners' progress is kept, lesson ids are stable)."""
+    from typogram.courses.services import editor_of
+    from typogram.courses.starter import COURSES, PLANS
+
+    done = await editor_of(platform).seed(COURSES, PLANS, replace=replace)
+    log.info("starter catalog loaded", extra=done)
+
+
+async def _expire_subscriptions(platform: Platform) -> None:
+    """One pass of the ``courses`` worker's schedule (for cron or a Kubernetes CronJob)."""
+    from workers.courses import expire_and_prune
+
+    expired = await expire_and_prune(platform)
+    log.info("subscriptions expired", extra={"count": expired})
 
 
 async def _maintain_partitions(platform: Platform, *, dry_run: bool) -> None:
@@ -203,6 +228,16 @@ def _parser() -> argparse.ArgumentParser:
         "archive analytics rows untouched for 90 days",
     )
     partitions.add_argument("--dry-run", action="store_true", help="print, change nothing")
+    seed = commands.add_parser(
+        "seed-courses", help="add the starter courses and plans that are missing"
+    )
+    seed.add_argument(
+        "--replace", action="store_true", help="rewrite the starter courses and their lessons"
+    )
+    subscriptions = commands.add_parser("subscriptions", help="subscription maintenance")
+    subscriptions.add_argument(
+        "action", choices=["expire"], help="expire subscriptions whose period has ended"
+    )
     _add_dlq_commands(commands)
     return parser
 
@@ -318,6 +353,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         groups = list(GROUPS) if args.group == "all" else [args.group]
     try:
         role = "partitions-dry-run" if getattr(args, "dry_run", False) else args.command
+        if args.command == "seed-courses" and args.replace:
+            role = "seed-courses-replace"
+        elif args.command == "subscriptions":
+            role = f"subscriptions-{args.action}"
         uvloop.run(_main(settings, [role], groups))
     except BaseException as exc:
         failure = _startup_failure(exc)

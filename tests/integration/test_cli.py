@@ -50,6 +50,32 @@ def test_migrate_then_partitions_on_sqlite(tmp_path: Path) -> None:
     assert _typogram(env, "partitions").returncode == 0
 
 
+def test_seed_courses_and_expire_subscriptions(tmp_path: Path) -> None:
+    import sqlite3
+
+    env = _env(tmp_path)
+    assert _typogram(env, "migrate").returncode == 0
+    database = sqlite3.connect(tmp_path / "typogram.sqlite3")
+    starter = database.execute("SELECT COUNT(*) FROM courses").fetchone()[0]
+    assert starter >= 6
+    database.execute("DELETE FROM courses WHERE slug = 'top-row'")
+    database.execute("UPDATE courses SET title = 'Edited' WHERE slug = 'home-row-basics'")
+    database.commit()
+    seeded = _typogram(env, "seed-courses")
+    assert seeded.returncode == 0, seeded.stderr
+    count, title = database.execute(
+        "SELECT COUNT(*), MAX(CASE WHEN slug = 'home-row-basics' THEN title END) FROM courses"
+    ).fetchone()
+    assert (count, title) == (starter, "Edited")  # the missing one is back, edits are kept
+    assert _typogram(env, "seed-courses", "--replace").returncode == 0
+    title = database.execute("SELECT title FROM courses WHERE slug = 'home-row-basics'")
+    assert title.fetchone()[0] == "Home-row basics"
+    expired = _typogram(env, "subscriptions", "expire")
+    assert expired.returncode == 0, expired.stderr
+    assert _typogram(env, "subscriptions", "renew").returncode == 2
+    database.close()
+
+
 def test_unreachable_backend_is_one_line(tmp_path: Path) -> None:
     env = _env(tmp_path, TYPOGRAM_DATABASE_URL="mysql://root@127.0.0.1:1/nothing")
     done = _typogram(env, "rest")

@@ -204,3 +204,46 @@ async def test_catalog_pages_are_cached_and_dropped_on_change(
     await client.get(f"/api/v1/courses/{first}")
     ttl = await platform.cache.ttl(keys.course_catalog_course(first))
     assert ttl is not None and 3500 < ttl <= 3600
+
+
+async def test_storage_layout(platform: Platform) -> None:
+    """MariaDB: enrolments hash-partitioned by user into 4, the strategy's indexes, the
+    FULLTEXT index; SQLite: the FTS5 table and its triggers."""
+    from sqlalchemy import text
+
+    async with platform.db.read(primary=True) as conn:
+        if platform.db.dialect != "mysql":
+            names = {
+                row[0]
+                for row in await conn.execute(
+                    text("SELECT name FROM sqlite_master WHERE name LIKE 'courses_fts%'")
+                )
+            }
+            assert {"courses_fts", "courses_fts_insert", "courses_fts_update"} <= names
+            return
+        partitions = (
+            await conn.execute(
+                text(
+                    "SELECT PARTITION_METHOD, COUNT(*) FROM information_schema.PARTITIONS "
+                    "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'user_typing_courses' "
+                    "GROUP BY PARTITION_METHOD"
+                )
+            )
+        ).all()
+        assert [tuple(row) for row in partitions] == [("KEY", 4)]
+        indexes = {
+            (row[0], row[1])
+            for row in await conn.execute(
+                text(
+                    "SELECT TABLE_NAME, INDEX_NAME FROM information_schema.STATISTICS "
+                    "WHERE TABLE_SCHEMA = DATABASE() AND SEQ_IN_INDEX = 1 AND TABLE_NAME IN "
+                    "('user_typing_courses', 'courses')"
+                )
+            )
+        }
+    assert {
+        ("user_typing_courses", "PRIMARY"),  # starts with user_id
+        ("user_typing_courses", "ix_user_typing_courses_course_id"),
+        ("user_typing_courses", "ix_user_typing_courses_expires_at"),
+        ("courses", "ft_courses_title_description"),
+    } <= indexes

@@ -241,12 +241,13 @@ class CourseEditor:
                     continue
                 if course.slug in existing:
                     await conn.execute(courses.delete().where(courses.c.slug == course.slug))
-                    await conn.execute(
-                        course_lessons.delete().where(course_lessons.c.course_id == course.id)
-                    )
                     replaced += 1
                 else:
                     added += 1
+                # Lessons left by a course row deleted by hand go too (their ids come back).
+                await conn.execute(
+                    course_lessons.delete().where(course_lessons.c.course_id == course.id)
+                )
                 await conn.execute(courses.insert(), [starter_course_row(course, now)])
                 await conn.execute(course_lessons.insert(), starter_lesson_rows(course, now))
             known_plans = {row.id for row in await conn.execute(select(plans.c.id))}

@@ -125,3 +125,12 @@ export const achievementCatalogue = () => api("GET", "/api/v1/achievements");
 export const myAchievements = () => api("GET", "/api/v1/achievements/me", { auth: true });
 export const submitResult = (testId, keystrokes) =>
   api("POST", "/api/v1/results", { body: { test_id: testId, keystrokes }, auth: true });
+export const listCourses = (params = {}) =>
+  api("GET", `/api/v1/courses?${new URLSearchParams(Object.entries(params).filter(([, v]) => v !== "" && v != null))}`);
+export const getCourse = (slug) =>
+  api("GET", `/api/v1/courses/${encodeURIComponent(slug)}`, { auth: authStore.signedIn });
+export const enroll = (slug) => api("POST", `/api/v1/courses/${encodeURIComponent(slug)}/enroll`, { auth: true });
+export const lessonTest = (slug, number) =>
+  api("GET", `/api/v1/courses/${encodeURIComponent(slug)}/lessons/${number}/test`, { auth: true });
+export const myCourses = () => api("GET", "/api/v1/enrollments/me", { auth: true });
+export const mySubscription = () => api("GET", "/api/v1/subscriptions/me", { auth: true });

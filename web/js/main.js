@@ -20,8 +20,9 @@ import { challengeScreen } from "./screens/challenge.js";
 import { insightsScreen } from "./screens/insights.js";
 import { leaderboardsScreen } from "./screens/leaderboards.js";
 import { soloScreen } from "./screens/solo.js";
+import { catalogScreen, courseScreen, lessonScreen } from "./screens/courses.js";
 
-const NEEDS_AUTH = new Set(["home", "solo", "race", "lobby", "profile", "leaderboards", "insights", "challenge", "achievements"]);
+const NEEDS_AUTH = new Set(["home", "solo", "race", "lobby", "profile", "leaderboards", "insights", "challenge", "achievements", "lesson"]);
 
 async function boot() {
   mountNotices(document.getElementById("notices"));
@@ -60,6 +61,9 @@ async function boot() {
     insights: insightsScreen(),
     challenge: challengeScreen(),
     achievements: achievementsScreen(),
+    courses: catalogScreen(),
+    course: courseScreen(),
+    lesson: lessonScreen(),
     notfound: { mount: (view) => view.append(h("section", { class: "card" }, h("h2", {}, "Nothing here"), h("a", { href: "#/" }, "Back"))) },
   }, (route) => {
     if (!authStore.signedIn && NEEDS_AUTH.has(route)) return "signin";

@@ -1,7 +1,7 @@
 // The caller's profile: read and update (GET/PATCH /api/v1/users/me), and logout-all.
 
 import { authStore } from "../auth-store.js";
-import { getProfile, logoutAll, myResults, publicProfile, updateProfile } from "../api.js";
+import { getProfile, logoutAll, myCourses, myResults, publicProfile, updateProfile } from "../api.js";
 import { field, formValues, h, replace } from "../dom.js";
 import { notify, notifyError } from "../notices.js";
 
@@ -79,6 +79,23 @@ function statsCard(username) {
     h("dl", { class: "facts" }, h("dt", {}, "Race rating"), rating), h("h3", { class: "sub" }, "Recent results"), list);
 }
 
+/** The caller's courses: progress, the next lesson, a link to go on. */
+function coursesCard() {
+  const list = h("div", { id: "my-courses" }, h("p", { class: "muted" }, "Loading courses…"));
+  myCourses().then(({ courses }) => {
+    replace(list, courses.length
+      ? h("ul", { class: "my-courses" }, courses.map((c) => h("li", { dataset: { slug: c.course.slug } },
+        h("a", { href: `#/course?slug=${encodeURIComponent(c.course.slug)}` }, c.course.title),
+        c.course.premium ? h("span", { class: "tag premium" }, "Premium") : null,
+        h("progress", { max: c.lesson_count || 1, value: c.completed_lessons }),
+        h("small", { class: "muted" }, ` ${c.completed_lessons}/${c.lesson_count}`,
+          c.enrollment.completed_at ? " · completed" : c.next_lesson ? ` · next: ${c.next_lesson.title}` : "",
+          c.access ? "" : " · needs a subscription"))))
+      : h("p", { class: "muted" }, "No courses yet. ", h("a", { href: "#/courses" }, "Browse courses")));
+  }).catch(() => replace(list, h("p", { class: "muted" }, "Courses could not be loaded.")));
+  return h("section", { class: "card", id: "profile-courses" }, h("h3", {}, "My courses"), list);
+}
+
 /** `onLoggedOut()` runs after logout-all revoked every token. */
 export function profileScreen(onLoggedOut) {
   return {
@@ -102,7 +119,7 @@ export function profileScreen(onLoggedOut) {
       const show = (profile) => {
         if (!alive) return;
         authStore.updateUser({ display_name: profile.display_name, username: profile.username });
-        replace(root, h("div", { class: "stack" }, summary(profile), statsCard(profile.username), logout),
+        replace(root, h("div", { class: "stack" }, summary(profile), statsCard(profile.username), coursesCard(), logout),
           profileForm(profile, show));
       };
       getProfile().then(show).catch((err) => {

@@ -5,35 +5,17 @@ import { newTest, submitResult } from "../api.js";
 import { h, replace } from "../dom.js";
 import { LANGUAGES } from "../languages.js";
 import { notifyError } from "../notices.js";
-import { keyCapture, TextView } from "../text-view.js";
-import { TypingTest } from "../typing.js";
+import { playText } from "../typing-stage.js";
 import { resultView } from "./result.js";
 
 const MODES = [["words", "Words"], ["time", "Time"]];
 const COUNTS = [10, 25, 50, 100];
 const SECONDS = [15, 30, 60];
-const TICK_MS = 250;
 export const PRACTICE_KEY = "typogram.practice"; // sessionStorage: the text from GET /practice/next
 
 function select(id, label, options, value) {
   return h("label", { class: "field inline" }, h("span", { class: "field-label" }, label),
     h("select", { id, name: id }, options.map(([v, text]) => h("option", { value: v, selected: String(v) === String(value) }, text))));
-}
-
-function liveStats() {
-  const wpm = h("b", { id: "live-wpm" }, "0");
-  const acc = h("b", { id: "live-acc" }, "100%");
-  const time = h("b", { id: "live-time" }, "0.0 s");
-  const el = h("div", { class: "live", "aria-live": "off" },
-    h("span", {}, wpm, " wpm"), h("span", {}, acc, " acc"), h("span", {}, time));
-  return {
-    el,
-    show(stats, left = null) {
-      wpm.textContent = String(Math.round(stats.wpm));
-      acc.textContent = `${Math.round(stats.accuracy * 100)}%`;
-      time.textContent = left === null ? `${(stats.elapsedMs / 1000).toFixed(1)} s` : `${Math.max(0, left / 1000).toFixed(1)} s left`;
-    },
-  };
 }
 
 function takePractice() {
@@ -94,42 +76,13 @@ export function soloScreen(gateway) {
       };
 
       const play = (spec) => {
-        const test = new TypingTest(spec.text);
-        const text = new TextView(spec.text);
-        const stats = liveStats();
-        const limitMs = spec.mode === "time" ? spec.seconds * 1000 : null;
-        const left = (now) => (limitMs === null ? null : limitMs - (test.startedAt === null ? 0 : now - test.startedAt));
-        let over = false;
-        const end = () => {
-          if (over) return;
-          over = true;
-          typing.setEnabled(false);
-          finish(test, spec);
-        };
-        const typing = keyCapture(text, (key) => {
-          const now = performance.now();
-          if (over || (limitMs !== null && left(now) <= 0)) return;
-          const before = test.position;
-          if (!test.press(key, now)) return;
-          if (test.keystrokes.length === 1) gateway.send("presence.set", { status: "racing" });
-          text.update(test.typed, Math.min(before, test.position));
-          stats.show(test.stats(now), left(now));
-          if (test.finished) end();
+        cleanupTest = playText(stage, spec, {
+          hint: spec.practice
+            ? `Practice: words chosen for ${[...spec.practice.keys, ...spec.practice.bigrams].join(" ") || "your weak spots"}. Not scored.`
+            : "Start typing — the clock starts with your first key.",
+          onStart: () => gateway.send("presence.set", { status: "racing" }),
+          onFinish: (test) => finish(test, spec),
         });
-        const hint = h("p", { class: "muted hint" }, spec.practice
-          ? `Practice: words chosen for ${[...spec.practice.keys, ...spec.practice.bigrams].join(" ") || "your weak spots"}. Not scored.`
-          : "Start typing — the clock starts with your first key.");
-        replace(stage, stats.el, typing.el, hint);
-        stats.show(test.stats(), limitMs);
-        stage.dataset.phase = "typing";
-        const timer = setInterval(() => {
-          const now = performance.now();
-          if (test.startedAt === null || test.finished || over) return;
-          stats.show(test.stats(now), left(now));
-          if (limitMs !== null && left(now) <= 0) end();
-        }, TICK_MS);
-        cleanupTest = () => clearInterval(timer);
-        typing.focus();
       };
 
       let loading = 0;

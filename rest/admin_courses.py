@@ -15,7 +15,7 @@ import msgspec
 from starlette.requests import Request
 
 from rest.context import client_ip, platform_of, require_role
-from rest.courses import lesson_number, slug_of
+from rest.courses import CourseSummary, lesson_number, slug_of
 from rest.routing import Api, Reply
 from typogram.codes import ErrorCode
 from typogram.courses import model
@@ -44,20 +44,9 @@ class StaffCourses(msgspec.Struct):
     courses: list[StaffCourse]
 
 
-class StaffCourseDetail(msgspec.Struct):
-    id: str
-    slug: str
-    title: str
-    description: str
-    language: str
-    level: str
-    tags: list[str]
-    cover_color: str
-    cover_url: str | None
-    premium: bool
+class StaffCourseDetail(CourseSummary, kw_only=True):
     published: bool
     position: int
-    lesson_count: int
     lessons: list[dict[str, Any]]
     created_at: int
     updated_at: int

@@ -136,6 +136,16 @@ def _refused(exc: SubscriptionError) -> AppError:
     return AppError(ErrorCode.CONFLICT, str(exc))
 
 
+async def _mine(request: Request, claims: Claims, action: str) -> Reply:
+    subs = subscriptions_of(platform_of(request))
+    change_of = subs.cancel if action == "cancel" else subs.resume
+    try:
+        change = await change_of(claims.subject, actor=claims.subject)
+    except SubscriptionError as exc:
+        raise _refused(exc) from exc
+    return Reply(await _changed(subs, change))
+
+
 @api.route(
     "POST",
     "/api/v1/subscriptions/me/cancel",
@@ -146,12 +156,7 @@ def _refused(exc: SubscriptionError) -> AppError:
     errors=(401, 409),
 )
 async def cancel(request: Request, claims: Claims) -> Reply:
-    subs = subscriptions_of(platform_of(request))
-    try:
-        change = await subs.cancel(claims.subject, actor=claims.subject)
-    except SubscriptionError as exc:
-        raise _refused(exc) from exc
-    return Reply(await _changed(subs, change))
+    return await _mine(request, claims, "cancel")
 
 
 @api.route(
@@ -164,12 +169,7 @@ async def cancel(request: Request, claims: Claims) -> Reply:
     errors=(401, 409),
 )
 async def resume(request: Request, claims: Claims) -> Reply:
-    subs = subscriptions_of(platform_of(request))
-    try:
-        change = await subs.resume(claims.subject, actor=claims.subject)
-    except SubscriptionError as exc:
-        raise _refused(exc) from exc
-    return Reply(await _changed(subs, change))
+    return await _mine(request, claims, "resume")
 
 
 async def _user_id(request: Request, username: str) -> str:

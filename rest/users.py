@@ -5,13 +5,11 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 import msgspec
-import orjson
 from starlette.requests import Request
 
 from rest.auth import PrivateUser
 from rest.context import client_ip, platform_of
 from rest.routing import Api, Reply
-from typogram import keys
 from typogram.codes import ErrorCode
 from typogram.errors import AppError
 from typogram.tokens import Claims
@@ -104,7 +102,7 @@ async def public_profile(request: Request) -> Reply:
     if user is None:
         raise AppError(ErrorCode.NOT_FOUND, "no such user")
     view = user.public()
-    rating = await platform_of(request).cache.get(keys.user_rating(user.id))
-    if rating is not None:  # written by the races worker after a rated race
-        view["rating"] = round(float(orjson.loads(rating)["display"]), 1)
+    rating = await platform_of(request).ratings.get(user.id)  # the cache, else the table
+    if rating is not None:  # stored by the races worker after a rated race
+        view["rating"] = round(rating.display, 1)
     return Reply(view)

@@ -120,3 +120,25 @@ async def empty_tables(platform: Platform) -> None:
     async with platform.db.write() as conn:
         for table in reversed(metadata.sorted_tables):
             await conn.execute(table.delete())
+
+
+async def flush_cache(platform: Platform) -> None:
+    """What ``FLUSHDB`` does, to this test's keys only: everything under its Redis prefix,
+    or every key of the in-memory cache. What a test reads afterwards was stored."""
+    from typogram.adapters.memory_cache import MemoryCache
+
+    settings = platform.settings
+    if isinstance(platform.cache, MemoryCache):
+        platform.cache.flush()
+        return
+    assert settings.redis_url and settings.redis_prefix, "a shared Redis needs a test prefix"
+    import redis.asyncio as redis
+
+    client = redis.Redis.from_url(settings.redis_url)
+    try:
+        found = [key async for key in client.scan_iter(match=f"{settings.redis_prefix}*")]
+        if found:
+            await client.delete(*found)
+        assert not [key async for key in client.scan_iter(match=f"{settings.redis_prefix}*")]
+    finally:
+        await client.aclose()

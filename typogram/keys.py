@@ -238,3 +238,22 @@ def achievements_unlocked(user_id: str) -> str:
 def achievements_progress(user_id: str) -> str:
     """A user's progress towards locked achievements (JSON list)."""
     return f"user:{user_id}:achievements:progress"
+
+
+# -- records: ratings, stats, race history (issue 13) ----------------------------
+
+
+def user_stats(user_id: str) -> str:
+    """A user's public stats (JSON, stamped with ``user_records_version``)."""
+    return f"user:{user_id}:stats"
+
+
+def user_races(user_id: str) -> str:
+    """The newest page of a user's race history (JSON, stamped like ``user_stats``)."""
+    return f"user:{user_id}:races"
+
+
+def user_records_version(user_id: str) -> str:
+    """Changes (a fresh token) whenever a worker stores a result, race or challenge streak
+    of the user; cached stats and race pages built under another token are stale."""
+    return f"user:{user_id}:records:ver"

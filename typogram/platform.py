@@ -20,6 +20,8 @@ from typogram.db.migrate import create_database_if_missing, upgrade
 from typogram.metrics import KernelMetrics
 from typogram.passwords import Passwords
 from typogram.ports import Archive, Cache, EventLog, PubSub
+from typogram.ratings import Ratings
+from typogram.records import Records
 from typogram.settings import Settings
 from typogram.tokens import TokenService
 
@@ -35,6 +37,8 @@ class Platform:
     tokens: TokenService
     passwords: Passwords
     accounts: Accounts
+    ratings: Ratings
+    records: Records
     metrics: KernelMetrics
 
     def backends(self) -> dict[str, Callable[[], Awaitable[None]]]:
@@ -98,12 +102,14 @@ async def open_platform(
         events = await stack.enter_async_context(_events(settings))
         archive: Archive = await stack.enter_async_context(archive_from_settings(settings))
         metrics = KernelMetrics(registry or CollectorRegistry())
+        ratings = Ratings(db, cache, ttl_s=settings.rating_cache_ttl_s)
         for name, component in (
             ("db", db),
             ("cache", cache),
             ("pubsub", pubsub),
             ("events", events),
             ("archive", archive),
+            ("ratings", ratings),
         ):
             metrics.components.add(name, component.statistics)
         yield Platform(
@@ -116,5 +122,13 @@ async def open_platform(
             tokens=TokenService(settings),
             passwords=passwords or Passwords(),
             accounts=Accounts(db, cache, profile_ttl_s=settings.profile_cache_ttl_s),
+            ratings=ratings,
+            records=Records(
+                db,
+                cache,
+                ratings,
+                ttl_s=settings.records_cache_ttl_s,
+                recent=settings.records_recent_races,
+            ),
             metrics=metrics,
         )

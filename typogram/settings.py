@@ -124,6 +124,12 @@ class Settings:
     match_interval_ms: int = 200
     match_max_wait_ms: int = 4000
     match_ticket_ttl_s: int = 600
+    # -- ratings, tournaments, records (typogram/ratings.py, typogram/records.py) --
+    rating_cache_ttl_s: int = 24 * 3600
+    tournament_sweep_s: float = 5.0
+    tournament_keep_after_end_s: int = 7 * 24 * 3600
+    records_cache_ttl_s: int = 300
+    records_recent_races: int = 20
 
     # -- derived views ---------------------------------------------------
 

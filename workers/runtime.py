@@ -11,6 +11,11 @@ undecodable message goes to the DLQ at once. The event log commits only
 after this returns, so a crash replays, never loses. ``typogram dlq``
 lists and replays dead letters.
 
+A group may also give a ``Periodic`` job that every process running the
+group runs beside its consumer (so it must be idempotent), every
+``every(settings)`` seconds; a failing run is logged and the next one comes
+on schedule.
+
 A group may also give ``handle_batch``: events the log hands over side by
 side (one per partition of a poll) that arrive within ``BATCH_LINGER_S`` of
 each other are then handled in one call (one transaction instead of one
@@ -34,6 +39,7 @@ from workers import dlq
 
 if TYPE_CHECKING:
     from typogram.platform import Platform
+    from typogram.settings import Settings
 
 DONE_TTL_S = 7 * 24 * 3600
 log = get_logger("typogram.workers")
@@ -46,6 +52,13 @@ BatchHandler = Callable[["Platform", str, Sequence[Event]], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
+class Periodic:
+    name: str
+    every: Callable[[Settings], float]
+    run: Callable[[Platform], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
 class Group:
     name: str
     topics: Sequence[str]
@@ -54,6 +67,7 @@ class Group:
     # False for a group whose handler is idempotent by itself: no done-marker round
     # trips (a get and a set per event); a replay runs the handler again.
     dedupe: bool = True
+    periodic: Periodic | None = None
 
 
 class BatchAborted(Exception):
@@ -163,8 +177,22 @@ class GroupRunner:
         self.platform.metrics.dead_letters.labels(self.group.name, topic, error).inc()
 
     async def run(self) -> None:
-        """Consume until cancelled."""
-        await self.platform.events.consume(self.group.name, self.group.topics, self.process)
+        """Consume (and run the group's periodic job) until cancelled."""
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(
+                self.platform.events.consume(self.group.name, self.group.topics, self.process)
+            )
+            if self.group.periodic is not None:
+                tasks.create_task(self._every(self.group.periodic))
+
+    async def _every(self, job: Periodic) -> None:
+        interval = max(0.05, job.every(self.platform.settings))
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await job.run(self.platform)
+            except Exception:
+                log.exception("periodic job failed", extra={"job": job.name})
 
     async def process(self, topic: str, raw: bytes) -> None:
         metrics = self.platform.metrics

@@ -13,8 +13,7 @@ from starlette.requests import Request
 
 from rest.context import paging, platform_of
 from rest.routing import Api, Reply
-from typogram.codes import ErrorCode
-from typogram.errors import AppError
+from rest.users import user_named
 from typogram.tokens import Claims
 
 api = Api()
@@ -109,14 +108,8 @@ class RacePage(msgspec.Struct):
     errors=(404, 429),
 )
 async def stats(request: Request) -> Reply:
-    username = request.path_params["username"]
-    if not 1 <= len(username) <= 32:
-        raise AppError(ErrorCode.NOT_FOUND, "no such user")
-    platform = platform_of(request)
-    user = await platform.accounts.get_by_username(username)
-    if user is None:
-        raise AppError(ErrorCode.NOT_FOUND, "no such user")
-    doc = await platform.records.stats(user.id)
+    user = await user_named(request)
+    doc = await platform_of(request).records.stats(user.id)
     return Reply({**doc, "username": user.username})
 
 

@@ -145,7 +145,8 @@ class TournamentStore:
         out = []
         for row in rows:
             state, _ = _tick(_state_of(row, [], []), now_ms)
-            out.append({**tournament.snapshot(state), "participants": int(counts.get(row.id, 0))})
+            joined = int(counts.get(row.id, 0))
+            out.append({**tournament.snapshot(state), "participants": joined, "top": []})
         return out
 
     # -- writing -----------------------------------------------------------------------------

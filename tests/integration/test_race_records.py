@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -23,8 +22,8 @@ from gateway.race_matcher import Matchmaker
 from gateway.races import queue_from_settings
 from gateway.replay import ReplayBuffer
 from gateway.sessions import Session
-from rest.app import create_app
 from tests.conftest import flush_cache
+from tests.conftest import register_user as register
 from typogram import keys, topics
 from typogram.db.schema import race_results, races, rated_races, rating_history, user_ratings
 from typogram.platform import Platform
@@ -36,23 +35,6 @@ from workers import races as races_worker
 pytestmark = pytest.mark.integration
 
 SCORE = {"raw_wpm": 90.0, "consistency": 70.0, "flags": []}
-
-
-@pytest.fixture
-async def client(platform: Platform) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=create_app(platform))
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
-        yield c
-
-
-async def register(client: httpx.AsyncClient, name: str) -> tuple[str, dict[str, str]]:
-    response = await client.post(
-        "/api/v1/auth/register",
-        json={"username": name, "email": f"{name}@example.com", "password": "correct horse"},
-    )
-    assert response.status_code == 201, response.text
-    body = response.json()
-    return body["user"]["id"], {"Authorization": f"Bearer {body['access_token']}"}
 
 
 def standing(user: str, place: int, wpm: float, *, done: bool = True, **extra: Any) -> dict:

@@ -18,9 +18,9 @@ from sqlalchemy import select
 from websockets.asyncio.client import connect
 
 from gateway.server import Gateway
-from rest.app import create_app
 from rooms import tournament
 from tests.conftest import flush_cache
+from tests.conftest import register_user as register
 from tests.integration.test_gateway import recv, send
 from typogram import keys, topics
 from typogram.db.schema import tournament_participants, tournament_races, tournaments
@@ -34,23 +34,6 @@ pytestmark = pytest.mark.integration
 HOUR = 3_600_000
 
 
-@pytest.fixture
-async def client(platform: Platform) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=create_app(platform))
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
-        yield c
-
-
-async def register(client: httpx.AsyncClient, name: str) -> tuple[str, dict[str, str]]:
-    response = await client.post(
-        "/api/v1/auth/register",
-        json={"username": name, "email": f"{name}@example.com", "password": "correct horse"},
-    )
-    assert response.status_code == 201, response.text
-    body = response.json()
-    return body["user"]["id"], {"Authorization": f"Bearer {body['access_token']}"}
-
-
 async def admin_of(platform: Platform, client: httpx.AsyncClient) -> tuple[str, dict[str, str]]:
     boss, _ = await register(client, "boss")
     version = await platform.accounts.token_version(boss) or 0
@@ -58,6 +41,22 @@ async def admin_of(platform: Platform, client: httpx.AsyncClient) -> tuple[str, 
         boss, TokenType.ACCESS, name="boss", version=version, role="admin"
     )
     return boss, {"Authorization": f"Bearer {token}"}
+
+
+async def running_cup(
+    platform: Platform, client: httpx.AsyncClient, title: str, *names: str, join: int = 99
+) -> tuple[str, int, list[tuple[str, dict[str, str]]]]:
+    """A running tournament (started a second ago, an hour to go) and users, the first
+    ``join`` of them joined: its id, the creation time and the users."""
+    users = [await register(client, name) for name in names]
+    _, admin = await admin_of(platform, client)
+    now = int(time.time() * 1000)
+    spec = {"title": title, "starts_at": now - 1000, "ends_at": now + HOUR}
+    tid = (await client.post("/api/v1/tournaments", json=spec, headers=admin)).json()["tournament"]
+    for _, auth in users[:join]:
+        joined = await client.post(f"/api/v1/tournaments/{tid}/join", headers=auth)
+        assert joined.status_code == 200, joined.text
+    return tid, now, users
 
 
 def race_event(tid: str, race_id: str, started: int, *rows: tuple[str, int, float]) -> Event:
@@ -123,14 +122,9 @@ async def test_admin_creates_users_join_races_score_and_ratings(
 async def test_standings_survive_a_cache_flush_and_replays_still_count_once(
     platform: Platform, client: httpx.AsyncClient
 ) -> None:
-    alice, alice_auth = await register(client, "alice")
-    bob, bob_auth = await register(client, "bob")
-    _, admin = await admin_of(platform, client)
-    now = int(time.time() * 1000)
-    spec = {"title": "Flush Cup", "starts_at": now - 1000, "ends_at": now + HOUR}
-    tid = (await client.post("/api/v1/tournaments", json=spec, headers=admin)).json()["tournament"]
-    for auth in (alice_auth, bob_auth):
-        await client.post(f"/api/v1/tournaments/{tid}/join", headers=auth)
+    tid, now, [(alice, alice_auth), (bob, _)] = await running_cup(
+        platform, client, "Flush Cup", "alice", "bob"
+    )
     first = race_event(tid, "r1", now, (alice, 1, 80.0), (bob, 2, 60.0))
     await score(platform, first)
     before = (await client.get(f"/api/v1/tournaments/{tid}")).json()
@@ -255,13 +249,9 @@ async def test_creation_and_edits_are_audited_and_edits_keep_the_rules(
 async def test_a_cached_state_behind_or_ahead_of_the_database(
     platform: Platform, client: httpx.AsyncClient
 ) -> None:
-    alice, alice_auth = await register(client, "alice")
-    bob, bob_auth = await register(client, "bob")
-    _, admin = await admin_of(platform, client)
-    now = int(time.time() * 1000)
-    spec = {"title": "Stale Cup", "starts_at": now - 1000, "ends_at": now + HOUR}
-    tid = (await client.post("/api/v1/tournaments", json=spec, headers=admin)).json()["tournament"]
-    await client.post(f"/api/v1/tournaments/{tid}/join", headers=alice_auth)
+    tid, now, [(alice, _), (bob, bob_auth)] = await running_cup(
+        platform, client, "Stale Cup", "alice", "bob", join=1
+    )
     store = TournamentStore.of(platform)
     stale = await store.load(tid)
     assert stale is not None
@@ -323,12 +313,7 @@ async def gateway_on(platform: Platform) -> AsyncIterator[Start]:
 async def test_watchers_see_state_and_rankings_after_a_flush(
     platform: Platform, client: httpx.AsyncClient, gateway_on: Start
 ) -> None:
-    alice, alice_auth = await register(client, "alice")
-    _, admin = await admin_of(platform, client)
-    now = int(time.time() * 1000)
-    spec = {"title": "Watch Cup", "starts_at": now - 1000, "ends_at": now + HOUR}
-    tid = (await client.post("/api/v1/tournaments", json=spec, headers=admin)).json()["tournament"]
-    await client.post(f"/api/v1/tournaments/{tid}/join", headers=alice_auth)
+    tid, now, [(alice, _)] = await running_cup(platform, client, "Watch Cup", "alice")
     await flush_cache(platform)
     url, _ = await gateway_on()
     async with connect(url) as ws:

@@ -125,6 +125,11 @@ def user_rating(user_id: str) -> str:
     return f"user:{user_id}:rating"
 
 
+def rating_histogram() -> str:
+    """Rated players per bucket of display rating (JSON), for ranks (``typogram.ratings``)."""
+    return "ratings:histogram"
+
+
 def tournament_state(tournament_id: str) -> str:
     return f"tournament:{tournament_id}:state"
 

@@ -102,7 +102,12 @@ async def open_platform(
         events = await stack.enter_async_context(_events(settings))
         archive: Archive = await stack.enter_async_context(archive_from_settings(settings))
         metrics = KernelMetrics(registry or CollectorRegistry())
-        ratings = Ratings(db, cache, ttl_s=settings.rating_cache_ttl_s)
+        ratings = Ratings(
+            db,
+            cache,
+            ttl_s=settings.rating_cache_ttl_s,
+            rank_histogram_s=settings.rating_rank_histogram_s,
+        )
         for name, component in (
             ("db", db),
             ("cache", cache),

@@ -138,10 +138,11 @@ class Records:
                 .limit(TREND_POINTS)
             )
             points = trend.all()
+        now = int(time.time() * 1000)
         rating = await self._ratings.get(user_id)
-        rank = await self._ratings.rank(rating) if rating is not None else None
+        rank = await self._ratings.rank(rating, now_ms=now) if rating is not None else None
         tests = int(totals.tests) if totals is not None else 0
-        today = challenges.date_of(int(time.time() * 1000))
+        today = challenges.date_of(now)
         streak = None
         if streak_row is not None:
             streak = challenges.Streak(streak_row.last_date, streak_row.current, streak_row.best)

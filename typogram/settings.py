@@ -126,6 +126,7 @@ class Settings:
     match_ticket_ttl_s: int = 600
     # -- ratings, tournaments, records (typogram/ratings.py, typogram/records.py) --
     rating_cache_ttl_s: int = 24 * 3600
+    rating_rank_histogram_s: float = 60.0
     tournament_sweep_s: float = 5.0
     tournament_keep_after_end_s: int = 7 * 24 * 3600
     records_cache_ttl_s: int = 300

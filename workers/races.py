@@ -15,6 +15,8 @@
 * ``race.result`` (one per finish): nothing here; its row is written with
   the race's ``race.finished`` (boards and achievements read it, in their
   own groups).
+* Every ``rating_rank_histogram_s / 2`` the group rebuilds the ratings
+  histogram behind ranks when it is due (``typogram.ratings`` rule 5).
 * ``tournament.race``: ``rooms.tournament.RaceCompleted`` applied through
   ``workers.tournament_store``; a race already counted or outside the window
   is skipped (idempotent).
@@ -169,7 +171,19 @@ async def sweep_tournaments(platform: Platform) -> None:
     await TournamentStore.of(platform).sweep(int(time.time() * 1000))
 
 
-GROUP = Group(name="races", topics=(RACE_EVENTS,), handle=handle_race_event)
+async def refresh_rank_histogram(platform: Platform) -> None:
+    """``typogram.ratings`` rule 5, ahead of the readers."""
+    await platform.ratings.refresh_histogram(int(time.time() * 1000))
+
+
+GROUP = Group(
+    name="races",
+    topics=(RACE_EVENTS,),
+    handle=handle_race_event,
+    periodic=Periodic(
+        "rating-histogram", lambda s: s.rating_rank_histogram_s / 2, refresh_rank_histogram
+    ),
+)
 TOURNAMENTS_GROUP = Group(
     name="tournaments",
     topics=(TOURNAMENT_SCORES,),

@@ -29,6 +29,7 @@ from typogram.db.schema import race_results, races, rated_races, rating_history,
 from typogram.platform import Platform
 from typogram.ports import Event
 from typogram.protocol import MatchJoin
+from typogram.ratings import StoredRating
 from typogram.tokens import Claims, TokenType
 from workers import races as races_worker
 
@@ -234,3 +235,37 @@ async def test_ratings_survive_a_cache_flush_for_matchmaking_and_profiles(
         await matcher.join(session, MatchJoin(difficulty="easy", lang="en"))
         (ticket,) = await queue.tickets(keys.race_queue("easy", "en"))
         assert ticket.ticket.rating == stored[ada][0] > 1500.0
+
+
+async def test_ranks_count_everyone_above_exactly_near_and_by_histogram_far(
+    platform: Platform,
+) -> None:
+    def row(user: str, display: float) -> dict[str, Any]:
+        # sigma 100: display = mu - 300
+        return {"user_id": user, "mu": display + 300, "sigma": 100.0, "races": 1}
+
+    displays = [5.0, 250.0, 251.0, 255.5, 259.0, 700.0, 1200.0, 1200.0]
+    async with platform.db.write() as conn:
+        await conn.execute(
+            user_ratings.insert(),
+            [row(f"u{n}", d) | {"display": d, "updated_at": 0} for n, d in enumerate(displays)],
+        )
+    now = int(time.time() * 1000)
+    mine = StoredRating(252.0 + 300, 100.0, 1, 0)  # display 252: in the 250-260 bucket
+    assert await platform.ratings.rank(mine, now_ms=now) == 1 + 5  # 255.5, 259, 700, 1200 x2
+    top = StoredRating(1200.0 + 300, 100.0, 1, 0)
+    assert await platform.ratings.rank(top, now_ms=now) == 1  # ties share the rank
+    async with platform.db.write() as conn:
+        await conn.execute(
+            user_ratings.insert(),
+            [
+                row("near", 253.0) | {"display": 253.0, "updated_at": 0},
+                row("far", 900.0) | {"display": 900.0, "updated_at": 0},
+            ],
+        )
+    # Within the bucket at once; a far bucket once the histogram is rebuilt.
+    assert await platform.ratings.rank(mine, now_ms=now + 1) == 1 + 6
+    later = now + int(platform.settings.rating_rank_histogram_s * 1000) + 1
+    assert await platform.ratings.rank(mine, now_ms=later) == 1 + 7
+    await flush_cache(platform)
+    assert await platform.ratings.rank(mine, now_ms=later) == 1 + 7

@@ -67,7 +67,7 @@ from gateway.race_pushes import RacePushes
 from gateway.race_store import RaceStore
 from gateway.race_ticker import RaceTicker
 from rooms import race
-from rooms.race_state import Phase, RaceState, decode
+from rooms.race_state import Phase, RaceState, decode, score_wire
 from typogram import keys, topics
 from typogram.codes import ErrorCode
 from typogram.errors import AppError
@@ -435,6 +435,11 @@ class RaceEngine:
             "seed": state.seed,
             "started_at": state.start_at_ms,
             "ended_at": state.ended_at_ms,
+            # What the races worker records: the text, each finisher's replayed score.
+            "text": state.text,
+            "results": {
+                user_id: score_wire(r.score) for user_id, r in state.racers.items() if r.score
+            },
         }
         # A stable id: a second owner finishing the same race publishes a duplicate consumers drop.
         await self._events.publish(

@@ -1,8 +1,10 @@
 """Matchmaking on a gateway node: queue tickets, match them, start their races.
 
 ``join`` puts a ticket in its (difficulty, lang) queue with the player's
-rating (``keys.user_rating``, written by the ``races`` worker; guests and
-unrated players 1500) and this node's id, so whoever matches it knows where
+rating (``RatingSource``: ``typogram.ratings.Ratings`` reads the cache, then
+the table the ``races`` worker writes; guests and unrated players 1500;
+without a source, as in tests that need no ratings, everyone 1500) and this
+node's id, so whoever matches it knows where
 to send ``match.found``. Every node runs ``run``: each ``match_interval_ms``
 it reads every queue, asks ``matchmaking.policy.match`` for groups, removes
 a group's tickets atomically (``MatchQueue.take``, all or none: when two
@@ -21,8 +23,7 @@ import logging
 import secrets
 import uuid
 from collections.abc import Callable
-
-import orjson
+from typing import Protocol
 
 from gateway.race_engine import RaceEngine
 from gateway.race_queues import MatchQueue, QueuedTicket
@@ -30,16 +31,23 @@ from gateway.sessions import Session
 from matchmaking.policy import MatchPolicy, MatchTicket, match
 from rooms import race
 from rooms.race_state import RaceConfig, RaceState
-from typogram import keys, texts
+from typogram import texts
 from typogram.codes import ErrorCode
 from typogram.errors import AppError
 from typogram.ports import Cache
 from typogram.protocol import MatchJoin, push_payload
+from typogram.ratings import StoredRating
 from typogram.settings import Settings
 
 log = logging.getLogger(__name__)
 
 GUEST_RATING = 1500.0
+
+
+class RatingSource(Protocol):
+    async def get(self, user_id: str) -> StoredRating | None:
+        """The user's stored rating; ``None`` when unrated."""
+        ...
 
 
 def race_config(settings: Settings) -> RaceConfig:
@@ -77,11 +85,13 @@ class Matchmaker:
         cache: Cache,
         engine: RaceEngine,
         clock: Callable[[], float],
+        ratings: RatingSource | None = None,
     ) -> None:
         self._s = settings
         self._node = node_id
         self._queue = queue
         self._cache = cache
+        self._ratings = ratings
         self._engine = engine
         self._clock = clock
         self._policy = MatchPolicy(
@@ -120,13 +130,8 @@ class Matchmaker:
         self._local.pop(ticket_id, None)
 
     async def _rating(self, user_id: str) -> float:
-        raw = await self._cache.get(keys.user_rating(user_id))
-        if raw is None:
-            return GUEST_RATING
-        try:
-            return float(orjson.loads(raw)["mu"])
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-            return GUEST_RATING
+        stored = await self._ratings.get(user_id) if self._ratings is not None else None
+        return stored.mu if stored is not None else GUEST_RATING
 
     async def prune(self) -> None:
         """Cancel the tickets of local sessions that ended."""

@@ -46,13 +46,11 @@ import secrets
 import uuid
 from collections.abc import Callable, Mapping
 from contextlib import AsyncExitStack
-from typing import Any, Final
-
-import orjson
+from typing import Any, Final, Protocol
 
 from gateway.race_engine import RaceEngine
 from gateway.race_inbox import Command
-from gateway.race_matcher import Matchmaker, marker_ttl, race_config, race_text
+from gateway.race_matcher import Matchmaker, RatingSource, marker_ttl, race_config, race_text
 from gateway.race_members import Watchers
 from gateway.race_queues import MatchQueue, MemoryMatchQueue, RedisMatchQueue
 from gateway.sessions import Session, SessionRegistry
@@ -86,6 +84,12 @@ CODE_LENGTH: Final = 6
 HOUSEKEEPING_S: Final = 1.0
 
 
+class TournamentSource(Protocol):
+    async def load(self, tournament_id: str) -> tournament.TournamentState | None:
+        """The tournament's state: the cache, else rebuilt from the database."""
+        ...
+
+
 def _ignore(exc: AppError) -> None:
     """Housekeeping's connection notices need no answer."""
 
@@ -108,8 +112,13 @@ class Races:
         sessions: SessionRegistry,
         clock: Callable[[], float],
         queue: MatchQueue | None = None,
+        ratings: RatingSource | None = None,
+        tournaments: TournamentSource | None = None,
     ) -> None:
+        """``ratings`` and ``tournaments`` read through to the database; without them
+        every player queues at 1500 and tournaments are read from the cache alone."""
         self._s = settings
+        self._tournaments = tournaments
         self._cache = cache
         self._pubsub = pubsub
         self._sessions = sessions
@@ -134,6 +143,7 @@ class Races:
             cache=cache,
             engine=self.engine,
             clock=clock,
+            ratings=ratings,
         )
         self._dropped: set[tuple[str, Session]] = set()
         self._halt = asyncio.Event()
@@ -314,25 +324,29 @@ class Races:
             await self._queue.release(user.id, race_id)
             raise
 
-    async def _check_tournament(self, session: Session, tid: str) -> None:
-        raw = await self._cache.get(keys.tournament_state(tid))
-        if raw is None:
+    async def _tournament(self, tid: str) -> tournament.TournamentState:
+        if self._tournaments is not None:
+            state = await self._tournaments.load(tid)
+        else:
+            raw = await self._cache.get(keys.tournament_state(tid))
+            state = tournament.decode(raw) if raw is not None else None
+        if state is None:
             raise AppError(ErrorCode.NOT_FOUND, f"no tournament {tid}")
         now = int(self._clock() * 1000)
-        state, _ = tournament.handle(tournament.decode(raw), tournament.Tick(), now)
+        return tournament.handle(state, tournament.Tick(), now)[0]
+
+    async def _check_tournament(self, session: Session, tid: str) -> None:
+        state = await self._tournament(tid)
         if state.phase is not tournament.Phase.RUNNING:
             raise AppError(ErrorCode.CONFLICT, f"the tournament is {state.phase}")
         if session.user.id not in state.participants:
             raise AppError(ErrorCode.FORBIDDEN, "join the tournament first")
 
     async def _watch_tournament(self, session: Session, tid: str, reply: Reply) -> None:
-        raw = await self._cache.get(keys.tournament_state(tid))
-        if raw is None:
-            raise AppError(ErrorCode.NOT_FOUND, f"no tournament {tid}")
+        state = await self._tournament(tid)
         await self.watchers.add(keys.channel_tournament(tid), session)
-        reply("tournament.state", tournament.snapshot(tournament.decode(raw)))
-        ranked = await self._cache.get(keys.tournament_rankings(tid))
-        top = orjson.loads(ranked) if ranked is not None else []
+        reply("tournament.state", tournament.snapshot(state))
+        top = tournament.rankings(state)
         reply("tournament.rankings", {"tournament": tid, "top": top})
 
     # -- callbacks from the engine ---------------------------------------------------------

@@ -39,7 +39,8 @@ from gateway.fanout import Fanout
 from gateway.hub import Hub, TokenVersion
 from gateway.metrics import GatewayMetrics
 from gateway.presence import Presence
-from gateway.races import Races
+from gateway.race_matcher import RatingSource
+from gateway.races import Races, TournamentSource
 from gateway.roomstate import SharedRooms
 from gateway.session import Connection, GatewayConnection
 from gateway.sessions import SessionRegistry
@@ -67,6 +68,8 @@ class Gateway:
         token_version: TokenVersion | None = None,
         registry: CollectorRegistry | None = None,
         clock: Callable[[], float] = time.time,
+        ratings: RatingSource | None = None,
+        tournaments: TournamentSource | None = None,
     ) -> None:
         self.settings = settings
         self.metrics = GatewayMetrics(registry if registry is not None else CollectorRegistry())
@@ -123,6 +126,8 @@ class Gateway:
             events=events,
             sessions=sessions,
             clock=clock,
+            ratings=ratings,
+            tournaments=tournaments,
         )
         self._hub.races = self.races
         self._server: Server | None = None

@@ -7,8 +7,11 @@ the matchmaker compares ``mu``; profiles and leaderboards show ``display``.
 
 Rules
 -----
-1. Guests race unrated: their standings are dropped before rating, and the
-   rated players are ranked among themselves by place (equal place, a tie).
+1. Guests, and standings marked ``"rated": false`` (flagged finishes, custom
+   texts), race unrated: they are dropped before rating, and the rated
+   players are ranked among themselves by place (equal place, a tie). A
+   standing without ``rated`` (an event from before the field) is rated
+   unless it is a guest's.
 2. A race with fewer than two rated players changes nobody.
 3. A rated player without a stored rating starts from ``Rating()``.
 4. Only the players of the race are returned, each with ``races`` + 1.
@@ -21,6 +24,8 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from openskill.models import PlackettLuce
+
+from typogram.ratings import display_of
 
 MU: Final = 1500.0
 SIGMA: Final = MU / 3
@@ -37,7 +42,13 @@ class Rating:
     @property
     def display(self) -> float:
         """A conservative estimate (mu - 3 sigma, floored at 0): rises as certainty does."""
-        return max(self.mu - 3 * self.sigma, 0.0)
+        return display_of(self.mu, self.sigma)
+
+
+def rated(standing: Mapping[str, Any]) -> bool:
+    """Rule 1 for one standing."""
+    guest = bool(standing.get("guest", False))
+    return not guest and bool(standing.get("rated", True))
 
 
 def update(
@@ -46,18 +57,19 @@ def update(
     """New ratings for the rated players of one race.
 
     ``standings`` are a race's (``rooms.race_state.standings``): mappings with
-    ``user``, ``place`` and ``guest``. ``ratings`` holds the stored ratings of
-    (at least) the rated players; missing ones start fresh.
+    ``user``, ``place``, ``guest`` and ``rated``. ``ratings`` holds the stored
+    ratings of (at least) the rated players; missing ones start fresh.
+    Raises ``ValueError`` when a user appears twice.
     """
-    rated = [s for s in standings if not s.get("guest", False)]
-    if len({s["user"] for s in rated}) != len(rated):
+    players = [s for s in standings if rated(s)]
+    if len({s["user"] for s in players}) != len(players):
         raise ValueError("a user appears twice in the standings")
-    if len(rated) < 2:
+    if len(players) < 2:
         return {}
-    before = [ratings.get(s["user"], Rating()) for s in rated]
+    before = [ratings.get(s["user"], Rating()) for s in players]
     teams = [[_MODEL.rating(mu=r.mu, sigma=r.sigma)] for r in before]
-    after = _MODEL.rate(teams, ranks=[float(s["place"]) for s in rated])
+    after = _MODEL.rate(teams, ranks=[float(s["place"]) for s in players])
     return {
         s["user"]: Rating(team[0].mu, team[0].sigma, old.races + 1)
-        for s, old, team in zip(rated, before, after, strict=True)
+        for s, old, team in zip(players, before, after, strict=True)
     }

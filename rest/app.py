@@ -12,7 +12,18 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from rest import auth, health, learning, results, solo, tournaments, typing_tests, users, web
+from rest import (
+    auth,
+    health,
+    learning,
+    records,
+    results,
+    solo,
+    tournaments,
+    typing_tests,
+    users,
+    web,
+)
 from rest.context import authenticate
 from rest.middleware import BodyLimitMiddleware, MetricsMiddleware, RateLimitMiddleware
 from rest.openapi import build
@@ -28,6 +39,7 @@ FEATURES = (
     health.api,
     auth.api,
     users.api,
+    records.api,
     web.api,
     typing_tests.api,
     results.api,

@@ -79,3 +79,23 @@ def require_role(claims: Claims, allowed: frozenset[str], what: str) -> None:
     """Refuse (403) a caller whose token's role is not in ``allowed`` (``typogram.roles``)."""
     if claims.role not in allowed:
         raise AppError(ErrorCode.FORBIDDEN, f"only {what} may do this")
+
+
+def paging(request: Request, *, max_page: int, default: int = 20) -> tuple[int, str | None]:
+    """``limit`` (1..``max_page``) and ``cursor`` from the query; 400 naming a bad one.
+    The cursor is only checked for size here: its owner decodes it."""
+    query = request.query_params
+    try:
+        limit = int(query.get("limit", str(default)))
+    except ValueError:
+        limit = 0
+    if not 1 <= limit <= max_page:
+        raise AppError(
+            ErrorCode.BAD_REQUEST,
+            f"limit must be an integer between 1 and {max_page}",
+            fields={"limit": "invalid"},
+        )
+    cursor = query.get("cursor") or None
+    if cursor is not None and len(cursor) > 200:
+        raise AppError(ErrorCode.BAD_REQUEST, "invalid cursor", fields={"cursor": "invalid"})
+    return limit, cursor

@@ -25,7 +25,7 @@ import msgspec
 import orjson
 from starlette.requests import Request
 
-from rest.context import platform_of
+from rest.context import paging, platform_of
 from rest.routing import Api, Reply
 from rest.typing_tests import is_test_id, load_test, spec_of
 from typogram import keys
@@ -281,19 +281,6 @@ async def _judged(
     },
 )
 async def my_results(request: Request, claims: Claims) -> Reply:
-    query = request.query_params
-    try:
-        limit = int(query.get("limit", "20"))
-    except ValueError:
-        limit = 0
-    if not 1 <= limit <= MAX_PAGE:
-        raise AppError(
-            ErrorCode.BAD_REQUEST,
-            f"limit must be an integer between 1 and {MAX_PAGE}",
-            fields={"limit": "invalid"},
-        )
-    cursor = query.get("cursor") or None
-    if cursor is not None and len(cursor) > 200:
-        raise AppError(ErrorCode.BAD_REQUEST, "invalid cursor", fields={"cursor": "invalid"})
+    limit, cursor = paging(request, max_page=MAX_PAGE)
     page, following = await results_of(request).page(claims.subject, limit=limit, cursor=cursor)
     return Reply({"results": page, "next_cursor": following})

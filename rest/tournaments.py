@@ -1,12 +1,16 @@
-"""Tournaments: admins create them; users list, view and join them.
+"""Tournaments: admins create and edit them; users list, view and join them.
 
-The tournament's live state is ``rooms.tournament.TournamentState`` in the
-cache (``tournament:{id}:state``, changed through ``workers.tournament_store``
-so joins here and scores from the ``tournaments`` worker never overwrite each
-other); the ``tournaments`` and ``tournament_participants`` tables keep the
-record. Creating needs the ``admin`` role in the token; joining any signed-in
-user (guests when the tournament allows them). Races created with
-``race.create {"tournament": id}`` while it runs count toward it.
+The state is ``rooms.tournament.TournamentState``, kept by
+``workers.tournament_store.TournamentStore``: the database is the record
+(settings, phase, participants and their scores, counted races, final
+ranks), ``tournament:{id}:state`` a cache rebuilt from it when missing, so
+every read here survives a cache flush. Creating and editing need the
+``admin`` role and are audited (``tournament_create``, ``tournament_edit``
+with the old and new values); joining needs any signed-in user (guests
+when the tournament allows them). Races created with ``race.create
+{"tournament": id}`` while it runs count toward it. Rating limits compare
+the matchmaking rating (mu, 1500 for the unrated) read through
+``typogram.ratings``.
 """
 
 from __future__ import annotations
@@ -16,23 +20,20 @@ import uuid
 from typing import Annotated, Any, Literal
 
 import msgspec
-import orjson
-from sqlalchemy import select
 from starlette.requests import Request
 
-from rest.context import platform_of, require_role
+from rest.context import client_ip, platform_of, require_role
 from rest.routing import Api, Reply
 from rooms import tournament
-from typogram import keys
 from typogram.codes import ErrorCode
-from typogram.db.schema import tournament_participants, tournaments
 from typogram.errors import AppError
 from typogram.roles import Role
 from typogram.tokens import Claims
-from workers import tournament_store
+from workers.tournament_store import TournamentStore
 
 api = Api()
 MAX_LIST = 100
+MAX_ID = 32
 
 
 class TournamentCreate(msgspec.Struct, forbid_unknown_fields=True):
@@ -48,6 +49,42 @@ class TournamentCreate(msgspec.Struct, forbid_unknown_fields=True):
     allow_guests: bool = False
     min_rating: float | None = None
     max_rating: float | None = None
+
+
+class TournamentEdit(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """Only the fields given change; ``null`` clears a rating limit."""
+
+    title: Annotated[str, msgspec.Meta(min_length=1, max_length=120)] | msgspec.UnsetType = (
+        msgspec.UNSET
+    )
+    opens_at: int | msgspec.UnsetType = msgspec.UNSET
+    starts_at: int | msgspec.UnsetType = msgspec.UNSET
+    ends_at: int | msgspec.UnsetType = msgspec.UNSET
+    max_participants: Annotated[int, msgspec.Meta(ge=1, le=100_000)] | msgspec.UnsetType = (
+        msgspec.UNSET
+    )
+    scoring: Literal["best_wpm", "points"] | msgspec.UnsetType = msgspec.UNSET
+    points_by_place: Annotated[list[int], msgspec.Meta(max_length=50)] | msgspec.UnsetType = (
+        msgspec.UNSET
+    )
+    allow_guests: bool | msgspec.UnsetType = msgspec.UNSET
+    min_rating: float | msgspec.UnsetType | None = msgspec.UNSET
+    max_rating: float | msgspec.UnsetType | None = msgspec.UNSET
+
+
+# Edit body field -> ``TournamentState`` field.
+_EDIT_FIELDS = {
+    "title": "title",
+    "opens_at": "opens_at_ms",
+    "starts_at": "starts_at_ms",
+    "ends_at": "ends_at_ms",
+    "max_participants": "max_participants",
+    "scoring": "scoring",
+    "points_by_place": "points_by_place",
+    "allow_guests": "allow_guests",
+    "min_rating": "min_rating",
+    "max_rating": "max_rating",
+}
 
 
 class TournamentView(msgspec.Struct):
@@ -101,27 +138,82 @@ async def create(request: Request, body: TournamentCreate, claims: Claims) -> Re
     except tournament.TournamentError as exc:
         raise AppError(exc.code, exc.message) from None
     state, _ = tournament.handle(state, tournament.Tick(), now)  # the phase the clock says
-    async with platform.db.write() as conn:
-        await conn.execute(
-            tournaments.insert().values(
-                id=state.tournament_id,
-                title=state.title,
-                opens_at=state.opens_at_ms,
-                starts_at=state.starts_at_ms,
-                ends_at=state.ends_at_ms,
-                max_participants=state.max_participants,
-                scoring=str(state.scoring),
-                points_by_place=orjson.dumps(list(state.points_by_place)).decode(),
-                allow_guests=int(state.allow_guests),
-                min_rating=state.min_rating,
-                max_rating=state.max_rating,
-                status="active",
-                created_by=claims.subject,
-                created_at=now,
-            )
-        )
-    await tournament_store.save(platform.cache, state, now)
+    await TournamentStore.of(platform).create(state, claims.subject, now)
+    await platform.accounts.audit(
+        "tournament_create",
+        "success",
+        user_id=claims.subject,
+        ip=client_ip(request),
+        detail={
+            "tournament": state.tournament_id,
+            "title": state.title,
+            "opens_at": state.opens_at_ms,
+            "starts_at": state.starts_at_ms,
+            "ends_at": state.ends_at_ms,
+            "scoring": str(state.scoring),
+        },
+    )
     return Reply(_view(state), status=201)
+
+
+@api.route(
+    "PATCH",
+    "/api/v1/tournaments/{tournament_id}",
+    summary="Edit a tournament (admins): schedule and scoring before it starts",
+    tag="tournaments",
+    body=TournamentEdit,
+    response=TournamentView,
+    auth="user",
+    errors=(400, 401, 403, 404, 409, 429),
+)
+async def edit(request: Request, body: TournamentEdit, claims: Claims) -> Reply:
+    require_role(claims, frozenset({Role.ADMIN}), "admins")
+    platform = platform_of(request)
+    tid = _tournament_id(request)
+    given = {k: v for k, v in msgspec.structs.asdict(body).items() if v is not msgspec.UNSET}
+    values = {_EDIT_FIELDS[k]: v for k, v in given.items()}
+    if isinstance(values.get("title"), str):
+        values["title"] = values["title"].strip()
+    now = _now_ms()
+    changes: dict[str, list[Any]] = {}
+
+    def step(state: tournament.TournamentState) -> tournament.Step:
+        try:
+            new, effects = tournament.handle(state, tournament.Edit(values), now)
+        except tournament.TournamentError as exc:
+            raise AppError(exc.code, exc.message) from None
+        changes.clear()
+        for name, field in _EDIT_FIELDS.items():
+            old_value, new_value = getattr(state, field), getattr(new, field)
+            if old_value != new_value:
+                changes[name] = [_plain(old_value), _plain(new_value)]
+        return new, effects
+
+    store = TournamentStore.of(platform)
+    await store.change(tid, step, now)
+    if changes:
+        await platform.accounts.audit(
+            "tournament_edit",
+            "success",
+            user_id=claims.subject,
+            ip=client_ip(request),
+            detail={"tournament": tid, "changes": changes},
+        )
+    state = await store.load(tid)
+    if state is None:
+        raise AppError(ErrorCode.NOT_FOUND, "no such tournament")
+    return Reply(_view(tournament.handle(state, tournament.Tick(), now)[0]))
+
+
+def _plain(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _tournament_id(request: Request) -> str:
+    tid: str = request.path_params["tournament_id"]
+    if not 1 <= len(tid) <= MAX_ID:
+        raise AppError(ErrorCode.NOT_FOUND, "no such tournament")
+    return tid
 
 
 @api.route(
@@ -133,21 +225,8 @@ async def create(request: Request, body: TournamentCreate, claims: Claims) -> Re
     errors=(429,),
 )
 async def list_tournaments(request: Request) -> Reply:
-    platform = platform_of(request)
-    async with platform.db.read() as conn:
-        rows = await conn.execute(
-            select(tournaments.c.id)
-            .where(tournaments.c.status == "active")
-            .order_by(tournaments.c.starts_at.desc())
-            .limit(MAX_LIST)
-        )
-        ids = [row.id for row in rows]
-    out = []
-    for tid in ids:
-        state = await tournament_store.load(platform.cache, tid)
-        if state is not None:
-            out.append(_view(tournament.handle(state, tournament.Tick(), _now_ms())[0]))
-    return Reply(out)
+    store = TournamentStore.of(platform_of(request))
+    return Reply(await store.listing(_now_ms(), MAX_LIST))
 
 
 @api.route(
@@ -159,8 +238,8 @@ async def list_tournaments(request: Request) -> Reply:
     errors=(404, 429),
 )
 async def view(request: Request) -> Reply:
-    platform = platform_of(request)
-    state = await tournament_store.load(platform.cache, request.path_params["tournament_id"])
+    store = TournamentStore.of(platform_of(request))
+    state = await store.load(_tournament_id(request))
     if state is None:
         raise AppError(ErrorCode.NOT_FOUND, "no such tournament")
     state, _ = tournament.handle(state, tournament.Tick(), _now_ms())
@@ -178,12 +257,12 @@ async def view(request: Request) -> Reply:
 )
 async def join(request: Request, claims: Claims) -> Reply:
     platform = platform_of(request)
-    tid = request.path_params["tournament_id"]
+    tid = _tournament_id(request)
     now = _now_ms()
     rating = None
     if not claims.is_guest:
-        raw = await platform.cache.get(keys.user_rating(claims.subject))
-        rating = float(orjson.loads(raw)["mu"]) if raw is not None else 1500.0
+        stored = await platform.ratings.get(claims.subject)
+        rating = stored.mu if stored is not None else 1500.0
     event = tournament.Join(claims.subject, claims.name, claims.is_guest, rating)
 
     def step(state: tournament.TournamentState) -> tournament.Step:
@@ -192,19 +271,11 @@ async def join(request: Request, claims: Claims) -> Reply:
         except tournament.TournamentError as exc:
             raise AppError(exc.code, exc.message) from None
 
-    await tournament_store.change(platform.cache, platform.pubsub, tid, step, now)
-    async with platform.db.write() as conn:
-        await conn.execute(
-            tournament_participants.insert().values(
-                tournament_id=tid,
-                user_id=claims.subject[:64],
-                name=claims.name[:64],
-                status="joined",
-                joined_at=now,
-            )
-        )
-    state = await tournament_store.load(platform.cache, tid)
-    assert state is not None
+    store = TournamentStore.of(platform)
+    await store.change(tid, step, now)
+    state = await store.load(tid)
+    if state is None:
+        raise AppError(ErrorCode.NOT_FOUND, "no such tournament")
     return Reply(_view(state))
 
 

@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 import msgspec
-import orjson
 from starlette.requests import Request
 
 from rest.auth import PrivateUser
 from rest.context import client_ip, platform_of
 from rest.routing import Api, Reply
-from typogram import keys
+from typogram.accounts import User
 from typogram.codes import ErrorCode
 from typogram.errors import AppError
 from typogram.tokens import Claims
@@ -44,6 +43,17 @@ class PublicUser(msgspec.Struct):
     role: str
     created_at: int
     rating: float | None = None  # the race rating's display value, once rated
+
+
+async def user_named(request: Request) -> User:
+    """The user the path's ``{username}`` names; 404 when there is none."""
+    username = request.path_params["username"]
+    user = None
+    if 1 <= len(username) <= 32:
+        user = await platform_of(request).accounts.get_by_username(username)
+    if user is None:
+        raise AppError(ErrorCode.NOT_FOUND, "no such user")
+    return user
 
 
 @api.route(
@@ -97,14 +107,9 @@ async def update_me(request: Request, body: ProfilePatch, claims: Claims) -> Rep
     errors=(404, 429),
 )
 async def public_profile(request: Request) -> Reply:
-    username = request.path_params["username"]
-    if not 1 <= len(username) <= 32:
-        raise AppError(ErrorCode.NOT_FOUND, "no such user")
-    user = await platform_of(request).accounts.get_by_username(username)
-    if user is None:
-        raise AppError(ErrorCode.NOT_FOUND, "no such user")
+    user = await user_named(request)
     view = user.public()
-    rating = await platform_of(request).cache.get(keys.user_rating(user.id))
-    if rating is not None:  # written by the races worker after a rated race
-        view["rating"] = round(float(orjson.loads(rating)["display"]), 1)
+    rating = await platform_of(request).ratings.get(user.id)  # the cache, else the table
+    if rating is not None:  # stored by the races worker after a rated race
+        view["rating"] = round(rating.display, 1)
     return Reply(view)

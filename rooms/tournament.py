@@ -9,7 +9,9 @@ Rules
 1. Phases run scheduled -> open -> running -> finished by the clock alone:
    open at ``opens_at_ms``, running at ``starts_at_ms``, finished at
    ``ends_at_ms + grace_ms`` (the grace lets races started before the end
-   finish and count). ``opens_at <= starts_at < ends_at``.
+   finish and count). ``opens_at <= starts_at < ends_at``. Finished is
+   final: an event carrying an earlier clock (a late one, or a process
+   whose clock lags) never reopens a tournament whose standings are final.
 2. Joining is open from ``opens_at`` until ``ends_at``, once per user, up to
    ``max_participants``; guests only if ``allow_guests``; a rating inside
    ``[min_rating, max_rating]`` when those are set.
@@ -23,6 +25,11 @@ Rules
    ``tournament.rankings`` whenever the top ``top_n`` changes, and at the end.
 7. An illegal event raises ``TournamentError`` and changes nothing; ``handle``
    returns the very same state object when nothing changed.
+8. An ``Edit`` (admins) changes the fields in ``EDITABLE`` until the
+   tournament finishes; the schedule (``opens_at_ms``, ``starts_at_ms``) and
+   the scoring only before it runs; ``ends_at_ms`` never to a time already
+   past; ``max_participants`` never below the participants already in. The
+   result must pass ``validate``; the clock then settles the phase again.
 
 Transition table ("settle" = rule 1's clock moves, before every event)
 ---------------------------------------------------------------------
@@ -33,6 +40,8 @@ Join           open, running          before ends_at (conflict); not in  Reply t
                                       rule 2 entry (forbidden)
 RaceCompleted  running                not counted (conflict); started    top changed: Broadcast
                                       in the window (bad_request)        tournament.rankings
+Edit           not finished           rule 8 (conflict, bad_request)     Broadcast tournament.state
+                                                                         (+ settle)
 Tick           any                    -                                  -
 (settle)       -                      phase change                       Broadcast tournament.state;
                                                                          end: + rankings,
@@ -129,7 +138,32 @@ class Tick:
     pass
 
 
-Event = Join | RaceCompleted | Tick
+# Rule 8: what an admin may edit, and what only before the tournament runs.
+EDITABLE = frozenset(
+    {
+        "title",
+        "opens_at_ms",
+        "starts_at_ms",
+        "ends_at_ms",
+        "max_participants",
+        "scoring",
+        "points_by_place",
+        "allow_guests",
+        "min_rating",
+        "max_rating",
+    }
+)
+BEFORE_START_ONLY = frozenset({"opens_at_ms", "starts_at_ms", "scoring", "points_by_place"})
+
+
+@dataclass(frozen=True, slots=True)
+class Edit:
+    """New values by ``TournamentState`` field name (a subset of ``EDITABLE``)."""
+
+    values: Mapping[str, Any]
+
+
+Event = Join | RaceCompleted | Edit | Tick
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,9 +205,41 @@ def handle(state: TournamentState, event: Event, now_ms: int) -> Step:
             state, more = _join(state, event, now_ms)
         case RaceCompleted():
             state, more = _race_completed(state, event)
+        case Edit():
+            state, more = _edit(state, event, now_ms)
         case Tick():
             more = []
     return state, effects + more
+
+
+def _edit(state: TournamentState, event: Edit, now_ms: int) -> Step:
+    """Rule 8."""
+    unknown = set(event.values) - EDITABLE
+    if unknown:
+        raise TournamentError(ErrorCode.BAD_REQUEST, f"not editable: {', '.join(sorted(unknown))}")
+    if not event.values:
+        raise TournamentError(ErrorCode.BAD_REQUEST, "nothing to change")
+    if state.phase is Phase.FINISHED:
+        raise TournamentError(ErrorCode.CONFLICT, "the tournament is finished")
+    changed = {k: v for k, v in event.values.items() if getattr(state, k) != v}
+    late = sorted(BEFORE_START_ONLY & set(changed))
+    if late and state.phase is Phase.RUNNING:
+        raise TournamentError(ErrorCode.CONFLICT, f"{', '.join(late)}: only before it starts")
+    if "ends_at_ms" in changed and int(changed["ends_at_ms"]) <= now_ms:
+        raise TournamentError(ErrorCode.BAD_REQUEST, "ends_at is already past")
+    if int(changed.get("max_participants", state.max_participants)) < len(state.participants):
+        raise TournamentError(ErrorCode.BAD_REQUEST, "fewer places than participants")
+    if not changed:
+        return state, []
+    values = dict(changed)
+    if "scoring" in values:
+        values["scoring"] = Scoring(values["scoring"])
+    if "points_by_place" in values:
+        values["points_by_place"] = tuple(values["points_by_place"])
+    new = replace(state, **values, seq=state.seq + 1)
+    validate(new)
+    new, moved = _settle(new, now_ms)  # a moved phase broadcasts the state itself
+    return new, moved or [Broadcast("tournament.state", snapshot(new))]
 
 
 def _join(state: TournamentState, event: Join, now_ms: int) -> Step:
@@ -245,6 +311,8 @@ def _score(
 
 def _settle(state: TournamentState, now_ms: int) -> Step:
     """Rule 1: the phase the clock says, with a broadcast for each move."""
+    if state.phase is Phase.FINISHED:
+        return state, []
     phase = Phase.SCHEDULED
     if now_ms >= state.opens_at_ms:
         phase = Phase.OPEN

@@ -8,11 +8,13 @@ body checks both adapters against one contract.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
@@ -120,3 +122,62 @@ async def empty_tables(platform: Platform) -> None:
     async with platform.db.write() as conn:
         for table in reversed(metadata.sorted_tables):
             await conn.execute(table.delete())
+
+
+async def flush_cache(platform: Platform) -> None:
+    """What ``FLUSHDB`` does, to this test's keys only: everything under its Redis prefix,
+    or every key of the in-memory cache. What a test reads afterwards was stored."""
+    from typogram.adapters.memory_cache import MemoryCache
+
+    settings = platform.settings
+    if isinstance(platform.cache, MemoryCache):
+        platform.cache.flush()
+        return
+    assert settings.redis_url and settings.redis_prefix, "a shared Redis needs a test prefix"
+    import redis.asyncio as redis
+
+    client = redis.Redis.from_url(settings.redis_url)
+    try:
+        found = [key async for key in client.scan_iter(match=f"{settings.redis_prefix}*")]
+        if found:
+            await client.delete(*found)
+        assert not [key async for key in client.scan_iter(match=f"{settings.redis_prefix}*")]
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture
+async def client(platform: Platform) -> AsyncIterator[httpx.AsyncClient]:
+    """The REST app on ``platform``, in process (modules may define their own)."""
+    from rest.app import create_app
+
+    transport = httpx.ASGITransport(app=create_app(platform))
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+        yield c
+
+
+async def register_user(client: httpx.AsyncClient, name: str) -> tuple[str, dict[str, str]]:
+    """Sign ``name`` up over REST; its user id and an ``Authorization`` header."""
+    response = await client.post(
+        "/api/v1/auth/register",
+        json={"username": name, "email": f"{name}@example.com", "password": "correct horse"},
+    )
+    assert response.status_code == 201, response.text
+    body = response.json()
+    return body["user"]["id"], {"Authorization": f"Bearer {body['access_token']}"}
+
+
+@contextlib.asynccontextmanager
+async def running_groups(platform: Platform, names: Sequence[str]) -> AsyncIterator[None]:
+    """These worker groups consume (and run their periodic jobs) until the block ends."""
+    from workers.groups import GROUPS
+    from workers.runtime import GroupRunner
+
+    tasks = [asyncio.create_task(GroupRunner(platform, GROUPS[n]).run()) for n in names]
+    await asyncio.sleep(0.1)  # the in-process log registers a group on its first consume
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

@@ -54,3 +54,9 @@ def streak(previous: Streak | None, date: str) -> Streak:
     follows = dt.date.fromisoformat(previous.last_date) + dt.timedelta(days=1) == day
     current = previous.current + 1 if follows else 1
     return Streak(date, current, max(previous.best, current))
+
+
+def current(streak: Streak, today: str) -> int:
+    """The streak as of ``today``: it lapses once a whole UTC day passed without an attempt."""
+    yesterday = (dt.date.fromisoformat(today) - dt.timedelta(days=1)).isoformat()
+    return streak.current if streak.last_date >= yesterday else 0

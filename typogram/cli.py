@@ -88,6 +88,7 @@ async def _run_rest(platform: Platform, stop: asyncio.Event, *, ops_only: bool =
 
 async def _run_gateway(platform: Platform, stop: asyncio.Event) -> None:
     from gateway.server import Gateway
+    from workers.tournament_store import TournamentStore
 
     async with Gateway(
         platform.settings,
@@ -97,6 +98,8 @@ async def _run_gateway(platform: Platform, stop: asyncio.Event) -> None:
         events=platform.events,
         token_version=platform.accounts.token_version,
         registry=platform.metrics.registry,
+        ratings=platform.ratings,
+        tournaments=TournamentStore.of(platform),
     ) as gateway:
         # typogram_component{component="gateway"|"races",stat=...} on /metrics
         platform.metrics.components.add("gateway", gateway.statistics)

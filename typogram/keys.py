@@ -125,6 +125,11 @@ def user_rating(user_id: str) -> str:
     return f"user:{user_id}:rating"
 
 
+def rating_histogram() -> str:
+    """Rated players per bucket of display rating (JSON), for ranks (``typogram.ratings``)."""
+    return "ratings:histogram"
+
+
 def tournament_state(tournament_id: str) -> str:
     return f"tournament:{tournament_id}:state"
 
@@ -267,3 +272,22 @@ def user_subscription(user_id: str) -> str:
 def user_subscription_version(user_id: str) -> str:
     """A fresh token on every change of the user's subscription (``typogram.cache_aside``)."""
     return f"user:{user_id}:subscription:ver"
+
+
+# -- records: ratings, stats, race history (issue 13) ----------------------------
+
+
+def user_stats(user_id: str) -> str:
+    """A user's public stats (JSON, stamped with ``user_records_version``)."""
+    return f"user:{user_id}:stats"
+
+
+def user_races(user_id: str) -> str:
+    """The newest page of a user's race history (JSON, stamped like ``user_stats``)."""
+    return f"user:{user_id}:races"
+
+
+def user_records_version(user_id: str) -> str:
+    """Changes (a fresh token) whenever a worker stores a result, race or challenge streak
+    of the user; cached stats and race pages built under another token are stale."""
+    return f"user:{user_id}:records:ver"

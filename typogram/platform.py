@@ -21,6 +21,8 @@ from typogram.db.migrate import create_database_if_missing, upgrade
 from typogram.metrics import KernelMetrics
 from typogram.passwords import Passwords
 from typogram.ports import Archive, Cache, EventLog, PubSub, Search
+from typogram.ratings import Ratings
+from typogram.records import Records
 from typogram.settings import Settings
 from typogram.tokens import TokenService
 
@@ -37,6 +39,8 @@ class Platform:
     tokens: TokenService
     passwords: Passwords
     accounts: Accounts
+    ratings: Ratings
+    records: Records
     metrics: KernelMetrics
 
     def backends(self) -> dict[str, Callable[[], Awaitable[None]]]:
@@ -101,6 +105,12 @@ async def open_platform(
         archive: Archive = await stack.enter_async_context(archive_from_settings(settings))
         metrics = KernelMetrics(registry or CollectorRegistry())
         search = search_for(db)
+        ratings = Ratings(
+            db,
+            cache,
+            ttl_s=settings.rating_cache_ttl_s,
+            rank_histogram_s=settings.rating_rank_histogram_s,
+        )
         for name, component in (
             ("db", db),
             ("cache", cache),
@@ -108,6 +118,7 @@ async def open_platform(
             ("events", events),
             ("archive", archive),
             ("search", search),
+            ("ratings", ratings),
         ):
             metrics.components.add(name, component.statistics)
         yield Platform(
@@ -121,5 +132,13 @@ async def open_platform(
             tokens=TokenService(settings),
             passwords=passwords or Passwords(),
             accounts=Accounts(db, cache, profile_ttl_s=settings.profile_cache_ttl_s),
+            ratings=ratings,
+            records=Records(
+                db,
+                cache,
+                ratings,
+                ttl_s=settings.records_cache_ttl_s,
+                recent=settings.records_recent_races,
+            ),
             metrics=metrics,
         )

@@ -132,6 +132,13 @@ class Settings:
     subscription_grace_s: int = 3 * 24 * 3600
     subscription_expiry_interval_s: float = 60.0
     subscription_expiry_batch: int = 500
+    # -- ratings, tournaments, records (typogram/ratings.py, typogram/records.py) --
+    rating_cache_ttl_s: int = 24 * 3600
+    rating_rank_histogram_s: float = 60.0
+    tournament_sweep_s: float = 5.0
+    tournament_keep_after_end_s: int = 7 * 24 * 3600
+    records_cache_ttl_s: int = 300
+    records_recent_races: int = 20
 
     # -- derived views ---------------------------------------------------
 

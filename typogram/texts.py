@@ -160,6 +160,28 @@ class TextSpec:
         parts += [self.difficulty] if self.difficulty != "medium" else []
         return "-".join(parts)
 
+    @classmethod
+    def from_category(cls, category: str) -> TextSpec:
+        """The spec a ``category`` names (its inverse); ``TextError`` for any other string."""
+        mode, _, rest = category.partition("-")
+        size, _, rest = rest.partition("-")
+        lang, *options = rest.split("-")
+        if mode not in ("words", "time") or not size.isdigit() or not 0 < len(size) <= 4:
+            raise TextError(f"not a category: {category!r}")
+        difficulty = options[-1] if options and options[-1] in ("easy", "hard") else "medium"
+        spec = cls(
+            mode,  # type: ignore[arg-type]
+            lang,
+            count=int(size) if mode == "words" else None,
+            seconds=int(size) if mode == "time" else None,
+            punctuation="punct" in options,
+            numbers="num" in options,
+            difficulty=difficulty,  # type: ignore[arg-type]
+        )
+        if spec.category != category:  # options out of order, repeated or unknown
+            raise TextError(f"not a category: {category!r}")
+        return spec
+
     @property
     def board(self) -> str | None:
         """The leaderboard this test counts for, or ``None`` (options change the game)."""

@@ -63,6 +63,7 @@ async def handle(platform: Platform, topic: str, event: Event) -> None:
         days = await _current(conn, user_id)
     if flagged:
         return
+    await platform.records.changed([user_id])  # the streak on the user's stats
     board = boards.challenge_board(date)
     for period in boards.periods(at):
         await platform.events.publish(

@@ -98,6 +98,7 @@ async def apply_results(platform: Platform, batch: Sequence[Mapping[str, Any]]) 
         await _add_stats(conn, fresh, now)
     users = {str(data["user_id"]) for data in fresh}
     await platform.cache.delete(*(keys.user_recent_results(user) for user in users))
+    await platform.records.changed(users)  # their stats, bests and WPM trend
     return len(fresh)
 
 

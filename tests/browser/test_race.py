@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from tests.browser.conftest import PHONE, Pages, shoot
-from tests.browser.test_web import play_as_guest, unique, wait_online
+from tests.browser.test_screens import reload_until
+from tests.browser.test_web import play_as_guest, sign_up, unique, wait_online
 
 pytestmark = pytest.mark.browser
 
@@ -138,3 +139,48 @@ async def test_queue_can_be_cancelled(pages: Pages) -> None:
     await page.click("#race-queue")
     await page.click("#race-cancel")
     await page.wait_for_selector("#race-stage[data-phase=idle] #race-queue")
+
+
+async def race_like_a_person(page: Any, seed: int) -> None:
+    """Types the race text at roughly 70-90 WPM with skewed, uneven gaps."""
+    await page.wait_for_selector("#race-stage[data-phase=running] #race-text", timeout=15_000)
+    await page.focus("#race-input")
+    rng = random.Random(seed)
+    for ch in await race_text(page):
+        await page.keyboard.type(ch)
+        await page.wait_for_timeout(int(rng.lognormvariate(4.9, 0.35)))
+
+
+async def test_signed_up_racers_see_the_race_and_their_rating_change_in_the_profile(
+    pages: Pages,
+) -> None:
+    names = [unique("rae"), unique("ray")]
+    players = []
+    for name in names:
+        page = await pages.open()
+        await sign_up(page, name)
+        await page.wait_for_selector("#profile-rating:has-text('unrated')")
+        await page.click("nav a[href='#/race']")
+        await wait_online(page)
+        await page.select_option("#race-difficulty", "easy")
+        players.append(page)
+    for page in players:
+        await page.click("#race-queue")
+    await asyncio.gather(*(race_like_a_person(p, n) for n, p in enumerate(players)))
+    for page in players:
+        assert sorted(await standings_names(page)) == sorted(names)
+
+    for page in players:
+        await page.click("nav a[href='#/profile']")
+        await reload_until(page, "#race-history tr[data-race]")
+        row = page.locator("#race-history tbody tr").first
+        place = await row.get_attribute("data-place")
+        cell = row.locator("td").last
+        before = float(await cell.get_attribute("data-before") or "nan")
+        after = float(await cell.get_attribute("data-after") or "nan")
+        assert before == 0.0 and after >= 0.0  # a new player's displayed rating, then the race's
+        assert ("+" in await cell.inner_text()) == (place == "1") or after == before
+        assert "/2" in await row.locator("td").nth(2).inner_text()
+        await reload_until(page, "#profile-rating:has-text('rank #')")
+        assert "1 played" in await page.inner_text("#stat-races")
+    await shoot(players[0], "profile-races")

@@ -111,6 +111,16 @@ async def test_profile_boards_insights_challenge_and_achievements(
     await reload_until(page, "#recent-results tbody tr")
     assert await page.locator("#recent-results tbody tr").count() == 2
     assert "unrated" in await page.inner_text("#profile-rating")
+    # Its records: totals, the streak, the personal best, WPM over time, no races yet.
+    await reload_until(page, "#profile-stats[data-loaded=true] #stat-tests:text-is('2')")
+    await reload_until(page, "#stat-streak:has-text('1 day')")
+    assert "0 played" in await page.inner_text("#stat-races")
+    assert float(await page.inner_text("#stat-best")) > 0
+    best = page.locator("#personal-bests tr[data-category='words-25-en']")
+    assert await best.count() == 1 and "25 words · en" in await best.inner_text()
+    assert await page.locator("#wpm-trend svg .chart-dot").count() == 2
+    assert "No races yet" in await page.inner_text("#race-history")
+    await shoot(page, "profile-desktop")
 
     # Leaderboards: the top of words-25-en, then the caller's place on it.
     await page.click("nav a[href='#/leaderboards']")

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from rest.app import create_app
+from tests.conftest import running_groups
 from tests.integration.test_rest_results import register, submit, typed_by_hand
 from typogram import keys, topics
 from typogram.db.schema import user_confusions, user_key_stats, user_stats
@@ -19,7 +20,6 @@ from typogram.ports import Event
 from typogram.protocol import parse_push
 from workers import analytics
 from workers.groups import GROUPS
-from workers.runtime import GroupRunner
 
 pytestmark = pytest.mark.integration
 T = TypeVar("T")
@@ -36,15 +36,8 @@ async def client(platform: Platform) -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture
 async def workers(platform: Platform) -> AsyncIterator[None]:
-    names = [name for name in PIPELINE if name in GROUPS]
-    tasks = [asyncio.create_task(GroupRunner(platform, GROUPS[n]).run()) for n in names]
-    await asyncio.sleep(0.1)  # the in-process log registers a group on its first consume
-    try:
+    async with running_groups(platform, [name for name in PIPELINE if name in GROUPS]):
         yield
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def eventually(probe: Callable[[], Awaitable[T | None]], limit_s: float = WAIT_S) -> T:

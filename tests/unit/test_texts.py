@@ -97,3 +97,37 @@ def test_words_mode_gives_exactly_count_words(
     text = generate(spec, seed)
     assert len(text.split(" ")) == count
     assert "  " not in text and text == text.strip()
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.sampled_from(["words", "time"]),
+    st.integers(1, 9999),
+    st.sampled_from(["en", "de", "pt", "uk"]),
+    st.booleans(),
+    st.booleans(),
+    st.sampled_from(["easy", "medium", "hard"]),
+)
+def test_a_category_names_exactly_one_spec(
+    mode: str, size: int, lang: str, punct: bool, num: bool, difficulty: str
+) -> None:
+    spec = TextSpec(
+        mode,  # type: ignore[arg-type]
+        lang,
+        count=size if mode == "words" else None,
+        seconds=size if mode == "time" else None,
+        punctuation=punct,
+        numbers=num,
+        difficulty=difficulty,  # type: ignore[arg-type]
+    )
+    assert TextSpec.from_category(spec.category) == spec
+
+
+@pytest.mark.parametrize(
+    "category",
+    ["", "words", "words-25", "race-25-en", "words-x-en", "words-25-en-num-punct",
+     "words-25-en-punct-punct", "words-25-en-medium", "words-25-en-wild", "time-00000-en"],
+)  # fmt: skip
+def test_anything_else_is_not_a_category(category: str) -> None:
+    with pytest.raises(TextError):
+        TextSpec.from_category(category)

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from rooms.tournament import (
     Broadcast,
+    Edit,
     Effect,
     Event,
     Join,
@@ -166,6 +167,16 @@ def test_the_end_sends_final_rankings_of_everyone() -> None:
         ({}, START, race("r9", started=START - 1), ErrorCode.BAD_REQUEST),
         ({}, END + 1, race("r9", started=END), ErrorCode.BAD_REQUEST),
         ({}, END + GRACE, race("r9"), ErrorCode.CONFLICT),  # finished
+        ({}, START, Edit({}), ErrorCode.BAD_REQUEST),  # nothing to change
+        ({}, START, Edit({"seq": 99}), ErrorCode.BAD_REQUEST),  # not editable
+        ({}, START, Edit({"phase": Phase.FINISHED}), ErrorCode.BAD_REQUEST),
+        ({}, START, Edit({"starts_at_ms": START + 5}), ErrorCode.CONFLICT),  # running
+        ({}, START, Edit({"scoring": "points"}), ErrorCode.CONFLICT),
+        ({}, START, Edit({"ends_at_ms": START}), ErrorCode.BAD_REQUEST),  # already past
+        ({}, START, Edit({"max_participants": 0}), ErrorCode.BAD_REQUEST),  # below 1 joined
+        ({}, START, Edit({"title": " "}), ErrorCode.BAD_REQUEST),
+        ({}, START, Edit({"min_rating": 9.0, "max_rating": 1.0}), ErrorCode.BAD_REQUEST),
+        ({}, END + GRACE, Edit({"title": "Later"}), ErrorCode.CONFLICT),  # finished
     ],
 )
 def test_illegal_events_raise_and_change_nothing(
@@ -181,6 +192,30 @@ def test_illegal_events_raise_and_change_nothing(
         handle(replace(state, phase=Phase.OPEN) if now < START else state, event, now)
     assert raised.value.code is code
     assert state == build() and encode(state) == before
+
+
+def test_edits_before_the_start_move_the_schedule_and_the_phase() -> None:
+    state, _ = replay([(OPEN, Tick())])
+    assert state.phase is Phase.OPEN
+    moved, effects = handle(
+        state, Edit({"starts_at_ms": OPEN + 10, "scoring": "points", "title": "Cup"}), OPEN + 20
+    )
+    assert (moved.phase, moved.scoring, moved.title) == (Phase.RUNNING, Scoring.POINTS, "Cup")
+    assert moved.seq > state.seq
+    states = of_type(effects, "tournament.state")
+    assert len(states) == 1 and states[0].data["phase"] == "running"  # type: ignore[union-attr]
+
+
+def test_edits_while_running_extend_and_rename_and_a_no_op_changes_nothing() -> None:
+    state = joined("ada", "bob")
+    longer, effects = handle(state, Edit({"ends_at_ms": END * 2, "title": "Long cup"}), START)
+    assert (longer.ends_at_ms, longer.title) == (END * 2, "Long cup")
+    assert of_type(effects, "tournament.state")
+    assert handle(longer, Tick(), END + GRACE)[0].phase is Phase.RUNNING
+    same, effects = handle(longer, Edit({"title": "Long cup"}), START)
+    assert same is longer and effects == []
+    # The scoring may be "changed" to what it is: nothing moves, so nothing is refused.
+    assert handle(longer, Edit({"scoring": "best_wpm"}), START)[0] is longer
 
 
 def test_entry_rules_admit_those_inside_them() -> None:
@@ -239,3 +274,14 @@ def test_scores_never_drop_and_rankings_are_strictly_ordered(
     top = rankings(state, limit=None)
     assert [r["rank"] for r in top] == list(range(1, len(top) + 1))
     assert all(x["score"] >= y["score"] for x, y in pairwise(top))
+
+
+def test_finished_is_final_whatever_clock_comes_later() -> None:
+    state = joined("ada")
+    done, effects = handle(state, Tick(), END + GRACE)
+    assert done.phase is Phase.FINISHED and of_type(effects, "tournament.rankings")
+    assert handle(done, Tick(), END) == (done, [])
+    late = race("r-late", row("ada", 1, 99.0), started=END - 1)
+    for now, event in [(START, late), (OPEN, Join("new", "N"))]:
+        with pytest.raises(TournamentError):
+            handle(done, event, now)

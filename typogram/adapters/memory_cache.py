@@ -112,6 +112,10 @@ class MemoryCache(_Embedded):
         self._data.clear()
         self._expiry.clear()
 
+    def flush(self) -> None:
+        """Forget every key, as ``FLUSHDB`` does to Redis: what survives must be stored."""
+        self._release()
+
     # -- storage helpers ------------------------------------------------------
 
     def _purge_expired(self, now: float) -> None:

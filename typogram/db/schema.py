@@ -148,10 +148,11 @@ race_results = Table(
     Column("user_id", String(64), nullable=False),
     Column("place", Integer, nullable=False),
     Column("wpm", Double, nullable=False),
-    Column("raw_wpm", Double, nullable=False),
-    Column("accuracy", Double, nullable=False),
-    Column("consistency", Double, nullable=False),
-    Column("time_ms", Integer, nullable=False),
+    # NULL for a racer who did not finish (``finished`` = 0; migration 0006).
+    Column("raw_wpm", Double, nullable=True),
+    Column("accuracy", Double, nullable=True),
+    Column("consistency", Double, nullable=True),
+    Column("time_ms", Integer, nullable=True),
     Column("guest", SmallInteger, nullable=False, server_default="0"),
     Column("difficulty", String(8), nullable=False),
     Column("lang", String(8), nullable=False),
@@ -159,9 +160,11 @@ race_results = Table(
     Column("flags", String(255), nullable=False, server_default=""),
     Column("tournament_id", String(32), nullable=True),
     Column("created_at", BigInteger, nullable=False),
+    Column("finished", SmallInteger, nullable=False, server_default="1"),
     Index("ix_race_results_race_id", "race_id"),
     Index("ix_race_results_user_id", "user_id"),
     Index("ix_race_results_created_at", "created_at"),
+    Index("ix_race_results_user_created", "user_id", "created_at", "id"),
 )
 
 user_ratings = Table(
@@ -172,14 +175,53 @@ user_ratings = Table(
     Column("sigma", Double, nullable=False),
     Column("races", Integer, nullable=False, server_default="0"),
     Column("updated_at", BigInteger, nullable=False),
+    # mu - 3 sigma, at least 0 (what profiles show); a rank counts the rows above.
+    Column("display", Double, nullable=False, server_default="0"),
+    Index("ix_user_ratings_display", "display"),
 )
 
-# A race's ratings are applied once: this row is written in the same transaction.
+# A race is recorded once (its results, ratings and history): this row is written
+# in the same transaction, so a replayed ``race.finished`` changes nothing.
 rated_races = Table(
     "rated_races",
     metadata,
     Column("race_id", String(32), primary_key=True),
     Column("rated_at", BigInteger, nullable=False),
+)
+
+# A recorded race (migration 0006): the text its history shows.
+races = Table(
+    "races",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("text", Text, nullable=True),
+    Column("custom", SmallInteger, nullable=False, server_default="0"),
+    Column("difficulty", String(8), nullable=False),
+    Column("lang", String(8), nullable=False),
+    Column("seed", BigInteger, nullable=False),
+    Column("tournament_id", String(32), nullable=True),
+    Column("players", Integer, nullable=False),
+    Column("started_at", BigInteger, nullable=True),
+    Column("ended_at", BigInteger, nullable=False),
+    Column("recorded_at", BigInteger, nullable=False),
+)
+
+# A user's rating before and after each rated race.
+rating_history = Table(
+    "rating_history",
+    metadata,
+    Column("user_id", String(32), primary_key=True),
+    Column("race_id", String(32), primary_key=True),
+    Column("mu_before", Double, nullable=False),
+    Column("sigma_before", Double, nullable=False),
+    Column("display_before", Double, nullable=False),
+    Column("mu_after", Double, nullable=False),
+    Column("sigma_after", Double, nullable=False),
+    Column("display_after", Double, nullable=False),
+    Column("races", Integer, nullable=False),  # rated races after this one
+    Column("place", Integer, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_rating_history_user_created", "user_id", "created_at"),
 )
 
 tournaments = Table(
@@ -196,10 +238,18 @@ tournaments = Table(
     Column("allow_guests", SmallInteger, nullable=False, server_default="0"),
     Column("min_rating", Double, nullable=True),
     Column("max_rating", Double, nullable=True),
+    # The phase: scheduled, open, running, finished (``rooms.tournament.Phase``).
     Column("status", String(16), nullable=False),
     Column("created_by", String(64), nullable=False),
     Column("created_at", BigInteger, nullable=False),
+    # The state's ``seq`` last written: a writer holding an older one lost a race.
+    Column("seq", Integer, nullable=False, server_default="0"),
+    Column("grace_ms", Integer, nullable=False, server_default="180000"),
+    Column("top_n", Integer, nullable=False, server_default="10"),
+    Column("updated_at", BigInteger, nullable=True),
+    Column("finished_at", BigInteger, nullable=True),
     Index("ix_tournaments_status", "status"),
+    Index("ix_tournaments_starts_at", "starts_at"),
 )
 
 tournament_participants = Table(
@@ -210,9 +260,23 @@ tournament_participants = Table(
     Column("name", String(64), nullable=False),
     Column("status", String(16), nullable=False, server_default="joined"),
     Column("joined_at", BigInteger, nullable=False),
+    Column("guest", SmallInteger, nullable=False, server_default="0"),
+    Column("score", Double, nullable=False, server_default="0"),
+    Column("races", Integer, nullable=False, server_default="0"),
+    Column("achieved_at", BigInteger, nullable=True),
+    Column("final_rank", Integer, nullable=True),  # set when the tournament finishes
     Index("ix_tournament_participants_tournament_id", "tournament_id"),
     Index("ix_tournament_participants_user_id", "user_id"),
     Index("ix_tournament_participants_status", "status"),
+)
+
+# The races a tournament counted (``TournamentState.counted_races``).
+tournament_races = Table(
+    "tournament_races",
+    metadata,
+    Column("tournament_id", String(32), primary_key=True),
+    Column("race_id", String(32), primary_key=True),
+    Column("counted_at", BigInteger, nullable=False),
 )
 
 # -- results pipeline, analytics, challenges, achievements (migration 0004) --

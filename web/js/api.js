@@ -111,6 +111,9 @@ export const newTest = ({ mode = "words", count = 25, seconds = 30, lang = "en" 
     ? { mode, seconds: String(seconds), lang } : { mode, count: String(count), lang })}`, { auth: true });
 export const myResults = (limit = 10) => api("GET", `/api/v1/results/me?limit=${limit}`, { auth: true });
 export const publicProfile = (username) => api("GET", `/api/v1/users/${encodeURIComponent(username)}`);
+export const userStats = (username) => api("GET", `/api/v1/users/${encodeURIComponent(username)}/stats`);
+export const myRaces = (limit = 10, cursor = null) =>
+  api("GET", `/api/v1/users/me/races?limit=${limit}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`, { auth: true });
 export const leaderboard = (board, { window = "alltime", around = false, limit = 50 } = {}) =>
   api("GET", `/api/v1/leaderboards/${encodeURIComponent(board)}?${new URLSearchParams(around
     ? { window, around: "me" } : { window, limit: String(limit) })}`, { auth: around });

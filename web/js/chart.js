@@ -17,8 +17,11 @@ function niceMax(value) {
   return Math.max(step, Math.ceil(value / step) * step);
 }
 
-/** series: [{t: seconds, wpm}]; returns an <svg> with axes, grid and the line. */
-export function wpmChart(series, { label = "WPM over time" } = {}) {
+/**
+ * series: [{t, wpm}] with t from 0 (seconds by default); returns an <svg> with axes,
+ * grid and the line. `start`/`end` label the two ends of the time axis.
+ */
+export function wpmChart(series, { label = "WPM over time", start = "0 s", end } = {}) {
   const root = svg("svg", { viewBox: `0 0 ${W} ${H}`, class: "chart", role: "img", "aria-label": label });
   root.append(svg("title", {}, label));
   const tMax = Math.max(1, ...series.map((p) => p.t));
@@ -31,8 +34,8 @@ export function wpmChart(series, { label = "WPM over time" } = {}) {
     root.append(svg("line", { x1: PAD.left, x2: W - PAD.right, y1: y(v), y2: y(v), class: "chart-grid" }));
     root.append(svg("text", { x: PAD.left - 4, y: y(v) + 3, class: "chart-tick", "text-anchor": "end" }, Math.round(v)));
   }
-  root.append(svg("text", { x: W - PAD.right, y: H - 6, class: "chart-tick", "text-anchor": "end" }, `${tMax.toFixed(0)} s`));
-  root.append(svg("text", { x: PAD.left, y: H - 6, class: "chart-tick" }, "0 s"));
+  root.append(svg("text", { x: W - PAD.right, y: H - 6, class: "chart-tick", "text-anchor": "end" }, end ?? `${tMax.toFixed(0)} s`));
+  root.append(svg("text", { x: PAD.left, y: H - 6, class: "chart-tick" }, start));
 
   if (series.length) {
     const points = [[0, series[0].wpm], ...series.map((p) => [p.t, p.wpm])];

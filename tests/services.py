@@ -29,6 +29,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.clusters import MariaDBPair, RedisSentinelGroup
+
 SERVICE_WAIT_S = 30.0  # the longest a fixture waits for a service to answer
 
 # -- unique names -------------------------------------------------------------
@@ -159,3 +161,35 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 # Reserved for the MariaDB fixture (another engineer adds it here): a session
 # fixture that checks or starts MariaDB, creates a throw-away database and
 # yields its URL, following the shape of ``redis_url`` above.
+
+
+# -- replicated services (tests/clusters.py) -----------------------------------------
+
+
+@pytest.fixture(scope="session")
+def mariadb_pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MariaDBPair]:
+    """A MariaDB primary and its GTID replica on their own ports and data directories.
+
+    Started once per session, on first use (~2 s), beside any MariaDB on 3306.
+    """
+    pair = MariaDBPair(tmp_path_factory.mktemp("mariadb-pair"))
+    try:
+        pair.start()
+    except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
+        pair.stop()
+        pytest.fail(f"could not start a MariaDB primary and replica: {exc}", pytrace=False)
+    yield pair
+    pair.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_sentinel_group(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisSentinelGroup]:
+    """A Redis master, a replica and three sentinels (quorum 2), on their own ports."""
+    group = RedisSentinelGroup(tmp_path_factory.mktemp("redis-sentinel"))
+    try:
+        group.start()
+    except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
+        group.stop()
+        pytest.fail(f"could not start Redis with Sentinel: {exc}", pytrace=False)
+    yield group
+    group.stop()

@@ -20,6 +20,7 @@ from typogram.db.migrate import create_database_if_missing, upgrade
 from typogram.metrics import KernelMetrics
 from typogram.passwords import Passwords
 from typogram.ports import Archive, Cache, EventLog, PubSub
+from typogram.process_metrics import GcPauses, LoopMonitor
 from typogram.settings import Settings
 from typogram.tokens import TokenService
 
@@ -89,6 +90,9 @@ async def open_platform(
                 settings.sql_url,
                 settings.database_replica_urls,
                 pool_size=settings.database_pool_size,
+                replica_max_lag_s=settings.database_replica_max_lag_s,
+                replica_check_s=settings.database_replica_check_s,
+                timeout_s=settings.backend_connect_timeout_s,
             )
         )
         if migrate:
@@ -106,6 +110,9 @@ async def open_platform(
             ("archive", archive),
         ):
             metrics.components.add(name, component.statistics)
+        metrics.watch(db, events)
+        await stack.enter_async_context(LoopMonitor(metrics.loop_lag))
+        stack.enter_context(GcPauses(metrics.gc_pause))
         yield Platform(
             settings=settings,
             db=db,

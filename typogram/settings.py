@@ -38,6 +38,10 @@ class Settings:
     database_url: str = ""
     database_replica_urls: tuple[str, ...] = ()
     database_pool_size: int = 20
+    # Reads skip a replica more than this many seconds behind the primary (or down).
+    database_replica_max_lag_s: float = 5.0
+    # How often each process reads the primary's and the replicas' GTID positions.
+    database_replica_check_s: float = 1.0
     redis_url: str = ""
     redis_prefix: str = ""
     kafka_bootstrap: str = ""

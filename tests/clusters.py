@@ -269,9 +269,8 @@ class RedisSentinelGroup:
         _wait_port(port)
 
     def _sentinel_ready(self, port: int) -> bool:
-        info = _ask(port, "SENTINEL", "MASTER", MASTER_NAME)
-        fields = dict(zip(info[::2], info[1::2], strict=False))
-        return int(fields[b"num-slaves"]) >= 1 and int(fields[b"num-other-sentinels"]) >= 2
+        info = _ask(port, "SENTINEL", "MASTER", MASTER_NAME)  # a dict of bytes
+        return int(info[b"num-slaves"]) >= 1 and int(info[b"num-other-sentinels"]) >= 2
 
     def _wait_replicating(self, port: int) -> None:
         deadline = time.monotonic() + WAIT_S
@@ -331,10 +330,12 @@ def _ask(port: int, *command: Any) -> Any:
         return client.execute_command(*command)
 
 
-def _info(port: int, section: str) -> dict[str, str]:
-    raw = _ask(port, "INFO", section)
-    text = raw.decode() if isinstance(raw, bytes) else str(raw)
-    return dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+def _info(port: int, section: str) -> dict[str, Any]:
+    import redis
+
+    with redis.Redis(port=port, socket_timeout=2, socket_connect_timeout=2) as client:
+        found: dict[str, Any] = client.info(section)
+        return found
 
 
 def _wait_port(port: int, timeout_s: float = WAIT_S) -> None:

@@ -6,8 +6,9 @@ write replaces the entry with a mark of when it committed, kept for the
 database's read-your-writes window: a read that finds the mark asks for a
 replica that has applied writes up to then (or the primary), and a fill
 never overwrites a mark (``set_if_absent``), so neither a lagging replica
-nor a read that raced the write can cache the old profile. Token versions are cached the same way because the
-REST layer and the gateway read them on every authenticated request.
+nor a read that raced the write can cache the old profile. Token versions
+are cached too, because the REST layer and the gateway read them on every
+authenticated request.
 
 Token versions are also kept in process for ``TOKEN_VERSION_LOCAL_S`` (at
 most ``TOKEN_VERSION_LOCAL_MAX`` users), so a client's burst of requests

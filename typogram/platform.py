@@ -50,7 +50,7 @@ class Platform:
 
 
 def _cache(settings: Settings) -> Cache:
-    if settings.redis_url:
+    if settings.uses_redis:
         from typogram.adapters.redis import RedisCache
 
         return RedisCache.from_settings(settings)
@@ -58,7 +58,7 @@ def _cache(settings: Settings) -> Cache:
 
 
 def _pubsub(settings: Settings) -> PubSub:
-    if settings.redis_url:
+    if settings.uses_redis:
         from typogram.adapters.redis import RedisPubSub
 
         return RedisPubSub.from_settings(settings)

@@ -44,6 +44,12 @@ class Settings:
     database_replica_check_s: float = 1.0
     redis_url: str = ""
     redis_prefix: str = ""
+    # Redis Sentinel (``host:port`` each): the master of ``redis_sentinel_master`` is
+    # looked up on every new connection; ``redis_url`` then gives only the scheme,
+    # credentials and database.
+    redis_sentinels: tuple[str, ...] = ()
+    redis_sentinel_master: str = "typogram"
+    redis_sentinel_password: str = ""
     kafka_bootstrap: str = ""
     kafka_topic_prefix: str = ""
     kafka_create_topics: bool = True
@@ -143,6 +149,11 @@ class Settings:
         return f"sqlite:///{Path(self.data_dir) / 'typogram.sqlite3'}"
 
     @property
+    def uses_redis(self) -> bool:
+        """Cache, pub/sub and queues on Redis (a URL, or sentinels naming the master)."""
+        return bool(self.redis_url or self.redis_sentinels)
+
+    @property
     def uses_mysql(self) -> bool:
         return self.sql_url.startswith(("mysql://", "mysql+aiomysql://", "mariadb://"))
 
@@ -165,6 +176,12 @@ class Settings:
             raise SettingsError(
                 f"TYPOGRAM_ARCHIVE_URL must start with file:// or s3://, got {self.archive_url!r}"
             )
+        if self.redis_sentinels and self.redis_url.startswith("unix://"):
+            raise SettingsError("TYPOGRAM_REDIS_SENTINELS needs a redis:// or rediss:// URL")
+        for address in self.redis_sentinels:
+            host, _, port = address.rpartition(":")
+            if host and not port.isdigit():
+                raise SettingsError(f"TYPOGRAM_REDIS_SENTINELS: not host:port: {address!r}")
         for name in ("http_port", "ws_port"):
             port = getattr(self, name)
             if not 0 <= port <= 65535:

@@ -148,7 +148,8 @@ async def _main(settings: Settings, roles: Sequence[str], worker_groups: Sequenc
 
 async def _maintain_partitions(platform: Platform, *, dry_run: bool) -> None:
     """The retention job: archive whole months past retention, then reshape partitions,
-    then archive the analytics rows untouched for ``HOT_DAYS``.
+    then archive the analytics rows untouched for ``HOT_DAYS`` and delete archived
+    analytics older than ``analytics_cold_days``.
 
     Rows reach the archive (and are read back) before any is deleted or any
     partition dropped, so running it again after a failure is always safe.
@@ -156,7 +157,11 @@ async def _maintain_partitions(platform: Platform, *, dry_run: bool) -> None:
     import datetime as dt
 
     from typogram.db import partitions
-    from typogram.db.archiver import archive_analytics, archive_older_than
+    from typogram.db.archiver import (
+        archive_analytics,
+        archive_older_than,
+        expire_cold_analytics,
+    )
     from typogram.db.schema import metadata
 
     settings = platform.settings
@@ -183,6 +188,14 @@ async def _maintain_partitions(platform: Platform, *, dry_run: bool) -> None:
     )
     message = "would archive cold analytics rows" if dry_run else "archived cold analytics rows"
     log.info(message, extra={"rows_per_table": cold})
+    expired = await expire_cold_analytics(
+        platform.archive,
+        int(now.timestamp() * 1000),
+        cold_days=settings.analytics_cold_days,
+        dry_run=dry_run,
+    )
+    message = "would expire archived analytics" if dry_run else "expired archived analytics"
+    log.info(message, extra={"objects_per_table": expired})
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -121,6 +121,8 @@ class Settings:
     typing_recent_cache_ttl_s: int = 900
     typing_partitions_ahead: int = 3
     typing_retention_days: int = 90
+    # Archived keystroke analytics are kept this long, then ``typogram partitions`` deletes them.
+    analytics_cold_days: int = 365
     # -- races, matchmaking, tournaments (gateway/races.py, gateway/race_queues.py) --
     race_tick_ms: int = 50
     race_max_players: int = 5

@@ -196,6 +196,53 @@ class MariaDBPair:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
+# -- Redis ----------------------------------------------------------------------------
+
+
+class RedisServer:
+    """One Redis server on a free port, its data (and RDB file) in ``root``."""
+
+    def __init__(self, root: Path, dbfilename: str = "dump.rdb") -> None:
+        self.root = root
+        self.dbfilename = dbfilename
+        self.port = free_port()
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._proc = subprocess.Popen(
+            [
+                _binary("redis-server"),
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(self.root),
+                "--dbfilename",
+                self.dbfilename,
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--logfile",
+                str(self.root / "redis.log"),
+            ]
+        )
+        _wait_port(self.port)
+
+    def ask(self, *command: Any) -> Any:
+        return _ask(self.port, *command)
+
+    def stop(self) -> None:
+        _stop(self._proc)
+        self._proc = None
+
+
 # -- Redis with Sentinel ------------------------------------------------------------
 
 

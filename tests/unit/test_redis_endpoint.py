@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import make_settings
-from typogram.adapters.redis_endpoint import RedisEndpoint, _with_address, parse_address
+from typogram.adapters.redis_endpoint import RedisEndpoint, parse_address, with_address
 from typogram.settings import SettingsError
 
 
@@ -18,12 +18,12 @@ def test_sentinel_addresses() -> None:
 
 
 def test_the_master_address_replaces_only_host_and_port() -> None:
-    assert _with_address("redis://", "10.0.0.5", 6380) == "redis://10.0.0.5:6380"
+    assert with_address("redis://", "10.0.0.5", 6380) == "redis://10.0.0.5:6380"
     assert (
-        _with_address("rediss://app:s3cret@ignored:1/2", "10.0.0.5", 6380)
+        with_address("rediss://app:s3cret@ignored:1/2", "10.0.0.5", 6380)
         == "rediss://app:s3cret@10.0.0.5:6380/2"
     )
-    assert _with_address("redis://:pw@/0", "::1", 6379) == "redis://:pw@[::1]:6379/0"
+    assert with_address("redis://:pw@/0", "::1", 6379) == "redis://:pw@[::1]:6379/0"
 
 
 async def test_without_sentinels_the_url_is_used_as_it_is() -> None:

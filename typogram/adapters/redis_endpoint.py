@@ -107,7 +107,7 @@ class RedisEndpoint:
             host, port = await self._sentinel_client().discover_master(self.master)
         self.resolutions += 1
         self.last_master = f"{host}:{port}"
-        return _with_address(self.url, str(host), int(port))
+        return with_address(self.url, str(host), int(port))
 
     def client(self, **options: Any) -> Redis:
         """A redis-py client of the master (re-resolved on reconnect with sentinels)."""
@@ -132,7 +132,7 @@ class RedisEndpoint:
             self._sentinel = None
 
 
-def _with_address(url: str, host: str, port: int) -> str:
+def with_address(url: str, host: str, port: int) -> str:
     parts = urlsplit(url)
     credentials = ""
     if parts.username or parts.password:

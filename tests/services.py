@@ -26,6 +26,7 @@ import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -166,6 +167,17 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 # -- replicated services (tests/clusters.py) -----------------------------------------
 
 
+def _started(service: MariaDBPair | RedisSentinelGroup, what: str) -> Iterator[Any]:
+    """Start ``service`` for the session and stop it at the end (or when it failed)."""
+    try:
+        service.start()
+    except Exception as exc:  # whatever failed, stop what did start
+        service.stop()
+        pytest.fail(f"could not start {what}: {exc}", pytrace=False)
+    yield service
+    service.stop()
+
+
 @pytest.fixture(scope="session")
 def mariadb_pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MariaDBPair]:
     """A MariaDB primary and its GTID replica on their own ports and data directories.
@@ -173,23 +185,11 @@ def mariadb_pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MariaDBPa
     Started once per session, on first use (~2 s), beside any MariaDB on 3306.
     """
     pair = MariaDBPair(tmp_path_factory.mktemp("mariadb-pair"))
-    try:
-        pair.start()
-    except Exception as exc:  # whatever failed, stop what did start
-        pair.stop()
-        pytest.fail(f"could not start a MariaDB primary and replica: {exc}", pytrace=False)
-    yield pair
-    pair.stop()
+    yield from _started(pair, "a MariaDB primary and replica")
 
 
 @pytest.fixture(scope="session")
 def redis_sentinel_group(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisSentinelGroup]:
     """A Redis master, a replica and three sentinels (quorum 2), on their own ports."""
     group = RedisSentinelGroup(tmp_path_factory.mktemp("redis-sentinel"))
-    try:
-        group.start()
-    except Exception as exc:  # whatever failed, stop what did start
-        group.stop()
-        pytest.fail(f"could not start Redis with Sentinel: {exc}", pytrace=False)
-    yield group
-    group.stop()
+    yield from _started(group, "Redis with Sentinel")

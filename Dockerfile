@@ -2,6 +2,9 @@
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 WORKDIR /app
+# mariadb-dump / mariadb and redis-cli for `typogram backup` and `typogram restore`.
+RUN apt-get update && apt-get install -y --no-install-recommends mariadb-client redis-tools \
+    && rm -rf /var/lib/apt/lists/*
 COPY pyproject.toml README.md ./
 COPY typogram ./typogram
 COPY gateway ./gateway

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import math
-from bisect import bisect_left
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from typing import Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
-from prometheus_client.utils import floatToGoString
+
+from typogram.metrics import LockFreeHistogram
 
 CONNECTIONS: Final = "typogram_gateway_connections"
 SESSIONS_DETACHED: Final = "typogram_gateway_sessions_detached"
@@ -96,33 +95,6 @@ class _Counts(Collector):
         for kind, count in sorted(self._counts.items()):
             family.add_metric([kind], count)
         yield family
-
-
-class LockFreeHistogram:
-    """Observations counted per bucket in plain lists, for one event loop's thread.
-
-    Once per room push per node; ``prometheus_client.Histogram.observe`` takes a
-    lock per bucket increment and walks the buckets in Python.
-    """
-
-    def __init__(self, bounds: Sequence[float]) -> None:
-        self.bounds = tuple(sorted(bounds))
-        self.counts = [0] * (len(self.bounds) + 1)  # the last one is +Inf
-        self.sum = 0.0
-        untyped: Callable[[float], str] = floatToGoString
-        self._labels = [untyped(bound) for bound in (*self.bounds, math.inf)]
-
-    def observe(self, value: float) -> None:
-        self.counts[bisect_left(self.bounds, value)] += 1
-        self.sum += value
-
-    def cumulative(self) -> list[tuple[str, float]]:
-        """``(le, count)`` pairs as Prometheus exposes them, +Inf last."""
-        running, out = 0.0, []
-        for label, count in zip(self._labels, self.counts, strict=True):
-            running += count
-            out.append((label, running))
-        return out
 
 
 class _HistogramOf(Collector):

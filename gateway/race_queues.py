@@ -30,6 +30,7 @@ import orjson
 
 from matchmaking.policy import MatchTicket
 from typogram import keys
+from typogram.adapters.redis_endpoint import RedisEndpoint
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,18 +242,19 @@ return 0
 class RedisMatchQueue:
     """The distributed adapter: one client, keys under the deployment's ``prefix``."""
 
-    def __init__(self, url: str, prefix: str = "", timeout_s: float = 5.0) -> None:
-        self._url = url
+    def __init__(
+        self, endpoint: RedisEndpoint | str, prefix: str = "", timeout_s: float = 5.0
+    ) -> None:
+        self._endpoint = RedisEndpoint(endpoint) if isinstance(endpoint, str) else endpoint
         self._prefix = prefix
         self._timeout = timeout_s
         self._client: Any = None
         self._scripts: dict[str, Any] = {}
 
     async def __aenter__(self) -> Self:
-        import redis.asyncio as aioredis
-
-        self._client = aioredis.Redis.from_url(
-            self._url, socket_timeout=self._timeout, socket_connect_timeout=self._timeout
+        # With Sentinel, a pool that finds the master again after a failover.
+        self._client = self._endpoint.client(
+            socket_timeout=self._timeout, socket_connect_timeout=self._timeout
         )
         await self._client.ping()
         for name, body in (
@@ -269,6 +271,7 @@ class RedisMatchQueue:
         if self._client is not None:
             await self._client.aclose()
             self._client = None
+        await self._endpoint.aclose()
 
     def _k(self, key: str) -> str:
         return self._prefix + key

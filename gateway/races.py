@@ -57,6 +57,7 @@ from gateway.sessions import Session, SessionRegistry
 from rooms import race, tournament
 from rooms.race_state import RaceState
 from typogram import keys
+from typogram.adapters.redis_endpoint import RedisEndpoint
 from typogram.codes import ErrorCode
 from typogram.errors import AppError
 from typogram.ports import Cache, EventLog, PubSub
@@ -95,8 +96,12 @@ def _ignore(exc: AppError) -> None:
 
 
 def queue_from_settings(settings: Settings) -> MatchQueue:
-    if settings.redis_url:
-        return RedisMatchQueue(settings.redis_url, settings.redis_prefix)
+    if settings.uses_redis:
+        return RedisMatchQueue(
+            RedisEndpoint.from_settings(settings),
+            settings.redis_prefix,
+            settings.backend_connect_timeout_s,
+        )
     return MemoryMatchQueue()
 
 

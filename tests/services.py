@@ -26,8 +26,11 @@ import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from tests.clusters import MariaDBPair, RedisSentinelGroup
 
 SERVICE_WAIT_S = 30.0  # the longest a fixture waits for a service to answer
 
@@ -159,3 +162,34 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 # Reserved for the MariaDB fixture (another engineer adds it here): a session
 # fixture that checks or starts MariaDB, creates a throw-away database and
 # yields its URL, following the shape of ``redis_url`` above.
+
+
+# -- replicated services (tests/clusters.py) -----------------------------------------
+
+
+def _started(service: MariaDBPair | RedisSentinelGroup, what: str) -> Iterator[Any]:
+    """Start ``service`` for the session and stop it at the end (or when it failed)."""
+    try:
+        service.start()
+    except Exception as exc:  # whatever failed, stop what did start
+        service.stop()
+        pytest.fail(f"could not start {what}: {exc}", pytrace=False)
+    yield service
+    service.stop()
+
+
+@pytest.fixture(scope="session")
+def mariadb_pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MariaDBPair]:
+    """A MariaDB primary and its GTID replica on their own ports and data directories.
+
+    Started once per session, on first use (~2 s), beside any MariaDB on 3306.
+    """
+    pair = MariaDBPair(tmp_path_factory.mktemp("mariadb-pair"))
+    yield from _started(pair, "a MariaDB primary and replica")
+
+
+@pytest.fixture(scope="session")
+def redis_sentinel_group(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisSentinelGroup]:
+    """A Redis master, a replica and three sentinels (quorum 2), on their own ports."""
+    group = RedisSentinelGroup(tmp_path_factory.mktemp("redis-sentinel"))
+    yield from _started(group, "Redis with Sentinel")

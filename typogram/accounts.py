@@ -1,9 +1,14 @@
 """Accounts: users, profiles (cache-aside), token versions, refresh-token rotation, audit.
 
 The store owns every query on ``users``, ``refresh_tokens`` and ``audit_log``.
-Profiles are cached as ``user:{id}:profile`` for ``profile_cache_ttl_s`` and
-dropped on every write; token versions are cached the same way because the
-REST layer and the gateway read them on every authenticated request.
+Profiles are cached as ``user:{id}:profile`` for ``profile_cache_ttl_s``. A
+write replaces the entry with a mark of when it committed, kept for the
+database's read-your-writes window: a read that finds the mark asks for a
+replica that has applied writes up to then (or the primary), and a fill
+never overwrites a mark (``set_if_absent``), so neither a lagging replica
+nor a read that raced the write can cache the old profile. Token versions
+are cached too, because the REST layer and the gateway read them on every
+authenticated request.
 
 Token versions are also kept in process for ``TOKEN_VERSION_LOCAL_S`` (at
 most ``TOKEN_VERSION_LOCAL_MAX`` users), so a client's burst of requests
@@ -40,6 +45,8 @@ TOKEN_VERSION_TTL_S = 3600
 # delay in other processes), and how many users' versions it keeps.
 TOKEN_VERSION_LOCAL_S = 2.0
 TOKEN_VERSION_LOCAL_MAX = 65_536
+# A profile entry that says "written at <epoch seconds>" instead of holding a profile.
+WRITE_MARK = b"written:"
 
 
 class User(msgspec.Struct, frozen=True, kw_only=True):
@@ -172,17 +179,27 @@ class Accounts:
         """A user by id, cache-aside on ``user:{id}:profile``."""
         cache_key = keys.user_profile(user_id)
         cached = await self._cache.get(cache_key)
+        since = None
         if cached is not None:
-            return msgspec.json.decode(cached, type=User)
-        async with self._db.read() as conn:
+            if not cached.startswith(WRITE_MARK):
+                return msgspec.json.decode(cached, type=User)
+            since = float(cached[len(WRITE_MARK) :])  # written lately: read what was written
+        async with self._db.read(since=since) as conn:
             row = (
                 (await conn.execute(select(users).where(users.c.id == user_id))).mappings().first()
             )
         if row is None:
             return None
         user = _user(row)
-        await self._cache.set(cache_key, msgspec.json.encode(user), ttl=self._profile_ttl)
+        # Never over a write's mark: this read may have started before that write.
+        await self._cache.set_if_absent(cache_key, msgspec.json.encode(user), ttl=self._profile_ttl)
         return user
+
+    async def _profile_written(self, user_id: str) -> None:
+        """Call after a committed write to ``users``: replaces the cached profile by a mark."""
+        mark = WRITE_MARK + repr(time.time()).encode()
+        window = self._db.read_your_writes_s
+        await self._cache.set(keys.user_profile(user_id), mark, ttl=window)
 
     async def get_by_username(self, username: str) -> User | None:
         async with self._db.read() as conn:
@@ -199,7 +216,7 @@ class Accounts:
                 await conn.execute(
                     update(users).where(users.c.id == user_id).values(**values, updated_at=now_ms())
                 )
-            await self._cache.delete(keys.user_profile(user_id))
+            await self._profile_written(user_id)
         async with self._db.read(primary=True) as conn:
             row = (
                 (await conn.execute(select(users).where(users.c.id == user_id))).mappings().first()
@@ -294,7 +311,7 @@ class Accounts:
         await self._cache.set(
             keys.user_token_version(user_id), str(version).encode(), ttl=TOKEN_VERSION_TTL_S
         )
-        await self._cache.delete(keys.user_profile(user_id))
+        await self._profile_written(user_id)
         return version
 
     # -- refresh tokens --------------------------------------------------------

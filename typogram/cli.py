@@ -176,7 +176,8 @@ async def _expire_subscriptions(platform: Platform) -> None:
 
 async def _maintain_partitions(platform: Platform, *, dry_run: bool) -> None:
     """The retention job: archive whole months past retention, then reshape partitions,
-    then archive the analytics rows untouched for ``HOT_DAYS``.
+    then archive the analytics rows untouched for ``HOT_DAYS`` and delete archived
+    analytics older than ``analytics_cold_days``.
 
     Rows reach the archive (and are read back) before any is deleted or any
     partition dropped, so running it again after a failure is always safe.
@@ -184,7 +185,11 @@ async def _maintain_partitions(platform: Platform, *, dry_run: bool) -> None:
     import datetime as dt
 
     from typogram.db import partitions
-    from typogram.db.archiver import archive_analytics, archive_older_than
+    from typogram.db.archiver import (
+        archive_analytics,
+        archive_older_than,
+        expire_cold_analytics,
+    )
     from typogram.db.schema import metadata
 
     settings = platform.settings
@@ -211,6 +216,14 @@ async def _maintain_partitions(platform: Platform, *, dry_run: bool) -> None:
     )
     message = "would archive cold analytics rows" if dry_run else "archived cold analytics rows"
     log.info(message, extra={"rows_per_table": cold})
+    expired = await expire_cold_analytics(
+        platform.archive,
+        int(now.timestamp() * 1000),
+        cold_days=settings.analytics_cold_days,
+        dry_run=dry_run,
+    )
+    message = "would expire archived analytics" if dry_run else "expired archived analytics"
+    log.info(message, extra={"objects_per_table": expired})
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -242,7 +255,55 @@ def _parser() -> argparse.ArgumentParser:
         "action", choices=["expire"], help="expire subscriptions whose period has ended"
     )
     _add_dlq_commands(commands)
+    _add_backup_commands(commands)
     return parser
+
+
+def _add_backup_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    backup = commands.add_parser(
+        "backup", help="dump MariaDB (with its GTID position) and snapshot Redis into a folder"
+    )
+    backup.add_argument("--to", required=True, help="folder that receives typogram-<time>/")
+    backup.add_argument("--no-redis", action="store_true", help="the database only")
+    restore = commands.add_parser(
+        "restore", help="load a backup folder into an empty database; place its Redis snapshot"
+    )
+    restore.add_argument("folder", help="a typogram-<time>/ folder written by typogram backup")
+    restore.add_argument(
+        "--database-url", help="restore into this database (default: TYPOGRAM_DATABASE_URL)"
+    )
+    restore.add_argument(
+        "--redis-rdb", help="write the Redis snapshot here (the stopped server's dump.rdb)"
+    )
+    restore.add_argument(
+        "--force", action="store_true", help="load even if the database already has tables"
+    )
+
+
+def _backup(settings: Settings, args: argparse.Namespace) -> int:
+    """``typogram backup`` / ``restore``: 0 done, 1 a client or check failed."""
+    import datetime as dt
+
+    from typogram import backup
+
+    try:
+        if args.command == "backup":
+            now = dt.datetime.now(dt.UTC)
+            folder = backup.backup(settings, Path(args.to), redis=not args.no_redis, now=now)
+            print(folder)
+            return 0
+        url = args.database_url or settings.sql_url
+        manifest = backup.restore_database(Path(args.folder), url, force=args.force)
+        print(f"restored {manifest.database} as of {manifest.created_at}")
+        if manifest.gtid_position:
+            print(f"replay binary logs from GTID {manifest.gtid_position} for later writes")
+        if args.redis_rdb:
+            backup.restore_redis(Path(args.folder), Path(args.redis_rdb))
+            print(f"Redis snapshot written to {args.redis_rdb}: start the server on it")
+        return 0
+    except (backup.BackupError, OSError) as exc:
+        print(f"typogram: {exc}", file=sys.stderr)
+        return 1
 
 
 def _add_dlq_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -341,6 +402,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logs.configure(settings.log_level, settings.log_json)
     if args.command == "dlq":
         return _dlq(settings, args)
+    if args.command in ("backup", "restore"):
+        return _backup(settings, args)
     from workers.groups import GROUPS
 
     groups: list[str] = []

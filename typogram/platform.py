@@ -21,6 +21,7 @@ from typogram.db.migrate import create_database_if_missing, upgrade
 from typogram.metrics import KernelMetrics
 from typogram.passwords import Passwords
 from typogram.ports import Archive, Cache, EventLog, PubSub, Search
+from typogram.process_metrics import GcPauses, LoopMonitor
 from typogram.ratings import Ratings
 from typogram.records import Records
 from typogram.settings import Settings
@@ -55,7 +56,7 @@ class Platform:
 
 
 def _cache(settings: Settings) -> Cache:
-    if settings.redis_url:
+    if settings.uses_redis:
         from typogram.adapters.redis import RedisCache
 
         return RedisCache.from_settings(settings)
@@ -63,7 +64,7 @@ def _cache(settings: Settings) -> Cache:
 
 
 def _pubsub(settings: Settings) -> PubSub:
-    if settings.redis_url:
+    if settings.uses_redis:
         from typogram.adapters.redis import RedisPubSub
 
         return RedisPubSub.from_settings(settings)
@@ -95,6 +96,9 @@ async def open_platform(
                 settings.sql_url,
                 settings.database_replica_urls,
                 pool_size=settings.database_pool_size,
+                replica_max_lag_s=settings.database_replica_max_lag_s,
+                replica_check_s=settings.database_replica_check_s,
+                timeout_s=settings.backend_connect_timeout_s,
             )
         )
         if migrate:
@@ -121,6 +125,9 @@ async def open_platform(
             ("ratings", ratings),
         ):
             metrics.components.add(name, component.statistics)
+        metrics.watch(db, events)
+        await stack.enter_async_context(LoopMonitor(metrics.loop_lag))
+        stack.enter_context(GcPauses(metrics.gc_pause))
         yield Platform(
             settings=settings,
             db=db,

@@ -267,6 +267,11 @@ class EventLog(Protocol):
         topics: Sequence[str],
         handler: Callable[[str, bytes], Awaitable[None]],
     ) -> None: ...
+    def consumer_lag(self) -> dict[tuple[str, str], int]:
+        """Messages waiting for this process's consumers, per (group, topic): sampled
+        (at most about once a second per consumer), never on the delivery path."""
+        ...
+
     def statistics(self) -> dict[str, float]: ...
 
 

@@ -38,8 +38,18 @@ class Settings:
     database_url: str = ""
     database_replica_urls: tuple[str, ...] = ()
     database_pool_size: int = 20
+    # Reads skip a replica more than this many seconds behind the primary (or down).
+    database_replica_max_lag_s: float = 5.0
+    # How often each process reads the primary's and the replicas' GTID positions.
+    database_replica_check_s: float = 1.0
     redis_url: str = ""
     redis_prefix: str = ""
+    # Redis Sentinel (``host:port`` each): the master of ``redis_sentinel_master`` is
+    # looked up on every new connection; ``redis_url`` then gives only the scheme,
+    # credentials and database.
+    redis_sentinels: tuple[str, ...] = ()
+    redis_sentinel_master: str = "typogram"
+    redis_sentinel_password: str = ""
     kafka_bootstrap: str = ""
     kafka_topic_prefix: str = ""
     kafka_create_topics: bool = True
@@ -111,6 +121,8 @@ class Settings:
     typing_recent_cache_ttl_s: int = 900
     typing_partitions_ahead: int = 3
     typing_retention_days: int = 90
+    # Archived keystroke analytics are kept this long, then ``typogram partitions`` deletes them.
+    analytics_cold_days: int = 365
     # -- races, matchmaking, tournaments (gateway/races.py, gateway/race_queues.py) --
     race_tick_ms: int = 50
     race_max_players: int = 5
@@ -154,6 +166,11 @@ class Settings:
         return f"sqlite:///{Path(self.data_dir) / 'typogram.sqlite3'}"
 
     @property
+    def uses_redis(self) -> bool:
+        """Cache, pub/sub and queues on Redis (a URL, or sentinels naming the master)."""
+        return bool(self.redis_url or self.redis_sentinels)
+
+    @property
     def uses_mysql(self) -> bool:
         return self.sql_url.startswith(("mysql://", "mysql+aiomysql://", "mariadb://"))
 
@@ -176,6 +193,12 @@ class Settings:
             raise SettingsError(
                 f"TYPOGRAM_ARCHIVE_URL must start with file:// or s3://, got {self.archive_url!r}"
             )
+        if self.redis_sentinels and self.redis_url.startswith("unix://"):
+            raise SettingsError("TYPOGRAM_REDIS_SENTINELS needs a redis:// or rediss:// URL")
+        for address in self.redis_sentinels:
+            host, _, port = address.rpartition(":")
+            if host and not port.isdigit():
+                raise SettingsError(f"TYPOGRAM_REDIS_SENTINELS: not host:port: {address!r}")
         for name in ("http_port", "ws_port"):
             port = getattr(self, name)
             if not 0 <= port <= 65535:

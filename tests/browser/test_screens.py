@@ -110,9 +110,9 @@ async def test_profile_boards_insights_challenge_and_achievements(
     # Profile: rating (unrated until a race) and recent results, newest first.
     await reload_until(page, "#recent-results tbody tr")
     assert await page.locator("#recent-results tbody tr").count() == 2
-    assert "unrated" in await page.inner_text("#profile-rating")
     # Its records: totals, the streak, the personal best, WPM over time, no races yet.
     await reload_until(page, "#profile-stats[data-loaded=true] #stat-tests:text-is('2')")
+    assert "unrated" in await page.inner_text("#profile-rating")
     await reload_until(page, "#stat-streak:has-text('1 day')")
     assert "0 played" in await page.inner_text("#stat-races")
     assert float(await page.inner_text("#stat-best")) > 0

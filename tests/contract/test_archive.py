@@ -102,3 +102,35 @@ def test_settings_pick_the_adapter(tmp_path: Path) -> None:
     assert isinstance(local, LocalArchive) and local.root == tmp_path / "archive"
     s3 = archive_from_settings(load(env={}, archive_url="s3://bucket/some/prefix"))
     assert isinstance(s3, S3Archive) and s3.bucket == "bucket" and s3.prefix == "some/prefix/"
+
+
+async def test_archived_analytics_expire_after_a_year_and_nothing_else_does(
+    archive: Archive,
+) -> None:
+    """Hot 90 days in the database, cold for a year in the archive, then gone."""
+    import datetime as dt
+
+    from typogram.db.archiver import expire_cold_analytics
+
+    now = dt.datetime(2027, 3, 15, tzinfo=dt.UTC)
+    now_ms = int(now.timestamp() * 1000)
+    keys = {
+        "user_key_stats/2026-02/aaa.jsonl.gz": True,  # ended 2026-03-01: > 365 days ago
+        "user_key_stats/2026-03/bbb.jsonl.gz": False,  # ends 2026-04-01: < 365 days ago
+        "user_trend/2025-12/ccc.jsonl.gz": True,
+        "user_bigram_stats/2027-01/ddd.jsonl.gz": False,
+        "user_confusions/notamonth/eee.jsonl.gz": False,  # not a cold object's key
+        "test_results/2025-01.jsonl.gz": False,  # months of results are not analytics
+    }
+    for key in keys:
+        await archive.put(key, b"x")
+
+    dry = await expire_cold_analytics(archive, now_ms, cold_days=365, dry_run=True)
+    assert dry["user_key_stats"] == 1 and dry["user_trend"] == 1
+    assert len(await archive.list()) == len(keys)  # a dry run deletes nothing
+
+    done = await expire_cold_analytics(archive, now_ms, cold_days=365)
+    assert done == dry
+    assert await archive.list() == sorted(key for key, gone in keys.items() if not gone)
+    with pytest.raises(ValueError):
+        await expire_cold_analytics(archive, now_ms, cold_days=0)

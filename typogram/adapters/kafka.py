@@ -47,6 +47,7 @@ CLIENT_ID: Final = "typogram"
 # default message.max.bytes (1 MB).
 PRODUCER_BATCH_BYTES: Final = 256 * 1024
 READ_BACK_PATIENCE: Final = 6  # connect timeouts one ``read_back`` may take in all
+LAG_SAMPLE_S: Final = 1.0  # how often a consumer works out its lag (between two polls)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +113,8 @@ class KafkaEventLog:
         self._idempotent = False
         self._published: dict[str, int] = defaultdict(int)
         self._consumed = self._consumers = self._commit_failures = 0
+        # Sampled lag of each running ``consume`` call: (group, topic) → messages.
+        self._lags: dict[int, dict[tuple[str, str], int]] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Self:
@@ -307,15 +310,45 @@ class KafkaEventLog:
             fetch_max_wait_ms=tuning.fetch_max_wait_ms,
         )
         self._consumers += 1
+        lag_id, sampled_at = id(consumer), 0.0
         try:
             await consumer.start()
             while True:
                 self._check()
                 batches = await consumer.getmany(timeout_ms=tuning.poll_timeout_ms)
                 await self._handle(consumer, batches, handler)
+                if time.monotonic() - sampled_at >= LAG_SAMPLE_S:
+                    sampled_at = time.monotonic()
+                    self._lags[lag_id] = await self._sample_lag(consumer, group)
         finally:
             self._consumers -= 1
+            self._lags.pop(lag_id, None)
             await consumer.stop()
+
+    async def _sample_lag(
+        self, consumer: AIOKafkaConsumer, group: str
+    ) -> dict[tuple[str, str], int]:
+        """High watermark minus position, summed per topic over this consumer's partitions."""
+        lag: dict[tuple[str, str], int] = {}
+        for partition in consumer.assignment():
+            topic = partition.topic[len(self._prefix) :]
+            behind = lag.setdefault((group, topic), 0)
+            highwater = consumer.highwater(partition)
+            if highwater is None:  # nothing fetched from it yet
+                continue
+            try:
+                position = await asyncio.wait_for(consumer.position(partition), self._timeout_s)
+            except (KafkaError, TimeoutError, IllegalStateError):
+                continue  # revoked meanwhile, or the broker is slow: next sample
+            lag[group, topic] = behind + max(0, highwater - position)
+        return lag
+
+    def consumer_lag(self) -> dict[tuple[str, str], int]:
+        total: dict[tuple[str, str], int] = {}
+        for lags in self._lags.values():
+            for key, value in lags.items():
+                total[key] = total.get(key, 0) + value
+        return total
 
     async def _handle(
         self,

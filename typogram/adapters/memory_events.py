@@ -192,6 +192,14 @@ class InProcessEventLog(_Embedded):
         history = self._history.get(topic, ())
         return list(history)[-limit:] if limit > 0 else []
 
+    def consumer_lag(self) -> dict[tuple[str, str], int]:
+        """Each group's backlog by topic, counted now (at most ``queue_size`` per group)."""
+        lag = {(name, topic): 0 for topic, names in self._routes.items() for name in names}
+        for name, group in self._groups.items():
+            for topic, _, _ in group.backlog:
+                lag[name, topic] = lag.get((name, topic), 0) + 1
+        return lag
+
     def statistics(self) -> dict[str, float]:
         stats: dict[str, float] = {
             "published": sum(self._published.values()),

@@ -18,7 +18,6 @@ import time
 from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from itertools import islice
 from typing import Any, Final, Self
-from urllib.parse import urlsplit, urlunsplit
 
 import hiredis
 from redis.asyncio import BlockingConnectionPool, Redis
@@ -27,6 +26,7 @@ from redis.exceptions import NoScriptError, RedisError
 
 from typogram.adapters.listeners import deliver
 from typogram.adapters.redis_batch import CommandBatcher
+from typogram.adapters.redis_endpoint import RedisEndpoint
 from typogram.adapters.redis_wire import Subscriber, connect, reply_error
 from typogram.errors import BackendUnavailable
 from typogram.ports import Listener, PubSub, ScoreRaise, publish_numbered
@@ -37,7 +37,9 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_CONNECTIONS: Final = 64
 PUBLISH_BATCH: Final = 1_000  # PUBLISHes per pipeline round trip in ``publish_many``
 RECONNECT_MIN_S: Final = 0.05
-RECONNECT_MAX_S: Final = 5.0
+# A reconnect attempt is a sentinel query and a TCP connect: cheap enough to try twice a
+# second, so the subscriber is back within half a second of a failover completing.
+RECONNECT_MAX_S: Final = 0.5
 
 # INCRBY, then PEXPIRE only if this call created the key, atomically (one script).
 _INCR_WITH_TTL: Final = """
@@ -115,17 +117,6 @@ return raised
 """
 
 
-def redact(url: str) -> str:
-    """The URL without its password, for logs and error messages."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = f"{parts.username or ''}:***@{parts.hostname}"
-    if parts.port is not None:
-        netloc += f":{parts.port}"
-    return urlunsplit(parts._replace(netloc=netloc))
-
-
 def _as_bytes(value: bytes | str) -> bytes:
     """Replies are bytes (no ``decode_responses``); the stubs also allow str."""
     return value if isinstance(value, bytes) else value.encode()
@@ -142,27 +133,33 @@ def _ttl_ms(ttl: float) -> int:
 
 
 async def _connect(
-    url: str, timeout_s: float, max_connections: int, client_name: str | None
+    endpoint: RedisEndpoint, timeout_s: float, max_connections: int, client_name: str | None
 ) -> Redis:
     """A client on its own bounded pool, checked with PING; ``BackendUnavailable`` if not."""
+    options: dict[str, Any] = {
+        "client_name": client_name,  # shows in CLIENT LIST: which role holds a connection
+        "max_connections": max_connections,
+        "socket_connect_timeout": timeout_s,
+        "socket_timeout": timeout_s,  # a command never hangs forever on a dead server
+        "socket_keepalive": True,
+    }
     try:
-        pool = BlockingConnectionPool.from_url(
-            url,
-            client_name=client_name,  # shows in CLIENT LIST: which role holds a connection
-            max_connections=max_connections,
-            timeout=timeout_s,  # wait for a free pooled connection at most this long
-            socket_connect_timeout=timeout_s,
-            socket_timeout=timeout_s,  # a command never hangs forever on a dead server
-            socket_keepalive=True,
-        )
+        if endpoint.uses_sentinel:  # a pool that asks the sentinels on every new connection
+            client = endpoint.client(**options)
+        else:
+            pool = BlockingConnectionPool.from_url(
+                endpoint.url,
+                timeout=timeout_s,  # wait for a free pooled connection at most this long
+                **options,
+            )
+            client = Redis.from_pool(pool)
     except ValueError as exc:
-        raise BackendUnavailable("Redis", redact(url), f"invalid URL: {exc}") from exc
-    client = Redis.from_pool(pool)
+        raise BackendUnavailable("Redis", endpoint.describe(), f"invalid URL: {exc}") from exc
     try:
         await asyncio.wait_for(client.ping(), timeout_s)
     except (RedisError, OSError) as exc:  # TimeoutError is an OSError
         await client.aclose()
-        raise BackendUnavailable("Redis", redact(url), _reason(exc)) from exc
+        raise BackendUnavailable("Redis", endpoint.describe(), _reason(exc)) from exc
     return client
 
 
@@ -171,7 +168,7 @@ class _RedisAdapter:
 
     def __init__(
         self,
-        url: str,
+        url: str | RedisEndpoint,
         *,
         prefix: str = "",
         connect_timeout_s: float = 5.0,
@@ -180,7 +177,7 @@ class _RedisAdapter:
     ) -> None:
         if not url:
             raise ValueError("a Redis URL is required, e.g. redis://127.0.0.1:6379/0")
-        self._url = url
+        self._endpoint = RedisEndpoint(url) if isinstance(url, str) else url
         self._prefix = prefix
         self._timeout_s = connect_timeout_s
         self._max_connections = max_connections
@@ -195,7 +192,7 @@ class _RedisAdapter:
     @classmethod
     def from_settings(cls, settings: Settings) -> Self:
         return cls(
-            settings.redis_url,
+            RedisEndpoint.from_settings(settings),
             prefix=settings.redis_prefix,
             connect_timeout_s=settings.backend_connect_timeout_s,
         )
@@ -203,15 +200,20 @@ class _RedisAdapter:
     async def __aenter__(self) -> Self:
         if self._client is not None or self._closed:
             raise RuntimeError(f"{type(self).__name__} can be entered once")
-        self._client = await _connect(
-            self._url, self._timeout_s, self._max_connections, self._client_name
-        )
+        try:
+            self._client = await _connect(
+                self._endpoint, self._timeout_s, self._max_connections, self._client_name
+            )
+        except BaseException:
+            await self._endpoint.aclose()
+            raise
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         self._closed = True
         if self._client is not None:
             await self._client.aclose()
+        await self._endpoint.aclose()
 
     def _redis(self) -> Redis:
         if self._closed or self._client is None:
@@ -224,7 +226,7 @@ class _RedisAdapter:
 
     def shares_server(self, other: _RedisAdapter) -> bool:
         """Same Redis and key prefix: a script run by one may act for the other."""
-        return self._url == other._url and self._prefix == other._prefix
+        return self._endpoint.key() == other._endpoint.key() and self._prefix == other._prefix
 
 
 class RedisCache(_RedisAdapter):
@@ -244,7 +246,7 @@ class RedisCache(_RedisAdapter):
         self._append_script = self._redis().register_script(_APPEND_NUMBERED)
         self._held_script = self._redis().register_script(_WRITE_HELD)
         self._raise_script = self._redis().register_script(_RAISE_SCORES)
-        self._batcher = CommandBatcher(self._url, self._timeout_s, self._client_name)
+        self._batcher = CommandBatcher(self._endpoint, self._timeout_s, self._client_name)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -504,13 +506,13 @@ class RedisPubSub(_RedisAdapter):
 
     async def __aenter__(self) -> Self:
         await super().__aenter__()
-        self._batcher = CommandBatcher(self._url, self._timeout_s, self._client_name)
+        self._batcher = CommandBatcher(self._endpoint, self._timeout_s, self._client_name)
         try:
             # Connect now, so a dead Redis is reported at start like every backend.
             self._conn = await self._open_subscriber()
         except (RedisError, OSError) as exc:
             await self.__aexit__()
-            raise BackendUnavailable("Redis", redact(self._url), _reason(exc)) from exc
+            raise BackendUnavailable("Redis", self._endpoint.describe(), _reason(exc)) from exc
         self._supervisor = asyncio.create_task(self._supervise(), name="redis-subscriber")
         return self
 
@@ -610,10 +612,11 @@ class RedisPubSub(_RedisAdapter):
     async def _open_subscriber(self) -> Subscriber:
         self._lost.clear()
         return await connect(
-            self._url,
+            await self._endpoint.resolve(),  # with Sentinel: the master as of now
             lambda: Subscriber(self._on_message, self._on_subscribed, self._on_lost),
             self._timeout_s,
             self._client_name,
+            expect_master=self._endpoint.uses_sentinel,
         )
 
     def _on_message(self, wire: bytes, payload: bytes) -> None:

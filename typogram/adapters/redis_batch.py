@@ -6,7 +6,8 @@ batcher's own connection (``redis_wire.Pipeline``), and each caller gets its
 own reply or its own error. Commands reach Redis in the order they were
 issued. The connection is opened on first use and again after it was lost
 (the commands in flight then fail with ``ConnectionError``: they may or may
-not have run, as with any client).
+not have run, as with any client). Each connect resolves the endpoint
+again, so with Sentinel a reconnect after a failover finds the new master.
 
 The queue is bounded by the callers: the gateway bounds in-flight
 ``chat.send`` work per node (``gateway_chat_max_inflight``).
@@ -18,18 +19,22 @@ import asyncio
 from collections.abc import Iterable
 from typing import Any
 
+from typogram.adapters.redis_endpoint import RedisEndpoint
 from typogram.adapters.redis_wire import Pipeline, connect
 
 
 class CommandBatcher:
-    def __init__(self, url: str, timeout_s: float, client_name: str | None = None) -> None:
-        self._url = url
+    def __init__(
+        self, endpoint: RedisEndpoint | str, timeout_s: float, client_name: str | None = None
+    ) -> None:
+        self._endpoint = RedisEndpoint(endpoint) if isinstance(endpoint, str) else endpoint
         self._timeout_s = timeout_s
         self._client_name = client_name
         self._wire: Pipeline | None = None
         self._lock = asyncio.Lock()
         self._closed = False
         self._round_trips = self._commands = 0  # of connections already replaced
+        self.connects = 0
 
     @property
     def round_trips(self) -> int:
@@ -71,10 +76,15 @@ class CommandBatcher:
                 if wire is not None:
                     self._round_trips += wire.writes
                     self._commands += wire.commands
-                timeout = self._timeout_s
+                timeout, endpoint = self._timeout_s, self._endpoint
                 wire = self._wire = await connect(
-                    self._url, lambda: Pipeline(timeout), timeout, self._client_name
+                    await endpoint.resolve(),  # with Sentinel: the master as of now
+                    lambda: Pipeline(timeout),
+                    timeout,
+                    self._client_name,
+                    expect_master=endpoint.uses_sentinel,
                 )
+                self.connects += 1
             return wire
 
     async def aclose(self) -> None:

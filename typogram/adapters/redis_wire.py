@@ -13,7 +13,8 @@ redis-py's exception types, so callers handle both clients alike.
 ``Pipeline``: ``call(*command)`` from any task; every command issued in one
 loop turn goes out in one write, replies come back in order (FIFO futures).
 A reply overdue by ``timeout_s`` closes the connection and fails what waits;
-the next call connects again.
+the next call connects again. So does a ``READONLY`` error (the server was
+demoted to a replica by a failover).
 
 ``Subscriber``: SUBSCRIBE / UNSUBSCRIBE on one connection; ``on_message`` is
 called for every message as it is parsed, ``on_subscribed`` for every
@@ -25,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Final, TypeVar, cast
 
 import hiredis
@@ -54,17 +55,20 @@ class _Wire(asyncio.Protocol):
         self._setting_up: deque[asyncio.Future[Any]] = deque()  # AUTH, SELECT, SETNAME
         self.closed = False
 
-    async def setup(self, commands: list[tuple[Any, ...]]) -> None:
+    async def setup(self, commands: list[tuple[Any, ...]]) -> list[Any]:
         """Run connection setup commands before any other traffic; raise on an error reply."""
         loop = asyncio.get_running_loop()
         waiting = [loop.create_future() for _ in commands]
         self._setting_up.extend(waiting)
         for command in commands:
             self.write(hiredis.pack_command(command))
+        replies = []
         for future in waiting:
             reply = await future
             if isinstance(reply, hiredis.ReplyError):
                 raise reply_error(reply)
+            replies.append(reply)
+        return replies
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
@@ -73,7 +77,7 @@ class _Wire(asyncio.Protocol):
         reader = self._reader
         reader.feed(data)
         try:
-            while (reply := reader.gets()) is not False:
+            while not self.closed and (reply := reader.gets()) is not False:
                 if self._setting_up:
                     future = self._setting_up.popleft()
                     if not future.done():
@@ -116,9 +120,18 @@ class _Wire(asyncio.Protocol):
 
 
 async def connect(
-    url: str, factory: Callable[[], W], timeout_s: float, client_name: str | None
+    url: str,
+    factory: Callable[[], W],
+    timeout_s: float,
+    client_name: str | None,
+    *,
+    expect_master: bool = False,
 ) -> W:
-    """Open ``url`` with ``factory``'s protocol, then AUTH / SELECT / SETNAME on it."""
+    """Open ``url`` with ``factory``'s protocol, then AUTH / SELECT / SETNAME on it.
+
+    ``expect_master``: also ask ``ROLE`` and refuse (``ConnectionError``) a
+    server that is not a master, such as one Sentinel has just demoted.
+    """
     params = parse_url(url)
     loop = asyncio.get_running_loop()
     cls = params.get("connection_class")
@@ -144,12 +157,22 @@ async def connect(
             commands.append(("SELECT", int(params["db"])))
         if client_name:
             commands.append(("CLIENT", "SETNAME", client_name))
+        if expect_master:
+            commands.append(("ROLE",))
         try:
-            await wire.setup(commands)
+            replies = await wire.setup(commands)
+            if expect_master and not (replies[-1] and replies[-1][0] == b"master"):
+                raise ConnectionError(f"{host_of(params)} is not the Redis master any more")
         except BaseException:
             wire.close()
             raise
     return wire
+
+
+def host_of(params: Mapping[str, Any]) -> str:
+    if "path" in params:
+        return str(params["path"])
+    return f"{params.get('host', 'localhost')}:{params.get('port', 6379)}"
 
 
 class Pipeline(_Wire):
@@ -210,11 +233,14 @@ class Pipeline(_Wire):
             self.abort(ConnectionError("Redis sent a reply nobody asked for"))
             return
         future = self._waiting.popleft()
-        if future.done():  # its caller gave up
-            return
         if isinstance(reply, hiredis.ReplyError):
-            future.set_exception(reply_error(reply))
-        else:
+            if not future.done():  # (its caller may have given up)
+                future.set_exception(reply_error(reply))
+            if str(reply).startswith("READONLY"):
+                # A master demoted by a failover: drop the connection so the next
+                # command connects again (to the new master, with Sentinel).
+                self.abort(ConnectionError("this Redis server became a replica"))
+        elif not future.done():
             future.set_result(reply)
 
     def _lost(self, exc: Exception) -> None:

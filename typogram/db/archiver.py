@@ -21,6 +21,11 @@ Two jobs share that path:
    writes the same key again. Only rows still cold are deleted, matched by
    primary key.
 
+3. **Expiry** (``expire_cold_analytics``): the strategy keeps analytics hot
+   for 90 days (in the database) and cold for a year (in the archive); an
+   analytics object whose month ended more than ``cold_days`` ago holds only
+   rows older than that, and is deleted.
+
 Reading cold objects: a row is identified by its primary key and
 ``created_at``. The same row can appear in two objects (a crash between the
 write and the delete, then a rerun whose batch starts elsewhere; or a
@@ -210,6 +215,42 @@ async def archive_cold(
         if len(rows) < batch_rows:
             return deleted
         after = keys[-1]
+
+
+def object_month(key: str) -> Month | None:
+    """The month of a cold object's key (``<table>/<YYYY-MM>/<digest>.jsonl.gz``), if it is one."""
+    parts = key.split("/")
+    if len(parts) != 3 or len(parts[1]) != 7 or parts[1][4] != "-":
+        return None
+    year, month = parts[1][:4], parts[1][5:]
+    if not (year.isdigit() and month.isdigit() and 1 <= int(month) <= 12):
+        return None
+    return Month(int(year), int(month))
+
+
+async def expire_cold_analytics(
+    archive: Archive, now_ms: int, *, cold_days: int, dry_run: bool = False
+) -> dict[str, int]:
+    """Delete analytics objects whose every row is older than ``cold_days``; per table, how many.
+
+    An object's month is that of its newest row, so once the month has ended
+    ``cold_days`` ago nothing in it is younger. Keys of any other shape are
+    left alone.
+    """
+    if cold_days < 1:
+        raise ValueError("cold_days must be at least 1")
+    cutoff = now_ms - cold_days * DAY_MS
+    expired: dict[str, int] = {}
+    for table, _ in ANALYTICS_STAMPS:
+        expired[table.name] = 0
+        for key in await archive.list(f"{table.name}/"):
+            month = object_month(key)
+            if month is None or month.next().start_ms() > cutoff:
+                continue
+            if not dry_run:
+                await archive.delete(key)
+            expired[table.name] += 1
+    return expired
 
 
 async def count_cold(db: Database, table: Table, stamp: str, cutoff_ms: int) -> int:

@@ -2,26 +2,35 @@
 
 ``Database`` is an async context manager over SQLAlchemy async engines
 (aiomysql for MySQL/MariaDB, aiosqlite for the embedded file). Callers take a
-connection with ``write()`` (a transaction on the primary) or ``read()`` (a
-replica, round robin, the primary when there is none).
+connection with ``write()`` (a transaction on the primary) or ``read()``: a
+usable replica in turn (``typogram.db.replicas``: reachable and at most
+``replica_max_lag_s`` behind), the primary when there is none or when the
+caller asks for it. ``read(since=t)`` is read-your-writes without the
+primary: a replica only once it has applied every write committed before
+``t``. Every statement's time is kept per family (``typogram.db.timing``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
+import logging
 import time
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any, Self
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
-from sqlalchemy.pool import PoolResetState
+from sqlalchemy.pool import PoolResetState, QueuePool
 
+from typogram.db.replicas import Replica, Replicas
+from typogram.db.timing import QueryTimes
 from typogram.errors import BackendUnavailable
+
+log = logging.getLogger(__name__)
 
 WRITER_WAIT_S = 30.0
 # ``info`` mark on a pooled connection whose transaction ``write()`` just committed.
@@ -45,6 +54,12 @@ def async_url(url: str) -> str:
 def redact(url: str) -> str:
     """The URL without its password, for logs and error lines."""
     return make_url(url).render_as_string(hide_password=True)
+
+
+def server_name(url: str) -> str:
+    """``host:port`` of a database URL: a replica's label in metrics and logs."""
+    parsed = make_url(async_url(url))
+    return f"{parsed.host or 'localhost'}:{parsed.port or 3306}"
 
 
 def _engine(url: str, pool_size: int) -> AsyncEngine:
@@ -97,18 +112,29 @@ def _reset(dbapi_conn: Any, record: Any, state: PoolResetState) -> None:
 
 class Database:
     def __init__(
-        self, primary_url: str, replica_urls: Sequence[str] = (), *, pool_size: int = 20
+        self,
+        primary_url: str,
+        replica_urls: Sequence[str] = (),
+        *,
+        pool_size: int = 20,
+        replica_max_lag_s: float = 5.0,
+        replica_check_s: float = 1.0,
+        timeout_s: float = 5.0,
     ) -> None:
         self.primary_url = primary_url
         self.replica_urls = tuple(replica_urls)
         self._pool_size = pool_size
+        self._replica_max_lag_s = replica_max_lag_s
+        self._replica_check_s = replica_check_s
+        self._timeout_s = timeout_s
         self._primary: AsyncEngine | None = None
-        self._replicas: list[AsyncEngine] = []
-        self._next_replica: itertools.cycle[AsyncEngine] | None = None
+        self._replicas: Replicas | None = None
+        self._monitor: asyncio.Task[None] | None = None
         self._closed = False
         self._writer = asyncio.Lock() if self.dialect == "sqlite" else None
         self._queries = 0
         self._query_seconds = 0.0
+        self.query_times = QueryTimes()
 
     @property
     def dialect(self) -> str:
@@ -118,29 +144,50 @@ class Database:
         if self._closed:
             raise RuntimeError("Database is closed")
         self._primary = _engine(self.primary_url, self._pool_size)
-        self._replicas = [_engine(url, self._pool_size) for url in self.replica_urls]
-        self._next_replica = itertools.cycle(self._replicas) if self._replicas else None
-        for url, engine in [
-            (self.primary_url, self._primary),
-            *zip(self.replica_urls, self._replicas, strict=True),
-        ]:
-            try:
-                async with engine.connect() as conn:
-                    await conn.execute(text("SELECT 1"))
-            except Exception as exc:
-                await self._dispose()
-                raise BackendUnavailable("database", redact(url), _reason(exc)) from exc
+        self.query_times.attach(self._primary, "primary")
+        try:
+            async with self._primary.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except Exception as exc:
+            await self._dispose()
+            raise BackendUnavailable("database", redact(self.primary_url), _reason(exc)) from exc
+        if self.replica_urls:
+            await self._open_replicas(self._primary)
         return self
 
+    async def _open_replicas(self, primary: AsyncEngine) -> None:
+        """Replicas down at start are skipped (and checked again), never fatal."""
+        members = []
+        for url in self.replica_urls:
+            engine = _engine(url, self._pool_size)
+            members.append(Replica(server_name(url), engine))
+            self.query_times.attach(engine, "replica")
+        self._replicas = Replicas(
+            primary,
+            members,
+            max_lag_s=self._replica_max_lag_s,
+            check_s=self._replica_check_s,
+            timeout_s=self._timeout_s,
+        )
+        try:
+            await self._replicas.check()
+        except Exception as exc:  # the primary answered a moment ago: checks go on
+            log.warning("first replica check failed: %s", _reason(exc))
+        self._monitor = asyncio.create_task(self._replicas.run(), name="replica-monitor")
+
     async def __aexit__(self, *exc: object) -> None:
+        if self._monitor is not None:
+            self._monitor.cancel()
+            await asyncio.wait([self._monitor])  # never swallows our own cancellation
         await self._dispose()
         self._closed = True
 
     async def _dispose(self) -> None:
-        for engine in [self._primary, *self._replicas]:
+        replicas = self._replicas.members if self._replicas else []
+        for engine in [self._primary, *(r.engine for r in replicas)]:
             if engine is not None:
                 await engine.dispose()
-        self._primary, self._replicas = None, []
+        self._primary, self._replicas = None, None
 
     def _engine_for_write(self) -> AsyncEngine:
         if self._primary is None:
@@ -177,14 +224,33 @@ class Database:
             self._count(started)
 
     @asynccontextmanager
-    async def read(self, *, primary: bool = False) -> AsyncIterator[AsyncConnection]:
-        """A connection for reads; ``primary=True`` for read-your-writes."""
-        engine = self._engine_for_write()
-        if not primary and self._next_replica is not None:
-            engine = next(self._next_replica)
+    async def read(
+        self, *, primary: bool = False, since: float | None = None
+    ) -> AsyncIterator[AsyncConnection]:
+        """A connection for reads.
+
+        ``primary=True`` reads the primary. ``since`` (epoch seconds) asks
+        for every write committed before then: a replica that has applied
+        them, else the primary. Otherwise any usable replica, else the
+        primary. A replica that cannot hand out a connection is marked down
+        and the primary serves the read.
+        """
+        primary_engine = self._engine_for_write()
+        replicas = self._replicas
+        replica = None if primary or replicas is None else replicas.choose(since)
         started = time.perf_counter()
         try:
-            async with engine.connect() as conn:
+            async with AsyncExitStack() as stack:
+                conn: AsyncConnection | None = None
+                if replica is not None:
+                    assert replicas is not None
+                    try:
+                        conn = await stack.enter_async_context(replica.engine.connect())
+                    except (DBAPIError, OSError) as exc:
+                        replicas.mark_down(replica, exc)
+                        replicas.fallbacks += 1
+                if conn is None:
+                    conn = await stack.enter_async_context(primary_engine.connect())
                 yield conn
         finally:
             self._count(started)
@@ -197,12 +263,44 @@ class Database:
         async with self.read(primary=True) as conn:
             await conn.execute(text("SELECT 1"))
 
+    @property
+    def read_your_writes_s(self) -> float:
+        """How long after a commit a usable replica may still lack it: the lag limit
+        plus two checks (one second without replicas)."""
+        if not self.replica_urls:
+            return 1.0
+        return self._replica_max_lag_s + 2 * self._replica_check_s
+
+    async def check_replicas(self) -> None:
+        """One replica check now (the monitor runs one every ``replica_check_s``)."""
+        if self._replicas is not None:
+            await self._replicas.check()
+
+    def replica_members(self) -> list[Replica]:
+        return list(self._replicas.members) if self._replicas else []
+
+    def replica_usable(self, replica: Replica) -> bool:
+        return replica.usable(self._replica_max_lag_s)
+
+    def pool_use(self) -> dict[str, tuple[int, int]]:
+        """Connections in use and the most the pool hands out, per engine (MySQL only)."""
+        if self.dialect != "mysql":
+            return {}
+        engines = [("primary", self._primary)]
+        engines += [(r.name, r.engine) for r in self.replica_members()]
+        use: dict[str, tuple[int, int]] = {}
+        for name, engine in engines:
+            if engine is not None and isinstance(engine.pool, QueuePool):
+                use[name] = (engine.pool.checkedout(), 2 * self._pool_size)
+        return use
+
     def statistics(self) -> dict[str, float]:
-        return {
-            "blocks": self._queries,
-            "seconds": self._query_seconds,
-            "replicas": len(self._replicas),
-        }
+        stats: dict[str, float] = {"blocks": self._queries, "seconds": self._query_seconds}
+        if self._replicas is not None:
+            stats.update(self._replicas.statistics())
+        else:
+            stats["replicas"] = 0
+        return stats
 
 
 def _reason(exc: BaseException) -> str:

@@ -46,10 +46,12 @@ def update(
     """New ratings for the rated players of one race.
 
     ``standings`` are a race's (``rooms.race_state.standings``): mappings with
-    ``user``, ``place`` and ``guest``. ``ratings`` holds the stored ratings of
-    (at least) the rated players; missing ones start fresh.
+    ``user``, ``place``, ``guest`` and ``rated`` (false: a guest, a flagged
+    finish, a custom-text race; absent in older events: not a guest).
+    ``ratings`` holds the stored ratings of (at least) the rated players;
+    missing ones start fresh.
     """
-    rated = [s for s in standings if not s.get("guest", False)]
+    rated = [s for s in standings if s.get("rated", not s.get("guest", False))]
     if len({s["user"] for s in rated}) != len(rated):
         raise ValueError("a user appears twice in the standings")
     if len(rated) < 2:

@@ -75,7 +75,8 @@ async def store_result(platform: Platform, event: Event) -> None:
 async def rate_race(platform: Platform, event: Event) -> None:
     race_id = str(event.data["race"])[:32]
     standings: list[dict[str, Any]] = list(event.data.get("standings") or [])
-    rated = [s for s in standings if not s.get("guest")]
+    # ``rated`` false: guests, flagged finishes, custom-text races (rooms.race rule 11).
+    rated = [s for s in standings if s.get("rated", not s.get("guest"))]
     if len(rated) < 2:
         return
     users = [str(s["user"]) for s in rated]
@@ -87,7 +88,7 @@ async def rate_race(platform: Platform, event: Event) -> None:
             return
         rows = await conn.execute(select(user_ratings).where(user_ratings.c.user_id.in_(users)))
         before = {r.user_id: rating.Rating(r.mu, r.sigma, r.races) for r in rows}
-        after = rating.update(before, standings)
+        after = rating.update(before, rated)
         for user_id, new in after.items():
             values = {"mu": new.mu, "sigma": new.sigma, "races": new.races, "updated_at": event.ts}
             if user_id in before:

@@ -8,13 +8,13 @@ timed outside the race clock, would not get its place in the standings.
 from __future__ import annotations
 
 import asyncio
-import random
 from typing import Any
 
 import pytest
 
 from tests.browser.conftest import PHONE, Pages, shoot
 from tests.browser.test_web import play_as_guest, unique, wait_online
+from tests.typing_logs import delays
 
 pytestmark = pytest.mark.browser
 
@@ -33,14 +33,15 @@ async def race_by_hand(page: Any, seed: int, mistake: bool = False) -> None:
     await page.wait_for_selector("#race-stage[data-phase=running] #race-text", timeout=15_000)
     await page.focus("#race-input")
     text = await race_text(page)
-    rng = random.Random(seed)
     if mistake:
         await page.keyboard.type("z" if text[0] != "z" else "q")
-        await page.wait_for_timeout(60)
+        await page.wait_for_timeout(120)
         await page.keyboard.press("Backspace")
-    for ch in text:
+        await page.wait_for_timeout(150)
+    # A person's rhythm (tests.typing_logs), less the time a key press itself takes.
+    for ch, wait in zip(text, [*delays(text, wpm=90, seed=seed), 0], strict=True):
         await page.keyboard.type(ch)
-        await page.wait_for_timeout(rng.randint(25, 95))
+        await page.wait_for_timeout(max(1, wait - 15))
 
 
 async def standings_names(page: Any) -> list[str]:

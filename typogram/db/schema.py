@@ -123,6 +123,8 @@ test_results = Table(
     Column("keystrokes", Integer, nullable=False),
     Column("flagged", SmallInteger, nullable=False, server_default="0"),
     Column("flag_reason", String(255), nullable=False, server_default=""),
+    # 0: too little typing to reach a board (migration 0005); stored all the same.
+    Column("ranked", SmallInteger, nullable=False, server_default="1"),
     Index("ix_test_results_user_created", "user_id", "created_at"),
     Index("ix_test_results_test_id", "test_id"),
 )

@@ -6,6 +6,11 @@ for 24 h. An attempt is scored here with ``typogram.typing`` and judged by
 is 422 with its reason codes) and published as ``challenge.attempt``; the
 ``challenges`` worker stores it, counts the streak and feeds the
 ``challenge-{date}`` board, which keeps each user's best attempt.
+
+A user has ``challenge_attempts_per_day`` attempts per UTC day: each one
+takes a number from an atomic counter (``keys.challenge_attempts``) before
+it is scored, so concurrent attempts cannot overrun the cap; one refused on
+the way (400, 422) gives its number back. Past the cap: 429 until midnight UTC.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ from typogram.typing import LogError, replay, score
 api = Api()
 log = get_logger("typogram.rest.challenges")
 TODAY_TTL_S = 24 * 3600
+ATTEMPTS_TTL_S = 2 * 24 * 3600  # the day's attempt counter outlives its day
 ATTEMPT_EVENT = "challenge.attempt"
 
 
@@ -95,7 +101,7 @@ async def today(request: Request) -> Reply:
     body=AttemptBody,
     status=201,
     auth="user",
-    errors=(400, 401, 404, 413, 422),
+    errors=(400, 401, 404, 413, 422, 429),
 )
 async def attempt(request: Request, body: AttemptBody, claims: Claims) -> Reply:
     platform = platform_of(request)
@@ -114,7 +120,22 @@ async def attempt(request: Request, body: AttemptBody, claims: Claims) -> Reply:
             f"a log may hold at most {settings.typing_max_keystrokes} keystrokes",
             fields={"keystrokes": "too many"},
         )
-    return await _scored(platform, challenge_id, body, claims, now)
+    counter = keys.challenge_attempts(claims.subject, challenge_id)
+    taken = await platform.cache.incr(counter, 1, ttl=ATTEMPTS_TTL_S)
+    if taken > settings.challenge_attempts_per_day:
+        await platform.cache.incr(counter, -1)
+        until_midnight = 86_400 - (now // 1000) % 86_400
+        raise AppError(
+            ErrorCode.RATE_LIMITED,
+            f"{settings.challenge_attempts_per_day} attempts a day; try tomorrow's challenge",
+            fields={"challenge_id": "no attempts left today"},
+            retry_after=until_midnight,
+        )
+    try:
+        return await _scored(platform, challenge_id, body, claims, now)
+    except BaseException:
+        await platform.cache.incr(counter, -1)  # refused: the attempt is not spent
+        raise
 
 
 async def _scored(

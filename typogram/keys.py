@@ -230,6 +230,11 @@ def challenge_today(date: str) -> str:
     return f"challenge:{date}"
 
 
+def challenge_attempts(user_id: str, date: str) -> str:
+    """Counts a user's attempts at one day's challenge (the daily cap; TTL two days)."""
+    return f"challenge:{date}:attempts:{user_id}"
+
+
 def achievements_unlocked(user_id: str) -> str:
     """A user's unlocked achievements (JSON list)."""
     return f"user:{user_id}:achievements"

@@ -129,6 +129,8 @@ class Settings:
     # of the log's timeline (clock offset), or behind it by this plus the delay allowed.
     race_progress_tolerance_ms: int = 2000
     race_progress_delay_ms: int = 3000
+    # -- daily challenges (rest/challenges.py) --
+    challenge_attempts_per_day: int = 10
     match_interval_ms: int = 200
     match_max_wait_ms: int = 4000
     match_ticket_ttl_s: int = 600

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from rest import auth, health, results, solo, tournaments, typing_tests, users, web
+from rest import auth, health, results, reviews, solo, tournaments, typing_tests, users, web
 from rest.context import authenticate
 from rest.middleware import BodyLimitMiddleware, MetricsMiddleware, RateLimitMiddleware
 from rest.openapi import build
@@ -31,6 +31,7 @@ FEATURES = (
     web.api,
     typing_tests.api,
     results.api,
+    reviews.api,
     tournaments.api,
     *solo.APIS,
 )

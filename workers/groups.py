@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-from workers import chat, pipeline, races
+from workers import chat, pipeline, races, reviews
 from workers.runtime import Group
 
 GROUPS: dict[str, Group] = {
     group.name: group
-    for group in (chat.GROUP, races.GROUP, races.TOURNAMENTS_GROUP, *pipeline.GROUPS)
+    for group in (
+        chat.GROUP,
+        races.GROUP,
+        races.TOURNAMENTS_GROUP,
+        reviews.GROUP,
+        *pipeline.GROUPS,
+    )
 }

@@ -235,7 +235,8 @@ def judge(
         )
     # Over the log's own span too (rule 8): a race's clock or a time test's clock is
     # longer than the typing, and must not hide keys no hand can type that fast.
-    span_wpm = result.keystrokes * 12_000 / result.typed_ms if result.typed_ms > 0 else 0.0
+    span = _typing_span(replay, result)
+    span_wpm = result.keystrokes * 12_000 / span if span > 0 else 0.0
     if result.raw_wpm > limits.wpm_cap:
         rejects.append(
             Reason("wpm_over_cap", f"{result.raw_wpm:.0f} WPM is over the cap {limits.wpm_cap:.0f}")
@@ -273,6 +274,15 @@ def judge(
     if flags:
         return Verdict("flag", tuple(flags)), timing
     return Verdict("accept"), timing
+
+
+def _typing_span(replay: Replay, result: Result) -> int:
+    """Rule 8: ms from the first counted character to the last (a race's clock starts
+    before the first key, at the server's start)."""
+    if not result.keystrokes:
+        return 0
+    first = replay.strokes[result.first][0]
+    return result.start_ms + result.typed_ms - first
 
 
 def _timing_rules(

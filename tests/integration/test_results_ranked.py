@@ -49,4 +49,5 @@ async def test_too_little_typing_is_stored_but_boardless(
 
     assert await eventually(stored) == 0
     board = await client.get("/api/v1/leaderboards/words-25-en?window=alltime")
-    assert board.json()["entries"] == []
+    # (On Kafka the workers also replay earlier tests' events: only this user matters.)
+    assert [e for e in board.json()["entries"] if e["username"] == "shorty"] == []

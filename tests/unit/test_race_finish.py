@@ -36,3 +36,15 @@ def test_any_log_is_scored_or_refused_as_bad_request(
         handle(state, Finish("ada", result), GO + max(elapsed, 5_000))
     except RaceError as exc:
         assert exc.code is ErrorCode.BAD_REQUEST
+
+
+def test_a_burst_no_hand_could_type_is_refused_whenever_it_starts() -> None:
+    """Keys 4 ms apart (3,000 WPM) are refused even when the race's clock, which starts
+    long before them, makes the finish look slow."""
+    burst = [[20_000 + 4 * i, ch] for i, ch in enumerate(TEXT)]
+    try:
+        replayed(TEXT, burst, RULES, elapsed_ms=25_000)
+    except AppError as exc:
+        assert "wpm_over_cap" in exc.message or "WPM" in exc.message
+    else:
+        raise AssertionError("a 3,000-WPM burst was accepted")

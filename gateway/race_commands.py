@@ -2,8 +2,11 @@
 
 A command is what a node hands its engine or forwards to the owner:
 ``{"k": kind, "user": id, ...}`` with kind one of join, leave, disconnect,
-reconnect, start, progress, finish. A finish carries the raw keystroke log;
-``to_event`` replays it (``gateway.race_finish``), so only the owner pays for it.
+reconnect, start, progress, finish. A finish carries the raw keystroke log
+and ``at``, when the node that took it from the socket received it (epoch
+ms): the finish's time runs from the race's start to then, so forwarding it
+to the owner costs the racer nothing. ``to_event`` replays the log
+(``gateway.race_finish``), so only the owner pays for it.
 """
 
 from __future__ import annotations
@@ -12,13 +15,14 @@ from gateway.race_finish import replayed
 from gateway.race_inbox import Command, Replies
 from rooms import race
 from rooms.race_state import RaceState
-from typogram import typing
+from typogram import anticheat
 from typogram.codes import ErrorCode
 from typogram.errors import AppError
 
 
-def to_event(state: RaceState, c: Command, rules: typing.Limits) -> race.Event:
-    """The event for command ``c``; raises ``AppError`` (bad_request) when it is malformed."""
+def to_event(state: RaceState, c: Command, rules: anticheat.Limits, now_ms: int) -> race.Event:
+    """The event for command ``c`` applied at ``now_ms``; raises ``AppError``
+    (bad_request) when it is malformed."""
     kind, user = c.get("k"), str(c.get("user", ""))
     match kind:
         case "join":
@@ -34,14 +38,17 @@ def to_event(state: RaceState, c: Command, rules: typing.Limits) -> race.Event:
         case "progress":
             return race.Progress(user, int(c["pos"]), int(c["errors"]))
         case "finish":
-            return race.Finish(user, replayed(state.text, c["keys"], rules))
+            # Received no later than now (clocks of two nodes may differ a little).
+            received = min(int(c.get("at") or now_ms), now_ms)
+            elapsed = received - (state.start_at_ms or received)
+            return race.Finish(user, replayed(state.text, c["keys"], rules, elapsed_ms=elapsed))
     raise AppError(ErrorCode.BAD_REQUEST, f"unknown race command {kind!r}")
 
 
-def read_only(state: RaceState, c: Command, rules: typing.Limits, now_ms: int) -> Replies:
+def read_only(state: RaceState, c: Command, rules: anticheat.Limits, now_ms: int) -> Replies:
     """The replies ``c`` would get from a finished race's stored state (nothing changes)."""
     try:
-        _, effects = race.handle(state, to_event(state, c, rules), now_ms)
+        _, effects = race.handle(state, to_event(state, c, rules, now_ms), now_ms)
     except race.RaceError as exc:
         raise AppError(exc.code, exc.message) from None
     return [(e.type, e.data) for e in effects if isinstance(e, race.Reply)]

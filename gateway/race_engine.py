@@ -367,11 +367,10 @@ class RaceEngine:
         """Apply a command to an owned race; ``None`` when the race turned out to be owned
         elsewhere now (its lease was taken before the change was written): nothing done."""
         state = self._owned[race_id]
-        event = to_event(
-            state, command, self._limits
-        )  # no await between this read and the write below
+        now = self._now_ms()
+        event = to_event(state, command, self._limits, now)  # no await before the write below
         try:
-            new, effects = race.handle(state, event, self._now_ms())
+            new, effects = race.handle(state, event, now)
         except race.RaceError as exc:
             raise AppError(exc.code, exc.message) from None
         self._owned[race_id] = new
@@ -391,7 +390,7 @@ class RaceEngine:
         if state is None:
             return None
         if command.get("k") == "progress":  # most of them: no event table, no replies
-            event = to_event(state, command, self._limits)
+            event = to_event(state, command, self._limits, self._now_ms())
             assert isinstance(event, race.Progress)
             for effect in self._progress_here(race_id, state, event):
                 await self._carry_out(race_id, effect, [])
@@ -430,6 +429,7 @@ class RaceEngine:
             "race": race_id,
             "standings": list(effect.standings),
             "tournament": effect.tournament_id,
+            "custom": effect.custom,  # a custom-text race: every standing unrated
             "difficulty": state.difficulty,
             "lang": state.lang,
             "seed": state.seed,

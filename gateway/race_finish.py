@@ -1,56 +1,59 @@
 """Turn a ``race.finish`` keystroke log into the ``ReplayedResult`` the race core checks.
 
 The log is replayed against the race text with ``typogram.typing`` (the same
-metrics as solo tests); ``typing.check`` refuses (``bad_request``) a log that
-does not reproduce the text, runs time backwards, types faster than the cap
-or is too uniform for a hand. A suspicious-but-possible log is accepted with
-its reason codes as ``flags``. ``time_ms`` is the race time (t_ms counts from
-the race start) of the last character written, i.e. the last correct one
-when the text is reproduced. The core then checks the race clock, the cap
-and agreement with the live progress.
+metrics as solo tests) and scored on the *server's* clock: from the race's
+``start_at`` to when the server received the finish (``received_ms``), not
+over the log's own span. ``typogram.anticheat`` then refuses
+(``bad_request``) a log that runs time backwards, types faster than the cap
+or is robotic; a suspicious-but-possible log is accepted with its reason
+codes as ``flags``. The log's completion time and its progress timeline go
+with the result, for the core to check against the race clock and the
+progress reports it received (``rooms.race`` rule 7).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from rooms.race_state import ReplayedResult
-from typogram import typing
+from typogram import anticheat, typing
 from typogram.codes import ErrorCode
 from typogram.errors import AppError
 from typogram.settings import Settings
 
 
-def limits(settings: Settings) -> typing.Limits:
-    return typing.Limits(
-        wpm_cap=settings.typing_wpm_cap,
-        flag_wpm=settings.typing_flag_wpm,
-        min_interval_stdev_ms=settings.typing_min_interval_stdev_ms,
-        flag_interval_stdev_ms=settings.typing_flag_interval_stdev_ms,
-        min_intervals=settings.typing_min_intervals,
-        min_matched_pct=100.0,  # a race is the whole text, always
-    )
+def limits(settings: Settings) -> anticheat.Limits:
+    # A race is the whole text, always.
+    return replace(anticheat.limits_from(settings), min_matched_pct=100.0)
 
 
 def replayed(
-    text: str, keystrokes: Sequence[Sequence[object]], rules: typing.Limits
+    text: str,
+    keystrokes: Sequence[Sequence[object]],
+    rules: anticheat.Limits,
+    *,
+    elapsed_ms: int,
 ) -> ReplayedResult:
-    """Replay and judge; raises ``AppError(bad_request)`` when the log is refused."""
+    """Replay and judge a finish received ``elapsed_ms`` after the start (t_ms in the
+    log count from the start too); raises ``AppError(bad_request)`` when refused."""
     try:
         run = typing.replay(text, [tuple(k) for k in keystrokes])  # type: ignore[misc]
     except typing.LogError as exc:
         raise AppError(ErrorCode.BAD_REQUEST, str(exc)) from None
-    result = typing.score(run)
-    verdict = typing.check(result, rules)
+    result = typing.score(run, start_ms=0, end_ms=elapsed_ms)
+    verdict, _ = anticheat.judge(run, result, rules)
     if verdict.action == "reject":
         raise AppError(ErrorCode.BAD_REQUEST, f"finish refused: {verdict.message}")
-    flags = tuple(r.code for r in verdict.reasons) if verdict.action == "flag" else ()
+    flags = verdict.codes if verdict.action == "flag" else ()
     return ReplayedResult(
-        typed=run.typed,
+        typed=run.typed if run.completed < 0 else text,
         wpm=result.wpm,
         raw_wpm=result.raw_wpm,
         accuracy=result.accuracy,
         consistency=result.consistency,
-        time_ms=max(run.written_at, default=0),
+        time_ms=elapsed_ms,
+        log_ms=result.completed_ms or 0,
         flags=flags,
+        timeline=typing.progress_timeline(run, until=result.first + result.counted),
     )

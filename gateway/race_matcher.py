@@ -57,6 +57,10 @@ def race_config(settings: Settings) -> RaceConfig:
         time_limit_ms=settings.race_time_limit_ms,
         wpm_cap=settings.typing_wpm_cap,
         resume_ms=int(settings.ws_resume_window_s * 1000),
+        progress_tolerance_ms=settings.race_progress_tolerance_ms,
+        progress_delay_ms=settings.race_progress_delay_ms,
+        board_min_seconds=settings.typing_board_min_seconds,
+        board_min_words=settings.typing_board_min_words,
     )
 
 

@@ -220,7 +220,9 @@ class Races:
             case RaceProgress():
                 await self._progress(session, body, reply)
             case RaceFinish(race=race_id, keystrokes=log_):
-                command = {"k": "finish", "user": user.id, "keys": [list(k) for k in log_]}
+                received = int(self._clock() * 1000)  # the finish's time (rooms.race rule 7)
+                keys_ = [list(k) for k in log_]
+                command = {"k": "finish", "user": user.id, "keys": keys_, "at": received}
                 await self._apply(session, race_id, command, reply)
             case TournamentWatch(tournament=tid):
                 await self._watch_tournament(session, tid, reply)
@@ -291,6 +293,7 @@ class Races:
             race_config(self._s),
             tournament_id=body.tournament,
             code=code,
+            custom=body.text is not None,  # unrated and off the boards (rooms.race rule 11)
         )
         await self.watchers.add(keys.channel_race(race_id), session)
         _, replies = await self.engine.create(state, [race.Join(user.id, user.name, user.guest)])

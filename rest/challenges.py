@@ -1,10 +1,16 @@
 """Daily challenges: today's text, attempts (through ``challenge-attempts``), streaks.
 
 ``GET /api/v1/challenges/today`` is cache-aside under ``keys.challenge_today``
-for 24 h. An attempt is scored here with ``typogram.typing`` exactly like a
-result (garbage 400, implausible 422) and published as ``challenge.attempt``;
-the ``challenges`` worker stores it, counts the streak and feeds the
-``challenge-{date}`` board.
+for 24 h. An attempt is scored here with ``typogram.typing`` and judged by
+``typogram.anticheat`` exactly like a result (a malformed or implausible log
+is 422 with its reason codes) and published as ``challenge.attempt``; the
+``challenges`` worker stores it, counts the streak and feeds the
+``challenge-{date}`` board, which keeps each user's best attempt.
+
+A user has ``challenge_attempts_per_day`` attempts per UTC day: each one
+takes a number from an atomic counter (``keys.challenge_attempts``) before
+it is scored, so concurrent attempts cannot overrun the cap; one refused on
+the way (400, 422) gives its number back. Past the cap: 429 until midnight UTC.
 """
 
 from __future__ import annotations
@@ -20,9 +26,18 @@ from sqlalchemy import select
 from starlette.requests import Request
 
 from rest.context import platform_of
-from rest.results import HARD_MAX_KEYSTROKES, Keystroke, limits_of
+from rest.results import (
+    HARD_MAX_KEYSTROKES,
+    Keystroke,
+    best_so_far,
+    evidence_of,
+    malformed,
+    ranked,
+    refused,
+)
 from rest.routing import Api, Reply
 from typogram import boards, challenges, keys, topics
+from typogram.anticheat import judge, limits_from
 from typogram.codes import ErrorCode
 from typogram.db.schema import challenge_streaks
 from typogram.errors import AppError
@@ -31,11 +46,12 @@ from typogram.platform import Platform
 from typogram.ports import Event
 from typogram.texts import generate
 from typogram.tokens import Claims
-from typogram.typing import LogError, check, replay, score
+from typogram.typing import LogError, replay, score
 
 api = Api()
 log = get_logger("typogram.rest.challenges")
 TODAY_TTL_S = 24 * 3600
+ATTEMPTS_TTL_S = 2 * 24 * 3600  # the day's attempt counter outlives its day
 ATTEMPT_EVENT = "challenge.attempt"
 
 
@@ -85,7 +101,7 @@ async def today(request: Request) -> Reply:
     body=AttemptBody,
     status=201,
     auth="user",
-    errors=(400, 401, 404, 413, 422),
+    errors=(400, 401, 404, 413, 422, 429),
 )
 async def attempt(request: Request, body: AttemptBody, claims: Claims) -> Reply:
     platform = platform_of(request)
@@ -104,19 +120,40 @@ async def attempt(request: Request, body: AttemptBody, claims: Claims) -> Reply:
             f"a log may hold at most {settings.typing_max_keystrokes} keystrokes",
             fields={"keystrokes": "too many"},
         )
-    doc = await challenge_of(platform, challenge_id)
+    counter = keys.challenge_attempts(claims.subject, challenge_id)
+    taken = await platform.cache.incr(counter, 1, ttl=ATTEMPTS_TTL_S)
+    if taken > settings.challenge_attempts_per_day:
+        await platform.cache.incr(counter, -1)
+        until_midnight = 86_400 - (now // 1000) % 86_400
+        raise AppError(
+            ErrorCode.RATE_LIMITED,
+            f"{settings.challenge_attempts_per_day} attempts a day; try tomorrow's challenge",
+            fields={"challenge_id": "no attempts left today"},
+            retry_after=until_midnight,
+        )
+    try:
+        return await _scored(platform, challenge_id, body, claims, now)
+    except BaseException:
+        await platform.cache.incr(counter, -1)  # refused: the attempt is not spent
+        raise
+
+
+async def _scored(
+    platform: Platform, challenge_id: str, body: AttemptBody, claims: Claims, now: int
+) -> Reply:
+    doc, best = await asyncio.gather(
+        challenge_of(platform, challenge_id),
+        best_so_far(platform.cache, claims.subject, platform.settings.typing_history_min_results),
+    )
     try:
         replayed = replay(doc["text"], body.keystrokes)
     except LogError as exc:
-        raise AppError(ErrorCode.BAD_REQUEST, str(exc), fields={"keystrokes": str(exc)}) from exc
+        raise malformed(exc) from exc
     result = score(replayed)
-    verdict = check(result, limits_of(settings))
+    verdict, timing = judge(replayed, result, limits_from(platform.settings), best_wpm=best)
     if verdict.action == "reject":
-        raise AppError(
-            ErrorCode.UNPROCESSABLE,
-            verdict.message,
-            fields={"keystrokes": ",".join(reason.code for reason in verdict.reasons)},
-        )
+        raise refused(verdict)
+    flagged = verdict.action == "flag"
     attempt_id = uuid.uuid4().hex
     data = {
         "attempt_id": attempt_id,
@@ -127,12 +164,20 @@ async def attempt(request: Request, body: AttemptBody, claims: Claims) -> Reply:
         "accuracy": result.accuracy,
         "consistency": result.consistency,
         "duration_ms": result.duration_ms,
-        "flagged": verdict.action == "flag",
+        "flagged": flagged,
+        "ranked": ranked(result, platform.settings),
         "created_at": now,
     }
+    if flagged:  # for the review queue (typogram.reviews), not the client
+        data |= {
+            "flag_reasons": list(verdict.codes),
+            "flag_reason": verdict.message[:500],
+            "flag_evidence": evidence_of(result, timing, best),
+        }
     event = Event(type=ATTEMPT_EVENT, data=data, key=claims.subject, id=attempt_id, ts=now)
     await platform.events.publish(topics.CHALLENGE_ATTEMPTS, event)
-    return Reply({"attempt": {**data, "id": attempt_id}}, 201)
+    shown = {k: v for k, v in data.items() if k not in ("flag_evidence", "flag_reasons")}
+    return Reply({"attempt": {**shown, "id": attempt_id}}, 201)
 
 
 @api.route(

@@ -1,12 +1,15 @@
 """Result submission (scored on the server from the keystroke log) and the caller's history.
 
-Submission order: size limit → the issued test (a user's claim on it goes
-out in the same round trip) → replay (garbage is 400) → plausibility verdict
-(reject is 422; a refused submission gives the claim back) → a claim not
-obtained is 409 → ``Results.accept``: publish ``result.accepted`` (the
-durable record on Kafka; the SQL rows follow from the ``results`` worker),
-decide the personal best in the cache. Guests are scored but nothing is
-stored or published. An ``Idempotency-Key``
+Submission order: size limit → the issued test (a user's claim on it and
+the user's best so far go out in the same round trip) → replay (a key that
+is not a key is 422 ``bad_key``…) → score on the test's clock → plausibility
+verdict (``typogram.anticheat``: reject is 422 with its reason codes; a
+refused submission gives the claim back) → a claim not obtained is 409 →
+``Results.accept``: publish ``result.accepted`` (the durable record on Kafka;
+the SQL rows follow from the ``results`` worker), decide the personal best in
+the cache. A result with too little typing is stored but ``ranked`` false
+(no board). Guests are scored but nothing is stored or published. An
+``Idempotency-Key``
 header makes a retry return the first answer: the key is claimed
 (``set_if_absent``, short TTL) before the work and replaced by the answer for
 ``typing_idempotency_ttl_s`` after it.
@@ -28,14 +31,16 @@ from starlette.requests import Request
 from rest.context import paging, platform_of
 from rest.routing import Api, Reply
 from rest.typing_tests import is_test_id, load_test, spec_of
-from typogram import keys
+from typogram import boards, keys
+from typogram.anticheat import Timing, Verdict, judge, limits_from
 from typogram.codes import ErrorCode
 from typogram.errors import AppError
 from typogram.logs import get_logger
+from typogram.ports import Cache
 from typogram.results import ALREADY_SUBMITTED, Results, Submission, public, row_of
 from typogram.settings import Settings
 from typogram.tokens import Claims
-from typogram.typing import Limits, LogError, check, replay, score
+from typogram.typing import LogError, Result, replay, score
 
 api = Api()
 log = get_logger("typogram.rest.results")
@@ -65,8 +70,8 @@ class CharsView(msgspec.Struct):
 
 
 class SecondView(msgspec.Struct):
-    raw: float
-    wpm: float
+    raw: int
+    wpm: int
     errors: int
 
 
@@ -90,6 +95,7 @@ class ResultView(msgspec.Struct):
     keystrokes: int
     flagged: bool
     flag_reason: str
+    ranked: bool
     created_at: int
     per_second: list[SecondView] | None = None
 
@@ -105,16 +111,51 @@ class ResultPage(msgspec.Struct):
     next_cursor: str | None
 
 
-def limits_of(settings: Settings) -> Limits:
-    return Limits(
-        wpm_cap=settings.typing_wpm_cap,
-        flag_wpm=settings.typing_flag_wpm,
-        min_interval_stdev_ms=settings.typing_min_interval_stdev_ms,
-        flag_interval_stdev_ms=settings.typing_flag_interval_stdev_ms,
-        min_intervals=settings.typing_min_intervals,
-        min_matched_pct=settings.typing_min_matched_pct,
-        time_grace_ms=settings.typing_time_grace_ms,
+def refused(verdict: Verdict) -> AppError:
+    """The 422 of a rejected log: the reason codes in ``fields.keystrokes``."""
+    return AppError(
+        ErrorCode.UNPROCESSABLE, verdict.message, fields={"keystrokes": ",".join(verdict.codes)}
     )
+
+
+def malformed(exc: LogError) -> AppError:
+    """The 422 of a log that is not one (a key that is not a key, ...)."""
+    return AppError(ErrorCode.UNPROCESSABLE, str(exc), fields={"keystrokes": exc.code})
+
+
+def evidence_of(result: Result, timing: Timing, best: float | None) -> dict[str, Any]:
+    """What a reviewer sees of a flagged result (JSON-ready)."""
+    return {
+        "wpm": result.wpm,
+        "raw_wpm": result.raw_wpm,
+        "accuracy": result.accuracy,
+        "duration_ms": result.duration_ms,
+        "keystrokes": result.keystrokes,
+        "best_wpm": best,
+        "timing": timing.evidence(),
+    }
+
+
+def ranked(result: Result, settings: Settings) -> bool:
+    return boards.enough_typing(
+        result.duration_ms,
+        result.words,
+        min_seconds=settings.typing_board_min_seconds,
+        min_words=settings.typing_board_min_words,
+    )
+
+
+async def best_so_far(cache: Cache, user_id: str, min_results: int) -> float | None:
+    """The user's best WPM over every category (``keys.user_bests``), once at least
+    ``min_results`` accepted results stand behind it (``keys.user_history_count``):
+    a newcomer's first slow test is no yardstick for the next."""
+    top, count = await asyncio.gather(
+        cache.zrevrange(keys.user_bests(user_id), 0, 0),
+        cache.get(keys.user_history_count(user_id)),
+    )
+    if count is None or int(count) < min_results:
+        return None
+    return top[0][1] if top and top[0][1] > 0 else None
 
 
 def results_of(request: Request) -> Results:
@@ -233,7 +274,14 @@ async def _judged(
 ) -> tuple[Submission, list[dict[str, Any]]]:
     """The issued test, the log replayed, scored and judged: 404, 400 or 422 on the way."""
     platform = platform_of(request)
-    stored = await load_test(platform.cache, body.test_id, claims.subject)
+    settings = platform.settings
+    if claims.is_guest:
+        stored, best = await load_test(platform.cache, body.test_id, claims.subject), None
+    else:
+        stored, best = await asyncio.gather(
+            load_test(platform.cache, body.test_id, claims.subject),
+            best_so_far(platform.cache, claims.subject, settings.typing_history_min_results),
+        )
     if stored is None:
         raise AppError(
             ErrorCode.NOT_FOUND, "no such test, or it has expired", fields={"test_id": "unknown"}
@@ -242,16 +290,11 @@ async def _judged(
     try:
         replayed = replay(stored["text"], body.keystrokes)
     except LogError as exc:
-        raise AppError(ErrorCode.BAD_REQUEST, str(exc), fields={"keystrokes": str(exc)}) from exc
-    result = score(replayed, whole_text=spec.mode == "words")
-    time_limit = spec.seconds * 1000 if spec.mode == "time" and spec.seconds else None
-    verdict = check(result, limits_of(platform.settings), time_limit_ms=time_limit)
+        raise malformed(exc) from exc
+    result = score(replayed, seconds=spec.seconds if spec.mode == "time" else None)
+    verdict, timing = judge(replayed, result, limits_from(settings), best_wpm=best)
     if verdict.action == "reject":
-        raise AppError(
-            ErrorCode.UNPROCESSABLE,
-            verdict.message,
-            fields={"keystrokes": ",".join(reason.code for reason in verdict.reasons)},
-        )
+        raise refused(verdict)
     submission = Submission(
         result_id=uuid.uuid4().hex,
         user_id=claims.subject,
@@ -262,6 +305,8 @@ async def _judged(
         result=result,
         verdict=verdict,
         created_at=int(time.time() * 1000),
+        ranked=ranked(result, settings),
+        evidence=evidence_of(result, timing, best) if verdict.action == "flag" else {},
     )
     per_second = [{"raw": s.raw, "wpm": s.wpm, "errors": s.errors} for s in result.per_second]
     return submission, per_second

@@ -24,10 +24,18 @@ Rules
    ``0 <= pos <= len(text)`` and ``errors >= 0``. ``pos`` never goes backwards
    and never gets ahead of ``wpm_cap`` -- counted from ``start_at`` and from
    the racer's previous update -- beyond ``slack_chars`` (batching, jitter).
-7. ``Finish`` needs a replayed result that reproduces the whole text, whose
-   ``time_ms`` fits the race clock (plus ``clock_slack_ms``) and ``wpm_cap``,
-   from a racer whose live ``pos`` got within ``finish_tolerance_chars`` of the
-   end. Places are given in finishing order.
+7. ``Finish`` needs a replayed result that reproduces the whole text, scored
+   on the server's clock: ``time_ms`` runs from ``start_at`` to when the server
+   received the finish (not the log's span) and must fit ``wpm_cap``; the
+   log's own completion (``log_ms``) may not come after it (plus
+   ``clock_slack_ms``); the racer's live ``pos`` must have got within
+   ``finish_tolerance_chars`` of the end. Places are given in finishing
+   order. The log must also agree with the progress the racer reported
+   (``Racer.trail``): each report no further ahead of the log's timeline
+   than ``progress_tolerance_ms`` allows, nor behind it by more than that
+   plus ``progress_delay_ms`` (``slack_chars`` aside). A finish that
+   disagrees still gets its place, flagged ``progress_mismatch``: like any
+   flagged finish it is unrated and off the boards until reviewed.
 8. The race ends once it has started and every racer is done (finished or
    forfeited), or at ``start_at + time_limit_ms``. Standings: finishers by
    place, then the rest by progress (equal progress, equal place).
@@ -36,6 +44,12 @@ Rules
 10. An illegal event raises ``RaceError`` and changes nothing. ``seq`` rises
     with every change; ``handle`` returns the very same state object when
     nothing changed, so the shell can skip the write to ``race:{id}:state``.
+11. ``rated`` (in every standing and ``RecordResult``) is false for guests,
+    flagged finishes and everyone in a ``custom``-text race: ratings and
+    boards skip them. ``ranked`` (``RecordResult``) says whether a board may
+    take the finish once it is not flagged (approved by staff): not a guest,
+    not a custom text, and the boards' minimum of typing
+    (``board_min_seconds``/``_words``).
 
 Transition table ("settle" = the time-driven moves of rules 3, 5 and 8; it
 runs before and after every event -- ``handle`` skips it for a ``Progress`` or
@@ -61,6 +75,7 @@ Tick              any                     -                            changed: 
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -80,6 +95,7 @@ from rooms.race_state import (
     snapshot,
     standings,
 )
+from typogram import boards
 from typogram.codes import ErrorCode
 
 
@@ -169,6 +185,7 @@ class RaceFinished:
     race_id: str
     standings: tuple[Mapping[str, Any], ...]
     tournament_id: str | None = None
+    custom: bool = False
 
 
 Effect = Broadcast | Reply | StartTimer | RecordResult | RaceFinished
@@ -307,7 +324,8 @@ def _progress(state: RaceState, event: Progress, now_ms: int) -> Step:
     ):
         raise RaceError(ErrorCode.BAD_REQUEST, f"progress faster than {cfg.wpm_cap:g} WPM")
     # progress proves the racer is back: connected, no longer dropped
-    return state.with_racer(racer.advanced(event.pos, event.errors, now_ms)), []
+    elapsed = now_ms - state.start_at_ms
+    return state.with_racer(racer.advanced(event.pos, event.errors, now_ms, elapsed)), []
 
 
 def _finish(state: RaceState, event: Finish, now_ms: int) -> Step:
@@ -317,11 +335,16 @@ def _finish(state: RaceState, event: Finish, now_ms: int) -> Step:
     if result.typed != state.text:
         raise RaceError(ErrorCode.BAD_REQUEST, "the keystroke log does not reproduce the text")
     if not 0 < result.time_ms <= now_ms - state.start_at_ms + cfg.clock_slack_ms:
+        raise RaceError(ErrorCode.BAD_REQUEST, "the finish's time does not fit the race clock")
+    if not 0 < result.log_ms <= result.time_ms + cfg.clock_slack_ms:
         raise RaceError(ErrorCode.BAD_REQUEST, "the log's timing does not fit the race clock")
     if result.wpm > cfg.wpm_cap or _cap_chars(cfg, result.time_ms) < length:
         raise RaceError(ErrorCode.BAD_REQUEST, f"finish faster than {cfg.wpm_cap:g} WPM")
     if racer.pos < length - cfg.finish_tolerance_chars:
         raise RaceError(ErrorCode.BAD_REQUEST, "the finish disagrees with the live progress")
+    flags = result.flags
+    if not agrees(racer.trail, result.timeline, cfg):
+        flags = (*flags, "progress_mismatch")
     place = 1 + sum(1 for r in state.racers.values() if r.score is not None)
     score = Score(
         result.wpm,
@@ -329,15 +352,26 @@ def _finish(state: RaceState, event: Finish, now_ms: int) -> Step:
         result.accuracy,
         result.consistency,
         result.time_ms,
-        result.flags,
+        flags,
     )
     done = replace(racer, pos=length, updated_ms=now_ms, place=place, score=score, connected=True)
     new = _bump(state, racers={**state.racers, racer.user_id: done})
     data = {"race": state.race_id, "place": place, **score_wire(score)}
+    rated = done.rated(new)
+    enough = boards.enough_typing(
+        result.time_ms,
+        state.text.count(" ") + 1,
+        min_seconds=cfg.board_min_seconds,
+        min_words=cfg.board_min_words,
+    )
     record = {
         **data,
         "user": racer.user_id,
         "guest": racer.guest,
+        "rated": rated,
+        # A board may take it (once it is not flagged): a generated text, enough typing.
+        "ranked": not (racer.guest or state.custom) and enough,
+        "custom": state.custom,
         "difficulty": state.difficulty,
         "lang": state.lang,
         "seed": state.seed,
@@ -345,6 +379,25 @@ def _finish(state: RaceState, event: Finish, now_ms: int) -> Step:
         "tournament": state.tournament_id,
     }
     return new, [Reply("race.finished", data), RecordResult(racer.user_id, record)]
+
+
+def agrees(trail: tuple[int, ...], timeline: tuple[int, ...], config: RaceConfig) -> bool:
+    """Rule 7: whether each progress report of ``trail`` fits the log's ``timeline``."""
+    times = timeline[::2]
+    ahead = config.progress_tolerance_ms
+    behind = config.progress_tolerance_ms + config.progress_delay_ms
+    for at, pos in zip(trail[::2], trail[1::2], strict=True):
+        most = _typed_by(times, timeline, at + ahead) + config.slack_chars
+        least = _typed_by(times, timeline, at - behind) - config.slack_chars
+        if not least <= pos <= most:
+            return False
+    return True
+
+
+def _typed_by(times: tuple[int, ...], timeline: tuple[int, ...], at: int) -> int:
+    """The log's correct prefix at log time ``at`` (0 before its first key)."""
+    index = bisect_right(times, at)
+    return timeline[2 * index - 1] if index else 0
 
 
 def _settle(state: RaceState, now_ms: int) -> Step:
@@ -372,7 +425,7 @@ def _settle(state: RaceState, now_ms: int) -> Step:
     table = tuple(standings(state))
     return state, [
         Broadcast("race.result", {"race": state.race_id, "standings": list(table)}),
-        RaceFinished(state.race_id, table, state.tournament_id),
+        RaceFinished(state.race_id, table, state.tournament_id, state.custom),
     ]
 
 

@@ -14,6 +14,9 @@ from typing import Any
 
 import msgspec
 
+TRAIL_EVERY_MS = 1_000
+TRAIL_MAX = 256
+
 
 class Phase(StrEnum):
     LOBBY = "lobby"
@@ -33,15 +36,27 @@ class RaceConfig:
     slack_chars: int = 10
     finish_tolerance_chars: int = 30
     clock_slack_ms: int = 1_000
+    # A finish log must agree with the progress reports (rule 7 of ``rooms.race``): a
+    # report may be this far ahead of the log's timeline, and behind it by this plus
+    # ``progress_delay_ms`` (a report held up in the network), ``slack_chars`` aside.
+    progress_tolerance_ms: int = 2_000
+    progress_delay_ms: int = 3_000
+    # Boards take a finish only after this much typing (``boards.enough_typing``).
+    board_min_seconds: int = 15
+    board_min_words: int = 10
 
 
 @dataclass(frozen=True, slots=True)
 class ReplayedResult:
     """What the shell got by replaying a ``race.finish`` keystroke log.
 
-    ``typed`` is the text the log produces; ``time_ms`` is the race time (ms
-    since ``start_at``) of the last correct keystroke; ``flags`` name
-    suspicious-but-possible traits for review.
+    Scored on the server's clock: ``time_ms`` is the race time (ms since
+    ``start_at``) when the server received the finish, and ``wpm``,
+    ``raw_wpm`` and ``consistency`` run over it. ``typed`` is the text the log
+    produces, ``log_ms`` the log's own time of the keystroke that completed it
+    and ``timeline`` when the log's correct prefix grew (``(t, pos, ...)``,
+    ``typing.progress_timeline``); ``flags`` name suspicious-but-possible
+    traits for review.
     """
 
     typed: str
@@ -50,7 +65,9 @@ class ReplayedResult:
     accuracy: float
     consistency: float
     time_ms: int
+    log_ms: int = 0
     flags: tuple[str, ...] = ()
+    timeline: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,20 +96,34 @@ class Racer:
     forfeited: bool = False
     place: int | None = None
     score: Score | None = None
+    # Progress reports as received, ``(ms since start_at, pos, ...)`` flattened: at
+    # most one per ``TRAIL_EVERY_MS``, thinned to half when ``TRAIL_MAX`` are kept.
+    trail: tuple[int, ...] = ()
 
     @property
     def done(self) -> bool:
         return self.forfeited or self.score is not None
 
+    def rated(self, state: RaceState) -> bool:
+        """Whether this racer's result may change a rating or reach a board: a
+        registered user, in a race on a generated text, not finished with flags."""
+        return not (self.guest or state.custom or (self.score is not None and self.score.flags))
+
     def wire(self) -> dict[str, Any]:
         return {"id": self.user_id, "name": self.name, "guest": self.guest, "seat": self.seat}
 
-    def advanced(self, pos: int, errors: int, now_ms: int) -> Racer:
-        """This racer after a progress report: moved, connected, no longer dropped.
+    def advanced(self, pos: int, errors: int, now_ms: int, elapsed_ms: int) -> Racer:
+        """This racer after a progress report (``elapsed_ms`` into the race): moved,
+        connected, no longer dropped, the report kept in ``trail`` when it is due.
 
         ``dataclasses.replace`` does the same several times slower; this is the
         hot path (every ``race.progress``). Every field is passed, in order.
         """
+        trail = self.trail
+        if not trail or elapsed_ms - trail[-2] >= TRAIL_EVERY_MS:
+            if len(trail) >= 2 * TRAIL_MAX:  # full: keep every other point
+                trail = tuple(v for i in range(0, len(trail), 4) for v in trail[i : i + 2])
+            trail = (*trail, elapsed_ms, pos)
         return Racer(
             self.user_id,
             self.name,
@@ -106,6 +137,7 @@ class Racer:
             self.forfeited,
             self.place,
             self.score,
+            trail,
         )
 
 
@@ -121,6 +153,7 @@ class RaceState:
     config: RaceConfig = RaceConfig()
     tournament_id: str | None = None
     code: str | None = None  # private races: the short join code
+    custom: bool = False  # a private race on its host's own text: unrated, off the boards
     phase: Phase = Phase.LOBBY
     racers: Mapping[str, Racer] = field(default_factory=dict)
     host: str | None = None
@@ -162,6 +195,7 @@ class RaceState:
             self.config,
             self.tournament_id,
             self.code,
+            self.custom,
             self.phase,
             racers,
             self.host,
@@ -271,4 +305,5 @@ def _standing(state: RaceState, racer: Racer, place: int) -> dict[str, Any]:
         "time_ms": score.time_ms if score else None,
         "done": score is not None,
         "pos": racer.pos,
+        "rated": racer.rated(state),
     }

@@ -80,6 +80,28 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
+def audit_insert(
+    action: str,
+    outcome: str,
+    *,
+    user_id: str | None = None,
+    ip: str = "",
+    detail: Mapping[str, Any] | None = None,
+    at_ms: int | None = None,
+) -> Any:
+    """The ``audit_log`` row of one action, as a statement: ``Accounts.audit`` runs it
+    alone; a caller whose action must be audited atomically runs it in its own
+    transaction (``typogram.reviews``). ``detail`` must never hold a secret."""
+    return audit_log.insert().values(
+        user_id=user_id,
+        action=action,
+        outcome=outcome,
+        ip=ip[:45],
+        detail=orjson.dumps(detail or {}).decode(),
+        created_at=now_ms() if at_ms is None else at_ms,
+    )
+
+
 def _user(row: Any) -> User:
     """A ``users`` row (any mapping of column names) as a ``User``."""
     return User(**{name: row[name] for name in User.__struct_fields__})
@@ -378,16 +400,7 @@ class Accounts:
     ) -> None:
         """Append to the audit log. ``detail`` must never hold a secret."""
         async with self._db.write() as conn:
-            await conn.execute(
-                audit_log.insert().values(
-                    user_id=user_id,
-                    action=action,
-                    outcome=outcome,
-                    ip=ip[:45],
-                    detail=orjson.dumps(detail or {}).decode(),
-                    created_at=now_ms(),
-                )
-            )
+            await conn.execute(audit_insert(action, outcome, user_id=user_id, ip=ip, detail=detail))
 
     async def audit_entries(self, user_id: str, limit: int = 50) -> list[dict[str, Any]]:
         async with self._db.read(primary=True) as conn:

@@ -11,7 +11,11 @@ Rules:
    ``leaderboard:words-25-en:daily-2026-11-26``.
 3. Daily and weekly sets expire ``PERIOD_GRACE_S`` after their period ends;
    ``alltime`` never does.
-4. One member per user, holding the user's best: a sorted-set score encodes
+4. A result reaches a board only after a minimum of typing (``enough_typing``):
+   a test of at least ``min_seconds`` or at least ``min_words`` correctly typed
+   words (settings ``typing_board_min_seconds``/``_words``). A shorter one is
+   stored but boardless (``ranked`` false).
+5. One member per user, holding the user's best: a sorted-set score encodes
    the WPM and, for equal WPM, who got there first::
 
        score = centi_wpm * TIME_SPAN + (TIME_SPAN - 1 - seconds since EPOCH_S)
@@ -64,6 +68,12 @@ def check_board(board: str) -> str:
     raise BoardError(f"no such board {board!r}")
 
 
+def enough_typing(duration_ms: int, words: int, *, min_seconds: int, min_words: int) -> bool:
+    """Rule 4: whether a result typed for ``duration_ms`` with ``words`` correct words
+    may reach a board."""
+    return duration_ms >= min_seconds * 1000 or words >= min_words
+
+
 def challenge_board(date: str) -> str:
     return f"challenge-{date}"
 
@@ -99,7 +109,7 @@ def _epoch(day: dt.date) -> int:
 
 
 def encode(wpm: float, at_ms: int) -> float:
-    """The sorted-set score of ``wpm`` reached at ``at_ms`` (rule 4)."""
+    """The sorted-set score of ``wpm`` reached at ``at_ms`` (rule 5)."""
     centi = min(MAX_CENTI_WPM, max(0, round(wpm * 100)))
     elapsed = min(TIME_SPAN - 1, max(0, at_ms // 1000 - EPOCH_S))
     return float(centi * TIME_SPAN + (TIME_SPAN - 1 - elapsed))

@@ -201,6 +201,12 @@ def user_bests(user_id: str) -> str:
     return f"user:{user_id}:bests"
 
 
+def user_history_count(user_id: str) -> str:
+    """Counter: the user's accepted (unflagged) results lately. The anti-cheat history
+    rule weighs a result against the user's best only once this many stand behind it."""
+    return f"user:{user_id}:history:n"
+
+
 def test_submitted(test_id: str) -> str:
     """Set by a test's first submission, which claims it: a test is submitted once."""
     return f"test:{test_id}:submitted"
@@ -233,6 +239,11 @@ def insights_version(user_id: str) -> str:
 def challenge_today(date: str) -> str:
     """The daily challenge of one UTC date (``2026-11-26``) as JSON."""
     return f"challenge:{date}"
+
+
+def challenge_attempts(user_id: str, date: str) -> str:
+    """Counts a user's attempts at one day's challenge (the daily cap; TTL two days)."""
+    return f"challenge:{date}:attempts:{user_id}"
 
 
 def achievements_unlocked(user_id: str) -> str:

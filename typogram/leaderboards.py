@@ -116,11 +116,13 @@ class Leaderboards:
         return entries
 
 
-def result_scores(data: Mapping[str, Any]) -> list[Score]:
+def result_scores(data: Mapping[str, Any], *, approved: bool = False) -> list[Score]:
     """The board entries a ``result.accepted`` event raises: its board in every period
-    (``boards.periods``), none for a flagged result or a test without a board."""
+    (``boards.periods``), none for an unranked result or a test without a board
+    (``ranked`` absent: an event older than the field, ranked), nor for a flagged
+    one unless staff ``approved`` it."""
     board = data.get("category")
-    if not board or data.get("flagged"):
+    if not board or data.get("ranked") is False or (data.get("flagged") and not approved):
         return []
     user, wpm, at = str(data["user_id"]), float(data["wpm"]), int(data["created_at"])
     return [Score(str(board), p.name, user, wpm, at) for p in boards.periods(at)]

@@ -15,7 +15,10 @@ Rules:
    there yet (new user, flushed cache) is seeded from ``personal_bests``.
    The table keeps the same rule (strictly higher WPM replaces).
 3. Flagged results are stored (``flagged=1`` and the reason) but never
-   become a personal best and never reach a board (``flagged`` is in the event).
+   become a personal best and never reach a board (``flagged`` is in the
+   event, with the checks' evidence for the review queue, ``typogram.reviews``);
+   a result with too little typing (``ranked`` false, ``boards.enough_typing``)
+   is stored and may be a personal best, but reaches no board.
 4. A user submits a test once: the first submission claims
    ``keys.test_submitted`` (``set_if_absent``, kept for as long as the test
    could be submitted); a second one is a conflict. A submission that fails
@@ -45,7 +48,7 @@ import asyncio
 import base64
 import binascii
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -53,6 +56,7 @@ from sqlalchemy import and_, bindparam, func, or_, select
 from sqlalchemy.dialects import mysql, sqlite
 
 from typogram import keys, topics
+from typogram.anticheat import Verdict
 from typogram.codes import ErrorCode
 from typogram.db.database import Database
 from typogram.db.schema import personal_bests, test_results
@@ -61,9 +65,11 @@ from typogram.leaderboards import Leaderboards, result_scores
 from typogram.logs import get_logger
 from typogram.ports import Cache, Event, EventLog
 from typogram.texts import TextSpec
-from typogram.typing import Result, Verdict, analytics
+from typogram.typing import Result, analytics
 
 log = get_logger("typogram.results")
+# How long the count behind the history rule lasts without a new accepted result.
+HISTORY_TTL_S = 90 * 24 * 3600
 
 EVENT_ACCEPTED = "result.accepted"
 ALREADY_SUBMITTED = "this test has already been submitted"
@@ -83,6 +89,10 @@ class Submission:
     result: Result
     verdict: Verdict
     created_at: int
+    # Enough typing to reach a board (``boards.enough_typing``); stored either way.
+    ranked: bool = True
+    # What the checks saw, for the review of a flagged result (JSON-ready).
+    evidence: Mapping[str, Any] = field(default_factory=dict)
 
 
 def row_of(sub: Submission) -> dict[str, Any]:
@@ -113,6 +123,7 @@ def row_of(sub: Submission) -> dict[str, Any]:
         "keystrokes": r.keystrokes,
         "flagged": int(sub.verdict.action == "flag"),
         "flag_reason": sub.verdict.message[:255] if sub.verdict.action == "flag" else "",
+        "ranked": int(sub.ranked),
     }
 
 
@@ -143,6 +154,7 @@ def public(row: Mapping[str, Any]) -> dict[str, Any]:
         "keystrokes": row["keystrokes"],
         "flagged": bool(row["flagged"]),
         "flag_reason": row["flag_reason"],
+        "ranked": bool(row.get("ranked", 1)),
         "created_at": row["created_at"],
     }
 
@@ -179,6 +191,8 @@ def accepted_event(sub: Submission) -> Event:
         "flagged": sub.verdict.action == "flag",
         "flag_reasons": [reason.code for reason in sub.verdict.reasons],
         "flag_reason": sub.verdict.message[:255] if sub.verdict.action == "flag" else "",
+        "flag_evidence": dict(sub.evidence) if sub.verdict.action == "flag" else {},
+        "ranked": sub.ranked,
         "seed": sub.seed,
         "created_at": sub.created_at,
         **analytics(r),
@@ -223,6 +237,7 @@ def row_of_event(data: Mapping[str, Any]) -> dict[str, Any]:
         "keystrokes": int(data["keystrokes"]),
         "flagged": int(flagged),
         "flag_reason": str(data.get("flag_reason") or "")[:255] if flagged else "",
+        "ranked": int(data.get("ranked", True) is not False),  # older events: ranked
     }
 
 
@@ -380,7 +395,10 @@ class Results:
         if sub.verdict.action != "accept":
             await remembered
             return view, False
-        _, best, _ = await asyncio.gather(remembered, self._best(sub), self._board(event))
+        counted = self.cache.incr(keys.user_history_count(sub.user_id), ttl=HISTORY_TTL_S)
+        _, best, _, _ = await asyncio.gather(
+            remembered, self._best(sub), self._board(event), counted
+        )
         return view, best
 
     async def _board(self, event: Event) -> None:

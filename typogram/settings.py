@@ -107,11 +107,16 @@ class Settings:
     # -- typing tests and results (typogram/typing.py, rest/results.py) ---
     typing_wpm_cap: float = 300.0
     typing_flag_wpm: float = 250.0
-    typing_min_interval_stdev_ms: float = 4.0
-    typing_flag_interval_stdev_ms: float = 12.0
-    typing_min_intervals: int = 20
     typing_min_matched_pct: float = 100.0
-    typing_time_grace_ms: int = 2000
+    # Anti-cheat (typogram/anticheat.py; calibrated with ``python -m bench.anticheat``).
+    typing_min_skewness: float = 0.6
+    typing_min_structure_z: float = 1.0
+    typing_history_ratio: float = 1.35
+    typing_history_margin_wpm: float = 5.0
+    typing_history_min_results: int = 10
+    # A result reaches a board only after this much typing (either one).
+    typing_board_min_seconds: int = 15
+    typing_board_min_words: int = 10
     typing_max_keystrokes: int = 5000
     typing_max_words: int = 250
     typing_max_seconds: int = 180
@@ -133,6 +138,12 @@ class Settings:
     race_forward_timeout_s: float = 2.0
     race_finished_ttl_s: int = 600
     race_max_private_text: int = 1000
+    # A finish log must agree with the live progress: a report may be this far ahead
+    # of the log's timeline (clock offset), or behind it by this plus the delay allowed.
+    race_progress_tolerance_ms: int = 2000
+    race_progress_delay_ms: int = 3000
+    # -- daily challenges (rest/challenges.py) --
+    challenge_attempts_per_day: int = 10
     match_interval_ms: int = 200
     match_max_wait_ms: int = 4000
     match_ticket_ttl_s: int = 600

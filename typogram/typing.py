@@ -1,40 +1,52 @@
-"""Typing metrics: replay a keystroke log against a text, score it, judge it.
+"""Typing metrics: replay a keystroke log against a text and score it.
 
 Pure: no I/O, no clock, no randomness. Solo tests, races and challenges all
-call ``replay(text, log) -> Replay``, ``score(replay) -> Result`` and
-``check(result, limits) -> Verdict``, so a number means the same everywhere.
+call ``replay(text, log) -> Replay`` and ``score(replay, ...) -> Result``, so a
+number means the same everywhere; ``typogram.anticheat`` judges the result.
 
-Rules (DESIGN.md, "Typing metrics"; the conventions typists know):
+Rules (DESIGN.md, "Typing metrics": Monkeytype's meaning, so numbers compare;
+docs/api.md lists where and why we differ):
 
 1. A log is a sequence of ``(t_ms, key)``; ``t_ms`` an integer, ``key`` one
-   character or ``"Backspace"``. Anything else raises ``LogError`` (garbage,
-   a 400), never a verdict.
+   character or ``"Backspace"``. Anything else raises ``LogError``, never a
+   score.
 2. Replay keeps a typed buffer. A character goes to the buffer's end: it is
    *correct* when the text holds that character at that position,
    *incorrect* when it holds another, *extra* past the text's end.
    Backspace removes the buffer's last character (nothing when empty) and is
    not a keystroke for accuracy.
-3. Duration runs from the first keystroke to the last keystroke that wrote a
-   character still correct in the final buffer.
-4. WPM = correct characters in the final buffer (spaces included) / 5 per
-   minute of duration; raw WPM = every character keystroke / 5 per minute.
+3. The clock starts at the first *character* typed: a Backspace before it
+   neither starts it nor counts (``start_ms`` fixes the start instead: a
+   race's clock starts at the server's start). A words test ends with the
+   keystroke that first makes the buffer equal the text (``end_ms`` fixes the
+   end: when the server received a race finish); a log that never completes
+   the text ends at its last keystroke. A time test lasts exactly its
+   ``seconds`` from the start, whenever the typist stopped. Keystrokes after
+   the end count for nothing.
+4. WPM = characters of the correctly typed words, each with its space, / 5
+   per minute of duration. A word counts when the buffer holds exactly it
+   (and its space) at its place; in a time test the word being typed when
+   the clock ran out counts for its correct part. Raw WPM = characters of
+   the final buffer (correct, incorrect and extra) / 5 per minute.
 5. Accuracy = correct keystrokes / character keystrokes * 100: a corrected
    error still counts against it.
-6. Consistency = 100 * (1 - tanh(c + c³/3 + c⁵/5)), c = population stdev /
-   mean of raw WPM per second (Monkeytype's curve). Seconds count from the
-   first keystroke; a final partial second under half a second folds into
-   the second before it (one key in 50 ms is not a 240-WPM second), a longer
-   one is scaled up to a full second. A log spanning more than
-   ``MAX_SERIES_SECONDS`` gets no series (and consistency 0).
-7. Chars: correct, incorrect (a wrong character left in the buffer), extra
+6. Per second: the seconds are (k-1, k] from the start (a keystroke at the
+   start belongs to the first). A time test has exactly ``seconds`` of
+   them, idle ones 0; otherwise there are ``duration // 1000`` full seconds
+   and a final part-second of at least 500 ms is one more, scaled to a full
+   second (a shorter one is dropped). Each second's raw WPM is its
+   character keystrokes (deleted ones too) / 5 per minute, rounded to a
+   whole number; ``wpm`` the same for its correct keystrokes. A series
+   longer than ``MAX_SERIES_SECONDS`` is left empty.
+7. Consistency = 100 * (1 - tanh(c + c³/3 + c⁵/5)), c = population stdev /
+   mean of the per-second raw WPM (0 for no seconds or a mean of 0).
+8. Chars: correct, incorrect (a wrong character left in the buffer), extra
    (past the text's end) and missed (text never typed; counted only when the
    whole text is the target — a time test's text is longer than anyone types).
-8. ``check`` answers ``accept``, ``flag`` (possible but suspicious: stored,
-   kept off the boards) or ``reject`` (impossible or not a real attempt): time
-   going backwards, raw WPM over the cap, intervals too uniform for a hand,
-   text not reproduced, a time test that ran over its clock. In a time test
-   whatever follows the last correct character is ignored by the
-   reproduction check: the clock cut the typist off mid-correction.
+9. Reproduction (``matched_pct``): the share of the text typed right in a
+   words test; in a time test, the share of the buffer typed right — errors
+   within the last ``CUT_SLACK_CHARS`` characters aside, where the clock may
+   have cut a correction short.
 """
 
 from __future__ import annotations
@@ -43,20 +55,30 @@ import math
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import pairwise
+from operator import eq
 from typing import Any, Literal, NamedTuple
 
 BACKSPACE = "Backspace"
 MS_PER_MINUTE = 60_000
 # A per-second series longer than this is not a typing test; it is left empty.
 MAX_SERIES_SECONDS = 3_600
+# A final part-second at least this long is a second of its own (rule 6).
+PART_SECOND_MS = 500
+# A time test's clock may cut a correction short: errors this close to the end of
+# the buffer do not count against reproducing the text (rule 9).
+CUT_SLACK_CHARS = 12
 
 Kind = Literal["correct", "incorrect", "extra", "backspace"]
-Action = Literal["accept", "flag", "reject"]
 
 
 class LogError(ValueError):
-    """The log is not a keystroke log at all (wrong shapes or keys)."""
+    """The log is not a keystroke log at all; ``code`` says how (``not_a_pair``,
+    ``bad_types``, ``bad_key``) and ``index`` where."""
+
+    def __init__(self, message: str, code: str, index: int) -> None:
+        super().__init__(message)
+        self.code = code
+        self.index = index
 
 
 class Stroke(NamedTuple):
@@ -75,10 +97,10 @@ class Stroke(NamedTuple):
 @dataclass(frozen=True, slots=True)
 class Replay:
     text: str
-    typed: str
+    typed: str  # the buffer after the whole log
     strokes: tuple[Stroke, ...]
-    # When each character of ``typed`` was written (same length as ``typed``).
-    written_at: tuple[int, ...]
+    # Index of the keystroke that first made the buffer equal the text; -1 if none did.
+    completed: int = -1
 
 
 def replay(text: str, keystrokes: Iterable[tuple[int, str] | list[Any]]) -> Replay:
@@ -86,36 +108,49 @@ def replay(text: str, keystrokes: Iterable[tuple[int, str] | list[Any]]) -> Repl
 
     One pass, O(len(log)); the only allocation per keystroke is its ``Stroke``
     (built by ``tuple.__new__``: the generated ``Stroke.__new__`` is a Python call).
+    The buffer equals the text exactly when it is as long and holds no wrong
+    character, so counting the wrong ones finds the completing keystroke.
     """
     buffer: list[str] = []
-    times: list[int] = []
     strokes: list[Stroke] = []
-    add, write, stamp = strokes.append, buffer.append, times.append
+    add, write = strokes.append, buffer.append
     make = tuple.__new__
     size = len(text)
+    wrong = 0  # incorrect or extra characters in the buffer
+    completed = -1
     for index, entry in enumerate(keystrokes):
         if len(entry) != 2:
-            raise LogError(f"keystroke {index} is not a [t_ms, key] pair")
+            raise LogError(f"keystroke {index} is not a [t_ms, key] pair", "not_a_pair", index)
         t, key = entry[0], entry[1]
         if not isinstance(t, int) or isinstance(t, bool) or not isinstance(key, str):
-            raise LogError(f"keystroke {index} must be [integer, string]")
+            raise LogError(f"keystroke {index} must be [integer, string]", "bad_types", index)
         if key == BACKSPACE:
             if buffer:
+                gone = len(buffer) - 1
+                if gone >= size or buffer[gone] != text[gone]:
+                    wrong -= 1
                 buffer.pop()
-                times.pop()
             add(make(Stroke, (t, key, "backspace", None)))
             continue
         if len(key) != 1:
-            raise LogError(f"keystroke {index}: key must be one character or {BACKSPACE!r}")
+            raise LogError(
+                f"keystroke {index}: key must be one character or {BACKSPACE!r}", "bad_key", index
+            )
         position = len(buffer)
         if position < size:
             expected = text[position]
-            add(make(Stroke, (t, key, "correct" if key == expected else "incorrect", expected)))
+            if key == expected:
+                add(make(Stroke, (t, key, "correct", expected)))
+            else:
+                wrong += 1
+                add(make(Stroke, (t, key, "incorrect", expected)))
         else:
+            wrong += 1
             add(make(Stroke, (t, key, "extra", None)))
         write(key)
-        stamp(t)
-    return Replay(text, "".join(buffer), tuple(strokes), tuple(times))
+        if completed < 0 and wrong == 0 and position + 1 == size:
+            completed = index
+    return Replay(text, "".join(buffer), tuple(strokes), completed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,10 +163,11 @@ class Chars:
 
 @dataclass(frozen=True, slots=True)
 class Second:
-    """One second of the test: raw and net WPM at that second's pace, errors made."""
+    """One second of the test: raw and correct WPM at that second's pace (whole
+    numbers), and the wrong keystrokes in it."""
 
-    raw: float
-    wpm: float
+    raw: int
+    wpm: int
     errors: int
 
 
@@ -147,8 +183,28 @@ class KeyStat:
 
 @dataclass(slots=True)
 class BigramStat:
+    """Per pair of consecutive correct keystrokes: the intervals into its second key,
+    summed, and the sums of their logs and squared logs (for the timing checks)."""
+
     total_ms: int = 0
     samples: int = 0
+    log_sum: float = 0.0
+    log_squares: float = 0.0
+
+
+class _LogTable(dict[int, float]):
+    """``math.log`` of an interval in ms (0 for 0 and 1 ms), memoised: intervals repeat,
+    and a dict lookup costs a fraction of the call. Holds at most ``LOG_TABLE_SIZE``."""
+
+    def __missing__(self, ms: int) -> float:
+        value = math.log(ms) if ms > 1 else 0.0
+        if len(self) < LOG_TABLE_SIZE:
+            self[ms] = value
+        return value
+
+
+LOG_TABLE_SIZE = 100_000
+LOG_MS = _LogTable()
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,26 +215,38 @@ class Result:
     consistency: float
     duration_ms: int
     chars: Chars
-    keystrokes: int  # character keystrokes (backspaces not included)
+    words: int  # correctly typed words (a time test's partial last word not included)
+    keystrokes: int  # counted character keystrokes (backspaces not included)
     backspaces: int
     per_second: tuple[Second, ...]
     # Reproduction: does the final buffer give back the target text?
     whole_text: bool
     matched_pct: float
-    # Timing, for the plausibility checks.
-    span_ms: int  # first to last keystroke of any kind
+    # Where the clock ran, in the log's times, and which strokes it counted:
+    # ``replay.strokes[first : first + counted]``.
+    start_ms: int
+    typed_ms: int  # the start to the last counted keystroke
+    completed_ms: int | None  # when the text was first reproduced, if it was
+    first: int
+    counted: int
+    # Timing of the counted keystrokes, for the plausibility checks.
     backwards: int  # intervals where time went backwards
     intervals: int
-    interval_mean_ms: float
-    interval_stdev_ms: float
     # For analytics: per expected key, per correct bigram, "pressed instead".
     keys: Mapping[str, KeyStat] = field(default_factory=dict)
     bigrams: Mapping[str, BigramStat] = field(default_factory=dict)
     confusions: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
 
 
-def _wpm(chars: int, duration_ms: int) -> float:
-    return chars / 5 * MS_PER_MINUTE / duration_ms if duration_ms > 0 else 0.0
+def _centi(numerator: int, denominator: int) -> float:
+    """``numerator / denominator`` to 2 decimals, half up, computed exactly in integers
+    (a float quotient can land either side of a tie: 3 chars in 768 ms is 46.875 WPM)."""
+    return (numerator * 200 + denominator) // (2 * denominator) / 100 if denominator > 0 else 0.0
+
+
+def _whole_wpm(chars: int, duration_ms: int) -> int:
+    """``_wpm`` rounded half up to a whole number, in integers (no float rounding)."""
+    return (chars * 24_000 + duration_ms) // (2 * duration_ms)
 
 
 def _pstdev(values: Sequence[float], mean: float) -> float:
@@ -199,98 +267,130 @@ def consistency_of(series: Iterable[float]) -> float:
     return 100 * (1 - math.tanh(c + c**3 / 3 + c**5 / 5))
 
 
-def _per_full_second(chars: int) -> float:
-    return round(_wpm(chars, 1000), 2)
-
-
-# ``_r(_wpm(n, 1000))`` for the counts a full second of typing holds (a table: the
-# series is built for every result, mostly from these few values).
-_FULL_SECOND = tuple(_per_full_second(n) for n in range(64))
-
-
-def _seconds(raw: list[int], net: list[int], errors: list[int], span: int) -> tuple[Second, ...]:
-    """The per-second series from per-second counts (rule 6); ``span`` = last - first ms.
-
-    The lists hold one slot per second from the first keystroke; ``score``
-    makes them ``span // 1000 + 1`` long.
-    """
-    count = span // 1000 + 1
-    if count > MAX_SERIES_SECONDS:
-        return ()
-    last = span - 1000 * (count - 1)
-    if last <= 0 and count == 1:
-        return ()  # every keystroke at one instant: no pace at all
-    if last < 500 and count > 1:
-        # Too short to have a pace of its own; its keys fold into the second before.
-        raw[-2] += raw[-1]
-        net[-2] += net[-1]
-        errors[-2] += errors[-1]
-        count -= 1
-        last += 1000
-    table, size = _FULL_SECOND, len(_FULL_SECOND)
-    series = [
-        Second(
-            table[r] if r < size else _per_full_second(r),
-            table[n] if n < size else _per_full_second(n),
-            e,
-        )
-        for r, n, e in zip(raw[: count - 1], net, errors, strict=False)
-    ]
-    series.append(
-        Second(_r(_wpm(raw[count - 1], last)), _r(_wpm(net[count - 1], last)), errors[count - 1])
-    )
-    return tuple(series)
-
-
 def _r(value: float) -> float:
     return round(value, 2)
 
 
-def score(replay: Replay, *, whole_text: bool = True) -> Result:
-    """Metrics of one replay. ``whole_text=False`` for a time test (a prefix is the target)."""
-    strokes = replay.strokes
-    typed, text = replay.typed, replay.text
-    correct_now = [i for i, (ch, want) in enumerate(zip(typed, text, strict=False)) if ch == want]
-    chars = Chars(
-        correct=len(correct_now),
-        incorrect=min(len(typed), len(text)) - len(correct_now),
-        extra=max(0, len(typed) - len(text)),
-        missed=max(0, len(text) - len(typed)) if whole_text else 0,
-    )
-    times = [stroke[0] for stroke in strokes]
-    start = times[0] if times else 0
-    last_any = max(times, default=0)
-    # Gap to the keystroke before; -1 for the first (it has none).
-    intervals = [b - a for a, b in pairwise(times)]
-    gaps = [-1, *intervals] if times else []
-    backwards = len([gap for gap in intervals if gap < 0])
-    span = max(0, last_any - start)
-    seconds = span // 1000 + 1
-    # Character keystrokes per second from the first keystroke (rule 6); past
-    # MAX_SERIES_SECONDS there is no series, so no counting.
-    counting = seconds <= MAX_SERIES_SECONDS
-    raw_s = [0] * seconds if counting else []
+def word_credit(typed: str, text: str, *, partial: bool) -> tuple[int, int]:
+    """Rule 4: (characters, words) of the correctly typed words of ``typed``.
+
+    ``partial``: the word the buffer ends in counts for its correct prefix (a
+    time test cut short by its clock), without counting as a word.
+    """
+    if typed == text:  # (a text ending in a space has no word after it)
+        return len(text), text.count(" ") + (0 if text.endswith(" ") or not text else 1)
+    size, length = len(typed), len(text)
+    chars = words = start = 0
+    while start < size and start < length:
+        space = text.find(" ", start)
+        end = length if space < 0 else space + 1
+        if space < 0 and size >= length:  # the text's last word: nothing may follow it
+            if typed[start:] == text[start:]:
+                chars, words = chars + end - start, words + 1
+            break
+        if end > size:  # the word being typed
+            if partial and typed[start:] == text[start:size]:
+                chars += size - start
+            break
+        if typed[start:end] == text[start:end]:
+            chars, words = chars + end - start, words + 1
+        start = end
+    return chars, words
+
+
+def _matched_in_time(typed: str, text: str, correct: int) -> float:
+    """Rule 9: the share of a time test's buffer typed right, ignoring the errors of
+    its last ``CUT_SLACK_CHARS`` characters."""
+    if correct == len(typed):
+        return 100.0 if typed else 0.0
+    pairs = enumerate(zip(typed, text, strict=False))
+    wrong_at = next((i for i, (a, b) in pairs if a != b), min(len(typed), len(text)))
+    if len(typed) - wrong_at <= CUT_SLACK_CHARS:
+        return 100.0 if wrong_at else 0.0
+    return correct / len(typed) * 100
+
+
+def _buffer(strokes: Sequence[Stroke]) -> str:
+    """The typed buffer after ``strokes`` (only when a log is cut before its end)."""
+    buffer: list[str] = []
+    for _, key, kind, _ in strokes:
+        if kind == "backspace":
+            if buffer:
+                buffer.pop()
+        else:
+            buffer.append(key)
+    return "".join(buffer)
+
+
+def score(
+    replay: Replay,
+    *,
+    seconds: int | None = None,
+    start_ms: int | None = None,
+    end_ms: int | None = None,
+) -> Result:
+    """Metrics of one replay (rule 3 says which keystrokes count).
+
+    ``seconds``: a time test of that length (a prefix of the text is the
+    target); otherwise the whole text is. ``start_ms``/``end_ms`` fix the
+    clock in the log's times (a race: its server start and the finish's
+    arrival) instead of taking it from the keystrokes.
+    """
+    strokes, text = replay.strokes, replay.text
+    total = len(strokes)
+    first = next((i for i, s in enumerate(strokes) if s[2] != "backspace"), total)
+    start = start_ms if start_ms is not None else (strokes[first][0] if first < total else 0)
+    timed = seconds is not None
+    if seconds is not None:
+        end = start + seconds * 1000
+        stop = first
+        while stop < total and strokes[stop][0] <= end:
+            stop += 1
+    else:
+        stop = replay.completed + 1 if replay.completed >= 0 else total
+        last = strokes[stop - 1][0] if stop > first else start
+        end = end_ms if end_ms is not None else last
+    typed = replay.typed if stop == total else _buffer(strokes[first:stop])
+    duration = max(0, end - start)
+
+    # Seconds of the series (rule 6): full ones, then a long enough part-second.
+    count = seconds if seconds is not None else duration // 1000
+    last_ms = 1000
+    if seconds is None and duration % 1000 >= PART_SECOND_MS:
+        count, last_ms = count + 1, duration % 1000
+    counting = 0 < count <= MAX_SERIES_SECONDS
+    series_end = (count - 1) * 1000 + last_ms  # offset where the last second ends
+    raw_s = [0] * count if counting else []
     net_s = raw_s.copy()
     err_s = raw_s.copy()
     keys: dict[str, KeyStat] = {}
     bigrams: dict[str, BigramStat] = {}
     confusions: dict[str, dict[str, int]] = {}
-    typing = correct_strokes = 0
+    typing = correct_strokes = backwards = 0
+    previous_t: int | None = None
     previous_key = previous_kind = ""
+    last_t = start
+    log_ms = LOG_MS
     # One pass; a stat object is made only the first time its key or pair shows up.
-    for (t, key, kind, expected), gap in zip(strokes, gaps, strict=True):
+    for index in range(first, stop):
+        t, key, kind, expected = strokes[index]
+        gap = -1 if previous_t is None else t - previous_t
+        if gap < 0 and previous_t is not None:
+            backwards += 1
+        previous_t = t
         if kind != "backspace":
             typing += 1
-            if counting:
-                bucket = (t - start) // 1000 if t > start else 0
-                raw_s[bucket] += 1
-                if kind == "correct":
-                    correct_strokes += 1
-                    net_s[bucket] += 1
-                else:
-                    err_s[bucket] += 1
-            elif kind == "correct":
+            last_t = t if t > last_t else last_t
+            offset = t - start
+            bucket = (offset - 1) // 1000 if offset > 0 else 0
+            if kind == "correct":
                 correct_strokes += 1
+                if counting and offset <= series_end:
+                    raw_s[bucket] += 1
+                    net_s[bucket] += 1
+            elif counting and offset <= series_end:
+                raw_s[bucket] += 1
+                err_s[bucket] += 1
         if expected is not None:
             stat = keys.get(expected)
             if stat is None:
@@ -314,115 +414,85 @@ def score(replay: Replay, *, whole_text: bool = True) -> Result:
                             pair = bigrams[name] = BigramStat()
                         pair.total_ms += gap
                         pair.samples += 1
+                        value = log_ms[gap]
+                        pair.log_sum += value
+                        pair.log_squares += value * value
         previous_key = key
         previous_kind = kind
-    written_at = replay.written_at
-    end = max(map(written_at.__getitem__, correct_now), default=last_any)
-    duration = max(0, end - start)
 
-    if whole_text:
+    per_second: tuple[Second, ...] = ()
+    if counting:
+        full = [Second(r * 12, n * 12, e) for r, n, e in zip(raw_s, net_s, err_s, strict=True)]
+        if last_ms != 1000:
+            full[-1] = Second(
+                _whole_wpm(raw_s[-1], last_ms), _whole_wpm(net_s[-1], last_ms), err_s[-1]
+            )
+        per_second = tuple(full)
+
+    correct = sum(map(eq, typed, text))
+    chars = Chars(
+        correct=correct,
+        incorrect=min(len(typed), len(text)) - correct,
+        extra=max(0, len(typed) - len(text)),
+        missed=0 if timed else max(0, len(text) - len(typed)),
+    )
+    word_chars, words = word_credit(typed, text, partial=timed)
+    if not timed:
         target = max(len(text), len(typed))
-        matched = len(correct_now) / target * 100 if target else 0.0
+        matched = correct / target * 100 if target else 0.0
     else:
-        # Only up to the last correct character: the clock may have cut a fix short.
-        cut = correct_now[-1] + 1 if correct_now else 0
-        matched = len(correct_now) / cut * 100 if cut else 0.0
-    per_second = _seconds(raw_s, net_s, err_s, span)
-    interval_mean = statistics.fmean(intervals) if intervals else 0.0
+        matched = _matched_in_time(typed, text, correct)
+    completed = replay.completed
     return Result(
-        wpm=_r(_wpm(chars.correct, duration)),
-        raw_wpm=_r(_wpm(typing, duration)),
-        accuracy=_r(correct_strokes / typing * 100 if typing else 0.0),
+        wpm=_centi(word_chars * 12_000, duration),
+        raw_wpm=_centi(len(typed) * 12_000, duration),
+        accuracy=_centi(correct_strokes * 100, typing),
         consistency=_r(consistency_of([s.raw for s in per_second])),
         duration_ms=duration,
         chars=chars,
+        words=words,
         keystrokes=typing,
-        backspaces=len(strokes) - typing,
+        backspaces=stop - first - typing,
         per_second=per_second,
-        whole_text=whole_text,
-        matched_pct=_r(matched),
-        span_ms=span,
+        whole_text=not timed,
+        matched_pct=round(matched, 2),
+        start_ms=start,
+        typed_ms=max(0, last_t - start) if typing else 0,
+        completed_ms=strokes[completed][0] if 0 <= completed < stop else None,
+        first=first,
+        counted=stop - first,
         backwards=backwards,
-        intervals=len(intervals),
-        interval_mean_ms=_r(interval_mean) if intervals else 0.0,
-        interval_stdev_ms=_r(_pstdev(intervals, interval_mean)) if intervals else 0.0,
+        intervals=max(0, stop - first - 1),
         keys=keys,
         bigrams=bigrams,
         confusions=confusions,
     )
 
 
-@dataclass(frozen=True, slots=True)
-class Limits:
-    """Plausibility thresholds; ``rest`` builds them from the ``typing_*`` settings."""
-
-    wpm_cap: float = 300.0  # raw WPM above this: reject
-    flag_wpm: float = 250.0  # raw WPM above this: flag
-    min_interval_stdev_ms: float = 4.0  # intervals steadier than this: reject (a script)
-    flag_interval_stdev_ms: float = 12.0  # steadier than this: flag
-    min_intervals: int = 20  # the timing checks need this many intervals to mean anything
-    min_matched_pct: float = 100.0  # reproduction: share of the target typed right
-    min_keystrokes: int = 2
-    time_grace_ms: int = 2_000  # a time test may run this much past its clock
-
-
-@dataclass(frozen=True, slots=True)
-class Reason:
-    code: str
-    message: str
-
-
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    action: Action
-    reasons: tuple[Reason, ...] = ()
-
-    @property
-    def message(self) -> str:
-        return "; ".join(reason.message for reason in self.reasons)
-
-
-def check(result: Result, limits: Limits, *, time_limit_ms: int | None = None) -> Verdict:
-    """Judge a scored result. Every failing rule is listed; the worst one decides."""
-    rejects: list[Reason] = []
-    flags: list[Reason] = []
-    if result.keystrokes < limits.min_keystrokes or result.duration_ms <= 0:
-        rejects.append(Reason("too_short", "the log is too short to score"))
-    if result.backwards:
-        rejects.append(
-            Reason("time_backwards", f"time goes backwards {result.backwards} time(s) in the log")
-        )
-    if result.raw_wpm > limits.wpm_cap:
-        rejects.append(
-            Reason("wpm_over_cap", f"{result.raw_wpm:.0f} WPM is over the cap {limits.wpm_cap:.0f}")
-        )
-    elif result.raw_wpm > limits.flag_wpm:
-        flags.append(Reason("wpm_high", f"{result.raw_wpm:.0f} WPM is exceptionally fast"))
-    if result.intervals >= limits.min_intervals:
-        stdev = result.interval_stdev_ms
-        if stdev < limits.min_interval_stdev_ms:
-            rejects.append(
-                Reason("robotic_timing", f"keystroke intervals vary by {stdev:.1f} ms only")
-            )
-        elif stdev < limits.flag_interval_stdev_ms:
-            flags.append(Reason("uniform_timing", f"keystroke intervals vary by {stdev:.1f} ms"))
-    if result.matched_pct < limits.min_matched_pct:
-        what = "the text" if result.whole_text else "the typed part of the text"
-        rejects.append(
-            Reason(
-                "text_not_reproduced",
-                f"the log reproduces {result.matched_pct:.1f}% of {what}",
-            )
-        )
-    if time_limit_ms is not None and result.span_ms > time_limit_ms + limits.time_grace_ms:
-        rejects.append(
-            Reason("over_time", f"the log runs {result.span_ms} ms, the test {time_limit_ms} ms")
-        )
-    if rejects:
-        return Verdict("reject", tuple(rejects + flags))
-    if flags:
-        return Verdict("flag", tuple(flags))
-    return Verdict("accept")
+def progress_timeline(replay: Replay, *, until: int | None = None) -> tuple[int, ...]:
+    """When the log's correct prefix changed: ``(t, pos, t, pos, ...)`` flattened, ``pos``
+    being what a client reports as ``race.progress`` (characters typed correctly from
+    the start). Strokes from index ``until`` on are left out."""
+    text, size = replay.text, len(replay.text)
+    out: list[int] = []
+    length = 0  # buffer length
+    wrong: int | None = None  # first wrong position in the buffer
+    shown = 0
+    for t, key, kind, _ in replay.strokes[:until]:
+        if kind == "backspace":
+            if length:
+                length -= 1
+                if wrong is not None and length <= wrong:
+                    wrong = None
+        else:
+            if wrong is None and (length >= size or key != text[length]):
+                wrong = length
+            length += 1
+        pos = length if wrong is None else wrong
+        if pos != shown:
+            out += (t, pos)
+            shown = pos
+    return tuple(out)
 
 
 def analytics(result: Result) -> dict[str, Any]:

@@ -2,8 +2,8 @@
 
 Each event becomes a fact (``typogram.achievements``): ``achievement.test``
 → ``TestDone``, ``achievement.challenge_streak`` → ``ChallengeStreak``,
-``achievement.course`` → ``CourseCompleted``, a
-race finish in first place (``race.result``, not a guest, not flagged) →
+``achievement.course`` → ``CourseCompleted``, a race finish in first place
+(``race.result``, rated: not a guest, not flagged, not on a custom text) →
 ``RaceWon``. The events of a batch (``workers.runtime``; a retry is a batch
 of one) are applied in one transaction: their ids go into
 ``achievement_events_seen`` (an event seen before, or repeated inside the
@@ -71,7 +71,7 @@ def fact_of(event: Event) -> tuple[str, rules.Fact] | None:
     if event.type == pe.ACHIEVEMENT_COURSE:
         return str(d["user_id"]), rules.CourseCompleted()
     if event.type == RACE_RESULT and d.get("place") == 1:
-        if d.get("guest") or d.get("flags") or not d.get("user"):
+        if d.get("guest") or d.get("flags") or d.get("rated") is False or not d.get("user"):
             return None
         return str(d["user"]), rules.RaceWon()
     return None

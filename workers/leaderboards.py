@@ -5,7 +5,8 @@ Both writes are idempotent by themselves (best score per user, rule 1 of
 ``typogram.leaderboards``), so the group keeps no per-event done marker, and
 the events of a batch (``workers.runtime``) collapse to the best score per
 board entry. A race finish counts for the ``races`` board in
-every window unless the racer is a guest or the finish was flagged.
+every window unless the racer is a guest, the finish was flagged or it is
+not ``ranked`` (a custom-text race, too little typing).
 """
 
 from __future__ import annotations
@@ -60,7 +61,10 @@ def _scores_of(event: Event) -> list[tuple[tuple[str, str, str], tuple[float, in
         entry = (board, str(data["period"]), str(data["user_id"]))
         return [(entry, (float(data["wpm"]), int(data["at"])))]
     if event.type == RACE_RESULT and "place" in data:
-        if data.get("guest") or data.get("flags") or not data.get("user"):
+        # ``ranked`` false: unrated (custom text, flagged) or too little typing.
+        if data.get("guest") or data.get("flags") or data.get("ranked") is False:
+            return []
+        if not data.get("user"):
             return []
         at, user, wpm = event.ts, str(data["user"]), float(data["wpm"])
         return [((boards.RACES, period.name, user), (wpm, at)) for period in boards.periods(at)]

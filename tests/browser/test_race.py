@@ -8,7 +8,6 @@ timed outside the race clock, would not get its place in the standings.
 from __future__ import annotations
 
 import asyncio
-import random
 from typing import Any
 
 import pytest
@@ -16,6 +15,7 @@ import pytest
 from tests.browser.conftest import PHONE, Pages, shoot
 from tests.browser.test_screens import reload_until
 from tests.browser.test_web import play_as_guest, sign_up, unique, wait_online
+from tests.typing_logs import delays
 
 pytestmark = pytest.mark.browser
 
@@ -34,14 +34,15 @@ async def race_by_hand(page: Any, seed: int, mistake: bool = False) -> None:
     await page.wait_for_selector("#race-stage[data-phase=running] #race-text", timeout=15_000)
     await page.focus("#race-input")
     text = await race_text(page)
-    rng = random.Random(seed)
     if mistake:
         await page.keyboard.type("z" if text[0] != "z" else "q")
-        await page.wait_for_timeout(60)
+        await page.wait_for_timeout(120)
         await page.keyboard.press("Backspace")
-    for ch in text:
+        await page.wait_for_timeout(150)
+    # A person's rhythm (tests.typing_logs), less the time a key press itself takes.
+    for ch, wait in zip(text, [*delays(text, wpm=90, seed=seed), 0], strict=True):
         await page.keyboard.type(ch)
-        await page.wait_for_timeout(rng.randint(25, 95))
+        await page.wait_for_timeout(max(1, wait - 15))
 
 
 async def standings_names(page: Any) -> list[str]:
@@ -141,16 +142,6 @@ async def test_queue_can_be_cancelled(pages: Pages) -> None:
     await page.wait_for_selector("#race-stage[data-phase=idle] #race-queue")
 
 
-async def race_like_a_person(page: Any, seed: int) -> None:
-    """Types the race text at roughly 70-90 WPM with skewed, uneven gaps."""
-    await page.wait_for_selector("#race-stage[data-phase=running] #race-text", timeout=15_000)
-    await page.focus("#race-input")
-    rng = random.Random(seed)
-    for ch in await race_text(page):
-        await page.keyboard.type(ch)
-        await page.wait_for_timeout(int(rng.lognormvariate(4.9, 0.35)))
-
-
 async def test_signed_up_racers_see_the_race_and_their_rating_change_in_the_profile(
     pages: Pages,
 ) -> None:
@@ -166,7 +157,7 @@ async def test_signed_up_racers_see_the_race_and_their_rating_change_in_the_prof
         players.append(page)
     for page in players:
         await page.click("#race-queue")
-    await asyncio.gather(*(race_like_a_person(p, n) for n, p in enumerate(players)))
+    await asyncio.gather(*(race_by_hand(p, n) for n, p in enumerate(players)))
     for page in players:
         assert sorted(await standings_names(page)) == sorted(names)
 

@@ -9,7 +9,6 @@ screen is checked against what the server then shows.
 
 from __future__ import annotations
 
-import random
 from typing import Any
 
 import httpx
@@ -17,6 +16,7 @@ import pytest
 
 from tests.browser.conftest import PHONE, Pages, Server, shoot
 from tests.browser.test_web import sign_up, unique
+from tests.typing_logs import by_hand, delays
 
 pytestmark = pytest.mark.browser
 
@@ -24,17 +24,8 @@ WORKER_WAIT_MS = 10_000
 
 
 def hand_log(text: str, seed: int) -> list[list[Any]]:
-    """A keystroke log a person could type: 60 to 160 ms gaps, one corrected slip."""
-    rng = random.Random(seed)
-    t = 0
-    log: list[list[Any]] = []
-    for i, ch in enumerate(text):
-        if i == 3:
-            log += [[t, "x" if ch != "x" else "y"], [t + 90, "Backspace"]]
-            t += 180
-        log.append([t, ch])
-        t += rng.randint(60, 160)
-    return log
+    """A keystroke log a person could type (``tests.typing_logs``), one corrected slip."""
+    return by_hand(text, wpm=80, seed=seed)
 
 
 async def token_of(page: Any) -> str:
@@ -86,10 +77,9 @@ async def test_time_mode_ends_with_the_clock(pages: Pages) -> None:
     text = await page.evaluate(
         "[...document.querySelectorAll('#test-text .ch')].map((s) => s.textContent).join('')"
     )
-    rng = random.Random(5)
-    for ch in text[:24]:
+    for ch, wait in zip(text[:24], delays(text[:25], seed=5), strict=True):
         await page.keyboard.type(ch)
-        await page.clock.run_for(rng.randint(70, 150))
+        await page.clock.run_for(wait)
     await page.clock.run_for(16_000)  # the clock runs out: the test ends and is scored
     await page.wait_for_selector("#result[data-saved=true]")
     assert int(await page.inner_text("#result-wpm")) > 0

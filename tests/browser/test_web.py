@@ -7,7 +7,6 @@ presses) and reads what the page shows; the only hook is
 
 from __future__ import annotations
 
-import random
 import uuid
 from typing import Any
 
@@ -15,6 +14,7 @@ import httpx
 import pytest
 
 from tests.browser.conftest import PHONE, Pages, Server, shoot
+from tests.typing_logs import delays
 
 pytestmark = pytest.mark.browser
 
@@ -176,11 +176,11 @@ async def solo_endpoints_missing(server: Server) -> bool:
 
 
 async def type_like_a_person(page: Any, text: str) -> None:
-    """One key at a time with uneven gaps: uniform timing is refused as robotic."""
-    rng = random.Random(7)
-    for ch in text:
+    """One key at a time with a person's rhythm (``tests.typing_logs``): uniform timing
+    is refused as robotic, evenly jittered timing flagged."""
+    for ch, wait in zip(text, [*delays(text, seed=7), 0], strict=True):
         await page.keyboard.type(ch)
-        await page.wait_for_timeout(rng.randint(30, 120))
+        await page.wait_for_timeout(max(1, wait - 15))
 
 
 async def test_solo_test_typed_with_real_keys_shows_a_result(pages: Pages, server: Server) -> None:

@@ -238,7 +238,9 @@ async def test_daily_challenge_attempt_board_and_streak(
     )
     assert other.status_code == 404
     garbage = await client.post(url, json={"keystrokes": [[0, "ab"]]}, headers=auth)
-    assert garbage.status_code == 400 and "keystrokes" in garbage.json()["error"]["fields"]
+    assert (
+        garbage.status_code == 422 and garbage.json()["error"]["fields"]["keystrokes"] == "bad_key"
+    )
     assert (await client.post(url, json={"keystrokes": []})).status_code == 401
     robotic = [[i * 100, ch] for i, ch in enumerate(today["text"])]
     assert (await client.post(url, json={"keystrokes": robotic}, headers=auth)).status_code == 422

@@ -12,10 +12,11 @@ import orjson
 import pytest
 
 from rest.app import create_app
+from tests.typing_logs import by_hand
 from typogram import topics
 from typogram.platform import Platform
 from typogram.ports import Event
-from typogram.typing import BACKSPACE, replay, score
+from typogram.typing import replay, score
 
 pytestmark = pytest.mark.integration
 
@@ -43,16 +44,8 @@ async def new_test(client: httpx.AsyncClient, auth: dict[str, str], query: str =
 
 
 def typed_by_hand(text: str, *, pace_ms: int = 140, seed: int = 1, typo_at: int = 3) -> list:
-    """A human-like log: irregular intervals around ``pace_ms``, one corrected typo."""
-    rng = random.Random(seed)
-    t, log = 0, []
-    for i, ch in enumerate(text):
-        if i == typo_at:
-            log += [[t, "q" if ch != "q" else "w"], [t + pace_ms, BACKSPACE]]
-            t += 2 * pace_ms
-        log.append([t, ch])
-        t += max(20, int(rng.gauss(pace_ms, pace_ms * 0.35)))
-    return log
+    """A human-like log (``tests.typing_logs``) at about ``pace_ms`` a key, one corrected typo."""
+    return by_hand(text, wpm=12_000 / pace_ms, seed=seed, typo_at=typo_at)
 
 
 async def submit(
@@ -146,7 +139,7 @@ async def test_a_typed_test_is_scored_stored_and_published(
 async def test_personal_best_only_when_faster(client: httpx.AsyncClient) -> None:
     auth = await register(client)
     outcomes = []
-    for pace in (150, 190, 110):
+    for pace in (150, 190, 125):  # (a jump far past one's best is flagged: anticheat rule 6)
         test = await new_test(client, auth)
         response = await submit(
             client, auth, test["test_id"], typed_by_hand(test["text"], pace_ms=pace)
@@ -192,10 +185,14 @@ async def test_implausible_logs_are_422(client: httpx.AsyncClient) -> None:
 async def test_garbage_unknown_and_oversized(client: httpx.AsyncClient, platform: Platform) -> None:
     auth = await register(client)
     test = await new_test(client, auth)
-    for log in ([[0, "ab"]], "x", [[0]], [[-1, "a"]], [["0", "a"]]):
+    for log in ("x", [[0]], [[-1, "a"]], [["0", "a"]]):  # not shaped like a log: 400
         response = await submit(client, auth, test["test_id"], log)  # type: ignore[arg-type]
         assert response.status_code == 400, (log, response.text)
         assert "keystrokes" in response.json()["error"]["fields"]
+    # Shaped like one but not a log (a "key" of two characters): 422 with a reason code.
+    response = await submit(client, auth, test["test_id"], [[0, "a"], [90, "ab"]])
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["fields"] == {"keystrokes": "bad_key"}
     not_json = await client.post("/api/v1/results", content=b"{oops", headers=auth)
     assert not_json.status_code == 400
     unknown = await submit(client, auth, uuid.uuid4().hex, [[0, "a"], [100, "b"]])
@@ -255,3 +252,57 @@ async def test_results_page_newest_first_with_a_cursor(
         assert response.status_code == 400, query
     stored = orjson.loads(orjson.dumps(cached["results"][0]))
     assert stored["chars"]["correct"] > 0
+
+
+# -- the attacks of issue 13 (each was accepted before) ----------------------------
+
+
+async def board_entries(client: httpx.AsyncClient, board: str) -> list[dict]:
+    response = await client.get(f"/api/v1/leaderboards/{board}?window=alltime")
+    assert response.status_code == 200, response.text
+    entries: list[dict] = response.json()["entries"]
+    return entries
+
+
+async def test_two_keystrokes_in_a_sixty_second_test_score_over_the_whole_clock(
+    client: httpx.AsyncClient,
+) -> None:
+    """Scored over the typed span, two keys 100 ms apart made 240 WPM and rank 1."""
+    auth = await register(client)
+    test = (await client.get("/api/v1/tests/new?mode=time&seconds=60", headers=auth)).json()
+    log = [[0, test["text"][0]], [100, test["text"][1]]]
+    response = await submit(client, auth, test["test_id"], log)
+    assert response.status_code == 201, response.text
+    result = response.json()["result"]
+    assert result["duration_ms"] == 60_000
+    assert result["wpm"] == result["raw_wpm"] == 0.4  # 2 characters over a minute
+    assert len(response.json()["result"]["per_second"]) == 60
+    for entry in await board_entries(client, "time-60-en"):
+        assert entry["wpm"] < 1
+
+
+async def test_nineteen_uniform_keystrokes_are_refused(client: httpx.AsyncClient) -> None:
+    """The robotic-timing check started at 20 intervals: 19 uniform keys passed."""
+    auth = await register(client)
+    test = (await client.get("/api/v1/tests/new?mode=time&seconds=15", headers=auth)).json()
+    log = [[i * 110, ch] for i, ch in enumerate(test["text"][:19])]
+    response = await submit(client, auth, test["test_id"], log)
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["fields"]["keystrokes"] == "robotic_timing"
+
+
+async def test_the_gaussian_jitter_bot_is_kept_off_the_boards(client: httpx.AsyncClient) -> None:
+    """Intervals drawn from N(49 ms, 20 ms) were accepted at ~247 WPM, unflagged."""
+    auth = await register(client)
+    test = (await client.get("/api/v1/tests/new?mode=words&count=50", headers=auth)).json()
+    rng = random.Random(49)
+    t, log = 0, []
+    for ch in test["text"]:
+        log.append([t, ch])
+        t += max(1, round(rng.gauss(49, 20)))
+    response = await submit(client, auth, test["test_id"], log)
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body["result"]["flagged"] is True, body["result"]
+    assert body["personal_best"] is False
+    assert await board_entries(client, "words-50-en") == []

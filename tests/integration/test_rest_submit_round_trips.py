@@ -27,7 +27,8 @@ async def test_refused_submissions_give_the_claim_back(
     claim = keys.test_submitted(test["test_id"])
     robotic = [[i * 120, ch] for i, ch in enumerate(test["text"])]
     assert (await submit(client, auth, test["test_id"], robotic)).status_code == 422
-    assert (await submit(client, auth, test["test_id"], [[0, "ab"]])).status_code == 400
+    assert (await submit(client, auth, test["test_id"], [[0, "ab"]])).status_code == 422  # bad_key
+    assert (await submit(client, auth, test["test_id"], [[0]])).status_code == 400  # not a log
     assert await platform.cache.get(claim) is None
     accepted = await submit(client, auth, test["test_id"], typed_by_hand(test["text"]))
     assert accepted.status_code == 201, accepted.text

@@ -34,6 +34,9 @@ STRATEGY_WORKERS = {
     "achievements": 10,
     # Not in the strategy: lesson completion reads test-results (10 partitions).
     "courses": 10,
+    # Not in the strategy: the review queue reads test-results, race-events and
+    # challenge-attempts (10 partitions each).
+    "reviews": 10,
 }
 
 

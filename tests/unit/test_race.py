@@ -62,8 +62,19 @@ def replay(
     return state, out
 
 
-def done(time_ms: int, wpm: float = 100.0, typed: str = TEXT) -> ReplayedResult:
-    return ReplayedResult(typed, wpm, wpm + 5, 97.5, 80.0, time_ms, ())
+def steady(time_ms: int, length: int = len(TEXT), begin_ms: int = 0) -> tuple[int, ...]:
+    """The progress timeline of a log typing ``length`` characters evenly from
+    ``begin_ms`` to ``time_ms``."""
+    span = time_ms - begin_ms
+    return tuple(v for i in range(1, length + 1) for v in (begin_ms + i * span // length, i))
+
+
+def done(
+    time_ms: int, wpm: float = 100.0, typed: str = TEXT, timeline: tuple[int, ...] | None = None
+) -> ReplayedResult:
+    """A finish received ``time_ms`` into the race, its log typed evenly until then."""
+    line = steady(time_ms) if timeline is None else timeline
+    return ReplayedResult(typed, wpm, wpm + 5, 97.5, 80.0, time_ms, time_ms, (), line)
 
 
 def running(*users: str) -> RaceState:
@@ -516,14 +527,17 @@ def _all_fields_set(obj: object) -> None:
 
 def test_the_hand_written_copies_keep_every_field() -> None:
     score = Score(90.0, 95.0, 97.5, 80.0, 60_000, ("fast",))
-    racer = Racer("ada", "Ada", 3, True, False, 7, 40, 2, 9, True, 2, score)
+    racer = Racer("ada", "Ada", 3, True, False, 7, 40, 2, 9, True, 2, score, (500, 10))
     _all_fields_set(racer)
-    assert racer.advanced(50, 3, 11) == replace(
+    # A report under a second after the last kept one moves the racer, not the trail ...
+    assert racer.advanced(50, 3, 11, 1_400) == replace(
         racer, connected=True, dropped_at_ms=None, pos=50, errors=3, updated_ms=11
     )
-    config = RaceConfig(4, 2, 3_000, 60_000, 250.0, 9_000, 5, 20, 500)
+    # ... one a second or more after it is kept.
+    assert racer.advanced(50, 3, 11, 1_500).trail == (500, 10, 1_500, 50)
+    config = RaceConfig(4, 2, 3_000, 60_000, 250.0, 9_000, 5, 20, 500, 1_500, 2_500, 20, 5)
     state = RaceState(
-        "r9", "text", 7, "hard", "de", config, "t1", "K7Q2", Phase.RUNNING,
+        "r9", "text", 7, "hard", "de", config, "t1", "K7Q2", True, Phase.RUNNING,
         {"ada": racer}, "ada", 5, 6, 8, True,
     )  # fmt: skip
     _all_fields_set(state)

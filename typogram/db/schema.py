@@ -123,6 +123,8 @@ test_results = Table(
     Column("keystrokes", Integer, nullable=False),
     Column("flagged", SmallInteger, nullable=False, server_default="0"),
     Column("flag_reason", String(255), nullable=False, server_default=""),
+    # 0: too little typing to reach a board (migration 0005); stored all the same.
+    Column("ranked", SmallInteger, nullable=False, server_default="1"),
     Index("ix_test_results_user_created", "user_id", "created_at"),
     Index("ix_test_results_test_id", "test_id"),
 )
@@ -557,4 +559,30 @@ subscription_history = Table(
     Column("created_at", BigInteger, nullable=False),
     Index("ux_subscription_history_reference", "reference", unique=True),
     Index("ix_subscription_history_user_created", "user_id", "created_at"),
+)
+
+# -- integrity: the review queue of flagged results (migration 0005) --
+
+# One row per flagged result, race finish or challenge attempt (``kind``), kept
+# off the boards until staff approve it. ``boards`` holds the entries approval
+# raises (JSON ``[[board, wpm, at_ms], ...]``), ``evidence`` what the checks saw.
+flag_reviews = Table(
+    "flag_reviews",
+    metadata,
+    Column("id", String(32), primary_key=True),  # derived from kind and subject
+    Column("kind", String(16), nullable=False),  # result | race | challenge
+    Column("subject_id", String(100), nullable=False),
+    Column("user_id", String(64), nullable=False),
+    Column("status", String(16), nullable=False, server_default="open"),
+    Column("reasons", String(255), nullable=False, server_default=""),
+    Column("message", String(500), nullable=False, server_default=""),
+    Column("evidence", Text, nullable=False),
+    Column("boards", Text, nullable=False),
+    Column("wpm", Double, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("reviewed_by", String(32), nullable=True),
+    Column("reviewed_at", BigInteger, nullable=True),
+    Column("note", String(500), nullable=False, server_default=""),
+    Index("ix_flag_reviews_status_created", "status", "created_at", "id"),
+    Index("ix_flag_reviews_user_id", "user_id"),
 )

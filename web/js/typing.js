@@ -3,7 +3,8 @@
 //
 // Rules (the same replay the server does on the keystroke log):
 // * a key is one character or "Backspace"; Backspace removes the last typed
-//   character, if any;
+//   character, if any; the clock starts with the first character (a Backspace
+//   before it is ignored, as the server ignores it);
 // * the test ends when the typed characters equal the text (the server
 //   refuses a log that does not reproduce it); keys past the text's end are
 //   ignored, so a wrong last character must be corrected;
@@ -38,6 +39,7 @@ export class TypingTest {
   press(key, now) {
     if (this.finished) return false;
     if (key !== BACKSPACE && ([...key].length !== 1 || this.typed.length >= this.text.length)) return false;
+    if (this.startedAt === null && key === BACKSPACE) return false; // nothing typed yet
     if (this.startedAt === null) this.startedAt = now;
     const t = Math.max(this.lastAt, Math.round(now - this.startedAt));
     this.lastAt = t;

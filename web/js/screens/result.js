@@ -55,7 +55,9 @@ export function resultView(test, saved, again, kind = null) {
       n.consistency !== undefined ? stat("consistency", `${Math.round(n.consistency)}%`, "result-consistency") : null,
       stat("time", `${(n.durationMs / 1000).toFixed(1)} s`, "result-time")),
     saved?.personal_best ? h("p", { class: "badge", id: "personal-best" }, "New personal best!") : null,
-    saved?.result?.flagged ? h("p", { class: "muted", id: "result-flag" }, `Kept off the leaderboards: ${saved.result.flag_reason}`) : null,
+    saved?.result?.flagged ? h("p", { class: "muted", id: "result-flag" }, `Kept off the leaderboards until reviewed: ${saved.result.flag_reason}`) : null,
+    saved?.result && !saved.result.flagged && saved.result.ranked === false
+      ? h("p", { class: "muted", id: "result-unranked" }, "Too short for the leaderboards: saved to your history.") : null,
     saved && !saved.stored ? h("p", { class: "muted" }, "Guest results are scored but not kept. Sign up to keep them.") : null,
     saved ? null : h("p", { class: "muted", id: "result-local" }, kind === "practice"
       ? "Practice is not scored: these numbers are this browser's own count."

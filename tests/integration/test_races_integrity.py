@@ -1,0 +1,192 @@
+"""Issue 13's race attacks, through real sockets into the real workers.
+
+Each test races on a gateway node (in-memory adapters, ``test_gateway``),
+collects what it publishes on ``race-events`` and hands those events to the
+``leaderboards`` and ``races`` worker handlers on both backends, then reads
+the ``races`` board and the stored ratings: what a finish earns there, not
+only what the socket said. Before the fix, the custom text "ab" finished
+with two keystrokes gave 240 WPM, rank 1 on ``races`` and a rating change,
+and a finish log squeezed into the last 3.3 s after progress at a steady
+pace was accepted at ~220 WPM, unflagged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from websockets.asyncio.client import ClientConnection
+
+from tests.integration.test_gateway import Node, Start, hello, recv, send, start_node  # noqa: F401
+from tests.integration.test_races import position, recv_any, recv_reply
+from tests.typing_logs import by_hand
+from typogram import boards, topics
+from typogram.db.schema import user_ratings
+from typogram.leaderboards import Leaderboards
+from typogram.platform import Platform
+from typogram.ports import Event
+from workers import leaderboards, races
+
+pytestmark = pytest.mark.integration
+
+PRIVATE: dict[str, Any] = {"race_countdown_ms": 300, "race_words": 12}
+
+
+class RaceEvents:
+    """Everything a node publishes on ``race-events``."""
+
+    def __init__(self, node: Node) -> None:
+        self.events: list[Event] = []
+        self._ended: dict[str, asyncio.Event] = {}
+        self._task = asyncio.create_task(
+            node.events.consume("integrity-test", [topics.RACE_EVENTS], self._record)
+        )
+
+    async def _record(self, topic: str, raw: bytes) -> None:
+        event = Event.decode(raw)
+        self.events.append(event)
+        if event.type == "race.finished":
+            self._ended.setdefault(str(event.data["race"]), asyncio.Event()).set()
+
+    async def finished(self, race: str) -> list[Event]:
+        """Every event of ``race`` once its ``race.finished`` is out."""
+        await asyncio.wait_for(self._ended.setdefault(race, asyncio.Event()).wait(), 20)
+        self._task.cancel()
+        return [e for e in self.events if e.data.get("race") == race]
+
+
+async def into_workers(platform: Platform, events: list[Event]) -> None:
+    for event in events:
+        await leaderboards.handle(platform, topics.RACE_EVENTS, event)
+        await races.handle_race_event(platform, topics.RACE_EVENTS, event)
+
+
+async def board(platform: Platform) -> list[tuple[str, float]]:
+    period = boards.period("alltime", int(time.time() * 1000)).name
+    entries = await Leaderboards(platform.db, platform.cache).top(boards.RACES, period, 10)
+    return [(e["user_id"], e["wpm"]) for e in entries]
+
+
+async def rated_users(platform: Platform, users: list[str]) -> set[str]:
+    async with platform.db.read(primary=True) as conn:
+        rows = await conn.execute(
+            select(user_ratings.c.user_id).where(user_ratings.c.user_id.in_(users))
+        )
+        return {str(r.user_id) for r in rows}
+
+
+async def private_race(
+    node: Node, host: str, pal: str, text: str | None
+) -> tuple[ClientConnection, ClientConnection, str, str, int]:
+    a, _ = await hello(node, host)
+    b, _ = await hello(node, pal)
+    await send(a, "race.create", {"text": text} if text else {"difficulty": "easy"}, id=1)
+    race, code = (await recv_reply(a, 1))["d"].values()
+    await send(b, "race.join", {"code": code}, id=2)
+    await recv_reply(b, 2)
+    await send(a, "race.start", {"race": race}, id=3)
+    countdown = (await recv(b, "race.countdown"))["d"]
+    return a, b, race, countdown["text"], countdown["start_at"]
+
+
+async def at(start_at: int, ms: int) -> None:
+    """Sleep until ``ms`` into the race."""
+    await asyncio.sleep(max(0.0, (start_at + ms) / 1000 - time.time()))
+
+
+async def test_a_custom_text_race_is_unrated_and_off_the_boards(
+    start_node: Start,  # noqa: F811
+    platform: Platform,
+) -> None:
+    node = await start_node(**PRIVATE)
+    collected = RaceEvents(node)
+    a, b, race, text, start_at = await private_race(node, "ann-ab", "bob-ab", "ab")
+    assert text == "ab"
+    await at(start_at, 400)
+    for ws, user_id in ((a, 11), (b, 12)):
+        await send(ws, "race.progress", {"race": race, "pos": 2, "errors": 0})
+        await send(
+            ws, "race.finish", {"race": race, "keystrokes": [[300, "a"], [400, "b"]]}, id=user_id
+        )
+    mine = (await recv_reply(a, 11))["d"]
+    assert mine["place"] == 1
+    # Scored on the race's clock (the finish arrived ~400 ms in), not on 100 ms of log.
+    assert mine["wpm"] < 120 and mine["time_ms"] >= 400
+    result = (await recv_any(a, "race.result"))["d"]
+    assert [s["rated"] for s in result["standings"]] == [False, False]
+    events = await collected.finished(race)
+    finished = next(e for e in events if e.type == "race.finished")
+    assert finished.data["custom"] is True
+    assert all(e.data["rated"] is False for e in events if e.type == "race.result")
+    await into_workers(platform, events)
+    assert await board(platform) == []
+    assert await rated_users(platform, ["ann-ab", "bob-ab"]) == set()
+    for ws in (a, b):
+        await ws.close()
+
+
+async def test_a_finish_squeezed_into_the_last_seconds_is_flagged_and_unrated(
+    start_node: Start,  # noqa: F811
+    platform: Platform,
+) -> None:
+    node = await start_node(**PRIVATE)
+    collected = RaceEvents(node)
+    a, b, race, text, start_at = await private_race(node, "ann-sq", "bob-sq", None)
+    honest = by_hand(text, wpm=60, seed=4, typo_at=None, start_ms=300)
+    end = int(honest[-1][0])  # type: ignore[call-overload]
+    squeezed = by_hand(text, wpm=len(text) / 5 / (3.3 / 60), seed=5, typo_at=None)
+    squeezed = [[int(t) + end - 3_300, k] for t, k in squeezed]  # type: ignore[call-overload]
+    for ms in range(500, end, 500):  # both report the honest 60 WPM pace, twice a second
+        await at(start_at, ms)
+        pos = position(honest, ms, text)
+        for ws in (a, b):
+            await send(ws, "race.progress", {"race": race, "pos": pos, "errors": 0})
+    await at(start_at, end + 50)
+    for ws, log, ref in ((a, squeezed, 21), (b, honest, 22)):
+        await send(ws, "race.progress", {"race": race, "pos": len(text), "errors": 0})
+        await send(ws, "race.finish", {"race": race, "keystrokes": log}, id=ref)
+    cheat, fair = (await recv_reply(a, 21))["d"], (await recv_reply(b, 22))["d"]
+    assert cheat["place"] in (1, 2) and "progress_mismatch" in cheat["flags"]
+    assert fair["flags"] == []
+    # Both WPM figures run over the race's clock: about the 60 WPM both reported.
+    assert cheat["wpm"] < 80 and fair["wpm"] < 80
+    events = await collected.finished(race)
+    await into_workers(platform, events)
+    assert [user for user, _ in await board(platform)] == ["bob-sq"]
+    standings = next(e for e in events if e.type == "race.finished").data["standings"]
+    assert {s["user"]: s["rated"] for s in standings} == {"ann-sq": False, "bob-sq": True}
+    # One rated racer left: no rating changes (openskill needs two).
+    assert await rated_users(platform, ["ann-sq", "bob-sq"]) == set()
+    for ws in (a, b):
+        await ws.close()
+
+
+async def test_concurrent_duplicate_finishes_produce_one_result(
+    start_node: Start,  # noqa: F811
+) -> None:
+    node = await start_node(**PRIVATE)
+    collected = RaceEvents(node)
+    a, b, race, text, start_at = await private_race(node, "ann-dup", "bob-dup", None)
+    log = by_hand(text, wpm=120, seed=6, typo_at=None, start_ms=300)
+    second, _ = await hello(node, "ann-dup")  # the same racer in a second tab
+    await send(second, "race.join", {"race": race}, id=30)
+    await recv_reply(second, 30)
+    for ms in range(500, int(log[-1][0]), 500):  # type: ignore[call-overload]
+        await at(start_at, ms)
+        await send(a, "race.progress", {"race": race, "pos": position(log, ms, text), "errors": 0})
+    await at(start_at, int(log[-1][0]) + 50)  # type: ignore[call-overload]
+    await send(a, "race.progress", {"race": race, "pos": len(text), "errors": 0})
+    finish = {"race": race, "keystrokes": log}
+    await asyncio.gather(
+        send(a, "race.finish", finish, id=31), send(second, "race.finish", finish, id=32)
+    )
+    answers = [(await recv_reply(a, 31))["t"], (await recv_reply(second, 32))["t"]]
+    assert sorted(answers) == ["error", "race.finished"]
+    await send(b, "race.leave", {"race": race}, id=33)
+    events = await collected.finished(race)
+    assert [e.data["user"] for e in events if e.type == "race.result"] == ["ann-dup"]
+    for ws in (a, b, second):
+        await ws.close()

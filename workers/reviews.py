@@ -1,0 +1,50 @@
+"""``reviews`` group (``test-results``, ``race-events``, ``challenge-attempts``): the
+review queue of flagged results (``typogram.reviews``).
+
+Each flagged ``result.accepted``, ``race.result`` and ``challenge.attempt`` of a
+batch becomes one ``flag_reviews`` row, inserted only when its subject has none
+yet (the row's id is derived from it), so the group keeps no done marker: a
+replayed batch inserts nothing. Other events are ignored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from typogram import reviews, topics
+from typogram.ports import Event
+from workers.runtime import Group
+
+if TYPE_CHECKING:
+    from typogram.platform import Platform
+
+
+def flag_of(event: Event) -> reviews.Flag | None:
+    match event.type:
+        case "result.accepted":
+            return reviews.of_result(event.data)
+        case "race.result":
+            return reviews.of_race_result(event.data, event.ts)
+        case "challenge.attempt":
+            return reviews.of_attempt(event.data)
+    return None
+
+
+async def handle(platform: Platform, topic: str, event: Event) -> None:
+    await handle_batch(platform, topic, [event])
+
+
+async def handle_batch(platform: Platform, topic: str, events: Sequence[Event]) -> None:
+    flags = [flag for flag in map(flag_of, events) if flag is not None]
+    if flags:
+        await reviews.Reviews(platform.db, platform.cache).record(flags)
+
+
+GROUP = Group(
+    name="reviews",
+    topics=(topics.TEST_RESULTS, topics.RACE_EVENTS, topics.CHALLENGE_ATTEMPTS),
+    handle=handle,
+    handle_batch=handle_batch,
+    dedupe=False,  # one row per subject: a replay inserts nothing
+)

@@ -12,7 +12,18 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from rest import auth, health, learning, results, solo, tournaments, typing_tests, users, web
+from rest import (
+    auth,
+    billing,
+    health,
+    learning,
+    results,
+    solo,
+    tournaments,
+    typing_tests,
+    users,
+    web,
+)
 from rest.context import authenticate
 from rest.middleware import BodyLimitMiddleware, MetricsMiddleware, RateLimitMiddleware
 from rest.openapi import build
@@ -34,6 +45,7 @@ FEATURES = (
     tournaments.api,
     *solo.APIS,
     *learning.APIS,
+    *billing.APIS,
 )
 log = get_logger("typogram.rest")
 

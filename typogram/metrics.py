@@ -22,6 +22,7 @@ EVENTS_PROCESSED = "typogram_events_processed_total"
 EVENT_HANDLER_LATENCY = "typogram_event_handler_duration_seconds"
 DEAD_LETTERS = "typogram_dead_letters_total"
 COMPONENT_STAT = "typogram_component"
+PAYMENT_WEBHOOKS = "typogram_payment_webhooks_total"
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1.0, 2.5, 5.0)
 
@@ -81,6 +82,12 @@ class KernelMetrics:
             DEAD_LETTERS,
             "Events a consumer group sent to <topic>.dlq, by the exception that sent them",
             ["group", "topic", "error"],
+            registry=registry,
+        )
+        self.payment_webhooks = Counter(
+            PAYMENT_WEBHOOKS,
+            "Provider webhooks by outcome (accepted, duplicate, ignored, refused)",
+            ["provider", "outcome"],
             registry=registry,
         )
         self.event_latency = Histogram(

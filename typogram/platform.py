@@ -20,6 +20,7 @@ from typogram.db.database import Database
 from typogram.db.migrate import create_database_if_missing, upgrade
 from typogram.metrics import KernelMetrics
 from typogram.passwords import Passwords
+from typogram.payments.provider import PaymentProvider, provider_from_settings
 from typogram.ports import Archive, Cache, EventLog, PubSub, Search
 from typogram.settings import Settings
 from typogram.tokens import TokenService
@@ -38,6 +39,7 @@ class Platform:
     passwords: Passwords
     accounts: Accounts
     metrics: KernelMetrics
+    payments: PaymentProvider  # the payment provider: sandbox (development) or Stripe
 
     def backends(self) -> dict[str, Callable[[], Awaitable[None]]]:
         """A reachability check per backend, for ``/ready``."""
@@ -99,6 +101,7 @@ async def open_platform(
         pubsub = await stack.enter_async_context(_pubsub(settings))
         events = await stack.enter_async_context(_events(settings))
         archive: Archive = await stack.enter_async_context(archive_from_settings(settings))
+        payments = await stack.enter_async_context(provider_from_settings(settings))
         metrics = KernelMetrics(registry or CollectorRegistry())
         search = search_for(db)
         for name, component in (
@@ -108,6 +111,7 @@ async def open_platform(
             ("events", events),
             ("archive", archive),
             ("search", search),
+            ("payments", payments),
         ):
             metrics.components.add(name, component.statistics)
         yield Platform(
@@ -122,4 +126,5 @@ async def open_platform(
             passwords=passwords or Passwords(),
             accounts=Accounts(db, cache, profile_ttl_s=settings.profile_cache_ttl_s),
             metrics=metrics,
+            payments=payments,
         )

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
-from workers import chat, courses, pipeline, races
+from workers import chat, courses, payments, pipeline, races
 from workers.runtime import Group
 
 GROUPS: dict[str, Group] = {
     group.name: group
-    for group in (chat.GROUP, races.GROUP, races.TOURNAMENTS_GROUP, *pipeline.GROUPS, courses.GROUP)
+    for group in (
+        chat.GROUP,
+        races.GROUP,
+        races.TOURNAMENTS_GROUP,
+        *pipeline.GROUPS,
+        courses.GROUP,
+        payments.GROUP,
+    )
 }

@@ -4,6 +4,7 @@ import { authStore } from "../auth-store.js";
 import { getProfile, logoutAll, myCourses, myResults, publicProfile, updateProfile } from "../api.js";
 import { field, formValues, h, replace } from "../dom.js";
 import { notify, notifyError } from "../notices.js";
+import { billingCard } from "./billing.js";
 
 const LAYOUTS = ["qwerty", "azerty", "qwertz", "dvorak", "colemak", "colemak-dh", "workman", "other"];
 
@@ -119,7 +120,7 @@ export function profileScreen(onLoggedOut) {
       const show = (profile) => {
         if (!alive) return;
         authStore.updateUser({ display_name: profile.display_name, username: profile.username });
-        replace(root, h("div", { class: "stack" }, summary(profile), statsCard(profile.username), coursesCard(), logout),
+        replace(root, h("div", { class: "stack" }, summary(profile), statsCard(profile.username), coursesCard(), billingCard(), logout),
           profileForm(profile, show));
       };
       getProfile().then(show).catch((err) => {

@@ -12,7 +12,8 @@ unless ``--kafka-bootstrap`` names one). Then, from this process (httpx,
    (one active coupon, cached after the first).
 2. *checkout*: ``POST /api/v1/checkout`` ``--checkouts`` times, each with
    its own ``Idempotency-Key``, half with the coupon.
-3. *webhook → credit*: every checkout is paid (``POST /sandbox/pay``); the
+3. *webhook → credit*: every checkout is paid (``POST /sandbox/pay``, at
+   ``--pay-rate`` per second, open loop, below what the worker takes); the
    sandbox delivers ``payment_intent.succeeded`` over HTTP, the worker
    applies it. Measured in the database: from the stored webhook's
    ``received_at`` to the subscription history row the payment made
@@ -132,6 +133,25 @@ async def timed(
     return latencies, statuses, time.perf_counter() - began
 
 
+async def paced(
+    count: int, rate: float, request: Callable[[int], Awaitable[httpx.Response]]
+) -> tuple[list[float], dict[int, int], float]:
+    """Open loop: request ``i`` starts at ``i / rate`` whatever the others do."""
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    began = time.perf_counter()
+
+    async def one(i: int) -> None:
+        await asyncio.sleep(max(0.0, began + i / rate - time.perf_counter()))
+        started = time.perf_counter()
+        response = await request(i)
+        latencies.append((time.perf_counter() - started) * 1000)
+        statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+
+    await asyncio.gather(*(one(i) for i in range(count)))
+    return latencies, statuses, time.perf_counter() - began
+
+
 def row(
     name: str, latencies: list[float], statuses: dict[int, int], elapsed: float
 ) -> dict[str, Any]:
@@ -238,8 +258,8 @@ async def run(args: argparse.Namespace, port: int, db_url: str, server_pid: int)
                 pays[made[i]] = time.time()
                 return await http.post(f"/sandbox/pay/{made[i]}", json={"outcome": "succeeded"})
 
-            lat, st, el = await timed(len(made), args.concurrency, pay)
-            rows.append(row("sandbox pay", lat, st, el))
+            lat, st, el = await paced(len(made), args.pay_rate, pay)
+            rows.append(row(f"sandbox pay at {args.pay_rate}/s", lat, st, el))
             await wait_credited(db, pays, args.settle_s)
             intake, e2e, credited = await credit_times(db, pays)
             rows.append(
@@ -298,6 +318,7 @@ def main() -> None:
     parser.add_argument("--validations", type=int, default=3000)
     parser.add_argument("--checkouts", type=int, default=600)
     parser.add_argument("--burst", type=int, default=600)
+    parser.add_argument("--pay-rate", type=float, default=10.0, help="pays per second (step 3)")
     parser.add_argument("--settle-s", type=float, default=120)
     args = parser.parse_args()
     data_dir = tempfile.mkdtemp(prefix="typogram-bench-pay-")

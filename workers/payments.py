@@ -36,7 +36,7 @@ async def handle(platform: Platform, topic: str, event: Event) -> None:
     if event.type != WEBHOOK_EVENT:
         return
     status = await ledger_of(platform).apply(event.data)
-    log.info(
+    log.debug(
         "payment event applied",
         extra={"payment_id": event.data.get("payment_id"), "status": status},
     )

@@ -4,19 +4,23 @@ of who may do what."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 
 import httpx
 import pytest
+from sqlalchemy import update
 
 from tests.integration.courses_support import starter
 from tests.integration.payments_support import (
     admin,
     checkout,
+    credits,
     eventually,
     http,
     make_coupon,
+    payment_row,
     platform,
     server,
     settled,
@@ -24,8 +28,12 @@ from tests.integration.payments_support import (
     user,
     worker,
 )
-from typogram import keys
+from typogram import keys, topics
+from typogram.db.schema import payment_webhook_events, payments
+from typogram.payments.ledger import announcement_id
+from typogram.payments.services import intake_of, ledger_of
 from typogram.platform import Platform
+from typogram.ports import Event
 
 pytestmark = pytest.mark.integration
 __all__ = ["http", "platform", "server", "starter", "worker"]  # fixtures
@@ -228,3 +236,95 @@ async def test_staff_list_payments_and_only_admins_refund(
     root_id = (await platform.accounts.get_by_username("root")).id  # type: ignore[union-attr]
     actions = {entry["action"] for entry in await platform.accounts.audit_entries(root_id)}
     assert "payment.refund" in actions
+
+
+async def test_receipts_are_announced_once_with_what_a_receipt_needs(
+    http: httpx.AsyncClient, platform: Platform, starter: None, worker: None
+) -> None:
+    received: list[Event] = []
+
+    async def record(topic: str, raw: bytes) -> None:
+        event = Event.decode(raw)
+        if event.type.startswith("payment.") and event.type != "payment.webhook":
+            received.append(event)
+
+    group = f"receipts-{uuid.uuid4().hex[:8]}"
+    consumer = asyncio.create_task(platform.events.consume(group, [topics.PAYMENT_EVENTS], record))
+    await asyncio.sleep(0.1)
+    try:
+        user_id, auth = await user(http, "hank")
+        paid = (await checkout(http, auth)).json()["payment_id"]
+        declined = (await checkout(http, auth)).json()["payment_id"]
+        await http.post(f"/sandbox/pay/{paid}", json={"outcome": "succeeded"})
+        await http.post(f"/sandbox/pay/{declined}", json={"outcome": "failed"})
+        await eventually(lambda: settled(platform, paid, "succeeded"))
+        await eventually(lambda: settled(platform, declined, "failed"))
+        # A replay of the worker's follow-ups announces nothing new.
+        assert await ledger_of(platform).settle(paid) == "succeeded"
+
+        def mine() -> list[Event]:  # the session's topic holds earlier tests' events too
+            return [e for e in received if e.key == user_id]
+
+        async def both() -> bool | None:
+            return True if len({e.id for e in mine()}) >= 2 else None
+
+        await eventually(both)
+        await asyncio.sleep(0.3)
+    finally:
+        consumer.cancel()
+        await asyncio.gather(consumer, return_exceptions=True)
+    by_type = {e.type: e for e in mine()}
+    assert sorted(by_type) == ["payment.failed", "payment.succeeded"]
+    assert len({e.id for e in mine()}) == 2  # each announced once (or the same id again)
+    receipt = by_type["payment.succeeded"]
+    assert receipt.key == user_id and receipt.id == announcement_id(paid, "succeeded")
+    data = receipt.data
+    assert (data["id"], data["user_id"], data["plan_id"], data["plan_name"]) == (
+        paid, user_id, "monthly", "Premium monthly",
+    )  # fmt: skip
+    assert (data["amount"], data["list_amount"], data["discount"], data["currency"]) == (
+        999, 999, 0, "USD",
+    )  # fmt: skip
+    assert data["credited"] is True and data["succeeded_at"] is not None
+    assert by_type["payment.failed"].data["failure_reason"] == "payment_intent.payment_failed"
+
+
+async def test_the_sweep_publishes_the_outbox_and_fails_abandoned_checkouts(
+    http: httpx.AsyncClient, platform: Platform, starter: None, worker: None
+) -> None:
+    root = await admin(http, platform)
+    coupon = await make_coupon(http, root, max_redemptions=1, max_per_user=None)
+    _, auth = await user(http, "ivan")
+    answer = (await checkout(http, auth, coupon=coupon["code"])).json()
+    payment_id = answer["payment_id"]
+    # The provider's answer never arrived (the REST process died before storing it).
+    p = payments.c
+    async with platform.db.write() as conn:
+        await conn.execute(
+            update(payments).where(p.id == payment_id).values(provider_payment_id=None)
+        )
+    assert await ledger_of(platform).abandon_stale(3600) == 0  # not old enough
+    assert await ledger_of(platform).abandon_stale(0) == 1
+    await eventually(lambda: settled(platform, payment_id, "failed"))
+    row = await payment_row(platform, payment_id)
+    assert row.failure_reason == "abandoned"
+    listed = await http.get(f"/api/v1/admin/coupons/{coupon['code']}", headers=root)
+    assert listed.json()["redeemed"] == 0  # released
+
+    # A stored webhook left unpublished (a crash between storing and publishing).
+    _, other = await user(http, "judy")
+    second = (await checkout(http, other)).json()["payment_id"]
+    await http.post(f"/sandbox/pay/{second}", json={"outcome": "succeeded"})
+    await eventually(lambda: settled(platform, second, "succeeded"))
+    w = payment_webhook_events.c
+    async with platform.db.write() as conn:
+        await conn.execute(
+            update(payment_webhook_events)
+            .where(w.payment_id == second)
+            .values(published_at=None, received_at=0)
+        )
+    assert await intake_of(platform).publish_pending(1.0) == 2  # created and succeeded
+    assert await intake_of(platform).publish_pending(1.0) == 0
+    await asyncio.sleep(0.3)
+    judy = (await payment_row(platform, second)).user_id
+    assert [h.reference for h in await credits(platform, judy)] == [second]  # credited once

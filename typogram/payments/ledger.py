@@ -233,8 +233,7 @@ class Ledger:
             await self._revoke(row)
             await self._mark(row, refund_settled_at=now_ms())
         else:
-            await self._announce(row)
-            await self._mark(row, announced=row.status)
+            await self._mark(row, announced=await self._announce(row))
         await self.records.changed(row.user_id)
 
     async def _mark(self, row: Any, **values: Any) -> None:
@@ -270,8 +269,9 @@ class Ledger:
                 row.user_id, actor="payments", reference=f"refund:{row.id}"
             )
 
-    async def _announce(self, row: Any) -> None:
-        """Rule 4."""
+    async def _announce(self, row: Any) -> str:
+        """Rule 4: the row as it is now (the steps before this one in the round changed it)."""
+        row = await self.records.get(row.id) or row
         plan = await self.subscriptions.plan(row.plan_id)
         data = {
             **view(row),
@@ -286,3 +286,4 @@ class Ledger:
             id=announcement_id(row.id, row.status),
         )
         await self.events.publish(topics.PAYMENT_EVENTS, event)
+        return str(row.status)

@@ -24,6 +24,8 @@ async def test_partitions_are_created_and_maintained(platform: Platform) -> None
         return
     current = await existing(platform.db, "test_results")
     assert current[-1].name == MAXVALUE and len(current) >= 2
+    paid = await existing(platform.db, "payments")  # migration 0011
+    assert paid[-1].name == MAXVALUE and len(paid) >= 4
     # Far ahead: months to add and months past retention, planned but not run.
     later = await apply(platform.db, now + 400 * DAY_MS, ahead=3, dry_run=True)
     assert later[0].startswith("ALTER TABLE test_results REORGANIZE PARTITION pmax")

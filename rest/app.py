@@ -14,6 +14,7 @@ from starlette.routing import BaseRoute, Route
 
 from rest import (
     auth,
+    billing,
     health,
     learning,
     records,
@@ -48,6 +49,7 @@ FEATURES = (
     tournaments.api,
     *solo.APIS,
     *learning.APIS,
+    *billing.APIS,
 )
 log = get_logger("typogram.rest")
 

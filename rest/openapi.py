@@ -39,6 +39,7 @@ _STATUS_TEXT = {
     413: "Request body too large",
     422: "Unprocessable",
     429: "Rate limited (see Retry-After)",
+    503: "Unavailable for now: retry (see Retry-After)",
 }
 
 

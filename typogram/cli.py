@@ -194,8 +194,8 @@ async def _maintain_partitions(platform: Platform, *, dry_run: bool) -> None:
 
     settings = platform.settings
     now = dt.datetime.now(dt.UTC)
-    cutoff = now - dt.timedelta(days=settings.typing_retention_days)
     for name in sorted(partitions.PARTITIONED_TABLES):
+        cutoff = now - dt.timedelta(days=partitions.retention_days(settings, name))
         if dry_run:
             log.info("would archive months before", extra={"table": name, "cutoff": str(cutoff)})
             continue
@@ -383,7 +383,7 @@ def _default_config(command: str) -> str | None:
 
 def _startup_failure(exc: BaseException) -> BaseException | None:
     """The backend or socket failure inside ``exc`` (possibly an exception group)."""
-    if isinstance(exc, BackendUnavailable | OSError):
+    if isinstance(exc, BackendUnavailable | OSError | SettingsError):
         return exc
     if isinstance(exc, BaseExceptionGroup):
         for inner in exc.exceptions:

@@ -21,10 +21,17 @@ class ErrorCode(StrEnum):
     SUBSCRIPTION_REQUIRED = "subscription_required"
     LESSON_LOCKED = "lesson_locked"
     NOT_ENROLLED = "not_enrolled"
+    # Payments (typogram.payments): a webhook whose signature or timestamp fails,
+    # a coupon refused at checkout (the reason is in ``fields.coupon``), the
+    # payment provider not answering.
+    BAD_SIGNATURE = "bad_signature"
+    COUPON_REFUSED = "coupon_refused"
+    PROVIDER_UNAVAILABLE = "provider_unavailable"
 
 
 HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.BAD_REQUEST: 400,
+    ErrorCode.BAD_SIGNATURE: 400,
     ErrorCode.UNAUTHORIZED: 401,
     ErrorCode.SUBSCRIPTION_REQUIRED: 402,
     ErrorCode.FORBIDDEN: 403,
@@ -34,9 +41,11 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.CONFLICT: 409,
     ErrorCode.PAYLOAD_TOO_LARGE: 413,
     ErrorCode.UNPROCESSABLE: 422,
+    ErrorCode.COUPON_REFUSED: 422,
     ErrorCode.RATE_LIMITED: 429,
     ErrorCode.INTERNAL: 500,
     ErrorCode.UNAVAILABLE: 503,
+    ErrorCode.PROVIDER_UNAVAILABLE: 503,
 }
 
 

@@ -302,3 +302,27 @@ def user_records_version(user_id: str) -> str:
     """Changes (a fresh token) whenever a worker stores a result, race or challenge streak
     of the user; cached stats and race pages built under another token are stale."""
     return f"user:{user_id}:records:ver"
+
+
+# -- payments and coupons (issue 17) -------------------------------------------
+
+
+def coupon(code: str) -> str:
+    """An active coupon by its (upper-case) code, with its redemption count (JSON;
+    ``null`` for no such active coupon), 1 hour; stale on any change or redemption."""
+    return f"coupon:{code}"
+
+
+def coupon_version(code: str) -> str:
+    """A fresh token on every change or redemption of the coupon (``typogram.cache_aside``)."""
+    return f"coupon:{code}:ver"
+
+
+def user_recent_payments(user_id: str) -> str:
+    """The first page of the user's payments, newest first (JSON), 15 minutes."""
+    return f"user:{user_id}:payments:recent"
+
+
+def user_payments_version(user_id: str) -> str:
+    """A fresh token on every change of one of the user's payments."""
+    return f"user:{user_id}:payments:ver"

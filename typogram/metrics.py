@@ -49,6 +49,7 @@ DB_REPLICA_LAG = "typogram_db_replica_lag_seconds"
 DB_REPLICA_USABLE = "typogram_db_replica_usable"
 # Messages published and not yet handled, per consumer group and topic (sampled).
 CONSUMER_LAG = "typogram_consumer_lag"
+PAYMENT_WEBHOOKS = "typogram_payment_webhooks_total"
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1.0, 2.5, 5.0)
 PAUSE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
@@ -207,6 +208,12 @@ class KernelMetrics:
             DEAD_LETTERS,
             "Events a consumer group sent to <topic>.dlq, by the exception that sent them",
             ["group", "topic", "error"],
+            registry=registry,
+        )
+        self.payment_webhooks = Counter(
+            PAYMENT_WEBHOOKS,
+            "Provider webhooks by outcome (accepted, duplicate, ignored, refused)",
+            ["provider", "outcome"],
             registry=registry,
         )
         self.event_latency = Histogram(

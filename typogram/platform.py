@@ -20,6 +20,7 @@ from typogram.db.database import Database
 from typogram.db.migrate import create_database_if_missing, upgrade
 from typogram.metrics import KernelMetrics
 from typogram.passwords import Passwords
+from typogram.payments.provider import PaymentProvider, provider_from_settings
 from typogram.ports import Archive, Cache, EventLog, PubSub, Search
 from typogram.process_metrics import GcPauses, LoopMonitor
 from typogram.ratings import Ratings
@@ -43,6 +44,7 @@ class Platform:
     ratings: Ratings
     records: Records
     metrics: KernelMetrics
+    payments: PaymentProvider  # the payment provider: sandbox (development) or Stripe
 
     def backends(self) -> dict[str, Callable[[], Awaitable[None]]]:
         """A reachability check per backend, for ``/ready``."""
@@ -107,6 +109,7 @@ async def open_platform(
         pubsub = await stack.enter_async_context(_pubsub(settings))
         events = await stack.enter_async_context(_events(settings))
         archive: Archive = await stack.enter_async_context(archive_from_settings(settings))
+        payments = await stack.enter_async_context(provider_from_settings(settings))
         metrics = KernelMetrics(registry or CollectorRegistry())
         search = search_for(db)
         ratings = Ratings(
@@ -123,6 +126,7 @@ async def open_platform(
             ("archive", archive),
             ("search", search),
             ("ratings", ratings),
+            ("payments", payments),
         ):
             metrics.components.add(name, component.statistics)
         metrics.watch(db, events)
@@ -148,4 +152,5 @@ async def open_platform(
                 recent=settings.records_recent_races,
             ),
             metrics=metrics,
+            payments=payments,
         )

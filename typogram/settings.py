@@ -20,7 +20,11 @@ from pathlib import Path
 from typing import Any
 
 DEV_JWT_SECRET = "dev-secret-change-me-before-any-deployment"
-PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "secret", DEV_JWT_SECRET})
+DEV_WEBHOOK_SECRET = "whsec_dev_placeholder_change_me"
+PLACEHOLDER_SECRETS = frozenset(
+    {"", "change-me", "changeme", "secret", DEV_JWT_SECRET, DEV_WEBHOOK_SECRET}
+)
+PAYMENT_PROVIDERS = frozenset({"sandbox", "stripe"})
 ENV_PREFIX = "TYPOGRAM_"
 
 
@@ -162,6 +166,39 @@ class Settings:
     tournament_keep_after_end_s: int = 7 * 24 * 3600
     records_cache_ttl_s: int = 300
     records_recent_races: int = 20
+    # -- payments and coupons (typogram/payments) ---------------------------
+    # ``sandbox`` (development and tests only) or ``stripe``.
+    payments_provider: str = "sandbox"
+    # Signs and verifies every webhook (``Stripe-Signature``); Stripe's ``whsec_…``.
+    payments_webhook_secret: str = DEV_WEBHOOK_SECRET
+    payments_webhook_tolerance_s: int = 300
+    # An unpublished stored webhook event older than this is published by the sweep.
+    payments_outbox_after_s: float = 10.0
+    payments_sweep_interval_s: float = 15.0
+    # A payment still without a provider payment after this is failed (and its coupon freed).
+    payments_abandon_after_s: int = 3600
+    # No checkout charges less than this (minor units): a coupon stops there.
+    payments_min_amount: int = 50
+    payments_recent_cache_ttl_s: int = 900
+    payments_max_page: int = 100
+    payments_retention_days: int = 730
+    payments_stripe_api_key: str = ""
+    payments_stripe_api_base: str = "https://api.stripe.com"
+    payments_stripe_success_url: str = "http://127.0.0.1:8000/#/billing?checkout=done"
+    payments_stripe_cancel_url: str = "http://127.0.0.1:8000/#/plans"
+    payments_stripe_timeout_s: float = 10.0
+    # Where the sandbox delivers webhooks; empty: this process's own REST port.
+    payments_sandbox_webhook_url: str = ""
+    payments_sandbox_max_payments: int = 100_000
+    payments_sandbox_queue_size: int = 10_000
+    payments_sandbox_delivery_concurrency: int = 8
+    payments_sandbox_max_attempts: int = 8
+    payments_sandbox_retry_backoff_s: float = 0.5
+    # Chaos a real provider shows: each event also sent again (per cent), and
+    # a random delay of up to this before each delivery (so events overtake).
+    payments_sandbox_duplicate_pct: float = 0.0
+    payments_sandbox_max_delay_ms: int = 0
+    coupon_cache_ttl_s: int = 3600
 
     # -- derived views ---------------------------------------------------
 
@@ -210,11 +247,26 @@ class Settings:
             host, _, port = address.rpartition(":")
             if host and not port.isdigit():
                 raise SettingsError(f"TYPOGRAM_REDIS_SENTINELS: not host:port: {address!r}")
+        self._validate_payments()
         for name in ("http_port", "ws_port"):
             port = getattr(self, name)
             if not 0 <= port <= 65535:
                 raise SettingsError(f"TYPOGRAM_{name.upper()} out of range: {port}")
         return self
+
+    def _validate_payments(self) -> None:
+        if self.payments_provider not in PAYMENT_PROVIDERS:
+            raise SettingsError(
+                "TYPOGRAM_PAYMENTS_PROVIDER must be sandbox or stripe, "
+                f"got {self.payments_provider!r}"
+            )
+        # The sandbox refuses to start outside development (``payments.sandbox``).
+        if self.is_development or self.payments_provider != "stripe":
+            return
+        if self.payments_webhook_secret in PLACEHOLDER_SECRETS:
+            raise SettingsError("TYPOGRAM_PAYMENTS_WEBHOOK_SECRET is missing or a placeholder")
+        if not self.payments_stripe_api_key:
+            raise SettingsError("TYPOGRAM_PAYMENTS_STRIPE_API_KEY is required for stripe")
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from workers import chat, courses, pipeline, races, reviews
+from workers import chat, courses, payments, pipeline, races, reviews
 from workers.runtime import Group
 
 GROUPS: dict[str, Group] = {
@@ -14,5 +14,6 @@ GROUPS: dict[str, Group] = {
         reviews.GROUP,
         *pipeline.GROUPS,
         courses.GROUP,
+        payments.GROUP,
     )
 }

@@ -1,4 +1,4 @@
-"""Monthly partitions of ``test_results`` and ``challenge_attempts`` on MariaDB."""
+"""Monthly partitions of ``test_results``, ``challenge_attempts`` and ``payments`` on MariaDB."""
 
 from __future__ import annotations
 
@@ -18,21 +18,29 @@ async def test_partitions_are_created_and_maintained(platform: Platform) -> None
         assert await apply(platform.db, now) == []
         assert await maintain(platform.db, platform.settings, now) == {
             "challenge_attempts": [],
+            "payments": [],
             "test_results": [],
         }
         return
     current = await existing(platform.db, "test_results")
     assert current[-1].name == MAXVALUE and len(current) >= 2
+    paid = await existing(platform.db, "payments")  # migration 0011
+    assert paid[-1].name == MAXVALUE and len(paid) >= 4
     # Far ahead: months to add and months past retention, planned but not run.
     later = await apply(platform.db, now + 400 * DAY_MS, ahead=3, dry_run=True)
     assert later[0].startswith("ALTER TABLE test_results REORGANIZE PARTITION pmax")
     assert later[-1].startswith("ALTER TABLE test_results DROP PARTITION")
     # Adding months ahead for real, then nothing is left to do.
-    for table in ("test_results", "challenge_attempts"):
+    for table in ("test_results", "challenge_attempts", "payments"):
         await apply(platform.db, now, table=table, ahead=6, drop=False)
         assert await apply(platform.db, now, table=table, ahead=6, drop=False, dry_run=True) == []
     planned = await maintain(platform.db, platform.settings, now, dry_run=True)
     # 6 months ahead already cover the default 3
-    assert planned == {"challenge_attempts": [], "test_results": []}
+    assert planned == {"challenge_attempts": [], "payments": [], "test_results": []}
+    # Payments are money records: 400 days on, results drop months and payments do not.
+    far = await maintain(platform.db, platform.settings, now + 400 * DAY_MS, dry_run=True)
+    assert any("DROP PARTITION" in s for s in far["test_results"])
+    assert not any("DROP PARTITION" in s for s in far["payments"])
+    assert far["payments"][0].startswith("ALTER TABLE payments REORGANIZE PARTITION pmax")
     grown = await existing(platform.db, "test_results")
     assert len(grown) >= len(current) and grown[-1].name == MAXVALUE

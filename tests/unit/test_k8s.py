@@ -37,6 +37,7 @@ STRATEGY_WORKERS = {
     # Not in the strategy: the review queue reads test-results, race-events and
     # challenge-attempts (10 partitions each).
     "reviews": 10,
+    "payments": 10,
 }
 
 

@@ -83,7 +83,11 @@ def test_shipped_configs_parse() -> None:
     assert load(root / "default.toml", env={}).sql_url.startswith("sqlite")
     production = load(
         root / "production.toml",
-        env={"TYPOGRAM_JWT_SECRET": "p" * 40},
+        env={
+            "TYPOGRAM_JWT_SECRET": "p" * 40,
+            "TYPOGRAM_PAYMENTS_WEBHOOK_SECRET": "whsec_" + "w" * 32,
+            "TYPOGRAM_PAYMENTS_STRIPE_API_KEY": "sk_live_" + "k" * 24,
+        },
     )
     assert production.uses_mysql
     assert len(production.database_replica_urls) == 2

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from typogram.db.database import Database
     from typogram.settings import Settings
 
-PARTITIONED_TABLES = frozenset({"test_results", "challenge_attempts"})
+PARTITIONED_TABLES = frozenset({"test_results", "challenge_attempts", "payments"})
 MAXVALUE = "pmax"
 DAY_MS = 86_400_000
 
@@ -188,6 +188,13 @@ async def apply(
     return todo
 
 
+def retention_days(settings: Settings, table: str) -> int:
+    """How long a table's rows stay: payments are money records (``payments_retention_days``)."""
+    if table == "payments":
+        return settings.payments_retention_days
+    return settings.typing_retention_days
+
+
 async def maintain(
     db: Database, settings: Settings, now_ms: int, *, drop: bool = True, dry_run: bool = False
 ) -> dict[str, list[str]]:
@@ -201,7 +208,7 @@ async def maintain(
             now_ms,
             table=table,
             ahead=settings.typing_partitions_ahead,
-            retention_days=settings.typing_retention_days,
+            retention_days=retention_days(settings, table),
             drop=drop,
             dry_run=dry_run,
         )

@@ -586,3 +586,125 @@ flag_reviews = Table(
     Index("ix_flag_reviews_status_created", "status", "created_at", "id"),
     Index("ix_flag_reviews_user_id", "user_id"),
 )
+
+# -- payments and coupons (migration 0011) --
+
+# Partitioned monthly on MySQL (like ``test_results``): the primary key carries
+# ``created_at`` and no other unique index may exist here, so what must be unique
+# lives in the tables below (webhook events, checkout keys, redemptions).
+payments = Table(
+    "payments",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("created_at", BigInteger, primary_key=True),
+    Column("user_id", String(32), nullable=False),
+    Column("order_id", String(32), nullable=False),  # the checkout that made it
+    Column("plan_id", String(32), nullable=False),
+    Column("list_amount", BigInteger, nullable=False),  # minor units
+    Column("discount", BigInteger, nullable=False, server_default="0"),
+    Column("amount", BigInteger, nullable=False),  # charged: list_amount - discount
+    Column("currency", String(3), nullable=False),
+    Column("coupon_id", String(32), nullable=True),
+    Column("coupon_code", String(32), nullable=True),
+    Column("status", String(16), nullable=False),  # typogram.payments.machine.Status
+    Column("provider", String(16), nullable=False),
+    Column("provider_payment_id", String(255), nullable=True),  # set once the provider made it
+    Column("provider_intent_id", String(255), nullable=True),  # learned from its webhooks
+    Column("redirect_url", String(1000), nullable=False, server_default=""),
+    Column("failure_reason", String(255), nullable=False, server_default=""),
+    Column("credited_at", BigInteger, nullable=True),  # the subscription was credited
+    Column("refund_requested_at", BigInteger, nullable=True),
+    Column("refund_settled_at", BigInteger, nullable=True),  # refund policy applied
+    Column("announced", String(16), nullable=True),  # last status published
+    Column("succeeded_at", BigInteger, nullable=True),
+    Column("failed_at", BigInteger, nullable=True),
+    Column("refunded_at", BigInteger, nullable=True),
+    Column("updated_at", BigInteger, nullable=False),
+    Index("ix_payments_user_created", "user_id", "created_at"),
+    Index("ix_payments_order_id", "order_id"),
+    Index("ix_payments_status", "status", "updated_at"),
+    Index("ix_payments_provider_payment", "provider", "provider_payment_id"),
+    Index("ix_payments_provider_intent", "provider", "provider_intent_id"),
+)
+
+# Every verified provider event, stored once: the primary key refuses a second
+# delivery. It is also the outbox: ``published_at`` is set once the event is on
+# ``payment-events``; the payments worker publishes what stayed unpublished.
+payment_webhook_events = Table(
+    "payment_webhook_events",
+    metadata,
+    Column("provider", String(16), primary_key=True),
+    Column("event_id", String(255), primary_key=True),
+    Column("type", String(64), nullable=False),
+    Column("payment_id", String(32), nullable=False),
+    Column("created", BigInteger, nullable=False),  # the provider's, unix s
+    Column("body", Text, nullable=False),  # as received (verified)
+    Column("received_at", BigInteger, nullable=False),
+    Column("published_at", BigInteger, nullable=True),
+    Index("ix_payment_webhook_events_payment", "payment_id"),
+    Index("ix_payment_webhook_events_unpublished", "published_at", "received_at"),
+)
+
+# One row per ``Idempotency-Key`` of a user's checkout: the same key answers the
+# same payment; ``response`` is the first answer, replayed.
+checkout_requests = Table(
+    "checkout_requests",
+    metadata,
+    Column("user_id", String(32), primary_key=True),
+    Column("idempotency_key", String(64), primary_key=True),
+    Column("fingerprint", String(64), nullable=False),
+    Column("payment_id", String(32), nullable=False),
+    Column("payment_created_at", BigInteger, nullable=False),
+    Column("response", Text, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_checkout_requests_created_at", "created_at"),
+)
+
+coupons = Table(
+    "coupons",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("code", String(32), nullable=False),  # upper-case
+    Column("kind", String(8), nullable=False),  # percent | fixed
+    Column("percent_off", Integer, nullable=True),
+    Column("amount_off", BigInteger, nullable=True),  # minor units
+    Column("currency", String(3), nullable=True),
+    Column("valid_from", BigInteger, nullable=True),
+    Column("valid_until", BigInteger, nullable=True),
+    Column("max_redemptions", Integer, nullable=True),
+    Column("max_per_user", Integer, nullable=True),
+    Column("plans", String(400), nullable=False, server_default=""),  # ",monthly,yearly,"
+    Column("active", SmallInteger, nullable=False, server_default="1"),
+    # Held and redeemed redemptions: raised only by a conditional UPDATE that checks
+    # the limit in the same statement, lowered when a held one is released.
+    Column("redeemed_count", Integer, nullable=False, server_default="0"),
+    Column("created_by", String(32), nullable=False, server_default=""),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Index("ux_coupons_code", "code", unique=True),
+)
+
+# A user's held and redeemed redemptions of one coupon (the per-user limit's counter).
+coupon_user_counts = Table(
+    "coupon_user_counts",
+    metadata,
+    Column("coupon_id", String(32), primary_key=True),
+    Column("user_id", String(32), primary_key=True),
+    Column("count", Integer, nullable=False, server_default="0"),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+# One per payment that used a coupon: held at checkout, redeemed when it succeeds,
+# released (the counters lowered) when it fails.
+coupon_redemptions = Table(
+    "coupon_redemptions",
+    metadata,
+    Column("payment_id", String(32), primary_key=True),
+    Column("coupon_id", String(32), nullable=False),
+    Column("user_id", String(32), nullable=False),
+    Column("status", String(16), nullable=False),  # held | redeemed | released
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Index("ix_coupon_redemptions_coupon", "coupon_id", "status"),
+    Index("ix_coupon_redemptions_user", "user_id"),
+)

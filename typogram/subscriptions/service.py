@@ -214,9 +214,12 @@ class Subscriptions:
             actor=actor,
         )  # fmt: skip
 
-    async def revoke(self, user_id: str, *, actor: str = "") -> Change:
-        """Staff: end the subscription now (a refund, abuse)."""
-        return await self._change(user_id, "revoke", rules.revoke, actor=actor)
+    async def revoke(
+        self, user_id: str, *, actor: str = "", reference: str | None = None
+    ) -> Change:
+        """Staff: end the subscription now (a refund, abuse); with a ``reference`` (a
+        refund) the same reference again changes nothing."""
+        return await self._change(user_id, "revoke", rules.revoke, actor=actor, reference=reference)
 
     async def expire_due(self, *, limit: int = 500, at_ms: int | None = None) -> list[Change]:
         """The schedule's pass: every running subscription whose access has ended becomes

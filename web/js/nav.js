@@ -7,7 +7,7 @@ export function renderNav(el, current, onSignOut) {
   const link = (route, label) =>
     h("a", { href: `#/${route}`, class: route === current ? "active" : "", "aria-current": route === current ? "page" : false }, label);
   if (!authStore.signedIn) {
-    replace(el, link("courses", "Courses"), link("signin", "Sign in"), link("signup", "Sign up"));
+    replace(el, link("courses", "Courses"), link("plans", "Premium"), link("signin", "Sign in"), link("signup", "Sign up"));
     return;
   }
   const user = authStore.current.user;
@@ -17,6 +17,7 @@ export function renderNav(el, current, onSignOut) {
     link("race", "Race"),
     link("challenge", "Daily"),
     link("courses", "Courses"),
+    link("plans", "Premium"),
     link("leaderboards", "Boards"),
     link("insights", "Insights"),
     link("achievements", "Achievements"),

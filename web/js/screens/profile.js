@@ -6,6 +6,7 @@ import { getProfile, logoutAll, myCourses, myRaces, myResults, updateProfile, us
 import { wpmChart } from "../chart.js";
 import { field, formValues, h, replace } from "../dom.js";
 import { notify, notifyError } from "../notices.js";
+import { billingCard } from "./billing.js";
 
 const RACES_PAGE = 10;
 
@@ -234,7 +235,7 @@ export function profileScreen(onLoggedOut) {
         if (!alive) return;
         authStore.updateUser({ display_name: profile.display_name, username: profile.username });
         replace(root, h("div", { class: "stack" }, summary(profile), statsCard(profile.username), racesCard(),
-          resultsCard(), coursesCard(), logout), profileForm(profile, show));
+          resultsCard(), coursesCard(), billingCard(), logout), profileForm(profile, show));
       };
       getProfile().then(show).catch((err) => {
         notifyError(err);

@@ -14,7 +14,7 @@ from typing import Any
 import msgspec
 from starlette.requests import Request
 
-from rest.context import client_ip, platform_of, require_role
+from rest.context import platform_of, require_role, staff_audit
 from rest.courses import CourseSummary, lesson_number, slug_of
 from rest.routing import Api, Reply
 from typogram.codes import ErrorCode
@@ -59,12 +59,6 @@ class Deleted(msgspec.Struct):
 def _check(problems: dict[str, str]) -> None:
     if problems:
         raise AppError(ErrorCode.BAD_REQUEST, "invalid fields", fields=problems)
-
-
-async def _audit(request: Request, claims: Claims, action: str, detail: dict[str, Any]) -> None:
-    await platform_of(request).accounts.audit(
-        action, "ok", user_id=claims.subject, ip=client_ip(request), detail=detail
-    )
 
 
 async def _staff_view(request: Request, slug: str) -> dict[str, Any]:
@@ -120,7 +114,7 @@ async def create_course(request: Request, body: model.CourseFields, claims: Clai
     fields = {name: getattr(body, name) for name in body.__struct_fields__}
     _check(model.course_problems(fields))
     course_id = await editor_of(platform_of(request)).create(body, actor=claims.subject)
-    await _audit(request, claims, "course.create", {"course": course_id, "slug": body.slug})
+    await staff_audit(request, claims, "course.create", {"course": course_id, "slug": body.slug})
     return Reply(await _staff_view(request, body.slug), 201)
 
 
@@ -140,7 +134,7 @@ async def update_course(request: Request, body: model.CoursePatch, claims: Claim
     _check(model.course_problems(fields))
     slug = slug_of(request)
     new_slug = await editor_of(platform_of(request)).update(slug, fields) if fields else slug
-    await _audit(request, claims, "course.update", {"slug": slug, "fields": sorted(fields)})
+    await staff_audit(request, claims, "course.update", {"slug": slug, "fields": sorted(fields)})
     return Reply(await _staff_view(request, new_slug))
 
 
@@ -157,7 +151,7 @@ async def delete_course(request: Request, claims: Claims) -> Reply:
     require_role(claims, EDITORS, WHO)
     slug = slug_of(request)
     await editor_of(platform_of(request)).delete(slug)
-    await _audit(request, claims, "course.delete", {"slug": slug})
+    await staff_audit(request, claims, "course.delete", {"slug": slug})
     return Reply({"deleted": True})
 
 
@@ -177,7 +171,7 @@ async def add_lesson(request: Request, body: model.LessonFields, claims: Claims)
     _check(model.lesson_problems({"source": body.source}))
     slug = slug_of(request)
     number = await editor_of(platform_of(request)).add_lesson(slug, body)
-    await _audit(request, claims, "lesson.create", {"slug": slug, "number": number})
+    await staff_audit(request, claims, "lesson.create", {"slug": slug, "number": number})
     return Reply(await _staff_view(request, slug), 201)
 
 
@@ -204,7 +198,7 @@ async def update_lesson(request: Request, body: model.LessonPatch, claims: Claim
     slug, number = await _numbered(request)
     if fields:
         await editor_of(platform_of(request)).update_lesson(slug, number, fields)
-    await _audit(
+    await staff_audit(
         request, claims, "lesson.update", {"slug": slug, "number": number, "fields": sorted(fields)}
     )
     return Reply(await _staff_view(request, slug))
@@ -223,5 +217,5 @@ async def delete_lesson(request: Request, claims: Claims) -> Reply:
     require_role(claims, EDITORS, WHO)
     slug, number = await _numbered(request)
     await editor_of(platform_of(request)).delete_lesson(slug, number)
-    await _audit(request, claims, "lesson.delete", {"slug": slug, "number": number})
+    await staff_audit(request, claims, "lesson.delete", {"slug": slug, "number": number})
     return Reply(await _staff_view(request, slug))

@@ -200,7 +200,8 @@ async def grant(request: Request, body: GrantBody, claims: Claims) -> Reply:
     except SubscriptionError as exc:
         raise _refused(exc) from exc
     await platform.accounts.audit(
-        "subscription.grant", "ok", user_id=claims.subject, ip=client_ip(request),
+        "subscription.grant", "ok", user_id=claims.subject, actor_id=claims.subject,
+        ip=client_ip(request),
         detail={"user": user_id, "plan": body.plan, "action": change.action,
                 "applied": change.applied, "reference": body.reference},
     )  # fmt: skip
@@ -227,7 +228,8 @@ async def revoke(request: Request, body: RevokeBody, claims: Claims) -> Reply:
     except SubscriptionError as exc:
         raise _refused(exc) from exc
     await platform.accounts.audit(
-        "subscription.revoke", "ok", user_id=claims.subject, ip=client_ip(request),
+        "subscription.revoke", "ok", user_id=claims.subject, actor_id=claims.subject,
+        ip=client_ip(request),
         detail={"user": user_id},
     )  # fmt: skip
     return Reply(await _staff_view(subs, change, body.username))

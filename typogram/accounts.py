@@ -224,6 +224,7 @@ class Accounts:
             user_id=user_id,
             ip=ip,
             detail={"actor": actor_id, "from": previous, "to": role},
+            actor_id=actor_id[:32],
         )
 
     async def count(self) -> int:
@@ -358,12 +359,15 @@ class Accounts:
         user_id: str | None = None,
         ip: str = "",
         detail: Mapping[str, Any] | None = None,
+        actor_id: str | None = None,
     ) -> None:
-        """Append to the audit log. ``detail`` must never hold a secret."""
+        """Append to the audit log. ``detail`` must never hold a secret. ``actor_id``: the
+        staff member who acted (on ``user_id``, or on content), when it was not the user."""
         async with self._db.write() as conn:
             await conn.execute(
                 audit_log.insert().values(
                     user_id=user_id,
+                    actor_id=actor_id,
                     action=action,
                     outcome=outcome,
                     ip=ip[:45],

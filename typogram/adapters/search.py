@@ -7,7 +7,9 @@
 
 Both reduce the user's query to terms first (``typogram.search.terms``), so
 what reaches the engine is letters, digits and the engine's own syntax
-around them. Table and column names come from ``SearchIndex`` constants,
+around them. Asked for public documents only (rule 5 of ``typogram.search``),
+both filter in the same statement: FTS5 joins the documents' table, MySQL
+adds the condition beside ``MATCH``. Table and column names come from ``SearchIndex`` constants,
 never from a request.
 """
 
@@ -22,6 +24,16 @@ from typogram.ports import Search
 from typogram.search import SearchHit, SearchIndex, boolean_query, fts5_query, terms
 
 
+def _public_only(index: SearchIndex, public_at: int | None, table: str) -> str:
+    """The condition of rule 5 over ``table`` (the indexed table or its alias), or ``""``."""
+    if public_at is None:
+        return ""
+    if index.visibility is None:
+        raise ValueError(f"the {index.name} index declares no visibility")
+    flag, since = index.visibility.flag, index.visibility.since
+    return f" AND {table}.{flag} = 1 AND {table}.{since} <= :at"
+
+
 class _Counted:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -34,26 +46,34 @@ class _Counted:
 
 
 class Fts5Search(_Counted):
-    async def search(self, index: SearchIndex, query: str, *, limit: int) -> list[SearchHit]:
+    async def search(
+        self, index: SearchIndex, query: str, *, limit: int, public_at: int | None = None
+    ) -> list[SearchHit]:
         found = terms(query)
         if not found or limit < 1:
             self._empty += 1
             return []
         started = time.perf_counter()
-        table = index.fts_table
+        table, key = index.fts_table, index.key
+        public = _public_only(index, public_at, "d")
+        # The documents' own table joins in only to apply rule 5.
+        source = f"{table} JOIN {index.table} AS d ON d.{key} = {table}.{key}" if public else table
         statement = text(
-            f"SELECT {index.key}, bm25({table}) AS rank FROM {table} "
-            f"WHERE {table} MATCH :q ORDER BY rank, {index.key} LIMIT :n"
+            f"SELECT {table}.{key}, bm25({table}) AS rank FROM {source} "
+            f"WHERE {table} MATCH :q{public} ORDER BY rank, {table}.{key} LIMIT :n"
         )
+        params = {"q": fts5_query(found), "n": limit, "at": public_at}
         async with self._db.read() as conn:
-            rows = (await conn.execute(statement, {"q": fts5_query(found), "n": limit})).all()
+            rows = (await conn.execute(statement, params)).all()
         self._queries += 1
         self._seconds += time.perf_counter() - started
         return [SearchHit(str(key), -float(rank)) for key, rank in rows]
 
 
 class FulltextSearch(_Counted):
-    async def search(self, index: SearchIndex, query: str, *, limit: int) -> list[SearchHit]:
+    async def search(
+        self, index: SearchIndex, query: str, *, limit: int, public_at: int | None = None
+    ) -> list[SearchHit]:
         found = terms(query)
         if not found or limit < 1:
             self._empty += 1
@@ -61,12 +81,14 @@ class FulltextSearch(_Counted):
         started = time.perf_counter()
         columns = ", ".join(index.columns)
         match = f"MATCH ({columns}) AGAINST (:q IN BOOLEAN MODE)"
+        public = _public_only(index, public_at, index.table)
         statement = text(
             f"SELECT {index.key}, {match} AS score FROM {index.table} "
-            f"WHERE {match} ORDER BY score DESC, {index.key} LIMIT :n"
+            f"WHERE {match}{public} ORDER BY score DESC, {index.key} LIMIT :n"
         )
+        params = {"q": boolean_query(found), "n": limit, "at": public_at}
         async with self._db.read() as conn:
-            rows = (await conn.execute(statement, {"q": boolean_query(found), "n": limit})).all()
+            rows = (await conn.execute(statement, params)).all()
         self._queries += 1
         self._seconds += time.perf_counter() - started
         return [SearchHit(str(key), float(score)) for key, score in rows]

@@ -14,7 +14,7 @@ from typing import Any
 import msgspec
 from starlette.requests import Request
 
-from rest.context import platform_of, require_role, staff_audit
+from rest.context import platform_of, staff_audit
 from rest.courses import CourseSummary, lesson_number, slug_of
 from rest.routing import Api, Reply
 from typogram.codes import ErrorCode
@@ -25,7 +25,6 @@ from typogram.roles import EDITORS
 from typogram.tokens import Claims
 
 api = Api()
-WHO = "editors and admins"
 
 
 class StaffCourse(msgspec.Struct):
@@ -77,10 +76,10 @@ async def _staff_view(request: Request, slug: str) -> dict[str, Any]:
     tag="admin",
     response=StaffCourses,
     auth="user",
+    roles=EDITORS,
     errors=(401, 403),
 )
 async def staff_list(request: Request, claims: Claims) -> Reply:
-    require_role(claims, EDITORS, WHO)
     return Reply({"courses": await editor_of(platform_of(request)).list_all()})
 
 
@@ -91,10 +90,10 @@ async def staff_list(request: Request, claims: Claims) -> Reply:
     tag="admin",
     response=StaffCourseDetail,
     auth="user",
+    roles=EDITORS,
     errors=(401, 403, 404),
 )
 async def staff_course(request: Request, claims: Claims) -> Reply:
-    require_role(claims, EDITORS, WHO)
     return Reply(await _staff_view(request, slug_of(request)))
 
 
@@ -107,10 +106,10 @@ async def staff_course(request: Request, claims: Claims) -> Reply:
     response=StaffCourseDetail,
     status=201,
     auth="user",
+    roles=EDITORS,
     errors=(400, 401, 403, 409),
 )
 async def create_course(request: Request, body: model.CourseFields, claims: Claims) -> Reply:
-    require_role(claims, EDITORS, WHO)
     fields = {name: getattr(body, name) for name in body.__struct_fields__}
     _check(model.course_problems(fields))
     course_id = await editor_of(platform_of(request)).create(body, actor=claims.subject)
@@ -126,10 +125,10 @@ async def create_course(request: Request, body: model.CourseFields, claims: Clai
     body=model.CoursePatch,
     response=StaffCourseDetail,
     auth="user",
+    roles=EDITORS,
     errors=(400, 401, 403, 404, 409),
 )
 async def update_course(request: Request, body: model.CoursePatch, claims: Claims) -> Reply:
-    require_role(claims, EDITORS, WHO)
     fields = model.set_fields(body)
     _check(model.course_problems(fields))
     slug = slug_of(request)
@@ -145,10 +144,10 @@ async def update_course(request: Request, body: model.CoursePatch, claims: Claim
     tag="admin",
     response=Deleted,
     auth="user",
+    roles=EDITORS,
     errors=(401, 403, 404, 409),
 )
 async def delete_course(request: Request, claims: Claims) -> Reply:
-    require_role(claims, EDITORS, WHO)
     slug = slug_of(request)
     await editor_of(platform_of(request)).delete(slug)
     await staff_audit(request, claims, "course.delete", {"slug": slug})
@@ -164,10 +163,10 @@ async def delete_course(request: Request, claims: Claims) -> Reply:
     response=StaffCourseDetail,
     status=201,
     auth="user",
+    roles=EDITORS,
     errors=(400, 401, 403, 404, 409),
 )
 async def add_lesson(request: Request, body: model.LessonFields, claims: Claims) -> Reply:
-    require_role(claims, EDITORS, WHO)
     _check(model.lesson_problems({"source": body.source}))
     slug = slug_of(request)
     number = await editor_of(platform_of(request)).add_lesson(slug, body)
@@ -189,10 +188,10 @@ async def _numbered(request: Request) -> tuple[str, int]:
     body=model.LessonPatch,
     response=StaffCourseDetail,
     auth="user",
+    roles=EDITORS,
     errors=(400, 401, 403, 404),
 )
 async def update_lesson(request: Request, body: model.LessonPatch, claims: Claims) -> Reply:
-    require_role(claims, EDITORS, WHO)
     fields = model.set_fields(body)
     _check(model.lesson_problems(fields))
     slug, number = await _numbered(request)
@@ -211,10 +210,10 @@ async def update_lesson(request: Request, body: model.LessonPatch, claims: Claim
     tag="admin",
     response=StaffCourseDetail,
     auth="user",
+    roles=EDITORS,
     errors=(401, 403, 404),
 )
 async def delete_lesson(request: Request, claims: Claims) -> Reply:
-    require_role(claims, EDITORS, WHO)
     slug, number = await _numbered(request)
     await editor_of(platform_of(request)).delete_lesson(slug, number)
     await staff_audit(request, claims, "lesson.delete", {"slug": slug, "number": number})

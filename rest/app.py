@@ -13,7 +13,10 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from rest import (
+    admin_posts,
     auth,
+    blog,
+    blog_pages,
     health,
     learning,
     records,
@@ -46,6 +49,8 @@ FEATURES = (
     tournaments.api,
     *solo.APIS,
     *learning.APIS,
+    blog.api,
+    admin_posts.api,
 )
 log = get_logger("typogram.rest")
 
@@ -98,6 +103,7 @@ def create_app(platform: Platform, *, ops_only: bool = False) -> Starlette:
         Route("/api/v1/openapi.json", health.openapi, methods=["GET"]),
     ]
     if not ops_only:
+        routes += blog_pages.routes()
         routes.append(web.web_mount())  # last: only paths no API route claims
     app = Starlette(
         routes=routes,

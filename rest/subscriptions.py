@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import msgspec
 from starlette.requests import Request
 
-from rest.context import client_ip, platform_of, require_role
+from rest.context import client_ip, platform_of
 from rest.routing import Api, Reply
 from typogram.codes import ErrorCode
 from typogram.courses.services import subscriptions_of
@@ -187,10 +187,10 @@ async def _user_id(request: Request, username: str) -> str:
     body=GrantBody,
     response=StaffChange,
     auth="user",
+    roles=ADMINS,
     errors=(400, 401, 403, 404, 409),
 )
 async def grant(request: Request, body: GrantBody, claims: Claims) -> Reply:
-    require_role(claims, ADMINS, "admins")
     platform = platform_of(request)
     subs = subscriptions_of(platform)
     user_id = await _user_id(request, body.username)
@@ -216,10 +216,10 @@ async def grant(request: Request, body: GrantBody, claims: Claims) -> Reply:
     body=RevokeBody,
     response=StaffChange,
     auth="user",
+    roles=ADMINS,
     errors=(400, 401, 403, 404, 409),
 )
 async def revoke(request: Request, body: RevokeBody, claims: Claims) -> Reply:
-    require_role(claims, ADMINS, "admins")
     platform = platform_of(request)
     subs = subscriptions_of(platform)
     user_id = await _user_id(request, body.username)

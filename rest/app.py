@@ -14,6 +14,7 @@ from starlette.routing import BaseRoute, Route
 
 from rest import (
     admin_posts,
+    admin_users,
     auth,
     blog,
     blog_pages,
@@ -51,6 +52,7 @@ FEATURES = (
     *learning.APIS,
     blog.api,
     admin_posts.api,
+    admin_users.api,
 )
 log = get_logger("typogram.rest")
 

@@ -18,14 +18,13 @@ from rest.routing import Api, Reply
 from typogram.codes import ErrorCode
 from typogram.courses.services import subscriptions_of
 from typogram.errors import AppError
-from typogram.roles import Role
+from typogram.roles import ADMINS
 from typogram.subscriptions import rules
 from typogram.subscriptions.rules import SubscriptionError
 from typogram.subscriptions.service import Change, Subscriptions, now_ms
 from typogram.tokens import Claims
 
 api = Api()
-ADMINS = frozenset({Role.ADMIN})
 
 
 class PlanView(msgspec.Struct):

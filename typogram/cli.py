@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import uvicorn
 import uvloop
 
-from typogram import logs
+from typogram import admin_cli, logs
 from typogram.errors import BackendUnavailable
 from typogram.platform import open_platform
 from typogram.settings import Settings, SettingsError, load
@@ -242,6 +242,7 @@ def _parser() -> argparse.ArgumentParser:
         "action", choices=["expire"], help="expire subscriptions whose period has ended"
     )
     _add_dlq_commands(commands)
+    admin_cli.add_commands(commands)
     return parser
 
 
@@ -341,6 +342,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logs.configure(settings.log_level, settings.log_json)
     if args.command == "dlq":
         return _dlq(settings, args)
+    if args.command == "admin":
+        return admin_cli.run(settings, args)
     from workers.groups import GROUPS
 
     groups: list[str] = []

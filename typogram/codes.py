@@ -21,6 +21,8 @@ class ErrorCode(StrEnum):
     SUBSCRIPTION_REQUIRED = "subscription_required"
     LESSON_LOCKED = "lesson_locked"
     NOT_ENROLLED = "not_enrolled"
+    # Staff tools (typogram.staff): logging in or refreshing while a ban is in force.
+    BANNED = "banned"
 
 
 HTTP_STATUS: dict[ErrorCode, int] = {
@@ -30,6 +32,7 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.FORBIDDEN: 403,
     ErrorCode.LESSON_LOCKED: 403,
     ErrorCode.NOT_ENROLLED: 403,
+    ErrorCode.BANNED: 403,
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.CONFLICT: 409,
     ErrorCode.PAYLOAD_TOO_LARGE: 413,

@@ -21,8 +21,9 @@ import { insightsScreen } from "./screens/insights.js";
 import { leaderboardsScreen } from "./screens/leaderboards.js";
 import { soloScreen } from "./screens/solo.js";
 import { catalogScreen, courseScreen, lessonScreen } from "./screens/courses.js";
+import { adminScreen } from "./screens/admin.js";
 
-const NEEDS_AUTH = new Set(["home", "solo", "race", "lobby", "profile", "leaderboards", "insights", "challenge", "achievements", "lesson"]);
+const NEEDS_AUTH = new Set(["home", "solo", "race", "lobby", "profile", "leaderboards", "insights", "challenge", "achievements", "lesson", "admin"]);
 
 async function boot() {
   mountNotices(document.getElementById("notices"));
@@ -64,6 +65,7 @@ async function boot() {
     courses: catalogScreen(),
     course: courseScreen(),
     lesson: lessonScreen(),
+    admin: adminScreen(),
     notfound: { mount: (view) => view.append(h("section", { class: "card" }, h("h2", {}, "Nothing here"), h("a", { href: "#/" }, "Back"))) },
   }, (route) => {
     if (!authStore.signedIn && NEEDS_AUTH.has(route)) return "signin";

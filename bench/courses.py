@@ -153,8 +153,15 @@ def start_rest(args: argparse.Namespace, data_dir: str) -> tuple[subprocess.Pope
 def step(
     pipes: list[Connection], pid: int, mix: str, rate: int, seconds: float, rng: random.Random
 ) -> dict[str, Any]:
-    count = int(rate * seconds)
-    paths = targets(mix, count, rng)
+    return run_paths(pipes, pid, mix, targets(mix, int(rate * seconds), rng), rate)
+
+
+def run_paths(
+    pipes: list[Connection], pid: int, mix: str, paths: list[str], rate: int
+) -> dict[str, Any]:
+    """GET ``paths`` at ``rate`` per second (open loop) from the client processes; the
+    latency percentiles, errors and the REST process's CPU."""
+    count = len(paths)
     interval = len(pipes) / rate
     start = time.monotonic() + 0.5
     cpu_before = cpu_s(pid)

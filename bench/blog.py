@@ -1,0 +1,249 @@
+"""Blog benchmark: the post list, a post, its page and search at fixed rates against one
+REST process, on a few thousand seeded posts.
+
+Seeds ``--posts`` posts (Markdown bodies of 300-900 words with headings,
+lists, links and code, rendered and sanitised as staff writes would be; 12
+tags; 88 % published over the last two years, 7 % drafts, 5 % scheduled)
+into a fresh database, starts one ``typogram rest`` (``--backend embedded``:
+SQLite and the in-memory cache; ``distributed``: MariaDB and Redis), then
+per mix and rate in ``--rates`` sends ``--seconds`` of GET requests, open
+loop, from ``--procs`` client processes (``bench.courses``' client):
+
+* ``list``: ``/api/v1/blog/posts`` with one of 13 tag filters and one of the
+  first five pages of each (keyset cursors collected first): cached after
+  the first of each.
+* ``view``: ``/api/v1/blog/posts/{slug}`` of a random public post: with
+  thousands of posts most requests of a short run are cache misses.
+* ``page``: ``/blog/{slug}``, the server-rendered page (Jinja2, ETag).
+* ``search``: ``/api/v1/blog/search?q=`` one of 24 queries (cached after the
+  first); ``search-miss``: every query unique (two real words and a token
+  nobody wrote), so every request ranks in FTS5 or FULLTEXT.
+
+Targets (p95): list < 100 ms, view and page < 150 ms, search < 300 ms.
+
+Run::
+
+    python -m bench.blog --backend embedded --rates 100,250,500
+    python -m bench.blog --backend distributed --rates 100,250,500 \\
+        --database-url mysql://root@127.0.0.1:3306/typogram_bench_blog \\
+        --redis-url redis://127.0.0.1:6379/14
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import random
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import orjson
+
+from bench.common import SECRET, base_env, free_port
+from bench.courses import client_process, run_paths
+
+TARGETS_P95_MS = {"list": 100.0, "view": 150.0, "page": 150.0, "search": 300.0,
+                  "search-miss": 300.0}  # fmt: skip
+TAGS = ["news", "guides", "speed", "accuracy", "layouts", "races", "courses", "keyboards",
+        "ergonomics", "events", "releases", "community"]  # fmt: skip
+_VOCABULARY = (
+    "typing speed accuracy keyboard practice finger home row layout qwerty dvorak colemak "
+    "race tournament rhythm posture wrist break habit drill lesson course word sentence "
+    "mistake error backspace focus daily challenge streak rating leaderboard friend club "
+    "improve measure minute second faster slower steady calm breath chair desk screen light "
+    "switch keycap tactile linear spring travel sound quiet loud mechanical membrane wireless "
+    "language english spanish german french words numbers symbols punctuation code program "
+    "editor shortcut command tutorial guide tips tricks plan goal progress weekly monthly "
+    "record personal best average median consistency burst endurance warmup cooldown"
+)
+WORDS = _VOCABULARY.split()
+QUERIES = [
+    "typing speed", "accuracy", "home row", "keyboard layout", "dvorak", "colemak", "posture",
+    "mechanical keyboard", "daily challenge", "leaderboard", "warmup drill", "punctuation",
+    "personal best", "consistency", "tournament", "shortcut", "wrist", "quiet switch",
+    "spanish words", "code editor", "endurance", "rhythm", "\"home row\" -speed", "errors +fix",
+]  # fmt: skip
+
+
+def body(rng: random.Random) -> str:
+    parts = []
+    for section in range(rng.randint(3, 6)):
+        parts.append(f"## {' '.join(rng.choices(WORDS, k=3)).capitalize()} {section + 1}")
+        for _ in range(rng.randint(2, 4)):
+            sentence = " ".join(rng.choices(WORDS, k=rng.randint(40, 70)))
+            parts.append(sentence.capitalize() + ", see [the guide](https://example.com/g).")
+        parts.append("\n".join(f"- **{w}** {' '.join(rng.choices(WORDS, k=6))}"
+                               for w in rng.choices(WORDS, k=4)))  # fmt: skip
+        if rng.random() < 0.3:
+            parts.append("```\n" + " ".join(rng.choices(WORDS, k=12)) + "\n```")
+    return "\n\n".join(parts)
+
+
+async def seed(args: argparse.Namespace, env: dict[str, str]) -> list[str]:
+    """The posts, written straight to the database in batches; the public slugs."""
+    from typogram.blog.markdown import excerpt_of, render
+    from typogram.blog.model import EXCERPT_CHARS
+    from typogram.db.schema import blog_post_tags, blog_posts
+    from typogram.platform import open_platform
+    from typogram.settings import load
+    from typogram.slugs import encode_tags
+
+    settings = load(env=env)
+    rng = random.Random(19)
+    now = int(time.time() * 1000)
+    public: list[str] = []
+    async with open_platform(settings, migrate=True) as platform:
+        author = uuid.uuid4().hex
+        rows: list[dict[str, Any]] = []
+        tags: list[dict[str, str]] = []
+        for n in range(args.posts):
+            rendered = render(body(rng))
+            slug = f"{'-'.join(rng.choices(WORDS, k=3))}-{n}"
+            kind = rng.random()
+            at: int | None = now - rng.randint(60_000, 2 * 365 * 86_400_000)
+            if kind > 0.95:
+                at = now + rng.randint(86_400_000, 30 * 86_400_000)
+            elif kind > 0.88:
+                at = None
+            else:
+                public.append(slug)
+            chosen = rng.sample(TAGS, rng.randint(1, 3))
+            rows.append({
+                "id": uuid.uuid4().hex, "slug": slug,
+                "title": " ".join(rng.choices(WORDS, k=rng.randint(4, 8))).capitalize(),
+                "excerpt": excerpt_of(rendered.text, EXCERPT_CHARS), "excerpt_given": 0,
+                "body_markdown": "", "body_html": rendered.html, "body_text": rendered.text,
+                "cover_url": "", "tags": encode_tags(chosen), "language": "en",
+                "author_id": author, "is_published": int(at is not None), "published_at": at,
+                "created_at": now, "updated_at": now,
+            })  # fmt: skip
+            tags += [{"tag": tag, "post_id": rows[-1]["id"]} for tag in chosen]
+            if len(rows) == 250 or n == args.posts - 1:
+                async with platform.db.write() as conn:
+                    await conn.execute(blog_posts.insert(), rows)
+                    await conn.execute(blog_post_tags.insert(), tags)
+                rows, tags = [], []
+    return public
+
+
+def start_rest(env: dict[str, str], data_dir: str, port: int) -> subprocess.Popen[bytes]:
+    log = (Path(data_dir) / "rest.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "typogram.cli", "rest"], env=env, stdout=log, stderr=log
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    proc.kill()
+    raise SystemExit("typogram rest did not start")
+
+
+def list_paths(port: int) -> list[str]:
+    """The first five pages of every tag filter (cursors walked once, before timing)."""
+    out = []
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
+        for tag in ["", *TAGS]:
+            query = f"tag={tag}&" if tag else ""
+            cursor = None
+            for _ in range(5):
+                path = f"/api/v1/blog/posts?{query}limit=10" + (
+                    f"&cursor={cursor}" if cursor else ""
+                )
+                out.append(path)
+                cursor = client.get(path).json()["next_cursor"]
+                if cursor is None:
+                    break
+    return out
+
+
+def targets(mix: str, count: int, rng: random.Random, public: list[str],
+            listed: list[str]) -> list[str]:  # fmt: skip
+    if mix == "list":
+        return [rng.choice(listed) for _ in range(count)]
+    if mix == "view":
+        return [f"/api/v1/blog/posts/{rng.choice(public)}" for _ in range(count)]
+    if mix == "page":
+        return [f"/blog/{rng.choice(public)}" for _ in range(count)]
+    if mix == "search":
+        return [f"/api/v1/blog/search?q={quote(rng.choice(QUERIES))}" for _ in range(count)]
+    unique = (f"{' '.join(rng.choices(WORDS, k=2))} z{uuid.uuid4().hex[:10]}" for _ in range(count))
+    return [f"/api/v1/blog/search?q={quote(q)}" for q in unique]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--backend", choices=["embedded", "distributed"], default="embedded")
+    parser.add_argument("--database-url", default="mysql://root@127.0.0.1:3306/typogram_bench_blog")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/14")
+    parser.add_argument("--posts", type=int, default=3000)
+    parser.add_argument("--rates", default="100,250,500")
+    parser.add_argument("--mixes", default="list,view,page,search,search-miss")
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--procs", type=int, default=1)
+    parser.add_argument("--connections", type=int, default=64)
+    args = parser.parse_args()
+    port = free_port()
+    settings: dict[str, object] = {"http_port": port, "rate_limit_ip_per_min": 100_000_000,
+                                   "rate_limit_user_per_min": 100_000_000}  # fmt: skip
+    if args.backend == "distributed":
+        from sqlalchemy import create_engine, text
+        from sqlalchemy.engine import make_url
+
+        url = make_url(args.database_url.replace("mysql://", "mysql+pymysql://", 1))
+        engine = create_engine(url.set(database=""))
+        with engine.begin() as conn:
+            conn.execute(text(f"DROP DATABASE IF EXISTS `{url.database}`"))
+        engine.dispose()
+        settings |= {"database_url": args.database_url, "redis_url": args.redis_url,
+                     "redis_prefix": f"bench{uuid.uuid4().hex[:6]}:"}  # fmt: skip
+    data_dir = tempfile.mkdtemp(prefix="typogram-bench-blog-")
+    env = base_env(data_dir, **settings)
+    assert env["TYPOGRAM_JWT_SECRET"] == SECRET
+    began = time.monotonic()
+    public = asyncio.run(seed(args, env))
+    seeded = {"seeded": args.posts, "public": len(public),
+              "seconds": round(time.monotonic() - began, 1)}  # fmt: skip
+    print(orjson.dumps(seeded).decode(), flush=True)
+    proc = start_rest(env, data_dir, port)
+    rng = random.Random(19)
+    context = multiprocessing.get_context("spawn")
+    pipes, workers = [], []
+    try:
+        listed = list_paths(port)
+        for _ in range(args.procs):
+            mine, theirs = context.Pipe()
+            worker = context.Process(
+                target=client_process, args=(theirs, "127.0.0.1", port, args.connections)
+            )
+            worker.start()
+            pipes.append(mine)
+            workers.append(worker)
+        for mix in args.mixes.split(","):
+            for rate in (int(r) for r in args.rates.split(",")):
+                paths = targets(mix, int(rate * args.seconds), rng, public, listed)
+                row = run_paths(pipes, proc.pid, mix, paths, rate)
+                row["target_p95_ms"] = TARGETS_P95_MS[mix]
+                print(orjson.dumps(row).decode(), flush=True)
+    finally:
+        for pipe in pipes:
+            pipe.send(("stop",))
+        for worker in workers:
+            worker.join(timeout=10)
+        proc.terminate()
+        proc.wait(timeout=15)
+
+
+if __name__ == "__main__":
+    main()

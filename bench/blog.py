@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import multiprocessing
 import random
 import subprocess
 import sys
@@ -48,7 +47,7 @@ import httpx
 import orjson
 
 from bench.common import SECRET, base_env, free_port
-from bench.courses import client_process, run_paths
+from bench.courses import clients, run_paths
 
 TARGETS_P95_MS = {"list": 100.0, "view": 150.0, "page": 150.0, "search": 300.0,
                   "search-miss": 300.0}  # fmt: skip
@@ -218,29 +217,16 @@ def main() -> None:
     print(orjson.dumps(seeded).decode(), flush=True)
     proc = start_rest(env, data_dir, port)
     rng = random.Random(19)
-    context = multiprocessing.get_context("spawn")
-    pipes, workers = [], []
     try:
         listed = list_paths(port)
-        for _ in range(args.procs):
-            mine, theirs = context.Pipe()
-            worker = context.Process(
-                target=client_process, args=(theirs, "127.0.0.1", port, args.connections)
-            )
-            worker.start()
-            pipes.append(mine)
-            workers.append(worker)
-        for mix in args.mixes.split(","):
-            for rate in (int(r) for r in args.rates.split(",")):
-                paths = targets(mix, int(rate * args.seconds), rng, public, listed)
-                row = run_paths(pipes, proc.pid, mix, paths, rate)
-                row["target_p95_ms"] = TARGETS_P95_MS[mix]
-                print(orjson.dumps(row).decode(), flush=True)
+        with clients(port, args.procs, args.connections) as pipes:
+            for mix in args.mixes.split(","):
+                for rate in (int(r) for r in args.rates.split(",")):
+                    paths = targets(mix, int(rate * args.seconds), rng, public, listed)
+                    row = run_paths(pipes, proc.pid, mix, paths, rate)
+                    row["target_p95_ms"] = TARGETS_P95_MS[mix]
+                    print(orjson.dumps(row).decode(), flush=True)
     finally:
-        for pipe in pipes:
-            pipe.send(("stop",))
-        for worker in workers:
-            worker.join(timeout=10)
         proc.terminate()
         proc.wait(timeout=15)
 

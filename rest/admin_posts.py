@@ -14,7 +14,7 @@ from typing import Annotated
 import msgspec
 from starlette.requests import Request
 
-from rest.blog import PostAuthor
+from rest.blog import PostBase
 from rest.context import paging, platform_of, staff_audit
 from rest.routing import Api, Reply
 from typogram.blog import model
@@ -31,18 +31,9 @@ api = Api()
 _POST_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
-class StaffPostSummary(msgspec.Struct, kw_only=True):
-    id: str
-    slug: str
-    title: str
-    excerpt: str
-    cover_url: str | None
-    tags: list[str]
-    language: str
-    author: PostAuthor
+class StaffPostSummary(PostBase, kw_only=True):
     status: str
     published_at: int | None
-    updated_at: int
 
 
 class StaffPost(StaffPostSummary, kw_only=True):

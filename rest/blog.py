@@ -28,7 +28,9 @@ class PostAuthor(msgspec.Struct):
     name: str | None
 
 
-class PostSummary(msgspec.Struct, kw_only=True):
+class PostBase(msgspec.Struct, kw_only=True):
+    """What every view of a post shows, public or staff."""
+
     id: str
     slug: str
     title: str
@@ -37,8 +39,11 @@ class PostSummary(msgspec.Struct, kw_only=True):
     tags: list[str]
     language: str
     author: PostAuthor
-    published_at: int
     updated_at: int
+
+
+class PostSummary(PostBase, kw_only=True):
+    published_at: int
 
 
 class PostList(msgspec.Struct):

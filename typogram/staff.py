@@ -130,10 +130,15 @@ class StaffDesk:
     # -- who ------------------------------------------------------------------
 
     async def find(self, user: str) -> dict[str, Any]:
-        """A user by id or username (any case); 404 when there is none."""
-        column = users.c.id if _ID.match(user) else users.c.username_key
+        """A user by id or username (any case; a username that looks like an id is found
+        when no id matches); 404 when there is none."""
+        key = user.lower()
+        match = users.c.username_key == key
+        if _ID.match(user):
+            match = or_(users.c.id == key, match)
+        statement = select(users).where(match).order_by((users.c.id == key).desc()).limit(1)
         async with self.db.read(primary=True) as conn:
-            row = (await conn.execute(select(users).where(column == user.lower()))).first()
+            row = (await conn.execute(statement)).first()
         if row is None:
             raise AppError(ErrorCode.NOT_FOUND, "no such user")
         return _user_row(row)

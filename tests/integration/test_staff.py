@@ -317,3 +317,10 @@ async def test_user_search(client: httpx.AsyncClient, platform: Platform) -> Non
     assert rest["users"][0]["ban"]["reason"] == "x" and "email" in rest["users"][0]
     bad = await client.get("/api/v1/admin/users?role=god&banned=maybe&limit=0", headers=moderator)
     assert bad.status_code == 400
+    # A username that looks like a user id is still found by name.
+    hexname = "0123456789abcdef0123456789abcdef"
+    await user(client, hexname)
+    found = await client.get(f"/api/v1/admin/users/{hexname}", headers=moderator)
+    assert found.status_code == 200 and found.json()["username"] == hexname
+    by_id = await client.get(f"/api/v1/admin/users/{found.json()['id']}", headers=moderator)
+    assert by_id.json()["username"] == hexname

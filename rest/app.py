@@ -32,6 +32,7 @@ from rest.context import authenticate
 from rest.middleware import BodyLimitMiddleware, MetricsMiddleware, RateLimitMiddleware
 from rest.openapi import build
 from rest.routing import json_response
+from typogram.blog.services import reader_of
 from typogram.codes import ErrorCode
 from typogram.errors import AppError
 from typogram.logs import get_logger
@@ -121,5 +122,8 @@ def create_app(platform: Platform, *, ops_only: bool = False) -> Starlette:
         },
     )
     app.state.platform = platform
+    if not ops_only:
+        app.state.blog_reader = blog = reader_of(platform)
+        platform.metrics.components.add("blog", blog.statistics)
     app.state.openapi = msgspec.json.encode(build(endpoints))
     return app

@@ -10,10 +10,9 @@ from __future__ import annotations
 import msgspec
 from starlette.requests import Request
 
-from rest.context import paging, platform_of
+from rest.context import paging
 from rest.routing import Api, Reply
-from typogram.blog.posts import MAX_PAGE
-from typogram.blog.services import reader_of
+from typogram.blog.posts import MAX_PAGE, BlogReader
 from typogram.codes import ErrorCode
 from typogram.errors import AppError
 from typogram.search import MAX_QUERY_CHARS
@@ -64,6 +63,12 @@ class FoundPosts(msgspec.Struct):
     next_cursor: str | None
 
 
+def reader(request: Request) -> BlogReader:
+    """This process's reader (one per app: it shares builds between requests)."""
+    blog: BlogReader = request.app.state.blog_reader
+    return blog
+
+
 def _tag(request: Request) -> str | None:
     tag = request.query_params.get("tag") or None
     if tag is not None and not TAG.match(tag):
@@ -87,7 +92,7 @@ def _tag(request: Request) -> str | None:
 async def list_posts(request: Request) -> Reply:
     tag = _tag(request)
     limit, cursor = paging(request, max_page=MAX_PAGE, default=10)
-    page = await reader_of(platform_of(request)).page(tag=tag, cursor=cursor, limit=limit)
+    page = await reader(request).page(tag=tag, cursor=cursor, limit=limit)
     return Reply(page)
 
 
@@ -101,7 +106,7 @@ async def list_posts(request: Request) -> Reply:
 )
 async def get_post(request: Request) -> Reply:
     slug = request.path_params["slug"]
-    found = await reader_of(platform_of(request)).post(slug)
+    found = await reader(request).post(slug)
     if "redirect" in found:
         moved = found["redirect"]
         return Reply({"moved_to": moved}, 301, {"Location": f"/api/v1/blog/posts/{moved}"})
@@ -128,5 +133,5 @@ async def search_posts(request: Request) -> Reply:
     if q is None:
         raise AppError(ErrorCode.BAD_REQUEST, "q is required", fields={"q": "required"})
     limit, cursor = paging(request, max_page=MAX_PAGE, default=10)
-    found = await reader_of(platform_of(request)).search(q, cursor=cursor, limit=limit)
+    found = await reader(request).search(q, cursor=cursor, limit=limit)
     return Reply(found)

@@ -30,9 +30,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from rest.blog import reader
 from rest.context import platform_of
 from rest.web import SECURITY_HEADERS
-from typogram.blog.services import reader_of
 from typogram.errors import AppError
 from typogram.slugs import TAG
 
@@ -121,7 +121,7 @@ async def list_page(request: Request) -> Response:
     if (tag is not None and not TAG.match(tag)) or (cursor is not None and len(cursor) > 200):
         return _refused(request, 400, "Bad request", "That tag or page does not exist.")
     try:
-        page = await reader_of(platform_of(request)).page(tag=tag, cursor=cursor, limit=PAGE_SIZE)
+        page = await reader(request).page(tag=tag, cursor=cursor, limit=PAGE_SIZE)
     except AppError as exc:
         return _refused(request, exc.http_status, "Bad request", exc.message)
     settings = platform_of(request).settings
@@ -146,7 +146,7 @@ async def list_page(request: Request) -> Response:
 
 async def post_page(request: Request) -> Response:
     slug = request.path_params["slug"]
-    found = await reader_of(platform_of(request)).post(slug)
+    found = await reader(request).post(slug)
     if "redirect" in found:
         return RedirectResponse(f"/blog/{found['redirect']}", status_code=301,
                                 headers=SECURITY_HEADERS)  # fmt: skip
@@ -170,7 +170,7 @@ async def post_page(request: Request) -> Response:
 async def feed(request: Request) -> Response:
     settings = platform_of(request).settings
     base = site_url(request)
-    entries = await reader_of(platform_of(request)).feed()
+    entries = await reader(request).feed()
     atom = feedgenerator.Atom1Feed(
         title=settings.blog_title,
         link=f"{base}/blog",
@@ -199,7 +199,7 @@ async def feed(request: Request) -> Response:
 
 async def sitemap(request: Request) -> Response:
     base = escape(site_url(request))
-    entries = await reader_of(platform_of(request)).sitemap()
+    entries = await reader(request).sitemap()
     newest = max((entry["updated_at"] for entry in entries), default=None)
     lines = ['<?xml version="1.0" encoding="UTF-8"?>',
              '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">',

@@ -327,3 +327,30 @@ async def test_public_url_makes_links_absolute_on_it(platform: Platform) -> None
         assert '<link rel="canonical" href="https://typogram.example/blog">' in page.text
         assert "evil.example" not in page.text
         assert "https://typogram.example/blog" in (await c.get("/sitemap.xml")).text
+
+
+async def test_concurrent_misses_share_one_build(platform: Platform) -> None:
+    from typogram.blog.services import reader_of
+
+    reader = reader_of(platform)
+    builds = 0
+
+    async def build(now: int) -> dict[str, int]:
+        nonlocal builds
+        builds += 1
+        await asyncio.sleep(0.05)
+        return {"built_at": now}
+
+    answers = await asyncio.gather(*(reader._cached("blog:test:one", build) for _ in range(20)))
+    assert builds == 1 and all(answer == answers[0] for answer in answers)
+    assert reader.statistics() == {"building": 0}
+
+    async def failing(now: int) -> None:
+        await asyncio.sleep(0.01)
+        raise RuntimeError("database down")
+
+    failed = await asyncio.gather(
+        *(reader._cached("blog:test:two", failing) for _ in range(5)), return_exceptions=True
+    )
+    assert all(isinstance(answer, RuntimeError) for answer in failed)
+    assert reader.statistics() == {"building": 0}

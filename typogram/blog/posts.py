@@ -16,10 +16,15 @@ Rules:
    writes a fresh token, so nothing built before it is served again
    (``typogram.cache_aside``). An entry also never outlives the next
    scheduled publication, so a scheduled post appears at its time.
+5. Requests that miss the same entry at once wait for one build in this
+   process (the others share its answer), so a popular page that expires
+   costs one query, not one per waiting request. Keep one reader per
+   process for that.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -114,6 +119,11 @@ class BlogReader:
         self.feed_entries = feed_entries
         self.sitemap_max = sitemap_max
         self.clock = clock
+        # Rule 5: the builds under way, by cache key (an entry lives only while it runs).
+        self._building: dict[str, asyncio.Future[Any]] = {}
+
+    def statistics(self) -> dict[str, float]:
+        return {"building": len(self._building)}
 
     async def _cached(self, key: str, build: Callable[[int], Awaitable[Any]]) -> Any:
         """Rule 4: the entry under ``key``, else ``build(now)`` stored until the sooner of
@@ -121,6 +131,29 @@ class BlogReader:
         cached, version = await cache_aside.read(self.cache, key, keys.blog_version())
         if cached is not None:
             return cached["value"]
+        building = self._building.get(key)
+        if building is not None:
+            await asyncio.wait({building})  # never cancels the build it waits for
+            if not building.cancelled():
+                return building.result()
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._building[key] = future
+        try:
+            value = await self._build(key, version, build)
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+        except Exception as exc:
+            future.set_exception(exc)
+            future.exception()  # the waiters, if any, raise it; nobody else must
+            raise
+        else:
+            future.set_result(value)
+            return value
+        finally:
+            del self._building[key]
+
+    async def _build(self, key: str, version: str, build: Callable[[int], Awaitable[Any]]) -> Any:
         now = self.clock()
         value = await build(now)
         async with self.db.read() as conn:

@@ -1,9 +1,11 @@
 """Blog benchmark: the post list, a post, its page and search at fixed rates against one
 REST process, on a few thousand seeded posts.
 
-Seeds ``--posts`` posts (Markdown bodies of 300-900 words with headings,
-lists, links and code, rendered and sanitised as staff writes would be; 12
-tags; 88 % published over the last two years, 7 % drafts, 5 % scheduled)
+Seeds ``--posts`` posts (Markdown bodies of 300-900 words of everyday
+English by word frequency with the words of their 1-3 topics, headings,
+lists, links and code, rendered and sanitised as staff writes would be; the
+12 topics are the tags; 88 % published over the last two years, 7 % drafts,
+5 % scheduled)
 into a fresh database, starts one ``typogram rest`` (``--backend embedded``:
 SQLite and the in-memory cache; ``distributed``: MariaDB and Redis), then
 per mix and rate in ``--rates`` sends ``--seconds`` of GET requests, open
@@ -16,7 +18,7 @@ loop, from ``--procs`` client processes (``bench.courses``' client):
   thousands of posts most requests of a short run are cache misses.
 * ``page``: ``/blog/{slug}``, the server-rendered page (Jinja2, ETag).
 * ``search``: ``/api/v1/blog/search?q=`` one of 24 queries (cached after the
-  first); ``search-miss``: every query unique (two real words and a token
+  first); ``search-miss``: every query unique (a topic's word and a token
   nobody wrote), so every request ranks in FTS5 or FULLTEXT.
 
 Targets (p95): list < 100 ms, view and page < 150 ms, search < 300 ms.
@@ -51,38 +53,63 @@ from bench.courses import clients, run_paths
 
 TARGETS_P95_MS = {"list": 100.0, "view": 150.0, "page": 150.0, "search": 300.0,
                   "search-miss": 300.0}  # fmt: skip
-TAGS = ["news", "guides", "speed", "accuracy", "layouts", "races", "courses", "keyboards",
-        "ergonomics", "events", "releases", "community"]  # fmt: skip
-_VOCABULARY = (
-    "typing speed accuracy keyboard practice finger home row layout qwerty dvorak colemak "
-    "race tournament rhythm posture wrist break habit drill lesson course word sentence "
-    "mistake error backspace focus daily challenge streak rating leaderboard friend club "
-    "improve measure minute second faster slower steady calm breath chair desk screen light "
-    "switch keycap tactile linear spring travel sound quiet loud mechanical membrane wireless "
-    "language english spanish german french words numbers symbols punctuation code program "
-    "editor shortcut command tutorial guide tips tricks plan goal progress weekly monthly "
-    "record personal best average median consistency burst endurance warmup cooldown"
-)
-WORDS = _VOCABULARY.split()
+# Each tag is a topic with its own words; a post mixes everyday English (the 5,000
+# commonest words by their frequency, ``wordfreq``) with the words of its topics, so a
+# query about a topic finds the posts about it, as on a real blog.
+TOPICS = {
+    "speed": "speed wpm faster sprint burst pace quick velocity",
+    "accuracy": "accuracy mistakes errors precise backspace correct careful typo",
+    "layouts": "layout qwerty dvorak colemak workman azerty remap keymap",
+    "keyboards": "keyboard mechanical switches keycaps tactile linear membrane wireless",
+    "ergonomics": "posture wrist chair desk strain break stretch ergonomic",
+    "races": "race racing opponents matchmaking rating podium finish countdown",
+    "courses": "course lesson lessons curriculum beginner intermediate drills exercises",
+    "news": "release announcement launch update version changelog roadmap feature",
+    "guides": "guide tutorial steps beginners tips practice routine habits",
+    "events": "tournament event championship bracket prize season qualifier finals",
+    "languages": "spanish german french polish portuguese italian russian turkish",
+    "community": "community forum discord friends club members stories interview",
+}
+TAGS = list(TOPICS)
+TOPICAL = [word for words in TOPICS.values() for word in words.split()]
 QUERIES = [
     "typing speed", "accuracy", "home row", "keyboard layout", "dvorak", "colemak", "posture",
-    "mechanical keyboard", "daily challenge", "leaderboard", "warmup drill", "punctuation",
-    "personal best", "consistency", "tournament", "shortcut", "wrist", "quiet switch",
-    "spanish words", "code editor", "endurance", "rhythm", "\"home row\" -speed", "errors +fix",
+    "mechanical keyboard", "tournament finals", "wpm sprint", "warmup drills", "wrist strain",
+    "beginner lessons", "tactile switches", "spanish", "release roadmap", "rating podium",
+    "ergonomic chair", "typo correct", "community stories", "keymap remap", "club members",
+    "\"home row\" -speed", "errors +fix",
 ]  # fmt: skip
 
 
-def body(rng: random.Random) -> str:
+def vocabulary() -> tuple[list[str], list[float]]:
+    """The commonest English words and their frequencies."""
+    from wordfreq import top_n_list, word_frequency
+
+    words = [w for w in top_n_list("en", 5000) if w.isalpha()]
+    return words, [word_frequency(w, "en") for w in words]
+
+
+def body(rng: random.Random, topics: list[str], common: tuple[list[str], list[float]]) -> str:
+    words, weights = common
+    topical = [word for topic in topics for word in TOPICS[topic].split()]
+
+    def sentence(n: int) -> str:
+        picked = rng.choices(words, weights, k=n)
+        for i in range(n):
+            if rng.random() < 0.06:
+                picked[i] = rng.choice(topical)
+        return " ".join(picked).capitalize()
+
     parts = []
     for section in range(rng.randint(3, 6)):
-        parts.append(f"## {' '.join(rng.choices(WORDS, k=3)).capitalize()} {section + 1}")
+        parts.append(f"## {sentence(3)} {section + 1}")
         for _ in range(rng.randint(2, 4)):
-            sentence = " ".join(rng.choices(WORDS, k=rng.randint(40, 70)))
-            parts.append(sentence.capitalize() + ", see [the guide](https://example.com/g).")
-        parts.append("\n".join(f"- **{w}** {' '.join(rng.choices(WORDS, k=6))}"
-                               for w in rng.choices(WORDS, k=4)))  # fmt: skip
+            parts.append(
+                sentence(rng.randint(40, 70)) + ", see [the guide](https://example.com/g)."
+            )
+        parts.append("\n".join(f"- **{rng.choice(topical)}** {sentence(6)}" for _ in range(4)))
         if rng.random() < 0.3:
-            parts.append("```\n" + " ".join(rng.choices(WORDS, k=12)) + "\n```")
+            parts.append("```\n" + sentence(12) + "\n```")
     return "\n\n".join(parts)
 
 
@@ -99,13 +126,15 @@ async def seed(args: argparse.Namespace, env: dict[str, str]) -> list[str]:
     rng = random.Random(19)
     now = int(time.time() * 1000)
     public: list[str] = []
+    common = vocabulary()
     async with open_platform(settings, migrate=True) as platform:
         author = uuid.uuid4().hex
         rows: list[dict[str, Any]] = []
         tags: list[dict[str, str]] = []
         for n in range(args.posts):
-            rendered = render(body(rng))
-            slug = f"{'-'.join(rng.choices(WORDS, k=3))}-{n}"
+            chosen = rng.sample(TAGS, rng.randint(1, 3))
+            rendered = render(body(rng, chosen, common))
+            slug = f"{'-'.join(rng.choices(common[0][200:2000], k=3))}-{n}"
             kind = rng.random()
             at: int | None = now - rng.randint(60_000, 2 * 365 * 86_400_000)
             if kind > 0.95:
@@ -114,10 +143,10 @@ async def seed(args: argparse.Namespace, env: dict[str, str]) -> list[str]:
                 at = None
             else:
                 public.append(slug)
-            chosen = rng.sample(TAGS, rng.randint(1, 3))
             rows.append({
                 "id": uuid.uuid4().hex, "slug": slug,
-                "title": " ".join(rng.choices(WORDS, k=rng.randint(4, 8))).capitalize(),
+                "title": " ".join(rng.choices(common[0][100:3000], k=rng.randint(3, 6))
+                                  + rng.sample(TOPICS[chosen[0]].split(), 2)).capitalize(),
                 "excerpt": excerpt_of(rendered.text, EXCERPT_CHARS), "excerpt_given": 0,
                 "body_markdown": "", "body_html": rendered.html, "body_text": rendered.text,
                 "cover_url": "", "tags": encode_tags(chosen), "language": "en",
@@ -177,7 +206,7 @@ def targets(mix: str, count: int, rng: random.Random, public: list[str],
         return [f"/blog/{rng.choice(public)}" for _ in range(count)]
     if mix == "search":
         return [f"/api/v1/blog/search?q={quote(rng.choice(QUERIES))}" for _ in range(count)]
-    unique = (f"{' '.join(rng.choices(WORDS, k=2))} z{uuid.uuid4().hex[:10]}" for _ in range(count))
+    unique = (f"{rng.choice(TOPICAL)} z{uuid.uuid4().hex[:10]}" for _ in range(count))
     return [f"/api/v1/blog/search?q={quote(q)}" for q in unique]
 
 

@@ -192,8 +192,6 @@ async def feed(request: Request) -> Response:
             author_name=post["author"]["name"],
             categories=post["tags"],
         )
-    if not entries:
-        atom.feed["updateddate"] = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
     return cacheable(request, atom.writeString("utf-8").encode(), "application/atom+xml")
 
 

@@ -206,23 +206,27 @@ class BlogReader:
         after = None if cursor is None else decode_cursor(cursor, "s")
 
         async def build(now: int) -> dict[str, Any]:
-            hits = await self.search_port.search(POSTS, query, limit=self.max_hits, public_at=now)
-            scores = {hit.key: hit.score for hit in hits}
+            hits = await self.search_port.search(
+                POSTS, query, limit=self.max_hits, public_at=now
+            )
+            # The engine kept public posts only, best first: read just this page's rows.
+            ranked = sorted(hits, key=lambda hit: (-hit.score, hit.key))
+            if after is not None:
+                score, post_id = after
+                ranked = [h for h in ranked if (-h.score, h.key) > (-score, post_id)]
+            chosen = ranked[:limit]
+            scores = {hit.key: hit.score for hit in chosen}
             rows: Sequence[Any] = []
-            if scores:
+            if chosen:
                 statement = _with_author().where(*_public(now), p.id.in_(scores))
                 async with self.db.read() as conn:
                     rows = (await conn.execute(statement)).all()
-            ranked = sorted(rows, key=lambda row: (-scores[row.id], row.id))
-            if after is not None:
-                score, post_id = after
-                ranked = [r for r in ranked if (-scores[r.id], r.id) > (-score, post_id)]
-            chosen = ranked[:limit]
+            rows = sorted(rows, key=lambda row: (-scores[row.id], row.id))
             following = None
             if len(ranked) > limit:
-                following = encode_cursor("s", scores[chosen[-1].id], chosen[-1].id)
+                following = encode_cursor("s", chosen[-1].score, chosen[-1].key)
             return {
-                "posts": [{**summary(r), "score": round(scores[r.id], 6)} for r in chosen],
+                "posts": [{**summary(r), "score": round(scores[r.id], 6)} for r in rows],
                 "next_cursor": following,
             }
 

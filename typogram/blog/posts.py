@@ -206,9 +206,7 @@ class BlogReader:
         after = None if cursor is None else decode_cursor(cursor, "s")
 
         async def build(now: int) -> dict[str, Any]:
-            hits = await self.search_port.search(
-                POSTS, query, limit=self.max_hits, public_at=now
-            )
+            hits = await self.search_port.search(POSTS, query, limit=self.max_hits, public_at=now)
             # The engine kept public posts only, best first: read just this page's rows.
             ranked = sorted(hits, key=lambda hit: (-hit.score, hit.key))
             if after is not None:

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import multiprocessing
 import random
 import subprocess
@@ -38,6 +39,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -119,6 +121,28 @@ def client_process(pipe: Connection, host: str, port: int, connections: int) -> 
     uvloop.run(serve())
 
 
+@contextlib.contextmanager
+def clients(port: int, procs: int, connections: int) -> Iterator[list[Connection]]:
+    """``procs`` client processes (``client_process``) with their pipes; stopped on exit."""
+    context = multiprocessing.get_context("spawn")
+    pipes, workers = [], []
+    try:
+        for _ in range(procs):
+            mine, theirs = context.Pipe()
+            worker = context.Process(
+                target=client_process, args=(theirs, "127.0.0.1", port, connections)
+            )
+            worker.start()
+            pipes.append(mine)
+            workers.append(worker)
+        yield pipes
+    finally:
+        for pipe in pipes:
+            pipe.send(("stop",))
+        for worker in workers:
+            worker.join(timeout=10)
+
+
 def start_rest(args: argparse.Namespace, data_dir: str) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     settings: dict[str, object] = {
@@ -153,8 +177,15 @@ def start_rest(args: argparse.Namespace, data_dir: str) -> tuple[subprocess.Pope
 def step(
     pipes: list[Connection], pid: int, mix: str, rate: int, seconds: float, rng: random.Random
 ) -> dict[str, Any]:
-    count = int(rate * seconds)
-    paths = targets(mix, count, rng)
+    return run_paths(pipes, pid, mix, targets(mix, int(rate * seconds), rng), rate)
+
+
+def run_paths(
+    pipes: list[Connection], pid: int, mix: str, paths: list[str], rate: int
+) -> dict[str, Any]:
+    """GET ``paths`` at ``rate`` per second (open loop) from the client processes; the
+    latency percentiles, errors and the REST process's CPU."""
+    count = len(paths)
     interval = len(pipes) / rate
     start = time.monotonic() + 0.5
     cpu_before = cpu_s(pid)
@@ -241,33 +272,20 @@ def main() -> None:
     data_dir = tempfile.mkdtemp(prefix="typogram-bench-courses-")
     proc, port = start_rest(args, data_dir)
     rng = random.Random(16)
-    context = multiprocessing.get_context("spawn")
-    pipes, workers = [], []
     try:
-        for _ in range(args.procs):
-            mine, theirs = context.Pipe()
-            worker = context.Process(
-                target=client_process, args=(theirs, "127.0.0.1", port, args.connections)
+        with clients(port, args.procs, args.connections) as pipes:
+            rows = []
+            for mix in args.mixes.split(","):
+                for rate in (int(r) for r in args.rates.split(",")):
+                    row = step(pipes, proc.pid, mix, rate, args.seconds, rng)
+                    rows.append(row)
+                    print(orjson.dumps(row).decode(), flush=True)
+            print(
+                orjson.dumps(
+                    {"subscription_check": asyncio.run(subscription_checks(args, data_dir))}
+                ).decode()
             )
-            worker.start()
-            pipes.append(mine)
-            workers.append(worker)
-        rows = []
-        for mix in args.mixes.split(","):
-            for rate in (int(r) for r in args.rates.split(",")):
-                row = step(pipes, proc.pid, mix, rate, args.seconds, rng)
-                rows.append(row)
-                print(orjson.dumps(row).decode(), flush=True)
-        print(
-            orjson.dumps(
-                {"subscription_check": asyncio.run(subscription_checks(args, data_dir))}
-            ).decode()
-        )
     finally:
-        for pipe in pipes:
-            pipe.send(("stop",))
-        for worker in workers:
-            worker.join(timeout=10)
         proc.terminate()
         proc.wait(timeout=15)
 

@@ -14,7 +14,7 @@ from typing import Any
 import msgspec
 from starlette.requests import Request
 
-from rest.context import client_ip, platform_of, require_role
+from rest.context import platform_of, staff_audit
 from rest.courses import CourseSummary, lesson_number, slug_of
 from rest.routing import Api, Reply
 from typogram.codes import ErrorCode
@@ -25,7 +25,6 @@ from typogram.roles import EDITORS
 from typogram.tokens import Claims
 
 api = Api()
-WHO = "editors and admins"
 
 
 class StaffCourse(msgspec.Struct):
@@ -61,12 +60,6 @@ def _check(problems: dict[str, str]) -> None:
         raise AppError(ErrorCode.BAD_REQUEST, "invalid fields", fields=problems)
 
 
-async def _audit(request: Request, claims: Claims, action: str, detail: dict[str, Any]) -> None:
-    await platform_of(request).accounts.audit(
-        action, "ok", user_id=claims.subject, ip=client_ip(request), detail=detail
-    )
-
-
 async def _staff_view(request: Request, slug: str) -> dict[str, Any]:
     doc = await catalog_of(platform_of(request)).load(
         slug, published_only=False, full=True, primary=True
@@ -83,10 +76,10 @@ async def _staff_view(request: Request, slug: str) -> dict[str, Any]:
     tag="admin",
     response=StaffCourses,
     auth="user",
+    roles=EDITORS,
     errors=(401, 403),
 )
 async def staff_list(request: Request, claims: Claims) -> Reply:
-    require_role(claims, EDITORS, WHO)
     return Reply({"courses": await editor_of(platform_of(request)).list_all()})
 
 
@@ -97,10 +90,10 @@ async def staff_list(request: Request, claims: Claims) -> Reply:
     tag="admin",
     response=StaffCourseDetail,
     auth="user",
+    roles=EDITORS,
     errors=(401, 403, 404),
 )
 async def staff_course(request: Request, claims: Claims) -> Reply:
-    require_role(claims, EDITORS, WHO)
     return Reply(await _staff_view(request, slug_of(request)))
 
 
@@ -113,14 +106,14 @@ async def staff_course(request: Request, claims: Claims) -> Reply:
     response=StaffCourseDetail,
     status=201,
     auth="user",
+    roles=EDITORS,
     errors=(400, 401, 403, 409),
 )
 async def create_course(request: Request, body: model.CourseFields, claims: Claims) -> Reply:
-    require_role(claims, EDITORS, WHO)
     fields = {name: getattr(body, name) for name in body.__struct_fields__}
     _check(model.course_problems(fields))
     course_id = await editor_of(platform_of(request)).create(body, actor=claims.subject)
-    await _audit(request, claims, "course.create", {"course": course_id, "slug": body.slug})
+    await staff_audit(request, claims, "course.create", {"course": course_id, "slug": body.slug})
     return Reply(await _staff_view(request, body.slug), 201)
 
 
@@ -132,15 +125,15 @@ async def create_course(request: Request, body: model.CourseFields, claims: Clai
     body=model.CoursePatch,
     response=StaffCourseDetail,
     auth="user",
+    roles=EDITORS,
     errors=(400, 401, 403, 404, 409),
 )
 async def update_course(request: Request, body: model.CoursePatch, claims: Claims) -> Reply:
-    require_role(claims, EDITORS, WHO)
     fields = model.set_fields(body)
     _check(model.course_problems(fields))
     slug = slug_of(request)
     new_slug = await editor_of(platform_of(request)).update(slug, fields) if fields else slug
-    await _audit(request, claims, "course.update", {"slug": slug, "fields": sorted(fields)})
+    await staff_audit(request, claims, "course.update", {"slug": slug, "fields": sorted(fields)})
     return Reply(await _staff_view(request, new_slug))
 
 
@@ -151,13 +144,13 @@ async def update_course(request: Request, body: model.CoursePatch, claims: Claim
     tag="admin",
     response=Deleted,
     auth="user",
+    roles=EDITORS,
     errors=(401, 403, 404, 409),
 )
 async def delete_course(request: Request, claims: Claims) -> Reply:
-    require_role(claims, EDITORS, WHO)
     slug = slug_of(request)
     await editor_of(platform_of(request)).delete(slug)
-    await _audit(request, claims, "course.delete", {"slug": slug})
+    await staff_audit(request, claims, "course.delete", {"slug": slug})
     return Reply({"deleted": True})
 
 
@@ -170,14 +163,14 @@ async def delete_course(request: Request, claims: Claims) -> Reply:
     response=StaffCourseDetail,
     status=201,
     auth="user",
+    roles=EDITORS,
     errors=(400, 401, 403, 404, 409),
 )
 async def add_lesson(request: Request, body: model.LessonFields, claims: Claims) -> Reply:
-    require_role(claims, EDITORS, WHO)
     _check(model.lesson_problems({"source": body.source}))
     slug = slug_of(request)
     number = await editor_of(platform_of(request)).add_lesson(slug, body)
-    await _audit(request, claims, "lesson.create", {"slug": slug, "number": number})
+    await staff_audit(request, claims, "lesson.create", {"slug": slug, "number": number})
     return Reply(await _staff_view(request, slug), 201)
 
 
@@ -195,16 +188,16 @@ async def _numbered(request: Request) -> tuple[str, int]:
     body=model.LessonPatch,
     response=StaffCourseDetail,
     auth="user",
+    roles=EDITORS,
     errors=(400, 401, 403, 404),
 )
 async def update_lesson(request: Request, body: model.LessonPatch, claims: Claims) -> Reply:
-    require_role(claims, EDITORS, WHO)
     fields = model.set_fields(body)
     _check(model.lesson_problems(fields))
     slug, number = await _numbered(request)
     if fields:
         await editor_of(platform_of(request)).update_lesson(slug, number, fields)
-    await _audit(
+    await staff_audit(
         request, claims, "lesson.update", {"slug": slug, "number": number, "fields": sorted(fields)}
     )
     return Reply(await _staff_view(request, slug))
@@ -217,11 +210,11 @@ async def update_lesson(request: Request, body: model.LessonPatch, claims: Claim
     tag="admin",
     response=StaffCourseDetail,
     auth="user",
+    roles=EDITORS,
     errors=(401, 403, 404),
 )
 async def delete_lesson(request: Request, claims: Claims) -> Reply:
-    require_role(claims, EDITORS, WHO)
     slug, number = await _numbered(request)
     await editor_of(platform_of(request)).delete_lesson(slug, number)
-    await _audit(request, claims, "lesson.delete", {"slug": slug, "number": number})
+    await staff_audit(request, claims, "lesson.delete", {"slug": slug, "number": number})
     return Reply(await _staff_view(request, slug))

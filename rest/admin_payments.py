@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from starlette.requests import Request
 
-from rest.context import client_ip, platform_of, require_role
+from rest.context import client_ip, platform_of, staff_audit
 from rest.payments import PaymentPage, PaymentView, page_args
 from rest.routing import Api, Reply
 from typogram.codes import ErrorCode
@@ -93,6 +93,7 @@ class CouponList(msgspec.Struct):
     tag="payments",
     response=PaymentPage,
     auth="user",
+    roles=STAFF,
     errors=(400, 401, 403, 404),
     query={
         "status": "pending, succeeded, failed or refunded",
@@ -102,7 +103,6 @@ class CouponList(msgspec.Struct):
     },
 )
 async def list_payments(request: Request, claims: Claims) -> Reply:
-    require_role(claims, STAFF, "staff")
     platform = platform_of(request)
     records = records_of(platform)
     limit, cursor = page_args(request, records.max_page)
@@ -128,10 +128,10 @@ async def list_payments(request: Request, claims: Claims) -> Reply:
     response=Refunded,
     status=202,
     auth="user",
+    roles=ADMINS,
     errors=(400, 401, 403, 404, 409, 503),
 )
 async def refund(request: Request, body: RefundBody, claims: Claims) -> Reply:
-    require_role(claims, ADMINS, "admins")
     platform = platform_of(request)
     payment_id = request.path_params["payment_id"][:64]
     try:
@@ -172,9 +172,7 @@ def _coupon_of(body: CouponBody) -> Coupon:
 
 
 async def _audit(request: Request, claims: Claims, action: str, detail: dict[str, Any]) -> None:
-    await platform_of(request).accounts.audit(
-        action, "ok", user_id=claims.subject, ip=client_ip(request), detail=detail
-    )
+    await staff_audit(request, claims, action, detail)
 
 
 @api.route(
@@ -186,10 +184,10 @@ async def _audit(request: Request, claims: Claims, action: str, detail: dict[str
     response=CouponView,
     status=201,
     auth="user",
+    roles=ADMINS,
     errors=(400, 401, 403, 409),
 )
 async def create_coupon(request: Request, body: CouponBody, claims: Claims) -> Reply:
-    require_role(claims, ADMINS, "admins")
     try:
         coupon = await coupons_of(platform_of(request)).create(
             _coupon_of(body), actor=claims.subject
@@ -209,11 +207,11 @@ async def create_coupon(request: Request, body: CouponBody, claims: Claims) -> R
     tag="payments",
     response=CouponList,
     auth="user",
+    roles=ADMINS,
     errors=(401, 403),
     query={"after": "the last code of the previous page", "limit": "1..500 (default 100)"},
 )
 async def list_coupons(request: Request, claims: Claims) -> Reply:
-    require_role(claims, ADMINS, "admins")
     query = request.query_params
     limit = int(query["limit"]) if query.get("limit", "").isdigit() else 100
     found = await coupons_of(platform_of(request)).listing(
@@ -236,10 +234,10 @@ async def _coupon_or_404(request: Request) -> Coupon:
     tag="payments",
     response=CouponView,
     auth="user",
+    roles=ADMINS,
     errors=(401, 403, 404),
 )
 async def get_coupon(request: Request, claims: Claims) -> Reply:
-    require_role(claims, ADMINS, "admins")
     return Reply(view(await _coupon_or_404(request)))
 
 
@@ -251,10 +249,10 @@ async def get_coupon(request: Request, claims: Claims) -> Reply:
     body=CouponPatch,
     response=CouponView,
     auth="user",
+    roles=ADMINS,
     errors=(400, 401, 403, 404),
 )
 async def patch_coupon(request: Request, body: CouponPatch, claims: Claims) -> Reply:
-    require_role(claims, ADMINS, "admins")
     current = await _coupon_or_404(request)
     changes = msgspec.structs.asdict(body)
     changes = {k: v for k, v in changes.items() if v is not msgspec.UNSET}
@@ -278,10 +276,10 @@ async def patch_coupon(request: Request, body: CouponPatch, claims: Claims) -> R
     tag="payments",
     response=CouponView,
     auth="user",
+    roles=ADMINS,
     errors=(401, 403, 404),
 )
 async def delete_coupon(request: Request, claims: Claims) -> Reply:
-    require_role(claims, ADMINS, "admins")
     current = await _coupon_or_404(request)
     updated = await coupons_of(platform_of(request)).update(current.code, {"active": False})
     if updated is None:

@@ -13,8 +13,12 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from rest import (
+    admin_posts,
+    admin_users,
     auth,
     billing,
+    blog,
+    blog_pages,
     health,
     learning,
     records,
@@ -30,6 +34,7 @@ from rest.context import authenticate
 from rest.middleware import BodyLimitMiddleware, MetricsMiddleware, RateLimitMiddleware
 from rest.openapi import build
 from rest.routing import json_response
+from typogram.blog.services import reader_of
 from typogram.codes import ErrorCode
 from typogram.errors import AppError
 from typogram.logs import get_logger
@@ -50,6 +55,9 @@ FEATURES = (
     *solo.APIS,
     *learning.APIS,
     *billing.APIS,
+    blog.api,
+    admin_posts.api,
+    admin_users.api,
 )
 log = get_logger("typogram.rest")
 
@@ -102,6 +110,7 @@ def create_app(platform: Platform, *, ops_only: bool = False) -> Starlette:
         Route("/api/v1/openapi.json", health.openapi, methods=["GET"]),
     ]
     if not ops_only:
+        routes += blog_pages.routes()
         routes.append(web.web_mount())  # last: only paths no API route claims
     app = Starlette(
         routes=routes,
@@ -117,5 +126,8 @@ def create_app(platform: Platform, *, ops_only: bool = False) -> Starlette:
         },
     )
     app.state.platform = platform
+    if not ops_only:
+        app.state.blog_reader = blog = reader_of(platform)
+        platform.metrics.components.add("blog", blog.statistics)
     app.state.openapi = msgspec.json.encode(build(endpoints))
     return app

@@ -16,6 +16,7 @@ from typogram import keys
 from typogram.accounts import User
 from typogram.codes import ErrorCode
 from typogram.errors import AppError
+from typogram.staff import banned, desk_of
 from typogram.tokens import Claims, TokenType
 
 api = Api()
@@ -162,6 +163,14 @@ async def login(request: Request, body: LoginBody) -> Reply:
         platform.metrics.auth_events.labels("login", "failure").inc()
         raise AppError(ErrorCode.UNAUTHORIZED, "invalid login or password")
     user, stored_hash = found
+    ban = await desk_of(platform).active_ban(user.id)
+    if ban is not None:
+        # Only the right password learns of the ban: a guess learns nothing more.
+        await platform.accounts.audit(
+            "login", "failure", user_id=user.id, ip=client_ip(request), detail={"banned": True}
+        )
+        platform.metrics.auth_events.labels("login", "banned").inc()
+        raise banned(ban)
     if platform.passwords.needs_rehash(stored_hash):
         await platform.accounts.set_password(user.id, await platform.passwords.hash(body.password))
     await platform.accounts.audit("login", "success", user_id=user.id, ip=client_ip(request))
@@ -182,6 +191,8 @@ async def refresh(request: Request, body: RefreshBody) -> Reply:
     platform = platform_of(request)
     claims = platform.tokens.verify(body.refresh_token, TokenType.REFRESH)
     user = await _current_user(request, claims)
+    if (ban := await desk_of(platform).active_ban(user.id)) is not None:
+        raise banned(ban)
     family = await platform.accounts.spend_refresh(claims.jti, user.id)
     platform.metrics.auth_events.labels("refresh", "success").inc()
     return Reply(await issue_pair(request, user, family))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 
@@ -79,6 +79,27 @@ def require_role(claims: Claims, allowed: frozenset[str], what: str) -> None:
     """Refuse (403) a caller whose token's role is not in ``allowed`` (``typogram.roles``)."""
     if claims.role not in allowed:
         raise AppError(ErrorCode.FORBIDDEN, f"only {what} may do this")
+
+
+async def staff_audit(
+    request: Request,
+    claims: Claims,
+    action: str,
+    detail: dict[str, Any],
+    *,
+    user_id: str | None = None,
+    outcome: str = "ok",
+) -> None:
+    """Audit a staff action: ``actor_id`` is the caller; ``user_id`` the user acted on
+    (default: the caller, for actions on content)."""
+    await platform_of(request).accounts.audit(
+        action,
+        outcome,
+        user_id=user_id or claims.subject,
+        ip=client_ip(request),
+        detail=detail,
+        actor_id=claims.subject,
+    )
 
 
 def paging(request: Request, *, max_page: int, default: int = 20) -> tuple[int, str | None]:

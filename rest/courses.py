@@ -33,6 +33,7 @@ from typogram.courses.services import catalog_of, learning_of, subscriptions_of
 from typogram.db.schema import course_lessons, courses
 from typogram.errors import AppError
 from typogram.platform import Platform
+from typogram.slugs import SLUG, TAG
 from typogram.texts import LANGUAGES
 from typogram.tokens import Claims
 
@@ -147,7 +148,7 @@ def parse_query(query: Mapping[str, str]) -> CatalogQuery:
     if level is not None and level not in model.LEVELS:
         faults["level"] = "must be one of " + ", ".join(model.LEVELS)
     tag = query.get("tag") or None
-    if tag is not None and not model.TAG.match(tag):
+    if tag is not None and not TAG.match(tag):
         faults["tag"] = "1-32 of a-z 0-9 -"
     premium: bool | None = None
     if raw := query.get("premium", "").lower():
@@ -206,7 +207,7 @@ def slug_of(request: Request) -> str:
     """The path's course slug; 404 for anything no course can be called (slugs are
     lower case, so ``HOME-ROW`` is not ``home-row`` on a case-blind MySQL collation)."""
     slug: str = request.path_params["slug"]
-    if not model.SLUG.match(slug):
+    if not SLUG.match(slug):
         raise AppError(ErrorCode.NOT_FOUND, "no such course")
     return slug
 

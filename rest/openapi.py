@@ -92,6 +92,8 @@ def build(
             }
         if ep.auth is not None:
             operation["security"] = [{"bearer": []}]
+        if ep.roles is not None:
+            operation["x-roles"] = sorted(ep.roles)
         for status in sorted(
             set(ep.errors) | {429} if ep.path.startswith("/api/") else set(ep.errors)
         ):

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from starlette.requests import Request
 
-from rest.context import client_ip, platform_of, require_role
+from rest.context import client_ip, platform_of
 from rest.routing import Api, Reply
 from typogram.codes import ErrorCode
 from typogram.errors import AppError
@@ -25,7 +25,6 @@ from typogram.tokens import Claims
 
 api = Api()
 MAX_PAGE = 100
-WHO = "moderators and admins"
 
 
 class Decision(msgspec.Struct, forbid_unknown_fields=True):
@@ -78,6 +77,7 @@ def reviews_of(request: Request) -> Reviews:
     tag="admin",
     response=FlagPage,
     auth="user",
+    roles=STAFF,
     errors=(400, 401, 403, 429),
     query={
         "status": "open (default), approved or rejected",
@@ -86,7 +86,6 @@ def reviews_of(request: Request) -> Reviews:
     },
 )
 async def list_flags(request: Request, claims: Claims) -> Reply:
-    require_role(claims, STAFF, WHO)
     query = request.query_params
     status = query.get("status", "open")
     if status not in STATUSES:
@@ -113,7 +112,6 @@ async def list_flags(request: Request, claims: Claims) -> Reply:
 
 
 async def _decide(request: Request, body: Decision, claims: Claims, *, approve: bool) -> Reply:
-    require_role(claims, STAFF, WHO)
     flag = await reviews_of(request).decide(
         request.path_params["flag_id"],
         approve=approve,
@@ -133,6 +131,7 @@ async def _decide(request: Request, body: Decision, claims: Claims, *, approve: 
     body=Decision,
     response=Decided,
     auth="user",
+    roles=STAFF,
     errors=(400, 401, 403, 404, 409, 429, 503),
 )
 async def approve(request: Request, body: Decision, claims: Claims) -> Reply:
@@ -147,6 +146,7 @@ async def approve(request: Request, body: Decision, claims: Claims) -> Reply:
     body=Decision,
     response=Decided,
     auth="user",
+    roles=STAFF,
     errors=(400, 401, 403, 404, 409, 429),
 )
 async def reject(request: Request, body: Decision, claims: Claims) -> Reply:

@@ -4,6 +4,8 @@ A handler is ``async def handler(request, **kwargs) -> Reply``. When the
 endpoint declares ``body=SomeStruct`` the JSON body is decoded and validated
 once into that type and passed as ``body``; ``auth="user"`` (a registered
 user) or ``auth="any"`` (user or guest) passes the verified ``claims``.
+``roles`` (with ``auth``) refuses, with 403 and before the body is read, any
+caller whose token's role is not among them, guests included.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ class Endpoint:
     auth: AuthMode = None
     errors: tuple[int, ...] = ()
     query: dict[str, str] = field(default_factory=dict)
+    roles: frozenset[str] | None = None
 
 
 class Api:
@@ -73,7 +76,11 @@ class Api:
         auth: AuthMode = None,
         errors: tuple[int, ...] = (),
         query: dict[str, str] | None = None,
+        roles: frozenset[str] | None = None,
     ) -> Callable[[Handler], Handler]:
+        if roles is not None and auth is None:
+            raise ValueError(f"{path}: roles need auth")
+
         def register(handler: Handler) -> Handler:
             self.endpoints.append(
                 Endpoint(
@@ -88,6 +95,7 @@ class Api:
                     auth,
                     errors,
                     query or {},
+                    roles,
                 )
             )
             return handler
@@ -126,7 +134,12 @@ def _endpoint_app(
     async def app(request: Request) -> Response:
         kwargs: dict[str, Any] = {}
         if ep.auth is not None:
-            kwargs["claims"] = await authenticate(request, ep.auth)
+            # A guest token is a caller too: with roles it gets 403 like any other role.
+            claims = await authenticate(request, "any" if ep.roles is not None else ep.auth)
+            if ep.roles is not None and claims.role not in ep.roles:
+                allowed = " and ".join(sorted(ep.roles))
+                raise AppError(ErrorCode.FORBIDDEN, f"only the roles {allowed} may do this")
+            kwargs["claims"] = claims
         if ep.body is not None:
             kwargs["body"] = decode_body(await request.body(), ep.body)
         reply = await ep.handler(request, **kwargs)

@@ -13,19 +13,18 @@ from typing import Annotated, Any
 import msgspec
 from starlette.requests import Request
 
-from rest.context import client_ip, platform_of, require_role
+from rest.context import client_ip, platform_of
 from rest.routing import Api, Reply
 from typogram.codes import ErrorCode
 from typogram.courses.services import subscriptions_of
 from typogram.errors import AppError
-from typogram.roles import Role
+from typogram.roles import ADMINS
 from typogram.subscriptions import rules
 from typogram.subscriptions.rules import SubscriptionError
 from typogram.subscriptions.service import Change, Subscriptions, now_ms
 from typogram.tokens import Claims
 
 api = Api()
-ADMINS = frozenset({Role.ADMIN})
 
 
 class PlanView(msgspec.Struct):
@@ -187,10 +186,10 @@ async def _user_id(request: Request, username: str) -> str:
     body=GrantBody,
     response=StaffChange,
     auth="user",
+    roles=ADMINS,
     errors=(400, 401, 403, 404, 409),
 )
 async def grant(request: Request, body: GrantBody, claims: Claims) -> Reply:
-    require_role(claims, ADMINS, "admins")
     platform = platform_of(request)
     subs = subscriptions_of(platform)
     user_id = await _user_id(request, body.username)
@@ -200,7 +199,8 @@ async def grant(request: Request, body: GrantBody, claims: Claims) -> Reply:
     except SubscriptionError as exc:
         raise _refused(exc) from exc
     await platform.accounts.audit(
-        "subscription.grant", "ok", user_id=claims.subject, ip=client_ip(request),
+        "subscription.grant", "ok", user_id=claims.subject, actor_id=claims.subject,
+        ip=client_ip(request),
         detail={"user": user_id, "plan": body.plan, "action": change.action,
                 "applied": change.applied, "reference": body.reference},
     )  # fmt: skip
@@ -215,10 +215,10 @@ async def grant(request: Request, body: GrantBody, claims: Claims) -> Reply:
     body=RevokeBody,
     response=StaffChange,
     auth="user",
+    roles=ADMINS,
     errors=(400, 401, 403, 404, 409),
 )
 async def revoke(request: Request, body: RevokeBody, claims: Claims) -> Reply:
-    require_role(claims, ADMINS, "admins")
     platform = platform_of(request)
     subs = subscriptions_of(platform)
     user_id = await _user_id(request, body.username)
@@ -227,7 +227,8 @@ async def revoke(request: Request, body: RevokeBody, claims: Claims) -> Reply:
     except SubscriptionError as exc:
         raise _refused(exc) from exc
     await platform.accounts.audit(
-        "subscription.revoke", "ok", user_id=claims.subject, ip=client_ip(request),
+        "subscription.revoke", "ok", user_id=claims.subject, actor_id=claims.subject,
+        ip=client_ip(request),
         detail={"user": user_id},
     )  # fmt: skip
     return Reply(await _staff_view(subs, change, body.username))

@@ -143,6 +143,7 @@ async def create(request: Request, body: TournamentCreate, claims: Claims) -> Re
         "tournament_create",
         "success",
         user_id=claims.subject,
+        actor_id=claims.subject,
         ip=client_ip(request),
         detail={
             "tournament": state.tournament_id,
@@ -196,6 +197,7 @@ async def edit(request: Request, body: TournamentEdit, claims: Claims) -> Reply:
             "tournament_edit",
             "success",
             user_id=claims.subject,
+            actor_id=claims.subject,
             ip=client_ip(request),
             detail={"tournament": tid, "changes": changes},
         )

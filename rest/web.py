@@ -42,9 +42,10 @@ LONG_LIVED_SUFFIXES = (".png", ".svg", ".ico", ".woff2")
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
-    # The gateway listens on its own port, so WebSocket URLs are not 'self'.
+    # The gateway listens on its own port, so WebSocket URLs are not 'self'. Images may
+    # come from any https origin (course and post covers, images in posts).
     "Content-Security-Policy": (
-        "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; "
+        "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data: https:; "
         "style-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; "
         "frame-ancestors 'none'"
     ),

@@ -85,15 +85,18 @@ def audit_insert(
     outcome: str,
     *,
     user_id: str | None = None,
+    actor_id: str | None = None,
     ip: str = "",
     detail: Mapping[str, Any] | None = None,
     at_ms: int | None = None,
 ) -> Any:
     """The ``audit_log`` row of one action, as a statement: ``Accounts.audit`` runs it
     alone; a caller whose action must be audited atomically runs it in its own
-    transaction (``typogram.reviews``). ``detail`` must never hold a secret."""
+    transaction (``typogram.reviews``). ``detail`` must never hold a secret;
+    ``actor_id`` is the staff member who acted, when it was not the user."""
     return audit_log.insert().values(
         user_id=user_id,
+        actor_id=actor_id,
         action=action,
         outcome=outcome,
         ip=ip[:45],
@@ -263,6 +266,7 @@ class Accounts:
             user_id=user_id,
             ip=ip,
             detail={"actor": actor_id, "from": previous, "to": role},
+            actor_id=actor_id[:32],
         )
 
     async def count(self) -> int:
@@ -397,10 +401,16 @@ class Accounts:
         user_id: str | None = None,
         ip: str = "",
         detail: Mapping[str, Any] | None = None,
+        actor_id: str | None = None,
     ) -> None:
-        """Append to the audit log. ``detail`` must never hold a secret."""
+        """Append to the audit log. ``detail`` must never hold a secret. ``actor_id``: the
+        staff member who acted (on ``user_id``, or on content), when it was not the user."""
         async with self._db.write() as conn:
-            await conn.execute(audit_insert(action, outcome, user_id=user_id, ip=ip, detail=detail))
+            await conn.execute(
+                audit_insert(
+                    action, outcome, user_id=user_id, actor_id=actor_id, ip=ip, detail=detail
+                )
+            )
 
     async def audit_entries(self, user_id: str, limit: int = 50) -> list[dict[str, Any]]:
         async with self._db.read(primary=True) as conn:

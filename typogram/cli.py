@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import uvicorn
 import uvloop
 
-from typogram import logs
+from typogram import admin_cli, logs
 from typogram.errors import BackendUnavailable
 from typogram.platform import open_platform
 from typogram.settings import Settings, SettingsError, load
@@ -256,6 +256,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     _add_dlq_commands(commands)
     _add_backup_commands(commands)
+    admin_cli.add_commands(commands)
     return parser
 
 
@@ -404,6 +405,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _dlq(settings, args)
     if args.command in ("backup", "restore"):
         return _backup(settings, args)
+    if args.command == "admin":
+        return admin_cli.run(settings, args)
     from workers.groups import GROUPS
 
     groups: list[str] = []

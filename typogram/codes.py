@@ -27,6 +27,8 @@ class ErrorCode(StrEnum):
     BAD_SIGNATURE = "bad_signature"
     COUPON_REFUSED = "coupon_refused"
     PROVIDER_UNAVAILABLE = "provider_unavailable"
+    # Staff tools (typogram.staff): logging in or refreshing while a ban is in force.
+    BANNED = "banned"
 
 
 HTTP_STATUS: dict[ErrorCode, int] = {
@@ -37,6 +39,7 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.FORBIDDEN: 403,
     ErrorCode.LESSON_LOCKED: 403,
     ErrorCode.NOT_ENROLLED: 403,
+    ErrorCode.BANNED: 403,
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.CONFLICT: 409,
     ErrorCode.PAYLOAD_TOO_LARGE: 413,

@@ -326,3 +326,38 @@ def user_recent_payments(user_id: str) -> str:
 def user_payments_version(user_id: str) -> str:
     """A fresh token on every change of one of the user's payments."""
     return f"user:{user_id}:payments:ver"
+
+
+# -- the blog (issue 19) -----------------------------------------------------------
+
+
+def blog_version() -> str:
+    """A fresh token whenever any post changes: every cached blog entry (pages, posts,
+    searches, the feed and the sitemap) stamped with another token is stale."""
+    return "blog:version"
+
+
+def blog_page(digest: str) -> str:
+    """One page of the public post list (tag, cursor and size hashed into ``digest``)."""
+    return f"blog:page:{digest}"
+
+
+def blog_post(slug: str) -> str:
+    """What ``/blog/{slug}`` answers: the public post, a redirect to its new slug, or
+    nothing (JSON)."""
+    return f"blog:post:{slug}"
+
+
+def blog_search(digest: str) -> str:
+    """One page of a blog search (the query's terms, cursor and size in ``digest``)."""
+    return f"blog:search:{digest}"
+
+
+def blog_feed() -> str:
+    """The newest public posts with their bodies, for the Atom feed."""
+    return "blog:feed"
+
+
+def blog_sitemap() -> str:
+    """Every public post's slug and update time, for ``/sitemap.xml``."""
+    return "blog:sitemap"

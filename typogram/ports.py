@@ -300,8 +300,11 @@ class Search(Protocol):
     terms first, and a query without terms finds nothing.
     """
 
-    async def search(self, index: SearchIndex, query: str, *, limit: int) -> list[SearchHit]:
-        """The best ``limit`` matches, best first (ties by key)."""
+    async def search(
+        self, index: SearchIndex, query: str, *, limit: int, public_at: int | None = None
+    ) -> list[SearchHit]:
+        """The best ``limit`` matches, best first (ties by key). With ``public_at`` (epoch
+        ms; the index must declare its ``visibility``), only documents public then."""
         ...
 
     def statistics(self) -> dict[str, float]: ...

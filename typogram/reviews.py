@@ -255,7 +255,13 @@ class Reviews:
                 raise AppError(ErrorCode.CONFLICT, "this flag has been decided already")
             await conn.execute(
                 audit_insert(
-                    action, "ok", user_id=actor, ip=ip, detail=_detail(row, note), at_ms=now_ms
+                    action,
+                    "ok",
+                    user_id=str(row["user_id"]),
+                    actor_id=actor,
+                    ip=ip,
+                    detail=_detail(row, note),
+                    at_ms=now_ms,
                 )
             )
         decided = {
@@ -290,7 +296,13 @@ class Reviews:
                 detail = {**_detail(row, note), "error": type(exc).__name__}
                 await conn.execute(
                     audit_insert(
-                        "flag.approve", "failed", user_id=actor, ip=ip, detail=detail, at_ms=now_ms
+                        "flag.approve",
+                        "failed",
+                        user_id=str(row["user_id"]),
+                        actor_id=actor,
+                        ip=ip,
+                        detail=detail,
+                        at_ms=now_ms,
                     )
                 )
             raise AppError(

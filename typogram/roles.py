@@ -26,3 +26,5 @@ class Role(StrEnum):
 STAFF: frozenset[str] = frozenset({Role.MODERATOR, Role.ADMIN})
 # Who edits published content (posts, courses).
 EDITORS: frozenset[str] = frozenset({Role.EDITOR, Role.ADMIN})
+# Who grants roles, reads the audit log and manages subscriptions.
+ADMINS: frozenset[str] = frozenset({Role.ADMIN})

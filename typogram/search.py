@@ -21,6 +21,10 @@ Rules:
    word (``term*``); more terms matched, and rarer ones, rank higher.
 4. No terms left (an empty query, only punctuation or stopwords) means no
    search: callers answer with nothing found, not with everything.
+5. An index may declare when a document is public (``Visibility``: a flag
+   column and a time column). Asked with ``public_at``, the engine itself
+   keeps only documents whose flag is set and whose time has come, so
+   ``limit`` counts public documents only and drafts never crowd them out.
 """
 
 from __future__ import annotations
@@ -46,6 +50,15 @@ _RUN = re.compile(r"[^\W_]+")
 
 
 @dataclass(frozen=True, slots=True)
+class Visibility:
+    """Rule 5: a document is public when ``flag`` is 1 and ``since`` (epoch ms, NULL:
+    never) is at or before the time asked about."""
+
+    flag: str
+    since: str
+
+
+@dataclass(frozen=True, slots=True)
 class SearchIndex:
     """A searchable table: its key column and the text columns indexed.
 
@@ -58,6 +71,7 @@ class SearchIndex:
     table: str
     key: str
     columns: tuple[str, ...]
+    visibility: Visibility | None = None
 
     @property
     def fts_table(self) -> str:
@@ -65,6 +79,13 @@ class SearchIndex:
 
 
 COURSES: Final = SearchIndex("courses", "courses", "id", ("title", "description"))
+POSTS: Final = SearchIndex(
+    "posts",
+    "blog_posts",
+    "id",
+    ("title", "body_text"),
+    Visibility(flag="is_published", since="published_at"),
+)
 
 
 @dataclass(frozen=True, slots=True)

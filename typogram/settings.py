@@ -199,6 +199,16 @@ class Settings:
     payments_sandbox_duplicate_pct: float = 0.0
     payments_sandbox_max_delay_ms: int = 0
     coupon_cache_ttl_s: int = 3600
+    # -- the blog (typogram/blog, rest/blog*.py) --
+    blog_cache_ttl_s: int = 3600
+    blog_search_max_hits: int = 200
+    blog_feed_entries: int = 20
+    blog_sitemap_max_urls: int = 50_000
+    blog_page_max_age_s: int = 3600
+    # The site's address as search engines see it (canonical links, Open Graph, the feed,
+    # the sitemap); empty: the address each request came to.
+    public_url: str = ""
+    blog_title: str = "Typogram blog"
 
     # -- derived views ---------------------------------------------------
 
@@ -236,6 +246,13 @@ class Settings:
         ):
             raise SettingsError(
                 f"TYPOGRAM_DATABASE_URL must start with sqlite:// or mysql://, got {self.sql_url!r}"
+            )
+        if self.public_url and (
+            not self.public_url.startswith(("https://", "http://")) or self.public_url.endswith("/")
+        ):
+            raise SettingsError(
+                f"TYPOGRAM_PUBLIC_URL must be http(s)://host[/path] without a trailing slash, "
+                f"got {self.public_url!r}"
             )
         if self.archive_url and not self.archive_url.startswith(("file://", "s3://")):
             raise SettingsError(

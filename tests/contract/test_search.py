@@ -8,10 +8,10 @@ import time
 import pytest
 from sqlalchemy import delete, update
 
-from typogram.courses.model import encode_tags
-from typogram.db.schema import courses
+from typogram.db.schema import blog_posts, courses
 from typogram.platform import Platform
-from typogram.search import COURSES, MAX_QUERY_CHARS
+from typogram.search import COURSES, MAX_QUERY_CHARS, POSTS
+from typogram.slugs import encode_tags
 
 pytestmark = pytest.mark.integration
 
@@ -163,3 +163,68 @@ async def test_no_query_is_an_error(platform: Platform) -> None:
     assert await _keys(platform, "+home -row") == await _keys(platform, "home row")
     stats = platform.search.statistics()
     assert stats["queries"] >= 1 and stats["no_terms"] >= 1
+
+
+# -- posts: the same port over another index, with visibility (rule 5) --
+
+POST_DOCS = {
+    # key: (title, body text, is_published, published_at)
+    "live": ("Typing faster", "Practice the home row daily.", 1, 1_000),
+    "later": ("Typing tomorrow", "A scheduled post about the home row.", 1, 5_000),
+    "draft": ("Typing drafts", "Not ready: home row notes.", 0, None),
+    "old": ("Unpublished", "Home row history, taken down.", 0, 500),
+}
+
+
+async def _index_posts(
+    platform: Platform, docs: dict[str, tuple[str, str, int, int | None]]
+) -> None:
+    async with platform.db.write() as conn:
+        await conn.execute(delete(blog_posts))
+        await conn.execute(
+            blog_posts.insert(),
+            [
+                {"id": key, "slug": f"post-{key}", "title": title, "body_markdown": body,
+                 "body_html": body, "body_text": body, "language": "en", "author_id": "a" * 32,
+                 "is_published": flag, "published_at": at, "created_at": 1, "updated_at": 1}
+                for key, (title, body, flag, at) in docs.items()
+            ],
+        )  # fmt: skip
+
+
+async def _post_keys(platform: Platform, query: str, **kwargs: int) -> set[str]:
+    hits = await platform.search.search(POSTS, query, limit=10, **kwargs)
+    return {hit.key for hit in hits}
+
+
+async def test_posts_public_at_keeps_drafts_and_scheduled_posts_out(platform: Platform) -> None:
+    await _index_posts(platform, POST_DOCS)
+    assert await _post_keys(platform, "home row") == set(POST_DOCS)  # staff: every post
+    assert await _post_keys(platform, "home row", public_at=1_000) == {"live"}
+    assert await _post_keys(platform, "typing", public_at=5_000) == {"live", "later"}
+    assert await _post_keys(platform, "typing", public_at=999) == set()
+    # The limit counts public posts only: drafts never crowd them out.
+    drafts = {f"d{i}": ("Home row", "home row home row", 0, None) for i in range(20)}
+    await _index_posts(platform, POST_DOCS | drafts)
+    hits = await platform.search.search(POSTS, "home row", limit=2, public_at=5_000)
+    assert {hit.key for hit in hits} == {"live", "later"}
+    for query in NASTY[:40]:
+        assert len(await platform.search.search(POSTS, query, limit=3, public_at=5_000)) <= 3
+
+
+async def test_posts_index_follows_changes_and_refuses_visibility_it_lacks(
+    platform: Platform,
+) -> None:
+    await _index_posts(platform, POST_DOCS)
+    async with platform.db.write() as conn:
+        await conn.execute(
+            update(blog_posts).where(blog_posts.c.id == "live").values(body_text="Velocity drills")
+        )
+        await conn.execute(
+            update(blog_posts).where(blog_posts.c.id == "draft").values(is_published=1,
+                                                                         published_at=10)
+        )  # fmt: skip
+    assert await _post_keys(platform, "velocity", public_at=2_000) == {"live"}
+    assert await _post_keys(platform, "notes", public_at=2_000) == {"draft"}
+    with pytest.raises(ValueError):
+        await platform.search.search(COURSES, "row", limit=1, public_at=1)

@@ -136,3 +136,78 @@ def test_serve_answers_and_stops_on_sigterm(tmp_path: Path) -> None:
             process.kill()
             if process.stdout:
                 process.stdout.close()
+
+
+def _admin(env: dict[str, str], *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "typogram.cli", "admin", *args],
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def _roles_and_audit(env: dict[str, str]) -> tuple[dict[str, str], list[tuple[str, str]]]:
+    from sqlalchemy import create_engine, text
+
+    url = (
+        env.get("TYPOGRAM_DATABASE_URL") or f"sqlite:///{env['TYPOGRAM_DATA_DIR']}/typogram.sqlite3"
+    )
+    engine = create_engine(url.replace("mysql://", "mysql+pymysql://", 1))
+    try:
+        with engine.connect() as conn:
+            roles = dict(conn.execute(text("SELECT username, role FROM users")).all())
+            audit = conn.execute(
+                text("SELECT action, actor_id FROM audit_log WHERE actor_id = 'cli' ORDER BY id")
+            ).all()
+    finally:
+        engine.dispose()
+    return roles, [(action, actor) for action, actor in audit]
+
+
+@pytest.mark.parametrize("database", ["sqlite", "mariadb"])
+def test_the_first_admin_needs_no_sql(tmp_path: Path, database: str) -> None:
+    import uuid
+
+    from sqlalchemy import create_engine, text
+
+    from tests.conftest import MYSQL_SERVER
+
+    extra = {}
+    name = f"typogram_test_cli_{uuid.uuid4().hex[:8]}"
+    if database == "mariadb":
+        extra["TYPOGRAM_DATABASE_URL"] = f"{MYSQL_SERVER}/{name}"
+    env = _env(tmp_path, **extra)
+    try:
+        made = _admin(env, "create-admin", "root_admin", "--email", "root@example.com",
+                      "--password-stdin", stdin="a long passphrase\n")  # fmt: skip
+        assert made.returncode == 0, made.stderr
+        assert "created admin root_admin" in made.stdout
+        weak = _admin(env, "create-admin", "x", "--email", "bad", "--password-stdin", stdin="1\n")
+        assert weak.returncode == 2 and "typogram:" in weak.stderr
+        taken = _admin(env, "create-admin", "root_admin", "--email", "o@example.com",
+                       "--password-stdin", stdin="a long passphrase\n")  # fmt: skip
+        assert taken.returncode == 1 and "already" in taken.stderr
+        no_tty = _admin(env, "create-admin", "other", "--email", "o@example.com")
+        assert no_tty.returncode == 2 and "--password-stdin" in no_tty.stderr
+
+        made = _admin(env, "create-admin", "writer", "--email", "w@example.com",
+                      "--password-stdin", stdin="another passphrase\n")  # fmt: skip
+        assert _admin(env, "grant", "writer", "editor").returncode == 0
+        last = _admin(env, "revoke", "root_admin")
+        assert last.returncode == 1 and "last admin" in last.stderr
+        assert _admin(env, "grant", "nobody", "editor").returncode == 1
+        assert _admin(env, "grant", "writer", "emperor").returncode == 2
+        roles, audit = _roles_and_audit(env)
+        assert roles == {"root_admin": "admin", "writer": "editor"}
+        assert [action for action, _ in audit].count("role_change") == 3
+        assert ("register", "cli") in audit
+    finally:
+        if database == "mariadb":
+            engine = create_engine(MYSQL_SERVER.replace("mysql://", "mysql+pymysql://", 1))
+            with engine.begin() as conn:
+                conn.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
+            engine.dispose()

@@ -17,14 +17,13 @@ from typogram.courses.model import (
     course_completed,
     course_problems,
     decode_source,
-    decode_tags,
     encode_source,
-    encode_tags,
     lesson_problems,
     lesson_states,
     meets_goal,
     next_lesson,
 )
+from typogram.slugs import decode_tags, encode_tags
 
 
 def attempt(**changes: object) -> Attempt:

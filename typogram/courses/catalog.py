@@ -19,8 +19,6 @@ Rules:
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,20 +29,19 @@ import orjson
 from sqlalchemy import and_, or_, select
 
 from typogram import cache_aside, keys
-from typogram.codes import ErrorCode
 from typogram.courses.model import (
     AdaptiveSource,
     FixedSource,
     Source,
     clean_text,
     decode_source,
-    decode_tags,
 )
+from typogram.cursors import decode_cursor, encode_cursor
 from typogram.db.database import Database
 from typogram.db.schema import course_lessons, courses
-from typogram.errors import AppError
 from typogram.ports import Cache, Search
 from typogram.search import COURSES, terms
+from typogram.slugs import decode_tags
 
 MAX_PAGE = 50
 
@@ -118,32 +115,6 @@ def lesson_view(row: Any, *, full: bool = False) -> dict[str, Any]:
     if full:
         doc["source"] = msgspec.to_builtins(source)
     return doc
-
-
-def encode_cursor(kind: str, first: float | int, slug: str) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps([kind, first, slug])).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str, kind: str) -> tuple[float, str]:
-    """Raises ``AppError`` (400) for a cursor this module did not write for ``kind``."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        tag, first, slug = orjson.loads(raw)
-    except (binascii.Error, ValueError, TypeError) as exc:
-        raise _bad_cursor() from exc
-    if (
-        tag != kind
-        or isinstance(first, bool)
-        or not isinstance(first, int | float)
-        or not isinstance(slug, str)
-        or len(slug) > 64
-    ):
-        raise _bad_cursor()
-    return first, slug
-
-
-def _bad_cursor() -> AppError:
-    return AppError(ErrorCode.BAD_REQUEST, "invalid cursor", fields={"cursor": "invalid"})
 
 
 _STAFF_ONLY = ("published", "position", "created_at", "updated_at")

@@ -37,7 +37,6 @@ from typogram.courses.model import (
     Source,
     clean_text,
     encode_source,
-    encode_tags,
 )
 from typogram.courses.model import FixedSource as _Fixed
 from typogram.courses.starter import StarterCourse, lesson_id
@@ -45,6 +44,7 @@ from typogram.db.database import Database
 from typogram.db.schema import course_lessons, courses, plans, user_typing_courses
 from typogram.errors import AppError
 from typogram.ports import Cache
+from typogram.slugs import encode_tags
 from typogram.subscriptions.rules import Plan
 
 

@@ -31,16 +31,14 @@ from typing import Annotated, Any, Final, Literal
 
 import msgspec
 
+from typogram.slugs import MAX_TAGS, SLUG, SLUG_RULE, tags_problem
 from typogram.texts import LANGUAGES
 
 Level = Literal["beginner", "intermediate", "advanced"]
 LEVELS: Final[tuple[str, ...]] = ("beginner", "intermediate", "advanced")
 LessonState = Literal["completed", "available", "locked"]
 
-SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,62}[a-z0-9])$")
-TAG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$")
 COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
-MAX_TAGS: Final = 10
 MAX_FIXED_CHARS: Final = 2000
 MAX_FOCUS_KEYS: Final = 64
 MAX_LESSON_WORDS: Final = 250
@@ -107,25 +105,8 @@ def source_problem(source: Source) -> str | None:
     return None
 
 
-def tags_problem(tags: Sequence[str]) -> str | None:
-    if len(tags) > MAX_TAGS:
-        return f"at most {MAX_TAGS} tags"
-    bad = [tag for tag in tags if not TAG.match(tag)]
-    return f"tags are 1-32 of a-z 0-9 -: {bad[0]!r}" if bad else None
-
-
 def language_problem(language: str) -> str | None:
     return None if language in LANGUAGES else "must be one of " + ", ".join(LANGUAGES)
-
-
-def encode_tags(tags: Sequence[str]) -> str:
-    """Stored as ``,a,b,``: one tag filters with ``LIKE '%,tag,%'`` (tags hold no ``%``
-    or ``_``, see ``TAG``)."""
-    return "," + ",".join(dict.fromkeys(tags)) + "," if tags else ""
-
-
-def decode_tags(stored: str) -> list[str]:
-    return [tag for tag in stored.split(",") if tag]
 
 
 def encode_source(source: Source) -> str:
@@ -260,7 +241,7 @@ def course_problems(fields: dict[str, Any]) -> dict[str, str]:
     """Field -> what is wrong, for the course fields given (empty: all fine)."""
     problems: dict[str, str] = {}
     if "slug" in fields and not SLUG.match(fields["slug"]):
-        problems["slug"] = "3-64 of a-z 0-9 -, starting and ending with a letter or digit"
+        problems["slug"] = SLUG_RULE
     if "language" in fields and (problem := language_problem(fields["language"])):
         problems["language"] = problem
     if "tags" in fields and (problem := tags_problem(fields["tags"])):

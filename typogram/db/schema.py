@@ -19,6 +19,7 @@ from sqlalchemy import (
     Table,
     Text,
 )
+from sqlalchemy.dialects.mysql import MEDIUMTEXT as mysql_mediumtext
 from sqlalchemy.dialects.mysql import VARCHAR as mysql_varchar
 
 metadata = MetaData()
@@ -73,8 +74,11 @@ audit_log = Table(
     Column("ip", String(45), nullable=False, server_default=""),
     Column("detail", Text, nullable=False),
     Column("created_at", BigInteger, nullable=False),
+    # Who did it, when someone other than ``user_id`` acted (staff); migration 0012.
+    Column("actor_id", String(32), nullable=True),
     Index("ix_audit_log_user_created", "user_id", "created_at"),
     Index("ix_audit_log_action_created", "action", "created_at"),
+    Index("ix_audit_log_actor_created", "actor_id", "created_at"),
 )
 
 chat_messages = Table(
@@ -707,4 +711,72 @@ coupon_redemptions = Table(
     Column("updated_at", BigInteger, nullable=False),
     Index("ix_coupon_redemptions_coupon", "coupon_id", "status"),
     Index("ix_coupon_redemptions_user", "user_id"),
+)
+
+# -- the blog and staff tools (migration 0012) --
+
+# Bodies up to 60,000 characters: MEDIUMTEXT on MySQL (TEXT holds 65,535 bytes).
+LongText = Text().with_variant(mysql_mediumtext(), "mysql")
+
+# Full-text search over title and body text: a FULLTEXT index on MySQL, an FTS5
+# table ``blog_posts_fts`` kept in step by triggers on SQLite (the migration).
+blog_posts = Table(
+    "blog_posts",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("slug", String(64), nullable=False),
+    Column("title", String(200), nullable=False),
+    Column("excerpt", String(500), nullable=False, server_default=""),
+    Column("excerpt_given", SmallInteger, nullable=False, server_default="0"),
+    Column("body_markdown", LongText, nullable=False),
+    Column("body_html", LongText, nullable=False),  # rendered and sanitised once, on write
+    Column("body_text", LongText, nullable=False),  # plain text: what search indexes
+    Column("cover_url", String(500), nullable=False, server_default=""),
+    Column("tags", String(400), nullable=False, server_default=""),  # ",tag,other,"
+    Column("language", String(8), nullable=False),
+    Column("author_id", String(32), nullable=False),
+    Column("is_published", SmallInteger, nullable=False, server_default="0"),
+    Column("published_at", BigInteger, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Index("ux_blog_posts_slug", "slug", unique=True),
+    Index("ix_blog_posts_published", "is_published", "published_at", "id"),
+    Index("ix_blog_posts_published_at", "published_at"),
+    Index("ix_blog_posts_author_id", "author_id"),
+)
+
+blog_post_tags = Table(
+    "blog_post_tags",
+    metadata,
+    Column("tag", String(32), primary_key=True),
+    Column("post_id", String(32), primary_key=True),
+    Index("ix_blog_post_tags_post_id", "post_id"),
+)
+
+# An old slug of a post: its pages answer with a permanent redirect to the current one.
+blog_slug_redirects = Table(
+    "blog_slug_redirects",
+    metadata,
+    Column("slug", String(64), primary_key=True),
+    Column("post_id", String(32), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_blog_slug_redirects_post_id", "post_id"),
+)
+
+# Every ban: the one in force has ``lifted_at`` NULL and ``ends_at`` NULL (until lifted)
+# or in the future.
+user_bans = Table(
+    "user_bans",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("user_id", String(32), nullable=False),
+    Column("reason", String(500), nullable=False),
+    Column("ends_at", BigInteger, nullable=True),
+    Column("created_by", String(32), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("lifted_at", BigInteger, nullable=True),
+    Column("lifted_by", String(32), nullable=True),
+    Column("lift_reason", String(500), nullable=False, server_default=""),
+    Index("ix_user_bans_user_lifted", "user_id", "lifted_at"),
+    Index("ix_user_bans_created_at", "created_at"),
 )

@@ -55,7 +55,8 @@ async function refreshOnce(staleAccess) {
     authStore.save(pair);
     return pair.access_token;
   } catch (err) {
-    if (err.status === 401) authStore.clear();
+    // A ban answers 403 "banned": the session is over as surely as with a 401.
+    if (err.status === 401 || err.code === "banned") authStore.clear();
     throw err;
   }
 }

@@ -50,3 +50,30 @@ export function field(label, input, hint) {
 export function formValues(form) {
   return Object.fromEntries(new FormData(form).entries());
 }
+
+const ACTIVE = /^(script|style|iframe|object|embed|form|template|link|meta|base)$/i;
+
+/**
+ * Nodes for HTML the server has already sanitised (a post preview). Parsed in an
+ * inert document, then cleaned once more on the way in (no script-like
+ * elements, no event-handler attributes, no javascript: URLs): a second layer,
+ * the page's CSP being the third.
+ */
+export function sanitizedFragment(html) {
+  const doc = new DOMParser().parseFromString(`<body>${html}</body>`, "text/html");
+  for (const el of [...doc.body.querySelectorAll("*")]) {
+    if (ACTIVE.test(el.tagName)) {
+      el.remove();
+      continue;
+    }
+    for (const attr of [...el.attributes]) {
+      const value = attr.value.replace(/[\s\u0000-\u001f]/g, "").toLowerCase();
+      if (attr.name.startsWith("on") || attr.name === "style" || /^(javascript|vbscript|data):/.test(value)) {
+        el.removeAttribute(attr.name);
+      }
+    }
+  }
+  const fragment = document.createDocumentFragment();
+  fragment.append(...doc.body.childNodes);
+  return fragment;
+}

@@ -22,8 +22,9 @@ import { leaderboardsScreen } from "./screens/leaderboards.js";
 import { soloScreen } from "./screens/solo.js";
 import { catalogScreen, courseScreen, lessonScreen } from "./screens/courses.js";
 import { checkoutScreen, plansScreen, sandboxPayScreen } from "./screens/billing.js";
+import { adminScreen } from "./screens/admin.js";
 
-const NEEDS_AUTH = new Set(["home", "solo", "race", "lobby", "profile", "leaderboards", "insights", "challenge", "achievements", "lesson", "checkout", "sandbox-pay"]);
+const NEEDS_AUTH = new Set(["home", "solo", "race", "lobby", "profile", "leaderboards", "insights", "challenge", "achievements", "lesson", "checkout", "sandbox-pay", "admin"]);
 
 async function boot() {
   mountNotices(document.getElementById("notices"));
@@ -68,6 +69,7 @@ async function boot() {
     plans: plansScreen(),
     checkout: checkoutScreen(accessToken),
     "sandbox-pay": sandboxPayScreen(),
+    admin: adminScreen(),
     notfound: { mount: (view) => view.append(h("section", { class: "card" }, h("h2", {}, "Nothing here"), h("a", { href: "#/" }, "Back"))) },
   }, (route) => {
     if (!authStore.signedIn && NEEDS_AUTH.has(route)) return "signin";

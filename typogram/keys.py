@@ -58,7 +58,7 @@ def room_node_members(room_id: str, node_id: str) -> str:
 
 
 def room_moderation(room_id: str) -> str:
-    """Moderators, mutes and slow mode of a room (JSON, TTL while it has members)."""
+    """Owner, appointed moderators, mutes and slow mode of a room (JSON, TTL)."""
     return f"room:{room_id}:moderation"
 
 

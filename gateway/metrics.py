@@ -23,6 +23,7 @@ ERRORS: Final = "typogram_gateway_errors"
 USERS_ONLINE: Final = "typogram_gateway_users_online"
 ROOM_ONLINE: Final = "typogram_gateway_room_online"
 FANOUT_LATENCY: Final = "typogram_gateway_fanout_latency_seconds"
+CONNECTIONS_REFUSED: Final = "typogram_gateway_connections_refused"
 FANOUT_BUCKETS: Final = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 
 
@@ -79,19 +80,27 @@ class GatewayMetrics:
         self.send_queue_depth.set_function(queued)
         self.detached.set_function(detached)
 
+    def count_refusals(self, refused: Mapping[str, int]) -> None:
+        """``typogram_gateway_connections_refused_total{cap}`` read from ``Admission``."""
+        self._registry.register(
+            _Counts(CONNECTIONS_REFUSED, "Sockets refused by a connection cap", refused, "cap")
+        )
+
     def frame_in(self, kind: str) -> None:
         counts = self.frames_in
         counts[kind] = counts.get(kind, 0) + 1
 
 
 class _Counts(Collector):
-    """A counter family ``{name}_total{type}`` read from a dict of counts per type."""
+    """A counter family ``{name}_total{label}`` read from a dict of counts per label value."""
 
-    def __init__(self, name: str, documentation: str, counts: Mapping[str, int]) -> None:
-        self._name, self._doc, self._counts = name, documentation, counts
+    def __init__(
+        self, name: str, documentation: str, counts: Mapping[str, int], label: str = "type"
+    ) -> None:
+        self._name, self._doc, self._counts, self._label = name, documentation, counts, label
 
     def collect(self) -> Iterator[CounterMetricFamily]:
-        family = CounterMetricFamily(self._name, self._doc, labels=["type"])
+        family = CounterMetricFamily(self._name, self._doc, labels=[self._label])
         for kind, count in sorted(self._counts.items()):
             family.add_metric([kind], count)
         yield family

@@ -92,9 +92,6 @@ class SharedRooms:
         except msgspec.DecodeError:
             return {}
 
-    async def is_empty(self, room: str) -> bool:
-        return not await self.members(room, None)
-
     async def write_members(self, state: chat.ChatRoomState) -> None:
         room = state.room
         if state.is_empty:

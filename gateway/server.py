@@ -13,10 +13,11 @@ drains: stop accepting, flush every client and close it with 1012, wait up to
 drains too if ``serve`` never ran. The ports (cache, pubsub, events) must be
 open for the whole life of the gateway; the caller owns them.
 
-Admission: past ``ws_max_connections`` open sockets (or while draining) a
-new socket is closed at once with 1013. With ``ws_allowed_origins`` set, a
-browser ``Origin`` outside the list gets HTTP 403; clients that send no
-Origin (non-browsers) are let in.
+Admission: an address over a per-address cap (``gateway.admission``) gets
+HTTP 429 at the handshake; past ``ws_max_connections`` open sockets (or
+while draining) a new socket is closed at once with 1013. With
+``ws_allowed_origins`` set, a browser ``Origin`` outside the list gets HTTP
+403; clients that send no Origin (non-browsers) are let in.
 """
 
 from __future__ import annotations
@@ -34,15 +35,16 @@ from prometheus_client import CollectorRegistry
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
 
+from gateway.admission import Admission
 from gateway.chatrooms import ChatRooms
 from gateway.fanout import Fanout
-from gateway.hub import Hub, TokenVersion
+from gateway.hub import Hub, SyncAppearOffline, TokenVersion
 from gateway.metrics import GatewayMetrics
 from gateway.presence import Presence
 from gateway.race_matcher import RatingSource
 from gateway.races import Races, TournamentSource
 from gateway.roomstate import SharedRooms
-from gateway.session import Connection, GatewayConnection
+from gateway.session import Connection, GatewayConnection, peer_address
 from gateway.sessions import SessionRegistry
 from gateway.store import SessionStore
 from typogram.codes import CloseCode
@@ -53,6 +55,7 @@ from typogram.tokens import TokenService
 log = logging.getLogger(__name__)
 
 WS_PATH = "/ws"
+RETRY_AFTER_S = 5  # what a 429 at the handshake suggests
 PRESENCE_TTL_HEARTBEATS = 3
 
 
@@ -70,6 +73,7 @@ class Gateway:
         clock: Callable[[], float] = time.time,
         ratings: RatingSource | None = None,
         tournaments: TournamentSource | None = None,
+        sync_appear_offline: SyncAppearOffline | None = None,
     ) -> None:
         self.settings = settings
         self.metrics = GatewayMetrics(registry if registry is not None else CollectorRegistry())
@@ -102,14 +106,28 @@ class Gateway:
                 max_rooms=settings.ws_max_rooms_per_session,
                 push_log=settings.ws_replay_frames,
                 push_ttl=record_ttl,
-                shared=SharedRooms(cache, self.node_id, presence_ttl, clock),
+                shared=SharedRooms(
+                    cache,
+                    self.node_id,
+                    presence_ttl,
+                    clock,
+                    moderation_ttl=settings.gateway_chat_room_ttl_s,
+                ),
                 max_inflight=settings.gateway_chat_max_inflight,
+                guests_read_only=settings.gateway_chat_guests_read_only,
             ),
             presence=Presence(cache, presence_ttl),
             metrics=self.metrics,
             store=SessionStore(cache, self.node_id, record_ttl, clock),
             clock=clock,
+            sync_appear_offline=sync_appear_offline,
+            admission=Admission(
+                per_ip_before_hello=settings.ws_max_connections_per_ip_before_hello,
+                per_ip=settings.ws_max_connections_per_ip,
+                per_user=settings.ws_max_connections_per_user,
+            ),
         )
+        self.metrics.count_refusals(self._hub.admission.refused)
         self.metrics.bind(
             connections=lambda: len(self._hub.connections),
             queued=self._hub.queued,
@@ -245,6 +263,7 @@ class Gateway:
             "send_queue_depth": hub.queued(),
             "frames_on_lane": hub.lane_frames,
             "draining": float(hub.draining),
+            **{f"admission_{k}": v for k, v in hub.admission.statistics().items()},
         }
 
     # -- per connection --------------------------------------------------------------
@@ -252,6 +271,16 @@ class Gateway:
     def _admit(self, ws: ServerConnection, request: Request) -> Response | None:
         if request.path.split("?", 1)[0] != WS_PATH:
             return ws.respond(HTTPStatus.NOT_FOUND, "not found\n")
+        if not isinstance(ws, GatewayConnection):  # pragma: no cover - always ours
+            return None
+        admission = self._hub.admission
+        address = peer_address(ws)
+        cap = admission.admit(address)
+        if cap is not None:
+            response = ws.respond(HTTPStatus.TOO_MANY_REQUESTS, admission.message(cap) + "\n")
+            response.headers["Retry-After"] = str(RETRY_AFTER_S)
+            return response
+        ws.admitted(admission, address)  # released when the TCP connection is gone
         return None
 
     async def _handle(self, ws: ServerConnection) -> None:

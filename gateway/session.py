@@ -24,7 +24,9 @@ Closing rules (codes from ``typogram.codes.CloseCode``):
 * over the message rate → ``error rate_limited``; ``ws_rate_strikes`` refusals
   within 10 s → 4029;
 * send queue overflow → 4008, the queue is freed at once;
-* a newer connection resumed this session → 4002; draining → 1012.
+* a newer connection resumed this session → 4002; draining → 1012;
+* the user already has ``ws_max_connections_per_user`` sockets here →
+  ``error too_many_connections`` + 4029 right after hello.
 After an abnormal close the session is detached and resumable; after a
 normal client close (1000/1001) or a server-side abuse/auth close it ends.
 """
@@ -42,6 +44,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.frames import Frame, Opcode
 from websockets.protocol import Event, State
 
+from gateway.admission import Admission, Cap
 from gateway.chatrooms import Reply
 from gateway.dispatch import dispatch
 from gateway.hub import Hub
@@ -93,6 +96,26 @@ class GatewayConnection(ServerConnection):
     """
 
     lane: Callable[[bytes | bytearray | memoryview], bool] | None = None
+    # The connection caps this socket is counted in (``gateway.admission``), from the
+    # handshake until the TCP connection is gone.
+    _admission: Admission | None = None
+    _address = ""
+    _greeted = False
+
+    def admitted(self, admission: Admission, address: str) -> None:
+        self._admission, self._address = admission, address
+
+    def greet(self) -> None:
+        """Its hello was accepted: it stops counting against the before-hello cap."""
+        if self._admission is not None and not self._greeted:
+            self._greeted = True
+            self._admission.greeted(self._address)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        admission, self._admission = self._admission, None
+        if admission is not None:
+            admission.release(self._address, greeted=self._greeted)
 
     def process_event(self, event: Event) -> None:
         lane = self.lane
@@ -232,7 +255,10 @@ class Connection:
             hello = await self._await_hello()
             if hello is None:
                 return
-            await self._attach(*hello)
+            if isinstance(self._ws, GatewayConnection):
+                self._ws.greet()
+            if not await self._attach(*hello):
+                return
             self._start_writer()  # frames queued during attach
             await self._read()  # closes the queue (flushing) when it ends
             self._start_writer()
@@ -284,17 +310,34 @@ class Connection:
                 raise AppError(ErrorCode.UNAUTHORIZED, "token revoked")
         return claims
 
-    async def _refuse(self, message: str, re: int | None) -> None:
-        self.close_code = CloseCode.UNAUTHORIZED
-        self._hub.metrics.errors.labels(ErrorCode.UNAUTHORIZED.value).inc()
+    async def _refuse(
+        self,
+        message: str,
+        re: int | None,
+        code: ErrorCode = ErrorCode.UNAUTHORIZED,
+        close: CloseCode = CloseCode.UNAUTHORIZED,
+    ) -> None:
+        """Answer an unattached socket with an error, then close it with ``close``."""
+        self.close_code = close
+        self._hub.metrics.errors.labels(code.value).inc()
         with contextlib.suppress(ConnectionClosed):
-            await self._ws.send(error(ErrorCode.UNAUTHORIZED, message, re=re), text=True)
-        await self._ws.close(CloseCode.UNAUTHORIZED, message[:120])
+            await self._ws.send(error(code, message, re=re), text=True)
+        await self._ws.close(close, message[:120])
 
-    async def _attach(self, inbound: Inbound, claims: Claims) -> None:
-        """Bind this socket to a resumed or new session, then send welcome (+ replay)."""
+    async def _attach(self, inbound: Inbound, claims: Claims) -> bool:
+        """Bind this socket to a resumed or new session, then send welcome (+ replay).
+        False: refused (over the per-user cap), the socket is closed."""
         hub, hello = self._hub, inbound.body
         assert isinstance(hello, Hello)
+        resuming = hello.resume.session if hello.resume is not None else None
+        if hub.admission.user_over(hub.sessions.of_user(claims.subject), resuming):
+            await self._refuse(
+                hub.admission.message(Cap.USER),
+                inbound.id,
+                ErrorCode.TOO_MANY_CONNECTIONS,
+                CloseCode.RATE_LIMITED,
+            )
+            return False
         session, replay, plan = None, None, None
         if hello.resume is not None:
             session = hub.sessions.find(hello.resume, claims, hub.clock())
@@ -314,6 +357,7 @@ class Connection:
                 session.link.terminate(CloseCode.REPLACED, "replaced by a newer connection")
         # Welcome, replay and new pushes must queue in that order: no await until linked.
         session.link, session.detached_at, self.session = self, None, session
+        session.address = peer_address(self._ws)
         welcome = {
             "session": session.id,
             "user": session.user.wire(),
@@ -327,7 +371,7 @@ class Connection:
             plan.finish()
         if fresh:
             await hub.start_session(session)
-            return
+            return True
         hub.store.touch(session)
         await hub.presence.set(session.user.id, session.status)
         if replay is None:  # the gap cannot be filled: fresh snapshots instead
@@ -335,6 +379,7 @@ class Connection:
                 await hub.chat.snapshot(session, room, self.replier(None))
         if plan is not None and replay is None:
             plan.finish()
+        return True
 
     async def _release(self) -> None:
         session = self.session
@@ -478,3 +523,9 @@ class Connection:
 
 def _now() -> float:
     return asyncio.get_running_loop().time()
+
+
+def peer_address(ws: ServerConnection) -> str:
+    """The client's address as the socket sees it ("" when unknown)."""
+    remote = ws.remote_address
+    return str(remote[0]) if remote else ""

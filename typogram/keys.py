@@ -15,6 +15,11 @@ def user_presence(user_id: str) -> str:
     return f"user:{user_id}:presence"
 
 
+def user_appear_offline(user_id: str) -> str:
+    """Set (no TTL) while the user chose to appear offline to everyone (``presence.query``)."""
+    return f"user:{user_id}:appear_offline"
+
+
 def user_token_version(user_id: str) -> str:
     return f"user:{user_id}:token_version"
 

@@ -33,6 +33,7 @@ Text = Annotated[str, msgspec.Meta(max_length=MAX_TEXT_CHARS)]
 Token = Annotated[str, msgspec.Meta(min_length=1, max_length=4096)]
 SessionId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 Seq = Annotated[int, msgspec.Meta(ge=0, le=MAX_ID)]
+MessageId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_\-]{1,64}\Z")]
 Status = Literal["online", "away", "racing"]
 
 
@@ -85,6 +86,27 @@ class ChatUnmute(msgspec.Struct, frozen=True):
 class ChatSlowMode(msgspec.Struct, frozen=True):
     room: RoomName
     seconds: Annotated[float, msgspec.Meta(ge=0, le=3600)]
+
+
+class ChatAppoint(msgspec.Struct, frozen=True):
+    room: RoomName
+    user: UserId
+
+
+class ChatUnappoint(msgspec.Struct, frozen=True):
+    room: RoomName
+    user: UserId
+
+
+class ChatDelete(msgspec.Struct, frozen=True):
+    room: RoomName
+    id: MessageId
+
+
+class ChatReport(msgspec.Struct, frozen=True):
+    room: RoomName
+    id: MessageId
+    reason: Annotated[str, msgspec.Meta(max_length=200)] = ""
 
 
 class PresenceSet(msgspec.Struct, frozen=True):
@@ -180,6 +202,10 @@ Message = (
     | ChatMute
     | ChatUnmute
     | ChatSlowMode
+    | ChatAppoint
+    | ChatUnappoint
+    | ChatDelete
+    | ChatReport
     | PresenceSet
     | PresenceQuery
     | Ping
@@ -194,6 +220,10 @@ INBOUND: Final[dict[str, type[Message]]] = {
     "chat.mute": ChatMute,
     "chat.unmute": ChatUnmute,
     "chat.slowmode": ChatSlowMode,
+    "chat.appoint": ChatAppoint,
+    "chat.unappoint": ChatUnappoint,
+    "chat.delete": ChatDelete,
+    "chat.report": ChatReport,
     "presence.set": PresenceSet,
     "presence.query": PresenceQuery,
     "ping": Ping,

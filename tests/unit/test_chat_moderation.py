@@ -191,9 +191,7 @@ def test_staff_delete_a_message_everywhere() -> None:
         Reply("chat.deleted", data),
         Broadcast("chat.deleted", data),
         DropHistory("m1"),
-        Publish(
-            topics.CHAT_MESSAGES, "chat.deleted", {**data, "by": "mod", "ts": 12500}, "den"
-        ),
+        Publish(topics.CHAT_MESSAGES, "chat.deleted", {**data, "by": "mod", "ts": 12500}, "den"),
     ]
 
 

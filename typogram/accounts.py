@@ -109,9 +109,9 @@ def audit_insert(
 
 def _user(row: Any) -> User:
     """A ``users`` row (any mapping of column names) as a ``User``."""
-    values = {name: row[name] for name in User.__struct_fields__}
-    values["appear_offline"] = bool(values["appear_offline"])  # a SMALLINT column
-    return User(**values)
+    values = {name: row[name] for name in User.__struct_fields__ if name != "appear_offline"}
+    # A SMALLINT column, absent from a row just built for an insert (default 0).
+    return User(**values, appear_offline=bool(row.get("appear_offline", 0)))
 
 
 class Accounts:

@@ -237,7 +237,12 @@ class ChatRooms:
     async def appoint(
         self, session: Session, room: str, user_id: str, on: bool, reply: Reply
     ) -> None:
-        await self._run(room, chat.Appoint(session.user.id, user_id, on), reply)
+        state, elsewhere = self._states.get(room), None
+        if on and state is not None and user_id not in state.members:  # held by another node
+            for member in await self._shared.members(room, None):
+                if member["id"] == user_id:
+                    elsewhere = chat.User(user_id, str(member["name"]), bool(member["guest"]))
+        await self._run(room, chat.Appoint(session.user.id, user_id, on, elsewhere), reply)
 
     async def delete(self, session: Session, room: str, message_id: str, reply: Reply) -> None:
         """Staff only (the room decides): push ``chat.deleted``, drop it from history
@@ -263,6 +268,9 @@ class ChatRooms:
         shared = None
         if room not in self._states or isinstance(event, FRESH_MODERATION):
             shared = await self._shared.moderation(room)  # decide on the freshest copy
+        sender, sent = self._slow_sender(room, event), None
+        if sender is not None:  # slow mode binds on every node: the sender's last message
+            sent = await self._shared.last_sent(room, sender)
         # No await from reading the state to storing the new one: concurrent joins of
         # one room must not overwrite each other's members.
         state = self._states.get(room)
@@ -277,6 +285,9 @@ class ChatRooms:
             )
         if shared is not None:
             state = _with_moderation(state, shared)
+        if sender is not None and sent is not None:
+            at = max(sent, state.last_sent.get(sender, sent))
+            state = replace(state, last_sent={**state.last_sent, sender: at})
         new, effects = chat.handle(state, event, self._clock())
         if new.is_empty:
             self._states.pop(room, None)
@@ -287,9 +298,19 @@ class ChatRooms:
                 await self._shared.write_members(new)
             if _moderation(new) != _moderation(state):
                 await self._shared.write_moderation(new)
+            if sender is not None and (last := new.last_sent.get(sender)) is not None:
+                await self._shared.write_sent(room, sender, last, new.slow_mode_s)
         if isinstance(event, chat.Join):
             reply = _with_members(reply, await self._shared.members(room, new))
         return await self._apply(room, effects, reply, isinstance(event, DURABLE))
+
+    def _slow_sender(self, room: str, event: chat.Event) -> str | None:
+        """Whose interval a ``chat.send`` counts against, while the room has slow mode."""
+        state = self._states.get(room)
+        if not isinstance(event, chat.Send) or state is None or not state.slow_mode_s:
+            return None
+        member = state.members.get(event.user_id)
+        return None if member is None else member.sender
 
     def moderated(self, room: str, data: Mapping[str, Any]) -> None:
         """A ``room.moderation`` push (from any node): apply its mutes and slow mode here."""

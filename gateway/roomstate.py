@@ -13,6 +13,10 @@
 * A guest's member entry also carries its address (``source``), so a node
   can mute a guest that another node holds.
 
+* Slow mode: ``keys.room_sent(room, sender)`` holds when a sender (a user,
+  or a guest's address) last sent under slow mode, for one interval, so a
+  sender changing node (or guest token) still waits it out.
+
 Nodes apply each other's mutes and slow mode from the ``room.moderation``
 push every member receives; the shared copy is read when a node starts
 holding a room and before every moderation event, so it is never stale
@@ -128,6 +132,18 @@ class SharedRooms:
             return _moderation(raw)
         except msgspec.DecodeError:
             return None
+
+    async def last_sent(self, room: str, sender: str) -> float | None:
+        """When ``sender`` (``Member.sender``) last sent in the room under slow mode."""
+        raw = await self.cache.get(keys.room_sent(room, sender))
+        try:
+            return float(raw) if raw else None
+        except ValueError:
+            return None
+
+    async def write_sent(self, room: str, sender: str, at: float, slow_mode_s: float) -> None:
+        """Remember a message under slow mode for as long as its interval runs."""
+        await self.cache.set(keys.room_sent(room, sender), repr(at).encode(), ttl=slow_mode_s)
 
     async def write_moderation(self, state: chat.ChatRoomState) -> None:
         await self.cache.set(

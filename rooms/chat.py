@@ -205,6 +205,7 @@ class Appoint:
     actor_id: str
     user_id: str
     on: bool = True  # False: withdraw the appointment
+    elsewhere: User | None = None  # the target as another node holds it, if not here
 
 
 @dataclass(frozen=True, slots=True)
@@ -410,9 +411,10 @@ def _appoint(state: ChatRoomState, event: Appoint) -> tuple[ChatRoomState, list[
             Broadcast("room.moderation", moderation_view(new)),
         ]
     member = state.members.get(target)
-    if member is None:
+    user = member.user if member is not None else event.elsewhere
+    if user is None or user.id != target:
         raise RoomError(ErrorCode.NOT_FOUND, f"{target} is not in {state.room}")
-    if member.user.guest:
+    if user.guest:
         raise RoomError(ErrorCode.FORBIDDEN, "guests never moderate")
     sources = {u: s for u, s in state.muted_sources.items() if u != target}
     new = replace(

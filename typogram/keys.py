@@ -62,6 +62,12 @@ def room_node_members(room_id: str, node_id: str) -> str:
     return f"room:{room_id}:node:{node_id}"
 
 
+def room_sent(room_id: str, sender: str) -> str:
+    """When a sender (a user id, or ``source:<address>`` for guests) last sent in the
+    room under slow mode (epoch s, TTL one interval)."""
+    return f"room:{room_id}:sent:{sender}"
+
+
 def room_moderation(room_id: str) -> str:
     """Owner, appointed moderators, mutes and slow mode of a room (JSON, TTL)."""
     return f"room:{room_id}:moderation"

@@ -124,6 +124,17 @@ def test_the_first_registered_user_owns_a_user_room_and_appoints() -> None:
     refused(state, Mute("bob", GUEST.id), ErrorCode.FORBIDDEN)
 
 
+def test_a_member_another_node_holds_can_be_appointed_and_muted() -> None:
+    state = play("den", Join(ADA))
+    refused(state, Appoint("ada", "bob", elsewhere=GUEST), ErrorCode.NOT_FOUND)  # not bob
+    refused(state, Appoint("ada", GUEST.id, elsewhere=GUEST), ErrorCode.FORBIDDEN)
+    state, _ = handle(state, Appoint("ada", "bob", elsewhere=BOB), 1)
+    assert state.appointed == {"bob"}
+    state, _ = handle(state, Mute("ada", GUEST.id, source=IP), 2)  # a remote guest's address
+    state, _ = handle(state, Join(GUEST_AGAIN, source=IP), 3)
+    refused(state, Send(GUEST_AGAIN.id, "hi", "m"), ErrorCode.FORBIDDEN)
+
+
 def test_ownership_outlives_the_owner_leaving() -> None:
     state = play("den", Join(ADA), Leave("ada"), Join(BOB), Join(ADA))
     assert state.owner == "ada"

@@ -27,13 +27,14 @@ from sqlalchemy import and_, or_, select, update
 
 from typogram.accounts import audit_insert
 from typogram.codes import ErrorCode
+from typogram.cursors import decode_cursor, encode_cursor
 from typogram.db.database import Database
 from typogram.db.schema import chat_reports
 from typogram.errors import AppError
-from typogram.results import decode_cursor, encode_cursor
 
 Status = Literal["open", "resolved", "dismissed"]
 STATUSES: tuple[Status, ...] = ("open", "resolved", "dismissed")
+CURSOR = "chat-reports"  # a cursor of another listing is refused here
 
 
 def row_of(data: Mapping[str, Any], ts: int) -> dict[str, Any]:
@@ -99,7 +100,7 @@ class ChatReports:
         t = chat_reports
         where = [t.c.status == status]
         if cursor is not None:
-            created_at, last = decode_cursor(cursor)
+            created_at, last = decode_cursor(cursor, CURSOR)
             where.append(
                 or_(t.c.created_at > created_at, and_(t.c.created_at == created_at, t.c.id > last))
             )
@@ -108,7 +109,8 @@ class ChatReports:
             rows = [dict(r) for r in (await conn.execute(statement)).mappings()]
         following = None
         if len(rows) > limit:
-            following = encode_cursor(rows[limit - 1]["created_at"], rows[limit - 1]["id"])
+            last_row = rows[limit - 1]
+            following = encode_cursor(CURSOR, last_row["created_at"], last_row["id"])
         return [view(row) for row in rows[:limit]], following
 
     async def decide(

@@ -9,63 +9,24 @@ roommates, at once, until they turn it off.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import orjson
 import pytest
-from prometheus_client import CollectorRegistry
 from sqlalchemy import select
 from websockets.asyncio.client import ClientConnection, connect
 
-from gateway.server import Gateway
 from tests.conftest import register_user, running_groups
+from tests.integration.test_gateway import recv, send
 from tests.integration.test_pipeline import eventually
 from tests.integration.test_reviews import staff
+from tests.integration.test_staff import gateway_of
 from typogram.db.schema import audit_log, chat_messages, chat_reports
 from typogram.platform import Platform
 
 pytestmark = pytest.mark.integration
 WAIT_S = 5.0
-
-
-@contextlib.asynccontextmanager
-async def gateway_of(platform: Platform) -> AsyncIterator[str]:
-    settings = platform.settings.replace(ws_port=0, ws_close_timeout_s=0.5)
-    async with Gateway(
-        settings,
-        tokens=platform.tokens,
-        cache=platform.cache,
-        pubsub=platform.pubsub,
-        events=platform.events,
-        token_version=platform.accounts.token_version,
-        sync_appear_offline=platform.accounts.sync_appear_offline,
-        registry=CollectorRegistry(),
-    ) as gateway:
-        stop = asyncio.Event()
-        serving = asyncio.create_task(gateway.serve(stop))
-        try:
-            yield f"ws://127.0.0.1:{gateway.port}/ws"
-        finally:
-            stop.set()
-            await asyncio.wait_for(serving, 10)
-
-
-async def send(ws: ClientConnection, t: str, d: Any, id: int | None = None) -> None:
-    frame: dict[str, Any] = {"t": t, "d": d}
-    if id is not None:
-        frame["id"] = id
-    await ws.send(orjson.dumps(frame))
-
-
-async def recv(ws: ClientConnection, t: str) -> dict[str, Any]:
-    while True:
-        frame: dict[str, Any] = orjson.loads(await asyncio.wait_for(ws.recv(), WAIT_S))
-        if frame["t"] == t:
-            return frame
 
 
 async def joined(url: str, auth: dict[str, str], room: str = "lobby") -> ClientConnection:
@@ -100,7 +61,8 @@ async def test_a_report_reaches_the_staff_queue_and_is_decided_once(
     _, ada = await register_user(client, "ada")
     bob_id, bob = await register_user(client, "bob")
     boss = await staff(client, platform, "boss")
-    async with running_groups(platform, ["chat"]), gateway_of(platform) as url:
+    async with running_groups(platform, ["chat"]), gateway_of(platform) as node:
+        url = node.url
         a, b, g = (
             await joined(url, ada),
             await joined(url, bob),
@@ -161,7 +123,8 @@ async def test_staff_delete_a_message_from_the_room_history_and_storage(
 ) -> None:
     _, ada = await register_user(client, "ada")
     boss = await staff(client, platform, "boss")
-    async with running_groups(platform, ["chat"]), gateway_of(platform) as url:
+    async with running_groups(platform, ["chat"]), gateway_of(platform) as node:
+        url = node.url
         a, mod = await joined(url, ada), await joined(url, boss)
         kept, gone = await said(a, "hello"), await said(a, "something awful")
         await eventually(lambda: stored(platform, chat_messages, gone))
@@ -193,7 +156,8 @@ async def test_appearing_offline_is_a_profile_setting_the_gateway_honours(
 ) -> None:
     ada_id, ada = await register_user(client, "ada")
     _, bob = await register_user(client, "bob")
-    async with gateway_of(platform) as url:
+    async with gateway_of(platform) as node:
+        url = node.url
         a, b = await joined(url, ada, "den"), await joined(url, bob, "den")
 
         async def status() -> str:

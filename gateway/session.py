@@ -344,7 +344,8 @@ class Connection:
             if session is not None:
                 replay = session.replay.after(hello.resume.seq)
             elif hub.sessions.get(hello.resume.session) is None:
-                plan = await take_over(hub, hello.resume, claims)  # another node's session
+                address = peer_address(self._ws)
+                plan = await take_over(hub, hello.resume, claims, address=address)
                 if plan is not None:
                     session, replay = plan.session, plan.replay
             hub.metrics.resumes.labels("hit" if replay is not None else "miss").inc()

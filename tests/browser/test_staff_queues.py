@@ -1,7 +1,7 @@
 """The staff's review queues in the browser, against a real ``typogram serve``: a member
 reports a lobby message, a moderator resolves the report in the Reports tab; the
-Flags tab lists flagged results; a message a member reports disappears for
-everyone once staff delete it."""
+Flags tab lists flagged results; the message disappears for everyone once staff
+delete it in the lobby."""
 
 from __future__ import annotations
 
@@ -58,3 +58,11 @@ async def test_a_reported_message_is_resolved_in_the_reports_tab(
     await admin.click("#admin-tabs a[data-tab=flags]")
     await admin.wait_for_selector("#flags-list[data-loaded]")
     await shoot(admin, "admin-flags")
+
+    # Staff delete the message from the lobby: it disappears for everyone.
+    assert await reporter.locator(".msg-delete").count() == 0  # members do not delete
+    await in_lobby(admin)
+    spam = admin.locator(".msg:has-text('buy cheap followers here')")
+    await spam.locator(".msg-delete").click()
+    for page in (admin, author, reporter):
+        await page.wait_for_selector(".msg:has-text('buy cheap followers here')", state="detached")

@@ -56,6 +56,11 @@ export class LobbyState extends Emitter {
     return this.#gateway.request("chat.report", { room: LOBBY, id, reason });
   }
 
+  /** Deletes a message for everyone (staff only); the chat.deleted push removes it here. */
+  remove(id) {
+    return this.#gateway.request("chat.delete", { room: LOBBY, id });
+  }
+
   setStatus(status) {
     return this.#gateway.request("presence.set", { status }).then(() => {
       const me = this.#gateway.user && this.members.get(this.#gateway.user.id);

@@ -274,7 +274,7 @@ class Gateway:
         if not isinstance(ws, GatewayConnection):  # pragma: no cover - always ours
             return None
         admission = self._hub.admission
-        address = peer_address(ws)
+        address = client_address(ws, request)
         cap = admission.admit(address)
         if cap is not None:
             response = ws.respond(HTTPStatus.TOO_MANY_REQUESTS, admission.message(cap) + "\n")
@@ -293,3 +293,11 @@ class Gateway:
             await ws.close(CloseCode.TRY_AGAIN_LATER, "node full, try another")
             return
         await Connection(ws, hub).run()
+
+
+def client_address(ws: ServerConnection, request: Request) -> str:
+    """The client's address, decided once per socket at the handshake: what the
+    connection caps count and a guest's mutes bind to. The socket's peer address;
+    behind a reverse proxy that is the proxy's (docs/security.md)."""
+    del request  # its X-Forwarded-For is not trusted from an arbitrary peer
+    return peer_address(ws)

@@ -99,23 +99,24 @@ class GatewayConnection(ServerConnection):
     # The connection caps this socket is counted in (``gateway.admission``), from the
     # handshake until the TCP connection is gone.
     _admission: Admission | None = None
-    _address = ""
     _greeted = False
+    # The client's address, decided once at the handshake (``Gateway._admit``).
+    address = ""
 
     def admitted(self, admission: Admission, address: str) -> None:
-        self._admission, self._address = admission, address
+        self._admission, self.address = admission, address
 
     def greet(self) -> None:
         """Its hello was accepted: it stops counting against the before-hello cap."""
         if self._admission is not None and not self._greeted:
             self._greeted = True
-            self._admission.greeted(self._address)
+            self._admission.greeted(self.address)
 
     def connection_lost(self, exc: Exception | None) -> None:
         super().connection_lost(exc)
         admission, self._admission = self._admission, None
         if admission is not None:
-            admission.release(self._address, greeted=self._greeted)
+            admission.release(self.address, greeted=self._greeted)
 
     def process_event(self, event: Event) -> None:
         lane = self.lane
@@ -159,6 +160,12 @@ class Connection:
     @property
     def queued(self) -> int:
         return len(self._queue)
+
+    @property
+    def address(self) -> str:
+        """The client's address: as admitted at the handshake, else the peer's."""
+        ws = self._ws
+        return ws.address if isinstance(ws, GatewayConnection) else peer_address(ws)
 
     # -- what sessions and the gateway call -------------------------------------
 
@@ -344,8 +351,7 @@ class Connection:
             if session is not None:
                 replay = session.replay.after(hello.resume.seq)
             elif hub.sessions.get(hello.resume.session) is None:
-                address = peer_address(self._ws)
-                plan = await take_over(hub, hello.resume, claims, address=address)
+                plan = await take_over(hub, hello.resume, claims, address=self.address)
                 if plan is not None:
                     session, replay = plan.session, plan.replay
             hub.metrics.resumes.labels("hit" if replay is not None else "miss").inc()
@@ -358,7 +364,7 @@ class Connection:
                 session.link.terminate(CloseCode.REPLACED, "replaced by a newer connection")
         # Welcome, replay and new pushes must queue in that order: no await until linked.
         session.link, session.detached_at, self.session = self, None, session
-        session.address = peer_address(self._ws)
+        session.address = self.address
         welcome = {
             "session": session.id,
             "user": session.user.wire(),
@@ -527,6 +533,6 @@ def _now() -> float:
 
 
 def peer_address(ws: ServerConnection) -> str:
-    """The client's address as the socket sees it ("" when unknown)."""
+    """The socket's peer address ("" when unknown)."""
     remote = ws.remote_address
     return str(remote[0]) if remote else ""

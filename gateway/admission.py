@@ -47,11 +47,20 @@ class Attached(Protocol):
 
 
 class Admission:
-    def __init__(self, *, per_ip_before_hello: int, per_ip: int, per_user: int) -> None:
+    def __init__(
+        self,
+        *,
+        per_ip_before_hello: int,
+        per_ip: int,
+        per_user: int,
+        refused: dict[str, int] | None = None,
+    ) -> None:
+        """``refused``: where refusals are counted per cap (the metrics' dict)."""
         self.limits = {Cap.IP_BEFORE_HELLO: per_ip_before_hello, Cap.IP: per_ip, Cap.USER: per_user}
         self._open: Counter[str] = Counter()  # address -> admitted sockets
         self._waiting: Counter[str] = Counter()  # address -> admitted, no hello yet
-        self.refused: dict[str, int] = {cap.value: 0 for cap in Cap}
+        self.refused = {} if refused is None else refused
+        self.refused.update({cap.value: 0 for cap in Cap})
 
     def admit(self, address: str) -> Cap | None:
         """Rule 1: count a new socket, or return the cap that refuses it (not counted)."""

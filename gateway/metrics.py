@@ -39,6 +39,11 @@ class GatewayMetrics:
         self.frames_out: dict[str, int] = {}
         registry.register(_Counts(FRAMES_IN, "Frames received", self.frames_in))
         registry.register(_Counts(FRAMES_OUT, "Frames queued to clients", self.frames_out))
+        # Sockets refused per connection cap, counted by ``gateway.admission.Admission``.
+        self.refused: dict[str, int] = {}
+        registry.register(
+            _Counts(CONNECTIONS_REFUSED, "Sockets refused by a connection cap", self.refused, "cap")
+        )
         self.send_queue_depth = Gauge(
             SEND_QUEUE_DEPTH, "Frames waiting in send queues, all connections", registry=registry
         )
@@ -79,12 +84,6 @@ class GatewayMetrics:
         self._registry.register(_RoomOnline(rooms))
         self.send_queue_depth.set_function(queued)
         self.detached.set_function(detached)
-
-    def count_refusals(self, refused: Mapping[str, int]) -> None:
-        """``typogram_gateway_connections_refused_total{cap}`` read from ``Admission``."""
-        self._registry.register(
-            _Counts(CONNECTIONS_REFUSED, "Sockets refused by a connection cap", refused, "cap")
-        )
 
     def frame_in(self, kind: str) -> None:
         counts = self.frames_in

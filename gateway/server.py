@@ -125,9 +125,9 @@ class Gateway:
                 per_ip_before_hello=settings.ws_max_connections_per_ip_before_hello,
                 per_ip=settings.ws_max_connections_per_ip,
                 per_user=settings.ws_max_connections_per_user,
+                refused=self.metrics.refused,
             ),
         )
-        self.metrics.count_refusals(self._hub.admission.refused)
         self.metrics.bind(
             connections=lambda: len(self._hub.connections),
             queued=self._hub.queued,

@@ -145,18 +145,19 @@ async def test_every_revocation_tells_the_user_channel(platform: Platform) -> No
     revocation = process(platform, Clock())
     user = await new_user(platform, "rv_frank")
     heard: list[RevokeNotice] = []
+    both = asyncio.Event()
     channel = keys.channel_user(user)
 
     def listener(_: str, payload: bytes) -> None:
         heard.append(decode_notice(payload))
+        if len(heard) == 2:
+            both.set()
 
     await platform.pubsub.subscribe(channel, listener)
     try:
         await revocation.revoke_user(user, RevokeReason.ROLE_CHANGE)
         await revocation.revoke_session(user, "s9", RevokeReason.REFRESH_REPLAY)
-        async with asyncio.timeout(5):
-            while len(heard) < 2:
-                await asyncio.sleep(0.01)
+        await asyncio.wait_for(both.wait(), 5)
     finally:
         await platform.pubsub.unsubscribe(channel, listener)
     assert heard == [

@@ -150,6 +150,9 @@ class TokenService:
             raise AppError(ErrorCode.UNAUTHORIZED, "token expired") from exc
         except jwt.PyJWTError as exc:
             raise AppError(ErrorCode.UNAUTHORIZED, "invalid token") from exc
+        sid = payload.get("sid", "")
+        if not isinstance(sid, str) or len(sid) > 64:
+            raise AppError(ErrorCode.UNAUTHORIZED, "invalid token")
         try:
             token_type = TokenType(payload["typ"])
             claims = Claims(
@@ -160,10 +163,8 @@ class TokenService:
                 role=str(payload.get("role", "user")),
                 jti=str(payload["jti"]),
                 expires_at=int(payload["exp"]),
-                sid=str(payload.get("sid", "")),
+                sid=sid,
             )
-            if len(claims.sid) > 64:
-                raise ValueError("sid too long")
         except (ValueError, TypeError) as exc:
             raise AppError(ErrorCode.UNAUTHORIZED, "invalid token") from exc
         return claims

@@ -22,6 +22,7 @@ from tests.integration.test_gateway import (
     send,
     start_node,
 )
+from typogram.client import TypogramClient
 from typogram.tokens import TokenType
 
 __all__ = ["start_node"]
@@ -128,3 +129,20 @@ async def test_auth_as_the_first_frame_is_refused(start_node: Start) -> None:
         reply = await recv(ws)
         assert (reply["re"], reply["d"]["code"]) == (2, "unauthorized")
         assert await closed_with(ws) == 4001
+
+
+async def test_the_sdk_renews_before_expiry_by_itself(start_node: Start) -> None:
+    node = await start_node(access_token_ttl_s=TTL_S)
+    fetched: list[str] = []
+
+    async def provider() -> str:
+        fetched.append(node.token("u1"))
+        return fetched[-1]
+
+    first = token_expiring_in(node, "u1", 2.5)
+    async with TypogramClient(
+        node.url, first, reconnect=False, token_provider=provider, renew_before_s=1.5
+    ) as client:
+        await asyncio.sleep(3.5)  # past the first token's exp
+        assert (await client.request("ping")).t == "pong"
+        assert client.token == fetched[0] != first

@@ -121,6 +121,15 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+def expiring(platform: Platform, pair: dict[str, Any], seconds: float) -> str:
+    """An access token of ``pair``'s user whose ``exp`` is ``seconds`` from now."""
+    user, ttl = pair["user"], platform.settings.access_token_ttl_s
+    token, _ = platform.tokens.issue(
+        user["id"], TokenType.ACCESS, name=user["username"], now=time.time() + seconds - ttl
+    )
+    return token
+
+
 async def closed_within(client: TypogramClient, within_s: float = WITHIN_S) -> int | None:
     """Wait for the server to close ``client``; its close code."""
     async with asyncio.timeout(within_s):
@@ -217,12 +226,7 @@ async def test_a_socket_outliving_its_token_is_closed(
 ) -> None:
     # Row 2: with exp 4 s away, the socket still answered 8 s later.
     platform, client = rest
-    pair = await register(client)
-    user = pair["user"]
-    ttl = platform.settings.access_token_ttl_s
-    short, _ = platform.tokens.issue(
-        user["id"], TokenType.ACCESS, name=user["username"], now=time.time() + 4 - ttl
-    )
+    short = expiring(platform, await register(client), 4)
     on_a, on_b = await sockets(0, short), await sockets(1, short)
     assert await asyncio.gather(closed_within(on_a, 6.5), closed_within(on_b, 6.5)) == [4001, 4001]
 
@@ -232,12 +236,7 @@ async def test_a_renewed_socket_outlives_its_first_token(
 ) -> None:
     platform, client = rest
     pair = await register(client)
-    user = pair["user"]
-    ttl = platform.settings.access_token_ttl_s
-    short, _ = platform.tokens.issue(
-        user["id"], TokenType.ACCESS, name=user["username"], now=time.time() + 3 - ttl
-    )
-    socket = await sockets(1, short)
+    socket = await sockets(1, expiring(platform, pair, 3))
     renewed = await socket.renew(pair["access_token"])
     assert renewed.d["expires_at"] > time.time() + 60
     await asyncio.sleep(4)

@@ -121,9 +121,8 @@ async def open_platform(
             rank_histogram_s=settings.rating_rank_histogram_s,
         )
         accounts = Accounts(db, cache, profile_ttl_s=settings.profile_cache_ttl_s)
-        revocation = Revocation(
-            db, cache, pubsub, accounts, session_ttl_s=settings.access_token_ttl_s
-        )
+        session_ttl_s = max(settings.access_token_ttl_s, settings.refresh_token_ttl_s)
+        revocation = Revocation(db, cache, pubsub, accounts, session_ttl_s=session_ttl_s)
         for name, component in (
             ("db", db),
             ("cache", cache),

@@ -15,7 +15,8 @@ Rules:
    gateways also re-check every socket's token on a timer (``fresh``
    checks, which skip the process-local copy).
 4. A revoked session is remembered while a token of it may still be alive
-   (``session_ttl_s``, the access-token lifetime); a version for ever.
+   (``session_ttl_s``: the refresh-token lifetime, since a refresh that
+   raced the revocation may have stored one more); a version for ever.
 5. Guests have no account: their tokens are never revoked, only expire.
 
 Storage: ``users.token_version`` and ``revoked_sessions`` in SQL are the
@@ -39,6 +40,8 @@ from typing import Final, Protocol
 
 import msgspec
 from sqlalchemy import delete, select
+from sqlalchemy.dialects import mysql, sqlite
+from sqlalchemy.exc import DBAPIError
 
 from typogram import keys
 from typogram.accounts import Accounts, now_ms
@@ -57,6 +60,12 @@ STATE_TTL_S: Final = 3600
 LOCAL_S: Final = 2.0
 LOCAL_MAX: Final = 65_536
 VERSION_MEMBER: Final = "v"
+# A session revoked twice (concurrent replays) keeps its first row: no token of it
+# is issued after the first revocation, so the first expiry covers them all.
+_REVOKE_MYSQL: Final = mysql.insert(revoked_sessions).on_duplicate_key_update(
+    sid=revoked_sessions.c.sid
+)
+_REVOKE_SQLITE: Final = sqlite.insert(revoked_sessions).on_conflict_do_nothing()
 
 
 class RevokeReason(StrEnum):
@@ -252,22 +261,32 @@ class Revocation:
         now = now_ms()
         until = now + int(self._session_ttl * 1000) + 60_000  # and a minute of clock skew
         await self._accounts.end_refresh_family(user_id, sid)
+        row = {
+            "sid": sid, "user_id": user_id, "reason": reason.value,
+            "revoked_at": now, "expires_at": until,
+        }  # fmt: skip
+        insert = _REVOKE_MYSQL if self._db.dialect == "mysql" else _REVOKE_SQLITE
         async with self._db.write() as conn:
-            await conn.execute(
-                delete(revoked_sessions).where(
-                    revoked_sessions.c.user_id == user_id, revoked_sessions.c.expires_at <= now
-                )
-            )
-            await conn.execute(delete(revoked_sessions).where(revoked_sessions.c.sid == sid))
-            await conn.execute(
-                revoked_sessions.insert().values(
-                    sid=sid, user_id=user_id, reason=reason.value, revoked_at=now, expires_at=until
-                )
-            )
+            await conn.execute(insert, row)
+        await self._forget_expired(user_id, now)
         await self._published(user_id, RevokeNotice(sid=sid, reason=reason))
         await self._accounts.audit(
             "session_revoke", "success", user_id=user_id, detail={"sid": sid, "reason": reason}
         )
+
+    async def _forget_expired(self, user_id: str, now: int) -> None:
+        """Housekeeping: drop the user's rows no token can need any more. Best effort: a
+        row left behind (a lock conflict with a concurrent revocation) goes next time."""
+        try:
+            async with self._db.write() as conn:
+                await conn.execute(
+                    delete(revoked_sessions).where(
+                        revoked_sessions.c.user_id == user_id,
+                        revoked_sessions.c.expires_at <= now,
+                    )
+                )
+        except DBAPIError:
+            log.warning("could not prune revoked sessions", extra={"user_id": user_id})
 
     async def _published(self, user_id: str, notice: RevokeNotice) -> None:
         """After a committed revocation: the shared state and this process's copy, then

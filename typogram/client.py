@@ -213,7 +213,10 @@ class TypogramClient:
             expiry = token_expiry(self.token)
             if expiry is None:
                 return
-            await asyncio.sleep(max(0.0, expiry - self._renew_before - time.time()))
+            left = expiry - time.time()
+            # ``renew_before_s`` ahead, but never in the first half of a token's life:
+            # a short-lived token is not renewed in a tight loop.
+            await asyncio.sleep(max(left - self._renew_before, left / 2, 0.0))
             try:
                 await self.renew(await provider())
             except ClientError:

@@ -146,3 +146,4 @@ async def test_the_sdk_renews_before_expiry_by_itself(start_node: Start) -> None
         await asyncio.sleep(3.5)  # past the first token's exp
         assert (await client.request("ping")).t == "pong"
         assert client.token == fetched[0] != first
+        assert len(fetched) == 1  # the fresh token is not renewed again right away

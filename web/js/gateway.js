@@ -168,7 +168,9 @@ export class Gateway extends Emitter {
     clearTimeout(this.#renewTimer);
     const expiry = tokenExpiry(this.#token ?? "");
     if (!expiry || this.user?.guest) return;
-    const inMs = Math.max(RENEW_MIN_MS, (expiry - RENEW_BEFORE_S) * 1000 - Date.now());
+    const leftMs = expiry * 1000 - Date.now();
+    // A minute ahead, but never in the first half of a short-lived token's life.
+    const inMs = Math.max(RENEW_MIN_MS, leftMs - RENEW_BEFORE_S * 1000, leftMs / 2);
     this.#renewTimer = setTimeout(() => {
       if (this.#state !== "online") return;
       // On failure the socket lives until its exp, then the 4001 path takes over.

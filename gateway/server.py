@@ -3,7 +3,7 @@
 Use::
 
     async with Gateway(settings, tokens=..., cache=..., pubsub=..., events=...,
-                       token_version=..., registry=...) as gateway:
+                       revocation=..., registry=...) as gateway:
         await gateway.serve(stop)   # returns after ``stop`` is set and the drain is done
 
 Entering binds ``settings.host:settings.ws_port`` (port 0 picks a free one,
@@ -38,7 +38,7 @@ from websockets.http11 import Request, Response
 from gateway.admission import Admission
 from gateway.chatrooms import ChatRooms
 from gateway.fanout import Fanout
-from gateway.hub import Hub, SyncAppearOffline, TokenVersion
+from gateway.hub import Hub, SyncAppearOffline
 from gateway.metrics import GatewayMetrics
 from gateway.presence import Presence
 from gateway.race_matcher import RatingSource
@@ -49,6 +49,7 @@ from gateway.sessions import SessionRegistry
 from gateway.store import SessionStore
 from typogram.codes import CloseCode
 from typogram.ports import Cache, EventLog, PubSub
+from typogram.revocation import TokenCheck
 from typogram.settings import Settings
 from typogram.tokens import TokenService
 
@@ -68,7 +69,7 @@ class Gateway:
         cache: Cache,
         pubsub: PubSub,
         events: EventLog,
-        token_version: TokenVersion | None = None,
+        revocation: TokenCheck | None = None,
         registry: CollectorRegistry | None = None,
         clock: Callable[[], float] = time.time,
         ratings: RatingSource | None = None,
@@ -91,7 +92,7 @@ class Gateway:
         self._hub = Hub(
             settings=settings,
             tokens=tokens,
-            token_version=token_version,
+            revocation=revocation,
             sessions=sessions,
             fanout=fanout,
             chat=ChatRooms(
@@ -202,6 +203,7 @@ class Gateway:
                 try:
                     await hub.store.renew_lease()
                     await hub.sweep()
+                    await hub.recheck_tokens()
                     if self._clock() - refreshed >= self.settings.ws_heartbeat_s:
                         refreshed = self._clock()
                         await hub.heartbeat()

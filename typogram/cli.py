@@ -96,7 +96,7 @@ async def _run_gateway(platform: Platform, stop: asyncio.Event) -> None:
         cache=platform.cache,
         pubsub=platform.pubsub,
         events=platform.events,
-        token_version=platform.accounts.token_version,
+        revocation=platform.revocation,
         sync_appear_offline=platform.accounts.sync_appear_offline,
         registry=platform.metrics.registry,
         ratings=platform.ratings,

@@ -8,13 +8,16 @@ process holds them.
 
 from __future__ import annotations
 
+import sqlite3
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.gateway_nodes import running_nodes
+from tests.gateway_nodes import base_env, running_nodes
 from tests.integration.test_gateway_cluster import SECRET, Cluster, _push, migrated_dir
 from typogram.client import ClientError, TypogramClient
 from typogram.tokens import TokenType
@@ -39,16 +42,36 @@ def pair(
         yield Cluster(nodes, redis_url, unique_prefix)
 
 
+@pytest.fixture(scope="module")
+def admin(migrated_dir: Path) -> tuple[str, int]:
+    """A registered admin in the nodes' database (``typogram admin create-admin``): its id
+    and token version."""
+    subprocess.run(
+        [sys.executable, "-m", "typogram.cli", "admin", "create-admin", "boss",
+         "--email", "boss@example.com", "--password-stdin"],
+        input="a long and unguessable staff passphrase\n", env=base_env(migrated_dir, SECRET),
+        check=True, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    with sqlite3.connect(migrated_dir / "typogram.sqlite3") as db:
+        found, version = db.execute(
+            "SELECT id, token_version FROM users WHERE username = 'boss'"
+        ).fetchone()
+    return str(found), int(version)
+
+
 @pytest.fixture
-async def clients(pair: Cluster) -> AsyncIterator[Any]:
-    """``await clients(node, name, role=None)``: a guest (no role) or a registered user."""
+async def clients(pair: Cluster, admin: tuple[str, int]) -> AsyncIterator[Any]:
+    """``await clients(node, name, staff=False)``: a guest, or the registered admin."""
     opened: list[TypogramClient] = []
 
-    async def open_client(index: int, name: str, role: str | None = None) -> tuple[Any, str]:
-        if role is None:
+    async def open_client(index: int, name: str, staff: bool = False) -> tuple[Any, str]:
+        if not staff:
             token, user_id = pair.token(name)
         else:
-            token, claims = pair.tokens.issue(name, TokenType.ACCESS, name=name, role=role)
+            admin_id, version = admin
+            token, claims = pair.tokens.issue(
+                admin_id, TokenType.ACCESS, name=name, role="admin", version=version
+            )
             user_id = claims.subject
         client = TypogramClient(pair.nodes[index].url, token, reconnect=False)
         await client.__aenter__()
@@ -69,9 +92,9 @@ async def _code(client: TypogramClient, t: str, d: dict[str, Any]) -> str:
 async def test_mutes_deletions_and_presence_hold_across_processes(
     pair: Cluster, clients: Any
 ) -> None:
-    mod, mod_id = await clients(0, "mod", role="moderator")
+    mod, mod_id = await clients(0, "mod", staff=True)
     guest, guest_id = await clients(1, "gus")
-    stranger, _ = await clients(1, "zed", role="user")
+    stranger, _ = await clients(1, "zed")
     await mod.request("room.join", {"room": "lobby"})
     await guest.request("room.join", {"room": "lobby"})
     await pair.wait_subscribers("lobby", 2)

@@ -19,7 +19,7 @@ Rules (all per node; limits from settings):
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 from enum import StrEnum
 from typing import Protocol
 
@@ -59,10 +59,15 @@ class Admission:
         self.limits = {Cap.IP_BEFORE_HELLO: per_ip_before_hello, Cap.IP: per_ip, Cap.USER: per_user}
         self._open: Counter[str] = Counter()  # address -> admitted sockets
         self._waiting: Counter[str] = Counter()  # address -> admitted, no hello yet
+        # Admitted sockets: their address, and which have not said hello. Kept here,
+        # not on the socket objects: an attribute more there costs ~1 KiB each
+        # (their instance dicts are at CPython's key-sharing limit).
+        self._addresses: dict[Hashable, str] = {}
+        self._unhello: set[Hashable] = set()
         self.refused = {} if refused is None else refused
         self.refused.update({cap.value: 0 for cap in Cap})
 
-    def admit(self, address: str) -> Cap | None:
+    def admit(self, socket: Hashable, address: str) -> Cap | None:
         """Rule 1: count a new socket, or return the cap that refuses it (not counted)."""
         if self._waiting[address] >= self.limits[Cap.IP_BEFORE_HELLO]:
             return self._refuse(Cap.IP_BEFORE_HELLO)
@@ -70,16 +75,28 @@ class Admission:
             return self._refuse(Cap.IP)
         self._open[address] += 1
         self._waiting[address] += 1
+        self._addresses[socket] = address
+        self._unhello.add(socket)
         return None
 
-    def greeted(self, address: str) -> None:
-        """Rule 2: an admitted socket's hello was accepted."""
-        _drop(self._waiting, address)
+    def address_of(self, socket: Hashable) -> str | None:
+        """The address an admitted socket was counted under (None: not admitted)."""
+        return self._addresses.get(socket)
 
-    def release(self, address: str, *, greeted: bool) -> None:
-        """Rule 2: an admitted socket is gone; call once per ``admit`` that returned None."""
+    def greeted(self, socket: Hashable) -> None:
+        """Rule 2: an admitted socket's hello was accepted (again: no effect)."""
+        if socket in self._unhello:
+            self._unhello.discard(socket)
+            _drop(self._waiting, self._addresses[socket])
+
+    def release(self, socket: Hashable) -> None:
+        """Rule 2: a socket is gone (one never admitted, or released already: no effect)."""
+        address = self._addresses.pop(socket, None)
+        if address is None:
+            return
         _drop(self._open, address)
-        if not greeted:
+        if socket in self._unhello:
+            self._unhello.discard(socket)
             _drop(self._waiting, address)
 
     def user_over(self, sessions: Iterable[Attached], resuming: str | None) -> bool:

@@ -137,6 +137,14 @@ class Gateway:
             rooms=self._hub.chat.online,
         )
         fanout.on_latency = self.metrics.fanout_latency.observe
+        caps = self._hub.admission
+
+        class Admitted(GatewayConnection):
+            """This gateway's sockets: counted in its connection caps."""
+
+            admission = caps
+
+        self._connection_class: type[GatewayConnection] = Admitted
         self.races = Races(
             settings,
             node_id=self.node_id,
@@ -166,7 +174,7 @@ class Gateway:
             s.host,
             s.ws_port,
             process_request=self._admit,
-            create_connection=GatewayConnection,
+            create_connection=self._connection_class,
             origins=origins,
             compression="deflate" if s.ws_compression else None,
             max_size=s.ws_max_frame_bytes,
@@ -273,16 +281,13 @@ class Gateway:
     def _admit(self, ws: ServerConnection, request: Request) -> Response | None:
         if request.path.split("?", 1)[0] != WS_PATH:
             return ws.respond(HTTPStatus.NOT_FOUND, "not found\n")
-        if not isinstance(ws, GatewayConnection):  # pragma: no cover - always ours
-            return None
         admission = self._hub.admission
         address = client_address(ws, request)
-        cap = admission.admit(address)
+        cap = admission.admit(ws, address)  # released when the TCP connection is gone
         if cap is not None:
             response = ws.respond(HTTPStatus.TOO_MANY_REQUESTS, admission.message(cap) + "\n")
             response.headers["Retry-After"] = str(RETRY_AFTER_S)
             return response
-        ws.admitted(admission, address)  # released when the TCP connection is gone
         return None
 
     async def _handle(self, ws: ServerConnection) -> None:

@@ -99,27 +99,26 @@ class GatewayConnection(ServerConnection):
     """
 
     lane: Callable[[bytes | bytearray | memoryview], bool] | None = None
-    # The connection caps this socket is counted in (``gateway.admission``), from the
-    # handshake until the TCP connection is gone.
-    _admission: Admission | None = None
-    _greeted = False
-    # The client's address, decided once at the handshake (``Gateway._admit``).
-    address = ""
+    # The connection caps this socket counts in (``gateway.admission``), set on the
+    # gateway's own subclass (``Gateway``): sockets carry no attribute of their own for it.
+    admission: Admission | None = None
 
-    def admitted(self, admission: Admission, address: str) -> None:
-        self._admission, self.address = admission, address
+    @property
+    def address(self) -> str:
+        """The client's address, as admitted at the handshake (else the peer's)."""
+        admission = self.admission
+        known = admission.address_of(self) if admission is not None else None
+        return peer_address(self) if known is None else known
 
     def greet(self) -> None:
         """Its hello was accepted: it stops counting against the before-hello cap."""
-        if self._admission is not None and not self._greeted:
-            self._greeted = True
-            self._admission.greeted(self.address)
+        if self.admission is not None:
+            self.admission.greeted(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
         super().connection_lost(exc)
-        admission, self._admission = self._admission, None
-        if admission is not None:
-            admission.release(self.address, greeted=self._greeted)
+        if self.admission is not None:
+            self.admission.release(self)
 
     def process_event(self, event: Event) -> None:
         lane = self.lane

@@ -22,24 +22,32 @@ def caps(before: int = 2, ip: int = 3, user: int = 2) -> Admission:
 
 def test_sockets_waiting_for_hello_are_capped_per_address() -> None:
     admission = caps()
-    assert admission.admit("a") is None and admission.admit("a") is None
-    assert admission.admit("a") is Cap.IP_BEFORE_HELLO
-    assert admission.admit("b") is None  # per address
-    admission.greeted("a")
-    assert admission.admit("a") is None
-    assert admission.admit("a") is Cap.IP_BEFORE_HELLO
+    first, second, third = object(), object(), object()
+    assert admission.admit(first, "a") is None and admission.admit(second, "a") is None
+    assert admission.admit(third, "a") is Cap.IP_BEFORE_HELLO
+    assert admission.address_of(third) is None  # refused: not counted
+    assert admission.admit(object(), "b") is None  # per address
+    admission.greeted(first)
+    admission.greeted(first)  # twice: no effect
+    assert admission.admit(third, "a") is None
+    assert admission.admit(object(), "a") is Cap.IP_BEFORE_HELLO
     assert admission.refused == {"ip_before_hello": 2, "ip": 0, "user": 0}
+    assert admission.address_of(first) == "a"
 
 
 def test_all_sockets_of_an_address_are_capped_and_freed_on_release() -> None:
     admission = caps()
-    for _ in range(3):
-        assert admission.admit("a") is None
-        admission.greeted("a")
-    assert admission.admit("a") is Cap.IP
-    admission.release("a", greeted=True)
-    assert admission.admit("a") is None
-    admission.release("a", greeted=False)
+    sockets = [object() for _ in range(3)]
+    for socket in sockets:
+        assert admission.admit(socket, "a") is None
+        admission.greeted(socket)
+    assert admission.admit(object(), "a") is Cap.IP
+    admission.release(sockets[0])
+    admission.release(sockets[0])  # twice: no effect
+    admission.release(object())  # never admitted: no effect
+    late = object()
+    assert admission.admit(late, "a") is None
+    admission.release(late)  # gone before its hello
     assert admission.statistics()["sockets"] == 2
     assert admission.statistics()["before_hello"] == 0
 
@@ -55,20 +63,33 @@ def test_the_per_user_cap_counts_attached_sessions_but_not_the_one_resumed() -> 
     assert admission.message(Cap.USER) == "too many connections: ws_max_connections_per_user = 2"
 
 
-@given(st.lists(st.tuples(st.sampled_from("abc"), st.sampled_from(["admit", "greet", "close"]))))
-def test_counts_never_go_negative_nor_past_the_caps(steps: list[tuple[str, str]]) -> None:
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from("abc"),
+            st.sampled_from(["admit", "greet", "close"]),
+            st.integers(0, 3),
+        )
+    )
+)
+def test_counts_never_go_negative_nor_past_the_caps(steps: list[tuple[str, str, int]]) -> None:
     admission = caps(before=2, ip=3)
-    live: dict[str, list[bool]] = {"a": [], "b": [], "c": []}  # greeted? per socket
-    for address, action in steps:
+    live: dict[str, dict[object, bool]] = {"a": {}, "b": {}, "c": {}}  # socket -> greeted?
+    for address, action, pick in steps:
         sockets = live[address]
-        if action == "admit" and admission.admit(address) is None:
-            sockets.append(False)
-        elif action == "greet" and False in sockets:
-            sockets[sockets.index(False)] = True
-            admission.greeted(address)
-        elif action == "close" and sockets:
-            admission.release(address, greeted=sockets.pop())
-        assert len(sockets) <= 3 and sockets.count(False) <= 2
+        chosen = list(sockets)[pick % len(sockets)] if sockets else object()
+        if action == "admit":
+            socket = object()
+            if admission.admit(socket, address) is None:
+                sockets[socket] = False
+        elif action == "greet":
+            admission.greeted(chosen)
+            if chosen in sockets:
+                sockets[chosen] = True
+        else:
+            admission.release(chosen)
+            sockets.pop(chosen, None)
+        assert len(sockets) <= 3 and list(sockets.values()).count(False) <= 2
     stats = admission.statistics()
     assert stats["sockets"] == sum(len(s) for s in live.values())
-    assert stats["before_hello"] == sum(s.count(False) for s in live.values())
+    assert stats["before_hello"] == sum(list(s.values()).count(False) for s in live.values())

@@ -21,7 +21,8 @@ RESUMES: Final = "typogram_gateway_resumes"
 CLOSES: Final = "typogram_gateway_closes"
 ERRORS: Final = "typogram_gateway_errors"
 USERS_ONLINE: Final = "typogram_gateway_users_online"
-ROOM_ONLINE: Final = "typogram_gateway_room_online"
+ROOMS_OPEN: Final = "typogram_gateway_rooms"
+ROOM_MEMBERS: Final = "typogram_gateway_room_members"
 FANOUT_LATENCY: Final = "typogram_gateway_fanout_latency_seconds"
 FANOUT_BUCKETS: Final = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 
@@ -75,7 +76,7 @@ class GatewayMetrics:
         """Gauges read the gateway's own counts at scrape time."""
         self.connections.set_function(connections)
         self.users_online.set_function(users)
-        self._registry.register(_RoomOnline(rooms))
+        self._registry.register(_Rooms(rooms))
         self.send_queue_depth.set_function(queued)
         self.detached.set_function(detached)
 
@@ -106,14 +107,16 @@ class _HistogramOf(Collector):
         yield HistogramMetricFamily(self._name, self._doc, buckets=h.cumulative(), sum_value=h.sum)
 
 
-class _RoomOnline(Collector):
-    """``typogram_gateway_room_online{room}``: members per room held on this node."""
+class _Rooms(Collector):
+    """Rooms with members on this node and their members, summed: room names are chosen
+    by clients, so no metric carries one as a label (unbounded series, a list of rooms)."""
 
     def __init__(self, rooms: Callable[[], Mapping[str, int]]) -> None:
         self._rooms = rooms
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        family = GaugeMetricFamily(ROOM_ONLINE, "Room members on this node", labels=["room"])
-        for room, count in sorted(self._rooms().items()):
-            family.add_metric([room], count)
-        yield family
+        counts = self._rooms()
+        yield GaugeMetricFamily(ROOMS_OPEN, "Rooms with members on this node", len(counts))
+        yield GaugeMetricFamily(
+            ROOM_MEMBERS, "Room memberships on this node, all rooms", sum(counts.values())
+        )

@@ -87,6 +87,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         TYPOGRAM_HOST="127.0.0.1",
         TYPOGRAM_HTTP_PORT=str(http_port),
         TYPOGRAM_WS_PORT=str(ws_port),
+        TYPOGRAM_METRICS_PORT=str(_free_port()),
         TYPOGRAM_DATA_DIR=str(data_dir),
         TYPOGRAM_RATE_LIMIT_IP_PER_MIN="100000",
         TYPOGRAM_RATE_LIMIT_USER_PER_MIN="100000",

@@ -25,6 +25,7 @@ def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
         TYPOGRAM_DATA_DIR=str(tmp_path),
         TYPOGRAM_HTTP_PORT=str(free_port()),
         TYPOGRAM_WS_PORT=str(free_port()),
+        TYPOGRAM_METRICS_PORT=str(free_port()),
         TYPOGRAM_LOG_JSON="false",
     )
     env.update(extra)
@@ -120,12 +121,15 @@ def test_serve_answers_and_stops_on_sigterm(tmp_path: Path) -> None:
             time.sleep(0.2)
         registered = httpx.post(
             f"{base}/api/v1/auth/register",
-            json={"username": "cli_user", "email": "cli@example.com", "password": "long enough"},
+            json={"username": "cli_user", "email": "cli@example.com", "password": "correct horse"},
         )
         assert registered.status_code == 201
         with socket.create_connection(("127.0.0.1", int(env["TYPOGRAM_WS_PORT"])), timeout=2):
             pass
-        metrics = httpx.get(f"{base}/metrics", timeout=5).text
+        # /metrics is on its own loopback port; the public port has none.
+        assert httpx.get(f"{base}/metrics", timeout=5).status_code == 404
+        metrics_url = f"http://127.0.0.1:{env['TYPOGRAM_METRICS_PORT']}/metrics"
+        metrics = httpx.get(metrics_url, timeout=5).text
         assert 'typogram_component{component="gateway",stat="connections"}' in metrics
         assert 'typogram_component{component="races",stat="race_channels"}' in metrics
     finally:

@@ -62,7 +62,15 @@ async def test_guest_names_and_country_match_whole_values(client: httpx.AsyncCli
 
 @pytest.mark.parametrize(
     "display_name",
-    ["evil\u202egnp.exe", "zero\u200bwidth", "tab\there", "new\nline", "\u3164", "   ", "bom\ufeff"],
+    [
+        "evil\u202egnp.exe",
+        "zero\u200bwidth",
+        "tab\there",
+        "new\nline",
+        "\u3164",
+        "   ",
+        "bom\ufeff",
+    ],
 )
 async def test_display_names_refuse_hidden_characters(
     client: httpx.AsyncClient, display_name: str

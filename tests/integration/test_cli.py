@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -122,8 +123,14 @@ def test_serve_answers_and_stops_on_sigterm(tmp_path: Path) -> None:
         registered = httpx.post(
             f"{base}/api/v1/auth/register",
             json={"username": "cli_user", "email": "cli@example.com", "password": "correct horse"},
+            # Forged: no proxy is trusted, so the audit log keeps the peer's address.
+            headers={"X-Forwarded-For": "192.0.2.99"},
         )
         assert registered.status_code == 201
+        assert registered.headers["cache-control"] == "no-store"
+        with sqlite3.connect(tmp_path / "typogram.sqlite3") as db:
+            ips = db.execute("SELECT ip FROM audit_log WHERE action = 'register'").fetchall()
+        assert ips == [("127.0.0.1",)]
         with socket.create_connection(("127.0.0.1", int(env["TYPOGRAM_WS_PORT"])), timeout=2):
             pass
         # /metrics is on its own loopback port; the public port has none.

@@ -199,6 +199,9 @@ def test_the_first_admin_needs_no_sql(tmp_path: Path, database: str) -> None:
         assert "created admin root_admin" in made.stdout
         weak = _admin(env, "create-admin", "x", "--email", "bad", "--password-stdin", stdin="1\n")
         assert weak.returncode == 2 and "typogram:" in weak.stderr
+        guessable = _admin(env, "create-admin", "second", "--email", "s@example.com",
+                           "--password-stdin", stdin="password1\n")  # fmt: skip
+        assert guessable.returncode == 2 and "password: too easy to guess" in guessable.stderr
         taken = _admin(env, "create-admin", "root_admin", "--email", "o@example.com",
                        "--password-stdin", stdin="a long passphrase\n")  # fmt: skip
         assert taken.returncode == 1 and "already" in taken.stderr

@@ -9,6 +9,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
+from typogram.codes import CloseCode
 from typogram.metrics import LockFreeHistogram
 
 CONNECTIONS: Final = "typogram_gateway_connections"
@@ -25,6 +26,16 @@ ROOMS_OPEN: Final = "typogram_gateway_rooms"
 ROOM_MEMBERS: Final = "typogram_gateway_room_members"
 FANOUT_LATENCY: Final = "typogram_gateway_fanout_latency_seconds"
 FANOUT_BUCKETS: Final = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
+
+
+# Close codes a metric may name: the server's own (``typogram.codes.CloseCode``) and the
+# standard ones. A client may close with any code 3000-4999: those count as ``client``.
+KNOWN_CLOSES: Final = frozenset({*map(int, CloseCode), 1000, 1001, 1002, 1003, 1006, 1007, 1008})
+
+
+def close_label(code: int) -> str:
+    """The ``code`` label of ``typogram_gateway_closes_total`` for close code ``code``."""
+    return str(code) if code in KNOWN_CLOSES else "client"
 
 
 class GatewayMetrics:

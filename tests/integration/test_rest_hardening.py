@@ -193,3 +193,15 @@ async def test_metrics_need_the_token_on_the_public_port(backend_settings: Setti
                 scraped = await c.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
                 assert scraped.status_code == 200
                 assert "typogram_http_requests_total" in scraped.text
+
+
+async def test_no_http_metric_is_labelled_by_a_method_the_client_chose(
+    client: httpx.AsyncClient, platform: Platform
+) -> None:
+    for n in range(10):
+        await client.request(f"BREW{n}", "/api/v1/users/nobody")
+    transport = httpx.ASGITransport(app=create_metrics_app(platform))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as scraper:
+        scrape = (await scraper.get("/metrics")).text
+    assert "BREW" not in scrape
+    assert 'method="other"' in scrape

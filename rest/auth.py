@@ -160,7 +160,7 @@ async def login(request: Request, body: LoginBody) -> Reply:
     throttle = throttle_of(platform)
     decision = await throttle.admit(account, ip)
     if not decision.allowed:
-        await _refuse_login(request, decision, user_id, body.login)
+        await _refuse(request, "login", decision, user_id, {"login": body.login[:64]})
     ok = await platform.passwords.verify(found[1] if found else None, body.password)
     if not found or not ok:
         wait = await throttle.failed(account, ip)
@@ -244,16 +244,25 @@ async def logout_all(request: Request, claims: Claims) -> Reply:
 )
 async def change_password(request: Request, body: PasswordBody, claims: Claims) -> Reply:
     platform = platform_of(request)
+    ip = client_ip(request) or "unknown"
+    # A stolen access token must not buy unlimited guesses at the current password:
+    # the same counters as logging in, per (account, IP).
+    throttle = throttle_of(platform)
+    decision = await throttle.admit(claims.subject, ip)
+    if not decision.allowed:
+        await _refuse(request, "password_change", decision, claims.subject)
     stored = await platform.accounts.password_hash(claims.subject)
     if not await platform.passwords.verify(stored, body.current_password):
+        wait = await throttle.failed(claims.subject, ip)
         await platform.accounts.audit(
-            "password_change", "failure", user_id=claims.subject, ip=client_ip(request)
+            "password_change", "failure", user_id=claims.subject, ip=ip, detail={"backoff_s": wait}
         )
         raise AppError(
             ErrorCode.UNAUTHORIZED,
             "current password is wrong",
             fields={"current_password": "wrong"},
         )
+    await throttle.succeeded(claims.subject, ip)
     user = await platform.accounts.update_profile(claims.subject, {})
     await require_strong_password(
         body.new_password,
@@ -321,22 +330,26 @@ def _login_key(login: str) -> str:
     return login.lower() if "@" in login else username_key(login)
 
 
-async def _refuse_login(
-    request: Request, decision: Decision, user_id: str | None, login: str
+async def _refuse(
+    request: Request,
+    action: str,
+    decision: Decision,
+    user_id: str | None,
+    detail: dict[str, str] | None = None,
 ) -> NoReturn:
-    """Audit a throttled login and answer 429 naming the wait (never which limit)."""
+    """Audit a throttled ``action`` and answer 429 naming the wait (never which limit)."""
     platform = platform_of(request)
     await platform.accounts.audit(
-        "login",
+        action,
         "throttled",
         user_id=user_id,
         ip=client_ip(request),
-        detail={"login": login[:64], "scope": decision.scope, "retry_after": decision.retry_after},
+        detail={**(detail or {}), "scope": decision.scope, "retry_after": decision.retry_after},
     )
-    platform.metrics.auth_events.labels("login", "throttled").inc()
+    platform.metrics.auth_events.labels(action, "throttled").inc()
     raise AppError(
         ErrorCode.RATE_LIMITED,
-        "too many login attempts, try again later",
+        "too many attempts, try again later",
         retry_after=decision.retry_after,
     )
 

@@ -211,3 +211,26 @@ async def test_register_and_guest_tokens_have_a_per_ip_quota(backend_settings: S
             assert guests == [201] * 4 + [429]
             assert (await other.post("/api/v1/auth/guest", json={})).status_code == 201
         assert await audited(platform, "throttled", action="register") == 1
+
+
+async def test_guesses_at_the_current_password_are_throttled_too(
+    backend_settings: Settings,
+) -> None:
+    """A stolen access token does not buy unlimited guesses through a password change."""
+    async with platform_with(backend_settings) as platform, clients(platform)("203.0.113.7") as c:
+        response = await c.post(
+            "/api/v1/auth/register",
+            json={"username": "alice", "email": "alice@example.com", "password": PASSWORD},
+        )
+        auth = {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+        async def change(current: str) -> httpx.Response:
+            body = {"current_password": current, "new_password": "battery staple horse"}
+            return await c.post("/api/v1/auth/password", json=body, headers=auth)
+
+        replies = await asyncio.gather(*(change(f"guess {n}") for n in range(30)))
+        statuses = sorted(r.status_code for r in replies)
+        limit = platform.settings.login_attempts_per_15min
+        assert statuses == [401] * limit + [429] * (30 - limit)
+        assert await audited(platform, "throttled", action="password_change") == 30 - limit
+        assert (await change(PASSWORD)).status_code == 429  # now backing off

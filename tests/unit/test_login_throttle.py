@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from typogram.adapters.memory_cache import MemoryCache
@@ -110,3 +110,22 @@ async def test_the_hourly_quota_counts_per_ip_and_names_the_wait() -> None:
         assert waits[:2] == [0, 0] and 0 < waits[2] <= 3600
         assert await within_hourly_quota(cache, "guest", "other", 2, clock.now) == 0
         assert await within_hourly_quota(cache, "register", "ip", 2, clock.now) == 0
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.integers(0, 60),
+    st.lists(st.sampled_from(["a", "b", "c"]), min_size=1, max_size=3),
+)
+async def test_no_burst_is_ever_verified_past_a_limit(attempts: int, ips: list[str]) -> None:
+    """Rule 1, however many attempts arrive at once from however many addresses."""
+    clock = Clock()
+    async with MemoryCache(clock=clock) as cache:
+        throttle = LoginThrottle(cache, LIMITS, clock=clock)
+        decisions = await asyncio.gather(
+            *(throttle.admit("acct", ips[n % len(ips)]) for n in range(attempts))
+        )
+        admitted = [ips[n % len(ips)] for n, d in enumerate(decisions) if d.allowed]
+        for ip in set(ips):
+            assert admitted.count(ip) <= LIMITS.per_pair
+        assert len(admitted) <= LIMITS.per_account

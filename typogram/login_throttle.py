@@ -13,9 +13,11 @@ Rules:
      pair, never the owner's elsewhere;
    * per IP: ``per_ip`` attempts per window over all accounts (spraying);
    * per account: ``per_account`` attempts per window from IPs that have not
-     logged into this account lately (a distributed guess). An IP that has
+     logged into this account lately (a distributed guess), counting only the
+     attempts their pair and IP limits let through. An IP that has
      (``known_ttl_s``) is not counted there, so the owner at home still logs in
-     while strangers hammer the account.
+     while strangers hammer the account, and one address alone can never use
+     the account's allowance up.
 3. Failures back off progressively per (account, IP): after ``backoff_free``
    failures in a row, the pair waits ``backoff_base_s * 2**(n - free - 1)``
    seconds (at most ``backoff_max_s``) before its next attempt is admitted.
@@ -26,6 +28,7 @@ Rules:
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from collections.abc import Callable
@@ -103,25 +106,37 @@ class LoginThrottle:
         return window, max(1, (window + 1) * size - int(now))
 
     async def admit(self, account: str, ip: str) -> Decision:
-        """Count one attempt on ``account`` from ``ip``; verify the password only if allowed."""
+        """Count one attempt on ``account`` from ``ip``; verify the password only if allowed.
+
+        The account-wide counter counts only attempts its own pair and IP limits let
+        through, so one address hammering an account cannot use it up for everyone.
+        """
         limits = self._limits
         pair = f"{account}|{ip}"
-        waiting = await self._cache.ttl(keys.login_backoff(pair))
+        waiting, known = await asyncio.gather(
+            self._cache.ttl(keys.login_backoff(pair)),
+            self._cache.get(keys.login_known(account, ip)),
+        )
         if waiting is not None and waiting > 0:
             return Decision(False, "backoff", max(1, math.ceil(waiting)))
-        known = await self._cache.get(keys.login_known(account, ip)) is not None
         window, left = self._window()
-        scopes = [("pair", pair, limits.per_pair), ("ip", ip, limits.per_ip)]
-        if not known:
-            scopes.append(("account", account, limits.per_account))
+        ttl = limits.window_s + 1
         counts = await self._cache.incr_each(
-            [keys.rate_limit(f"login-{scope}", subject, window) for scope, subject, _ in scopes],
-            ttl=limits.window_s + 1,
+            [
+                keys.rate_limit("login-pair", pair, window),
+                keys.rate_limit("login-ip", ip, window),
+            ],
+            ttl=ttl,
         )
-        refused = over_limit(counts, [limit for _, _, limit in scopes])
-        if refused is None:
-            return ADMITTED
-        return Decision(False, scopes[refused][0], left)
+        refused = over_limit(counts, [limits.per_pair, limits.per_ip])
+        if refused is not None:
+            return Decision(False, ("pair", "ip")[refused], left)
+        if known is None:
+            account_key = keys.rate_limit("login-account", account, window)
+            count = await self._cache.incr(account_key, ttl=ttl)
+            if count > limits.per_account:
+                return Decision(False, "account", left)
+        return ADMITTED
 
     async def failed(self, account: str, ip: str) -> int:
         """Record a failed verification; returns the wait now imposed on the pair."""

@@ -129,3 +129,14 @@ async def test_no_burst_is_ever_verified_past_a_limit(attempts: int, ips: list[s
         for ip in set(ips):
             assert admitted.count(ip) <= LIMITS.per_pair
         assert len(admitted) <= LIMITS.per_account
+
+
+async def test_one_address_hammering_cannot_use_up_the_accounts_allowance() -> None:
+    clock = Clock()
+    async with MemoryCache(clock=clock) as cache:
+        throttle = LoginThrottle(cache, LIMITS, clock=clock)
+        hammer = [await throttle.admit("acct", "attacker") for _ in range(50)]
+        assert sum(d.allowed for d in hammer) == LIMITS.per_pair
+        # Only its admitted attempts counted toward the account: a stranger still gets in.
+        assert LIMITS.per_pair < LIMITS.per_account
+        assert (await throttle.admit("acct", "owner-on-holiday")).allowed

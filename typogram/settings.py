@@ -307,6 +307,8 @@ class Settings:
             raise SettingsError("TYPOGRAM_PASSWORD_MIN_SCORE must be 0..4 (a zxcvbn score)")
         if self.metrics_token and len(self.metrics_token) < 16:
             raise SettingsError("TYPOGRAM_METRICS_TOKEN must be at least 16 characters")
+        if self.metrics_port and self.metrics_port in (self.http_port, self.ws_port):
+            raise SettingsError("TYPOGRAM_METRICS_PORT must differ from the HTTP and WS ports")
         if self.metrics_port and not self.metrics_token and not _is_loopback(self.metrics_host):
             raise SettingsError(
                 "TYPOGRAM_METRICS_HOST is not a loopback address: set TYPOGRAM_METRICS_TOKEN "

@@ -110,6 +110,9 @@ def test_metrics_off_loopback_need_a_token(host: str) -> None:
     assert settings.metrics_host == host
     with pytest.raises(SettingsError, match="at least 16"):
         load(env={"TYPOGRAM_METRICS_TOKEN": "short"})
+    with pytest.raises(SettingsError, match="must differ"):
+        load(env={"TYPOGRAM_METRICS_PORT": "8000"})
+    assert load(env={"TYPOGRAM_METRICS_PORT": "0", "TYPOGRAM_HTTP_PORT": "0"}).metrics_port == 0
 
 
 def test_trusted_proxies_and_password_score_are_checked() -> None:

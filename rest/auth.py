@@ -7,17 +7,16 @@ import uuid
 from typing import Annotated, NoReturn
 
 import msgspec
-import orjson
 from starlette.requests import Request
 
 from rest.context import client_ip, platform_of
 from rest.routing import Api, Reply
-from typogram import keys
-from typogram.accounts import User
+from typogram.accounts import RefreshReplayed, User
 from typogram.codes import ErrorCode
 from typogram.errors import AppError
 from typogram.login_throttle import Decision, throttle_of, within_hourly_quota
 from typogram.passwords import MAX_LENGTH, MIN_LENGTH, require_strong_password
+from typogram.revocation import RevokeReason
 from typogram.staff import banned, desk_of
 from typogram.text_rules import username_key, whole
 from typogram.tokens import Claims, TokenType
@@ -95,17 +94,22 @@ class LoggedOut(msgspec.Struct):
 
 
 async def issue_pair(request: Request, user: User, family: str | None = None) -> dict[str, object]:
-    """A fresh access + refresh token for ``user``; the refresh token is recorded."""
+    """A fresh access + refresh token for ``user``; the refresh token is recorded.
+
+    ``family`` is the login session being refreshed (``None``: a new login); both
+    tokens carry it as ``sid``, so the session can be revoked alone."""
     platform = platform_of(request)
     tokens = platform.tokens
-    access, access_claims = tokens.issue(
-        user.id, TokenType.ACCESS, version=user.token_version, name=user.username, role=user.role
-    )
-    refresh, refresh_claims = tokens.issue(
-        user.id, TokenType.REFRESH, version=user.token_version, name=user.username, role=user.role
-    )
+    sid = family or uuid.uuid4().hex
+    pair = [
+        tokens.issue(
+            user.id, kind, version=user.token_version, name=user.username, role=user.role, sid=sid
+        )
+        for kind in (TokenType.ACCESS, TokenType.REFRESH)
+    ]
+    (access, access_claims), (refresh, refresh_claims) = pair
     await platform.accounts.store_refresh(
-        refresh_claims.jti, user.id, family or uuid.uuid4().hex, refresh_claims.expires_at
+        refresh_claims.jti, user.id, sid, refresh_claims.expires_at
     )
     return {
         "access_token": access,
@@ -205,7 +209,15 @@ async def refresh(request: Request, body: RefreshBody) -> Reply:
     user = await _current_user(request, claims)
     if (ban := await desk_of(platform).active_ban(user.id)) is not None:
         raise banned(ban)
-    family = await platform.accounts.spend_refresh(claims.jti, user.id)
+    try:
+        family = await platform.accounts.spend_refresh(claims.jti, user.id)
+    except RefreshReplayed as replay:
+        # Stolen or leaked: the whole login session goes, its access tokens and sockets too.
+        await platform.revocation.revoke_session(
+            user.id, replay.family, RevokeReason.REFRESH_REPLAY
+        )
+        platform.metrics.auth_events.labels("refresh", "replayed").inc()
+        raise
     platform.metrics.auth_events.labels("refresh", "success").inc()
     return Reply(await issue_pair(request, user, family), headers=NO_STORE)
 
@@ -221,11 +233,7 @@ async def refresh(request: Request, body: RefreshBody) -> Reply:
 )
 async def logout_all(request: Request, claims: Claims) -> Reply:
     platform = platform_of(request)
-    version = await platform.accounts.bump_token_version(claims.subject)
-    # Live sockets of this user on every gateway node close on this message.
-    await platform.pubsub.publish(
-        keys.channel_user(claims.subject), orjson.dumps({"t": "revoke", "d": {"version": version}})
-    )
+    version = await platform.revocation.revoke_user(claims.subject, RevokeReason.LOGOUT_ALL)
     await platform.accounts.audit(
         "logout_all", "success", user_id=claims.subject, ip=client_ip(request)
     )
@@ -273,7 +281,7 @@ async def change_password(request: Request, body: PasswordBody, claims: Claims) 
     await platform.accounts.set_password(
         claims.subject, await platform.passwords.hash(body.new_password)
     )
-    await platform.accounts.bump_token_version(claims.subject)
+    await platform.revocation.revoke_user(claims.subject, RevokeReason.PASSWORD_CHANGE)
     await platform.accounts.audit(
         "password_change", "success", user_id=claims.subject, ip=client_ip(request)
     )
@@ -355,11 +363,9 @@ async def _refuse(
 
 
 async def _current_user(request: Request, claims: Claims) -> User:
-    """The user a token names, refusing tokens older than the user's token version."""
+    """The user a token names, refusing a revoked token (``typogram.revocation``)."""
     platform = platform_of(request)
-    version = await platform.accounts.token_version(claims.subject)
-    if version is None or claims.version < version:
-        raise AppError(ErrorCode.UNAUTHORIZED, "token has been revoked")
+    await platform.revocation.check(claims)
     user = await platform.accounts.get(claims.subject)
     if user is None:
         raise AppError(ErrorCode.UNAUTHORIZED, "token has been revoked")

@@ -69,8 +69,9 @@ def verified_claims(request: Request, token: str) -> Claims:
 async def authenticate(request: Request, mode: AuthMode) -> Claims:
     """Verify the bearer token; ``mode="user"`` refuses guests.
 
-    A registered user's token must carry the current token version, so a
-    logout-all revokes it at once on every process.
+    A registered user's token must carry the current token version and a
+    session not revoked (``typogram.revocation``), so a revocation holds on
+    every process within its bound.
     """
     token = bearer_token(request)
     if token is None:
@@ -80,10 +81,7 @@ async def authenticate(request: Request, mode: AuthMode) -> Claims:
     claims = verified_claims(request, token)
     if claims.type not in accepted:
         raise AppError(ErrorCode.UNAUTHORIZED, f"a {claims.type.value} token is not accepted here")
-    if not claims.is_guest:
-        version = await platform.accounts.token_version(claims.subject)
-        if version is None or claims.version < version:
-            raise AppError(ErrorCode.UNAUTHORIZED, "token has been revoked")
+    await platform.revocation.check(claims)
     return claims
 
 

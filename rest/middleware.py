@@ -115,7 +115,7 @@ class RateLimitMiddleware:
     def __init__(self, app: ASGIApp, platform: Platform) -> None:
         self.app = app
         self.platform = platform
-        self.accounts = platform.accounts
+        self.revocation = platform.revocation
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith("/api/"):
@@ -133,9 +133,7 @@ class RateLimitMiddleware:
             try:
                 claims = verified_claims(request, token)
                 checks.append(("user", claims.subject, settings.rate_limit_user_per_min))
-                if claims.type is TokenType.ACCESS and not self.accounts.knows_token_version(
-                    claims.subject
-                ):
+                if claims.type is TokenType.ACCESS and not self.revocation.knows(claims.subject):
                     user = claims.subject
             except AppError:
                 pass
@@ -164,4 +162,4 @@ class RateLimitMiddleware:
     async def _look_up_version(self, user_id: str) -> None:
         # Only a head start: on a failure ``authenticate`` asks again and answers for it.
         with contextlib.suppress(Exception):
-            await self.accounts.token_version(user_id)
+            await self.revocation.state(user_id)

@@ -1,7 +1,8 @@
 """Security headers on every HTTP response, whatever produced it (API, pages, files, 404s).
 
-``nosniff``, no framing (``X-Frame-Options`` and CSP ``frame-ancestors``),
-and a referrer policy that never sends a path to another origin. A response
+``nosniff``, a Content-Security-Policy that forbids framing, plugins and
+``<base>`` (``X-Frame-Options`` too, for old browsers), and a referrer policy
+that never sends a path to another origin. A response
 that already sets a header (the web client's fuller CSP) keeps its own.
 """
 
@@ -15,7 +16,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 DEFAULT_HEADERS: Final = (
     ("X-Content-Type-Options", "nosniff"),
     ("X-Frame-Options", "DENY"),
-    ("Content-Security-Policy", "frame-ancestors 'none'"),
+    # For answers that are not pages (JSON, text, feeds): nothing to load, nothing to frame.
+    # Pages set their own, fuller policy (``rest.web.SECURITY_HEADERS``).
+    (
+        "Content-Security-Policy",
+        "default-src 'none'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
+    ),
     ("Referrer-Policy", "strict-origin-when-cross-origin"),
 )
 

@@ -115,7 +115,7 @@ async def _run_gateway(platform: Platform, stop: asyncio.Event) -> None:
         cache=platform.cache,
         pubsub=platform.pubsub,
         events=platform.events,
-        token_version=platform.accounts.token_version,
+        revocation=platform.revocation,
         registry=platform.metrics.registry,
         ratings=platform.ratings,
         tournaments=TournamentStore.of(platform),

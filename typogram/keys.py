@@ -15,8 +15,10 @@ def user_presence(user_id: str) -> str:
     return f"user:{user_id}:presence"
 
 
-def user_token_version(user_id: str) -> str:
-    return f"user:{user_id}:token_version"
+def user_tokens(user_id: str) -> str:
+    """Sorted set: the token version (member ``v``) and revoked login sessions, each
+    scored by when it may be forgotten (``typogram.revocation``)."""
+    return f"user:{user_id}:tokens"
 
 
 def rate_limit(scope: str, subject: str, window: int) -> str:

@@ -50,6 +50,12 @@ class ProtocolError(Exception):
 # -- inbound messages ---------------------------------------------------------
 
 
+class Auth(msgspec.Struct, frozen=True):
+    """A fresh token for the live socket (the same user's), before the old one expires."""
+
+    token: Token
+
+
 class Resume(msgspec.Struct, frozen=True):
     session: SessionId
     seq: Seq
@@ -180,6 +186,7 @@ RaceMessage = (
 
 Message = (
     Hello
+    | Auth
     | RoomJoin
     | RoomLeave
     | ChatSend
@@ -194,6 +201,7 @@ Message = (
 
 INBOUND: Final[dict[str, type[Message]]] = {
     "hello": Hello,
+    "auth": Auth,
     "room.join": RoomJoin,
     "room.leave": RoomLeave,
     "chat.send": ChatSend,

@@ -112,6 +112,8 @@ class Settings:
     ws_max_frame_bytes: int = 1024 * 1024
     ws_send_queue_size: int = 256
     ws_hello_timeout_s: float = 5.0
+    # How often each live socket's token version and session are checked again.
+    ws_token_check_s: float = 60.0
     ws_heartbeat_s: float = 25.0
     ws_ping_timeout_s: float = 20.0
     ws_close_timeout_s: float = 2.0
@@ -290,6 +292,10 @@ class Settings:
                 raise SettingsError(f"TYPOGRAM_REDIS_SENTINELS: not host:port: {address!r}")
         self._validate_payments()
         self._validate_security()
+        if not 0 < self.ws_token_check_s <= 60:
+            raise SettingsError(
+                f"TYPOGRAM_WS_TOKEN_CHECK_S must be in (0, 60], got {self.ws_token_check_s!r}"
+            )
         for name in ("http_port", "ws_port", "metrics_port"):
             port = getattr(self, name)
             if not 0 <= port <= 65535:

@@ -10,6 +10,8 @@ import pytest
 
 from rest.app import create_app, create_metrics_app
 from typogram.platform import Platform
+from typogram.roles import Role
+from typogram.staff import Actor, desk_of
 
 pytestmark = pytest.mark.integration
 
@@ -319,7 +321,8 @@ async def test_role_change_is_audited_and_revokes_tokens(
 ) -> None:
     pair = await register(client)
     user_id = pair["user"]["id"]
-    await platform.accounts.set_role(user_id, "moderator", actor_id="admin-1", ip="10.0.0.1")
+    admin = Actor("admin-1", Role.ADMIN, "10.0.0.1")
+    await desk_of(platform).set_role(admin, user_id, Role.MODERATOR)
     assert (
         await client.get("/api/v1/users/me", headers=bearer(pair["access_token"]))
     ).status_code == 401

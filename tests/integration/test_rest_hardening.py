@@ -156,7 +156,9 @@ async def test_security_headers_are_on_every_response(client: httpx.AsyncClient,
     response = await client.get(path, headers={"Accept": "text/html"})
     assert response.headers["x-content-type-options"] == "nosniff"
     assert response.headers["x-frame-options"] == "DENY"
-    assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+    policy = response.headers["content-security-policy"]
+    for directive in ("frame-ancestors 'none'", "object-src 'none'", "base-uri 'none'"):
+        assert directive in policy, (path, policy)
     assert response.headers["referrer-policy"]
 
 

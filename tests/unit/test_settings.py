@@ -58,6 +58,8 @@ def test_production_with_real_secret_loads() -> None:
         ({"TYPOGRAM_HTTP_PORT": "70000"}, "out of range"),
         ({"TYPOGRAM_DATABASE_URL": "postgres://x/y"}, "DATABASE_URL"),
         ({"TYPOGRAM_LOG_JSON": "perhaps"}, "LOG_JSON"),
+        ({"TYPOGRAM_WS_TOKEN_CHECK_S": "0"}, "WS_TOKEN_CHECK_S"),
+        ({"TYPOGRAM_WS_TOKEN_CHECK_S": "61"}, "WS_TOKEN_CHECK_S"),
     ],
 )
 def test_bad_values_name_the_setting(env: dict[str, str], message: str) -> None:

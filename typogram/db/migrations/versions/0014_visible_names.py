@@ -25,7 +25,7 @@ from alembic import op
 from typogram.text_rules import hidden_character, username_key
 
 revision = "0014"
-down_revision = "0012"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 

@@ -96,6 +96,12 @@ def base_env(data_dir: str, **settings: object) -> dict[str, str]:
         TYPOGRAM_JWT_SECRET=SECRET,
         TYPOGRAM_DATA_DIR=data_dir,
         TYPOGRAM_LOG_LEVEL="WARNING",
+        # Several processes per run: no metrics listener each (a fixed port would clash).
+        TYPOGRAM_METRICS_PORT="0",
+        # Load comes from one address: the per-IP quotas would refuse it.
+        TYPOGRAM_REGISTER_PER_IP_PER_HOUR="100000000",
+        TYPOGRAM_GUEST_TOKENS_PER_IP_PER_HOUR="100000000",
+        TYPOGRAM_LOGIN_ATTEMPTS_PER_IP_PER_15MIN="100000000",
     )
     env.update({f"TYPOGRAM_{k.upper()}": str(v) for k, v in settings.items()})
     return env

@@ -27,7 +27,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from http import HTTPStatus
 from typing import Any, Self
 
@@ -47,8 +47,10 @@ from gateway.roomstate import SharedRooms
 from gateway.session import Connection, GatewayConnection, peer_address
 from gateway.sessions import SessionRegistry
 from gateway.store import SessionStore
+from typogram import proxies
 from typogram.codes import CloseCode
 from typogram.ports import Cache, EventLog, PubSub
+from typogram.proxies import Network
 from typogram.revocation import TokenCheck
 from typogram.settings import Settings
 from typogram.tokens import TokenService
@@ -138,6 +140,7 @@ class Gateway:
         )
         fanout.on_latency = self.metrics.fanout_latency.observe
         caps = self._hub.admission
+        self._trusted_proxies = proxies.trusted_networks(settings.trusted_proxies)
 
         class Admitted(GatewayConnection):
             """This gateway's sockets: counted in its connection caps."""
@@ -282,7 +285,7 @@ class Gateway:
         if request.path.split("?", 1)[0] != WS_PATH:
             return ws.respond(HTTPStatus.NOT_FOUND, "not found\n")
         admission = self._hub.admission
-        address = client_address(ws, request)
+        address = client_address(ws, request, self._trusted_proxies)
         cap = admission.admit(ws, address)  # released when the TCP connection is gone
         if cap is not None:
             response = ws.respond(HTTPStatus.TOO_MANY_REQUESTS, admission.message(cap) + "\n")
@@ -302,9 +305,11 @@ class Gateway:
         await Connection(ws, hub).run()
 
 
-def client_address(ws: ServerConnection, request: Request) -> str:
+def client_address(ws: ServerConnection, request: Request, networks: Sequence[Network]) -> str:
     """The client's address, decided once per socket at the handshake: what the
-    connection caps count and a guest's mutes bind to. The socket's peer address;
-    behind a reverse proxy that is the proxy's (docs/security.md)."""
-    del request  # its X-Forwarded-For is not trusted from an arbitrary peer
-    return peer_address(ws)
+    connection caps count and a guest's mutes bind to. The peer's, or from
+    ``X-Forwarded-For`` when the peer is one of ``trusted_proxies`` (the rules of
+    ``typogram.proxies``, as on the REST side)."""
+    return proxies.client_address(
+        peer_address(ws), request.headers.get("X-Forwarded-For"), networks
+    )

@@ -51,6 +51,7 @@ from gateway.admission import Admission, Cap
 from gateway.chatrooms import Reply
 from gateway.dispatch import dispatch
 from gateway.hub import Hub
+from gateway.metrics import close_label
 from gateway.ratelimit import Strikes, TokenBucket
 from gateway.resume import take_over
 from gateway.sendqueue import SendQueue
@@ -410,7 +411,7 @@ class Connection:
     async def _release(self) -> None:
         session = self.session
         code = self.close_code or self._ws.close_code or 1006
-        self._hub.metrics.closes.labels(str(int(code))).inc()
+        self._hub.metrics.closes.labels(close_label(int(code))).inc()
         if session is None or session.link is not self:
             return  # never attached, or a newer connection took the session over
         if session.ended or code in ENDING_CLOSES or self._hub.draining:

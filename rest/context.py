@@ -8,11 +8,15 @@ from starlette.requests import Request
 
 from typogram.codes import ErrorCode
 from typogram.errors import AppError
+from typogram.proxies import client_address
 from typogram.tokens import Claims, TokenType
 
 if TYPE_CHECKING:
     from rest.routing import AuthMode
     from typogram.platform import Platform
+
+
+_CLIENT_IP = "typogram.client_ip"  # request.state key: the address ``client_ip`` found
 
 
 def platform_of(request: Request) -> Platform:
@@ -21,8 +25,16 @@ def platform_of(request: Request) -> Platform:
 
 
 def client_ip(request: Request) -> str:
-    """The peer address. Behind a proxy, uvicorn's ``--forwarded-allow-ips`` sets it."""
-    return request.client.host if request.client else ""
+    """The client's address: the peer's, or from ``X-Forwarded-For`` when the peer is
+    one of ``trusted_proxies`` (``typogram.proxies``). Computed once per request."""
+    state = request.scope.setdefault("state", {})
+    known: str | None = state.get(_CLIENT_IP)
+    if known is None:
+        peer = request.client.host if request.client else ""
+        networks = request.app.state.trusted_proxies
+        known = client_address(peer, request.headers.get("x-forwarded-for"), networks)
+        state[_CLIENT_IP] = known
+    return known
 
 
 def bearer_token(request: Request) -> str | None:

@@ -22,8 +22,13 @@ if TYPE_CHECKING:
     from typogram.platform import Platform
 
 
+# Methods a metric may name; any other (a client may send any token) counts as ``other``.
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
 class MetricsMiddleware:
-    """Counts requests and times them by route template (never by raw path)."""
+    """Counts requests and times them by route template (never by raw path) and by
+    method (from a fixed set): no label takes a value the client chose."""
 
     def __init__(self, app: ASGIApp, platform: Platform) -> None:
         self.app = app
@@ -47,7 +52,7 @@ class MetricsMiddleware:
         finally:
             route = scope.get("route")
             template = route.path if isinstance(route, Route) else "unmatched"
-            method = scope["method"]
+            method = scope["method"] if scope["method"] in METHODS else "other"
             self.metrics.http_latency.labels(method, template).observe(
                 time.perf_counter() - started
             )

@@ -32,6 +32,7 @@ from typogram.db.database import Database
 from typogram.db.schema import audit_log, refresh_tokens, users
 from typogram.errors import AppError
 from typogram.ports import Cache
+from typogram.text_rules import username_key
 
 REFERRAL_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 PROFILE_FIELDS = ("display_name", "bio", "keyboard_layout", "country", "appear_offline")
@@ -138,7 +139,7 @@ class Accounts:
             row = {
                 "id": uuid.uuid4().hex,
                 "username": username,
-                "username_key": username.lower(),
+                "username_key": username_key(username),
                 "email": email.lower(),
                 "password_hash": password_hash,
                 "display_name": username,
@@ -161,16 +162,17 @@ class Accounts:
         raise AppError(ErrorCode.CONFLICT, "could not allocate a referral code, try again")
 
     async def _refuse_taken(self, username: str, email: str) -> None:
+        key = username_key(username)
         async with self._db.read(primary=True) as conn:
             rows = await conn.execute(
                 select(users.c.username_key, users.c.email).where(
-                    or_(users.c.username_key == username.lower(), users.c.email == email.lower())
+                    or_(users.c.username_key == key, users.c.email == email.lower())
                 )
             )
             taken = rows.all()
         fields: dict[str, str] = {}
-        for username_key, taken_email in taken:
-            if username_key == username.lower():
+        for taken_key, taken_email in taken:
+            if taken_key == key:
                 fields["username"] = "already taken"
             if taken_email == email.lower():
                 fields["email"] = "already registered"
@@ -179,8 +181,9 @@ class Accounts:
 
     async def credentials(self, login: str) -> tuple[User, str] | None:
         """The user and password hash for a username or e-mail, from the primary."""
-        key = login.lower()
-        column = users.c.email if "@" in key else users.c.username_key
+        email = "@" in login
+        key = login.lower() if email else username_key(login)
+        column = users.c.email if email else users.c.username_key
         async with self._db.read(primary=True) as conn:
             row = (await conn.execute(select(users).where(column == key))).mappings().first()
         return (_user(row), row["password_hash"]) if row else None
@@ -242,7 +245,7 @@ class Accounts:
     async def get_by_username(self, username: str) -> User | None:
         async with self._db.read() as conn:
             result = await conn.execute(
-                select(users.c.id).where(users.c.username_key == username.lower())
+                select(users.c.id).where(users.c.username_key == username_key(username))
             )
             user_id = result.scalar_one_or_none()
         return await self.get(user_id) if user_id else None

@@ -31,6 +31,21 @@ def rate_limit(scope: str, subject: str, window: int) -> str:
     return f"ratelimit:{scope}:{subject}:{window}"
 
 
+def login_backoff(pair: str) -> str:
+    """Present while an (account, IP) pair waits out its back-off (``typogram.login_throttle``)."""
+    return f"login:backoff:{pair}"
+
+
+def login_streak(pair: str) -> str:
+    """Failed logins in a row of an (account, IP) pair."""
+    return f"login:streak:{pair}"
+
+
+def login_known(account: str, ip: str) -> str:
+    """Marks an IP that logged into ``account`` lately (exempt from the account-wide limit)."""
+    return f"login:known:{account}|{ip}"
+
+
 def event_done(group: str, event_id: str) -> str:
     """Marks an event a consumer group has processed (idempotency)."""
     return f"event:{group}:{event_id}:done"

@@ -21,9 +21,10 @@ import msgspec
 import orjson
 
 from typogram.codes import ErrorCode
+from typogram.text_rules import visible_text_problem, whole
 
 MAX_ID: Final = 2**53 - 1  # ids must survive a round trip through a JS number
-ROOM_PATTERN: Final = r"^[A-Za-z0-9_.:\-]{1,64}$"
+ROOM_PATTERN: Final = whole(r"[A-Za-z0-9_.:\-]{1,64}")
 MAX_TEXT_CHARS: Final = 4000  # the wire ceiling; rooms enforce their own, lower limit
 MAX_QUERY_USERS: Final = 100
 
@@ -78,6 +79,11 @@ class ChatSend(msgspec.Struct, frozen=True):
     room: RoomName
     text: Text
 
+    def __post_init__(self) -> None:
+        # Chat keeps newlines; nothing invisible or reordering (``typogram.text_rules``).
+        if problem := visible_text_problem(self.text, allow_newlines=True):
+            raise ValueError(f"text {problem}")
+
 
 class ChatMute(msgspec.Struct, frozen=True):
     room: RoomName
@@ -131,9 +137,9 @@ class Ping(msgspec.Struct, frozen=True):
 
 MAX_RACE_TEXT: Final = 1000
 MAX_KEYSTROKES: Final = 5000
-RaceId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_\-]{1,64}$")]
+RaceId = Annotated[str, msgspec.Meta(pattern=whole(r"[A-Za-z0-9_\-]{1,64}"))]
 Difficulty = Literal["easy", "medium", "hard"]
-Lang = Annotated[str, msgspec.Meta(pattern=r"^[a-z]{2}$")]
+Lang = Annotated[str, msgspec.Meta(pattern=whole(r"[a-z]{2}"))]
 Keystroke = tuple[Annotated[int, msgspec.Meta(ge=-(2**31), le=2**31)], str]
 
 
@@ -155,7 +161,7 @@ class RaceCreate(msgspec.Struct, frozen=True):
 
 
 class RaceJoin(msgspec.Struct, frozen=True):
-    code: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9]{1,16}$")] | None = None
+    code: Annotated[str, msgspec.Meta(pattern=whole(r"[A-Za-z0-9]{1,16}"))] | None = None
     race: RaceId | None = None  # re-join a race one is seated in (after a resume)
 
 

@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     from typogram.platform import Platform
 
 MAX_PAGE = 100
-_ID = re.compile(r"^[0-9a-f]{32}$")
+_ID = re.compile(r"\A[0-9a-f]{32}\Z")
 _LIKE_SPECIAL = re.compile(r"([\\%_])")
 
 

@@ -130,3 +130,30 @@ async def test_the_defaults_fit_a_household_behind_one_address(start_node: Start
     assert node.metric(REFUSED, cap="ip") == 0
     with contextlib.suppress(Exception):
         await _close_all(sockets)
+
+
+async def _from(node: Node, forwarded: str) -> ClientConnection:
+    headers = {"X-Forwarded-For": forwarded}
+    return await connect(node.url, open_timeout=TIMEOUT, additional_headers=headers)
+
+
+async def test_behind_a_trusted_proxy_each_client_is_counted_on_its_own(
+    start_node: Start,
+) -> None:
+    node = await start_node(ws_max_connections_per_ip=2, trusted_proxies=("127.0.0.1/32",))
+    first = [await _from(node, "203.0.113.1"), await _from(node, "10.9.9.9, 203.0.113.1")]
+    with pytest.raises(InvalidStatus) as raised:
+        await _from(node, "203.0.113.1")
+    assert raised.value.response.status_code == 429
+    other = await _from(node, "198.51.100.7")  # another client behind the same proxy
+    await _close_all([*first, other])
+
+
+async def test_a_forwarded_header_from_an_untrusted_peer_counts_for_nothing(
+    start_node: Start,
+) -> None:
+    node = await start_node(ws_max_connections_per_ip=2)
+    first = [await _from(node, "203.0.113.1"), await _from(node, "203.0.113.2")]
+    with pytest.raises(InvalidStatus):
+        await _from(node, "203.0.113.3")  # all three are 127.0.0.1
+    await _close_all(first)

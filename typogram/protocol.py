@@ -34,7 +34,7 @@ Text = Annotated[str, msgspec.Meta(max_length=MAX_TEXT_CHARS)]
 Token = Annotated[str, msgspec.Meta(min_length=1, max_length=4096)]
 SessionId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 Seq = Annotated[int, msgspec.Meta(ge=0, le=MAX_ID)]
-MessageId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_\-]{1,64}\Z")]
+MessageId = Annotated[str, msgspec.Meta(pattern=whole(r"[A-Za-z0-9_\-]{1,64}"))]
 Status = Literal["online", "away", "racing"]
 
 
@@ -119,6 +119,11 @@ class ChatReport(msgspec.Struct, frozen=True):
     room: RoomName
     id: MessageId
     reason: Annotated[str, msgspec.Meta(max_length=200)] = ""
+
+    def __post_init__(self) -> None:
+        # Staff read it: nothing invisible or reordering (``typogram.text_rules``).
+        if problem := visible_text_problem(self.reason):
+            raise ValueError(f"reason {problem}")
 
 
 class PresenceSet(msgspec.Struct, frozen=True):

@@ -121,6 +121,7 @@ def test_valid_frames_decode_to_typed_structs(raw: bytes | str, expected: Inboun
         (frame("chat.delete", {"room": "lobby"}, id=23), 23),
         (frame("chat.report", {"room": "lobby", "id": "m1", "reason": "x" * 201}, id=24), 24),
         (frame("chat.report", {"room": "lobby", "id": "a/b"}, id=25), 25),
+        (frame("chat.report", {"room": "lobby", "id": "m1", "reason": "a\u202eb"}, id=28), 28),
         (frame("chat.appoint", {"room": "den"}, id=26), 26),
         (frame("chat.unappoint", {"room": "den", "user": "x" * 129}, id=27), 27),
     ],

@@ -120,6 +120,12 @@ def migrated_dir() -> str:
     return data_dir
 
 
+ONE_ADDRESS: dict[str, object] = {
+    "ws_max_connections_per_ip": 1_000_000,
+    "ws_max_connections_per_ip_before_hello": 1_000_000,
+}
+
+
 class GatewayProcess:
     """``typogram gateway`` in a subprocess; ``settings`` become ``TYPOGRAM_*`` variables.
 
@@ -136,6 +142,9 @@ class GatewayProcess:
         self.log_path = Path(data_dir) / f"gateway-{self.port}.log"
         self.http_port = free_port()  # every role answers /health and /metrics there
         self.profiled = bool(profile) and profile_steps
+        # Every client of a bench comes from 127.0.0.1: the per-address caps are lifted
+        # (a setting passed in wins); the per-user cap stays (clients are distinct users).
+        settings = {**ONE_ADDRESS, **settings}
         env = base_env(data_dir, ws_port=self.port, http_port=self.http_port, **settings)
         if self.profiled:
             env["BENCH_PROFILE_ON_SIGNAL"] = "1"

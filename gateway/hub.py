@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
+from gateway.admission import Admission
 from gateway.chatrooms import ChatRooms
 from gateway.fanout import Fanout
 from gateway.metrics import GatewayMetrics
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# Rewrites a user's "appears offline" mark from the stored profile setting.
+SyncAppearOffline = Callable[[str], Awaitable[object]]
 MAX_PENDING_HANDOVERS: Final = 1024
 HEARTBEAT_BATCH: Final = 500  # presence refreshes in flight at once
 PINGS_PER_TURN: Final = 200  # pings sent before the heartbeat lets the loop run other work
@@ -47,8 +50,10 @@ class Hub:
     metrics: GatewayMetrics
     store: SessionStore
     clock: Callable[[], float]
+    admission: Admission
     connections: set[Connection] = field(default_factory=set)
     races: Races | None = None  # races, matchmaking, tournament watching (gateway/races.py)
+    sync_appear_offline: SyncAppearOffline | None = None
     draining: bool = False
     lane_frames: int = 0  # frames handled on the connections' lane (``GatewayConnection``)
     _handovers: asyncio.Queue[str] = field(
@@ -105,6 +110,11 @@ class Hub:
         return sum(conn.queued for conn in self.connections)
 
     async def start_session(self, session: Session) -> None:
+        if self.sync_appear_offline is not None and not session.user.guest:
+            try:  # heals a lost cache; the setting itself is honoured at query time
+                await self.sync_appear_offline(session.user.id)
+            except Exception:
+                log.warning("reading %s's presence setting failed", session.user.id)
         self.store.touch(session)
         await self.store.flush()  # resumable elsewhere from the start
         await self.fanout.watch_user(session.user.id)

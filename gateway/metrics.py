@@ -25,6 +25,7 @@ USERS_ONLINE: Final = "typogram_gateway_users_online"
 ROOMS_OPEN: Final = "typogram_gateway_rooms"
 ROOM_MEMBERS: Final = "typogram_gateway_room_members"
 FANOUT_LATENCY: Final = "typogram_gateway_fanout_latency_seconds"
+CONNECTIONS_REFUSED: Final = "typogram_gateway_connections_refused"
 FANOUT_BUCKETS: Final = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 
 
@@ -50,6 +51,11 @@ class GatewayMetrics:
         self.frames_out: dict[str, int] = {}
         registry.register(_Counts(FRAMES_IN, "Frames received", self.frames_in))
         registry.register(_Counts(FRAMES_OUT, "Frames queued to clients", self.frames_out))
+        # Sockets refused per connection cap, counted by ``gateway.admission.Admission``.
+        self.refused: dict[str, int] = {}
+        registry.register(
+            _Counts(CONNECTIONS_REFUSED, "Sockets refused by a connection cap", self.refused, "cap")
+        )
         self.send_queue_depth = Gauge(
             SEND_QUEUE_DEPTH, "Frames waiting in send queues, all connections", registry=registry
         )
@@ -97,13 +103,15 @@ class GatewayMetrics:
 
 
 class _Counts(Collector):
-    """A counter family ``{name}_total{type}`` read from a dict of counts per type."""
+    """A counter family ``{name}_total{label}`` read from a dict of counts per label value."""
 
-    def __init__(self, name: str, documentation: str, counts: Mapping[str, int]) -> None:
-        self._name, self._doc, self._counts = name, documentation, counts
+    def __init__(
+        self, name: str, documentation: str, counts: Mapping[str, int], label: str = "type"
+    ) -> None:
+        self._name, self._doc, self._counts, self._label = name, documentation, counts, label
 
     def collect(self) -> Iterator[CounterMetricFamily]:
-        family = CounterMetricFamily(self._name, self._doc, labels=["type"])
+        family = CounterMetricFamily(self._name, self._doc, labels=[self._label])
         for kind, count in sorted(self._counts.items()):
             family.add_metric([kind], count)
         yield family

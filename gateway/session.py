@@ -27,7 +27,9 @@ Closing rules (codes from ``typogram.codes.CloseCode``):
 * over the message rate → ``error rate_limited``; ``ws_rate_strikes`` refusals
   within 10 s → 4029;
 * send queue overflow → 4008, the queue is freed at once;
-* a newer connection resumed this session → 4002; draining → 1012.
+* a newer connection resumed this session → 4002; draining → 1012;
+* the user already has ``ws_max_connections_per_user`` sockets here →
+  ``error too_many_connections`` + 4029 right after hello.
 After an abnormal close the session is detached and resumable; after a
 normal client close (1000/1001) or a server-side abuse/auth close it ends.
 """
@@ -45,6 +47,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.frames import Frame, Opcode
 from websockets.protocol import Event, State
 
+from gateway.admission import Admission, Cap
 from gateway.chatrooms import Reply
 from gateway.dispatch import dispatch
 from gateway.hub import Hub
@@ -97,6 +100,26 @@ class GatewayConnection(ServerConnection):
     """
 
     lane: Callable[[bytes | bytearray | memoryview], bool] | None = None
+    # The connection caps this socket counts in (``gateway.admission``), set on the
+    # gateway's own subclass (``Gateway``): sockets carry no attribute of their own for it.
+    admission: Admission | None = None
+
+    @property
+    def address(self) -> str:
+        """The client's address, as admitted at the handshake (else the peer's)."""
+        admission = self.admission
+        known = admission.address_of(self) if admission is not None else None
+        return peer_address(self) if known is None else known
+
+    def greet(self) -> None:
+        """Its hello was accepted: it stops counting against the before-hello cap."""
+        if self.admission is not None:
+            self.admission.greeted(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        if self.admission is not None:
+            self.admission.release(self)
 
     def process_event(self, event: Event) -> None:
         lane = self.lane
@@ -140,6 +163,12 @@ class Connection:
     @property
     def queued(self) -> int:
         return len(self._queue)
+
+    @property
+    def address(self) -> str:
+        """The client's address: as admitted at the handshake, else the peer's."""
+        ws = self._ws
+        return ws.address if isinstance(ws, GatewayConnection) else peer_address(ws)
 
     # -- what sessions and the gateway call -------------------------------------
 
@@ -236,7 +265,10 @@ class Connection:
             hello = await self._await_hello()
             if hello is None:
                 return
-            await self._attach(*hello)
+            if isinstance(self._ws, GatewayConnection):
+                self._ws.greet()
+            if not await self._attach(*hello):
+                return
             self._start_writer()  # frames queued during attach
             await self._read()  # closes the queue (flushing) when it ends
             self._start_writer()
@@ -303,24 +335,41 @@ class Connection:
         session.claims, session.checked_at = claims, self._hub.clock()
         self.send(encode("auth.renewed", {"expires_at": claims.expires_at}, re=re), "auth.renewed")
 
-    async def _refuse(self, message: str, re: int | None) -> None:
-        self.close_code = CloseCode.UNAUTHORIZED
-        self._hub.metrics.errors.labels(ErrorCode.UNAUTHORIZED.value).inc()
+    async def _refuse(
+        self,
+        message: str,
+        re: int | None,
+        code: ErrorCode = ErrorCode.UNAUTHORIZED,
+        close: CloseCode = CloseCode.UNAUTHORIZED,
+    ) -> None:
+        """Answer an unattached socket with an error, then close it with ``close``."""
+        self.close_code = close
+        self._hub.metrics.errors.labels(code.value).inc()
         with contextlib.suppress(ConnectionClosed):
-            await self._ws.send(error(ErrorCode.UNAUTHORIZED, message, re=re), text=True)
-        await self._ws.close(CloseCode.UNAUTHORIZED, message[:120])
+            await self._ws.send(error(code, message, re=re), text=True)
+        await self._ws.close(close, message[:120])
 
-    async def _attach(self, inbound: Inbound, claims: Claims) -> None:
-        """Bind this socket to a resumed or new session, then send welcome (+ replay)."""
+    async def _attach(self, inbound: Inbound, claims: Claims) -> bool:
+        """Bind this socket to a resumed or new session, then send welcome (+ replay).
+        False: refused (over the per-user cap), the socket is closed."""
         hub, hello = self._hub, inbound.body
         assert isinstance(hello, Hello)
+        resuming = hello.resume.session if hello.resume is not None else None
+        if hub.admission.user_over(hub.sessions.of_user(claims.subject), resuming):
+            await self._refuse(
+                hub.admission.message(Cap.USER),
+                inbound.id,
+                ErrorCode.TOO_MANY_CONNECTIONS,
+                CloseCode.RATE_LIMITED,
+            )
+            return False
         session, replay, plan = None, None, None
         if hello.resume is not None:
             session = hub.sessions.find(hello.resume, claims, hub.clock())
             if session is not None:
                 replay = session.replay.after(hello.resume.seq)
             elif hub.sessions.get(hello.resume.session) is None:
-                plan = await take_over(hub, hello.resume, claims)  # another node's session
+                plan = await take_over(hub, hello.resume, claims, address=self.address)
                 if plan is not None:
                     session, replay = plan.session, plan.replay
             hub.metrics.resumes.labels("hit" if replay is not None else "miss").inc()
@@ -334,6 +383,7 @@ class Connection:
                 session.link.terminate(CloseCode.REPLACED, "replaced by a newer connection")
         # Welcome, replay and new pushes must queue in that order: no await until linked.
         session.link, session.detached_at, self.session = self, None, session
+        session.address = self.address
         session.checked_at = session_checked
         welcome = {
             "session": session.id,
@@ -348,7 +398,7 @@ class Connection:
             plan.finish()
         if fresh:
             await hub.start_session(session)
-            return
+            return True
         hub.store.touch(session)
         await hub.presence.set(session.user.id, session.status)
         if replay is None:  # the gap cannot be filled: fresh snapshots instead
@@ -356,6 +406,7 @@ class Connection:
                 await hub.chat.snapshot(session, room, self.replier(None))
         if plan is not None and replay is None:
             plan.finish()
+        return True
 
     async def _release(self) -> None:
         session = self.session
@@ -499,3 +550,9 @@ class Connection:
 
 def _now() -> float:
     return asyncio.get_running_loop().time()
+
+
+def peer_address(ws: ServerConnection) -> str:
+    """The socket's peer address ("" when unknown)."""
+    remote = ws.remote_address
+    return str(remote[0]) if remote else ""

@@ -90,6 +90,7 @@ class Session:
         self.claims = claims
         self.user = User(claims.subject, claims.name, claims.is_guest)
         self.rooms: set[str] = set()
+        self.address = ""  # the attached socket's client address (guests' mutes bind to it)
         self.status = "online"
         self.replay = replay
         self.seq = 0

@@ -14,6 +14,7 @@ from starlette.routing import BaseRoute, Route
 
 from rest import (
     admin_posts,
+    admin_reports,
     admin_users,
     auth,
     billing,
@@ -53,6 +54,7 @@ FEATURES = (
     typing_tests.api,
     results.api,
     reviews.api,
+    admin_reports.api,
     tournaments.api,
     *solo.APIS,
     *learning.APIS,

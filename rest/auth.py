@@ -72,6 +72,7 @@ class PrivateUser(msgspec.Struct):
     role: str
     referral_code: str
     created_at: int
+    appear_offline: bool = False
 
 
 class TokenPair(msgspec.Struct):

@@ -32,6 +32,8 @@ class ProfilePatch(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=Tru
     country: Annotated[str, msgspec.Meta(pattern=whole(r"([A-Z]{2})?"))] | msgspec.UnsetType = (
         msgspec.UNSET
     )
+    # Appear offline to everyone on the gateway (``presence.query``).
+    appear_offline: bool | msgspec.UnsetType = msgspec.UNSET
 
 
 class PublicUser(msgspec.Struct):

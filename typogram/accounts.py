@@ -35,7 +35,7 @@ from typogram.ports import Cache
 from typogram.text_rules import username_key
 
 REFERRAL_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
-PROFILE_FIELDS = ("display_name", "bio", "keyboard_layout", "country")
+PROFILE_FIELDS = ("display_name", "bio", "keyboard_layout", "country", "appear_offline")
 # A profile entry that says "written at <epoch seconds>" instead of holding a profile.
 WRITE_MARK = b"written:"
 
@@ -64,6 +64,7 @@ class User(msgspec.Struct, frozen=True, kw_only=True):
     referral_code: str
     created_at: int
     token_version: int = 0
+    appear_offline: bool = False  # presence.query answers "offline" to everyone
 
     def private(self) -> dict[str, Any]:
         """The owner's view: everything but secrets and the token version."""
@@ -76,6 +77,7 @@ class User(msgspec.Struct, frozen=True, kw_only=True):
         view = self.private()
         view.pop("email")
         view.pop("referral_code")
+        view.pop("appear_offline")
         return view
 
 
@@ -110,7 +112,9 @@ def audit_insert(
 
 def _user(row: Any) -> User:
     """A ``users`` row (any mapping of column names) as a ``User``."""
-    return User(**{name: row[name] for name in User.__struct_fields__})
+    values = {name: row[name] for name in User.__struct_fields__ if name != "appear_offline"}
+    # A SMALLINT column, absent from a row just built for an insert (default 0).
+    return User(**values, appear_offline=bool(row.get("appear_offline", 0)))
 
 
 class Accounts:
@@ -217,6 +221,21 @@ class Accounts:
         await self._cache.set_if_absent(cache_key, msgspec.json.encode(user), ttl=self._profile_ttl)
         return user
 
+    async def sync_appear_offline(self, user_id: str) -> bool:
+        """Rewrite the cache's "appears offline" mark from the stored setting (the
+        gateway calls this when a session starts, so a lost cache heals); returns it."""
+        user = await self.get(user_id)
+        hidden = user is not None and user.appear_offline
+        await self._mark_appear_offline(user_id, hidden)
+        return hidden
+
+    async def _mark_appear_offline(self, user_id: str, hidden: bool) -> None:
+        """``keys.user_appear_offline``: what the gateway's ``presence.query`` reads."""
+        if hidden:
+            await self._cache.set(keys.user_appear_offline(user_id), b"1")
+        else:
+            await self._cache.delete(keys.user_appear_offline(user_id))
+
     async def _profile_written(self, user_id: str) -> None:
         """Call after a committed write to ``users``: replaces the cached profile by a mark."""
         mark = WRITE_MARK + repr(time.time()).encode()
@@ -239,6 +258,8 @@ class Accounts:
                     update(users).where(users.c.id == user_id).values(**values, updated_at=now_ms())
                 )
             await self._profile_written(user_id)
+        if "appear_offline" in values:
+            await self._mark_appear_offline(user_id, bool(values["appear_offline"]))
         async with self._db.read(primary=True) as conn:
             row = (
                 (await conn.execute(select(users).where(users.c.id == user_id))).mappings().first()

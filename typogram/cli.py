@@ -116,6 +116,7 @@ async def _run_gateway(platform: Platform, stop: asyncio.Event) -> None:
         pubsub=platform.pubsub,
         events=platform.events,
         revocation=platform.revocation,
+        sync_appear_offline=platform.accounts.sync_appear_offline,
         registry=platform.metrics.registry,
         ratings=platform.ratings,
         tournaments=TournamentStore.of(platform),

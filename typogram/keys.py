@@ -15,6 +15,11 @@ def user_presence(user_id: str) -> str:
     return f"user:{user_id}:presence"
 
 
+def user_appear_offline(user_id: str) -> str:
+    """Set (no TTL) while the user chose to appear offline to everyone (``presence.query``)."""
+    return f"user:{user_id}:appear_offline"
+
+
 def user_tokens(user_id: str) -> str:
     """Sorted set: the token version (member ``v``) and revoked login sessions, each
     scored by when it may be forgotten (``typogram.revocation``)."""
@@ -74,8 +79,14 @@ def room_node_members(room_id: str, node_id: str) -> str:
     return f"room:{room_id}:node:{node_id}"
 
 
+def room_sent(room_id: str, sender: str) -> str:
+    """When a sender (a user id, or ``source:<address>`` for guests) last sent in the
+    room under slow mode (epoch s, TTL one interval)."""
+    return f"room:{room_id}:sent:{sender}"
+
+
 def room_moderation(room_id: str) -> str:
-    """Moderators, mutes and slow mode of a room (JSON, TTL while it has members)."""
+    """Owner, appointed moderators, mutes and slow mode of a room (JSON, TTL)."""
     return f"room:{room_id}:moderation"
 
 

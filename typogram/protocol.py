@@ -34,6 +34,7 @@ Text = Annotated[str, msgspec.Meta(max_length=MAX_TEXT_CHARS)]
 Token = Annotated[str, msgspec.Meta(min_length=1, max_length=4096)]
 SessionId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 Seq = Annotated[int, msgspec.Meta(ge=0, le=MAX_ID)]
+MessageId = Annotated[str, msgspec.Meta(pattern=whole(r"[A-Za-z0-9_\-]{1,64}"))]
 Status = Literal["online", "away", "racing"]
 
 
@@ -97,6 +98,32 @@ class ChatUnmute(msgspec.Struct, frozen=True):
 class ChatSlowMode(msgspec.Struct, frozen=True):
     room: RoomName
     seconds: Annotated[float, msgspec.Meta(ge=0, le=3600)]
+
+
+class ChatAppoint(msgspec.Struct, frozen=True):
+    room: RoomName
+    user: UserId
+
+
+class ChatUnappoint(msgspec.Struct, frozen=True):
+    room: RoomName
+    user: UserId
+
+
+class ChatDelete(msgspec.Struct, frozen=True):
+    room: RoomName
+    id: MessageId
+
+
+class ChatReport(msgspec.Struct, frozen=True):
+    room: RoomName
+    id: MessageId
+    reason: Annotated[str, msgspec.Meta(max_length=200)] = ""
+
+    def __post_init__(self) -> None:
+        # Staff read it: nothing invisible or reordering (``typogram.text_rules``).
+        if problem := visible_text_problem(self.reason):
+            raise ValueError(f"reason {problem}")
 
 
 class PresenceSet(msgspec.Struct, frozen=True):
@@ -193,6 +220,10 @@ Message = (
     | ChatMute
     | ChatUnmute
     | ChatSlowMode
+    | ChatAppoint
+    | ChatUnappoint
+    | ChatDelete
+    | ChatReport
     | PresenceSet
     | PresenceQuery
     | Ping
@@ -208,6 +239,10 @@ INBOUND: Final[dict[str, type[Message]]] = {
     "chat.mute": ChatMute,
     "chat.unmute": ChatUnmute,
     "chat.slowmode": ChatSlowMode,
+    "chat.appoint": ChatAppoint,
+    "chat.unappoint": ChatUnappoint,
+    "chat.delete": ChatDelete,
+    "chat.report": ChatReport,
     "presence.set": PresenceSet,
     "presence.query": PresenceQuery,
     "ping": Ping,

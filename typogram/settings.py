@@ -134,6 +134,17 @@ class Settings:
     gateway_chat_slow_mode_s: float = 0.0
     # chat.send requests one node works on at once; past it: ``unavailable`` at once.
     gateway_chat_max_inflight: int = 256
+    # -- chat moderation and connection caps (rooms/chat.py, gateway/admission.py) --
+    # Guests only read in system rooms (``lobby``, ``lobby:<lang>``, ``race:…``, ``tournament:…``).
+    gateway_chat_guests_read_only: bool = False
+    # A room's owner, appointed moderators, mutes and slow mode outlive its last member so long.
+    gateway_chat_room_ttl_s: float = 7 * 24 * 3600.0
+    # Per node. Sockets from one address that have not said hello yet, and in all (both
+    # refused at the handshake with HTTP 429); sockets of one user after hello (4029).
+    # A household or an office behind one NAT fits in the defaults.
+    ws_max_connections_per_ip_before_hello: int = 20
+    ws_max_connections_per_ip: int = 100
+    ws_max_connections_per_user: int = 16
     # -- typing tests and results (typogram/typing.py, rest/results.py) ---
     typing_wpm_cap: float = 300.0
     typing_flag_wpm: float = 250.0
@@ -296,6 +307,13 @@ class Settings:
             raise SettingsError(
                 f"TYPOGRAM_WS_TOKEN_CHECK_S must be in (0, 60], got {self.ws_token_check_s!r}"
             )
+        for name in (
+            "ws_max_connections_per_ip_before_hello",
+            "ws_max_connections_per_ip",
+            "ws_max_connections_per_user",
+        ):
+            if getattr(self, name) < 1:
+                raise SettingsError(f"TYPOGRAM_{name.upper()} must be at least 1")
         for name in ("http_port", "ws_port", "metrics_port"):
             port = getattr(self, name)
             if not 0 <= port <= 65535:

@@ -280,7 +280,7 @@ async def test_chat_errors_are_replies(start_node: Start) -> None:
     await send(ws, "chat.send", {"room": "lobby", "text": "x" * 11}, id=5)
     reply = await recv(ws, "error")
     assert (reply["re"], reply["d"]["code"]) == (5, "bad_request")
-    other, _ = await hello(node, "u2")  # not the first in the room: no moderator
+    other, _ = await hello(node, "u2")  # only staff moderate the lobby
     await send(other, "room.join", {"room": "lobby"})
     await recv(other, "room.joined")
     await send(other, "chat.mute", {"room": "lobby", "user": "u1"}, id=6)
@@ -295,6 +295,9 @@ async def test_presence_set_and_query(start_node: Start) -> None:
     await send(a, "presence.set", {"status": "racing"}, id=1)
     assert (await recv(a))["d"] == {"status": "racing"}
     b, _ = await hello(node, "bob")
+    for ws in (a, b):  # presence is answered for users who share a room
+        await send(ws, "room.join", {"room": "den"}, id=9)
+        await recv(ws, "room.joined")
     await send(b, "presence.query", {"users": ["alice", "bob", "zed"]}, id=2)
     state = await recv(b, "presence.state")
     assert state["d"]["users"] == {"alice": "racing", "bob": "online", "zed": "offline"}

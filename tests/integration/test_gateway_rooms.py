@@ -34,7 +34,7 @@ async def test_members_are_listed_from_every_node(nodes: Nodes) -> None:
 
 async def test_a_mute_and_slow_mode_set_on_one_node_apply_on_another(nodes: Nodes) -> None:
     a, b = await nodes(2)
-    mod, _ = await _in_lobby(a, "mod")  # first in the room: its moderator
+    mod, _ = await _in_lobby(a, "mod", role="moderator")  # staff moderate the lobby
     bob, _ = await _in_lobby(b, "bob")
     await send(mod, "chat.mute", {"room": "lobby", "user": "bob"}, id=5)
     assert (await recv(mod, "chat.muted"))["re"] == 5
@@ -47,7 +47,14 @@ async def test_a_mute_and_slow_mode_set_on_one_node_apply_on_another(nodes: Node
     await recv(bob, "room.moderation")
     await send(mod, "chat.slowmode", {"room": "lobby", "seconds": 60}, id=9)
     moderation = await recv(bob, "room.moderation")
-    assert moderation["d"] == {"room": "lobby", "muted": [], "slow_mode_s": 60.0}
+    assert moderation["d"] == {
+        "room": "lobby",
+        "kind": "system",
+        "owner": None,
+        "moderators": [],
+        "muted": [],
+        "slow_mode_s": 60.0,
+    }
     await _chat(bob, "first")
     await send(bob, "chat.send", {"room": "lobby", "text": "second"}, id=10)
     assert (await recv(bob, "error"))["d"]["code"] == "rate_limited"

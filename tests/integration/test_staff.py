@@ -33,6 +33,7 @@ PATH_VALUES = {
     "slug": "some-course",
     "number": "1",
     "flag_id": "0" * 32,
+    "report_id": "0" * 32,
     "payment_id": "0" * 32,
     "code": "SOMECODE",
 }
@@ -112,6 +113,7 @@ async def gateway_of(platform: Platform) -> AsyncIterator[GatewayNode]:
         pubsub=platform.pubsub,
         events=platform.events,
         revocation=platform.revocation,
+        sync_appear_offline=platform.accounts.sync_appear_offline,
         registry=CollectorRegistry(),
     ) as gateway:
         stop = asyncio.Event()

@@ -14,7 +14,8 @@ The rules, in order:
 3. The database: SQLAlchemy's pool timeout, a disconnect it detected, and
    MySQL/MariaDB client errors that mean the server is away or going
    (``_MYSQL_GONE``); SQLite's "database is locked".
-4. Kafka: aiokafka's connection and timeout errors, no broker available.
+4. Kafka: the errors aiokafka marks retriable (no broker, node not ready,
+   leader moving, connection lost…) and its timeout.
 5. The standard library's ``ConnectionError`` and ``TimeoutError`` (the lean
    Redis connections and ``asyncio.timeout`` raise these): "a backend".
 6. An exception group is an outage when every member is; a wrapped
@@ -41,12 +42,6 @@ _REDIS: Final = (
     redis_errors.TimeoutError,
     redis_errors.BusyLoadingError,
     redis_errors.ReadOnlyError,
-)
-_KAFKA: Final = (
-    kafka_errors.KafkaConnectionError,
-    kafka_errors.KafkaTimeoutError,
-    kafka_errors.NoBrokersAvailable,
-    kafka_errors.RequestTimedOutError,
 )
 _MAX_DEPTH: Final = 8  # causes followed at most (chains are short; cycles are possible)
 
@@ -77,7 +72,9 @@ def _own(exc: BaseException) -> str | None:
         return "database"
     if isinstance(exc, sql_errors.DBAPIError):
         return "database" if exc.connection_invalidated or _database_gone(exc.orig) else None
-    if isinstance(exc, _KAFKA):
+    if isinstance(exc, kafka_errors.KafkaTimeoutError) or (
+        isinstance(exc, kafka_errors.KafkaError) and exc.retriable
+    ):
         return "kafka"
     if isinstance(exc, ConnectionError | TimeoutError):
         return "backend"

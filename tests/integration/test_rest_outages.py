@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bench.chaos.outcome import outage_answer_problems
 from rest.app import create_app
 from tests.clusters import RedisSentinelGroup
 from tests.conftest import cheap_passwords, empty_tables, make_settings, register_user
@@ -43,23 +44,6 @@ async def sentinel_platform(
             yield platform
         finally:
             await empty_tables(platform)
-
-
-def outage_answer_problems(response: httpx.Response) -> list[str]:
-    """What is wrong with a response given during an outage (nothing for 200 or a good 503)."""
-    if response.status_code == 200:
-        return []
-    if response.status_code != 503:
-        return [f"{response.status_code}: {response.text[:200]}"]
-    problems = []
-    if response.headers.get("content-type", "").split(";")[0] != "application/json":
-        problems.append(f"503 without JSON: {response.headers.get('content-type')}")
-    elif response.json().get("error", {}).get("code") != "unavailable":
-        problems.append(f"503 with {response.text[:200]}")
-    retry_after = response.headers.get("retry-after", "")
-    if not retry_after.isdigit() or int(retry_after) < 1:
-        problems.append(f"503 with Retry-After {retry_after!r}")
-    return problems
 
 
 async def test_a_redis_failover_answers_503_with_retry_after_and_recovers(

@@ -87,6 +87,7 @@ class RestProbe:
     slowest_s: float = 0.0
     first_unavailable: float | None = None
     last_unavailable: float | None = None
+    timings: list[tuple[float, float]] = field(default_factory=list)  # (answered at, seconds)
 
     async def ask(
         self, client: httpx.AsyncClient, method: str, path: str, **kwargs: object
@@ -95,12 +96,18 @@ class RestProbe:
         response = await client.request(method, path, **kwargs)  # type: ignore[arg-type]
         now = time.monotonic()
         self.slowest_s = max(self.slowest_s, now - started)
+        self.timings.append((now, now - started))
         self.statuses[response.status_code] += 1
         self.problems += outage_answer_problems(response)
         if response.status_code >= 500:
             self.first_unavailable = self.first_unavailable or now
             self.last_unavailable = now
         return response
+
+    def p95_ms(self, start: float, end: float) -> float | None:
+        """p95 (ms) of the answers given between ``start`` and ``end`` (monotonic)."""
+        found = sorted(s for at, s in self.timings if start <= at < end)
+        return round(found[int(0.95 * (len(found) - 1))] * 1000, 1) if found else None
 
     @property
     def unavailable_s(self) -> float | None:

@@ -10,7 +10,9 @@ from typing import Any
 from bench.chaos.backends import broker_pause, database_restart, redis_failover
 from bench.chaos.drain import gateway_drain
 from bench.chaos.gateways import gateway_kill
+from bench.chaos.network import network_delay
 from bench.chaos.outcome import Outcome
+from bench.chaos.slow import slow_consumer
 from bench.chaos.workers import worker_crash
 
 
@@ -20,6 +22,7 @@ class Scenario:
     full: dict[str, Any]
     small: dict[str, Any]
     limit_s: float  # the most one full-size run may take
+    in_ci: bool = True  # run by tests/integration/test_chaos.py at its small size
 
     async def __call__(self, *, small: bool = False) -> Outcome:
         return await self.run(**(self.small if small else self.full))
@@ -32,4 +35,8 @@ SCENARIOS: dict[str, Scenario] = {
     "broker_pause": Scenario(broker_pause, {"typists": 8}, {"typists": 4}, 120),
     "redis_failover": Scenario(redis_failover, {"typists": 8}, {"typists": 4}, 120),
     "database_restart": Scenario(database_restart, {"typists": 8}, {"typists": 4}, 120),
+    "network_delay": Scenario(network_delay, {"typists": 8}, {"typists": 4}, 120),
+    # Half a minute or more of filling kernel buffers first: the bench only (CI checks
+    # the 4008 close with a small queue in tests/integration/test_gateway_lifecycle.py).
+    "slow_consumer": Scenario(slow_consumer, {}, {}, 180, in_ci=False),
 }

@@ -84,14 +84,14 @@ def platform(root: Path) -> Iterator[tuple[str, str, list[Role]]]:
         )
         roles: list[Role] = []
         try:
-            for name, args, port in (
-                ("rest", ["rest"], http_port),
-                ("gateway", ["gateway"], ws_port),
-                ("workers", ["worker", "all"], free_port()),
+            for name, args, http, ws, wait in (
+                ("rest", ["rest"], http_port, free_port(), http_port),
+                ("gateway", ["gateway"], free_port(), ws_port, ws_port),
+                ("workers", ["worker", "all"], free_port(), free_port(), None),
             ):
                 role_env = env | {
-                    "TYPOGRAM_HTTP_PORT": str(port),
-                    "TYPOGRAM_WS_PORT": str(ws_port if name == "gateway" else free_port()),
+                    "TYPOGRAM_HTTP_PORT": str(http),
+                    "TYPOGRAM_WS_PORT": str(ws),
                     "TYPOGRAM_RATE_LIMIT_IP_PER_MIN": "10000000",  # one IP is everybody here
                 }
                 with (root / f"{name}.log").open("wb") as log:
@@ -102,7 +102,7 @@ def platform(root: Path) -> Iterator[tuple[str, str, list[Role]]]:
                         stderr=subprocess.STDOUT,
                     )
                 roles.append(Role(name, proc))
-                _wait_port(port, 60)
+                _wait_port(wait or http, 60)
             yield f"http://127.0.0.1:{http_port}", f"ws://127.0.0.1:{ws_port}/ws", roles
         finally:
             for role in roles:
@@ -116,24 +116,39 @@ def platform(root: Path) -> Iterator[tuple[str, str, list[Role]]]:
 
 
 def register_accounts(url: str, count: int, path: Path) -> None:
-    """``count`` users through REST (Argon2id at its production cost), listed in ``path``."""
+    """``count`` users through REST (Argon2id at its production cost), listed in ``path``
+    with the access token their sign-up returned."""
     names = [f"d{uuid.uuid4().hex[:12]}" for _ in range(count)]
 
-    def one(name: str) -> None:
+    def one(name: str) -> str:
         with httpx.Client(base_url=url, timeout=60) as client:
             answer = client.post(
                 "/api/v1/auth/register",
                 json={"username": name, "email": f"{name}@example.com", "password": PASSWORD},
             )
             answer.raise_for_status()
+            return f"{name} {answer.json()['access_token']} {PASSWORD}\n"
 
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
-        list(pool.map(one, names))
-    path.write_text("".join(f"{name} {PASSWORD}\n" for name in names))
+        path.write_text("".join(pool.map(one, names)))
+
+
+def check_alive(roles: list[Role], root: Path) -> None:
+    for role in roles:
+        if role.proc.poll() is not None:
+            tail = (root / f"{role.name}.log").read_text(errors="replace")[-3000:]
+            raise RuntimeError(f"{role.name} exited with {role.proc.returncode}:\n{tail}")
 
 
 def run_step(
-    url: str, ws_url: str, accounts: Path, users: int, seconds: float, roles: list[Role], out: Path
+    url: str,
+    ws_url: str,
+    accounts: Path,
+    users: int,
+    seconds: float,
+    roles: list[Role],
+    out: Path,
+    login_weight: int,
 ) -> dict[str, object]:
     before = {role.name: role.cpu_s() for role in roles}
     started = time.monotonic()
@@ -144,17 +159,25 @@ def run_step(
             "--host", url, "--csv", str(out), "--only-summary", "--loglevel", "ERROR",
             "--stop-timeout", "5",
         ],
-        env=base_env(str(out.parent)) | {"BENCH_ACCOUNTS": str(accounts), "BENCH_WS_URL": ws_url},
+        env=base_env(str(out.parent))
+        | {
+            "BENCH_ACCOUNTS": str(accounts),
+            "BENCH_WS_URL": ws_url,
+            "BENCH_LOGIN_WEIGHT": str(login_weight),
+        },
         check=False,
         timeout=seconds + 120,
         stdout=subprocess.DEVNULL,
     )  # fmt: skip
     elapsed = time.monotonic() - started
+    check_alive(roles, out.parent)
     cpu = {role.name: (role.cpu_s() - before[role.name]) / elapsed for role in roles}
     rows = list(csv.DictReader((out.parent / f"{out.name}_stats.csv").open()))
     per_name = {row["Name"]: row for row in rows if row["Name"] != "Aggregated"}
     total = next(row for row in rows if row["Name"] == "Aggregated")
     rest_rps = sum(float(r["Requests/s"]) for n, r in per_name.items() if n != "chat.send")
+    results_rps = float(per_name.get("POST /results", {}).get("Requests/s", 0))
+    chat_rps = float(per_name.get("chat.send", {}).get("Requests/s", 0))
     missed = [
         f"{name} {float(row['95%']):.0f}>{TARGETS_MS[name]:.0f}"
         for name, row in per_name.items()
@@ -168,7 +191,12 @@ def run_step(
         "p50 ms": total["50%"],
         "p95 ms": total["95%"],
         "REST CPU %": round(100 * cpu["rest"], 1),
+        "REST CPU ms/req": round(1000 * cpu["rest"] / rest_rps, 2) if rest_rps else None,
         "REST req/s per core": round(rest_rps / cpu["rest"], 0) if cpu["rest"] else None,
+        "workers CPU ms/result": round(1000 * cpu["workers"] / results_rps, 1)
+        if results_rps
+        else None,
+        "gateway CPU ms/chat msg": round(1000 * cpu["gateway"] / chat_rps, 2) if chat_rps else None,
         "gateway CPU %": round(100 * cpu["gateway"], 1),
         "workers CPU %": round(100 * cpu["workers"], 1),
         "RSS MiB (rest/gateway/workers)": "/".join(
@@ -188,15 +216,22 @@ def main() -> None:
     parser.add_argument("--step-s", type=float, default=30.0)
     parser.add_argument("--accounts", type=int, default=100)
     parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument(
+        "--login-weight", type=int, default=2, help="0: no logins after the first (REST alone)"
+    )
     args = parser.parse_args()
     steps = [int(n) for n in args.users.split(",")]
     print(f"clock ticks {CLK_TCK}/s; load average before: {_loadavg()}", flush=True)
     for run in range(1, args.runs + 1):
         with tempfile.TemporaryDirectory() as folder, platform(Path(folder)) as (url, ws, roles):
             accounts = Path(folder) / "accounts.txt"
+            check_alive(roles, Path(folder))
             register_accounts(url, args.accounts, accounts)
             for users in steps:
-                row = run_step(url, ws, accounts, users, args.step_s, roles, Path(folder) / "s")
+                row = run_step(
+                    url, ws, accounts, users, args.step_s, roles, Path(folder) / "s",
+                    args.login_weight,
+                )  # fmt: skip
                 details = row.pop("per request")
                 print(f"run {run} " + " | ".join(f"{k}: {v}" for k, v in row.items()), flush=True)
                 for name, (count, p95, failures) in sorted(details.items()):  # type: ignore[attr-defined]

@@ -7,8 +7,9 @@ seeds the accounts), or by hand against a running platform::
         locust -f bench/platform_load/locustfile.py --headless -u 100 -r 50 -t 60s \\
         --host http://127.0.0.1:8000
 
-``BENCH_ACCOUNTS`` names a file of ``username password`` lines (existing
-users). The mix (``MIX``) follows the strategy's day: 2 M tests a day, each a
+``BENCH_ACCOUNTS`` names a file of ``username token password`` lines
+(existing users with a fresh access token, so starting a user costs no
+login). The mix (``MIX``) follows the strategy's day: 2 M tests a day, each a
 test load and a result submission, are 40 % of 10 M API requests; the rest
 is profile and leaderboard reads, history, courses, stats, the daily
 challenge, achievements, the blog and logins. A typist waits 0.5-1.5 s
@@ -33,7 +34,10 @@ from websockets.sync.client import ClientConnection, connect
 from tests.typing_logs import by_hand
 
 CHAT_ROOMS = 20
-_accounts: list[tuple[str, str]] = []
+# Logins are Argon2id at its production cost: ~20 ms of CPU each, most of a REST
+# process's CPU at the day's share. ``BENCH_LOGIN_WEIGHT=0`` measures the rest alone.
+LOGIN_WEIGHT = int(os.environ.get("BENCH_LOGIN_WEIGHT", "2"))
+_accounts: list[tuple[str, str, str]] = []
 _next_account = itertools.count()
 _lock = threading.Lock()
 
@@ -43,10 +47,12 @@ def _load_accounts(**_: Any) -> None:
     path = os.environ.get("BENCH_ACCOUNTS", "")
     if path:
         with open(path) as lines:
-            _accounts.extend(tuple(line.split()) for line in lines if line.strip())  # type: ignore[misc]
+            for line in lines:
+                name, token, password = line.rstrip("\n").split(" ", 2)
+                _accounts.append((name, token, password))
 
 
-def _account() -> tuple[str, str]:
+def _account() -> tuple[str, str, str]:
     with _lock:
         return _accounts[next(_next_account) % len(_accounts)]
 
@@ -58,10 +64,10 @@ class Typist(FastHttpUser):
     wait_time = between(0.5, 1.5)
 
     def on_start(self) -> None:
-        self.username, self.password = _account()
-        self.login()
+        self.username, token, self.password = _account()
+        self.auth = {"Authorization": f"Bearer {token}"}
 
-    @task(2)
+    @task(LOGIN_WEIGHT) if LOGIN_WEIGHT > 0 else (lambda f: f)
     def login(self) -> None:
         with self.client.post(
             "/api/v1/auth/login",
@@ -148,7 +154,8 @@ class Chatter(User):
         )  # fmt: skip
         with urllib.request.urlopen(request, timeout=10) as answer:
             token = orjson.loads(answer.read())["access_token"]
-        self.ws: ClientConnection = connect(url, open_timeout=10, compression=None)
+        self._connection = connect(url, open_timeout=10, compression=None)
+        self.ws: ClientConnection = self._connection.__enter__()
         self.ids = itertools.count(1)
         self.room = f"load-{random.randrange(CHAT_ROOMS)}"
         self.ws.send(orjson.dumps({"t": "hello", "d": {"token": token}}).decode())
@@ -156,7 +163,7 @@ class Chatter(User):
         self._ask("room.join", {"room": self.room})
 
     def on_stop(self) -> None:
-        self.ws.close()
+        self._connection.__exit__(None, None, None)
 
     def _until(self, kind: str, frame_id: int | None = None) -> dict[str, Any]:
         """Read (and drop room traffic) until the frame of ``kind`` or the reply to ``frame_id``."""

@@ -38,6 +38,7 @@ class Assumptions:
     concurrent_share: float = 0.02  # 20 k concurrent at peak
     api_peak_rps_per_user: float = 0.005  # 5,000 requests/s at peak
     result_share_of_requests: float = 0.20  # 2 M tests of 10 M requests a day (a submit each)
+    login_share_of_requests: float = 0.017  # the load test's day mix (2 of 120 requests)
     racing_share_of_concurrent: float = 0.30  # connected users in a race at peak
     race_snapshot_hz: float = 10.0  # race.state to each racer
     chat_messages_per_s_per_1m: float = 1_000.0  # the strategy's chat throughput
@@ -51,14 +52,15 @@ class Assumptions:
 class Measured:
     """Per-process figures from ``bench/`` on the 2-core test machine (docs/capacity.md)."""
 
-    rest_requests_per_core: float = 650.0  # the day's mix, bench.platform_load
-    rest_rss_mib: float = 150.0
+    rest_ms_per_request: float = 1.1  # REST CPU per request of the day's mix without logins
+    rest_ms_per_login: float = 36.0  # Argon2id at OWASP cost, in a loaded REST process
+    rest_rss_mib: float = 290.0  # Argon2id's 19 MiB per verification in flight
     gateway_connections_per_process: int = 5_000  # admitted (ws_max_connections)
     gateway_us_per_frame: float = 70.0  # races, delivered frames incl. the engine (bench.races)
-    gateway_base_rss_mib: float = 120.0
+    gateway_base_rss_mib: float = 115.0
     gateway_kib_per_connection: float = 21.0  # bench.connections
-    worker_ms_per_result: float = 12.5  # analytics + achievements + results + boards
-    worker_rss_mib: float = 150.0
+    worker_ms_per_result: float = 10.0  # every group of a result (``worker all``)
+    worker_rss_mib: float = 120.0
     db_ms_per_result: float = 4.1  # MariaDB CPU per result (bench.results, pipeline)
     broker_ms_per_result: float = 2.1  # tansu; re-measure on Kafka
     redis_ops_per_core: float = 100_000.0  # one Redis thread, pipelined commands
@@ -104,7 +106,7 @@ class Plan:
     load: Load
     roles: list[RolePlan] = field(default_factory=list)
     backends: dict[str, str] = field(default_factory=dict)
-    bottleneck: str = ""
+    bottleneck: str = ""  # backends by the share of one node's capacity they need, busiest first
     monthly_cost: float = 0.0
 
 
@@ -139,7 +141,11 @@ def plan(
     load = peak_load(users, a)
     result = Plan(load)
 
-    rest = math.ceil(load.api_rps / (m.rest_requests_per_core * cpu_target))
+    logins = load.api_rps * a.login_share_of_requests
+    rest_cores = (
+        (load.api_rps - logins) * m.rest_ms_per_request + logins * m.rest_ms_per_login
+    ) / 1000
+    rest = math.ceil(rest_cores / cpu_target)
     by_cpu = math.ceil(load.frames_per_s * m.gateway_us_per_frame / 1e6 / cpu_target)
     by_connections = math.ceil(load.ws_connections / m.gateway_connections_per_process)
     gateways = max(by_cpu, by_connections, 2)  # two at least: one may drain or die
@@ -150,7 +156,8 @@ def plan(
     )
     result.roles = [
         RolePlan("rest", max(rest, 2), max(rest, 2), max(rest, 2) * m.rest_rss_mib / 1024,
-                 f"{load.api_rps:,.0f} req/s at {m.rest_requests_per_core:g}/core"),
+                 f"{load.api_rps:,.0f} req/s: {m.rest_ms_per_request:g} ms each, "
+                 f"{logins:,.0f} logins/s at {m.rest_ms_per_login:g} ms"),
         RolePlan("gateway", gateways, gateways, gateways * per_gateway_mib / 1024,
                  f"{load.ws_connections:,} sockets, {load.frames_per_s:,.0f} frames/s "
                  f"({'CPU' if by_cpu >= by_connections else 'connections'} bound)"),
@@ -186,7 +193,8 @@ def plan(
         "Redis (one thread)": redis_cores,
         "Kafka brokers": broker_cores / (brokers * p.kafka_broker_cores),
     }
-    result.bottleneck = max(shares, key=lambda k: shares[k])
+    ranked = sorted(shares, key=lambda k: -shares[k])
+    result.bottleneck = ", ".join(f"{name} {100 * shares[name]:.0f} %" for name in ranked)
     app_cores = sum(r.cores for r in result.roles)
     app_gib = sum(r.memory_gib for r in result.roles)
     instances = max(
@@ -219,7 +227,8 @@ def render(found: Plan) -> str:
             f"{role.memory_gib:>6.1f}  {role.why}"
         )
     lines += [f"  {name}: {text}" for name, text in found.backends.items()]
-    lines.append(f"  bottleneck: {found.bottleneck}; about ${found.monthly_cost:,.0f} a month")
+    lines.append(f"  busiest single node (share of its capacity): {found.bottleneck}")
+    lines.append(f"  about ${found.monthly_cost:,.0f} a month at the strategy's prices")
     return "\n".join(lines)
 
 

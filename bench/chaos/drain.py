@@ -22,6 +22,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 
@@ -63,7 +64,7 @@ async def gateway_drain(chatters: int = 20, rate_per_s: float = 2.0) -> Outcome:
     ):
         broker = KafkaBroker(Path(root) / "kafka")
         await asyncio.to_thread(broker.start)
-        backends: dict[str, object] = {
+        backends: dict[str, Any] = {
             "database_url": url,
             "redis_url": REDIS_URL,
             "redis_prefix": prefix,

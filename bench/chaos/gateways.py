@@ -53,7 +53,7 @@ from typogram.tokens import TokenType
 
 RESUME_GOAL_S = 5.0
 STORED_WITHIN_S = 30.0
-RACES: dict[str, object] = {
+RACES: dict[str, Any] = {
     "race_words": 6,
     "race_countdown_ms": 1000,
     "race_max_players": 2,  # a race starts as soon as two are matched
@@ -74,7 +74,7 @@ async def gateway_kill(races: int = 200, wpm: float = 45.0) -> Outcome:
     ):
         broker = KafkaBroker(Path(root) / "kafka")
         await asyncio.to_thread(broker.start)
-        backends: dict[str, object] = {
+        backends: dict[str, Any] = {
             "database_url": url,
             "redis_url": REDIS_URL,
             "redis_prefix": prefix,

@@ -33,7 +33,7 @@ SECRET = "chaos-secret-" + "c" * 40
 
 def chaos_settings(data_dir: str, **overrides: object) -> Settings:
     """Test settings with limits out of the way and backends that give up after 1 s."""
-    base: dict[str, object] = {
+    base: dict[str, Any] = {
         "environment": "test",
         "jwt_secret": SECRET,
         "data_dir": data_dir,

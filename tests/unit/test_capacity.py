@@ -21,7 +21,8 @@ def test_a_plan_carries_its_load_within_the_cpu_target() -> None:
     found = plan(1_000_000, cpu_target=0.7)
     roles = {role.role: role for role in found.roles}
     m = Measured()
-    assert roles["rest"].processes * m.rest_requests_per_core * 0.7 >= 5_000
+    rest_ms = 5_000 * (0.983 * m.rest_ms_per_request + 0.017 * m.rest_ms_per_login)
+    assert roles["rest"].processes * 0.7 * 1000 >= rest_ms
     assert roles["gateway"].processes * m.gateway_connections_per_process >= 20_000
     assert roles["workers"].processes * 0.7 * 1000 / m.worker_ms_per_result >= 1_000
     assert found.bottleneck and found.monthly_cost > 0
@@ -29,8 +30,8 @@ def test_a_plan_carries_its_load_within_the_cpu_target() -> None:
 
 
 def test_a_faster_process_needs_fewer_of_them() -> None:
-    slow = plan(1_000_000, m=_override(Measured(), ["rest_requests_per_core=300"]))
-    fast = plan(1_000_000, m=_override(Measured(), ["rest_requests_per_core=1200"]))
+    slow = plan(1_000_000, m=_override(Measured(), ["rest_ms_per_request=3"]))
+    fast = plan(1_000_000, m=_override(Measured(), ["rest_ms_per_request=0.5"]))
     assert slow.roles[0].processes > fast.roles[0].processes
 
 

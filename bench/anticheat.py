@@ -29,6 +29,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from bench import typists as T
 from typogram import anticheat, typing
@@ -41,6 +42,8 @@ TESTS: tuple[tuple[str, int, int | None, float], ...] = (
     ("time-15", 200, 15, 0.25),
     ("time-60", 400, 60, 0.25),
 )
+
+Log = list[Any]  # a keystroke log: [ms, key] pairs as the API takes them
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +65,7 @@ def draw_case(rng: random.Random) -> Case:
     return Case(kind, T.words_text(rng, words), seconds)
 
 
-def judged(case: Case, log: list, best: float | None) -> tuple[str, float, tuple[str, ...]]:
+def judged(case: Case, log: Log, best: float | None) -> tuple[str, float, tuple[str, ...]]:
     run = typing.replay(case.text, log)
     result = typing.score(run, seconds=case.seconds)
     verdict, _ = anticheat.judge(run, result, LIMITS, best_wpm=best)
@@ -84,11 +87,11 @@ def best_of(typist: T.Typist, rng: random.Random, tests: int = 2) -> float:
 
 
 # A strategy: (rng, case) -> (log, the account's best WPM so far or None).
-Strategy = Callable[[random.Random, Case], tuple[list, float | None]]
+Strategy = Callable[[random.Random, Case], tuple[Log, float | None]]
 
 
 def _bot(make: Callable[[random.Random], T.Gaps]) -> Strategy:
-    def run(rng: random.Random, case: Case) -> tuple[list, float | None]:
+    def run(rng: random.Random, case: Case) -> tuple[Log, float | None]:
         until = None if case.seconds is None else case.seconds * 1000
         return T.bot_log(make(rng), case.text, rng, until), None
 
@@ -99,20 +102,20 @@ def _speed(rng: random.Random) -> float:
     return rng.uniform(60, 200)
 
 
-def _replayed_faster(rng: random.Random, case: Case) -> tuple[list, float | None]:
+def _replayed_faster(rng: random.Random, case: Case) -> tuple[Log, float | None]:
     """A person's own log of this text replayed 1.5-2 times as fast, on their account."""
     typist = T.Typist.draw(rng)
     best = best_of(typist, rng)
     log = typist.type(
         case.text, rng, until_ms=None if case.seconds is None else case.seconds * 2000
     )
-    faster = T.scaled(log, rng.uniform(0.5, 0.67))
+    faster: Log = T.scaled(log, rng.uniform(0.5, 0.67))
     if case.seconds is not None:
         faster = [k for k in faster if k[0] <= case.seconds * 1000 + 300]
     return faster, best
 
 
-def _mimic(rng: random.Random, case: Case) -> tuple[list, float | None]:
+def _mimic(rng: random.Random, case: Case) -> tuple[Log, float | None]:
     typist = T.Typist.draw(rng, wpm=rng.uniform(120, 170))
     return typist.type(case.text, rng, until_ms=_until(case)), None
 
@@ -157,8 +160,10 @@ def main() -> None:
     for _ in range(args.humans):
         case = draw_case(rng)
         typist = T.Typist.draw(rng)
-        best = best_of(typist, rng)
-        action, _, codes = judged(case, typist.type(case.text, rng, until_ms=_until(case)), best)
+        typist_best = best_of(typist, rng)
+        action, _, codes = judged(
+            case, typist.type(case.text, rng, until_ms=_until(case)), typist_best
+        )
         counts = by_kind.setdefault(case.kind, [0, 0])
         counts[1] += 1
         if action != "accept":

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import multiprocessing
 import os
 import resource
 import signal
@@ -23,8 +22,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +96,12 @@ def base_env(data_dir: str, **settings: object) -> dict[str, str]:
         TYPOGRAM_JWT_SECRET=SECRET,
         TYPOGRAM_DATA_DIR=data_dir,
         TYPOGRAM_LOG_LEVEL="WARNING",
+        # Several processes per run: no metrics listener each (a fixed port would clash).
+        TYPOGRAM_METRICS_PORT="0",
+        # Load comes from one address: the per-IP quotas would refuse it.
+        TYPOGRAM_REGISTER_PER_IP_PER_HOUR="100000000",
+        TYPOGRAM_GUEST_TOKENS_PER_IP_PER_HOUR="100000000",
+        TYPOGRAM_LOGIN_ATTEMPTS_PER_IP_PER_15MIN="100000000",
     )
     env.update({f"TYPOGRAM_{k.upper()}": str(v) for k, v in settings.items()})
     return env
@@ -192,7 +198,7 @@ class GatewayProcess:
             return self.proc.wait()
 
 
-class Peer(WSListener):  # type: ignore[misc]
+class Peer(WSListener):
     """One client connection: hello on connect, frames decoded and passed on."""
 
     def __init__(self, token: str, on_frame: Callable[[Peer, dict[str, Any]], None]) -> None:
@@ -213,7 +219,7 @@ class Peer(WSListener):  # type: ignore[misc]
 
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
         if frame.msg_type == WSMsgType.CLOSE:
-            self.close_code = int(frame.get_close_code())
+            self.close_code = frame.get_close_code().value
             transport.disconnect()
             return
         if frame.msg_type not in (WSMsgType.TEXT, WSMsgType.BINARY):
@@ -253,7 +259,7 @@ def recv_all(pipes: list[Connection], timeout_s: float) -> list[Any]:
     return out
 
 
-def join_all(procs: list[multiprocessing.Process]) -> None:
+def join_all(procs: Sequence[BaseProcess]) -> None:
     """Wait for the client processes; kill whichever overstays."""
     for proc in procs:
         proc.join(timeout=30)

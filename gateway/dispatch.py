@@ -15,6 +15,7 @@ from gateway.sessions import Session
 from typogram.codes import ErrorCode
 from typogram.errors import AppError
 from typogram.protocol import (
+    Auth,
     ChatMute,
     ChatSend,
     ChatSlowMode,
@@ -72,3 +73,5 @@ async def dispatch(hub: Hub, conn: Connection, session: Session, inbound: Inboun
             reply("pong", {"ts": int(hub.clock() * 1000)})
         case Hello():
             raise AppError(ErrorCode.CONFLICT, "this connection already said hello")
+        case Auth(token=token):
+            await conn.renew(token, inbound.id)

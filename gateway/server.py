@@ -3,7 +3,7 @@
 Use::
 
     async with Gateway(settings, tokens=..., cache=..., pubsub=..., events=...,
-                       token_version=..., registry=...) as gateway:
+                       revocation=..., registry=...) as gateway:
         await gateway.serve(stop)   # returns after ``stop`` is set and the drain is done
 
 Entering binds ``settings.host:settings.ws_port`` (port 0 picks a free one,
@@ -36,7 +36,7 @@ from websockets.http11 import Request, Response
 
 from gateway.chatrooms import ChatRooms
 from gateway.fanout import Fanout
-from gateway.hub import Hub, TokenVersion
+from gateway.hub import Hub
 from gateway.metrics import GatewayMetrics
 from gateway.presence import Presence
 from gateway.race_matcher import RatingSource
@@ -47,6 +47,7 @@ from gateway.sessions import SessionRegistry
 from gateway.store import SessionStore
 from typogram.codes import CloseCode
 from typogram.ports import Cache, EventLog, PubSub
+from typogram.revocation import TokenCheck
 from typogram.settings import Settings
 from typogram.tokens import TokenService
 
@@ -65,7 +66,7 @@ class Gateway:
         cache: Cache,
         pubsub: PubSub,
         events: EventLog,
-        token_version: TokenVersion | None = None,
+        revocation: TokenCheck | None = None,
         registry: CollectorRegistry | None = None,
         clock: Callable[[], float] = time.time,
         ratings: RatingSource | None = None,
@@ -87,7 +88,7 @@ class Gateway:
         self._hub = Hub(
             settings=settings,
             tokens=tokens,
-            token_version=token_version,
+            revocation=revocation,
             sessions=sessions,
             fanout=fanout,
             chat=ChatRooms(
@@ -184,6 +185,7 @@ class Gateway:
                 try:
                     await hub.store.renew_lease()
                     await hub.sweep()
+                    await hub.recheck_tokens()
                     if self._clock() - refreshed >= self.settings.ws_heartbeat_s:
                         refreshed = self._clock()
                         await hub.heartbeat()

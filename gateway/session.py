@@ -20,6 +20,9 @@ queue, so frames are still handled in arrival order.
 
 Closing rules (codes from ``typogram.codes.CloseCode``):
 * no hello in time, bad or revoked token → ``error unauthorized`` + 4001;
+* later, the token expired or was revoked (``Hub.recheck_tokens``, a
+  ``revoke`` notice) → 4001; an ``auth`` frame renews the token: a bad one,
+  or one of another user → ``error unauthorized`` + 4001;
 * a malformed frame → ``error bad_request``; ``ws_max_bad_frames`` in a row → 4003;
 * over the message rate → ``error rate_limited``; ``ws_rate_strikes`` refusals
   within 10 s → 4029;
@@ -45,6 +48,7 @@ from websockets.protocol import Event, State
 from gateway.chatrooms import Reply
 from gateway.dispatch import dispatch
 from gateway.hub import Hub
+from gateway.metrics import close_label
 from gateway.ratelimit import Strikes, TokenBucket
 from gateway.resume import take_over
 from gateway.sendqueue import SendQueue
@@ -278,11 +282,26 @@ class Connection:
 
     async def _authenticate(self, token: str) -> Claims:
         claims = self._hub.tokens.verify(token, TokenType.ACCESS, TokenType.GUEST)
-        if not claims.is_guest and self._hub.token_version is not None:
-            current = await self._hub.token_version(claims.subject)
-            if current is not None and claims.version < current:
-                raise AppError(ErrorCode.UNAUTHORIZED, "token revoked")
+        await self._hub.check_token(claims)
         return claims
+
+    async def renew(self, token: str, re: int | None) -> None:
+        """The ``auth`` frame: carry on with a fresh token of the same user, answered
+        ``auth.renewed``; a bad token or another user's ends the socket (4001)."""
+        session = self.session
+        assert session is not None
+        try:
+            claims = await self._authenticate(token)
+            if claims.subject != session.user.id:
+                raise AppError(ErrorCode.UNAUTHORIZED, "the token is another user's")
+        except AppError as exc:
+            self._hub.metrics.errors.labels(ErrorCode.UNAUTHORIZED.value).inc()
+            self.send(error(ErrorCode.UNAUTHORIZED, exc.message, re=re), "error")
+            session.ended = True  # rejected credentials end the session, as at hello
+            self.terminate(CloseCode.UNAUTHORIZED, exc.message[:120], flush=True)
+            return
+        session.claims, session.checked_at = claims, self._hub.clock()
+        self.send(encode("auth.renewed", {"expires_at": claims.expires_at}, re=re), "auth.renewed")
 
     async def _refuse(self, message: str, re: int | None) -> None:
         self.close_code = CloseCode.UNAUTHORIZED
@@ -305,6 +324,7 @@ class Connection:
                 if plan is not None:
                     session, replay = plan.session, plan.replay
             hub.metrics.resumes.labels("hit" if replay is not None else "miss").inc()
+        session_checked = hub.clock()
         if session is None:
             session, fresh = hub.sessions.create(claims), True
         else:
@@ -314,6 +334,7 @@ class Connection:
                 session.link.terminate(CloseCode.REPLACED, "replaced by a newer connection")
         # Welcome, replay and new pushes must queue in that order: no await until linked.
         session.link, session.detached_at, self.session = self, None, session
+        session.checked_at = session_checked
         welcome = {
             "session": session.id,
             "user": session.user.wire(),
@@ -339,7 +360,7 @@ class Connection:
     async def _release(self) -> None:
         session = self.session
         code = self.close_code or self._ws.close_code or 1006
-        self._hub.metrics.closes.labels(str(int(code))).inc()
+        self._hub.metrics.closes.labels(close_label(int(code))).inc()
         if session is None or session.link is not self:
             return  # never attached, or a newer connection took the session over
         if session.ended or code in ENDING_CLOSES or self._hub.draining:

@@ -24,8 +24,13 @@ if TYPE_CHECKING:
     from typogram.platform import Platform
 
 
+# Methods a metric may name; any other (a client may send any token) counts as ``other``.
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
 class MetricsMiddleware:
-    """Counts requests and times them by route template (never by raw path)."""
+    """Counts requests and times them by route template (never by raw path) and by
+    method (from a fixed set): no label takes a value the client chose."""
 
     def __init__(self, app: ASGIApp, platform: Platform) -> None:
         self.app = app
@@ -49,7 +54,7 @@ class MetricsMiddleware:
         finally:
             route = scope.get("route")
             template = route.path if isinstance(route, Route) else "unmatched"
-            method = scope["method"]
+            method = scope["method"] if scope["method"] in METHODS else "other"
             self.metrics.http_latency.labels(method, template).observe(
                 time.perf_counter() - started
             )
@@ -155,7 +160,7 @@ class RateLimitMiddleware:
     def __init__(self, app: ASGIApp, platform: Platform) -> None:
         self.app = app
         self.platform = platform
-        self.accounts = platform.accounts
+        self.revocation = platform.revocation
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith("/api/"):
@@ -173,9 +178,7 @@ class RateLimitMiddleware:
             try:
                 claims = verified_claims(request, token)
                 checks.append(("user", claims.subject, settings.rate_limit_user_per_min))
-                if claims.type is TokenType.ACCESS and not self.accounts.knows_token_version(
-                    claims.subject
-                ):
+                if claims.type is TokenType.ACCESS and not self.revocation.knows(claims.subject):
                     user = claims.subject
             except AppError:
                 pass
@@ -204,4 +207,4 @@ class RateLimitMiddleware:
     async def _look_up_version(self, user_id: str) -> None:
         # Only a head start: on a failure ``authenticate`` asks again and answers for it.
         with contextlib.suppress(Exception):
-            await self.accounts.token_version(user_id)
+            await self.revocation.state(user_id)

@@ -15,13 +15,30 @@ def user_presence(user_id: str) -> str:
     return f"user:{user_id}:presence"
 
 
-def user_token_version(user_id: str) -> str:
-    return f"user:{user_id}:token_version"
+def user_tokens(user_id: str) -> str:
+    """Sorted set: the token version (member ``v``) and revoked login sessions, each
+    scored by when it may be forgotten (``typogram.revocation``)."""
+    return f"user:{user_id}:tokens"
 
 
 def rate_limit(scope: str, subject: str, window: int) -> str:
     """A fixed-window counter: ``scope`` is ``user``, ``ip`` or ``login``."""
     return f"ratelimit:{scope}:{subject}:{window}"
+
+
+def login_backoff(pair: str) -> str:
+    """Present while an (account, IP) pair waits out its back-off (``typogram.login_throttle``)."""
+    return f"login:backoff:{pair}"
+
+
+def login_streak(pair: str) -> str:
+    """Failed logins in a row of an (account, IP) pair."""
+    return f"login:streak:{pair}"
+
+
+def login_known(account: str, ip: str) -> str:
+    """Marks an IP that logged into ``account`` lately (exempt from the account-wide limit)."""
+    return f"login:known:{account}|{ip}"
 
 
 def event_done(group: str, event_id: str) -> str:

@@ -21,9 +21,10 @@ import msgspec
 import orjson
 
 from typogram.codes import ErrorCode
+from typogram.text_rules import visible_text_problem, whole
 
 MAX_ID: Final = 2**53 - 1  # ids must survive a round trip through a JS number
-ROOM_PATTERN: Final = r"^[A-Za-z0-9_.:\-]{1,64}$"
+ROOM_PATTERN: Final = whole(r"[A-Za-z0-9_.:\-]{1,64}")
 MAX_TEXT_CHARS: Final = 4000  # the wire ceiling; rooms enforce their own, lower limit
 MAX_QUERY_USERS: Final = 100
 
@@ -49,6 +50,12 @@ class ProtocolError(Exception):
 # -- inbound messages ---------------------------------------------------------
 
 
+class Auth(msgspec.Struct, frozen=True):
+    """A fresh token for the live socket (the same user's), before the old one expires."""
+
+    token: Token
+
+
 class Resume(msgspec.Struct, frozen=True):
     session: SessionId
     seq: Seq
@@ -70,6 +77,11 @@ class RoomLeave(msgspec.Struct, frozen=True):
 class ChatSend(msgspec.Struct, frozen=True):
     room: RoomName
     text: Text
+
+    def __post_init__(self) -> None:
+        # Chat keeps newlines; nothing invisible or reordering (``typogram.text_rules``).
+        if problem := visible_text_problem(self.text, allow_newlines=True):
+            raise ValueError(f"text {problem}")
 
 
 class ChatMute(msgspec.Struct, frozen=True):
@@ -103,9 +115,9 @@ class Ping(msgspec.Struct, frozen=True):
 
 MAX_RACE_TEXT: Final = 1000
 MAX_KEYSTROKES: Final = 5000
-RaceId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_\-]{1,64}$")]
+RaceId = Annotated[str, msgspec.Meta(pattern=whole(r"[A-Za-z0-9_\-]{1,64}"))]
 Difficulty = Literal["easy", "medium", "hard"]
-Lang = Annotated[str, msgspec.Meta(pattern=r"^[a-z]{2}$")]
+Lang = Annotated[str, msgspec.Meta(pattern=whole(r"[a-z]{2}"))]
 Keystroke = tuple[Annotated[int, msgspec.Meta(ge=-(2**31), le=2**31)], str]
 
 
@@ -127,7 +139,7 @@ class RaceCreate(msgspec.Struct, frozen=True):
 
 
 class RaceJoin(msgspec.Struct, frozen=True):
-    code: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9]{1,16}$")] | None = None
+    code: Annotated[str, msgspec.Meta(pattern=whole(r"[A-Za-z0-9]{1,16}"))] | None = None
     race: RaceId | None = None  # re-join a race one is seated in (after a resume)
 
 
@@ -174,6 +186,7 @@ RaceMessage = (
 
 Message = (
     Hello
+    | Auth
     | RoomJoin
     | RoomLeave
     | ChatSend
@@ -188,6 +201,7 @@ Message = (
 
 INBOUND: Final[dict[str, type[Message]]] = {
     "hello": Hello,
+    "auth": Auth,
     "room.join": RoomJoin,
     "room.leave": RoomLeave,
     "chat.send": ChatSend,

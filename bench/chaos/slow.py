@@ -31,7 +31,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from bench.chaos.gateways import close_players, connected_player
 from bench.chaos.outcome import Outcome
-from bench.common import GatewayProcess, guest_tokens, migrated_dir, percentile
+from bench.common import GatewayProcess, free_port, guest_tokens, migrated_dir, percentile
 from gateway.metrics import CLOSES
 from tests.race_players import Player
 
@@ -45,7 +45,10 @@ async def slow_consumer(
 ) -> Outcome:
     outcome = Outcome("slow_consumer")
     data_dir = await asyncio.to_thread(migrated_dir)
-    node = await asyncio.to_thread(GatewayProcess, data_dir, log_level="ERROR")
+    metrics_port = free_port()
+    node = await asyncio.to_thread(
+        GatewayProcess, data_dir, log_level="ERROR", metrics_port=metrics_port
+    )
     players: list[Player] = []
     try:
         tokens = guest_tokens(chatters + 2, "s")
@@ -62,7 +65,7 @@ async def slow_consumer(
             await asyncio.sleep(phase_s)
             base_to = time.monotonic()
             slow, stopped_reading = await _slow_client(node.url, tokens[-1])
-            code, closed_at = await _closed_by_server(node.http_port, CLOSE_LIMIT_S)
+            code, closed_at = await _closed_by_server(metrics_port, CLOSE_LIMIT_S)
             await slow.close()
             slow_to = max(time.monotonic(), stopped_reading + phase_s)
             await asyncio.sleep(slow_to - time.monotonic())
@@ -134,11 +137,11 @@ async def _read_until(ws: ClientConnection, wanted: object) -> None:
             pass
 
 
-async def _closed_by_server(http_port: int, within_s: float) -> tuple[int | None, float | None]:
-    """Poll the node's ``/metrics`` until it counts a 4008 close (the client reads nothing,
+async def _closed_by_server(metrics_port: int, within_s: float) -> tuple[int | None, float | None]:
+    """Poll the node's metrics listener until it counts a 4008 close (the client reads nothing,
     so it cannot see the close frame behind the data it left unread)."""
     deadline = time.monotonic() + within_s
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{http_port}") as client:
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{metrics_port}") as client:
         while time.monotonic() < deadline:
             text = (await client.get("/metrics")).text
             for line in text.splitlines():

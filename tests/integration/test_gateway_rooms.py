@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+from prometheus_client import generate_latest
+
 from gateway.roomstate import SharedRooms
 from rooms import chat
 from tests.integration.test_gateway import recv, send
@@ -70,13 +72,28 @@ async def test_a_dead_nodes_members_expire_on_their_own(nodes: Nodes) -> None:
     await alice.close()
 
 
+async def test_no_metric_is_labelled_by_a_room_name_a_client_chose(nodes: Nodes) -> None:
+    """Issue 14 row 8: rooms named by clients once became one label each."""
+    (a,) = await nodes(1)
+    alice, _ = await _in_lobby(a, "alice")
+    names = [f"made-up-{n}" for n in range(20)]
+    for number, name in enumerate(names, start=10):
+        await send(alice, "room.join", {"room": name}, id=number)
+        await recv(alice, "room.joined")
+    scrape = generate_latest(a.metrics._registry).decode()
+    assert not [name for name in names if name in scrape]
+    assert a.metrics._registry.get_sample_value("typogram_gateway_rooms") == 21
+    await alice.close()
+
+
 async def test_online_counts_and_fanout_latency_are_exported(nodes: Nodes) -> None:
     (a,) = await nodes(1)
     alice, _ = await _in_lobby(a, "alice")
     await _chat(alice, "hello")
     registry = a.metrics._registry
     assert registry.get_sample_value("typogram_gateway_users_online") == 1
-    assert registry.get_sample_value("typogram_gateway_room_online", {"room": "lobby"}) == 1
+    assert registry.get_sample_value("typogram_gateway_rooms") == 1
+    assert registry.get_sample_value("typogram_gateway_room_members") == 1
     count = registry.get_sample_value("typogram_gateway_fanout_latency_seconds_count")
     assert count is not None and count >= 1
     frames_in = registry.get_sample_value("typogram_gateway_frames_in_total", {"type": "chat.send"})

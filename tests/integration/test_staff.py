@@ -111,7 +111,7 @@ async def gateway_of(platform: Platform) -> AsyncIterator[GatewayNode]:
         cache=platform.cache,
         pubsub=platform.pubsub,
         events=platform.events,
-        token_version=platform.accounts.token_version,
+        revocation=platform.revocation,
         registry=CollectorRegistry(),
     ) as gateway:
         stop = asyncio.Event()

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from typogram.codes import ErrorCode
 from typogram.protocol import (
     INBOUND,
+    Auth,
     ChatSend,
     Hello,
     Inbound,
@@ -63,6 +64,7 @@ def frame(t: Any, d: Any = None, **extra: Any) -> bytes:
             Inbound("presence.query", None, PresenceQuery(["a", "b"])),
         ),
         (frame("ping"), Inbound("ping", None, Ping())),
+        (frame("auth", {"token": "fresh"}, id=9), Inbound("auth", 9, Auth("fresh"))),
         (frame("ping").decode(), Inbound("ping", None, Ping())),  # text frames too
     ],
 )
@@ -93,6 +95,11 @@ def test_valid_frames_decode_to_typed_structs(raw: bytes | str, expected: Inboun
         (frame("presence.set", {"status": "asleep"}, id=12), 12),
         (frame("presence.query", {"users": ["u"] * 101}, id=13), 13),
         (frame("ping", [1], id=14), 14),
+        (frame("auth", {}, id=15), 15),  # token missing
+        (frame("auth", {"token": ""}, id=16), 16),
+        (frame("auth", {"token": 7}, id=17), 17),
+        (frame("auth", {"token": "x" * 4097}, id=18), 18),
+        (frame("auth", "token", id=19), 19),
     ],
 )
 def test_malformed_frames_raise_protocol_error_with_the_id(raw: bytes, re: int | None) -> None:

@@ -780,3 +780,16 @@ user_bans = Table(
     Index("ix_user_bans_user_lifted", "user_id", "lifted_at"),
     Index("ix_user_bans_created_at", "created_at"),
 )
+
+# Login sessions revoked alone (``typogram.revocation``), kept while a token of them
+# may still be alive; ``sid`` is the session's refresh family. Migration 0013.
+revoked_sessions = Table(
+    "revoked_sessions",
+    metadata,
+    Column("sid", String(64), primary_key=True),
+    Column("user_id", String(32), nullable=False),
+    Column("reason", String(32), nullable=False),
+    Column("revoked_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    Index("ix_revoked_sessions_user_expires", "user_id", "expires_at"),
+)

@@ -40,7 +40,7 @@ from bench.chaos.stack import (
     fresh_database,
     redis_prefix,
 )
-from tests.integration.test_pipeline import accepted
+from tests.result_events import accepted
 from typogram import topics
 from typogram.db.schema import personal_bests, user_stats
 from typogram.platform import Platform, open_platform

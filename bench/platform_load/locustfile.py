@@ -42,7 +42,7 @@ _next_account = itertools.count()
 _lock = threading.Lock()
 
 
-@events.init.add_listener
+@events.init.add_listener  # type: ignore[untyped-decorator]
 def _load_accounts(**_: Any) -> None:
     path = os.environ.get("BENCH_ACCOUNTS", "")
     if path:
@@ -67,7 +67,7 @@ class Typist(FastHttpUser):
         self.username, token, self.password = _account()
         self.auth = {"Authorization": f"Bearer {token}"}
 
-    @task(LOGIN_WEIGHT) if LOGIN_WEIGHT > 0 else (lambda f: f)
+    @task(LOGIN_WEIGHT) if LOGIN_WEIGHT > 0 else (lambda f: f)  # type: ignore[untyped-decorator]
     def login(self) -> None:
         with self.client.post(
             "/api/v1/auth/login",
@@ -189,7 +189,7 @@ class Chatter(User):
             self._ask("chat.send", {"room": self.room, "text": f"hello {random.random():.6f}"})
         except Exception as exc:  # reported to Locust as a failure
             error = exc
-        events.request.fire(
+        events.request.fire(  # type: ignore[no-untyped-call]
             request_type="WS",
             name="chat.send",
             response_time=(time.perf_counter() - started) * 1000,

@@ -7,6 +7,7 @@ answer), ``stack`` (settings, a throw-away database, REST in process),
 then one module per kind of failure: ``backends`` (MariaDB primary, Redis
 master, Kafka broker), ``network`` (a delaying, cutting proxy), ``workers``
 (kills between processing and commit), ``gateways`` (a node SIGKILLed under
-races), ``drain`` (SIGTERM under chat), ``slow`` (a consumer that stops
+races), ``drain`` (SIGTERM under chat), ``chat_failover`` (the Redis master
+killed under chat on two gateways), ``slow`` (a consumer that stops
 reading). What each checks: ``docs/operations.md``, "Failure drills".
 """

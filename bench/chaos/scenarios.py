@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench.chaos.backends import broker_pause, database_restart, redis_failover
+from bench.chaos.chat_failover import chat_failover
 from bench.chaos.drain import gateway_drain
 from bench.chaos.gateways import gateway_kill
 from bench.chaos.network import network_delay
@@ -34,6 +35,7 @@ SCENARIOS: dict[str, Scenario] = {
     "worker_crash": Scenario(worker_crash, {"crashes": 1000}, {"crashes": 200}, 120),
     "broker_pause": Scenario(broker_pause, {"typists": 8}, {"typists": 4}, 120),
     "redis_failover": Scenario(redis_failover, {"typists": 8}, {"typists": 4}, 120),
+    "chat_failover": Scenario(chat_failover, {"chatters": 20}, {"chatters": 6}, 120),
     "database_restart": Scenario(database_restart, {"typists": 8}, {"typists": 4}, 120),
     "network_delay": Scenario(network_delay, {"typists": 8}, {"typists": 4}, 120),
     # Half a minute or more of filling kernel buffers first: the bench only (CI checks

@@ -178,3 +178,14 @@ async def test_a_bug_stays_a_500_and_a_started_response_is_not_rewritten() -> No
         assert (await client.get("/bug")).status_code == 500
         half = await client.get("/half")  # cut short; nothing was sent after it
     assert (half.status_code, half.content) == (200, b"first")
+
+
+async def test_an_outage_logs_one_line_a_second_not_one_per_request(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with _client() as client:
+        with caplog.at_level("WARNING", logger="typogram.rest"):
+            for _ in range(20):
+                assert (await client.get("/db")).status_code == 503
+    lines = [r for r in caplog.records if r.getMessage() == "backend unavailable"]
+    assert len(lines) == 1 and lines[0].__dict__["backend"] == "database"

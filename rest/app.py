@@ -32,7 +32,12 @@ from rest import (
     web,
 )
 from rest.context import authenticate
-from rest.middleware import BodyLimitMiddleware, MetricsMiddleware, RateLimitMiddleware
+from rest.middleware import (
+    BodyLimitMiddleware,
+    MetricsMiddleware,
+    OutageMiddleware,
+    RateLimitMiddleware,
+)
 from rest.openapi import build
 from rest.routing import json_response
 from rest.security_headers import SecurityHeadersMiddleware
@@ -121,6 +126,7 @@ def create_app(platform: Platform, *, ops_only: bool = False) -> Starlette:
         middleware=[
             Middleware(SecurityHeadersMiddleware),
             Middleware(MetricsMiddleware, platform=platform),
+            Middleware(OutageMiddleware, retry_after_s=platform.settings.unavailable_retry_after_s),
             Middleware(BodyLimitMiddleware, max_bytes=platform.settings.max_body_bytes),
             Middleware(RateLimitMiddleware, platform=platform),
         ],

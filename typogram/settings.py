@@ -107,6 +107,8 @@ class Settings:
     worker_dlq_read_max: int = 10_000
     event_queue_size: int = 10_000
     backend_connect_timeout_s: float = 5.0
+    # ``Retry-After`` of a 503 answered while a backend is unreachable (typogram.outages).
+    unavailable_retry_after_s: int = 2
     # -- real-time gateway (gateway/) ------------------------------------
     ws_max_connections: int = 5000
     ws_max_frame_bytes: int = 1024 * 1024
@@ -302,6 +304,8 @@ class Settings:
             if host and not port.isdigit():
                 raise SettingsError(f"TYPOGRAM_REDIS_SENTINELS: not host:port: {address!r}")
         self._validate_payments()
+        if self.unavailable_retry_after_s < 1:
+            raise SettingsError("TYPOGRAM_UNAVAILABLE_RETRY_AFTER_S must be at least 1")
         self._validate_security()
         if not 0 < self.ws_token_check_s <= 60:
             raise SettingsError(

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from gateway.hub import Hub
-from gateway.sessions import Session
+from gateway.sessions.session import Session
 from typogram.codes import ErrorCode
 from typogram.errors import AppError
 from typogram.protocol import (
@@ -35,7 +35,7 @@ from typogram.protocol import (
 )
 
 if TYPE_CHECKING:
-    from gateway.session import Connection
+    from gateway.connection.connection import Connection
 
 
 async def dispatch(hub: Hub, conn: Connection, session: Session, inbound: Inbound) -> None:

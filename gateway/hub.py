@@ -12,13 +12,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
-from gateway.admission import Admission
-from gateway.chatrooms import ChatRooms
-from gateway.fanout import Fanout
+from gateway.chat.fanout import Fanout
+from gateway.chat.presence import Presence
+from gateway.chat.rooms import ChatRooms
+from gateway.connection.admission import Admission
 from gateway.metrics import GatewayMetrics
-from gateway.presence import Presence
-from gateway.sessions import Session, SessionRegistry
-from gateway.store import SessionStore
+from gateway.sessions.session import Session, SessionRegistry
+from gateway.sessions.store import SessionStore
 from typogram.codes import CloseCode, ErrorCode
 from typogram.errors import AppError
 from typogram.revocation import TokenCheck
@@ -26,8 +26,8 @@ from typogram.settings import Settings
 from typogram.tokens import Claims, TokenService
 
 if TYPE_CHECKING:
-    from gateway.races import Races
-    from gateway.session import Connection
+    from gateway.connection.connection import Connection
+    from gateway.races.service import Races
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ class Hub:
     clock: Callable[[], float]
     admission: Admission
     connections: set[Connection] = field(default_factory=set)
-    races: Races | None = None  # races, matchmaking, tournament watching (gateway/races.py)
+    races: Races | None = None  # races, matchmaking, tournament watching (gateway/races/service.py)
     sync_appear_offline: SyncAppearOffline | None = None
     draining: bool = False
     lane_frames: int = 0  # frames handled on the connections' lane (``GatewayConnection``)

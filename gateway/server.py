@@ -13,7 +13,7 @@ drains: stop accepting, flush every client and close it with 1012, wait up to
 drains too if ``serve`` never ran. The ports (cache, pubsub, events) must be
 open for the whole life of the gateway; the caller owns them.
 
-Admission: an address over a per-address cap (``gateway.admission``) gets
+Admission: an address over a per-address cap (``gateway.connection.admission``) gets
 HTTP 429 at the handshake; past ``ws_max_connections`` open sockets (or
 while draining) a new socket is closed at once with 1013. With
 ``ws_allowed_origins`` set, a browser ``Origin`` outside the list gets HTTP
@@ -35,18 +35,18 @@ from prometheus_client import CollectorRegistry
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
 
-from gateway.admission import Admission
-from gateway.chatrooms import ChatRooms
-from gateway.fanout import Fanout
+from gateway.chat.fanout import Fanout
+from gateway.chat.presence import Presence
+from gateway.chat.rooms import ChatRooms
+from gateway.chat.roomstate import SharedRooms
+from gateway.connection.admission import Admission
+from gateway.connection.connection import Connection, GatewayConnection, peer_address
 from gateway.hub import Hub, SyncAppearOffline
 from gateway.metrics import GatewayMetrics
-from gateway.presence import Presence
-from gateway.race_matcher import RatingSource
-from gateway.races import Races, TournamentSource
-from gateway.roomstate import SharedRooms
-from gateway.session import Connection, GatewayConnection, peer_address
-from gateway.sessions import SessionRegistry
-from gateway.store import SessionStore
+from gateway.races.matcher import RatingSource
+from gateway.races.service import Races, TournamentSource
+from gateway.sessions.session import SessionRegistry
+from gateway.sessions.store import SessionStore
 from typogram import proxies
 from typogram.codes import CloseCode
 from typogram.ports import Cache, EventLog, PubSub

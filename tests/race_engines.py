@@ -11,8 +11,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from gateway.race_engine import RaceEngine
-from gateway.race_members import Watchers
+from gateway.races.engine import RaceEngine
+from gateway.races.members import Watchers
 from tests.conftest import Clock, make_settings
 from typogram.adapters.memory_cache import MemoryCache
 from typogram.adapters.memory_events import InProcessEventLog

@@ -13,9 +13,9 @@ from collections.abc import AsyncIterator, Mapping
 
 import pytest
 
-from gateway import race_store
-from gateway.race_engine import RaceEngine
-from gateway.race_store import RaceStore
+from gateway.races import store as race_store
+from gateway.races.engine import RaceEngine
+from gateway.races.store import RaceStore
 from rooms import race
 from rooms.race_state import Phase, RaceState, decode
 from tests.conftest import Clock, make_settings

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from gateway import race_inbox
-from gateway.race_inbox import Command, RaceInbox, Replies
+from gateway.races import inbox as race_inbox
+from gateway.races.inbox import Command, RaceInbox, Replies
 from typogram import keys
 from typogram.adapters.memory_pubsub import MemoryPubSub
 from typogram.codes import ErrorCode

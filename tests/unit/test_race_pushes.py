@@ -1,4 +1,4 @@
-"""Owner-local delivery of race pushes (``gateway.race_pushes`` with ``gateway.race_members``).
+"""Owner-local delivery of race pushes (``gateway.races.pushes`` with ``gateway.races.members``).
 
 Two "nodes" share one in-memory pub/sub, each with its own ``Watchers``: the
 owner hands pushes to its own watchers directly (numbered per session), sends a
@@ -17,11 +17,11 @@ from typing import Any
 import orjson
 import pytest
 
-from gateway.race_inbox import Command, RaceInbox, Replies, pushes_message
-from gateway.race_members import Watchers
-from gateway.race_pushes import RacePushes
-from gateway.replay import ReplayBuffer
-from gateway.sessions import Session
+from gateway.races.inbox import Command, RaceInbox, Replies, pushes_message
+from gateway.races.members import Watchers
+from gateway.races.pushes import RacePushes
+from gateway.sessions.replay import ReplayBuffer
+from gateway.sessions.session import Session
 from rooms.race_state import RaceConfig, RaceState
 from tests.conftest import Clock, until
 from tests.race_engines import two_engines

@@ -9,9 +9,9 @@ from typing import Any
 import orjson
 import pytest
 
-from gateway.race_inbox import Replies
-from gateway.race_store import RaceStore
-from gateway.race_ticker import RaceTicker
+from gateway.races.inbox import Replies
+from gateway.races.store import RaceStore
+from gateway.races.ticker import RaceTicker
 from rooms import race
 from rooms.race_state import RaceConfig, RaceState
 from tests.conftest import Clock, until

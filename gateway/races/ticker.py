@@ -6,7 +6,7 @@ split into ``SLICES`` fixed slices and one slice is handled every
 tick. Only races that changed produce a ``race.state``; each goes to this
 node's watchers at once and, for the other nodes that watch, into the
 slice's one ``publish_many`` (one message per node,
-``gateway.race_pushes``), queued without waiting for Redis. The write-behind
+``gateway.races.pushes``), queued without waiting for Redis. The write-behind
 of changed states (``RaceStore.flush``, once per tick) runs in a task of its
 own. Nothing the loop waits on for Redis holds the next slice back: when it
 did, one slow round trip under load (a write-behind of hundreds of states)
@@ -31,9 +31,9 @@ import zlib
 from collections.abc import Awaitable, Callable
 from typing import Final
 
-from gateway.race_inbox import Replies
-from gateway.race_pushes import RacePushes
-from gateway.race_store import RaceStore
+from gateway.races.inbox import Replies
+from gateway.races.pushes import RacePushes
+from gateway.races.store import RaceStore
 from rooms import race
 from rooms.race_state import RaceState
 from typogram.ports import PubSub

@@ -29,12 +29,12 @@ Six kinds of small JSON messages arrive there:
   queued here; ``on_matched`` delivers ``match.found`` to the player.
 * ``pushes`` -- the ``race.state`` snapshots of one tick slice of an owner's
   races that this node watches, ``[race, type, push]`` each, in one message
-  (``pushes_message``; see ``gateway.race_pushes``): handed to ``on_pushes``
+  (``pushes_message``; see ``gateway.races.pushes``): handed to ``on_pushes``
   at once, in order.
 
 Before serving an ``apply`` or ``batch`` command, ``on_forwarded(race,
 sender)`` tells the owner which node sent it: that node watches the race
-(``gateway.race_pushes`` sends a race's snapshots only to the nodes that watch it).
+(``gateway.races.pushes`` sends a race's snapshots only to the nodes that watch it).
 
 Every node also listens on the shared channel ``keys.channel_race_nodes()``
 for ``owner`` notices: a node that adopts a race says so there

@@ -3,19 +3,19 @@
 Authority: one node owns a race. It holds the ``RaceState`` in memory, is
 the only writer of ``race:{id}:state`` and the only one calling
 ``rooms.race.handle`` for it. Progress, connection changes and ticks are
-written behind, each changed race at most every ``race_store.WRITE_EVERY_S``
-(200 ms), in one fenced script per tick (``gateway.race_store``: a takeover
+written behind, each changed race at most every ``store.WRITE_EVERY_S``
+(200 ms), in one fenced script per tick (``gateway.races.store``: a takeover
 loses at most that much of them); an acknowledged join, leave, start or
 finish is written before its reply.
 Ownership is a lease, ``race:{id}:owner`` = node id with a ``race_lease_s``
 TTL, all of a node's leases renewed in one round trip every third of it (a
 failed round is retried after ``RENEW_RETRY_S``, doubling up to the period);
 the race also sits in ``race:active`` scored by lease expiry. Every state
-write and renewal is fenced by the lease (``gateway.race_store``): it lands
+write and renewal is fenced by the lease (``gateway.races.store``): it lands
 only while the lease still names this node.
 
 Forwarding: an event for a race owned elsewhere goes to the owner's inbox
-(``gateway.race_inbox``) as a small JSON command with a request id. A
+(``gateway.races.inbox``) as a small JSON command with a request id. A
 caller that passes ``on_error`` (``race.progress``, connection changes)
 does not wait: the owner answers only a failure, which ``on_error``
 reports later; such quiet commands travel in one batch per owner node every
@@ -27,7 +27,7 @@ only by adoption, and an adopting node announces itself to every node
 (``RaceInbox.announce_owner``), so a remembered owner is replaced at once; a
 ``moved`` answer or a timeout forgets it; the time limit only bounds the
 damage of a lost notice. Commands carry the raw keystroke log; the owner
-replays it (``gateway.race_finish``).
+replays it (``gateway.races.finish``).
 
 Failover: every node scans ``race:active`` each lease period; a race whose
 lease has lapsed is adopted by whichever node wins ``set_if_absent`` on the
@@ -40,12 +40,12 @@ loop stalled, Redis failed) drops the race at once, publishing and writing
 nothing more for it; a command it was applying then goes to the new owner.
 
 Ticking: every ``race_tick_ms`` each owned race gets a ``Tick``, in slices
-spread over the tick (``gateway.race_ticker``). ``StartTimer`` effects need
+spread over the tick (``gateway.races.ticker``). ``StartTimer`` effects need
 nothing: ticks run the clock.
 
 Pushes: the owner delivers its races' pushes to this node's watchers itself
 and sends them to the other nodes only as far as they watch, the snapshots
-of a tick slice in one message per node (``gateway.race_pushes``); it learns
+of a tick slice in one message per node (``gateway.races.pushes``); it learns
 which nodes watch from the commands they forward (``RaceInbox.on_forwarded``)
 and the matches it sends (``watched_from``).
 """
@@ -59,13 +59,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any, Final
 
-from gateway.race_commands import read_only, to_event
-from gateway.race_finish import limits
-from gateway.race_inbox import Command, OnMatched, RaceInbox, Replies
-from gateway.race_members import Watchers
-from gateway.race_pushes import RacePushes
-from gateway.race_store import RaceStore
-from gateway.race_ticker import RaceTicker
+from gateway.races.commands import read_only, to_event
+from gateway.races.finish import limits
+from gateway.races.inbox import Command, OnMatched, RaceInbox, Replies
+from gateway.races.members import Watchers
+from gateway.races.pushes import RacePushes
+from gateway.races.store import RaceStore
+from gateway.races.ticker import RaceTicker
 from rooms import race
 from rooms.race_state import Phase, RaceState, decode, score_wire
 from typogram import keys, topics

@@ -25,9 +25,9 @@ import uuid
 from collections.abc import Callable
 from typing import Protocol
 
-from gateway.race_engine import RaceEngine
-from gateway.race_queues import MatchQueue, QueuedTicket
-from gateway.sessions import Session
+from gateway.races.engine import RaceEngine
+from gateway.races.queues import MatchQueue, QueuedTicket
+from gateway.sessions.session import Session
 from matchmaking.policy import MatchPolicy, MatchTicket, match
 from rooms import race
 from rooms.race_state import RaceConfig, RaceState

@@ -29,7 +29,7 @@ from typing import Any
 
 import orjson
 
-from gateway.sessions import Session, SessionRegistry
+from gateway.sessions.session import Session, SessionRegistry
 from typogram import keys
 from typogram.codes import CloseCode
 from typogram.ports import Listener, PubSub
@@ -141,7 +141,8 @@ class Fanout:
             session.deliver(push)
 
     async def request_takeover(self, user_id: str, session_id: str) -> None:
-        """Ask whichever node holds ``session_id`` to hand it over (see ``gateway.resume``)."""
+        """Ask whichever node holds ``session_id`` to hand it over
+        (see ``gateway.sessions.resume``)."""
         message = orjson.dumps({"t": "takeover", "d": {"session": session_id}})
         await self._pubsub.publish(keys.channel_user(user_id), message)
 

@@ -28,8 +28,8 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
-from gateway.sessions import Session, Watermark
-from gateway.store import SessionRecord
+from gateway.sessions.session import Session, Watermark
+from gateway.sessions.store import SessionRecord
 from typogram.protocol import Push, Resume
 from typogram.tokens import Claims
 

@@ -41,7 +41,7 @@ from gateway.chat.rooms import ChatRooms
 from gateway.chat.roomstate import SharedRooms
 from gateway.connection.admission import Admission
 from gateway.connection.connection import Connection, GatewayConnection, peer_address
-from gateway.hub import Hub, SyncAppearOffline
+from gateway.hub import Handovers, Hub, SyncAppearOffline
 from gateway.metrics import GatewayMetrics
 from gateway.races.matcher import RatingSource
 from gateway.races.service import Races, TournamentSource
@@ -86,11 +86,23 @@ class Gateway:
             replay_frames=settings.ws_replay_frames,
             replay_bytes=settings.ws_replay_bytes,
         )
-        fanout = Fanout(pubsub, sessions)
+        handovers = Handovers()
+        fanout = Fanout(pubsub, sessions, handovers=handovers, latency=self.metrics.fanout_latency)
         self.node_id = uuid.uuid4().hex[:16]
         # Records outlive a detach by the resume window, plus heartbeats of slack.
         record_ttl = settings.ws_resume_window_s + settings.ws_heartbeat_s * 3
         presence_ttl = settings.ws_heartbeat_s * PRESENCE_TTL_HEARTBEATS
+        self.races = Races(
+            settings,
+            node_id=self.node_id,
+            cache=cache,
+            pubsub=pubsub,
+            events=events,
+            sessions=sessions,
+            clock=clock,
+            ratings=ratings,
+            tournaments=tournaments,
+        )
         self._hub = Hub(
             settings=settings,
             tokens=tokens,
@@ -130,7 +142,10 @@ class Gateway:
                 per_user=settings.ws_max_connections_per_user,
                 refused=self.metrics.refused,
             ),
+            handovers_requested=handovers,
+            races=self.races,
         )
+        fanout.moderation = self._hub.chat
         self.metrics.bind(
             connections=lambda: len(self._hub.connections),
             queued=self._hub.queued,
@@ -138,7 +153,6 @@ class Gateway:
             users=lambda: self._hub.sessions.users,
             rooms=self._hub.chat.online,
         )
-        fanout.on_latency = self.metrics.fanout_latency.observe
         caps = self._hub.admission
         self._trusted_proxies = proxies.trusted_networks(settings.trusted_proxies)
 
@@ -148,18 +162,6 @@ class Gateway:
             admission = caps
 
         self._connection_class: type[GatewayConnection] = Admitted
-        self.races = Races(
-            settings,
-            node_id=self.node_id,
-            cache=cache,
-            pubsub=pubsub,
-            events=events,
-            sessions=sessions,
-            clock=clock,
-            ratings=ratings,
-            tournaments=tournaments,
-        )
-        self._hub.races = self.races
         self._server: Server | None = None
         self._clock = clock
         self._drained = False

@@ -24,8 +24,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 import orjson
 
@@ -39,8 +39,33 @@ from typogram.revocation import decode_notice
 log = logging.getLogger(__name__)
 
 
+class Handovers(Protocol):
+    """Told the id of a local session another node resumes (``gateway.hub.Handovers``)."""
+
+    def requested(self, session_id: str) -> None: ...
+
+
+class ModerationListener(Protocol):
+    """Told the data of every ``room.moderation`` push of a room (``ChatRooms``)."""
+
+    def moderated(self, room: str, data: Mapping[str, Any]) -> None: ...
+
+
+class LatencyObserver(Protocol):
+    """Told the seconds from publish to arrival here, once per push per node."""
+
+    def observe(self, amount: float) -> None: ...
+
+
 class Fanout:
-    def __init__(self, pubsub: PubSub, sessions: SessionRegistry) -> None:
+    def __init__(
+        self,
+        pubsub: PubSub,
+        sessions: SessionRegistry,
+        *,
+        handovers: Handovers | None = None,
+        latency: LatencyObserver | None = None,
+    ) -> None:
         self._pubsub = pubsub
         self._sessions = sessions
         self._rooms: dict[str, set[Session]] = {}
@@ -50,12 +75,11 @@ class Fanout:
         # One bound listener each, so unsubscribe hands back the very object.
         self._room_listener: Listener = self._on_room
         self._user_listener: Listener = self._on_user
-        # Called with a local session's id when another node resumes it.
-        self.on_takeover: Callable[[str], None] | None = None
-        # Called with a room and the data of every ``room.moderation`` push it gets.
-        self.on_moderation: Callable[[str, Any], None] | None = None
-        # Called with seconds from publish to arrival here, once per push per node.
-        self.on_latency: Callable[[float], None] | None = None
+        self._handovers = handovers
+        self._latency = latency
+        # The chat rooms, built on this fan-out, so told of it afterwards: the one
+        # object cycle of a node, closed by the composition root (``gateway.server``).
+        self.moderation: ModerationListener | None = None
 
     @property
     def rooms(self) -> int:
@@ -113,11 +137,11 @@ class Fanout:
         except ProtocolError as exc:
             log.warning("dropping malformed push on %s: %s", channel, exc.message)
             return
-        if push.sent_at and self.on_latency is not None:
-            self.on_latency(time.time() - push.sent_at)
-        if push.type == "room.moderation" and self.on_moderation is not None and room:
+        if push.sent_at and self._latency is not None:
+            self._latency.observe(time.time() - push.sent_at)
+        if push.type == "room.moderation" and self.moderation is not None and room:
             with contextlib.suppress(orjson.JSONDecodeError, KeyError, TypeError):
-                self.on_moderation(room, orjson.loads(payload)["d"])
+                self.moderation.moderated(room, orjson.loads(payload)["d"])
         for session in list(members):
             session.deliver(push, room)
 
@@ -152,8 +176,8 @@ class Fanout:
         except (orjson.JSONDecodeError, KeyError, TypeError):
             log.warning("dropping malformed takeover: %r", payload[:200])
             return
-        if self._sessions.get(session_id) is not None and self.on_takeover is not None:
-            self.on_takeover(session_id)
+        if self._sessions.get(session_id) is not None and self._handovers is not None:
+            self._handovers.requested(session_id)
 
     def _revoke(self, sessions: list[Session], payload: bytes) -> None:
         try:

@@ -57,11 +57,11 @@ import contextlib
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from gateway.races.commands import read_only, to_event
 from gateway.races.finish import limits
-from gateway.races.inbox import Command, OnMatched, RaceInbox, Replies
+from gateway.races.inbox import Command, RaceInbox, Replies
 from gateway.races.members import Watchers
 from gateway.races.pushes import RacePushes
 from gateway.races.store import RaceStore
@@ -84,6 +84,16 @@ OnFinished = Callable[[RaceState], Any]
 OnError = Callable[[AppError], None]
 
 
+class RaceOutcomes(Protocol):
+    """Told what the engine decided for the node's players (``gateway.races.service.Races``)."""
+
+    async def race_finished(self, state: RaceState) -> None:
+        """A race this node owned ended: release its players."""
+
+    async def player_matched(self, message: Mapping[str, Any]) -> None:
+        """A ``matched`` notice from the node that started a player's race."""
+
+
 class RaceEngine:
     def __init__(
         self,
@@ -94,8 +104,7 @@ class RaceEngine:
         pubsub: PubSub,
         events: EventLog,
         clock: Callable[[], float],
-        on_finished: Callable[[RaceState], Any] | None = None,
-        on_matched: OnMatched | None = None,
+        outcomes: RaceOutcomes | None = None,
         local: Watchers | None = None,
     ) -> None:
         """``local``: this node's watchers, handed the pushes of the races it owns
@@ -114,7 +123,7 @@ class RaceEngine:
             state_ttl_s=settings.race_time_limit_ms / 1000 + settings.race_finished_ttl_s,
             lease_s=settings.race_lease_s,
             clock=clock,
-            on_lost=self._given_up,
+            lost=self,
         )
         self._pushes = RacePushes(pubsub, node_id=node_id, local=local)
         self._ticker = RaceTicker(
@@ -123,20 +132,16 @@ class RaceEngine:
             store=self._store,
             pubsub=pubsub,
             clock=clock,
-            carry_out=self._carry_out,
+            effects=self,
             pushes=self._pushes,
         )
         self._owners: dict[str, tuple[str, float]] = {}  # race -> (node, trusted until)
-        self._on_finished = on_finished
+        self._outcomes = outcomes
         self._inbox = RaceInbox(
             pubsub,
             node_id=node_id,
             timeout_s=settings.race_forward_timeout_s,
-            serve=self._serve_forwarded,
-            on_matched=on_matched,
-            on_owner=self._owner_changed,
-            on_forwarded=self._pushes.watched_from,
-            on_pushes=self._pushes.received,
+            handler=self,
         )
         self._background: set[asyncio.Task[None]] = set()
         self.halted = False
@@ -216,7 +221,7 @@ class RaceEngine:
         expiry = self._clock() + self._s.race_lease_s
         await self._cache.zadd(keys.races_active(), {state.race_id: expiry})
         for effect in effects:
-            await self._carry_out(state.race_id, effect, replies)
+            await self.carry_out(state.race_id, effect, replies)
         return self._owned.get(state.race_id, state), replies
 
     async def apply(
@@ -310,7 +315,7 @@ class RaceEngine:
     async def _carry_out_all(self, race_id: str, effects: list[race.Effect]) -> None:
         try:
             for effect in effects:
-                await self._carry_out(race_id, effect, [])
+                await self.carry_out(race_id, effect, [])
         except Exception:
             log.exception("race %s: carrying out a report's effects failed", race_id)
 
@@ -344,7 +349,19 @@ class RaceEngine:
         self._owners[race_id] = (raw.decode(), now + OWNER_CACHE_S)
         return raw.decode()
 
-    def _owner_changed(self, race_id: str, node: str) -> None:
+    # -- the inbox's handler (``InboxHandler``) --------------------------------------
+
+    async def matched(self, message: Mapping[str, Any]) -> None:
+        if self._outcomes is not None:
+            await self._outcomes.player_matched(message)
+
+    def forwarded(self, race_id: str, node: str) -> None:
+        self._pushes.watched_from(race_id, node)
+
+    def pushes_received(self, race_id: str, kind: str, push: bytes) -> None:
+        self._pushes.received(race_id, kind, push)
+
+    def owner_moved(self, race_id: str, node: str) -> None:
         """Another node adopted ``race_id``: forward to it from now on (if we forward at all)."""
         if race_id in self._owners:
             self._owners[race_id] = (node, self._clock() + OWNER_CACHE_S)
@@ -381,10 +398,10 @@ class RaceEngine:
         elif new.seq != state.seq and not await self._store.write_now(new):
             return None
         for effect in effects:
-            await self._carry_out(race_id, effect, replies)
+            await self.carry_out(race_id, effect, replies)
         return replies
 
-    async def _serve_forwarded(self, race_id: str, command: Command) -> Replies | None:
+    async def serve_forwarded(self, race_id: str, command: Command) -> Replies | None:
         """A command another node forwarded; ``None`` when the race is not owned here."""
         state = self._owned.get(race_id)
         if state is None:
@@ -393,7 +410,7 @@ class RaceEngine:
             event = to_event(state, command, self._limits, self._now_ms())
             assert isinstance(event, race.Progress)
             for effect in self._progress_here(race_id, state, event):
-                await self._carry_out(race_id, effect, [])
+                await self.carry_out(race_id, effect, [])
             return []
         return await self._apply_local(race_id, command)
 
@@ -405,7 +422,7 @@ class RaceEngine:
 
     # -- effects ----------------------------------------------------------------------------
 
-    async def _carry_out(self, race_id: str, effect: race.Effect, replies: Replies) -> None:
+    async def carry_out(self, race_id: str, effect: race.Effect, replies: Replies) -> None:
         if race_id not in self._owned and not isinstance(effect, race.Reply):
             return  # given up meanwhile (its lease was taken): the new owner speaks for it
         match effect:
@@ -456,8 +473,8 @@ class RaceEngine:
         if not held:
             return  # taken since ``hold``: the events above carry a stable id, so no harm
         await self._cache.zrem(keys.races_active(), race_id)
-        if self._on_finished is not None:
-            await self._on_finished(state)
+        if self._outcomes is not None:
+            await self._outcomes.race_finished(state)
 
     # -- ownership ---------------------------------------------------------------------------
 
@@ -466,7 +483,7 @@ class RaceEngine:
         self._pushes.track(state.race_id, adopted=adopted)
         self._ticker.add(state.race_id)
 
-    def _given_up(self, race_id: str) -> None:
+    def given_up(self, race_id: str) -> None:
         """The store found this race's lease held by no one or by another node: drop it."""
         self._disown(race_id)
         self._owners.pop(race_id, None)

@@ -26,19 +26,19 @@ Six kinds of small JSON messages arrive there:
   waiting ``forward`` call, matched by request id. ``settled`` -- the
   requests of a served ``batch``: their callbacks are dropped.
 * ``matched`` -- a matchmaker on some node started a race for a player
-  queued here; ``on_matched`` delivers ``match.found`` to the player.
+  queued here; ``InboxHandler.matched`` delivers ``match.found`` to the player.
 * ``pushes`` -- the ``race.state`` snapshots of one tick slice of an owner's
   races that this node watches, ``[race, type, push]`` each, in one message
-  (``pushes_message``; see ``gateway.races.pushes``): handed to ``on_pushes``
+  (``pushes_message``; see ``gateway.races.pushes``): handed to ``InboxHandler.pushes_received``
   at once, in order.
 
-Before serving an ``apply`` or ``batch`` command, ``on_forwarded(race,
+Before serving an ``apply`` or ``batch`` command, ``InboxHandler.forwarded(race,
 sender)`` tells the owner which node sent it: that node watches the race
 (``gateway.races.pushes`` sends a race's snapshots only to the nodes that watch it).
 
 Every node also listens on the shared channel ``keys.channel_race_nodes()``
 for ``owner`` notices: a node that adopts a race says so there
-(``announce_owner``) and ``on_owner`` lets the others update the owner they
+(``announce_owner``) and ``InboxHandler.owner_moved`` lets the others update the owner they
 remember at once, so they can trust a known owner for long instead of asking
 Redis for it again every second.
 
@@ -58,8 +58,8 @@ import logging
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Final
+from collections.abc import Callable, Mapping
+from typing import Any, Final, Protocol
 
 import msgspec
 import orjson
@@ -77,12 +77,7 @@ OUTBOX_SIZE: Final = 4096  # quiet commands collected for the next batches, all 
 BATCH_WINDOW_S: Final = 0.005  # how long the first quiet command waits for others
 Command = Mapping[str, Any]
 Replies = list[tuple[str, Mapping[str, Any]]]
-Serve = Callable[[str, Command], Awaitable[Replies | None]]  # None: not owned here
-OnMatched = Callable[[Mapping[str, Any]], Awaitable[Any]]
 OnAnswer = Callable[[Mapping[str, Any]], None]  # a quiet command's error or ``moved``
-OnOwner = Callable[[str, str], None]  # (race, node) another node now owns the race
-OnForwarded = Callable[[str, str], None]  # (race, node) a node forwarded a command for it
-OnPushes = Callable[[str, str, bytes], None]  # (race, push type, encoded push)
 PUSHES: Final = b'{"t":"pushes",'
 
 
@@ -99,6 +94,25 @@ class _Pushes(msgspec.Struct):
 _pushes = msgspec.json.Decoder(_Pushes)
 
 
+class InboxHandler(Protocol):
+    """What a node does with its inbox's messages (``gateway.races.engine.RaceEngine``)."""
+
+    async def serve_forwarded(self, race_id: str, command: Command) -> Replies | None:
+        """Apply a command forwarded by another node; ``None``: not owned here."""
+
+    async def matched(self, message: Mapping[str, Any]) -> None:
+        """A ``matched`` notice: deliver ``match.found`` to the player."""
+
+    def owner_moved(self, race_id: str, node: str) -> None:
+        """Another node now owns the race."""
+
+    def forwarded(self, race_id: str, node: str) -> None:
+        """A node forwarded a command for the race (it watches the race)."""
+
+    def pushes_received(self, race_id: str, kind: str, push: bytes) -> None:
+        """One push of a ``pushes`` message (a race owned elsewhere)."""
+
+
 class RaceInbox:
     def __init__(
         self,
@@ -106,20 +120,12 @@ class RaceInbox:
         *,
         node_id: str,
         timeout_s: float,
-        serve: Serve,
-        on_matched: OnMatched | None = None,
-        on_owner: OnOwner | None = None,
-        on_forwarded: OnForwarded | None = None,
-        on_pushes: OnPushes | None = None,
+        handler: InboxHandler,
     ) -> None:
         self._pubsub = pubsub
         self._node = node_id
         self._timeout = timeout_s
-        self._serve = serve
-        self.on_matched = on_matched
-        self.on_owner = on_owner
-        self.on_forwarded = on_forwarded
-        self.on_pushes = on_pushes
+        self._handler = handler
         self._pending: dict[str, asyncio.Future[Any]] = {}
         self._quiet: OrderedDict[str, tuple[float, OnAnswer]] = OrderedDict()
         self._queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(INBOX_SIZE)
@@ -243,8 +249,8 @@ class RaceInbox:
             return
         if kind == "owner":
             node = str(message.get("node"))
-            if node != self._node and self.on_owner is not None:
-                self.on_owner(str(message.get("race")), node)
+            if node != self._node:
+                self._handler.owner_moved(str(message.get("race")), node)
             return
         try:
             self._queue.put_nowait(message)
@@ -257,9 +263,7 @@ class RaceInbox:
         except (msgspec.DecodeError, RecursionError) as exc:
             log.warning("dropping a malformed pushes message: %s", exc)
             return
-        on_pushes = self.on_pushes
-        if on_pushes is None:
-            return
+        on_pushes = self._handler.pushes_received
         for race_id, kind, raw in entries:
             push = bytes(raw)
             if not (push.startswith(b"{") and push.endswith(b"}")):
@@ -314,8 +318,8 @@ class RaceInbox:
                     sender, request = str(message["from"]), message["req"]
                     quiet = bool(message.get("quiet"))
                     await self._answer(sender, request, str(message["race"]), message["cmd"], quiet)
-                elif kind == "matched" and self.on_matched is not None:
-                    await self.on_matched(message)
+                elif kind == "matched":
+                    await self._handler.matched(message)
             except Exception:
                 log.exception("race inbox message failed")
 
@@ -323,10 +327,9 @@ class RaceInbox:
         self, sender: str, request: object, race_id: str, command: Command, quiet: bool
     ) -> None:
         answer: dict[str, Any] = {"t": "answer", "req": request}
-        if self.on_forwarded is not None:
-            self.on_forwarded(race_id, sender)
+        self._handler.forwarded(race_id, sender)
         try:
-            replies = await self._serve(race_id, command)
+            replies = await self._handler.serve_forwarded(race_id, command)
         except AppError as exc:
             answer["error"] = [exc.code.value, exc.message]
         else:

@@ -137,8 +137,7 @@ class Races:
             pubsub=pubsub,
             events=events,
             clock=clock,
-            on_finished=self._finished,
-            on_matched=self._matched,
+            outcomes=self,
             local=self.watchers,
         )
         self.matcher = Matchmaker(
@@ -359,13 +358,13 @@ class Races:
 
     # -- callbacks from the engine ---------------------------------------------------------
 
-    async def _finished(self, state: RaceState) -> None:
+    async def race_finished(self, state: RaceState) -> None:
         for user_id in state.racers:
             await self._queue.release(user_id, state.race_id)
         if state.code:
             await self._cache.delete(keys.race_code(state.code))
 
-    async def _matched(self, message: Mapping[str, Any]) -> None:
+    async def player_matched(self, message: Mapping[str, Any]) -> None:
         user_id, race_id = str(message["user"]), str(message["race"])
         payload = str(message["payload"]).encode()
         sessions = [s for s in self._sessions.of_user(user_id) if not s.ended]

@@ -11,6 +11,7 @@ import pytest
 
 from gateway.races import inbox as race_inbox
 from gateway.races.inbox import Command, RaceInbox, Replies
+from tests.race_engines import InboxHandlerFake
 from typogram import keys
 from typogram.adapters.memory_pubsub import MemoryPubSub
 from typogram.codes import ErrorCode
@@ -37,11 +38,10 @@ async def nodes() -> AsyncIterator[tuple[MemoryPubSub, Owner, RaceInbox, RaceInb
     async with MemoryPubSub() as pubsub:
         owner = Owner()
 
-        async def nothing(race_id: str, command: Command) -> Replies | None:
-            return None
-
-        a = RaceInbox(pubsub, node_id="a", timeout_s=1.0, serve=owner.serve)
-        b = RaceInbox(pubsub, node_id="b", timeout_s=1.0, serve=nothing)
+        a = RaceInbox(
+            pubsub, node_id="a", timeout_s=1.0, handler=InboxHandlerFake(serve=owner.serve)
+        )
+        b = RaceInbox(pubsub, node_id="b", timeout_s=1.0, handler=InboxHandlerFake())
         for inbox in (a, b):
             await inbox.open()
         async with asyncio.TaskGroup() as group:
@@ -113,12 +113,14 @@ async def test_a_full_outbox_refuses_at_once(
     assert [c["pos"] for _, c in owner.served] == [2, 4]
 
 
-async def test_owner_notices_reach_the_other_nodes_only(
-    nodes: tuple[MemoryPubSub, Owner, RaceInbox, RaceInbox],
-) -> None:
-    _, _, a, b = nodes
-    heard: dict[str, list[tuple[str, str]]] = {"a": [], "b": []}
-    a.on_owner = lambda race_id, node: heard["a"].append((race_id, node))
-    b.on_owner = lambda race_id, node: heard["b"].append((race_id, node))
-    await a.announce_owner("r7")
-    assert heard == {"a": [], "b": [("r7", "a")]}
+async def test_owner_notices_reach_the_other_nodes_only() -> None:
+    async with MemoryPubSub() as pubsub:
+        heard = {"a": InboxHandlerFake(), "b": InboxHandlerFake()}
+        a = RaceInbox(pubsub, node_id="a", timeout_s=1.0, handler=heard["a"])
+        b = RaceInbox(pubsub, node_id="b", timeout_s=1.0, handler=heard["b"])
+        for inbox in (a, b):
+            await inbox.open()
+        await a.announce_owner("r7")
+        assert (heard["a"].owners, heard["b"].owners) == ([], [("r7", "a")])
+        for inbox in (a, b):
+            await inbox.close()

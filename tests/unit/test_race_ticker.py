@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -23,6 +24,16 @@ T0 = 1_000_000.0  # seconds
 GO_MS = int(T0 * 1000) + 1_000
 
 
+@dataclass
+class Effects:
+    """The engine's side of a ticker: records the effects it is asked to carry out."""
+
+    later: list[tuple[str, race.Effect]]
+
+    async def carry_out(self, race_id: str, effect: race.Effect, replies: Replies) -> None:
+        self.later.append((race_id, effect))
+
+
 def running(race_id: str) -> RaceState:
     state = RaceState(race_id, "abcde " * 20, 1, "easy", "en", RaceConfig(countdown_ms=1_000))
     for user in ("ada", "bob"):
@@ -37,9 +48,6 @@ async def test_idle_races_are_not_ticked_until_something_is_due(
     clock = Clock(T0)
     owned = {"r1": running("r1"), "r2": running("r2")}
     later: list[tuple[str, race.Effect]] = []
-
-    async def carry_out(race_id: str, effect: race.Effect, replies: Replies) -> None:
-        later.append((race_id, effect))
 
     ticks: list[str] = []
     real_handle = race.handle
@@ -57,7 +65,7 @@ async def test_idle_races_are_not_ticked_until_something_is_due(
         )
         store = RaceStore(cache, node_id="n1", state_ttl_s=60, lease_s=3, clock=clock)
         ticker = RaceTicker(
-            tick_ms=50, owned=owned, store=store, pubsub=pubsub, clock=clock, carry_out=carry_out
+            tick_ms=50, owned=owned, store=store, pubsub=pubsub, clock=clock, effects=Effects(later)
         )
         part = {"r1", "r2"}
 
@@ -108,11 +116,8 @@ def counted_ticker(
 ) -> tuple[RaceTicker, list[int]]:
     """A 10 ms ticker whose slices are counted (the size of each) as they run."""
 
-    async def carry_out(race_id: str, effect: race.Effect, replies: Replies) -> None:
-        pass
-
     ticker = RaceTicker(
-        tick_ms=10, owned=owned, store=store, pubsub=pubsub, clock=clock, carry_out=carry_out
+        tick_ms=10, owned=owned, store=store, pubsub=pubsub, clock=clock, effects=Effects([])
     )
     slices: list[int] = []
     real_tick = ticker._tick

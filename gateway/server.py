@@ -194,6 +194,11 @@ class Gateway:
         await self.drain()
 
     @property
+    def hub(self) -> Hub:
+        """The services every connection of this node is given."""
+        return self._hub
+
+    @property
     def port(self) -> int:
         """The bound port (useful with ``ws_port=0``)."""
         if self._server is None:

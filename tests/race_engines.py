@@ -7,14 +7,14 @@ the test says.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
 
 from gateway.races.engine import RaceEngine
 from gateway.races.inbox import Command, Replies
 from gateway.races.members import Watchers
+from gateway.races.messages import Matched
 from tests.conftest import Clock, make_settings
 from typogram.adapters.memory_cache import MemoryCache
 from typogram.adapters.memory_events import InProcessEventLog
@@ -81,12 +81,12 @@ class InboxHandlerFake:
     serve: Serve = not_owned
     pushes: Pushes | None = None
     owners: list[tuple[str, str]] = field(default_factory=list)
-    matches: list[Mapping[str, Any]] = field(default_factory=list)
+    matches: list[Matched] = field(default_factory=list)
 
     async def serve_forwarded(self, race_id: str, command: Command) -> Replies | None:
         return await self.serve(race_id, command)
 
-    async def matched(self, message: Mapping[str, Any]) -> None:
+    async def matched(self, message: Matched) -> None:
         self.matches.append(message)
 
     def owner_moved(self, race_id: str, node: str) -> None:

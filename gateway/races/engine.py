@@ -55,7 +55,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, Final, Protocol
 
@@ -63,6 +63,7 @@ from gateway.races.commands import read_only, to_event
 from gateway.races.finish import limits
 from gateway.races.inbox import Command, RaceInbox, Replies
 from gateway.races.members import Watchers
+from gateway.races.messages import Answer, InboxMessage, Matched
 from gateway.races.pushes import RacePushes
 from gateway.races.store import RaceStore
 from gateway.races.ticker import RaceTicker
@@ -90,7 +91,7 @@ class RaceOutcomes(Protocol):
     async def race_finished(self, state: RaceState) -> None:
         """A race this node owned ended: release its players."""
 
-    async def player_matched(self, message: Mapping[str, Any]) -> None:
+    async def player_matched(self, message: Matched) -> None:
         """A ``matched`` notice from the node that started a player's race."""
 
 
@@ -259,14 +260,14 @@ class RaceEngine:
             except AppError:
                 self._owners.pop(race_id, None)
                 raise
-            if answer.get("moved"):
+            if answer.moved:
                 self._owners.pop(race_id, None)
                 await asyncio.sleep(0.05)
                 continue
-            if "error" in answer:
-                code, message = answer["error"]
+            if answer.error is not None:
+                code, message = answer.error
                 raise AppError(ErrorCode(code), message)
-            return [(str(t), d) for t, d in answer["replies"]]
+            return [(str(t), d) for t, d in answer.replies or []]
         raise AppError(ErrorCode.UNAVAILABLE, "the race is changing hands; retry")
 
     async def progress(
@@ -351,7 +352,7 @@ class RaceEngine:
 
     # -- the inbox's handler (``InboxHandler``) --------------------------------------
 
-    async def matched(self, message: Mapping[str, Any]) -> None:
+    async def matched(self, message: Matched) -> None:
         if self._outcomes is not None:
             await self._outcomes.player_matched(message)
 
@@ -366,12 +367,12 @@ class RaceEngine:
         if race_id in self._owners:
             self._owners[race_id] = (node, self._clock() + OWNER_CACHE_S)
 
-    def _quiet(self, race_id: str, answer: Mapping[str, Any], on_error: OnError) -> None:
+    def _quiet(self, race_id: str, answer: Answer, on_error: OnError) -> None:
         """A quiet command failed or found the race moved (dropped: the next one retries)."""
-        if answer.get("moved"):
+        if answer.moved:
             self._owners.pop(race_id, None)
-        elif "error" in answer:
-            code, message = answer["error"]
+        elif answer.error is not None:
+            code, message = answer.error
             on_error(AppError(ErrorCode(code), message))
 
     async def load(self, race_id: str) -> RaceState | None:
@@ -414,7 +415,7 @@ class RaceEngine:
             return []
         return await self._apply_local(race_id, command)
 
-    async def send_to_node(self, node: str, message: Mapping[str, Any]) -> None:
+    async def send_to_node(self, node: str, message: InboxMessage) -> None:
         await self._inbox.send_to_node(node, message)
 
     def _read_only(self, state: RaceState, command: Command) -> Replies:

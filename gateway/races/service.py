@@ -52,6 +52,7 @@ from gateway.races.engine import RaceEngine
 from gateway.races.inbox import Command
 from gateway.races.matcher import Matchmaker, RatingSource, marker_ttl, race_config, race_text
 from gateway.races.members import Watchers
+from gateway.races.messages import Matched
 from gateway.races.queues import MatchQueue, MemoryMatchQueue, RedisMatchQueue
 from gateway.sessions.session import Session, SessionRegistry
 from rooms import race, tournament
@@ -364,9 +365,9 @@ class Races:
         if state.code:
             await self._cache.delete(keys.race_code(state.code))
 
-    async def player_matched(self, message: Mapping[str, Any]) -> None:
-        user_id, race_id = str(message["user"]), str(message["race"])
-        payload = str(message["payload"]).encode()
+    async def player_matched(self, message: Matched) -> None:
+        user_id, race_id = message.user, message.race
+        payload = message.payload.encode()
         sessions = [s for s in self._sessions.of_user(user_id) if not s.ended]
         if not sessions:  # the player moved on: try wherever they are now
             await self._pubsub.publish(keys.channel_user(user_id), payload)

@@ -4,13 +4,13 @@ owner, a forwarded command never overtaking them, refusals reported, owner notic
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
-from typing import Any
+from collections.abc import AsyncIterator
 
 import pytest
 
 from gateway.races import inbox as race_inbox
 from gateway.races.inbox import Command, RaceInbox, Replies
+from gateway.races.messages import Answer
 from tests.race_engines import InboxHandlerFake
 from typogram import keys
 from typogram.adapters.memory_pubsub import MemoryPubSub
@@ -59,7 +59,7 @@ async def test_quiet_commands_travel_in_one_batch_and_only_refusals_come_back(
     pubsub, owner, _, b = nodes
     messages: list[bytes] = []
     await pubsub.subscribe(keys.channel_race_node("a"), lambda _c, m: messages.append(m))
-    answers: list[Mapping[str, Any]] = []
+    answers: list[Answer] = []
     for pos in (2, 4, -1, 6):
         command = {"k": "progress", "user": "ada", "pos": pos, "errors": 0}
         b.send_quiet("a", "r1", command, answers.append)
@@ -69,8 +69,8 @@ async def test_quiet_commands_travel_in_one_batch_and_only_refusals_come_back(
     assert len(messages) == 1 and b.batches_sent == 1
     assert [c["pos"] for _, c in owner.served] == [2, 4, -1, 6]  # in order
     assert len(answers) == 2
-    assert answers[0]["error"] == [ErrorCode.BAD_REQUEST.value, "progress never goes backwards"]
-    assert answers[1].get("moved")  # r9 is not owned there
+    assert answers[0].error == (ErrorCode.BAD_REQUEST.value, "progress never goes backwards")
+    assert answers[1].moved  # r9 is not owned there
     assert b.quiet_pending == 0  # the owner settled the batch: no callback held until timeout
 
 
@@ -94,7 +94,7 @@ async def test_a_forwarded_command_goes_after_the_quiet_ones_it_follows(
     progress = {"k": "progress", "user": "ada", "pos": 118, "errors": 0}
     b.send_quiet("a", "r1", progress, lambda answer: None)
     answer = await b.forward("a", "r1", {"k": "finish", "user": "ada", "keys": []})
-    assert answer["replies"] == [["race.finished", {"race": "r1"}]]
+    assert answer.replies == [("race.finished", {"race": "r1"})]
     assert [c["k"] for _, c in owner.served] == ["progress", "finish"]
 
 
@@ -103,12 +103,12 @@ async def test_a_full_outbox_refuses_at_once(
 ) -> None:
     _, owner, _, b = nodes
     monkeypatch.setattr(race_inbox, "OUTBOX_SIZE", 2)
-    answers: list[Mapping[str, Any]] = []
+    answers: list[Answer] = []
     for pos in (2, 4, 6):
         b.send_quiet(
             "a", "r1", {"k": "progress", "user": "u", "pos": pos, "errors": 0}, answers.append
         )
-    assert [a["error"][0] for a in answers] == [ErrorCode.UNAVAILABLE.value]
+    assert [a.error and a.error[0] for a in answers] == [ErrorCode.UNAVAILABLE.value]
     await asyncio.sleep(race_inbox.BATCH_WINDOW_S * 4)
     assert [c["pos"] for _, c in owner.served] == [2, 4]
 

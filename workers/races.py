@@ -19,7 +19,8 @@
   histogram behind ranks when it is due (``typogram.ratings`` rule 5).
 * ``tournament.race``: ``rooms.tournament.RaceCompleted`` applied through
   ``workers.tournament_store``; a race already counted or outside the window
-  is skipped (idempotent).
+  is skipped (idempotent). Only accepted finishes count (``rooms.tournament``
+  rule 3): the race's ``custom`` and each finisher's ``flags`` go with it.
 """
 
 from __future__ import annotations
@@ -146,11 +147,17 @@ async def handle_tournament_score(platform: Platform, topic: str, event: Event) 
     if event.type != "tournament.race":
         return
     d = event.data
+    results = d.get("results") or {}
     completed = tournament.RaceCompleted(
         race_id=str(d["race"]),
         started_at_ms=int(d.get("started_at") or 0),
         ended_at_ms=int(d.get("ended_at") or event.ts),
-        standings=list(d.get("standings") or []),
+        # Each finisher's flags from the replay beside its row: flagged finishes don't count.
+        standings=[
+            {**row, "flags": list((results.get(str(row.get("user"))) or {}).get("flags") or [])}
+            for row in d.get("standings") or []
+        ],
+        custom=bool(d.get("custom")),
     )
 
     def step(state: tournament.TournamentState) -> tournament.Step:

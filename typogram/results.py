@@ -317,6 +317,22 @@ _BESTS_OF = select(personal_bests.c.category, personal_bests.c.wpm).where(
 _SEEDED = "~seeded"
 
 
+async def raise_best(db: Database, cache: Cache, user_id: str, category: str, wpm: float) -> bool:
+    """Rule 2: one ``zadd`` that only raises; seeds a missing set from SQL. Whether
+    ``wpm`` is the user's best in ``category`` now (a tie keeps the earlier)."""
+    key = keys.user_bests(user_id)
+    changed = await cache.zadd(key, {category: wpm, _SEEDED: 0.0}, only_greater=True)
+    if changed < 2:  # the set was there (it always holds _SEEDED): raised or not
+        return changed == 1
+    async with db.read(primary=True) as conn:
+        stored = {
+            str(c): float(w) for c, w in (await conn.execute(_BESTS_OF, {"user_id": user_id})).all()
+        }
+    if stored:
+        await cache.zadd(key, stored, only_greater=True)
+    return category not in stored or wpm > stored[category]
+
+
 def newest_first(*lists: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Public rows of several sources, one per id, newest first (rule 5)."""
     by_id: dict[str, dict[str, Any]] = {}
@@ -412,19 +428,7 @@ class Results:
             )
 
     async def _best(self, sub: Submission) -> bool:
-        """Rule 2: one ``zadd`` that only raises; seeds a missing set from SQL."""
-        key, category, wpm = keys.user_bests(sub.user_id), sub.spec.category, sub.result.wpm
-        changed = await self.cache.zadd(key, {category: wpm, _SEEDED: 0.0}, only_greater=True)
-        if changed < 2:  # the set was there (it always holds _SEEDED): raised or not
-            return changed == 1
-        async with self.db.read(primary=True) as conn:
-            stored = {
-                str(c): float(w)
-                for c, w in (await conn.execute(_BESTS_OF, {"user_id": sub.user_id})).all()
-            }
-        if stored:
-            await self.cache.zadd(key, stored, only_greater=True)
-        return category not in stored or wpm > stored[category]
+        return await raise_best(self.db, self.cache, sub.user_id, sub.spec.category, sub.result.wpm)
 
     async def page(
         self, user_id: str, *, limit: int, cursor: str | None

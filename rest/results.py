@@ -35,8 +35,8 @@ from typogram import boards, keys
 from typogram.anticheat import Timing, Verdict, judge, limits_from
 from typogram.codes import ErrorCode
 from typogram.errors import AppError
+from typogram.history import history_of
 from typogram.logs import get_logger
-from typogram.ports import Cache
 from typogram.results import ALREADY_SUBMITTED, Results, Submission, public, row_of
 from typogram.settings import Settings
 from typogram.tokens import Claims
@@ -143,19 +143,6 @@ def ranked(result: Result, settings: Settings) -> bool:
         min_seconds=settings.typing_board_min_seconds,
         min_words=settings.typing_board_min_words,
     )
-
-
-async def best_so_far(cache: Cache, user_id: str, min_results: int) -> float | None:
-    """The user's best WPM over every category (``keys.user_bests``), once at least
-    ``min_results`` accepted results stand behind it (``keys.user_history_count``):
-    a newcomer's first slow test is no yardstick for the next."""
-    top, count = await asyncio.gather(
-        cache.zrevrange(keys.user_bests(user_id), 0, 0),
-        cache.get(keys.user_history_count(user_id)),
-    )
-    if count is None or int(count) < min_results:
-        return None
-    return top[0][1] if top and top[0][1] > 0 else None
 
 
 def results_of(request: Request) -> Results:
@@ -278,10 +265,11 @@ async def _judged(
     if claims.is_guest:
         stored, best = await load_test(platform.cache, body.test_id, claims.subject), None
     else:
-        stored, best = await asyncio.gather(
+        stored, history = await asyncio.gather(
             load_test(platform.cache, body.test_id, claims.subject),
-            best_so_far(platform.cache, claims.subject, settings.typing_history_min_results),
+            history_of(platform.cache, claims.subject, settings.typing_history_min_results),
         )
+        best = history.best
     if stored is None:
         raise AppError(
             ErrorCode.NOT_FOUND, "no such test, or it has expired", fields={"test_id": "unknown"}

@@ -40,6 +40,10 @@ Rules:
 8. Speed while typing: at least ``SPAN_MIN_KEYS`` character keys typed
    faster than ``wpm_cap`` from the first to the last (whatever the clock the
    result is scored on) rejects like raw WPM over the cap.
+9. A record needs a history: WPM above ``record_wpm`` flags
+   (``newcomer_record``). The caller passes the record of the result's board
+   only for a user without the minimum history (``typogram.results.History``),
+   so a new account's result waits for review instead of taking rank 1.
 """
 
 from __future__ import annotations
@@ -222,8 +226,9 @@ def judge(
     limits: Limits,
     *,
     best_wpm: float | None = None,
+    record_wpm: float | None = None,
 ) -> tuple[Verdict, Timing]:
-    """Rules 1-7 for one scored log; the verdict and the timing it was judged on."""
+    """Rules 1-9 for one scored log; the verdict and the timing it was judged on."""
     timing = timing_of(replay, result, limits)
     rejects: list[Reason] = []
     flags: list[Reason] = []
@@ -269,6 +274,14 @@ def judge(
                     f"{result.raw_wpm:.0f} WPM is far above this typist's best ({best_wpm:.0f})",
                 )
             )
+    if record_wpm is not None and result.wpm > record_wpm:
+        flags.append(
+            Reason(
+                "newcomer_record",
+                f"{result.wpm:.0f} WPM would take the record ({record_wpm:.0f}) before this "
+                "typist has a history",
+            )
+        )
     if rejects:
         return Verdict("reject", tuple(rejects + flags)), timing
     if flags:

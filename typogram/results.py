@@ -55,7 +55,7 @@ import orjson
 from sqlalchemy import and_, bindparam, func, or_, select
 from sqlalchemy.dialects import mysql, sqlite
 
-from typogram import keys, topics
+from typogram import history, keys, topics
 from typogram.anticheat import Verdict
 from typogram.codes import ErrorCode
 from typogram.db.database import Database
@@ -68,8 +68,6 @@ from typogram.texts import TextSpec
 from typogram.typing import Result, analytics
 
 log = get_logger("typogram.results")
-# How long the count behind the history rule lasts without a new accepted result.
-HISTORY_TTL_S = 90 * 24 * 3600
 
 EVENT_ACCEPTED = "result.accepted"
 ALREADY_SUBMITTED = "this test has already been submitted"
@@ -333,6 +331,14 @@ async def raise_best(db: Database, cache: Cache, user_id: str, category: str, wp
     return category not in stored or wpm > stored[category]
 
 
+async def race_accepted(db: Database, cache: Cache, user_id: str, wpm: float) -> None:
+    """An accepted race finish joins its racer's history (``typogram.history`` rules 1-2):
+    counted, and its WPM in the racer's best set beside the test categories."""
+    await asyncio.gather(
+        history.add(cache, user_id), raise_best(db, cache, user_id, history.RACES_BEST, wpm)
+    )
+
+
 def newest_first(*lists: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Public rows of several sources, one per id, newest first (rule 5)."""
     by_id: dict[str, dict[str, Any]] = {}
@@ -411,7 +417,7 @@ class Results:
         if sub.verdict.action != "accept":
             await remembered
             return view, False
-        counted = self.cache.incr(keys.user_history_count(sub.user_id), ttl=HISTORY_TTL_S)
+        counted = history.add(self.cache, sub.user_id)
         _, best, _, _ = await asyncio.gather(
             remembered, self._best(sub), self._board(event), counted
         )

@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import orjson
 from sqlalchemy import and_, bindparam, or_, select, update
 
-from typogram import boards, keys, tallies
+from typogram import boards, history, keys, tallies
 from typogram.accounts import audit_insert
 from typogram.codes import ErrorCode
 from typogram.db.database import Database
@@ -63,11 +63,11 @@ from typogram.leaderboards import Leaderboards, Score, result_scores
 from typogram.ports import Cache
 from typogram.records import Records
 from typogram.results import (
-    HISTORY_TTL_S,
     UPSERT_BEST_MYSQL,
     UPSERT_BEST_SQLITE,
     decode_cursor,
     encode_cursor,
+    race_accepted,
     raise_best,
 )
 
@@ -336,8 +336,10 @@ class Reviews:
                 if best is not None:
                     await raise_best(self.db, self.cache, user, str(best[0]), float(best[1]))
                 if first:
-                    await self.cache.incr(keys.user_history_count(user), ttl=HISTORY_TTL_S)
+                    await history.add(self.cache, user)
                 await self.cache.delete(keys.user_recent_results(user))
+            elif row["kind"] == "race" and first:
+                await race_accepted(self.db, self.cache, user, float(row["wpm"]))
             await self.records.changed([user])
         except Exception as exc:
             async with self.db.write() as conn:

@@ -38,6 +38,7 @@ from typogram.codes import ErrorCode
 from typogram.db.schema import race_results, races, rated_races, rating_history, user_ratings
 from typogram.errors import AppError
 from typogram.ports import Event
+from typogram.results import race_accepted
 from typogram.topics import RACE_EVENTS, TOURNAMENT_SCORES
 from workers.runtime import Group, Periodic
 from workers.tournament_store import TournamentStore
@@ -73,6 +74,11 @@ async def record_race(platform: Platform, event: Event) -> bool:
         fresh = False  # the duplicate's: it stored the race
     players = [s.user for s in race.registered]
     rated = [str(s["user"]) for s in race.rated_standings()]
+    if fresh:  # each accepted finish joins its racer's history, once
+        for user in rated:
+            score = race.results.get(user)
+            if score is not None and not score.flags:
+                await race_accepted(platform.db, platform.cache, user, score.wpm)
     # Also for a replay: a cache write lost after the commit is healed by the retry.
     await platform.ratings.remember(await platform.ratings.read(rated))
     await platform.records.changed(players)

@@ -141,17 +141,19 @@ async def attempt(request: Request, body: AttemptBody, claims: Claims) -> Reply:
 async def _scored(
     platform: Platform, challenge_id: str, body: AttemptBody, claims: Claims, now: int
 ) -> Reply:
-    doc, history = await asyncio.gather(
+    doc, known = await asyncio.gather(
         challenge_of(platform, challenge_id),
         history_of(platform.cache, claims.subject, platform.settings.typing_history_min_results),
     )
-    best = history.best
+    best = known.best
     try:
         replayed = replay(doc["text"], body.keystrokes)
     except LogError as exc:
         raise malformed(exc) from exc
     result = score(replayed)
-    verdict, timing = judge(replayed, result, limits_from(platform.settings), best_wpm=best)
+    verdict, timing = judge(
+        replayed, result, limits_from(platform.settings), best_wpm=best, profile=known.rhythm
+    )
     if verdict.action == "reject":
         raise refused(verdict)
     flagged = verdict.action == "flag"

@@ -31,11 +31,11 @@ from starlette.requests import Request
 from rest.context import paging, platform_of
 from rest.routing import Api, Reply
 from rest.typing_tests import is_test_id, load_test, spec_of
-from typogram import boards, keys
+from typogram import boards, keys, rhythm
 from typogram.anticheat import Timing, Verdict, judge, limits_from
 from typogram.codes import ErrorCode
 from typogram.errors import AppError
-from typogram.history import history_of
+from typogram.history import History, history_of
 from typogram.logs import get_logger
 from typogram.results import ALREADY_SUBMITTED, Results, Submission, public, row_of
 from typogram.settings import Settings
@@ -262,14 +262,15 @@ async def _judged(
     """The issued test, the log replayed, scored and judged: 404, 400 or 422 on the way."""
     platform = platform_of(request)
     settings = platform.settings
+    known = History()
     if claims.is_guest:
-        stored, best = await load_test(platform.cache, body.test_id, claims.subject), None
+        stored = await load_test(platform.cache, body.test_id, claims.subject)
     else:
-        stored, history = await asyncio.gather(
+        stored, known = await asyncio.gather(
             load_test(platform.cache, body.test_id, claims.subject),
             history_of(platform.cache, claims.subject, settings.typing_history_min_results),
         )
-        best = history.best
+    best = known.best
     if stored is None:
         raise AppError(
             ErrorCode.NOT_FOUND, "no such test, or it has expired", fields={"test_id": "unknown"}
@@ -280,9 +281,12 @@ async def _judged(
     except LogError as exc:
         raise malformed(exc) from exc
     result = score(replayed, seconds=spec.seconds if spec.mode == "time" else None)
-    verdict, timing = judge(replayed, result, limits_from(settings), best_wpm=best)
+    verdict, timing = judge(
+        replayed, result, limits_from(settings), best_wpm=best, profile=known.rhythm
+    )
     if verdict.action == "reject":
         raise refused(verdict)
+    accepted = verdict.action == "accept" and not claims.is_guest
     submission = Submission(
         result_id=uuid.uuid4().hex,
         user_id=claims.subject,
@@ -295,6 +299,7 @@ async def _judged(
         created_at=int(time.time() * 1000),
         ranked=ranked(result, settings),
         evidence=evidence_of(result, timing, best) if verdict.action == "flag" else {},
+        rhythm=rhythm.encode(rhythm.fold(known.rhythm, result)) if accepted else None,
     )
     per_second = [{"raw": s.raw, "wpm": s.wpm, "errors": s.errors} for s in result.per_second]
     return submission, per_second

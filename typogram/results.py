@@ -91,6 +91,8 @@ class Submission:
     ranked: bool = True
     # What the checks saw, for the review of a flagged result (JSON-ready).
     evidence: Mapping[str, Any] = field(default_factory=dict)
+    # The user's rhythm profile with this result folded in, to keep once it is accepted.
+    rhythm: bytes | None = None
 
 
 def row_of(sub: Submission) -> dict[str, Any]:
@@ -418,8 +420,13 @@ class Results:
             await remembered
             return view, False
         counted = history.add(self.cache, sub.user_id)
-        _, best, _, _ = await asyncio.gather(
-            remembered, self._best(sub), self._board(event), counted
+        rhythm = (
+            history.remember_rhythm(self.cache, sub.user_id, sub.rhythm)
+            if sub.rhythm is not None
+            else asyncio.sleep(0)
+        )
+        _, best, _, _, _ = await asyncio.gather(
+            remembered, self._best(sub), self._board(event), counted, rhythm
         )
         return view, best
 

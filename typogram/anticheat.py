@@ -50,7 +50,10 @@ Rules:
     ``min_rhythm_z``) is flagged ``unlike_own_rhythm``, and one whose pace is
     more than ``max_pace_z`` standard deviations faster than the user's
     usual pace ``faster_than_own_pace`` (a log replayed faster keeps the
-    rhythm but not the pace).
+    rhythm but not the pace). A result that follows the user's own rhythm
+    clearly (``pairs_z`` of at least ``own_rhythm_clears_z``) is not flagged
+    by rule 5: the user's own pairs are better evidence than the word starts
+    and repeats of one test, which some slow typists barely show.
 """
 
 from __future__ import annotations
@@ -89,7 +92,8 @@ class Limits:
     history_margin_wpm: float = 5.0
     rhythm_min_results: int = 10  # rule 10
     min_rhythm_z: float = 1.5
-    max_pace_z: float = 3.5
+    max_pace_z: float = 4.0
+    own_rhythm_clears_z: float = 3.0  # rule 10: own rhythm this clear outweighs rule 5
 
 
 def limits_from(settings: Settings) -> Limits:
@@ -351,7 +355,12 @@ def _timing_rules(
                 f"keystroke intervals lack a typist's long tail (skewness {timing.skewness:.2f})",
             )
         )
-    if timing.structure_z is not None and timing.structure_z < limits.min_structure_z:
+    own = timing.rhythm.pairs_z if timing.rhythm is not None else None
+    if (
+        timing.structure_z is not None
+        and timing.structure_z < limits.min_structure_z
+        and (own is None or own < limits.own_rhythm_clears_z)
+    ):
         flags.append(
             Reason(
                 "no_timing_structure",

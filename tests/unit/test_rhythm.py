@@ -107,3 +107,22 @@ def test_any_log_folds_and_compares_without_error(log: list[tuple[int, str]]) ->
     found = rhythm.compare(profile, result)
     assert found.pairs_z is None or found.pairs_z == found.pairs_z  # never NaN
     assert profile.pace_sd >= rhythm.MIN_PACE_SD
+
+
+def test_a_typists_own_rhythm_outweighs_one_tests_missing_word_starts() -> None:
+    """A slow typist whose word starts are barely slower than the inside of words is
+    flagged ``no_timing_structure`` on a new account; on their own account, where the
+    log follows their own letter pairs clearly, it is accepted."""
+    rng = random.Random(232)
+    person = typists.Typist.draw(rng, wpm=35)
+    text = typists.words_text(rng, 25)
+    run, result = scored(text, person.type(text, rng))
+    assert judge(run, result, LIMITS)[0].codes == ("no_timing_structure",)  # type: ignore[arg-type]
+    profile = None
+    for _ in range(10):
+        earlier = typists.words_text(rng, 25)
+        profile = rhythm.fold(profile, scored(earlier, person.type(earlier, rng))[1])
+    verdict, timing = judge(run, result, LIMITS, profile=profile)  # type: ignore[arg-type]
+    assert verdict.action == "accept"
+    assert timing.rhythm is not None and timing.rhythm.pairs_z is not None
+    assert timing.rhythm.pairs_z >= LIMITS.own_rhythm_clears_z

@@ -374,7 +374,7 @@ def _rhythm_rules(rhythm: Rhythm | None, limits: Limits, flags: list[Reason]) ->
     """Rule 10."""
     if rhythm is None:
         return
-    if rhythm.pairs_z is not None and rhythm.pairs_z < limits.min_rhythm_z:
+    if rhythm.pairs_z is not None and rhythm.pairs_z < limits.min_rhythm_z * rhythm.weight():
         flags.append(
             Reason(
                 "unlike_own_rhythm",

@@ -19,7 +19,8 @@ Rules:
    correlation of the result's per-pair relative intervals with the
    profile's over the pairs both know (``MIN_SHARED`` pairs and
    ``MIN_INTERVALS`` intervals at least, each pair seen ``MIN_SAMPLES`` times
-   in the profile), as a Fisher z-score — a person's
+   in the profile; a threshold on it applies in full from ``FULL_INTERVALS``
+   on and scaled down below, ``Rhythm.weight``), as a Fisher z-score — a person's
    own rhythm gives a clearly positive one, timing independent of the keys
    about 0; and ``pace_z``, how many standard deviations (at least
    ``MIN_PACE_SD``) the result's pace is faster than the profile's.
@@ -40,7 +41,8 @@ from typogram.typing import BigramStat, Result
 
 MAX_PAIRS = 400
 MIN_SHARED = 20
-MIN_INTERVALS = 60  # rule 2: fewer intervals say too little of a rhythm
+MIN_INTERVALS = 40  # rule 2: fewer intervals say too little of a rhythm
+FULL_INTERVALS = 60  # from here on the threshold applies in full (``Rhythm.weight``)
 MIN_SAMPLES = 2
 SHRINK = 3.0  # rule 2: prior samples pulling a rarely seen pair's value towards 0
 MIN_PACE_SD = 0.08  # log units: a person's pace varies at least this much between tests
@@ -74,6 +76,13 @@ class Rhythm:
     shared: int
     pairs_z: float | None
     pace_z: float | None
+    intervals: int = 0  # behind ``pairs_z``
+
+    def weight(self) -> float:
+        """How much ``pairs_z`` can say, 0..1: a short log's is noisier for a person too,
+        so a threshold on it is scaled by this (full from ``FULL_INTERVALS``)."""
+        span = FULL_INTERVALS - MIN_INTERVALS
+        return min(1.0, max(0.0, (self.intervals - MIN_INTERVALS) / span))
 
 
 def _pace(bigrams: Mapping[str, BigramStat]) -> tuple[float, int] | None:
@@ -134,9 +143,9 @@ def compare(profile: Profile, result: Result) -> Rhythm:
         return Rhythm(shared, None, pace_z)
     cxx, cyy, cxy = sxx - sx * sx / n, syy - sy * sy / n, sxy - sx * sy / n
     if cxx <= 0 or cyy <= 0:
-        return Rhythm(shared, 0.0, pace_z)
+        return Rhythm(shared, 0.0, pace_z, n)
     r = max(-0.999999, min(0.999999, cxy / math.sqrt(cxx * cyy)))
-    return Rhythm(shared, math.atanh(r) * math.sqrt(n - 3), pace_z)
+    return Rhythm(shared, math.atanh(r) * math.sqrt(n - 3), pace_z, n)
 
 
 def encode(profile: Profile) -> bytes:

@@ -36,12 +36,14 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from bench import typists as T
 from typogram import anticheat, rhythm, typing
 
 LIMITS = anticheat.Limits()
 HISTORY = 10  # earlier tests behind an account (the default typing_history_min_results)
+Log = list[Any]  # a keystroke log: [ms, key] pairs as the API takes them
 # Board tests and how often they are taken (words-25 the most).
 TESTS: tuple[tuple[str, int, int | None, float], ...] = (
     ("words-25", 25, None, 0.35),
@@ -70,7 +72,7 @@ def draw_case(rng: random.Random) -> Case:
     return Case(kind, T.words_text(rng, words), seconds)
 
 
-def judged(case: Case, log: list, account: Account | None) -> tuple[str, float, tuple[str, ...]]:
+def judged(case: Case, log: Log, account: Account | None) -> tuple[str, float, tuple[str, ...]]:
     run = typing.replay(case.text, log)
     result = typing.score(run, seconds=case.seconds)
     best, profile = (account.best, account.profile) if account else (None, None)
@@ -92,11 +94,12 @@ class Account:
 
 
 def account_of(
-    make_log: Callable[[str], list], rng: random.Random, *, judge: bool = True
+    make_log: Callable[[str], Log], rng: random.Random, *, judge: bool = True
 ) -> Account:
     """The account ``make_log`` built by typing ``HISTORY`` words-25 tests, each judged
     as the server would and folded in when accepted (``judge=False``: all folded)."""
-    best, profile, speeds = 0.0, None, []
+    best, profile = 0.0, None
+    speeds: list[float] = []
     for _ in range(HISTORY):
         text = T.words_text(rng, 25)
         run = typing.replay(text, make_log(text))
@@ -126,11 +129,11 @@ def person_account(typist: T.Typist, rng: random.Random) -> Account:
 
 
 # A bot strategy: (rng, case, wpm) -> its log of the case at about ``wpm``.
-Strategy = Callable[[random.Random, Case, float], list]
+Strategy = Callable[[random.Random, Case, float], Log]
 
 
 def _bot(make: Callable[[float], T.Gaps]) -> Strategy:
-    def run(rng: random.Random, case: Case, wpm: float) -> list:
+    def run(rng: random.Random, case: Case, wpm: float) -> Log:
         until = None if case.seconds is None else case.seconds * 1000
         return T.bot_log(make(wpm), case.text, rng, until)
 
@@ -157,20 +160,20 @@ STRATEGIES: dict[str, Strategy] = {
 }
 
 
-def replayed_faster(rng: random.Random, case: Case) -> tuple[list, Account]:
+def replayed_faster(rng: random.Random, case: Case) -> tuple[Log, Account]:
     """A person's own log of this text replayed 1.5-2 times as fast, on their account."""
     typist = T.Typist.draw(rng)
     account = person_account(typist, rng)
     log = typist.type(
         case.text, rng, until_ms=None if case.seconds is None else case.seconds * 2000
     )
-    faster = T.scaled(log, rng.uniform(0.5, 0.67))
+    faster: Log = T.scaled(log, rng.uniform(0.5, 0.67))
     if case.seconds is not None:
         faster = [k for k in faster if k[0] <= case.seconds * 1000 + 300]
     return faster, account
 
 
-def _mimic(rng: random.Random, case: Case) -> list:
+def _mimic(rng: random.Random, case: Case) -> Log:
     typist = T.Typist.draw(rng, wpm=rng.uniform(120, 170))
     return typist.type(case.text, rng, until_ms=_until(case))
 
@@ -195,7 +198,7 @@ def bots_account(rng: random.Random, strategy: Strategy) -> tuple[Account | None
     most a history a bot built can hold)."""
     wpm = _speed(rng)
 
-    def log(text: str) -> list:
+    def log(text: str) -> Log:
         return strategy(rng, Case("words-25", text, None), wpm)
 
     return account_of(log, rng, judge=False), wpm
@@ -264,8 +267,8 @@ def main() -> None:
             outcomes = []
             for _ in range(args.bots):
                 case = draw_case(rng)
-                account, wpm = scenario(rng, strategy)
-                outcomes.append(judged(case, strategy(rng, case, wpm), account))
+                played_on, wpm = scenario(rng, strategy)
+                outcomes.append(judged(case, strategy(rng, case, wpm), played_on))
             caught, total = caught + _row(name, outcomes), total + args.bots
         if scenario is own_account:
             cases = [draw_case(rng) for _ in range(args.bots)]

@@ -33,7 +33,7 @@ import time
 import uuid
 from collections import Counter
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import Any, cast
 
 import redis
 from picows import ws_connect
@@ -92,7 +92,8 @@ class Worker:
             async with gate:
                 token = next(tokens)
                 url = self.urls[index % len(self.urls)]
-                _, peer = await ws_connect(lambda: Peer(token, self.on_frame), url)
+                _, listener = await ws_connect(lambda: Peer(token, self.on_frame), url)
+                peer = cast(Peer, listener)
                 await asyncio.wait_for(peer.welcome, 30)
                 self.joined[peer] = asyncio.get_running_loop().create_future()
                 peer.send({"t": "room.join", "id": 1, "d": {"room": room}})
@@ -174,7 +175,9 @@ def _wait_subscribed(client: redis.Redis, prefix: str, rooms: list[str], nodes: 
         time.sleep(0.05)
 
 
-def run_size(args: argparse.Namespace, gateways: list[GatewayProcess], prefix: str, size: int):
+def run_size(
+    args: argparse.Namespace, gateways: list[GatewayProcess], prefix: str, size: int
+) -> list[dict[str, Any]]:
     rooms = [f"r{size}-{i}-{uuid.uuid4().hex[:6]}" for i in range(max(1, args.members // size))]
     urls = [g.url for g in gateways]
     ctx = mp.get_context("spawn")

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import multiprocessing
 import os
 import resource
 import signal
@@ -23,8 +22,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +96,12 @@ def base_env(data_dir: str, **settings: object) -> dict[str, str]:
         TYPOGRAM_JWT_SECRET=SECRET,
         TYPOGRAM_DATA_DIR=data_dir,
         TYPOGRAM_LOG_LEVEL="WARNING",
+        # Several processes per run: no metrics listener each (a fixed port would clash).
+        TYPOGRAM_METRICS_PORT="0",
+        # Load comes from one address: the per-IP quotas would refuse it.
+        TYPOGRAM_REGISTER_PER_IP_PER_HOUR="100000000",
+        TYPOGRAM_GUEST_TOKENS_PER_IP_PER_HOUR="100000000",
+        TYPOGRAM_LOGIN_ATTEMPTS_PER_IP_PER_15MIN="100000000",
     )
     env.update({f"TYPOGRAM_{k.upper()}": str(v) for k, v in settings.items()})
     return env
@@ -114,6 +120,12 @@ def migrated_dir() -> str:
     return data_dir
 
 
+ONE_ADDRESS: dict[str, object] = {
+    "ws_max_connections_per_ip": 1_000_000,
+    "ws_max_connections_per_ip_before_hello": 1_000_000,
+}
+
+
 class GatewayProcess:
     """``typogram gateway`` in a subprocess; ``settings`` become ``TYPOGRAM_*`` variables.
 
@@ -130,6 +142,9 @@ class GatewayProcess:
         self.log_path = Path(data_dir) / f"gateway-{self.port}.log"
         self.http_port = free_port()  # every role answers /health and /metrics there
         self.profiled = bool(profile) and profile_steps
+        # Every client of a bench comes from 127.0.0.1: the per-address caps are lifted
+        # (a setting passed in wins); the per-user cap stays (clients are distinct users).
+        settings = {**ONE_ADDRESS, **settings}
         env = base_env(data_dir, ws_port=self.port, http_port=self.http_port, **settings)
         if self.profiled:
             env["BENCH_PROFILE_ON_SIGNAL"] = "1"
@@ -192,7 +207,7 @@ class GatewayProcess:
             return self.proc.wait()
 
 
-class Peer(WSListener):  # type: ignore[misc]
+class Peer(WSListener):
     """One client connection: hello on connect, frames decoded and passed on."""
 
     def __init__(self, token: str, on_frame: Callable[[Peer, dict[str, Any]], None]) -> None:
@@ -213,7 +228,7 @@ class Peer(WSListener):  # type: ignore[misc]
 
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
         if frame.msg_type == WSMsgType.CLOSE:
-            self.close_code = int(frame.get_close_code())
+            self.close_code = frame.get_close_code().value
             transport.disconnect()
             return
         if frame.msg_type not in (WSMsgType.TEXT, WSMsgType.BINARY):
@@ -253,7 +268,7 @@ def recv_all(pipes: list[Connection], timeout_s: float) -> list[Any]:
     return out
 
 
-def join_all(procs: list[multiprocessing.Process]) -> None:
+def join_all(procs: Sequence[BaseProcess]) -> None:
     """Wait for the client processes; kill whichever overstays."""
     for proc in procs:
         proc.join(timeout=30)

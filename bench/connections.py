@@ -25,7 +25,7 @@ import multiprocessing as mp
 import time
 from collections import Counter
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import Any, cast
 
 from picows import ws_connect
 
@@ -53,7 +53,8 @@ async def _client_main(url: str, count: int, index: int, pipe: Connection) -> No
     async def open_one(token: str) -> None:
         async with gate:
             try:
-                _, peer = await ws_connect(lambda: Peer(token, ignore), url)
+                _, listener = await ws_connect(lambda: Peer(token, ignore), url)
+                peer = cast(Peer, listener)
                 peers.append(peer)
                 await asyncio.wait_for(peer.welcome, 30)
             except Exception as exc:  # counted and reported, the run goes on

@@ -216,7 +216,7 @@ async def subscription_checks(args: argparse.Namespace, data_dir: str) -> dict[s
     from typogram.platform import open_platform
     from typogram.settings import load
 
-    overrides: dict[str, object] = {"data_dir": data_dir}
+    overrides: dict[str, Any] = {"data_dir": data_dir}
     if args.backend == "distributed":
         overrides |= {"database_url": args.database_url, "redis_url": args.redis_url,
                       "redis_prefix": f"bench{uuid.uuid4().hex[:6]}:"}  # fmt: skip

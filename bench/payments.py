@@ -182,7 +182,9 @@ async def credit_times(
     """(intake → credit ms, pay request → credit ms, credited) for the paid payments."""
     h, w = subscription_history.c, payment_webhook_events.c
     ids = list(pays)
-    intake, end_to_end, credited = [], [], 0
+    intake: list[float] = []
+    end_to_end: list[float] = []
+    credited = 0
     async with db.read(primary=True) as conn:
         for chunk in range(0, len(ids), 500):
             part = ids[chunk : chunk + 500]

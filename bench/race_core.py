@@ -35,9 +35,9 @@ T0 = 1_000_000
 def running_race() -> RaceState:
     state = RaceState("r1", TEXT, 1, "easy", "en", RaceConfig(countdown_ms=1000))
     for n in range(PLAYERS):
-        state, _ = race.handle(state, race.Join(f"u{n}", f"user {n}"), T0)
-    state, _ = race.handle(state, race.Start(), T0)
-    state, _ = race.handle(state, race.Tick(), T0 + 1_000)  # running, snapshot taken
+        state, _effects = race.handle(state, race.Join(f"u{n}", f"user {n}"), T0)
+    state, _effects = race.handle(state, race.Start(), T0)
+    state, _effects = race.handle(state, race.Tick(), T0 + 1_000)  # running, snapshot taken
     return state
 
 
@@ -63,7 +63,7 @@ def bench_progress(seconds: float) -> float:
         pos += 2
         now += 100
         for user in users:
-            state, _ = race.handle(state, race.Progress(user, pos, 0), now)
+            state, _effects = race.handle(state, race.Progress(user, pos, 0), now)
         return PLAYERS
 
     return _timed(body, seconds)
@@ -92,7 +92,7 @@ def bench_tick_changed(seconds: float) -> float:
             state, now, pos = base, T0 + 1_000, 0
         pos += 2
         now += 100
-        state, _ = race.handle(state, race.Progress("u0", pos, 0), now)
+        state, _effects = race.handle(state, race.Progress("u0", pos, 0), now)
         state, effects = race.handle(state, tick, now + 10)
         assert effects, "a changed race snapshots on the tick"
         return 1
@@ -102,7 +102,7 @@ def bench_tick_changed(seconds: float) -> float:
 
 def bench_snapshot(seconds: float) -> float:
     state = running_race()
-    state, _ = race.handle(state, race.Progress("u0", 2, 0), T0 + 1_500)
+    state, _effects = race.handle(state, race.Progress("u0", 2, 0), T0 + 1_500)
 
     def body(_: int) -> int:
         for _i in range(100):

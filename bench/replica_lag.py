@@ -73,6 +73,7 @@ def main() -> None:
                 "TYPOGRAM_DATABASE_REPLICA_CHECK_S": "0.2",
                 "TYPOGRAM_HTTP_PORT": str(args.port),
                 "TYPOGRAM_WS_PORT": str(args.port + 1),
+                "TYPOGRAM_METRICS_PORT": "0",
                 "TYPOGRAM_RATE_LIMIT_IP_PER_MIN": "100000000",
                 "TYPOGRAM_RATE_LIMIT_USER_PER_MIN": "100000000",
                 "TYPOGRAM_LOG_LEVEL": "WARNING",

@@ -12,7 +12,9 @@ Prints p50/p95/p99 latency and requests/s per phase beside the targets
 rate limits first, e.g.::
 
     TYPOGRAM_RATE_LIMIT_IP_PER_MIN=100000000 TYPOGRAM_RATE_LIMIT_USER_PER_MIN=100000000 \\
-        TYPOGRAM_LOGIN_ATTEMPTS_PER_15MIN=1000000 typogram rest
+        TYPOGRAM_LOGIN_ATTEMPTS_PER_15MIN=1000000 \\
+        TYPOGRAM_LOGIN_ATTEMPTS_PER_IP_PER_15MIN=100000000 \\
+        TYPOGRAM_REGISTER_PER_IP_PER_HOUR=100000000 typogram rest
     python -m bench.rest_auth --url http://127.0.0.1:8000
 """
 

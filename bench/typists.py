@@ -268,7 +268,9 @@ def transplanted(wpm: float) -> Gaps:
     return gaps
 
 
-def bot_log(gaps: Gaps, text: str, rng: random.Random, until_ms: int | None = None) -> list:
+def bot_log(
+    gaps: Gaps, text: str, rng: random.Random, until_ms: int | None = None
+) -> list[list[object]]:
     return _log_of(text, gaps(rng, len(text)), until_ms)
 
 

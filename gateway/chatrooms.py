@@ -18,6 +18,12 @@ and PUBLISH in one atomic step (``Cache.append_numbered``; one script on
 Redis, so pushes leave in number order). On a failure the sender gets
 ``unavailable``. At most ``max_inflight``
 sends run at once per node; past that the sender gets ``unavailable`` at once.
+
+Who moderates is the room's business (``rooms.chat`` rule 4): a joiner is
+staff by its token's role and, if a guest, carries its socket's address, so
+its mutes and slow mode bind there too. ``chat.delete`` and ``chat.report``
+go to the ``chat-messages`` topic as ``chat.deleted`` and ``chat.report``,
+where the ``chat`` worker deletes the stored message or queues the report.
 """
 
 from __future__ import annotations
@@ -45,7 +51,11 @@ from typogram.roles import STAFF
 log = logging.getLogger(__name__)
 
 Reply = Callable[[str, Mapping[str, Any]], None]
-MODERATOR_ROLES = STAFF
+# Events that read the room's shared moderation first: they decide on (or, for a
+# join, may be held by) its owner, appointees and mutes as every node sees them.
+FRESH_MODERATION = (chat.Join, chat.Mute, chat.Unmute, chat.SlowMode, chat.Appoint)
+# Events whose backend failure the sender hears as ``unavailable``.
+DURABLE = (chat.Send, chat.Delete, chat.Report)
 
 
 class ChatRooms:
@@ -65,6 +75,7 @@ class ChatRooms:
         push_ttl: float,
         shared: SharedRooms,
         max_inflight: int = 256,
+        guests_read_only: bool = False,
     ) -> None:
         self._cache = cache
         self._pubsub = pubsub
@@ -78,6 +89,7 @@ class ChatRooms:
         self._push_log = push_log
         self._push_ttl = push_ttl
         self._shared = shared
+        self._guests_read_only = guests_read_only
         self._states: dict[str, chat.ChatRoomState] = {}
         self._max_inflight = max_inflight
         self._inflight = 0
@@ -100,10 +112,6 @@ class ChatRooms:
             return
         if len(session.rooms) >= self._max_rooms:
             raise chat.RoomError(ErrorCode.CONFLICT, f"at most {self._max_rooms} rooms at once")
-        # The first member of an empty room (on every node) moderates it.
-        moderator = session.claims.role in MODERATOR_ROLES or (
-            room not in self._states and await self._shared.is_empty(room)
-        )
         holding = session.held is None
         if holding:
             session.held = []  # live pushes wait until room.joined is queued
@@ -114,7 +122,7 @@ class ChatRooms:
             history, numbers = await self._load_history(room)
             for number in numbers:
                 mark.see(number)
-            event = chat.Join(session.user, moderator=moderator)
+            event = _join_event(session)
             for number in await self._run(room, event, _with_history(reply, history)):
                 mark.see(number)  # its own arrival: room.joined already lists it
         except BaseException:
@@ -127,10 +135,17 @@ class ChatRooms:
             if holding:
                 session.release({})
 
+    async def roommates(self, session: Session) -> set[str]:
+        """Everyone in a room with this session, on every node."""
+        users: set[str] = set()
+        for room in session.rooms:
+            members = await self._shared.members(room, self._states.get(room))
+            users.update(str(member["id"]) for member in members)
+        return users
+
     async def restore(self, session: Session, room: str) -> None:
         """Put a session resumed from another node back in a room, without replies."""
-        moderator = session.claims.role in MODERATOR_ROLES
-        await self._run(room, chat.Join(session.user, moderator=moderator), _ignore)
+        await self._run(room, _join_event(session), _ignore)
         await self._fanout.join_room(room, session)
 
     async def pushes_after(self, room: str, mark: Watermark) -> list[Push] | None:
@@ -210,8 +225,38 @@ class ChatRooms:
 
     async def mute(self, session: Session, room: str, user_id: str, on: bool, reply: Reply) -> None:
         actor = session.user.id
-        event = chat.Mute(actor, user_id) if on else chat.Unmute(actor, user_id)
+        event: chat.Event = chat.Unmute(actor, user_id)
+        if on:
+            state = self._states.get(room)
+            source = ""
+            if state is not None and user_id not in state.members:  # held by another node
+                source = await self._shared.source_of(room, user_id)
+            event = chat.Mute(actor, user_id, source)
         await self._run(room, event, reply)
+
+    async def appoint(
+        self, session: Session, room: str, user_id: str, on: bool, reply: Reply
+    ) -> None:
+        state, elsewhere = self._states.get(room), None
+        if on and state is not None and user_id not in state.members:  # held by another node
+            for member in await self._shared.members(room, None):
+                if member["id"] == user_id:
+                    elsewhere = chat.User(user_id, str(member["name"]), bool(member["guest"]))
+        await self._run(room, chat.Appoint(session.user.id, user_id, on, elsewhere), reply)
+
+    async def delete(self, session: Session, room: str, message_id: str, reply: Reply) -> None:
+        """Staff only (the room decides): push ``chat.deleted``, drop it from history
+        here and, through the ``chat-messages`` topic, from storage."""
+        await self._run(room, chat.Delete(session.user.id, message_id), reply)
+
+    async def report(
+        self, session: Session, room: str, message_id: str, reason: str, reply: Reply
+    ) -> None:
+        """Report a message of the room's history to the staff's queue."""
+        message = None
+        if room in self._states:
+            message = await self._find_history(room, message_id)
+        await self._run(room, chat.Report(session.user.id, message_id, reason, message), reply)
 
     async def slow_mode(self, session: Session, room: str, seconds: float, reply: Reply) -> None:
         await self._run(room, chat.SlowMode(session.user.id, seconds), reply)
@@ -221,17 +266,28 @@ class ChatRooms:
         if room not in self._states and not isinstance(event, chat.Join):
             raise chat.RoomError(ErrorCode.NOT_FOUND, f"not in room {room}")
         shared = None
-        if room not in self._states or isinstance(event, chat.Mute | chat.Unmute | chat.SlowMode):
+        if room not in self._states or isinstance(event, FRESH_MODERATION):
             shared = await self._shared.moderation(room)  # decide on the freshest copy
+        sender, sent = self._slow_sender(room, event), None
+        if sender is not None:  # slow mode binds on every node: the sender's last message
+            sent = await self._shared.last_sent(room, sender)
         # No await from reading the state to storing the new one: concurrent joins of
         # one room must not overwrite each other's members.
         state = self._states.get(room)
         if state is None:
             if not isinstance(event, chat.Join):
                 raise chat.RoomError(ErrorCode.NOT_FOUND, f"not in room {room}")
-            state = chat.ChatRoomState(room, max_text=self._max_text, slow_mode_s=self._slow_mode)
+            state = chat.ChatRoomState(
+                room,
+                max_text=self._max_text,
+                slow_mode_s=self._slow_mode,
+                guests_read_only=self._guests_read_only,
+            )
         if shared is not None:
             state = _with_moderation(state, shared)
+        if sender is not None and sent is not None:
+            at = max(sent, state.last_sent.get(sender, sent))
+            state = replace(state, last_sent={**state.last_sent, sender: at})
         new, effects = chat.handle(state, event, self._clock())
         if new.is_empty:
             self._states.pop(room, None)
@@ -242,9 +298,19 @@ class ChatRooms:
                 await self._shared.write_members(new)
             if _moderation(new) != _moderation(state):
                 await self._shared.write_moderation(new)
+            if sender is not None and (last := new.last_sent.get(sender)) is not None:
+                await self._shared.write_sent(room, sender, last, new.slow_mode_s)
         if isinstance(event, chat.Join):
             reply = _with_members(reply, await self._shared.members(room, new))
-        return await self._apply(room, effects, reply, isinstance(event, chat.Send))
+        return await self._apply(room, effects, reply, isinstance(event, DURABLE))
+
+    def _slow_sender(self, room: str, event: chat.Event) -> str | None:
+        """Whose interval a ``chat.send`` counts against, while the room has slow mode."""
+        state = self._states.get(room)
+        if not isinstance(event, chat.Send) or state is None or not state.slow_mode_s:
+            return None
+        member = state.members.get(event.user_id)
+        return None if member is None else member.sender
 
     def moderated(self, room: str, data: Mapping[str, Any]) -> None:
         """A ``room.moderation`` push (from any node): apply its mutes and slow mode here."""
@@ -253,10 +319,22 @@ class ChatRooms:
             return
         try:
             muted = frozenset(str(u) for u in data["muted"])
+            appointed = frozenset(str(u) for u in data["moderators"])
+            owner = None if data["owner"] is None else str(data["owner"])
             slow = float(data["slow_mode_s"])
         except (KeyError, TypeError, ValueError):
             return
-        self._states[room] = replace(state, muted=muted, slow_mode_s=slow)
+        # Guests' addresses never travel in pushes: keep those known here for the
+        # users still muted (a join re-reads the shared copy, which has them all).
+        sources = {u: a for u, a in state.muted_sources.items() if u in muted}
+        self._states[room] = replace(
+            state,
+            owner=owner,
+            appointed=appointed,
+            muted=muted,
+            muted_sources=sources,
+            slow_mode_s=slow,
+        )
 
     async def refresh(self) -> None:
         """Heartbeat: keep this node's share of every room it holds from expiring."""
@@ -270,6 +348,8 @@ class ChatRooms:
         For a ``chat.send`` (``sending``) a backend failure becomes ``unavailable``:
         numbering, logging and publishing are one step, so nobody got the message,
         or (only the reply was lost) it went out whole, in the log as in the stream.
+        A deletion leaves history before its push goes out, so a joiner never reads
+        a message back after the push that removed it.
         """
         history = b""
         numbers: list[int] = []
@@ -281,6 +361,8 @@ class ChatRooms:
                     await self._events.publish(effect.topic, event)
                 elif isinstance(effect, chat.StoreHistory):
                     history = orjson.dumps(effect.message)  # appended with its broadcast
+                elif isinstance(effect, chat.DropHistory):
+                    await self._drop_history(room, effect.message_id)
             for effect in effects:
                 if isinstance(effect, chat.Broadcast):
                     numbers.append(await self._broadcast(room, effect.type, effect.data, history))
@@ -313,6 +395,30 @@ class ChatRooms:
             publish=(self._pubsub, keys.channel_room(room)),
         )
 
+    async def _history_entries(self, room: str) -> list[tuple[bytes, dict[str, Any]]]:
+        """The room's stored history entries with their decoded messages."""
+        out = []
+        for item in await self._cache.list_range(keys.room_history(room)):
+            head, _, body = item.partition(b" ")
+            try:
+                message = orjson.loads(body if body and head.isdigit() else item)
+            except orjson.JSONDecodeError:
+                continue
+            if isinstance(message, dict):
+                out.append((item, message))
+        return out
+
+    async def _find_history(self, room: str, message_id: str) -> dict[str, Any] | None:
+        for _, message in await self._history_entries(room):
+            if message.get("id") == message_id:
+                return message
+        return None
+
+    async def _drop_history(self, room: str, message_id: str) -> None:
+        for item, message in await self._history_entries(room):
+            if message.get("id") == message_id:
+                await self._cache.list_remove(keys.room_history(room), item)
+
     async def _load_history(self, room: str) -> tuple[list[orjson.Fragment], list[int]]:
         """The room's history for ``room.joined``, and the push numbers it holds."""
         raw = await self._cache.list_range(keys.room_history(room), -self._history, -1)
@@ -328,17 +434,24 @@ class ChatRooms:
         return history, numbers
 
 
+def _join_event(session: Session) -> chat.Join:
+    staff = session.claims.role in STAFF
+    return chat.Join(session.user, staff=staff, source=session.address)
+
+
 def _with_moderation(state: chat.ChatRoomState, shared: Moderation) -> chat.ChatRoomState:
     return replace(
         state,
-        moderators=state.moderators | frozenset(shared.moderators),
+        owner=state.owner if shared.owner is None else shared.owner,
+        appointed=frozenset(shared.appointed),
         muted=frozenset(shared.muted),
+        muted_sources=dict(shared.muted_sources),
         slow_mode_s=state.slow_mode_s if shared.slow_mode_s is None else shared.slow_mode_s,
     )
 
 
 def _moderation(state: chat.ChatRoomState) -> tuple[Any, ...]:
-    return (state.moderators, state.muted, state.slow_mode_s)
+    return (state.owner, state.appointed, state.muted, state.muted_sources, state.slow_mode_s)
 
 
 def _with_members(reply: Reply, members: list[dict[str, Any]]) -> Reply:

@@ -15,9 +15,14 @@ from gateway.sessions import Session
 from typogram.codes import ErrorCode
 from typogram.errors import AppError
 from typogram.protocol import (
+    Auth,
+    ChatAppoint,
+    ChatDelete,
     ChatMute,
+    ChatReport,
     ChatSend,
     ChatSlowMode,
+    ChatUnappoint,
     ChatUnmute,
     Hello,
     Inbound,
@@ -60,6 +65,14 @@ async def dispatch(hub: Hub, conn: Connection, session: Session, inbound: Inboun
             await hub.chat.slow_mode(session, room, seconds, reply)
             if inbound.id is not None:
                 reply("chat.slowmode_set", {"room": room, "seconds": seconds})
+        case ChatAppoint(room=room, user=user):
+            await hub.chat.appoint(session, room, user, True, reply)
+        case ChatUnappoint(room=room, user=user):
+            await hub.chat.appoint(session, room, user, False, reply)
+        case ChatDelete(room=room, id=message_id):
+            await hub.chat.delete(session, room, message_id, reply)
+        case ChatReport(room=room, id=message_id, reason=reason):
+            await hub.chat.report(session, room, message_id, reason, reply)
         case PresenceSet(status=status):
             session.status = status
             hub.store.touch(session)
@@ -67,8 +80,12 @@ async def dispatch(hub: Hub, conn: Connection, session: Session, inbound: Inboun
             if inbound.id is not None:
                 reply("presence.updated", {"status": status})
         case PresenceQuery(users=users):
-            reply("presence.state", {"users": await hub.presence.query(users)})
+            sharing = await hub.chat.roommates(session)
+            found = await hub.presence.query(users, asker=session.user.id, sharing=sharing)
+            reply("presence.state", {"users": found})
         case Ping():
             reply("pong", {"ts": int(hub.clock() * 1000)})
         case Hello():
             raise AppError(ErrorCode.CONFLICT, "this connection already said hello")
+        case Auth(token=token):
+            await conn.renew(token, inbound.id)

@@ -9,8 +9,9 @@ deliver in the same order. A payload is parsed once per node into a
 appended.
 
 User channels also carry control messages: ``{"t": "revoke", "d":
-{"version": N}}`` ends every local session whose token version is below N
-(close 4001); ``{"t": "takeover", "d": {"session": ID}}`` asks the node
+{"version": N}}`` or ``{"t": "revoke", "d": {"sid": S}}`` ends every local
+session whose token is older than N or of login session S (close 4001,
+``typogram.revocation.RevokeNotice``); ``{"t": "takeover", "d": {"session": ID}}`` asks the node
 holding that session to hand it over to the node a client resumed on.
 
 Room pushes carry their number in the room (``Push.number``): sessions keep
@@ -33,6 +34,7 @@ from typogram import keys
 from typogram.codes import CloseCode
 from typogram.ports import Listener, PubSub
 from typogram.protocol import ProtocolError, parse_push
+from typogram.revocation import decode_notice
 
 log = logging.getLogger(__name__)
 
@@ -154,10 +156,11 @@ class Fanout:
 
     def _revoke(self, sessions: list[Session], payload: bytes) -> None:
         try:
-            version = int(orjson.loads(payload)["d"]["version"])
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            notice = decode_notice(payload)
+        except ValueError:
             log.warning("dropping malformed revoke: %r", payload[:200])
             return
+        reason = f"token revoked: {notice.reason}" if notice.reason else "token revoked"
         for session in sessions:
-            if session.claims.version < version:
-                session.revoke(CloseCode.UNAUTHORIZED, "token revoked")
+            if notice.covers(session.claims):
+                session.revoke(CloseCode.UNAUTHORIZED, reason[:120])

@@ -12,15 +12,18 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
+from gateway.admission import Admission
 from gateway.chatrooms import ChatRooms
 from gateway.fanout import Fanout
 from gateway.metrics import GatewayMetrics
 from gateway.presence import Presence
 from gateway.sessions import Session, SessionRegistry
 from gateway.store import SessionStore
-from typogram.codes import CloseCode
+from typogram.codes import CloseCode, ErrorCode
+from typogram.errors import AppError
+from typogram.revocation import TokenCheck
 from typogram.settings import Settings
-from typogram.tokens import TokenService
+from typogram.tokens import Claims, TokenService
 
 if TYPE_CHECKING:
     from gateway.races import Races
@@ -28,7 +31,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-TokenVersion = Callable[[str], Awaitable[int | None]]
+# Rewrites a user's "appears offline" mark from the stored profile setting.
+SyncAppearOffline = Callable[[str], Awaitable[object]]
 MAX_PENDING_HANDOVERS: Final = 1024
 HEARTBEAT_BATCH: Final = 500  # presence refreshes in flight at once
 PINGS_PER_TURN: Final = 200  # pings sent before the heartbeat lets the loop run other work
@@ -38,7 +42,7 @@ PINGS_PER_TURN: Final = 200  # pings sent before the heartbeat lets the loop run
 class Hub:
     settings: Settings
     tokens: TokenService
-    token_version: TokenVersion | None
+    revocation: TokenCheck | None  # ``None``: tokens are only checked for expiry
     sessions: SessionRegistry
     fanout: Fanout
     chat: ChatRooms
@@ -46,8 +50,10 @@ class Hub:
     metrics: GatewayMetrics
     store: SessionStore
     clock: Callable[[], float]
+    admission: Admission
     connections: set[Connection] = field(default_factory=set)
     races: Races | None = None  # races, matchmaking, tournament watching (gateway/races.py)
+    sync_appear_offline: SyncAppearOffline | None = None
     draining: bool = False
     lane_frames: int = 0  # frames handled on the connections' lane (``GatewayConnection``)
     _handovers: asyncio.Queue[str] = field(
@@ -58,10 +64,57 @@ class Hub:
         self.fanout.on_takeover = self._takeover_requested
         self.fanout.on_moderation = self.chat.moderated
 
+    async def check_token(self, claims: Claims) -> None:
+        """Refuse (``AppError`` unauthorized) an expired or revoked token, asking the
+        shared state rather than this process's copy of it."""
+        if claims.expires_at <= self.clock():
+            raise AppError(ErrorCode.UNAUTHORIZED, "token expired")
+        if self.revocation is not None:
+            await self.revocation.check(claims, fresh=True)
+
+    async def recheck_tokens(self) -> int:
+        """Close (4001) attached sessions whose token expired, at once, or was revoked,
+        asked every ``ws_token_check_s`` per session; returns how many closed.
+
+        The ``revoke`` notices close revoked sockets within moments; this catches
+        what a notice cannot: expiry, and a notice lost to a pub/sub outage."""
+        now, every = self.clock(), self.settings.ws_token_check_s
+        due: list[tuple[Session, Claims]] = []
+        closed = 0
+        for session in self.sessions:
+            if session.link is None or session.ended:
+                continue
+            if session.claims.expires_at <= now:
+                session.revoke(CloseCode.UNAUTHORIZED, "token expired")
+                closed += 1
+            elif now - session.checked_at >= every:
+                due.append((session, session.claims))
+        for start in range(0, len(due), HEARTBEAT_BATCH):
+            batch = due[start : start + HEARTBEAT_BATCH]
+            results = await asyncio.gather(
+                *(self.check_token(claims) for _, claims in batch), return_exceptions=True
+            )
+            for (session, claims), result in zip(batch, results, strict=True):
+                if session.claims is not claims:
+                    continue  # renewed (``auth``) while it was checked: the new one counts
+                if isinstance(result, AppError):
+                    session.revoke(CloseCode.UNAUTHORIZED, result.message)
+                    closed += 1
+                elif isinstance(result, BaseException):
+                    log.warning("token check failed for session %s: %r", session.id, result)
+                else:
+                    session.checked_at = now
+        return closed
+
     def queued(self) -> int:
         return sum(conn.queued for conn in self.connections)
 
     async def start_session(self, session: Session) -> None:
+        if self.sync_appear_offline is not None and not session.user.guest:
+            try:  # heals a lost cache; the setting itself is honoured at query time
+                await self.sync_appear_offline(session.user.id)
+            except Exception:
+                log.warning("reading %s's presence setting failed", session.user.id)
         self.store.touch(session)
         await self.store.flush()  # resumable elsewhere from the start
         await self.fanout.watch_user(session.user.id)

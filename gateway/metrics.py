@@ -9,6 +9,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
+from typogram.codes import CloseCode
 from typogram.metrics import LockFreeHistogram
 
 CONNECTIONS: Final = "typogram_gateway_connections"
@@ -21,9 +22,21 @@ RESUMES: Final = "typogram_gateway_resumes"
 CLOSES: Final = "typogram_gateway_closes"
 ERRORS: Final = "typogram_gateway_errors"
 USERS_ONLINE: Final = "typogram_gateway_users_online"
-ROOM_ONLINE: Final = "typogram_gateway_room_online"
+ROOMS_OPEN: Final = "typogram_gateway_rooms"
+ROOM_MEMBERS: Final = "typogram_gateway_room_members"
 FANOUT_LATENCY: Final = "typogram_gateway_fanout_latency_seconds"
+CONNECTIONS_REFUSED: Final = "typogram_gateway_connections_refused"
 FANOUT_BUCKETS: Final = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
+
+
+# Close codes a metric may name: the server's own (``typogram.codes.CloseCode``) and the
+# standard ones. A client may close with any code 3000-4999: those count as ``client``.
+KNOWN_CLOSES: Final = frozenset({*map(int, CloseCode), 1000, 1001, 1002, 1003, 1006, 1007, 1008})
+
+
+def close_label(code: int) -> str:
+    """The ``code`` label of ``typogram_gateway_closes_total`` for close code ``code``."""
+    return str(code) if code in KNOWN_CLOSES else "client"
 
 
 class GatewayMetrics:
@@ -38,6 +51,11 @@ class GatewayMetrics:
         self.frames_out: dict[str, int] = {}
         registry.register(_Counts(FRAMES_IN, "Frames received", self.frames_in))
         registry.register(_Counts(FRAMES_OUT, "Frames queued to clients", self.frames_out))
+        # Sockets refused per connection cap, counted by ``gateway.admission.Admission``.
+        self.refused: dict[str, int] = {}
+        registry.register(
+            _Counts(CONNECTIONS_REFUSED, "Sockets refused by a connection cap", self.refused, "cap")
+        )
         self.send_queue_depth = Gauge(
             SEND_QUEUE_DEPTH, "Frames waiting in send queues, all connections", registry=registry
         )
@@ -75,7 +93,7 @@ class GatewayMetrics:
         """Gauges read the gateway's own counts at scrape time."""
         self.connections.set_function(connections)
         self.users_online.set_function(users)
-        self._registry.register(_RoomOnline(rooms))
+        self._registry.register(_Rooms(rooms))
         self.send_queue_depth.set_function(queued)
         self.detached.set_function(detached)
 
@@ -85,13 +103,15 @@ class GatewayMetrics:
 
 
 class _Counts(Collector):
-    """A counter family ``{name}_total{type}`` read from a dict of counts per type."""
+    """A counter family ``{name}_total{label}`` read from a dict of counts per label value."""
 
-    def __init__(self, name: str, documentation: str, counts: Mapping[str, int]) -> None:
-        self._name, self._doc, self._counts = name, documentation, counts
+    def __init__(
+        self, name: str, documentation: str, counts: Mapping[str, int], label: str = "type"
+    ) -> None:
+        self._name, self._doc, self._counts, self._label = name, documentation, counts, label
 
     def collect(self) -> Iterator[CounterMetricFamily]:
-        family = CounterMetricFamily(self._name, self._doc, labels=["type"])
+        family = CounterMetricFamily(self._name, self._doc, labels=[self._label])
         for kind, count in sorted(self._counts.items()):
             family.add_metric([kind], count)
         yield family
@@ -106,14 +126,16 @@ class _HistogramOf(Collector):
         yield HistogramMetricFamily(self._name, self._doc, buckets=h.cumulative(), sum_value=h.sum)
 
 
-class _RoomOnline(Collector):
-    """``typogram_gateway_room_online{room}``: members per room held on this node."""
+class _Rooms(Collector):
+    """Rooms with members on this node and their members, summed: room names are chosen
+    by clients, so no metric carries one as a label (unbounded series, a list of rooms)."""
 
     def __init__(self, rooms: Callable[[], Mapping[str, int]]) -> None:
         self._rooms = rooms
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        family = GaugeMetricFamily(ROOM_ONLINE, "Room members on this node", labels=["room"])
-        for room, count in sorted(self._rooms().items()):
-            family.add_metric([room], count)
-        yield family
+        counts = self._rooms()
+        yield GaugeMetricFamily(ROOMS_OPEN, "Rooms with members on this node", len(counts))
+        yield GaugeMetricFamily(
+            ROOM_MEMBERS, "Room memberships on this node, all rooms", sum(counts.values())
+        )

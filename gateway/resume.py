@@ -58,8 +58,9 @@ class Plan:
         session.release(self.skip)
 
 
-async def take_over(hub: Hub, resume: Resume, claims: Claims) -> Plan | None:
-    """A plan to resume a session this node does not hold; ``None``: start a new one."""
+async def take_over(hub: Hub, resume: Resume, claims: Claims, *, address: str = "") -> Plan | None:
+    """A plan to resume a session this node does not hold; ``None``: start a new one.
+    ``address``: the resuming socket's client address (a guest's mutes bind to it)."""
     store = hub.store
     record = await store.load(resume.session)
     if record is None or record.user != claims.subject or record.node == store.node:
@@ -73,6 +74,7 @@ async def take_over(hub: Hub, resume: Resume, claims: Claims) -> Plan | None:
         return None
     frames = await _rebuilt_frames(hub, record, resume.seq)
     session = _rebuild(hub, record, claims, frames or [], resume.seq)
+    session.address = address
     await hub.fanout.watch_user(session.user.id)
     for room in record.rooms:
         await hub.chat.restore(session, room)

@@ -5,8 +5,17 @@
   the sorted set ``keys.room_members(room)`` scored by when that entry
   expires. Entries live ``ttl`` (three heartbeats) and the gateway rewrites
   them every heartbeat, so a crashed node's members disappear on their own.
-* Moderation: ``keys.room_moderation(room)`` holds moderators, mutes and the
-  slow-mode interval, with the same TTL, refreshed by the same heartbeat.
+* Moderation: ``keys.room_moderation(room)`` holds the owner, the appointed
+  moderators, mutes (with the address of each muted guest) and the slow-mode
+  interval. It lives ``moderation_ttl`` (``gateway_chat_room_ttl_s``) from the
+  last change or heartbeat, so an owner keeps a room, and a mute holds,
+  while the room is empty for a while.
+* A guest's member entry also carries its address (``source``), so a node
+  can mute a guest that another node holds.
+
+* Slow mode: ``keys.room_sent(room, sender)`` holds when a sender (a user,
+  or a guest's address) last sent under slow mode, for one interval, so a
+  sender changing node (or guest token) still waits it out.
 
 Nodes apply each other's mutes and slow mode from the ``room.moderation``
 push every member receives; the shared copy is read when a node starts
@@ -28,14 +37,17 @@ from typogram.ports import Cache
 
 
 class Moderation(msgspec.Struct):
-    moderators: list[str] = msgspec.field(default_factory=list)
+    owner: str | None = None
+    appointed: list[str] = msgspec.field(default_factory=list)
     muted: list[str] = msgspec.field(default_factory=list)
+    muted_sources: dict[str, str] = msgspec.field(default_factory=dict)
     slow_mode_s: float | None = None
 
 
 _encode = msgspec.json.Encoder().encode
 _moderation = msgspec.json.Decoder(Moderation).decode
-_members = msgspec.json.Decoder(dict[str, tuple[str, bool, int]]).decode
+# user -> [name, guest, connections, source?]: entries written without a source still read.
+_members = msgspec.json.Decoder(dict[str, list[str | bool | int]]).decode
 
 
 @dataclass
@@ -44,6 +56,7 @@ class SharedRooms:
     node: str
     ttl: float
     clock: Callable[[], float]
+    moderation_ttl: float = 7 * 24 * 3600.0
 
     async def members(self, room: str, local: chat.ChatRoomState | None) -> list[dict[str, Any]]:
         """Members on every live node; this node's from ``local`` (it may not be written yet)."""
@@ -57,17 +70,31 @@ class SharedRooms:
             if expires < now:
                 stale.append(node)
                 continue
-            raw = await self.cache.get(keys.room_node_members(room, node))
-            if raw is None:
-                continue
-            for uid, (name, guest, _) in _members(raw).items():
-                merged.setdefault(uid, {"id": uid, "name": name, "guest": guest})
+            for uid, entry in (await self._node_members(room, node)).items():
+                merged.setdefault(uid, {"id": uid, "name": entry[0], "guest": entry[1]})
         if stale:
             await self.cache.zrem(keys.room_members(room), *stale)
         return list(merged.values())
 
-    async def is_empty(self, room: str) -> bool:
-        return not await self.members(room, None)
+    async def source_of(self, room: str, user_id: str) -> str:
+        """The address of a guest in the room on any live node ("" if none is known)."""
+        now = self.clock()
+        for node, expires in await self.cache.zrevrange(keys.room_members(room), 0, -1):
+            if expires < now:
+                continue
+            entry = (await self._node_members(room, node)).get(user_id)
+            if entry is not None and len(entry) > 3 and entry[1] is True:
+                return str(entry[3])
+        return ""
+
+    async def _node_members(self, room: str, node: str) -> dict[str, list[str | bool | int]]:
+        raw = await self.cache.get(keys.room_node_members(room, node))
+        if raw is None:
+            return {}
+        try:
+            return _members(raw)
+        except msgspec.DecodeError:
+            return {}
 
     async def write_members(self, state: chat.ChatRoomState) -> None:
         room = state.room
@@ -83,7 +110,8 @@ class SharedRooms:
         rooms = []
         for state in states:
             members = {
-                u: (m.user.name, m.user.guest, m.connections) for u, m in state.members.items()
+                u: (m.user.name, m.user.guest, m.connections, m.source)
+                for u, m in state.members.items()
             }
             values[keys.room_node_members(state.room, self.node)] = _encode(members)
             rooms.append(state.room)
@@ -94,7 +122,7 @@ class SharedRooms:
         for room in rooms:
             await self.cache.zadd(keys.room_members(room), {self.node: expires})
             await self.cache.expire(keys.room_members(room), self.ttl)
-            await self.cache.expire(keys.room_moderation(room), self.ttl)
+            await self.cache.expire(keys.room_moderation(room), self.moderation_ttl)
 
     async def moderation(self, room: str) -> Moderation | None:
         raw = await self.cache.get(keys.room_moderation(room))
@@ -105,9 +133,29 @@ class SharedRooms:
         except msgspec.DecodeError:
             return None
 
+    async def last_sent(self, room: str, sender: str) -> float | None:
+        """When ``sender`` (``Member.sender``) last sent in the room under slow mode."""
+        raw = await self.cache.get(keys.room_sent(room, sender))
+        try:
+            return float(raw) if raw else None
+        except ValueError:
+            return None
+
+    async def write_sent(self, room: str, sender: str, at: float, slow_mode_s: float) -> None:
+        """Remember a message under slow mode for as long as its interval runs."""
+        await self.cache.set(keys.room_sent(room, sender), repr(at).encode(), ttl=slow_mode_s)
+
     async def write_moderation(self, state: chat.ChatRoomState) -> None:
-        await self.cache.set(keys.room_moderation(state.room), _encode(_of(state)), ttl=self.ttl)
+        await self.cache.set(
+            keys.room_moderation(state.room), _encode(_of(state)), ttl=self.moderation_ttl
+        )
 
 
 def _of(state: chat.ChatRoomState) -> Moderation:
-    return Moderation(sorted(state.moderators), sorted(state.muted), state.slow_mode_s)
+    return Moderation(
+        owner=state.owner,
+        appointed=sorted(state.appointed),
+        muted=sorted(state.muted),
+        muted_sources=dict(state.muted_sources),
+        slow_mode_s=state.slow_mode_s,
+    )

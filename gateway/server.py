@@ -3,7 +3,7 @@
 Use::
 
     async with Gateway(settings, tokens=..., cache=..., pubsub=..., events=...,
-                       token_version=..., registry=...) as gateway:
+                       revocation=..., registry=...) as gateway:
         await gateway.serve(stop)   # returns after ``stop`` is set and the drain is done
 
 Entering binds ``settings.host:settings.ws_port`` (port 0 picks a free one,
@@ -13,10 +13,11 @@ drains: stop accepting, flush every client and close it with 1012, wait up to
 drains too if ``serve`` never ran. The ports (cache, pubsub, events) must be
 open for the whole life of the gateway; the caller owns them.
 
-Admission: past ``ws_max_connections`` open sockets (or while draining) a
-new socket is closed at once with 1013. With ``ws_allowed_origins`` set, a
-browser ``Origin`` outside the list gets HTTP 403; clients that send no
-Origin (non-browsers) are let in.
+Admission: an address over a per-address cap (``gateway.admission``) gets
+HTTP 429 at the handshake; past ``ws_max_connections`` open sockets (or
+while draining) a new socket is closed at once with 1013. With
+``ws_allowed_origins`` set, a browser ``Origin`` outside the list gets HTTP
+403; clients that send no Origin (non-browsers) are let in.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from http import HTTPStatus
 from typing import Any, Self
 
@@ -34,25 +35,30 @@ from prometheus_client import CollectorRegistry
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
 
+from gateway.admission import Admission
 from gateway.chatrooms import ChatRooms
 from gateway.fanout import Fanout
-from gateway.hub import Hub, TokenVersion
+from gateway.hub import Hub, SyncAppearOffline
 from gateway.metrics import GatewayMetrics
 from gateway.presence import Presence
 from gateway.race_matcher import RatingSource
 from gateway.races import Races, TournamentSource
 from gateway.roomstate import SharedRooms
-from gateway.session import Connection, GatewayConnection
+from gateway.session import Connection, GatewayConnection, peer_address
 from gateway.sessions import SessionRegistry
 from gateway.store import SessionStore
+from typogram import proxies
 from typogram.codes import CloseCode
 from typogram.ports import Cache, EventLog, PubSub
+from typogram.proxies import Network
+from typogram.revocation import TokenCheck
 from typogram.settings import Settings
 from typogram.tokens import TokenService
 
 log = logging.getLogger(__name__)
 
 WS_PATH = "/ws"
+RETRY_AFTER_S = 5  # what a 429 at the handshake suggests
 PRESENCE_TTL_HEARTBEATS = 3
 
 
@@ -65,11 +71,12 @@ class Gateway:
         cache: Cache,
         pubsub: PubSub,
         events: EventLog,
-        token_version: TokenVersion | None = None,
+        revocation: TokenCheck | None = None,
         registry: CollectorRegistry | None = None,
         clock: Callable[[], float] = time.time,
         ratings: RatingSource | None = None,
         tournaments: TournamentSource | None = None,
+        sync_appear_offline: SyncAppearOffline | None = None,
     ) -> None:
         self.settings = settings
         self.metrics = GatewayMetrics(registry if registry is not None else CollectorRegistry())
@@ -87,7 +94,7 @@ class Gateway:
         self._hub = Hub(
             settings=settings,
             tokens=tokens,
-            token_version=token_version,
+            revocation=revocation,
             sessions=sessions,
             fanout=fanout,
             chat=ChatRooms(
@@ -102,13 +109,27 @@ class Gateway:
                 max_rooms=settings.ws_max_rooms_per_session,
                 push_log=settings.ws_replay_frames,
                 push_ttl=record_ttl,
-                shared=SharedRooms(cache, self.node_id, presence_ttl, clock),
+                shared=SharedRooms(
+                    cache,
+                    self.node_id,
+                    presence_ttl,
+                    clock,
+                    moderation_ttl=settings.gateway_chat_room_ttl_s,
+                ),
                 max_inflight=settings.gateway_chat_max_inflight,
+                guests_read_only=settings.gateway_chat_guests_read_only,
             ),
             presence=Presence(cache, presence_ttl),
             metrics=self.metrics,
             store=SessionStore(cache, self.node_id, record_ttl, clock),
             clock=clock,
+            sync_appear_offline=sync_appear_offline,
+            admission=Admission(
+                per_ip_before_hello=settings.ws_max_connections_per_ip_before_hello,
+                per_ip=settings.ws_max_connections_per_ip,
+                per_user=settings.ws_max_connections_per_user,
+                refused=self.metrics.refused,
+            ),
         )
         self.metrics.bind(
             connections=lambda: len(self._hub.connections),
@@ -118,6 +139,15 @@ class Gateway:
             rooms=self._hub.chat.online,
         )
         fanout.on_latency = self.metrics.fanout_latency.observe
+        caps = self._hub.admission
+        self._trusted_proxies = proxies.trusted_networks(settings.trusted_proxies)
+
+        class Admitted(GatewayConnection):
+            """This gateway's sockets: counted in its connection caps."""
+
+            admission = caps
+
+        self._connection_class: type[GatewayConnection] = Admitted
         self.races = Races(
             settings,
             node_id=self.node_id,
@@ -147,7 +177,7 @@ class Gateway:
             s.host,
             s.ws_port,
             process_request=self._admit,
-            create_connection=GatewayConnection,
+            create_connection=self._connection_class,
             origins=origins,
             compression="deflate" if s.ws_compression else None,
             max_size=s.ws_max_frame_bytes,
@@ -184,6 +214,7 @@ class Gateway:
                 try:
                     await hub.store.renew_lease()
                     await hub.sweep()
+                    await hub.recheck_tokens()
                     if self._clock() - refreshed >= self.settings.ws_heartbeat_s:
                         refreshed = self._clock()
                         await hub.heartbeat()
@@ -245,6 +276,7 @@ class Gateway:
             "send_queue_depth": hub.queued(),
             "frames_on_lane": hub.lane_frames,
             "draining": float(hub.draining),
+            **{f"admission_{k}": v for k, v in hub.admission.statistics().items()},
         }
 
     # -- per connection --------------------------------------------------------------
@@ -252,6 +284,13 @@ class Gateway:
     def _admit(self, ws: ServerConnection, request: Request) -> Response | None:
         if request.path.split("?", 1)[0] != WS_PATH:
             return ws.respond(HTTPStatus.NOT_FOUND, "not found\n")
+        admission = self._hub.admission
+        address = client_address(ws, request, self._trusted_proxies)
+        cap = admission.admit(ws, address)  # released when the TCP connection is gone
+        if cap is not None:
+            response = ws.respond(HTTPStatus.TOO_MANY_REQUESTS, admission.message(cap) + "\n")
+            response.headers["Retry-After"] = str(RETRY_AFTER_S)
+            return response
         return None
 
     async def _handle(self, ws: ServerConnection) -> None:
@@ -264,3 +303,13 @@ class Gateway:
             await ws.close(CloseCode.TRY_AGAIN_LATER, "node full, try another")
             return
         await Connection(ws, hub).run()
+
+
+def client_address(ws: ServerConnection, request: Request, networks: Sequence[Network]) -> str:
+    """The client's address, decided once per socket at the handshake: what the
+    connection caps count and a guest's mutes bind to. The peer's, or from
+    ``X-Forwarded-For`` when the peer is one of ``trusted_proxies`` (the rules of
+    ``typogram.proxies``, as on the REST side)."""
+    return proxies.client_address(
+        peer_address(ws), request.headers.get("X-Forwarded-For"), networks
+    )

@@ -20,11 +20,16 @@ queue, so frames are still handled in arrival order.
 
 Closing rules (codes from ``typogram.codes.CloseCode``):
 * no hello in time, bad or revoked token → ``error unauthorized`` + 4001;
+* later, the token expired or was revoked (``Hub.recheck_tokens``, a
+  ``revoke`` notice) → 4001; an ``auth`` frame renews the token: a bad one,
+  or one of another user → ``error unauthorized`` + 4001;
 * a malformed frame → ``error bad_request``; ``ws_max_bad_frames`` in a row → 4003;
 * over the message rate → ``error rate_limited``; ``ws_rate_strikes`` refusals
   within 10 s → 4029;
 * send queue overflow → 4008, the queue is freed at once;
-* a newer connection resumed this session → 4002; draining → 1012.
+* a newer connection resumed this session → 4002; draining → 1012;
+* the user already has ``ws_max_connections_per_user`` sockets here →
+  ``error too_many_connections`` + 4029 right after hello.
 After an abnormal close the session is detached and resumable; after a
 normal client close (1000/1001) or a server-side abuse/auth close it ends.
 """
@@ -42,9 +47,11 @@ from websockets.exceptions import ConnectionClosed
 from websockets.frames import Frame, Opcode
 from websockets.protocol import Event, State
 
+from gateway.admission import Admission, Cap
 from gateway.chatrooms import Reply
 from gateway.dispatch import dispatch
 from gateway.hub import Hub
+from gateway.metrics import close_label
 from gateway.ratelimit import Strikes, TokenBucket
 from gateway.resume import take_over
 from gateway.sendqueue import SendQueue
@@ -93,6 +100,26 @@ class GatewayConnection(ServerConnection):
     """
 
     lane: Callable[[bytes | bytearray | memoryview], bool] | None = None
+    # The connection caps this socket counts in (``gateway.admission``), set on the
+    # gateway's own subclass (``Gateway``): sockets carry no attribute of their own for it.
+    admission: Admission | None = None
+
+    @property
+    def address(self) -> str:
+        """The client's address, as admitted at the handshake (else the peer's)."""
+        admission = self.admission
+        known = admission.address_of(self) if admission is not None else None
+        return peer_address(self) if known is None else known
+
+    def greet(self) -> None:
+        """Its hello was accepted: it stops counting against the before-hello cap."""
+        if self.admission is not None:
+            self.admission.greeted(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        if self.admission is not None:
+            self.admission.release(self)
 
     def process_event(self, event: Event) -> None:
         lane = self.lane
@@ -136,6 +163,12 @@ class Connection:
     @property
     def queued(self) -> int:
         return len(self._queue)
+
+    @property
+    def address(self) -> str:
+        """The client's address: as admitted at the handshake, else the peer's."""
+        ws = self._ws
+        return ws.address if isinstance(ws, GatewayConnection) else peer_address(ws)
 
     # -- what sessions and the gateway call -------------------------------------
 
@@ -232,7 +265,10 @@ class Connection:
             hello = await self._await_hello()
             if hello is None:
                 return
-            await self._attach(*hello)
+            if isinstance(self._ws, GatewayConnection):
+                self._ws.greet()
+            if not await self._attach(*hello):
+                return
             self._start_writer()  # frames queued during attach
             await self._read()  # closes the queue (flushing) when it ends
             self._start_writer()
@@ -278,33 +314,66 @@ class Connection:
 
     async def _authenticate(self, token: str) -> Claims:
         claims = self._hub.tokens.verify(token, TokenType.ACCESS, TokenType.GUEST)
-        if not claims.is_guest and self._hub.token_version is not None:
-            current = await self._hub.token_version(claims.subject)
-            if current is not None and claims.version < current:
-                raise AppError(ErrorCode.UNAUTHORIZED, "token revoked")
+        await self._hub.check_token(claims)
         return claims
 
-    async def _refuse(self, message: str, re: int | None) -> None:
-        self.close_code = CloseCode.UNAUTHORIZED
-        self._hub.metrics.errors.labels(ErrorCode.UNAUTHORIZED.value).inc()
-        with contextlib.suppress(ConnectionClosed):
-            await self._ws.send(error(ErrorCode.UNAUTHORIZED, message, re=re), text=True)
-        await self._ws.close(CloseCode.UNAUTHORIZED, message[:120])
+    async def renew(self, token: str, re: int | None) -> None:
+        """The ``auth`` frame: carry on with a fresh token of the same user, answered
+        ``auth.renewed``; a bad token or another user's ends the socket (4001)."""
+        session = self.session
+        assert session is not None
+        try:
+            claims = await self._authenticate(token)
+            if claims.subject != session.user.id:
+                raise AppError(ErrorCode.UNAUTHORIZED, "the token is another user's")
+        except AppError as exc:
+            self._hub.metrics.errors.labels(ErrorCode.UNAUTHORIZED.value).inc()
+            self.send(error(ErrorCode.UNAUTHORIZED, exc.message, re=re), "error")
+            session.ended = True  # rejected credentials end the session, as at hello
+            self.terminate(CloseCode.UNAUTHORIZED, exc.message[:120], flush=True)
+            return
+        session.claims, session.checked_at = claims, self._hub.clock()
+        self.send(encode("auth.renewed", {"expires_at": claims.expires_at}, re=re), "auth.renewed")
 
-    async def _attach(self, inbound: Inbound, claims: Claims) -> None:
-        """Bind this socket to a resumed or new session, then send welcome (+ replay)."""
+    async def _refuse(
+        self,
+        message: str,
+        re: int | None,
+        code: ErrorCode = ErrorCode.UNAUTHORIZED,
+        close: CloseCode = CloseCode.UNAUTHORIZED,
+    ) -> None:
+        """Answer an unattached socket with an error, then close it with ``close``."""
+        self.close_code = close
+        self._hub.metrics.errors.labels(code.value).inc()
+        with contextlib.suppress(ConnectionClosed):
+            await self._ws.send(error(code, message, re=re), text=True)
+        await self._ws.close(close, message[:120])
+
+    async def _attach(self, inbound: Inbound, claims: Claims) -> bool:
+        """Bind this socket to a resumed or new session, then send welcome (+ replay).
+        False: refused (over the per-user cap), the socket is closed."""
         hub, hello = self._hub, inbound.body
         assert isinstance(hello, Hello)
+        resuming = hello.resume.session if hello.resume is not None else None
+        if hub.admission.user_over(hub.sessions.of_user(claims.subject), resuming):
+            await self._refuse(
+                hub.admission.message(Cap.USER),
+                inbound.id,
+                ErrorCode.TOO_MANY_CONNECTIONS,
+                CloseCode.RATE_LIMITED,
+            )
+            return False
         session, replay, plan = None, None, None
         if hello.resume is not None:
             session = hub.sessions.find(hello.resume, claims, hub.clock())
             if session is not None:
                 replay = session.replay.after(hello.resume.seq)
             elif hub.sessions.get(hello.resume.session) is None:
-                plan = await take_over(hub, hello.resume, claims)  # another node's session
+                plan = await take_over(hub, hello.resume, claims, address=self.address)
                 if plan is not None:
                     session, replay = plan.session, plan.replay
             hub.metrics.resumes.labels("hit" if replay is not None else "miss").inc()
+        session_checked = hub.clock()
         if session is None:
             session, fresh = hub.sessions.create(claims), True
         else:
@@ -314,6 +383,8 @@ class Connection:
                 session.link.terminate(CloseCode.REPLACED, "replaced by a newer connection")
         # Welcome, replay and new pushes must queue in that order: no await until linked.
         session.link, session.detached_at, self.session = self, None, session
+        session.address = self.address
+        session.checked_at = session_checked
         welcome = {
             "session": session.id,
             "user": session.user.wire(),
@@ -327,7 +398,7 @@ class Connection:
             plan.finish()
         if fresh:
             await hub.start_session(session)
-            return
+            return True
         hub.store.touch(session)
         await hub.presence.set(session.user.id, session.status)
         if replay is None:  # the gap cannot be filled: fresh snapshots instead
@@ -335,11 +406,12 @@ class Connection:
                 await hub.chat.snapshot(session, room, self.replier(None))
         if plan is not None and replay is None:
             plan.finish()
+        return True
 
     async def _release(self) -> None:
         session = self.session
         code = self.close_code or self._ws.close_code or 1006
-        self._hub.metrics.closes.labels(str(int(code))).inc()
+        self._hub.metrics.closes.labels(close_label(int(code))).inc()
         if session is None or session.link is not self:
             return  # never attached, or a newer connection took the session over
         if session.ended or code in ENDING_CLOSES or self._hub.draining:
@@ -478,3 +550,9 @@ class Connection:
 
 def _now() -> float:
     return asyncio.get_running_loop().time()
+
+
+def peer_address(ws: ServerConnection) -> str:
+    """The socket's peer address ("" when unknown)."""
+    remote = ws.remote_address
+    return str(remote[0]) if remote else ""

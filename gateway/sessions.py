@@ -90,6 +90,7 @@ class Session:
         self.claims = claims
         self.user = User(claims.subject, claims.name, claims.is_guest)
         self.rooms: set[str] = set()
+        self.address = ""  # the attached socket's client address (guests' mutes bind to it)
         self.status = "online"
         self.replay = replay
         self.seq = 0
@@ -99,6 +100,8 @@ class Session:
         self.marks: dict[str, Watermark] = {}
         # While a resume is being prepared, pushes wait here instead of being numbered.
         self.held: list[tuple[Push, str | None]] | None = None
+        # When the token (``claims``) was last found good against the shared state.
+        self.checked_at = 0.0
 
     def deliver(self, push: Push, room: str | None = None) -> None:
         """Number a push for this session, remember it, and send it if attached."""

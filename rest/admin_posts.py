@@ -28,7 +28,7 @@ from typogram.roles import EDITORS
 from typogram.tokens import Claims
 
 api = Api()
-_POST_ID = re.compile(r"^[0-9a-f]{32}$")
+_POST_ID = re.compile(r"\A[0-9a-f]{32}\Z")
 
 
 class StaffPostSummary(PostBase, kw_only=True):

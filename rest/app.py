@@ -14,6 +14,7 @@ from starlette.routing import BaseRoute, Route
 
 from rest import (
     admin_posts,
+    admin_reports,
     admin_users,
     auth,
     billing,
@@ -31,13 +32,20 @@ from rest import (
     web,
 )
 from rest.context import authenticate
-from rest.middleware import BodyLimitMiddleware, MetricsMiddleware, RateLimitMiddleware
+from rest.middleware import (
+    BodyLimitMiddleware,
+    MetricsMiddleware,
+    OutageMiddleware,
+    RateLimitMiddleware,
+)
 from rest.openapi import build
 from rest.routing import json_response
+from rest.security_headers import SecurityHeadersMiddleware
 from typogram.blog.services import reader_of
 from typogram.codes import ErrorCode
 from typogram.errors import AppError
 from typogram.logs import get_logger
+from typogram.proxies import trusted_networks
 
 if TYPE_CHECKING:
     from typogram.platform import Platform
@@ -51,6 +59,7 @@ FEATURES = (
     typing_tests.api,
     results.api,
     reviews.api,
+    admin_reports.api,
     tournaments.api,
     *solo.APIS,
     *learning.APIS,
@@ -115,7 +124,9 @@ def create_app(platform: Platform, *, ops_only: bool = False) -> Starlette:
     app = Starlette(
         routes=routes,
         middleware=[
+            Middleware(SecurityHeadersMiddleware),
             Middleware(MetricsMiddleware, platform=platform),
+            Middleware(OutageMiddleware, retry_after_s=platform.settings.unavailable_retry_after_s),
             Middleware(BodyLimitMiddleware, max_bytes=platform.settings.max_body_bytes),
             Middleware(RateLimitMiddleware, platform=platform),
         ],
@@ -126,8 +137,19 @@ def create_app(platform: Platform, *, ops_only: bool = False) -> Starlette:
         },
     )
     app.state.platform = platform
+    app.state.trusted_proxies = trusted_networks(platform.settings.trusted_proxies)
     if not ops_only:
         app.state.blog_reader = blog = reader_of(platform)
         platform.metrics.components.add("blog", blog.statistics)
     app.state.openapi = msgspec.json.encode(build(endpoints))
+    return app
+
+
+def create_metrics_app(platform: Platform) -> Starlette:
+    """The metrics listener's app: ``/metrics`` alone (``metrics_host:metrics_port``)."""
+    app = Starlette(
+        routes=[Route("/metrics", health.metrics_listener, methods=["GET"])],
+        middleware=[Middleware(SecurityHeadersMiddleware)],
+    )
+    app.state.platform = platform
     return app

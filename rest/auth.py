@@ -4,30 +4,37 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import msgspec
-import orjson
 from starlette.requests import Request
 
 from rest.context import client_ip, platform_of
 from rest.routing import Api, Reply
-from typogram import keys
-from typogram.accounts import User
+from typogram.accounts import RefreshReplayed, User
 from typogram.codes import ErrorCode
 from typogram.errors import AppError
+from typogram.login_throttle import Decision, throttle_of, within_hourly_quota
+from typogram.passwords import MAX_LENGTH, MIN_LENGTH, require_strong_password
+from typogram.revocation import RevokeReason
 from typogram.staff import banned, desk_of
+from typogram.text_rules import username_key, whole
 from typogram.tokens import Claims, TokenType
 
 api = Api()
 
-Username = Annotated[str, msgspec.Meta(min_length=3, max_length=32, pattern=r"^[A-Za-z0-9_]+$")]
+# Patterns match the whole value (``typogram.text_rules``): no trailing newline slips by.
+USERNAME_PATTERN = whole(r"[A-Za-z0-9_]+")
+Username = Annotated[str, msgspec.Meta(min_length=3, max_length=32, pattern=USERNAME_PATTERN)]
 Email = Annotated[
-    str, msgspec.Meta(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    str,
+    msgspec.Meta(min_length=3, max_length=254, pattern=whole(r"[^@\s]+@[^@\s]+\.[^@\s]+")),
 ]
-Password = Annotated[str, msgspec.Meta(min_length=8, max_length=128)]
+Password = Annotated[str, msgspec.Meta(min_length=MIN_LENGTH, max_length=MAX_LENGTH)]
 LoginName = Annotated[str, msgspec.Meta(min_length=1, max_length=254)]
-GuestName = Annotated[str, msgspec.Meta(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_]+$")]
+GuestName = Annotated[str, msgspec.Meta(min_length=1, max_length=32, pattern=USERNAME_PATTERN)]
+# Every response that carries a token: never kept by a browser or a shared cache.
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
 class RegisterBody(msgspec.Struct, forbid_unknown_fields=True):
@@ -65,6 +72,7 @@ class PrivateUser(msgspec.Struct):
     role: str
     referral_code: str
     created_at: int
+    appear_offline: bool = False
 
 
 class TokenPair(msgspec.Struct):
@@ -87,17 +95,22 @@ class LoggedOut(msgspec.Struct):
 
 
 async def issue_pair(request: Request, user: User, family: str | None = None) -> dict[str, object]:
-    """A fresh access + refresh token for ``user``; the refresh token is recorded."""
+    """A fresh access + refresh token for ``user``; the refresh token is recorded.
+
+    ``family`` is the login session being refreshed (``None``: a new login); both
+    tokens carry it as ``sid``, so the session can be revoked alone."""
     platform = platform_of(request)
     tokens = platform.tokens
-    access, access_claims = tokens.issue(
-        user.id, TokenType.ACCESS, version=user.token_version, name=user.username, role=user.role
-    )
-    refresh, refresh_claims = tokens.issue(
-        user.id, TokenType.REFRESH, version=user.token_version, name=user.username, role=user.role
-    )
+    sid = family or uuid.uuid4().hex
+    pair = [
+        tokens.issue(
+            user.id, kind, version=user.token_version, name=user.username, role=user.role, sid=sid
+        )
+        for kind in (TokenType.ACCESS, TokenType.REFRESH)
+    ]
+    (access, access_claims), (refresh, refresh_claims) = pair
     await platform.accounts.store_refresh(
-        refresh_claims.jti, user.id, family or uuid.uuid4().hex, refresh_claims.expires_at
+        refresh_claims.jti, user.id, sid, refresh_claims.expires_at
     )
     return {
         "access_token": access,
@@ -120,11 +133,17 @@ async def issue_pair(request: Request, user: User, family: str | None = None) ->
 )
 async def register(request: Request, body: RegisterBody) -> Reply:
     platform = platform_of(request)
+    await _ip_quota(request, "register", platform.settings.register_per_ip_per_hour)
+    await require_strong_password(
+        body.password,
+        user_inputs=(body.username, body.email.partition("@")[0]),
+        min_score=platform.settings.password_min_score,
+    )
     password_hash = await platform.passwords.hash(body.password)
     user = await platform.accounts.create_user(body.username, body.email, password_hash)
     await platform.accounts.audit("register", "success", user_id=user.id, ip=client_ip(request))
     platform.metrics.auth_events.labels("register", "success").inc()
-    return Reply(await issue_pair(request, user), 201)
+    return Reply(await issue_pair(request, user), 201, NO_STORE)
 
 
 @api.route(
@@ -138,30 +157,28 @@ async def register(request: Request, body: RegisterBody) -> Reply:
 )
 async def login(request: Request, body: LoginBody) -> Reply:
     platform = platform_of(request)
-    settings = platform.settings
-    window = int(time.time() // 900)
-    throttle_key = keys.rate_limit("login", body.login.lower(), window)
-    failures = await platform.cache.get(throttle_key)
-    if failures is not None and int(failures) >= settings.login_attempts_per_15min:
-        platform.metrics.auth_events.labels("login", "throttled").inc()
-        raise AppError(
-            ErrorCode.RATE_LIMITED,
-            "too many failed logins for this account, try again later",
-            retry_after=(window + 1) * 900 - int(time.time()),
-        )
+    ip = client_ip(request) or "unknown"
     found = await platform.accounts.credentials(body.login)
+    # Username and e-mail are one account; an unknown name is throttled by its key.
+    account = found[0].id if found else f"name:{_login_key(body.login)}"
+    user_id = found[0].id if found else None
+    throttle = throttle_of(platform)
+    decision = await throttle.admit(account, ip)
+    if not decision.allowed:
+        await _refuse(request, "login", decision, user_id, {"login": body.login[:64]})
     ok = await platform.passwords.verify(found[1] if found else None, body.password)
     if not found or not ok:
-        await platform.cache.incr(throttle_key, ttl=900)
+        wait = await throttle.failed(account, ip)
         await platform.accounts.audit(
             "login",
             "failure",
-            user_id=found[0].id if found else None,
-            ip=client_ip(request),
-            detail={"login": body.login[:64]},
+            user_id=user_id,
+            ip=ip,
+            detail={"login": body.login[:64], "backoff_s": wait},
         )
         platform.metrics.auth_events.labels("login", "failure").inc()
         raise AppError(ErrorCode.UNAUTHORIZED, "invalid login or password")
+    await throttle.succeeded(account, ip)
     user, stored_hash = found
     ban = await desk_of(platform).active_ban(user.id)
     if ban is not None:
@@ -175,7 +192,7 @@ async def login(request: Request, body: LoginBody) -> Reply:
         await platform.accounts.set_password(user.id, await platform.passwords.hash(body.password))
     await platform.accounts.audit("login", "success", user_id=user.id, ip=client_ip(request))
     platform.metrics.auth_events.labels("login", "success").inc()
-    return Reply(await issue_pair(request, user))
+    return Reply(await issue_pair(request, user), headers=NO_STORE)
 
 
 @api.route(
@@ -193,9 +210,17 @@ async def refresh(request: Request, body: RefreshBody) -> Reply:
     user = await _current_user(request, claims)
     if (ban := await desk_of(platform).active_ban(user.id)) is not None:
         raise banned(ban)
-    family = await platform.accounts.spend_refresh(claims.jti, user.id)
+    try:
+        family = await platform.accounts.spend_refresh(claims.jti, user.id)
+    except RefreshReplayed as replay:
+        # Stolen or leaked: the whole login session goes, its access tokens and sockets too.
+        await platform.revocation.revoke_session(
+            user.id, replay.family, RevokeReason.REFRESH_REPLAY
+        )
+        platform.metrics.auth_events.labels("refresh", "replayed").inc()
+        raise
     platform.metrics.auth_events.labels("refresh", "success").inc()
-    return Reply(await issue_pair(request, user, family))
+    return Reply(await issue_pair(request, user, family), headers=NO_STORE)
 
 
 @api.route(
@@ -209,11 +234,7 @@ async def refresh(request: Request, body: RefreshBody) -> Reply:
 )
 async def logout_all(request: Request, claims: Claims) -> Reply:
     platform = platform_of(request)
-    version = await platform.accounts.bump_token_version(claims.subject)
-    # Live sockets of this user on every gateway node close on this message.
-    await platform.pubsub.publish(
-        keys.channel_user(claims.subject), orjson.dumps({"t": "revoke", "d": {"version": version}})
-    )
+    version = await platform.revocation.revoke_user(claims.subject, RevokeReason.LOGOUT_ALL)
     await platform.accounts.audit(
         "logout_all", "success", user_id=claims.subject, ip=client_ip(request)
     )
@@ -232,25 +253,41 @@ async def logout_all(request: Request, claims: Claims) -> Reply:
 )
 async def change_password(request: Request, body: PasswordBody, claims: Claims) -> Reply:
     platform = platform_of(request)
+    ip = client_ip(request) or "unknown"
+    # A stolen access token must not buy unlimited guesses at the current password:
+    # the same counters as logging in, per (account, IP).
+    throttle = throttle_of(platform)
+    decision = await throttle.admit(claims.subject, ip)
+    if not decision.allowed:
+        await _refuse(request, "password_change", decision, claims.subject)
     stored = await platform.accounts.password_hash(claims.subject)
     if not await platform.passwords.verify(stored, body.current_password):
+        wait = await throttle.failed(claims.subject, ip)
         await platform.accounts.audit(
-            "password_change", "failure", user_id=claims.subject, ip=client_ip(request)
+            "password_change", "failure", user_id=claims.subject, ip=ip, detail={"backoff_s": wait}
         )
         raise AppError(
             ErrorCode.UNAUTHORIZED,
             "current password is wrong",
             fields={"current_password": "wrong"},
         )
+    await throttle.succeeded(claims.subject, ip)
+    user = await platform.accounts.update_profile(claims.subject, {})
+    await require_strong_password(
+        body.new_password,
+        user_inputs=(user.username, user.email.partition("@")[0]),
+        min_score=platform.settings.password_min_score,
+        field="new_password",
+    )
     await platform.accounts.set_password(
         claims.subject, await platform.passwords.hash(body.new_password)
     )
-    await platform.accounts.bump_token_version(claims.subject)
+    await platform.revocation.revoke_user(claims.subject, RevokeReason.PASSWORD_CHANGE)
     await platform.accounts.audit(
         "password_change", "success", user_id=claims.subject, ip=client_ip(request)
     )
     user = await platform.accounts.update_profile(claims.subject, {})
-    return Reply(await issue_pair(request, user))
+    return Reply(await issue_pair(request, user), headers=NO_STORE)
 
 
 @api.route(
@@ -265,6 +302,7 @@ async def change_password(request: Request, body: PasswordBody, claims: Claims) 
 )
 async def guest(request: Request, body: GuestBody) -> Reply:
     platform = platform_of(request)
+    await _ip_quota(request, "guest", platform.settings.guest_tokens_per_ip_per_hour)
     name = body.name or f"guest_{uuid.uuid4().hex[:6]}"
     token, claims = platform.tokens.issue_guest(name)
     return Reply(
@@ -275,15 +313,60 @@ async def guest(request: Request, body: GuestBody) -> Reply:
             "user": {"id": claims.subject, "name": name, "guest": True},
         },
         201,
+        NO_STORE,
+    )
+
+
+async def _ip_quota(request: Request, action: str, limit: int) -> None:
+    """Count one ``action`` from the client's IP this hour; 429 past ``limit``."""
+    platform = platform_of(request)
+    ip = client_ip(request) or "unknown"
+    retry_after = await within_hourly_quota(platform.cache, action, ip, limit, time.time())
+    if retry_after:
+        platform.metrics.auth_events.labels(action, "throttled").inc()
+        if action == "register":
+            await platform.accounts.audit(
+                action, "throttled", ip=ip, detail={"scope": "ip", "retry_after": retry_after}
+            )
+        raise AppError(
+            ErrorCode.RATE_LIMITED,
+            f"too many {action} requests from this address, try again later",
+            retry_after=retry_after,
+        )
+
+
+def _login_key(login: str) -> str:
+    return login.lower() if "@" in login else username_key(login)
+
+
+async def _refuse(
+    request: Request,
+    action: str,
+    decision: Decision,
+    user_id: str | None,
+    detail: dict[str, str] | None = None,
+) -> NoReturn:
+    """Audit a throttled ``action`` and answer 429 naming the wait (never which limit)."""
+    platform = platform_of(request)
+    await platform.accounts.audit(
+        action,
+        "throttled",
+        user_id=user_id,
+        ip=client_ip(request),
+        detail={**(detail or {}), "scope": decision.scope, "retry_after": decision.retry_after},
+    )
+    platform.metrics.auth_events.labels(action, "throttled").inc()
+    raise AppError(
+        ErrorCode.RATE_LIMITED,
+        "too many attempts, try again later",
+        retry_after=decision.retry_after,
     )
 
 
 async def _current_user(request: Request, claims: Claims) -> User:
-    """The user a token names, refusing tokens older than the user's token version."""
+    """The user a token names, refusing a revoked token (``typogram.revocation``)."""
     platform = platform_of(request)
-    version = await platform.accounts.token_version(claims.subject)
-    if version is None or claims.version < version:
-        raise AppError(ErrorCode.UNAUTHORIZED, "token has been revoked")
+    await platform.revocation.check(claims)
     user = await platform.accounts.get(claims.subject)
     if user is None:
         raise AppError(ErrorCode.UNAUTHORIZED, "token has been revoked")

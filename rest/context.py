@@ -8,11 +8,15 @@ from starlette.requests import Request
 
 from typogram.codes import ErrorCode
 from typogram.errors import AppError
+from typogram.proxies import client_address
 from typogram.tokens import Claims, TokenType
 
 if TYPE_CHECKING:
     from rest.routing import AuthMode
     from typogram.platform import Platform
+
+
+_CLIENT_IP = "typogram.client_ip"  # request.state key: the address ``client_ip`` found
 
 
 def platform_of(request: Request) -> Platform:
@@ -21,8 +25,16 @@ def platform_of(request: Request) -> Platform:
 
 
 def client_ip(request: Request) -> str:
-    """The peer address. Behind a proxy, uvicorn's ``--forwarded-allow-ips`` sets it."""
-    return request.client.host if request.client else ""
+    """The client's address: the peer's, or from ``X-Forwarded-For`` when the peer is
+    one of ``trusted_proxies`` (``typogram.proxies``). Computed once per request."""
+    state = request.scope.setdefault("state", {})
+    known: str | None = state.get(_CLIENT_IP)
+    if known is None:
+        peer = request.client.host if request.client else ""
+        networks = request.app.state.trusted_proxies
+        known = client_address(peer, request.headers.get("x-forwarded-for"), networks)
+        state[_CLIENT_IP] = known
+    return known
 
 
 def bearer_token(request: Request) -> str | None:
@@ -57,8 +69,9 @@ def verified_claims(request: Request, token: str) -> Claims:
 async def authenticate(request: Request, mode: AuthMode) -> Claims:
     """Verify the bearer token; ``mode="user"`` refuses guests.
 
-    A registered user's token must carry the current token version, so a
-    logout-all revokes it at once on every process.
+    A registered user's token must carry the current token version and a
+    session not revoked (``typogram.revocation``), so a revocation holds on
+    every process within its bound.
     """
     token = bearer_token(request)
     if token is None:
@@ -68,10 +81,7 @@ async def authenticate(request: Request, mode: AuthMode) -> Claims:
     claims = verified_claims(request, token)
     if claims.type not in accepted:
         raise AppError(ErrorCode.UNAUTHORIZED, f"a {claims.type.value} token is not accepted here")
-    if not claims.is_guest:
-        version = await platform.accounts.token_version(claims.subject)
-        if version is None or claims.version < version:
-            raise AppError(ErrorCode.UNAUTHORIZED, "token has been revoked")
+    await platform.revocation.check(claims)
     return claims
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 
 import msgspec
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -10,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from rest.context import platform_of
-from rest.routing import Api, Reply
+from rest.routing import Api, Reply, json_response
 
 api = Api()
 
@@ -49,9 +50,43 @@ async def ready(request: Request) -> Reply:
     )
 
 
+def metrics_allowed(token: str, authorization: str, *, open_without_token: bool) -> bool:
+    """Whether a scrape may read ``/metrics``: with ``metrics_token`` set, only a caller
+    presenting it as a bearer token; without one, only where ``open_without_token`` (the
+    metrics listener, loopback unless a token is set)."""
+    if not token:
+        return open_without_token
+    scheme, _, presented = authorization.partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(
+        presented.strip().encode(), token.encode()
+    )
+
+
+async def _metrics(request: Request, *, open_without_token: bool) -> Response:
+    platform = platform_of(request)
+    token = platform.settings.metrics_token
+    if not metrics_allowed(
+        token, request.headers.get("authorization", ""), open_without_token=open_without_token
+    ):
+        # Without a token configured the HTTP port has no /metrics at all.
+        if not token:
+            return json_response({"error": {"code": "not_found", "message": "not found"}}, 404)
+        return json_response(
+            {"error": {"code": "unauthorized", "message": "metrics need the bearer token"}},
+            401,
+            {"WWW-Authenticate": 'Bearer realm="metrics"'},
+        )
+    return Response(generate_latest(platform.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
 async def metrics(request: Request) -> Response:
-    registry = platform_of(request).metrics.registry
-    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+    """``/metrics`` on the HTTP port: only with the bearer ``metrics_token``."""
+    return await _metrics(request, open_without_token=False)
+
+
+async def metrics_listener(request: Request) -> Response:
+    """``/metrics`` on the metrics port (``metrics_host:metrics_port``)."""
+    return await _metrics(request, open_without_token=True)
 
 
 async def openapi(request: Request) -> Response:

@@ -1,4 +1,4 @@
-"""The REST middleware: metrics, body-size limit, shared rate limits (pure ASGI classes)."""
+"""The REST middleware: metrics, outages, body-size limit, shared rate limits (pure ASGI)."""
 
 from __future__ import annotations
 
@@ -16,14 +16,21 @@ from rest.routing import json_response
 from typogram import keys
 from typogram.codes import ErrorCode
 from typogram.errors import AppError
+from typogram.logs import get_logger
+from typogram.outages import unavailable_backend
 from typogram.tokens import TokenType
 
 if TYPE_CHECKING:
     from typogram.platform import Platform
 
 
+# Methods a metric may name; any other (a client may send any token) counts as ``other``.
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
 class MetricsMiddleware:
-    """Counts requests and times them by route template (never by raw path)."""
+    """Counts requests and times them by route template (never by raw path) and by
+    method (from a fixed set): no label takes a value the client chose."""
 
     def __init__(self, app: ASGIApp, platform: Platform) -> None:
         self.app = app
@@ -47,11 +54,73 @@ class MetricsMiddleware:
         finally:
             route = scope.get("route")
             template = route.path if isinstance(route, Route) else "unmatched"
-            method = scope["method"]
+            method = scope["method"] if scope["method"] in METHODS else "other"
             self.metrics.http_latency.labels(method, template).observe(
                 time.perf_counter() - started
             )
             self.metrics.http_requests.labels(method, template, str(status)).inc()
+
+
+log = get_logger("typogram.rest")
+
+
+class OutageMiddleware:
+    """A backend unreachable for now (``typogram.outages``) answers ``503 unavailable``
+    with ``Retry-After``, from a route or from the middleware inside (rate limits).
+
+    Anything else propagates to the ``500`` handler. A response already started
+    cannot be changed: then the error propagates too (the server drops the
+    connection, which a client treats like a 503). An outage logs one line
+    per backend every ``LOG_EVERY_S`` at most, with how many answers it stands for.
+    """
+
+    LOG_EVERY_S = 1.0
+
+    def __init__(self, app: ASGIApp, retry_after_s: int) -> None:
+        self.app = app
+        self.retry_after = str(retry_after_s)
+        self._logged: dict[str, tuple[float, int]] = {}  # backend → (logged at, answers since)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watch_start(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch_start)
+        except Exception as exc:
+            backend = unavailable_backend(exc)
+            if backend is None or started:
+                raise
+            self._log(backend, scope["path"], exc)
+            error = AppError(ErrorCode.UNAVAILABLE, f"{backend} is unavailable for now; retry")
+            response = json_response(error.body(), 503, {"Retry-After": self.retry_after})
+            await response(scope, receive, send)
+
+    def _log(self, backend: str, path: str, exc: Exception) -> None:
+        # No traceback, and not one line per request: an outage is expected and
+        # may last seconds at thousands of requests a second.
+        now = time.monotonic()
+        logged_at, answers = self._logged.get(backend, (-self.LOG_EVERY_S, 0))
+        if now - logged_at < self.LOG_EVERY_S:
+            self._logged[backend] = (logged_at, answers + 1)
+            return
+        self._logged[backend] = (now, 0)
+        log.warning(
+            "backend unavailable",
+            extra={
+                "backend": backend,
+                "path": path,
+                "reason": repr(exc)[:200],
+                "answers_since_last_line": answers,
+            },
+        )
 
 
 class BodyLimitMiddleware:
@@ -110,7 +179,7 @@ class RateLimitMiddleware:
     def __init__(self, app: ASGIApp, platform: Platform) -> None:
         self.app = app
         self.platform = platform
-        self.accounts = platform.accounts
+        self.revocation = platform.revocation
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith("/api/"):
@@ -128,9 +197,7 @@ class RateLimitMiddleware:
             try:
                 claims = verified_claims(request, token)
                 checks.append(("user", claims.subject, settings.rate_limit_user_per_min))
-                if claims.type is TokenType.ACCESS and not self.accounts.knows_token_version(
-                    claims.subject
-                ):
+                if claims.type is TokenType.ACCESS and not self.revocation.knows(claims.subject):
                     user = claims.subject
             except AppError:
                 pass
@@ -159,4 +226,4 @@ class RateLimitMiddleware:
     async def _look_up_version(self, user_id: str) -> None:
         # Only a head start: on a failure ``authenticate`` asks again and answers for it.
         with contextlib.suppress(Exception):
-            await self.accounts.token_version(user_id)
+            await self.revocation.state(user_id)

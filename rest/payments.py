@@ -35,8 +35,8 @@ from typogram.tokens import Claims
 
 api = Api()
 log = get_logger("typogram.rest.payments")
-IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_.:-]{8,64}$")
-PAYMENT_ID = re.compile(r"^[0-9a-f]{32}$")
+IDEMPOTENCY_KEY = re.compile(r"\A[A-Za-z0-9_.:-]{8,64}\Z")
+PAYMENT_ID = re.compile(r"\A[0-9a-f]{32}\Z")
 PLAN = Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
 CODE = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 

@@ -49,7 +49,7 @@ log = get_logger("typogram.rest.results")
 HARD_MAX_KEYSTROKES = 50_000
 PENDING_TTL_S = 60  # a claimed key whose request died is free again after this
 MAX_PAGE = 100
-_IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+_IDEMPOTENCY_KEY = re.compile(r"\A[A-Za-z0-9_.:-]{1,64}\Z")
 
 Keystroke = tuple[
     Annotated[int, msgspec.Meta(ge=0, le=24 * 3600 * 1000)],

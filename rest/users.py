@@ -13,6 +13,7 @@ from rest.routing import Api, Reply
 from typogram.accounts import User
 from typogram.codes import ErrorCode
 from typogram.errors import AppError
+from typogram.text_rules import visible_text_problem, whole
 from typogram.tokens import Claims
 
 api = Api()
@@ -28,9 +29,11 @@ class ProfilePatch(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=Tru
     )
     bio: Annotated[str, msgspec.Meta(max_length=500)] | msgspec.UnsetType = msgspec.UNSET
     keyboard_layout: KeyboardLayout | msgspec.UnsetType = msgspec.UNSET
-    country: Annotated[str, msgspec.Meta(pattern=r"^([A-Z]{2})?$")] | msgspec.UnsetType = (
+    country: Annotated[str, msgspec.Meta(pattern=whole(r"([A-Z]{2})?"))] | msgspec.UnsetType = (
         msgspec.UNSET
     )
+    # Appear offline to everyone on the gateway (``presence.query``).
+    appear_offline: bool | msgspec.UnsetType = msgspec.UNSET
 
 
 class PublicUser(msgspec.Struct):
@@ -85,6 +88,16 @@ async def me(request: Request, claims: Claims) -> Reply:
 async def update_me(request: Request, body: ProfilePatch, claims: Claims) -> Reply:
     changes = msgspec.structs.asdict(body)
     changes = {name: value for name, value in changes.items() if value is not msgspec.UNSET}
+    problems = {
+        name: problem
+        for name, multiline in (("display_name", False), ("bio", True))
+        if name in changes
+        and (problem := visible_text_problem(changes[name], allow_newlines=multiline))
+    }
+    if "display_name" in changes and not changes["display_name"].strip():
+        problems["display_name"] = "must show at least one visible character"
+    if problems:
+        raise AppError(ErrorCode.BAD_REQUEST, "text fields refused", fields=problems)
     platform = platform_of(request)
     user = await platform.accounts.update_profile(claims.subject, changes)
     if changes:

@@ -196,6 +196,16 @@ DASHBOARDS: dict[str, tuple[str, str, list[Panel]]] = {
                     ("sum(typogram_gateway_sessions_detached)", "detached"),
                 ],
             ),
+            (
+                "Sockets refused by a connection cap (429 at the handshake, 4029)",
+                "ops",
+                [
+                    (
+                        f"sum by (cap) (rate(typogram_gateway_connections_refused_total[{RATE}]))",
+                        "{{cap}}",
+                    )
+                ],
+            ),
             *PROCESS,
         ],
     ),

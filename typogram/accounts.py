@@ -6,16 +6,11 @@ write replaces the entry with a mark of when it committed, kept for the
 database's read-your-writes window: a read that finds the mark asks for a
 replica that has applied writes up to then (or the primary), and a fill
 never overwrites a mark (``set_if_absent``), so neither a lagging replica
-nor a read that raced the write can cache the old profile. Token versions
-are cached too, because the REST layer and the gateway read them on every
-authenticated request.
+nor a read that raced the write can cache the old profile.
 
-Token versions are also kept in process for ``TOKEN_VERSION_LOCAL_S`` (at
-most ``TOKEN_VERSION_LOCAL_MAX`` users), so a client's burst of requests
-costs one cache read, not one per request. The bound this puts on
-revocation: a bump refuses older tokens at once in the process that made
-it, and in every other process within ``TOKEN_VERSION_LOCAL_S`` (the
-process-local copy is re-read from the shared cache after that).
+Token versions and refresh families are written here, but revoking is
+``typogram.revocation``'s (it also tells the gateways and keeps the shared
+state the REST layer and the gateways check): call that, not these writes.
 """
 
 from __future__ import annotations
@@ -23,7 +18,7 @@ from __future__ import annotations
 import secrets
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import msgspec
@@ -37,16 +32,24 @@ from typogram.db.database import Database
 from typogram.db.schema import audit_log, refresh_tokens, users
 from typogram.errors import AppError
 from typogram.ports import Cache
+from typogram.text_rules import username_key
 
 REFERRAL_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
-PROFILE_FIELDS = ("display_name", "bio", "keyboard_layout", "country")
-TOKEN_VERSION_TTL_S = 3600
-# How long a process trusts its own copy of a token version (the revocation
-# delay in other processes), and how many users' versions it keeps.
-TOKEN_VERSION_LOCAL_S = 2.0
-TOKEN_VERSION_LOCAL_MAX = 65_536
+PROFILE_FIELDS = ("display_name", "bio", "keyboard_layout", "country", "appear_offline")
 # A profile entry that says "written at <epoch seconds>" instead of holding a profile.
 WRITE_MARK = b"written:"
+
+
+REFRESH_REFUSED = "refresh token is invalid or already used"
+
+
+class RefreshReplayed(AppError):
+    """A known refresh token came back after it was spent or expired: ``family`` (its
+    login session) must be revoked. Answers the client as any refused refresh."""
+
+    def __init__(self, family: str) -> None:
+        super().__init__(ErrorCode.UNAUTHORIZED, REFRESH_REFUSED)
+        self.family = family
 
 
 class User(msgspec.Struct, frozen=True, kw_only=True):
@@ -61,6 +64,7 @@ class User(msgspec.Struct, frozen=True, kw_only=True):
     referral_code: str
     created_at: int
     token_version: int = 0
+    appear_offline: bool = False  # presence.query answers "offline" to everyone
 
     def private(self) -> dict[str, Any]:
         """The owner's view: everything but secrets and the token version."""
@@ -73,6 +77,7 @@ class User(msgspec.Struct, frozen=True, kw_only=True):
         view = self.private()
         view.pop("email")
         view.pop("referral_code")
+        view.pop("appear_offline")
         return view
 
 
@@ -107,7 +112,9 @@ def audit_insert(
 
 def _user(row: Any) -> User:
     """A ``users`` row (any mapping of column names) as a ``User``."""
-    return User(**{name: row[name] for name in User.__struct_fields__})
+    values = {name: row[name] for name in User.__struct_fields__ if name != "appear_offline"}
+    # A SMALLINT column, absent from a row just built for an insert (default 0).
+    return User(**values, appear_offline=bool(row.get("appear_offline", 0)))
 
 
 class Accounts:
@@ -117,18 +124,10 @@ class Accounts:
         cache: Cache,
         *,
         profile_ttl_s: int = 3600,
-        token_version_local_s: float = TOKEN_VERSION_LOCAL_S,
-        token_version_local_max: int = TOKEN_VERSION_LOCAL_MAX,
-        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._db = db
         self._cache = cache
         self._profile_ttl = profile_ttl_s
-        self._version_local_s = token_version_local_s
-        self._version_local_max = token_version_local_max
-        self._clock = clock
-        # user id -> (version, read at), oldest read first: the process-local copy.
-        self._versions: dict[str, tuple[int, float]] = {}
 
     # -- users -------------------------------------------------------------
 
@@ -140,7 +139,7 @@ class Accounts:
             row = {
                 "id": uuid.uuid4().hex,
                 "username": username,
-                "username_key": username.lower(),
+                "username_key": username_key(username),
                 "email": email.lower(),
                 "password_hash": password_hash,
                 "display_name": username,
@@ -163,16 +162,17 @@ class Accounts:
         raise AppError(ErrorCode.CONFLICT, "could not allocate a referral code, try again")
 
     async def _refuse_taken(self, username: str, email: str) -> None:
+        key = username_key(username)
         async with self._db.read(primary=True) as conn:
             rows = await conn.execute(
                 select(users.c.username_key, users.c.email).where(
-                    or_(users.c.username_key == username.lower(), users.c.email == email.lower())
+                    or_(users.c.username_key == key, users.c.email == email.lower())
                 )
             )
             taken = rows.all()
         fields: dict[str, str] = {}
-        for username_key, taken_email in taken:
-            if username_key == username.lower():
+        for taken_key, taken_email in taken:
+            if taken_key == key:
                 fields["username"] = "already taken"
             if taken_email == email.lower():
                 fields["email"] = "already registered"
@@ -181,8 +181,9 @@ class Accounts:
 
     async def credentials(self, login: str) -> tuple[User, str] | None:
         """The user and password hash for a username or e-mail, from the primary."""
-        key = login.lower()
-        column = users.c.email if "@" in key else users.c.username_key
+        email = "@" in login
+        key = login.lower() if email else username_key(login)
+        column = users.c.email if email else users.c.username_key
         async with self._db.read(primary=True) as conn:
             row = (await conn.execute(select(users).where(column == key))).mappings().first()
         return (_user(row), row["password_hash"]) if row else None
@@ -220,6 +221,21 @@ class Accounts:
         await self._cache.set_if_absent(cache_key, msgspec.json.encode(user), ttl=self._profile_ttl)
         return user
 
+    async def sync_appear_offline(self, user_id: str) -> bool:
+        """Rewrite the cache's "appears offline" mark from the stored setting (the
+        gateway calls this when a session starts, so a lost cache heals); returns it."""
+        user = await self.get(user_id)
+        hidden = user is not None and user.appear_offline
+        await self._mark_appear_offline(user_id, hidden)
+        return hidden
+
+    async def _mark_appear_offline(self, user_id: str, hidden: bool) -> None:
+        """``keys.user_appear_offline``: what the gateway's ``presence.query`` reads."""
+        if hidden:
+            await self._cache.set(keys.user_appear_offline(user_id), b"1")
+        else:
+            await self._cache.delete(keys.user_appear_offline(user_id))
+
     async def _profile_written(self, user_id: str) -> None:
         """Call after a committed write to ``users``: replaces the cached profile by a mark."""
         mark = WRITE_MARK + repr(time.time()).encode()
@@ -229,7 +245,7 @@ class Accounts:
     async def get_by_username(self, username: str) -> User | None:
         async with self._db.read() as conn:
             result = await conn.execute(
-                select(users.c.id).where(users.c.username_key == username.lower())
+                select(users.c.id).where(users.c.username_key == username_key(username))
             )
             user_id = result.scalar_one_or_none()
         return await self.get(user_id) if user_id else None
@@ -242,6 +258,8 @@ class Accounts:
                     update(users).where(users.c.id == user_id).values(**values, updated_at=now_ms())
                 )
             await self._profile_written(user_id)
+        if "appear_offline" in values:
+            await self._mark_appear_offline(user_id, bool(values["appear_offline"]))
         async with self._db.read(primary=True) as conn:
             row = (
                 (await conn.execute(select(users).where(users.c.id == user_id))).mappings().first()
@@ -250,76 +268,22 @@ class Accounts:
             raise AppError(ErrorCode.NOT_FOUND, "user not found")
         return _user(row)
 
-    async def set_role(self, user_id: str, role: str, *, actor_id: str, ip: str = "") -> None:
-        """Change a user's role; audited with who did it. Old tokens keep the old role
-        until they expire, so the version is bumped to make the change immediate."""
-        async with self._db.write() as conn:
-            result = await conn.execute(select(users.c.role).where(users.c.id == user_id))
-            previous = result.scalar_one_or_none()
-            if previous is None:
-                raise AppError(ErrorCode.NOT_FOUND, "user not found")
-            await conn.execute(update(users).where(users.c.id == user_id).values(role=role))
-        await self.bump_token_version(user_id)
-        await self.audit(
-            "role_change",
-            "success",
-            user_id=user_id,
-            ip=ip,
-            detail={"actor": actor_id, "from": previous, "to": role},
-            actor_id=actor_id[:32],
-        )
-
     async def count(self) -> int:
         async with self._db.read() as conn:
             return int((await conn.execute(select(func.count()).select_from(users))).scalar_one())
 
-    # -- token versions ------------------------------------------------------
+    # -- token versions (written for ``typogram.revocation``) ------------------------
 
-    def knows_token_version(self, user_id: str) -> bool:
-        """Whether ``token_version`` answers from this process's copy (no round trip)."""
-        local = self._versions.get(user_id)
-        return local is not None and self._clock() - local[1] < self._version_local_s
-
-    async def token_version(self, user_id: str) -> int | None:
-        """The user's current token version; ``None`` when there is no such user.
-
-        May be up to ``token_version_local_s`` old when another process bumped
-        it (module docstring); never older after a bump in this process.
-        """
-        now = self._clock()
-        local = self._versions.get(user_id)
-        if local is not None and now - local[1] < self._version_local_s:
-            return local[0]
-        cache_key = keys.user_token_version(user_id)
-        cached = await self._cache.get(cache_key)
-        if cached is not None:
-            version: int | None = int(cached)
-        else:
-            async with self._db.read(primary=True) as conn:
-                result = await conn.execute(
-                    select(users.c.token_version).where(users.c.id == user_id)
-                )
-                version = result.scalar_one_or_none()
-            if version is not None:
-                await self._cache.set(cache_key, str(version).encode(), ttl=TOKEN_VERSION_TTL_S)
-        if version is not None:
-            version = self._remember_version(user_id, version, now)
-        return version
-
-    def _remember_version(self, user_id: str, version: int, now: float) -> int:
-        """Keep ``version`` as this process's copy (never lowering it); returns the copy."""
-        known = self._versions.get(user_id)
-        if known is not None and known[0] > version:
-            # A read that started before this process's own bump answered late.
-            version = known[0]
-        self._versions.pop(user_id, None)  # re-inserted last: the dict stays in read order
-        if len(self._versions) >= self._version_local_max:
-            del self._versions[next(iter(self._versions))]
-        self._versions[user_id] = (version, now)
-        return version
+    async def stored_token_version(self, user_id: str) -> int | None:
+        """The user's token version on the primary; ``None`` when there is no such user."""
+        async with self._db.read(primary=True) as conn:
+            result = await conn.execute(select(users.c.token_version).where(users.c.id == user_id))
+            version: int | None = result.scalar_one_or_none()
+            return version
 
     async def bump_token_version(self, user_id: str) -> int:
-        """Invalidate every token issued so far; returns the new version."""
+        """Raise the token version and spend every unspent refresh token; the new
+        version. Only ``Revocation.revoke_user`` calls this."""
         async with self._db.write() as conn:
             await conn.execute(
                 update(users)
@@ -333,12 +297,21 @@ class Accounts:
                 .where(refresh_tokens.c.user_id == user_id, refresh_tokens.c.used_at.is_(None))
                 .values(used_at=now_ms())
             )
-        self._remember_version(user_id, version, self._clock())
-        await self._cache.set(
-            keys.user_token_version(user_id), str(version).encode(), ttl=TOKEN_VERSION_TTL_S
-        )
         await self._profile_written(user_id)
         return version
+
+    async def end_refresh_family(self, user_id: str, family: str) -> None:
+        """Spend every unspent refresh token of one login session (``Revocation``)."""
+        async with self._db.write() as conn:
+            await conn.execute(
+                update(refresh_tokens)
+                .where(
+                    refresh_tokens.c.family == family,
+                    refresh_tokens.c.user_id == user_id,
+                    refresh_tokens.c.used_at.is_(None),
+                )
+                .values(used_at=now_ms())
+            )
 
     # -- refresh tokens --------------------------------------------------------
 
@@ -359,8 +332,9 @@ class Accounts:
         """Mark a refresh token used and return its family.
 
         A token that is unknown, expired or already spent is refused; a spent
-        one being replayed also revokes its whole family (it was stolen or
-        leaked), so the legitimate holder must log in again.
+        one being replayed raises ``RefreshReplayed`` naming its family (it was
+        stolen or leaked): the caller revokes that session
+        (``Revocation.revoke_session``), so the legitimate holder must log in again.
         """
         now = now_ms()
         async with self._db.write() as conn:
@@ -380,16 +354,14 @@ class Accounts:
                 )
                 return str(result.scalar_one())
             result = await conn.execute(
-                select(refresh_tokens.c.family).where(refresh_tokens.c.jti == jti)
-            )
-            family = result.scalar_one_or_none()
-            if family is not None:
-                await conn.execute(
-                    update(refresh_tokens)
-                    .where(refresh_tokens.c.family == family, refresh_tokens.c.used_at.is_(None))
-                    .values(used_at=now)
+                select(refresh_tokens.c.family, refresh_tokens.c.used_at).where(
+                    refresh_tokens.c.jti == jti, refresh_tokens.c.user_id == user_id
                 )
-        raise AppError(ErrorCode.UNAUTHORIZED, "refresh token is invalid or already used")
+            )
+            known = result.first()
+        if known is not None and known.used_at is not None:
+            raise RefreshReplayed(str(known.family))
+        raise AppError(ErrorCode.UNAUTHORIZED, REFRESH_REFUSED)
 
     # -- audit -------------------------------------------------------------------
 

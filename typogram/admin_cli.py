@@ -22,6 +22,7 @@ import msgspec
 import uvloop
 
 from typogram.errors import AppError, BackendUnavailable
+from typogram.passwords import require_strong_password
 from typogram.platform import open_platform
 from typogram.roles import Role
 from typogram.staff import CLI, desk_of
@@ -65,6 +66,11 @@ async def _create_admin(platform: Platform, username: str, email: str, password:
 
     body = msgspec.convert(
         {"username": username, "email": email, "password": password}, RegisterBody
+    )
+    await require_strong_password(
+        body.password,
+        user_inputs=(body.username, body.email.partition("@")[0]),
+        min_score=platform.settings.password_min_score,
     )
     password_hash = await platform.passwords.hash(body.password)
     user = await platform.accounts.create_user(body.username, body.email, password_hash)

@@ -42,8 +42,8 @@ EPOCH_S: Final = 1_704_067_200  # 2024-01-01T00:00:00Z
 PERIOD_GRACE_S: Final = 2 * 24 * 3600
 MAX_CENTI_WPM: Final = 100_000  # 1,000 WPM: far past any cap
 
-_TEST_BOARD = re.compile(r"^(words-(?:25|50)|time-(?:15|60))-([a-z]{2})$")
-_CHALLENGE_BOARD = re.compile(r"^challenge-(\d{4}-\d{2}-\d{2})$")
+_TEST_BOARD = re.compile(r"\A(words-(?:25|50)|time-(?:15|60))-([a-z]{2})\Z")
+_CHALLENGE_BOARD = re.compile(r"\Achallenge-(\d{4}-\d{2}-\d{2})\Z")
 RACES: Final = "races"
 
 

@@ -25,6 +25,8 @@ from typogram.platform import open_platform
 from typogram.settings import Settings, SettingsError, load
 
 if TYPE_CHECKING:
+    from starlette.types import ASGIApp
+
     from typogram.platform import Platform
 
 log = logs.get_logger("typogram")
@@ -59,15 +61,34 @@ async def _run_rest(platform: Platform, stop: asyncio.Event, *, ops_only: bool =
     from rest.app import create_app
 
     settings = platform.settings
+    await _serve_http(
+        create_app(platform, ops_only=ops_only), settings.host, settings.http_port, stop
+    )
+
+
+async def _run_metrics(platform: Platform, stop: asyncio.Event) -> None:
+    """``/metrics`` on its own listener (``metrics_host:metrics_port``)."""
+    from rest.app import create_metrics_app
+
+    settings = platform.settings
+    await _serve_http(
+        create_metrics_app(platform), settings.metrics_host, settings.metrics_port, stop
+    )
+
+
+async def _serve_http(app: ASGIApp, host: str, port: int, stop: asyncio.Event) -> None:
     config = uvicorn.Config(
-        create_app(platform, ops_only=ops_only),
-        host=settings.host,
-        port=settings.http_port,
+        app,
+        host=host,
+        port=port,
         loop="none",
         lifespan="off",
         log_config=None,
         access_log=False,
         server_header=False,
+        # Client addresses come from ``rest.context.client_ip`` (``trusted_proxies``),
+        # never from uvicorn's own reading of X-Forwarded-For.
+        proxy_headers=False,
     )
     server = _Server(config)
 
@@ -80,9 +101,7 @@ async def _run_rest(platform: Platform, stop: asyncio.Event, *, ops_only: bool =
         await server.serve()
         if not server.started:
             stop.set()
-            raise BackendUnavailable(
-                "HTTP listener", f"{settings.host}:{settings.http_port}", "could not bind"
-            )
+            raise BackendUnavailable("HTTP listener", f"{host}:{port}", "could not bind")
         watcher.cancel()
 
 
@@ -96,7 +115,8 @@ async def _run_gateway(platform: Platform, stop: asyncio.Event) -> None:
         cache=platform.cache,
         pubsub=platform.pubsub,
         events=platform.events,
-        token_version=platform.accounts.token_version,
+        revocation=platform.revocation,
+        sync_appear_offline=platform.accounts.sync_appear_offline,
         registry=platform.metrics.registry,
         ratings=platform.ratings,
         tournaments=TournamentStore.of(platform),
@@ -145,6 +165,8 @@ async def _main(settings: Settings, roles: Sequence[str], worker_groups: Sequenc
             else:
                 # Other roles still answer /health, /ready and /metrics on the HTTP port.
                 group.create_task(_run_rest(platform, stop, ops_only=True))
+            if settings.metrics_port:
+                group.create_task(_run_metrics(platform, stop))
             if "gateway" in roles or "serve" in roles:
                 group.create_task(_run_gateway(platform, stop))
                 log.info(

@@ -18,14 +18,23 @@ When the connection drops (anything but a normal close, 4001 unauthorized or
 and says hello with ``resume {session, seq}``, ``seq`` being the last ``s``
 it saw, so the server replays what was missed. Requests in flight during a
 drop fail with ``ConnectionLost``; the caller decides whether to retry.
+
+The server closes a socket whose token expires (4001). ``renew(token)`` hands
+it a fresh one (the ``auth`` frame) without reconnecting; with a
+``token_provider`` (e.g. a REST refresh) the client does so by itself
+``renew_before_s`` before the token's ``exp``, and uses the newest token to
+say hello again after a drop.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import itertools
-from collections.abc import Mapping
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final, Self
 
 import orjson
@@ -34,8 +43,24 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from typogram.protocol import ProtocolError, ServerFrame, decode_server
 
+log = logging.getLogger(__name__)
+
 # Close codes after which reconnecting cannot help.
 FINAL_CLOSES: Final = frozenset({1000, 4001, 4003})
+RENEW_RETRY_S: Final = 5.0  # after a renewal that could not be sent or fetched
+
+TokenProvider = Callable[[], Awaitable[str]]
+
+
+def token_expiry(token: str) -> float | None:
+    """The ``exp`` (epoch s) a JWT claims, read without checking it (the server does);
+    ``None`` when it cannot be read."""
+    try:
+        payload = token.split(".")[1]
+        claims = orjson.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        return float(claims["exp"])
+    except (IndexError, ValueError, KeyError, TypeError, orjson.JSONDecodeError):
+        return None
 
 
 class ClientError(Exception):
@@ -64,9 +89,14 @@ class TypogramClient:
         request_timeout_s: float = 10.0,
         open_timeout_s: float = 10.0,
         inbox_size: int = 1024,
+        token_provider: TokenProvider | None = None,
+        renew_before_s: float = 60.0,
     ) -> None:
         self.url = url
         self.token = token
+        self._token_provider = token_provider
+        self._renew_before = renew_before_s
+        self._renewer: asyncio.Task[None] | None = None
         self.session: str | None = None
         self.user: dict[str, Any] | None = None
         self.resumed = False
@@ -93,6 +123,8 @@ class TypogramClient:
             raise RuntimeError("a TypogramClient connects once; make a new one")
         self._ws = await self._open()
         self._reader = asyncio.create_task(self._run(), name="typogram-client-reader")
+        if self._token_provider is not None:
+            self._renewer = asyncio.create_task(self._renew_loop(), name="typogram-client-renew")
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -101,6 +133,10 @@ class TypogramClient:
     async def close(self) -> None:
         """Close normally (1000); pending requests fail with ``ConnectionLost``."""
         self._closing = True
+        if self._renewer is not None:
+            self._renewer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._renewer
         if self._ws is not None:
             await self._ws.close()
         if self._reader is not None:
@@ -132,6 +168,14 @@ class TypogramClient:
             raise _client_error(reply)
         return reply
 
+    async def renew(self, token: str) -> ServerFrame:
+        """Give the live socket a fresh token of the same user (``auth``); the reply
+        (``auth.renewed``). A refused token raises ``ClientError`` and the server closes
+        the socket (4001). The token is also the one a reconnect says hello with."""
+        reply = await self.request("auth", {"token": token})
+        self.token = token
+        return reply
+
     async def receive(self, wait_s: float | None = None) -> ServerFrame:
         """The next push; raises ``ConnectionLost`` once the client is closed for good."""
         if self._finished and self._inbox.empty():
@@ -161,8 +205,31 @@ class TypogramClient:
         except ConnectionClosed as exc:
             raise ConnectionLost(str(exc)) from exc
 
+    async def _renew_loop(self) -> None:
+        """Renew ``renew_before_s`` before each token's ``exp``, until closed."""
+        provider = self._token_provider
+        assert provider is not None
+        while not self._finished:
+            expiry = token_expiry(self.token)
+            if expiry is None:
+                return
+            left = expiry - time.time()
+            # ``renew_before_s`` ahead, but never in the first half of a token's life:
+            # a short-lived token is not renewed in a tight loop.
+            await asyncio.sleep(max(left - self._renew_before, left / 2, 0.0))
+            try:
+                await self.renew(await provider())
+            except ClientError:
+                log.warning("the server refused the renewed token; the socket closes")
+                return
+            except (ConnectionLost, TimeoutError, OSError):
+                await asyncio.sleep(RENEW_RETRY_S)  # dropped meanwhile, or REST unreachable
+
     async def _open(self) -> ClientConnection:
         """Connect and say hello (resuming when there is a session); returns the socket."""
+        provider, expiry = self._token_provider, token_expiry(self.token)
+        if provider is not None and expiry is not None and expiry - time.time() < 5:
+            self.token = await provider()  # too late to renew: say hello with a fresh one
         ws = await connect(self.url, open_timeout=self._open_timeout, compression=None)
         hello: dict[str, Any] = {"token": self.token}
         if self.session is not None:

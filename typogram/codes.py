@@ -29,6 +29,8 @@ class ErrorCode(StrEnum):
     PROVIDER_UNAVAILABLE = "provider_unavailable"
     # Staff tools (typogram.staff): logging in or refreshing while a ban is in force.
     BANNED = "banned"
+    # Connection caps (gateway.admission): a user's sockets after hello (close 4029).
+    TOO_MANY_CONNECTIONS = "too_many_connections"
 
 
 HTTP_STATUS: dict[ErrorCode, int] = {
@@ -46,6 +48,7 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.UNPROCESSABLE: 422,
     ErrorCode.COUPON_REFUSED: 422,
     ErrorCode.RATE_LIMITED: 429,
+    ErrorCode.TOO_MANY_CONNECTIONS: 429,
     ErrorCode.INTERNAL: 500,
     ErrorCode.UNAVAILABLE: 503,
     ErrorCode.PROVIDER_UNAVAILABLE: 503,
@@ -61,4 +64,4 @@ class CloseCode(IntEnum):
     REPLACED = 4002
     PROTOCOL_ABUSE = 4003  # keeps sending malformed frames
     TOO_SLOW = 4008
-    RATE_LIMITED = 4029
+    RATE_LIMITED = 4029  # over the message rate, or over ws_max_connections_per_user

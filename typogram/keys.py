@@ -15,13 +15,35 @@ def user_presence(user_id: str) -> str:
     return f"user:{user_id}:presence"
 
 
-def user_token_version(user_id: str) -> str:
-    return f"user:{user_id}:token_version"
+def user_appear_offline(user_id: str) -> str:
+    """Set (no TTL) while the user chose to appear offline to everyone (``presence.query``)."""
+    return f"user:{user_id}:appear_offline"
+
+
+def user_tokens(user_id: str) -> str:
+    """Sorted set: the token version (member ``v``) and revoked login sessions, each
+    scored by when it may be forgotten (``typogram.revocation``)."""
+    return f"user:{user_id}:tokens"
 
 
 def rate_limit(scope: str, subject: str, window: int) -> str:
     """A fixed-window counter: ``scope`` is ``user``, ``ip`` or ``login``."""
     return f"ratelimit:{scope}:{subject}:{window}"
+
+
+def login_backoff(pair: str) -> str:
+    """Present while an (account, IP) pair waits out its back-off (``typogram.login_throttle``)."""
+    return f"login:backoff:{pair}"
+
+
+def login_streak(pair: str) -> str:
+    """Failed logins in a row of an (account, IP) pair."""
+    return f"login:streak:{pair}"
+
+
+def login_known(account: str, ip: str) -> str:
+    """Marks an IP that logged into ``account`` lately (exempt from the account-wide limit)."""
+    return f"login:known:{account}|{ip}"
 
 
 def event_done(group: str, event_id: str) -> str:
@@ -57,8 +79,14 @@ def room_node_members(room_id: str, node_id: str) -> str:
     return f"room:{room_id}:node:{node_id}"
 
 
+def room_sent(room_id: str, sender: str) -> str:
+    """When a sender (a user id, or ``source:<address>`` for guests) last sent in the
+    room under slow mode (epoch s, TTL one interval)."""
+    return f"room:{room_id}:sent:{sender}"
+
+
 def room_moderation(room_id: str) -> str:
-    """Moderators, mutes and slow mode of a room (JSON, TTL while it has members)."""
+    """Owner, appointed moderators, mutes and slow mode of a room (JSON, TTL)."""
     return f"room:{room_id}:moderation"
 
 

@@ -25,6 +25,7 @@ from typogram.ports import Archive, Cache, EventLog, PubSub, Search
 from typogram.process_metrics import GcPauses, LoopMonitor
 from typogram.ratings import Ratings
 from typogram.records import Records
+from typogram.revocation import Revocation
 from typogram.settings import Settings
 from typogram.tokens import TokenService
 
@@ -41,6 +42,7 @@ class Platform:
     tokens: TokenService
     passwords: Passwords
     accounts: Accounts
+    revocation: Revocation  # the one way tokens are revoked, and the check of every token
     ratings: Ratings
     records: Records
     metrics: KernelMetrics
@@ -118,6 +120,9 @@ async def open_platform(
             ttl_s=settings.rating_cache_ttl_s,
             rank_histogram_s=settings.rating_rank_histogram_s,
         )
+        accounts = Accounts(db, cache, profile_ttl_s=settings.profile_cache_ttl_s)
+        session_ttl_s = max(settings.access_token_ttl_s, settings.refresh_token_ttl_s)
+        revocation = Revocation(db, cache, pubsub, accounts, session_ttl_s=session_ttl_s)
         for name, component in (
             ("db", db),
             ("cache", cache),
@@ -142,7 +147,8 @@ async def open_platform(
             search=search,
             tokens=TokenService(settings),
             passwords=passwords or Passwords(),
-            accounts=Accounts(db, cache, profile_ttl_s=settings.profile_cache_ttl_s),
+            accounts=accounts,
+            revocation=revocation,
             ratings=ratings,
             records=Records(
                 db,

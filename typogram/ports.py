@@ -112,6 +112,10 @@ class Cache(Protocol):
         ...
 
     async def list_range(self, key: str, start: int = 0, stop: int = -1) -> list[bytes]: ...
+    async def list_remove(self, key: str, value: bytes) -> int:
+        """Remove every item equal to ``value`` from a list; returns how many went."""
+        ...
+
     async def append_numbered(
         self,
         counter: str,

@@ -21,9 +21,10 @@ import msgspec
 import orjson
 
 from typogram.codes import ErrorCode
+from typogram.text_rules import visible_text_problem, whole
 
 MAX_ID: Final = 2**53 - 1  # ids must survive a round trip through a JS number
-ROOM_PATTERN: Final = r"^[A-Za-z0-9_.:\-]{1,64}$"
+ROOM_PATTERN: Final = whole(r"[A-Za-z0-9_.:\-]{1,64}")
 MAX_TEXT_CHARS: Final = 4000  # the wire ceiling; rooms enforce their own, lower limit
 MAX_QUERY_USERS: Final = 100
 
@@ -33,6 +34,7 @@ Text = Annotated[str, msgspec.Meta(max_length=MAX_TEXT_CHARS)]
 Token = Annotated[str, msgspec.Meta(min_length=1, max_length=4096)]
 SessionId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 Seq = Annotated[int, msgspec.Meta(ge=0, le=MAX_ID)]
+MessageId = Annotated[str, msgspec.Meta(pattern=whole(r"[A-Za-z0-9_\-]{1,64}"))]
 Status = Literal["online", "away", "racing"]
 
 
@@ -47,6 +49,12 @@ class ProtocolError(Exception):
 
 
 # -- inbound messages ---------------------------------------------------------
+
+
+class Auth(msgspec.Struct, frozen=True):
+    """A fresh token for the live socket (the same user's), before the old one expires."""
+
+    token: Token
 
 
 class Resume(msgspec.Struct, frozen=True):
@@ -71,6 +79,11 @@ class ChatSend(msgspec.Struct, frozen=True):
     room: RoomName
     text: Text
 
+    def __post_init__(self) -> None:
+        # Chat keeps newlines; nothing invisible or reordering (``typogram.text_rules``).
+        if problem := visible_text_problem(self.text, allow_newlines=True):
+            raise ValueError(f"text {problem}")
+
 
 class ChatMute(msgspec.Struct, frozen=True):
     room: RoomName
@@ -85,6 +98,32 @@ class ChatUnmute(msgspec.Struct, frozen=True):
 class ChatSlowMode(msgspec.Struct, frozen=True):
     room: RoomName
     seconds: Annotated[float, msgspec.Meta(ge=0, le=3600)]
+
+
+class ChatAppoint(msgspec.Struct, frozen=True):
+    room: RoomName
+    user: UserId
+
+
+class ChatUnappoint(msgspec.Struct, frozen=True):
+    room: RoomName
+    user: UserId
+
+
+class ChatDelete(msgspec.Struct, frozen=True):
+    room: RoomName
+    id: MessageId
+
+
+class ChatReport(msgspec.Struct, frozen=True):
+    room: RoomName
+    id: MessageId
+    reason: Annotated[str, msgspec.Meta(max_length=200)] = ""
+
+    def __post_init__(self) -> None:
+        # Staff read it: nothing invisible or reordering (``typogram.text_rules``).
+        if problem := visible_text_problem(self.reason):
+            raise ValueError(f"reason {problem}")
 
 
 class PresenceSet(msgspec.Struct, frozen=True):
@@ -103,9 +142,9 @@ class Ping(msgspec.Struct, frozen=True):
 
 MAX_RACE_TEXT: Final = 1000
 MAX_KEYSTROKES: Final = 5000
-RaceId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_\-]{1,64}$")]
+RaceId = Annotated[str, msgspec.Meta(pattern=whole(r"[A-Za-z0-9_\-]{1,64}"))]
 Difficulty = Literal["easy", "medium", "hard"]
-Lang = Annotated[str, msgspec.Meta(pattern=r"^[a-z]{2}$")]
+Lang = Annotated[str, msgspec.Meta(pattern=whole(r"[a-z]{2}"))]
 Keystroke = tuple[Annotated[int, msgspec.Meta(ge=-(2**31), le=2**31)], str]
 
 
@@ -127,7 +166,7 @@ class RaceCreate(msgspec.Struct, frozen=True):
 
 
 class RaceJoin(msgspec.Struct, frozen=True):
-    code: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9]{1,16}$")] | None = None
+    code: Annotated[str, msgspec.Meta(pattern=whole(r"[A-Za-z0-9]{1,16}"))] | None = None
     race: RaceId | None = None  # re-join a race one is seated in (after a resume)
 
 
@@ -174,12 +213,17 @@ RaceMessage = (
 
 Message = (
     Hello
+    | Auth
     | RoomJoin
     | RoomLeave
     | ChatSend
     | ChatMute
     | ChatUnmute
     | ChatSlowMode
+    | ChatAppoint
+    | ChatUnappoint
+    | ChatDelete
+    | ChatReport
     | PresenceSet
     | PresenceQuery
     | Ping
@@ -188,12 +232,17 @@ Message = (
 
 INBOUND: Final[dict[str, type[Message]]] = {
     "hello": Hello,
+    "auth": Auth,
     "room.join": RoomJoin,
     "room.leave": RoomLeave,
     "chat.send": ChatSend,
     "chat.mute": ChatMute,
     "chat.unmute": ChatUnmute,
     "chat.slowmode": ChatSlowMode,
+    "chat.appoint": ChatAppoint,
+    "chat.unappoint": ChatUnappoint,
+    "chat.delete": ChatDelete,
+    "chat.report": ChatReport,
     "presence.set": PresenceSet,
     "presence.query": PresenceQuery,
     "ping": Ping,

@@ -12,6 +12,7 @@ left empty, the embedded adapter is used.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
@@ -70,7 +71,30 @@ class Settings:
     guest_token_ttl_s: int = 24 * 3600
     rate_limit_user_per_min: int = 100
     rate_limit_ip_per_min: int = 1000
+    # -- login throttling (typogram/login_throttle.py), per-IP quotas ------
+    # Attempts per 15 min per (account, IP); per IP over all accounts; per account
+    # from IPs that have not logged into it in ``login_known_ip_days``.
     login_attempts_per_15min: int = 10
+    login_attempts_per_ip_per_15min: int = 100
+    login_attempts_per_account_per_15min: int = 100
+    # Failures in a row per (account, IP) before waits begin; the first wait, doubling.
+    login_backoff_free_failures: int = 3
+    login_backoff_base_s: float = 1.0
+    login_backoff_max_s: int = 900
+    login_known_ip_days: int = 30
+    register_per_ip_per_hour: int = 20
+    guest_tokens_per_ip_per_hour: int = 100
+    # zxcvbn score (0..4) a new password must reach (``typogram.passwords``).
+    password_min_score: int = 3
+    # -- the operations surface (rest/security_headers.py, rest/context.py) --
+    # Client addresses come from X-Forwarded-For only when the peer is one of these
+    # (addresses or CIDR networks, comma-separated).
+    trusted_proxies: tuple[str, ...] = ()
+    # /metrics listens here (0: no separate listener); loopback unless a token is set.
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 9464
+    # When set, /metrics also answers on the HTTP port to ``Authorization: Bearer <token>``.
+    metrics_token: str = ""
     max_body_bytes: int = 64 * 1024
     profile_cache_ttl_s: int = 3600
     log_level: str = "INFO"
@@ -83,11 +107,15 @@ class Settings:
     worker_dlq_read_max: int = 10_000
     event_queue_size: int = 10_000
     backend_connect_timeout_s: float = 5.0
+    # ``Retry-After`` of a 503 answered while a backend is unreachable (typogram.outages).
+    unavailable_retry_after_s: int = 2
     # -- real-time gateway (gateway/) ------------------------------------
     ws_max_connections: int = 5000
     ws_max_frame_bytes: int = 1024 * 1024
     ws_send_queue_size: int = 256
     ws_hello_timeout_s: float = 5.0
+    # How often each live socket's token version and session are checked again.
+    ws_token_check_s: float = 60.0
     ws_heartbeat_s: float = 25.0
     ws_ping_timeout_s: float = 20.0
     ws_close_timeout_s: float = 2.0
@@ -108,6 +136,17 @@ class Settings:
     gateway_chat_slow_mode_s: float = 0.0
     # chat.send requests one node works on at once; past it: ``unavailable`` at once.
     gateway_chat_max_inflight: int = 256
+    # -- chat moderation and connection caps (rooms/chat.py, gateway/admission.py) --
+    # Guests only read in system rooms (``lobby``, ``lobby:<lang>``, ``race:…``, ``tournament:…``).
+    gateway_chat_guests_read_only: bool = False
+    # A room's owner, appointed moderators, mutes and slow mode outlive its last member so long.
+    gateway_chat_room_ttl_s: float = 7 * 24 * 3600.0
+    # Per node. Sockets from one address that have not said hello yet, and in all (both
+    # refused at the handshake with HTTP 429); sockets of one user after hello (4029).
+    # A household or an office behind one NAT fits in the defaults.
+    ws_max_connections_per_ip_before_hello: int = 20
+    ws_max_connections_per_ip: int = 100
+    ws_max_connections_per_user: int = 16
     # -- typing tests and results (typogram/typing.py, rest/results.py) ---
     typing_wpm_cap: float = 300.0
     typing_flag_wpm: float = 250.0
@@ -268,11 +307,44 @@ class Settings:
             if host and not port.isdigit():
                 raise SettingsError(f"TYPOGRAM_REDIS_SENTINELS: not host:port: {address!r}")
         self._validate_payments()
-        for name in ("http_port", "ws_port"):
+        if self.unavailable_retry_after_s < 1:
+            raise SettingsError("TYPOGRAM_UNAVAILABLE_RETRY_AFTER_S must be at least 1")
+        self._validate_security()
+        if not 0 < self.ws_token_check_s <= 60:
+            raise SettingsError(
+                f"TYPOGRAM_WS_TOKEN_CHECK_S must be in (0, 60], got {self.ws_token_check_s!r}"
+            )
+        for name in (
+            "ws_max_connections_per_ip_before_hello",
+            "ws_max_connections_per_ip",
+            "ws_max_connections_per_user",
+        ):
+            if getattr(self, name) < 1:
+                raise SettingsError(f"TYPOGRAM_{name.upper()} must be at least 1")
+        for name in ("http_port", "ws_port", "metrics_port"):
             port = getattr(self, name)
             if not 0 <= port <= 65535:
                 raise SettingsError(f"TYPOGRAM_{name.upper()} out of range: {port}")
         return self
+
+    def _validate_security(self) -> None:
+        from typogram.proxies import trusted_networks
+
+        try:
+            trusted_networks(self.trusted_proxies)
+        except ValueError as exc:
+            raise SettingsError(f"TYPOGRAM_TRUSTED_PROXIES: {exc}") from exc
+        if not 0 <= self.password_min_score <= 4:
+            raise SettingsError("TYPOGRAM_PASSWORD_MIN_SCORE must be 0..4 (a zxcvbn score)")
+        if self.metrics_token and len(self.metrics_token) < 16:
+            raise SettingsError("TYPOGRAM_METRICS_TOKEN must be at least 16 characters")
+        if self.metrics_port and self.metrics_port in (self.http_port, self.ws_port):
+            raise SettingsError("TYPOGRAM_METRICS_PORT must differ from the HTTP and WS ports")
+        if self.metrics_port and not self.metrics_token and not _is_loopback(self.metrics_host):
+            raise SettingsError(
+                "TYPOGRAM_METRICS_HOST is not a loopback address: set TYPOGRAM_METRICS_TOKEN "
+                "so only scrapers presenting it read /metrics"
+            )
 
     def _validate_payments(self) -> None:
         if self.payments_provider not in PAYMENT_PROVIDERS:
@@ -290,6 +362,15 @@ class Settings:
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _coerce(name: str, raw: Any, default: Any) -> Any:

@@ -19,8 +19,8 @@ import unicodedata
 from collections.abc import Sequence
 from typing import Final
 
-SLUG: Final = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,62}[a-z0-9])$")
-TAG: Final = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$")
+SLUG: Final = re.compile(r"\A[a-z0-9](?:[a-z0-9-]{1,62}[a-z0-9])\Z")
+TAG: Final = re.compile(r"\A[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?\Z")
 MAX_SLUG_CHARS: Final = 64
 MAX_TAGS: Final = 10
 SLUG_RULE: Final = "3-64 of a-z 0-9 -, starting and ending with a letter or digit"

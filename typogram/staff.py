@@ -8,11 +8,13 @@ Rules:
    token issued before is refused and the user's live sockets close
    (``revoke_everywhere``). A new ban replaces the one in force; a ban that
    has ended lets the user log in again (earlier tokens stay revoked).
+   Revoking is ``typogram.revocation``'s, with the reason (``ban``,
+   ``role_change``, ``signed_out_by_staff``) the user's sockets are closed with.
 2. Nobody bans themselves; nobody bans, demotes or signs out the last
    admin who is not banned (so the platform always keeps one). Moderators
    act on plain users only: acting on staff takes an admin.
 3. Roles are ``typogram.roles.Role``; changing one revokes the user's
-   tokens (``Accounts.set_role``) so no token carries a role it lost.
+   tokens and closes their sockets, so no token carries a role it lost.
 4. The last-admin check and the change it guards run in one transaction
    that locks the admins' rows first (a locking read), so two admins
    banning or demoting each other at once cannot leave none.
@@ -35,21 +37,20 @@ import orjson
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from typogram import keys
 from typogram.accounts import Accounts
 from typogram.codes import ErrorCode
 from typogram.cursors import decode_cursor, encode_cursor
 from typogram.db.database import Database
 from typogram.db.schema import audit_log, user_bans, users
 from typogram.errors import AppError
-from typogram.ports import PubSub
+from typogram.revocation import Revocation, RevokeReason
 from typogram.roles import Role
 
 if TYPE_CHECKING:
     from typogram.platform import Platform
 
 MAX_PAGE = 100
-_ID = re.compile(r"^[0-9a-f]{32}$")
+_ID = re.compile(r"\A[0-9a-f]{32}\Z")
 _LIKE_SPECIAL = re.compile(r"([\\%_])")
 
 
@@ -118,13 +119,13 @@ class StaffDesk:
         self,
         db: Database,
         accounts: Accounts,
-        pubsub: PubSub,
+        revocation: Revocation,
         *,
         clock: Callable[[], int] = now_ms,
     ) -> None:
         self.db = db
         self.accounts = accounts
-        self.pubsub = pubsub
+        self.revocation = revocation
         self.clock = clock
 
     # -- who ------------------------------------------------------------------
@@ -175,19 +176,15 @@ class StaffDesk:
 
     # -- sessions ----------------------------------------------------------------
 
-    async def revoke_everywhere(self, user_id: str) -> int:
+    async def revoke_everywhere(self, user_id: str, reason: RevokeReason) -> int:
         """Refuse every token issued so far and close the user's live sockets on every
-        gateway node (the ``revoke`` message); the new token version."""
-        version = await self.accounts.bump_token_version(user_id)
-        await self.pubsub.publish(
-            keys.channel_user(user_id), orjson.dumps({"t": "revoke", "d": {"version": version}})
-        )
-        return version
+        gateway node (``Revocation.revoke_user``); the new token version."""
+        return await self.revocation.revoke_user(user_id, reason)
 
     async def reset_sessions(self, actor: Actor, user: str) -> dict[str, Any]:
         target = await self.find(user)
         self._may_act_on(actor, target, "sign out")
-        version = await self.revoke_everywhere(target["id"])
+        version = await self.revoke_everywhere(target["id"], RevokeReason.SIGNED_OUT_BY_STAFF)
         await self._audit(actor, "user.sessions_reset", target["id"], {"version": version})
         return target
 
@@ -230,7 +227,7 @@ class StaffDesk:
                     created_at=now,
                 )
             )
-        await self.revoke_everywhere(target["id"])
+        await self.revoke_everywhere(target["id"], RevokeReason.BAN)
         detail = {"ban": ban_id, "reason": reason, "until": ends_at, "replaced": replaced}
         await self._audit(actor, "user.ban", target["id"], detail)
         ban = await self.active_ban(target["id"])
@@ -280,7 +277,7 @@ class StaffDesk:
             await conn.execute(
                 update(users).where(users.c.id == target["id"]).values(role=role.value)
             )
-        await self.revoke_everywhere(target["id"])  # rule 3, sockets included
+        await self.revoke_everywhere(target["id"], RevokeReason.ROLE_CHANGE)  # rule 3
         detail = {"actor": actor.id, "from": target["role"], "to": role.value}
         await self.accounts.audit(
             "role_change", "success", user_id=target["id"], ip=actor.ip, detail=detail,
@@ -422,4 +419,4 @@ class StaffDesk:
 
 
 def desk_of(platform: Platform) -> StaffDesk:
-    return StaffDesk(platform.db, platform.accounts, platform.pubsub)
+    return StaffDesk(platform.db, platform.accounts, platform.revocation)

@@ -6,7 +6,11 @@ Rules:
 * ``typ`` separates ``access``, ``refresh`` and ``guest`` tokens, so a refresh
   token never opens a socket and an access token never refreshes;
 * ``ver`` carries the user's token version: a bump (logout-all) makes every
-  older token invalid, which the caller checks against the store.
+  older token invalid, which the caller checks against the store;
+* ``sid`` names the login session the token belongs to (one login and its
+  chain of refreshes share it), so one session can be revoked alone
+  (``typogram.revocation``). A token issued before sessions existed has none
+  (``""``) and is revoked with its user only.
 """
 
 from __future__ import annotations
@@ -36,7 +40,8 @@ class TokenType(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Claims:
-    """What a verified token says. ``jti`` identifies refresh tokens for rotation."""
+    """What a verified token says. ``jti`` identifies refresh tokens for rotation;
+    ``sid`` the login session (``""`` when the token carries none)."""
 
     subject: str
     type: TokenType
@@ -45,6 +50,7 @@ class Claims:
     role: str
     jti: str
     expires_at: int
+    sid: str = ""
 
     @property
     def is_guest(self) -> bool:
@@ -74,8 +80,10 @@ class TokenService:
         name: str = "",
         role: str = "user",
         jti: str | None = None,
+        sid: str | None = None,
         now: float | None = None,
     ) -> tuple[str, Claims]:
+        """A signed token; ``sid`` defaults to a new session (``uuid4().hex``)."""
         issued = int(time.time() if now is None else now)
         claims = Claims(
             subject=subject,
@@ -85,6 +93,7 @@ class TokenService:
             role=role,
             jti=jti or uuid.uuid4().hex,
             expires_at=issued + self._ttl[token_type],
+            sid=sid or uuid.uuid4().hex,
         )
         payload = {
             "sub": subject,
@@ -93,6 +102,7 @@ class TokenService:
             "name": name,
             "role": role,
             "jti": claims.jti,
+            "sid": claims.sid,
             "iat": issued,
             "exp": claims.expires_at,
             "iss": self._issuer,
@@ -140,6 +150,9 @@ class TokenService:
             raise AppError(ErrorCode.UNAUTHORIZED, "token expired") from exc
         except jwt.PyJWTError as exc:
             raise AppError(ErrorCode.UNAUTHORIZED, "invalid token") from exc
+        sid = payload.get("sid", "")
+        if not isinstance(sid, str) or len(sid) > 64:
+            raise AppError(ErrorCode.UNAUTHORIZED, "invalid token")
         try:
             token_type = TokenType(payload["typ"])
             claims = Claims(
@@ -150,6 +163,7 @@ class TokenService:
                 role=str(payload.get("role", "user")),
                 jti=str(payload["jti"]),
                 expires_at=int(payload["exp"]),
+                sid=sid,
             )
         except (ValueError, TypeError) as exc:
             raise AppError(ErrorCode.UNAUTHORIZED, "invalid token") from exc

@@ -87,9 +87,14 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         TYPOGRAM_HOST="127.0.0.1",
         TYPOGRAM_HTTP_PORT=str(http_port),
         TYPOGRAM_WS_PORT=str(ws_port),
+        TYPOGRAM_METRICS_PORT=str(_free_port()),
         TYPOGRAM_DATA_DIR=str(data_dir),
         TYPOGRAM_RATE_LIMIT_IP_PER_MIN="100000",
         TYPOGRAM_RATE_LIMIT_USER_PER_MIN="100000",
+        # Every browser of the suite signs up and logs in from 127.0.0.1.
+        TYPOGRAM_REGISTER_PER_IP_PER_HOUR="100000",
+        TYPOGRAM_GUEST_TOKENS_PER_IP_PER_HOUR="100000",
+        TYPOGRAM_LOGIN_ATTEMPTS_PER_IP_PER_15MIN="100000",
         TYPOGRAM_LOG_LEVEL="WARNING",
         # Short races keep the browser suite fast: a 2 s countdown, six-word
         # matchmade texts, and two queued players matched after 1 s.

@@ -125,6 +125,18 @@ async def test_list_push_keeps_the_newest(cache: Cache) -> None:
     assert left is not None and 59 < left <= 60
 
 
+async def test_list_remove_takes_out_every_equal_item(cache: Cache) -> None:
+    for item in (b"a", b"b", b"a", b"c"):
+        await cache.list_push("room:1:history", item, max_len=10)
+    assert await cache.list_remove("room:1:history", b"a") == 2
+    assert await cache.list_range("room:1:history") == [b"b", b"c"]
+    assert await cache.list_remove("room:1:history", b"zz") == 0
+    assert await cache.list_remove("missing", b"a") == 0
+    await cache.list_remove("room:1:history", b"b")
+    await cache.list_remove("room:1:history", b"c")
+    assert await cache.list_range("room:1:history") == []  # an emptied list is gone
+
+
 async def test_sorted_set_ranks_and_ties(cache: Cache) -> None:
     board = "leaderboard:wpm:daily"
     await cache.zadd(board, {"ann": 120.5, "bob": 90, "cat": 90, "dan": 150})

@@ -13,6 +13,8 @@ from rest.app import create_app
 from typogram.courses.services import editor_of
 from typogram.courses.starter import COURSES, PLANS
 from typogram.platform import Platform
+from typogram.roles import Role
+from typogram.staff import Actor, desk_of
 from workers.groups import GROUPS
 from workers.runtime import GroupRunner
 
@@ -62,7 +64,7 @@ async def user(client: httpx.AsyncClient, name: str) -> tuple[str, Auth]:
 async def staff(client: httpx.AsyncClient, platform: Platform, name: str, role: str) -> Auth:
     """A user with ``role``, signed in again so the token carries it."""
     user_id, _ = await user(client, name)
-    await platform.accounts.set_role(user_id, role, actor_id="test")
+    await desk_of(platform).set_role(Actor("test", Role.ADMIN), user_id, Role(role))
     response = await client.post(
         "/api/v1/auth/login", json={"login": name, "password": "correct horse"}
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -25,6 +26,7 @@ def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
         TYPOGRAM_DATA_DIR=str(tmp_path),
         TYPOGRAM_HTTP_PORT=str(free_port()),
         TYPOGRAM_WS_PORT=str(free_port()),
+        TYPOGRAM_METRICS_PORT=str(free_port()),
         TYPOGRAM_LOG_JSON="false",
     )
     env.update(extra)
@@ -120,12 +122,21 @@ def test_serve_answers_and_stops_on_sigterm(tmp_path: Path) -> None:
             time.sleep(0.2)
         registered = httpx.post(
             f"{base}/api/v1/auth/register",
-            json={"username": "cli_user", "email": "cli@example.com", "password": "long enough"},
+            json={"username": "cli_user", "email": "cli@example.com", "password": "correct horse"},
+            # Forged: no proxy is trusted, so the audit log keeps the peer's address.
+            headers={"X-Forwarded-For": "192.0.2.99"},
         )
         assert registered.status_code == 201
+        assert registered.headers["cache-control"] == "no-store"
+        with sqlite3.connect(tmp_path / "typogram.sqlite3") as db:
+            ips = db.execute("SELECT ip FROM audit_log WHERE action = 'register'").fetchall()
+        assert ips == [("127.0.0.1",)]
         with socket.create_connection(("127.0.0.1", int(env["TYPOGRAM_WS_PORT"])), timeout=2):
             pass
-        metrics = httpx.get(f"{base}/metrics", timeout=5).text
+        # /metrics is on its own loopback port; the public port has none.
+        assert httpx.get(f"{base}/metrics", timeout=5).status_code == 404
+        metrics_url = f"http://127.0.0.1:{env['TYPOGRAM_METRICS_PORT']}/metrics"
+        metrics = httpx.get(metrics_url, timeout=5).text
         assert 'typogram_component{component="gateway",stat="connections"}' in metrics
         assert 'typogram_component{component="races",stat="race_channels"}' in metrics
     finally:
@@ -188,6 +199,9 @@ def test_the_first_admin_needs_no_sql(tmp_path: Path, database: str) -> None:
         assert "created admin root_admin" in made.stdout
         weak = _admin(env, "create-admin", "x", "--email", "bad", "--password-stdin", stdin="1\n")
         assert weak.returncode == 2 and "typogram:" in weak.stderr
+        guessable = _admin(env, "create-admin", "second", "--email", "s@example.com",
+                           "--password-stdin", stdin="password1\n")  # fmt: skip
+        assert guessable.returncode == 2 and "password: too easy to guess" in guessable.stderr
         taken = _admin(env, "create-admin", "root_admin", "--email", "o@example.com",
                        "--password-stdin", stdin="a long passphrase\n")  # fmt: skip
         assert taken.returncode == 1 and "already" in taken.stderr

@@ -102,7 +102,12 @@ def gateways(
             log = (tmp_path / f"gateway-{name}.log").open("wb")
             proc = subprocess.Popen(
                 [sys.executable, "-m", "typogram.cli", "gateway"],
-                env=env | {"TYPOGRAM_WS_PORT": str(port), "TYPOGRAM_HTTP_PORT": str(_free_port())},
+                env=env
+                | {
+                    "TYPOGRAM_WS_PORT": str(port),
+                    "TYPOGRAM_HTTP_PORT": str(_free_port()),
+                    "TYPOGRAM_METRICS_PORT": "0",
+                },
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )

@@ -91,16 +91,16 @@ def _url(gateway: Gateway) -> str:
     return f"ws://127.0.0.1:{gateway.port}/ws"
 
 
-def _token(gateway: Gateway, user: str) -> str:
-    token, _ = TokenService(gateway.settings).issue(user, TokenType.ACCESS, name=user)
+def _token(gateway: Gateway, user: str, role: str = "user") -> str:
+    token, _ = TokenService(gateway.settings).issue(user, TokenType.ACCESS, name=user, role=role)
     return token
 
 
 async def _hello(
-    gateway: Gateway, user: str, resume: dict[str, Any] | None = None
+    gateway: Gateway, user: str, resume: dict[str, Any] | None = None, role: str = "user"
 ) -> tuple[ClientConnection, dict[str, Any]]:
     ws = await connect(_url(gateway), open_timeout=TIMEOUT)
-    d: dict[str, Any] = {"token": _token(gateway, user)}
+    d: dict[str, Any] = {"token": _token(gateway, user, role)}
     if resume is not None:
         d["resume"] = resume
     await send(ws, "hello", d, id=1)
@@ -109,8 +109,10 @@ async def _hello(
     return ws, welcome["d"]
 
 
-async def _in_lobby(gateway: Gateway, user: str) -> tuple[ClientConnection, str]:
-    ws, welcome = await _hello(gateway, user)
+async def _in_lobby(
+    gateway: Gateway, user: str, role: str = "user"
+) -> tuple[ClientConnection, str]:
+    ws, welcome = await _hello(gateway, user, role=role)
     await send(ws, "room.join", {"room": "lobby"}, id=2)
     await recv(ws, "room.joined")
     return ws, welcome["session"]

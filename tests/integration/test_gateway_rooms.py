@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+from prometheus_client import generate_latest
+
 from gateway.roomstate import SharedRooms
 from rooms import chat
 from tests.integration.test_gateway import recv, send
@@ -32,7 +34,7 @@ async def test_members_are_listed_from_every_node(nodes: Nodes) -> None:
 
 async def test_a_mute_and_slow_mode_set_on_one_node_apply_on_another(nodes: Nodes) -> None:
     a, b = await nodes(2)
-    mod, _ = await _in_lobby(a, "mod")  # first in the room: its moderator
+    mod, _ = await _in_lobby(a, "mod", role="moderator")  # staff moderate the lobby
     bob, _ = await _in_lobby(b, "bob")
     await send(mod, "chat.mute", {"room": "lobby", "user": "bob"}, id=5)
     assert (await recv(mod, "chat.muted"))["re"] == 5
@@ -45,7 +47,14 @@ async def test_a_mute_and_slow_mode_set_on_one_node_apply_on_another(nodes: Node
     await recv(bob, "room.moderation")
     await send(mod, "chat.slowmode", {"room": "lobby", "seconds": 60}, id=9)
     moderation = await recv(bob, "room.moderation")
-    assert moderation["d"] == {"room": "lobby", "muted": [], "slow_mode_s": 60.0}
+    assert moderation["d"] == {
+        "room": "lobby",
+        "kind": "system",
+        "owner": None,
+        "moderators": [],
+        "muted": [],
+        "slow_mode_s": 60.0,
+    }
     await _chat(bob, "first")
     await send(bob, "chat.send", {"room": "lobby", "text": "second"}, id=10)
     assert (await recv(bob, "error"))["d"]["code"] == "rate_limited"
@@ -70,13 +79,28 @@ async def test_a_dead_nodes_members_expire_on_their_own(nodes: Nodes) -> None:
     await alice.close()
 
 
+async def test_no_metric_is_labelled_by_a_room_name_a_client_chose(nodes: Nodes) -> None:
+    """Issue 14 row 8: rooms named by clients once became one label each."""
+    (a,) = await nodes(1)
+    alice, _ = await _in_lobby(a, "alice")
+    names = [f"made-up-{n}" for n in range(20)]
+    for number, name in enumerate(names, start=10):
+        await send(alice, "room.join", {"room": name}, id=number)
+        await recv(alice, "room.joined")
+    scrape = generate_latest(a.metrics._registry).decode()
+    assert not [name for name in names if name in scrape]
+    assert a.metrics._registry.get_sample_value("typogram_gateway_rooms") == 21
+    await alice.close()
+
+
 async def test_online_counts_and_fanout_latency_are_exported(nodes: Nodes) -> None:
     (a,) = await nodes(1)
     alice, _ = await _in_lobby(a, "alice")
     await _chat(alice, "hello")
     registry = a.metrics._registry
     assert registry.get_sample_value("typogram_gateway_users_online") == 1
-    assert registry.get_sample_value("typogram_gateway_room_online", {"room": "lobby"}) == 1
+    assert registry.get_sample_value("typogram_gateway_rooms") == 1
+    assert registry.get_sample_value("typogram_gateway_room_members") == 1
     count = registry.get_sample_value("typogram_gateway_fanout_latency_seconds_count")
     assert count is not None and count >= 1
     frames_in = registry.get_sample_value("typogram_gateway_frames_in_total", {"type": "chat.send"})

@@ -33,17 +33,16 @@ import pytest
 import redis.asyncio as aioredis
 
 from tests.gateway_nodes import EXIT_WITHIN_S, Node, migrate, running_nodes
-from tests.integration.test_races import human_log, position
+from tests.integration.test_races import human_log
+from tests.race_players import WAIT_S, Player, finish, matched, play, type_until
 from typogram import keys
-from typogram.client import ClientError, ConnectionLost, TypogramClient
-from typogram.protocol import ServerFrame
+from typogram.client import ClientError, TypogramClient
 from typogram.settings import load
 from typogram.tokens import TokenService
 
 pytestmark = pytest.mark.integration
 
 SECRET = "race-cluster-secret-" + "r" * 32
-WAIT_S = 8.0
 LEASE_S = 1.5
 CLUSTER: dict[str, object] = {
     "race_words": 6,
@@ -96,48 +95,6 @@ def cluster(
         yield Cluster(nodes, redis_url, unique_prefix)
 
 
-# -- players ------------------------------------------------------------------------------
-
-
-@dataclass
-class Player:
-    """One client and every push it received, with the monotonic time it arrived."""
-
-    client: TypogramClient
-    user: str
-    node: int
-    frames: list[tuple[float, ServerFrame]] = field(default_factory=list)
-    reader: asyncio.Task[None] | None = None
-
-    async def read(self) -> None:
-        with contextlib.suppress(ConnectionLost):
-            while True:
-                frame = await self.client.receive()
-                self.frames.append((time.monotonic(), frame))
-
-    async def push(self, t: str, after: float = 0.0, wait_s: float = WAIT_S) -> ServerFrame:
-        """The first push of type ``t`` that arrived after ``after`` (monotonic)."""
-        deadline = time.monotonic() + wait_s
-        while True:
-            for at, frame in self.frames:
-                if frame.t == t and at > after:
-                    return frame
-            assert time.monotonic() < deadline, f"{self.user}: no {t} within {wait_s}s"
-            await asyncio.sleep(0.02)
-
-    def states(self, after: float = 0.0) -> list[tuple[float, dict[str, Any]]]:
-        return [(at, f.d) for at, f in self.frames if f.t == "race.state" and at > after]
-
-    def own_positions(self, after: float = 0.0) -> list[int]:
-        """This player's ``pos`` in every snapshot received after ``after``."""
-        return [
-            int(q["pos"])
-            for _, d in self.states(after)
-            for q in d["players"]
-            if q["user"] == self.user
-        ]
-
-
 @pytest.fixture
 async def connect(cluster: Cluster) -> AsyncIterator[Any]:
     """``await connect(node_index, name, resume_from=None)`` -> a reading ``Player``."""
@@ -168,57 +125,15 @@ async def connect(cluster: Cluster) -> AsyncIterator[Any]:
                 await player.reader
 
 
-async def _matched(players: list[Player]) -> dict[str, Any]:
-    for player in players:
-        await player.client.request(
-            "match.join", {"mode": "race", "difficulty": "easy", "lang": "en"}
-        )
-    found = [(await p.push("match.found")).d for p in players]
-    assert len({f["race"] for f in found}) == 1, found
-    assert sorted(p["id"] for p in found[0]["players"]) == sorted(p.user for p in players)
-    return dict(found[0])
-
-
-async def _type(
-    player: Player, race: str, text: str, start_at: int, log: list[list[Any]], until_ms: float
-) -> None:
-    """Report progress twice a second as ``log`` plays out, up to race time ``until_ms``."""
-    await asyncio.sleep(max(0.0, start_at / 1000 - time.time()))
-    while (elapsed := time.time() * 1000 - start_at) < until_ms:
-        data = {"race": race, "pos": position(log, elapsed, text), "errors": 0}
-        with contextlib.suppress(ConnectionLost):
-            await player.client.send("race.progress", data)
-        await asyncio.sleep(min(0.5, max(0.01, (until_ms - elapsed) / 1000)))
-
-
-async def _finish(player: Player, race: str, text: str, log: list[list[Any]]) -> dict[str, Any]:
-    """Final progress, then ``race.finish``; retried while the race changes hands."""
-    deadline = time.monotonic() + WAIT_S
-    while True:
-        await player.client.send("race.progress", {"race": race, "pos": len(text), "errors": 0})
-        try:
-            reply = await player.client.request("race.finish", {"race": race, "keystrokes": log})
-            return dict(reply.d)
-        except ClientError as exc:  # unavailable, or the progress went to the dead owner
-            assert exc.code in ("unavailable", "bad_request"), exc
-            assert time.monotonic() < deadline, f"{player.user} could not finish: {exc}"
-            await asyncio.sleep(0.2)
-
-
-async def _play(player: Player, race: str, text: str, start_at: int, log: list[list[Any]]) -> Any:
-    await _type(player, race, text, start_at, log, log[-1][0])
-    return await _finish(player, race, text, log)
-
-
 async def test_three_nodes_match_one_race_and_share_its_standings(connect: Any) -> None:
     players = [await connect(i, name) for i, name in enumerate(("ann", "bob", "cat"))]
-    found = await _matched(players)
+    found = await matched(players)
     race, text, start_at = found["race"], found["text"], found["start_at"]
 
     rng = random.Random(11)
     logs = [human_log(text, wpm, rng) for wpm in (110, 90, 70)]
     finished = await asyncio.gather(
-        *(_play(p, race, text, start_at, log) for p, log in zip(players, logs, strict=True))
+        *(play(p, race, text, start_at, log) for p, log in zip(players, logs, strict=True))
     )
     assert [f["place"] for f in finished] == [1, 2, 3]
 
@@ -233,7 +148,7 @@ async def test_three_nodes_match_one_race_and_share_its_standings(connect: Any) 
 
 async def test_the_race_survives_sigkill_of_its_owner_node(cluster: Cluster, connect: Any) -> None:
     players = [await connect(i, name) for i, name in enumerate(("ann", "bob", "cat"))]
-    found = await _matched(players)
+    found = await matched(players)
     race, text, start_at = found["race"], found["text"], found["start_at"]
     owner = (await cluster.get(keys.race_owner(race)) or b"").decode()
     assert owner, "the race has no owner"
@@ -248,8 +163,8 @@ async def test_the_race_survives_sigkill_of_its_owner_node(cluster: Cluster, con
     rng = random.Random(12)
     logs = {p.user: human_log(text, 75, rng) for p in players}
     kill_at_ms = 1_200  # race time: everybody is typing
-    typing = [asyncio.create_task(_play(p, race, text, start_at, logs[p.user])) for p in survivors]
-    await _type(victim, race, text, start_at, logs[victim.user], kill_at_ms)
+    typing = [asyncio.create_task(play(p, race, text, start_at, logs[p.user])) for p in survivors]
+    await type_until(victim, race, text, start_at, logs[victim.user], kill_at_ms)
     await asyncio.sleep(0.3)  # let the owner apply and publish the last reports
     before = {p.user: max(p.own_positions(), default=0) for p in survivors}
     assert all(before.values()), f"no progress in race.state before the kill: {before}"
@@ -280,8 +195,8 @@ async def test_the_race_survives_sigkill_of_its_owner_node(cluster: Cluster, con
     for player in survivors:
         await player.push("race.state", after=killed_at, wait_s=LEASE_S + 4)
     victim_log = logs[victim.user]
-    await _type(back, race, text, start_at, victim_log, victim_log[-1][0])
-    finished = [*await asyncio.gather(*typing), await _finish(back, race, text, victim_log)]
+    await type_until(back, race, text, start_at, victim_log, victim_log[-1][0])
+    finished = [*await asyncio.gather(*typing), await finish(back, race, text, victim_log)]
     last_finish = time.monotonic()
     assert sorted(f["place"] for f in finished) == [1, 2, 3]
 

@@ -8,8 +8,10 @@ import httpx
 import jwt
 import pytest
 
-from rest.app import create_app
+from rest.app import create_app, create_metrics_app
 from typogram.platform import Platform
+from typogram.roles import Role
+from typogram.staff import Actor, desk_of
 
 pytestmark = pytest.mark.integration
 
@@ -82,14 +84,15 @@ async def test_wrong_credentials_give_one_generic_401(client: httpx.AsyncClient)
     assert wrong_password.json() == no_user.json()
 
 
-async def test_login_is_throttled_per_account(platform: Platform) -> None:
+async def test_login_backs_off_after_repeated_failures(platform: Platform) -> None:
     app = create_app(platform)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
         await register(c)
-        limit = platform.settings.login_attempts_per_15min
-        for _ in range(limit):
+        for _ in range(platform.settings.login_backoff_free_failures):
             bad = await c.post("/api/v1/auth/login", json={"login": "alice", "password": "x"})
             assert bad.status_code == 401
+        bad = await c.post("/api/v1/auth/login", json={"login": "alice", "password": "x"})
+        assert bad.status_code == 401  # the first failure past the free ones starts a wait
         blocked = await c.post(
             "/api/v1/auth/login", json={"login": "alice", "password": "correct horse"}
         )
@@ -272,13 +275,18 @@ async def test_forged_and_alg_none_tokens_are_refused(client: httpx.AsyncClient)
         assert response.json()["error"]["code"] == "unauthorized"
 
 
-async def test_health_ready_metrics_openapi(client: httpx.AsyncClient) -> None:
+async def test_health_ready_metrics_openapi(client: httpx.AsyncClient, platform: Platform) -> None:
     assert (await client.get("/health")).json() == {"status": "ok"}
     ready = await client.get("/ready")
     assert ready.status_code == 200
     assert set(ready.json()["backends"]) == {"database", "cache", "pubsub", "events", "archive"}
     await client.get("/api/v1/users/nobody")
-    metrics = (await client.get("/metrics")).text
+    # Without a metrics token the public port has no /metrics (it has its own listener).
+    assert (await client.get("/metrics")).status_code == 404
+    metrics_app = create_metrics_app(platform)
+    transport = httpx.ASGITransport(app=metrics_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as scraper:
+        metrics = (await scraper.get("/metrics")).text
     assert (
         'typogram_http_requests_total{method="GET",route="/api/v1/users/{username}",status="404"}'
         in metrics
@@ -313,7 +321,8 @@ async def test_role_change_is_audited_and_revokes_tokens(
 ) -> None:
     pair = await register(client)
     user_id = pair["user"]["id"]
-    await platform.accounts.set_role(user_id, "moderator", actor_id="admin-1", ip="10.0.0.1")
+    admin = Actor("admin-1", Role.ADMIN, "10.0.0.1")
+    await desk_of(platform).set_role(admin, user_id, Role.MODERATOR)
     assert (
         await client.get("/api/v1/users/me", headers=bearer(pair["access_token"]))
     ).status_code == 401

@@ -13,6 +13,7 @@ from tests.integration import test_rest_results
 from tests.integration.test_rest_results import new_test, register, submit, typed_by_hand
 from typogram import keys
 from typogram.platform import Platform
+from typogram.revocation import RevokeReason, TokenState
 
 pytestmark = pytest.mark.integration
 
@@ -87,38 +88,38 @@ async def test_the_version_is_read_before_authenticate_needs_it(
 ) -> None:
     auth = await register(client)
     me = (await client.get("/api/v1/users/me", headers=auth)).json()
-    accounts = platform.accounts
-    assert accounts.knows_token_version(me["id"])
-    accounts._versions.clear()  # as if this process had not seen the user for a while
-    assert not accounts.knows_token_version(me["id"])
+    revocation = platform.revocation
+    assert revocation.knows(me["id"])
+    revocation._local.clear()  # as if this process had not seen the user for a while
+    assert not revocation.knows(me["id"])
     reads: list[str] = []
-    read = accounts.token_version
+    read = revocation.state
 
-    async def counted(user_id: str) -> int | None:
+    async def counted(user_id: str, *, fresh: bool = False) -> TokenState | None:
         reads.append(user_id)
-        return await read(user_id)
+        return await read(user_id, fresh=fresh)
 
-    monkeypatch.setattr(accounts, "token_version", counted)
+    monkeypatch.setattr(revocation, "state", counted)
     assert (await client.get("/api/v1/users/me", headers=auth)).status_code == 200
     # One read with the counters; ``authenticate`` answers from this process's copy.
-    assert reads == [me["id"], me["id"]] and accounts.knows_token_version(me["id"])
+    assert reads == [me["id"], me["id"]] and revocation.knows(me["id"])
 
 
 async def test_a_failed_early_read_is_only_a_lost_head_start(
     client: httpx.AsyncClient, platform: Platform, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     auth = await register(client)
-    accounts = platform.accounts
-    accounts._versions.clear()
-    read = accounts.token_version
+    revocation = platform.revocation
+    revocation._local.clear()
+    read = revocation.state
     failures = [ConnectionError("cache down")]
 
-    async def flaky(user_id: str) -> int | None:
+    async def flaky(user_id: str, *, fresh: bool = False) -> TokenState | None:
         if failures:
             raise failures.pop()
-        return await read(user_id)
+        return await read(user_id, fresh=fresh)
 
-    monkeypatch.setattr(accounts, "token_version", flaky)
+    monkeypatch.setattr(revocation, "state", flaky)
     assert (await client.get("/api/v1/users/me", headers=auth)).status_code == 200
     assert not failures
 
@@ -128,8 +129,8 @@ async def test_a_revoked_token_is_still_refused(
 ) -> None:
     auth = await register(client)
     me = (await client.get("/api/v1/users/me", headers=auth)).json()
-    await platform.accounts.bump_token_version(me["id"])
-    platform.accounts._versions.clear()
+    await platform.revocation.revoke_user(me["id"], RevokeReason.LOGOUT_ALL)
+    platform.revocation._local.clear()
     refused = await client.get("/api/v1/users/me", headers=auth)
     assert refused.status_code == 401
     assert refused.json()["error"]["message"] == "token has been revoked"

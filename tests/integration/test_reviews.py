@@ -24,7 +24,9 @@ from typogram import boards, keys, topics
 from typogram.db.schema import audit_log
 from typogram.platform import Platform
 from typogram.ports import Event
+from typogram.roles import Role
 from typogram.settings import Settings
+from typogram.staff import Actor, desk_of
 from workers import reviews as reviews_worker
 from workers.groups import GROUPS
 from workers.runtime import GroupRunner
@@ -55,7 +57,7 @@ async def staff(http: httpx.AsyncClient, platform: Platform, name: str) -> dict[
     await register(http, name)
     user = await platform.accounts.get_by_username(name)
     assert user is not None
-    await platform.accounts.set_role(user.id, "moderator", actor_id="test-admin")
+    await desk_of(platform).set_role(Actor("test-admin", Role.ADMIN), user.id, Role.MODERATOR)
     login = await http.post("/api/v1/auth/login", json={"login": name, "password": "correct horse"})
     assert login.status_code == 200, login.text
     return {"Authorization": f"Bearer {login.json()['access_token']}"}

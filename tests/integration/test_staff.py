@@ -33,6 +33,7 @@ PATH_VALUES = {
     "slug": "some-course",
     "number": "1",
     "flag_id": "0" * 32,
+    "report_id": "0" * 32,
     "payment_id": "0" * 32,
     "code": "SOMECODE",
 }
@@ -111,7 +112,8 @@ async def gateway_of(platform: Platform) -> AsyncIterator[GatewayNode]:
         cache=platform.cache,
         pubsub=platform.pubsub,
         events=platform.events,
-        token_version=platform.accounts.token_version,
+        revocation=platform.revocation,
+        sync_appear_offline=platform.accounts.sync_appear_offline,
         registry=CollectorRegistry(),
     ) as gateway:
         stop = asyncio.Event()

@@ -37,7 +37,8 @@ HOUR = 3_600_000
 
 async def admin_of(platform: Platform, client: httpx.AsyncClient) -> tuple[str, dict[str, str]]:
     boss, _ = await register(client, "boss")
-    version = await platform.accounts.token_version(boss) or 0
+    state = await platform.revocation.state(boss)
+    version = state.version if state else 0
     token, _ = platform.tokens.issue(
         boss, TokenType.ACCESS, name="boss", version=version, role="admin"
     )

@@ -7,8 +7,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rooms.chat import (
+    Appoint,
     Broadcast,
     ChatRoomState,
+    Delete,
     Effect,
     Event,
     Join,
@@ -16,6 +18,7 @@ from rooms.chat import (
     Mute,
     Publish,
     Reply,
+    Report,
     RoomError,
     Send,
     SlowMode,
@@ -24,6 +27,7 @@ from rooms.chat import (
     User,
     handle,
 )
+from rooms.kinds import RoomKind
 from typogram import topics
 from typogram.codes import ErrorCode
 
@@ -90,18 +94,26 @@ def test_send_broadcasts_stores_and_publishes() -> None:
     ],
 )
 def test_illegal_events_raise_and_change_nothing(event: Event, code: ErrorCode) -> None:
-    state, _ = replay([(0, Join(ADA)), (0, Join(MOD, moderator=True))], ChatRoomState("r", 10))
+    state, _ = replay([(0, Join(ADA)), (0, Join(MOD, staff=True))], ChatRoomState("lobby", 10))
     with pytest.raises(RoomError) as raised:
         handle(state, event, 1)
     assert raised.value.code is code
-    assert state == replay([(0, Join(ADA)), (0, Join(MOD, True))], ChatRoomState("r", 10))[0]
+    assert state == replay([(0, Join(ADA)), (0, Join(MOD, True))], ChatRoomState("lobby", 10))[0]
 
 
 def test_muted_users_cannot_send_until_unmuted() -> None:
     state, [_, _, mute] = replay([(0, Join(ADA)), (0, Join(MOD, True)), (1, Mute("mod", "ada"))])
     assert mute[0] == Reply("chat.muted", {"room": "lobby", "user": "ada"})
     assert mute[1] == Broadcast(
-        "room.moderation", {"room": "lobby", "muted": ["ada"], "slow_mode_s": 0.0}
+        "room.moderation",
+        {
+            "room": "lobby",
+            "kind": "system",
+            "owner": None,
+            "moderators": [],
+            "muted": ["ada"],
+            "slow_mode_s": 0.0,
+        },
     )
     with pytest.raises(RoomError, match="muted"):
         handle(state, Send("ada", "hi", "m"), 2)
@@ -142,9 +154,9 @@ def test_slow_mode_spaces_out_messages_per_user() -> None:
     assert state.last_sent == {}
 
 
-def test_the_last_moderator_leaving_takes_the_role_along() -> None:
+def test_a_staff_member_who_leaves_stops_moderating_here() -> None:
     state, _ = replay([(0, Join(MOD, True)), (1, Leave("mod"))])
-    assert state.moderators == frozenset()
+    assert not state.moderates("mod")
 
 
 # -- invariants under random event sequences ---------------------------------------------
@@ -152,19 +164,28 @@ def test_the_last_moderator_leaving_takes_the_role_along() -> None:
 USERS = [ADA, BOB, MOD, User("cy", "Cy", guest=True)]
 ids = st.sampled_from([u.id for u in USERS])
 events = st.one_of(
-    st.builds(Join, st.sampled_from(USERS), st.booleans()),
+    st.builds(Join, st.sampled_from(USERS), st.booleans(), st.sampled_from(["", "10.0.0.1"])),
     st.builds(Leave, ids),
     st.builds(Send, ids, st.text(max_size=12), st.just("m")),
     st.builds(Mute, ids, ids),
     st.builds(Unmute, ids, ids),
     st.builds(SlowMode, ids, st.sampled_from([0.0, 1.0, 5.0, -1.0])),
+    st.builds(Appoint, ids, ids, st.booleans()),
+    st.builds(Delete, ids, st.just("m")),
+    st.builds(Report, ids, st.just("m"), st.just("spam"), st.just({"user": {"id": "bob"}})),
 )
 
 
 def check_invariants(state: ChatRoomState) -> None:
     assert all(member.connections >= 1 for member in state.members.values())
     assert all(key == member.user.id for key, member in state.members.items())
-    assert state.moderators <= set(state.members)
+    guests = {u.id for u in USERS if u.guest}
+    assert all(not state.moderates(g) for g in guests)  # guests never moderate
+    assert state.owner not in guests and not state.appointed & guests
+    if state.kind is RoomKind.SYSTEM:
+        assert state.owner is None and not state.appointed
+    assert not state.muted & ({state.owner} | state.appointed)
+    assert set(state.muted_sources) <= state.muted
     assert state.slow_mode_s >= 0
     if not state.slow_mode_s:
         assert not state.last_sent
@@ -173,8 +194,11 @@ def check_invariants(state: ChatRoomState) -> None:
 
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.tuples(st.floats(0, 2, allow_nan=False), events), max_size=40))
-def test_random_event_sequences_keep_the_invariants(steps: list[tuple[float, Event]]) -> None:
-    state, now = ChatRoomState("lobby", max_text=8), 0.0
+@pytest.mark.parametrize("room", ["lobby", "den"])
+def test_random_event_sequences_keep_the_invariants(
+    room: str, steps: list[tuple[float, Event]]
+) -> None:
+    state, now = ChatRoomState(room, max_text=8), 0.0
     for delta, event in steps:
         now += delta
         try:

@@ -150,3 +150,14 @@ def test_the_dashboards_are_what_the_script_writes() -> None:
     spec.loader.exec_module(module)
     for path, text in module.render().items():
         assert path.read_text() == text, f"{path.name}: run python scripts/grafana_dashboards.py"
+
+
+def test_client_chosen_close_codes_share_one_label() -> None:
+    from gateway.metrics import close_label
+    from typogram.codes import CloseCode
+
+    assert close_label(int(CloseCode.UNAUTHORIZED)) == "4001"
+    assert close_label(1000) == "1000"
+    assert {
+        close_label(code) for code in range(3000, 5000) if code not in set(map(int, CloseCode))
+    } == {"client"}

@@ -12,6 +12,10 @@ from hypothesis import strategies as st
 from typogram.codes import ErrorCode
 from typogram.protocol import (
     INBOUND,
+    Auth,
+    ChatAppoint,
+    ChatDelete,
+    ChatReport,
     ChatSend,
     Hello,
     Inbound,
@@ -62,7 +66,20 @@ def frame(t: Any, d: Any = None, **extra: Any) -> bytes:
             frame("presence.query", {"users": ["a", "b"]}),
             Inbound("presence.query", None, PresenceQuery(["a", "b"])),
         ),
+        (
+            frame("chat.report", {"room": "lobby", "id": "m_1-x"}, id=3),
+            Inbound("chat.report", 3, ChatReport("lobby", "m_1-x")),
+        ),
+        (
+            frame("chat.delete", {"room": "lobby", "id": "a" * 64}),
+            Inbound("chat.delete", None, ChatDelete("lobby", "a" * 64)),
+        ),
+        (
+            frame("chat.appoint", {"room": "den", "user": "bob"}),
+            Inbound("chat.appoint", None, ChatAppoint("den", "bob")),
+        ),
         (frame("ping"), Inbound("ping", None, Ping())),
+        (frame("auth", {"token": "fresh"}, id=9), Inbound("auth", 9, Auth("fresh"))),
         (frame("ping").decode(), Inbound("ping", None, Ping())),  # text frames too
     ],
 )
@@ -93,6 +110,20 @@ def test_valid_frames_decode_to_typed_structs(raw: bytes | str, expected: Inboun
         (frame("presence.set", {"status": "asleep"}, id=12), 12),
         (frame("presence.query", {"users": ["u"] * 101}, id=13), 13),
         (frame("ping", [1], id=14), 14),
+        (frame("auth", {}, id=15), 15),  # token missing
+        (frame("auth", {"token": ""}, id=16), 16),
+        (frame("auth", {"token": 7}, id=17), 17),
+        (frame("auth", {"token": "x" * 4097}, id=18), 18),
+        (frame("auth", "token", id=19), 19),
+        (frame("chat.delete", {"room": "lobby", "id": "m1\n"}, id=20), 20),  # no $ leniency
+        (frame("chat.delete", {"room": "lobby", "id": ""}, id=21), 21),
+        (frame("chat.delete", {"room": "lobby", "id": "x" * 65}, id=22), 22),
+        (frame("chat.delete", {"room": "lobby"}, id=23), 23),
+        (frame("chat.report", {"room": "lobby", "id": "m1", "reason": "x" * 201}, id=24), 24),
+        (frame("chat.report", {"room": "lobby", "id": "a/b"}, id=25), 25),
+        (frame("chat.report", {"room": "lobby", "id": "m1", "reason": "a\u202eb"}, id=28), 28),
+        (frame("chat.appoint", {"room": "den"}, id=26), 26),
+        (frame("chat.unappoint", {"room": "den", "user": "x" * 129}, id=27), 27),
     ],
 )
 def test_malformed_frames_raise_protocol_error_with_the_id(raw: bytes, re: int | None) -> None:

@@ -58,6 +58,8 @@ def test_production_with_real_secret_loads() -> None:
         ({"TYPOGRAM_HTTP_PORT": "70000"}, "out of range"),
         ({"TYPOGRAM_DATABASE_URL": "postgres://x/y"}, "DATABASE_URL"),
         ({"TYPOGRAM_LOG_JSON": "perhaps"}, "LOG_JSON"),
+        ({"TYPOGRAM_WS_TOKEN_CHECK_S": "0"}, "WS_TOKEN_CHECK_S"),
+        ({"TYPOGRAM_WS_TOKEN_CHECK_S": "61"}, "WS_TOKEN_CHECK_S"),
     ],
 )
 def test_bad_values_name_the_setting(env: dict[str, str], message: str) -> None:
@@ -91,3 +93,34 @@ def test_shipped_configs_parse() -> None:
     )
     assert production.uses_mysql
     assert len(production.database_replica_urls) == 2
+
+
+def test_metrics_listen_on_loopback_by_default() -> None:
+    settings = load(env={})
+    assert (settings.metrics_host, settings.metrics_port, settings.metrics_token) == (
+        "127.0.0.1",
+        9464,
+        "",
+    )
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "10.0.0.5", "metrics.internal"])
+def test_metrics_off_loopback_need_a_token(host: str) -> None:
+    with pytest.raises(SettingsError, match="TYPOGRAM_METRICS_TOKEN"):
+        load(env={"TYPOGRAM_METRICS_HOST": host})
+    settings = load(env={"TYPOGRAM_METRICS_HOST": host, "TYPOGRAM_METRICS_TOKEN": "t" * 32})
+    assert settings.metrics_host == host
+    with pytest.raises(SettingsError, match="at least 16"):
+        load(env={"TYPOGRAM_METRICS_TOKEN": "short"})
+    with pytest.raises(SettingsError, match="must differ"):
+        load(env={"TYPOGRAM_METRICS_PORT": "8000"})
+    assert load(env={"TYPOGRAM_METRICS_PORT": "0", "TYPOGRAM_HTTP_PORT": "0"}).metrics_port == 0
+
+
+def test_trusted_proxies_and_password_score_are_checked() -> None:
+    settings = load(env={"TYPOGRAM_TRUSTED_PROXIES": "10.0.0.0/8, 192.168.1.1"})
+    assert settings.trusted_proxies == ("10.0.0.0/8", "192.168.1.1")
+    with pytest.raises(SettingsError, match="TYPOGRAM_TRUSTED_PROXIES"):
+        load(env={"TYPOGRAM_TRUSTED_PROXIES": "10.0.0.0/8,proxy.example"})
+    with pytest.raises(SettingsError, match="PASSWORD_MIN_SCORE"):
+        load(env={"TYPOGRAM_PASSWORD_MIN_SCORE": "5"})

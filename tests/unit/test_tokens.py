@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import time
+
 import jwt
 import pytest
 from hypothesis import given
@@ -19,6 +21,33 @@ def test_round_trip_carries_claims() -> None:
     assert claims == issued
     assert claims.version == 3
     assert not claims.is_guest
+
+
+def test_tokens_carry_their_login_session() -> None:
+    access, issued = SERVICE.issue("u1", TokenType.ACCESS, sid="login-1")
+    assert SERVICE.verify(access).sid == issued.sid == "login-1"
+    _, fresh = SERVICE.issue("u1", TokenType.ACCESS)
+    _, other = SERVICE.issue("u1", TokenType.ACCESS)
+    assert fresh.sid and fresh.sid != other.sid  # no sid given: a new session each
+
+
+def _signed(**changes: object) -> str:
+    now = int(time.time())
+    payload = {
+        "sub": "u1", "typ": "access", "jti": "j", "iat": now, "exp": now + 60,
+        "iss": SETTINGS.jwt_issuer, "aud": SETTINGS.jwt_audience, **changes,
+    }  # fmt: skip
+    return jwt.encode(payload, SETTINGS.jwt_secret, algorithm="HS256")
+
+
+def test_a_token_from_before_sessions_has_none() -> None:
+    assert SERVICE.verify(_signed()).sid == ""
+
+
+@pytest.mark.parametrize("sid", ["s" * 65, ["a"], {"a": 1}])
+def test_a_malformed_session_id_is_an_invalid_token(sid: object) -> None:
+    with pytest.raises(AppError, match="invalid token"):
+        SERVICE.verify(_signed(sid=sid))
 
 
 def test_type_is_enforced() -> None:

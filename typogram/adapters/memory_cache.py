@@ -247,6 +247,18 @@ class MemoryCache(_Embedded):
             return []
         return [items[i] for i in _span(len(items), start, stop)]
 
+    async def list_remove(self, key: str, value: bytes) -> int:
+        self._check()
+        items = self._typed(key, list)
+        if items is None:
+            return 0
+        kept = [item for item in items if item != value]
+        removed = len(items) - len(kept)
+        items[:] = kept
+        if not items:
+            self._data.pop(key, None)
+        return removed
+
     async def append_numbered(
         self,
         counter: str,

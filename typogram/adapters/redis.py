@@ -331,6 +331,10 @@ class RedisCache(_RedisAdapter):
         items = await self._call("LRANGE", self._prefix + key, start, stop)
         return [_as_bytes(item) for item in items]
 
+    async def list_remove(self, key: str, value: bytes) -> int:
+        removed: int = await self._call("LREM", self._prefix + key, 0, value)
+        return int(removed)
+
     async def _transaction(self, commands: list[tuple[Any, ...]]) -> list[Any]:
         """MULTI, ``commands``, EXEC: queued back to back on the batcher's connection,
         so nothing else interleaves; the first error among the replies is raised."""

@@ -38,7 +38,7 @@ Level = Literal["beginner", "intermediate", "advanced"]
 LEVELS: Final[tuple[str, ...]] = ("beginner", "intermediate", "advanced")
 LessonState = Literal["completed", "available", "locked"]
 
-COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
+COLOR = re.compile(r"\A#[0-9a-fA-F]{6}\Z")
 MAX_FIXED_CHARS: Final = 2000
 MAX_FOCUS_KEYS: Final = 64
 MAX_LESSON_WORDS: Final = 250

@@ -43,6 +43,8 @@ users = Table(
     Column("referred_by", String(32), nullable=True),
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
+    # The user appears offline to everyone (``presence.query``); migration 0015.
+    Column("appear_offline", SmallInteger, nullable=False, server_default="0"),
     Index("ux_users_username_key", "username_key", unique=True),
     Index("ux_users_email", "email", unique=True),
     Index("ux_users_referral_code", "referral_code", unique=True),
@@ -93,6 +95,31 @@ chat_messages = Table(
     Index("ix_chat_messages_room_created", "room_id", "created_at"),
     Index("ix_chat_messages_user_id", "user_id"),
     Index("ix_chat_messages_created_at", "created_at"),
+)
+
+# -- chat reports (migration 0015) --
+
+# One row per reported message and reporter (``rooms.chat.report_id``), with a
+# copy of the message: a report outlives the message's deletion.
+chat_reports = Table(
+    "chat_reports",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("room_id", String(64), nullable=False),
+    Column("message_id", String(64), nullable=False),
+    Column("author_id", String(64), nullable=False),
+    Column("author_name", String(64), nullable=False, server_default=""),
+    Column("text", Text, nullable=False),
+    Column("sent_at", BigInteger, nullable=False),
+    Column("reporter_id", String(64), nullable=False),
+    Column("reason", String(200), nullable=False, server_default=""),
+    Column("status", String(16), nullable=False, server_default="open"),
+    Column("created_at", BigInteger, nullable=False),
+    Column("reviewed_by", String(32), nullable=True),
+    Column("reviewed_at", BigInteger, nullable=True),
+    Column("note", String(500), nullable=False, server_default=""),
+    Index("ix_chat_reports_status_created", "status", "created_at", "id"),
+    Index("ix_chat_reports_message_id", "message_id"),
 )
 
 # -- typing tests and results --
@@ -779,4 +806,17 @@ user_bans = Table(
     Column("lift_reason", String(500), nullable=False, server_default=""),
     Index("ix_user_bans_user_lifted", "user_id", "lifted_at"),
     Index("ix_user_bans_created_at", "created_at"),
+)
+
+# Login sessions revoked alone (``typogram.revocation``), kept while a token of them
+# may still be alive; ``sid`` is the session's refresh family. Migration 0013.
+revoked_sessions = Table(
+    "revoked_sessions",
+    metadata,
+    Column("sid", String(64), primary_key=True),
+    Column("user_id", String(32), nullable=False),
+    Column("reason", String(32), nullable=False),
+    Column("revoked_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    Index("ix_revoked_sessions_user_expires", "user_id", "expires_at"),
 )

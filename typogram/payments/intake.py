@@ -40,7 +40,7 @@ from typogram.payments.signature import SignatureError, verify
 from typogram.ports import Event, EventLog
 
 log = get_logger("typogram.payments.webhooks")
-PAYMENT_ID = re.compile(r"^[0-9a-f]{32}$")
+PAYMENT_ID = re.compile(r"\A[0-9a-f]{32}\Z")
 Outcome = Literal["accepted", "duplicate", "ignored"]
 OUTBOX_BATCH = 200
 

@@ -41,7 +41,7 @@ MESSAGES: Final[dict[Reason, str]] = {
     "exhausted": "this coupon has been used up",
     "already_used": "you have already used this coupon",
 }
-CODE: Final = re.compile(r"^[A-Z0-9][A-Z0-9_-]{2,31}$")
+CODE: Final = re.compile(r"\A[A-Z0-9][A-Z0-9_-]{2,31}\Z")
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,3 +35,8 @@ export const staffCourse = (slug) => call("GET", `/api/v1/admin/courses/${enc(sl
 export const createCourse = (fields) => call("POST", "/api/v1/admin/courses", fields);
 export const updateCourse = (slug, fields) => call("PATCH", `/api/v1/admin/courses/${enc(slug)}`, fields);
 export const deleteCourse = (slug) => call("DELETE", `/api/v1/admin/courses/${enc(slug)}`);
+
+export const listReports = (params) => call("GET", `/api/v1/admin/reports?${q(params)}`);
+export const decideReport = (id, verdict, note) => call("POST", `/api/v1/admin/reports/${enc(id)}/${verdict}`, { note });
+export const listFlags = (params) => call("GET", `/api/v1/admin/flags?${q(params)}`);
+export const decideFlag = (id, verdict, note) => call("POST", `/api/v1/admin/flags/${enc(id)}/${verdict}`, { note });

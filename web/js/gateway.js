@@ -8,7 +8,13 @@
 //
 // {session, seq} lives in sessionStorage so a tab that reconnects, even
 // after a reload, asks for exactly what it missed.
+//
+// The server closes a socket whose token expires (4001), so a signed-in
+// user's socket is handed a fresh token (`auth`) a minute before its `exp`,
+// without reconnecting. Guests have nothing to refresh with: their tokens
+// last a day, and a 4001 then means signing in again.
 
+import { tokenExpiry } from "./auth-store.js";
 import { Emitter } from "./events.js";
 
 const RESUME_KEY = "typogram.resume";
@@ -18,6 +24,8 @@ const REQUEST_TIMEOUT_MS = 10000;
 const BACKOFF_BASE_MS = 400;
 const BACKOFF_MAX_MS = 10000;
 const RATE_LIMITED_MIN_MS = 5000;
+const RENEW_BEFORE_S = 60; // renew this long before the token's exp
+const RENEW_MIN_MS = 1000;
 
 // Close codes after which reconnecting would not help (docs/protocol.md).
 const CLOSE_UNAUTHORIZED = 4001;
@@ -55,6 +63,8 @@ export class Gateway extends Emitter {
   #authRetries = 0;
   #timer = null;
   #helloTimer = null;
+  #renewTimer = null;
+  #token = null;
   #holdMs = null;
   #nextId = 1;
   #pending = new Map();
@@ -97,6 +107,7 @@ export class Gateway extends Emitter {
     this.#stopped = true;
     clearTimeout(this.#timer);
     clearTimeout(this.#helloTimer);
+    clearTimeout(this.#renewTimer);
     if (this.#ws) this.#ws.close(1000, "bye");
     this.#ws = null;
     this.#rooms.clear();
@@ -139,6 +150,35 @@ export class Gateway extends Emitter {
   }
 
   /**
+   * Hands the live socket a fresh token now (normally a minute before expiry);
+   * resolves with the server's `auth.renewed` data. A refused token closes the
+   * socket with 4001, which takes the usual refresh-and-reconnect path.
+   */
+  async renewToken() {
+    clearTimeout(this.#renewTimer);
+    const token = await this.#refreshToken();
+    const renewed = await this.request("auth", { token });
+    this.#token = token;
+    this.#scheduleRenew();
+    this.emit("renewed", renewed);
+    return renewed;
+  }
+
+  #scheduleRenew() {
+    clearTimeout(this.#renewTimer);
+    const expiry = tokenExpiry(this.#token ?? "");
+    if (!expiry || this.user?.guest) return;
+    const leftMs = expiry * 1000 - Date.now();
+    // A minute ahead, but never in the first half of a short-lived token's life.
+    const inMs = Math.max(RENEW_MIN_MS, leftMs - RENEW_BEFORE_S * 1000, leftMs / 2);
+    this.#renewTimer = setTimeout(() => {
+      if (this.#state !== "online") return;
+      // On failure the socket lives until its exp, then the 4001 path takes over.
+      this.renewToken().catch((err) => this.emit("renew-failed", err));
+    }, inMs);
+  }
+
+  /**
    * Test and debugging hook: drops the socket the way a network would (the
    * server keeps the session for resume); the next attempt waits `holdMs`.
    */
@@ -159,6 +199,7 @@ export class Gateway extends Emitter {
       return;
     }
     if (this.#stopped) return;
+    this.#token = token;
     const ws = new WebSocket(this.#url);
     this.#ws = ws;
     ws.onopen = () => {
@@ -175,6 +216,7 @@ export class Gateway extends Emitter {
 
   #closed(code, reason) {
     clearTimeout(this.#helloTimer);
+    clearTimeout(this.#renewTimer);
     this.#ws = null;
     for (const { reject, timer } of this.#pending.values()) {
       clearTimeout(timer);
@@ -277,6 +319,7 @@ export class Gateway extends Emitter {
     this.#attempt = 0;
     this.#authRetries = 0;
     this.#setState("online", { session: welcome.session });
+    this.#scheduleRenew();
     this.emit("welcome", welcome);
     // A new session is in no room: ask again for the rooms the app is in.
     // (The same session, resumed or not, is still in them; the server

@@ -1,6 +1,6 @@
 // The lobby as the client knows it: members with their status, and chat.
 //
-// Fed by gateway pushes (room.joined, room.presence, chat.message) and by
+// Fed by gateway pushes (room.joined, room.presence, chat.message, chat.deleted) and by
 // presence.query answers, which the lobby asks for every few seconds since
 // status changes are not pushed.
 
@@ -23,6 +23,7 @@ export class LobbyState extends Emitter {
     gateway.on("room.joined", (d) => d.room === LOBBY && this.#snapshot(d));
     gateway.on("room.presence", (d) => d.room === LOBBY && this.#presence(d));
     gateway.on("chat.message", (d) => d.room === LOBBY && this.#message(d));
+    gateway.on("chat.deleted", (d) => d.room === LOBBY && this.#deleted(d));
     gateway.on("room.left", (d) => d.room === LOBBY && this.#reset());
     gateway.on("state", ({ state }) => state === "offline" && this.#reset());
   }
@@ -48,6 +49,16 @@ export class LobbyState extends Emitter {
 
   send(text) {
     return this.#gateway.request("chat.send", { room: LOBBY, text });
+  }
+
+  /** Reports a message to the staff's queue (registered users only). */
+  report(id, reason = "") {
+    return this.#gateway.request("chat.report", { room: LOBBY, id, reason });
+  }
+
+  /** Deletes a message for everyone (staff only); the chat.deleted push removes it here. */
+  remove(id) {
+    return this.#gateway.request("chat.delete", { room: LOBBY, id });
   }
 
   setStatus(status) {
@@ -93,6 +104,12 @@ export class LobbyState extends Emitter {
     for (const user of left) this.members.delete(user.id);
     this.emit("members", this.members);
     if (joined.length) this.refreshPresence();
+  }
+
+  #deleted({ id }) {
+    const before = this.messages.length;
+    this.messages = this.messages.filter((m) => m.id !== id);
+    if (this.messages.length !== before) this.emit("messages", this.messages);
   }
 
   #message(message) {

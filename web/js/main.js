@@ -106,6 +106,7 @@ async function boot() {
     clock,
     stateLog,
     dropSocket: (holdMs = 0) => gateway.dropSocket(holdMs),
+    renewToken: () => gateway.renewToken(),
   };
   document.documentElement.dataset.ready = "true";
 }

@@ -1,5 +1,5 @@
-// The staff area (#/admin): users and bans (moderators, admins), the audit log
-// (admins), posts and courses (editors, admins). Tabs show by role; every
+// The staff area (#/admin): users, bans, reported messages and flagged results
+// (moderators, admins), the audit log (admins), posts and courses (editors, admins). Tabs show by role; every
 // action is checked again by the server, which answers 403 to anyone else.
 
 import { authStore } from "../auth-store.js";
@@ -11,6 +11,7 @@ import { field, h, replace } from "../dom.js";
 import { notify, notifyError } from "../notices.js";
 import { coursesTab } from "./admin-courses.js";
 import { postsTab } from "./admin-posts.js";
+import { queueTab } from "./admin-queues.js";
 
 const BAN_LENGTHS = [["3600000", "1 hour"], ["86400000", "1 day"], ["604800000", "7 days"],
   ["2592000000", "30 days"], ["", "Until lifted"]];
@@ -20,7 +21,9 @@ export const when = (ms) => (ms == null ? "—" : new Date(ms).toLocaleString())
 
 function tabsFor(role) {
   const tabs = [];
-  if (canModerate(role)) tabs.push(["users", "Users"], ["bans", "Bans"]);
+  if (canModerate(role)) {
+    tabs.push(["users", "Users"], ["bans", "Bans"], ["reports", "Reports"], ["flags", "Flags"]);
+  }
   if (isAdmin(role)) tabs.push(["audit", "Audit log"]);
   if (canEdit(role)) tabs.push(["posts", "Posts"], ["courses", "Courses"]);
   return tabs;
@@ -172,6 +175,7 @@ export function adminScreen() {
         root));
       if (current === "users") return usersTab(root, { bannedOnly: false });
       if (current === "bans") return usersTab(root, { bannedOnly: true });
+      if (current === "reports" || current === "flags") return queueTab(root, current);
       if (current === "audit") return auditTab(root);
       if (current === "posts") return postsTab(root, params);
       return coursesTab(root);

@@ -1,7 +1,9 @@
 // Lobby chat with presence: who is here and with what status, and messages.
 
+import { canModerate } from "../admin-api.js";
+import { authStore } from "../auth-store.js";
 import { h, replace } from "../dom.js";
-import { notifyError } from "../notices.js";
+import { notify, notifyError } from "../notices.js";
 
 const STATUSES = ["online", "away", "racing"];
 
@@ -9,10 +11,15 @@ function timeOf(ts) {
   return new Date(ts).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
 }
 
-function messageItem(message, myId) {
+function messageItem(message, myId, actions) {
   const mine = message.user?.id === myId;
+  const { report, remove } = actions;
   return h("li", { class: `msg${mine ? " mine" : ""}`, dataset: { id: message.id } },
-    h("span", { class: "msg-meta" }, h("b", { class: "msg-user" }, message.user?.name ?? "?"), " ", timeOf(message.ts)),
+    h("span", { class: "msg-meta" }, h("b", { class: "msg-user" }, message.user?.name ?? "?"), " ", timeOf(message.ts),
+      report && !mine ? h("button", { type: "button", class: "link msg-report", title: "Report to the moderators",
+        onclick: () => report(message.id) }, "Report") : null,
+      remove ? h("button", { type: "button", class: "link msg-delete", title: "Delete for everyone",
+        onclick: () => remove(message.id) }, "Delete") : null),
     h("span", { class: "msg-text" }, message.text));
 }
 
@@ -56,12 +63,18 @@ export function lobbyScreen(gateway, lobby) {
         const me = lobby.members.get(myId());
         if (me && STATUSES.includes(me.status)) status.value = me.status;
       };
+      // Guests read and chat but do not report; staff delete (the server checks both).
+      const actions = () => ({
+        report: gateway.user && !gateway.user.guest ? (id) => lobby.report(id)
+          .then(() => notify("Reported to the moderators")).catch(notifyError) : null,
+        remove: canModerate(authStore.current?.user?.role) ? (id) => lobby.remove(id).catch(notifyError) : null,
+      });
       const renderMessages = () => {
-        replace(messages, lobby.messages.map((m) => messageItem(m, myId())));
+        replace(messages, lobby.messages.map((m) => messageItem(m, myId(), actions())));
         messages.scrollTop = messages.scrollHeight;
       };
       const addMessage = (message) => {
-        messages.append(messageItem(message, myId()));
+        messages.append(messageItem(message, myId(), actions()));
         messages.scrollTop = messages.scrollHeight;
       };
 

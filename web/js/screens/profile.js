@@ -29,11 +29,15 @@ function profileForm(profile, onSaved) {
     field("Keyboard layout", layout),
     field("Country", h("input", { name: "country", value: profile.country, maxLength: 2, pattern: "[A-Za-z]{2}",
       placeholder: "e.g. DE", autocomplete: "country" }), "Two-letter ISO code, or empty"),
+    h("label", { class: "field inline" },
+      h("input", { type: "checkbox", id: "appear-offline", checked: Boolean(profile.appear_offline) }),
+      h("span", { class: "field-label" }, "Appear offline to everyone")),
     h("button", { type: "submit", class: "primary" }, "Save"));
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const values = formValues(form);
     values.country = values.country.trim().toUpperCase();
+    values.appear_offline = form.querySelector("#appear-offline").checked;
     try {
       onSaved(await updateProfile(values));
       notify("Profile saved");

@@ -235,6 +235,12 @@ def user_history_count(user_id: str) -> str:
     return f"user:{user_id}:history:n"
 
 
+def user_rhythm(user_id: str) -> str:
+    """The user's rhythm profile (``typogram.rhythm``), folded from their accepted
+    results: what the anti-cheat compares a new result with."""
+    return f"user:{user_id}:rhythm"
+
+
 def test_submitted(test_id: str) -> str:
     """Set by a test's first submission, which claims it: a test is submitted once."""
     return f"test:{test_id}:submitted"

@@ -157,6 +157,9 @@ class Settings:
     typing_history_ratio: float = 1.35
     typing_history_margin_wpm: float = 5.0
     typing_history_min_results: int = 10
+    # The user's own rhythm (typogram/rhythm.py), once that many accepted results built it.
+    typing_min_rhythm_z: float = 1.5
+    typing_max_pace_z: float = 4.0
     # A result reaches a board only after this much typing (either one).
     typing_board_min_seconds: int = 15
     typing_board_min_words: int = 10

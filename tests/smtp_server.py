@@ -2,6 +2,7 @@
 
 ``refuse_rcpt[address] = "550 5.1.1 no such user"`` refuses one recipient;
 ``refuse_data = "451 4.3.0 try later"`` refuses every message's data;
+``refuse_next = ["451 …", "451 …"]`` refuses the next recipients, one reply each;
 ``messages`` holds what was accepted, parsed.
 """
 
@@ -24,10 +25,15 @@ class RecordingHandler:
         self.envelopes: list[tuple[str, list[str]]] = []
         self.refuse_rcpt: dict[str, str] = {}
         self.refuse_data: str | None = None
+        self.refuse_next: list[str] = []
+        self.attempts = 0
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, options: Any
     ) -> str:
+        self.attempts += 1
+        if self.refuse_next:
+            return self.refuse_next.pop(0)
         if address in self.refuse_rcpt:
             return self.refuse_rcpt[address]
         envelope.rcpt_tos.append(address)

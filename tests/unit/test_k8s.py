@@ -38,6 +38,7 @@ STRATEGY_WORKERS = {
     # challenge-attempts (10 partitions each).
     "reviews": 10,
     "payments": 10,
+    "email": 20,
 }
 
 

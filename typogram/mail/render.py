@@ -22,6 +22,7 @@ Rules:
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -58,23 +59,34 @@ class Letter:
     unsubscribe_url: str | None = None
 
 
+@functools.cache
+def _environments() -> tuple[jinja2.Environment, jinja2.Environment]:
+    """The text and the HTML environment, made once per process: each compiles a
+    template once and keeps it."""
+    loader = jinja2.PackageLoader("typogram.mail", "templates")
+    text = jinja2.Environment(
+        loader=loader,
+        autoescape=False,
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+    )
+    html = jinja2.Environment(loader=loader, autoescape=True, undefined=jinja2.StrictUndefined)
+    return text, html
+
+
+@functools.cache
+def _subject(source: str) -> jinja2.Template:
+    return _environments()[0].from_string(source)
+
+
 class Renderer:
-    """Compiles each template once; ``render`` is pure apart from the template cache."""
+    """Cheap to make (the compiled templates are shared); ``render`` is pure."""
 
     def __init__(self, *, sender: str, site_url: str, message_id_domain: str = "") -> None:
         self._sender = sender
         self._site_url = site_url
         self._domain = message_id_domain or parseaddr(sender)[1].rpartition("@")[2] or "localhost"
-        loader = jinja2.PackageLoader("typogram.mail", "templates")
-        self._html = jinja2.Environment(
-            loader=loader, autoescape=True, undefined=jinja2.StrictUndefined
-        )
-        self._text = jinja2.Environment(
-            loader=loader,
-            autoescape=False,
-            undefined=jinja2.StrictUndefined,
-            keep_trailing_newline=True,
-        )
+        self._text, self._html = _environments()
 
     def message_id(self, message_id: str) -> str:
         return f"<{message_id}@{self._domain}>"
@@ -91,7 +103,7 @@ class Renderer:
             "site_url": self._site_url,
             "unsubscribe_url": unsubscribe,
         }
-        subject = one_line(self._text.from_string(kind.subject).render(values), SUBJECT_MAX)
+        subject = one_line(_subject(kind.subject).render(values), SUBJECT_MAX)
         values["subject"] = subject
         text = self._text.get_template(f"{kind.name}.txt").render(values)
         html = self._html.get_template(f"{kind.name}.html").render(values)

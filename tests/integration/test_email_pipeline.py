@@ -1,0 +1,257 @@
+"""The ``email`` group end to end: outbox → ``email-send`` → worker → a real SMTP server,
+on both backends; retries, permanent refusals, a server that is down, suppressions,
+preferences, redelivery and poison messages."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator, Iterator, Sequence
+from typing import Any
+
+import pytest
+
+from tests.conftest import cheap_passwords, empty_tables, running_groups, until
+from tests.smtp_server import RecordingHandler, free_port, smtp_server
+from typogram import topics
+from typogram.mail.catalog import Category
+from typogram.mail.history import EmailHistory, Status
+from typogram.mail.outbox import Outbox
+from typogram.mail.preferences import Preferences
+from typogram.mail.services import outbox_of
+from typogram.mail.suppressions import Reason, Suppressions
+from typogram.platform import Platform, open_platform
+from typogram.ports import Event, EventLog
+from typogram.settings import Settings
+from workers import mail
+from workers.runtime import GroupRunner
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[RecordingHandler, int]]:
+    with smtp_server() as server:
+        yield server
+
+
+def mail_settings(settings: Settings, port: int) -> Settings:
+    return settings.replace(
+        smtp_url=f"smtp://127.0.0.1:{port}",
+        smtp_timeout_s=2.0,
+        email_max_attempts=3,
+        email_retry_backoff_s=0.01,
+        worker_max_retries=1,
+        worker_retry_backoff_s=0.01,
+        public_url="https://typogram.test",
+    )
+
+
+@pytest.fixture
+async def platform(
+    backend_settings: Settings, smtp: tuple[RecordingHandler, int]
+) -> AsyncIterator[Platform]:
+    settings = mail_settings(backend_settings, smtp[1])
+    async with open_platform(settings, migrate=True, passwords=cheap_passwords()) as p:
+        try:
+            yield p
+        finally:
+            await empty_tables(p)
+
+
+class Recorder:
+    """Forwards to the real log and keeps what was published (to replay it by hand)."""
+
+    def __init__(self, log: EventLog) -> None:
+        self.log = log
+        self.events: list[Event] = []
+
+    async def publish(self, topic: str, event: Event) -> None:
+        self.events.append(event)
+        await self.log.publish(topic, event)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.log, name)
+
+
+def recording(platform: Platform) -> tuple[Outbox, Recorder]:
+    recorder = Recorder(platform.events)
+    return dataclasses.replace(outbox_of(platform), events=recorder), recorder  # type: ignore[arg-type]
+
+
+async def process(platform: Platform, events: Sequence[Event]) -> None:
+    runner = GroupRunner(platform, mail.GROUP)
+    for event in events:
+        await runner.process(topics.EMAIL_SEND, event.encode())
+
+
+async def status_of(platform: Platform, event: Event) -> dict[str, Any]:
+    row = await EmailHistory(platform.db).get(event.data["message_id"], event.data["created_at"])
+    assert row is not None
+    return row
+
+
+async def test_a_queued_message_is_sent_once_even_when_redelivered(
+    platform: Platform, smtp: tuple[RecordingHandler, int]
+) -> None:
+    server, _ = smtp
+    outbox, recorder = recording(platform)
+    message_id = await outbox.enqueue(
+        "welcome", user_id="u1", to="ada@example.com", name="Ada", params={}
+    )
+    (event,) = recorder.events
+    assert event.id == message_id and event.key == "u1"
+    assert (await status_of(platform, event))["status"] == Status.QUEUED
+    await process(platform, [event, event])  # a redelivery
+    await process(platform, [event])
+    assert len(server.messages) == 1
+    sent = server.messages[0]
+    assert sent["Subject"].startswith("Welcome") and sent["To"] == "Ada <ada@example.com>"
+    assert sent["Message-ID"] == f"<{message_id}@typogram.local>"
+    assert sent["List-Unsubscribe"].startswith("<https://typogram.test/unsubscribe?token=u1.")
+    row = await status_of(platform, event)
+    assert row["status"] == Status.SENT and row["attempts"] == 1 and row["sent_at"]
+    assert row["provider"] == "smtp" and row["provider_message_id"] == sent["Message-ID"]
+
+
+async def test_temporary_refusals_are_retried_then_sent(
+    platform: Platform, smtp: tuple[RecordingHandler, int]
+) -> None:
+    server, _ = smtp
+    server.refuse_next = ["451 4.3.0 try later", "421 4.7.0 slow down"]
+    outbox, recorder = recording(platform)
+    await outbox.enqueue(
+        "password_changed", user_id="u1", to="a@x.test", name="A", params={"link": "l"}
+    )
+    await process(platform, recorder.events)
+    row = await status_of(platform, recorder.events[0])
+    assert row["status"] == Status.SENT and row["attempts"] == 3
+    assert len(server.messages) == 1
+
+
+async def test_a_permanent_refusal_fails_at_once(
+    platform: Platform, smtp: tuple[RecordingHandler, int]
+) -> None:
+    server, _ = smtp
+    server.refuse_rcpt["gone@x.test"] = "550 5.1.1 no such user"
+    outbox, recorder = recording(platform)
+    await outbox.enqueue(
+        "password_changed", user_id="u1", to="gone@x.test", name="A", params={"link": "l"}
+    )
+    await process(platform, recorder.events)
+    row = await status_of(platform, recorder.events[0])
+    assert row["status"] == Status.FAILED and row["attempts"] == 1 and "550" in row["error"]
+    assert server.attempts == 1
+
+
+async def test_a_server_that_stays_down_ends_in_failed_and_never_blocks_the_producer(
+    backend_settings: Settings,
+) -> None:
+    settings = mail_settings(backend_settings, free_port())  # nobody listens there
+    async with open_platform(settings, migrate=True, passwords=cheap_passwords()) as platform:
+        try:
+            outbox, recorder = recording(platform)
+            await outbox.enqueue(
+                "password_changed", user_id="u1", to="a@x.test", name="A", params={"link": "l"}
+            )
+            await process(platform, recorder.events)
+            row = await status_of(platform, recorder.events[0])
+            assert row["status"] == Status.FAILED and row["attempts"] == 3
+            assert row["error"].startswith("gave up")
+            assert await platform.events.read_back(topics.dead_letter(topics.EMAIL_SEND), 10) == []
+        finally:
+            await empty_tables(platform)
+
+
+async def test_suppressed_addresses_and_categories_turned_off(
+    platform: Platform, smtp: tuple[RecordingHandler, int]
+) -> None:
+    server, _ = smtp
+    suppressions = Suppressions(platform.db)
+    await suppressions.add("Bounced@x.test", Reason.BOUNCED)
+    await suppressions.add("complained@x.test", Reason.COMPLAINED)
+    assert not await suppressions.add("bounced@x.test", Reason.COMPLAINED)  # the first stays
+    outbox, recorder = recording(platform)
+    link = {"link": "l"}
+    await outbox.enqueue(
+        "password_changed", user_id="u1", to="bounced@x.test", name="A", params=link
+    )
+    await outbox.enqueue(
+        "password_changed", user_id="u2", to="complained@x.test", name="B", params=link
+    )
+    await outbox.enqueue("welcome", user_id="u2", to="complained@x.test", name="B", params={})
+    # Opt-in categories are off until chosen: nothing is even queued.
+    achievement = {"title": "t", "description": "d"}
+    assert (
+        await outbox.enqueue(
+            "achievement_unlocked", user_id="u3", to="c@x.test", name="C", params=achievement
+        )
+        is None
+    )
+    await Preferences(platform.db).set("u3", {Category.ACHIEVEMENTS: True})
+    await outbox.enqueue(
+        "achievement_unlocked", user_id="u3", to="c@x.test", name="C", params=achievement
+    )
+    await Preferences(platform.db).set("u3", {Category.ACHIEVEMENTS: False})  # turned off meanwhile
+    await process(platform, recorder.events)
+    statuses = [(await status_of(platform, e))["status"] for e in recorder.events]
+    assert statuses == [Status.FAILED, Status.SENT, Status.FAILED, Status.FAILED]
+    errors = [(await status_of(platform, e))["error"] for e in recorder.events]
+    assert errors[0] == "suppressed: bounced" and errors[3] == "unsubscribed"
+    assert [m["To"] for m in server.messages] == ["B <complained@x.test>"]
+
+
+async def test_poison_messages_go_to_the_dead_letter_topic(
+    platform: Platform, smtp: tuple[RecordingHandler, int]
+) -> None:
+    runner = GroupRunner(platform, mail.GROUP)
+    bad_kind = Event(
+        type="email.send",
+        data={
+            "message_id": "m",
+            "created_at": 1,
+            "kind": "nope",
+            "user_id": "u",
+            "to": "a@x.test",
+            "name": "A",
+            "params": {},
+        },
+    )
+    missing = Event(type="email.send", data={"message_id": "m"})
+    outbox, recorder = recording(platform)
+    await outbox.enqueue(
+        "password_reset", user_id="u1", to="a@x.test", name="A", params={"link": "l"}
+    )  # no "minutes"
+    for raw in (b"not json", bad_kind.encode(), missing.encode(), recorder.events[0].encode()):
+        await runner.process(topics.EMAIL_SEND, raw)
+    if platform.settings.kafka_bootstrap:
+        await until_dead_letters(platform, 4)
+    dead = await platform.events.read_back(topics.dead_letter(topics.EMAIL_SEND), 10)
+    assert len(dead) == 4
+    assert smtp[0].messages == []
+
+
+async def until_dead_letters(platform: Platform, n: int) -> None:
+    """Kafka makes a published record readable a moment later."""
+    async with asyncio.timeout(10):
+        while True:
+            dead = await platform.events.read_back(topics.dead_letter(topics.EMAIL_SEND), 10)
+            if len(dead) >= n:
+                return
+            await asyncio.sleep(0.05)
+
+
+async def test_the_running_group_sends_what_producers_queue(
+    platform: Platform, smtp: tuple[RecordingHandler, int]
+) -> None:
+    server, _ = smtp
+    async with running_groups(platform, ["email"]):
+        outbox = outbox_of(platform)
+        for n in range(5):
+            await outbox.enqueue(
+                "welcome", user_id=f"u{n}", to=f"u{n}@x.test", name=f"U{n}", params={}
+            )
+        await until(lambda: len(server.messages) == 5, within_s=20)
+    assert sorted(str(m["To"]) for m in server.messages) == [
+        f"U{n} <u{n}@x.test>" for n in range(5)
+    ]

@@ -13,12 +13,14 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from rest import (
+    account_mail,
     admin_posts,
     admin_users,
     auth,
     billing,
     blog,
     blog_pages,
+    email,
     health,
     learning,
     records,
@@ -58,6 +60,8 @@ FEATURES = (
     blog.api,
     admin_posts.api,
     admin_users.api,
+    account_mail.api,
+    email.api,
 )
 log = get_logger("typogram.rest")
 
@@ -111,6 +115,7 @@ def create_app(platform: Platform, *, ops_only: bool = False) -> Starlette:
     ]
     if not ops_only:
         routes += blog_pages.routes()
+        routes += email.routes()
         routes.append(web.web_mount())  # last: only paths no API route claims
     app = Starlette(
         routes=routes,

@@ -16,6 +16,8 @@ from typogram import keys
 from typogram.accounts import User
 from typogram.codes import ErrorCode
 from typogram.errors import AppError
+from typogram.mail.account_mail import create_account
+from typogram.mail.services import account_mail_of
 from typogram.staff import banned, desk_of
 from typogram.tokens import Claims, TokenType
 
@@ -65,6 +67,8 @@ class PrivateUser(msgspec.Struct):
     role: str
     referral_code: str
     created_at: int
+    # In ``users/me``, ``register`` and ``verify-email`` answers (``rest.account_mail``).
+    email_verified: bool = False
 
 
 class TokenPair(msgspec.Struct):
@@ -121,10 +125,13 @@ async def issue_pair(request: Request, user: User, family: str | None = None) ->
 async def register(request: Request, body: RegisterBody) -> Reply:
     platform = platform_of(request)
     password_hash = await platform.passwords.hash(body.password)
-    user = await platform.accounts.create_user(body.username, body.email, password_hash)
+    # A taken address answers as a free one does: its holder hears of it by e-mail.
+    user, taken = await create_account(platform.accounts, body.username, body.email, password_hash)
     await platform.accounts.audit("register", "success", user_id=user.id, ip=client_ip(request))
     platform.metrics.auth_events.labels("register", "success").inc()
-    return Reply(await issue_pair(request, user), 201)
+    await account_mail_of(platform).registered(user.id, body.email.lower(), taken=taken)
+    pair = await issue_pair(request, user)
+    return Reply({**pair, "user": {**user.private(), "email_verified": False}}, 201)
 
 
 @api.route(

@@ -29,11 +29,15 @@ class ErrorCode(StrEnum):
     PROVIDER_UNAVAILABLE = "provider_unavailable"
     # Staff tools (typogram.staff): logging in or refreshing while a ban is in force.
     BANNED = "banned"
+    # E-mail (typogram.mail): a verification or reset link that is malformed, unknown,
+    # of the other kind, expired or used (which, in ``fields.token``).
+    INVALID_TOKEN = "invalid_token"
 
 
 HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.BAD_REQUEST: 400,
     ErrorCode.BAD_SIGNATURE: 400,
+    ErrorCode.INVALID_TOKEN: 400,
     ErrorCode.UNAUTHORIZED: 401,
     ErrorCode.SUBSCRIPTION_REQUIRED: 402,
     ErrorCode.FORBIDDEN: 403,

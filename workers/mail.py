@@ -1,8 +1,11 @@
-"""``email`` group (``email-send``): render and send each queued message, once.
+"""``email`` group (``email-send``): render and send each queued message, once; turn
+password-reset requests into reset mail.
 
-The rules live in ``typogram.mail.sender``. Idempotent by message id through
-the history row, so the runtime's done-markers are not needed
-(``dedupe=False``): a replayed event finds its message sent or failed.
+The sending rules live in ``typogram.mail.sender``, the reset rules in
+``typogram.mail.account_mail`` (rule 3: the worker, not the request, looks
+the address up). Idempotent by message id through the history row, so the
+runtime's done-markers are not needed (``dedupe=False``): a replayed
+``email.send`` finds its message sent or failed.
 """
 
 from __future__ import annotations
@@ -11,9 +14,10 @@ from typing import TYPE_CHECKING
 
 from typogram import topics
 from typogram.logs import get_logger
+from typogram.mail.account_mail import RESET_REQUESTED
 from typogram.mail.outbox import SEND_EVENT
 from typogram.mail.sender import SendJob
-from typogram.mail.services import sender_of
+from typogram.mail.services import account_mail_of, sender_of
 from typogram.ports import Event
 from workers.runtime import Group
 
@@ -24,6 +28,12 @@ log = get_logger("typogram.workers.mail")
 
 
 async def handle(platform: Platform, topic: str, event: Event) -> None:
+    if event.type == RESET_REQUESTED:
+        address = event.data.get("address")
+        if not isinstance(address, str) or not 3 <= len(address) <= 254:
+            raise ValueError("a reset request needs an address")
+        await account_mail_of(platform).request_reset(address.lower())
+        return
     if event.type != SEND_EVENT:
         return
     job = SendJob.of(event.data)

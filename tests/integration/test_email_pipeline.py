@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
 
 from tests.conftest import cheap_passwords, empty_tables, running_groups, until
-from tests.smtp_server import RecordingHandler, free_port, smtp_server
+from tests.integration.email_support import mail_settings, platform, smtp
+from tests.smtp_server import RecordingHandler, free_port
 from typogram import topics
 from typogram.mail.catalog import Category
 from typogram.mail.history import EmailHistory, Status
@@ -27,36 +28,7 @@ from workers import mail
 from workers.runtime import GroupRunner
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[RecordingHandler, int]]:
-    with smtp_server() as server:
-        yield server
-
-
-def mail_settings(settings: Settings, port: int) -> Settings:
-    return settings.replace(
-        smtp_url=f"smtp://127.0.0.1:{port}",
-        smtp_timeout_s=2.0,
-        email_max_attempts=3,
-        email_retry_backoff_s=0.01,
-        worker_max_retries=1,
-        worker_retry_backoff_s=0.01,
-        public_url="https://typogram.test",
-    )
-
-
-@pytest.fixture
-async def platform(
-    backend_settings: Settings, smtp: tuple[RecordingHandler, int]
-) -> AsyncIterator[Platform]:
-    settings = mail_settings(backend_settings, smtp[1])
-    async with open_platform(settings, migrate=True, passwords=cheap_passwords()) as p:
-        try:
-            yield p
-        finally:
-            await empty_tables(p)
+__all__ = ["platform", "smtp"]  # fixtures
 
 
 class Recorder:

@@ -59,7 +59,7 @@ KINDS: dict[str, Kind] = {
     for kind in (
         Kind("welcome", "Welcome to Typogram, {{ name }}!", Category.ANNOUNCEMENTS),
         Kind("verify_email", "Confirm your e-mail address", None, ("link",)),
-        Kind("email_taken", "Someone tried to register with your address", None, ("link",)),
+        Kind("email_taken", "Someone tried to use your address on Typogram", None, ("link",)),
         Kind("password_reset", "Reset your Typogram password", None, ("link", "minutes")),
         Kind("password_changed", "Your Typogram password was changed", None, ("link",)),
         Kind(

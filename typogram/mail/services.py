@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from typogram.mail.account_mail import AccountMail
+from typogram.mail.addresses import EmailAddresses
 from typogram.mail.history import EmailHistory
 from typogram.mail.outbox import Outbox
 from typogram.mail.preferences import Preferences
 from typogram.mail.render import Renderer
 from typogram.mail.sender import Sender
 from typogram.mail.suppressions import Suppressions
+from typogram.mail.tokens import EmailTokens
 
 if TYPE_CHECKING:
     from typogram.platform import Platform
@@ -53,4 +56,17 @@ def sender_of(platform: Platform) -> Sender:
         # Longer than every attempt and wait of one message together.
         lease_s=settings.email_max_attempts * (settings.smtp_timeout_s * 3)
         + settings.email_max_attempts * settings.email_retry_backoff_max_s,
+    )
+
+
+def account_mail_of(platform: Platform) -> AccountMail:
+    settings = platform.settings
+    return AccountMail(
+        outbox_of(platform),
+        EmailTokens(platform.db),
+        EmailAddresses(platform.db, platform.accounts),
+        platform.accounts,
+        site_url=settings.site_url,
+        verify_ttl_s=settings.email_verify_token_ttl_s,
+        reset_ttl_s=settings.email_reset_token_ttl_s,
     )

@@ -14,6 +14,11 @@ Rules:
    sends one message at a time). A connection that failed in any way is
    closed, never reused. A kept connection the server closed while idle is
    replaced once, before any of the message was sent.
+4. A cancellation is never lost: aiosmtplib waits for replies with
+   ``asyncio.wait_for``, which on Python 3.11 can swallow a cancellation
+   that arrives with the reply; after each call the task's pending
+   cancellation is raised again (``_keep_cancelled``), so a worker that is
+   stopped stops.
 """
 
 from __future__ import annotations
@@ -129,6 +134,7 @@ class SmtpTransport:
         )
         self.connects += 1
         await client.connect()
+        _keep_cancelled()
         return client
 
     async def send(self, message: EmailMessage) -> str:
@@ -148,6 +154,7 @@ class SmtpTransport:
                 raise error from exc
             try:
                 await client.send_message(message)
+                _keep_cancelled()
             except aiosmtplib.SMTPServerDisconnected as exc:
                 await _close(client)
                 if not reused:
@@ -167,6 +174,7 @@ class SmtpTransport:
         try:
             client = await self._connect()
             await client.send_message(message)
+            _keep_cancelled()
         except (aiosmtplib.SMTPException, OSError) as exc:
             self._count(error := refusal(exc))
             raise error from exc
@@ -202,12 +210,21 @@ class SmtpTransport:
         }
 
 
+def _keep_cancelled() -> None:
+    """Rule 4: raise a cancellation requested while a library call swallowed it."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 async def _close(client: aiosmtplib.SMTP) -> None:
     """Say QUIT when the connection still answers; close it in any case."""
     try:
         if client.is_connected:
-            await asyncio.wait_for(client.quit(), timeout=1.0)
+            async with asyncio.timeout(1.0):
+                await client.quit()
     except (aiosmtplib.SMTPException, OSError, TimeoutError):
         pass
     finally:
         client.close()
+        _keep_cancelled()

@@ -1,11 +1,14 @@
-"""``email`` group (``email-send``): render and send each queued message, once; turn
-password-reset requests into reset mail.
+"""``email`` group (``email-send``, ``payment-events``): render and send each queued
+message, once; turn password-reset requests into reset mail; turn payment and
+subscription events into receipts and notices.
 
 The sending rules live in ``typogram.mail.sender``, the reset rules in
 ``typogram.mail.account_mail`` (rule 3: the worker, not the request, looks
-the address up). Idempotent by message id through the history row, so the
-runtime's done-markers are not needed (``dedupe=False``): a replayed
-``email.send`` finds its message sent or failed.
+the address up), which events become mail in ``typogram.mail.notices``.
+Idempotent by message id through the history row, so the runtime's
+done-markers are not needed (``dedupe=False``): a replayed ``email.send``
+finds its message sent or failed, and a replayed payment event finds the
+message it made (its id comes from the event's).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import TYPE_CHECKING
 from typogram import topics
 from typogram.logs import get_logger
 from typogram.mail.account_mail import RESET_REQUESTED
+from typogram.mail.notices import notice_for
 from typogram.mail.outbox import SEND_EVENT
 from typogram.mail.sender import SendJob
 from typogram.mail.services import account_mail_of, sender_of
@@ -28,6 +32,12 @@ log = get_logger("typogram.workers.mail")
 
 
 async def handle(platform: Platform, topic: str, event: Event) -> None:
+    if topic == topics.PAYMENT_EVENTS:
+        notice = notice_for(event.type, event.data)
+        if notice is not None:
+            kind, user_id, params = notice
+            await account_mail_of(platform).notify(kind, user_id, params, source=event)
+        return
     if event.type == RESET_REQUESTED:
         address = event.data.get("address")
         if not isinstance(address, str) or not 3 <= len(address) <= 254:
@@ -44,4 +54,9 @@ async def handle(platform: Platform, topic: str, event: Event) -> None:
     )
 
 
-GROUP = Group(name="email", topics=(topics.EMAIL_SEND,), handle=handle, dedupe=False)
+GROUP = Group(
+    name="email",
+    topics=(topics.EMAIL_SEND, topics.PAYMENT_EVENTS),
+    handle=handle,
+    dedupe=False,
+)

@@ -227,3 +227,47 @@ async def test_the_running_group_sends_what_producers_queue(
     assert sorted(str(m["To"]) for m in server.messages) == [
         f"U{n} <u{n}@x.test>" for n in range(5)
     ]
+
+
+async def test_payment_events_become_one_receipt_each(
+    platform: Platform, smtp: tuple[RecordingHandler, int]
+) -> None:
+    server, _ = smtp
+    user = await platform.accounts.create_user("ada", "ada@example.com", "x")
+    paid = Event(
+        type="payment.succeeded",
+        data={
+            "id": "p1",
+            "user_id": user.id,
+            "amount": 999,
+            "currency": "eur",
+            "plan_id": "pro",
+            "plan_name": "Pro monthly",
+        },
+        key=user.id,
+    )
+    failed = Event(type="payment.failed", data={"id": "p2", "user_id": user.id}, key=user.id)
+    runner = GroupRunner(platform, mail.GROUP)
+    for event in (paid, failed, paid):  # the receipt's event delivered twice
+        await runner.process(topics.PAYMENT_EVENTS, event.encode())
+    (row,) = await EmailHistory(platform.db).of_user(user.id, limit=10)
+    assert row["email_type"] == "payment_receipt" and row["created_at"] == paid.ts
+    # The queued receipt is published on email-send; hand it to the worker as Kafka would.
+    job = Event(
+        type="email.send",
+        id=row["id"],
+        key=user.id,
+        data={
+            "message_id": row["id"],
+            "created_at": row["created_at"],
+            "kind": "payment_receipt",
+            "user_id": user.id,
+            "to": "ada@example.com",
+            "name": "ada",
+            "params": {"amount": "9.99 EUR", "plan": "Pro monthly", "payment_id": "p1"},
+        },
+    )
+    await process(platform, [job, job])
+    await runner.process(topics.PAYMENT_EVENTS, paid.encode())  # after sending: nothing new
+    assert [str(m["Subject"]) for m in server.messages] == ["Your Typogram receipt"]
+    assert "9.99 EUR" in str(server.messages[0].get_body(("plain",)).get_content())

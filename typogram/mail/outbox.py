@@ -8,7 +8,11 @@ Rules:
    server that is down never blocks a request.
 2. A non-security message whose category the user turned off is not
    queued at all (``None``); the worker checks again before sending.
-3. ``allow`` keeps the sending limits: at most ``per_user`` messages an hour
+3. A message made from another event (a receipt from ``payment.succeeded``)
+   takes its id and time from that event (``message_id``, ``created_at``),
+   so the event delivered again finds its message: queued, it is published
+   again (the worker sends it once); already sent or failed, nothing happens.
+4. ``allow`` keeps the sending limits: at most ``per_user`` messages an hour
    caused by one user and ``per_address`` to one address (a SHA-256 of it
    names the counter, never the address), whoever asks. Both counters move
    in one round trip; over either limit raises ``SendingLimited``.
@@ -26,7 +30,7 @@ from typing import Any
 from typogram import keys, topics
 from typogram.accounts import now_ms
 from typogram.mail.catalog import kind_of
-from typogram.mail.history import EmailHistory, queued_row
+from typogram.mail.history import EmailHistory, Status, queued_row
 from typogram.mail.preferences import Preferences
 from typogram.ports import Cache, Event, EventLog
 
@@ -53,7 +57,7 @@ class Outbox:
     per_address: int
 
     async def allow(self, user_id: str, address: str) -> None:
-        """Rule 3: count one message for the user and the address, or raise."""
+        """Rule 4: count one message for the user and the address, or raise."""
         now = time.time()
         window = int(now // HOUR_S)
         digest = hashlib.sha256(address.lower().encode()).hexdigest()[:32]
@@ -78,22 +82,31 @@ class Outbox:
         to: str,
         name: str,
         params: Mapping[str, Any] | None = None,
+        message_id: str | None = None,
+        created_at: int | None = None,
     ) -> str | None:
-        """Queue one message; its id, or ``None`` when the user turned its category off."""
+        """Queue one message; its id, or ``None`` when the user turned its category off
+        (or, rule 3, when the message was already handled)."""
         kind = kind_of(kind_name)
         if kind.category is not None and not await self.preferences.enabled(user_id, kind.category):
             return None
-        message_id = uuid.uuid4().hex
-        created_at = now_ms()
-        await self.history.insert(
-            queued_row(
-                message_id=message_id,
-                created_at=created_at,
-                user_id=user_id,
-                email_type=kind.name,
-                address=to,
+        known = None
+        if message_id is not None and created_at is not None:
+            known = await self.history.get(message_id, created_at)
+            if known is not None and known["status"] != Status.QUEUED.value:
+                return None
+        message_id = message_id or uuid.uuid4().hex
+        created_at = now_ms() if created_at is None else created_at
+        if known is None:
+            await self.history.insert(
+                queued_row(
+                    message_id=message_id,
+                    created_at=created_at,
+                    user_id=user_id,
+                    email_type=kind.name,
+                    address=to,
+                )
             )
-        )
         data = {
             "message_id": message_id,
             "created_at": created_at,

@@ -20,7 +20,9 @@ Run::
 
     python -m bench.email
     python -m bench.email --database-url mysql://root@127.0.0.1:3306/typogram_bench_mail \\
-        --redis-url redis://127.0.0.1:6379/13 --kafka-bootstrap 127.0.0.1:9092
+        --redis-url redis://127.0.0.1:6379/13 --kafka
+
+(``--kafka`` starts a tansu broker; ``--kafka-bootstrap`` names another.)
 """
 
 from __future__ import annotations
@@ -172,7 +174,19 @@ def main() -> None:
     parser.add_argument("--database-url", default="")
     parser.add_argument("--redis-url", default="")
     parser.add_argument("--kafka-bootstrap", default="")
-    result = asyncio.run(run(parser.parse_args()))
+    parser.add_argument("--kafka", action="store_true", help="start a tansu broker")
+    args = parser.parse_args()
+    broker = None
+    if args.kafka and not args.kafka_bootstrap:
+        from bench.payments import start_tansu
+
+        broker, args.kafka_bootstrap = start_tansu()
+    try:
+        result = asyncio.run(run(args))
+    finally:
+        if broker is not None:
+            broker.terminate()
+            broker.wait(10)
     for name, value in result.items():
         print(f"{name:>16}: {value}")
 

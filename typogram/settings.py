@@ -244,6 +244,10 @@ class Settings:
     email_webhook_secret: str = DEV_EMAIL_WEBHOOK_SECRET
     email_webhook_tolerance_s: int = 300
     email_history_max_page: int = 100
+    # How often the email group looks for tournaments about to start and streaks to remind
+    # of, and how long before a tournament's start its entrants are told.
+    email_reminder_interval_s: float = 300.0
+    email_tournament_lead_s: int = 900
     email_retention_days: int = 365
 
     # -- derived views ---------------------------------------------------

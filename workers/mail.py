@@ -1,6 +1,7 @@
 """``email`` group (``email-send``, ``payment-events``): render and send each queued
 message, once; turn password-reset requests into reset mail; turn payment and
-subscription events into receipts and notices.
+subscription events into receipts and notices; every
+``email_reminder_interval_s`` queue tournament notices and streak reminders.
 
 The sending rules live in ``typogram.mail.sender``, the reset rules in
 ``typogram.mail.account_mail`` (rule 3: the worker, not the request, looks
@@ -13,17 +14,19 @@ message it made (its id comes from the event's).
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 from typogram import topics
 from typogram.logs import get_logger
 from typogram.mail.account_mail import RESET_REQUESTED
-from typogram.mail.notices import notice_for
+from typogram.mail.notices import notice_for, once
 from typogram.mail.outbox import SEND_EVENT
+from typogram.mail.reminders import streak_reminders, tournament_notices
 from typogram.mail.sender import SendJob
 from typogram.mail.services import account_mail_of, sender_of
 from typogram.ports import Event
-from workers.runtime import Group
+from workers.runtime import Group, Periodic
 
 if TYPE_CHECKING:
     from typogram.platform import Platform
@@ -36,7 +39,8 @@ async def handle(platform: Platform, topic: str, event: Event) -> None:
         notice = notice_for(event.type, event.data)
         if notice is not None:
             kind, user_id, params = notice
-            await account_mail_of(platform).notify(kind, user_id, params, source=event)
+            identity = once(event.id, kind, event.ts)
+            await account_mail_of(platform).notify(kind, user_id, params, **identity)
         return
     if event.type == RESET_REQUESTED:
         address = event.data.get("address")
@@ -54,9 +58,29 @@ async def handle(platform: Platform, topic: str, event: Event) -> None:
     )
 
 
+async def remind(platform: Platform) -> int:
+    """The periodic job: tournament notices and streak reminders
+    (``typogram.mail.reminders``); how many were queued."""
+    settings = platform.settings
+    mail = account_mail_of(platform)
+    now = int(time.time() * 1000)
+    queued = await tournament_notices(
+        platform.db,
+        mail,
+        now_ms=now,
+        lead_ms=settings.email_tournament_lead_s * 1000,
+        site_url=settings.site_url,
+    )
+    queued += await streak_reminders(platform.db, mail, now_ms=now)
+    if queued:
+        log.info("reminders queued", extra={"count": queued})
+    return queued
+
+
 GROUP = Group(
     name="email",
     topics=(topics.EMAIL_SEND, topics.PAYMENT_EVENTS),
     handle=handle,
     dedupe=False,
+    periodic=(Periodic("reminders", lambda s: s.email_reminder_interval_s, remind),),
 )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -271,3 +272,45 @@ async def test_payment_events_become_one_receipt_each(
     await runner.process(topics.PAYMENT_EVENTS, paid.encode())  # after sending: nothing new
     assert [str(m["Subject"]) for m in server.messages] == ["Your Typogram receipt"]
     assert "9.99 EUR" in str(server.messages[0].get_body(("plain",)).get_content())
+
+
+async def test_reminders_tell_entrants_and_opted_in_streaks_once(
+    platform: Platform, smtp: tuple[RecordingHandler, int]
+) -> None:
+    import datetime as dt
+
+    from typogram.db.schema import challenge_streaks, tournament_participants, tournaments
+
+    ada = await platform.accounts.create_user("ada", "ada@example.com", "x")
+    bob = await platform.accounts.create_user("bob", "bob@example.com", "x")
+    now = int(time.time() * 1000)
+    yesterday = (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)).isoformat()
+    async with platform.db.write() as conn:
+        await conn.execute(
+            tournaments.insert().values(
+                id="t1", title="Friday cup", opens_at=now - 1000, starts_at=now + 60_000,
+                ends_at=now + 3_600_000, max_participants=10, scoring="points",
+                points_by_place="[3,2,1]", status="open", created_by="x", created_at=now,
+            )
+        )  # fmt: skip
+        for user_id, guest in ((ada.id, 0), ("guest:g1", 1)):
+            await conn.execute(
+                tournament_participants.insert().values(
+                    tournament_id="t1", user_id=user_id, name="n", joined_at=now, guest=guest
+                )
+            )
+        for user in (ada, bob):
+            await conn.execute(
+                challenge_streaks.insert().values(
+                    user_id=user.id, last_date=yesterday, current=5, best=5, updated_at=now
+                )
+            )
+    await Preferences(platform.db).set(bob.id, {Category.STREAK_REMINDERS: True})
+    assert await mail.remind(platform) == 2  # ada's tournament, bob's streak (ada: opt-in off)
+    await mail.remind(platform)  # still queued: published again, never a second message
+    history = EmailHistory(platform.db)
+    kinds = {
+        user.id: [r["email_type"] for r in await history.of_user(user.id, limit=5)]
+        for user in (ada, bob)
+    }
+    assert kinds == {ada.id: ["tournament_starting"], bob.id: ["streak_reminder"]}

@@ -21,10 +21,8 @@ Rules:
 from __future__ import annotations
 
 import contextlib
-import uuid
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
 
 from typogram.accounts import Accounts, User
 from typogram.codes import ErrorCode
@@ -34,7 +32,6 @@ from typogram.mail.links import reset_url, verify_url
 from typogram.mail.outbox import Outbox, SendingLimited
 from typogram.mail.tokens import EmailTokens, Purpose
 from typogram.mail.unclaimed import unclaimed
-from typogram.ports import Event
 
 RESET_REQUESTED = "email.password_reset_requested"
 
@@ -146,26 +143,22 @@ class AccountMail:
         user_id: str,
         params: dict[str, object],
         *,
-        source: Event | None = None,
+        message_id: str | None = None,
+        created_at: int | None = None,
     ) -> str | None:
-        """A notice to the user's current address (none to an unclaimed one). Made from
-        ``source``, it takes its id and time from it (``outbox`` rule 3: once per event)."""
+        """A notice to the user's current address (none to an unclaimed one). With
+        ``message_id`` and ``created_at`` it is made at most once (``outbox`` rule 3)."""
         state = await self.addresses.state(user_id)
         if state is None or state.deliverable is None:
             return None
-        identity: dict[str, Any] = {}
-        if source is not None:
-            identity = {
-                "message_id": uuid.uuid5(uuid.NAMESPACE_URL, f"{source.id}:{kind}").hex,
-                "created_at": source.ts,
-            }
         return await self.outbox.enqueue(
             kind,
             user_id=user_id,
             to=state.deliverable,
             name=await self._name(user_id),
             params=params,
-            **identity,
+            message_id=message_id,
+            created_at=created_at,
         )
 
     async def confirm_reset(self, token: str, password_hash: str) -> str:

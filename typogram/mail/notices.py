@@ -12,6 +12,7 @@ worker after its commit (``workers.achievements``).
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -25,6 +26,15 @@ def money(amount: int, currency: str) -> str:
 
 def day(epoch_ms: int) -> str:
     return dt.datetime.fromtimestamp(epoch_ms / 1000, tz=dt.UTC).strftime("%Y-%m-%d")
+
+
+def once(source: str, kind: str, at_ms: int) -> dict[str, Any]:
+    """The identity of the one message of ``kind`` that ``source`` (an event id, a
+    tournament and user, …) makes: the same source gives the same message."""
+    return {
+        "message_id": uuid.uuid5(uuid.NAMESPACE_URL, f"{source}:{kind}").hex,
+        "created_at": at_ms,
+    }
 
 
 def notice_for(event_type: str, data: Mapping[str, Any]) -> Notice | None:

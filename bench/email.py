@@ -7,9 +7,10 @@ in-process log by default; ``--database-url``, ``--redis-url`` and
 worker group consuming. The SMTP server is aiosmtpd in a process of its own
 that accepts every message. Three phases:
 
-1. *enqueue*: ``--enqueue`` welcome messages queued one after another, as a
-   request would (``Outbox.enqueue``: the history row and the event); the
-   latency of each call.
+1. *enqueue*: ``--enqueue`` welcome messages queued at ``--rate`` a second
+   (open loop; 10,000 an hour is 2.8 a second), as a request would
+   (``Outbox.enqueue``: the history row and the event); the latency of each
+   call.
 2. *latency*: those messages, from ``created_at`` (queued) to ``sent_at``
    (the SMTP server accepted it), read from ``email_history``.
 3. *throughput*: ``--burst`` messages queued while the worker is stopped,
@@ -113,11 +114,17 @@ async def _until_sent(platform: Platform, ids: list[str], within_s: float) -> li
         await asyncio.sleep(0.2)
 
 
-async def _queue(platform: Platform, n: int, tag: str) -> tuple[list[str], list[float]]:
+async def _queue(
+    platform: Platform, n: int, tag: str, rate: float = 0.0
+) -> tuple[list[str], list[float]]:
+    """Queue ``n`` messages, ``rate`` a second (0: as fast as they go)."""
     outbox = outbox_of(platform)
     ids: list[str] = []
     took: list[float] = []
+    began = time.perf_counter()
     for i in range(n):
+        if rate:
+            await asyncio.sleep(max(0.0, began + i / rate - time.perf_counter()))
         started = time.perf_counter()
         message_id = await outbox.enqueue(
             "welcome", user_id=f"{tag}{i % 500}", to=f"user{i}@bench.test", name=f"User {i}"
@@ -145,7 +152,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         )
         async with open_platform(settings, migrate=True, passwords=Passwords()) as platform:
             async with email_worker(platform):
-                ids, took = await _queue(platform, args.enqueue, "u")
+                ids, took = await _queue(platform, args.enqueue, "u", args.rate)
                 rows = await _until_sent(platform, ids, 120)
             lag = [sent - created for created, sent in rows]
             burst_ids, _ = await _queue(platform, args.burst, "b")
@@ -168,7 +175,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--enqueue", type=int, default=1000)
+    parser.add_argument("--enqueue", type=int, default=600)
+    parser.add_argument("--rate", type=float, default=20.0, help="phase 1, messages a second")
     parser.add_argument("--burst", type=int, default=3000)
     parser.add_argument("--pool", type=int, default=4, help="SMTP connections")
     parser.add_argument("--database-url", default="")

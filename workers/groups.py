@@ -16,5 +16,6 @@ GROUPS: dict[str, Group] = {
         courses.GROUP,
         payments.GROUP,
         mail.GROUP,
+        mail.NOTICES_GROUP,
     )
 }

@@ -1,7 +1,8 @@
-"""``email`` group (``email-send``, ``payment-events``): render and send each queued
-message, once; turn password-reset requests into reset mail; turn payment and
-subscription events into receipts and notices; every
-``email_reminder_interval_s`` queue tournament notices and streak reminders.
+"""E-mail groups. ``email`` (``email-send``, 20 partitions): render and send each
+queued message, once; turn password-reset requests into reset mail.
+``email-notices`` (``payment-events``): turn payment and subscription events
+into receipts and notices, and every ``email_reminder_interval_s`` queue
+tournament notices and streak reminders.
 
 The sending rules live in ``typogram.mail.sender``, the reset rules in
 ``typogram.mail.account_mail`` (rule 3: the worker, not the request, looks
@@ -34,14 +35,15 @@ if TYPE_CHECKING:
 log = get_logger("typogram.workers.mail")
 
 
+async def handle_notice(platform: Platform, topic: str, event: Event) -> None:
+    notice = notice_for(event.type, event.data)
+    if notice is not None:
+        kind, user_id, params = notice
+        identity = once(event.id, kind, event.ts)
+        await account_mail_of(platform).notify(kind, user_id, params, **identity)
+
+
 async def handle(platform: Platform, topic: str, event: Event) -> None:
-    if topic == topics.PAYMENT_EVENTS:
-        notice = notice_for(event.type, event.data)
-        if notice is not None:
-            kind, user_id, params = notice
-            identity = once(event.id, kind, event.ts)
-            await account_mail_of(platform).notify(kind, user_id, params, **identity)
-        return
     if event.type == RESET_REQUESTED:
         address = event.data.get("address")
         if not isinstance(address, str) or not 3 <= len(address) <= 254:
@@ -77,10 +79,11 @@ async def remind(platform: Platform) -> int:
     return queued
 
 
-GROUP = Group(
-    name="email",
-    topics=(topics.EMAIL_SEND, topics.PAYMENT_EVENTS),
-    handle=handle,
+GROUP = Group(name="email", topics=(topics.EMAIL_SEND,), handle=handle, dedupe=False)
+NOTICES_GROUP = Group(
+    name="email-notices",
+    topics=(topics.PAYMENT_EVENTS,),
+    handle=handle_notice,
     dedupe=False,
     periodic=(Periodic("reminders", lambda s: s.email_reminder_interval_s, remind),),
 )

@@ -248,7 +248,7 @@ async def test_payment_events_become_one_receipt_each(
         key=user.id,
     )
     failed = Event(type="payment.failed", data={"id": "p2", "user_id": user.id}, key=user.id)
-    runner = GroupRunner(platform, mail.GROUP)
+    runner = GroupRunner(platform, mail.NOTICES_GROUP)
     for event in (paid, failed, paid):  # the receipt's event delivered twice
         await runner.process(topics.PAYMENT_EVENTS, event.encode())
     (row,) = await EmailHistory(platform.db).of_user(user.id, limit=10)

@@ -39,6 +39,8 @@ STRATEGY_WORKERS = {
     "reviews": 10,
     "payments": 10,
     "email": 20,
+    # Not in the strategy: receipts and reminders read payment-events (10 partitions).
+    "email-notices": 4,
 }
 
 

@@ -395,3 +395,16 @@ def blog_feed() -> str:
 def blog_sitemap() -> str:
     """Every public post's slug and update time, for ``/sitemap.xml``."""
     return "blog:sitemap"
+
+
+# -- e-mail (typogram/mail) -------------------------------------------------
+
+
+def email_sending(message_id: str) -> str:
+    """Held while one worker sends a message: a redelivery meanwhile waits, never sends."""
+    return f"email:{message_id}:sending"
+
+
+def email_allowance(scope: str, subject: str, window: int) -> str:
+    """Messages sent in one hour (``window``) per ``user`` (an id) or ``address`` (a hash)."""
+    return f"email:limit:{scope}:{subject}:{window}"

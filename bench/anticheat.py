@@ -6,14 +6,21 @@ on the tests that have boards: words-25, words-50, time-15 and time-60
 (English, medium). A log counts as *detected* when the verdict is ``flag``
 or ``reject``.
 
+* Accounts: what the server knows of a user comes from ``HISTORY`` earlier
+  words-25 tests: the best raw WPM (the history rule) and the rhythm
+  profile (``typogram.rhythm``) of those the checks accepted.
 * Human-like logs: ``bench.typists.Typist`` (speed, rhythm, errors and
-  corrections from published typing statistics; docs/benchmarks.md). Each
-  typist's *best so far* (for the history rule) is the best raw WPM of two
-  earlier tests the same typist typed.
-* Bots (new accounts, no history, unless said): see ``STRATEGIES``; speeds
-  are drawn from 60-200 WPM, where cheating pays. ``mimic`` is the human
-  model itself driven at 120-170 WPM: no timing check can tell it from a
-  person, so it is reported apart and not counted in the bots' rate.
+  corrections from published typing statistics; docs/benchmarks.md), each
+  on an account whose history the same typist typed.
+* Bots: see ``STRATEGIES``, in three situations (``SCENARIOS``): a new
+  account (no history; 60-200 WPM, where cheating pays), the player's own
+  account (the history typed by the player, the bot at the player's pace to
+  1.3 times it: under the history rule's ratio), and an account the bot
+  built itself (every one of its history's results let through). "own log
+  replayed faster" is a person's own log replayed 1.5-2 times as fast on
+  their account. ``mimic`` is the human model itself driven at 120-170 WPM
+  on a new account: no timing check can tell it from a person, so it is
+  reported apart and not counted in the bots' rate.
 
 Run::
 
@@ -32,9 +39,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench import typists as T
-from typogram import anticheat, typing
+from typogram import anticheat, rhythm, typing
 
 LIMITS = anticheat.Limits()
+HISTORY = 10  # earlier tests behind an account (the default typing_history_min_results)
+Log = list[Any]  # a keystroke log: [ms, key] pairs as the API takes them
 # Board tests and how often they are taken (words-25 the most).
 TESTS: tuple[tuple[str, int, int | None, float], ...] = (
     ("words-25", 25, None, 0.35),
@@ -42,8 +51,6 @@ TESTS: tuple[tuple[str, int, int | None, float], ...] = (
     ("time-15", 200, 15, 0.25),
     ("time-60", 400, 60, 0.25),
 )
-
-Log = list[Any]  # a keystroke log: [ms, key] pairs as the API takes them
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,10 +72,11 @@ def draw_case(rng: random.Random) -> Case:
     return Case(kind, T.words_text(rng, words), seconds)
 
 
-def judged(case: Case, log: Log, best: float | None) -> tuple[str, float, tuple[str, ...]]:
+def judged(case: Case, log: Log, account: Account | None) -> tuple[str, float, tuple[str, ...]]:
     run = typing.replay(case.text, log)
     result = typing.score(run, seconds=case.seconds)
-    verdict, _ = anticheat.judge(run, result, LIMITS, best_wpm=best)
+    best, profile = (account.best, account.profile) if account else (None, None)
+    verdict, _ = anticheat.judge(run, result, LIMITS, best_wpm=best, profile=profile)
     return verdict.action, result.raw_wpm, verdict.codes
 
 
@@ -76,24 +84,58 @@ def _until(case: Case) -> int | None:
     return None if case.seconds is None else case.seconds * 1000 + 300
 
 
-def best_of(typist: T.Typist, rng: random.Random, tests: int = 2) -> float:
-    """The typist's best raw WPM over ``tests`` earlier words-25 tests."""
-    best = 0.0
-    for _ in range(tests):
+@dataclass(frozen=True, slots=True)
+class Account:
+    """What the server knows of an account (``None`` fields: not enough history)."""
+
+    best: float | None
+    profile: rhythm.Profile | None
+    pace: float  # the mean raw WPM of its history
+
+
+def account_of(
+    make_log: Callable[[str], Log], rng: random.Random, *, judge: bool = True
+) -> Account:
+    """The account ``make_log`` built by typing ``HISTORY`` words-25 tests, each judged
+    as the server would and folded in when accepted (``judge=False``: all folded)."""
+    best, profile = 0.0, None
+    speeds: list[float] = []
+    for _ in range(HISTORY):
         text = T.words_text(rng, 25)
-        result = typing.score(typing.replay(text, typist.type(text, rng)))
+        run = typing.replay(text, make_log(text))
+        result = typing.score(run)
+        if judge:
+            established = len(speeds) >= LIMITS.rhythm_min_results
+            verdict, _ = anticheat.judge(
+                run,
+                result,
+                LIMITS,
+                best_wpm=best if established else None,
+                profile=profile,
+            )
+            if verdict.action != "accept":
+                continue
         best = max(best, result.raw_wpm)
-    return best
+        profile = rhythm.fold(profile, result)
+        speeds.append(result.raw_wpm)
+    pace = sum(speeds) / len(speeds) if speeds else 0.0
+    if len(speeds) < LIMITS.rhythm_min_results:
+        return Account(None, None, pace)
+    return Account(best, profile, pace)
 
 
-# A strategy: (rng, case) -> (log, the account's best WPM so far or None).
-Strategy = Callable[[random.Random, Case], tuple[Log, float | None]]
+def person_account(typist: T.Typist, rng: random.Random) -> Account:
+    return account_of(lambda text: typist.type(text, rng), rng)
 
 
-def _bot(make: Callable[[random.Random], T.Gaps]) -> Strategy:
-    def run(rng: random.Random, case: Case) -> tuple[Log, float | None]:
+# A bot strategy: (rng, case, wpm) -> its log of the case at about ``wpm``.
+Strategy = Callable[[random.Random, Case, float], Log]
+
+
+def _bot(make: Callable[[float], T.Gaps]) -> Strategy:
+    def run(rng: random.Random, case: Case, wpm: float) -> Log:
         until = None if case.seconds is None else case.seconds * 1000
-        return T.bot_log(make(rng), case.text, rng, until), None
+        return T.bot_log(make(wpm), case.text, rng, until)
 
     return run
 
@@ -102,33 +144,70 @@ def _speed(rng: random.Random) -> float:
     return rng.uniform(60, 200)
 
 
-def _replayed_faster(rng: random.Random, case: Case) -> tuple[Log, float | None]:
+def _gaussian(wpm: float) -> T.Gaps:
+    mean = 12_000 / wpm
+    return T.gaussian(mean, 0.35 * mean)
+
+
+STRATEGIES: dict[str, Strategy] = {
+    "uniform (one interval)": _bot(T.uniform),
+    "uniform ±50 %": _bot(T.uniform_random),
+    "gaussian 49±20 ms": _bot(lambda wpm: T.gaussian(49, 20)),  # ~245 WPM, whatever is asked
+    "gaussian ±35 %": _bot(_gaussian),
+    "log-normal i.i.d.": _bot(T.lognormal),
+    "log-normal + pauses": _bot(lambda wpm: T.lognormal(wpm, pause_rate=0.03)),
+    "human timing, other text": _bot(T.transplanted),
+}
+
+
+def replayed_faster(rng: random.Random, case: Case) -> tuple[Log, Account]:
     """A person's own log of this text replayed 1.5-2 times as fast, on their account."""
     typist = T.Typist.draw(rng)
-    best = best_of(typist, rng)
+    account = person_account(typist, rng)
     log = typist.type(
         case.text, rng, until_ms=None if case.seconds is None else case.seconds * 2000
     )
     faster: Log = T.scaled(log, rng.uniform(0.5, 0.67))
     if case.seconds is not None:
         faster = [k for k in faster if k[0] <= case.seconds * 1000 + 300]
-    return faster, best
+    return faster, account
 
 
-def _mimic(rng: random.Random, case: Case) -> tuple[Log, float | None]:
+def _mimic(rng: random.Random, case: Case) -> Log:
     typist = T.Typist.draw(rng, wpm=rng.uniform(120, 170))
-    return typist.type(case.text, rng, until_ms=_until(case)), None
+    return typist.type(case.text, rng, until_ms=_until(case))
 
 
-STRATEGIES: dict[str, Strategy] = {
-    "uniform (one interval)": _bot(lambda rng: T.uniform(_speed(rng))),
-    "uniform ±50 %": _bot(lambda rng: T.uniform_random(_speed(rng))),
-    "gaussian 49±20 ms": _bot(lambda rng: T.gaussian(49, 20)),
-    "gaussian ±35 %": _bot(lambda rng: (lambda m: T.gaussian(m, 0.35 * m))(12_000 / _speed(rng))),
-    "log-normal i.i.d.": _bot(lambda rng: T.lognormal(_speed(rng))),
-    "log-normal + pauses": _bot(lambda rng: T.lognormal(_speed(rng), pause_rate=0.03)),
-    "human timing, other text": _bot(lambda rng: T.transplanted(_speed(rng))),
-    "own log replayed faster": _replayed_faster,
+# Where a bot plays: (rng, strategy) -> (the account, the WPM the bot runs at).
+Scenario = Callable[[random.Random, Strategy], tuple[Account | None, float]]
+
+
+def new_account(rng: random.Random, strategy: Strategy) -> tuple[Account | None, float]:
+    return None, _speed(rng)
+
+
+def own_account(rng: random.Random, strategy: Strategy) -> tuple[Account | None, float]:
+    """The player's account, its history typed by the player; the bot runs at the
+    player's own pace to 1.3 times it (under the history rule's ratio)."""
+    account = person_account(T.Typist.draw(rng), rng)
+    return account, max(15.0, account.pace) * rng.uniform(1.0, 1.3)
+
+
+def bots_account(rng: random.Random, strategy: Strategy) -> tuple[Account | None, float]:
+    """An account the bot built at one speed, every result of it let through (the
+    most a history a bot built can hold)."""
+    wpm = _speed(rng)
+
+    def log(text: str) -> Log:
+        return strategy(rng, Case("words-25", text, None), wpm)
+
+    return account_of(log, rng, judge=False), wpm
+
+
+SCENARIOS: dict[str, Scenario] = {
+    "new accounts (no history)": new_account,
+    "the player's own account (history typed by the player)": own_account,
+    "accounts the bot built": bots_account,
 }
 
 
@@ -160,10 +239,9 @@ def main() -> None:
     for _ in range(args.humans):
         case = draw_case(rng)
         typist = T.Typist.draw(rng)
-        typist_best = best_of(typist, rng)
-        action, _, codes = judged(
-            case, typist.type(case.text, rng, until_ms=_until(case)), typist_best
-        )
+        account = person_account(typist, rng)
+        log = typist.type(case.text, rng, until_ms=_until(case))
+        action, _, codes = judged(case, log, account)
         counts = by_kind.setdefault(case.kind, [0, 0])
         counts[1] += 1
         if action != "accept":
@@ -181,30 +259,39 @@ def main() -> None:
     if flagged:
         print("  reasons: " + ", ".join(f"{c} {n}" for c, n in sorted(flagged.items())))
 
-    print()
     header = f"{'bot strategy':<28} {'logs':>5} {'refused':>9} {'flagged':>9} {'detected':>9}"
-    print(header + "  median WPM")
-    caught = total = 0
-    for name, strategy in [*STRATEGIES.items(), ("mimic (the human model)", _mimic)]:
-        refused = flags = 0
-        speeds: list[float] = []
-        for _ in range(args.bots):
-            case = draw_case(rng)
-            log, best = strategy(rng, case)
-            action, wpm, _ = judged(case, log, best)
-            speeds.append(wpm)
-            refused += action == "reject"
-            flags += action == "flag"
-        speeds.sort()
-        detected = refused + flags
-        if name in STRATEGIES:
-            caught, total = caught + detected, total + args.bots
-        print(
-            f"{name:<28} {args.bots:>5} {pct(refused / args.bots):>9} {pct(flags / args.bots):>9}"
-            f" {pct(detected / args.bots):>9}  {speeds[len(speeds) // 2]:.0f}"
-        )
-    print(f"{'all bot strategies':<28} {total:>5} {'':>9} {'':>9} {pct(caught / total):>9}")
+    for title, scenario in SCENARIOS.items():
+        print(f"\n{title}\n{header}  median WPM")
+        caught = total = 0
+        for name, strategy in STRATEGIES.items():
+            outcomes = []
+            for _ in range(args.bots):
+                case = draw_case(rng)
+                played_on, wpm = scenario(rng, strategy)
+                outcomes.append(judged(case, strategy(rng, case, wpm), played_on))
+            caught, total = caught + _row(name, outcomes), total + args.bots
+        if scenario is own_account:
+            cases = [draw_case(rng) for _ in range(args.bots)]
+            outcomes = [judged(case, *replayed_faster(rng, case)) for case in cases]
+            caught, total = caught + _row("own log replayed faster", outcomes), total + args.bots
+        print(f"{'all bot strategies':<28} {total:>5} {'':>9} {'':>9} {pct(caught / total):>9}")
+        if scenario is new_account:
+            cases = [draw_case(rng) for _ in range(args.bots)]
+            _row("mimic (the human model)", [judged(c, _mimic(rng, c), None) for c in cases])
     print(f"({time.monotonic() - started:.0f} s)")
+
+
+def _row(name: str, outcomes: list[tuple[str, float, tuple[str, ...]]]) -> int:
+    """Print one strategy's line; returns how many of its logs were detected."""
+    n = len(outcomes)
+    refused = sum(action == "reject" for action, _, _ in outcomes)
+    flags = sum(action == "flag" for action, _, _ in outcomes)
+    speeds = sorted(wpm for _, wpm, _ in outcomes)
+    print(
+        f"{name:<28} {n:>5} {pct(refused / n):>9} {pct(flags / n):>9}"
+        f" {pct((refused + flags) / n):>9}  {speeds[n // 2]:.0f}"
+    )
+    return refused + flags
 
 
 if __name__ == "__main__":

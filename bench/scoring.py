@@ -8,6 +8,10 @@ jobs on the machine matter less than for wall-clock numbers. Cases:
 * ``words-25`` / ``words-50`` -- a words test typed to the end at ~75 WPM,
 * ``time-60`` -- a 60-second time test at ~80 WPM on a 1,500-character text.
 
+Each case runs twice: for a newcomer, and for an established user (judged
+against a rhythm profile of ten earlier results, which the accepted result is
+then folded into and encoded for the cache, as ``rest.results`` does).
+
 Run::
 
     python -m bench.scoring
@@ -24,14 +28,21 @@ from collections.abc import Callable
 from typing import Any
 
 from bench.typists import Typist, words_text
-from typogram import anticheat, typing
+from typogram import anticheat, rhythm, typing
 
 LIMITS = anticheat.Limits()
 
 
-def _case(mode: str, count: int, seed: int) -> Callable[[], Any]:
+def _case(mode: str, count: int, seed: int, *, established: bool) -> Callable[[], Any]:
     rng = random.Random(seed)
     typist = Typist.draw(rng, wpm=78.0)
+    profile = None
+    if established:
+        for _ in range(10):
+            earlier = words_text(rng, 25)
+            profile = rhythm.fold(
+                profile, typing.score(typing.replay(earlier, typist.type(earlier, rng)))
+            )
     if mode == "words":
         text = words_text(rng, count)
         log = typist.type(text, rng)
@@ -43,7 +54,11 @@ def _case(mode: str, count: int, seed: int) -> Callable[[], Any]:
 
     def run() -> Any:
         run = typing.replay(text, log)
-        return anticheat.judge(run, typing.score(run, seconds=seconds), LIMITS)
+        result = typing.score(run, seconds=seconds)
+        verdict = anticheat.judge(run, result, LIMITS, profile=profile)
+        if profile is not None:
+            rhythm.encode(rhythm.fold(profile, result))
+        return verdict
 
     run.keys = len(log)  # type: ignore[attr-defined]
     return run
@@ -66,16 +81,20 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="runs per case")
     args = parser.parse_args()
     cases = {
-        "words-25": _case("words", 25, 1),
-        "words-50": _case("words", 50, 2),
-        "time-60": _case("time", 60, 3),
+        f"{name}{suffix}": _case(mode, count, seed, established=bool(suffix))
+        for name, mode, count, seed in (
+            ("words-25", "words", 25, 1),
+            ("words-50", "words", 50, 2),
+            ("time-60", "time", 60, 3),
+        )
+        for suffix in ("", " +profile")
     }
-    print(f"{'case':<10} {'keys':>5} {'µs per score (runs)':<36} median")
+    print(f"{'case':<18} {'keys':>5} {'µs per score (runs)':<36} median")
     for name, body in cases.items():
         runs = [_timed(body, args.seconds) for _ in range(args.repeat)]
         shown = ", ".join(f"{r:.0f}" for r in runs)
         keys = body.keys  # type: ignore[attr-defined]
-        print(f"{name:<10} {keys:>5} {shown:<36} {statistics.median(runs):.0f}")
+        print(f"{name:<18} {keys:>5} {shown:<36} {statistics.median(runs):.0f}")
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from rest import (
+    account_mail,
     admin_posts,
     admin_reports,
     admin_users,
@@ -20,6 +21,7 @@ from rest import (
     billing,
     blog,
     blog_pages,
+    email,
     health,
     learning,
     records,
@@ -67,6 +69,8 @@ FEATURES = (
     blog.api,
     admin_posts.api,
     admin_users.api,
+    account_mail.api,
+    email.api,
 )
 log = get_logger("typogram.rest")
 
@@ -120,6 +124,7 @@ def create_app(platform: Platform, *, ops_only: bool = False) -> Starlette:
     ]
     if not ops_only:
         routes += blog_pages.routes()
+        routes += email.routes()
         routes.append(web.web_mount())  # last: only paths no API route claims
     app = Starlette(
         routes=routes,

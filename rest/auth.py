@@ -15,6 +15,8 @@ from typogram.accounts import RefreshReplayed, User
 from typogram.codes import ErrorCode
 from typogram.errors import AppError
 from typogram.login_throttle import Decision, throttle_of, within_hourly_quota
+from typogram.mail.account_mail import create_account
+from typogram.mail.services import account_mail_of
 from typogram.passwords import MAX_LENGTH, MIN_LENGTH, require_strong_password
 from typogram.revocation import RevokeReason
 from typogram.staff import banned, desk_of
@@ -73,6 +75,8 @@ class PrivateUser(msgspec.Struct):
     referral_code: str
     created_at: int
     appear_offline: bool = False
+    # In ``users/me``, ``register`` and ``verify-email`` answers (``rest.account_mail``).
+    email_verified: bool = False
 
 
 class TokenPair(msgspec.Struct):
@@ -140,10 +144,13 @@ async def register(request: Request, body: RegisterBody) -> Reply:
         min_score=platform.settings.password_min_score,
     )
     password_hash = await platform.passwords.hash(body.password)
-    user = await platform.accounts.create_user(body.username, body.email, password_hash)
+    # A taken address answers as a free one does: its holder hears of it by e-mail.
+    user, taken = await create_account(platform.accounts, body.username, body.email, password_hash)
     await platform.accounts.audit("register", "success", user_id=user.id, ip=client_ip(request))
     platform.metrics.auth_events.labels("register", "success").inc()
-    return Reply(await issue_pair(request, user), 201, NO_STORE)
+    await account_mail_of(platform).registered(user.id, body.email.lower(), taken=taken)
+    pair = await issue_pair(request, user)
+    return Reply({**pair, "user": {**user.private(), "email_verified": False}}, 201, NO_STORE)
 
 
 @api.route(

@@ -29,7 +29,6 @@ from rest.context import platform_of
 from rest.results import (
     HARD_MAX_KEYSTROKES,
     Keystroke,
-    best_so_far,
     evidence_of,
     malformed,
     ranked,
@@ -41,6 +40,7 @@ from typogram.anticheat import judge, limits_from
 from typogram.codes import ErrorCode
 from typogram.db.schema import challenge_streaks
 from typogram.errors import AppError
+from typogram.history import history_of
 from typogram.logs import get_logger
 from typogram.platform import Platform
 from typogram.ports import Event
@@ -141,16 +141,19 @@ async def attempt(request: Request, body: AttemptBody, claims: Claims) -> Reply:
 async def _scored(
     platform: Platform, challenge_id: str, body: AttemptBody, claims: Claims, now: int
 ) -> Reply:
-    doc, best = await asyncio.gather(
+    doc, known = await asyncio.gather(
         challenge_of(platform, challenge_id),
-        best_so_far(platform.cache, claims.subject, platform.settings.typing_history_min_results),
+        history_of(platform.cache, claims.subject, platform.settings.typing_history_min_results),
     )
+    best = known.best
     try:
         replayed = replay(doc["text"], body.keystrokes)
     except LogError as exc:
         raise malformed(exc) from exc
     result = score(replayed)
-    verdict, timing = judge(replayed, result, limits_from(platform.settings), best_wpm=best)
+    verdict, timing = judge(
+        replayed, result, limits_from(platform.settings), best_wpm=best, profile=known.rhythm
+    )
     if verdict.action == "reject":
         raise refused(verdict)
     flagged = verdict.action == "flag"

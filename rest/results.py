@@ -31,12 +31,12 @@ from starlette.requests import Request
 from rest.context import paging, platform_of
 from rest.routing import Api, Reply
 from rest.typing_tests import is_test_id, load_test, spec_of
-from typogram import boards, keys
+from typogram import boards, keys, rhythm
 from typogram.anticheat import Timing, Verdict, judge, limits_from
 from typogram.codes import ErrorCode
 from typogram.errors import AppError
+from typogram.history import History, history_of
 from typogram.logs import get_logger
-from typogram.ports import Cache
 from typogram.results import ALREADY_SUBMITTED, Results, Submission, public, row_of
 from typogram.settings import Settings
 from typogram.tokens import Claims
@@ -143,19 +143,6 @@ def ranked(result: Result, settings: Settings) -> bool:
         min_seconds=settings.typing_board_min_seconds,
         min_words=settings.typing_board_min_words,
     )
-
-
-async def best_so_far(cache: Cache, user_id: str, min_results: int) -> float | None:
-    """The user's best WPM over every category (``keys.user_bests``), once at least
-    ``min_results`` accepted results stand behind it (``keys.user_history_count``):
-    a newcomer's first slow test is no yardstick for the next."""
-    top, count = await asyncio.gather(
-        cache.zrevrange(keys.user_bests(user_id), 0, 0),
-        cache.get(keys.user_history_count(user_id)),
-    )
-    if count is None or int(count) < min_results:
-        return None
-    return top[0][1] if top and top[0][1] > 0 else None
 
 
 def results_of(request: Request) -> Results:
@@ -275,13 +262,15 @@ async def _judged(
     """The issued test, the log replayed, scored and judged: 404, 400 or 422 on the way."""
     platform = platform_of(request)
     settings = platform.settings
+    known = History()
     if claims.is_guest:
-        stored, best = await load_test(platform.cache, body.test_id, claims.subject), None
+        stored = await load_test(platform.cache, body.test_id, claims.subject)
     else:
-        stored, best = await asyncio.gather(
+        stored, known = await asyncio.gather(
             load_test(platform.cache, body.test_id, claims.subject),
-            best_so_far(platform.cache, claims.subject, settings.typing_history_min_results),
+            history_of(platform.cache, claims.subject, settings.typing_history_min_results),
         )
+    best = known.best
     if stored is None:
         raise AppError(
             ErrorCode.NOT_FOUND, "no such test, or it has expired", fields={"test_id": "unknown"}
@@ -292,9 +281,12 @@ async def _judged(
     except LogError as exc:
         raise malformed(exc) from exc
     result = score(replayed, seconds=spec.seconds if spec.mode == "time" else None)
-    verdict, timing = judge(replayed, result, limits_from(settings), best_wpm=best)
+    verdict, timing = judge(
+        replayed, result, limits_from(settings), best_wpm=best, profile=known.rhythm
+    )
     if verdict.action == "reject":
         raise refused(verdict)
+    accepted = verdict.action == "accept" and not claims.is_guest
     submission = Submission(
         result_id=uuid.uuid4().hex,
         user_id=claims.subject,
@@ -307,6 +299,7 @@ async def _judged(
         created_at=int(time.time() * 1000),
         ranked=ranked(result, settings),
         evidence=evidence_of(result, timing, best) if verdict.action == "flag" else {},
+        rhythm=rhythm.encode(rhythm.fold(known.rhythm, result)) if accepted else None,
     )
     per_second = [{"raw": s.raw, "wpm": s.wpm, "errors": s.errors} for s in result.per_second]
     return submission, per_second

@@ -2,9 +2,11 @@
 
 Only staff (``roles.STAFF``: moderators and admins, from the token's role)
 may list and decide; anyone else gets 403. Listing is keyset-paged, oldest
-first, per status; approving puts the result on the boards it would have
-reached, rejecting keeps it off; a flag is decided once (409 after), and
-every decision is audited with the reviewer and the note.
+first, per status; approving counts the result as acceptance would have
+(``typogram.reviews`` rules 2-3: boards, personal best, stats, once),
+rejecting keeps it off everything; a flag is decided once (409 after, but
+approving an approved flag again is a harmless 200), and every decision is
+audited with the reviewer and the note.
 """
 
 from __future__ import annotations
@@ -67,7 +69,7 @@ class Decided(msgspec.Struct):
 
 def reviews_of(request: Request) -> Reviews:
     platform = platform_of(request)
-    return Reviews(platform.db, platform.cache)
+    return Reviews(platform.db, platform.cache, platform.records)
 
 
 @api.route(
@@ -126,7 +128,7 @@ async def _decide(request: Request, body: Decision, claims: Claims, *, approve: 
 @api.route(
     "POST",
     "/api/v1/admin/flags/{flag_id}/approve",
-    summary="Approve a flagged result: it goes on the boards it would have reached (staff)",
+    summary="Approve a flagged result: it counts as accepted, once (staff)",
     tag="admin",
     body=Decision,
     response=Decided,

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 import msgspec
 from starlette.requests import Request
 
+from rest.account_mail import email_status
 from rest.auth import PrivateUser
 from rest.context import client_ip, platform_of
 from rest.routing import Api, Reply
@@ -69,10 +70,11 @@ async def user_named(request: Request) -> User:
     errors=(401, 429),
 )
 async def me(request: Request, claims: Claims) -> Reply:
-    user = await platform_of(request).accounts.get(claims.subject)
+    platform = platform_of(request)
+    user = await platform.accounts.get(claims.subject)
     if user is None:
         raise AppError(ErrorCode.UNAUTHORIZED, "token has been revoked")
-    return Reply(user.private())
+    return Reply({**user.private(), **await email_status(platform, claims.subject)})
 
 
 @api.route(

@@ -16,9 +16,16 @@ Rules
    ``max_participants``; guests only if ``allow_guests``; a rating inside
    ``[min_rating, max_rating]`` when those are set.
 3. A race counts once (by race id), only while running, and only if it
-   started in ``[starts_at, ends_at)``. Only participants score.
+   started in ``[starts_at, ends_at)``. Only participants score, and only
+   with an accepted finish: a race on a custom text counts for nobody, and a
+   flagged finish (``flags`` in its row, or a registered racer's row marked
+   ``"rated": false``) counts as no race and scores nothing -- the standings
+   stay what the boards and ratings accept. A guest's row is unrated by
+   nature and counts where guests may play.
 4. Scoring "best_wpm": a participant's best WPM over the races they finished.
-   Scoring "points": ``points_by_place[place - 1]`` per race (0 beyond the table).
+   Scoring "points": ``points_by_place[place - 1]`` per race (0 beyond the
+   table), ``place`` less the flagged rows placed ahead: a flagged winner
+   takes nobody's place.
 5. Rankings: score high to low; ties go to whoever reached the score first,
    then to the earlier joiner. Only participants with a counted race rank.
 6. ``tournament.state`` is broadcast on every phase change and join;
@@ -50,6 +57,7 @@ Tick           any                    -                                  -
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -131,6 +139,7 @@ class RaceCompleted:
     started_at_ms: int
     ended_at_ms: int
     standings: Sequence[Mapping[str, Any]]
+    custom: bool = False  # a private race on its host's own text: it counts for nobody
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,10 +283,14 @@ def _race_completed(state: TournamentState, event: RaceCompleted) -> Step:
     if not state.starts_at_ms <= event.started_at_ms < state.ends_at_ms:
         raise TournamentError(ErrorCode.BAD_REQUEST, "the race started outside the tournament")
     participants = dict(state.participants)
-    for row in event.standings:
+    counted = [] if event.custom else [row for row in event.standings if accepted(row)]
+    # Rule 4: a row moves up one place per flagged row ahead of it (ties stay ties).
+    dropped = sorted(int(row["place"]) for row in event.standings if not accepted(row))
+    for row in counted:
         old = participants.get(row["user"])
         if old is not None:
-            participants[old.user_id] = _score(state, old, row, event)
+            place = int(row["place"]) - bisect_left(dropped, int(row["place"]))
+            participants[old.user_id] = _score(state, old, {**row, "place": place}, event)
     new = replace(
         state,
         participants=participants,
@@ -288,6 +301,13 @@ def _race_completed(state: TournamentState, event: RaceCompleted) -> Step:
     if top == rankings(state):
         return new, []
     return new, [Broadcast("tournament.rankings", {"tournament": state.tournament_id, "top": top})]
+
+
+def accepted(row: Mapping[str, Any]) -> bool:
+    """Rule 3: whether a standing's finish may count (not flagged)."""
+    if row.get("flags"):
+        return False
+    return not (row.get("rated") is False and not row.get("guest"))
 
 
 def _score(

@@ -31,6 +31,7 @@ from typogram.codes import ErrorCode
 from typogram.db.database import Database
 from typogram.db.schema import audit_log, refresh_tokens, users
 from typogram.errors import AppError
+from typogram.mail.unclaimed import shown
 from typogram.ports import Cache
 from typogram.text_rules import username_key
 
@@ -70,6 +71,7 @@ class User(msgspec.Struct, frozen=True, kw_only=True):
         """The owner's view: everything but secrets and the token version."""
         view = msgspec.structs.asdict(self)
         view.pop("token_version")
+        view["email"] = shown(self.email)  # an unclaimed address reads as the one asked for
         return view
 
     def public(self) -> dict[str, Any]:
@@ -241,6 +243,10 @@ class Accounts:
         mark = WRITE_MARK + repr(time.time()).encode()
         window = self._db.read_your_writes_s
         await self._cache.set(keys.user_profile(user_id), mark, ttl=window)
+
+    async def profile_changed(self, user_id: str) -> None:
+        """Call after changing a ``users`` column outside this store (the e-mail address)."""
+        await self._profile_written(user_id)
 
     async def get_by_username(self, username: str) -> User | None:
         async with self._db.read() as conn:

@@ -40,16 +40,31 @@ Rules:
 8. Speed while typing: at least ``SPAN_MIN_KEYS`` character keys typed
    faster than ``wpm_cap`` from the first to the last (whatever the clock the
    result is scored on) rejects like raw WPM over the cap.
+9. A record needs a history: WPM above ``record_wpm`` flags
+   (``newcomer_record``). The caller passes the record of the result's board
+   only for a user without the minimum history (``typogram.results.History``),
+   so a new account's result waits for review instead of taking rank 1.
+10. Own rhythm: once the user's rhythm profile (``typogram.rhythm``) holds
+    ``rhythm_min_results`` accepted results, a result whose intervals do not
+    follow the user's own letter-pair rhythm (``pairs_z`` below
+    ``min_rhythm_z``) is flagged ``unlike_own_rhythm``, and one whose pace is
+    more than ``max_pace_z`` standard deviations faster than the user's
+    usual pace ``faster_than_own_pace`` (a log replayed faster keeps the
+    rhythm but not the pace). A result that follows the user's own rhythm
+    clearly (``pairs_z`` of at least ``own_rhythm_clears_z``) is not flagged
+    by rule 5: the user's own pairs are better evidence than the word starts
+    and repeats of one test, which some slow typists barely show.
 """
 
 from __future__ import annotations
 
 import math
 from bisect import bisect_left, bisect_right
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from operator import mul, sub
 from typing import Literal
 
+from typogram.rhythm import Profile, Rhythm, compare
 from typogram.settings import Settings
 from typogram.typing import LOG_MS, BigramStat, Replay, Result
 
@@ -75,6 +90,10 @@ class Limits:
     structure_min_pairs: int = 6  # rule 5: repeated letter pairs needed
     history_ratio: float = 1.35  # rule 6
     history_margin_wpm: float = 5.0
+    rhythm_min_results: int = 10  # rule 10
+    min_rhythm_z: float = 1.5
+    max_pace_z: float = 4.0
+    own_rhythm_clears_z: float = 3.0  # rule 10: own rhythm this clear outweighs rule 5
 
 
 def limits_from(settings: Settings) -> Limits:
@@ -87,6 +106,9 @@ def limits_from(settings: Settings) -> Limits:
         min_structure_z=settings.typing_min_structure_z,
         history_ratio=settings.typing_history_ratio,
         history_margin_wpm=settings.typing_history_margin_wpm,
+        rhythm_min_results=settings.typing_history_min_results,
+        min_rhythm_z=settings.typing_min_rhythm_z,
+        max_pace_z=settings.typing_max_pace_z,
     )
 
 
@@ -123,6 +145,7 @@ class Timing:
     word_z: float | None  # rule 5: word starts slower than the inside of words
     pairs_z: float | None  # rule 5: repeated letter pairs alike
     structure_z: float | None
+    rhythm: Rhythm | None = None  # rule 10: against the user's own profile
 
     def evidence(self) -> dict[str, float | int | None]:
         return {
@@ -134,7 +157,14 @@ class Timing:
             "word_z": None if self.word_z is None else round(self.word_z, 2),
             "pairs_z": None if self.pairs_z is None else round(self.pairs_z, 2),
             "structure_z": None if self.structure_z is None else round(self.structure_z, 2),
+            "rhythm_pairs": None if self.rhythm is None else self.rhythm.shared,
+            "rhythm_z": _rounded(None if self.rhythm is None else self.rhythm.pairs_z),
+            "pace_z": _rounded(None if self.rhythm is None else self.rhythm.pace_z),
         }
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
 
 
 def timing_of(replay: Replay, result: Result, limits: Limits) -> Timing:
@@ -222,9 +252,13 @@ def judge(
     limits: Limits,
     *,
     best_wpm: float | None = None,
+    record_wpm: float | None = None,
+    profile: Profile | None = None,
 ) -> tuple[Verdict, Timing]:
-    """Rules 1-7 for one scored log; the verdict and the timing it was judged on."""
+    """Rules 1-10 for one scored log; the verdict and the timing it was judged on."""
     timing = timing_of(replay, result, limits)
+    if profile is not None and profile.results >= limits.rhythm_min_results:
+        timing = replace(timing, rhythm=compare(profile, result))
     rejects: list[Reason] = []
     flags: list[Reason] = []
     if result.keystrokes < limits.min_keystrokes or result.duration_ms <= 0:
@@ -269,6 +303,15 @@ def judge(
                     f"{result.raw_wpm:.0f} WPM is far above this typist's best ({best_wpm:.0f})",
                 )
             )
+    if record_wpm is not None and result.wpm > record_wpm:
+        flags.append(
+            Reason(
+                "newcomer_record",
+                f"{result.wpm:.0f} WPM would take the record ({record_wpm:.0f}) before this "
+                "typist has a history",
+            )
+        )
+    _rhythm_rules(timing.rhythm, limits, flags)
     if rejects:
         return Verdict("reject", tuple(rejects + flags)), timing
     if flags:
@@ -312,12 +355,39 @@ def _timing_rules(
                 f"keystroke intervals lack a typist's long tail (skewness {timing.skewness:.2f})",
             )
         )
-    if timing.structure_z is not None and timing.structure_z < limits.min_structure_z:
+    own = timing.rhythm.pairs_z if timing.rhythm is not None else None
+    if (
+        timing.structure_z is not None
+        and timing.structure_z < limits.min_structure_z
+        and (own is None or own < limits.own_rhythm_clears_z)
+    ):
         flags.append(
             Reason(
                 "no_timing_structure",
                 "keystroke timing does not depend on the keys "
                 f"(structure z {timing.structure_z:.2f})",
+            )
+        )
+
+
+def _rhythm_rules(rhythm: Rhythm | None, limits: Limits, flags: list[Reason]) -> None:
+    """Rule 10."""
+    if rhythm is None:
+        return
+    if rhythm.pairs_z is not None and rhythm.pairs_z < limits.min_rhythm_z * rhythm.weight():
+        flags.append(
+            Reason(
+                "unlike_own_rhythm",
+                "keystroke rhythm unlike this typist's own accepted results "
+                f"(z {rhythm.pairs_z:.2f} over {rhythm.shared} letter pairs)",
+            )
+        )
+    if rhythm.pace_z is not None and rhythm.pace_z > limits.max_pace_z:
+        flags.append(
+            Reason(
+                "faster_than_own_pace",
+                f"typed {rhythm.pace_z:.1f} standard deviations faster than this typist's "
+                "usual pace",
             )
         )
 

@@ -31,11 +31,15 @@ class ErrorCode(StrEnum):
     BANNED = "banned"
     # Connection caps (gateway.connection.admission): a user's sockets after hello (close 4029).
     TOO_MANY_CONNECTIONS = "too_many_connections"
+    # E-mail (typogram.mail): a verification or reset link that is malformed, unknown,
+    # of the other kind, expired or used (which, in ``fields.token``).
+    INVALID_TOKEN = "invalid_token"
 
 
 HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.BAD_REQUEST: 400,
     ErrorCode.BAD_SIGNATURE: 400,
+    ErrorCode.INVALID_TOKEN: 400,
     ErrorCode.UNAUTHORIZED: 401,
     ErrorCode.SUBSCRIPTION_REQUIRED: 402,
     ErrorCode.FORBIDDEN: 403,

@@ -235,6 +235,12 @@ def user_history_count(user_id: str) -> str:
     return f"user:{user_id}:history:n"
 
 
+def user_rhythm(user_id: str) -> str:
+    """The user's rhythm profile (``typogram.rhythm``), folded from their accepted
+    results: what the anti-cheat compares a new result with."""
+    return f"user:{user_id}:rhythm"
+
+
 def test_submitted(test_id: str) -> str:
     """Set by a test's first submission, which claims it: a test is submitted once."""
     return f"test:{test_id}:submitted"
@@ -389,3 +395,16 @@ def blog_feed() -> str:
 def blog_sitemap() -> str:
     """Every public post's slug and update time, for ``/sitemap.xml``."""
     return "blog:sitemap"
+
+
+# -- e-mail (typogram/mail) -------------------------------------------------
+
+
+def email_sending(message_id: str) -> str:
+    """Held while one worker sends a message: a redelivery meanwhile waits, never sends."""
+    return f"email:{message_id}:sending"
+
+
+def email_allowance(scope: str, subject: str, window: int) -> str:
+    """Messages sent in one hour (``window``) per ``user`` (an id) or ``address`` (a hash)."""
+    return f"email:limit:{scope}:{subject}:{window}"

@@ -18,6 +18,8 @@ from typogram.adapters.memory import InProcessEventLog, MemoryCache, MemoryPubSu
 from typogram.adapters.search import search_for
 from typogram.db.database import Database
 from typogram.db.migrate import create_database_if_missing, upgrade
+from typogram.mail.port import MailTransport
+from typogram.mail.transport import transport_from_settings
 from typogram.metrics import KernelMetrics
 from typogram.passwords import Passwords
 from typogram.payments.provider import PaymentProvider, provider_from_settings
@@ -47,6 +49,7 @@ class Platform:
     records: Records
     metrics: KernelMetrics
     payments: PaymentProvider  # the payment provider: sandbox (development) or Stripe
+    mail: MailTransport  # outgoing e-mail: a Maildir (development) or SMTP
 
     def backends(self) -> dict[str, Callable[[], Awaitable[None]]]:
         """A reachability check per backend, for ``/ready``."""
@@ -112,6 +115,7 @@ async def open_platform(
         events = await stack.enter_async_context(_events(settings))
         archive: Archive = await stack.enter_async_context(archive_from_settings(settings))
         payments = await stack.enter_async_context(provider_from_settings(settings))
+        mail = await stack.enter_async_context(transport_from_settings(settings))
         metrics = KernelMetrics(registry or CollectorRegistry())
         search = search_for(db)
         ratings = Ratings(
@@ -132,6 +136,7 @@ async def open_platform(
             ("search", search),
             ("ratings", ratings),
             ("payments", payments),
+            ("mail", mail),
         ):
             metrics.components.add(name, component.statistics)
         metrics.watch(db, events)
@@ -159,4 +164,5 @@ async def open_platform(
             ),
             metrics=metrics,
             payments=payments,
+            mail=mail,
         )

@@ -55,7 +55,7 @@ import orjson
 from sqlalchemy import and_, bindparam, func, or_, select
 from sqlalchemy.dialects import mysql, sqlite
 
-from typogram import keys, topics
+from typogram import history, keys, topics
 from typogram.anticheat import Verdict
 from typogram.codes import ErrorCode
 from typogram.db.database import Database
@@ -68,8 +68,6 @@ from typogram.texts import TextSpec
 from typogram.typing import Result, analytics
 
 log = get_logger("typogram.results")
-# How long the count behind the history rule lasts without a new accepted result.
-HISTORY_TTL_S = 90 * 24 * 3600
 
 EVENT_ACCEPTED = "result.accepted"
 ALREADY_SUBMITTED = "this test has already been submitted"
@@ -93,6 +91,8 @@ class Submission:
     ranked: bool = True
     # What the checks saw, for the review of a flagged result (JSON-ready).
     evidence: Mapping[str, Any] = field(default_factory=dict)
+    # The user's rhythm profile with this result folded in, to keep once it is accepted.
+    rhythm: bytes | None = None
 
 
 def row_of(sub: Submission) -> dict[str, Any]:
@@ -317,6 +317,30 @@ _BESTS_OF = select(personal_bests.c.category, personal_bests.c.wpm).where(
 _SEEDED = "~seeded"
 
 
+async def raise_best(db: Database, cache: Cache, user_id: str, category: str, wpm: float) -> bool:
+    """Rule 2: one ``zadd`` that only raises; seeds a missing set from SQL. Whether
+    ``wpm`` is the user's best in ``category`` now (a tie keeps the earlier)."""
+    key = keys.user_bests(user_id)
+    changed = await cache.zadd(key, {category: wpm, _SEEDED: 0.0}, only_greater=True)
+    if changed < 2:  # the set was there (it always holds _SEEDED): raised or not
+        return changed == 1
+    async with db.read(primary=True) as conn:
+        stored = {
+            str(c): float(w) for c, w in (await conn.execute(_BESTS_OF, {"user_id": user_id})).all()
+        }
+    if stored:
+        await cache.zadd(key, stored, only_greater=True)
+    return category not in stored or wpm > stored[category]
+
+
+async def race_accepted(db: Database, cache: Cache, user_id: str, wpm: float) -> None:
+    """An accepted race finish joins its racer's history (``typogram.history`` rules 1-2):
+    counted, and its WPM in the racer's best set beside the test categories."""
+    await asyncio.gather(
+        history.add(cache, user_id), raise_best(db, cache, user_id, history.RACES_BEST, wpm)
+    )
+
+
 def newest_first(*lists: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Public rows of several sources, one per id, newest first (rule 5)."""
     by_id: dict[str, dict[str, Any]] = {}
@@ -395,9 +419,14 @@ class Results:
         if sub.verdict.action != "accept":
             await remembered
             return view, False
-        counted = self.cache.incr(keys.user_history_count(sub.user_id), ttl=HISTORY_TTL_S)
-        _, best, _, _ = await asyncio.gather(
-            remembered, self._best(sub), self._board(event), counted
+        counted = history.add(self.cache, sub.user_id)
+        rhythm = (
+            history.remember_rhythm(self.cache, sub.user_id, sub.rhythm)
+            if sub.rhythm is not None
+            else asyncio.sleep(0)
+        )
+        _, best, _, _, _ = await asyncio.gather(
+            remembered, self._best(sub), self._board(event), counted, rhythm
         )
         return view, best
 
@@ -412,19 +441,7 @@ class Results:
             )
 
     async def _best(self, sub: Submission) -> bool:
-        """Rule 2: one ``zadd`` that only raises; seeds a missing set from SQL."""
-        key, category, wpm = keys.user_bests(sub.user_id), sub.spec.category, sub.result.wpm
-        changed = await self.cache.zadd(key, {category: wpm, _SEEDED: 0.0}, only_greater=True)
-        if changed < 2:  # the set was there (it always holds _SEEDED): raised or not
-            return changed == 1
-        async with self.db.read(primary=True) as conn:
-            stored = {
-                str(c): float(w)
-                for c, w in (await conn.execute(_BESTS_OF, {"user_id": sub.user_id})).all()
-            }
-        if stored:
-            await self.cache.zadd(key, stored, only_greater=True)
-        return category not in stored or wpm > stored[category]
+        return await raise_best(self.db, self.cache, sub.user_id, sub.spec.category, sub.result.wpm)
 
     async def page(
         self, user_id: str, *, limit: int, cursor: str | None

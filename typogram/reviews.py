@@ -14,16 +14,25 @@ Rules:
    typing, a custom-text race).
 2. Flagged results stay off every board until a decision: staff
    (``roles.STAFF``) approve or reject an ``open`` flag exactly once — a
-   conditional update, so of two concurrent decisions one wins and the
-   other is a conflict. Approval raises the stored board entries through
-   ``Leaderboards.record_many`` (best per user, so a late approval never
-   lowers a board); rejection keeps the result off. Ratings are not
-   replayed: a race rated without a flagged finish stays rated so.
-3. Every decision is audited in the same transaction (``audit_log``,
+   conditional update, so of two concurrent decisions one wins. Approval
+   counts the result as acceptance would have, in the deciding transaction:
+   it is unflagged in its table and, for a test result, becomes a personal
+   best when it beats the stored one and moves from ``user_stats.flagged``
+   to the counted totals (``typogram.tallies``); a subject its worker has
+   not stored yet answers ``unavailable`` and decides nothing. After the
+   commit the stored board entries are raised (``Leaderboards.record_many``,
+   best per user, so a late approval never lowers a board), the user's
+   cached best and history count (once) follow, and the cached records are
+   dropped. Rejection counts nothing, ever. Ratings, streaks, tournaments
+   and achievements are not replayed: a race rated without a flagged finish
+   stays rated so.
+3. Approving an approved flag again is not a conflict: it changes nothing
+   in the database and raises the boards and the best again (idempotent),
+   which is how an approval whose cache writes failed (``unavailable``,
+   audited ``failed``) is finished. Any other second decision is a
+   conflict. Every decision is audited in its transaction (``audit_log``,
    ``flag.approve`` / ``flag.reject``, with the reviewer, the flagged user,
-   the reasons and the note). If the boards cannot be written after an
-   approval, the decision is undone (back to ``open``, audited as failed)
-   and the caller hears ``unavailable``: approve again.
+   the reasons and the note).
 4. The queue is paged oldest first (the order to review in) by a keyset
    cursor on ``(created_at, id)``, per status.
 """
@@ -33,20 +42,37 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, bindparam, or_, select, update
 
-from typogram import boards
+from typogram import boards, history, keys, tallies
 from typogram.accounts import audit_insert
 from typogram.codes import ErrorCode
 from typogram.db.database import Database
-from typogram.db.schema import flag_reviews, users
+from typogram.db.schema import (
+    applied_results,
+    challenge_attempts,
+    flag_reviews,
+    test_results,
+    users,
+)
 from typogram.errors import AppError
 from typogram.leaderboards import Leaderboards, Score, result_scores
 from typogram.ports import Cache
-from typogram.results import decode_cursor, encode_cursor
+from typogram.records import Records
+from typogram.results import (
+    UPSERT_BEST_MYSQL,
+    UPSERT_BEST_SQLITE,
+    decode_cursor,
+    encode_cursor,
+    race_accepted,
+    raise_best,
+)
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
 
 Status = Literal["open", "approved", "rejected"]
 STATUSES: tuple[Status, ...] = ("open", "approved", "rejected")
@@ -187,9 +213,10 @@ def view(row: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class Reviews:
-    def __init__(self, db: Database, cache: Cache) -> None:
+    def __init__(self, db: Database, cache: Cache, records: Records) -> None:
         self.db = db
         self.cache = cache
+        self.records = records
 
     async def record(self, flags: Sequence[Flag]) -> int:
         """Rule 1: store the flags not stored yet; returns how many were new."""
@@ -237,7 +264,11 @@ class Reviews:
     async def decide(
         self, flag: str, *, approve: bool, actor: str, note: str = "", ip: str = "", now_ms: int
     ) -> dict[str, Any]:
-        """Rules 2-3: decide an open flag; raises ``AppError`` 404/409/503."""
+        """Rules 2-3: decide an open flag; raises ``AppError`` 404/409/503.
+
+        Approving an approved flag again changes nothing in the database and
+        writes its boards and best again (both only ever raise): the way to
+        finish an approval whose cache writes failed (503)."""
         status: Status = "approved" if approve else "rejected"
         action = "flag.approve" if approve else "flag.reject"
         t = flag_reviews
@@ -251,54 +282,73 @@ class Reviews:
                 .where(t.c.id == flag, t.c.status == "open")
                 .values(status=status, reviewed_by=actor, reviewed_at=now_ms, note=note[:500])
             )
-            if changed.rowcount != 1:
-                raise AppError(ErrorCode.CONFLICT, "this flag has been decided already")
-            await conn.execute(
-                audit_insert(
-                    action,
-                    "ok",
-                    user_id=str(row["user_id"]),
-                    actor_id=actor,
-                    ip=ip,
-                    detail=_detail(row, note),
-                    at_ms=now_ms,
+            first = changed.rowcount == 1
+            if first:
+                if approve:
+                    await _count(conn, row, now_ms)
+                await conn.execute(
+                    audit_insert(
+                        action,
+                        "ok",
+                        user_id=str(row["user_id"]),
+                        actor_id=actor,
+                        ip=ip,
+                        detail=_detail(row, note),
+                        at_ms=now_ms,
+                    )
                 )
-            )
-        decided = {
-            **row,
-            "status": status,
-            "reviewed_by": actor,
-            "reviewed_at": now_ms,
-            "note": note[:500],
-        }
+        if first:
+            row |= {
+                "status": status,
+                "reviewed_by": actor,
+                "reviewed_at": now_ms,
+                "note": note[:500],
+            }
+        else:
+            # Decided meanwhile (read again: this transaction's snapshot predates it).
+            async with self.db.read(primary=True) as conn:
+                now = (await conn.execute(select(t).where(t.c.id == flag))).mappings().first()
+            row = dict(now) if now is not None else row
+            if not (approve and row["status"] == "approved"):
+                raise AppError(ErrorCode.CONFLICT, "this flag has been decided already")
         if approve:
-            await self._onto_boards(row, actor=actor, note=note, ip=ip, now_ms=now_ms)
-        return view(decided)
+            await self._counted(row, first=first, actor=actor, note=note, ip=ip, now_ms=now_ms)
+        return view(row)
 
-    async def _onto_boards(
-        self, row: dict[str, Any], *, actor: str, note: str, ip: str, now_ms: int
+    async def _counted(
+        self, row: dict[str, Any], *, first: bool, actor: str, note: str, ip: str, now_ms: int
     ) -> None:
+        """Rule 2's writes to the cache after the commit: the boards, the user's best in
+        its category, the history behind the anti-cheat history rule (once) and the
+        user's cached records. All but the history only ever raise or drop, so a
+        repeat is harmless."""
+        user = str(row["user_id"])
         scores = [
-            Score(str(b), str(p), str(row["user_id"]), float(w), int(a))
+            Score(str(b), str(p), user, float(w), int(a))
             for b, p, w, a in orjson.loads(row["boards"])
         ]
         try:
             if scores:
                 await Leaderboards(self.db, self.cache).record_many(scores)
+            if row["kind"] == "result":
+                async with self.db.read(primary=True) as conn:
+                    best = (await conn.execute(_RESULT_BEST, {"id": row["subject_id"]})).first()
+                if best is not None:
+                    await raise_best(self.db, self.cache, user, str(best[0]), float(best[1]))
+                if first:
+                    await history.add(self.cache, user)
+                await self.cache.delete(keys.user_recent_results(user))
+            elif row["kind"] == "race" and first:
+                await race_accepted(self.db, self.cache, user, float(row["wpm"]))
+            await self.records.changed([user])
         except Exception as exc:
-            t = flag_reviews
             async with self.db.write() as conn:
-                await conn.execute(
-                    update(t)
-                    .where(t.c.id == row["id"], t.c.status == "approved", t.c.reviewed_by == actor)
-                    .values(status="open", reviewed_by=None, reviewed_at=None, note="")
-                )
                 detail = {**_detail(row, note), "error": type(exc).__name__}
                 await conn.execute(
                     audit_insert(
                         "flag.approve",
                         "failed",
-                        user_id=str(row["user_id"]),
+                        user_id=user,
                         actor_id=actor,
                         ip=ip,
                         detail=detail,
@@ -306,8 +356,66 @@ class Reviews:
                     )
                 )
             raise AppError(
-                ErrorCode.UNAVAILABLE, "the boards could not be written; approve again"
+                ErrorCode.UNAVAILABLE,
+                "approved, but the boards could not be written yet; approve again",
             ) from exc
+
+
+async def _count(conn: AsyncConnection, row: Mapping[str, Any], now_ms: int) -> None:
+    """Rule 2 in the deciding transaction: an approved result counts as an accepted
+    one would have -- unflagged in its table; for a test result also its personal
+    best and its share of ``user_stats`` (moved from ``flagged``). Raises ``AppError``
+    503 (rolling the decision back) while its worker has not stored the subject."""
+    subject = str(row["subject_id"])
+    match row["kind"]:
+        case "result":
+            applied = await conn.execute(
+                select(applied_results.c.result_id).where(applied_results.c.result_id == subject)
+            )
+            if applied.first() is None:
+                raise _not_stored()
+            t = test_results
+            found = (
+                (await conn.execute(select(t).where(t.c.id == subject, t.c.flagged == 1)))
+                .mappings()
+                .first()
+            )
+            if found is None:  # archived since (or never flagged): nothing left to count
+                return
+            stored = dict(found)
+            await conn.execute(update(t).where(t.c.id == subject).values(flagged=0, flag_reason=""))
+            best = {
+                "user_id": stored["user_id"],
+                "category": stored["category"],
+                "wpm": stored["wpm"],
+                "accuracy": stored["accuracy"],
+                "result_id": subject,
+                "achieved_at": stored["created_at"],
+            }
+            upsert = UPSERT_BEST_MYSQL if conn.dialect.name == "mysql" else UPSERT_BEST_SQLITE
+            await conn.execute(upsert, [best])
+            share = tallies.delta(str(stored["user_id"]), now_ms)
+            share["d_flagged"] = -1
+            tallies.count(share, stored)
+            await tallies.add(conn, [share])
+        case "challenge":
+            t = challenge_attempts
+            moved = await conn.execute(update(t).where(t.c.id == subject).values(flagged=0))
+            if moved.rowcount != 1:
+                there = await conn.execute(select(t.c.id).where(t.c.id == subject))
+                if there.first() is None:
+                    raise _not_stored()
+
+
+def _not_stored() -> AppError:
+    return AppError(
+        ErrorCode.UNAVAILABLE, "the result is still being stored; approve again in a moment"
+    )
+
+
+_RESULT_BEST = select(test_results.c.category, test_results.c.wpm).where(
+    test_results.c.id == bindparam("id")
+)
 
 
 def _detail(row: Mapping[str, Any], note: str) -> dict[str, Any]:

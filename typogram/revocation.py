@@ -73,6 +73,7 @@ class RevokeReason(StrEnum):
 
     LOGOUT_ALL = "logout_all"
     PASSWORD_CHANGE = "password_change"
+    PASSWORD_RESET = "password_reset"
     ROLE_CHANGE = "role_change"
     BAN = "ban"
     SIGNED_OUT_BY_STAFF = "signed_out_by_staff"

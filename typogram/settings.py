@@ -22,8 +22,17 @@ from typing import Any
 
 DEV_JWT_SECRET = "dev-secret-change-me-before-any-deployment"
 DEV_WEBHOOK_SECRET = "whsec_dev_placeholder_change_me"
+DEV_EMAIL_WEBHOOK_SECRET = "whsec_dev_email_placeholder_change_me"
 PLACEHOLDER_SECRETS = frozenset(
-    {"", "change-me", "changeme", "secret", DEV_JWT_SECRET, DEV_WEBHOOK_SECRET}
+    {
+        "",
+        "change-me",
+        "changeme",
+        "secret",
+        DEV_JWT_SECRET,
+        DEV_WEBHOOK_SECRET,
+        DEV_EMAIL_WEBHOOK_SECRET,
+    }
 )
 PAYMENT_PROVIDERS = frozenset({"sandbox", "stripe"})
 ENV_PREFIX = "TYPOGRAM_"
@@ -157,6 +166,9 @@ class Settings:
     typing_history_ratio: float = 1.35
     typing_history_margin_wpm: float = 5.0
     typing_history_min_results: int = 10
+    # The user's own rhythm (typogram/rhythm.py), once that many accepted results built it.
+    typing_min_rhythm_z: float = 1.5
+    typing_max_pace_z: float = 4.0
     # A result reaches a board only after this much typing (either one).
     typing_board_min_seconds: int = 15
     typing_board_min_words: int = 10
@@ -248,6 +260,37 @@ class Settings:
     # the sitemap); empty: the address each request came to.
     public_url: str = ""
     blog_title: str = "Typogram blog"
+    # -- e-mail (typogram/mail, workers/email.py, rest/email.py) --
+    # Empty: every message is written to a Maildir under ``data_dir`` (``mail/``).
+    # ``smtp://[user:pass@]host:port`` (STARTTLS when offered) or ``smtps://…``.
+    smtp_url: str = ""
+    # ``true``/``false``; empty: required outside development.
+    smtp_require_tls: str = ""
+    smtp_timeout_s: float = 10.0
+    smtp_pool_size: int = 4
+    mail_from: str = "Typogram <no-reply@typogram.local>"
+    # The domain of every ``Message-ID``; empty: the domain of ``mail_from``.
+    mail_message_id_domain: str = ""
+    # Sending attempts of one message on temporary failures, and the first back-off
+    # (doubling, capped) between them; then ``failed`` in the history.
+    email_max_attempts: int = 5
+    email_retry_backoff_s: float = 1.0
+    email_retry_backoff_max_s: float = 30.0
+    # Sending limits (no mail bombing through "resend" or "reset"): messages an hour.
+    email_limit_per_user_per_hour: int = 10
+    email_limit_per_address_per_hour: int = 5
+    email_verify_token_ttl_s: int = 3 * 24 * 3600
+    email_reset_token_ttl_s: int = 1800
+    # Signs provider delivery events (``POST /api/v1/email/events/{provider}``); outside
+    # development a placeholder accepts no event at all.
+    email_webhook_secret: str = DEV_EMAIL_WEBHOOK_SECRET
+    email_webhook_tolerance_s: int = 300
+    email_history_max_page: int = 100
+    # How often the email group looks for tournaments about to start and streaks to remind
+    # of, and how long before a tournament's start its entrants are told.
+    email_reminder_interval_s: float = 300.0
+    email_tournament_lead_s: int = 900
+    email_retention_days: int = 365
 
     # -- derived views ---------------------------------------------------
 
@@ -266,6 +309,18 @@ class Settings:
     def uses_redis(self) -> bool:
         """Cache, pub/sub and queues on Redis (a URL, or sentinels naming the master)."""
         return bool(self.redis_url or self.redis_sentinels)
+
+    @property
+    def smtp_tls_required(self) -> bool:
+        """STARTTLS required on ``smtp://``: ``smtp_require_tls``, or by the environment."""
+        if self.smtp_require_tls:
+            return self.smtp_require_tls.strip().lower() in {"1", "true", "yes", "on"}
+        return not self.is_development
+
+    @property
+    def site_url(self) -> str:
+        """Where links in e-mail point: ``public_url``, else this host's REST port."""
+        return self.public_url or f"http://{self.host}:{self.http_port}"
 
     @property
     def uses_mysql(self) -> bool:
@@ -318,6 +373,7 @@ class Settings:
         ):
             if getattr(self, name) < 1:
                 raise SettingsError(f"TYPOGRAM_{name.upper()} must be at least 1")
+        self._validate_mail()
         for name in ("http_port", "ws_port", "metrics_port"):
             port = getattr(self, name)
             if not 0 <= port <= 65535:
@@ -356,6 +412,28 @@ class Settings:
             raise SettingsError("TYPOGRAM_PAYMENTS_WEBHOOK_SECRET is missing or a placeholder")
         if not self.payments_stripe_api_key:
             raise SettingsError("TYPOGRAM_PAYMENTS_STRIPE_API_KEY is required for stripe")
+
+    def _validate_mail(self) -> None:
+        if self.smtp_url and not self.smtp_url.startswith(("smtp://", "smtps://")):
+            raise SettingsError(
+                f"TYPOGRAM_SMTP_URL must start with smtp:// or smtps://, got {self.smtp_url!r}"
+            )
+        if self.smtp_require_tls.strip().lower() not in {
+            "",
+            "1",
+            "0",
+            "true",
+            "false",
+            "yes",
+            "no",
+            "on",
+            "off",
+        }:
+            raise SettingsError("TYPOGRAM_SMTP_REQUIRE_TLS must be true or false")
+        if "\r" in self.mail_from or "\n" in self.mail_from or "@" not in self.mail_from:
+            raise SettingsError(f"TYPOGRAM_MAIL_FROM is not an address: {self.mail_from!r}")
+        if self.email_max_attempts < 1:
+            raise SettingsError("TYPOGRAM_EMAIL_MAX_ATTEMPTS must be at least 1")
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)

@@ -20,7 +20,8 @@ that got there first (a key clash) rolls the batch back; its events are then
 applied one by one, each re-run once, so the one that clashed finds itself
 seen and the others still count. After the commit the users' cached
 achievements are dropped and each unlock is pushed to the user's connections
-on ``keys.channel_user`` as ``achievement.unlocked``.
+on ``keys.channel_user`` as ``achievement.unlocked`` and mailed to users who
+turned achievement mail on (``typogram.mail``).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from typogram import achievements as rules
 from typogram import keys, topics
 from typogram.db.schema import achievement_events_seen, achievement_progress, user_achievements
 from typogram.logs import get_logger
+from typogram.mail.services import account_mail_of
 from typogram.ports import Event
 from typogram.protocol import push_payload
 from workers import pipeline_events as pe
@@ -214,6 +216,14 @@ async def _announce(platform: Platform, unlocked: _Unlocks, now: int) -> None:
                 await platform.pubsub.publish(keys.channel_user(user_id), message)
             except Exception:  # the unlock is stored; a missed push only delays the news
                 log.exception("achievement push failed", extra={"user_id": user_id})
+            try:  # mail for who opted in (the category is off by default)
+                await account_mail_of(platform).notify(
+                    "achievement_unlocked",
+                    user_id,
+                    {"title": achievement.title, "description": achievement.description},
+                )
+            except Exception:  # the unlock is stored; the mail is a courtesy
+                log.exception("achievement mail failed", extra={"user_id": user_id})
 
 
 GROUP = Group(

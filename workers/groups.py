@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from workers import chat, courses, payments, pipeline, races, reviews
+from workers import chat, courses, mail, payments, pipeline, races, reviews
 from workers.runtime import Group
 
 GROUPS: dict[str, Group] = {
@@ -15,5 +15,7 @@ GROUPS: dict[str, Group] = {
         *pipeline.GROUPS,
         courses.GROUP,
         payments.GROUP,
+        mail.GROUP,
+        mail.NOTICES_GROUP,
     )
 }

@@ -19,7 +19,8 @@
   histogram behind ranks when it is due (``typogram.ratings`` rule 5).
 * ``tournament.race``: ``rooms.tournament.RaceCompleted`` applied through
   ``workers.tournament_store``; a race already counted or outside the window
-  is skipped (idempotent).
+  is skipped (idempotent). Only accepted finishes count (``rooms.tournament``
+  rule 3): the race's ``custom`` and each finisher's ``flags`` go with it.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from typogram.codes import ErrorCode
 from typogram.db.schema import race_results, races, rated_races, rating_history, user_ratings
 from typogram.errors import AppError
 from typogram.ports import Event
+from typogram.results import race_accepted
 from typogram.topics import RACE_EVENTS, TOURNAMENT_SCORES
 from workers.runtime import Group, Periodic
 from workers.tournament_store import TournamentStore
@@ -72,6 +74,11 @@ async def record_race(platform: Platform, event: Event) -> bool:
         fresh = False  # the duplicate's: it stored the race
     players = [s.user for s in race.registered]
     rated = [str(s["user"]) for s in race.rated_standings()]
+    if fresh:  # each accepted finish joins its racer's history, once
+        for user in rated:
+            score = race.results.get(user)
+            if score is not None and not score.flags:
+                await race_accepted(platform.db, platform.cache, user, score.wpm)
     # Also for a replay: a cache write lost after the commit is healed by the retry.
     await platform.ratings.remember(await platform.ratings.read(rated))
     await platform.records.changed(players)
@@ -146,11 +153,17 @@ async def handle_tournament_score(platform: Platform, topic: str, event: Event) 
     if event.type != "tournament.race":
         return
     d = event.data
+    results = d.get("results") or {}
     completed = tournament.RaceCompleted(
         race_id=str(d["race"]),
         started_at_ms=int(d.get("started_at") or 0),
         ended_at_ms=int(d.get("ended_at") or event.ts),
-        standings=list(d.get("standings") or []),
+        # Each finisher's flags from the replay beside its row: flagged finishes don't count.
+        standings=[
+            {**row, "flags": list((results.get(str(row.get("user"))) or {}).get("flags") or [])}
+            for row in d.get("standings") or []
+        ],
+        custom=bool(d.get("custom")),
     )
 
     def step(state: tournament.TournamentState) -> tournament.Step:

@@ -30,11 +30,10 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, case, select
-from sqlalchemy.dialects import mysql, sqlite
+from sqlalchemy import bindparam, select
 
-from typogram import keys, topics
-from typogram.db.schema import applied_results, user_stats
+from typogram import keys, tallies, topics
+from typogram.db.schema import applied_results
 from typogram.leaderboards import result_scores
 from typogram.ports import Event
 from typogram.results import UPSERT_BEST_MYSQL, UPSERT_BEST_SQLITE, insert_rows, row_of_event
@@ -116,60 +115,19 @@ def _best_of(data: Mapping[str, Any]) -> dict[str, Any]:
 _APPLIED_AMONG = select(applied_results.c.result_id).where(
     applied_results.c.result_id.in_(bindparam("ids", expanding=True))
 )
-# A user's stats row, unless there is one.
-_STATS_ROW_MYSQL = mysql.insert(user_stats).on_duplicate_key_update(user_id=user_stats.c.user_id)
-_STATS_ROW_SQLITE = sqlite.insert(user_stats).on_conflict_do_nothing()
-_t = user_stats
-_STATS_ADD = (
-    _t.update()
-    .where(_t.c.user_id == bindparam("u_id"))
-    .values(
-        tests=_t.c.tests + bindparam("d_tests"),
-        flagged=_t.c.flagged + bindparam("d_flagged"),
-        total_time_ms=_t.c.total_time_ms + bindparam("d_time"),
-        total_chars=_t.c.total_chars + bindparam("d_chars"),
-        best_wpm=case(
-            (_t.c.best_wpm < bindparam("d_best"), bindparam("d_best")), else_=_t.c.best_wpm
-        ),
-        wpm_sum=_t.c.wpm_sum + bindparam("d_wpm"),
-        accuracy_sum=_t.c.accuracy_sum + bindparam("d_accuracy"),
-        last_test_at=case(
-            (_t.c.last_test_at < bindparam("d_last"), bindparam("d_last")),
-            else_=_t.c.last_test_at,
-        ),
-        updated_at=bindparam("d_now"),
-    )
-)
 
 
 async def _add_stats(conn: AsyncConnection, fresh: list[Mapping[str, Any]], now: int) -> None:
     """Each user's share of the batch, added in one statement per user (rule 3)."""
-    deltas: dict[str, dict[str, Any]] = {}
+    shares: dict[str, tallies.Delta] = {}
     for data in fresh:
         user = str(data["user_id"])
-        d = deltas.setdefault(
-            user,
-            {
-                "u_id": user, "d_tests": 0, "d_flagged": 0, "d_time": 0, "d_chars": 0,
-                "d_best": -1.0, "d_wpm": 0.0, "d_accuracy": 0.0, "d_last": -1, "d_now": now,
-            },
-        )  # fmt: skip
+        share = shares.setdefault(user, tallies.delta(user, now))
         if data.get("flagged"):
-            d["d_flagged"] += 1
-            continue
-        wpm = float(data["wpm"])
-        d["d_tests"] += 1
-        d["d_time"] += int(data["duration_ms"])
-        d["d_chars"] += int(data["chars"]["correct"])
-        d["d_best"] = max(d["d_best"], wpm)
-        d["d_wpm"] += wpm
-        d["d_accuracy"] += float(data["accuracy"])
-        d["d_last"] = max(d["d_last"], int(data["created_at"]))
-    missing = _STATS_ROW_MYSQL if conn.dialect.name == "mysql" else _STATS_ROW_SQLITE
-    await conn.execute(
-        missing, [{"user_id": user, "created_at": now, "updated_at": now} for user in deltas]
-    )
-    await conn.execute(_STATS_ADD, list(deltas.values()))
+            share["d_flagged"] += 1
+        else:
+            tallies.count(share, {**data, "chars_correct": data["chars"]["correct"]})
+    await tallies.add(conn, shares.values())
 
 
 def emitted(data: Any) -> list[tuple[str, Event]]:

@@ -38,7 +38,7 @@ async def handle(platform: Platform, topic: str, event: Event) -> None:
 async def handle_batch(platform: Platform, topic: str, events: Sequence[Event]) -> None:
     flags = [flag for flag in map(flag_of, events) if flag is not None]
     if flags:
-        await reviews.Reviews(platform.db, platform.cache).record(flags)
+        await reviews.Reviews(platform.db, platform.cache, platform.records).record(flags)
 
 
 GROUP = Group(

@@ -5,7 +5,9 @@ A command is what a node hands its engine or forwards to the owner:
 reconnect, start, progress, finish. A finish carries the raw keystroke log
 and ``at``, when the node that took it from the socket received it (epoch
 ms): the finish's time runs from the race's start to then, so forwarding it
-to the owner costs the racer nothing. ``to_event`` replays the log
+to the owner costs the racer nothing. It also carries the racer's history as
+the taking node read it (``best``, ``record``: ``typogram.results.History``),
+for the anti-cheat history rules. ``to_event`` replays the log
 (``gateway.races.finish``), so only the owner pays for it.
 """
 
@@ -41,8 +43,20 @@ def to_event(state: RaceState, c: Command, rules: anticheat.Limits, now_ms: int)
             # Received no later than now (clocks of two nodes may differ a little).
             received = min(int(c.get("at") or now_ms), now_ms)
             elapsed = received - (state.start_at_ms or received)
-            return race.Finish(user, replayed(state.text, c["keys"], rules, elapsed_ms=elapsed))
+            result = replayed(
+                state.text,
+                c["keys"],
+                rules,
+                elapsed_ms=elapsed,
+                best_wpm=_wpm(c.get("best")),
+                record_wpm=_wpm(c.get("record")),
+            )
+            return race.Finish(user, result)
     raise AppError(ErrorCode.BAD_REQUEST, f"unknown race command {kind!r}")
+
+
+def _wpm(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def read_only(state: RaceState, c: Command, rules: anticheat.Limits, now_ms: int) -> Replies:

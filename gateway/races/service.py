@@ -57,10 +57,11 @@ from gateway.races.queues import MatchQueue, MemoryMatchQueue, RedisMatchQueue
 from gateway.sessions.session import Session, SessionRegistry
 from rooms import race, tournament
 from rooms.race_state import RaceState
-from typogram import keys
+from typogram import boards, keys
 from typogram.adapters.redis_endpoint import RedisEndpoint
 from typogram.codes import ErrorCode
 from typogram.errors import AppError
+from typogram.history import history_of
 from typogram.ports import Cache, EventLog, PubSub
 from typogram.protocol import (
     MatchCancel,
@@ -223,6 +224,15 @@ class Races:
                 received = int(self._clock() * 1000)  # the finish's time (rooms.race rule 7)
                 keys_ = [list(k) for k in log_]
                 command = {"k": "finish", "user": user.id, "keys": keys_, "at": received}
+                if not user.guest:  # the anti-cheat history rules (typogram.history)
+                    known = await history_of(
+                        self._cache,
+                        user.id,
+                        self._s.typing_history_min_results,
+                        board=boards.RACES,
+                        now_ms=received,
+                    )
+                    command |= {"best": known.best, "record": known.record}
                 await self._apply(session, race_id, command, reply)
             case TournamentWatch(tournament=tid):
                 await self._watch_tournament(session, tid, reply)

@@ -58,7 +58,9 @@ async def test_register_login_and_profile(client: httpx.AsyncClient) -> None:
     assert "referral_code" not in public.json()
 
 
-async def test_duplicate_username_or_email_is_409(client: httpx.AsyncClient) -> None:
+async def test_a_duplicate_username_is_409_and_a_duplicate_email_is_not_revealed(
+    client: httpx.AsyncClient,
+) -> None:
     await register(client)
     same_name = await client.post(
         "/api/v1/auth/register",
@@ -66,12 +68,30 @@ async def test_duplicate_username_or_email_is_409(client: httpx.AsyncClient) -> 
     )
     assert same_name.status_code == 409
     assert same_name.json()["error"]["fields"] == {"username": "already taken"}
+    both = await client.post(
+        "/api/v1/auth/register",
+        json={"username": "alice", "email": "alice@example.com", "password": "correct horse"},
+    )
+    assert both.status_code == 409
+    assert both.json()["error"]["fields"] == {"username": "already taken"}
+    # A taken address answers as a free one does (its holder hears of it by e-mail).
     same_mail = await client.post(
         "/api/v1/auth/register",
         json={"username": "bob", "email": "ALICE@example.com", "password": "correct horse"},
     )
-    assert same_mail.status_code == 409
-    assert "email" in same_mail.json()["error"]["fields"]
+    fresh = await client.post(
+        "/api/v1/auth/register",
+        json={"username": "carol", "email": "carol@example.com", "password": "correct horse"},
+    )
+    assert same_mail.status_code == fresh.status_code == 201
+    assert same_mail.json().keys() == fresh.json().keys()
+    assert same_mail.json()["user"]["email"] == "alice@example.com"
+    assert same_mail.json()["user"]["email_verified"] is fresh.json()["user"]["email_verified"]
+    me = await client.get(
+        "/api/v1/users/me",
+        headers={"Authorization": f"Bearer {same_mail.json()['access_token']}"},
+    )
+    assert me.json()["email"] == "alice@example.com" and me.json()["email_verified"] is False
 
 
 async def test_wrong_credentials_give_one_generic_401(client: httpx.AsyncClient) -> None:

@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -142,6 +143,29 @@ async def test_standings_survive_a_cache_flush_and_replays_still_count_once(
     assert top_of(view) == [(bob, 95.0, 2), (alice, 80.0, 2)]
     again = await client.post(f"/api/v1/tournaments/{tid}/join", headers=alice_auth)
     assert again.status_code == 409  # still a participant after the flush
+
+
+async def test_only_rated_accepted_finishes_reach_the_standings(
+    platform: Platform, client: httpx.AsyncClient
+) -> None:
+    """Issue 13: a custom-text race ("ab" at 240 WPM) and a flagged finish gave rank 1 in
+    a tournament although the boards and ratings refused them."""
+    tid, now, [(alice, _), (bob, _)] = await running_cup(
+        platform, client, "Honest Cup", "alice", "bob"
+    )
+    custom = race_event(tid, "r1", now, (alice, 1, 240.0), (bob, 2, 200.0))
+    await score(platform, replace(custom, data={**custom.data, "custom": True}))
+    flagged = race_event(tid, "r2", now + 1, (alice, 1, 230.0), (bob, 2, 60.0))
+    cheat, honest = flagged.data["standings"]
+    results = {alice: {"wpm": 230.0, "flags": ["progress_mismatch"]}}
+    standings = [{**cheat, "rated": False}, honest]
+    await score(platform, replace(flagged, data={**flagged.data, "standings": standings}))
+    again = {**flagged.data, "results": results, "race": "r3"}  # flags in the results alone
+    await score(platform, replace(flagged, id="t-r3", data=again))
+    view = (await client.get(f"/api/v1/tournaments/{tid}")).json()
+    assert top_of(view) == [(bob, 60.0, 2)]
+    await flush_cache(platform)  # the database holds the same standings
+    assert top_of((await client.get(f"/api/v1/tournaments/{tid}")).json()) == [(bob, 60.0, 2)]
 
 
 async def test_the_sweep_moves_phases_and_ends_a_tournament_with_final_ranks(

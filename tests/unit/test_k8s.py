@@ -38,6 +38,9 @@ STRATEGY_WORKERS = {
     # challenge-attempts (10 partitions each).
     "reviews": 10,
     "payments": 10,
+    "email": 20,
+    # Not in the strategy: receipts and reminders read payment-events (10 partitions).
+    "email-notices": 4,
 }
 
 

@@ -6,8 +6,10 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gateway.races.commands import to_event
 from gateway.races.finish import limits, replayed
 from rooms.race import Finish, Progress, RaceError, handle
+from tests.typing_logs import by_hand
 from tests.unit.test_race import GO, TEXT, running
 from typogram.codes import ErrorCode
 from typogram.errors import AppError
@@ -48,3 +50,42 @@ def test_a_burst_no_hand_could_type_is_refused_whenever_it_starts() -> None:
         assert "wpm_over_cap" in exc.message or "WPM" in exc.message
     else:
         raise AssertionError("a 3,000-WPM burst was accepted")
+
+
+WORDS = (
+    "people would think about their work while other children found places near the water "
+    "because every house had small windows and the night was long enough for stories"
+)
+
+
+def test_the_history_rule_judges_race_finishes_too() -> None:
+    """Issue 13: a racer whose history says ~30 WPM finished at ~90 unflagged (rated, on
+    the ``races`` board); a finish far above the racer's best is flagged now, as a solo
+    result is, and one without a history to compare with is not."""
+    log = by_hand(WORDS, wpm=90, seed=3)
+    elapsed = int(log[-1][0]) + 200  # type: ignore[call-overload]
+    fast = replayed(WORDS, log, RULES, elapsed_ms=elapsed, best_wpm=30.0)
+    assert fast.flags == ("far_from_history",)
+    assert replayed(WORDS, log, RULES, elapsed_ms=elapsed, best_wpm=85.0).flags == ()
+    assert replayed(WORDS, log, RULES, elapsed_ms=elapsed).flags == ()
+
+
+def test_a_newcomer_cannot_take_the_record() -> None:
+    """Before the minimum history, a finish above the ``races`` board's record is held
+    for review (``newcomer_record``); below it, or with no record to beat, it stands."""
+    log = by_hand(WORDS, wpm=90, seed=4)
+    elapsed = int(log[-1][0]) + 200  # type: ignore[call-overload]
+    record = replayed(WORDS, log, RULES, elapsed_ms=elapsed, record_wpm=60.0)
+    assert record.flags == ("newcomer_record",)
+    assert replayed(WORDS, log, RULES, elapsed_ms=elapsed, record_wpm=150.0).flags == ()
+
+
+def test_a_finish_command_carries_the_history_the_gateway_read() -> None:
+    log = by_hand(TEXT, wpm=70, seed=5, typo_at=None)
+    state, _ = handle(running("ada"), Progress("ada", len(TEXT), 0), GO + 5_000)
+    command = {"k": "finish", "user": "ada", "keys": log, "at": GO + 30_000}
+    plain = to_event(state, command, RULES, GO + 30_000)
+    held = to_event(state, {**command, "best": 20.0, "record": 10.0}, RULES, GO + 30_000)
+    assert isinstance(plain, Finish) and isinstance(held, Finish)
+    assert plain.result.flags == ()
+    assert held.result.flags == ("far_from_history", "newcomer_record")

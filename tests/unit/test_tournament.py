@@ -133,6 +133,38 @@ def test_points_add_up_by_place() -> None:
     ]
 
 
+def test_only_accepted_finishes_count_in_best_wpm() -> None:
+    """A flagged finish (its racer unrated, or flags from the replay) and any finish of a
+    race on a custom text score nothing and count as no race; honest ones still do."""
+    state = joined("ada", "bob", "cy")
+    cheat = {**row("ada", 1, 240.0), "rated": False, "guest": False}
+    flagged = {**row("cy", 2, 180.0), "flags": ["progress_mismatch"]}
+    state, _ = replay([(START + 50_000, race("r1", cheat, flagged, row("bob", 3, 60.0)))], state)
+    custom = RaceCompleted("r2", START + 2_000, START + 9_000, [row("bob", 1, 250.0)], custom=True)
+    state, _ = replay([(START + 60_000, custom)], state)
+    assert [(r["user"], r["score"], r["races"]) for r in rankings(state)] == [("bob", 60.0, 1)]
+    assert state.counted_races == {"r1", "r2"}  # replays of either change nothing
+    assert replay([(START + 70_000, Tick())], state)[0].participants == state.participants
+
+
+def test_a_flagged_winner_takes_no_points_nor_anyone_elses_place() -> None:
+    state = joined("ada", "bob", "cy", state=fresh(scoring=Scoring.POINTS))
+    cheat = {**row("ada", 1, 240.0), "rated": False, "guest": False}
+    state, _ = replay(
+        [(START + 50_000, race("r1", cheat, row("bob", 2, 80), row("cy", 3, 70)))], state
+    )
+    assert [(r["user"], r["score"]) for r in rankings(state)] == [("bob", 10.0), ("cy", 8.0)]
+    assert state.participants["ada"].races == 0
+
+
+def test_a_guests_finish_still_counts_when_guests_may_play() -> None:
+    state = joined("ada", state=fresh(allow_guests=True))
+    state, _ = replay([(START + 1, Join("g-1", "Guest", guest=True))], state)
+    guest = {**row("g-1", 1, 70.0), "rated": False, "guest": True}
+    state, _ = replay([(START + 50_000, race("r1", guest, row("ada", 2, 60.0)))], state)
+    assert [(r["user"], r["score"]) for r in rankings(state)] == [("g-1", 70.0), ("ada", 60.0)]
+
+
 def test_an_unchanged_top_sends_no_rankings() -> None:
     state = joined("ada", "bob", state=fresh(top_n=1))
     state, [first] = replay([(START + 1, race("r1", row("ada", 1, 90)))], state)

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from typogram.db.database import Database
     from typogram.settings import Settings
 
-PARTITIONED_TABLES = frozenset({"test_results", "challenge_attempts", "payments"})
+PARTITIONED_TABLES = frozenset({"test_results", "challenge_attempts", "payments", "email_history"})
 MAXVALUE = "pmax"
 DAY_MS = 86_400_000
 
@@ -189,9 +189,12 @@ async def apply(
 
 
 def retention_days(settings: Settings, table: str) -> int:
-    """How long a table's rows stay: payments are money records (``payments_retention_days``)."""
+    """How long a table's rows stay: payments are money records (``payments_retention_days``),
+    the e-mail history has its own (``email_retention_days``)."""
     if table == "payments":
         return settings.payments_retention_days
+    if table == "email_history":
+        return settings.email_retention_days
     return settings.typing_retention_days
 
 

@@ -820,3 +820,76 @@ revoked_sessions = Table(
     Column("expires_at", BigInteger, nullable=False),
     Index("ix_revoked_sessions_user_expires", "user_id", "expires_at"),
 )
+
+# -- e-mail (migration 0016; typogram/mail) --
+
+# Partitioned monthly on MySQL (like ``payments``): ``created_at`` (when the message
+# was queued) is part of the primary key, and the event carries it to the worker.
+email_history = Table(
+    "email_history",
+    metadata,
+    Column("id", String(32), primary_key=True),  # the message id (also in Message-ID)
+    Column("created_at", BigInteger, primary_key=True),
+    Column("user_id", String(32), nullable=False),
+    Column("email_type", String(32), nullable=False),  # typogram.mail.catalog.KINDS
+    Column("address", String(254), nullable=False),
+    Column("status", String(16), nullable=False),  # typogram.mail.history.Status
+    Column("provider", String(16), nullable=False, server_default=""),
+    Column("provider_message_id", String(255), nullable=True),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("error", String(255), nullable=False, server_default=""),
+    Column("sent_at", BigInteger, nullable=True),
+    Column("updated_at", BigInteger, nullable=False),
+    Index("ix_email_history_user_created", "user_id", "created_at"),
+    Index("ix_email_history_type_created", "email_type", "created_at"),
+    Index("ix_email_history_sent_at", "sent_at"),
+    Index("ix_email_history_provider_message", "provider_message_id"),
+)
+
+# Verification and password-reset tokens: only a SHA-256 of the token is kept.
+email_tokens = Table(
+    "email_tokens",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_id", String(32), nullable=False),
+    Column("purpose", String(16), nullable=False),  # verify | reset
+    Column("email", String(254), nullable=False),  # the address the token was sent to
+    Column("expires_at", BigInteger, nullable=False),
+    Column("used_at", BigInteger, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_email_tokens_user_purpose", "user_id", "purpose"),
+    Index("ix_email_tokens_expires_at", "expires_at"),
+)
+
+# What a user chose per category; a category without a row has its default.
+email_preferences = Table(
+    "email_preferences",
+    metadata,
+    Column("user_id", String(32), primary_key=True),
+    Column("category", String(32), primary_key=True),
+    Column("enabled", SmallInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+# Addresses that bounced hard or complained: no more non-security mail (no mail
+# at all after a hard bounce).
+email_suppressions = Table(
+    "email_suppressions",
+    metadata,
+    Column("address", String(254), primary_key=True),
+    Column("reason", String(16), nullable=False),  # bounced | complained
+    Column("message_id", String(32), nullable=False, server_default=""),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+# A user's address is verified while ``verified_email`` equals ``users.email`` and no
+# change waits in ``pending_email``.
+email_addresses = Table(
+    "email_addresses",
+    metadata,
+    Column("user_id", String(32), primary_key=True),
+    Column("verified_email", String(254), nullable=True),
+    Column("verified_at", BigInteger, nullable=True),
+    Column("pending_email", String(254), nullable=True),
+    Column("updated_at", BigInteger, nullable=False),
+)

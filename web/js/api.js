@@ -138,3 +138,12 @@ export const lessonTest = (slug, number) =>
   api("GET", `/api/v1/courses/${encodeURIComponent(slug)}/lessons/${number}/test`, { auth: true });
 export const myCourses = () => api("GET", "/api/v1/enrollments/me", { auth: true });
 export const mySubscription = () => api("GET", "/api/v1/subscriptions/me", { auth: true });
+export const requestPasswordReset = (email) =>
+  api("POST", "/api/v1/auth/password-reset", { body: { email } });
+export const confirmPasswordReset = (token, password) =>
+  api("POST", "/api/v1/auth/password-reset/confirm", { body: { token, password } });
+export const verifyEmail = (token) => api("POST", "/api/v1/auth/verify-email", { body: { token } });
+export const resendVerification = () => api("POST", "/api/v1/auth/verify-email/resend", { auth: true });
+export const emailPreferences = () => api("GET", "/api/v1/users/me/email-preferences", { auth: true });
+export const setEmailPreferences = (changes) =>
+  api("PATCH", "/api/v1/users/me/email-preferences", { body: changes, auth: true });

@@ -23,6 +23,7 @@ import { soloScreen } from "./screens/solo.js";
 import { catalogScreen, courseScreen, lessonScreen } from "./screens/courses.js";
 import { checkoutScreen, plansScreen, sandboxPayScreen } from "./screens/billing.js";
 import { adminScreen } from "./screens/admin.js";
+import { forgotPasswordScreen, resetPasswordScreen, verifyEmailScreen } from "./screens/account-mail.js";
 
 const NEEDS_AUTH = new Set(["home", "solo", "race", "lobby", "profile", "leaderboards", "insights", "challenge", "achievements", "lesson", "checkout", "sandbox-pay", "admin"]);
 
@@ -70,6 +71,9 @@ async function boot() {
     checkout: checkoutScreen(accessToken),
     "sandbox-pay": sandboxPayScreen(),
     admin: adminScreen(),
+    "forgot-password": forgotPasswordScreen(),
+    "reset-password": resetPasswordScreen(),
+    "verify-email": verifyEmailScreen(),
     notfound: { mount: (view) => view.append(h("section", { class: "card" }, h("h2", {}, "Nothing here"), h("a", { href: "#/" }, "Back"))) },
   }, (route) => {
     if (!authStore.signedIn && NEEDS_AUTH.has(route)) return "signin";

@@ -48,6 +48,7 @@ function signInCard(onSignedIn) {
     field("Username or e-mail", h("input", { name: "login", required: true, autocomplete: "username" })),
     field("Password", h("input", { name: "password", type: "password", required: true, autocomplete: "current-password" })),
     h("button", { type: "submit", class: "primary" }, "Sign in"),
+    h("p", { class: "muted" }, h("a", { href: "#/forgot-password", id: "forgot-link" }, "Forgot your password?")),
     h("p", { class: "muted" }, "New here? ", h("a", { href: "#/signup" }, "Create an account")));
   form.addEventListener("submit", submitting(form, async ({ login: name, password }) => {
     authStore.save(await login(name.trim(), password));

@@ -6,6 +6,7 @@ import { getProfile, logoutAll, myCourses, myRaces, myResults, updateProfile, us
 import { wpmChart } from "../chart.js";
 import { field, formValues, h, replace } from "../dom.js";
 import { notify, notifyError } from "../notices.js";
+import { preferencesCard, verificationBanner } from "./account-mail.js";
 import { billingCard } from "./billing.js";
 
 const RACES_PAGE = 10;
@@ -238,8 +239,9 @@ export function profileScreen(onLoggedOut) {
       const show = (profile) => {
         if (!alive) return;
         authStore.updateUser({ display_name: profile.display_name, username: profile.username });
-        replace(root, h("div", { class: "stack" }, summary(profile), statsCard(profile.username), racesCard(),
-          resultsCard(), coursesCard(), billingCard(), logout), profileForm(profile, show));
+        replace(root, h("div", { class: "stack" }, verificationBanner(profile), summary(profile),
+          statsCard(profile.username), racesCard(), resultsCard(), coursesCard(), billingCard(), logout),
+        h("div", { class: "stack" }, profileForm(profile, show), preferencesCard()));
       };
       getProfile().then(show).catch((err) => {
         notifyError(err);

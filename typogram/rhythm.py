@@ -1,0 +1,162 @@
+"""A typist's own rhythm, learned from their accepted results, and how far a result is from it.
+
+Pure: no I/O, no clock. Keystroke biometrics rests on it: every person types
+some letter pairs faster and others slower than their own average, in the
+same way test after test (the layout, the fingers, habits of their own), and
+their pace moves little from one test to the next. A bot does neither: its
+intervals do not depend on the keys, or come from someone else's typing, or
+are a person's log replayed faster.
+
+Rules:
+
+1. A ``Profile`` folds in every accepted result of its user (``fold``):
+   per letter pair, the samples and the sum of their log intervals
+   *relative to that result's own mean*, so a faster or slower day leaves
+   the pair's shape alone; and per result, its mean log interval (the pace).
+   At most ``MAX_PAIRS`` pairs are kept (those seen most), so a profile
+   stays a few KiB whatever the history.
+2. ``compare`` measures a new result against a profile: ``pairs_z``, the
+   correlation of the result's per-pair relative intervals with the
+   profile's over the pairs both know (``MIN_SHARED`` pairs and
+   ``MIN_INTERVALS`` intervals at least, each pair seen ``MIN_SAMPLES`` times
+   in the profile; a threshold on it applies in full from ``FULL_INTERVALS``
+   on and scaled down below, ``Rhythm.weight``), as a Fisher z-score — a person's
+   own rhythm gives a clearly positive one, timing independent of the keys
+   about 0; and ``pace_z``, how many standard deviations (at least
+   ``MIN_PACE_SD``) the result's pace is faster than the profile's.
+3. ``typogram.anticheat`` judges both (rule 10) once the profile holds
+   ``min_results`` results; a profile is only a yardstick, never a verdict
+   by itself on a newcomer.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import msgspec
+
+from typogram.typing import BigramStat, Result
+
+MAX_PAIRS = 400
+MIN_SHARED = 20
+MIN_INTERVALS = 40  # rule 2: fewer intervals say too little of a rhythm
+FULL_INTERVALS = 60  # from here on the threshold applies in full (``Rhythm.weight``)
+MIN_SAMPLES = 2
+SHRINK = 3.0  # rule 2: prior samples pulling a rarely seen pair's value towards 0
+MIN_PACE_SD = 0.08  # log units: a person's pace varies at least this much between tests
+
+
+class Profile(msgspec.Struct, frozen=True, array_like=True):
+    """Rule 1. ``pairs``: pair -> [samples, sum of relative log intervals]."""
+
+    results: int = 0
+    pace_sum: float = 0.0
+    pace_squares: float = 0.0
+    pairs: dict[str, tuple[int, float]] = msgspec.field(default_factory=dict)
+
+    @property
+    def pace(self) -> float:
+        """The mean over results of their mean log interval."""
+        return self.pace_sum / self.results if self.results else 0.0
+
+    @property
+    def pace_sd(self) -> float:
+        if self.results < 2:
+            return MIN_PACE_SD
+        spread = max(0.0, self.pace_squares - self.pace_sum**2 / self.results)
+        return max(MIN_PACE_SD, math.sqrt(spread / (self.results - 1)))
+
+
+@dataclass(frozen=True, slots=True)
+class Rhythm:
+    """Rule 2: how a result compares with a profile (``None``: too little to tell)."""
+
+    shared: int
+    pairs_z: float | None
+    pace_z: float | None
+    intervals: int = 0  # behind ``pairs_z``
+
+    def weight(self) -> float:
+        """How much ``pairs_z`` can say, 0..1: a short log's is noisier for a person too,
+        so a threshold on it is scaled by this (full from ``FULL_INTERVALS``)."""
+        span = FULL_INTERVALS - MIN_INTERVALS
+        return min(1.0, max(0.0, (self.intervals - MIN_INTERVALS) / span))
+
+
+def _pace(bigrams: Mapping[str, BigramStat]) -> tuple[float, int] | None:
+    samples = sum(s.samples for s in bigrams.values())
+    if samples < 2:
+        return None
+    return sum(s.log_sum for s in bigrams.values()) / samples, samples
+
+
+def fold(profile: Profile | None, result: Result) -> Profile:
+    """Rule 1: ``profile`` with ``result`` (an accepted one) folded in."""
+    profile = profile or Profile()
+    measured = _pace(result.bigrams)
+    if measured is None:
+        return profile
+    pace, _ = measured
+    pairs = dict(profile.pairs)
+    for pair, stat in result.bigrams.items():
+        n, total = pairs.get(pair, (0, 0.0))
+        pairs[pair] = (n + stat.samples, total + stat.log_sum - stat.samples * pace)
+    if len(pairs) > MAX_PAIRS:
+        kept = sorted(pairs.items(), key=lambda item: (-item[1][0], item[0]))[:MAX_PAIRS]
+        pairs = dict(kept)
+    return Profile(
+        profile.results + 1,
+        profile.pace_sum + pace,
+        profile.pace_squares + pace * pace,
+        pairs,
+    )
+
+
+def compare(profile: Profile, result: Result) -> Rhythm:
+    """Rule 2."""
+    measured = _pace(result.bigrams)
+    if measured is None or not profile.results:
+        return Rhythm(0, None, None)
+    pace, _ = measured
+    pace_z = (profile.pace - pace) / profile.pace_sd
+    # Rule 2, over every interval of the shared pairs (a repeated pair counts each time):
+    # the Pearson correlation of an interval's log with its pair's value in the profile,
+    # that value shrunk towards 0 by ``SHRINK`` samples (a pair seen twice is a guess).
+    shared = n = 0
+    sx = sxx = sy = syy = sxy = 0.0
+    for pair, stat in result.bigrams.items():
+        known = profile.pairs.get(pair)
+        if known is None or known[0] < MIN_SAMPLES or not stat.samples:
+            continue
+        shared += 1
+        x = known[1] / (known[0] + SHRINK)
+        k = stat.samples
+        n += k
+        sx += k * x
+        sxx += k * x * x
+        sy += stat.log_sum
+        syy += stat.log_squares
+        sxy += x * stat.log_sum
+    if shared < MIN_SHARED or n < MIN_INTERVALS:
+        return Rhythm(shared, None, pace_z)
+    cxx, cyy, cxy = sxx - sx * sx / n, syy - sy * sy / n, sxy - sx * sy / n
+    if cxx <= 0 or cyy <= 0:
+        return Rhythm(shared, 0.0, pace_z, n)
+    r = max(-0.999999, min(0.999999, cxy / math.sqrt(cxx * cyy)))
+    return Rhythm(shared, math.atanh(r) * math.sqrt(n - 3), pace_z, n)
+
+
+def encode(profile: Profile) -> bytes:
+    return msgspec.json.encode(profile)
+
+
+def decode(raw: bytes | None) -> Profile | None:
+    """The profile stored as ``raw``; ``None`` for nothing or a foreign blob."""
+    if raw is None:
+        return None
+    try:
+        return msgspec.json.decode(raw, type=Profile)
+    except msgspec.DecodeError:
+        return None

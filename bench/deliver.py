@@ -1,7 +1,7 @@
 """CPU per delivered room push inside one gateway process, without the network.
 
 A room of ``--members`` sessions on this node, each attached to a real
-``gateway.session.Connection`` over a stand-in socket whose transport counts
+``gateway.connection.connection.Connection`` over a stand-in socket whose transport counts
 bytes instead of writing them; every push goes through the real path
 (``Fanout`` → ``Session.deliver`` → numbering, watermark, replay buffer →
 ``Connection.send`` → framing). Reports process CPU µs per delivery, which
@@ -25,10 +25,10 @@ import orjson
 from prometheus_client import CollectorRegistry
 from websockets.protocol import State
 
-from gateway.fanout import Fanout
+from gateway.chat.fanout import Fanout
+from gateway.connection.connection import Connection
 from gateway.metrics import GatewayMetrics
-from gateway.session import Connection
-from gateway.sessions import SessionRegistry, Watermark
+from gateway.sessions.session import SessionRegistry, Watermark
 from typogram import keys
 from typogram.adapters.memory import MemoryPubSub
 from typogram.protocol import numbered_payload, push_payload

@@ -28,9 +28,9 @@ from typing import Any
 
 import uvloop
 
-from gateway.race_queues import MemoryMatchQueue
-from gateway.races import Races
-from gateway.sessions import Session, SessionRegistry
+from gateway.races.queues import MemoryMatchQueue
+from gateway.races.service import Races
+from gateway.sessions.session import Session, SessionRegistry
 from typogram.adapters.memory_cache import MemoryCache
 from typogram.adapters.memory_events import InProcessEventLog
 from typogram.adapters.memory_pubsub import MemoryPubSub

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from gateway.race_queues import RedisMatchQueue
+from gateway.races.queues import RedisMatchQueue
 from typogram.adapters.redis import RedisCache, RedisPubSub
 from typogram.adapters.redis_endpoint import RedisEndpoint
 from typogram.settings import Settings, load

@@ -8,10 +8,11 @@ client asked with an ``id``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
+from gateway.chat.rooms import Reply
 from gateway.hub import Hub
-from gateway.sessions import Session
+from gateway.sessions.session import Session
 from typogram.codes import ErrorCode
 from typogram.errors import AppError
 from typogram.protocol import (
@@ -34,11 +35,16 @@ from typogram.protocol import (
     RoomLeave,
 )
 
-if TYPE_CHECKING:
-    from gateway.session import Connection
+
+class Asker(Protocol):
+    """The connection a frame came in on (``gateway.connection.connection.Connection``)."""
+
+    def replier(self, re: int | None) -> Reply: ...
+
+    async def renew(self, token: str, re: int | None) -> None: ...
 
 
-async def dispatch(hub: Hub, conn: Connection, session: Session, inbound: Inbound) -> None:
+async def dispatch(hub: Hub, conn: Asker, session: Session, inbound: Inbound) -> None:
     """Carry out one request; raises ``RoomError``/``AppError`` for the caller to reply."""
     reply = conn.replier(inbound.id)
     if isinstance(inbound.body, RaceMessage):  # race.*, match.*, tournament.*

@@ -10,32 +10,57 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Final
+from typing import Final, Protocol
 
-from gateway.admission import Admission
-from gateway.chatrooms import ChatRooms
-from gateway.fanout import Fanout
+from gateway.chat.fanout import Fanout
+from gateway.chat.presence import Presence
+from gateway.chat.rooms import ChatRooms
+from gateway.connection.admission import Admission
 from gateway.metrics import GatewayMetrics
-from gateway.presence import Presence
-from gateway.sessions import Session, SessionRegistry
-from gateway.store import SessionStore
+from gateway.races.service import Races
+from gateway.sessions.session import Session, SessionRegistry
+from gateway.sessions.store import SessionStore
 from typogram.codes import CloseCode, ErrorCode
 from typogram.errors import AppError
 from typogram.revocation import TokenCheck
 from typogram.settings import Settings
 from typogram.tokens import Claims, TokenService
 
-if TYPE_CHECKING:
-    from gateway.races import Races
-    from gateway.session import Connection
-
 log = logging.getLogger(__name__)
+
+
+class Socket(Protocol):
+    """An open connection as the node sees it (``gateway.connection.connection.Connection``)."""
+
+    @property
+    def queued(self) -> int: ...
+
+    async def keepalive(self, now: float, pong_within: float) -> None: ...
+
+    async def shutdown(self, code: int, reason: str) -> None: ...
+
 
 # Rewrites a user's "appears offline" mark from the stored profile setting.
 SyncAppearOffline = Callable[[str], Awaitable[object]]
 MAX_PENDING_HANDOVERS: Final = 1024
 HEARTBEAT_BATCH: Final = 500  # presence refreshes in flight at once
 PINGS_PER_TURN: Final = 200  # pings sent before the heartbeat lets the loop run other work
+
+
+class Handovers:
+    """Sessions another node resumes, waiting to be handed over (``Hub.handovers``)."""
+
+    def __init__(self, size: int = MAX_PENDING_HANDOVERS) -> None:
+        self._queue: asyncio.Queue[str] = asyncio.Queue(size)
+
+    def requested(self, session_id: str) -> None:
+        try:
+            self._queue.put_nowait(session_id)
+        except asyncio.QueueFull:
+            log.warning("too many handovers pending; %s is not handed over", session_id)
+
+    async def next(self) -> str:
+        return await self._queue.get()
 
 
 @dataclass(eq=False)
@@ -51,18 +76,12 @@ class Hub:
     store: SessionStore
     clock: Callable[[], float]
     admission: Admission
-    connections: set[Connection] = field(default_factory=set)
-    races: Races | None = None  # races, matchmaking, tournament watching (gateway/races.py)
+    handovers_requested: Handovers  # the queue the fan-out fills
+    races: Races | None  # races, matchmaking, tournament watching (``gateway.races``)
+    connections: set[Socket] = field(default_factory=set)
     sync_appear_offline: SyncAppearOffline | None = None
     draining: bool = False
     lane_frames: int = 0  # frames handled on the connections' lane (``GatewayConnection``)
-    _handovers: asyncio.Queue[str] = field(
-        default_factory=lambda: asyncio.Queue(MAX_PENDING_HANDOVERS)
-    )
-
-    def __post_init__(self) -> None:
-        self.fanout.on_takeover = self._takeover_requested
-        self.fanout.on_moderation = self.chat.moderated
 
     async def check_token(self, claims: Claims) -> None:
         """Refuse (``AppError`` unauthorized) an expired or revoked token, asking the
@@ -166,16 +185,10 @@ class Hub:
             await self.end_session(session)
         return len(expired)
 
-    def _takeover_requested(self, session_id: str) -> None:
-        try:
-            self._handovers.put_nowait(session_id)
-        except asyncio.QueueFull:
-            log.warning("too many handovers pending; %s is not handed over", session_id)
-
     async def handovers(self) -> None:
         """Hand sessions over to the nodes that resume them, until cancelled."""
         while True:
-            session = self.sessions.get(await self._handovers.get())
+            session = self.sessions.get(await self.handovers_requested.next())
             if session is None:
                 continue
             try:

@@ -51,7 +51,7 @@ class GatewayMetrics:
         self.frames_out: dict[str, int] = {}
         registry.register(_Counts(FRAMES_IN, "Frames received", self.frames_in))
         registry.register(_Counts(FRAMES_OUT, "Frames queued to clients", self.frames_out))
-        # Sockets refused per connection cap, counted by ``gateway.admission.Admission``.
+        # Sockets refused per connection cap, counted by ``gateway.connection.admission.Admission``.
         self.refused: dict[str, int] = {}
         registry.register(
             _Counts(CONNECTIONS_REFUSED, "Sockets refused by a connection cap", self.refused, "cap")

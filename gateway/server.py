@@ -13,7 +13,7 @@ drains: stop accepting, flush every client and close it with 1012, wait up to
 drains too if ``serve`` never ran. The ports (cache, pubsub, events) must be
 open for the whole life of the gateway; the caller owns them.
 
-Admission: an address over a per-address cap (``gateway.admission``) gets
+Admission: an address over a per-address cap (``gateway.connection.admission``) gets
 HTTP 429 at the handshake; past ``ws_max_connections`` open sockets (or
 while draining) a new socket is closed at once with 1013. With
 ``ws_allowed_origins`` set, a browser ``Origin`` outside the list gets HTTP
@@ -35,18 +35,18 @@ from prometheus_client import CollectorRegistry
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
 
-from gateway.admission import Admission
-from gateway.chatrooms import ChatRooms
-from gateway.fanout import Fanout
-from gateway.hub import Hub, SyncAppearOffline
+from gateway.chat.fanout import Fanout
+from gateway.chat.presence import Presence
+from gateway.chat.rooms import ChatRooms
+from gateway.chat.roomstate import SharedRooms
+from gateway.connection.admission import Admission
+from gateway.connection.connection import Connection, GatewayConnection, peer_address
+from gateway.hub import Handovers, Hub, SyncAppearOffline
 from gateway.metrics import GatewayMetrics
-from gateway.presence import Presence
-from gateway.race_matcher import RatingSource
-from gateway.races import Races, TournamentSource
-from gateway.roomstate import SharedRooms
-from gateway.session import Connection, GatewayConnection, peer_address
-from gateway.sessions import SessionRegistry
-from gateway.store import SessionStore
+from gateway.races.matcher import RatingSource
+from gateway.races.service import Races, TournamentSource
+from gateway.sessions.session import SessionRegistry
+from gateway.sessions.store import SessionStore
 from typogram import proxies
 from typogram.codes import CloseCode
 from typogram.ports import Cache, EventLog, PubSub
@@ -86,11 +86,23 @@ class Gateway:
             replay_frames=settings.ws_replay_frames,
             replay_bytes=settings.ws_replay_bytes,
         )
-        fanout = Fanout(pubsub, sessions)
+        handovers = Handovers()
+        fanout = Fanout(pubsub, sessions, handovers=handovers, latency=self.metrics.fanout_latency)
         self.node_id = uuid.uuid4().hex[:16]
         # Records outlive a detach by the resume window, plus heartbeats of slack.
         record_ttl = settings.ws_resume_window_s + settings.ws_heartbeat_s * 3
         presence_ttl = settings.ws_heartbeat_s * PRESENCE_TTL_HEARTBEATS
+        self.races = Races(
+            settings,
+            node_id=self.node_id,
+            cache=cache,
+            pubsub=pubsub,
+            events=events,
+            sessions=sessions,
+            clock=clock,
+            ratings=ratings,
+            tournaments=tournaments,
+        )
         self._hub = Hub(
             settings=settings,
             tokens=tokens,
@@ -130,7 +142,10 @@ class Gateway:
                 per_user=settings.ws_max_connections_per_user,
                 refused=self.metrics.refused,
             ),
+            handovers_requested=handovers,
+            races=self.races,
         )
+        fanout.moderation = self._hub.chat
         self.metrics.bind(
             connections=lambda: len(self._hub.connections),
             queued=self._hub.queued,
@@ -138,7 +153,6 @@ class Gateway:
             users=lambda: self._hub.sessions.users,
             rooms=self._hub.chat.online,
         )
-        fanout.on_latency = self.metrics.fanout_latency.observe
         caps = self._hub.admission
         self._trusted_proxies = proxies.trusted_networks(settings.trusted_proxies)
 
@@ -148,18 +162,6 @@ class Gateway:
             admission = caps
 
         self._connection_class: type[GatewayConnection] = Admitted
-        self.races = Races(
-            settings,
-            node_id=self.node_id,
-            cache=cache,
-            pubsub=pubsub,
-            events=events,
-            sessions=sessions,
-            clock=clock,
-            ratings=ratings,
-            tournaments=tournaments,
-        )
-        self._hub.races = self.races
         self._server: Server | None = None
         self._clock = clock
         self._drained = False
@@ -190,6 +192,11 @@ class Gateway:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.drain()
+
+    @property
+    def hub(self) -> Hub:
+        """The services every connection of this node is given."""
+        return self._hub
 
     @property
     def port(self) -> int:

@@ -7,12 +7,14 @@ the test says.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from gateway.race_engine import RaceEngine
-from gateway.race_members import Watchers
+from gateway.races.engine import RaceEngine
+from gateway.races.inbox import Command, Replies
+from gateway.races.members import Watchers
+from gateway.races.messages import Matched
 from tests.conftest import Clock, make_settings
 from typogram.adapters.memory_cache import MemoryCache
 from typogram.adapters.memory_events import InProcessEventLog
@@ -61,3 +63,38 @@ async def two_engines(
         finally:
             await a.stop(release=False)
             await b.stop(release=False)
+
+
+Serve = Callable[[str, Command], Awaitable[Replies | None]]
+Pushes = Callable[[str, str, bytes], None]
+
+
+async def not_owned(race_id: str, command: Command) -> Replies | None:
+    return None
+
+
+@dataclass
+class InboxHandlerFake:
+    """A ``RaceInbox``'s handler for tests: serves with ``serve``, hands pushes to
+    ``pushes`` when given, and records the owner notices it hears."""
+
+    serve: Serve = not_owned
+    pushes: Pushes | None = None
+    owners: list[tuple[str, str]] = field(default_factory=list)
+    matches: list[Matched] = field(default_factory=list)
+
+    async def serve_forwarded(self, race_id: str, command: Command) -> Replies | None:
+        return await self.serve(race_id, command)
+
+    async def matched(self, message: Matched) -> None:
+        self.matches.append(message)
+
+    def owner_moved(self, race_id: str, node: str) -> None:
+        self.owners.append((race_id, node))
+
+    def forwarded(self, race_id: str, node: str) -> None:
+        pass
+
+    def pushes_received(self, race_id: str, kind: str, push: bytes) -> None:
+        if self.pushes is not None:
+            self.pushes(race_id, kind, push)

@@ -29,7 +29,7 @@ class ErrorCode(StrEnum):
     PROVIDER_UNAVAILABLE = "provider_unavailable"
     # Staff tools (typogram.staff): logging in or refreshing while a ban is in force.
     BANNED = "banned"
-    # Connection caps (gateway.admission): a user's sockets after hello (close 4029).
+    # Connection caps (gateway.connection.admission): a user's sockets after hello (close 4029).
     TOO_MANY_CONNECTIONS = "too_many_connections"
     # E-mail (typogram.mail): a verification or reset link that is malformed, unknown,
     # of the other kind, expired or used (which, in ``fields.token``).

@@ -145,7 +145,7 @@ class Settings:
     gateway_chat_slow_mode_s: float = 0.0
     # chat.send requests one node works on at once; past it: ``unavailable`` at once.
     gateway_chat_max_inflight: int = 256
-    # -- chat moderation and connection caps (rooms/chat.py, gateway/admission.py) --
+    # -- chat moderation and connection caps (rooms/chat.py, gateway/connection/admission.py) --
     # Guests only read in system rooms (``lobby``, ``lobby:<lang>``, ``race:…``, ``tournament:…``).
     gateway_chat_guests_read_only: bool = False
     # A room's owner, appointed moderators, mutes and slow mode outlive its last member so long.
@@ -183,7 +183,7 @@ class Settings:
     typing_retention_days: int = 90
     # Archived keystroke analytics are kept this long, then ``typogram partitions`` deletes them.
     analytics_cold_days: int = 365
-    # -- races, matchmaking, tournaments (gateway/races.py, gateway/race_queues.py) --
+    # -- races, matchmaking, tournaments (gateway/races/service.py, gateway/races/queues.py) --
     race_tick_ms: int = 50
     race_max_players: int = 5
     race_words: int = 30

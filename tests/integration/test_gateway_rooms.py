@@ -6,7 +6,7 @@ import asyncio
 
 from prometheus_client import generate_latest
 
-from gateway.roomstate import SharedRooms
+from gateway.chat.roomstate import SharedRooms
 from rooms import chat
 from tests.integration.test_gateway import recv, send
 from tests.integration.test_gateway_resume import Nodes, _chat, _hello, _in_lobby, nodes

@@ -18,10 +18,10 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from gateway.race_matcher import Matchmaker
-from gateway.races import queue_from_settings
-from gateway.replay import ReplayBuffer
-from gateway.sessions import Session
+from gateway.races.matcher import Matchmaker
+from gateway.races.service import queue_from_settings
+from gateway.sessions.replay import ReplayBuffer
+from gateway.sessions.session import Session
 from tests.conftest import flush_cache
 from tests.conftest import register_user as register
 from typogram import keys, topics

@@ -12,7 +12,7 @@ import pytest
 from redis.exceptions import ReadOnlyError, ResponseError
 
 from bench.redis_failover import run_once, sentinel_settings
-from gateway.race_queues import RedisMatchQueue
+from gateway.races.queues import RedisMatchQueue
 from tests.clusters import RedisSentinelGroup
 from typogram.adapters.redis import RedisCache, RedisPubSub
 from typogram.adapters.redis_batch import CommandBatcher

@@ -1,4 +1,4 @@
-"""Connection caps as bookkeeping (``gateway.admission``), without sockets."""
+"""Connection caps as bookkeeping (``gateway.connection.admission``), without sockets."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.admission import Admission, Cap
+from gateway.connection.admission import Admission, Cap
 
 
 @dataclass

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from gateway.race_engine import RaceEngine
+from gateway.races.engine import RaceEngine
 from rooms.race_state import RaceConfig, RaceState
 from tests.conftest import Clock
 from tests.race_engines import two_engines

@@ -13,9 +13,9 @@ from collections.abc import AsyncIterator, Mapping
 
 import pytest
 
-from gateway import race_store
-from gateway.race_engine import RaceEngine
-from gateway.race_store import RaceStore
+from gateway.races import store as race_store
+from gateway.races.engine import RaceEngine
+from gateway.races.store import RaceStore
 from rooms import race
 from rooms.race_state import Phase, RaceState, decode
 from tests.conftest import Clock, make_settings
@@ -26,6 +26,16 @@ from typogram.adapters.memory_events import InProcessEventLog
 from typogram.adapters.memory_pubsub import MemoryPubSub
 
 LEASE_S = 3.0
+
+
+class Lost:
+    """Records the races a store gives up."""
+
+    def __init__(self) -> None:
+        self.races: list[str] = []
+
+    def given_up(self, race_id: str) -> None:
+        self.races.append(race_id)
 
 
 def lobby(race_id: str = "r1") -> RaceState:
@@ -44,10 +54,8 @@ async def stored(cache: MemoryCache, race_id: str = "r1") -> RaceState:
 async def test_an_owner_whose_lease_was_taken_writes_nothing_more() -> None:
     clock = Clock()
     async with MemoryCache(clock=clock) as cache:
-        lost: list[str] = []
-        old = RaceStore(
-            cache, node_id="a", state_ttl_s=60, lease_s=LEASE_S, clock=clock, on_lost=lost.append
-        )
+        lost = Lost()
+        old = RaceStore(cache, node_id="a", state_ttl_s=60, lease_s=LEASE_S, clock=clock, lost=lost)
         new = RaceStore(cache, node_id="b", state_ttl_s=60, lease_s=LEASE_S, clock=clock)
         state = lobby()
         assert await cache.set_if_absent(keys.race_owner("r1"), b"a", ttl=LEASE_S)
@@ -66,7 +74,7 @@ async def test_an_owner_whose_lease_was_taken_writes_nothing_more() -> None:
         assert await old.write_now(changed) is False
         assert await old.release(changed) is False
         assert await old.renew(["r1"]) == ["r1"]
-        assert lost == ["r1", "r1", "r1", "r1"] and old.lost == 4
+        assert lost.races == ["r1", "r1", "r1", "r1"] and old.lost == 4
 
         assert (await stored(cache)).phase is Phase.COUNTDOWN
         assert await cache.get(keys.race_owner("r1")) == b"b"

@@ -1,4 +1,4 @@
-"""``gateway.race_finish``: any finish log becomes a result on the server's clock or a
+"""``gateway.races.finish``: any finish log becomes a result on the server's clock or a
 ``bad_request``, never another exception, and the race core then takes or refuses it."""
 
 from __future__ import annotations
@@ -6,8 +6,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.race_commands import to_event
-from gateway.race_finish import limits, replayed
+from gateway.races.commands import to_event
+from gateway.races.finish import limits, replayed
 from rooms.race import Finish, Progress, RaceError, handle
 from tests.typing_logs import by_hand
 from tests.unit.test_race import GO, TEXT, running

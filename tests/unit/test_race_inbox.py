@@ -4,13 +4,14 @@ owner, a forwarded command never overtaking them, refusals reported, owner notic
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
-from typing import Any
+from collections.abc import AsyncIterator
 
 import pytest
 
-from gateway import race_inbox
-from gateway.race_inbox import Command, RaceInbox, Replies
+from gateway.races import inbox as race_inbox
+from gateway.races.inbox import Command, RaceInbox, Replies
+from gateway.races.messages import Answer
+from tests.race_engines import InboxHandlerFake
 from typogram import keys
 from typogram.adapters.memory_pubsub import MemoryPubSub
 from typogram.codes import ErrorCode
@@ -37,11 +38,10 @@ async def nodes() -> AsyncIterator[tuple[MemoryPubSub, Owner, RaceInbox, RaceInb
     async with MemoryPubSub() as pubsub:
         owner = Owner()
 
-        async def nothing(race_id: str, command: Command) -> Replies | None:
-            return None
-
-        a = RaceInbox(pubsub, node_id="a", timeout_s=1.0, serve=owner.serve)
-        b = RaceInbox(pubsub, node_id="b", timeout_s=1.0, serve=nothing)
+        a = RaceInbox(
+            pubsub, node_id="a", timeout_s=1.0, handler=InboxHandlerFake(serve=owner.serve)
+        )
+        b = RaceInbox(pubsub, node_id="b", timeout_s=1.0, handler=InboxHandlerFake())
         for inbox in (a, b):
             await inbox.open()
         async with asyncio.TaskGroup() as group:
@@ -59,7 +59,7 @@ async def test_quiet_commands_travel_in_one_batch_and_only_refusals_come_back(
     pubsub, owner, _, b = nodes
     messages: list[bytes] = []
     await pubsub.subscribe(keys.channel_race_node("a"), lambda _c, m: messages.append(m))
-    answers: list[Mapping[str, Any]] = []
+    answers: list[Answer] = []
     for pos in (2, 4, -1, 6):
         command = {"k": "progress", "user": "ada", "pos": pos, "errors": 0}
         b.send_quiet("a", "r1", command, answers.append)
@@ -69,8 +69,8 @@ async def test_quiet_commands_travel_in_one_batch_and_only_refusals_come_back(
     assert len(messages) == 1 and b.batches_sent == 1
     assert [c["pos"] for _, c in owner.served] == [2, 4, -1, 6]  # in order
     assert len(answers) == 2
-    assert answers[0]["error"] == [ErrorCode.BAD_REQUEST.value, "progress never goes backwards"]
-    assert answers[1].get("moved")  # r9 is not owned there
+    assert answers[0].error == (ErrorCode.BAD_REQUEST.value, "progress never goes backwards")
+    assert answers[1].moved  # r9 is not owned there
     assert b.quiet_pending == 0  # the owner settled the batch: no callback held until timeout
 
 
@@ -94,7 +94,7 @@ async def test_a_forwarded_command_goes_after_the_quiet_ones_it_follows(
     progress = {"k": "progress", "user": "ada", "pos": 118, "errors": 0}
     b.send_quiet("a", "r1", progress, lambda answer: None)
     answer = await b.forward("a", "r1", {"k": "finish", "user": "ada", "keys": []})
-    assert answer["replies"] == [["race.finished", {"race": "r1"}]]
+    assert answer.replies == [("race.finished", {"race": "r1"})]
     assert [c["k"] for _, c in owner.served] == ["progress", "finish"]
 
 
@@ -103,22 +103,24 @@ async def test_a_full_outbox_refuses_at_once(
 ) -> None:
     _, owner, _, b = nodes
     monkeypatch.setattr(race_inbox, "OUTBOX_SIZE", 2)
-    answers: list[Mapping[str, Any]] = []
+    answers: list[Answer] = []
     for pos in (2, 4, 6):
         b.send_quiet(
             "a", "r1", {"k": "progress", "user": "u", "pos": pos, "errors": 0}, answers.append
         )
-    assert [a["error"][0] for a in answers] == [ErrorCode.UNAVAILABLE.value]
+    assert [a.error and a.error[0] for a in answers] == [ErrorCode.UNAVAILABLE.value]
     await asyncio.sleep(race_inbox.BATCH_WINDOW_S * 4)
     assert [c["pos"] for _, c in owner.served] == [2, 4]
 
 
-async def test_owner_notices_reach_the_other_nodes_only(
-    nodes: tuple[MemoryPubSub, Owner, RaceInbox, RaceInbox],
-) -> None:
-    _, _, a, b = nodes
-    heard: dict[str, list[tuple[str, str]]] = {"a": [], "b": []}
-    a.on_owner = lambda race_id, node: heard["a"].append((race_id, node))
-    b.on_owner = lambda race_id, node: heard["b"].append((race_id, node))
-    await a.announce_owner("r7")
-    assert heard == {"a": [], "b": [("r7", "a")]}
+async def test_owner_notices_reach_the_other_nodes_only() -> None:
+    async with MemoryPubSub() as pubsub:
+        heard = {"a": InboxHandlerFake(), "b": InboxHandlerFake()}
+        a = RaceInbox(pubsub, node_id="a", timeout_s=1.0, handler=heard["a"])
+        b = RaceInbox(pubsub, node_id="b", timeout_s=1.0, handler=heard["b"])
+        for inbox in (a, b):
+            await inbox.open()
+        await a.announce_owner("r7")
+        assert (heard["a"].owners, heard["b"].owners) == ([], [("r7", "a")])
+        for inbox in (a, b):
+            await inbox.close()

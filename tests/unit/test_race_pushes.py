@@ -1,4 +1,4 @@
-"""Owner-local delivery of race pushes (``gateway.race_pushes`` with ``gateway.race_members``).
+"""Owner-local delivery of race pushes (``gateway.races.pushes`` with ``gateway.races.members``).
 
 Two "nodes" share one in-memory pub/sub, each with its own ``Watchers``: the
 owner hands pushes to its own watchers directly (numbered per session), sends a
@@ -17,14 +17,14 @@ from typing import Any
 import orjson
 import pytest
 
-from gateway.race_inbox import Command, RaceInbox, Replies, pushes_message
-from gateway.race_members import Watchers
-from gateway.race_pushes import RacePushes
-from gateway.replay import ReplayBuffer
-from gateway.sessions import Session
+from gateway.races.inbox import RaceInbox, pushes_message
+from gateway.races.members import Watchers
+from gateway.races.pushes import RacePushes
+from gateway.sessions.replay import ReplayBuffer
+from gateway.sessions.session import Session
 from rooms.race_state import RaceConfig, RaceState
 from tests.conftest import Clock, until
-from tests.race_engines import two_engines
+from tests.race_engines import InboxHandlerFake, two_engines
 from typogram import keys
 from typogram.adapters.memory_pubsub import MemoryPubSub
 from typogram.protocol import Push, push_payload
@@ -66,14 +66,11 @@ async def pubsub() -> AsyncIterator[MemoryPubSub]:
         yield bus
 
 
-async def nothing(race_id: str, command: Command) -> Replies | None:
-    return None
-
-
 async def inbox_of(pubsub: MemoryPubSub, node: str, watchers: Watchers) -> RaceInbox:
     """Node ``node``'s race inbox, handing ``pushes`` messages to its watchers."""
     pushes = RacePushes(pubsub, node_id=node, local=watchers)
-    inbox = RaceInbox(pubsub, node_id=node, timeout_s=1.0, serve=nothing, on_pushes=pushes.received)
+    handler = InboxHandlerFake(pushes=pushes.received)
+    inbox = RaceInbox(pubsub, node_id=node, timeout_s=1.0, handler=handler)
     await inbox.open()
     return inbox
 

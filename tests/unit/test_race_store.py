@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from gateway import race_store
-from gateway.race_store import RaceStore
+from gateway.races import store as race_store
+from gateway.races.store import RaceStore
 from rooms import race
 from rooms.race_state import RaceState, decode
 from tests.conftest import Clock

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 import pytest
 
-from gateway.race_inbox import Replies
-from gateway.race_store import RaceStore
-from gateway.race_ticker import RaceTicker
+from gateway.races.inbox import Replies
+from gateway.races.store import RaceStore
+from gateway.races.ticker import RaceTicker
 from rooms import race
 from rooms.race_state import RaceConfig, RaceState
 from tests.conftest import Clock, until
@@ -21,6 +22,16 @@ from typogram.adapters.memory_pubsub import MemoryPubSub
 
 T0 = 1_000_000.0  # seconds
 GO_MS = int(T0 * 1000) + 1_000
+
+
+@dataclass
+class Effects:
+    """The engine's side of a ticker: records the effects it is asked to carry out."""
+
+    later: list[tuple[str, race.Effect]]
+
+    async def carry_out(self, race_id: str, effect: race.Effect, replies: Replies) -> None:
+        self.later.append((race_id, effect))
 
 
 def running(race_id: str) -> RaceState:
@@ -38,9 +49,6 @@ async def test_idle_races_are_not_ticked_until_something_is_due(
     owned = {"r1": running("r1"), "r2": running("r2")}
     later: list[tuple[str, race.Effect]] = []
 
-    async def carry_out(race_id: str, effect: race.Effect, replies: Replies) -> None:
-        later.append((race_id, effect))
-
     ticks: list[str] = []
     real_handle = race.handle
 
@@ -57,7 +65,7 @@ async def test_idle_races_are_not_ticked_until_something_is_due(
         )
         store = RaceStore(cache, node_id="n1", state_ttl_s=60, lease_s=3, clock=clock)
         ticker = RaceTicker(
-            tick_ms=50, owned=owned, store=store, pubsub=pubsub, clock=clock, carry_out=carry_out
+            tick_ms=50, owned=owned, store=store, pubsub=pubsub, clock=clock, effects=Effects(later)
         )
         part = {"r1", "r2"}
 
@@ -108,11 +116,8 @@ def counted_ticker(
 ) -> tuple[RaceTicker, list[int]]:
     """A 10 ms ticker whose slices are counted (the size of each) as they run."""
 
-    async def carry_out(race_id: str, effect: race.Effect, replies: Replies) -> None:
-        pass
-
     ticker = RaceTicker(
-        tick_ms=10, owned=owned, store=store, pubsub=pubsub, clock=clock, carry_out=carry_out
+        tick_ms=10, owned=owned, store=store, pubsub=pubsub, clock=clock, effects=Effects([])
     )
     slices: list[int] = []
     real_tick = ticker._tick

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gateway.race_members import FINISHED_LINGER_S, Watchers
+from gateway.races.members import FINISHED_LINGER_S, Watchers
 from tests.unit.test_race_pushes import session
 from typogram import keys
 from typogram.adapters.memory_pubsub import MemoryPubSub

@@ -1,4 +1,4 @@
-"""``gateway.replay``: bounded replay with gap detection and room-push origins."""
+"""``gateway.sessions.replay``: bounded replay with gap detection and room-push origins."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.replay import ReplayBuffer
+from gateway.sessions.replay import ReplayBuffer
 
 
 def test_after_returns_what_was_missed_or_none_for_a_gap() -> None:

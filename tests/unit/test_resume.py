@@ -1,4 +1,4 @@
-"""``gateway.resume``: rebuilding a session another node owned, from its cursor record.
+"""``gateway.sessions.resume``: rebuilding a session another node owned, from its cursor record.
 
 No network: the cache is ``MemoryCache``, the "old node" is a plain ``Session``
 whose record ``SessionStore.stop`` writes, and the resuming node's hub is a
@@ -17,11 +17,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway.chatrooms import ChatRooms
-from gateway.replay import ReplayBuffer
-from gateway.resume import Plan, _rebuilt_frames, take_over
-from gateway.sessions import Session, SessionRegistry, Watermark
-from gateway.store import SessionRecord, SessionStore
+from gateway.chat.rooms import ChatRooms
+from gateway.sessions.replay import ReplayBuffer
+from gateway.sessions.resume import Plan, _rebuilt_frames, take_over
+from gateway.sessions.session import Session, SessionRegistry, Watermark
+from gateway.sessions.store import SessionRecord, SessionStore
 from typogram import keys
 from typogram.adapters.memory import MemoryCache
 from typogram.protocol import Push, Resume, numbered_payload, parse_push, push_payload

@@ -1,10 +1,10 @@
-"""``gateway.sendqueue``: bounded, lazily allocated, closes with or without a flush."""
+"""``gateway.connection.sendqueue``: bounded, lazily allocated, closes with or without a flush."""
 
 from __future__ import annotations
 
 import pytest
 
-from gateway.sendqueue import SendQueue
+from gateway.connection.sendqueue import SendQueue
 
 
 def test_frames_come_out_in_order_and_the_limit_refuses_overflow() -> None:

@@ -1,12 +1,12 @@
-"""``gateway.sessions``: watermarks and what ``Session.deliver`` numbers and sends."""
+"""``gateway.sessions.session``: watermarks and what ``Session.deliver`` numbers and sends."""
 
 from __future__ import annotations
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.replay import ReplayBuffer
-from gateway.sessions import Session, Watermark
+from gateway.sessions.replay import ReplayBuffer
+from gateway.sessions.session import Session, Watermark
 from typogram.protocol import Push, push_payload
 from typogram.tokens import Claims, TokenType
 

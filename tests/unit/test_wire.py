@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from websockets.frames import Frame, Opcode
 
-from gateway.wire import text_frame, text_header
+from gateway.connection.wire import text_frame, text_header
 
 
 def _reference(payload: bytes) -> bytes:

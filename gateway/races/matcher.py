@@ -25,9 +25,10 @@ import uuid
 from collections.abc import Callable
 from typing import Protocol
 
-from gateway.race_engine import RaceEngine
-from gateway.race_queues import MatchQueue, QueuedTicket
-from gateway.sessions import Session
+from gateway.races.engine import RaceEngine
+from gateway.races.messages import Matched
+from gateway.races.queues import MatchQueue, QueuedTicket
+from gateway.sessions.session import Session
 from matchmaking.policy import MatchPolicy, MatchTicket, match
 from rooms import race
 from rooms.race_state import RaceConfig, RaceState
@@ -200,11 +201,7 @@ class Matchmaker:
                 "text": text,
                 "start_at": state.start_at_ms,
             }
-            message = {
-                "t": "matched",
-                "user": entry.ticket.user_id,
-                "race": race_id,
-                "payload": push_payload("match.found", data).decode(),
-            }
+            payload = push_payload("match.found", data).decode()
+            message = Matched(entry.ticket.user_id, race_id, payload)
             self._engine.watched_from(race_id, entry.node)  # it will watch: publish to it
             await self._engine.send_to_node(entry.node, message)

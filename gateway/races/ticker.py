@@ -6,7 +6,7 @@ split into ``SLICES`` fixed slices and one slice is handled every
 tick. Only races that changed produce a ``race.state``; each goes to this
 node's watchers at once and, for the other nodes that watch, into the
 slice's one ``publish_many`` (one message per node,
-``gateway.race_pushes``), queued without waiting for Redis. The write-behind
+``gateway.races.pushes``), queued without waiting for Redis. The write-behind
 of changed states (``RaceStore.flush``, once per tick) runs in a task of its
 own. Nothing the loop waits on for Redis holds the next slice back: when it
 did, one slow round trip under load (a write-behind of hundreds of states)
@@ -28,12 +28,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import zlib
-from collections.abc import Awaitable, Callable
-from typing import Final
+from collections.abc import Callable
+from typing import Final, Protocol
 
-from gateway.race_inbox import Replies
-from gateway.race_pushes import RacePushes
-from gateway.race_store import RaceStore
+from gateway.races.inbox import Replies
+from gateway.races.pushes import RacePushes
+from gateway.races.store import RaceStore
 from rooms import race
 from rooms.race_state import RaceState
 from typogram.ports import PubSub
@@ -42,7 +42,12 @@ log = logging.getLogger(__name__)
 
 SLICES: Final = 5
 MAX_BACKLOG: Final = 2_000  # PUBLISHes queued unanswered before the ticker waits for Redis
-CarryOut = Callable[[str, race.Effect, Replies], Awaitable[None]]
+
+
+class Effects(Protocol):
+    """Carries out a race's broadcast effects (``gateway.races.engine.RaceEngine``)."""
+
+    async def carry_out(self, race_id: str, effect: race.Effect, replies: Replies) -> None: ...
 
 
 class RaceTicker:
@@ -54,7 +59,7 @@ class RaceTicker:
         store: RaceStore,
         pubsub: PubSub,
         clock: Callable[[], float],
-        carry_out: CarryOut,
+        effects: Effects,
         pushes: RacePushes | None = None,
     ) -> None:
         self._tick_ms = tick_ms
@@ -62,7 +67,7 @@ class RaceTicker:
         self._store = store
         self._pushes = pushes if pushes is not None else RacePushes(pubsub, node_id="")
         self._clock = clock
-        self._carry_out = carry_out
+        self._effects = effects
         self._slices: list[set[str]] = [set() for _ in range(SLICES)]
         self._idle: dict[str, tuple[RaceState, int | None]] = {}  # race -> (last ticked, due)
         self._wake = asyncio.Event()  # set while a race may be owned: a node with none sleeps
@@ -166,4 +171,4 @@ class RaceTicker:
             self._store.mark(race_id)
         self._pushes.publish_soon(pushes)  # and the snapshots queued per watching node
         for race_id, effect in later:
-            await self._carry_out(race_id, effect, [])
+            await self._effects.carry_out(race_id, effect, [])

@@ -2,21 +2,21 @@
 
 The owner encodes each ``Broadcast`` once (``push_payload``) and
 
-1. hands it to this node's watchers (``gateway.race_members.Watchers.deliver``):
+1. hands it to this node's watchers (``gateway.races.members.Watchers.deliver``):
    no Redis round trip and no second parse for them -- local sessions get it
    before the owner even writes to Redis (what comes back from Redis for a
    race the node owns is dropped there);
 2. sends it to the other nodes that watch the race. A ``race.state`` goes to
    each such node's race inbox (``keys.channel_race_node``), the snapshots of
    one tick slice together in ONE ``pushes`` message per node
-   (``gateway.race_inbox.pushes_message``): one PUBLISH and one pub/sub
+   (``gateway.races.inbox.pushes_message``): one PUBLISH and one pub/sub
    delivery per node and slice instead of one per race. It goes nowhere
    when no other node watches. Other pushes (the countdown, the result:
    rare) are PUBLISHed on the race's channel ``ch:race:{id}``, which every
    node watching the race subscribes to.
 
 Which other nodes watch (``watched_from``): a node subscribes to the channel
-of a race it does not own only in two ways (``gateway.races``): before it
+of a race it does not own only in two ways (``gateway.races.service``): before it
 forwards a command for the race to the owner, or when the owner's matchmaker
 sends it a ``match.found`` for the race. So the owner learns of every
 watching node before that node needs a push: from the sender of each
@@ -50,8 +50,8 @@ from collections import deque
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
-from gateway.race_inbox import pushes_message
-from gateway.race_members import Watchers
+from gateway.races.inbox import pushes_message
+from gateway.races.members import Watchers
 from typogram import keys
 from typogram.ports import PubSub
 from typogram.protocol import Push, push_payload

@@ -2,7 +2,7 @@
 
 One ``ChatRoomState`` per room with local members; it is dropped when the
 last local member leaves. Members across nodes, moderators, mutes and slow
-mode are shared through the cache (``gateway.roomstate``); messages and
+mode are shared through the cache (``gateway.chat.roomstate``); messages and
 presence reach every node through the room channel. History (the last ``gateway_chat_history``
 messages, each ``b"<n> " + message`` with its room push number) lives in the cache
 under ``keys.room_history`` and every message goes to the ``chat-messages`` topic.
@@ -36,9 +36,9 @@ from typing import Any
 
 import orjson
 
-from gateway.fanout import Fanout
-from gateway.roomstate import Moderation, SharedRooms
-from gateway.sessions import Session, Watermark
+from gateway.chat.fanout import Fanout
+from gateway.chat.roomstate import Moderation, SharedRooms
+from gateway.sessions.session import Session, Watermark
 from rooms import chat
 from typogram import keys
 from typogram.codes import ErrorCode

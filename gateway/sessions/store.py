@@ -7,7 +7,7 @@ that owner still collects pushes (``live``), when, and the ``tail``: for the
 newest frames, which room push each one was (room index, push number; ``-1``
 for a frame that is not a room push). Frames themselves are never written:
 another node rebuilds room pushes from the rooms' push logs
-(``gateway.resume``).
+(``gateway.sessions.resume``).
 
 Cadence: a record is written when something about the session changes that
 a resume needs (start, rooms, status, detach), every heartbeat while
@@ -32,7 +32,7 @@ from typing import Any, Final
 
 import msgspec
 
-from gateway.sessions import Session, Watermark
+from gateway.sessions.session import Session, Watermark
 from typogram import keys
 from typogram.ports import Cache
 

@@ -3,19 +3,19 @@
 Authority: one node owns a race. It holds the ``RaceState`` in memory, is
 the only writer of ``race:{id}:state`` and the only one calling
 ``rooms.race.handle`` for it. Progress, connection changes and ticks are
-written behind, each changed race at most every ``race_store.WRITE_EVERY_S``
-(200 ms), in one fenced script per tick (``gateway.race_store``: a takeover
+written behind, each changed race at most every ``store.WRITE_EVERY_S``
+(200 ms), in one fenced script per tick (``gateway.races.store``: a takeover
 loses at most that much of them); an acknowledged join, leave, start or
 finish is written before its reply.
 Ownership is a lease, ``race:{id}:owner`` = node id with a ``race_lease_s``
 TTL, all of a node's leases renewed in one round trip every third of it (a
 failed round is retried after ``RENEW_RETRY_S``, doubling up to the period);
 the race also sits in ``race:active`` scored by lease expiry. Every state
-write and renewal is fenced by the lease (``gateway.race_store``): it lands
+write and renewal is fenced by the lease (``gateway.races.store``): it lands
 only while the lease still names this node.
 
 Forwarding: an event for a race owned elsewhere goes to the owner's inbox
-(``gateway.race_inbox``) as a small JSON command with a request id. A
+(``gateway.races.inbox``) as a small JSON command with a request id. A
 caller that passes ``on_error`` (``race.progress``, connection changes)
 does not wait: the owner answers only a failure, which ``on_error``
 reports later; such quiet commands travel in one batch per owner node every
@@ -27,7 +27,7 @@ only by adoption, and an adopting node announces itself to every node
 (``RaceInbox.announce_owner``), so a remembered owner is replaced at once; a
 ``moved`` answer or a timeout forgets it; the time limit only bounds the
 damage of a lost notice. Commands carry the raw keystroke log; the owner
-replays it (``gateway.race_finish``).
+replays it (``gateway.races.finish``).
 
 Failover: every node scans ``race:active`` each lease period; a race whose
 lease has lapsed is adopted by whichever node wins ``set_if_absent`` on the
@@ -40,12 +40,12 @@ loop stalled, Redis failed) drops the race at once, publishing and writing
 nothing more for it; a command it was applying then goes to the new owner.
 
 Ticking: every ``race_tick_ms`` each owned race gets a ``Tick``, in slices
-spread over the tick (``gateway.race_ticker``). ``StartTimer`` effects need
+spread over the tick (``gateway.races.ticker``). ``StartTimer`` effects need
 nothing: ticks run the clock.
 
 Pushes: the owner delivers its races' pushes to this node's watchers itself
 and sends them to the other nodes only as far as they watch, the snapshots
-of a tick slice in one message per node (``gateway.race_pushes``); it learns
+of a tick slice in one message per node (``gateway.races.pushes``); it learns
 which nodes watch from the commands they forward (``RaceInbox.on_forwarded``)
 and the matches it sends (``watched_from``).
 """
@@ -55,17 +55,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
-from gateway.race_commands import read_only, to_event
-from gateway.race_finish import limits
-from gateway.race_inbox import Command, OnMatched, RaceInbox, Replies
-from gateway.race_members import Watchers
-from gateway.race_pushes import RacePushes
-from gateway.race_store import RaceStore
-from gateway.race_ticker import RaceTicker
+from gateway.races.commands import read_only, to_event
+from gateway.races.finish import limits
+from gateway.races.inbox import Command, RaceInbox, Replies
+from gateway.races.members import Watchers
+from gateway.races.messages import Answer, InboxMessage, Matched
+from gateway.races.pushes import RacePushes
+from gateway.races.store import RaceStore
+from gateway.races.ticker import RaceTicker
 from rooms import race
 from rooms.race_state import Phase, RaceState, decode, score_wire
 from typogram import keys, topics
@@ -84,6 +85,16 @@ OnFinished = Callable[[RaceState], Any]
 OnError = Callable[[AppError], None]
 
 
+class RaceOutcomes(Protocol):
+    """Told what the engine decided for the node's players (``gateway.races.service.Races``)."""
+
+    async def race_finished(self, state: RaceState) -> None:
+        """A race this node owned ended: release its players."""
+
+    async def player_matched(self, message: Matched) -> None:
+        """A ``matched`` notice from the node that started a player's race."""
+
+
 class RaceEngine:
     def __init__(
         self,
@@ -94,8 +105,7 @@ class RaceEngine:
         pubsub: PubSub,
         events: EventLog,
         clock: Callable[[], float],
-        on_finished: Callable[[RaceState], Any] | None = None,
-        on_matched: OnMatched | None = None,
+        outcomes: RaceOutcomes | None = None,
         local: Watchers | None = None,
     ) -> None:
         """``local``: this node's watchers, handed the pushes of the races it owns
@@ -114,7 +124,7 @@ class RaceEngine:
             state_ttl_s=settings.race_time_limit_ms / 1000 + settings.race_finished_ttl_s,
             lease_s=settings.race_lease_s,
             clock=clock,
-            on_lost=self._given_up,
+            lost=self,
         )
         self._pushes = RacePushes(pubsub, node_id=node_id, local=local)
         self._ticker = RaceTicker(
@@ -123,20 +133,16 @@ class RaceEngine:
             store=self._store,
             pubsub=pubsub,
             clock=clock,
-            carry_out=self._carry_out,
+            effects=self,
             pushes=self._pushes,
         )
         self._owners: dict[str, tuple[str, float]] = {}  # race -> (node, trusted until)
-        self._on_finished = on_finished
+        self._outcomes = outcomes
         self._inbox = RaceInbox(
             pubsub,
             node_id=node_id,
             timeout_s=settings.race_forward_timeout_s,
-            serve=self._serve_forwarded,
-            on_matched=on_matched,
-            on_owner=self._owner_changed,
-            on_forwarded=self._pushes.watched_from,
-            on_pushes=self._pushes.received,
+            handler=self,
         )
         self._background: set[asyncio.Task[None]] = set()
         self.halted = False
@@ -216,7 +222,7 @@ class RaceEngine:
         expiry = self._clock() + self._s.race_lease_s
         await self._cache.zadd(keys.races_active(), {state.race_id: expiry})
         for effect in effects:
-            await self._carry_out(state.race_id, effect, replies)
+            await self.carry_out(state.race_id, effect, replies)
         return self._owned.get(state.race_id, state), replies
 
     async def apply(
@@ -254,14 +260,14 @@ class RaceEngine:
             except AppError:
                 self._owners.pop(race_id, None)
                 raise
-            if answer.get("moved"):
+            if answer.moved:
                 self._owners.pop(race_id, None)
                 await asyncio.sleep(0.05)
                 continue
-            if "error" in answer:
-                code, message = answer["error"]
+            if answer.error is not None:
+                code, message = answer.error
                 raise AppError(ErrorCode(code), message)
-            return [(str(t), d) for t, d in answer["replies"]]
+            return [(str(t), d) for t, d in answer.replies or []]
         raise AppError(ErrorCode.UNAVAILABLE, "the race is changing hands; retry")
 
     async def progress(
@@ -310,7 +316,7 @@ class RaceEngine:
     async def _carry_out_all(self, race_id: str, effects: list[race.Effect]) -> None:
         try:
             for effect in effects:
-                await self._carry_out(race_id, effect, [])
+                await self.carry_out(race_id, effect, [])
         except Exception:
             log.exception("race %s: carrying out a report's effects failed", race_id)
 
@@ -344,17 +350,29 @@ class RaceEngine:
         self._owners[race_id] = (raw.decode(), now + OWNER_CACHE_S)
         return raw.decode()
 
-    def _owner_changed(self, race_id: str, node: str) -> None:
+    # -- the inbox's handler (``InboxHandler``) --------------------------------------
+
+    async def matched(self, message: Matched) -> None:
+        if self._outcomes is not None:
+            await self._outcomes.player_matched(message)
+
+    def forwarded(self, race_id: str, node: str) -> None:
+        self._pushes.watched_from(race_id, node)
+
+    def pushes_received(self, race_id: str, kind: str, push: bytes) -> None:
+        self._pushes.received(race_id, kind, push)
+
+    def owner_moved(self, race_id: str, node: str) -> None:
         """Another node adopted ``race_id``: forward to it from now on (if we forward at all)."""
         if race_id in self._owners:
             self._owners[race_id] = (node, self._clock() + OWNER_CACHE_S)
 
-    def _quiet(self, race_id: str, answer: Mapping[str, Any], on_error: OnError) -> None:
+    def _quiet(self, race_id: str, answer: Answer, on_error: OnError) -> None:
         """A quiet command failed or found the race moved (dropped: the next one retries)."""
-        if answer.get("moved"):
+        if answer.moved:
             self._owners.pop(race_id, None)
-        elif "error" in answer:
-            code, message = answer["error"]
+        elif answer.error is not None:
+            code, message = answer.error
             on_error(AppError(ErrorCode(code), message))
 
     async def load(self, race_id: str) -> RaceState | None:
@@ -381,10 +399,10 @@ class RaceEngine:
         elif new.seq != state.seq and not await self._store.write_now(new):
             return None
         for effect in effects:
-            await self._carry_out(race_id, effect, replies)
+            await self.carry_out(race_id, effect, replies)
         return replies
 
-    async def _serve_forwarded(self, race_id: str, command: Command) -> Replies | None:
+    async def serve_forwarded(self, race_id: str, command: Command) -> Replies | None:
         """A command another node forwarded; ``None`` when the race is not owned here."""
         state = self._owned.get(race_id)
         if state is None:
@@ -393,11 +411,11 @@ class RaceEngine:
             event = to_event(state, command, self._limits, self._now_ms())
             assert isinstance(event, race.Progress)
             for effect in self._progress_here(race_id, state, event):
-                await self._carry_out(race_id, effect, [])
+                await self.carry_out(race_id, effect, [])
             return []
         return await self._apply_local(race_id, command)
 
-    async def send_to_node(self, node: str, message: Mapping[str, Any]) -> None:
+    async def send_to_node(self, node: str, message: InboxMessage) -> None:
         await self._inbox.send_to_node(node, message)
 
     def _read_only(self, state: RaceState, command: Command) -> Replies:
@@ -405,7 +423,7 @@ class RaceEngine:
 
     # -- effects ----------------------------------------------------------------------------
 
-    async def _carry_out(self, race_id: str, effect: race.Effect, replies: Replies) -> None:
+    async def carry_out(self, race_id: str, effect: race.Effect, replies: Replies) -> None:
         if race_id not in self._owned and not isinstance(effect, race.Reply):
             return  # given up meanwhile (its lease was taken): the new owner speaks for it
         match effect:
@@ -456,8 +474,8 @@ class RaceEngine:
         if not held:
             return  # taken since ``hold``: the events above carry a stable id, so no harm
         await self._cache.zrem(keys.races_active(), race_id)
-        if self._on_finished is not None:
-            await self._on_finished(state)
+        if self._outcomes is not None:
+            await self._outcomes.race_finished(state)
 
     # -- ownership ---------------------------------------------------------------------------
 
@@ -466,7 +484,7 @@ class RaceEngine:
         self._pushes.track(state.race_id, adopted=adopted)
         self._ticker.add(state.race_id)
 
-    def _given_up(self, race_id: str) -> None:
+    def given_up(self, race_id: str) -> None:
         """The store found this race's lease held by no one or by another node: drop it."""
         self._disown(race_id)
         self._owners.pop(race_id, None)

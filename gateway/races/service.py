@@ -3,29 +3,29 @@
 
 Pieces:
 
-* ``gateway.race_engine.RaceEngine`` -- the races this node owns. Authority,
+* ``gateway.races.engine.RaceEngine`` -- the races this node owns. Authority,
   forwarding and failover are described there; in short: one owner per race
   holding a lease ``race:{id}:owner`` (``race_lease_s``, all renewed in one
   fenced script every third of it), state in ``race:{id}:state`` written behind
   and only while the lease is held,
-  every changed race at most every 200 ms (``gateway.race_store``), events from other
+  every changed race at most every 200 ms (``gateway.races.store``), events from other
   nodes forwarded to the owner's inbox channel ``ch:race-node:{node}``
-  (``gateway.race_inbox``) and answered there (``race.progress`` is
+  (``gateway.races.inbox``) and answered there (``race.progress`` is
   fire-and-forget: only a refusal is answered), lapsed leases adopted by
   any node from ``race:active``; every owned race ticked in slices spread
-  over ``race_tick_ms`` (``gateway.race_ticker``).
-* ``gateway.race_matcher.Matchmaker`` -- tickets in ``race:matchmaking:{difficulty}:{lang}``
-  queues (``gateway.race_queues``), a matcher loop on every node, atomic takes.
-* ``gateway.race_members.Watchers`` -- local sessions per race channel
+  over ``race_tick_ms`` (``gateway.races.ticker``).
+* ``gateway.races.matcher.Matchmaker`` -- tickets in ``race:matchmaking:{difficulty}:{lang}``
+  queues (``gateway.races.queues``), a matcher loop on every node, atomic takes.
+* ``gateway.races.members.Watchers`` -- local sessions per race channel
   (``ch:race:{id}``) and tournament channel (``ch:tournament:{id}``), each
   push numbered per session. The pushes of a race this node owns come
-  straight from its engine (``gateway.race_pushes``: encoded once, no Redis
+  straight from its engine (``gateway.races.pushes``: encoded once, no Redis
   round trip); those of races owned elsewhere through Redis: snapshots in one
   message per tick slice on this node's race inbox, sent only to nodes that
   watch the race, the rest on the race channel, parsed once per node.
 
 A player is in one queue or one race at a time (``race:player:{user}``,
-see ``gateway.race_queues``); a race's players are released when it ends.
+see ``gateway.races.queues``); a race's players are released when it ends.
 
 Sessions: a session joins a race's channel when it creates or joins it, when
 ``match.found`` reaches it, or on its first race message (so a session
@@ -48,12 +48,13 @@ from collections.abc import Callable, Mapping
 from contextlib import AsyncExitStack
 from typing import Any, Final, Protocol
 
-from gateway.race_engine import RaceEngine
-from gateway.race_inbox import Command
-from gateway.race_matcher import Matchmaker, RatingSource, marker_ttl, race_config, race_text
-from gateway.race_members import Watchers
-from gateway.race_queues import MatchQueue, MemoryMatchQueue, RedisMatchQueue
-from gateway.sessions import Session, SessionRegistry
+from gateway.races.engine import RaceEngine
+from gateway.races.inbox import Command
+from gateway.races.matcher import Matchmaker, RatingSource, marker_ttl, race_config, race_text
+from gateway.races.members import Watchers
+from gateway.races.messages import Matched
+from gateway.races.queues import MatchQueue, MemoryMatchQueue, RedisMatchQueue
+from gateway.sessions.session import Session, SessionRegistry
 from rooms import race, tournament
 from rooms.race_state import RaceState
 from typogram import boards, keys
@@ -138,8 +139,7 @@ class Races:
             pubsub=pubsub,
             events=events,
             clock=clock,
-            on_finished=self._finished,
-            on_matched=self._matched,
+            outcomes=self,
             local=self.watchers,
         )
         self.matcher = Matchmaker(
@@ -369,15 +369,15 @@ class Races:
 
     # -- callbacks from the engine ---------------------------------------------------------
 
-    async def _finished(self, state: RaceState) -> None:
+    async def race_finished(self, state: RaceState) -> None:
         for user_id in state.racers:
             await self._queue.release(user_id, state.race_id)
         if state.code:
             await self._cache.delete(keys.race_code(state.code))
 
-    async def _matched(self, message: Mapping[str, Any]) -> None:
-        user_id, race_id = str(message["user"]), str(message["race"])
-        payload = str(message["payload"]).encode()
+    async def player_matched(self, message: Matched) -> None:
+        user_id, race_id = message.user, message.race
+        payload = message.payload.encode()
         sessions = [s for s in self._sessions.of_user(user_id) if not s.ended]
         if not sessions:  # the player moved on: try wherever they are now
             await self._pubsub.publish(keys.channel_user(user_id), payload)

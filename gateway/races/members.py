@@ -6,7 +6,7 @@ watches it (``add`` returns once subscribed: a caller that then forwards a
 command to the race's owner is subscribed before the owner hears of it).
 A race's pushes reach the watchers in one of three ways:
 
-* **from this node** -- the node owns the race: ``gateway.race_pushes`` encodes
+* **from this node** -- the node owns the race: ``gateway.races.pushes`` encodes
   each push once and hands it to ``deliver`` (no Redis round trip, no
   re-parse). The engine says which races it owns (``own`` / ``disown``); what
   still arrives from Redis for them (the owner's own countdown or result,
@@ -14,7 +14,7 @@ A race's pushes reach the watchers in one of three ways:
   ``receive``: the owner's copy is authoritative and already delivered;
 * **in a ``pushes`` message** on this node's race inbox -- an owner elsewhere
   that knows this node watches sends it each tick slice's snapshots in one
-  message (``gateway.race_pushes``), handed to ``receive``;
+  message (``gateway.races.pushes``), handed to ``receive``;
 * **on the race channel** -- everything else from an owner elsewhere, parsed
   once per node into a ``Push``.
 
@@ -34,7 +34,7 @@ import time
 from collections.abc import Callable
 from typing import Final
 
-from gateway.sessions import Session
+from gateway.sessions.session import Session
 from typogram.ports import Listener, PubSub
 from typogram.protocol import ProtocolError, Push, parse_push
 

@@ -23,7 +23,7 @@ Fencing: every write of ``race:{id}:state`` lands only while
 (``Cache.write_held``): a node whose lease lapsed (a stalled loop, Redis
 failing) and was adopted elsewhere can no longer overwrite the adopter's
 state. A race found not held -- taken by another node, or lapsed and not
-yet adopted -- is given up: it leaves the store and ``on_lost`` tells the
+yet adopted -- is given up: it leaves the store and ``LostRaces.given_up`` tells the
 engine, which drops it without writing or publishing anything more for it.
 Its last unwritten changes are lost, as on a crash (see above).
 
@@ -39,7 +39,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterable, Mapping
-from typing import Final
+from typing import Final, Protocol
 
 from rooms.race_state import RaceState, encode
 from typogram import keys
@@ -48,7 +48,12 @@ from typogram.ports import Cache
 log = logging.getLogger(__name__)
 
 WRITE_EVERY_S: Final = 0.2  # a dirty race is written at most this often (write-behind)
-OnLost = Callable[[str], None]
+
+
+class LostRaces(Protocol):
+    """Told of a race given up (``gateway.races.engine.RaceEngine``)."""
+
+    def given_up(self, race_id: str) -> None: ...
 
 
 class RaceStore:
@@ -60,14 +65,14 @@ class RaceStore:
         state_ttl_s: float,
         lease_s: float,
         clock: Callable[[], float],
-        on_lost: OnLost | None = None,
+        lost: LostRaces | None = None,
     ) -> None:
         self._cache = cache
         self._node = node_id.encode()
         self._state_ttl = state_ttl_s
         self._lease = lease_s
         self._clock = clock
-        self._on_lost = on_lost
+        self._losses = lost
         self._dirty: set[str] = set()
         self._written: dict[str, int] = {}  # race -> seq last written
         self._written_at: dict[str, float] = {}  # race -> clock() of that write
@@ -93,8 +98,8 @@ class RaceStore:
             log.warning("race %s is no longer owned here: dropped", race_id)
             self.forget(race_id)
             self.lost += 1
-            if self._on_lost is not None:
-                self._on_lost(race_id)
+            if self._losses is not None:
+                self._losses.given_up(race_id)
         return races
 
     async def flush(self, owned: Mapping[str, RaceState]) -> int:

@@ -11,7 +11,7 @@ bounded: past the limit the oldest detached one expires first.
 Frames never leave the node: the replay buffer remembers which of them were
 room pushes (room and push number), and the ``SessionStore`` writes only a
 small cursor record (last seq, per-room watermarks, that origin index) at a
-slow cadence, so another node can resume the session (``gateway.resume``)
+slow cadence, so another node can resume the session (``gateway.sessions.resume``)
 by rebuilding room pushes from the rooms' push logs. Per room the session
 keeps a ``Watermark`` of the room push numbers it has received: the resuming
 node fills what came after it from the room's push log, or sees a gap.
@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Iterable, Iterator
 from typing import Final, Protocol
 
-from gateway.replay import ReplayBuffer
+from gateway.sessions.replay import ReplayBuffer
 from rooms.chat import User
 from typogram.protocol import Push, Resume
 from typogram.tokens import Claims

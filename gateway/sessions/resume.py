@@ -25,19 +25,58 @@ makes it ``resumed: false`` with fresh ``room.joined`` snapshots instead.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Final
+from typing import Final, Protocol
 
-from gateway.sessions import Session, Watermark
-from gateway.store import SessionRecord
+from gateway.sessions.session import Session, SessionRegistry, Watermark
+from gateway.sessions.store import SessionRecord, SessionStore
 from typogram.protocol import Push, Resume
+from typogram.settings import Settings
 from typogram.tokens import Claims
-
-if TYPE_CHECKING:
-    from gateway.hub import Hub
 
 TAKEOVER_WAIT_S: Final = 2.0
 TAKEOVER_POLL_S: Final = 0.02
+
+
+class UserChannels(Protocol):
+    """The user channels on pub/sub (``gateway.chat.fanout.Fanout``)."""
+
+    async def request_takeover(self, user_id: str, session_id: str) -> None: ...
+
+    async def watch_user(self, user_id: str) -> None: ...
+
+
+class RoomLogs(Protocol):
+    """The chat rooms' push logs (``gateway.chat.rooms.ChatRooms``)."""
+
+    async def restore(self, session: Session, room: str) -> None: ...
+
+    async def pushes_after(self, room: str, mark: Watermark) -> list[Push] | None: ...
+
+    async def logged(self, room: str, numbers: set[int]) -> dict[int, Push] | None: ...
+
+
+class Node(Protocol):
+    """What resuming needs of this node (the ``gateway.hub.Hub`` is one)."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def sessions(self) -> SessionRegistry: ...
+
+    @property
+    def store(self) -> SessionStore: ...
+
+    @property
+    def fanout(self) -> UserChannels: ...
+
+    @property
+    def chat(self) -> RoomLogs: ...
+
+    @property
+    def clock(self) -> Callable[[], float]: ...
 
 
 @dataclass
@@ -58,7 +97,7 @@ class Plan:
         session.release(self.skip)
 
 
-async def take_over(hub: Hub, resume: Resume, claims: Claims, *, address: str = "") -> Plan | None:
+async def take_over(hub: Node, resume: Resume, claims: Claims, *, address: str = "") -> Plan | None:
     """A plan to resume a session this node does not hold; ``None``: start a new one.
     ``address``: the resuming socket's client address (a guest's mutes bind to it)."""
     store = hub.store
@@ -93,7 +132,7 @@ async def take_over(hub: Hub, resume: Resume, claims: Claims, *, address: str = 
     return plan
 
 
-async def _stopped(hub: Hub, record: SessionRecord) -> SessionRecord | None:
+async def _stopped(hub: Node, record: SessionRecord) -> SessionRecord | None:
     """Wait for the owner to write the session as stopped (or to die)."""
     store, deadline = hub.store, hub.clock() + TAKEOVER_WAIT_S
     while hub.clock() < deadline:
@@ -107,7 +146,7 @@ async def _stopped(hub: Hub, record: SessionRecord) -> SessionRecord | None:
 
 
 def _rebuild(
-    hub: Hub, record: SessionRecord, claims: Claims, frames: list[Frame], seen: int
+    hub: Node, record: SessionRecord, claims: Claims, frames: list[Frame], seen: int
 ) -> Session:
     session = hub.sessions.create(claims, record.id)
     session.held = []
@@ -128,7 +167,7 @@ def _rebuild(
 Frame = tuple[int, bytes, tuple[str, int]]
 
 
-async def _rebuilt_frames(hub: Hub, record: SessionRecord, seen: int) -> list[Frame] | None:
+async def _rebuilt_frames(hub: Node, record: SessionRecord, seen: int) -> list[Frame] | None:
     """Frames after ``seen`` up to the record's seq, from the room logs; ``None``: a gap."""
     if seen > record.seq:
         return None  # the client saw frames written after the last cursor

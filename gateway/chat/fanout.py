@@ -8,11 +8,11 @@ deliver in the same order. A payload is parsed once per node into a
 ``Push`` (encoded once); each recipient only gets its sequence number
 appended.
 
-User channels also carry control messages: ``{"t": "revoke", "d":
-{"version": N}}`` or ``{"t": "revoke", "d": {"sid": S}}`` ends every local
-session whose token is older than N or of login session S (close 4001,
-``typogram.revocation.RevokeNotice``); ``{"t": "takeover", "d": {"session": ID}}`` asks the node
-holding that session to hand it over to the node a client resumed on.
+User channels also carry control messages between nodes, typed in
+``gateway.chat.control`` and decoded by their tag: ``revoke`` ends every
+local session whose token the notice covers (close 4001,
+``typogram.revocation.RevokeNotice``); ``takeover`` asks the node holding a
+session to hand it over to the node a client resumed on.
 
 Room pushes carry their number in the room (``Push.number``): sessions keep
 a watermark per room, which a resume on another node starts from.
@@ -24,23 +24,49 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 import orjson
 
-from gateway.sessions import Session, SessionRegistry
+from gateway.chat.control import CONTROL_TYPES, Revoke, Takeover, decode_control, takeover
+from gateway.sessions.session import Session, SessionRegistry
 from typogram import keys
 from typogram.codes import CloseCode
 from typogram.ports import Listener, PubSub
 from typogram.protocol import ProtocolError, parse_push
-from typogram.revocation import decode_notice
+from typogram.revocation import RevokeNotice
 
 log = logging.getLogger(__name__)
 
 
+class Handovers(Protocol):
+    """Told the id of a local session another node resumes (``gateway.hub.Handovers``)."""
+
+    def requested(self, session_id: str) -> None: ...
+
+
+class ModerationListener(Protocol):
+    """Told the data of every ``room.moderation`` push of a room (``ChatRooms``)."""
+
+    def moderated(self, room: str, data: Mapping[str, Any]) -> None: ...
+
+
+class LatencyObserver(Protocol):
+    """Told the seconds from publish to arrival here, once per push per node."""
+
+    def observe(self, amount: float) -> None: ...
+
+
 class Fanout:
-    def __init__(self, pubsub: PubSub, sessions: SessionRegistry) -> None:
+    def __init__(
+        self,
+        pubsub: PubSub,
+        sessions: SessionRegistry,
+        *,
+        handovers: Handovers | None = None,
+        latency: LatencyObserver | None = None,
+    ) -> None:
         self._pubsub = pubsub
         self._sessions = sessions
         self._rooms: dict[str, set[Session]] = {}
@@ -50,12 +76,11 @@ class Fanout:
         # One bound listener each, so unsubscribe hands back the very object.
         self._room_listener: Listener = self._on_room
         self._user_listener: Listener = self._on_user
-        # Called with a local session's id when another node resumes it.
-        self.on_takeover: Callable[[str], None] | None = None
-        # Called with a room and the data of every ``room.moderation`` push it gets.
-        self.on_moderation: Callable[[str, Any], None] | None = None
-        # Called with seconds from publish to arrival here, once per push per node.
-        self.on_latency: Callable[[float], None] | None = None
+        self._handovers = handovers
+        self._latency = latency
+        # The chat rooms, built on this fan-out, so told of it afterwards: the one
+        # object cycle of a node, closed by the composition root (``gateway.server``).
+        self.moderation: ModerationListener | None = None
 
     @property
     def rooms(self) -> int:
@@ -113,11 +138,11 @@ class Fanout:
         except ProtocolError as exc:
             log.warning("dropping malformed push on %s: %s", channel, exc.message)
             return
-        if push.sent_at and self.on_latency is not None:
-            self.on_latency(time.time() - push.sent_at)
-        if push.type == "room.moderation" and self.on_moderation is not None and room:
+        if push.sent_at and self._latency is not None:
+            self._latency.observe(time.time() - push.sent_at)
+        if push.type == "room.moderation" and self.moderation is not None and room:
             with contextlib.suppress(orjson.JSONDecodeError, KeyError, TypeError):
-                self.on_moderation(room, orjson.loads(payload)["d"])
+                self.moderation.moderated(room, orjson.loads(payload)["d"])
         for session in list(members):
             session.deliver(push, room)
 
@@ -126,40 +151,37 @@ class Fanout:
         if user_id is None:
             return
         sessions = self._sessions.of_user(user_id)
-        if payload.startswith(b'{"t":"takeover"'):
-            self._takeover(payload)
-            return
-        if payload.startswith(b'{"t":"revoke"'):
-            self._revoke(sessions, payload)
-            return
         try:
             push = parse_push(payload)
         except ProtocolError as exc:
             log.warning("dropping malformed push on %s: %s", channel, exc.message)
             return
+        if push.type in CONTROL_TYPES:
+            self._control(sessions, payload)
+            return
         for session in sessions:
             session.deliver(push)
 
     async def request_takeover(self, user_id: str, session_id: str) -> None:
-        """Ask whichever node holds ``session_id`` to hand it over (see ``gateway.resume``)."""
-        message = orjson.dumps({"t": "takeover", "d": {"session": session_id}})
-        await self._pubsub.publish(keys.channel_user(user_id), message)
+        """Ask whichever node holds ``session_id`` to hand it over
+        (see ``gateway.sessions.resume``)."""
+        await self._pubsub.publish(keys.channel_user(user_id), takeover(session_id))
 
-    def _takeover(self, payload: bytes) -> None:
+    def _control(self, sessions: list[Session], payload: bytes) -> None:
         try:
-            session_id = str(orjson.loads(payload)["d"]["session"])
-        except (orjson.JSONDecodeError, KeyError, TypeError):
-            log.warning("dropping malformed takeover: %r", payload[:200])
-            return
-        if self._sessions.get(session_id) is not None and self.on_takeover is not None:
-            self.on_takeover(session_id)
-
-    def _revoke(self, sessions: list[Session], payload: bytes) -> None:
-        try:
-            notice = decode_notice(payload)
+            message = decode_control(payload)
         except ValueError:
-            log.warning("dropping malformed revoke: %r", payload[:200])
+            log.warning("dropping malformed control message: %r", payload[:200])
             return
+        match message:
+            case Takeover(d=request):
+                session_id = request.session
+                if self._sessions.get(session_id) is not None and self._handovers is not None:
+                    self._handovers.requested(session_id)
+            case Revoke(d=notice):
+                self._revoke(sessions, notice)
+
+    def _revoke(self, sessions: list[Session], notice: RevokeNotice) -> None:
         reason = f"token revoked: {notice.reason}" if notice.reason else "token revoked"
         for session in sessions:
             if notice.covers(session.claims):

@@ -1,7 +1,8 @@
 """A node's race inbox: commands forwarded between nodes, their answers, match notices.
 
 Every node subscribes to its own inbox channel (``keys.channel_race_node(node)``).
-Six kinds of small JSON messages arrive there:
+Six kinds of small JSON messages arrive there, typed in ``gateway.races.messages``
+(one tagged union, decoded once by its ``t``; anything else is dropped whole):
 
 * ``apply`` -- another node got a command for a race this node owns. The
   inbox hands it to ``serve`` (the engine applies it locally) and answers on
@@ -26,19 +27,19 @@ Six kinds of small JSON messages arrive there:
   waiting ``forward`` call, matched by request id. ``settled`` -- the
   requests of a served ``batch``: their callbacks are dropped.
 * ``matched`` -- a matchmaker on some node started a race for a player
-  queued here; ``on_matched`` delivers ``match.found`` to the player.
+  queued here; ``InboxHandler.matched`` delivers ``match.found`` to the player.
 * ``pushes`` -- the ``race.state`` snapshots of one tick slice of an owner's
   races that this node watches, ``[race, type, push]`` each, in one message
-  (``pushes_message``; see ``gateway.race_pushes``): handed to ``on_pushes``
+  (``pushes_message``; see ``gateway.races.pushes``): handed to ``InboxHandler.pushes_received``
   at once, in order.
 
-Before serving an ``apply`` or ``batch`` command, ``on_forwarded(race,
+Before serving an ``apply`` or ``batch`` command, ``InboxHandler.forwarded(race,
 sender)`` tells the owner which node sent it: that node watches the race
-(``gateway.race_pushes`` sends a race's snapshots only to the nodes that watch it).
+(``gateway.races.pushes`` sends a race's snapshots only to the nodes that watch it).
 
 Every node also listens on the shared channel ``keys.channel_race_nodes()``
 for ``owner`` notices: a node that adopts a race says so there
-(``announce_owner``) and ``on_owner`` lets the others update the owner they
+(``announce_owner``) and ``InboxHandler.owner_moved`` lets the others update the owner they
 remember at once, so they can trust a known owner for long instead of asking
 Redis for it again every second.
 
@@ -58,12 +59,23 @@ import logging
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Final
+from collections.abc import Callable, Mapping
+from typing import Any, Final, Protocol
 
-import msgspec
 import orjson
 
+from gateway.races import messages
+from gateway.races.messages import (
+    Answer,
+    Apply,
+    Batch,
+    InboxMessage,
+    Matched,
+    Owner,
+    Pushes,
+    Settled,
+    failed,
+)
 from typogram import keys
 from typogram.codes import ErrorCode
 from typogram.errors import AppError
@@ -77,13 +89,7 @@ OUTBOX_SIZE: Final = 4096  # quiet commands collected for the next batches, all 
 BATCH_WINDOW_S: Final = 0.005  # how long the first quiet command waits for others
 Command = Mapping[str, Any]
 Replies = list[tuple[str, Mapping[str, Any]]]
-Serve = Callable[[str, Command], Awaitable[Replies | None]]  # None: not owned here
-OnMatched = Callable[[Mapping[str, Any]], Awaitable[Any]]
-OnAnswer = Callable[[Mapping[str, Any]], None]  # a quiet command's error or ``moved``
-OnOwner = Callable[[str, str], None]  # (race, node) another node now owns the race
-OnForwarded = Callable[[str, str], None]  # (race, node) a node forwarded a command for it
-OnPushes = Callable[[str, str, bytes], None]  # (race, push type, encoded push)
-PUSHES: Final = b'{"t":"pushes",'
+OnAnswer = Callable[[Answer], None]  # a quiet command's error or ``moved``
 
 
 def pushes_message(entries: list[tuple[str, str, bytes]]) -> bytes:
@@ -92,11 +98,23 @@ def pushes_message(entries: list[tuple[str, str, bytes]]) -> bytes:
     return orjson.dumps({"t": "pushes", "p": batch})
 
 
-class _Pushes(msgspec.Struct):
-    p: list[tuple[str, str, msgspec.Raw]]
+class InboxHandler(Protocol):
+    """What a node does with its inbox's messages (``gateway.races.engine.RaceEngine``)."""
 
+    async def serve_forwarded(self, race_id: str, command: Command) -> Replies | None:
+        """Apply a command forwarded by another node; ``None``: not owned here."""
 
-_pushes = msgspec.json.Decoder(_Pushes)
+    async def matched(self, message: Matched) -> None:
+        """A ``matched`` notice: deliver ``match.found`` to the player."""
+
+    def owner_moved(self, race_id: str, node: str) -> None:
+        """Another node now owns the race."""
+
+    def forwarded(self, race_id: str, node: str) -> None:
+        """A node forwarded a command for the race (it watches the race)."""
+
+    def pushes_received(self, race_id: str, kind: str, push: bytes) -> None:
+        """One push of a ``pushes`` message (a race owned elsewhere)."""
 
 
 class RaceInbox:
@@ -106,23 +124,15 @@ class RaceInbox:
         *,
         node_id: str,
         timeout_s: float,
-        serve: Serve,
-        on_matched: OnMatched | None = None,
-        on_owner: OnOwner | None = None,
-        on_forwarded: OnForwarded | None = None,
-        on_pushes: OnPushes | None = None,
+        handler: InboxHandler,
     ) -> None:
         self._pubsub = pubsub
         self._node = node_id
         self._timeout = timeout_s
-        self._serve = serve
-        self.on_matched = on_matched
-        self.on_owner = on_owner
-        self.on_forwarded = on_forwarded
-        self.on_pushes = on_pushes
+        self._handler = handler
         self._pending: dict[str, asyncio.Future[Any]] = {}
         self._quiet: OrderedDict[str, tuple[float, OnAnswer]] = OrderedDict()
-        self._queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(INBOX_SIZE)
+        self._queue: asyncio.Queue[Apply | Batch | Matched] = asyncio.Queue(INBOX_SIZE)
         self._subscribed = False
         self._outbox: dict[str, list[tuple[str, str, Command]]] = {}  # owner -> commands
         self._outbox_size = 0
@@ -152,24 +162,21 @@ class RaceInbox:
 
     async def announce_owner(self, race_id: str) -> None:
         """Tell every node that this node owns ``race_id`` now (after adopting it)."""
-        notice = {"t": "owner", "race": race_id, "node": self._node}
-        await self._pubsub.publish(keys.channel_race_nodes(), orjson.dumps(notice))
+        notice = Owner(race_id, self._node)
+        await self._pubsub.publish(keys.channel_race_nodes(), messages.encode(notice))
 
-    async def forward(self, owner: str, race_id: str, command: Command) -> dict[str, Any]:
+    async def forward(self, owner: str, race_id: str, command: Command) -> Answer:
         """Send ``command`` to the owner's inbox; its answer, or ``unavailable`` on timeout."""
         request = uuid.uuid4().hex
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
         self._pending[request] = future
-        message = {"t": "apply", "req": request, "from": self._node, "race": race_id}
+        message = Apply(request, self._node, race_id, dict(command))
         try:
             if owner in self._outbox:  # quiet commands for this owner go first
                 await self._send_batch(owner, self._take(owner))
-            await self._pubsub.publish(
-                keys.channel_race_node(owner), orjson.dumps({**message, "cmd": command})
-            )
+            await self._pubsub.publish(keys.channel_race_node(owner), messages.encode(message))
             async with asyncio.timeout(self._timeout):
-                answer: dict[str, Any] = await future
-                return answer
+                return await future
         except TimeoutError:
             raise AppError(ErrorCode.UNAVAILABLE, "the race's node did not answer; retry") from None
         finally:
@@ -178,10 +185,10 @@ class RaceInbox:
     def send_quiet(self, owner: str, race_id: str, command: Command, on_answer: OnAnswer) -> None:
         """Queue ``command`` for the owner's next batch; ``on_answer`` runs only if it fails
         or moved. Returns at once: the batch goes out within ``BATCH_WINDOW_S``."""
-        if self._outbox_size >= OUTBOX_SIZE:
-            on_answer({"error": [ErrorCode.UNAVAILABLE.value, "too many race commands queued"]})
-            return
         request = f"q{next(self._ids)}"
+        if self._outbox_size >= OUTBOX_SIZE:
+            on_answer(failed(request, ErrorCode.UNAVAILABLE.value, "too many race commands queued"))
+            return
         now = time.monotonic()
         while self._quiet:  # forget the oldest: expired, or over the bound
             _, (deadline, _) = next(iter(self._quiet.items()))
@@ -202,14 +209,14 @@ class RaceInbox:
         """One message with all of ``commands``; if it cannot be sent, each one fails."""
         if not commands:
             return
-        message = {"t": "batch", "from": self._node, "cmds": commands}
+        message = Batch(self._node, [(req, race_id, dict(cmd)) for req, race_id, cmd in commands])
         try:
-            await self._pubsub.publish(keys.channel_race_node(owner), orjson.dumps(message))
+            await self._pubsub.publish(keys.channel_race_node(owner), messages.encode(message))
         except Exception as exc:
             log.warning("race batch to %s not sent: %r", owner, exc)
-            failed = {"error": [ErrorCode.UNAVAILABLE.value, "the race's node is unreachable"]}
             for request, _, _ in commands:
-                self._resolve(request, failed)
+                unreachable = "the race's node is unreachable"
+                self._resolve(request, failed(request, ErrorCode.UNAVAILABLE.value, unreachable))
             return
         self.batches_sent += 1
 
@@ -222,45 +229,34 @@ class RaceInbox:
             for owner in list(self._outbox):
                 await self._send_batch(owner, self._take(owner))
 
-    async def send_to_node(self, node: str, message: Mapping[str, Any]) -> None:
-        await self._pubsub.publish(keys.channel_race_node(node), orjson.dumps(message))
+    async def send_to_node(self, node: str, message: InboxMessage) -> None:
+        await self._pubsub.publish(keys.channel_race_node(node), messages.encode(message))
 
     def _on_message(self, channel: str, payload: bytes) -> None:
-        if payload.startswith(PUSHES):
-            self._deliver_pushes(payload)
-            return
         try:
-            message = orjson.loads(payload)
-            kind = message["t"]
-        except (orjson.JSONDecodeError, KeyError, TypeError):
-            log.warning("dropping malformed race inbox message %r", payload[:200])
+            message = messages.decode(payload)  # validates every push as JSON, once
+        except ValueError as exc:
+            log.warning("dropping malformed race inbox message %r: %s", payload[:200], exc)
             return
-        if kind == "answer":
-            self._resolve(str(message.get("req")), message)
-            return
-        if kind == "settled":
-            self._settled(message.get("reqs"))
-            return
-        if kind == "owner":
-            node = str(message.get("node"))
-            if node != self._node and self.on_owner is not None:
-                self.on_owner(str(message.get("race")), node)
-            return
-        try:
-            self._queue.put_nowait(message)
-        except asyncio.QueueFull:
-            log.warning("race inbox full; dropping a %s", kind)
+        match message:
+            case Pushes():
+                self._deliver_pushes(message)
+            case Answer():
+                self._resolve(message.req, message)
+            case Settled():
+                self._settled(message.reqs)
+            case Owner(race=race_id, node=node):
+                if node != self._node:
+                    self._handler.owner_moved(race_id, node)
+            case Apply() | Batch() | Matched():
+                try:
+                    self._queue.put_nowait(message)
+                except asyncio.QueueFull:
+                    log.warning("race inbox full; dropping a %s", type(message).__name__.lower())
 
-    def _deliver_pushes(self, payload: bytes) -> None:
-        try:
-            entries = _pushes.decode(payload).p  # validates every push as JSON, once
-        except (msgspec.DecodeError, RecursionError) as exc:
-            log.warning("dropping a malformed pushes message: %s", exc)
-            return
-        on_pushes = self.on_pushes
-        if on_pushes is None:
-            return
-        for race_id, kind, raw in entries:
+    def _deliver_pushes(self, message: Pushes) -> None:
+        on_pushes = self._handler.pushes_received
+        for race_id, kind, raw in message.p:
             push = bytes(raw)
             if not (push.startswith(b"{") and push.endswith(b"}")):
                 log.warning("dropping a push that is not an object on race %s", race_id)
@@ -270,17 +266,13 @@ class RaceInbox:
             except Exception:
                 log.exception("race push delivery failed")
 
-    def _settled(self, requests: object) -> None:
+    def _settled(self, requests: list[str]) -> None:
         """The owner served these quiet requests: any failure was answered before."""
-        if not isinstance(requests, list):
-            log.warning("dropping a malformed settled message")
-            return
         quiet = self._quiet
         for request in requests:
-            if isinstance(request, str):
-                quiet.pop(request, None)
+            quiet.pop(request, None)
 
-    def _resolve(self, request: str, answer: Mapping[str, Any]) -> None:
+    def _resolve(self, request: str, answer: Answer) -> None:
         """An answer to one of ours: wake its ``forward`` or run its ``on_answer``."""
         future = self._pending.get(request)
         if future is not None and not future.done():
@@ -302,38 +294,33 @@ class RaceInbox:
         while True:
             message = await self._queue.get()
             try:
-                kind = message["t"]
-                if kind == "batch":
-                    sender = str(message["from"])
-                    requests = []
-                    for request, race_id, command in message["cmds"]:
-                        await self._answer(sender, request, str(race_id), command, quiet=True)
-                        requests.append(request)
-                    await self.send_to_node(sender, {"t": "settled", "reqs": requests})
-                elif kind == "apply":
-                    sender, request = str(message["from"]), message["req"]
-                    quiet = bool(message.get("quiet"))
-                    await self._answer(sender, request, str(message["race"]), message["cmd"], quiet)
-                elif kind == "matched" and self.on_matched is not None:
-                    await self.on_matched(message)
+                match message:
+                    case Batch(sender=sender, cmds=commands):
+                        requests = []
+                        for request, race_id, command in commands:
+                            await self._answer(sender, request, race_id, command, quiet=True)
+                            requests.append(request)
+                        await self.send_to_node(sender, Settled(requests))
+                    case Apply(req=request, sender=sender, race=race_id, cmd=command, quiet=quiet):
+                        await self._answer(sender, request, race_id, command, quiet)
+                    case Matched():
+                        await self._handler.matched(message)
             except Exception:
                 log.exception("race inbox message failed")
 
     async def _answer(
-        self, sender: str, request: object, race_id: str, command: Command, quiet: bool
+        self, sender: str, request: str, race_id: str, command: Command, quiet: bool
     ) -> None:
-        answer: dict[str, Any] = {"t": "answer", "req": request}
-        if self.on_forwarded is not None:
-            self.on_forwarded(race_id, sender)
+        self._handler.forwarded(race_id, sender)
         try:
-            replies = await self._serve(race_id, command)
+            replies = await self._handler.serve_forwarded(race_id, command)
         except AppError as exc:
-            answer["error"] = [exc.code.value, exc.message]
+            answer = failed(request, exc.code.value, exc.message)
         else:
             if replies is None:
-                answer["moved"] = True
+                answer = Answer(request, moved=True)
             elif quiet:
                 return  # success needs no answer: the next race.state shows it
             else:
-                answer["replies"] = replies
+                answer = Answer(request, replies=[(kind, dict(data)) for kind, data in replies])
         await self.send_to_node(sender, answer)

@@ -8,13 +8,13 @@ ms): the finish's time runs from the race's start to then, so forwarding it
 to the owner costs the racer nothing. It also carries the racer's history as
 the taking node read it (``best``, ``record``: ``typogram.results.History``),
 for the anti-cheat history rules. ``to_event`` replays the log
-(``gateway.race_finish``), so only the owner pays for it.
+(``gateway.races.finish``), so only the owner pays for it.
 """
 
 from __future__ import annotations
 
-from gateway.race_finish import replayed
-from gateway.race_inbox import Command, Replies
+from gateway.races.finish import replayed
+from gateway.races.inbox import Command, Replies
 from rooms import race
 from rooms.race_state import RaceState
 from typogram import anticheat

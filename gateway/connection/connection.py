@@ -47,16 +47,16 @@ from websockets.exceptions import ConnectionClosed
 from websockets.frames import Frame, Opcode
 from websockets.protocol import Event, State
 
-from gateway.admission import Admission, Cap
-from gateway.chatrooms import Reply
+from gateway.chat.rooms import Reply
+from gateway.connection.admission import Admission, Cap
+from gateway.connection.ratelimit import Strikes, TokenBucket
+from gateway.connection.sendqueue import SendQueue
+from gateway.connection.wire import text_frame
 from gateway.dispatch import dispatch
 from gateway.hub import Hub
 from gateway.metrics import close_label
-from gateway.ratelimit import Strikes, TokenBucket
-from gateway.resume import take_over
-from gateway.sendqueue import SendQueue
-from gateway.sessions import Session
-from gateway.wire import text_frame
+from gateway.sessions.resume import take_over
+from gateway.sessions.session import Session
 from rooms.chat import RoomError
 from typogram.codes import CloseCode, ErrorCode
 from typogram.errors import AppError
@@ -100,7 +100,7 @@ class GatewayConnection(ServerConnection):
     """
 
     lane: Callable[[bytes | bytearray | memoryview], bool] | None = None
-    # The connection caps this socket counts in (``gateway.admission``), set on the
+    # The connection caps this socket counts in (``gateway.connection.admission``), set on the
     # gateway's own subclass (``Gateway``): sockets carry no attribute of their own for it.
     admission: Admission | None = None
 
@@ -177,7 +177,7 @@ class Connection:
 
         When nothing is queued and the socket keeps up, the frame is written into
         the transport at once, as ``websockets.broadcast`` does: no task switch, no
-        await; without extensions it is framed by ``gateway.wire`` rather than
+        await; without extensions it is framed by ``gateway.connection.wire`` rather than
         through the protocol object (a server frame is a header and the payload).
         Otherwise it waits in the bounded queue for the writer, which respects
         the socket's flow control.

@@ -3,7 +3,7 @@
 ``push`` never blocks and never grows the queue past its limit: it reports
 overflow and the caller closes the slow consumer (close 4008) instead.
 The queue holds no task and no event: the connection starts a writer task
-only while frames wait (see ``gateway.session``), which ``pop``s until the
+only while frames wait (see ``gateway.connection.connection``), which ``pop``s until the
 queue is empty. An idle connection's queue is two attributes; the deque is
 allocated with the first queued frame and freed when it empties.
 """

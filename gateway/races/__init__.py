@@ -1,0 +1,12 @@
+"""Races, matchmaking and tournament watching on a gateway node.
+
+Read ``service`` first (``Races``: the entry point the dispatcher calls, and
+how the pieces fit), then ``engine`` (the races this node owns) with
+``commands`` (client requests as forwardable commands), ``finish`` (replaying a
+keystroke log), ``inbox`` (messages between nodes, typed in ``messages``),
+``store`` (write-behind and leases), ``ticker`` (the tick loop) and ``pushes``
+(where an owned race's pushes go); then ``members`` (local watchers of race
+and tournament channels), ``matcher`` (matchmaking) and ``queues`` (the match
+queues, in memory or in Redis). The rules themselves live in ``rooms.race``
+and ``matchmaking``.
+"""

@@ -55,7 +55,7 @@ def inbox(backend: str, platform: Platform, request: pytest.FixtureRequest) -> I
                 return []
             box = mailbox.Maildir(path, factory=None, create=False)
             found = []
-            for key in box.keys():
+            for key in box.iterkeys():
                 parsed = message_from_bytes(box.get_bytes(key), policy=policy.default)
                 assert isinstance(parsed, EmailMessage)
                 found.append(parsed)
@@ -128,10 +128,10 @@ async def test_without_a_platform_language_mail_is_in_english(
     client: httpx.AsyncClient, inbox: Inbox, worker: None
 ) -> None:
     for name, header in (("ann", None), ("bob", "zh-CN, ja;q=0.8"), ("cyd", "fr;q=0")):
-        auth, user = await register(client, name, header)
+        _, user = await register(client, name, header)
         assert user["language"] == "en"
     # A platform language without a catalog is kept, and its mail reads in English.
-    auth, user = await register(client, "tom", "tr-TR")
+    _, user = await register(client, "tom", "tr-TR")
     assert user["language"] == "tr"
     mail = await arrived(inbox, "tom@example.com", 2)
     assert set(mail) == {"Welcome to Typogram, tom!", "Confirm your e-mail address"}

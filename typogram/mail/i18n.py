@@ -156,6 +156,11 @@ def template_catalog() -> Catalog:
 
 
 def _write(catalog: Catalog, path: Path) -> None:
+    language = catalog.locale.english_name if catalog.locale else "Every language"
+    catalog.header_comment = f"# {language}: the texts of Typogram's e-mail (docs/email.md)."
+    catalog.msgid_bugs_address = ""
+    catalog.last_translator = "Typogram"
+    catalog.language_team = "Typogram"
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("wb") as fp:
         write_po(fp, catalog, width=100, omit_header=False, include_lineno=False)

@@ -106,10 +106,14 @@ def read_catalog(language: str) -> Catalog:
         return read_po(fp, locale=language, domain=DOMAIN)
 
 
-@functools.cache
 def translations(language: str) -> gettext.NullTranslations:
     """Rule 2: the translations mail in ``language`` is written with."""
-    if mail_language(language) == SOURCE_LANGUAGE:
+    return _translations(mail_language(language))
+
+
+@functools.cache  # one entry per catalog language at most
+def _translations(language: str) -> gettext.NullTranslations:
+    if language == SOURCE_LANGUAGE:
         return gettext.NullTranslations()
     messages = {
         str(message.id): str(message.string)

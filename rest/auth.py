@@ -16,6 +16,7 @@ from typogram.codes import ErrorCode
 from typogram.errors import AppError
 from typogram.login_throttle import Decision, throttle_of, within_hourly_quota
 from typogram.mail.account_mail import create_account
+from typogram.mail.i18n import preferred_language
 from typogram.mail.services import account_mail_of
 from typogram.passwords import MAX_LENGTH, MIN_LENGTH, require_strong_password
 from typogram.revocation import RevokeReason
@@ -75,6 +76,8 @@ class PrivateUser(msgspec.Struct):
     referral_code: str
     created_at: int
     appear_offline: bool = False
+    # The language of the user's mail (one of ``typogram.texts.LANGUAGES``).
+    language: str = "en"
     # In ``users/me``, ``register`` and ``verify-email`` answers (``rest.account_mail``).
     email_verified: bool = False
 
@@ -145,7 +148,10 @@ async def register(request: Request, body: RegisterBody) -> Reply:
     )
     password_hash = await platform.passwords.hash(body.password)
     # A taken address answers as a free one does: its holder hears of it by e-mail.
-    user, taken = await create_account(platform.accounts, body.username, body.email, password_hash)
+    language = preferred_language(request.headers.get("accept-language")) or "en"
+    user, taken = await create_account(
+        platform.accounts, body.username, body.email, password_hash, language=language
+    )
     await platform.accounts.audit("register", "success", user_id=user.id, ip=client_ip(request))
     platform.metrics.auth_events.labels("register", "success").inc()
     await account_mail_of(platform).registered(user.id, body.email.lower(), taken=taken)

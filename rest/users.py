@@ -15,6 +15,7 @@ from typogram.accounts import User
 from typogram.codes import ErrorCode
 from typogram.errors import AppError
 from typogram.text_rules import visible_text_problem, whole
+from typogram.texts import LANGUAGES
 from typogram.tokens import Claims
 
 api = Api()
@@ -35,6 +36,8 @@ class ProfilePatch(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=Tru
     )
     # Appear offline to everyone on the gateway (``presence.query``).
     appear_offline: bool | msgspec.UnsetType = msgspec.UNSET
+    # The language of the user's mail: one of ``typogram.texts.LANGUAGES``.
+    language: Annotated[str, msgspec.Meta(max_length=16)] | msgspec.UnsetType = msgspec.UNSET
 
 
 class PublicUser(msgspec.Struct):
@@ -98,6 +101,8 @@ async def update_me(request: Request, body: ProfilePatch, claims: Claims) -> Rep
     }
     if "display_name" in changes and not changes["display_name"].strip():
         problems["display_name"] = "must show at least one visible character"
+    if "language" in changes and changes["language"] not in LANGUAGES:
+        problems["language"] = f"must be one of: {', '.join(LANGUAGES)}"
     if problems:
         raise AppError(ErrorCode.BAD_REQUEST, "text fields refused", fields=problems)
     platform = platform_of(request)

@@ -36,7 +36,14 @@ from typogram.ports import Cache
 from typogram.text_rules import username_key
 
 REFERRAL_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
-PROFILE_FIELDS = ("display_name", "bio", "keyboard_layout", "country", "appear_offline")
+PROFILE_FIELDS = (
+    "display_name",
+    "bio",
+    "keyboard_layout",
+    "country",
+    "appear_offline",
+    "language",
+)
 # A profile entry that says "written at <epoch seconds>" instead of holding a profile.
 WRITE_MARK = b"written:"
 
@@ -66,6 +73,7 @@ class User(msgspec.Struct, frozen=True, kw_only=True):
     created_at: int
     token_version: int = 0
     appear_offline: bool = False  # presence.query answers "offline" to everyone
+    language: str = "en"  # what mail to the user is written in (``typogram.mail.i18n``)
 
     def private(self) -> dict[str, Any]:
         """The owner's view: everything but secrets and the token version."""
@@ -133,7 +141,9 @@ class Accounts:
 
     # -- users -------------------------------------------------------------
 
-    async def create_user(self, username: str, email: str, password_hash: str) -> User:
+    async def create_user(
+        self, username: str, email: str, password_hash: str, *, language: str = "en"
+    ) -> User:
         """Insert a user; raises ``conflict`` naming the field already taken."""
         await self._refuse_taken(username, email)
         created = now_ms()
@@ -148,6 +158,7 @@ class Accounts:
                 "bio": "",
                 "keyboard_layout": "qwerty",
                 "country": "",
+                "language": language,
                 "role": "user",
                 "token_version": 0,
                 "referral_code": "".join(secrets.choice(REFERRAL_ALPHABET) for _ in range(8)),

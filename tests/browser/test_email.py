@@ -115,3 +115,22 @@ async def test_forgot_and_reset_the_password(pages: Pages, server: Server) -> No
     await page.fill("#reset-password input[name=password]", "yet another secret")
     await page.click("#reset-password button[type=submit]")
     await page.wait_for_selector("#reset-invalid:has-text('The link is used')")
+
+
+async def test_choose_the_language_of_mail_on_the_profile(pages: Pages, server: Server) -> None:
+    name = f"l_{uuid.uuid4().hex[:8]}"
+    page = await pages.open()
+    await sign_up(page, name)
+    await page.goto("/#/profile")
+    await page.wait_for_selector("#profile-language")
+    assert await page.input_value("#profile-language") == "en"
+    await page.select_option("#profile-language", "fr")
+    await page.click("#profile-form button[type=submit]")
+    await page.wait_for_selector(":text('Profile saved')")
+    await page.reload()
+    await page.wait_for_selector("#profile-language")
+    assert await page.input_value("#profile-language") == "fr"
+    await shoot(page, "email-language")
+    await page.click("#verify-resend")
+    text = await mail_for(server, f"{name}@example.com", "Confirmez votre adresse e-mail")
+    assert text.startswith(f"Bonjour {name},")

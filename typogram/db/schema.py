@@ -45,6 +45,8 @@ users = Table(
     Column("updated_at", BigInteger, nullable=False),
     # The user appears offline to everyone (``presence.query``); migration 0015.
     Column("appear_offline", SmallInteger, nullable=False, server_default="0"),
+    # The language the user's mail is written in (``typogram.mail.i18n``); migration 0017.
+    Column("language", String(8), nullable=False, server_default="en"),
     Index("ux_users_username_key", "username_key", unique=True),
     Index("ux_users_email", "email", unique=True),
     Index("ux_users_referral_code", "referral_code", unique=True),

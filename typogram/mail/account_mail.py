@@ -42,13 +42,14 @@ class Verification(StrEnum):
 
 
 async def create_account(
-    accounts: Accounts, username: str, email: str, password_hash: str
+    accounts: Accounts, username: str, email: str, password_hash: str, *, language: str = "en"
 ) -> tuple[User, bool]:
     """A new user, and whether another account holds ``email`` (then the user gets an
-    unclaimed address: ``typogram.mail.addresses`` rule 2). A taken username is refused
+    unclaimed address: ``typogram.mail.addresses`` rule 2), whose mail is written in
+    ``language``. A taken username is refused
     (409 naming only the username); a taken address never is."""
     try:
-        return await accounts.create_user(username, email, password_hash), False
+        return await accounts.create_user(username, email, password_hash, language=language), False
     except AppError as exc:
         fields = exc.fields or {}
         if exc.code is not ErrorCode.CONFLICT or "email" not in fields:
@@ -57,7 +58,8 @@ async def create_account(
             raise AppError(
                 ErrorCode.CONFLICT, exc.message, fields={"username": fields["username"]}
             ) from None
-    return await accounts.create_user(username, unclaimed(email.lower()), password_hash), True
+    address = unclaimed(email.lower())
+    return await accounts.create_user(username, address, password_hash, language=language), True
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,9 @@ Rules:
    while the user's preference for that category is on (``DEFAULTS`` until
    they choose), and carries ``List-Unsubscribe`` and
    ``List-Unsubscribe-Post`` (RFC 8058) for that category.
-3. ``params`` names what a producer must give; the templates use nothing
+3. A subject, like every text in the templates, is translated
+   (``typogram.mail.i18n``): ``_t`` marks it as one message.
+4. ``params`` names what a producer must give; the templates use nothing
    else, so a message missing one is malformed (it goes to the DLQ).
 """
 
@@ -42,10 +44,15 @@ DEFAULTS: dict[Category, bool] = {
 }
 
 
+def _t(source: str) -> str:
+    """A subject as a Jinja template whose words are one translatable message."""
+    return "{% trans %}" + source + "{% endtrans %}"
+
+
 @dataclass(frozen=True, slots=True)
 class Kind:
     name: str
-    subject: str  # a Jinja template; rendered as text, then flattened to one line
+    subject: str  # a Jinja template (``_t``); rendered as text, then flattened to one line
     category: Category | None  # None: a security message (rule 1)
     params: tuple[str, ...] = ()
 
@@ -57,44 +64,44 @@ class Kind:
 KINDS: dict[str, Kind] = {
     kind.name: kind
     for kind in (
-        Kind("welcome", "Welcome to Typogram, {{ name }}!", Category.ANNOUNCEMENTS),
-        Kind("verify_email", "Confirm your e-mail address", None, ("link",)),
-        Kind("email_taken", "Someone tried to use your address on Typogram", None, ("link",)),
-        Kind("password_reset", "Reset your Typogram password", None, ("link", "minutes")),
-        Kind("password_changed", "Your Typogram password was changed", None, ("link",)),
+        Kind("welcome", _t("Welcome to Typogram, {{ name }}!"), Category.ANNOUNCEMENTS),
+        Kind("verify_email", _t("Confirm your e-mail address"), None, ("link",)),
+        Kind("email_taken", _t("Someone tried to use your address on Typogram"), None, ("link",)),
+        Kind("password_reset", _t("Reset your Typogram password"), None, ("link", "minutes")),
+        Kind("password_changed", _t("Your Typogram password was changed"), None, ("link",)),
         Kind(
             "payment_receipt",
-            "Your Typogram receipt",
+            _t("Your Typogram receipt"),
             Category.BILLING,
             ("amount", "plan", "payment_id"),
         ),
         Kind(
             "subscription_renewed",
-            "Your Typogram subscription was renewed",
+            _t("Your Typogram subscription was renewed"),
             Category.BILLING,
             ("plan", "until"),
         ),
         Kind(
             "subscription_expired",
-            "Your Typogram subscription has ended",
+            _t("Your Typogram subscription has ended"),
             Category.BILLING,
             ("plan",),
         ),
         Kind(
             "achievement_unlocked",
-            "Achievement unlocked: {{ title }}",
+            _t("Achievement unlocked: {{ title }}"),
             Category.ACHIEVEMENTS,
             ("title", "description"),
         ),
         Kind(
             "streak_reminder",
-            "Keep your {{ days }}-day streak going",
+            _t("Keep your {{ days }}-day streak going"),
             Category.STREAK_REMINDERS,
             ("days",),
         ),
         Kind(
             "tournament_starting",
-            "{{ tournament }} starts soon",
+            _t("{{ tournament }} starts soon"),
             Category.TOURNAMENTS,
             ("tournament", "starts_at", "link"),
         ),

@@ -16,6 +16,8 @@ Rules:
    caused by one user and ``per_address`` to one address (a SHA-256 of it
    names the counter, never the address), whoever asks. Both counters move
    in one round trip; over either limit raises ``SendingLimited``.
+5. The event names the language the user chose for mail when it was
+   queued (``lang``); the worker writes the message in it.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from __future__ import annotations
 import hashlib
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,6 +57,8 @@ class Outbox:
     cache: Cache
     per_user: int
     per_address: int
+    # The language a user's mail is written in (``None``: English).
+    language_of: Callable[[str], Awaitable[str]] | None = None
 
     async def allow(self, user_id: str, address: str) -> None:
         """Rule 4: count one message for the user and the address, or raise."""
@@ -115,6 +119,7 @@ class Outbox:
             "to": to,
             "name": name,
             "params": dict(params or {}),
+            "lang": await self.language_of(user_id) if self.language_of else "en",
         }
         await self.events.publish(
             topics.EMAIL_SEND, Event(type=SEND_EVENT, data=data, key=user_id, id=message_id)

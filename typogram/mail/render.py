@@ -18,6 +18,11 @@ Rules:
 4. Non-security messages carry ``List-Unsubscribe`` (an ``https`` link for
    their category) and ``List-Unsubscribe-Post: List-Unsubscribe=One-Click``
    (RFC 8058); security messages carry neither.
+5. A letter is written in its ``language`` (``typogram.mail.i18n``): the
+   subject and every text of the templates are translated, the HTML part's
+   ``lang`` names the language used, and a language without a catalog (or a
+   string its catalog lacks) reads in English. A translated text is trusted
+   markup; the values placed into it are escaped as anywhere else.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from typing import Any
 
 import jinja2
 
+from typogram.mail import i18n
 from typogram.mail.catalog import kind_of
 from typogram.mail.port import PermanentMailError
 
@@ -57,26 +63,22 @@ class Letter:
     name: str
     params: Mapping[str, Any] = field(default_factory=dict)
     unsubscribe_url: str | None = None
+    language: str = i18n.SOURCE_LANGUAGE  # the user's; English where it has no catalog
 
 
 @functools.cache
-def _environments() -> tuple[jinja2.Environment, jinja2.Environment]:
-    """The text and the HTML environment, made once per process: each compiles a
-    template once and keeps it."""
-    loader = jinja2.PackageLoader("typogram.mail", "templates")
-    text = jinja2.Environment(
-        loader=loader,
-        autoescape=False,
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-    )
-    html = jinja2.Environment(loader=loader, autoescape=True, undefined=jinja2.StrictUndefined)
-    return text, html
+def _environments(language: str) -> tuple[jinja2.Environment, jinja2.Environment]:
+    """The text and the HTML environment for ``language`` (rule 5), made once per process:
+    each compiles a template once and keeps it."""
+    environments = (i18n.environment(autoescape=False), i18n.environment(autoescape=True))
+    for env in environments:
+        env.install_gettext_translations(i18n.translations(language))  # type: ignore[attr-defined]
+    return environments
 
 
 @functools.cache
-def _subject(source: str) -> jinja2.Template:
-    return _environments()[0].from_string(source)
+def _subject(language: str, source: str) -> jinja2.Template:
+    return _environments(language)[0].from_string(source)
 
 
 class Renderer:
@@ -86,7 +88,6 @@ class Renderer:
         self._sender = sender
         self._site_url = site_url
         self._domain = message_id_domain or parseaddr(sender)[1].rpartition("@")[2] or "localhost"
-        self._text, self._html = _environments()
 
     def message_id(self, message_id: str) -> str:
         return f"<{message_id}@{self._domain}>"
@@ -95,6 +96,8 @@ class Renderer:
         """The finished message; raises ``PermanentMailError`` for an address that cannot
         be written, ``jinja2.UndefinedError`` for a letter missing a value."""
         kind = kind_of(letter.kind)
+        language = i18n.mail_language(letter.language)
+        text_env, html_env = _environments(language)
         name = one_line(letter.name, NAME_MAX)
         unsubscribe = None if kind.security else letter.unsubscribe_url
         values = {
@@ -102,11 +105,12 @@ class Renderer:
             "name": name,
             "site_url": self._site_url,
             "unsubscribe_url": unsubscribe,
+            "lang": language,
         }
-        subject = one_line(_subject(kind.subject).render(values), SUBJECT_MAX)
+        subject = one_line(_subject(language, kind.subject).render(values), SUBJECT_MAX)
         values["subject"] = subject
-        text = self._text.get_template(f"{kind.name}.txt").render(values)
-        html = self._html.get_template(f"{kind.name}.html").render(values)
+        text = text_env.get_template(f"{kind.name}.txt").render(values)
+        html = html_env.get_template(f"{kind.name}.html").render(values)
         message = EmailMessage()
         try:
             message["To"] = Address(display_name=name, addr_spec=letter.to)

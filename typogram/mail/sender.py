@@ -50,6 +50,7 @@ class SendJob(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     to: str
     name: str
     params: dict[str, Any]
+    lang: str = "en"  # events queued before languages read in English
 
     @classmethod
     def of(cls, data: object) -> SendJob:
@@ -111,7 +112,9 @@ class Sender:
             unsubscribe = unsubscribe_url(
                 self.site_url, self.unsubscribe_secret, job.user_id, kind.category
             )
-        letter = Letter(job.message_id, job.kind, job.to, job.name, job.params, unsubscribe)
+        letter = Letter(
+            job.message_id, job.kind, job.to, job.name, job.params, unsubscribe, job.lang
+        )
         try:
             message = self.renderer.render(letter)
         except PermanentMailError as exc:

@@ -20,6 +20,12 @@ if TYPE_CHECKING:
 
 def outbox_of(platform: Platform) -> Outbox:
     settings = platform.settings
+    accounts = platform.accounts
+
+    async def language_of(user_id: str) -> str:
+        user = await accounts.get(user_id)
+        return user.language if user is not None else "en"
+
     return Outbox(
         EmailHistory(platform.db),
         Preferences(platform.db),
@@ -27,6 +33,7 @@ def outbox_of(platform: Platform) -> Outbox:
         platform.cache,
         per_user=settings.email_limit_per_user_per_hour,
         per_address=settings.email_limit_per_address_per_hour,
+        language_of=language_of,
     )
 
 

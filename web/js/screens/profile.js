@@ -5,6 +5,7 @@ import { authStore } from "../auth-store.js";
 import { getProfile, logoutAll, myCourses, myRaces, myResults, updateProfile, userStats } from "../api.js";
 import { wpmChart } from "../chart.js";
 import { field, formValues, h, replace } from "../dom.js";
+import { LANGUAGES } from "../languages.js";
 import { notify, notifyError } from "../notices.js";
 import { preferencesCard, verificationBanner } from "./account-mail.js";
 import { billingCard } from "./billing.js";
@@ -23,6 +24,8 @@ function guestView(view) {
 function profileForm(profile, onSaved) {
   const layout = h("select", { name: "keyboard_layout" },
     LAYOUTS.map((name) => h("option", { value: name, selected: name === profile.keyboard_layout }, name)));
+  const language = h("select", { name: "language", id: "profile-language" },
+    LANGUAGES.map(([code, label]) => h("option", { value: code, selected: code === profile.language }, label)));
   const form = h("form", { class: "card", id: "profile-form", "aria-label": "Edit profile" },
     h("h3", {}, "Edit profile"),
     field("Display name", h("input", { name: "display_name", value: profile.display_name, maxLength: 64, required: true })),
@@ -30,6 +33,8 @@ function profileForm(profile, onSaved) {
     field("Keyboard layout", layout),
     field("Country", h("input", { name: "country", value: profile.country, maxLength: 2, pattern: "[A-Za-z]{2}",
       placeholder: "e.g. DE", autocomplete: "country" }), "Two-letter ISO code, or empty"),
+    field("E-mail language", language,
+      "What our e-mails are written in; English where a language has no translation yet"),
     h("label", { class: "field inline" },
       h("input", { type: "checkbox", id: "appear-offline", checked: Boolean(profile.appear_offline) }),
       h("span", { class: "field-label" }, "Appear offline to everyone")),

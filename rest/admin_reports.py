@@ -107,30 +107,22 @@ async def _decide(
     return Reply({"report": report})
 
 
-@api.route(
-    "POST",
+@api.staff_decision(
     "/api/v1/admin/reports/{report_id}/resolve",
     summary="Resolve a report: it was right and staff acted on it (staff)",
-    tag="admin",
     body=ReportDecision,
     response=ReportDecided,
-    auth="user",
-    roles=STAFF,
     errors=(400, 401, 403, 404, 409, 429),
 )
 async def resolve(request: Request, body: ReportDecision, claims: Claims) -> Reply:
     return await _decide(request, body, claims, resolve=True)
 
 
-@api.route(
-    "POST",
+@api.staff_decision(
     "/api/v1/admin/reports/{report_id}/dismiss",
     summary="Dismiss a report: nothing to act on (staff)",
-    tag="admin",
     body=ReportDecision,
     response=ReportDecided,
-    auth="user",
-    roles=STAFF,
     errors=(400, 401, 403, 404, 409, 429),
 )
 async def dismiss(request: Request, body: ReportDecision, claims: Claims) -> Reply:

@@ -125,30 +125,22 @@ async def _decide(request: Request, body: Decision, claims: Claims, *, approve: 
     return Reply({"flag": flag})
 
 
-@api.route(
-    "POST",
+@api.staff_decision(
     "/api/v1/admin/flags/{flag_id}/approve",
     summary="Approve a flagged result: it counts as accepted, once (staff)",
-    tag="admin",
     body=Decision,
     response=Decided,
-    auth="user",
-    roles=STAFF,
     errors=(400, 401, 403, 404, 409, 429, 503),
 )
 async def approve(request: Request, body: Decision, claims: Claims) -> Reply:
     return await _decide(request, body, claims, approve=True)
 
 
-@api.route(
-    "POST",
+@api.staff_decision(
     "/api/v1/admin/flags/{flag_id}/reject",
     summary="Reject a flagged result: it stays off the boards (staff)",
-    tag="admin",
     body=Decision,
     response=Decided,
-    auth="user",
-    roles=STAFF,
     errors=(400, 401, 403, 404, 409, 429),
 )
 async def reject(request: Request, body: Decision, claims: Claims) -> Reply:

@@ -22,6 +22,7 @@ from starlette.routing import Route
 
 from typogram.codes import ErrorCode
 from typogram.errors import AppError
+from typogram.roles import STAFF
 
 AuthMode = Literal["user", "any"] | None
 Handler = Callable[..., Awaitable["Reply"]]
@@ -101,6 +102,28 @@ class Api:
             return handler
 
         return register
+
+    def staff_decision(
+        self,
+        path: str,
+        *,
+        summary: str,
+        body: type,
+        response: type,
+        errors: tuple[int, ...],
+    ) -> Callable[[Handler], Handler]:
+        """``POST path``: staff (``roles.STAFF``) decide on one item, with a note in ``body``."""
+        return self.route(
+            "POST",
+            path,
+            summary=summary,
+            tag="admin",
+            body=body,
+            response=response,
+            auth="user",
+            roles=STAFF,
+            errors=errors,
+        )
 
     def routes(self, authenticate: Callable[[Request, AuthMode], Awaitable[Any]]) -> list[Route]:
         return [

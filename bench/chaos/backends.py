@@ -15,9 +15,11 @@ and checks the invariants:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import tempfile
 import time
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +29,7 @@ from sqlalchemy import func, select
 from bench.chaos.outcome import Outcome, RestProbe
 from bench.chaos.stack import (
     REDIS_URL,
+    broker_stack,
     chaos_settings,
     cheap_passwords,
     fresh_database,
@@ -35,7 +38,7 @@ from bench.chaos.stack import (
     rest_client,
     typed_result,
 )
-from tests.clusters import KafkaBroker, MariaDBPair, RedisSentinelGroup
+from tests.clusters import MariaDBPair, RedisSentinelGroup
 from typogram.db.schema import test_results
 from typogram.platform import Platform, open_platform
 from typogram.settings import Settings
@@ -111,6 +114,31 @@ async def check_stored_once(outcome: Outcome, platform: Platform, accepted: list
     outcome.check(outcome.figures["doubled"] == 0, f"results stored twice: {doubled[:3]}")
 
 
+@contextlib.asynccontextmanager
+async def typing_on(settings: Settings, typists: int) -> AsyncIterator[tuple[Platform, Typing]]:
+    """The platform on ``settings`` with REST in process and ``typists`` new users to type."""
+    async with (
+        open_platform(settings, migrate=True, passwords=cheap_passwords()) as platform,
+        rest_client(platform) as client,
+    ):
+        yield platform, Typing(client, await register(client, typists))
+
+
+async def check_recovered(
+    outcome: Outcome,
+    platform: Platform,
+    typing: Typing,
+    recovered: float | None,
+    never: str,
+    outage: str = "the outage",
+) -> None:
+    """It came back (else ``never``), the outage answered 503, fast, and nothing was lost."""
+    outcome.check(recovered is not None, never)
+    outcome.check(typing.probe.statuses[503] > 0, f"{outage} was never seen (no 503)")
+    typing.probe.report_into(outcome, slow_limit_s=SLOW_LIMIT_S)
+    await check_stored_once(outcome, platform, typing.accepted)
+
+
 # -- MariaDB primary -----------------------------------------------------------------
 
 
@@ -134,11 +162,7 @@ async def database_restart(typists: int = 4, down_s: float = 3.0) -> Outcome:
 async def _database_restart(
     outcome: Outcome, settings: Settings, pair: MariaDBPair, typists: int, down_s: float
 ) -> None:
-    async with (
-        open_platform(settings, migrate=True, passwords=cheap_passwords()) as platform,
-        rest_client(platform) as client,
-    ):
-        typing = Typing(client, await register(client, typists))
+    async with typing_on(settings, typists) as (platform, typing):
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(typing.run())
             await asyncio.sleep(1.0)  # steady state first
@@ -151,10 +175,13 @@ async def _database_restart(
             typing.stop.set()
         outcome.figures["down_s"] = round(back_at - killed_at, 2)
         outcome.figures["recovered_after_restart_s"] = recovered
-        outcome.check(recovered is not None, "no result accepted after the primary came back")
-        outcome.check(typing.probe.statuses[503] > 0, "the outage was never seen (no 503)")
-        typing.probe.report_into(outcome, slow_limit_s=SLOW_LIMIT_S)
-        await check_stored_once(outcome, platform, typing.accepted)
+        await check_recovered(
+            outcome,
+            platform,
+            typing,
+            recovered,
+            "no result accepted after the primary came back",
+        )
 
 
 # -- Redis master (Sentinel) ---------------------------------------------------------
@@ -178,11 +205,7 @@ async def redis_failover(typists: int = 4) -> Outcome:
                 redis_sentinels=tuple(group.sentinels),
                 redis_prefix=prefix,
             )
-            async with (
-                open_platform(settings, migrate=True, passwords=cheap_passwords()) as platform,
-                rest_client(platform) as client,
-            ):
-                typing = Typing(client, await register(client, typists))
+            async with typing_on(settings, typists) as (platform, typing):
                 async with asyncio.TaskGroup() as tasks:
                     tasks.create_task(typing.run())
                     figures = await run_once(group, sentinel_settings(group.sentinels, prefix))
@@ -199,10 +222,9 @@ async def redis_failover(typists: int = 4) -> Outcome:
                 }
                 for name in ("promoted_s", "cache_back_s", "pubsub_back_s", "queues_back_s"):
                     outcome.check(outcome.figures[name] is not None, f"{name}: never")
-                outcome.check(recovered is not None, "no result accepted after the failover")
-                outcome.check(typing.probe.statuses[503] > 0, "the outage was never seen (no 503)")
-                typing.probe.report_into(outcome, slow_limit_s=SLOW_LIMIT_S)
-                await check_stored_once(outcome, platform, typing.accepted)
+                await check_recovered(
+                    outcome, platform, typing, recovered, "no result accepted after the failover"
+                )
         finally:
             await asyncio.to_thread(group.stop)
     return outcome
@@ -224,52 +246,33 @@ async def broker_pause(typists: int = 4, down_s: float = 5.0) -> Outcome:
     from workers.runtime import GroupRunner
 
     outcome = Outcome("broker_pause")
-    with (
-        tempfile.TemporaryDirectory() as root,
-        redis_prefix() as prefix,
-        fresh_database() as url,
-    ):
-        broker = KafkaBroker(Path(root) / "kafka")
-        await asyncio.to_thread(broker.start)
-        try:
-            settings = chaos_settings(
-                root,
-                database_url=url,
-                redis_url=REDIS_URL,
-                redis_prefix=prefix,
-                kafka_bootstrap=broker.bootstrap,
-                kafka_topic_prefix=prefix.replace(":", "."),
-            )
-            async with (
-                open_platform(settings, migrate=True, passwords=cheap_passwords()) as platform,
-                rest_client(platform) as client,
-            ):
-                typing = Typing(client, await register(client, typists))
-                worker = asyncio.create_task(GroupRunner(platform, GROUPS["results"]).run())
-                try:
-                    async with asyncio.TaskGroup() as tasks:
-                        tasks.create_task(typing.run())
-                        await asyncio.sleep(2.0)  # steady state: the group has joined
-                        await asyncio.to_thread(broker.pause)
-                        paused_at = time.monotonic()
-                        await asyncio.sleep(down_s)
-                        await asyncio.to_thread(broker.resume)
-                        back_at = time.monotonic()
-                        recovered = await typing.until_accepted_after(back_at, RECOVERY_LIMIT_S)
-                        typing.stop.set()
-                    caught_up = await _until_stored(platform, typing.accepted, back_at)
-                finally:
-                    worker.cancel()
-                    await asyncio.gather(worker, return_exceptions=True)
-                outcome.figures["down_s"] = round(back_at - paused_at, 2)
-                outcome.figures["recovered_after_resume_s"] = _round(recovered)
-                outcome.figures["caught_up_after_resume_s"] = _round(caught_up)
-                outcome.check(recovered is not None, "nothing accepted after the broker came back")
-                outcome.check(caught_up is not None, "the worker did not store every result")
-                typing.probe.report_into(outcome, slow_limit_s=SLOW_LIMIT_S + 2.0)
-                await check_stored_once(outcome, platform, typing.accepted)
-        finally:
-            await asyncio.to_thread(broker.stop)
+    async with broker_stack() as stack:
+        broker = stack.broker
+        settings = chaos_settings(stack.root, **stack.backends)
+        async with typing_on(settings, typists) as (platform, typing):
+            worker = asyncio.create_task(GroupRunner(platform, GROUPS["results"]).run())
+            try:
+                async with asyncio.TaskGroup() as tasks:
+                    tasks.create_task(typing.run())
+                    await asyncio.sleep(2.0)  # steady state: the group has joined
+                    await asyncio.to_thread(broker.pause)
+                    paused_at = time.monotonic()
+                    await asyncio.sleep(down_s)
+                    await asyncio.to_thread(broker.resume)
+                    back_at = time.monotonic()
+                    recovered = await typing.until_accepted_after(back_at, RECOVERY_LIMIT_S)
+                    typing.stop.set()
+                caught_up = await _until_stored(platform, typing.accepted, back_at)
+            finally:
+                worker.cancel()
+                await asyncio.gather(worker, return_exceptions=True)
+            outcome.figures["down_s"] = round(back_at - paused_at, 2)
+            outcome.figures["recovered_after_resume_s"] = _round(recovered)
+            outcome.figures["caught_up_after_resume_s"] = _round(caught_up)
+            outcome.check(recovered is not None, "nothing accepted after the broker came back")
+            outcome.check(caught_up is not None, "the worker did not store every result")
+            typing.probe.report_into(outcome, slow_limit_s=SLOW_LIMIT_S + 2.0)
+            await check_stored_once(outcome, platform, typing.accepted)
     return outcome
 
 

@@ -18,25 +18,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import tempfile
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
 from sqlalchemy import select
 
-from bench.chaos.gateways import close_players, connected_player, start_worker
+from bench.chaos.gateways import close_players, connected_player
 from bench.chaos.outcome import Outcome
 from bench.chaos.stack import (
-    REDIS_URL,
+    broker_stack,
     chaos_settings,
     cheap_passwords,
-    fresh_database,
-    redis_prefix,
+    start_worker,
+    stop_processes,
 )
 from bench.common import SECRET, GatewayProcess
-from tests.clusters import KafkaBroker
 from tests.race_players import Player
 from typogram.client import ClientError, ConnectionLost
 from typogram.db.schema import chat_messages
@@ -57,37 +53,20 @@ class Chat:
 
 async def gateway_drain(chatters: int = 20, rate_per_s: float = 2.0) -> Outcome:
     outcome = Outcome("gateway_drain")
-    with (
-        tempfile.TemporaryDirectory() as root,
-        redis_prefix() as prefix,
-        fresh_database() as url,
-    ):
-        broker = KafkaBroker(Path(root) / "kafka")
-        await asyncio.to_thread(broker.start)
-        backends: dict[str, Any] = {
-            "database_url": url,
-            "redis_url": REDIS_URL,
-            "redis_prefix": prefix,
-            "kafka_bootstrap": broker.bootstrap,
-            "kafka_topic_prefix": prefix.replace(":", "."),
-            "log_level": "ERROR",
-        }
-        settings = chaos_settings(root, jwt_secret=SECRET, **backends)
+    async with broker_stack() as stack:
+        settings = chaos_settings(stack.root, jwt_secret=SECRET, **stack.backends)
         nodes: list[GatewayProcess] = []
         worker = None
         try:
             async with open_platform(settings, migrate=True, passwords=cheap_passwords()) as p:
-                worker = start_worker(root, "chat", backends)
+                worker = start_worker(stack.root, "chat", stack.backends)
                 for _ in range(2):
-                    nodes.append(await asyncio.to_thread(GatewayProcess, root, **backends))
+                    nodes.append(
+                        await asyncio.to_thread(GatewayProcess, stack.root, **stack.backends)
+                    )
                 await _chat_and_drain(outcome, p, nodes, chatters, rate_per_s)
         finally:
-            for node in nodes:
-                await asyncio.to_thread(node.stop, 10.0)
-            if worker is not None:
-                worker.terminate()
-                await asyncio.to_thread(worker.wait)
-            await asyncio.to_thread(broker.stop)
+            await stop_processes(nodes, worker)
     return outcome
 
 

@@ -24,26 +24,22 @@ import contextlib
 import random
 import statistics
 import subprocess
-import sys
-import tempfile
 import time
 import uuid
 from collections import defaultdict
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
 
 from bench.chaos.outcome import Outcome
 from bench.chaos.stack import (
-    REDIS_URL,
+    broker_stack,
     chaos_settings,
     cheap_passwords,
-    fresh_database,
-    redis_prefix,
+    start_worker,
+    stop_processes,
 )
-from bench.common import SECRET, GatewayProcess, base_env
-from tests.clusters import KafkaBroker
+from bench.common import SECRET, GatewayProcess
 from tests.integration.test_races import human_log
 from tests.race_players import Player, finish, matched, type_until
 from typogram.client import ClientError, TypogramClient
@@ -67,55 +63,24 @@ RACES: dict[str, Any] = {
 
 async def gateway_kill(races: int = 200, wpm: float = 45.0) -> Outcome:
     outcome = Outcome("gateway_kill")
-    with (
-        tempfile.TemporaryDirectory() as root,
-        redis_prefix() as prefix,
-        fresh_database() as url,
-    ):
-        broker = KafkaBroker(Path(root) / "kafka")
-        await asyncio.to_thread(broker.start)
-        backends: dict[str, Any] = {
-            "database_url": url,
-            "redis_url": REDIS_URL,
-            "redis_prefix": prefix,
-            "kafka_bootstrap": broker.bootstrap,
-            "kafka_topic_prefix": prefix.replace(":", "."),
-            "log_level": "ERROR",
-        }
-        settings = chaos_settings(root, jwt_secret=SECRET, **backends)
+    async with broker_stack() as stack:
+        settings = chaos_settings(stack.root, jwt_secret=SECRET, **stack.backends)
         processes: list[GatewayProcess] = []
         worker: subprocess.Popen[bytes] | None = None
         try:
             async with open_platform(settings, migrate=True, passwords=cheap_passwords()) as p:
                 tokens = await _players(p, 2 * races)
-                worker = start_worker(root, "races", backends)
+                worker = start_worker(stack.root, "races", stack.backends)
                 for _ in range(3):
                     processes.append(
-                        await asyncio.to_thread(GatewayProcess, root, **backends, **RACES)
+                        await asyncio.to_thread(
+                            GatewayProcess, stack.root, **stack.backends, **RACES
+                        )
                     )
                 await _race_and_kill(outcome, p, processes, tokens, races, wpm)
         finally:
-            for process in processes:
-                await asyncio.to_thread(process.stop, 10.0)
-            if worker is not None:
-                worker.terminate()
-                await asyncio.to_thread(worker.wait)
-            await asyncio.to_thread(broker.stop)
+            await stop_processes(processes, worker)
     return outcome
-
-
-def start_worker(root: str, group: str, backends: dict[str, object]) -> subprocess.Popen[bytes]:
-    """``typogram worker <group>`` on ``backends``; its output in ``root``."""
-    log = (Path(root) / f"worker-{group}.log").open("wb")
-    try:
-        return subprocess.Popen(
-            [sys.executable, "-m", "typogram.cli", "worker", group],
-            env=base_env(root, http_port=0, **backends),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    finally:
-        log.close()
 
 
 async def _players(platform: Platform, count: int) -> list[tuple[str, str]]:

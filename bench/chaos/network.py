@@ -22,17 +22,9 @@ import time
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from bench.chaos.backends import RECOVERY_LIMIT_S, SLOW_LIMIT_S, Typing, check_stored_once
+from bench.chaos.backends import RECOVERY_LIMIT_S, check_recovered, typing_on
 from bench.chaos.outcome import Outcome
-from bench.chaos.stack import (
-    REDIS_URL,
-    chaos_settings,
-    cheap_passwords,
-    redis_prefix,
-    register,
-    rest_client,
-)
-from typogram.platform import open_platform
+from bench.chaos.stack import REDIS_URL, chaos_settings, redis_prefix
 
 
 @dataclass
@@ -127,11 +119,7 @@ async def network_delay(typists: int = 4, delay_ms: float = 25.0, cut_s: float =
                 redis_url=f"redis://127.0.0.1:{proxy.port}{target.path or '/0'}",
                 redis_prefix=prefix,
             )
-            async with (
-                open_platform(settings, migrate=True, passwords=cheap_passwords()) as platform,
-                rest_client(platform) as client,
-            ):
-                typing = Typing(client, await register(client, typists))
+            async with typing_on(settings, typists) as (platform, typing):
                 async with asyncio.TaskGroup() as tasks:
                     tasks.create_task(typing.run())
                     await asyncio.sleep(1.0)
@@ -156,8 +144,12 @@ async def network_delay(typists: int = 4, delay_ms: float = 25.0, cut_s: float =
                     "cut_s": round(healed - cut_at, 2),
                     "recovered_after_heal_s": None if recovered is None else round(recovered, 2),
                 }
-                outcome.check(recovered is not None, "nothing accepted after the network healed")
-                outcome.check(probe.statuses[503] > 0, "the cut was never seen (no 503)")
-                probe.report_into(outcome, slow_limit_s=SLOW_LIMIT_S)
-                await check_stored_once(outcome, platform, typing.accepted)
+                await check_recovered(
+                    outcome,
+                    platform,
+                    typing,
+                    recovered,
+                    "nothing accepted after the network healed",
+                    outage="the cut",
+                )
     return outcome

@@ -10,17 +10,24 @@ deleted afterwards). What a scenario breaks it starts itself
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
+import subprocess
+import sys
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pymysql
 
-from bench.common import delete_prefix
+from bench.common import GatewayProcess, base_env, delete_prefix
 from rest.app import create_app
+from tests.clusters import KafkaBroker
 from tests.typing_logs import by_hand
 from typogram.passwords import Passwords
 from typogram.platform import Platform
@@ -87,6 +94,67 @@ def redis_prefix(url: str = REDIS_URL) -> Iterator[str]:
         yield prefix
     finally:
         delete_prefix(url, prefix)
+
+
+@dataclass
+class BrokerStack:
+    """A scratch directory and the backends of one scenario, its Kafka broker among them."""
+
+    root: str
+    broker: KafkaBroker
+    backends: dict[str, Any]  # settings every process of the scenario runs with
+
+
+@contextlib.asynccontextmanager
+async def broker_stack() -> AsyncIterator[BrokerStack]:
+    """A scratch directory, a fresh database, a Redis prefix and a Kafka broker of its own."""
+    with (
+        tempfile.TemporaryDirectory() as root,
+        redis_prefix() as prefix,
+        fresh_database() as url,
+    ):
+        broker = KafkaBroker(Path(root) / "kafka")
+        await asyncio.to_thread(broker.start)
+        try:
+            yield BrokerStack(
+                root,
+                broker,
+                {
+                    "database_url": url,
+                    "redis_url": REDIS_URL,
+                    "redis_prefix": prefix,
+                    "kafka_bootstrap": broker.bootstrap,
+                    "kafka_topic_prefix": prefix.replace(":", "."),
+                    "log_level": "ERROR",
+                },
+            )
+        finally:
+            await asyncio.to_thread(broker.stop)
+
+
+def start_worker(root: str, group: str, backends: dict[str, object]) -> subprocess.Popen[bytes]:
+    """``typogram worker <group>`` on ``backends``; its output in ``root``."""
+    log = (Path(root) / f"worker-{group}.log").open("wb")
+    try:
+        return subprocess.Popen(
+            [sys.executable, "-m", "typogram.cli", "worker", group],
+            env=base_env(root, http_port=0, **backends),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    finally:
+        log.close()
+
+
+async def stop_processes(
+    nodes: list[GatewayProcess], worker: subprocess.Popen[bytes] | None
+) -> None:
+    """Stop the gateway ``nodes`` (10 s each to drain), then the ``worker``."""
+    for node in nodes:
+        await asyncio.to_thread(node.stop, 10.0)
+    if worker is not None:
+        worker.terminate()
+        await asyncio.to_thread(worker.wait)
 
 
 @contextlib.asynccontextmanager

@@ -190,3 +190,13 @@ async def shoot(page: Any, name: str) -> None:
         await page.screenshot(
             path=str(SCREENSHOTS / f"{name}.png"), full_page=True, animations="disabled"
         )
+
+
+async def sign_up(page: Any, username: str) -> None:
+    """Sign up as ``username`` through the form; back once the profile shows."""
+    await page.goto("/#/signup")
+    await page.fill("#signup-form input[name=username]", username)
+    await page.fill("#signup-form input[name=email]", f"{username}@example.com")
+    await page.fill("#signup-form input[name=password]", "correct horse battery")
+    await page.click("#signup-form button[type=submit]")
+    await page.wait_for_selector("#profile-name")

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import Pages, shoot
-from tests.browser.test_web import sign_up, unique
+from tests.browser.conftest import Pages, shoot, sign_up
+from tests.browser.test_web import unique
 
 pytestmark = pytest.mark.browser
 

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import Pages, shoot
-from tests.browser.test_web import sign_up, type_like_a_person, unique
+from tests.browser.conftest import Pages, shoot, sign_up
+from tests.browser.test_web import type_like_a_person, unique
 
 pytestmark = pytest.mark.browser
 

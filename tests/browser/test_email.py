@@ -8,11 +8,10 @@ import mailbox
 import re
 import uuid
 from email.message import EmailMessage
-from typing import Any
 
 import pytest
 
-from tests.browser.conftest import Pages, Server, shoot
+from tests.browser.conftest import Pages, Server, shoot, sign_up
 
 pytestmark = pytest.mark.browser
 
@@ -42,15 +41,6 @@ def link_in(text: str) -> str:
     match = re.search(r"http://\S+#/\S+token=\S+", text)
     assert match, text
     return match.group(0)
-
-
-async def sign_up(page: Any, username: str) -> None:
-    await page.goto("/#/signup")
-    await page.fill("#signup-form input[name=username]", username)
-    await page.fill("#signup-form input[name=email]", f"{username}@example.com")
-    await page.fill("#signup-form input[name=password]", "correct horse battery")
-    await page.click("#signup-form button[type=submit]")
-    await page.wait_for_selector("#profile-name")
 
 
 async def test_verify_the_address_and_choose_what_mail_comes(pages: Pages, server: Server) -> None:

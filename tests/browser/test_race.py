@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import PHONE, Pages, shoot
+from tests.browser.conftest import PHONE, Pages, shoot, sign_up
 from tests.browser.test_screens import reload_until
-from tests.browser.test_web import play_as_guest, sign_up, unique, wait_online
+from tests.browser.test_web import play_as_guest, unique, wait_online
 from tests.typing_logs import delays
 
 pytestmark = pytest.mark.browser

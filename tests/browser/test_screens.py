@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.browser.conftest import PHONE, Pages, Server, shoot
-from tests.browser.test_web import sign_up, unique
+from tests.browser.conftest import PHONE, Pages, Server, shoot, sign_up
+from tests.browser.test_web import unique
 from tests.typing_logs import by_hand, delays
 
 pytestmark = pytest.mark.browser

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.conftest import Pages
-from tests.browser.test_web import sign_up, unique, wait_online
+from tests.browser.conftest import Pages, sign_up
+from tests.browser.test_web import unique, wait_online
 
 pytestmark = pytest.mark.browser
 

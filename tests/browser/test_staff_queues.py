@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import Pages, Server, shoot
+from tests.browser.conftest import Pages, Server, shoot, sign_up
 from tests.browser.test_blog import as_admin
-from tests.browser.test_web import sign_up, unique, wait_online
+from tests.browser.test_web import unique, wait_online
 
 pytestmark = pytest.mark.browser
 

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.browser.conftest import PHONE, Pages, Server, shoot
+from tests.browser.conftest import PHONE, Pages, Server, shoot, sign_up
 from tests.typing_logs import delays
 
 pytestmark = pytest.mark.browser
@@ -30,15 +30,6 @@ SPOIL_ACCESS_TOKEN = """() => {
 
 def unique(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:8]}"
-
-
-async def sign_up(page: Any, username: str) -> None:
-    await page.goto("/#/signup")
-    await page.fill("#signup-form input[name=username]", username)
-    await page.fill("#signup-form input[name=email]", f"{username}@example.com")
-    await page.fill("#signup-form input[name=password]", "correct horse battery")
-    await page.click("#signup-form button[type=submit]")
-    await page.wait_for_selector("#profile-name")
 
 
 async def play_as_guest(page: Any, name: str) -> None:

@@ -2,124 +2,78 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import socket
 import sqlite3
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.gateway_nodes import free_port
+from tests.served import cli_env, run_cli, start_serve, stop_serve
 
 pytestmark = pytest.mark.integration
 
 
-def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TYPOGRAM_")}
-    env.update(
-        TYPOGRAM_ENVIRONMENT="test",
-        TYPOGRAM_DATA_DIR=str(tmp_path),
-        TYPOGRAM_HTTP_PORT=str(free_port()),
-        TYPOGRAM_WS_PORT=str(free_port()),
-        TYPOGRAM_METRICS_PORT=str(free_port()),
-        TYPOGRAM_LOG_JSON="false",
-    )
-    env.update(extra)
-    return env
-
-
-def _typogram(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "typogram.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
 def test_migrate_then_partitions_on_sqlite(tmp_path: Path) -> None:
-    env = _env(tmp_path)
-    assert _typogram(env, "migrate").returncode == 0
+    env = cli_env(tmp_path)
+    assert run_cli(env, "migrate").returncode == 0
     assert (tmp_path / "typogram.sqlite3").exists()
-    assert _typogram(env, "partitions", "--dry-run").returncode == 0
-    assert _typogram(env, "partitions").returncode == 0
+    assert run_cli(env, "partitions", "--dry-run").returncode == 0
+    assert run_cli(env, "partitions").returncode == 0
 
 
 def test_seed_courses_and_expire_subscriptions(tmp_path: Path) -> None:
     import sqlite3
 
-    env = _env(tmp_path)
-    assert _typogram(env, "migrate").returncode == 0
+    env = cli_env(tmp_path)
+    assert run_cli(env, "migrate").returncode == 0
     database = sqlite3.connect(tmp_path / "typogram.sqlite3")
     starter = database.execute("SELECT COUNT(*) FROM courses").fetchone()[0]
     assert starter >= 6
     database.execute("DELETE FROM courses WHERE slug = 'top-row'")
     database.execute("UPDATE courses SET title = 'Edited' WHERE slug = 'home-row-basics'")
     database.commit()
-    seeded = _typogram(env, "seed-courses")
+    seeded = run_cli(env, "seed-courses")
     assert seeded.returncode == 0, seeded.stderr
     count, title = database.execute(
         "SELECT COUNT(*), MAX(CASE WHEN slug = 'home-row-basics' THEN title END) FROM courses"
     ).fetchone()
     assert (count, title) == (starter, "Edited")  # the missing one is back, edits are kept
-    assert _typogram(env, "seed-courses", "--replace").returncode == 0
+    assert run_cli(env, "seed-courses", "--replace").returncode == 0
     title = database.execute("SELECT title FROM courses WHERE slug = 'home-row-basics'")
     assert title.fetchone()[0] == "Home-row basics"
-    expired = _typogram(env, "subscriptions", "expire")
+    expired = run_cli(env, "subscriptions", "expire")
     assert expired.returncode == 0, expired.stderr
-    assert _typogram(env, "subscriptions", "renew").returncode == 2
+    assert run_cli(env, "subscriptions", "renew").returncode == 2
     database.close()
 
 
 def test_unreachable_backend_is_one_line(tmp_path: Path) -> None:
-    env = _env(tmp_path, TYPOGRAM_DATABASE_URL="mysql://root@127.0.0.1:1/nothing")
-    done = _typogram(env, "rest")
+    env = cli_env(tmp_path, TYPOGRAM_DATABASE_URL="mysql://root@127.0.0.1:1/nothing")
+    done = run_cli(env, "rest")
     assert done.returncode == 1
     assert "cannot reach database at mysql://root@127.0.0.1:1/nothing" in done.stderr
     assert "Traceback" not in done.stderr
-    env = _env(tmp_path, TYPOGRAM_REDIS_URL="redis://127.0.0.1:1/0")
-    done = _typogram(env, "migrate")
+    env = cli_env(tmp_path, TYPOGRAM_REDIS_URL="redis://127.0.0.1:1/0")
+    done = run_cli(env, "migrate")
     assert done.returncode == 1
     assert "Redis" in done.stderr and "Traceback" not in done.stderr
 
 
 def test_bad_configuration_is_refused(tmp_path: Path) -> None:
-    done = _typogram(_env(tmp_path, TYPOGRAM_ENVIRONMENT="production"), "rest")
+    done = run_cli(cli_env(tmp_path, TYPOGRAM_ENVIRONMENT="production"), "rest")
     assert done.returncode == 2
     assert "TYPOGRAM_JWT_SECRET" in done.stderr
-    done = _typogram(_env(tmp_path), "worker", "no-such-group")
+    done = run_cli(cli_env(tmp_path), "worker", "no-such-group")
     assert done.returncode == 2
     assert "unknown worker group" in done.stderr
 
 
 def test_serve_answers_and_stops_on_sigterm(tmp_path: Path) -> None:
-    env = _env(tmp_path)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "typogram.cli", "serve"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{env['TYPOGRAM_HTTP_PORT']}"
+    env = cli_env(tmp_path)
+    process, base = start_serve(env, ready_within_s=30)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "typogram serve did not become ready"
-            assert process.poll() is None, process.stdout.read() if process.stdout else ""
-            time.sleep(0.2)
         registered = httpx.post(
             f"{base}/api/v1/auth/register",
             json={"username": "cli_user", "email": "cli@example.com", "password": "correct horse"},
@@ -140,25 +94,11 @@ def test_serve_answers_and_stops_on_sigterm(tmp_path: Path) -> None:
         assert 'typogram_component{component="gateway",stat="connections"}' in metrics
         assert 'typogram_component{component="races",stat="race_channels"}' in metrics
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            assert process.wait(timeout=15) == 0
-        finally:
-            process.kill()
-            if process.stdout:
-                process.stdout.close()
+        assert stop_serve(process, within_s=15) == 0
 
 
 def _admin(env: dict[str, str], *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "typogram.cli", "admin", *args],
-        env=env,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_cli(env, "admin", *args, stdin=stdin)
 
 
 def _roles_and_audit(env: dict[str, str]) -> tuple[dict[str, str], list[tuple[str, str]]]:
@@ -191,7 +131,7 @@ def test_the_first_admin_needs_no_sql(tmp_path: Path, database: str) -> None:
     name = f"typogram_test_cli_{uuid.uuid4().hex[:8]}"
     if database == "mariadb":
         extra["TYPOGRAM_DATABASE_URL"] = f"{MYSQL_SERVER}/{name}"
-    env = _env(tmp_path, **extra)
+    env = cli_env(tmp_path, **extra)
     try:
         made = _admin(env, "create-admin", "root_admin", "--email", "root@example.com",
                       "--password-stdin", stdin="a long passphrase\n")  # fmt: skip

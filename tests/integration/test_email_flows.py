@@ -47,6 +47,26 @@ def subjects(server: RecordingHandler, address: str) -> list[str]:
     return [str(m["Subject"]) for m in server.messages if address in str(m["To"])]
 
 
+async def confirm_reset(client: httpx.AsyncClient, token: str, password: str) -> httpx.Response:
+    return await client.post(
+        "/api/v1/auth/password-reset/confirm", json={"token": token, "password": password}
+    )
+
+
+async def log_in(client: httpx.AsyncClient, login: str, password: str) -> httpx.Response:
+    return await client.post("/api/v1/auth/login", json={"login": login, "password": password})
+
+
+async def sent_history(platform: Platform, user_id: str) -> list[dict[str, object]]:
+    """The user's e-mail history, once every message in it is sent."""
+
+    async def all_sent() -> list[dict[str, object]] | None:
+        rows = await EmailHistory(platform.db).of_user(user_id, limit=10)
+        return rows if {r["status"] for r in rows} == {"sent"} else None
+
+    return await eventually(all_sent)
+
+
 async def test_registration_sends_a_verification_link_that_works_once(
     client: httpx.AsyncClient, smtp: Server, worker: None
 ) -> None:
@@ -70,10 +90,7 @@ async def test_registration_sends_a_verification_link_that_works_once(
                 "message": "the link is invalid; ask for a new one",
                 "fields": {"token": reason},
             }
-    reset = await client.post(
-        "/api/v1/auth/password-reset/confirm",
-        json={"token": token, "password": "another pass phrase 1"},
-    )
+    reset = await confirm_reset(client, token, "another pass phrase 1")
     assert reset.status_code == 400 and reset.json()["error"]["code"] == "invalid_token"  # foreign
     done = await client.post("/api/v1/auth/verify-email", json={"token": token})
     assert done.status_code == 200, done.text
@@ -122,44 +139,27 @@ async def test_password_reset_end_to_end(
     assert reset_mail["Subject"] == "Reset your Typogram password"
     token = token_in(reset_mail)
     # A password the rules refuse: 400, and the token still works afterwards.
-    weak = await client.post(
-        "/api/v1/auth/password-reset/confirm", json={"token": token, "password": "short"}
-    )
+    weak = await confirm_reset(client, token, "short")
     assert weak.status_code == 400 and "password" in weak.json()["error"]["fields"]
     verify_with_it = await client.post("/api/v1/auth/verify-email", json={"token": token})
     assert verify_with_it.status_code == 400  # a reset token is foreign to verification
-    done = await client.post(
-        "/api/v1/auth/password-reset/confirm",
-        json={"token": token, "password": "a brand new secret phrase"},
-    )
+    done = await confirm_reset(client, token, "a brand new secret phrase")
     assert done.status_code == 200 and done.json() == {"status": "password_changed"}
     assert (await client.get("/api/v1/users/me", headers=auth)).status_code == 401  # revoked
-    old = await client.post(
-        "/api/v1/auth/login", json={"login": "ada", "password": "correct horse"}
-    )
+    old = await log_in(client, "ada", "correct horse")
     assert old.status_code == 401
-    new = await client.post(
-        "/api/v1/auth/login", json={"login": "ada", "password": "a brand new secret phrase"}
-    )
+    new = await log_in(client, "ada", "a brand new secret phrase")
     assert new.status_code == 200
-    reused = await client.post(
-        "/api/v1/auth/password-reset/confirm",
-        json={"token": token, "password": "a third secret phrase"},
-    )
+    reused = await confirm_reset(client, token, "a third secret phrase")
     assert reused.status_code == 400 and reused.json()["error"]["fields"] == {"token": "used"}
     changed = (await mail_to(server, "ada@example.com", 4))[-1]
     assert changed["Subject"] == "Your Typogram password was changed"
     assert subjects(server, "nobody@example.com") == []
     # An expired token is refused, and nothing changes.
     expired = await EmailTokens(platform.db).issue(user_id, Purpose.RESET, "ada@example.com", -1)
-    late = await client.post(
-        "/api/v1/auth/password-reset/confirm",
-        json={"token": expired, "password": "a fourth secret phrase"},
-    )
+    late = await confirm_reset(client, expired, "a fourth secret phrase")
     assert late.status_code == 400 and late.json()["error"]["fields"] == {"token": "expired"}
-    still = await client.post(
-        "/api/v1/auth/login", json={"login": "ada", "password": "a brand new secret phrase"}
-    )
+    still = await log_in(client, "ada", "a brand new secret phrase")
     assert still.status_code == 200
 
 
@@ -212,9 +212,7 @@ async def test_changing_the_address_reverifies(
     new_token = token_in((await mail_to(server, "ada@new.example"))[0])
     done = await client.post("/api/v1/auth/verify-email", json={"token": new_token})
     assert done.json() == {"email": "ada@new.example", "email_verified": True}
-    login = await client.post(
-        "/api/v1/auth/login", json={"login": "ada@new.example", "password": "correct horse"}
-    )
+    login = await log_in(client, "ada@new.example", "correct horse")
     assert login.status_code == 200
 
 
@@ -268,13 +266,7 @@ async def test_staff_read_a_users_history_with_statuses(
     server, _ = smtp
     user_id, auth = await register_user(client, "ada")
     await mail_to(server, "ada@example.com", 2)
-    history = EmailHistory(platform.db)
-
-    async def all_sent() -> bool | None:
-        rows = await history.of_user(user_id, limit=10)
-        return True if {r["status"] for r in rows} == {"sent"} else None
-
-    await eventually(all_sent)
+    await sent_history(platform, user_id)
     moderator = await staff(client, platform, "mod", "moderator")
     assert (await client.get("/api/v1/admin/emails?user=ada", headers=auth)).status_code == 403
     assert (await client.get("/api/v1/admin/emails", headers=moderator)).status_code == 400
@@ -303,12 +295,7 @@ async def test_signed_delivery_events_update_the_history_and_suppress(
     server, _ = smtp
     user_id, _ = await register_user(client, "ada")
     await mail_to(server, "ada@example.com", 2)
-
-    async def all_sent() -> list[dict[str, object]] | None:
-        rows = await EmailHistory(platform.db).of_user(user_id, limit=10)
-        return rows if {r["status"] for r in rows} == {"sent"} else None
-
-    rows = await eventually(all_sent)
+    rows = await sent_history(platform, user_id)
     welcome = next(r for r in rows if r["email_type"] == "welcome")
     verify = next(r for r in rows if r["email_type"] == "verify_email")
     secret = platform.settings.email_webhook_secret

@@ -52,13 +52,30 @@ def clients(platform: Platform) -> Client:
     return client
 
 
-async def register(c: httpx.AsyncClient, name: str = "alice") -> str:
-    response = await c.post(
+async def sign_up(c: httpx.AsyncClient, name: str) -> httpx.Response:
+    return await c.post(
         "/api/v1/auth/register",
         json={"username": name, "email": f"{name}@example.com", "password": PASSWORD},
     )
+
+
+async def register(c: httpx.AsyncClient, name: str = "alice") -> str:
+    response = await sign_up(c, name)
     assert response.status_code == 201, response.text
     return str(response.json()["user"]["id"])
+
+
+@asynccontextmanager
+async def alice_registered(
+    settings: Settings, **changes: object
+) -> AsyncIterator[tuple[Platform, httpx.AsyncClient]]:
+    """A platform with ``changes`` and a client from 203.0.113.7 that registered alice."""
+    async with (
+        platform_with(settings, **changes) as platform,
+        clients(platform)("203.0.113.7") as c,
+    ):
+        await register(c)
+        yield platform, c
 
 
 async def login(c: httpx.AsyncClient, name: str, password: str) -> httpx.Response:
@@ -78,11 +95,9 @@ async def audited(platform: Platform, outcome: str, action: str = "login") -> in
 async def test_sixty_concurrent_wrong_passwords_verify_at_most_the_limit(
     backend_settings: Settings,
 ) -> None:
-    async with platform_with(backend_settings, login_backoff_free_failures=1000) as platform:
-        client = clients(platform)
-        async with client("203.0.113.7") as c:
-            await register(c)
-            replies = await asyncio.gather(*(login(c, "alice", f"guess {n}") for n in range(60)))
+    unlimited = alice_registered(backend_settings, login_backoff_free_failures=1000)
+    async with unlimited as (platform, c):
+        replies = await asyncio.gather(*(login(c, "alice", f"guess {n}") for n in range(60)))
         statuses = sorted(r.status_code for r in replies)
         limit = platform.settings.login_attempts_per_15min
         # Verified = refused with 401; everything past the limit never reached verification.
@@ -95,21 +110,18 @@ async def test_sixty_concurrent_wrong_passwords_verify_at_most_the_limit(
 async def test_the_right_password_among_many_wrong_ones_gets_no_extra_verification(
     backend_settings: Settings,
 ) -> None:
-    async with platform_with(backend_settings, login_backoff_free_failures=1000) as platform:
-        client = clients(platform)
-        async with client("203.0.113.7") as c:
-            await register(c)
-            attempts = [login(c, "alice", f"guess {n}") for n in range(39)]
-            attempts.append(login(c, "alice", PASSWORD))
-            replies = await asyncio.gather(*attempts)
+    unlimited = alice_registered(backend_settings, login_backoff_free_failures=1000)
+    async with unlimited as (platform, c):
+        attempts = [login(c, "alice", f"guess {n}") for n in range(39)]
+        attempts.append(login(c, "alice", PASSWORD))
+        replies = await asyncio.gather(*attempts)
         verified = [r.status_code for r in replies if r.status_code != 429]
         assert len(verified) <= platform.settings.login_attempts_per_15min
 
 
 async def test_username_and_email_count_as_one_account(backend_settings: Settings) -> None:
-    throttled = platform_with(backend_settings, login_backoff_free_failures=1000)
-    async with throttled as platform, clients(platform)("203.0.113.7") as c:
-        await register(c)
+    unlimited = alice_registered(backend_settings, login_backoff_free_failures=1000)
+    async with unlimited as (platform, c):
         limit = platform.settings.login_attempts_per_15min
         for n in range(limit):
             name = "alice" if n % 2 else "ALICE@example.com"
@@ -153,28 +165,27 @@ async def test_a_distributed_guess_is_capped_per_account_but_known_ips_still_log
 async def test_failures_back_off_progressively_and_a_success_clears_them(
     backend_settings: Settings,
 ) -> None:
-    async with platform_with(
+    backing_off = alice_registered(
         backend_settings, login_backoff_free_failures=2, login_backoff_base_s=1.0
-    ) as platform:
-        async with clients(platform)("203.0.113.7") as c:
-            await register(c)
-            assert (await login(c, "alice", "wrong one")).status_code == 401
-            assert (await login(c, "alice", "wrong two")).status_code == 401
-            assert (await login(c, "alice", "wrong three")).status_code == 401  # now waits 1 s
-            waiting = await login(c, "alice", PASSWORD)
-            assert waiting.status_code == 429
-            assert waiting.headers["Retry-After"] == "1"
-            await asyncio.sleep(1.1)
-            assert (await login(c, "alice", "wrong four")).status_code == 401  # now 2 s
-            waiting = await login(c, "alice", PASSWORD)
-            assert waiting.status_code == 429
-            assert int(waiting.headers["Retry-After"]) == 2
-            await asyncio.sleep(2.1)
-            assert (await login(c, "alice", PASSWORD)).status_code == 200
-            # The streak is gone: two more failures are free again.
-            assert (await login(c, "alice", "wrong one")).status_code == 401
-            assert (await login(c, "alice", "wrong two")).status_code == 401
-            assert (await login(c, "alice", PASSWORD)).status_code == 200
+    )
+    async with backing_off as (platform, c):
+        assert (await login(c, "alice", "wrong one")).status_code == 401
+        assert (await login(c, "alice", "wrong two")).status_code == 401
+        assert (await login(c, "alice", "wrong three")).status_code == 401  # now waits 1 s
+        waiting = await login(c, "alice", PASSWORD)
+        assert waiting.status_code == 429
+        assert waiting.headers["Retry-After"] == "1"
+        await asyncio.sleep(1.1)
+        assert (await login(c, "alice", "wrong four")).status_code == 401  # now 2 s
+        waiting = await login(c, "alice", PASSWORD)
+        assert waiting.status_code == 429
+        assert int(waiting.headers["Retry-After"]) == 2
+        await asyncio.sleep(2.1)
+        assert (await login(c, "alice", PASSWORD)).status_code == 200
+        # The streak is gone: two more failures are free again.
+        assert (await login(c, "alice", "wrong one")).status_code == 401
+        assert (await login(c, "alice", "wrong two")).status_code == 401
+        assert (await login(c, "alice", PASSWORD)).status_code == 200
         async with platform.db.read(primary=True) as conn:
             rows = await conn.execute(
                 select(audit_log.c.detail).where(audit_log.c.outcome == "throttled")
@@ -199,10 +210,7 @@ async def test_register_and_guest_tokens_have_a_per_ip_quota(backend_settings: S
         async with client("203.0.113.7") as c, client("198.51.100.1") as other:
             for name in ("ann", "bob", "cyd"):
                 await register(c, name)
-            refused = await c.post(
-                "/api/v1/auth/register",
-                json={"username": "dee", "email": "dee@example.com", "password": PASSWORD},
-            )
+            refused = await sign_up(c, "dee")
             assert refused.status_code == 429
             assert refused.json()["error"]["code"] == "rate_limited"
             assert int(refused.headers["Retry-After"]) > 0
@@ -218,10 +226,7 @@ async def test_guesses_at_the_current_password_are_throttled_too(
 ) -> None:
     """A stolen access token does not buy unlimited guesses through a password change."""
     async with platform_with(backend_settings) as platform, clients(platform)("203.0.113.7") as c:
-        response = await c.post(
-            "/api/v1/auth/register",
-            json={"username": "alice", "email": "alice@example.com", "password": PASSWORD},
-        )
+        response = await sign_up(c, "alice")
         auth = {"Authorization": f"Bearer {response.json()['access_token']}"}
 
         async def change(current: str) -> httpx.Response:

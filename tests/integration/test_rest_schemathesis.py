@@ -13,11 +13,8 @@ the run into 401s.
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +24,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from tests.conftest import MYSQL_SERVER
-from tests.gateway_nodes import free_port
+from tests.served import cli_env, run_cli, start_serve, stop_serve
 
 pytestmark = pytest.mark.integration
 
@@ -36,33 +33,14 @@ SELF_ENDING = r"/api/v1/auth/(logout|logout-all|password)$"
 
 
 def _env(tmp_path: Path, extra: dict[str, str]) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TYPOGRAM_")}
-    env.update(
-        TYPOGRAM_ENVIRONMENT="test",
-        TYPOGRAM_DATA_DIR=str(tmp_path),
-        TYPOGRAM_HTTP_PORT=str(free_port()),
-        TYPOGRAM_WS_PORT=str(free_port()),
-        TYPOGRAM_METRICS_PORT=str(free_port()),
-        TYPOGRAM_LOG_JSON="false",
+    return cli_env(
+        tmp_path,
         TYPOGRAM_RATE_LIMIT_IP_PER_MIN="1000000",
         TYPOGRAM_RATE_LIMIT_USER_PER_MIN="1000000",
         TYPOGRAM_REGISTER_PER_IP_PER_HOUR="1000000",
         TYPOGRAM_GUEST_TOKENS_PER_IP_PER_HOUR="1000000",
         TYPOGRAM_LOGIN_ATTEMPTS_PER_IP_PER_15MIN="1000000",
-    )
-    env.update(extra)
-    return env
-
-
-def _run(env: dict[str, str], *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "typogram.cli", *args],
-        env=env,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+        **extra,
     )
 
 
@@ -84,37 +62,15 @@ def serve_env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[s
 @pytest.fixture
 def served(serve_env: dict[str, str]) -> Iterator[str]:
     """``typogram serve`` on the chosen database, ready, with an admin account."""
-    made = _run(serve_env, "admin", "create-admin", "fuzz_admin", "--email",
-                "fuzz@example.com", "--password-stdin", stdin=PASSWORD + "\n")  # fmt: skip
+    made = run_cli(serve_env, "admin", "create-admin", "fuzz_admin", "--email",
+                   "fuzz@example.com", "--password-stdin", stdin=PASSWORD + "\n",
+                   timeout=120)  # fmt: skip
     assert made.returncode == 0, made.stderr
-    process = subprocess.Popen(
-        [sys.executable, "-m", "typogram.cli", "serve"],
-        env=serve_env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{serve_env['TYPOGRAM_HTTP_PORT']}"
+    process, base = start_serve(serve_env, ready_within_s=60)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert process.poll() is None, process.stderr.read() if process.stderr else ""
-            assert time.monotonic() < deadline, "typogram serve did not become ready"
-            time.sleep(0.2)
         yield base
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        finally:
-            process.kill()
-            if process.stderr:
-                process.stderr.close()
+        stop_serve(process, within_s=20)
 
 
 def test_no_operation_answers_a_server_error(served: str, tmp_path: Path) -> None:

@@ -39,6 +39,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -103,6 +104,14 @@ class GatewayConnection(ServerConnection):
     # The connection caps this socket counts in (``gateway.connection.admission``), set on the
     # gateway's own subclass (``Gateway``): sockets carry no attribute of their own for it.
     admission: Admission | None = None
+    # SO_SNDBUF for each accepted socket (``ws_send_buffer_bytes``), set on the gateway's
+    # subclass; 0 leaves the kernel's autotuning.
+    send_buffer: int = 0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if self.send_buffer > 0:
+            cap_send_buffer(transport, self.send_buffer)
+        super().connection_made(transport)
 
     @property
     def address(self) -> str:
@@ -550,6 +559,25 @@ class Connection:
 
 def _now() -> float:
     return asyncio.get_running_loop().time()
+
+
+def cap_send_buffer(transport: asyncio.BaseTransport, size: int) -> None:
+    """Fix the socket's kernel send buffer at ``size`` (Linux doubles it).
+
+    Without it Linux autotunes a TCP socket's send buffer up to
+    ``net.ipv4.tcp_wmem``'s maximum (4 MiB by default): a client that stops
+    reading holds that much kernel memory and only then lets the send queue
+    fill, so its 4008 comes after most of a minute in a busy room. A fixed
+    buffer bounds both; throughput to a client is then at most about
+    ``2 * size`` per round trip, far above what a room sends.
+    """
+    sock = transport.get_extra_info("socket")
+    if sock is None:
+        return
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size)
+    except OSError:  # gone already, or not a socket that has one
+        log.debug("could not set SO_SNDBUF", exc_info=True)
 
 
 def peer_address(ws: ServerConnection) -> str:

@@ -26,12 +26,16 @@ Closing rules (codes from ``typogram.codes.CloseCode``):
 * a malformed frame → ``error bad_request``; ``ws_max_bad_frames`` in a row → 4003;
 * over the message rate → ``error rate_limited``; ``ws_rate_strikes`` refusals
   within 10 s → 4029;
-* send queue overflow → 4008, the queue is freed at once;
+* send queue overflow → 4008, the queue is freed at once (the kernel's send
+  buffer is capped, ``ws_send_buffer_bytes``, so the queue fills within
+  seconds of a client's last read);
 * a newer connection resumed this session → 4002; draining → 1012;
 * the user already has ``ws_max_connections_per_user`` sockets here →
   ``error too_many_connections`` + 4029 right after hello.
-After an abnormal close the session is detached and resumable; after a
-normal client close (1000/1001) or a server-side abuse/auth close it ends.
+A close handshake the client does not complete within twice
+``ws_close_timeout_s`` (it stopped reading) is cut. After an abnormal close
+the session is detached and resumable; after a normal client close
+(1000/1001) or a server-side abuse/auth close it ends.
 """
 
 from __future__ import annotations
@@ -464,10 +468,23 @@ class Connection:
         if not self._queue.closed:
             self._direct = not self._queue  # drained: frames may go straight out again
             return  # the next queued frame starts a new writer
-        if self.close_code is not None:
-            await self._ws.close(self.close_code, self.close_reason)
-        else:
-            await self._ws.close()
+        await self._close()
+
+    async def _close(self) -> None:
+        """The close handshake, bounded: ``websockets`` waits for the close frame to
+        drain into the socket without a deadline, so a client that stopped reading
+        (the 4008 case) would hold its socket, session and buffers until TCP gave
+        up. After ``ws_close_timeout_s`` for the frame to leave and as long again for
+        the client's answer, the connection is cut."""
+        ws = self._ws
+        try:
+            async with asyncio.timeout(2 * self._hub.settings.ws_close_timeout_s):
+                if self.close_code is not None:
+                    await ws.close(self.close_code, self.close_reason)
+                else:
+                    await ws.close()
+        except TimeoutError:
+            ws.transport.abort()
 
     # -- one inbound frame -------------------------------------------------------------
 

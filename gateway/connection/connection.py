@@ -32,7 +32,7 @@ Closing rules (codes from ``typogram.codes.CloseCode``):
 * a newer connection resumed this session → 4002; draining → 1012;
 * the user already has ``ws_max_connections_per_user`` sockets here →
   ``error too_many_connections`` + 4029 right after hello.
-A close handshake the client does not complete within twice
+A close handshake the client does not complete within
 ``ws_close_timeout_s`` (it stopped reading) is cut. After an abnormal close
 the session is detached and resumable; after a normal client close
 (1000/1001) or a server-side abuse/auth close it ends.
@@ -474,11 +474,11 @@ class Connection:
         """The close handshake, bounded: ``websockets`` waits for the close frame to
         drain into the socket without a deadline, so a client that stopped reading
         (the 4008 case) would hold its socket, session and buffers until TCP gave
-        up. After ``ws_close_timeout_s`` for the frame to leave and as long again for
-        the client's answer, the connection is cut."""
+        up. A close not done within ``ws_close_timeout_s`` (the frame written and the
+        client's answer read) is cut."""
         ws = self._ws
         try:
-            async with asyncio.timeout(2 * self._hub.settings.ws_close_timeout_s):
+            async with asyncio.timeout(self._hub.settings.ws_close_timeout_s):
                 if self.close_code is not None:
                     await ws.close(self.close_code, self.close_reason)
                 else:

@@ -64,12 +64,15 @@ from dataclasses import dataclass, replace
 from operator import mul, sub
 from typing import Literal
 
-from typogram.rhythm import Profile, Rhythm, compare
+from typogram.rhythm import Profile, Rhythm, compare, population_z
 from typogram.settings import Settings
-from typogram.typing import LOG_MS, BigramStat, Replay, Result
+from typogram.typing import BACKSPACE, LOG_MS, BigramStat, Replay, Result
 
 Action = Literal["accept", "flag", "reject"]
 PAIRS_WEIGHT = 0.4  # rule 5: the letter pairs' share of the structure score
+LAYOUT_WEIGHT = 2.0  # rule 11: the layout prior's share of the combined score
+PAUSE_WEIGHT = 0.5  # rule 11: the hesitations' share
+PAUSE_RATIO = 2.5  # rule 11: an interval this many times the median is a hesitation
 SPAN_MIN_KEYS = 10  # rule 8: fewer keys may be a rolled-over burst
 
 
@@ -94,6 +97,16 @@ class Limits:
     min_rhythm_z: float = 1.5
     max_pace_z: float = 4.0
     own_rhythm_clears_z: float = 3.0  # rule 10: own rhythm this clear outweighs rule 5
+    # Rule 11: the combined score must reach min(cap, slope * sqrt(intervals) - offset).
+    human_z_slope: float = 0.25
+    human_z_offset: float = 2.5
+    human_z_cap: float = 2.5
+
+    def human_z_floor(self, intervals: int) -> float:
+        """Rule 11's threshold for a log of ``intervals`` intervals."""
+        return min(
+            self.human_z_cap, self.human_z_slope * math.sqrt(intervals) - self.human_z_offset
+        )
 
 
 def limits_from(settings: Settings) -> Limits:
@@ -146,6 +159,9 @@ class Timing:
     pairs_z: float | None  # rule 5: repeated letter pairs alike
     structure_z: float | None
     rhythm: Rhythm | None = None  # rule 10: against the user's own profile
+    layout_z: float | None = None  # rule 11: pairs inside words as people type them
+    pause_z: float | None = None  # rule 11: hesitations before words
+    human_z: float | None = None  # rule 11: rule 5's measures and these combined
 
     def evidence(self) -> dict[str, float | int | None]:
         return {
@@ -160,6 +176,9 @@ class Timing:
             "rhythm_pairs": None if self.rhythm is None else self.rhythm.shared,
             "rhythm_z": _rounded(None if self.rhythm is None else self.rhythm.pairs_z),
             "pace_z": _rounded(None if self.rhythm is None else self.rhythm.pace_z),
+            "layout_z": _rounded(self.layout_z),
+            "pause_z": _rounded(self.pause_z),
+            "human_z": _rounded(self.human_z),
         }
 
 
@@ -226,7 +245,54 @@ def timing_of(replay: Replay, result: Result, limits: Limits) -> Timing:
         # Weighted by how strongly each shows in a person's typing (the word starts
         # far more, over one test): the most powerful combination of the two.
         structure_z = (word_z + PAIRS_WEIGHT * pairs_z) / math.hypot(1.0, PAIRS_WEIGHT)
-    return Timing(n, log_sd, spread_p, near, skewness, skewness_se, word_z, pairs_z, structure_z)
+    # Rule 11: the hesitations (intervals over ``PAUSE_RATIO`` times the median, the
+    # corrections left out) fall before words far more often than the word starts'
+    # share of the intervals: a binomial z.
+    cut = PAUSE_RATIO * median
+    keys = [stroke[1] for stroke in strokes]
+    before = at_starts = pauses = paused_starts = 0
+    for previous, key, gap in zip(keys, keys[1:], gaps, strict=False):
+        if previous == BACKSPACE or key == BACKSPACE or key == " ":
+            continue
+        start = previous == " "
+        before += 1
+        at_starts += start
+        if gap > cut:
+            pauses += 1
+            paused_starts += start
+    pause_z = None
+    if pauses and 0 < at_starts < before:
+        share = at_starts / before
+        pause_z = (paused_starts - pauses * share) / math.sqrt(pauses * share * (1 - share))
+    layout_z, _ = population_z(result.bigrams)
+    word_any = _welch_z(starts, inside)
+    human_z = _combined(
+        (word_any, 1.0), (pairs_z, PAIRS_WEIGHT), (layout_z, LAYOUT_WEIGHT), (pause_z, PAUSE_WEIGHT)
+    )
+    return Timing(
+        n,
+        log_sd,
+        spread_p,
+        near,
+        skewness,
+        skewness_se,
+        word_z,
+        pairs_z,
+        structure_z,
+        layout_z=layout_z,
+        pause_z=pause_z,
+        human_z=human_z,
+    )
+
+
+def _combined(*parts: tuple[float | None, float]) -> float | None:
+    """Independent z-scores, weighted (Stouffer); ``None`` ones left out."""
+    total = norm = 0.0
+    for z, weight in parts:
+        if z is not None:
+            total += weight * z
+            norm += weight * weight
+    return total / math.sqrt(norm) if norm else None
 
 
 @dataclass(slots=True)
@@ -366,6 +432,19 @@ def _timing_rules(
                 "no_timing_structure",
                 "keystroke timing does not depend on the keys "
                 f"(structure z {timing.structure_z:.2f})",
+            )
+        )
+    # Rule 11: how people type in general, for a log of any length and any account.
+    if (
+        timing.human_z is not None
+        and timing.human_z < limits.human_z_floor(timing.intervals)
+        and (own is None or own < limits.own_rhythm_clears_z)
+    ):
+        flags.append(
+            Reason(
+                "unlike_human_typing",
+                "keystroke timing unlike how people type: no slower word starts, layout "
+                f"or hesitations before words (z {timing.human_z:.2f})",
             )
         )
 

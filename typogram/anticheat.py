@@ -54,6 +54,22 @@ Rules:
     clearly (``pairs_z`` of at least ``own_rhythm_clears_z``) is not flagged
     by rule 5: the user's own pairs are better evidence than the word starts
     and repeats of one test, which some slow typists barely show.
+11. Like a person: a log of any length, on any account, is compared with
+    how people type in general. Four independent z-scores, each about 0
+    for timing that ignores the keys, are combined (Stouffer, weighted by
+    how strongly each shows in a person's typing): word starts slower than
+    the inside of words (rule 5's Welch z, however few the words), repeated
+    pairs alike (rule 5), the pairs inside words against the population's
+    layout prior (``typogram.rhythm.population_z``), and hesitations —
+    intervals over ``PAUSE_RATIO`` times the median, corrections left out —
+    falling before words more often than the word starts' share of the
+    intervals (a binomial z); with a profile (rule 10) the user's own
+    rhythm joins them. A person's combined score grows with the square
+    root of the log's length, a bot's does not, so the threshold does too:
+    below ``Limits.human_z_floor`` flags ``unlike_human_typing``. Calibrated
+    on the human model and bots of ``bench.typists`` (seeds other than the
+    reported ones); a result that clearly follows its typist's own rhythm
+    is not flagged by it, as for rule 5.
 """
 
 from __future__ import annotations
@@ -72,6 +88,7 @@ Action = Literal["accept", "flag", "reject"]
 PAIRS_WEIGHT = 0.4  # rule 5: the letter pairs' share of the structure score
 LAYOUT_WEIGHT = 2.0  # rule 11: the layout prior's share of the combined score
 PAUSE_WEIGHT = 0.5  # rule 11: the hesitations' share
+RHYTHM_WEIGHT = 1.0  # rule 11: the user's own rhythm's share, once there is a profile
 PAUSE_RATIO = 2.5  # rule 11: an interval this many times the median is a hesitation
 SPAN_MIN_KEYS = 10  # rule 8: fewer keys may be a rolled-over burst
 
@@ -159,6 +176,7 @@ class Timing:
     pairs_z: float | None  # rule 5: repeated letter pairs alike
     structure_z: float | None
     rhythm: Rhythm | None = None  # rule 10: against the user's own profile
+    start_z: float | None = None  # rule 11: word starts slower, however few
     layout_z: float | None = None  # rule 11: pairs inside words as people type them
     pause_z: float | None = None  # rule 11: hesitations before words
     human_z: float | None = None  # rule 11: rule 5's measures and these combined
@@ -264,12 +282,7 @@ def timing_of(replay: Replay, result: Result, limits: Limits) -> Timing:
     if pauses and 0 < at_starts < before:
         share = at_starts / before
         pause_z = (paused_starts - pauses * share) / math.sqrt(pauses * share * (1 - share))
-    layout_z, _ = population_z(result.bigrams)
-    word_any = _welch_z(starts, inside)
-    human_z = _combined(
-        (word_any, 1.0), (pairs_z, PAIRS_WEIGHT), (layout_z, LAYOUT_WEIGHT), (pause_z, PAUSE_WEIGHT)
-    )
-    return Timing(
+    timing = Timing(
         n,
         log_sd,
         spread_p,
@@ -279,9 +292,22 @@ def timing_of(replay: Replay, result: Result, limits: Limits) -> Timing:
         word_z,
         pairs_z,
         structure_z,
-        layout_z=layout_z,
+        start_z=_welch_z(starts, inside),
+        layout_z=population_z(result.bigrams)[0],
         pause_z=pause_z,
-        human_z=human_z,
+    )
+    return replace(timing, human_z=_human_z(timing))
+
+
+def _human_z(timing: Timing) -> float | None:
+    """Rule 11's combined score: rule 5's measures, the layout prior, the hesitations and,
+    once known, the user's own rhythm (rule 10), each weighted by its strength."""
+    return _combined(
+        (timing.start_z, 1.0),
+        (timing.pairs_z, PAIRS_WEIGHT),
+        (timing.layout_z, LAYOUT_WEIGHT),
+        (timing.pause_z, PAUSE_WEIGHT),
+        (None if timing.rhythm is None else timing.rhythm.pairs_z, RHYTHM_WEIGHT),
     )
 
 
@@ -325,6 +351,7 @@ def judge(
     timing = timing_of(replay, result, limits)
     if profile is not None and profile.results >= limits.rhythm_min_results:
         timing = replace(timing, rhythm=compare(profile, result))
+        timing = replace(timing, human_z=_human_z(timing))
     rejects: list[Reason] = []
     flags: list[Reason] = []
     if result.keystrokes < limits.min_keystrokes or result.duration_ms <= 0:

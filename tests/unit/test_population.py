@@ -169,3 +169,30 @@ def test_a_short_test_by_a_person_is_accepted(seed: int) -> None:
     result, timing = judged(text, log, seconds=15)
     assert result.action == "accept", (result.message, timing.evidence())
     assert timing.human_z is not None and timing.human_z > LIMITS.human_z_floor(timing.intervals)
+
+
+def test_the_users_own_rhythm_joins_the_score_once_there_is_a_profile() -> None:
+    """On the player's own account a key-blind bot at the player's pace falls further
+    below the floor than on a new account; the player's own log rises above it."""
+    rng = random.Random(8)
+    person = typists.Typist.draw(rng, wpm=55)
+    profile = None
+    for _ in range(LIMITS.rhythm_min_results):
+        text = typists.words_text(rng, 25)
+        profile = rhythm.fold(profile, score(replay(text, person.type(text, rng))))
+    assert profile is not None
+    text = typists.words_text(rng, 60)
+    own = person.type(text, rng, until_ms=15_000)
+    bot = typists.bot_log(typists.lognormal(55), text, rng, until_ms=15_000)
+    for log, own_rhythm in ((own, True), (bot, False)):
+        run = replay(text, log)
+        result = score(run, seconds=15)
+        alone = judge(run, result, LIMITS)[1]
+        known = judge(run, result, LIMITS, profile=profile)[1]
+        assert known.rhythm is not None and known.rhythm.pairs_z is not None
+        assert alone.human_z is not None and known.human_z is not None
+        if own_rhythm:
+            assert known.rhythm.pairs_z > 2 and known.human_z > alone.human_z
+        else:
+            assert abs(known.rhythm.pairs_z) < 2 and known.human_z < alone.human_z
+            assert known.human_z < LIMITS.human_z_floor(known.intervals)

@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import msgspec
@@ -161,27 +161,16 @@ def compare(profile: Profile, result: Result) -> Rhythm:
     # Rule 2, over every interval of the shared pairs (a repeated pair counts each time):
     # the Pearson correlation of an interval's log with its pair's value in the profile,
     # that value shrunk towards 0 by ``SHRINK`` samples (a pair seen twice is a guess).
-    shared = n = 0
-    sx = sxx = sy = syy = sxy = 0.0
+    points = []
     for pair, stat in result.bigrams.items():
         known = profile.pairs.get(pair)
-        if known is None or known[0] < MIN_SAMPLES or not stat.samples:
-            continue
-        shared += 1
-        x = known[1] / (known[0] + SHRINK)
-        k = stat.samples
-        n += k
-        sx += k * x
-        sxx += k * x * x
-        sy += stat.log_sum
-        syy += stat.log_squares
-        sxy += x * stat.log_sum
+        if known is not None and known[0] >= MIN_SAMPLES and stat.samples:
+            points.append((known[1] / (known[0] + SHRINK), stat))
+    shared = len(points)
+    r, n = _correlation(points)
     if shared < MIN_SHARED or n < MIN_INTERVALS:
         return Rhythm(shared, None, pace_z)
-    cxx, cyy, cxy = sxx - sx * sx / n, syy - sy * sy / n, sxy - sx * sy / n
-    if cxx <= 0 or cyy <= 0:
-        return Rhythm(shared, 0.0, pace_z, n)
-    return Rhythm(shared, _fisher(cxy / math.sqrt(cxx * cyy), n), pace_z, n)
+    return Rhythm(shared, 0.0 if r is None else _fisher(r, n), pace_z, n)
 
 
 @functools.cache
@@ -208,12 +197,23 @@ def population_z(bigrams: Mapping[str, BigramStat]) -> tuple[float | None, int]:
     """Rule 4: the Fisher z of the correlation between the log intervals of the pairs
     inside words and their ``prior``, and how many intervals it rests on (``None``:
     fewer than ``MIN_POPULATION_INTERVALS``, or every pair alike)."""
+    r, n = _correlation(
+        (prior(pair), stat)
+        for pair, stat in bigrams.items()
+        if pair[0] != " " and pair[1] != " " and stat.samples
+    )
+    if n < MIN_POPULATION_INTERVALS or r is None:
+        return None, n
+    return _fisher(r, n), n
+
+
+def _correlation(points: Iterable[tuple[float, BigramStat]]) -> tuple[float | None, int]:
+    """The Pearson correlation of every interval's log with its pair's value ``x`` (a
+    pair seen k times counts k times), and the number of intervals; ``None`` when
+    either side does not vary."""
     n = 0
     sx = sxx = sy = syy = sxy = 0.0
-    for pair, stat in bigrams.items():
-        if pair[0] == " " or pair[1] == " " or not stat.samples:
-            continue
-        x = prior(pair)
+    for x, stat in points:
         k = stat.samples
         n += k
         sx += k * x
@@ -221,12 +221,12 @@ def population_z(bigrams: Mapping[str, BigramStat]) -> tuple[float | None, int]:
         sy += stat.log_sum
         syy += stat.log_squares
         sxy += x * stat.log_sum
-    if n < MIN_POPULATION_INTERVALS:
-        return None, n
+    if not n:
+        return None, 0
     cxx, cyy, cxy = sxx - sx * sx / n, syy - sy * sy / n, sxy - sx * sy / n
     if cxx <= 1e-12 or cyy <= 0:
         return None, n
-    return _fisher(cxy / math.sqrt(cxx * cyy), n), n
+    return cxy / math.sqrt(cxx * cyy), n
 
 
 def _fisher(r: float, n: int) -> float:

@@ -160,6 +160,7 @@ class Gateway:
             """This gateway's sockets: counted in its connection caps."""
 
             admission = caps
+            send_buffer = settings.ws_send_buffer_bytes
 
         self._connection_class: type[GatewayConnection] = Admitted
         self._server: Server | None = None

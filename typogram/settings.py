@@ -122,6 +122,9 @@ class Settings:
     ws_max_connections: int = 5000
     ws_max_frame_bytes: int = 1024 * 1024
     ws_send_queue_size: int = 256
+    # SO_SNDBUF asked for on every accepted gateway socket (Linux doubles it and
+    # stops autotuning it); 0 leaves the kernel's autotuning (up to tcp_wmem's max).
+    ws_send_buffer_bytes: int = 128 * 1024
     ws_hello_timeout_s: float = 5.0
     # How often each live socket's token version and session are checked again.
     ws_token_check_s: float = 60.0
@@ -361,6 +364,8 @@ class Settings:
         self._validate_payments()
         if self.unavailable_retry_after_s < 1:
             raise SettingsError("TYPOGRAM_UNAVAILABLE_RETRY_AFTER_S must be at least 1")
+        if self.ws_send_buffer_bytes < 0:
+            raise SettingsError("TYPOGRAM_WS_SEND_BUFFER_BYTES must be 0 (the kernel's) or more")
         self._validate_security()
         if not 0 < self.ws_token_check_s <= 60:
             raise SettingsError(

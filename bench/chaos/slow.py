@@ -9,10 +9,12 @@ default), without stalling the room:
 
 * ``closed_after_s``: from the slow client's last read to its 4008 (goal
   < 10 s; ``goal_met`` 1 or 0). What it takes is the bytes the kernel
-  buffers for the socket first: Linux grows a loopback socket's send buffer
-  up to ``net.ipv4.tcp_wmem``'s maximum (4 MiB by default), so at a busy
-  room's ~110 KB/s the queue starts filling only after half a minute. The
-  invariant is a close within ``CLOSE_LIMIT_S``;
+  buffers for the socket first: the gateway fixes its sockets' send buffer
+  (``ws_send_buffer_bytes``, 128 KiB, which Linux doubles); with
+  ``TYPOGRAM_WS_SEND_BUFFER_BYTES=0`` Linux grows it up to
+  ``net.ipv4.tcp_wmem``'s maximum (4 MiB by default) and the queue starts
+  filling only after half a minute. The invariant is a close within
+  ``CLOSE_LIMIT_S``;
 * ``p99_ms`` before and while the slow client sat in the room, and their
   ratio (goal ≤ 1.1; on a shared two-core machine the invariant checked is
   ≤ 2 + 20 ms, the figure says how close the goal is).

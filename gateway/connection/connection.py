@@ -26,12 +26,16 @@ Closing rules (codes from ``typogram.codes.CloseCode``):
 * a malformed frame → ``error bad_request``; ``ws_max_bad_frames`` in a row → 4003;
 * over the message rate → ``error rate_limited``; ``ws_rate_strikes`` refusals
   within 10 s → 4029;
-* send queue overflow → 4008, the queue is freed at once;
+* send queue overflow → 4008, the queue is freed at once (the kernel's send
+  buffer is capped, ``ws_send_buffer_bytes``, so the queue fills within
+  seconds of a client's last read);
 * a newer connection resumed this session → 4002; draining → 1012;
 * the user already has ``ws_max_connections_per_user`` sockets here →
   ``error too_many_connections`` + 4029 right after hello.
-After an abnormal close the session is detached and resumable; after a
-normal client close (1000/1001) or a server-side abuse/auth close it ends.
+A close handshake the client does not complete within
+``ws_close_timeout_s`` (it stopped reading) is cut. After an abnormal close
+the session is detached and resumable; after a normal client close
+(1000/1001) or a server-side abuse/auth close it ends.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -103,6 +108,14 @@ class GatewayConnection(ServerConnection):
     # The connection caps this socket counts in (``gateway.connection.admission``), set on the
     # gateway's own subclass (``Gateway``): sockets carry no attribute of their own for it.
     admission: Admission | None = None
+    # SO_SNDBUF for each accepted socket (``ws_send_buffer_bytes``), set on the gateway's
+    # subclass; 0 leaves the kernel's autotuning.
+    send_buffer: int = 0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if self.send_buffer > 0:
+            cap_send_buffer(transport, self.send_buffer)
+        super().connection_made(transport)
 
     @property
     def address(self) -> str:
@@ -455,10 +468,23 @@ class Connection:
         if not self._queue.closed:
             self._direct = not self._queue  # drained: frames may go straight out again
             return  # the next queued frame starts a new writer
-        if self.close_code is not None:
-            await self._ws.close(self.close_code, self.close_reason)
-        else:
-            await self._ws.close()
+        await self._close()
+
+    async def _close(self) -> None:
+        """The close handshake, bounded: ``websockets`` waits for the close frame to
+        drain into the socket without a deadline, so a client that stopped reading
+        (the 4008 case) would hold its socket, session and buffers until TCP gave
+        up. A close not done within ``ws_close_timeout_s`` (the frame written and the
+        client's answer read) is cut."""
+        ws = self._ws
+        try:
+            async with asyncio.timeout(self._hub.settings.ws_close_timeout_s):
+                if self.close_code is not None:
+                    await ws.close(self.close_code, self.close_reason)
+                else:
+                    await ws.close()
+        except TimeoutError:
+            ws.transport.abort()
 
     # -- one inbound frame -------------------------------------------------------------
 
@@ -550,6 +576,25 @@ class Connection:
 
 def _now() -> float:
     return asyncio.get_running_loop().time()
+
+
+def cap_send_buffer(transport: asyncio.BaseTransport, size: int) -> None:
+    """Fix the socket's kernel send buffer at ``size`` (Linux doubles it).
+
+    Without it Linux autotunes a TCP socket's send buffer up to
+    ``net.ipv4.tcp_wmem``'s maximum (4 MiB by default): a client that stops
+    reading holds that much kernel memory and only then lets the send queue
+    fill, so its 4008 comes after most of a minute in a busy room. A fixed
+    buffer bounds both; throughput to a client is then at most about
+    ``2 * size`` per round trip, far above what a room sends.
+    """
+    sock = transport.get_extra_info("socket")
+    if sock is None:
+        return
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size)
+    except OSError:  # gone already, or not a socket that has one
+        log.debug("could not set SO_SNDBUF", exc_info=True)
 
 
 def peer_address(ws: ServerConnection) -> str:

@@ -60,6 +60,7 @@ def test_production_with_real_secret_loads() -> None:
         ({"TYPOGRAM_LOG_JSON": "perhaps"}, "LOG_JSON"),
         ({"TYPOGRAM_WS_TOKEN_CHECK_S": "0"}, "WS_TOKEN_CHECK_S"),
         ({"TYPOGRAM_WS_TOKEN_CHECK_S": "61"}, "WS_TOKEN_CHECK_S"),
+        ({"TYPOGRAM_WS_SEND_BUFFER_BYTES": "-1"}, "WS_SEND_BUFFER_BYTES"),
     ],
 )
 def test_bad_values_name_the_setting(env: dict[str, str], message: str) -> None:

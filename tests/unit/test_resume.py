@@ -503,3 +503,20 @@ async def test_a_client_ahead_of_a_crashed_record_keeps_the_session_with_snapsho
     assert plan is not None and plan.session.id == SESSION
     assert plan.replay is None  # resumed: false, same session, fresh snapshots
     assert plan.session.seq == world.old.seq  # numbering goes on after what it saw
+
+
+def test_race_snapshots_go_without_s_and_numbered_frames_mark_the_record() -> None:
+    registry = SessionRegistry(window_s=1.0, max_detached=1, replay_frames=10, replay_bytes=1 << 16)
+    marked: list[str] = []
+    registry.numbered = lambda session: marked.append(session.id)
+    session = registry.create(_claims(), SESSION)
+    sent: list[bytes] = []
+    session.link = cast(Any, SimpleNamespace(send=lambda frame, kind: sent.append(frame)))
+    session.deliver(parse_push(push_payload("race.state", {"race": "r", "seq": 1})))
+    assert session.seq == 0 and len(session.replay) == 0 and marked == []
+    assert sent == [b'{"t":"race.state","d":{"race":"r","seq":1}}']
+    session.deliver(parse_push(push_payload("race.result", {"race": "r"})))
+    assert session.seq == 1 and marked == [SESSION]
+    session.held = []  # a resume is being prepared: a snapshot is not kept for later
+    session.deliver(parse_push(push_payload("race.state", {"race": "r", "seq": 2})))
+    assert session.held == [] and len(sent) == 2

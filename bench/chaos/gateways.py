@@ -84,6 +84,7 @@ class Resumes:
     resumed: int = 0
     unavailable: int = 0
     acked: dict[str, str] = field(default_factory=dict)  # message id -> room
+    chat_errors: int = 0
 
     def note(self, old: Player, back: Player) -> None:
         self.clients += 1
@@ -204,11 +205,13 @@ async def _write(writer: Player, rooms: list[str], resumes: Resumes, stop: async
         if stop.is_set():
             return
         room = rooms[number % len(rooms)]
-        with contextlib.suppress(ClientError, TimeoutError):
+        try:
             reply = await writer.client.request(
                 "chat.send", {"room": room, "text": f"w {number}"}, wait_s=3
             )
             resumes.acked[str(reply.d["id"])] = room
+        except (ClientError, TimeoutError):
+            resumes.chat_errors += 1
         await asyncio.sleep(ROOM_MESSAGE_EVERY_S / len(rooms))
 
 
@@ -235,6 +238,7 @@ def _judge_sessions(
         "unavailable": resumes.unavailable,
         "chat_members": len(listeners),
         "chat_acked": len(resumes.acked),
+        "chat_errors": resumes.chat_errors,
         "chat_lost": lost,
     }
     outcome.check(resumes.same_session == clients, "a resume elsewhere got a new session")
@@ -291,6 +295,10 @@ async def _kill_during(
     stop = asyncio.Event()
     writer = next((p for p in listeners if p.node == 1), None)
     rooms = sorted({_room(i) for i in range(len(listeners))})
+    if writer is not None:
+        for room in rooms:  # it writes to every room
+            with contextlib.suppress(ClientError):
+                await writer.client.request("room.join", {"room": room})
     async with asyncio.TaskGroup() as tasks:
         tasks.create_task(kill())
         if writer is not None:

@@ -40,24 +40,11 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from typogram.rhythm import FINGERS, FREQUENT_PAIRS
+
 BACKSPACE = "Backspace"
 
-# QWERTY: key -> (hand, finger); fingers 0-3 left pinky..index, 6-9 right index..pinky.
-_ROWS = (
-    ("1qaz", 0, 0), ("2wsx", 0, 1), ("3edc", 0, 2), ("4rfv5tgb", 0, 3),
-    ("6yhn7ujm", 1, 6), ("8ik,", 1, 7), ("9ol.", 1, 8), ("0p;/'-", 1, 9),
-)  # fmt: skip
-FINGERS: dict[str, tuple[int, int]] = {
-    key: (hand, finger) for keys, hand, finger in _ROWS for key in keys
-}
 _NEIGHBOURS = ("qwertyuiop", "asdfghjkl", "zxcvbnm")
-# The most frequent English letter pairs: typed faster than their layout predicts.
-# fmt: off
-FREQUENT_PAIRS = frozenset([
-    "th", "he", "in", "er", "an", "re", "on", "at", "en", "nd", "ti", "es", "or", "te",
-    "of", "ed", "is", "it", "al", "ar", "st", "to", "nt", "ng", "se", "ha", "as", "ou",
-])
-# fmt: on
 
 
 def _neighbour(ch: str, rng: random.Random) -> str:

@@ -54,6 +54,22 @@ Rules:
     clearly (``pairs_z`` of at least ``own_rhythm_clears_z``) is not flagged
     by rule 5: the user's own pairs are better evidence than the word starts
     and repeats of one test, which some slow typists barely show.
+11. Like a person: a log of any length, on any account, is compared with
+    how people type in general. Four independent z-scores, each about 0
+    for timing that ignores the keys, are combined (Stouffer, weighted by
+    how strongly each shows in a person's typing): word starts slower than
+    the inside of words (rule 5's Welch z, however few the words), repeated
+    pairs alike (rule 5), the pairs inside words against the population's
+    layout prior (``typogram.rhythm.population_z``), and hesitations —
+    intervals over ``PAUSE_RATIO`` times the median, corrections left out —
+    falling before words more often than the word starts' share of the
+    intervals (a binomial z); with a profile (rule 10) the user's own
+    rhythm joins them. A person's combined score grows with the square
+    root of the log's length, a bot's does not, so the threshold does too:
+    below ``Limits.human_z_floor`` flags ``unlike_human_typing``. Calibrated
+    on the human model and bots of ``bench.typists`` (seeds other than the
+    reported ones); a result that clearly follows its typist's own rhythm
+    is not flagged by it, as for rule 5.
 """
 
 from __future__ import annotations
@@ -64,12 +80,16 @@ from dataclasses import dataclass, replace
 from operator import mul, sub
 from typing import Literal
 
-from typogram.rhythm import Profile, Rhythm, compare
+from typogram.rhythm import Profile, Rhythm, compare, population_z
 from typogram.settings import Settings
-from typogram.typing import LOG_MS, BigramStat, Replay, Result
+from typogram.typing import BACKSPACE, LOG_MS, BigramStat, Replay, Result
 
 Action = Literal["accept", "flag", "reject"]
 PAIRS_WEIGHT = 0.4  # rule 5: the letter pairs' share of the structure score
+LAYOUT_WEIGHT = 2.0  # rule 11: the layout prior's share of the combined score
+PAUSE_WEIGHT = 0.5  # rule 11: the hesitations' share
+RHYTHM_WEIGHT = 1.0  # rule 11: the user's own rhythm's share, once there is a profile
+PAUSE_RATIO = 2.5  # rule 11: an interval this many times the median is a hesitation
 SPAN_MIN_KEYS = 10  # rule 8: fewer keys may be a rolled-over burst
 
 
@@ -94,6 +114,16 @@ class Limits:
     min_rhythm_z: float = 1.5
     max_pace_z: float = 4.0
     own_rhythm_clears_z: float = 3.0  # rule 10: own rhythm this clear outweighs rule 5
+    # Rule 11: the combined score must reach min(cap, slope * sqrt(intervals) - offset).
+    human_z_slope: float = 0.25
+    human_z_offset: float = 2.5
+    human_z_cap: float = 2.5
+
+    def human_z_floor(self, intervals: int) -> float:
+        """Rule 11's threshold for a log of ``intervals`` intervals."""
+        return min(
+            self.human_z_cap, self.human_z_slope * math.sqrt(intervals) - self.human_z_offset
+        )
 
 
 def limits_from(settings: Settings) -> Limits:
@@ -146,6 +176,10 @@ class Timing:
     pairs_z: float | None  # rule 5: repeated letter pairs alike
     structure_z: float | None
     rhythm: Rhythm | None = None  # rule 10: against the user's own profile
+    start_z: float | None = None  # rule 11: word starts slower, however few
+    layout_z: float | None = None  # rule 11: pairs inside words as people type them
+    pause_z: float | None = None  # rule 11: hesitations before words
+    human_z: float | None = None  # rule 11: rule 5's measures and these combined
 
     def evidence(self) -> dict[str, float | int | None]:
         return {
@@ -160,6 +194,9 @@ class Timing:
             "rhythm_pairs": None if self.rhythm is None else self.rhythm.shared,
             "rhythm_z": _rounded(None if self.rhythm is None else self.rhythm.pairs_z),
             "pace_z": _rounded(None if self.rhythm is None else self.rhythm.pace_z),
+            "layout_z": _rounded(self.layout_z),
+            "pause_z": _rounded(self.pause_z),
+            "human_z": _rounded(self.human_z),
         }
 
 
@@ -226,7 +263,62 @@ def timing_of(replay: Replay, result: Result, limits: Limits) -> Timing:
         # Weighted by how strongly each shows in a person's typing (the word starts
         # far more, over one test): the most powerful combination of the two.
         structure_z = (word_z + PAIRS_WEIGHT * pairs_z) / math.hypot(1.0, PAIRS_WEIGHT)
-    return Timing(n, log_sd, spread_p, near, skewness, skewness_se, word_z, pairs_z, structure_z)
+    # Rule 11: the hesitations (intervals over ``PAUSE_RATIO`` times the median, the
+    # corrections left out) fall before words far more often than the word starts'
+    # share of the intervals: a binomial z.
+    cut = PAUSE_RATIO * median
+    keys = [stroke[1] for stroke in strokes]
+    before = at_starts = pauses = paused_starts = 0
+    for previous, key, gap in zip(keys, keys[1:], gaps, strict=False):
+        if previous == BACKSPACE or key == BACKSPACE or key == " ":
+            continue
+        start = previous == " "
+        before += 1
+        at_starts += start
+        if gap > cut:
+            pauses += 1
+            paused_starts += start
+    pause_z = None
+    if pauses and 0 < at_starts < before:
+        share = at_starts / before
+        pause_z = (paused_starts - pauses * share) / math.sqrt(pauses * share * (1 - share))
+    timing = Timing(
+        n,
+        log_sd,
+        spread_p,
+        near,
+        skewness,
+        skewness_se,
+        word_z,
+        pairs_z,
+        structure_z,
+        start_z=_welch_z(starts, inside),
+        layout_z=population_z(result.bigrams)[0],
+        pause_z=pause_z,
+    )
+    return replace(timing, human_z=_human_z(timing))
+
+
+def _human_z(timing: Timing) -> float | None:
+    """Rule 11's combined score: rule 5's measures, the layout prior, the hesitations and,
+    once known, the user's own rhythm (rule 10), each weighted by its strength."""
+    return _combined(
+        (timing.start_z, 1.0),
+        (timing.pairs_z, PAIRS_WEIGHT),
+        (timing.layout_z, LAYOUT_WEIGHT),
+        (timing.pause_z, PAUSE_WEIGHT),
+        (None if timing.rhythm is None else timing.rhythm.pairs_z, RHYTHM_WEIGHT),
+    )
+
+
+def _combined(*parts: tuple[float | None, float]) -> float | None:
+    """Independent z-scores, weighted (Stouffer); ``None`` ones left out."""
+    total = norm = 0.0
+    for z, weight in parts:
+        if z is not None:
+            total += weight * z
+            norm += weight * weight
+    return total / math.sqrt(norm) if norm else None
 
 
 @dataclass(slots=True)
@@ -259,6 +351,7 @@ def judge(
     timing = timing_of(replay, result, limits)
     if profile is not None and profile.results >= limits.rhythm_min_results:
         timing = replace(timing, rhythm=compare(profile, result))
+        timing = replace(timing, human_z=_human_z(timing))
     rejects: list[Reason] = []
     flags: list[Reason] = []
     if result.keystrokes < limits.min_keystrokes or result.duration_ms <= 0:
@@ -366,6 +459,19 @@ def _timing_rules(
                 "no_timing_structure",
                 "keystroke timing does not depend on the keys "
                 f"(structure z {timing.structure_z:.2f})",
+            )
+        )
+    # Rule 11: how people type in general, for a log of any length and any account.
+    if (
+        timing.human_z is not None
+        and timing.human_z < limits.human_z_floor(timing.intervals)
+        and (own is None or own < limits.own_rhythm_clears_z)
+    ):
+        flags.append(
+            Reason(
+                "unlike_human_typing",
+                "keystroke timing unlike how people type: no slower word starts, layout "
+                f"or hesitations before words (z {timing.human_z:.2f})",
             )
         )
 

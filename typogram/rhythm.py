@@ -27,12 +27,24 @@ Rules:
 3. ``typogram.anticheat`` judges both (rule 10) once the profile holds
    ``min_results`` results; a profile is only a yardstick, never a verdict
    by itself on a newcomer.
+4. A result with no history behind it is compared with how people type in
+   general (``population_z``): published studies of transcription typing
+   agree on which letter pairs are fast and which slow for everyone on a
+   QWERTY keyboard — pairs typed by the two hands faster than pairs on one
+   hand, two keys on one finger slowest, a doubled letter fast, the most
+   frequent English pairs faster than their layout predicts, a shifted or
+   punctuation key slower (Gentner 1983; Salthouse 1986; Dhakal et al.
+   2018). ``prior`` is that expectation for one pair inside a word, in log
+   units; ``population_z`` is the Fisher z-score of the correlation of a
+   result's intervals inside words with it — clearly positive for a person,
+   about 0 for timing that does not depend on the keys.
 """
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import msgspec
@@ -46,6 +58,31 @@ FULL_INTERVALS = 60  # from here on the threshold applies in full (``Rhythm.weig
 MIN_SAMPLES = 2
 SHRINK = 3.0  # rule 2: prior samples pulling a rarely seen pair's value towards 0
 MIN_PACE_SD = 0.08  # log units: a person's pace varies at least this much between tests
+
+# Rule 4. QWERTY: key -> (hand, finger); fingers 0-3 left pinky..index, 6-9 right index..pinky.
+_ROWS = (
+    ("1qaz", 0, 0), ("2wsx", 0, 1), ("3edc", 0, 2), ("4rfv5tgb", 0, 3),
+    ("6yhn7ujm", 1, 6), ("8ik,", 1, 7), ("9ol.", 1, 8), ("0p;/'-", 1, 9),
+)  # fmt: skip
+FINGERS: dict[str, tuple[int, int]] = {
+    key: (hand, finger) for keys, hand, finger in _ROWS for key in keys
+}
+# The most frequent English letter pairs: typed faster than their layout predicts.
+# fmt: off
+FREQUENT_PAIRS = frozenset([
+    "th", "he", "in", "er", "an", "re", "on", "at", "en", "nd", "ti", "es", "or", "te",
+    "of", "ed", "is", "it", "al", "ar", "st", "to", "nt", "ng", "se", "ha", "as", "ou",
+])
+# fmt: on
+# Rule 4's typical effects on a pair's interval, as log factors (the middle of the
+# ranges the studies report; ``bench.typists`` draws each typist's own from them).
+OTHER_HAND = -0.15
+SAME_FINGER = 0.25
+DOUBLED = math.log(0.9)
+FREQUENT = math.log(0.85)
+SHIFTED = math.log(1.3)
+UNKNOWN_KEY = math.log(1.1)
+MIN_POPULATION_INTERVALS = 12  # rule 4: fewer intervals inside words say nothing
 
 
 class Profile(msgspec.Struct, frozen=True, array_like=True):
@@ -124,14 +161,59 @@ def compare(profile: Profile, result: Result) -> Rhythm:
     # Rule 2, over every interval of the shared pairs (a repeated pair counts each time):
     # the Pearson correlation of an interval's log with its pair's value in the profile,
     # that value shrunk towards 0 by ``SHRINK`` samples (a pair seen twice is a guess).
-    shared = n = 0
-    sx = sxx = sy = syy = sxy = 0.0
+    points = []
     for pair, stat in result.bigrams.items():
         known = profile.pairs.get(pair)
-        if known is None or known[0] < MIN_SAMPLES or not stat.samples:
-            continue
-        shared += 1
-        x = known[1] / (known[0] + SHRINK)
+        if known is not None and known[0] >= MIN_SAMPLES and stat.samples:
+            points.append((known[1] / (known[0] + SHRINK), stat))
+    shared = len(points)
+    r, n = _correlation(points)
+    if shared < MIN_SHARED or n < MIN_INTERVALS:
+        return Rhythm(shared, None, pace_z)
+    return Rhythm(shared, 0.0 if r is None else _fisher(r, n), pace_z, n)
+
+
+@functools.cache
+def prior(pair: str) -> float:
+    """Rule 4: the log factor people in general type the pair ``pair`` (two characters,
+    neither a space) with, relative to their average pair."""
+    a, b = pair[0], pair[1]
+    factor = SHIFTED if b.isupper() or not b.isalnum() else 0.0
+    fa, fb = FINGERS.get(a.lower()), FINGERS.get(b.lower())
+    if fa is None or fb is None:
+        return factor + UNKNOWN_KEY
+    if a.lower() == b.lower():
+        return factor + DOUBLED
+    if fa[0] != fb[0]:
+        factor += OTHER_HAND
+    elif fa[1] == fb[1]:
+        factor += SAME_FINGER
+    if (a + b).lower() in FREQUENT_PAIRS:
+        factor += FREQUENT
+    return factor
+
+
+def population_z(bigrams: Mapping[str, BigramStat]) -> tuple[float | None, int]:
+    """Rule 4: the Fisher z of the correlation between the log intervals of the pairs
+    inside words and their ``prior``, and how many intervals it rests on (``None``:
+    fewer than ``MIN_POPULATION_INTERVALS``, or every pair alike)."""
+    r, n = _correlation(
+        (prior(pair), stat)
+        for pair, stat in bigrams.items()
+        if pair[0] != " " and pair[1] != " " and stat.samples
+    )
+    if n < MIN_POPULATION_INTERVALS or r is None:
+        return None, n
+    return _fisher(r, n), n
+
+
+def _correlation(points: Iterable[tuple[float, BigramStat]]) -> tuple[float | None, int]:
+    """The Pearson correlation of every interval's log with its pair's value ``x`` (a
+    pair seen k times counts k times), and the number of intervals; ``None`` when
+    either side does not vary."""
+    n = 0
+    sx = sxx = sy = syy = sxy = 0.0
+    for x, stat in points:
         k = stat.samples
         n += k
         sx += k * x
@@ -139,13 +221,17 @@ def compare(profile: Profile, result: Result) -> Rhythm:
         sy += stat.log_sum
         syy += stat.log_squares
         sxy += x * stat.log_sum
-    if shared < MIN_SHARED or n < MIN_INTERVALS:
-        return Rhythm(shared, None, pace_z)
+    if not n:
+        return None, 0
     cxx, cyy, cxy = sxx - sx * sx / n, syy - sy * sy / n, sxy - sx * sy / n
-    if cxx <= 0 or cyy <= 0:
-        return Rhythm(shared, 0.0, pace_z, n)
-    r = max(-0.999999, min(0.999999, cxy / math.sqrt(cxx * cyy)))
-    return Rhythm(shared, math.atanh(r) * math.sqrt(n - 3), pace_z, n)
+    if cxx <= 1e-12 or cyy <= 0:
+        return None, n
+    return cxy / math.sqrt(cxx * cyy), n
+
+
+def _fisher(r: float, n: int) -> float:
+    """A correlation ``r`` over ``n`` points as a z-score (Fisher)."""
+    return math.atanh(max(-0.999999, min(0.999999, r))) * math.sqrt(n - 3)
 
 
 def encode(profile: Profile) -> bytes:

@@ -38,10 +38,10 @@ async def typed(client: httpx.AsyncClient, auth: dict[str, str], log_of: object)
 def passing_bot(text: str, platform: Platform, profile: rhythm.Profile) -> list:
     """A key-independent bot log at the player's pace that every check not knowing the
     player accepts (a bot tuned against them). Of those, one unlike ``profile`` (the
-    profile the server keeps): about nine in ten are (``bench.anticheat``), and this
+    profile the server keeps): most are (``bench.anticheat``), and this
     test is about the way a profile takes from accepted results to the verdict."""
     limits = limits_from(platform.settings)
-    for seed in range(200):
+    for seed in range(2000):
         log = typists.bot_log(typists.lognormal(PACE), text, random.Random(seed))
         run = replay(text, log)
         result = score(run)

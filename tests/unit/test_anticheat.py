@@ -65,7 +65,7 @@ def test_the_gaussian_jitter_bot_is_flagged() -> None:
     log = typists.bot_log(typists.gaussian(49, 20), TEXT, rng)
     result, timing = verdict(TEXT, log)
     assert result.action == "flag", timing.evidence()
-    assert set(result.codes) <= {"symmetric_timing", "no_timing_structure"}
+    assert set(result.codes) <= {"symmetric_timing", "no_timing_structure", "unlike_human_typing"}
     # Over a longer log its missing tail shows on its own.
     longer = " ".join([TEXT] * 3)
     result, timing = verdict(longer, typists.bot_log(typists.gaussian(49, 20), longer, rng))

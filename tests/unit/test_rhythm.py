@@ -58,7 +58,7 @@ def test_judge_flags_a_bot_unlike_the_players_rhythm_and_a_log_replayed_faster()
     profile = profile_of(person, rng)
     text = typists.words_text(rng, 50)
     # A bot at the player's pace that the checks without a profile let through.
-    for seed in range(40):
+    for seed in range(400):
         log = typists.bot_log(typists.lognormal(62), text, random.Random(seed))
         run, result = scored(text, log)
         if judge(run, result, LIMITS)[0].action == "accept":  # type: ignore[arg-type]

@@ -18,6 +18,15 @@ When the connection drops (anything but a normal close, 4001 unauthorized or
 and says hello with ``resume {session, seq}``, ``seq`` being the last ``s``
 it saw, so the server replays what was missed. Requests in flight during a
 drop fail with ``ConnectionLost``; the caller decides whether to retry.
+``fallback_urls``: other gateways of the platform, tried in turn when the
+current one does not answer (its node crashed): the session resumes there.
+
+After any reconnect the client rejoins by itself: every race it is seated
+in (``race.join {race}``: a race's pushes follow the session only on the
+node it joined from; retried while the race changes hands), and, should the
+server have started a new session, every room it was in. Their replies
+(``race.joined``, ``room.joined``) arrive as pushes would. The rooms and
+races it knows of: ``rooms``, ``races``.
 
 The server closes a socket whose token expires (4001). ``renew(token)`` hands
 it a fresh one (the ``auth`` frame) without reconnecting; with a
@@ -34,7 +43,7 @@ import contextlib
 import itertools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Final, Self
 
 import orjson
@@ -48,6 +57,11 @@ log = logging.getLogger(__name__)
 # Close codes after which reconnecting cannot help.
 FINAL_CLOSES: Final = frozenset({1000, 4001, 4003})
 RENEW_RETRY_S: Final = 5.0  # after a renewal that could not be sent or fetched
+REJOIN_TRIES: Final = 20  # race.join attempts after a reconnect, while ``unavailable``
+REJOIN_RETRY_S: Final = 0.25
+# Frames that put the client in a race (replies or pushes) and that take it out.
+RACE_IN: Final = frozenset({"race.created", "race.joined", "match.found", "race.countdown"})
+RACE_OUT: Final = frozenset({"race.left", "race.result"})
 
 TokenProvider = Callable[[], Awaitable[str]]
 
@@ -91,8 +105,14 @@ class TypogramClient:
         inbox_size: int = 1024,
         token_provider: TokenProvider | None = None,
         renew_before_s: float = 60.0,
+        fallback_urls: Sequence[str] = (),
     ) -> None:
         self.url = url
+        self._urls = [url, *(u for u in fallback_urls if u != url)]
+        self.rooms: set[str] = set()  # rooms joined (``room.joined``, until ``room.left``)
+        self.races: set[str] = set()  # races seated in (until ``race.left``/``race.result``)
+        self.rejoins = 0  # rejoin requests sent after reconnects
+        self._rejoiner: asyncio.Task[None] | None = None
         self.token = token
         self._token_provider = token_provider
         self._renew_before = renew_before_s
@@ -121,8 +141,11 @@ class TypogramClient:
     async def __aenter__(self) -> Self:
         if self._reader is not None or self._closing:
             raise RuntimeError("a TypogramClient connects once; make a new one")
+        resuming = self.session is not None
         self._ws = await self._open()
         self._reader = asyncio.create_task(self._run(), name="typogram-client-reader")
+        if resuming:
+            self._start_rejoin(None)
         if self._token_provider is not None:
             self._renewer = asyncio.create_task(self._renew_loop(), name="typogram-client-renew")
         return self
@@ -133,10 +156,11 @@ class TypogramClient:
     async def close(self) -> None:
         """Close normally (1000); pending requests fail with ``ConnectionLost``."""
         self._closing = True
-        if self._renewer is not None:
-            self._renewer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._renewer
+        for task in (self._renewer, self._rejoiner):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self._ws is not None:
             await self._ws.close()
         if self._reader is not None:
@@ -263,7 +287,10 @@ class TypogramClient:
                 self._fail_pending()
                 if self._closing or not self._reconnect or self.close_code in FINAL_CLOSES:
                     break
+                before = self.session
                 self._ws = await self._reopen()
+                if self._ws is not None:
+                    self._start_rejoin(before)
         finally:
             self._finished = True
             with contextlib.suppress(asyncio.QueueFull):
@@ -271,8 +298,11 @@ class TypogramClient:
 
     async def _reopen(self) -> ClientConnection | None:
         delay, ceiling = self._backoff
-        for _ in range(self._max_reconnects):
+        start = self._urls.index(self.url) if self.url in self._urls else 0
+        for attempt in range(self._max_reconnects):
             await asyncio.sleep(delay)
+            # The same gateway first, then the others in turn (its node may be gone).
+            self.url = self._urls[(start + attempt) % len(self._urls)]
             try:
                 ws = await self._open()
             except (OSError, TimeoutError, InvalidHandshake, ConnectionClosed, ProtocolError):
@@ -289,6 +319,7 @@ class TypogramClient:
             frame = decode_server(raw)
         except ProtocolError:
             return  # a server bug; nothing the caller could do with it
+        self._track(frame)
         if frame.re is not None:
             future = self._pending.get(frame.re)
             if future is not None and not future.done():
@@ -297,6 +328,48 @@ class TypogramClient:
         if frame.s is not None:
             self.last_seq = max(self.last_seq, frame.s)
         await self._inbox.put(frame)
+
+    def _track(self, frame: ServerFrame) -> None:
+        """Remember the rooms and races the client is in, to rejoin them after a reconnect."""
+        data = frame.d if isinstance(frame.d, dict) else {}
+        name = data.get("room") if frame.t in ("room.joined", "room.left") else data.get("race")
+        if not isinstance(name, str):
+            return
+        if frame.t == "room.joined":
+            self.rooms.add(name)
+        elif frame.t == "room.left":
+            self.rooms.discard(name)
+        elif frame.t in RACE_IN:
+            self.races.add(name)
+        elif frame.t in RACE_OUT:
+            self.races.discard(name)
+
+    def _start_rejoin(self, before: str | None) -> None:
+        if self._rejoiner is not None:
+            self._rejoiner.cancel()
+        new_session = before is not None and before != self.session
+        self._rejoiner = asyncio.create_task(self._rejoin(new_session), name="typogram-rejoin")
+
+    async def _rejoin(self, new_session: bool) -> None:
+        """After a reconnect: rooms again if the session is new, races always."""
+        wanted = [("room.join", {"room": r}) for r in sorted(self.rooms) if new_session]
+        wanted += [("race.join", {"race": r}) for r in sorted(self.races)]
+        for t, d in wanted:
+            for _ in range(REJOIN_TRIES):
+                try:
+                    self.rejoins += 1
+                    reply = await self.request(t, d)
+                except ClientError as exc:
+                    if exc.code == "unavailable":  # the race is changing hands
+                        await asyncio.sleep(REJOIN_RETRY_S)
+                        continue
+                    if t == "race.join":
+                        self.races.discard(d["race"])  # finished, or the seat is gone
+                    break
+                except (ConnectionLost, TimeoutError):
+                    return  # dropped again: the next reconnect rejoins
+                await self._inbox.put(reply)
+                break
 
     def _fail_pending(self) -> None:
         for future in self._pending.values():

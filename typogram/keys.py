@@ -95,6 +95,11 @@ def session_state(session_id: str) -> str:
     return f"session:{session_id}:state"
 
 
+def session_owner(session_id: str) -> str:
+    """The node that may write a session's record: its fencing lease (node id, TTL)."""
+    return f"session:{session_id}:owner"
+
+
 def session_replay(session_id: str) -> str:
     """A session's recent frames, each ``b"<seq> " + frame`` (TTL like ``session_state``)."""
     return f"session:{session_id}:replay"

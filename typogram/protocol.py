@@ -346,6 +346,10 @@ class Push:
     def frame(self, seq: int) -> bytes:
         return b'%b,"s":%d}' % (self._head, seq)
 
+    def bare(self) -> bytes:
+        """The push without ``s`` (a snapshot that the next one supersedes)."""
+        return self._head + b"}"
+
 
 class _PushEnvelope(msgspec.Struct):
     t: str

@@ -138,6 +138,7 @@ class Settings:
     ws_rate_strikes: int = 20
     ws_max_bad_frames: int = 10
     ws_resume_window_s: float = 120.0
+    ws_takeover_wait_s: float = 1.0
     ws_replay_frames: int = 256
     ws_replay_bytes: int = 1024 * 1024
     ws_max_rooms_per_session: int = 32

@@ -7,10 +7,20 @@ players (two a race) spread over the three nodes queue, are matched and type
 their race; once every race has started, the node that holds a third of
 them is SIGKILLed. Its players reconnect to a surviving node with their
 session and last sequence number (the SDK's resume), re-join their race by
-id and type on; the others never stop. Then:
+id and type on; the others never stop. Chat members (guests, in rooms of
+``ROOM_SIZE`` spread over the three nodes) listen while a writer on a
+surviving node sends acknowledged messages before, during and after the
+kill; the killed node's members resume elsewhere too. Then:
 
 * ``resumed_5s_pct``: players of the killed node back in their race within
   5 s of the kill (goal: all);
+* ``same_session_pct`` / ``resumed_true_pct``: of the killed node's clients
+  (players and chat members), those whose resume elsewhere kept their
+  session id / got ``resumed: true`` (goals 99.9 % / 99 %);
+* ``unavailable``: ``unavailable`` answers to the players' ``race.join``
+  after the kill (goal 0);
+* ``chat_lost``: acknowledged chat messages some member of their room never
+  got, live, replayed or in a ``room.joined`` history (goal 0);
 * ``races_finished``: races every player finished, with one ``race.result``
   that every player got, the same for both, naming both;
 * ``results_lost`` / ``results_doubled``: ``race_results`` rows the races
@@ -27,6 +37,7 @@ import subprocess
 import time
 import uuid
 from collections import defaultdict
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import func, select
@@ -39,7 +50,7 @@ from bench.chaos.stack import (
     start_worker,
     stop_processes,
 )
-from bench.common import SECRET, GatewayProcess
+from bench.common import SECRET, GatewayProcess, guest_tokens
 from tests.integration.test_races import human_log
 from tests.race_players import Player, finish, matched, type_until
 from typogram.client import ClientError, TypogramClient
@@ -48,6 +59,8 @@ from typogram.platform import Platform, open_platform
 from typogram.tokens import TokenType
 
 RESUME_GOAL_S = 5.0
+ROOM_SIZE = 50
+ROOM_MESSAGE_EVERY_S = 0.5  # each room: a busy conversation, two messages a second
 STORED_WITHIN_S = 30.0
 RACES: dict[str, Any] = {
     "race_words": 6,
@@ -57,11 +70,29 @@ RACES: dict[str, Any] = {
     "match_interval_ms": 50,
     "race_lease_s": 1.5,
     "race_forward_timeout_s": 0.5,
+    "ws_takeover_wait_s": 0.5,
     "gateway_drain_timeout_s": 3,
 }
 
 
-async def gateway_kill(races: int = 200, wpm: float = 45.0) -> Outcome:
+@dataclass
+class Resumes:
+    """What the killed node's clients got back, and what chat was acknowledged."""
+
+    clients: int = 0
+    same_session: int = 0
+    resumed: int = 0
+    unavailable: int = 0
+    acked: dict[str, str] = field(default_factory=dict)  # message id -> room
+    chat_errors: int = 0
+
+    def note(self, old: Player, back: Player) -> None:
+        self.clients += 1
+        self.same_session += int(back.client.session == old.client.session)
+        self.resumed += int(back.client.resumed)
+
+
+async def gateway_kill(races: int = 200, members: int = 0, wpm: float = 45.0) -> Outcome:
     outcome = Outcome("gateway_kill")
     async with broker_stack() as stack:
         settings = chaos_settings(stack.root, jwt_secret=SECRET, **stack.backends)
@@ -77,7 +108,7 @@ async def gateway_kill(races: int = 200, wpm: float = 45.0) -> Outcome:
                             GatewayProcess, stack.root, **stack.backends, **RACES
                         )
                     )
-                await _race_and_kill(outcome, p, processes, tokens, races, wpm)
+                await _race_and_kill(outcome, p, processes, tokens, races, members, wpm)
         finally:
             await stop_processes(processes, worker)
     return outcome
@@ -123,8 +154,10 @@ async def _race_and_kill(
     nodes: list[GatewayProcess],
     tokens: list[tuple[str, str]],
     races: int,
+    members: int,
     wpm: float,
 ) -> None:
+    listeners = await _members(nodes, members)
     players = list(
         await asyncio.gather(
             *(
@@ -134,6 +167,7 @@ async def _race_and_kill(
         )
     )
     resumed: list[Player] = []
+    resumes = Resumes()
     try:
         # Pairs queue together (one from each of two nodes), so every pair is one race.
         pairs = [players[i : i + 2] for i in range(0, len(players), 2)]
@@ -142,10 +176,73 @@ async def _race_and_kill(
         logs = {p.user: human_log(f["text"], wpm * rng.uniform(0.8, 1.2), rng) for pair, f in
                 zip(pairs, found, strict=True) for p in pair}  # fmt: skip
         kill_at = max(f["start_at"] for f in found) / 1000 + 1.0  # every race is running
-        moved, resume_s = await _kill_during(nodes[0], pairs, found, logs, kill_at, nodes, resumed)
+        moved, resume_s = await _kill_during(
+            nodes[0], pairs, found, logs, kill_at, nodes, resumed, listeners, resumes
+        )
         await _judge(outcome, platform, pairs, found, moved, resume_s, resumed)
+        _judge_sessions(outcome, resumes, listeners, resumed)
     finally:
-        await close_players(players + resumed)
+        await close_players(players + resumed + listeners)
+
+
+async def _members(nodes: list[GatewayProcess], count: int) -> list[Player]:
+    """``count`` chat members over the three nodes, in rooms of ``ROOM_SIZE``."""
+    members = []
+    for index, token in enumerate(guest_tokens(count, "m")):
+        member = await connected_player(nodes[index % 3].url, token, f"m{index}", index % 3)
+        await member.client.request("room.join", {"room": _room(index)})
+        members.append(member)
+    return members
+
+
+def _room(index: int) -> str:
+    return f"chaos-{index // ROOM_SIZE}"
+
+
+async def _write(writer: Player, rooms: list[str], resumes: Resumes, stop: asyncio.Event) -> None:
+    """Acknowledged messages, round the rooms, until ``stop``."""
+    for number in range(1_000_000):
+        if stop.is_set():
+            return
+        room = rooms[number % len(rooms)]
+        try:
+            reply = await writer.client.request(
+                "chat.send", {"room": room, "text": f"w {number}"}, wait_s=3
+            )
+            resumes.acked[str(reply.d["id"])] = room
+        except (ClientError, TimeoutError):
+            resumes.chat_errors += 1
+        await asyncio.sleep(ROOM_MESSAGE_EVERY_S / len(rooms))
+
+
+def _judge_sessions(
+    outcome: Outcome, resumes: Resumes, listeners: list[Player], resumed: list[Player]
+) -> None:
+    back = {p.user: p for p in resumed}
+    lost = 0
+    for index, member in enumerate(listeners):
+        seen: set[str] = set()
+        for player in (member, back.get(member.user)):
+            for _, frame in player.frames if player is not None else ():
+                if frame.t == "chat.message":
+                    seen.add(str(frame.d["id"]))
+                elif frame.t == "room.joined":
+                    seen.update(str(m["id"]) for m in frame.d.get("history", ()))
+        room = _room(index)
+        lost += sum(1 for m, r in resumes.acked.items() if r == room and m not in seen)
+    clients = resumes.clients
+    outcome.figures |= {
+        "clients_moved": clients,
+        "same_session_pct": round(100 * resumes.same_session / clients, 2) if clients else None,
+        "resumed_true_pct": round(100 * resumes.resumed / clients, 2) if clients else None,
+        "unavailable": resumes.unavailable,
+        "chat_members": len(listeners),
+        "chat_acked": len(resumes.acked),
+        "chat_errors": resumes.chat_errors,
+        "chat_lost": lost,
+    }
+    outcome.check(resumes.same_session == clients, "a resume elsewhere got a new session")
+    outcome.check(lost == 0, f"{lost} acknowledged chat deliveries lost")
 
 
 async def _kill_during(
@@ -156,6 +253,8 @@ async def _kill_during(
     kill_at: float,
     nodes: list[GatewayProcess],
     resumed: list[Player],
+    listeners: list[Player],
+    resumes: Resumes,
 ) -> tuple[int, list[float]]:
     """Everyone types; the victim node dies at ``kill_at``; its players come back."""
     resume_s: list[float] = []
@@ -169,8 +268,9 @@ async def _kill_during(
             return await finish(player, race["race"], text, log)
         await type_until(player, race["race"], text, start_at, log, kill_at * 1000 - start_at)
         await killed.wait()
-        back = await _resume(player, nodes[1 + len(resumed) % 2].url, race["race"])
+        back = await _resume(player, nodes[1 + len(resumed) % 2].url, race["race"], resumes)
         resumed.append(back)
+        resumes.note(player, back)
         resume_s.append(time.monotonic() - killed_at)
         await type_until(back, race["race"], text, start_at, log, log[-1][0])
         return await finish(back, race["race"], text, log)
@@ -183,11 +283,38 @@ async def _kill_during(
         await asyncio.to_thread(victim.proc.wait)
         killed.set()
 
+    async def member(old: Player) -> dict[str, Any]:
+        await killed.wait()
+        session = (old.client.session, old.client.last_seq)
+        url = nodes[1 + len(resumed) % 2].url
+        back = await connected_player(url, old.client.token, old.user, 1, session)
+        resumed.append(back)
+        resumes.note(old, back)
+        return {}
+
+    stop = asyncio.Event()
+    writer = next((p for p in listeners if p.node == 1), None)
+    rooms = sorted({_room(i) for i in range(len(listeners))})
+    if writer is not None:
+        for room in rooms:  # it writes to every room
+            with contextlib.suppress(ClientError):
+                await writer.client.request("room.join", {"room": room})
     async with asyncio.TaskGroup() as tasks:
         tasks.create_task(kill())
+        if writer is not None:
+            writing = tasks.create_task(_write(writer, rooms, resumes, stop))
         for pair, race in zip(pairs, found, strict=True):
             for player in pair:
                 tasks.create_task(_guarded(one(player, race)))
+        for listener in listeners:
+            if listener.node == 0:
+                tasks.create_task(_guarded(member(listener)))
+        await killed.wait()
+        await asyncio.sleep(RESUME_GOAL_S)
+        stop.set()
+    if writer is not None:
+        await writing
+    await asyncio.sleep(1.0)  # the last deliveries
     moved = sum(1 for pair in pairs for p in pair if p.node == 0)
     return moved, resume_s
 
@@ -200,7 +327,7 @@ async def _guarded(work: Any) -> dict[str, Any] | None:
         return {"error": repr(exc)}
 
 
-async def _resume(old: Player, url: str, race: str) -> Player:
+async def _resume(old: Player, url: str, race: str, resumes: Resumes) -> Player:
     """Reconnect with the old session on another node and re-join the race by id."""
     session = (old.client.session, old.client.last_seq)
     back = await connected_player(url, old.client.token, old.user, 1, session)
@@ -212,6 +339,7 @@ async def _resume(old: Player, url: str, race: str) -> Player:
         except ClientError as exc:  # unavailable until a surviving node adopts the race
             if exc.code != "unavailable" or time.monotonic() > deadline:
                 raise
+            resumes.unavailable += 1
             await asyncio.sleep(0.1)
 
 

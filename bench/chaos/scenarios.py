@@ -30,7 +30,9 @@ class Scenario:
 
 
 SCENARIOS: dict[str, Scenario] = {
-    "gateway_kill": Scenario(gateway_kill, {"races": 200}, {"races": 6}, 240),
+    "gateway_kill": Scenario(
+        gateway_kill, {"races": 200, "members": 300}, {"races": 6, "members": 12}, 240
+    ),
     "gateway_drain": Scenario(gateway_drain, {"chatters": 100}, {"chatters": 10}, 120),
     "worker_crash": Scenario(worker_crash, {"crashes": 1000}, {"crashes": 200}, 120),
     "broker_pause": Scenario(broker_pause, {"typists": 8}, {"typists": 4}, 120),

@@ -20,9 +20,13 @@ caller that passes ``on_error`` (``race.progress``, connection changes)
 does not wait: the owner answers only a failure, which ``on_error``
 reports later; such quiet commands travel in one batch per owner node every
 few milliseconds. Other commands (``race.join``, ``race.finish``, ...) wait
-``race_forward_timeout_s`` at most for the replies (``unavailable`` after
-that). The owner applies forwarded commands in memory, with no Redis write
-of its own. Owners are remembered for ``OWNER_CACHE_S``: an owner changes
+``race_forward_timeout_s`` at most for the replies; an owner that stays
+silent is waited out for up to one race lease more, until its lease on the
+race lapses (the request then adopts the race) or passes to another node
+(the command goes there): a crashed owner costs the racer time, not an
+``unavailable`` (only an owner that is alive and holding on gets that).
+The owner applies forwarded commands in memory, with no Redis write of its
+own. Owners are remembered for ``OWNER_CACHE_S``: an owner changes
 only by adoption, and an adopting node announces itself to every node
 (``RaceInbox.announce_owner``), so a remembered owner is replaced at once; a
 ``moved`` answer or a timeout forgets it; the time limit only bounds the
@@ -79,6 +83,7 @@ log = logging.getLogger(__name__)
 
 OWNER_CACHE_S: Final = 10.0  # how long a race's owner is trusted without asking Redis
 OWNER_CACHE_SIZE: Final = 16_384
+FAILOVER_POLL_S: Final = 0.1  # how often a silent owner's lease is looked at
 RENEW_RETRY_S: Final = 0.1  # first retry of a failed lease renewal (doubling, up to the period)
 BEHIND: Final = frozenset({"progress", "disconnect", "reconnect"})  # written behind
 OnFinished = Callable[[RaceState], Any]
@@ -259,7 +264,9 @@ class RaceEngine:
                 answer = await self._inbox.forward(owner, race_id, command)
             except AppError:
                 self._owners.pop(race_id, None)
-                raise
+                if not await self._failed_over(race_id, owner):
+                    raise
+                continue  # the silent owner's lease lapsed: adopt the race, or ask its heir
             if answer.moved:
                 self._owners.pop(race_id, None)
                 await asyncio.sleep(0.05)
@@ -333,6 +340,20 @@ class RaceEngine:
             if new.seq != state.seq:
                 self._store.mark(race_id)
         return effects
+
+    async def _failed_over(self, race_id: str, owner: str) -> bool:
+        """After ``owner`` did not answer: wait (up to one race lease) for its lease on
+        the race to lapse or pass to another node -- a crashed owner's race is adopted
+        then, so the command is served instead of answered ``unavailable``."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._s.race_lease_s + FAILOVER_POLL_S
+        while True:
+            raw = await self._cache.get(keys.race_owner(race_id))
+            if raw is None or raw.decode() != owner:
+                return True
+            if loop.time() >= deadline:
+                return False
+            await asyncio.sleep(FAILOVER_POLL_S)
 
     async def _owner(self, race_id: str) -> str | None:
         now = self._clock()

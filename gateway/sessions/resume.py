@@ -5,7 +5,13 @@ Steps, all before the ``welcome`` so that ``resumed`` tells the truth:
 1. Load the record. If its owner is alive and still collecting, ask it to
    hand over (a ``takeover`` control message on the user's channel: the
    owner writes the session as stopped and closes its socket with 4002) and
-   wait up to ``TAKEOVER_WAIT_S`` for that.
+   wait up to ``ws_takeover_wait_s`` for that. An owner that does not answer
+   in time (it crashed and its node lease has not lapsed yet, or it is only
+   slow) is treated as gone for this session: this node ``claim``s the
+   session's owner lease, which fences the old owner's later writes
+   (``gateway.sessions.store``), and resumes from the record as it is. The
+   session is kept whenever its record exists and is within the resume
+   window; only how much can be replayed depends on the crash.
 2. Rebuild the session under its id, *holding* pushes, and subscribe to its
    user channel and rooms, so nothing published from now on is lost.
 3. Frames after the client's ``seq`` up to the record's are rebuilt from the
@@ -35,7 +41,6 @@ from typogram.protocol import Push, Resume
 from typogram.settings import Settings
 from typogram.tokens import Claims
 
-TAKEOVER_WAIT_S: Final = 2.0
 TAKEOVER_POLL_S: Final = 0.02
 
 
@@ -106,11 +111,13 @@ async def take_over(hub: Node, resume: Resume, claims: Claims, *, address: str =
         return None
     if record.live and await store.alive(record.node):
         await hub.fanout.request_takeover(record.user, record.id)
-        record = await _stopped(hub, record)
-        if record is None:
+        stopped = await _stopped(hub, record)
+        if stopped is None:
             return None
+        record = stopped
     if hub.clock() - record.at > hub.settings.ws_resume_window_s:
         return None
+    await store.claim(record.id)  # from here on the previous owner cannot write for it
     frames = await _rebuilt_frames(hub, record, resume.seq)
     session = _rebuild(hub, record, claims, frames or [], resume.seq)
     session.address = address
@@ -133,16 +140,19 @@ async def take_over(hub: Node, resume: Resume, claims: Claims, *, address: str =
 
 
 async def _stopped(hub: Node, record: SessionRecord) -> SessionRecord | None:
-    """Wait for the owner to write the session as stopped (or to die)."""
-    store, deadline = hub.store, hub.clock() + TAKEOVER_WAIT_S
+    """Wait for the owner to write the session as stopped, to die, or to stay silent
+    for ``ws_takeover_wait_s`` (then it is treated as crashed: the newest record)."""
+    store, deadline = hub.store, hub.clock() + hub.settings.ws_takeover_wait_s
+    current = record
     while hub.clock() < deadline:
         await asyncio.sleep(TAKEOVER_POLL_S)
-        current = await store.load(record.id)
-        if current is None or current.node != record.node:
+        loaded = await store.load(record.id)
+        if loaded is None or loaded.node != record.node:
             return None  # gone, or somebody else took it first
+        current = loaded
         if not current.live or not await store.alive(current.node):
             return current
-    return None
+    return current
 
 
 def _rebuild(

@@ -20,7 +20,7 @@ node fills what came after it from the room's push log, or sees a gap.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Final, Protocol
 
 from gateway.sessions.replay import ReplayBuffer
@@ -84,6 +84,12 @@ class Watermark:
         return True
 
 
+# Pushes sent without ``s``: snapshots that the next one supersedes (``race.state`` at the
+# race tick). They are neither numbered nor kept for replay: after any resume the next tick
+# brings the current state, so they never make a resume elsewhere fall back to snapshots.
+UNNUMBERED: Final = frozenset({"race.state"})
+
+
 class Session:
     def __init__(self, session_id: str, claims: Claims, replay: ReplayBuffer) -> None:
         self.id = session_id
@@ -97,6 +103,8 @@ class Session:
         self.link: Link | None = None
         self.detached_at: float | None = None
         self.ended = False
+        # Told of every numbered frame, so the cursor record keeps up (``SessionStore.touch``).
+        self.numbered: Callable[[Session], None] | None = None
         self.marks: dict[str, Watermark] = {}
         # While a resume is being prepared, pushes wait here instead of being numbered.
         self.held: list[tuple[Push, str | None]] | None = None
@@ -106,6 +114,10 @@ class Session:
     def deliver(self, push: Push, room: str | None = None) -> None:
         """Number a push for this session, remember it, and send it if attached."""
         if self.ended:
+            return
+        if push.type in UNNUMBERED:
+            if self.held is None and self.link is not None:
+                self.link.send(push.bare(), push.type)
             return
         if self.held is not None:
             self.held.append((push, room))
@@ -120,6 +132,8 @@ class Session:
         self.seq = seq = self.seq + 1
         frame = push.frame(seq)
         self.replay.append(seq, frame, origin)
+        if self.numbered is not None:
+            self.numbered(self)
         link = self.link
         if link is not None:
             link.send(frame, push.type)
@@ -148,6 +162,7 @@ class SessionRegistry:
         self._replay = (replay_frames, replay_bytes)
         self._sessions: dict[str, Session] = {}
         self._by_user: dict[str, set[Session]] = {}
+        self.numbered: Callable[[Session], None] | None = None  # given to every session
 
     def __len__(self) -> int:
         return len(self._sessions)
@@ -174,6 +189,7 @@ class SessionRegistry:
 
     def create(self, claims: Claims, session_id: str | None = None) -> Session:
         session = Session(session_id or uuid.uuid4().hex, claims, ReplayBuffer(*self._replay))
+        session.numbered = self.numbered
         self._sessions[session.id] = session
         self._by_user.setdefault(claims.subject, set()).add(session)
         return session

@@ -20,6 +20,14 @@ only marks the session; ``run`` writes all marked ones every
 Each node holds a lease (``keys.gateway_node``, ``NODE_LEASE_S``) refreshed
 by the gateway's sweeper: a record whose owner's lease is gone is no longer
 collected by anyone, however ``live`` it says it is.
+
+Fencing: a record is only ever written through its session's owner lease
+(``keys.session_owner``, holding the node id, expiring with the record), in
+the same atomic step that checks the lease (``Cache.write_held``). A node
+starting or taking over a session ``claim``s it; a node whose write finds
+the lease held by another (it was taken over while it was slow, or thought
+dead) writes nothing and is told (``fenced``): it hands the session over like
+one asked to, and never deletes a record it no longer owns.
 """
 
 from __future__ import annotations
@@ -89,6 +97,14 @@ class SessionStore:
     draining: bool = False  # from now on every record is written as not live
     # One batch in flight at a time: two pipelines racing could reorder a session's records.
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # Told the id of a session whose record another node now owns (``Hub`` hands it over).
+    fenced: Callable[[str], None] = lambda session_id: None
+    fences: int = 0
+
+    async def claim(self, session_id: str) -> None:
+        """This node owns ``session_id`` from now on: later writes by any other node are
+        refused (the lease is set unconditionally: a takeover fences the previous owner)."""
+        await self.cache.set(keys.session_owner(session_id), self.node.encode(), ttl=self.ttl)
 
     def touch(self, session: Session) -> None:
         """Rewrite the record with the next batch (start, rooms, status, detach, heartbeat)."""
@@ -111,20 +127,30 @@ class SessionStore:
 
     async def _write(self) -> None:
         batch, self._pending = self._pending, {}
-        values: dict[str, bytes] = {}
+        writes: dict[str, tuple[str, bytes] | None] = {}
+        owners: dict[str, str] = {}
         for session, collected in batch.items():
             if session.ended and collected:
                 continue  # forgotten meanwhile
             live = collected and not self.draining
-            values[keys.session_state(session.id)] = self._record(session, live)
-        if not values:
+            owner = keys.session_owner(session.id)
+            writes[owner] = (keys.session_state(session.id), self._record(session, live))
+            owners[owner] = session.id
+        if not writes:
             return
         try:
-            await self.cache.write_batch({}, values, self.ttl)
+            lost = await self.cache.write_held(
+                self.node.encode(), writes, ttl=self.ttl, lease_ttl=self.ttl
+            )
             self.flushes += 1
         except Exception:  # a lost batch only makes a later resume fall back to snapshots
             self.failures += 1
-            log.exception("writing %d sessions to the cache failed", len(values))
+            log.exception("writing %d sessions to the cache failed", len(writes))
+            return
+        for owner in lost:
+            self.fences += 1
+            log.info("session %s is owned by another node now", owners[owner])
+            self.fenced(owners[owner])
 
     def _record(self, session: Session, live: bool) -> bytes:
         marks = {room: (m.level, sorted(m.ahead)) for room, m in session.marks.items()}
@@ -160,8 +186,12 @@ class SessionStore:
         await self.flush()
 
     async def forget(self, session: Session) -> None:
+        """Delete the session's record, unless another node owns it now."""
         self._pending.pop(session, None)
-        await self.cache.delete(keys.session_state(session.id), keys.session_replay(session.id))
+        owner = keys.session_owner(session.id)
+        lost = await self.cache.write_held(self.node.encode(), {owner: None}, release=True)
+        if not lost or await self.cache.get(owner) is None:
+            await self.cache.delete(keys.session_state(session.id), keys.session_replay(session.id))
 
     # -- reading (another node resumes) ----------------------------------------------
 
@@ -187,4 +217,9 @@ class SessionStore:
         return node == self.node or await self.cache.get(keys.gateway_node(node)) is not None
 
     def statistics(self) -> dict[str, Any]:
-        return {"pending": len(self._pending), "flushes": self.flushes, "failures": self.failures}
+        return {
+            "pending": len(self._pending),
+            "flushes": self.flushes,
+            "failures": self.failures,
+            "fences": self.fences,
+        }

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from typogram.client import token_expiry
+from typogram.client import TypogramClient, token_expiry
+from typogram.protocol import ServerFrame
 from typogram.settings import load
 from typogram.tokens import TokenService, TokenType
 
@@ -20,3 +21,22 @@ def test_token_expiry_reads_exp_without_the_secret() -> None:
 )
 def test_token_expiry_of_garbage_is_none(token: str) -> None:
     assert token_expiry(token) is None
+
+
+def test_the_client_tracks_the_rooms_and_races_it_would_rejoin() -> None:
+    client = TypogramClient("ws://a/ws", "t", fallback_urls=["ws://b/ws", "ws://a/ws"])
+    assert client._urls == ["ws://a/ws", "ws://b/ws"]
+    frames = [
+        ("room.joined", {"room": "lobby", "members": [], "history": []}),
+        ("room.joined", {"room": "other"}),
+        ("room.left", {"room": "other"}),
+        ("race.created", {"race": "r1", "code": "ABCD"}),
+        ("match.found", {"race": "r2"}),
+        ("race.result", {"race": "r1", "standings": []}),
+        ("race.joined", {"race": 7}),  # malformed: ignored
+        ("chat.message", {"room": "x"}),
+        ("error", {"code": "not_found"}),
+    ]
+    for t, d in frames:
+        client._track(ServerFrame(t, d))
+    assert client.rooms == {"lobby"} and client.races == {"r2"}

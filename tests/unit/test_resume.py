@@ -114,7 +114,9 @@ class World:
 
     async def stop(self) -> SessionRecord:
         """Node ``a`` stops collecting (drain, handover): an exact record."""
-        await SessionStore(self.cache, "a", 600.0, lambda: NOW).stop([self.old])
+        store_a = SessionStore(self.cache, "a", 600.0, lambda: NOW)
+        await store_a.claim(SESSION)
+        await store_a.stop([self.old])
         self.old.ended = True
         record = await self.store_b().load(SESSION)
         assert record is not None
@@ -424,3 +426,97 @@ def test_a_resume_delivers_every_missed_push_once_numbered_on(
     assert len(origins) == len(set(origins))
     seen_before = {o for _, _, o in world.sent(0)[:seen]}
     assert set(origins) == everything - seen_before
+
+
+# -- a crashed (or only slow) owner ------------------------------------------------------
+
+
+class _SilentFanout(_Fanout):
+    """The owner never answers the takeover: it crashed (its node lease still runs)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked: list[str] = []
+
+    async def request_takeover(self, user: str, session_id: str) -> None:
+        self.asked.append(session_id)
+
+
+def _ticking(step: float = 0.05) -> Any:
+    now = [NOW]
+
+    def clock() -> float:
+        now[0] += step
+        return now[0]
+
+    return clock
+
+
+async def _crashed_owner(world: World) -> tuple[SessionStore, list[str]]:
+    """Node ``a`` owns the session, its lease is valid, its last record is live."""
+    fenced: list[str] = []
+    store_a = SessionStore(world.cache, "a", 600.0, lambda: NOW)
+    store_a.fenced = fenced.append
+    await store_a.renew_lease()
+    await store_a.claim(SESSION)
+    store_a.touch(world.old)
+    await store_a.flush()
+    return store_a, fenced
+
+
+async def test_an_owner_that_never_answers_keeps_the_session_and_is_fenced(world: World) -> None:
+    world.join("r1")
+    await world.publish("r1", "one")
+    store_a, fenced = await _crashed_owner(world)
+    hub = world.hub()
+    hub.fanout = _SilentFanout()
+    hub.clock = _ticking()
+    hub.settings = SimpleNamespace(ws_resume_window_s=WINDOW_S, ws_takeover_wait_s=0.5)
+    hub.store = SessionStore(world.cache, "b", 600.0, hub.clock)
+    plan = await take_over(hub, Resume(SESSION, world.old.seq), _claims())
+    assert plan is not None
+    assert hub.fanout.asked == [SESSION]
+    assert plan.session.id == SESSION and plan.session.rooms == {"r1"}
+    assert plan.replay == []  # nothing after the client's seq: resumed
+    # The crashed node was only slow: its later writes for the session are refused.
+    await world.publish("r1", "late")
+    store_a.touch(world.old)
+    await store_a.flush()
+    assert fenced == [SESSION] and store_a.fences == 1
+    record = await hub.store.load(SESSION)
+    assert record is not None and record.node == "a" and record.seq == 1  # a's write lost
+    await store_a.forget(world.old)  # and it never deletes what it no longer owns
+    assert await hub.store.load(SESSION) is not None
+
+
+async def test_a_client_ahead_of_a_crashed_record_keeps_the_session_with_snapshots(
+    world: World,
+) -> None:
+    world.join("r1")
+    await _crashed_owner(world)
+    await world.publish("r1", "after the last record")  # delivered, never recorded
+    hub = world.hub()
+    hub.fanout = _SilentFanout()
+    hub.clock = _ticking()
+    hub.settings = SimpleNamespace(ws_resume_window_s=WINDOW_S, ws_takeover_wait_s=0.2)
+    plan = await take_over(hub, Resume(SESSION, world.old.seq), _claims())
+    assert plan is not None and plan.session.id == SESSION
+    assert plan.replay is None  # resumed: false, same session, fresh snapshots
+    assert plan.session.seq == world.old.seq  # numbering goes on after what it saw
+
+
+def test_race_snapshots_go_without_s_and_numbered_frames_mark_the_record() -> None:
+    registry = SessionRegistry(window_s=1.0, max_detached=1, replay_frames=10, replay_bytes=1 << 16)
+    marked: list[str] = []
+    registry.numbered = lambda session: marked.append(session.id)
+    session = registry.create(_claims(), SESSION)
+    sent: list[bytes] = []
+    session.link = cast(Any, SimpleNamespace(send=lambda frame, kind: sent.append(frame)))
+    session.deliver(parse_push(push_payload("race.state", {"race": "r", "seq": 1})))
+    assert session.seq == 0 and len(session.replay) == 0 and marked == []
+    assert sent == [b'{"t":"race.state","d":{"race":"r","seq":1}}']
+    session.deliver(parse_push(push_payload("race.result", {"race": "r"})))
+    assert session.seq == 1 and marked == [SESSION]
+    session.held = []  # a resume is being prepared: a snapshot is not kept for later
+    session.deliver(parse_push(push_payload("race.state", {"race": "r", "seq": 2})))
+    assert session.held == [] and len(sent) == 2

@@ -9,6 +9,8 @@
 import { Emitter } from "./events.js";
 
 const PROGRESS_EVERY_MS = 500;
+const REJOIN_TRIES = 20;
+const REJOIN_RETRY_MS = 250;
 
 const idOf = (p) => p.user ?? p.id;
 
@@ -27,10 +29,20 @@ export class RaceState extends Emitter {
     gateway.on("race.countdown", (d) => d.race === this.race && this.#countdown(d));
     gateway.on("race.state", (d) => d.race === this.race && this.#state(d));
     gateway.on("race.result", (d) => d.race === this.race && this.#result(d));
-    gateway.on("welcome", (w) => {
-      // A new session is in no race channel: sit down again in the race we are in.
-      if (!w.resumed && this.race && this.phase !== "finished") {
-        gateway.request("race.join", { race: this.race }).catch((err) => this.emit("error", err));
+    gateway.on("welcome", () => {
+      // After any reconnect, resumed or not and maybe on another node (its old node
+      // crashed): sit down again in the race we are in, so this node relays it.
+      if (this.race && this.phase !== "finished") this.#rejoin(this.race, 0);
+    });
+  }
+
+  #rejoin(race, attempt) {
+    this.#gateway.request("race.join", { race }).catch((err) => {
+      // `unavailable`: the race is changing hands (its node died); try again shortly.
+      if (err.code === "unavailable" && attempt < REJOIN_TRIES && this.race === race) {
+        setTimeout(() => this.#rejoin(race, attempt + 1), REJOIN_RETRY_MS);
+      } else {
+        this.emit("error", err);
       }
     });
   }

@@ -15,7 +15,7 @@ from sqlalchemy import Table, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from rest.insights import insights_of
-from tests.integration.test_cli import _env, _typogram
+from tests.served import cli_env, run_cli
 from typogram import topics
 from typogram.db.archiver import DAY_MS, archive_analytics, archive_cold
 from typogram.db.database import Database
@@ -222,17 +222,17 @@ async def test_a_row_updated_before_the_delete_stays(platform: Platform) -> None
 def test_the_partitions_command_archives_cold_analytics_rows(tmp_path: Path) -> None:
     import sqlite3
 
-    env = _env(tmp_path)
-    assert _typogram(env, "migrate").returncode == 0
+    env = cli_env(tmp_path)
+    assert run_cli(env, "migrate").returncode == 0
     with sqlite3.connect(tmp_path / "typogram.sqlite3") as db:
         db.execute(
             "INSERT INTO user_trend VALUES (?, ?, 60, 95, 70, ?), (?, ?, 61, 96, 71, ?)",
             (USER, "1" * 32, OLD, USER, "2" * 32, RECENT),
         )
-    dry = _typogram(env, "partitions", "--dry-run")
+    dry = run_cli(env, "partitions", "--dry-run")
     assert dry.returncode == 0, dry.stderr
     assert not (tmp_path / "archive" / "user_trend").exists()
-    done = _typogram(env, "partitions")
+    done = run_cli(env, "partitions")
     assert done.returncode == 0, done.stderr
     [path] = (tmp_path / "archive" / "user_trend").rglob("*.jsonl.gz")
     [line] = gzip.decompress(path.read_bytes()).splitlines()

@@ -17,6 +17,7 @@ collection, most of its pause). Numbers, bytes and strings are not tracked.
 from __future__ import annotations
 
 from collections import deque
+from itertools import islice
 from typing import Any
 
 Origin = tuple[str, int] | None
@@ -82,11 +83,23 @@ class ReplayBuffer:
             return None
         return [frame for s, frame in zip(seqs, self._frames, strict=True) if s > seq]
 
+    def newest(self, limit: int) -> tuple[list[int], list[str | None], list[int]]:
+        """The newest ``limit`` frames' seqs, rooms (``None``: not a room push) and room
+        push numbers (``0`` then), oldest first. From the newest end, in C: a record per
+        numbered frame must not cost the whole buffer."""
+        n = max(0, limit)
+        seqs = list(islice(reversed(self._seqs), n))
+        rooms = list(islice(reversed(self._rooms), n))
+        numbers = list(islice(reversed(self._numbers), n))
+        seqs.reverse()
+        rooms.reverse()
+        numbers.reverse()
+        return seqs, rooms, numbers
+
     def origins(self, limit: int) -> list[tuple[int, Origin]]:
         """The newest ``limit`` frames' ``(seq, origin)``, oldest first."""
-        start = max(0, len(self._frames) - limit)
-        entries = zip(self._seqs, self._rooms, self._numbers, strict=True)
+        seqs, rooms, numbers = self.newest(limit)
         return [
             (s, None if room is None else (room, number))
-            for s, room, number in list(entries)[start:]
+            for s, room, number in zip(seqs, rooms, numbers, strict=True)
         ]

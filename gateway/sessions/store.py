@@ -153,15 +153,15 @@ class SessionStore:
             self.fenced(owners[owner])
 
     def _record(self, session: Session, live: bool) -> bytes:
-        marks = {room: (m.level, sorted(m.ahead)) for room, m in session.marks.items()}
+        marks = {
+            room: (m.level, sorted(m.ahead) if m.ahead else []) for room, m in session.marks.items()
+        }
         limit = LIVE_TAIL if live and session.link is not None else len(session.replay)
-        sources: dict[str, int] = {}
-        tail = []
-        for seq, origin in session.replay.origins(limit):
-            if origin is None:
-                tail.append((seq, -1, 0))
-            else:
-                tail.append((seq, sources.setdefault(origin[0], len(sources)), origin[1]))
+        seqs, rooms, numbers = session.replay.newest(limit)
+        sources = [room for room in dict.fromkeys(rooms) if room is not None]
+        index: dict[str | None, int] = {room: i for i, room in enumerate(sources)}
+        index[None] = -1
+        tail = list(zip(seqs, map(index.__getitem__, rooms), numbers, strict=True))
         record = SessionRecord(
             id=session.id,
             user=session.user.id,
@@ -172,7 +172,7 @@ class SessionStore:
             status=session.status,
             rooms=sorted(session.rooms),
             marks=marks,
-            sources=list(sources),
+            sources=sources,
             tail=tail,
         )
         return _encode(record)

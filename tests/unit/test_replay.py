@@ -50,3 +50,23 @@ def test_bounds_match_a_plain_list(max_frames: int, max_bytes: int, sizes: list[
             kept.pop(0)
         assert replay.origins(100) == [(seq, None) for seq, _ in kept]
         assert replay.size == sum(len(f) for _, f in kept)
+
+
+@given(
+    st.lists(st.one_of(st.none(), st.tuples(st.sampled_from("abc"), st.integers(1, 99)))),
+    st.integers(0, 12),
+    st.integers(-2, 20),
+)
+def test_newest_is_the_last_entries_in_order(
+    origins: list[tuple[str, int] | None], size: int, limit: int
+) -> None:
+    replay = ReplayBuffer(max_frames=max(1, size), max_bytes=10_000)
+    for seq, origin in enumerate(origins, start=1):
+        replay.append(seq, b"f", origin)
+    kept = list(enumerate(origins, start=1))[-len(replay) :] if len(replay) else []
+    want = kept[len(kept) - min(len(kept), max(0, limit)) :]
+    seqs, rooms, numbers = replay.newest(limit)
+    assert seqs == [seq for seq, _ in want]
+    assert rooms == [None if o is None else o[0] for _, o in want]
+    assert numbers == [0 if o is None else o[1] for _, o in want]
+    assert replay.origins(limit) == want

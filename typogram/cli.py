@@ -163,7 +163,8 @@ async def _main(settings: Settings, roles: Sequence[str], worker_groups: Sequenc
                     "REST listening", extra={"url": f"http://{settings.host}:{settings.http_port}"}
                 )
             else:
-                # Other roles still answer /health, /ready and /metrics on the HTTP port.
+                # Other roles still answer /health and /ready on the HTTP port (and
+                # /metrics there only with the bearer metrics token).
                 group.create_task(_run_rest(platform, stop, ops_only=True))
             if settings.metrics_port:
                 group.create_task(_run_metrics(platform, stop))

@@ -3,14 +3,14 @@
 Use::
 
     async with Gateway(settings, tokens=..., cache=..., pubsub=..., events=...,
-                       revocation=..., registry=...) as gateway:
+                       queues=..., revocation=..., registry=...) as gateway:
         await gateway.serve(stop)   # returns after ``stop`` is set and the drain is done
 
 Entering binds ``settings.host:settings.ws_port`` (port 0 picks a free one,
 see ``port``); ``serve`` runs the resume sweeper until ``stop`` is set, then
 drains: stop accepting, flush every client and close it with 1012, wait up to
 ``gateway_drain_timeout_s``, then cut whatever is left. Leaving the context
-drains too if ``serve`` never ran. The ports (cache, pubsub, events) must be
+drains too if ``serve`` never ran. The ports (cache, pubsub, events, queues) must be
 open for the whole life of the gateway; the caller owns them.
 
 Admission: an address over a per-address cap (``gateway.connection.admission``) gets
@@ -49,6 +49,7 @@ from gateway.sessions.session import SessionRegistry
 from gateway.sessions.store import SessionStore
 from typogram import proxies
 from typogram.codes import CloseCode
+from typogram.match_queues import MatchQueues
 from typogram.ports import Cache, EventLog, PubSub
 from typogram.proxies import Network
 from typogram.revocation import TokenCheck
@@ -71,6 +72,7 @@ class Gateway:
         cache: Cache,
         pubsub: PubSub,
         events: EventLog,
+        queues: MatchQueues,
         revocation: TokenCheck | None = None,
         registry: CollectorRegistry | None = None,
         clock: Callable[[], float] = time.time,
@@ -100,6 +102,7 @@ class Gateway:
             events=events,
             sessions=sessions,
             clock=clock,
+            queues=queues,
             ratings=ratings,
             tournaments=tournaments,
         )

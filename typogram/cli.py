@@ -115,6 +115,7 @@ async def _run_gateway(platform: Platform, stop: asyncio.Event) -> None:
         cache=platform.cache,
         pubsub=platform.pubsub,
         events=platform.events,
+        queues=platform.match_queues,
         revocation=platform.revocation,
         sync_appear_offline=platform.accounts.sync_appear_offline,
         registry=platform.metrics.registry,

@@ -14,12 +14,18 @@ from prometheus_client import CollectorRegistry
 
 from typogram.accounts import Accounts
 from typogram.adapters.archive import archive_from_settings
-from typogram.adapters.memory import InProcessEventLog, MemoryCache, MemoryPubSub
+from typogram.adapters.memory import (
+    InProcessEventLog,
+    MemoryCache,
+    MemoryMatchQueues,
+    MemoryPubSub,
+)
 from typogram.adapters.search import search_for
 from typogram.db.database import Database
 from typogram.db.migrate import create_database_if_missing, upgrade
 from typogram.mail.port import MailTransport
 from typogram.mail.transport import transport_from_settings
+from typogram.match_queues import MatchQueues
 from typogram.metrics import KernelMetrics
 from typogram.passwords import Passwords
 from typogram.payments.provider import PaymentProvider, provider_from_settings
@@ -40,6 +46,7 @@ class Platform:
     pubsub: PubSub
     events: EventLog
     archive: Archive
+    match_queues: MatchQueues  # matchmaking tickets and where each player is
     search: Search  # full-text search over the SQL port: FTS5 or FULLTEXT
     tokens: TokenService
     passwords: Passwords
@@ -59,6 +66,7 @@ class Platform:
             "pubsub": self.pubsub.ping,
             "events": self.events.ping,
             "archive": self.archive.ping,
+            "match_queues": self.match_queues.ping,
         }
 
 
@@ -76,6 +84,14 @@ def _pubsub(settings: Settings) -> PubSub:
 
         return RedisPubSub.from_settings(settings)
     return MemoryPubSub.from_settings(settings)
+
+
+def _match_queues(settings: Settings) -> MatchQueues:
+    if settings.uses_redis:
+        from typogram.adapters.redis_queues import RedisMatchQueues
+
+        return RedisMatchQueues.from_settings(settings)
+    return MemoryMatchQueues.from_settings(settings)
 
 
 def _events(settings: Settings) -> EventLog:
@@ -113,6 +129,7 @@ async def open_platform(
         cache = await stack.enter_async_context(_cache(settings))
         pubsub = await stack.enter_async_context(_pubsub(settings))
         events = await stack.enter_async_context(_events(settings))
+        match_queues = await stack.enter_async_context(_match_queues(settings))
         archive: Archive = await stack.enter_async_context(archive_from_settings(settings))
         payments = await stack.enter_async_context(provider_from_settings(settings))
         mail = await stack.enter_async_context(transport_from_settings(settings))
@@ -133,6 +150,7 @@ async def open_platform(
             ("pubsub", pubsub),
             ("events", events),
             ("archive", archive),
+            ("match_queues", match_queues),
             ("search", search),
             ("ratings", ratings),
             ("payments", payments),
@@ -149,6 +167,7 @@ async def open_platform(
             pubsub=pubsub,
             events=events,
             archive=archive,
+            match_queues=match_queues,
             search=search,
             tokens=TokenService(settings),
             passwords=passwords or Passwords(),

@@ -16,7 +16,12 @@ from websockets.exceptions import ConnectionClosed
 
 from gateway.server import Gateway
 from typogram import keys, topics
-from typogram.adapters.memory import InProcessEventLog, MemoryCache, MemoryPubSub
+from typogram.adapters.memory import (
+    InProcessEventLog,
+    MemoryCache,
+    MemoryMatchQueues,
+    MemoryPubSub,
+)
 from typogram.codes import ErrorCode
 from typogram.errors import AppError
 from typogram.settings import Settings
@@ -75,6 +80,7 @@ async def start_node() -> AsyncIterator[Start]:
             cache = await stack.enter_async_context(MemoryCache())
             pubsub = await stack.enter_async_context(MemoryPubSub())
             events = await stack.enter_async_context(InProcessEventLog())
+            queues = await stack.enter_async_context(MemoryMatchQueues())
             versions = Versions()
 
             registry = CollectorRegistry()
@@ -86,6 +92,7 @@ async def start_node() -> AsyncIterator[Start]:
                     cache=cache,
                     pubsub=pubsub,
                     events=events,
+                    queues=queues,
                     revocation=versions,
                     registry=registry,
                 )

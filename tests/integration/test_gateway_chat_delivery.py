@@ -15,8 +15,14 @@ from websockets.asyncio.client import ClientConnection
 from gateway.server import Gateway
 from tests.integration.test_gateway import SECRET, recv, send
 from tests.integration.test_gateway_resume import Nodes, _delete_keys, _hello, nodes
-from typogram.adapters.memory import InProcessEventLog, MemoryCache, MemoryPubSub
+from typogram.adapters.memory import (
+    InProcessEventLog,
+    MemoryCache,
+    MemoryMatchQueues,
+    MemoryPubSub,
+)
 from typogram.adapters.redis import RedisCache, RedisPubSub
+from typogram.adapters.redis_queues import RedisMatchQueues
 from typogram.settings import Settings
 from typogram.tokens import TokenService
 
@@ -44,12 +50,16 @@ async def two_processes(
         for _ in range(2):
             cache = await stack.enter_async_context(RedisCache(redis_url, prefix=unique_prefix))
             pubsub = await stack.enter_async_context(RedisPubSub(redis_url, prefix=unique_prefix))
+            queues = await stack.enter_async_context(
+                RedisMatchQueues(redis_url, prefix=unique_prefix)
+            )
             gateway = Gateway(
                 settings,
                 tokens=TokenService(settings),
                 cache=cache,
                 pubsub=pubsub,
                 events=events,
+                queues=queues,
                 registry=CollectorRegistry(),
             )
             out.append(await stack.enter_async_context(gateway))
@@ -142,6 +152,7 @@ async def faulty() -> AsyncIterator[tuple[Gateway, FaultyCache]]:
         cache = await stack.enter_async_context(FaultyCache())
         pubsub = await stack.enter_async_context(MemoryPubSub())
         events = await stack.enter_async_context(InProcessEventLog())
+        queues = await stack.enter_async_context(MemoryMatchQueues())
         gateway = await stack.enter_async_context(
             Gateway(
                 settings,
@@ -149,6 +160,7 @@ async def faulty() -> AsyncIterator[tuple[Gateway, FaultyCache]]:
                 cache=cache,
                 pubsub=pubsub,
                 events=events,
+                queues=queues,
                 registry=CollectorRegistry(),
             )
         )

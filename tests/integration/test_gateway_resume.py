@@ -19,8 +19,15 @@ from websockets.asyncio.client import ClientConnection, connect
 from gateway.server import Gateway
 from tests.integration.test_gateway import SECRET, TIMEOUT, _until, closed_with, recv, send
 from typogram import keys
-from typogram.adapters.memory import InProcessEventLog, MemoryCache, MemoryPubSub
+from typogram.adapters.memory import (
+    InProcessEventLog,
+    MemoryCache,
+    MemoryMatchQueues,
+    MemoryPubSub,
+)
 from typogram.adapters.redis import RedisCache, RedisPubSub
+from typogram.adapters.redis_queues import RedisMatchQueues
+from typogram.match_queues import MatchQueues
 from typogram.ports import Cache, PubSub
 from typogram.settings import Settings
 from typogram.tokens import TokenService, TokenType
@@ -30,17 +37,20 @@ Nodes = Callable[..., Awaitable[list[Gateway]]]
 
 @pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.integration)])
 async def nodes(request: pytest.FixtureRequest, unique_prefix: str) -> AsyncIterator[Nodes]:
-    """``await nodes(2, **settings)``: gateways sharing one cache and one pub/sub."""
+    """``await nodes(2, **settings)``: gateways sharing one cache, pub/sub and queues."""
     async with contextlib.AsyncExitStack() as stack:
         cache: Cache
         pubsub: PubSub
+        queues: MatchQueues
         if request.param == "memory":
             cache = await stack.enter_async_context(MemoryCache())
             pubsub = await stack.enter_async_context(MemoryPubSub())
+            queues = await stack.enter_async_context(MemoryMatchQueues())
         else:
             url = request.getfixturevalue("redis_url")
             cache = await stack.enter_async_context(RedisCache(url, prefix=unique_prefix))
             pubsub = await stack.enter_async_context(RedisPubSub(url, prefix=unique_prefix))
+            queues = await stack.enter_async_context(RedisMatchQueues(url, prefix=unique_prefix))
             stack.push_async_callback(_delete_keys, url, unique_prefix)
         events = await stack.enter_async_context(InProcessEventLog())
 
@@ -61,6 +71,7 @@ async def nodes(request: pytest.FixtureRequest, unique_prefix: str) -> AsyncIter
                         cache=cache,
                         pubsub=pubsub,
                         events=events,
+                        queues=queues,
                         registry=CollectorRegistry(),
                     )
                 )

@@ -112,6 +112,7 @@ async def gateway_of(platform: Platform) -> AsyncIterator[GatewayNode]:
         cache=platform.cache,
         pubsub=platform.pubsub,
         events=platform.events,
+        queues=platform.match_queues,
         revocation=platform.revocation,
         sync_appear_offline=platform.accounts.sync_appear_offline,
         registry=CollectorRegistry(),

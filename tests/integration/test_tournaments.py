@@ -320,6 +320,7 @@ async def gateway_on(platform: Platform) -> AsyncIterator[Start]:
                     cache=platform.cache,
                     pubsub=platform.pubsub,
                     events=platform.events,
+                    queues=platform.match_queues,
                     registry=CollectorRegistry(),
                     ratings=platform.ratings,
                     tournaments=TournamentStore.of(platform),

@@ -1,15 +1,16 @@
-"""``gateway.races.queues.MemoryMatchQueue``: the embedded match queue's rules (a player
-in one place at a time, groups taken all or none, markers that expire), with the
-clock passed in."""
+"""``typogram.adapters.memory_queues.MemoryMatchQueues``: the embedded match queues' rules
+(a player in one place at a time, groups taken all or none, markers that expire), with
+the clock passed in. The rules both adapters keep are in
+``tests/contract/test_match_queues.py``."""
 
 from __future__ import annotations
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.races.queues import MemoryMatchQueue, QueuedTicket
-from matchmaking.policy import MatchTicket
 from tests.conftest import Clock
+from typogram.adapters.memory_queues import MemoryMatchQueues
+from typogram.match_queues import MatchTicket, QueuedTicket
 
 TTL_S = 30.0
 
@@ -21,7 +22,7 @@ def entry(ticket: str, user: str, lang: str = "en") -> QueuedTicket:
 
 
 async def test_a_player_is_queued_once_and_cancel_frees_them() -> None:
-    async with MemoryMatchQueue(Clock()) as queue:
+    async with MemoryMatchQueues(Clock()) as queue:
         assert await queue.enqueue(entry("t1", "ada"), TTL_S) is None
         assert await queue.enqueue(entry("t2", "ada", "de"), TTL_S) == "q:t1"
         assert await queue.cancel("bob", "t1") is False  # not bob's ticket
@@ -30,7 +31,7 @@ async def test_a_player_is_queued_once_and_cancel_frees_them() -> None:
 
 
 async def test_a_group_is_taken_all_or_none() -> None:
-    async with MemoryMatchQueue(Clock()) as queue:
+    async with MemoryMatchQueues(Clock()) as queue:
         ada, bob = entry("t1", "ada"), entry("t2", "bob")
         for e in (ada, bob):
             await queue.enqueue(e, TTL_S)
@@ -46,7 +47,7 @@ async def test_a_group_is_taken_all_or_none() -> None:
 
 async def test_claim_and_release_only_for_that_race_and_markers_expire() -> None:
     clock = Clock()
-    async with MemoryMatchQueue(clock) as queue:
+    async with MemoryMatchQueues(clock) as queue:
         assert await queue.claim("ada", "r1", TTL_S) is None
         assert await queue.claim("ada", "r1", TTL_S) is None  # the same race: fine
         assert await queue.claim("ada", "r2", TTL_S) == "r:r1"
@@ -69,7 +70,7 @@ operations = st.lists(
 
 @given(steps=operations)
 async def test_a_player_is_never_in_two_places(steps: list[tuple[str, str, str]]) -> None:
-    async with MemoryMatchQueue(Clock()) as queue:
+    async with MemoryMatchQueues(Clock()) as queue:
         for n, (op, user, other) in enumerate(steps):
             mine = entry(f"t{n}", user)
             if op == "enqueue":
@@ -81,7 +82,8 @@ async def test_a_player_is_never_in_two_places(steps: list[tuple[str, str, str]]
                 group = [
                     e for e in await queue.tickets(mine.queue) if e.ticket.user_id in {user, other}
                 ]
-                await queue.take(mine.queue, group, f"r{n}", TTL_S)
+                if group:
+                    await queue.take(mine.queue, group, f"r{n}", TTL_S)
             elif op == "claim":
                 await queue.claim(user, f"r{n % 3}", TTL_S)
             else:

@@ -34,6 +34,7 @@ from typogram.adapters.memory_cache import MemoryCache
 from typogram.adapters.memory_events import InProcessEventLog
 from typogram.adapters.memory_pubsub import MemoryPubSub
 from typogram.adapters.memory_queues import MemoryMatchQueues
+from typogram.adapters.memory_scripts import MemoryFencedWrites
 from typogram.protocol import RaceCreate, RaceProgress, RaceStart
 from typogram.settings import load
 from typogram.tokens import Claims, TokenType
@@ -80,6 +81,7 @@ async def measure(case: str, reports: int) -> float:
                 settings,
                 node_id=node,
                 cache=cache,
+                fences=MemoryFencedWrites(cache),
                 pubsub=pubsub,
                 events=events,
                 sessions=registries[index],

@@ -19,6 +19,7 @@ from tests.conftest import Clock, make_settings
 from typogram.adapters.memory_cache import MemoryCache
 from typogram.adapters.memory_events import InProcessEventLog
 from typogram.adapters.memory_pubsub import MemoryPubSub
+from typogram.adapters.memory_scripts import MemoryFencedWrites
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ async def two_engines(
                 settings,
                 node_id=node,
                 cache=cache,
+                fences=MemoryFencedWrites(cache),
                 pubsub=pubsub,
                 events=events,
                 clock=clock,

@@ -113,6 +113,8 @@ async def _run_gateway(platform: Platform, stop: asyncio.Event) -> None:
         platform.settings,
         tokens=platform.tokens,
         cache=platform.cache,
+        fences=platform.fences,
+        pushes=platform.push_log,
         pubsub=platform.pubsub,
         events=platform.events,
         queues=platform.match_queues,

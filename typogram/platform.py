@@ -20,9 +20,16 @@ from typogram.adapters.memory import (
     MemoryMatchQueues,
     MemoryPubSub,
 )
+from typogram.adapters.memory_scripts import (
+    MemoryFencedWrites,
+    MemoryPushLog,
+    MemoryScoreWrites,
+)
 from typogram.adapters.search import search_for
 from typogram.db.database import Database
 from typogram.db.migrate import create_database_if_missing, upgrade
+from typogram.fencing import FencedWrites
+from typogram.leaderboards import ScoreWrites
 from typogram.mail.port import MailTransport
 from typogram.mail.transport import transport_from_settings
 from typogram.match_queues import MatchQueues
@@ -31,6 +38,7 @@ from typogram.passwords import Passwords
 from typogram.payments.provider import PaymentProvider, provider_from_settings
 from typogram.ports import Archive, Cache, EventLog, PubSub, Search
 from typogram.process_metrics import GcPauses, LoopMonitor
+from typogram.push_log import PushLog
 from typogram.ratings import Ratings
 from typogram.records import Records
 from typogram.revocation import Revocation
@@ -47,6 +55,10 @@ class Platform:
     events: EventLog
     archive: Archive
     match_queues: MatchQueues  # matchmaking tickets and where each player is
+    # The features' atomic scripts, each on the cache's keys:
+    fences: FencedWrites  # writes under a lease (session and race records)
+    push_log: PushLog  # chat rooms' numbered pushes
+    score_writes: ScoreWrites  # leaderboard raises
     search: Search  # full-text search over the SQL port: FTS5 or FULLTEXT
     tokens: TokenService
     passwords: Passwords
@@ -70,12 +82,20 @@ class Platform:
         }
 
 
-def _cache(settings: Settings) -> Cache:
+def _cache(settings: Settings) -> tuple[Cache, FencedWrites, PushLog, ScoreWrites]:
+    """The cache and the features' script ports on its keys (not entered yet)."""
     if settings.uses_redis:
         from typogram.adapters.redis import RedisCache
+        from typogram.adapters.redis_scripts import (
+            RedisFencedWrites,
+            RedisPushLog,
+            RedisScoreWrites,
+        )
 
-        return RedisCache.from_settings(settings)
-    return MemoryCache.from_settings(settings)
+        redis = RedisCache.from_settings(settings)
+        return redis, RedisFencedWrites(redis), RedisPushLog(redis), RedisScoreWrites(redis)
+    memory = MemoryCache.from_settings(settings)
+    return memory, MemoryFencedWrites(memory), MemoryPushLog(memory), MemoryScoreWrites(memory)
 
 
 def _pubsub(settings: Settings) -> PubSub:
@@ -126,7 +146,8 @@ async def open_platform(
         )
         if migrate:
             await upgrade(db)
-        cache = await stack.enter_async_context(_cache(settings))
+        cache, fences, push_log, score_writes = _cache(settings)
+        await stack.enter_async_context(cache)
         pubsub = await stack.enter_async_context(_pubsub(settings))
         events = await stack.enter_async_context(_events(settings))
         match_queues = await stack.enter_async_context(_match_queues(settings))
@@ -168,6 +189,9 @@ async def open_platform(
             events=events,
             archive=archive,
             match_queues=match_queues,
+            fences=fences,
+            push_log=push_log,
+            score_writes=score_writes,
             search=search,
             tokens=TokenService(settings),
             passwords=passwords or Passwords(),

@@ -76,6 +76,7 @@ from rooms.race_state import Phase, RaceState, decode, score_wire
 from typogram import keys, topics
 from typogram.codes import ErrorCode
 from typogram.errors import AppError
+from typogram.fencing import FencedWrites
 from typogram.ports import Cache, Event, EventLog, PubSub
 from typogram.settings import Settings
 
@@ -107,6 +108,7 @@ class RaceEngine:
         *,
         node_id: str,
         cache: Cache,
+        fences: FencedWrites,
         pubsub: PubSub,
         events: EventLog,
         clock: Callable[[], float],
@@ -125,6 +127,7 @@ class RaceEngine:
         self._owned: dict[str, RaceState] = {}
         self._store = RaceStore(
             cache,
+            fences=fences,
             node_id=node_id,
             state_ttl_s=settings.race_time_limit_ms / 1000 + settings.race_finished_ttl_s,
             lease_s=settings.race_lease_s,

@@ -58,6 +58,7 @@ from rooms.race_state import RaceState
 from typogram import boards, keys
 from typogram.codes import ErrorCode
 from typogram.errors import AppError
+from typogram.fencing import FencedWrites
 from typogram.history import history_of
 from typogram.match_queues import MatchQueues
 from typogram.ports import Cache, EventLog, PubSub
@@ -102,6 +103,7 @@ class Races:
         *,
         node_id: str,
         cache: Cache,
+        fences: FencedWrites,
         pubsub: PubSub,
         events: EventLog,
         sessions: SessionRegistry,
@@ -124,6 +126,7 @@ class Races:
             settings,
             node_id=node_id,
             cache=cache,
+            fences=fences,
             pubsub=pubsub,
             events=events,
             clock=clock,

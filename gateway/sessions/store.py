@@ -23,7 +23,7 @@ collected by anyone, however ``live`` it says it is.
 
 Fencing: a record is only ever written through its session's owner lease
 (``keys.session_owner``, holding the node id, expiring with the record), in
-the same atomic step that checks the lease (``Cache.write_held``). A node
+the same atomic step that checks the lease (``FencedWrites.write_held``). A node
 starting or taking over a session ``claim``s it; a node whose write finds
 the lease held by another (it was taken over while it was slow, or thought
 dead) writes nothing and is told (``fenced``): it hands the session over like
@@ -42,6 +42,7 @@ import msgspec
 
 from gateway.sessions.session import Session, Watermark
 from typogram import keys
+from typogram.fencing import FencedWrites
 from typogram.ports import Cache
 
 log = logging.getLogger(__name__)
@@ -86,6 +87,7 @@ _decode_record = msgspec.json.Decoder(SessionRecord).decode
 @dataclass(eq=False)
 class SessionStore:
     cache: Cache
+    fencing: FencedWrites  # over ``cache``: records are written under the owner lease
     node: str
     ttl: float
     clock: Callable[[], float]
@@ -139,7 +141,7 @@ class SessionStore:
         if not writes:
             return
         try:
-            lost = await self.cache.write_held(
+            lost = await self.fencing.write_held(
                 self.node.encode(), writes, ttl=self.ttl, lease_ttl=self.ttl
             )
             self.flushes += 1
@@ -189,7 +191,7 @@ class SessionStore:
         """Delete the session's record, unless another node owns it now."""
         self._pending.pop(session, None)
         owner = keys.session_owner(session.id)
-        lost = await self.cache.write_held(self.node.encode(), {owner: None}, release=True)
+        lost = await self.fencing.write_held(self.node.encode(), {owner: None}, release=True)
         if not lost or await self.cache.get(owner) is None:
             await self.cache.delete(keys.session_state(session.id), keys.session_replay(session.id))
 

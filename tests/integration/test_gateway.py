@@ -22,6 +22,7 @@ from typogram.adapters.memory import (
     MemoryMatchQueues,
     MemoryPubSub,
 )
+from typogram.adapters.memory_scripts import MemoryFencedWrites, MemoryPushLog
 from typogram.codes import ErrorCode
 from typogram.errors import AppError
 from typogram.settings import Settings
@@ -90,6 +91,8 @@ async def start_node() -> AsyncIterator[Start]:
                     settings,
                     tokens=tokens,
                     cache=cache,
+                    fences=MemoryFencedWrites(cache),
+                    pushes=MemoryPushLog(cache),
                     pubsub=pubsub,
                     events=events,
                     queues=queues,

@@ -21,8 +21,10 @@ from typogram.adapters.memory import (
     MemoryMatchQueues,
     MemoryPubSub,
 )
+from typogram.adapters.memory_scripts import MemoryFencedWrites, MemoryPushLog
 from typogram.adapters.redis import RedisCache, RedisPubSub
 from typogram.adapters.redis_queues import RedisMatchQueues
+from typogram.adapters.redis_scripts import RedisFencedWrites, RedisPushLog
 from typogram.settings import Settings
 from typogram.tokens import TokenService
 
@@ -57,6 +59,8 @@ async def two_processes(
                 settings,
                 tokens=TokenService(settings),
                 cache=cache,
+                fences=RedisFencedWrites(cache),
+                pushes=RedisPushLog(cache),
                 pubsub=pubsub,
                 events=events,
                 queues=queues,
@@ -131,16 +135,25 @@ class FaultyCache(MemoryCache):
         self.gate = asyncio.Event()
         self.gate.set()
 
-    async def append_numbered(self, *args: Any, **kwargs: Any) -> int:
-        await self.gate.wait()
-        if self.failing and kwargs.get("also"):
-            raise ConnectionError("No connection available.")
-        return await super().append_numbered(*args, **kwargs)
-
     async def list_push(self, key: str, *args: Any, **kwargs: Any) -> None:
         if self.failing and key.endswith(":history"):
             raise ConnectionError("No connection available.")
         await super().list_push(key, *args, **kwargs)
+
+
+class FaultyPushLog(MemoryPushLog):
+    """Room appends through ``FaultyCache``'s switches: they wait for its ``gate`` and
+    fail with history while it is ``failing``."""
+
+    def __init__(self, cache: FaultyCache) -> None:
+        super().__init__(cache)
+        self.faulty = cache
+
+    async def append_numbered(self, *args: Any, **kwargs: Any) -> int:
+        await self.faulty.gate.wait()
+        if self.faulty.failing and kwargs.get("also"):
+            raise ConnectionError("No connection available.")
+        return await super().append_numbered(*args, **kwargs)
 
 
 @pytest.fixture
@@ -158,6 +171,8 @@ async def faulty() -> AsyncIterator[tuple[Gateway, FaultyCache]]:
                 settings,
                 tokens=TokenService(settings),
                 cache=cache,
+                fences=MemoryFencedWrites(cache),
+                pushes=FaultyPushLog(cache),
                 pubsub=pubsub,
                 events=events,
                 queues=queues,

@@ -110,6 +110,8 @@ async def gateway_of(platform: Platform) -> AsyncIterator[GatewayNode]:
         settings,
         tokens=platform.tokens,
         cache=platform.cache,
+        fences=platform.fences,
+        pushes=platform.push_log,
         pubsub=platform.pubsub,
         events=platform.events,
         queues=platform.match_queues,

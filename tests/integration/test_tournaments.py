@@ -318,6 +318,8 @@ async def gateway_on(platform: Platform) -> AsyncIterator[Start]:
                     platform.settings.replace(ws_port=0),
                     tokens=platform.tokens,
                     cache=platform.cache,
+                    fences=platform.fences,
+                    pushes=platform.push_log,
                     pubsub=platform.pubsub,
                     events=platform.events,
                     queues=platform.match_queues,

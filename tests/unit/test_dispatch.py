@@ -22,6 +22,7 @@ from typogram.adapters.memory_cache import MemoryCache
 from typogram.adapters.memory_events import InProcessEventLog
 from typogram.adapters.memory_pubsub import MemoryPubSub
 from typogram.adapters.memory_queues import MemoryMatchQueues
+from typogram.adapters.memory_scripts import MemoryFencedWrites, MemoryPushLog
 from typogram.codes import ErrorCode
 from typogram.errors import AppError
 from typogram.protocol import (
@@ -104,6 +105,8 @@ async def node() -> AsyncIterator[Node]:
             settings,
             tokens=TokenService(settings),
             cache=cache,
+            fences=MemoryFencedWrites(cache),
+            pushes=MemoryPushLog(cache),
             pubsub=pubsub,
             events=events,
             queues=queues,

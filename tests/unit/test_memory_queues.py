@@ -1,7 +1,6 @@
-"""``typogram.adapters.memory_queues.MemoryMatchQueues``: the embedded match queues' rules
-(a player in one place at a time, groups taken all or none, markers that expire), with
-the clock passed in. The rules both adapters keep are in
-``tests/contract/test_match_queues.py``."""
+"""``typogram.adapters.memory_queues.MemoryMatchQueues`` with the clock passed in: markers
+expire on it, and a player is never in two places whatever the order of calls. The
+rules both adapters keep are in ``tests/contract/test_match_queues.py``."""
 
 from __future__ import annotations
 
@@ -21,44 +20,15 @@ def entry(ticket: str, user: str, lang: str = "en") -> QueuedTicket:
     )
 
 
-async def test_a_player_is_queued_once_and_cancel_frees_them() -> None:
-    async with MemoryMatchQueues(Clock()) as queue:
-        assert await queue.enqueue(entry("t1", "ada"), TTL_S) is None
-        assert await queue.enqueue(entry("t2", "ada", "de"), TTL_S) == "q:t1"
-        assert await queue.cancel("bob", "t1") is False  # not bob's ticket
-        assert await queue.cancel("ada", "t1") is True
-        assert await queue.where("ada") is None and await queue.queues() == []
-
-
-async def test_a_group_is_taken_all_or_none() -> None:
-    async with MemoryMatchQueues(Clock()) as queue:
-        ada, bob = entry("t1", "ada"), entry("t2", "bob")
-        for e in (ada, bob):
-            await queue.enqueue(e, TTL_S)
-        await queue.cancel("bob", "t2")
-        assert await queue.take(ada.queue, [ada, bob], "r1", TTL_S) is False
-        assert await queue.where("ada") == "q:t1"  # untouched
-        assert [e.ticket.ticket_id for e in await queue.tickets(ada.queue)] == ["t1"]
-        await queue.enqueue(bob, TTL_S)
-        assert await queue.take(ada.queue, [ada, bob], "r1", TTL_S) is True
-        assert (await queue.where("ada"), await queue.where("bob")) == ("r:r1", "r:r1")
-        assert await queue.take(ada.queue, [ada, bob], "r2", TTL_S) is False  # taken already
-
-
-async def test_claim_and_release_only_for_that_race_and_markers_expire() -> None:
+async def test_markers_expire_on_the_clock_given() -> None:
     clock = Clock()
     async with MemoryMatchQueues(clock) as queue:
-        assert await queue.claim("ada", "r1", TTL_S) is None
-        assert await queue.claim("ada", "r1", TTL_S) is None  # the same race: fine
-        assert await queue.claim("ada", "r2", TTL_S) == "r:r1"
-        assert await queue.enqueue(entry("t1", "ada"), TTL_S) == "r:r1"
-        await queue.release("ada", "r2")  # not that race: still in r1
-        assert await queue.where("ada") == "r:r1"
-        await queue.release("ada", "r1")
-        assert await queue.where("ada") is None
-        await queue.claim("bob", "r3", TTL_S)
-        clock.now += TTL_S  # a crashed node cannot pin a player forever
-        assert await queue.where("bob") is None
+        await queue.claim("ada", "r1", TTL_S)
+        assert await queue.enqueue(entry("t1", "bob"), TTL_S) is None
+        clock.now += TTL_S - 0.001
+        assert (await queue.where("ada"), await queue.where("bob")) == ("r:r1", "q:t1")
+        clock.now += 0.001  # a crashed node cannot pin a player forever
+        assert (await queue.where("ada"), await queue.where("bob")) == (None, None)
 
 
 users = st.sampled_from(["ada", "bob", "cy"])

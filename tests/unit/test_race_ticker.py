@@ -16,6 +16,7 @@ from gateway.races.ticker import RaceTicker
 from rooms import race
 from rooms.race_state import RaceConfig, RaceState
 from tests.conftest import Clock, until
+from tests.race_engines import store_n1
 from typogram import keys
 from typogram.adapters.memory_cache import MemoryCache
 from typogram.adapters.memory_pubsub import MemoryPubSub
@@ -64,14 +65,7 @@ async def test_idle_races_are_not_ticked_until_something_is_due(
         await pubsub.subscribe(
             keys.channel_race("r1"), lambda _channel, payload: seen.append(orjson.loads(payload))
         )
-        store = RaceStore(
-            cache,
-            fences=MemoryFencedWrites(cache),
-            node_id="n1",
-            state_ttl_s=60,
-            lease_s=3,
-            clock=clock,
-        )
+        store = store_n1(cache, clock)
         ticker = RaceTicker(
             tick_ms=50, owned=owned, store=store, pubsub=pubsub, clock=clock, effects=Effects(later)
         )
@@ -143,14 +137,7 @@ async def test_a_node_owning_no_race_does_not_tick_until_one_is_added() -> None:
     owned: dict[str, RaceState] = {}
 
     async with MemoryCache() as cache, MemoryPubSub() as pubsub:
-        store = RaceStore(
-            cache,
-            fences=MemoryFencedWrites(cache),
-            node_id="n1",
-            state_ttl_s=60,
-            lease_s=3,
-            clock=clock,
-        )
+        store = store_n1(cache, clock)
         ticker, slices = counted_ticker(owned, store, pubsub, clock)
         task = asyncio.create_task(ticker.run())
         try:
@@ -188,9 +175,7 @@ async def test_a_slow_write_behind_does_not_hold_the_ticks_back() -> None:
     async with MemoryCache() as cache, MemoryPubSub() as pubsub:
         await cache.set(keys.race_owner("r1"), b"n1")
         fences = HeldFences(cache)
-        store = RaceStore(
-            cache, fences=fences, node_id="n1", state_ttl_s=60, lease_s=3, clock=clock
-        )
+        store = store_n1(cache, clock, fences)
         ticker, slices = counted_ticker(owned, store, pubsub, clock)
         store.mark("r1")
         ticker.add("r1")

@@ -1,7 +1,7 @@
 """Tournaments: admins create and edit them; users list, view and join them.
 
 The state is ``rooms.tournament.TournamentState``, kept by
-``workers.tournament_store.TournamentStore``: the database is the record
+``tournaments.store.TournamentStore``: the database is the record
 (settings, phase, participants and their scores, counted races, final
 ranks), ``tournament:{id}:state`` a cache rebuilt from it when missing, so
 every read here survives a cache flush. Creating and editing need the
@@ -25,11 +25,11 @@ from starlette.requests import Request
 from rest.context import client_ip, platform_of, require_role
 from rest.routing import Api, Reply
 from rooms import tournament
+from tournaments.store import TournamentStore
 from typogram.codes import ErrorCode
 from typogram.errors import AppError
 from typogram.roles import Role
 from typogram.tokens import Claims
-from workers.tournament_store import TournamentStore
 
 api = Api()
 MAX_LIST = 100

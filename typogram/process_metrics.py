@@ -2,7 +2,7 @@
 
 Both are sampled or event-driven, never on a hot path: the loop monitor is
 one timer a few times a second; the GC hook runs only when a collection
-does (rarely, with the thresholds ``typogram.cli`` sets).
+does (rarely, with the thresholds ``roles.serve`` sets).
 """
 
 from __future__ import annotations

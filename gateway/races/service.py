@@ -57,6 +57,7 @@ from gateway.races.queues import MatchQueue, MemoryMatchQueue, RedisMatchQueue
 from gateway.sessions.session import Session, SessionRegistry
 from rooms import race, tournament
 from rooms.race_state import RaceState
+from tournaments.store import CachedTournaments
 from typogram import boards, keys
 from typogram.adapters.redis_endpoint import RedisEndpoint
 from typogram.codes import ErrorCode
@@ -125,7 +126,7 @@ class Races:
         """``ratings`` and ``tournaments`` read through to the database; without them
         every player queues at 1500 and tournaments are read from the cache alone."""
         self._s = settings
-        self._tournaments = tournaments
+        self._tournaments = tournaments if tournaments is not None else CachedTournaments(cache)
         self._cache = cache
         self._pubsub = pubsub
         self._sessions = sessions
@@ -343,11 +344,7 @@ class Races:
             raise
 
     async def _tournament(self, tid: str) -> tournament.TournamentState:
-        if self._tournaments is not None:
-            state = await self._tournaments.load(tid)
-        else:
-            raw = await self._cache.get(keys.tournament_state(tid))
-            state = tournament.decode(raw) if raw is not None else None
+        state = await self._tournaments.load(tid)
         if state is None:
             raise AppError(ErrorCode.NOT_FOUND, f"no tournament {tid}")
         now = int(self._clock() * 1000)

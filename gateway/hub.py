@@ -24,6 +24,7 @@ from typogram.codes import CloseCode, ErrorCode
 from typogram.errors import AppError
 from typogram.revocation import TokenCheck
 from typogram.settings import Settings
+from typogram.tasks import Supervisor
 from typogram.tokens import Claims, TokenService
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,8 @@ class Hub:
     admission: Admission
     handovers_requested: Handovers  # the queue the fan-out fills
     races: Races | None  # races, matchmaking, tournament watching (``gateway.races``)
+    # Background tasks (``typogram.tasks``); told of a connection writer that failed.
+    tasks: Supervisor = field(default_factory=Supervisor)
     connections: set[Socket] = field(default_factory=set)
     sync_appear_offline: SyncAppearOffline | None = None
     draining: bool = False

@@ -41,6 +41,7 @@ from gateway.chat.rooms import ChatRooms
 from gateway.chat.roomstate import SharedRooms
 from gateway.connection.admission import Admission
 from gateway.connection.connection import Connection, GatewayConnection, peer_address
+from gateway.connection.wsinternals import abort
 from gateway.hub import Handovers, Hub, SyncAppearOffline
 from gateway.metrics import GatewayMetrics
 from gateway.races.matcher import RatingSource
@@ -53,6 +54,7 @@ from typogram.ports import Cache, EventLog, PubSub
 from typogram.proxies import Network
 from typogram.revocation import TokenCheck
 from typogram.settings import Settings
+from typogram.tasks import Supervisor
 from typogram.tokens import TokenService
 
 log = logging.getLogger(__name__)
@@ -77,8 +79,12 @@ class Gateway:
         ratings: RatingSource | None = None,
         tournaments: TournamentSource | None = None,
         sync_appear_offline: SyncAppearOffline | None = None,
+        tasks: Supervisor | None = None,
     ) -> None:
+        """``tasks``: the process's supervisor (``Platform.tasks``), which runs the node's
+        background work and is told of a failed connection writer."""
         self.settings = settings
+        tasks = tasks if tasks is not None else Supervisor()
         self.metrics = GatewayMetrics(registry if registry is not None else CollectorRegistry())
         sessions = SessionRegistry(
             window_s=settings.ws_resume_window_s,
@@ -102,6 +108,7 @@ class Gateway:
             clock=clock,
             ratings=ratings,
             tournaments=tournaments,
+            tasks=tasks,
         )
         self._hub = Hub(
             settings=settings,
@@ -144,6 +151,7 @@ class Gateway:
             ),
             handovers_requested=handovers,
             races=self.races,
+            tasks=tasks,
         )
         fanout.moderation = self._hub.chat
         self.metrics.bind(
@@ -261,7 +269,7 @@ class Gateway:
         except TimeoutError:
             log.warning("drain timed out with %d connections left", len(hub.connections))
             for ws in server.connections:
-                ws.transport.abort()
+                abort(ws)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.settings.ws_close_timeout_s):
                     await server.wait_closed()

@@ -23,6 +23,8 @@ class Health(msgspec.Struct):
 class Readiness(msgspec.Struct):
     status: str
     backends: dict[str, str]
+    # Lasting background tasks that died with an error: name -> ``error: <type>``.
+    failed_tasks: dict[str, str]
 
 
 @api.route("GET", "/health", summary="The process is alive", tag="ops", response=Health)
@@ -31,7 +33,12 @@ async def health(request: Request) -> Reply:
 
 
 @api.route(
-    "GET", "/ready", summary="Every backend answers", tag="ops", response=Readiness, errors=(503,)
+    "GET",
+    "/ready",
+    summary="Every backend answers and no background task died",
+    tag="ops",
+    response=Readiness,
+    errors=(503,),
 )
 async def ready(request: Request) -> Reply:
     platform = platform_of(request)
@@ -44,9 +51,15 @@ async def ready(request: Request) -> Reply:
         name: "ok" if not isinstance(result, BaseException) else f"error: {type(result).__name__}"
         for name, result in zip(checks, results, strict=True)
     }
-    healthy = all(state == "ok" for state in backends.values())
+    failed_tasks = platform.tasks.failed
+    healthy = not failed_tasks and all(state == "ok" for state in backends.values())
     return Reply(
-        {"status": "ok" if healthy else "degraded", "backends": backends}, 200 if healthy else 503
+        {
+            "status": "ok" if healthy else "degraded",
+            "backends": backends,
+            "failed_tasks": failed_tasks,
+        },
+        200 if healthy else 503,
     )
 
 

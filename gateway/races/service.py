@@ -79,6 +79,7 @@ from typogram.protocol import (
     parse_push,
 )
 from typogram.settings import Settings
+from typogram.tasks import Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -122,9 +123,11 @@ class Races:
         queue: MatchQueue | None = None,
         ratings: RatingSource | None = None,
         tournaments: TournamentSource | None = None,
+        tasks: Supervisor | None = None,
     ) -> None:
         """``ratings`` and ``tournaments`` read through to the database; without them
-        every player queues at 1500 and tournaments are read from the cache alone."""
+        every player queues at 1500 and tournaments are read from the cache alone.
+        ``tasks`` runs the engine's background work."""
         self._s = settings
         self._tournaments = tournaments if tournaments is not None else CachedTournaments(cache)
         self._cache = cache
@@ -142,6 +145,7 @@ class Races:
             clock=clock,
             outcomes=self,
             local=self.watchers,
+            tasks=tasks,
         )
         self.matcher = Matchmaker(
             settings,

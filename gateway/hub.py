@@ -86,14 +86,6 @@ class Hub:
     draining: bool = False
     lane_frames: int = 0  # frames handled on the connections' lane (``GatewayConnection``)
 
-    def __post_init__(self) -> None:
-        # A session whose record another node took (it thought this one dead) is handed
-        # over as if asked: this node stops writing and numbering for it.
-        self.store.fenced = self.handovers_requested.requested
-        # Every numbered frame marks the session's record: a crash loses at most what the
-        # last ``FLUSH_TICK_S`` delivered, so a resume elsewhere is mostly ``resumed: true``.
-        self.sessions.numbered = self.store.touch
-
     async def check_token(self, claims: Claims) -> None:
         """Refuse (``AppError`` unauthorized) an expired or revoked token, asking the
         shared state rather than this process's copy of it."""

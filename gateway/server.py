@@ -37,7 +37,7 @@ from websockets.http11 import Request, Response
 
 from gateway.chat.fanout import Fanout
 from gateway.chat.presence import Presence
-from gateway.chat.rooms import ChatRooms
+from gateway.chat.rooms import ChatRooms, RoomStates
 from gateway.chat.roomstate import SharedRooms
 from gateway.connection.admission import Admission
 from gateway.connection.connection import Connection, GatewayConnection, peer_address
@@ -86,18 +86,31 @@ class Gateway:
         self.settings = settings
         tasks = tasks if tasks is not None else Supervisor()
         self.metrics = GatewayMetrics(registry if registry is not None else CollectorRegistry())
+        self.node_id = uuid.uuid4().hex[:16]
+        # Records outlive a detach by the resume window, plus heartbeats of slack.
+        record_ttl = settings.ws_resume_window_s + settings.ws_heartbeat_s * 3
+        presence_ttl = settings.ws_heartbeat_s * PRESENCE_TTL_HEARTBEATS
+        handovers = Handovers()
+        # A session whose record another node took (it thought this one dead) is handed
+        # over as if asked: this node stops writing and numbering for it.
+        store = SessionStore(cache, self.node_id, record_ttl, clock, fenced=handovers.requested)
         sessions = SessionRegistry(
             window_s=settings.ws_resume_window_s,
             max_detached=settings.ws_max_connections,
             replay_frames=settings.ws_replay_frames,
             replay_bytes=settings.ws_replay_bytes,
+            # Every numbered frame marks the session's record: a crash loses at most what
+            # the last ``FLUSH_TICK_S`` delivered, so a resume elsewhere is mostly resumed.
+            numbered=store.touch,
         )
-        handovers = Handovers()
-        fanout = Fanout(pubsub, sessions, handovers=handovers, latency=self.metrics.fanout_latency)
-        self.node_id = uuid.uuid4().hex[:16]
-        # Records outlive a detach by the resume window, plus heartbeats of slack.
-        record_ttl = settings.ws_resume_window_s + settings.ws_heartbeat_s * 3
-        presence_ttl = settings.ws_heartbeat_s * PRESENCE_TTL_HEARTBEATS
+        room_states = RoomStates()  # told of moderation by the fan-out, run by the chat rooms
+        fanout = Fanout(
+            pubsub,
+            sessions,
+            handovers=handovers,
+            latency=self.metrics.fanout_latency,
+            moderation=room_states,
+        )
         self.races = Races(
             settings,
             node_id=self.node_id,
@@ -135,12 +148,13 @@ class Gateway:
                     clock,
                     moderation_ttl=settings.gateway_chat_room_ttl_s,
                 ),
+                states=room_states,
                 max_inflight=settings.gateway_chat_max_inflight,
                 guests_read_only=settings.gateway_chat_guests_read_only,
             ),
             presence=Presence(cache, presence_ttl),
             metrics=self.metrics,
-            store=SessionStore(cache, self.node_id, record_ttl, clock),
+            store=store,
             clock=clock,
             sync_appear_offline=sync_appear_offline,
             admission=Admission(
@@ -153,7 +167,6 @@ class Gateway:
             races=self.races,
             tasks=tasks,
         )
-        fanout.moderation = self._hub.chat
         self.metrics.bind(
             connections=lambda: len(self._hub.connections),
             queued=self._hub.queued,

@@ -58,6 +58,39 @@ FRESH_MODERATION = (chat.Join, chat.Mute, chat.Unmute, chat.SlowMode, chat.Appoi
 DURABLE = (chat.Send, chat.Delete, chat.Report)
 
 
+class RoomStates(dict[str, chat.ChatRoomState]):
+    """The state of every room with members on this node, by room.
+
+    Built before the fan-out and the ``ChatRooms`` that share it: the fan-out
+    tells it of every ``room.moderation`` push (it is the fan-out's
+    ``ModerationListener``), ``ChatRooms`` runs the rooms on it.
+    """
+
+    def moderated(self, room: str, data: Mapping[str, Any]) -> None:
+        """A ``room.moderation`` push (from any node): apply its mutes and slow mode here."""
+        state = self.get(room)
+        if state is None:
+            return
+        try:
+            muted = frozenset(str(u) for u in data["muted"])
+            appointed = frozenset(str(u) for u in data["moderators"])
+            owner = None if data["owner"] is None else str(data["owner"])
+            slow = float(data["slow_mode_s"])
+        except (KeyError, TypeError, ValueError):
+            return
+        # Guests' addresses never travel in pushes: keep those known here for the
+        # users still muted (a join re-reads the shared copy, which has them all).
+        sources = {u: a for u, a in state.muted_sources.items() if u in muted}
+        self[room] = replace(
+            state,
+            owner=owner,
+            appointed=appointed,
+            muted=muted,
+            muted_sources=sources,
+            slow_mode_s=slow,
+        )
+
+
 class ChatRooms:
     def __init__(
         self,
@@ -74,6 +107,7 @@ class ChatRooms:
         push_log: int,
         push_ttl: float,
         shared: SharedRooms,
+        states: RoomStates | None = None,
         max_inflight: int = 256,
         guests_read_only: bool = False,
     ) -> None:
@@ -90,7 +124,7 @@ class ChatRooms:
         self._push_ttl = push_ttl
         self._shared = shared
         self._guests_read_only = guests_read_only
-        self._states: dict[str, chat.ChatRoomState] = {}
+        self._states = states if states is not None else RoomStates()
         self._max_inflight = max_inflight
         self._inflight = 0
         self._ids = RandomIds()
@@ -311,30 +345,6 @@ class ChatRooms:
             return None
         member = state.members.get(event.user_id)
         return None if member is None else member.sender
-
-    def moderated(self, room: str, data: Mapping[str, Any]) -> None:
-        """A ``room.moderation`` push (from any node): apply its mutes and slow mode here."""
-        state = self._states.get(room)
-        if state is None:
-            return
-        try:
-            muted = frozenset(str(u) for u in data["muted"])
-            appointed = frozenset(str(u) for u in data["moderators"])
-            owner = None if data["owner"] is None else str(data["owner"])
-            slow = float(data["slow_mode_s"])
-        except (KeyError, TypeError, ValueError):
-            return
-        # Guests' addresses never travel in pushes: keep those known here for the
-        # users still muted (a join re-reads the shared copy, which has them all).
-        sources = {u: a for u, a in state.muted_sources.items() if u in muted}
-        self._states[room] = replace(
-            state,
-            owner=owner,
-            appointed=appointed,
-            muted=muted,
-            muted_sources=sources,
-            slow_mode_s=slow,
-        )
 
     async def refresh(self) -> None:
         """Heartbeat: keep this node's share of every room it holds from expiring."""

@@ -155,14 +155,21 @@ class Session:
 
 class SessionRegistry:
     def __init__(
-        self, *, window_s: float, max_detached: int, replay_frames: int, replay_bytes: int
+        self,
+        *,
+        window_s: float,
+        max_detached: int,
+        replay_frames: int,
+        replay_bytes: int,
+        numbered: Callable[[Session], None] | None = None,
     ) -> None:
+        """``numbered`` is given to every session: told of each frame it numbers."""
         self._window = window_s
         self._max_detached = max_detached
         self._replay = (replay_frames, replay_bytes)
         self._sessions: dict[str, Session] = {}
         self._by_user: dict[str, set[Session]] = {}
-        self.numbered: Callable[[Session], None] | None = None  # given to every session
+        self.numbered = numbered
 
     def __len__(self) -> int:
         return len(self._sessions)

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from rest.context import platform_of
-from rest.routing import Api, Reply, json_response
+from rest.routing import Answer, Api, json_response
 
 api = Api()
 
@@ -28,8 +28,8 @@ class Readiness(msgspec.Struct):
 
 
 @api.route("GET", "/health", summary="The process is alive", tag="ops", response=Health)
-async def health(request: Request) -> Reply:
-    return Reply({"status": "ok"})
+async def health(request: Request) -> Answer:
+    return Answer({"status": "ok"})
 
 
 @api.route(
@@ -40,7 +40,7 @@ async def health(request: Request) -> Reply:
     response=Readiness,
     errors=(503,),
 )
-async def ready(request: Request) -> Reply:
+async def ready(request: Request) -> Answer:
     platform = platform_of(request)
     checks = platform.backends()
     results = await asyncio.gather(
@@ -53,7 +53,7 @@ async def ready(request: Request) -> Reply:
     }
     failed_tasks = platform.tasks.failed
     healthy = not failed_tasks and all(state == "ok" for state in backends.values())
-    return Reply(
+    return Answer(
         {
             "status": "ok" if healthy else "degraded",
             "backends": backends,

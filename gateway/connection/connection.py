@@ -51,7 +51,6 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State
 
-from gateway.chat.rooms import Reply
 from gateway.connection.admission import Admission, Cap
 from gateway.connection.ratelimit import Strikes, TokenBucket
 from gateway.connection.sendqueue import SendQueue
@@ -60,7 +59,7 @@ from gateway.dispatch import dispatch
 from gateway.hub import Hub
 from gateway.metrics import close_label
 from gateway.sessions.resume import take_over
-from gateway.sessions.session import Session
+from gateway.sessions.session import Respond, Session
 from rooms.chat import RoomError
 from typogram.codes import CloseCode, ErrorCode
 from typogram.errors import AppError
@@ -184,7 +183,7 @@ class Connection:
         self._hub.metrics.slow_consumer_closes.inc()
         self.terminate(CloseCode.TOO_SLOW, "send queue overflow")
 
-    def replier(self, re: int | None) -> Reply:
+    def replier(self, re: int | None) -> Respond:
         def reply(kind: str, data: Mapping[str, Any]) -> None:
             self.send(encode(kind, data, re=re), kind)
 

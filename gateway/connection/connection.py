@@ -205,7 +205,7 @@ class Connection:
         if self.session is None:
             return  # before attach: hello replies are awaited directly
         if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._write())
+            self._writer = asyncio.create_task(self._write(), name="ws-writer")
 
     async def keepalive(self, now: float, pong_within: float) -> None:
         """Node heartbeat: ping; close (1011, resumable) when the last ping's pong is late."""

@@ -92,39 +92,37 @@ def direct_writer(ws: ServerConnection, limit: int) -> DirectWrite:
     logged at debug level: the reader and the writer see the close.
     """
     protocol, transport = ws.protocol, ws.transport
-    buffered, write = transport.get_write_buffer_size, transport.write
+    buffered = transport.get_write_buffer_size
     opened = State.OPEN
+    framed: Callable[[bytes], bytes]
+    emit: Callable[[bytes], object]
+    if protocol.extensions:
+        send_text, send_data = protocol.send_text, ws.send_data
 
-    if not protocol.extensions:
+        def through_protocol(frame: bytes) -> None:
+            send_text(frame)
+            send_data()
 
-        def plain(frame: bytes) -> bool:
-            if protocol.state is not opened or ws.send_in_progress is not None:
-                return False
-            if buffered() >= limit:
-                return False
-            try:
-                write(text_frame(frame))
-            except Exception:
-                log.debug("direct write failed", exc_info=True)
-            return True
+        framed, emit = _unframed, through_protocol
+    else:
+        framed, emit = text_frame, transport.write
 
-        return plain
-
-    send_text, send_data = protocol.send_text, ws.send_data
-
-    def extended(frame: bytes) -> bool:
+    def direct(frame: bytes) -> bool:
         if protocol.state is not opened or ws.send_in_progress is not None:
             return False
         if buffered() >= limit:
             return False
         try:
-            send_text(frame)
-            send_data()
+            emit(framed(frame))
         except Exception:
             log.debug("direct write failed", exc_info=True)
         return True
 
-    return extended
+    return direct
+
+
+def _unframed(payload: bytes) -> bytes:
+    return payload
 
 
 def abort(ws: ServerConnection) -> None:

@@ -119,6 +119,7 @@ async def _run_gateway(platform: Platform, stop: asyncio.Event) -> None:
         registry=platform.metrics.registry,
         ratings=platform.ratings,
         tournaments=TournamentStore.of(platform),
+        tasks=platform.tasks,
     ) as gateway:
         # typogram_component{component="gateway"|"races",stat=...} on /metrics
         platform.metrics.components.add("gateway", gateway.statistics)

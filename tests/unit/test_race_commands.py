@@ -19,16 +19,7 @@ from hypothesis import strategies as st
 from gateway.races import messages
 from gateway.races.commands import read_only, to_event
 from gateway.races.finish import limits
-from gateway.races.messages import (
-    Disconnect,
-    Finish,
-    Join,
-    Leave,
-    Progress,
-    RaceCommand,
-    Reconnect,
-    Start,
-)
+from gateway.races.messages import RaceCommand
 from rooms import race
 from rooms.race_state import Phase
 from tests.typing_logs import by_hand
@@ -44,13 +35,13 @@ ints = st.integers(-(2**53), 2**53)
 wpm = st.none() | st.floats(allow_nan=False, allow_infinity=False)
 keystrokes = st.lists(st.tuples(st.integers(-(2**31), 2**31), st.text(max_size=2)), max_size=5)
 race_commands: st.SearchStrategy[RaceCommand] = st.one_of(
-    st.builds(Join, ids, ids, st.booleans()),
-    st.builds(Leave, ids),
-    st.builds(Disconnect, ids),
-    st.builds(Reconnect, ids),
-    st.builds(Start, st.none() | ids),
-    st.builds(Progress, ids, ints, ints),
-    st.builds(Finish, ids, keystrokes, st.none() | ints, wpm, wpm),
+    st.builds(messages.Join, ids, ids, st.booleans()),
+    st.builds(messages.Leave, ids),
+    st.builds(messages.Disconnect, ids),
+    st.builds(messages.Reconnect, ids),
+    st.builds(messages.Start, st.none() | ids),
+    st.builds(messages.Progress, ids, ints, ints),
+    st.builds(messages.Finish, ids, keystrokes, st.none() | ints, wpm, wpm),
 )
 json_values = st.recursive(
     st.none() | st.booleans() | ints | st.floats(allow_nan=False) | st.text(max_size=6),
@@ -71,21 +62,24 @@ def test_every_kind_round_trips(command: RaceCommand) -> None:
 
 # What the gateway of the version before built, and the command it means.
 OLD: list[tuple[dict[str, Any], RaceCommand]] = [
-    ({"k": "join", "user": "ada", "name": "Ada", "guest": False}, Join("ada", "Ada")),
-    ({"k": "join", "user": "g1", "name": "Guest", "guest": True}, Join("g1", "Guest", True)),
-    ({"k": "leave", "user": "ada"}, Leave("ada")),
-    ({"k": "disconnect", "user": "ada"}, Disconnect("ada")),
-    ({"k": "reconnect", "user": "ada"}, Reconnect("ada")),
-    ({"k": "start", "user": "ada"}, Start("ada")),
-    ({"k": "start"}, Start()),
-    ({"k": "progress", "user": "ada", "pos": 12, "errors": 1}, Progress("ada", 12, 1)),
+    ({"k": "join", "user": "ada", "name": "Ada", "guest": False}, messages.Join("ada", "Ada")),
+    (
+        {"k": "join", "user": "g1", "name": "Guest", "guest": True},
+        messages.Join("g1", "Guest", True),
+    ),
+    ({"k": "leave", "user": "ada"}, messages.Leave("ada")),
+    ({"k": "disconnect", "user": "ada"}, messages.Disconnect("ada")),
+    ({"k": "reconnect", "user": "ada"}, messages.Reconnect("ada")),
+    ({"k": "start", "user": "ada"}, messages.Start("ada")),
+    ({"k": "start"}, messages.Start()),
+    ({"k": "progress", "user": "ada", "pos": 12, "errors": 1}, messages.Progress("ada", 12, 1)),
     (
         {"k": "finish", "user": "g1", "keys": [[0, "a"], [90, "b"]], "at": 7},
-        Finish("g1", [(0, "a"), (90, "b")], 7),
+        messages.Finish("g1", [(0, "a"), (90, "b")], 7),
     ),
     (
         {"k": "finish", "user": "ada", "keys": [], "at": 7, "best": 61.5, "record": None},
-        Finish("ada", [], 7, best=61.5),
+        messages.Finish("ada", [], 7, best=61.5),
     ),
 ]
 
@@ -132,20 +126,20 @@ def test_no_json_crashes_the_decoder(value: Any) -> None:
         command = messages.decode_command(orjson.dumps(value))
     except ValueError:
         return
-    assert isinstance(command, Join | Leave | Disconnect | Reconnect | Start | Progress | Finish)
+    assert isinstance(command, RaceCommand)
 
 
 def test_each_command_is_its_event() -> None:
     state = running("ada")
     pairs: list[tuple[RaceCommand, race.Event]] = [
-        (Join("bob", "Bob", True), race.Join("bob", "Bob", True)),
-        (Leave("ada"), race.Leave("ada")),
-        (Disconnect("ada"), race.Disconnect("ada")),
-        (Reconnect("ada"), race.Reconnect("ada")),
-        (Start("ada"), race.Start("ada")),
-        (Start(""), race.Start(None)),  # the version before sent "" for a system actor
-        (Start(), race.Start(None)),
-        (Progress("ada", 3, 1), race.Progress("ada", 3, 1)),
+        (messages.Join("bob", "Bob", True), race.Join("bob", "Bob", True)),
+        (messages.Leave("ada"), race.Leave("ada")),
+        (messages.Disconnect("ada"), race.Disconnect("ada")),
+        (messages.Reconnect("ada"), race.Reconnect("ada")),
+        (messages.Start("ada"), race.Start("ada")),
+        (messages.Start(""), race.Start(None)),  # the version before sent "" for a system actor
+        (messages.Start(), race.Start(None)),
+        (messages.Progress("ada", 3, 1), race.Progress("ada", 3, 1)),
     ]
     for command, event in pairs:
         assert to_event(state, command, RULES, GO) == event
@@ -154,18 +148,18 @@ def test_each_command_is_its_event() -> None:
 def test_a_finish_is_replayed_and_timed_from_the_start_to_when_it_was_received() -> None:
     log = msgspec.convert(by_hand(TEXT, wpm=70, seed=5, typo_at=None), list[Keystroke])
     state, _ = race.handle(running("ada"), race.Progress("ada", len(TEXT), 0), GO + 5_000)
-    event = to_event(state, Finish("ada", log, GO + 30_000), RULES, GO + 40_000)
+    event = to_event(state, messages.Finish("ada", log, GO + 30_000), RULES, GO + 40_000)
     assert isinstance(event, race.Finish) and event.result.time_ms == 30_000
-    later = to_event(state, Finish("ada", log, GO + 50_000), RULES, GO + 40_000)
+    later = to_event(state, messages.Finish("ada", log, GO + 50_000), RULES, GO + 40_000)
     assert isinstance(later, race.Finish) and later.result.time_ms == 40_000  # never after now
-    unknown = to_event(state, Finish("ada", log), RULES, GO + 40_000)
+    unknown = to_event(state, messages.Finish("ada", log), RULES, GO + 40_000)
     assert isinstance(unknown, race.Finish) and unknown.result.time_ms == 40_000
 
 
 def test_a_bad_finish_log_is_a_bad_request() -> None:
     state = running("ada")
     with pytest.raises(AppError) as caught:
-        to_event(state, Finish("ada", [(5, "a"), (1, "b")], GO + 1_000), RULES, GO + 1_000)
+        to_event(state, messages.Finish("ada", [(5, "a"), (1, "b")], GO + 1_000), RULES, GO + 1_000)
     assert caught.value.code is ErrorCode.BAD_REQUEST
 
 
@@ -179,8 +173,8 @@ def test_a_finished_race_answers_from_its_stored_state() -> None:
     state = running("ada")
     state, _ = race.handle(state, race.Leave("ada"), GO + 1)
     assert state.phase is Phase.FINISHED
-    [(kind, joined)] = read_only(state, Reconnect("ada"), RULES, GO + 2)
+    [(kind, joined)] = read_only(state, messages.Reconnect("ada"), RULES, GO + 2)
     assert kind == "race.joined" and joined["phase"] == "finished"
     with pytest.raises(AppError) as caught:
-        read_only(state, Progress("ada", 1, 0), RULES, GO + 2)
+        read_only(state, messages.Progress("ada", 1, 0), RULES, GO + 2)
     assert caught.value.code is ErrorCode.CONFLICT

@@ -89,7 +89,7 @@ class Hub:
         self.store.fenced = self.handovers_requested.requested
         # Every numbered frame marks the session's record: a crash loses at most what the
         # last ``FLUSH_TICK_S`` delivered, so a resume elsewhere is mostly ``resumed: true``.
-        self.sessions.numbered = self.store.touch
+        self.sessions.numbered = self.store.mark
 
     async def check_token(self, claims: Claims) -> None:
         """Refuse (``AppError`` unauthorized) an expired or revoked token, asking the

@@ -39,7 +39,7 @@ from gateway.chat.fanout import Fanout
 from gateway.chat.presence import Presence
 from gateway.chat.rooms import ChatRooms
 from gateway.chat.roomstate import SharedRooms
-from gateway.connection.admission import Admission
+from gateway.connection.admission import Admission, Capacity
 from gateway.connection.connection import Connection, GatewayConnection, peer_address
 from gateway.hub import Handovers, Hub, SyncAppearOffline
 from gateway.metrics import GatewayMetrics
@@ -89,6 +89,11 @@ class Gateway:
         handovers = Handovers()
         fanout = Fanout(pubsub, sessions, handovers=handovers, latency=self.metrics.fanout_latency)
         self.node_id = uuid.uuid4().hex[:16]
+        # How much work this node takes on, from its loop lag (sampled while ``serve`` runs).
+        self.capacity = Capacity(
+            max_lag_s=settings.gateway_max_loop_lag_ms / 1000,
+            max_inflight=settings.gateway_chat_max_inflight,
+        )
         # Records outlive a detach by the resume window, plus heartbeats of slack.
         record_ttl = settings.ws_resume_window_s + settings.ws_heartbeat_s * 3
         presence_ttl = settings.ws_heartbeat_s * PRESENCE_TTL_HEARTBEATS
@@ -128,7 +133,7 @@ class Gateway:
                     clock,
                     moderation_ttl=settings.gateway_chat_room_ttl_s,
                 ),
-                max_inflight=settings.gateway_chat_max_inflight,
+                capacity=self.capacity,
                 guests_read_only=settings.gateway_chat_guests_read_only,
             ),
             presence=Presence(cache, presence_ttl),
@@ -218,6 +223,7 @@ class Gateway:
             writer = group.create_task(hub.store.run(), name="session-store")
             handovers = group.create_task(hub.handovers(), name="handovers")
             races = group.create_task(self.races.run(), name="races")
+            lag = group.create_task(self.capacity.sample(), name="loop-lag")
             while not stop.is_set():
                 try:
                     await hub.store.renew_lease()
@@ -236,6 +242,7 @@ class Gateway:
             writer.cancel()
             handovers.cancel()
             races.cancel()
+            lag.cancel()
 
     async def drain(self) -> None:
         """Stop accepting, flush and close every client with 1012, bounded in time."""

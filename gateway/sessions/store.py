@@ -25,7 +25,10 @@ script, no record rebuilt. Unfenced, hence read with care: ``load`` lays a
 mark over the record only when it continues that very record (same node,
 same ``at``) and is ahead of it, so a mark of an older record, of a node
 fenced meanwhile or of a failed record write is ignored (the record alone
-is then what a resume has, as before marks existed).
+is then what a resume has, as before marks existed). A node that was only slow
+learns it was fenced at its next record write (the heartbeat at the latest);
+until then its marks may overwrite the new owner's, whose next resume then
+goes by its record alone.
 
 Each node holds a lease (``keys.gateway_node``, ``NODE_LEASE_S``) refreshed
 by the gateway's sweeper: a record whose owner's lease is gone is no longer

@@ -56,6 +56,27 @@ def test_visible_text_passes(text: str) -> None:
     assert visible_text_problem(text) is None
 
 
+def _one_by_one(text: str, allow_newlines: bool) -> str | None:
+    """Rule 2 character by character, as the fast path must agree with."""
+    for char in text:
+        if char == "\n" and allow_newlines:
+            continue
+        if unicodedata.category(char) in HIDDEN_CATEGORIES or char in BLANK_CHARACTERS:
+            return f"U+{ord(char):04X}"
+    return None
+
+
+@given(
+    st.text(
+        st.one_of(st.characters(), st.sampled_from([*sorted(BLANK_CHARACTERS), "\n", " "])),
+        max_size=60,
+    ),
+    st.booleans(),
+)
+def test_the_fast_path_for_clean_text_agrees_with_the_rule(text: str, newlines: bool) -> None:
+    assert hidden_character(text, allow_newlines=newlines) == _one_by_one(text, newlines)
+
+
 @given(st.lists(st.text(VISIBLE, max_size=20), max_size=5))
 def test_newlines_pass_only_where_allowed(lines: list[str]) -> None:
     text = "\n".join(lines)

@@ -44,6 +44,11 @@ def hidden_character(text: str, *, allow_newlines: bool = False) -> str | None:
     letters are not ASCII."""
     if text.isprintable() and (text.isascii() or BLANK_CHARACTERS.isdisjoint(text)):
         return None
+    return walk_hidden(text, allow_newlines=allow_newlines)
+
+
+def walk_hidden(text: str, *, allow_newlines: bool = False) -> str | None:
+    """``hidden_character`` one character at a time (what its fast path must agree with)."""
     for char in text:
         if char == "\n" and allow_newlines:
             continue

@@ -19,6 +19,7 @@ from typogram.text_rules import (
     hidden_character,
     username_key,
     visible_text_problem,
+    walk_hidden,
     whole,
 )
 
@@ -56,16 +57,6 @@ def test_visible_text_passes(text: str) -> None:
     assert visible_text_problem(text) is None
 
 
-def _one_by_one(text: str, allow_newlines: bool) -> str | None:
-    """Rule 2 character by character, as the fast path must agree with."""
-    for char in text:
-        if char == "\n" and allow_newlines:
-            continue
-        if unicodedata.category(char) in HIDDEN_CATEGORIES or char in BLANK_CHARACTERS:
-            return f"U+{ord(char):04X}"
-    return None
-
-
 @given(
     st.text(
         st.one_of(st.characters(), st.sampled_from([*sorted(BLANK_CHARACTERS), "\n", " "])),
@@ -74,7 +65,9 @@ def _one_by_one(text: str, allow_newlines: bool) -> str | None:
     st.booleans(),
 )
 def test_the_fast_path_for_clean_text_agrees_with_the_rule(text: str, newlines: bool) -> None:
-    assert hidden_character(text, allow_newlines=newlines) == _one_by_one(text, newlines)
+    assert hidden_character(text, allow_newlines=newlines) == walk_hidden(
+        text, allow_newlines=newlines
+    )
 
 
 @given(st.lists(st.text(VISIBLE, max_size=20), max_size=5))

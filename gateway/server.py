@@ -172,6 +172,7 @@ class Gateway:
             races=self.races,
             tasks=tasks,
         )
+        self.metrics.loop_lag.set_function(lambda: self.capacity.lag_s)
         self.metrics.bind(
             connections=lambda: len(self._hub.connections),
             queued=self._hub.queued,

@@ -238,6 +238,8 @@ async def test_sends_wait_on_a_stalled_backend_until_the_loop_lags(
         # More in flight than a lagging node takes, and nothing refused: the loop keeps time.
         assert gateway.capacity.refused == 0
         gateway.capacity.observe(1.0)  # now it runs a second late
+        (exported,) = gateway.metrics.loop_lag.collect()
+        assert exported.samples[0].value == 1.0  # typogram_gateway_loop_lag_seconds
         await send(bob, "chat.send", {"room": "lobby", "text": "refused"}, id=2)
         refused = await recv(bob, "error")
         assert refused["re"] == 2 and refused["d"]["code"] == "unavailable"

@@ -44,22 +44,31 @@ import contextlib
 import logging
 import secrets
 import uuid
-from collections.abc import Callable, Mapping
-from typing import Any, Final, Protocol
+from collections.abc import Callable
+from typing import Final, Protocol
 
 from gateway.races.engine import RaceEngine
-from gateway.races.inbox import Command
 from gateway.races.matcher import Matchmaker, RatingSource, marker_ttl, race_config, race_text
 from gateway.races.members import Watchers
-from gateway.races.messages import Matched
-from gateway.sessions.session import Session, SessionRegistry
+from gateway.races.messages import (
+    Disconnect,
+    Finish,
+    Join,
+    Leave,
+    Matched,
+    RaceCommand,
+    Reconnect,
+    Start,
+)
+from gateway.sessions.session import Respond, Session, SessionRegistry
 from rooms import race, tournament
 from rooms.race_state import RaceState
+from tournaments.store import CachedTournaments
 from typogram import boards, keys
 from typogram.codes import ErrorCode
 from typogram.errors import AppError
 from typogram.fencing import FencedWrites
-from typogram.history import history_of
+from typogram.history import History, history_of
 from typogram.match_queues import MatchQueues
 from typogram.ports import Cache, EventLog, PubSub
 from typogram.protocol import (
@@ -77,10 +86,10 @@ from typogram.protocol import (
     parse_push,
 )
 from typogram.settings import Settings
+from typogram.tasks import Supervisor
 
 log = logging.getLogger(__name__)
 
-Reply = Callable[[str, Mapping[str, Any]], None]
 CODE_ALPHABET: Final = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 CODE_LENGTH: Final = 6
 HOUSEKEEPING_S: Final = 1.0
@@ -111,12 +120,14 @@ class Races:
         queues: MatchQueues,
         ratings: RatingSource | None = None,
         tournaments: TournamentSource | None = None,
+        tasks: Supervisor | None = None,
     ) -> None:
         """``queues`` must be open while the service runs (its owner, the platform, closes
         it). ``ratings`` and ``tournaments`` read through to the database; without them
-        every player queues at 1500 and tournaments are read from the cache alone."""
+        every player queues at 1500 and tournaments are read from the cache alone.
+        ``tasks`` runs the engine's background work."""
         self._s = settings
-        self._tournaments = tournaments
+        self._tournaments = tournaments if tournaments is not None else CachedTournaments(cache)
         self._cache = cache
         self._pubsub = pubsub
         self._sessions = sessions
@@ -132,6 +143,7 @@ class Races:
             clock=clock,
             outcomes=self,
             local=self.watchers,
+            tasks=tasks,
         )
         self.matcher = Matchmaker(
             settings,
@@ -185,7 +197,7 @@ class Races:
 
     # -- frames --------------------------------------------------------------------------
 
-    async def dispatch(self, session: Session, body: RaceMessage, reply: Reply) -> None:
+    async def dispatch(self, session: Session, body: RaceMessage, reply: Respond) -> None:
         if type(body) is RaceProgress:  # the hot path: every racer, twice a second
             await self._progress(session, body, reply)
             return
@@ -202,17 +214,16 @@ class Races:
             case RaceJoin(code=code, race=race_id):
                 await self._join(session, code, race_id, reply)
             case RaceStart(race=race_id):
-                await self._apply(session, race_id, {"k": "start", "user": user.id}, reply)
+                await self._apply(session, race_id, Start(user.id), reply)
             case RaceLeave(race=race_id):
-                await self._apply(session, race_id, {"k": "leave", "user": user.id}, reply)
+                await self._apply(session, race_id, Leave(user.id), reply)
                 await self.watchers.remove(keys.channel_race(race_id), session)
                 await self._queue.release(user.id, race_id)
             case RaceProgress():
                 await self._progress(session, body, reply)
             case RaceFinish(race=race_id, keystrokes=log_):
                 received = int(self._clock() * 1000)  # the finish's time (rooms.race rule 7)
-                keys_ = [list(k) for k in log_]
-                command = {"k": "finish", "user": user.id, "keys": keys_, "at": received}
+                known = History()
                 if not user.guest:  # the anti-cheat history rules (typogram.history)
                     known = await history_of(
                         self._cache,
@@ -221,7 +232,7 @@ class Races:
                         board=boards.RACES,
                         now_ms=received,
                     )
-                    command |= {"best": known.best, "record": known.record}
+                command = Finish(user.id, log_, received, known.best, known.record)
                 await self._apply(session, race_id, command, reply)
             case TournamentWatch(tournament=tid):
                 await self._watch_tournament(session, tid, reply)
@@ -229,7 +240,7 @@ class Races:
                 await self.watchers.remove(keys.channel_tournament(tid), session)
                 reply("tournament.unwatched", {"tournament": tid})
 
-    async def _progress(self, session: Session, body: RaceProgress, reply: Reply) -> None:
+    async def _progress(self, session: Session, body: RaceProgress, reply: Respond) -> None:
         """``race.progress``: fire-and-forget when forwarded (a refusal comes back later as
         an error); no reply when applied here either, the next ``race.state`` shows it."""
         channel = keys.channel_race(body.race)
@@ -246,12 +257,14 @@ class Races:
             keys.channel_race(body.race), session
         )
 
-    def progress_now(self, session: Session, body: RaceProgress, reply: Reply) -> None:
+    def progress_now(self, session: Session, body: RaceProgress, reply: Respond) -> None:
         """``race.progress`` at once (after ``progress_ready``); raises ``AppError`` when
         the core refuses it, as ``dispatch`` does."""
         self.engine.progress_now(body.race, session.user.id, body.pos, body.errors, _refused(reply))
 
-    async def _apply(self, session: Session, race_id: str, command: Command, reply: Reply) -> None:
+    async def _apply(
+        self, session: Session, race_id: str, command: RaceCommand, reply: Respond
+    ) -> None:
         """A command that waits for its replies, wherever the race is owned."""
         channel = keys.channel_race(race_id)
         if not self.watchers.watching(channel, session):
@@ -259,13 +272,13 @@ class Races:
         try:
             replies = await self.engine.apply(race_id, command)
         except AppError:
-            if command["k"] in ("join", "reconnect"):
+            if isinstance(command, Join | Reconnect):
                 await self.watchers.remove(channel, session)
             raise
         for kind, data in replies:
             reply(kind, data)
 
-    async def _create(self, session: Session, body: RaceCreate, reply: Reply) -> None:
+    async def _create(self, session: Session, body: RaceCreate, reply: Respond) -> None:
         user = session.user
         race_id = uuid.uuid4().hex[:20]
         seed = secrets.randbits(31)
@@ -309,11 +322,11 @@ class Races:
         raise AppError(ErrorCode.UNAVAILABLE, "no free race code; retry")
 
     async def _join(
-        self, session: Session, code: str | None, race_id: str | None, reply: Reply
+        self, session: Session, code: str | None, race_id: str | None, reply: Respond
     ) -> None:
         user = session.user
         if race_id is not None:  # back to a race one is seated in
-            await self._apply(session, race_id, {"k": "reconnect", "user": user.id}, reply)
+            await self._apply(session, race_id, Reconnect(user.id), reply)
             return
         if code is None:
             raise AppError(ErrorCode.BAD_REQUEST, "race.join needs a code or a race")
@@ -324,19 +337,14 @@ class Races:
         where = await self._queue.claim(user.id, race_id, marker_ttl(self._s))
         if where is not None:
             raise AppError(ErrorCode.CONFLICT, "you are already queued or in another race")
-        command = {"k": "join", "user": user.id, "name": user.name, "guest": user.guest}
         try:
-            await self._apply(session, race_id, command, reply)
+            await self._apply(session, race_id, Join(user.id, user.name, user.guest), reply)
         except AppError:
             await self._queue.release(user.id, race_id)
             raise
 
     async def _tournament(self, tid: str) -> tournament.TournamentState:
-        if self._tournaments is not None:
-            state = await self._tournaments.load(tid)
-        else:
-            raw = await self._cache.get(keys.tournament_state(tid))
-            state = tournament.decode(raw) if raw is not None else None
+        state = await self._tournaments.load(tid)
         if state is None:
             raise AppError(ErrorCode.NOT_FOUND, f"no tournament {tid}")
         now = int(self._clock() * 1000)
@@ -349,7 +357,7 @@ class Races:
         if session.user.id not in state.participants:
             raise AppError(ErrorCode.FORBIDDEN, "join the tournament first")
 
-    async def _watch_tournament(self, session: Session, tid: str, reply: Reply) -> None:
+    async def _watch_tournament(self, session: Session, tid: str, reply: Respond) -> None:
         state = await self._tournament(tid)
         await self.watchers.add(keys.channel_tournament(tid), session)
         reply("tournament.state", tournament.snapshot(state))
@@ -401,23 +409,23 @@ class Races:
             if not channel.startswith(prefix):
                 continue
             race_id, user_id = channel[len(prefix) :], session.user.id
-            kind = None
+            command: RaceCommand | None = None
             if session.ended:
-                kind = "leave"
+                command = Leave(user_id)
                 await self.watchers.remove(channel, session)
                 self._dropped.discard((race_id, session))
             elif session.link is None and (race_id, session) not in self._dropped:
-                kind = "disconnect"
+                command = Disconnect(user_id)
                 self._dropped.add((race_id, session))
             elif session.link is not None and (race_id, session) in self._dropped:
-                kind = "reconnect"
+                command = Reconnect(user_id)
                 self._dropped.discard((race_id, session))
-            if kind is not None:
+            if command is not None:
                 with contextlib.suppress(AppError):  # no waiting on the owner: a refusal is moot
-                    await self.engine.apply(race_id, {"k": kind, "user": user_id}, _ignore)
+                    await self.engine.apply(race_id, command, _ignore)
 
 
-def _refused(reply: Reply) -> Callable[[AppError], None]:
+def _refused(reply: Respond) -> Callable[[AppError], None]:
     """What a quiet progress report forwarded to another node does when refused there."""
 
     def refused(exc: AppError) -> None:

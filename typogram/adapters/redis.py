@@ -29,6 +29,7 @@ from typogram.adapters.redis_wire import Subscriber, connect, reply_error
 from typogram.errors import BackendUnavailable
 from typogram.ports import Listener
 from typogram.settings import Settings
+from typogram.tasks import Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,14 @@ local created = redis.call('EXISTS', KEYS[1]) == 0
 local value = redis.call('INCRBY', KEYS[1], ARGV[1])
 if created then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return value
+"""
+
+# Plain writes in one command (``write_batch`` without lists): one reply for the lot instead
+# of one per SET. SET KEYS[i] to ARGV[i + 1], PX ARGV[1]; returns how many.
+_SET_MANY: Final = """
+local px = ARGV[1]
+for i = 1, #KEYS do redis.call('SET', KEYS[i], ARGV[i + 1], 'PX', px) end
+return #KEYS
 """
 
 
@@ -105,6 +114,7 @@ class _RedisAdapter:
         connect_timeout_s: float = 5.0,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         client_name: str | None = None,
+        tasks: Supervisor | None = None,
     ) -> None:
         if not url:
             raise ValueError("a Redis URL is required, e.g. redis://127.0.0.1:6379/0")
@@ -113,6 +123,7 @@ class _RedisAdapter:
         self._timeout_s = connect_timeout_s
         self._max_connections = max_connections
         self._client_name = client_name
+        self._tasks = tasks if tasks is not None else Supervisor()
         self._client: Redis | None = None
         self._closed = False
         self._setup()
@@ -121,11 +132,12 @@ class _RedisAdapter:
         """Subclasses set up their own state here."""
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Self:
+    def from_settings(cls, settings: Settings, *, tasks: Supervisor | None = None) -> Self:
         return cls(
             RedisEndpoint.from_settings(settings),
             prefix=settings.redis_prefix,
             connect_timeout_s=settings.backend_connect_timeout_s,
+            tasks=tasks,
         )
 
     async def __aenter__(self) -> Self:
@@ -166,12 +178,14 @@ class RedisCache(_RedisAdapter):
     def _setup(self) -> None:
         self._hits = self._misses = 0
         self._incr_script: AsyncScript | None = None
+        self._set_many_script: AsyncScript | None = None
         self._scripts: dict[str, AsyncScript] = {}  # the features' scripts, by body
         self._batcher: CommandBatcher | None = None
 
     async def __aenter__(self) -> Self:
         await super().__aenter__()
         self._incr_script = self._redis().register_script(_INCR_WITH_TTL)
+        self._set_many_script = self._redis().register_script(_SET_MANY)
         self._batcher = CommandBatcher(self._endpoint, self._timeout_s, self._client_name)
         return self
 
@@ -294,7 +308,10 @@ class RedisCache(_RedisAdapter):
         ttl: float,
     ) -> None:
         px = ttl_ms(ttl)
-        if not lists and not values:
+        if not lists:
+            if values:
+                names = [self._prefix + key for key in values]
+                await self._eval(self._set_many_script, names, [px, *values.values()])
             return
         commands: list[tuple[Any, ...]] = []
         for key, (items, max_len) in lists.items():
@@ -384,7 +401,7 @@ class RedisPubSub(_RedisAdapter):
         except (RedisError, OSError) as exc:
             await self.__aexit__()
             raise BackendUnavailable("Redis", self._endpoint.describe(), _reason(exc)) from exc
-        self._supervisor = asyncio.create_task(self._supervise(), name="redis-subscriber")
+        self._supervisor = self._tasks.start("redis-subscriber", self._supervise(), lasting=True)
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -579,7 +579,7 @@ async def test_a_mark_that_does_not_continue_the_record_is_ignored(world: World)
 
 
 async def test_a_failed_record_write_stops_the_marks_until_the_next_record() -> None:
-    class _Failing(MemoryCache):
+    class _Failing(MemoryFencedWrites):
         fail = True
 
         async def write_held(self, *args: Any, **kwargs: Any) -> list[str]:
@@ -587,8 +587,9 @@ async def test_a_failed_record_write_stops_the_marks_until_the_next_record() -> 
                 raise ConnectionError("Redis went away")
             return await super().write_held(*args, **kwargs)
 
-    async with _Failing() as cache:
-        store = SessionStore(cache, MemoryFencedWrites(cache), "a", 600.0, lambda: NOW)
+    async with MemoryCache() as cache:
+        fences = _Failing(cache)
+        store = SessionStore(cache, fences, "a", 600.0, lambda: NOW)
         await store.claim(SESSION)
         session = Session(SESSION, _claims(), ReplayBuffer(10, 1 << 16))
         session.numbered = store.mark
@@ -598,7 +599,7 @@ async def test_a_failed_record_write_stops_the_marks_until_the_next_record() -> 
         session.deliver(parse_push(push_payload("match.found", {})))
         await store.flush()
         assert await cache.get(keys.session_mark(SESSION)) is None
-        cache.fail = False
+        fences.fail = False
         store.touch(session)
         await store.flush()
         session.deliver(parse_push(push_payload("match.found", {})))

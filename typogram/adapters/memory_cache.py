@@ -163,11 +163,22 @@ class MemoryCache(_Embedded):
 
     # -- the port -------------------------------------------------------------
 
+    # For the features' scripts (``typogram.adapters.memory_scripts``), which act on this
+    # store in one step: synchronous, so nothing runs in between.
+
     def peek(self, key: str) -> bytes | None:
-        """``get`` without counting a hit or a miss: for the features' scripts
-        (``typogram.adapters.memory_scripts``), which act on this store."""
+        """``get`` without counting a hit or a miss."""
         self._check()
         return self._typed(key, bytes)
+
+    def check_type(self, key: str, kind: type[bytes | list[bytes]]) -> None:
+        """Raise ``TypeError`` (Redis: ``WRONGTYPE``) when ``key`` holds another type."""
+        self._check()
+        self._typed(key, kind)
+
+    def expire_now(self, key: str, ttl: float) -> None:
+        """``expire`` of a key known to exist (just written), without a suspension."""
+        self._set_expiry(key, self._data[key], ttl)
 
     async def get(self, key: str) -> bytes | None:
         self._check()

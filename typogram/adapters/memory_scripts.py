@@ -75,9 +75,9 @@ class MemoryPushLog:
         if max_len < 1 or (also is not None and also[2] < 1):
             raise ValueError("max_len must be at least 1")
         if also is not None:
-            await cache.list_range(also[0], 0, 0)  # WRONGTYPE before anything changes
+            cache.check_type(also[0], list)  # WRONGTYPE before anything changes
         number = await cache.incr(counter)
-        await cache.expire(counter, ttl)
+        cache.expire_now(counter, ttl)
         await cache.list_push(key, b"%d %b" % (number, value), max_len, ttl)
         if also is not None:
             await cache.list_push(also[0], b"%d %b" % (number, also[1]), also[2])

@@ -216,14 +216,14 @@ class RedisCache(_RedisAdapter):
         """Prepended to every key on the wire (``redis_prefix``)."""
         return self._prefix
 
-    async def run_script(self, body: str, keys: list[Any], args: list[Any]) -> Any:
+    def run_script(self, body: str, keys: list[Any], args: list[Any]) -> Awaitable[Any]:
         """Run the Lua script ``body`` on wire ``keys`` (prefixed by the caller) and
         ``args``, through the batcher: the features' atomic steps on this cache's keys
         (``typogram.adapters.redis_scripts``)."""
         script = self._scripts.get(body)
         if script is None:
             script = self._scripts[body] = self._redis().register_script(body)
-        return await self._eval(script, keys, args)
+        return self._eval(script, keys, args)
 
     async def get(self, key: str) -> bytes | None:
         value = await self._call("GET", self._prefix + key)

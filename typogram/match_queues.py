@@ -28,9 +28,10 @@ Rules (every call that changes more than one key is one atomic step)
 6. ``tickets`` lists a queue oldest first (ties by ticket id): the rating and
    enqueue time come back exactly as stored, the inputs of the policy's
    widening window.
-7. Bad input (a non-positive TTL, an empty or repeated group, a ticket of
-   another queue, a name that cannot be a key) raises ``ValueError`` and
-   changes nothing.
+7. Bad input (a TTL that is not a positive number, an empty group or one
+   with a ticket or player twice, a ticket of another queue, an empty id, a
+   difficulty or lang with ``:``, a rating that is not finite) raises
+   ``ValueError`` and changes nothing.
 """
 
 from __future__ import annotations

@@ -210,11 +210,18 @@ class MariaDBPair:
 
 
 class RedisServer:
-    """One Redis server on a free port, its data (and RDB file) in ``root``."""
+    """One Redis server on a free port, its data (and RDB file) in ``root``.
 
-    def __init__(self, root: Path, dbfilename: str = "dump.rdb") -> None:
+    With ``appendonly`` it keeps an append-only file (fsync every second, as
+    a production server would), so ``kill`` then ``restart`` on the same port
+    is a crash and a restart that keeps what was written up to a second
+    before the crash.
+    """
+
+    def __init__(self, root: Path, dbfilename: str = "dump.rdb", appendonly: bool = False) -> None:
         self.root = root
         self.dbfilename = dbfilename
+        self.appendonly = appendonly
         self.port = free_port()
         self._proc: subprocess.Popen[bytes] | None = None
 
@@ -238,7 +245,9 @@ class RedisServer:
                 "--save",
                 "",
                 "--appendonly",
-                "no",
+                "yes" if self.appendonly else "no",
+                "--appendfsync",
+                "everysec",
                 "--logfile",
                 str(self.root / "redis.log"),
             ]
@@ -247,6 +256,24 @@ class RedisServer:
 
     def ask(self, *command: Any) -> Any:
         return _ask(self.port, *command)
+
+    def kill(self) -> None:
+        """SIGKILL the server: a crash (``restart`` starts it again on the same port)."""
+        _stop(self._proc, signal.SIGKILL)
+        self._proc = None
+
+    def restart(self) -> None:
+        """Start the server again on its port and data directory; until it loaded its data."""
+        self.start()
+        deadline = time.monotonic() + WAIT_S
+        while time.monotonic() < deadline:
+            try:
+                if int(_info(self.port, "persistence").get("loading", 0)) == 0:
+                    return
+            except Exception:  # LOADING: the server answers nothing else meanwhile
+                pass
+            time.sleep(0.02)
+        raise TimeoutError(f"Redis on {self.port} did not load its data within {WAIT_S:g} s")
 
     def stop(self) -> None:
         _stop(self._proc)

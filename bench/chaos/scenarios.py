@@ -13,6 +13,7 @@ from bench.chaos.drain import gateway_drain
 from bench.chaos.gateways import gateway_kill
 from bench.chaos.network import network_delay
 from bench.chaos.outcome import Outcome
+from bench.chaos.race_failover import race_failover
 from bench.chaos.slow import slow_consumer
 from bench.chaos.workers import worker_crash
 
@@ -38,6 +39,15 @@ SCENARIOS: dict[str, Scenario] = {
     "broker_pause": Scenario(broker_pause, {"typists": 8}, {"typists": 4}, 120),
     "redis_failover": Scenario(redis_failover, {"typists": 8}, {"typists": 4}, 120),
     "chat_failover": Scenario(chat_failover, {"chatters": 20}, {"chatters": 6}, 120),
+    "races_redis_sentinel": Scenario(
+        race_failover, {"players": 16}, {"players": 6, "after_s": 10.0}, 150
+    ),
+    "races_redis_restart": Scenario(
+        race_failover,
+        {"players": 16, "mode": "restart"},
+        {"players": 6, "mode": "restart", "after_s": 10.0},
+        150,
+    ),
     "database_restart": Scenario(database_restart, {"typists": 8}, {"typists": 4}, 120),
     "network_delay": Scenario(network_delay, {"typists": 8}, {"typists": 4}, 120),
     # Half a minute or more of filling kernel buffers first: the bench only (CI checks

@@ -410,16 +410,69 @@ class RedisSentinelGroup:
 # -- Kafka ------------------------------------------------------------------------------
 
 
-class KafkaBroker:
-    """A tansu Kafka-protocol broker (in-memory storage) on a free port.
+class ObjectStore:
+    """An S3-compatible object store on a free port with one bucket: moto's server
+    (``pip install 'moto[server]'``), in its own process, for a broker's durable log."""
 
-    ``pause``/``resume`` (SIGSTOP/SIGCONT) make it stop answering and come
-    back with everything it held, which is what clients see of a broker
-    restart; a real restart of this broker would lose its in-memory log.
-    """
+    BUCKET = "tansu"
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self.port = free_port()
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @staticmethod
+    def available() -> bool:
+        import importlib.util
+
+        return all(importlib.util.find_spec(m) is not None for m in ("moto", "flask"))
+
+    @property
+    def env(self) -> dict[str, str]:
+        """What an S3 client (tansu's, through ``object_store``) needs to use it."""
+        return {
+            "AWS_ENDPOINT": f"http://127.0.0.1:{self.port}",
+            "AWS_ACCESS_KEY_ID": "typogram",
+            "AWS_SECRET_ACCESS_KEY": "typogram",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_ALLOW_HTTP": "true",
+        }
+
+    def start(self) -> None:
+        import sys
+        import urllib.request
+
+        if not self.available():
+            raise FileNotFoundError("moto's server is not installed: pip install 'moto[server]'")
+        self.root.mkdir(parents=True, exist_ok=True)
+        with (self.root / "store.log").open("ab") as log:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        _wait_port(self.port)
+        create = urllib.request.Request(f"http://127.0.0.1:{self.port}/{self.BUCKET}", method="PUT")
+        urllib.request.urlopen(create, timeout=10).close()
+
+    def stop(self) -> None:
+        _stop(self._proc)
+        self._proc = None
+
+
+class KafkaBroker:
+    """A tansu Kafka-protocol broker on a free port; its log in memory, or with
+    ``store`` in an S3-compatible object store (tansu's ``s3://`` storage engine).
+
+    ``pause``/``resume`` (SIGSTOP/SIGCONT) make it stop answering and come
+    back with everything it held. ``kill`` then ``restart`` is a real crash
+    and restart on the same port: only a broker with a ``store`` keeps its
+    log, offsets and groups across it (the in-memory one starts empty).
+    """
+
+    def __init__(self, root: Path, store: ObjectStore | None = None) -> None:
+        self.root = root
+        self.store = store
         self.port = free_port()
         self._proc: subprocess.Popen[bytes] | None = None
 
@@ -432,6 +485,8 @@ class KafkaBroker:
 
         self.root.mkdir(parents=True, exist_ok=True)
         listener = f"tcp://127.0.0.1:{self.port}"
+        storage = f"s3://{ObjectStore.BUCKET}/" if self.store is not None else "memory://tansu/"
+        env = os.environ | (self.store.env if self.store is not None else {})
         with (self.root / "broker.log").open("ab") as log:
             self._proc = subprocess.Popen(
                 [
@@ -441,11 +496,24 @@ class KafkaBroker:
                     listener,
                     "--advertised-listener-url",
                     listener,
+                    "--storage-engine",
+                    storage,
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                env=env,
             )
         _wait_port(self.port)
+
+    def kill(self) -> None:
+        """SIGKILL the broker: a crash (``restart`` starts it again on the same port)."""
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.send_signal(signal.SIGCONT)
+        _stop(self._proc, signal.SIGKILL)
+        self._proc = None
+
+    def restart(self) -> None:
+        self.start()
 
     def pause(self) -> None:
         assert self._proc is not None

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench.chaos.backends import broker_pause, database_restart, redis_failover
+from bench.chaos.broker_restart import broker_restart
 from bench.chaos.chat_failover import chat_failover
 from bench.chaos.drain import gateway_drain
 from bench.chaos.gateways import gateway_kill
@@ -37,6 +38,12 @@ SCENARIOS: dict[str, Scenario] = {
     "gateway_drain": Scenario(gateway_drain, {"chatters": 100}, {"chatters": 10}, 120),
     "worker_crash": Scenario(worker_crash, {"crashes": 1000}, {"crashes": 200}, 120),
     "broker_pause": Scenario(broker_pause, {"typists": 8}, {"typists": 4}, 120),
+    "broker_restart": Scenario(
+        broker_restart,
+        {"rate": 200.0},
+        {"rate": 15.0, "writers": 16, "warmup_s": 5.0, "after_s": 5.0},
+        150,
+    ),
     "redis_failover": Scenario(redis_failover, {"typists": 8}, {"typists": 4}, 120),
     "chat_failover": Scenario(chat_failover, {"chatters": 20}, {"chatters": 6}, 120),
     "races_redis_sentinel": Scenario(

@@ -32,7 +32,7 @@ import httpx
 import orjson
 
 from bench.chaos.stack import REDIS_URL, fresh_database, redis_prefix
-from bench.common import CLK_TCK, base_env, cpu_times, free_port, rss_kib
+from bench.common import CLK_TCK, ONE_ADDRESS, base_env, cpu_times, free_port, rss_kib
 from tests.clusters import KafkaBroker, _wait_port
 
 HERE = Path(__file__).parent
@@ -94,11 +94,15 @@ def platform(root: Path) -> Iterator[tuple[str, str, list[Role]]]:
                 ("gateway", ["gateway"], free_port(), ws_port, ws_port),
                 ("workers", ["worker", "all"], free_port(), free_port(), None),
             ):
-                role_env = env | {
-                    "TYPOGRAM_HTTP_PORT": str(http),
-                    "TYPOGRAM_WS_PORT": str(ws),
-                    "TYPOGRAM_RATE_LIMIT_IP_PER_MIN": "10000000",  # one IP is everybody here
-                }
+                role_env = (
+                    env
+                    | {
+                        "TYPOGRAM_HTTP_PORT": str(http),
+                        "TYPOGRAM_WS_PORT": str(ws),
+                        "TYPOGRAM_RATE_LIMIT_IP_PER_MIN": "10000000",  # one IP is everybody here
+                    }
+                    | {f"TYPOGRAM_{k.upper()}": str(v) for k, v in ONE_ADDRESS.items()}
+                )
                 with (root / f"{name}.log").open("wb") as log:
                     proc = subprocess.Popen(
                         [sys.executable, "-m", "typogram.cli", *args],

@@ -47,12 +47,12 @@ SCENARIOS: dict[str, Scenario] = {
     "redis_failover": Scenario(redis_failover, {"typists": 8}, {"typists": 4}, 120),
     "chat_failover": Scenario(chat_failover, {"chatters": 20}, {"chatters": 6}, 120),
     "races_redis_sentinel": Scenario(
-        race_failover, {"players": 16}, {"players": 6, "after_s": 10.0}, 150
+        race_failover, {"players": 16}, {"players": 6, "after_s": 8.0}, 150
     ),
     "races_redis_restart": Scenario(
         race_failover,
         {"players": 16, "mode": "restart"},
-        {"players": 6, "mode": "restart", "after_s": 10.0},
+        {"players": 6, "mode": "restart", "after_s": 8.0},
         150,
     ),
     "database_restart": Scenario(database_restart, {"typists": 8}, {"typists": 4}, 120),

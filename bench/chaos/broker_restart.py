@@ -43,7 +43,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from bench.chaos.backends import check_stored_once, until_stored
+from bench.chaos.backends import RECOVERY_LIMIT_S, check_stored_once, stored_ids, until_stored
 from bench.chaos.gateways import registered_players
 from bench.chaos.outcome import Outcome
 from bench.chaos.stack import (
@@ -63,7 +63,6 @@ from typogram.platform import Platform, open_platform
 from typogram.results import Results, Submission
 from typogram.typing import replay, score
 
-RECOVERY_LIMIT_S = 45.0
 SAMPLE_EVERY_S = 0.25
 
 
@@ -224,8 +223,18 @@ async def _restart_under(
     outcome.check(again is not None, "nothing accepted after the broker came back")
     outcome.check(recovered is not None, "the backlog never came back under a second's worth")
     outcome.figures["stored_all_after_stop_s"] = None if caught_up is None else round(caught_up, 2)
-    outcome.check(caught_up is not None, "the worker did not store every accepted result")
-    await check_stored_once(outcome, platform, stream.accepted)
+    if caught_up is not None:
+        await check_stored_once(outcome, platform, stream.accepted)
+        return
+    # Still draining: a backlog the worker did not get through, not (yet) a loss.
+    stored = await stored_ids(platform, stream.accepted)
+    behind = len(set(stream.accepted)) - len(stored)
+    outcome.figures |= {"accepted": len(stream.accepted), "unstored_after_wait": behind}
+    outcome.check(
+        False,
+        f"{behind} accepted results not stored {RECOVERY_LIMIT_S:g} s after the load stopped "
+        "(the worker is behind the rate: lower it)",
+    )
 
 
 async def _until_flowing(platform: Platform, stream: Stream) -> None:

@@ -3,6 +3,7 @@ small size the test suite runs (each bounded, all of them in about two minutes).
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -27,8 +28,15 @@ class Scenario:
     limit_s: float  # the most one full-size run may take
     in_ci: bool = True  # run by tests/integration/test_chaos.py at its small size
 
-    async def __call__(self, *, small: bool = False) -> Outcome:
-        return await self.run(**(self.small if small else self.full))
+    def unknown(self, overrides: dict[str, Any]) -> list[str]:
+        """The names in ``overrides`` that are no parameter of this scenario."""
+        return sorted(set(overrides) - set(inspect.signature(self.run).parameters))
+
+    async def __call__(self, *, small: bool = False, **overrides: Any) -> Outcome:
+        """One run at its full or small size, with ``overrides`` (parameters of ``run``)."""
+        if unknown := self.unknown(overrides):
+            raise ValueError(f"{self.run.__name__} has no parameter {', '.join(unknown)}")
+        return await self.run(**((self.small if small else self.full) | overrides))
 
 
 SCENARIOS: dict[str, Scenario] = {

@@ -48,7 +48,9 @@ SCENARIOS: dict[str, Scenario] = {
     "broker_pause": Scenario(broker_pause, {"typists": 8}, {"typists": 4}, 120),
     "broker_restart": Scenario(
         broker_restart,
-        {"rate": 200.0},
+        # What the worker drains from the object store here (bench/chaos/broker_restart.py);
+        # ``--set rate=200`` for the broker's own side at the rate.
+        {"rate": 15.0, "writers": 16},
         {"rate": 15.0, "writers": 16, "warmup_s": 5.0, "after_s": 5.0},
         150,
     ),

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import random
 import subprocess
 import tempfile
@@ -181,12 +182,26 @@ async def race_failover(
                 )
                 async with _connected(nodes, tokens) as racers:
                     await _race_through(outcome, p, redis, racers, after_s)
+                if outcome.problems:
+                    outcome.problems += _failures_logged(nodes)
         finally:
             await asyncio.gather(*(stop_processes([node], None) for node in nodes))
             await stop_processes([], worker)
             await asyncio.to_thread(broker.stop)
             await asyncio.to_thread(redis.stop)
     return outcome
+
+
+def _failures_logged(nodes: list[GatewayProcess]) -> list[str]:
+    """The gateways' logged request failures (answered ``internal``): their last lines."""
+    found: Counter[str] = Counter()
+    for node in nodes:
+        for line in node.log_path.read_text(errors="replace").splitlines():
+            if '"msg":"handling ' in line and '"level":"error"' in line:
+                with contextlib.suppress(ValueError, KeyError, IndexError):
+                    record = json.loads(line)
+                    found[f"{record['msg']}: {record['exc'].strip().splitlines()[-1]}"] += 1
+    return [f"gateway log: {line} (x{n})" for line, n in found.most_common(3)]
 
 
 @contextlib.asynccontextmanager

@@ -58,11 +58,11 @@ from bench.chaos.backends import RECOVERY_LIMIT_S, check_stored_once, stored_ids
 from bench.chaos.gateways import registered_players
 from bench.chaos.outcome import Outcome
 from bench.chaos.stack import (
-    REDIS_URL,
     chaos_settings,
     cheap_passwords,
     fresh_database,
     redis_prefix,
+    shared_backends,
     start_worker,
 )
 from tests.clusters import KafkaBroker, ObjectStore
@@ -149,14 +149,7 @@ async def broker_restart(
         await asyncio.to_thread(store.start)
         try:
             await asyncio.to_thread(broker.start)
-            backends: dict[str, Any] = {
-                "database_url": url,
-                "redis_url": REDIS_URL,
-                "redis_prefix": prefix,
-                "kafka_bootstrap": broker.bootstrap,
-                "kafka_topic_prefix": prefix.replace(":", "."),
-                "log_level": "ERROR",
-            }
+            backends = shared_backends(url, prefix, broker)
             # Creating every topic in the object store takes longer than an outage's timeout.
             setup = chaos_settings(root, backend_connect_timeout_s=60.0, **backends)
             async with open_platform(setup, migrate=True, passwords=cheap_passwords()):

@@ -9,9 +9,11 @@ COPY pyproject.toml README.md ./
 COPY typogram ./typogram
 COPY gateway ./gateway
 COPY rooms ./rooms
+COPY tournaments ./tournaments
 COPY matchmaking ./matchmaking
 COPY rest ./rest
 COPY workers ./workers
+COPY roles ./roles
 COPY bench ./bench
 COPY configs ./configs
 COPY web ./web

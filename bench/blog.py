@@ -165,7 +165,7 @@ async def seed(args: argparse.Namespace, env: dict[str, str]) -> list[str]:
 def start_rest(env: dict[str, str], data_dir: str, port: int) -> subprocess.Popen[bytes]:
     log = (Path(data_dir) / "rest.log").open("wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "typogram.cli", "rest"], env=env, stdout=log, stderr=log
+        [sys.executable, "-m", "roles", "rest"], env=env, stdout=log, stderr=log
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

@@ -111,7 +111,7 @@ def migrated_dir() -> str:
     """A fresh data dir with the SQLite schema (gateway-only processes do not migrate)."""
     data_dir = tempfile.mkdtemp(prefix="typogram-bench-")
     subprocess.run(
-        [sys.executable, "-m", "typogram.cli", "migrate"],
+        [sys.executable, "-m", "roles", "migrate"],
         env=base_env(data_dir),
         check=True,
         capture_output=True,
@@ -154,7 +154,7 @@ class GatewayProcess:
                     sys.executable,
                     "-m",
                     *(["bench.cpu_profile", profile] if profile else []),
-                    "typogram.cli",
+                    "roles",
                     "gateway",
                 ],
                 env=env,

@@ -154,14 +154,14 @@ def start_rest(args: argparse.Namespace, data_dir: str) -> tuple[subprocess.Pope
                      "redis_prefix": f"bench{uuid.uuid4().hex[:6]}:"}  # fmt: skip
     env = base_env(data_dir, **settings)
     migrate = subprocess.run(
-        [sys.executable, "-m", "typogram.cli", "seed-courses"], env=env, capture_output=True,
+        [sys.executable, "-m", "roles", "seed-courses"], env=env, capture_output=True,
         timeout=120, check=False,
     )  # fmt: skip
     if migrate.returncode != 0:
         raise SystemExit(f"seed-courses failed: {migrate.stderr.decode()[-2000:]}")
     log = (Path(data_dir) / "rest.log").open("wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "typogram.cli", "rest"], env=env, stdout=log, stderr=log
+        [sys.executable, "-m", "roles", "rest"], env=env, stdout=log, stderr=log
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

@@ -68,7 +68,7 @@ def start(args: argparse.Namespace, data_dir: str) -> tuple[list[subprocess.Pope
         }  # fmt: skip
     env = base_env(data_dir, **settings)
     seeded = subprocess.run(
-        [sys.executable, "-m", "typogram.cli", "seed-courses"], env=env, capture_output=True,
+        [sys.executable, "-m", "roles", "seed-courses"], env=env, capture_output=True,
         timeout=120, check=False,
     )  # fmt: skip
     if seeded.returncode != 0:
@@ -80,7 +80,7 @@ def start(args: argparse.Namespace, data_dir: str) -> tuple[list[subprocess.Pope
         role_env = env if i == 0 else {**env, "TYPOGRAM_HTTP_PORT": str(free_port())}
         procs.append(
             subprocess.Popen(
-                [sys.executable, "-m", "typogram.cli", *command],
+                [sys.executable, "-m", "roles", *command],
                 env=role_env,
                 stdout=log,
                 stderr=log,

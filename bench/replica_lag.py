@@ -78,7 +78,7 @@ def main() -> None:
                 "TYPOGRAM_RATE_LIMIT_USER_PER_MIN": "100000000",
                 "TYPOGRAM_LOG_LEVEL": "WARNING",
             }
-            serve = subprocess.Popen([sys.executable, "-m", "typogram.cli", "serve"], env=env)
+            serve = subprocess.Popen([sys.executable, "-m", "roles", "serve"], env=env)
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:
                 try:

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from gateway.chat.rooms import Reply
 from gateway.hub import Hub
-from gateway.sessions.session import Session
+from gateway.sessions.session import Respond, Session
 from typogram.codes import ErrorCode
 from typogram.errors import AppError
 from typogram.protocol import (
@@ -39,7 +38,7 @@ from typogram.protocol import (
 class Asker(Protocol):
     """The connection a frame came in on (``gateway.connection.connection.Connection``)."""
 
-    def replier(self, re: int | None) -> Reply: ...
+    def replier(self, re: int | None) -> Respond: ...
 
     async def renew(self, token: str, re: int | None) -> None: ...
 

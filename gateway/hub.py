@@ -24,6 +24,7 @@ from typogram.codes import CloseCode, ErrorCode
 from typogram.errors import AppError
 from typogram.revocation import TokenCheck
 from typogram.settings import Settings
+from typogram.tasks import Supervisor
 from typogram.tokens import Claims, TokenService
 
 log = logging.getLogger(__name__)
@@ -78,18 +79,12 @@ class Hub:
     admission: Admission
     handovers_requested: Handovers  # the queue the fan-out fills
     races: Races | None  # races, matchmaking, tournament watching (``gateway.races``)
+    # Background tasks (``typogram.tasks``); told of a connection writer that failed.
+    tasks: Supervisor = field(default_factory=Supervisor)
     connections: set[Socket] = field(default_factory=set)
     sync_appear_offline: SyncAppearOffline | None = None
     draining: bool = False
     lane_frames: int = 0  # frames handled on the connections' lane (``GatewayConnection``)
-
-    def __post_init__(self) -> None:
-        # A session whose record another node took (it thought this one dead) is handed
-        # over as if asked: this node stops writing and numbering for it.
-        self.store.fenced = self.handovers_requested.requested
-        # Every numbered frame marks the session's record: a crash loses at most what the
-        # last ``FLUSH_TICK_S`` delivered, so a resume elsewhere is mostly ``resumed: true``.
-        self.sessions.numbered = self.store.touch
 
     async def check_token(self, claims: Claims) -> None:
         """Refuse (``AppError`` unauthorized) an expired or revoked token, asking the

@@ -37,10 +37,11 @@ from websockets.http11 import Request, Response
 
 from gateway.chat.fanout import Fanout
 from gateway.chat.presence import Presence
-from gateway.chat.rooms import ChatRooms
+from gateway.chat.rooms import ChatRooms, RoomStates
 from gateway.chat.roomstate import SharedRooms
 from gateway.connection.admission import Admission
 from gateway.connection.connection import Connection, GatewayConnection, peer_address
+from gateway.connection.wsinternals import abort
 from gateway.hub import Handovers, Hub, SyncAppearOffline
 from gateway.metrics import GatewayMetrics
 from gateway.races.matcher import RatingSource
@@ -53,6 +54,7 @@ from typogram.ports import Cache, EventLog, PubSub
 from typogram.proxies import Network
 from typogram.revocation import TokenCheck
 from typogram.settings import Settings
+from typogram.tasks import Supervisor
 from typogram.tokens import TokenService
 
 log = logging.getLogger(__name__)
@@ -77,21 +79,38 @@ class Gateway:
         ratings: RatingSource | None = None,
         tournaments: TournamentSource | None = None,
         sync_appear_offline: SyncAppearOffline | None = None,
+        tasks: Supervisor | None = None,
     ) -> None:
+        """``tasks``: the process's supervisor (``Platform.tasks``), which runs the node's
+        background work and is told of a failed connection writer."""
         self.settings = settings
+        tasks = tasks if tasks is not None else Supervisor()
         self.metrics = GatewayMetrics(registry if registry is not None else CollectorRegistry())
+        self.node_id = uuid.uuid4().hex[:16]
+        # Records outlive a detach by the resume window, plus heartbeats of slack.
+        record_ttl = settings.ws_resume_window_s + settings.ws_heartbeat_s * 3
+        presence_ttl = settings.ws_heartbeat_s * PRESENCE_TTL_HEARTBEATS
+        handovers = Handovers()
+        # A session whose record another node took (it thought this one dead) is handed
+        # over as if asked: this node stops writing and numbering for it.
+        store = SessionStore(cache, self.node_id, record_ttl, clock, fenced=handovers.requested)
         sessions = SessionRegistry(
             window_s=settings.ws_resume_window_s,
             max_detached=settings.ws_max_connections,
             replay_frames=settings.ws_replay_frames,
             replay_bytes=settings.ws_replay_bytes,
+            # Every numbered frame marks the session's record: a crash loses at most what
+            # the last ``FLUSH_TICK_S`` delivered, so a resume elsewhere is mostly resumed.
+            numbered=store.touch,
         )
-        handovers = Handovers()
-        fanout = Fanout(pubsub, sessions, handovers=handovers, latency=self.metrics.fanout_latency)
-        self.node_id = uuid.uuid4().hex[:16]
-        # Records outlive a detach by the resume window, plus heartbeats of slack.
-        record_ttl = settings.ws_resume_window_s + settings.ws_heartbeat_s * 3
-        presence_ttl = settings.ws_heartbeat_s * PRESENCE_TTL_HEARTBEATS
+        room_states = RoomStates()  # told of moderation by the fan-out, run by the chat rooms
+        fanout = Fanout(
+            pubsub,
+            sessions,
+            handovers=handovers,
+            latency=self.metrics.fanout_latency,
+            moderation=room_states,
+        )
         self.races = Races(
             settings,
             node_id=self.node_id,
@@ -102,6 +121,7 @@ class Gateway:
             clock=clock,
             ratings=ratings,
             tournaments=tournaments,
+            tasks=tasks,
         )
         self._hub = Hub(
             settings=settings,
@@ -128,12 +148,13 @@ class Gateway:
                     clock,
                     moderation_ttl=settings.gateway_chat_room_ttl_s,
                 ),
+                states=room_states,
                 max_inflight=settings.gateway_chat_max_inflight,
                 guests_read_only=settings.gateway_chat_guests_read_only,
             ),
             presence=Presence(cache, presence_ttl),
             metrics=self.metrics,
-            store=SessionStore(cache, self.node_id, record_ttl, clock),
+            store=store,
             clock=clock,
             sync_appear_offline=sync_appear_offline,
             admission=Admission(
@@ -144,8 +165,8 @@ class Gateway:
             ),
             handovers_requested=handovers,
             races=self.races,
+            tasks=tasks,
         )
-        fanout.moderation = self._hub.chat
         self.metrics.bind(
             connections=lambda: len(self._hub.connections),
             queued=self._hub.queued,
@@ -261,7 +282,7 @@ class Gateway:
         except TimeoutError:
             log.warning("drain timed out with %d connections left", len(hub.connections))
             for ws in server.connections:
-                ws.transport.abort()
+                abort(ws)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.settings.ws_close_timeout_s):
                     await server.wait_closed()

@@ -16,7 +16,7 @@ from starlette.requests import Request
 
 from rest.auth import Email, Password
 from rest.context import client_ip, platform_of
-from rest.routing import Api, Reply
+from rest.routing import Answer, Api
 from typogram import topics
 from typogram.codes import ErrorCode
 from typogram.errors import AppError
@@ -90,11 +90,11 @@ def _limited(exc: SendingLimited) -> AppError:
     response=EmailStatus,
     errors=(400, 413, 429),
 )
-async def verify_email(request: Request, body: TokenBody) -> Reply:
+async def verify_email(request: Request, body: TokenBody) -> Answer:
     platform = platform_of(request)
     user_id = await account_mail_of(platform).verify(body.token)
     await platform.accounts.audit("email_verify", "success", user_id=user_id, ip=client_ip(request))
-    return Reply(await email_status(platform, user_id))
+    return Answer(await email_status(platform, user_id))
 
 
 @api.route(
@@ -107,12 +107,12 @@ async def verify_email(request: Request, body: TokenBody) -> Reply:
     auth="user",
     errors=(401, 429),
 )
-async def resend_verification(request: Request, claims: Claims) -> Reply:
+async def resend_verification(request: Request, claims: Claims) -> Answer:
     try:
         outcome = await account_mail_of(platform_of(request)).send_verification(claims.subject)
     except SendingLimited as exc:
         raise _limited(exc) from exc
-    return Reply({"status": outcome.value}, 202)
+    return Answer({"status": outcome.value}, 202)
 
 
 @api.route(
@@ -125,14 +125,14 @@ async def resend_verification(request: Request, claims: Claims) -> Reply:
     status=202,
     errors=(400, 413, 429),
 )
-async def password_reset(request: Request, body: ResetBody) -> Reply:
+async def password_reset(request: Request, body: ResetBody) -> Answer:
     platform = platform_of(request)
     address = body.email.lower()
     key = hashlib.sha256(address.encode()).hexdigest()[:32]
     await platform.events.publish(
         topics.EMAIL_SEND, Event(type=RESET_REQUESTED, data={"address": address}, key=key)
     )
-    return Reply({"status": "accepted"}, 202)
+    return Answer({"status": "accepted"}, 202)
 
 
 @api.route(
@@ -144,7 +144,7 @@ async def password_reset(request: Request, body: ResetBody) -> Reply:
     response=Accepted,
     errors=(400, 413, 429),
 )
-async def password_reset_confirm(request: Request, body: ResetConfirmBody) -> Reply:
+async def password_reset_confirm(request: Request, body: ResetConfirmBody) -> Answer:
     platform = platform_of(request)
     await require_strong_password(body.password, min_score=platform.settings.password_min_score)
     password_hash = await platform.passwords.hash(body.password)
@@ -163,7 +163,7 @@ async def password_reset_confirm(request: Request, body: ResetConfirmBody) -> Re
             name=user.display_name,
             params={"link": reset_url(platform.settings.site_url)},
         )
-    return Reply({"status": "password_changed"})
+    return Answer({"status": "password_changed"})
 
 
 @api.route(
@@ -177,7 +177,7 @@ async def password_reset_confirm(request: Request, body: ResetConfirmBody) -> Re
     auth="user",
     errors=(400, 401, 413, 429),
 )
-async def change_email(request: Request, body: EmailChangeBody, claims: Claims) -> Reply:
+async def change_email(request: Request, body: EmailChangeBody, claims: Claims) -> Answer:
     platform = platform_of(request)
     stored = await platform.accounts.password_hash(claims.subject)
     if not await platform.passwords.verify(stored, body.current_password):
@@ -200,4 +200,4 @@ async def change_email(request: Request, body: EmailChangeBody, claims: Claims) 
     await platform.accounts.audit(
         "email_change", "success", user_id=claims.subject, ip=client_ip(request)
     )
-    return Reply(await email_status(platform, claims.subject), 202)
+    return Answer(await email_status(platform, claims.subject), 202)

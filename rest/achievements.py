@@ -14,7 +14,7 @@ from sqlalchemy import select
 from starlette.requests import Request
 
 from rest.context import platform_of
-from rest.routing import Api, Reply
+from rest.routing import Answer, Api
 from typogram import achievements as rules
 from typogram import keys
 from typogram.db.schema import achievement_progress, user_achievements
@@ -76,8 +76,8 @@ def _describe(achievement_id: str) -> dict[str, Any]:
     summary="Every achievement there is",
     tag="achievements",
 )
-async def catalogue(request: Request) -> Reply:
-    return Reply(
+async def catalogue(request: Request) -> Answer:
+    return Answer(
         {
             "achievements": [
                 {**_describe(a.id), "metric": a.metric, "target": a.threshold}
@@ -95,8 +95,8 @@ async def catalogue(request: Request) -> Reply:
     auth="user",
     errors=(401,),
 )
-async def mine(request: Request, claims: Claims) -> Reply:
+async def mine(request: Request, claims: Claims) -> Answer:
     platform = platform_of(request)
     unlocked = await _unlocked(platform, claims.subject)
     progress = await _progress(platform, claims.subject, {a["id"] for a in unlocked})
-    return Reply({"unlocked": unlocked, "progress": progress})
+    return Answer({"unlocked": unlocked, "progress": progress})

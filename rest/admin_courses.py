@@ -16,7 +16,7 @@ from starlette.requests import Request
 
 from rest.context import platform_of, staff_audit
 from rest.courses import CourseSummary, lesson_number, slug_of
-from rest.routing import Api, Reply
+from rest.routing import Answer, Api
 from typogram.codes import ErrorCode
 from typogram.courses import model
 from typogram.courses.services import catalog_of, editor_of
@@ -79,8 +79,8 @@ async def _staff_view(request: Request, slug: str) -> dict[str, Any]:
     roles=EDITORS,
     errors=(401, 403),
 )
-async def staff_list(request: Request, claims: Claims) -> Reply:
-    return Reply({"courses": await editor_of(platform_of(request)).list_all()})
+async def staff_list(request: Request, claims: Claims) -> Answer:
+    return Answer({"courses": await editor_of(platform_of(request)).list_all()})
 
 
 @api.route(
@@ -93,8 +93,8 @@ async def staff_list(request: Request, claims: Claims) -> Reply:
     roles=EDITORS,
     errors=(401, 403, 404),
 )
-async def staff_course(request: Request, claims: Claims) -> Reply:
-    return Reply(await _staff_view(request, slug_of(request)))
+async def staff_course(request: Request, claims: Claims) -> Answer:
+    return Answer(await _staff_view(request, slug_of(request)))
 
 
 @api.route(
@@ -109,12 +109,12 @@ async def staff_course(request: Request, claims: Claims) -> Reply:
     roles=EDITORS,
     errors=(400, 401, 403, 409),
 )
-async def create_course(request: Request, body: model.CourseFields, claims: Claims) -> Reply:
+async def create_course(request: Request, body: model.CourseFields, claims: Claims) -> Answer:
     fields = {name: getattr(body, name) for name in body.__struct_fields__}
     _check(model.course_problems(fields))
     course_id = await editor_of(platform_of(request)).create(body, actor=claims.subject)
     await staff_audit(request, claims, "course.create", {"course": course_id, "slug": body.slug})
-    return Reply(await _staff_view(request, body.slug), 201)
+    return Answer(await _staff_view(request, body.slug), 201)
 
 
 @api.route(
@@ -128,13 +128,13 @@ async def create_course(request: Request, body: model.CourseFields, claims: Clai
     roles=EDITORS,
     errors=(400, 401, 403, 404, 409),
 )
-async def update_course(request: Request, body: model.CoursePatch, claims: Claims) -> Reply:
+async def update_course(request: Request, body: model.CoursePatch, claims: Claims) -> Answer:
     fields = model.set_fields(body)
     _check(model.course_problems(fields))
     slug = slug_of(request)
     new_slug = await editor_of(platform_of(request)).update(slug, fields) if fields else slug
     await staff_audit(request, claims, "course.update", {"slug": slug, "fields": sorted(fields)})
-    return Reply(await _staff_view(request, new_slug))
+    return Answer(await _staff_view(request, new_slug))
 
 
 @api.route(
@@ -147,11 +147,11 @@ async def update_course(request: Request, body: model.CoursePatch, claims: Claim
     roles=EDITORS,
     errors=(401, 403, 404, 409),
 )
-async def delete_course(request: Request, claims: Claims) -> Reply:
+async def delete_course(request: Request, claims: Claims) -> Answer:
     slug = slug_of(request)
     await editor_of(platform_of(request)).delete(slug)
     await staff_audit(request, claims, "course.delete", {"slug": slug})
-    return Reply({"deleted": True})
+    return Answer({"deleted": True})
 
 
 @api.route(
@@ -166,12 +166,12 @@ async def delete_course(request: Request, claims: Claims) -> Reply:
     roles=EDITORS,
     errors=(400, 401, 403, 404, 409),
 )
-async def add_lesson(request: Request, body: model.LessonFields, claims: Claims) -> Reply:
+async def add_lesson(request: Request, body: model.LessonFields, claims: Claims) -> Answer:
     _check(model.lesson_problems({"source": body.source}))
     slug = slug_of(request)
     number = await editor_of(platform_of(request)).add_lesson(slug, body)
     await staff_audit(request, claims, "lesson.create", {"slug": slug, "number": number})
-    return Reply(await _staff_view(request, slug), 201)
+    return Answer(await _staff_view(request, slug), 201)
 
 
 async def _numbered(request: Request) -> tuple[str, int]:
@@ -191,7 +191,7 @@ async def _numbered(request: Request) -> tuple[str, int]:
     roles=EDITORS,
     errors=(400, 401, 403, 404),
 )
-async def update_lesson(request: Request, body: model.LessonPatch, claims: Claims) -> Reply:
+async def update_lesson(request: Request, body: model.LessonPatch, claims: Claims) -> Answer:
     fields = model.set_fields(body)
     _check(model.lesson_problems(fields))
     slug, number = await _numbered(request)
@@ -200,7 +200,7 @@ async def update_lesson(request: Request, body: model.LessonPatch, claims: Claim
     await staff_audit(
         request, claims, "lesson.update", {"slug": slug, "number": number, "fields": sorted(fields)}
     )
-    return Reply(await _staff_view(request, slug))
+    return Answer(await _staff_view(request, slug))
 
 
 @api.route(
@@ -213,8 +213,8 @@ async def update_lesson(request: Request, body: model.LessonPatch, claims: Claim
     roles=EDITORS,
     errors=(401, 403, 404),
 )
-async def delete_lesson(request: Request, claims: Claims) -> Reply:
+async def delete_lesson(request: Request, claims: Claims) -> Answer:
     slug, number = await _numbered(request)
     await editor_of(platform_of(request)).delete_lesson(slug, number)
     await staff_audit(request, claims, "lesson.delete", {"slug": slug, "number": number})
-    return Reply(await _staff_view(request, slug))
+    return Answer(await _staff_view(request, slug))

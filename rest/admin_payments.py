@@ -13,7 +13,7 @@ from starlette.requests import Request
 
 from rest.context import client_ip, platform_of, staff_audit
 from rest.payments import PaymentPage, PaymentView, page_args
-from rest.routing import Api, Reply
+from rest.routing import Answer, Api
 from typogram.codes import ErrorCode
 from typogram.errors import AppError
 from typogram.payments.coupons import DuplicateCode, view
@@ -102,7 +102,7 @@ class CouponList(msgspec.Struct):
         "cursor": "next_cursor of the last page",
     },
 )
-async def list_payments(request: Request, claims: Claims) -> Reply:
+async def list_payments(request: Request, claims: Claims) -> Answer:
     platform = platform_of(request)
     records = records_of(platform)
     limit, cursor = page_args(request, records.max_page)
@@ -116,7 +116,7 @@ async def list_payments(request: Request, claims: Claims) -> Reply:
             raise AppError(ErrorCode.NOT_FOUND, "no such user", fields={"user": "unknown"})
         user_id = user.id
     rows, following = await records.page(limit=limit, cursor=cursor, user_id=user_id, status=status)
-    return Reply({"payments": rows, "next_cursor": following})
+    return Answer({"payments": rows, "next_cursor": following})
 
 
 @api.route(
@@ -131,7 +131,7 @@ async def list_payments(request: Request, claims: Claims) -> Reply:
     roles=ADMINS,
     errors=(400, 401, 403, 404, 409, 503),
 )
-async def refund(request: Request, body: RefundBody, claims: Claims) -> Reply:
+async def refund(request: Request, body: RefundBody, claims: Claims) -> Answer:
     platform = platform_of(request)
     payment_id = request.path_params["payment_id"][:64]
     try:
@@ -145,7 +145,7 @@ async def refund(request: Request, body: RefundBody, claims: Claims) -> Reply:
     except ProviderUnavailable as exc:
         raise AppError(ErrorCode.PROVIDER_UNAVAILABLE, str(exc), retry_after=5) from exc
     row = await records_of(platform).get(payment_id)
-    return Reply({"payment": payment_view(row), "refund_id": refund_id}, 202)
+    return Answer({"payment": payment_view(row), "refund_id": refund_id}, 202)
 
 
 # -- coupons ------------------------------------------------------------------------
@@ -187,7 +187,7 @@ async def _audit(request: Request, claims: Claims, action: str, detail: dict[str
     roles=ADMINS,
     errors=(400, 401, 403, 409),
 )
-async def create_coupon(request: Request, body: CouponBody, claims: Claims) -> Reply:
+async def create_coupon(request: Request, body: CouponBody, claims: Claims) -> Answer:
     try:
         coupon = await coupons_of(platform_of(request)).create(
             _coupon_of(body), actor=claims.subject
@@ -197,7 +197,7 @@ async def create_coupon(request: Request, body: CouponBody, claims: Claims) -> R
             ErrorCode.CONFLICT, "a coupon with this code exists", fields={"code": "taken"}
         ) from exc
     await _audit(request, claims, "coupon.create", view(coupon))
-    return Reply(view(coupon), 201)
+    return Answer(view(coupon), 201)
 
 
 @api.route(
@@ -211,13 +211,13 @@ async def create_coupon(request: Request, body: CouponBody, claims: Claims) -> R
     errors=(401, 403),
     query={"after": "the last code of the previous page", "limit": "1..500 (default 100)"},
 )
-async def list_coupons(request: Request, claims: Claims) -> Reply:
+async def list_coupons(request: Request, claims: Claims) -> Answer:
     query = request.query_params
     limit = int(query["limit"]) if query.get("limit", "").isdigit() else 100
     found = await coupons_of(platform_of(request)).listing(
         limit=max(1, min(limit, 500)), after=(query.get("after") or "")[:32] or None
     )
-    return Reply({"coupons": [view(c) for c in found]})
+    return Answer({"coupons": [view(c) for c in found]})
 
 
 async def _coupon_or_404(request: Request) -> Coupon:
@@ -237,8 +237,8 @@ async def _coupon_or_404(request: Request) -> Coupon:
     roles=ADMINS,
     errors=(401, 403, 404),
 )
-async def get_coupon(request: Request, claims: Claims) -> Reply:
-    return Reply(view(await _coupon_or_404(request)))
+async def get_coupon(request: Request, claims: Claims) -> Answer:
+    return Answer(view(await _coupon_or_404(request)))
 
 
 @api.route(
@@ -252,7 +252,7 @@ async def get_coupon(request: Request, claims: Claims) -> Reply:
     roles=ADMINS,
     errors=(400, 401, 403, 404),
 )
-async def patch_coupon(request: Request, body: CouponPatch, claims: Claims) -> Reply:
+async def patch_coupon(request: Request, body: CouponPatch, claims: Claims) -> Answer:
     current = await _coupon_or_404(request)
     changes = msgspec.structs.asdict(body)
     changes = {k: v for k, v in changes.items() if v is not msgspec.UNSET}
@@ -266,7 +266,7 @@ async def patch_coupon(request: Request, body: CouponPatch, claims: Claims) -> R
     if updated is None:
         raise AppError(ErrorCode.NOT_FOUND, "no such coupon")
     await _audit(request, claims, "coupon.update", {"code": current.code, **changes})
-    return Reply(view(updated))
+    return Answer(view(updated))
 
 
 @api.route(
@@ -279,10 +279,10 @@ async def patch_coupon(request: Request, body: CouponPatch, claims: Claims) -> R
     roles=ADMINS,
     errors=(401, 403, 404),
 )
-async def delete_coupon(request: Request, claims: Claims) -> Reply:
+async def delete_coupon(request: Request, claims: Claims) -> Answer:
     current = await _coupon_or_404(request)
     updated = await coupons_of(platform_of(request)).update(current.code, {"active": False})
     if updated is None:
         raise AppError(ErrorCode.NOT_FOUND, "no such coupon")
     await _audit(request, claims, "coupon.deactivate", {"code": current.code})
-    return Reply(view(updated))
+    return Answer(view(updated))

@@ -16,7 +16,7 @@ from starlette.requests import Request
 
 from rest.blog import PostBase
 from rest.context import paging, platform_of, staff_audit
-from rest.routing import Api, Reply
+from rest.routing import Answer, Api
 from typogram.blog import model
 from typogram.blog.editing import STATUSES
 from typogram.blog.markdown import MAX_MARKDOWN_CHARS, render
@@ -92,7 +92,7 @@ def _post_id(request: Request) -> str:
         "cursor": "next_cursor",
     },
 )
-async def staff_posts(request: Request, claims: Claims) -> Reply:
+async def staff_posts(request: Request, claims: Claims) -> Answer:
     status = request.query_params.get("status") or None
     if status is not None and status not in STATUSES:
         raise AppError(
@@ -103,7 +103,7 @@ async def staff_posts(request: Request, claims: Claims) -> Reply:
     posts = await editor_of(platform_of(request)).list_all(
         status=status, query=query, cursor=cursor, limit=limit
     )
-    return Reply(posts)
+    return Answer(posts)
 
 
 @api.route(
@@ -118,7 +118,7 @@ async def staff_posts(request: Request, claims: Claims) -> Reply:
     roles=EDITORS,
     errors=(400, 401, 403, 409, 413),
 )
-async def create_post(request: Request, body: model.PostFields, claims: Claims) -> Reply:
+async def create_post(request: Request, body: model.PostFields, claims: Claims) -> Answer:
     _check(model.set_fields(body))
     editor = editor_of(platform_of(request))
     post_id = await editor.create(body, claims.subject)
@@ -129,7 +129,7 @@ async def create_post(request: Request, body: model.PostFields, claims: Claims) 
         "post.create",
         {"post": post_id, "slug": post["slug"], "publish_at": body.publish_at},
     )
-    return Reply(post, 201)
+    return Answer(post, 201)
 
 
 @api.route(
@@ -142,8 +142,8 @@ async def create_post(request: Request, body: model.PostFields, claims: Claims) 
     roles=EDITORS,
     errors=(401, 403, 404),
 )
-async def staff_post(request: Request, claims: Claims) -> Reply:
-    return Reply(await editor_of(platform_of(request)).view(_post_id(request)))
+async def staff_post(request: Request, claims: Claims) -> Answer:
+    return Answer(await editor_of(platform_of(request)).view(_post_id(request)))
 
 
 @api.route(
@@ -157,7 +157,7 @@ async def staff_post(request: Request, claims: Claims) -> Reply:
     roles=EDITORS,
     errors=(400, 401, 403, 404, 409, 413),
 )
-async def update_post(request: Request, body: model.PostPatch, claims: Claims) -> Reply:
+async def update_post(request: Request, body: model.PostPatch, claims: Claims) -> Answer:
     post_id = _post_id(request)
     fields = model.set_fields(body)
     _check(fields)
@@ -166,7 +166,7 @@ async def update_post(request: Request, body: model.PostPatch, claims: Claims) -
         await editor.update(post_id, fields)
     post = await editor.view(post_id)
     await staff_audit(request, claims, "post.update", {"post": post_id, "fields": sorted(fields)})
-    return Reply(post)
+    return Answer(post)
 
 
 @api.route(
@@ -179,11 +179,11 @@ async def update_post(request: Request, body: model.PostPatch, claims: Claims) -
     roles=EDITORS,
     errors=(401, 403, 404),
 )
-async def delete_post(request: Request, claims: Claims) -> Reply:
+async def delete_post(request: Request, claims: Claims) -> Answer:
     post_id = _post_id(request)
     slug = await editor_of(platform_of(request)).delete(post_id)
     await staff_audit(request, claims, "post.delete", {"post": post_id, "slug": slug})
-    return Reply({"deleted": True})
+    return Answer({"deleted": True})
 
 
 @api.route(
@@ -197,14 +197,14 @@ async def delete_post(request: Request, claims: Claims) -> Reply:
     roles=EDITORS,
     errors=(400, 401, 403, 404),
 )
-async def publish_post(request: Request, body: model.PublishBody, claims: Claims) -> Reply:
+async def publish_post(request: Request, body: model.PublishBody, claims: Claims) -> Answer:
     post_id = _post_id(request)
     editor = editor_of(platform_of(request))
     await editor.publish(post_id, body.at)
     post = await editor.view(post_id)
     detail = {"post": post_id, "published_at": post["published_at"], "status": post["status"]}
     await staff_audit(request, claims, "post.publish", detail)
-    return Reply(post)
+    return Answer(post)
 
 
 @api.route(
@@ -217,12 +217,12 @@ async def publish_post(request: Request, body: model.PublishBody, claims: Claims
     roles=EDITORS,
     errors=(401, 403, 404),
 )
-async def unpublish_post(request: Request, claims: Claims) -> Reply:
+async def unpublish_post(request: Request, claims: Claims) -> Answer:
     post_id = _post_id(request)
     editor = editor_of(platform_of(request))
     await editor.unpublish(post_id)
     await staff_audit(request, claims, "post.unpublish", {"post": post_id})
-    return Reply(await editor.view(post_id))
+    return Answer(await editor.view(post_id))
 
 
 @api.route(
@@ -235,10 +235,10 @@ async def unpublish_post(request: Request, claims: Claims) -> Reply:
     roles=EDITORS,
     errors=(401, 403, 404),
 )
-async def preview_post(request: Request, claims: Claims) -> Reply:
+async def preview_post(request: Request, claims: Claims) -> Answer:
     post = await editor_of(platform_of(request)).view(_post_id(request))
     rendered = render(post["body_markdown"])
-    return Reply({"html": rendered.html, "text": rendered.text})
+    return Answer({"html": rendered.html, "text": rendered.text})
 
 
 @api.route(
@@ -252,6 +252,6 @@ async def preview_post(request: Request, claims: Claims) -> Reply:
     roles=EDITORS,
     errors=(400, 401, 403, 413),
 )
-async def preview_markdown(request: Request, body: PreviewBody, claims: Claims) -> Reply:
+async def preview_markdown(request: Request, body: PreviewBody, claims: Claims) -> Answer:
     rendered = render(body.body_markdown)
-    return Reply({"html": rendered.html, "text": rendered.text})
+    return Answer({"html": rendered.html, "text": rendered.text})

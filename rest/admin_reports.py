@@ -15,7 +15,7 @@ import msgspec
 from starlette.requests import Request
 
 from rest.context import client_ip, paging, platform_of
-from rest.routing import Api, Reply
+from rest.routing import Answer, Api
 from typogram.chat_reports import STATUSES, ChatReports
 from typogram.codes import ErrorCode
 from typogram.errors import AppError
@@ -79,7 +79,7 @@ class ReportDecided(msgspec.Struct):
         "cursor": "next_cursor of the previous page",
     },
 )
-async def list_reports(request: Request, claims: Claims) -> Reply:
+async def list_reports(request: Request, claims: Claims) -> Answer:
     status = request.query_params.get("status", "open")
     if status not in STATUSES:
         raise AppError(
@@ -90,12 +90,12 @@ async def list_reports(request: Request, claims: Claims) -> Reply:
     limit, cursor = paging(request, max_page=MAX_PAGE)
     reports = ChatReports(platform_of(request).db)
     page, following = await reports.page(status, limit=limit, cursor=cursor)
-    return Reply({"reports": page, "next_cursor": following})
+    return Answer({"reports": page, "next_cursor": following})
 
 
 async def _decide(
     request: Request, body: ReportDecision, claims: Claims, *, resolve: bool
-) -> Reply:
+) -> Answer:
     report = await ChatReports(platform_of(request).db).decide(
         request.path_params["report_id"],
         resolve=resolve,
@@ -104,7 +104,7 @@ async def _decide(
         ip=client_ip(request),
         now_ms=int(time.time() * 1000),
     )
-    return Reply({"report": report})
+    return Answer({"report": report})
 
 
 @api.staff_decision(
@@ -114,7 +114,7 @@ async def _decide(
     response=ReportDecided,
     errors=(400, 401, 403, 404, 409, 429),
 )
-async def resolve(request: Request, body: ReportDecision, claims: Claims) -> Reply:
+async def resolve(request: Request, body: ReportDecision, claims: Claims) -> Answer:
     return await _decide(request, body, claims, resolve=True)
 
 
@@ -125,5 +125,5 @@ async def resolve(request: Request, body: ReportDecision, claims: Claims) -> Rep
     response=ReportDecided,
     errors=(400, 401, 403, 404, 409, 429),
 )
-async def dismiss(request: Request, body: ReportDecision, claims: Claims) -> Reply:
+async def dismiss(request: Request, body: ReportDecision, claims: Claims) -> Answer:
     return await _decide(request, body, claims, resolve=False)

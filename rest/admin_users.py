@@ -14,7 +14,7 @@ import msgspec
 from starlette.requests import Request
 
 from rest.context import client_ip, paging, platform_of
-from rest.routing import Api, Reply
+from rest.routing import Answer, Api
 from typogram.codes import ErrorCode
 from typogram.errors import AppError
 from typogram.roles import ADMINS, STAFF, Role
@@ -144,7 +144,7 @@ def _time(request: Request, name: str) -> int | None:
         "cursor": "next_cursor",
     },
 )
-async def search_users(request: Request, claims: Claims) -> Reply:
+async def search_users(request: Request, claims: Claims) -> Answer:
     query = request.query_params.get("q") or None
     if query is not None and len(query) > 254:
         raise _bad("q", "at most 254 characters")
@@ -156,7 +156,7 @@ async def search_users(request: Request, claims: Claims) -> Reply:
     found = await desk_of(platform_of(request)).search(
         query=query, role=role, banned=banned, cursor=cursor, limit=limit
     )
-    return Reply(found)
+    return Answer(found)
 
 
 @api.route(
@@ -169,8 +169,8 @@ async def search_users(request: Request, claims: Claims) -> Reply:
     roles=STAFF,
     errors=(401, 403, 404),
 )
-async def user_detail(request: Request, claims: Claims) -> Reply:
-    return Reply(await desk_of(platform_of(request)).view(_user(request)))
+async def user_detail(request: Request, claims: Claims) -> Answer:
+    return Answer(await desk_of(platform_of(request)).view(_user(request)))
 
 
 @api.route(
@@ -185,14 +185,14 @@ async def user_detail(request: Request, claims: Claims) -> Reply:
     roles=STAFF,
     errors=(400, 401, 403, 404, 409),
 )
-async def ban_user(request: Request, body: BanBody, claims: Claims) -> Reply:
+async def ban_user(request: Request, body: BanBody, claims: Claims) -> Answer:
     reason = body.reason.strip()
     if not reason:
         raise _bad("reason", "must hold something visible")
     ban = await desk_of(platform_of(request)).ban(
         _actor(request, claims), _user(request), reason=reason, ends_at=body.until
     )
-    return Reply(ban)
+    return Answer(ban)
 
 
 @api.route(
@@ -206,10 +206,10 @@ async def ban_user(request: Request, body: BanBody, claims: Claims) -> Reply:
     roles=STAFF,
     errors=(400, 401, 403, 404, 409),
 )
-async def unban_user(request: Request, body: UnbanBody, claims: Claims) -> Reply:
+async def unban_user(request: Request, body: UnbanBody, claims: Claims) -> Answer:
     desk = desk_of(platform_of(request))
     target = await desk.unban(_actor(request, claims), _user(request), reason=body.reason.strip())
-    return Reply(await desk.view(target["id"]))
+    return Answer(await desk.view(target["id"]))
 
 
 @api.route(
@@ -222,11 +222,11 @@ async def unban_user(request: Request, body: UnbanBody, claims: Claims) -> Reply
     roles=STAFF,
     errors=(401, 403, 404, 409),
 )
-async def reset_sessions(request: Request, claims: Claims) -> Reply:
+async def reset_sessions(request: Request, claims: Claims) -> Answer:
     target = await desk_of(platform_of(request)).reset_sessions(
         _actor(request, claims), _user(request)
     )
-    return Reply({"user": target["id"], "sessions_reset": True})
+    return Answer({"user": target["id"], "sessions_reset": True})
 
 
 @api.route(
@@ -240,10 +240,10 @@ async def reset_sessions(request: Request, claims: Claims) -> Reply:
     roles=ADMINS,
     errors=(400, 401, 403, 404, 409),
 )
-async def grant_role(request: Request, body: RoleBody, claims: Claims) -> Reply:
+async def grant_role(request: Request, body: RoleBody, claims: Claims) -> Answer:
     desk = desk_of(platform_of(request))
     target = await desk.set_role(_actor(request, claims), _user(request), Role(body.role))
-    return Reply(await desk.view(target["id"]))
+    return Answer(await desk.view(target["id"]))
 
 
 @api.route(
@@ -256,10 +256,10 @@ async def grant_role(request: Request, body: RoleBody, claims: Claims) -> Reply:
     roles=ADMINS,
     errors=(401, 403, 404, 409),
 )
-async def revoke_role(request: Request, claims: Claims) -> Reply:
+async def revoke_role(request: Request, claims: Claims) -> Answer:
     desk = desk_of(platform_of(request))
     target = await desk.set_role(_actor(request, claims), _user(request), Role.USER)
-    return Reply(await desk.view(target["id"]))
+    return Answer(await desk.view(target["id"]))
 
 
 @api.route(
@@ -282,7 +282,7 @@ async def revoke_role(request: Request, claims: Claims) -> Reply:
         "cursor": "next_cursor",
     },
 )
-async def audit(request: Request, claims: Claims) -> Reply:
+async def audit(request: Request, claims: Claims) -> Answer:
     params = request.query_params
     filters: dict[str, str | None] = {}
     for name in ("user", "actor", "action", "outcome"):
@@ -302,4 +302,4 @@ async def audit(request: Request, claims: Claims) -> Reply:
         cursor=cursor,
         limit=limit,
     )
-    return Reply(page)
+    return Answer(page)

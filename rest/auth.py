@@ -10,7 +10,7 @@ import msgspec
 from starlette.requests import Request
 
 from rest.context import client_ip, platform_of
-from rest.routing import Api, Reply
+from rest.routing import Answer, Api
 from typogram.accounts import RefreshReplayed, User
 from typogram.codes import ErrorCode
 from typogram.errors import AppError
@@ -138,7 +138,7 @@ async def issue_pair(request: Request, user: User, family: str | None = None) ->
     status=201,
     errors=(400, 409, 413, 429),
 )
-async def register(request: Request, body: RegisterBody) -> Reply:
+async def register(request: Request, body: RegisterBody) -> Answer:
     platform = platform_of(request)
     await _ip_quota(request, "register", platform.settings.register_per_ip_per_hour)
     await require_strong_password(
@@ -156,7 +156,7 @@ async def register(request: Request, body: RegisterBody) -> Reply:
     platform.metrics.auth_events.labels("register", "success").inc()
     await account_mail_of(platform).registered(user.id, body.email.lower(), taken=taken)
     pair = await issue_pair(request, user)
-    return Reply({**pair, "user": {**user.private(), "email_verified": False}}, 201, NO_STORE)
+    return Answer({**pair, "user": {**user.private(), "email_verified": False}}, 201, NO_STORE)
 
 
 @api.route(
@@ -168,7 +168,7 @@ async def register(request: Request, body: RegisterBody) -> Reply:
     response=TokenPair,
     errors=(400, 401, 413, 429),
 )
-async def login(request: Request, body: LoginBody) -> Reply:
+async def login(request: Request, body: LoginBody) -> Answer:
     platform = platform_of(request)
     ip = client_ip(request) or "unknown"
     found = await platform.accounts.credentials(body.login)
@@ -205,7 +205,7 @@ async def login(request: Request, body: LoginBody) -> Reply:
         await platform.accounts.set_password(user.id, await platform.passwords.hash(body.password))
     await platform.accounts.audit("login", "success", user_id=user.id, ip=client_ip(request))
     platform.metrics.auth_events.labels("login", "success").inc()
-    return Reply(await issue_pair(request, user), headers=NO_STORE)
+    return Answer(await issue_pair(request, user), headers=NO_STORE)
 
 
 @api.route(
@@ -217,7 +217,7 @@ async def login(request: Request, body: LoginBody) -> Reply:
     response=TokenPair,
     errors=(400, 401, 413, 429),
 )
-async def refresh(request: Request, body: RefreshBody) -> Reply:
+async def refresh(request: Request, body: RefreshBody) -> Answer:
     platform = platform_of(request)
     claims = platform.tokens.verify(body.refresh_token, TokenType.REFRESH)
     user = await _current_user(request, claims)
@@ -233,7 +233,7 @@ async def refresh(request: Request, body: RefreshBody) -> Reply:
         platform.metrics.auth_events.labels("refresh", "replayed").inc()
         raise
     platform.metrics.auth_events.labels("refresh", "success").inc()
-    return Reply(await issue_pair(request, user, family), headers=NO_STORE)
+    return Answer(await issue_pair(request, user, family), headers=NO_STORE)
 
 
 @api.route(
@@ -245,13 +245,13 @@ async def refresh(request: Request, body: RefreshBody) -> Reply:
     auth="user",
     errors=(401, 429),
 )
-async def logout_all(request: Request, claims: Claims) -> Reply:
+async def logout_all(request: Request, claims: Claims) -> Answer:
     platform = platform_of(request)
     version = await platform.revocation.revoke_user(claims.subject, RevokeReason.LOGOUT_ALL)
     await platform.accounts.audit(
         "logout_all", "success", user_id=claims.subject, ip=client_ip(request)
     )
-    return Reply({"token_version": version})
+    return Answer({"token_version": version})
 
 
 @api.route(
@@ -264,7 +264,7 @@ async def logout_all(request: Request, claims: Claims) -> Reply:
     auth="user",
     errors=(400, 401, 413, 429),
 )
-async def change_password(request: Request, body: PasswordBody, claims: Claims) -> Reply:
+async def change_password(request: Request, body: PasswordBody, claims: Claims) -> Answer:
     platform = platform_of(request)
     ip = client_ip(request) or "unknown"
     # A stolen access token must not buy unlimited guesses at the current password:
@@ -300,7 +300,7 @@ async def change_password(request: Request, body: PasswordBody, claims: Claims) 
         "password_change", "success", user_id=claims.subject, ip=client_ip(request)
     )
     user = await platform.accounts.update_profile(claims.subject, {})
-    return Reply(await issue_pair(request, user), headers=NO_STORE)
+    return Answer(await issue_pair(request, user), headers=NO_STORE)
 
 
 @api.route(
@@ -313,12 +313,12 @@ async def change_password(request: Request, body: PasswordBody, claims: Claims) 
     status=201,
     errors=(400, 413, 429),
 )
-async def guest(request: Request, body: GuestBody) -> Reply:
+async def guest(request: Request, body: GuestBody) -> Answer:
     platform = platform_of(request)
     await _ip_quota(request, "guest", platform.settings.guest_tokens_per_ip_per_hour)
     name = body.name or f"guest_{uuid.uuid4().hex[:6]}"
     token, claims = platform.tokens.issue_guest(name)
-    return Reply(
+    return Answer(
         {
             "access_token": token,
             "token_type": "Bearer",

@@ -11,7 +11,7 @@ import msgspec
 from starlette.requests import Request
 
 from rest.context import paging
-from rest.routing import Api, Reply
+from rest.routing import Answer, Api
 from typogram.blog.posts import MAX_PAGE, BlogReader
 from typogram.codes import ErrorCode
 from typogram.errors import AppError
@@ -89,11 +89,11 @@ def _tag(request: Request) -> str | None:
         "cursor": "next_cursor of the previous page",
     },
 )
-async def list_posts(request: Request) -> Reply:
+async def list_posts(request: Request) -> Answer:
     tag = _tag(request)
     limit, cursor = paging(request, max_page=MAX_PAGE, default=10)
     page = await reader(request).page(tag=tag, cursor=cursor, limit=limit)
-    return Reply(page)
+    return Answer(page)
 
 
 @api.route(
@@ -104,15 +104,15 @@ async def list_posts(request: Request) -> Reply:
     response=Post,
     errors=(404,),
 )
-async def get_post(request: Request) -> Reply:
+async def get_post(request: Request) -> Answer:
     slug = request.path_params["slug"]
     found = await reader(request).post(slug)
     if "redirect" in found:
         moved = found["redirect"]
-        return Reply({"moved_to": moved}, 301, {"Location": f"/api/v1/blog/posts/{moved}"})
+        return Answer({"moved_to": moved}, 301, {"Location": f"/api/v1/blog/posts/{moved}"})
     if found["post"] is None:
         raise AppError(ErrorCode.NOT_FOUND, "no such post")
-    return Reply(found["post"])
+    return Answer(found["post"])
 
 
 @api.route(
@@ -128,10 +128,10 @@ async def get_post(request: Request) -> Reply:
         "cursor": "next_cursor of the previous page",
     },
 )
-async def search_posts(request: Request) -> Reply:
+async def search_posts(request: Request) -> Answer:
     q = request.query_params.get("q")
     if q is None:
         raise AppError(ErrorCode.BAD_REQUEST, "q is required", fields={"q": "required"})
     limit, cursor = paging(request, max_page=MAX_PAGE, default=10)
     found = await reader(request).search(q, cursor=cursor, limit=limit)
-    return Reply(found)
+    return Answer(found)

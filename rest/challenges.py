@@ -34,7 +34,7 @@ from rest.results import (
     ranked,
     refused,
 )
-from rest.routing import Api, Reply
+from rest.routing import Answer, Api
 from typogram import boards, challenges, keys, topics
 from typogram.anticheat import judge, limits_from
 from typogram.codes import ErrorCode
@@ -88,9 +88,9 @@ async def challenge_of(platform: Platform, date: str) -> dict[str, Any]:
     summary="Today's (UTC) daily challenge: one seeded text for everyone",
     tag="challenges",
 )
-async def today(request: Request) -> Reply:
+async def today(request: Request) -> Answer:
     date = challenges.date_of(int(time.time() * 1000))
-    return Reply(await challenge_of(platform_of(request), date))
+    return Answer(await challenge_of(platform_of(request), date))
 
 
 @api.route(
@@ -103,7 +103,7 @@ async def today(request: Request) -> Reply:
     auth="user",
     errors=(400, 401, 404, 413, 422, 429),
 )
-async def attempt(request: Request, body: AttemptBody, claims: Claims) -> Reply:
+async def attempt(request: Request, body: AttemptBody, claims: Claims) -> Answer:
     platform = platform_of(request)
     settings = platform.settings
     challenge_id = request.path_params["challenge_id"]
@@ -140,7 +140,7 @@ async def attempt(request: Request, body: AttemptBody, claims: Claims) -> Reply:
 
 async def _scored(
     platform: Platform, challenge_id: str, body: AttemptBody, claims: Claims, now: int
-) -> Reply:
+) -> Answer:
     doc, known = await asyncio.gather(
         challenge_of(platform, challenge_id),
         history_of(platform.cache, claims.subject, platform.settings.typing_history_min_results),
@@ -180,7 +180,7 @@ async def _scored(
     event = Event(type=ATTEMPT_EVENT, data=data, key=claims.subject, id=attempt_id, ts=now)
     await platform.events.publish(topics.CHALLENGE_ATTEMPTS, event)
     shown = {k: v for k, v in data.items() if k not in ("flag_evidence", "flag_reasons")}
-    return Reply({"attempt": {**shown, "id": attempt_id}}, 201)
+    return Answer({"attempt": {**shown, "id": attempt_id}}, 201)
 
 
 @api.route(
@@ -191,15 +191,15 @@ async def _scored(
     auth="user",
     errors=(401,),
 )
-async def my_streak(request: Request, claims: Claims) -> Reply:
+async def my_streak(request: Request, claims: Claims) -> Answer:
     platform = platform_of(request)
     t = challenge_streaks
     async with platform.db.read(primary=True) as conn:
         row = (await conn.execute(select(t).where(t.c.user_id == claims.subject))).first()
     if row is None:
-        return Reply({"current": 0, "best": 0, "last_date": None})
+        return Answer({"current": 0, "best": 0, "last_date": None})
     current = row.current if row.last_date >= _yesterday() else 0
-    return Reply({"current": current, "best": row.best, "last_date": row.last_date})
+    return Answer({"current": current, "best": row.best, "last_date": row.last_date})
 
 
 def _yesterday() -> str:

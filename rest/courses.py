@@ -24,7 +24,7 @@ from starlette.requests import Request
 
 from rest.context import authenticate, bearer_token, platform_of
 from rest.insights import insights_of
-from rest.routing import Api, Reply
+from rest.routing import Answer, Api
 from rest.typing_tests import NewTest, issue
 from typogram.codes import ErrorCode
 from typogram.courses import lesson_text, model
@@ -190,8 +190,8 @@ def parse_query(query: Mapping[str, str]) -> CatalogQuery:
         "cursor": "next_cursor of the previous page (same filters and q)",
     },
 )
-async def list_courses(request: Request) -> Reply:
-    return Reply(await catalog_of(platform_of(request)).page(parse_query(request.query_params)))
+async def list_courses(request: Request) -> Answer:
+    return Answer(await catalog_of(platform_of(request)).page(parse_query(request.query_params)))
 
 
 async def optional_user(request: Request) -> Claims | None:
@@ -231,12 +231,12 @@ async def access(platform: Platform, course: Mapping[str, Any], user_id: str) ->
     response=CourseDetail,
     errors=(401, 404),
 )
-async def course_detail(request: Request) -> Reply:
+async def course_detail(request: Request) -> Answer:
     platform = platform_of(request)
     claims = await optional_user(request)
     doc = public_course(await published(platform, slug_of(request)))
     if claims is None:
-        return Reply(doc)
+        return Answer(doc)
     learning = learning_of(platform)
     enrolment, progress, allowed = await asyncio.gather(
         learning.enrolment(claims.subject, doc["id"]),
@@ -255,7 +255,7 @@ async def course_detail(request: Request) -> Reply:
             "best_accuracy": row.get("best_accuracy", 0.0),
             "completed_at": row.get("completed_at"),
         }
-    return Reply(doc | {"enrollment": enrolment, "access": allowed})
+    return Answer(doc | {"enrollment": enrolment, "access": allowed})
 
 
 @api.route(
@@ -268,7 +268,7 @@ async def course_detail(request: Request) -> Reply:
     auth="user",
     errors=(401, 402, 404),
 )
-async def enroll(request: Request, claims: Claims) -> Reply:
+async def enroll(request: Request, claims: Claims) -> Answer:
     platform = platform_of(request)
     course = await published(platform, slug_of(request))
     expires_at = None
@@ -283,7 +283,7 @@ async def enroll(request: Request, claims: Claims) -> Reply:
         claims.subject, course["id"], expires_at=expires_at
     )
     body = {"course": course["slug"], "enrollment": enrolment, "created": created}
-    return Reply(body, 201 if created else 200)
+    return Answer(body, 201 if created else 200)
 
 
 def _subscription_required() -> AppError:
@@ -308,7 +308,7 @@ def lesson_number(raw: str, lessons: list[Any]) -> int:
     auth="user",
     errors=(401, 402, 403, 404),
 )
-async def lesson_test(request: Request, claims: Claims) -> Reply:
+async def lesson_test(request: Request, claims: Claims) -> Answer:
     platform = platform_of(request)
     course = await published(platform, slug_of(request))
     lessons = course["lessons"]
@@ -332,7 +332,7 @@ async def lesson_test(request: Request, claims: Claims) -> Reply:
     goal = model.Goal(**lesson["goal"])
     await learning.issued(body["test_id"], claims.subject, course["id"], lesson["id"], goal)
     ref = {k: lesson[k] for k in ("number", "id", "title", "instructions", "goal")}
-    return Reply(body | {"lesson": {"course": course["slug"], **ref}})
+    return Answer(body | {"lesson": {"course": course["slug"], **ref}})
 
 
 async def _issue(
@@ -371,13 +371,13 @@ async def _issue(
     auth="user",
     errors=(401,),
 )
-async def my_courses(request: Request, claims: Claims) -> Reply:
+async def my_courses(request: Request, claims: Claims) -> Answer:
     platform = platform_of(request)
     learning = learning_of(platform)
     enrolled = await learning.enrolments(claims.subject, MAX_ENROLMENTS)
     ids = [course_id for course_id, _ in enrolled]
     if not ids:
-        return Reply({"courses": []})
+        return Answer({"courses": []})
     async with platform.db.read() as conn:
         rows = {
             row.id: row
@@ -416,4 +416,4 @@ async def my_courses(request: Request, claims: Claims) -> Reply:
                 "access": subscribed or not row.premium,
             }
         )
-    return Reply({"courses": out})
+    return Answer({"courses": out})

@@ -13,7 +13,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from rest.context import paging, platform_of, staff_audit
-from rest.routing import Api, Reply
+from rest.routing import Answer, Api
 from rest.web import SECURITY_HEADERS
 from typogram.codes import ErrorCode
 from typogram.errors import AppError
@@ -92,8 +92,8 @@ def _view(preferences: dict[Category, bool]) -> dict[str, bool]:
     auth="user",
     errors=(401, 429),
 )
-async def get_preferences(request: Request, claims: Claims) -> Reply:
-    return Reply(_view(await Preferences(platform_of(request).db).of(claims.subject)))
+async def get_preferences(request: Request, claims: Claims) -> Answer:
+    return Answer(_view(await Preferences(platform_of(request).db).of(claims.subject)))
 
 
 @api.route(
@@ -106,14 +106,14 @@ async def get_preferences(request: Request, claims: Claims) -> Reply:
     auth="user",
     errors=(400, 401, 413, 429),
 )
-async def patch_preferences(request: Request, body: PreferencesPatch, claims: Claims) -> Reply:
+async def patch_preferences(request: Request, body: PreferencesPatch, claims: Claims) -> Answer:
     changes = {
         Category(name): value
         for name, value in msgspec.structs.asdict(body).items()
         if value is not None
     }
     preferences = await Preferences(platform_of(request).db).set(claims.subject, changes)
-    return Reply(_view(preferences))
+    return Answer(_view(preferences))
 
 
 def _page(state: str, status: int, *, category: str = "", token: str = "") -> Response:
@@ -171,7 +171,7 @@ def routes() -> list[BaseRoute]:
     query={"user": "user id or username", "limit": "1..100", "before": "epoch ms"},
     errors=(400, 401, 403, 404, 429),
 )
-async def admin_emails(request: Request, claims: Claims) -> Reply:
+async def admin_emails(request: Request, claims: Claims) -> Answer:
     platform = platform_of(request)
     user_ref = request.query_params.get("user", "")
     if not 1 <= len(user_ref) <= 64:
@@ -188,7 +188,7 @@ async def admin_emails(request: Request, claims: Claims) -> Reply:
     await staff_audit(request, claims, "emails.view", {"count": len(rows)}, user_id=user["id"])
     items = [{name: row[name] for name in EmailRecord.__struct_fields__} for row in rows]
     next_before = rows[-1]["created_at"] if len(rows) == limit else None
-    return Reply({"user": user, "items": items, "next_before": next_before})
+    return Answer({"user": user, "items": items, "next_before": next_before})
 
 
 @api.route(
@@ -199,7 +199,7 @@ async def admin_emails(request: Request, claims: Claims) -> Reply:
     response=ReportsAccepted,
     errors=(400, 404, 413, 429),
 )
-async def delivery_events(request: Request) -> Reply:
+async def delivery_events(request: Request) -> Answer:
     platform = platform_of(request)
     settings = platform.settings
     if request.path_params["provider"] not in PROVIDERS:
@@ -228,4 +228,4 @@ async def delivery_events(request: Request) -> Reply:
     applied = 0
     for report in reports:
         applied += await apply_report(platform.db, report)
-    return Reply({"applied": applied})
+    return Answer({"applied": applied})

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from rest.context import platform_of
-from rest.routing import Api, Reply, json_response
+from rest.routing import Answer, Api, json_response
 
 api = Api()
 
@@ -23,17 +23,24 @@ class Health(msgspec.Struct):
 class Readiness(msgspec.Struct):
     status: str
     backends: dict[str, str]
+    # Lasting background tasks that died with an error: name -> ``error: <type>``.
+    failed_tasks: dict[str, str]
 
 
 @api.route("GET", "/health", summary="The process is alive", tag="ops", response=Health)
-async def health(request: Request) -> Reply:
-    return Reply({"status": "ok"})
+async def health(request: Request) -> Answer:
+    return Answer({"status": "ok"})
 
 
 @api.route(
-    "GET", "/ready", summary="Every backend answers", tag="ops", response=Readiness, errors=(503,)
+    "GET",
+    "/ready",
+    summary="Every backend answers and no background task died",
+    tag="ops",
+    response=Readiness,
+    errors=(503,),
 )
-async def ready(request: Request) -> Reply:
+async def ready(request: Request) -> Answer:
     platform = platform_of(request)
     checks = platform.backends()
     results = await asyncio.gather(
@@ -44,9 +51,15 @@ async def ready(request: Request) -> Reply:
         name: "ok" if not isinstance(result, BaseException) else f"error: {type(result).__name__}"
         for name, result in zip(checks, results, strict=True)
     }
-    healthy = all(state == "ok" for state in backends.values())
-    return Reply(
-        {"status": "ok" if healthy else "degraded", "backends": backends}, 200 if healthy else 503
+    failed_tasks = platform.tasks.failed
+    healthy = not failed_tasks and all(state == "ok" for state in backends.values())
+    return Answer(
+        {
+            "status": "ok" if healthy else "degraded",
+            "backends": backends,
+            "failed_tasks": failed_tasks,
+        },
+        200 if healthy else 503,
     )
 
 

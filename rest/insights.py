@@ -24,7 +24,7 @@ from sqlalchemy import select
 from starlette.requests import Request
 
 from rest.context import platform_of
-from rest.routing import Api, Reply
+from rest.routing import Answer, Api
 from typogram import keys
 from typogram.codes import ErrorCode
 from typogram.db.schema import user_bigram_stats, user_confusions, user_key_stats, user_trend
@@ -144,8 +144,8 @@ async def _build(platform: Platform, user_id: str) -> dict[str, Any]:
     auth="user",
     errors=(401,),
 )
-async def my_insights(request: Request, claims: Claims) -> Reply:
-    return Reply(await insights_of(platform_of(request), claims.subject))
+async def my_insights(request: Request, claims: Claims) -> Answer:
+    return Answer(await insights_of(platform_of(request), claims.subject))
 
 
 @api.route(
@@ -160,7 +160,7 @@ async def my_insights(request: Request, claims: Claims) -> Reply:
         "count": f"words, {PRACTICE_MIN}..{PRACTICE_MAX} (default {PRACTICE_DEFAULT})",
     },
 )
-async def practice_next(request: Request, claims: Claims) -> Reply:
+async def practice_next(request: Request, claims: Claims) -> Answer:
     query = request.query_params
     lang = query.get("lang", "en")
     faults: dict[str, str] = {}
@@ -180,7 +180,7 @@ async def practice_next(request: Request, claims: Claims) -> Reply:
     seed = secrets.randbits(62)
     words = await asyncio.to_thread(pool, lang, "medium")  # first use reads the word list
     text = " ".join(practice_words(words, focus_keys, focus_bigrams, count, random.Random(seed)))
-    return Reply(
+    return Answer(
         {
             "text": text,
             "lang": lang,

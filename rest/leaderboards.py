@@ -8,7 +8,7 @@ import msgspec
 from starlette.requests import Request
 
 from rest.context import authenticate, platform_of
-from rest.routing import Api, Reply
+from rest.routing import Answer, Api
 from typogram import boards
 from typogram.codes import ErrorCode
 from typogram.errors import AppError
@@ -47,7 +47,7 @@ class Board(msgspec.Struct):
         "around": "me: the caller's rank and the entries around it (needs a token)",
     },
 )
-async def leaderboard(request: Request) -> Reply:
+async def leaderboard(request: Request) -> Answer:
     board = request.path_params["board"]
     query = request.query_params
     try:
@@ -78,5 +78,5 @@ async def leaderboard(request: Request) -> Reply:
             raise AppError(ErrorCode.BAD_REQUEST, "around must be me", fields={"around": "invalid"})
         claims = await authenticate(request, "user")
         rank, entries = await store.around(board, period.name, claims.subject)
-        return Reply({**body, "entries": entries, "rank": rank})
-    return Reply({**body, "entries": await store.top(board, period.name, limit), "rank": None})
+        return Answer({**body, "entries": entries, "rank": rank})
+    return Answer({**body, "entries": await store.top(board, period.name, limit), "rank": None})

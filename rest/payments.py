@@ -16,7 +16,7 @@ import msgspec
 from starlette.requests import Request
 
 from rest.context import client_ip, platform_of
-from rest.routing import Api, Reply
+from rest.routing import Answer, Api
 from typogram.codes import ErrorCode
 from typogram.courses.services import subscriptions_of
 from typogram.errors import AppError
@@ -140,7 +140,7 @@ async def active_plan(request: Request, plan_id: str) -> Plan:
     auth="user",
     errors=(400, 401, 404, 409, 422, 503),
 )
-async def checkout(request: Request, body: CheckoutBody, claims: Claims) -> Reply:
+async def checkout(request: Request, body: CheckoutBody, claims: Claims) -> Answer:
     key = request.headers.get("idempotency-key")
     if key is None or not IDEMPOTENCY_KEY.match(key):
         raise AppError(
@@ -166,7 +166,7 @@ async def checkout(request: Request, body: CheckoutBody, claims: Claims) -> Repl
             ErrorCode.COUPON_REFUSED, MESSAGES[exc.reason], fields={"coupon": exc.reason}
         ) from exc
     except ProviderRefused as exc:
-        return Reply(exc.answer.body, exc.answer.status)
+        return Answer(exc.answer.body, exc.answer.status)
     except ProviderUnavailable as exc:
         raise AppError(
             ErrorCode.PROVIDER_UNAVAILABLE,
@@ -174,7 +174,7 @@ async def checkout(request: Request, body: CheckoutBody, claims: Claims) -> Repl
             retry_after=2,
         ) from exc
     headers = {"Idempotent-Replayed": "true"} if answer.replayed else None
-    return Reply(answer.body, answer.status, headers)
+    return Answer(answer.body, answer.status, headers)
 
 
 @api.route(
@@ -185,7 +185,7 @@ async def checkout(request: Request, body: CheckoutBody, claims: Claims) -> Repl
     response=WebhookAnswer,
     errors=(400, 404, 503),
 )
-async def webhook(request: Request) -> Reply:
+async def webhook(request: Request) -> Answer:
     platform = platform_of(request)
     provider = request.path_params["provider"]
     if provider != platform.payments.name:
@@ -204,7 +204,7 @@ async def webhook(request: Request) -> Reply:
     except NotPublished as exc:
         raise AppError(ErrorCode.UNAVAILABLE, "stored; not handed on yet: retry") from exc
     platform.metrics.payment_webhooks.labels(provider, received.outcome).inc()
-    return Reply({"received": True, "outcome": received.outcome, "event_id": received.event_id})
+    return Answer({"received": True, "outcome": received.outcome, "event_id": received.event_id})
 
 
 @api.route(
@@ -217,11 +217,11 @@ async def webhook(request: Request) -> Reply:
     errors=(400, 401),
     query={"limit": "page size, 1..100 (default 20)", "cursor": "next_cursor of the last page"},
 )
-async def my_payments(request: Request, claims: Claims) -> Reply:
+async def my_payments(request: Request, claims: Claims) -> Answer:
     records = records_of(platform_of(request))
     limit, cursor = page_args(request, records.max_page)
     rows, following = await records.mine(claims.subject, limit=limit, cursor=cursor)
-    return Reply({"payments": rows, "next_cursor": following})
+    return Answer({"payments": rows, "next_cursor": following})
 
 
 def page_args(request: Request, max_page: int) -> tuple[int, str | None]:
@@ -257,14 +257,14 @@ def page_args(request: Request, max_page: int) -> tuple[int, str | None]:
     auth="user",
     errors=(401, 404),
 )
-async def my_payment(request: Request, claims: Claims) -> Reply:
+async def my_payment(request: Request, claims: Claims) -> Answer:
     payment_id = request.path_params["payment_id"]
     row = None
     if PAYMENT_ID.match(payment_id):
         row = await records_of(platform_of(request)).get(payment_id)
     if row is None or row.user_id != claims.subject:
         raise AppError(ErrorCode.NOT_FOUND, "no such payment")
-    return Reply(view(row))
+    return Answer(view(row))
 
 
 @api.route(
@@ -277,7 +277,7 @@ async def my_payment(request: Request, claims: Claims) -> Reply:
     auth="user",
     errors=(400, 401, 404),
 )
-async def validate_coupon(request: Request, body: ValidateBody, claims: Claims) -> Reply:
+async def validate_coupon(request: Request, body: ValidateBody, claims: Claims) -> Answer:
     plan = await active_plan(request, body.plan)
     charged, reason, _ = await coupons_of(platform_of(request)).validate(
         body.code, claims.subject, plan.id, plan.price_cents, plan.currency
@@ -293,7 +293,7 @@ async def validate_coupon(request: Request, body: ValidateBody, claims: Claims) 
     }
     if reason is not None:
         answer |= {"reason": reason, "message": MESSAGES[reason]}
-    return Reply(answer)
+    return Answer(answer)
 
 
 @api.route(
@@ -305,7 +305,7 @@ async def validate_coupon(request: Request, body: ValidateBody, claims: Claims) 
     response=SandboxPaid,
     errors=(400, 404, 409),
 )
-async def sandbox_pay(request: Request, body: PayBody) -> Reply:
+async def sandbox_pay(request: Request, body: PayBody) -> Answer:
     sandbox = platform_of(request).payments
     if not isinstance(sandbox, Sandbox):
         raise AppError(ErrorCode.NOT_FOUND, "the sandbox provider is not running here")
@@ -315,4 +315,4 @@ async def sandbox_pay(request: Request, body: PayBody) -> Reply:
         code = ErrorCode.NOT_FOUND if exc.missing else ErrorCode.CONFLICT
         raise AppError(code, str(exc)) from exc
     view = {"payment_id": paid.payment_id, "provider_payment_id": paid.intent_id}
-    return Reply({**view, "status": paid.status})
+    return Answer({**view, "status": paid.status})

@@ -12,7 +12,7 @@ import msgspec
 from starlette.requests import Request
 
 from rest.context import paging, platform_of
-from rest.routing import Api, Reply
+from rest.routing import Answer, Api
 from rest.users import user_named
 from typogram.tokens import Claims
 
@@ -107,10 +107,10 @@ class RacePage(msgspec.Struct):
     response=UserStatsView,
     errors=(404, 429),
 )
-async def stats(request: Request) -> Reply:
+async def stats(request: Request) -> Answer:
     user = await user_named(request)
     doc = await platform_of(request).records.stats(user.id)
-    return Reply({**doc, "username": user.username})
+    return Answer({**doc, "username": user.username})
 
 
 @api.route(
@@ -126,9 +126,9 @@ async def stats(request: Request) -> Reply:
         "cursor": "next_cursor of the previous page",
     },
 )
-async def my_races(request: Request, claims: Claims) -> Reply:
+async def my_races(request: Request, claims: Claims) -> Answer:
     limit, cursor = paging(request, max_page=MAX_PAGE)
     page, following = await platform_of(request).records.races_page(
         claims.subject, limit=limit, cursor=cursor
     )
-    return Reply({"races": page, "next_cursor": following})
+    return Answer({"races": page, "next_cursor": following})

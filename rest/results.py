@@ -29,7 +29,7 @@ import orjson
 from starlette.requests import Request
 
 from rest.context import paging, platform_of
-from rest.routing import Api, Reply
+from rest.routing import Answer, Api
 from rest.typing_tests import is_test_id, load_test, spec_of
 from typogram import boards, keys, rhythm
 from typogram.anticheat import Timing, Verdict, judge, limits_from
@@ -171,7 +171,7 @@ def results_of(request: Request) -> Results:
     auth="any",
     errors=(400, 401, 404, 409, 413, 422),
 )
-async def submit(request: Request, body: ResultBody, claims: Claims) -> Reply:
+async def submit(request: Request, body: ResultBody, claims: Claims) -> Answer:
     header = request.headers.get("idempotency-key")
     if header is None:
         return await _submit(request, body, claims)
@@ -198,7 +198,7 @@ async def submit(request: Request, body: ResultBody, claims: Claims) -> Reply:
     return reply
 
 
-async def _replayed(raw: bytes | None, fingerprint: str) -> Reply:
+async def _replayed(raw: bytes | None, fingerprint: str) -> Answer:
     if raw is None:  # the first request failed and released the key just now
         raise AppError(ErrorCode.CONFLICT, "a request with this Idempotency-Key just failed; retry")
     doc = orjson.loads(raw)
@@ -210,10 +210,10 @@ async def _replayed(raw: bytes | None, fingerprint: str) -> Reply:
         )
     if doc.get("state") != "done":
         raise AppError(ErrorCode.CONFLICT, "a request with this Idempotency-Key is in progress")
-    return Reply(doc["body"], int(doc["status"]), {"Idempotent-Replayed": "true"})
+    return Answer(doc["body"], int(doc["status"]), {"Idempotent-Replayed": "true"})
 
 
-async def _submit(request: Request, body: ResultBody, claims: Claims) -> Reply:
+async def _submit(request: Request, body: ResultBody, claims: Claims) -> Answer:
     settings = platform_of(request).settings
     if len(body.keystrokes) > settings.typing_max_keystrokes:
         raise AppError(
@@ -239,11 +239,11 @@ async def _submit(request: Request, body: ResultBody, claims: Claims) -> Reply:
         raise
     if results is None:  # a guest: scored, nothing stored
         view: dict[str, Any] = {**public(row_of(submission)), "id": None, "per_second": per_second}
-        return Reply({"result": view, "personal_best": False, "stored": False}, 200)
+        return Answer({"result": view, "personal_best": False, "stored": False}, 200)
     if not claimed:
         raise AppError(ErrorCode.CONFLICT, ALREADY_SUBMITTED)
     row, best = await results.accept(submission, claimed=True)
-    return Reply(
+    return Answer(
         {"result": {**row, "per_second": per_second}, "personal_best": best, "stored": True}, 201
     )
 
@@ -318,7 +318,7 @@ async def _judged(
         "cursor": "next_cursor of the previous page",
     },
 )
-async def my_results(request: Request, claims: Claims) -> Reply:
+async def my_results(request: Request, claims: Claims) -> Answer:
     limit, cursor = paging(request, max_page=MAX_PAGE)
     page, following = await results_of(request).page(claims.subject, limit=limit, cursor=cursor)
-    return Reply({"results": page, "next_cursor": following})
+    return Answer({"results": page, "next_cursor": following})

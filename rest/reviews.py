@@ -18,7 +18,7 @@ import msgspec
 from starlette.requests import Request
 
 from rest.context import client_ip, platform_of
-from rest.routing import Api, Reply
+from rest.routing import Answer, Api
 from typogram.codes import ErrorCode
 from typogram.errors import AppError
 from typogram.reviews import STATUSES, Reviews
@@ -87,7 +87,7 @@ def reviews_of(request: Request) -> Reviews:
         "cursor": "next_cursor of the previous page",
     },
 )
-async def list_flags(request: Request, claims: Claims) -> Reply:
+async def list_flags(request: Request, claims: Claims) -> Answer:
     query = request.query_params
     status = query.get("status", "open")
     if status not in STATUSES:
@@ -110,10 +110,10 @@ async def list_flags(request: Request, claims: Claims) -> Reply:
     if cursor is not None and len(cursor) > 200:
         raise AppError(ErrorCode.BAD_REQUEST, "invalid cursor", fields={"cursor": "invalid"})
     page, following = await reviews_of(request).page(status, limit=limit, cursor=cursor)
-    return Reply({"flags": page, "next_cursor": following})
+    return Answer({"flags": page, "next_cursor": following})
 
 
-async def _decide(request: Request, body: Decision, claims: Claims, *, approve: bool) -> Reply:
+async def _decide(request: Request, body: Decision, claims: Claims, *, approve: bool) -> Answer:
     flag = await reviews_of(request).decide(
         request.path_params["flag_id"],
         approve=approve,
@@ -122,7 +122,7 @@ async def _decide(request: Request, body: Decision, claims: Claims, *, approve: 
         ip=client_ip(request),
         now_ms=int(time.time() * 1000),
     )
-    return Reply({"flag": flag})
+    return Answer({"flag": flag})
 
 
 @api.staff_decision(
@@ -132,7 +132,7 @@ async def _decide(request: Request, body: Decision, claims: Claims, *, approve: 
     response=Decided,
     errors=(400, 401, 403, 404, 409, 429, 503),
 )
-async def approve(request: Request, body: Decision, claims: Claims) -> Reply:
+async def approve(request: Request, body: Decision, claims: Claims) -> Answer:
     return await _decide(request, body, claims, approve=True)
 
 
@@ -143,5 +143,5 @@ async def approve(request: Request, body: Decision, claims: Claims) -> Reply:
     response=Decided,
     errors=(400, 401, 403, 404, 409, 429),
 )
-async def reject(request: Request, body: Decision, claims: Claims) -> Reply:
+async def reject(request: Request, body: Decision, claims: Claims) -> Answer:
     return await _decide(request, body, claims, approve=False)

@@ -1,6 +1,6 @@
 """Declared endpoints: one decorator gives a route, body validation, auth and OpenAPI.
 
-A handler is ``async def handler(request, **kwargs) -> Reply``. When the
+A handler is ``async def handler(request, **kwargs) -> Answer``. When the
 endpoint declares ``body=SomeStruct`` the JSON body is decoded and validated
 once into that type and passed as ``body``; ``auth="user"`` (a registered
 user) or ``auth="any"`` (user or guest) passes the verified ``claims``.
@@ -25,14 +25,17 @@ from typogram.errors import AppError
 from typogram.roles import STAFF
 
 AuthMode = Literal["user", "any"] | None
-Handler = Callable[..., Awaitable["Reply"]]
+Handler = Callable[..., Awaitable["Answer"]]
 
 _JSON = msgspec.json.Encoder()
 _FIELD_PATH = re.compile(r"at `\$\.([A-Za-z_][A-Za-z0-9_]*)")
 
 
 @dataclass(frozen=True, slots=True)
-class Reply:
+class Answer:
+    """What a handler answers: a JSON body (encoded by the router), its status and any
+    extra headers. (``rooms.effects.Reply`` is the game rules' answer to a client.)"""
+
     body: Any
     status: int = 200
     headers: dict[str, str] | None = None

@@ -14,7 +14,7 @@ import msgspec
 from starlette.requests import Request
 
 from rest.context import client_ip, platform_of
-from rest.routing import Api, Reply
+from rest.routing import Answer, Api
 from typogram.codes import ErrorCode
 from typogram.courses.services import subscriptions_of
 from typogram.errors import AppError
@@ -102,9 +102,9 @@ async def subscription_view(subs: Subscriptions, sub: rules.Subscription) -> dic
     tag="subscriptions",
     response=Plans,
 )
-async def list_plans(request: Request) -> Reply:
+async def list_plans(request: Request) -> Answer:
     plans = await subscriptions_of(platform_of(request)).plans()
-    return Reply({"plans": [plan_view(plan) for plan in plans]})
+    return Answer({"plans": [plan_view(plan) for plan in plans]})
 
 
 @api.route(
@@ -116,13 +116,13 @@ async def list_plans(request: Request) -> Reply:
     auth="user",
     errors=(401,),
 )
-async def my_subscription(request: Request, claims: Claims) -> Reply:
+async def my_subscription(request: Request, claims: Claims) -> Answer:
     subs = subscriptions_of(platform_of(request))
     sub = await subs.current(claims.subject)
     if sub is None:
-        return Reply({"subscription": None, "access": False})
+        return Answer({"subscription": None, "access": False})
     view = await subscription_view(subs, sub)
-    return Reply({"subscription": view, "access": rules.has_access(sub, now_ms(), subs.grace_ms)})
+    return Answer({"subscription": view, "access": rules.has_access(sub, now_ms(), subs.grace_ms)})
 
 
 async def _changed(subs: Subscriptions, change: Change) -> dict[str, Any]:
@@ -135,14 +135,14 @@ def _refused(exc: SubscriptionError) -> AppError:
     return AppError(ErrorCode.CONFLICT, str(exc))
 
 
-async def _mine(request: Request, claims: Claims, action: str) -> Reply:
+async def _mine(request: Request, claims: Claims, action: str) -> Answer:
     subs = subscriptions_of(platform_of(request))
     change_of = subs.cancel if action == "cancel" else subs.resume
     try:
         change = await change_of(claims.subject, actor=claims.subject)
     except SubscriptionError as exc:
         raise _refused(exc) from exc
-    return Reply(await _changed(subs, change))
+    return Answer(await _changed(subs, change))
 
 
 @api.route(
@@ -154,7 +154,7 @@ async def _mine(request: Request, claims: Claims, action: str) -> Reply:
     auth="user",
     errors=(401, 409),
 )
-async def cancel(request: Request, claims: Claims) -> Reply:
+async def cancel(request: Request, claims: Claims) -> Answer:
     return await _mine(request, claims, "cancel")
 
 
@@ -167,7 +167,7 @@ async def cancel(request: Request, claims: Claims) -> Reply:
     auth="user",
     errors=(401, 409),
 )
-async def resume(request: Request, claims: Claims) -> Reply:
+async def resume(request: Request, claims: Claims) -> Answer:
     return await _mine(request, claims, "resume")
 
 
@@ -189,7 +189,7 @@ async def _user_id(request: Request, username: str) -> str:
     roles=ADMINS,
     errors=(400, 401, 403, 404, 409),
 )
-async def grant(request: Request, body: GrantBody, claims: Claims) -> Reply:
+async def grant(request: Request, body: GrantBody, claims: Claims) -> Answer:
     platform = platform_of(request)
     subs = subscriptions_of(platform)
     user_id = await _user_id(request, body.username)
@@ -204,7 +204,7 @@ async def grant(request: Request, body: GrantBody, claims: Claims) -> Reply:
         detail={"user": user_id, "plan": body.plan, "action": change.action,
                 "applied": change.applied, "reference": body.reference},
     )  # fmt: skip
-    return Reply(await _staff_view(subs, change, body.username))
+    return Answer(await _staff_view(subs, change, body.username))
 
 
 @api.route(
@@ -218,7 +218,7 @@ async def grant(request: Request, body: GrantBody, claims: Claims) -> Reply:
     roles=ADMINS,
     errors=(400, 401, 403, 404, 409),
 )
-async def revoke(request: Request, body: RevokeBody, claims: Claims) -> Reply:
+async def revoke(request: Request, body: RevokeBody, claims: Claims) -> Answer:
     platform = platform_of(request)
     subs = subscriptions_of(platform)
     user_id = await _user_id(request, body.username)
@@ -231,7 +231,7 @@ async def revoke(request: Request, body: RevokeBody, claims: Claims) -> Reply:
         ip=client_ip(request),
         detail={"user": user_id},
     )  # fmt: skip
-    return Reply(await _staff_view(subs, change, body.username))
+    return Answer(await _staff_view(subs, change, body.username))
 
 
 async def _staff_view(subs: Subscriptions, change: Change, username: str) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """Tournaments: admins create and edit them; users list, view and join them.
 
 The state is ``rooms.tournament.TournamentState``, kept by
-``workers.tournament_store.TournamentStore``: the database is the record
+``tournaments.store.TournamentStore``: the database is the record
 (settings, phase, participants and their scores, counted races, final
 ranks), ``tournament:{id}:state`` a cache rebuilt from it when missing, so
 every read here survives a cache flush. Creating and editing need the
@@ -23,13 +23,13 @@ import msgspec
 from starlette.requests import Request
 
 from rest.context import client_ip, platform_of, require_role
-from rest.routing import Api, Reply
+from rest.routing import Answer, Api
 from rooms import tournament
+from tournaments.store import TournamentStore
 from typogram.codes import ErrorCode
 from typogram.errors import AppError
 from typogram.roles import Role
 from typogram.tokens import Claims
-from workers.tournament_store import TournamentStore
 
 api = Api()
 MAX_LIST = 100
@@ -116,7 +116,7 @@ def _now_ms() -> int:
     auth="user",
     errors=(400, 401, 403, 429),
 )
-async def create(request: Request, body: TournamentCreate, claims: Claims) -> Reply:
+async def create(request: Request, body: TournamentCreate, claims: Claims) -> Answer:
     require_role(claims, frozenset({Role.ADMIN}), "admins")
     platform = platform_of(request)
     now = _now_ms()
@@ -154,7 +154,7 @@ async def create(request: Request, body: TournamentCreate, claims: Claims) -> Re
             "scoring": str(state.scoring),
         },
     )
-    return Reply(_view(state), status=201)
+    return Answer(_view(state), status=201)
 
 
 @api.route(
@@ -167,7 +167,7 @@ async def create(request: Request, body: TournamentCreate, claims: Claims) -> Re
     auth="user",
     errors=(400, 401, 403, 404, 409, 429),
 )
-async def edit(request: Request, body: TournamentEdit, claims: Claims) -> Reply:
+async def edit(request: Request, body: TournamentEdit, claims: Claims) -> Answer:
     require_role(claims, frozenset({Role.ADMIN}), "admins")
     platform = platform_of(request)
     tid = _tournament_id(request)
@@ -204,7 +204,7 @@ async def edit(request: Request, body: TournamentEdit, claims: Claims) -> Reply:
     state = await store.load(tid)
     if state is None:
         raise AppError(ErrorCode.NOT_FOUND, "no such tournament")
-    return Reply(_view(tournament.handle(state, tournament.Tick(), now)[0]))
+    return Answer(_view(tournament.handle(state, tournament.Tick(), now)[0]))
 
 
 def _plain(value: Any) -> Any:
@@ -226,9 +226,9 @@ def _tournament_id(request: Request) -> str:
     response=list[TournamentView],
     errors=(429,),
 )
-async def list_tournaments(request: Request) -> Reply:
+async def list_tournaments(request: Request) -> Answer:
     store = TournamentStore.of(platform_of(request))
-    return Reply(await store.listing(_now_ms(), MAX_LIST))
+    return Answer(await store.listing(_now_ms(), MAX_LIST))
 
 
 @api.route(
@@ -239,13 +239,13 @@ async def list_tournaments(request: Request) -> Reply:
     response=TournamentView,
     errors=(404, 429),
 )
-async def view(request: Request) -> Reply:
+async def view(request: Request) -> Answer:
     store = TournamentStore.of(platform_of(request))
     state = await store.load(_tournament_id(request))
     if state is None:
         raise AppError(ErrorCode.NOT_FOUND, "no such tournament")
     state, _ = tournament.handle(state, tournament.Tick(), _now_ms())
-    return Reply(_view(state, top=tournament.rankings(state)))
+    return Answer(_view(state, top=tournament.rankings(state)))
 
 
 @api.route(
@@ -257,7 +257,7 @@ async def view(request: Request) -> Reply:
     auth="any",
     errors=(401, 403, 404, 409, 429),
 )
-async def join(request: Request, claims: Claims) -> Reply:
+async def join(request: Request, claims: Claims) -> Answer:
     platform = platform_of(request)
     tid = _tournament_id(request)
     now = _now_ms()
@@ -278,7 +278,7 @@ async def join(request: Request, claims: Claims) -> Reply:
     state = await store.load(tid)
     if state is None:
         raise AppError(ErrorCode.NOT_FOUND, "no such tournament")
-    return Reply(_view(state))
+    return Answer(_view(state))
 
 
 def _view(

@@ -20,7 +20,7 @@ import orjson
 from starlette.requests import Request
 
 from rest.context import platform_of
-from rest.routing import Api, Reply
+from rest.routing import Answer, Api
 from typogram import keys
 from typogram.codes import ErrorCode
 from typogram.errors import AppError
@@ -158,7 +158,7 @@ async def load_test(cache: Cache, test_id: str, subject: str) -> dict[str, Any] 
         "difficulty": "easy, medium (default) or hard (hard adds punctuation and numbers)",
     },
 )
-async def new_test(request: Request, claims: Claims) -> Reply:
+async def new_test(request: Request, claims: Claims) -> Answer:
     platform = platform_of(request)
     settings = platform.settings
     spec = parse_spec(request.query_params, settings)
@@ -169,7 +169,7 @@ async def new_test(request: Request, claims: Claims) -> Reply:
         text = generate(spec, seed, wpm_cap=settings.typing_wpm_cap)
     else:
         text = await asyncio.to_thread(generate, spec, seed, wpm_cap=settings.typing_wpm_cap)
-    return Reply(await issue(platform, claims.subject, spec, seed, text))
+    return Answer(await issue(platform, claims.subject, spec, seed, text))
 
 
 async def issue(

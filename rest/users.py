@@ -10,7 +10,7 @@ from starlette.requests import Request
 from rest.account_mail import email_status
 from rest.auth import PrivateUser
 from rest.context import client_ip, platform_of
-from rest.routing import Api, Reply
+from rest.routing import Answer, Api
 from typogram.accounts import User
 from typogram.codes import ErrorCode
 from typogram.errors import AppError
@@ -72,12 +72,12 @@ async def user_named(request: Request) -> User:
     auth="user",
     errors=(401, 429),
 )
-async def me(request: Request, claims: Claims) -> Reply:
+async def me(request: Request, claims: Claims) -> Answer:
     platform = platform_of(request)
     user = await platform.accounts.get(claims.subject)
     if user is None:
         raise AppError(ErrorCode.UNAUTHORIZED, "token has been revoked")
-    return Reply({**user.private(), **await email_status(platform, claims.subject)})
+    return Answer({**user.private(), **await email_status(platform, claims.subject)})
 
 
 @api.route(
@@ -90,7 +90,7 @@ async def me(request: Request, claims: Claims) -> Reply:
     auth="user",
     errors=(400, 401, 413, 429),
 )
-async def update_me(request: Request, body: ProfilePatch, claims: Claims) -> Reply:
+async def update_me(request: Request, body: ProfilePatch, claims: Claims) -> Answer:
     changes = msgspec.structs.asdict(body)
     changes = {name: value for name, value in changes.items() if value is not msgspec.UNSET}
     problems = {
@@ -115,7 +115,7 @@ async def update_me(request: Request, body: ProfilePatch, claims: Claims) -> Rep
             ip=client_ip(request),
             detail={"fields": sorted(changes)},
         )
-    return Reply(user.private())
+    return Answer(user.private())
 
 
 @api.route(
@@ -126,10 +126,10 @@ async def update_me(request: Request, body: ProfilePatch, claims: Claims) -> Rep
     response=PublicUser,
     errors=(404, 429),
 )
-async def public_profile(request: Request) -> Reply:
+async def public_profile(request: Request) -> Answer:
     user = await user_named(request)
     view = user.public()
     rating = await platform_of(request).ratings.get(user.id)  # the cache, else the table
     if rating is not None:  # stored by the races worker after a rated race
         view["rating"] = round(rating.display, 1)
-    return Reply(view)
+    return Answer(view)

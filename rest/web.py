@@ -24,7 +24,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
 from rest.context import platform_of
-from rest.routing import Api, Reply
+from rest.routing import Answer, Api
 
 api = Api()
 
@@ -128,14 +128,14 @@ def _url_host(host: str) -> str:
     response=ClientConfig,
     errors=(429,),
 )
-async def client_config(request: Request) -> Reply:
+async def client_config(request: Request) -> Answer:
     settings = platform_of(request).settings
     host = settings.host
     if _is_wildcard(host):
         # Listening everywhere: the page reaches the gateway the way it reached us.
         host = request.url.hostname or "127.0.0.1"
     scheme = "wss" if request.url.scheme == "https" else "ws"
-    return Reply(
+    return Answer(
         {"ws_url": f"{scheme}://{_url_host(host)}:{settings.ws_port}/ws"},
         headers={"Cache-Control": "no-store"},
     )

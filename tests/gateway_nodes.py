@@ -48,7 +48,7 @@ def base_env(data_dir: Path, secret: str) -> dict[str, str]:
 def migrate(data_dir: Path, secret: str) -> Path:
     """One SQLite schema for every node (gateway-only processes do not migrate)."""
     subprocess.run(
-        [sys.executable, "-m", "typogram.cli", "migrate"],
+        [sys.executable, "-m", "roles", "migrate"],
         env=base_env(data_dir, secret),
         check=True,
         capture_output=True,
@@ -141,7 +141,7 @@ def running_nodes(
             log_file = log_path.open("wb")
             logs.append(log_file)
             proc = subprocess.Popen(
-                [sys.executable, "-m", "typogram.cli", "gateway"],
+                [sys.executable, "-m", "roles", "gateway"],
                 env=node_env,
                 stdout=log_file,
                 stderr=subprocess.STDOUT,

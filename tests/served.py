@@ -40,7 +40,7 @@ def run_cli(
 ) -> subprocess.CompletedProcess[str]:
     """``typogram <args>`` to its end; ``stdin`` (if given) as its input."""
     return subprocess.run(
-        [sys.executable, "-m", "typogram.cli", *args],
+        [sys.executable, "-m", "roles", *args],
         env=env,
         input=stdin,
         capture_output=True,
@@ -57,7 +57,7 @@ def start_serve(
     log_path = Path(env["TYPOGRAM_DATA_DIR"]) / "serve.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "typogram.cli", "serve"],
+            [sys.executable, "-m", "roles", "serve"],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -50,6 +50,8 @@ DB_REPLICA_USABLE = "typogram_db_replica_usable"
 # Messages published and not yet handled, per consumer group and topic (sampled).
 CONSUMER_LAG = "typogram_consumer_lag"
 PAYMENT_WEBHOOKS = "typogram_payment_webhooks_total"
+# Background tasks that ended with an error, by task name (``typogram.tasks.Supervisor``).
+TASK_FAILURES = "typogram_task_failures_total"
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1.0, 2.5, 5.0)
 PAUSE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
@@ -214,6 +216,12 @@ class KernelMetrics:
             PAYMENT_WEBHOOKS,
             "Provider webhooks by outcome (accepted, duplicate, ignored, refused)",
             ["provider", "outcome"],
+            registry=registry,
+        )
+        self.task_failures = Counter(
+            TASK_FAILURES,
+            "Background tasks that ended with an error, by task name",
+            ["task"],
             registry=registry,
         )
         self.event_latency = Histogram(

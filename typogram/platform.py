@@ -29,6 +29,7 @@ from typogram.ratings import Ratings
 from typogram.records import Records
 from typogram.revocation import Revocation
 from typogram.settings import Settings
+from typogram.tasks import Supervisor
 from typogram.tokens import TokenService
 
 
@@ -50,6 +51,9 @@ class Platform:
     metrics: KernelMetrics
     payments: PaymentProvider  # the payment provider: sandbox (development) or Stripe
     mail: MailTransport  # outgoing e-mail: a Maildir (development) or SMTP
+    # Every background task of the process (``typogram.tasks``): the backends' own, the
+    # gateway's; a lasting one that died makes ``/ready`` fail.
+    tasks: Supervisor
 
     def backends(self) -> dict[str, Callable[[], Awaitable[None]]]:
         """A reachability check per backend, for ``/ready``."""
@@ -70,11 +74,11 @@ def _cache(settings: Settings) -> Cache:
     return MemoryCache.from_settings(settings)
 
 
-def _pubsub(settings: Settings) -> PubSub:
+def _pubsub(settings: Settings, tasks: Supervisor) -> PubSub:
     if settings.uses_redis:
         from typogram.adapters.redis import RedisPubSub
 
-        return RedisPubSub.from_settings(settings)
+        return RedisPubSub.from_settings(settings, tasks=tasks)
     return MemoryPubSub.from_settings(settings)
 
 
@@ -96,6 +100,9 @@ async def open_platform(
 ) -> AsyncIterator[Platform]:
     """Connect every backend (raising ``BackendUnavailable`` naming the first that fails)."""
     async with AsyncExitStack() as stack:
+        metrics = KernelMetrics(registry or CollectorRegistry())
+        # Entered first, so left last: what a backend left running is stopped after it.
+        tasks = await stack.enter_async_context(Supervisor(metrics.task_failures))
         if migrate:
             await create_database_if_missing(settings.sql_url)
         db = await stack.enter_async_context(
@@ -106,17 +113,17 @@ async def open_platform(
                 replica_max_lag_s=settings.database_replica_max_lag_s,
                 replica_check_s=settings.database_replica_check_s,
                 timeout_s=settings.backend_connect_timeout_s,
+                tasks=tasks,
             )
         )
         if migrate:
             await upgrade(db)
         cache = await stack.enter_async_context(_cache(settings))
-        pubsub = await stack.enter_async_context(_pubsub(settings))
+        pubsub = await stack.enter_async_context(_pubsub(settings, tasks))
         events = await stack.enter_async_context(_events(settings))
         archive: Archive = await stack.enter_async_context(archive_from_settings(settings))
-        payments = await stack.enter_async_context(provider_from_settings(settings))
+        payments = await stack.enter_async_context(provider_from_settings(settings, tasks=tasks))
         mail = await stack.enter_async_context(transport_from_settings(settings))
-        metrics = KernelMetrics(registry or CollectorRegistry())
         search = search_for(db)
         ratings = Ratings(
             db,
@@ -140,7 +147,7 @@ async def open_platform(
         ):
             metrics.components.add(name, component.statistics)
         metrics.watch(db, events)
-        await stack.enter_async_context(LoopMonitor(metrics.loop_lag))
+        await stack.enter_async_context(LoopMonitor(metrics.loop_lag, tasks=tasks))
         stack.enter_context(GcPauses(metrics.gc_pause))
         yield Platform(
             settings=settings,
@@ -165,4 +172,5 @@ async def open_platform(
             metrics=metrics,
             payments=payments,
             mail=mail,
+            tasks=tasks,
         )

@@ -2,7 +2,7 @@
 
 Both are sampled or event-driven, never on a hot path: the loop monitor is
 one timer a few times a second; the GC hook runs only when a collection
-does (rarely, with the thresholds ``typogram.cli`` sets).
+does (rarely, with the thresholds ``roles.serve`` sets).
 """
 
 from __future__ import annotations
@@ -14,20 +14,29 @@ from typing import Any, Final, Self
 
 from prometheus_client import Histogram
 
+from typogram.tasks import Supervisor
+
 LOOP_SAMPLE_S: Final = 0.25
 
 
 class LoopMonitor:
     """Observes how late the loop wakes a ``LOOP_SAMPLE_S`` timer; owns one task."""
 
-    def __init__(self, histogram: Histogram, interval_s: float = LOOP_SAMPLE_S) -> None:
+    def __init__(
+        self,
+        histogram: Histogram,
+        interval_s: float = LOOP_SAMPLE_S,
+        *,
+        tasks: Supervisor | None = None,
+    ) -> None:
         self._histogram = histogram
+        self._tasks = tasks if tasks is not None else Supervisor()
         self._interval_s = interval_s
         self._task: asyncio.Task[None] | None = None
         self.worst_s = 0.0  # the largest lag seen
 
     async def __aenter__(self) -> Self:
-        self._task = asyncio.create_task(self._run(), name="loop-monitor")
+        self._task = self._tasks.start("loop-monitor", self._run(), lasting=True)
         return self
 
     async def __aexit__(self, *exc: object) -> None:

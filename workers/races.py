@@ -18,7 +18,7 @@
 * Every ``rating_rank_histogram_s / 2`` the group rebuilds the ratings
   histogram behind ranks when it is due (``typogram.ratings`` rule 5).
 * ``tournament.race``: ``rooms.tournament.RaceCompleted`` applied through
-  ``workers.tournament_store``; a race already counted or outside the window
+  ``tournaments.store``; a race already counted or outside the window
   is skipped (idempotent). Only accepted finishes count (``rooms.tournament``
   rule 3): the race's ``custom`` and each finisher's ``flags`` go with it.
 """
@@ -33,6 +33,7 @@ from sqlalchemy.exc import IntegrityError
 
 from matchmaking import rating
 from rooms import tournament
+from tournaments.store import TournamentStore
 from typogram import race_records
 from typogram.codes import ErrorCode
 from typogram.db.schema import race_results, races, rated_races, rating_history, user_ratings
@@ -41,7 +42,6 @@ from typogram.ports import Event
 from typogram.results import race_accepted
 from typogram.topics import RACE_EVENTS, TOURNAMENT_SCORES
 from workers.runtime import Group, Periodic
-from workers.tournament_store import TournamentStore
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
@@ -180,7 +180,7 @@ async def handle_tournament_score(platform: Platform, topic: str, event: Event) 
 
 
 async def sweep_tournaments(platform: Platform) -> None:
-    """``workers.tournament_store`` rule 4, on the ``tournaments`` group's schedule."""
+    """``tournaments.store`` rule 4, on the ``tournaments`` group's schedule."""
     await TournamentStore.of(platform).sweep(int(time.time() * 1000))
 
 

@@ -139,7 +139,7 @@ def start_worker(root: str, group: str, backends: dict[str, object]) -> subproce
     log = (Path(root) / f"worker-{group}.log").open("wb")
     try:
         return subprocess.Popen(
-            [sys.executable, "-m", "typogram.cli", "worker", group],
+            [sys.executable, "-m", "roles", "worker", group],
             env=base_env(root, http_port=0, **backends),
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -84,9 +84,7 @@ def platform(root: Path) -> Iterator[tuple[str, str, list[Role]]]:
             "log_level": "WARNING",
         }
         env = base_env(str(root), **backends)
-        subprocess.run(
-            [sys.executable, "-m", "typogram.cli", "migrate"], env=env, check=True, timeout=300
-        )
+        subprocess.run([sys.executable, "-m", "roles", "migrate"], env=env, check=True, timeout=300)
         roles: list[Role] = []
         try:
             for name, args, http, ws, wait in (
@@ -105,7 +103,7 @@ def platform(root: Path) -> Iterator[tuple[str, str, list[Role]]]:
                 )
                 with (root / f"{name}.log").open("wb") as log:
                     proc = subprocess.Popen(
-                        [sys.executable, "-m", "typogram.cli", *args],
+                        [sys.executable, "-m", "roles", *args],
                         env=role_env,
                         stdout=log,
                         stderr=subprocess.STDOUT,

@@ -47,7 +47,7 @@ class Handovers(Protocol):
 
 
 class ModerationListener(Protocol):
-    """Told the data of every ``room.moderation`` push of a room (``ChatRooms``)."""
+    """Told the data of every ``room.moderation`` push of a room (``RoomStates``)."""
 
     def moderated(self, room: str, data: Mapping[str, Any]) -> None: ...
 
@@ -66,6 +66,7 @@ class Fanout:
         *,
         handovers: Handovers | None = None,
         latency: LatencyObserver | None = None,
+        moderation: ModerationListener | None = None,
     ) -> None:
         self._pubsub = pubsub
         self._sessions = sessions
@@ -78,9 +79,7 @@ class Fanout:
         self._user_listener: Listener = self._on_user
         self._handovers = handovers
         self._latency = latency
-        # The chat rooms, built on this fan-out, so told of it afterwards: the one
-        # object cycle of a node, closed by the composition root (``gateway.server``).
-        self.moderation: ModerationListener | None = None
+        self._moderation = moderation
 
     @property
     def rooms(self) -> int:
@@ -140,9 +139,9 @@ class Fanout:
             return
         if push.sent_at and self._latency is not None:
             self._latency.observe(time.time() - push.sent_at)
-        if push.type == "room.moderation" and self.moderation is not None and room:
+        if push.type == "room.moderation" and self._moderation is not None and room:
             with contextlib.suppress(orjson.JSONDecodeError, KeyError, TypeError):
-                self.moderation.moderated(room, orjson.loads(payload)["d"])
+                self._moderation.moderated(room, orjson.loads(payload)["d"])
         for session in list(members):
             session.deliver(push, room)
 

@@ -38,7 +38,7 @@ import orjson
 
 from gateway.chat.fanout import Fanout
 from gateway.chat.roomstate import Moderation, SharedRooms
-from gateway.sessions.session import Session, Watermark
+from gateway.sessions.session import Respond, Session, Watermark
 from rooms import chat
 from typogram import keys
 from typogram.codes import ErrorCode
@@ -50,12 +50,44 @@ from typogram.roles import STAFF
 
 log = logging.getLogger(__name__)
 
-Reply = Callable[[str, Mapping[str, Any]], None]
 # Events that read the room's shared moderation first: they decide on (or, for a
 # join, may be held by) its owner, appointees and mutes as every node sees them.
 FRESH_MODERATION = (chat.Join, chat.Mute, chat.Unmute, chat.SlowMode, chat.Appoint)
 # Events whose backend failure the sender hears as ``unavailable``.
 DURABLE = (chat.Send, chat.Delete, chat.Report)
+
+
+class RoomStates(dict[str, chat.ChatRoomState]):
+    """The state of every room with members on this node, by room.
+
+    Built before the fan-out and the ``ChatRooms`` that share it: the fan-out
+    tells it of every ``room.moderation`` push (it is the fan-out's
+    ``ModerationListener``), ``ChatRooms`` runs the rooms on it.
+    """
+
+    def moderated(self, room: str, data: Mapping[str, Any]) -> None:
+        """A ``room.moderation`` push (from any node): apply its mutes and slow mode here."""
+        state = self.get(room)
+        if state is None:
+            return
+        try:
+            muted = frozenset(str(u) for u in data["muted"])
+            appointed = frozenset(str(u) for u in data["moderators"])
+            owner = None if data["owner"] is None else str(data["owner"])
+            slow = float(data["slow_mode_s"])
+        except (KeyError, TypeError, ValueError):
+            return
+        # Guests' addresses never travel in pushes: keep those known here for the
+        # users still muted (a join re-reads the shared copy, which has them all).
+        sources = {u: a for u, a in state.muted_sources.items() if u in muted}
+        self[room] = replace(
+            state,
+            owner=owner,
+            appointed=appointed,
+            muted=muted,
+            muted_sources=sources,
+            slow_mode_s=slow,
+        )
 
 
 class ChatRooms:
@@ -74,6 +106,7 @@ class ChatRooms:
         push_log: int,
         push_ttl: float,
         shared: SharedRooms,
+        states: RoomStates | None = None,
         max_inflight: int = 256,
         guests_read_only: bool = False,
     ) -> None:
@@ -90,7 +123,7 @@ class ChatRooms:
         self._push_ttl = push_ttl
         self._shared = shared
         self._guests_read_only = guests_read_only
-        self._states: dict[str, chat.ChatRoomState] = {}
+        self._states = states if states is not None else RoomStates()
         self._max_inflight = max_inflight
         self._inflight = 0
         self._ids = RandomIds()
@@ -106,7 +139,7 @@ class ChatRooms:
         """Members per room held on this node (users, not connections)."""
         return {room: len(state.members) for room, state in self._states.items()}
 
-    async def join(self, session: Session, room: str, reply: Reply) -> None:
+    async def join(self, session: Session, room: str, reply: Respond) -> None:
         if room in session.rooms:
             await self.snapshot(session, room, reply)
             return
@@ -192,13 +225,13 @@ class ChatRooms:
         raw = await self._cache.get(keys.room_push_seq(room))
         return int(raw) if raw else 0
 
-    async def snapshot(self, session: Session, room: str, reply: Reply) -> None:
+    async def snapshot(self, session: Session, room: str, reply: Respond) -> None:
         """Send ``room.joined`` for a room the session is already in (resume, re-join)."""
         members = await self._shared.members(room, self._states.get(room))
         history, _ = await self._load_history(room)
         reply("room.joined", {"room": room, "members": members, "history": history})
 
-    async def leave(self, session: Session, room: str, reply: Reply) -> None:
+    async def leave(self, session: Session, room: str, reply: Respond) -> None:
         if room not in session.rooms:
             raise chat.RoomError(ErrorCode.NOT_FOUND, f"not in room {room}")
         session.rooms.discard(room)
@@ -210,7 +243,7 @@ class ChatRooms:
         for room in list(session.rooms):
             await self.leave(session, room, _ignore)
 
-    async def send(self, session: Session, room: str, text: str, reply: Reply) -> str:
+    async def send(self, session: Session, room: str, text: str, reply: Respond) -> str:
         """Send a message; returns its id. ``AppError(unavailable)``: it was not delivered."""
         if self._inflight >= self._max_inflight:
             self.refused += 1
@@ -223,7 +256,9 @@ class ChatRooms:
         finally:
             self._inflight -= 1
 
-    async def mute(self, session: Session, room: str, user_id: str, on: bool, reply: Reply) -> None:
+    async def mute(
+        self, session: Session, room: str, user_id: str, on: bool, reply: Respond
+    ) -> None:
         actor = session.user.id
         event: chat.Event = chat.Unmute(actor, user_id)
         if on:
@@ -235,7 +270,7 @@ class ChatRooms:
         await self._run(room, event, reply)
 
     async def appoint(
-        self, session: Session, room: str, user_id: str, on: bool, reply: Reply
+        self, session: Session, room: str, user_id: str, on: bool, reply: Respond
     ) -> None:
         state, elsewhere = self._states.get(room), None
         if on and state is not None and user_id not in state.members:  # held by another node
@@ -244,13 +279,13 @@ class ChatRooms:
                     elsewhere = chat.User(user_id, str(member["name"]), bool(member["guest"]))
         await self._run(room, chat.Appoint(session.user.id, user_id, on, elsewhere), reply)
 
-    async def delete(self, session: Session, room: str, message_id: str, reply: Reply) -> None:
+    async def delete(self, session: Session, room: str, message_id: str, reply: Respond) -> None:
         """Staff only (the room decides): push ``chat.deleted``, drop it from history
         here and, through the ``chat-messages`` topic, from storage."""
         await self._run(room, chat.Delete(session.user.id, message_id), reply)
 
     async def report(
-        self, session: Session, room: str, message_id: str, reason: str, reply: Reply
+        self, session: Session, room: str, message_id: str, reason: str, reply: Respond
     ) -> None:
         """Report a message of the room's history to the staff's queue."""
         message = None
@@ -258,10 +293,10 @@ class ChatRooms:
             message = await self._find_history(room, message_id)
         await self._run(room, chat.Report(session.user.id, message_id, reason, message), reply)
 
-    async def slow_mode(self, session: Session, room: str, seconds: float, reply: Reply) -> None:
+    async def slow_mode(self, session: Session, room: str, seconds: float, reply: Respond) -> None:
         await self._run(room, chat.SlowMode(session.user.id, seconds), reply)
 
-    async def _run(self, room: str, event: chat.Event, reply: Reply) -> list[int]:
+    async def _run(self, room: str, event: chat.Event, reply: Respond) -> list[int]:
         """Apply ``event`` and carry out its effects; returns the numbers of its pushes."""
         if room not in self._states and not isinstance(event, chat.Join):
             raise chat.RoomError(ErrorCode.NOT_FOUND, f"not in room {room}")
@@ -312,36 +347,12 @@ class ChatRooms:
         member = state.members.get(event.user_id)
         return None if member is None else member.sender
 
-    def moderated(self, room: str, data: Mapping[str, Any]) -> None:
-        """A ``room.moderation`` push (from any node): apply its mutes and slow mode here."""
-        state = self._states.get(room)
-        if state is None:
-            return
-        try:
-            muted = frozenset(str(u) for u in data["muted"])
-            appointed = frozenset(str(u) for u in data["moderators"])
-            owner = None if data["owner"] is None else str(data["owner"])
-            slow = float(data["slow_mode_s"])
-        except (KeyError, TypeError, ValueError):
-            return
-        # Guests' addresses never travel in pushes: keep those known here for the
-        # users still muted (a join re-reads the shared copy, which has them all).
-        sources = {u: a for u, a in state.muted_sources.items() if u in muted}
-        self._states[room] = replace(
-            state,
-            owner=owner,
-            appointed=appointed,
-            muted=muted,
-            muted_sources=sources,
-            slow_mode_s=slow,
-        )
-
     async def refresh(self) -> None:
         """Heartbeat: keep this node's share of every room it holds from expiring."""
         await self._shared.refresh(list(self._states.values()))
 
     async def _apply(
-        self, room: str, effects: list[chat.Effect], reply: Reply, sending: bool
+        self, room: str, effects: list[chat.Effect], reply: Respond, sending: bool
     ) -> list[int]:
         """Carry out effects: durable event first, then history, log and PUBLISH at once.
 
@@ -454,14 +465,14 @@ def _moderation(state: chat.ChatRoomState) -> tuple[Any, ...]:
     return (state.owner, state.appointed, state.muted, state.muted_sources, state.slow_mode_s)
 
 
-def _with_members(reply: Reply, members: list[dict[str, Any]]) -> Reply:
+def _with_members(reply: Respond, members: list[dict[str, Any]]) -> Respond:
     def send(kind: str, data: Mapping[str, Any]) -> None:
         reply(kind, {**data, "members": members} if kind == "room.joined" else data)
 
     return send
 
 
-def _with_history(reply: Reply, history: list[orjson.Fragment]) -> Reply:
+def _with_history(reply: Respond, history: list[orjson.Fragment]) -> Respond:
     def send(kind: str, data: Mapping[str, Any]) -> None:
         reply(kind, {**data, "history": history} if kind == "room.joined" else data)
 

@@ -44,24 +44,22 @@ import asyncio
 import contextlib
 import logging
 import socket
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
-from websockets.frames import Frame, Opcode
-from websockets.protocol import Event, State
+from websockets.protocol import State
 
-from gateway.chat.rooms import Reply
 from gateway.connection.admission import Admission, Cap
 from gateway.connection.ratelimit import Strikes, TokenBucket
 from gateway.connection.sendqueue import SendQueue
-from gateway.connection.wire import text_frame
+from gateway.connection.wsinternals import LanedConnection, abort, direct_writer, pong_future
 from gateway.dispatch import dispatch
 from gateway.hub import Hub
 from gateway.metrics import close_label
 from gateway.sessions.resume import take_over
-from gateway.sessions.session import Session
+from gateway.sessions.session import Respond, Session
 from rooms.chat import RoomError
 from typogram.codes import CloseCode, ErrorCode
 from typogram.errors import AppError
@@ -81,6 +79,7 @@ log = logging.getLogger(__name__)
 
 PROGRESS = b'{"t":"race.progress"'  # how the frames worth the lane begin (clients' encoders)
 RATE_STRIKE_WINDOW_S = 10.0
+INTERNAL_ERROR = 1011  # RFC 6455: the server hit an unexpected condition (resumable)
 # Bytes the transport may buffer before frames wait in the send queue instead.
 DIRECT_WRITE_LIMIT = 64 * 1024
 # Closes after which the session is over rather than waiting for a resume.
@@ -96,16 +95,11 @@ ENDING_CLOSES = frozenset(
 )
 
 
-class GatewayConnection(ServerConnection):
-    """``websockets``' server connection with a synchronous lane for inbound frames.
+class GatewayConnection(LanedConnection):
+    """The gateway's server connection: the inbound lane (``LanedConnection``, its
+    ``lane`` set by ``Connection`` once attached), the connection caps and the
+    socket's send buffer."""
 
-    ``lane`` (set by ``Connection`` once attached) is offered each complete text
-    frame that arrives while the reader waits in ``recv`` with nothing queued; a
-    frame it takes (True) is done, any other goes to ``websockets``' queue as
-    usual. Control frames, fragments, closing and the handshake are untouched.
-    """
-
-    lane: Callable[[bytes | bytearray | memoryview], bool] | None = None
     # The connection caps this socket counts in (``gateway.connection.admission``), set on the
     # gateway's own subclass (``Gateway``): sockets carry no attribute of their own for it.
     admission: Admission | None = None
@@ -135,20 +129,6 @@ class GatewayConnection(ServerConnection):
         if self.admission is not None:
             self.admission.release(self)
 
-    def process_event(self, event: Event) -> None:
-        lane = self.lane
-        if (
-            lane is not None
-            and type(event) is Frame
-            and event.opcode is Opcode.TEXT
-            and event.fin
-            and self.recv_messages.get_in_progress
-            and not len(self.recv_messages.frames)
-            and lane(event.data)
-        ):
-            return
-        super().process_event(event)
-
 
 class Connection:
     def __init__(self, ws: ServerConnection, hub: Hub) -> None:
@@ -160,7 +140,7 @@ class Connection:
         # True while nothing waits for a writer and the queue is open: with the
         # socket's own state, what ``send`` checks before writing directly.
         self._direct = True
-        self._protocol = ws.protocol
+        self._write_now = direct_writer(ws, DIRECT_WRITE_LIMIT)
         self._frames_out = hub.metrics.frames_out
         self._pong: asyncio.Future[float] | None = None  # the node heartbeat's last ping
         self._pinged_at = 0.0
@@ -168,8 +148,6 @@ class Connection:
         self._bucket = TokenBucket(settings.ws_rate_per_s, settings.ws_rate_burst, _now())
         self._rate_strikes = Strikes(settings.ws_rate_strikes, RATE_STRIKE_WINDOW_S)
         self._bad_frames = 0
-        # No extension (compression) negotiated: frames can be framed here, once each.
-        self._plain = not ws.protocol.extensions
         self.session: Session | None = None
         self.close_code: int | None = None
         self.close_reason = ""
@@ -190,28 +168,12 @@ class Connection:
         """Send or queue a frame; a full queue closes this slow consumer with 4008.
 
         When nothing is queued and the socket keeps up, the frame is written into
-        the transport at once, as ``websockets.broadcast`` does: no task switch, no
-        await; without extensions it is framed by ``gateway.connection.wire`` rather than
-        through the protocol object (a server frame is a header and the payload).
-        Otherwise it waits in the bounded queue for the writer, which respects
-        the socket's flow control.
+        the transport at once (``gateway.connection.wsinternals.direct_writer``), as
+        ``websockets.broadcast`` does: no task switch, no await. Otherwise it waits
+        in the bounded queue for the writer, which respects the socket's flow control.
         """
-        ws = self._ws
         counts = self._frames_out  # ``GatewayMetrics.frames_out``, inline: once per frame
-        if (
-            self._direct
-            and self._protocol.state is State.OPEN
-            and ws.send_in_progress is None
-            and ws.transport.get_write_buffer_size() < DIRECT_WRITE_LIMIT
-        ):
-            try:
-                if self._plain:
-                    ws.transport.write(text_frame(frame))
-                else:
-                    self._protocol.send_text(frame)
-                    ws.send_data()
-            except Exception:  # closing underneath us: the reader and writer see it
-                log.debug("direct write failed", exc_info=True)
+        if self._direct and self._write_now(frame):
             counts[kind] = counts.get(kind, 0) + 1
             return
         if self._queue.push(frame):
@@ -222,7 +184,7 @@ class Connection:
         self._hub.metrics.slow_consumer_closes.inc()
         self.terminate(CloseCode.TOO_SLOW, "send queue overflow")
 
-    def replier(self, re: int | None) -> Reply:
+    def replier(self, re: int | None) -> Respond:
         def reply(kind: str, data: Mapping[str, Any]) -> None:
             self.send(encode(kind, data, re=re), kind)
 
@@ -244,7 +206,7 @@ class Connection:
         if self.session is None:
             return  # before attach: hello replies are awaited directly
         if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._write())
+            self._writer = asyncio.create_task(self._write(), name="ws-writer")
 
     async def keepalive(self, now: float, pong_within: float) -> None:
         """Node heartbeat: ping; close (1011, resumable) when the last ping's pong is late."""
@@ -255,11 +217,11 @@ class Connection:
             if now - self._pinged_at > pong_within:
                 self.terminate(CloseCode.KEEPALIVE_TIMEOUT, "keepalive ping timeout")
             return
-        if self._ws.protocol.state is not State.OPEN:
+        if self._ws.state is not State.OPEN:
             return
         self._pinged_at = now
         try:
-            self._pong = asyncio.ensure_future(await self._ws.ping())
+            self._pong = pong_future(await self._ws.ping())
         except ConnectionClosed:
             self._pong = None
 
@@ -294,6 +256,8 @@ class Connection:
                 writer.cancel()
                 with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
                     await writer
+            if self._pong is not None:
+                self._pong.cancel()  # websockets also fails it once the TCP connection is gone
             self._hub.connections.discard(self)
             await self._release()
 
@@ -454,12 +418,23 @@ class Connection:
             self._queue.close(flush=True)
 
     async def _write(self) -> None:
-        """Send what waits; once the queue is closed (and flushed), close the socket."""
+        """Send what waits; once the queue is closed (and flushed), close the socket.
+
+        The writer is this connection's own task (started, cancelled and awaited here):
+        anything but the socket closing is a bug, reported to the node's supervisor
+        (logged, counted as ``ws-writer``) and answered by closing the socket with 1011,
+        which leaves the session resumable."""
         try:
             while (frame := self._queue.pop()) is not None:
                 await self._ws.send(frame, text=True)
         except ConnectionClosed:
             pass
+        except Exception as exc:
+            self._hub.tasks.report("ws-writer", exc)
+            if self.close_code is None:
+                self.close_code, self.close_reason = INTERNAL_ERROR, "internal error"
+            self._direct = False
+            self._queue.close(flush=False)
         except asyncio.CancelledError:
             if not self._interrupted:
                 raise
@@ -485,7 +460,7 @@ class Connection:
                 else:
                     await ws.close()
         except TimeoutError:
-            ws.transport.abort()
+            abort(ws)
 
     # -- one inbound frame -------------------------------------------------------------
 

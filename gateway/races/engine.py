@@ -78,6 +78,7 @@ from typogram.codes import ErrorCode
 from typogram.errors import AppError
 from typogram.ports import Cache, Event, EventLog, PubSub
 from typogram.settings import Settings
+from typogram.tasks import Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -112,9 +113,11 @@ class RaceEngine:
         clock: Callable[[], float],
         outcomes: RaceOutcomes | None = None,
         local: Watchers | None = None,
+        tasks: Supervisor | None = None,
     ) -> None:
         """``local``: this node's watchers, handed the pushes of the races it owns
-        directly; without them every push goes through Redis."""
+        directly; without them every push goes through Redis. ``tasks`` runs the
+        engine's background work (write-behind, publishing, deferred effects)."""
         self._s = settings
         self.node_id = node_id
         self._cache = cache
@@ -131,7 +134,8 @@ class RaceEngine:
             clock=clock,
             lost=self,
         )
-        self._pushes = RacePushes(pubsub, node_id=node_id, local=local)
+        self._tasks = tasks if tasks is not None else Supervisor()
+        self._pushes = RacePushes(pubsub, node_id=node_id, local=local, tasks=self._tasks)
         self._ticker = RaceTicker(
             tick_ms=settings.race_tick_ms,
             owned=self._owned,
@@ -140,6 +144,7 @@ class RaceEngine:
             clock=clock,
             effects=self,
             pushes=self._pushes,
+            tasks=self._tasks,
         )
         self._owners: dict[str, tuple[str, float]] = {}  # race -> (node, trusted until)
         self._outcomes = outcomes
@@ -149,7 +154,6 @@ class RaceEngine:
             timeout_s=settings.race_forward_timeout_s,
             handler=self,
         )
-        self._background: set[asyncio.Task[None]] = set()
         self.halted = False
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -316,9 +320,7 @@ class RaceEngine:
             return
         effects = self._progress_here(race_id, state, race.Progress(user_id, pos, errors))
         if effects:  # not expected (nothing was due): carried out behind this report
-            task = asyncio.create_task(self._carry_out_all(race_id, effects))
-            self._background.add(task)
-            task.add_done_callback(self._background.discard)
+            self._tasks.start("race-effects", self._carry_out_all(race_id, effects))
 
     async def _carry_out_all(self, race_id: str, effects: list[race.Effect]) -> None:
         try:

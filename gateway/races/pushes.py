@@ -55,6 +55,7 @@ from gateway.races.members import Watchers
 from typogram import keys
 from typogram.ports import PubSub
 from typogram.protocol import Push, push_payload
+from typogram.tasks import Supervisor
 
 STATE: Final = "race.state"  # the push sent per node (or kept here); the others go on the channel
 PUSHES_PER_MESSAGE: Final = 128  # bounds one ``pushes`` message (~60 KB of snapshots)
@@ -63,8 +64,16 @@ log = logging.getLogger(__name__)
 
 
 class RacePushes:
-    def __init__(self, pubsub: PubSub, *, node_id: str, local: Watchers | None = None) -> None:
+    def __init__(
+        self,
+        pubsub: PubSub,
+        *,
+        node_id: str,
+        local: Watchers | None = None,
+        tasks: Supervisor | None = None,
+    ) -> None:
         self._pubsub = pubsub
+        self._tasks = tasks if tasks is not None else Supervisor()
         self._node = node_id
         self._local = local
         # race -> other nodes known to watch it; None: unknown (adopted), use its channel
@@ -154,7 +163,7 @@ class RacePushes:
         self._queued.append((batch, sent))
         self.backlog += len(batch)
         if self._sender is None or self._sender.done():
-            self._sender = asyncio.create_task(self._send_queued(), name="race-pushes")
+            self._sender = self._tasks.start("race-pushes", self._send_queued())
         return sent
 
     async def _send_queued(self) -> None:

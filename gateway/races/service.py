@@ -44,9 +44,9 @@ import contextlib
 import logging
 import secrets
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from contextlib import AsyncExitStack
-from typing import Any, Final, Protocol
+from typing import Final, Protocol
 
 from gateway.races.engine import RaceEngine
 from gateway.races.inbox import Command
@@ -54,9 +54,10 @@ from gateway.races.matcher import Matchmaker, RatingSource, marker_ttl, race_con
 from gateway.races.members import Watchers
 from gateway.races.messages import Matched
 from gateway.races.queues import MatchQueue, MemoryMatchQueue, RedisMatchQueue
-from gateway.sessions.session import Session, SessionRegistry
+from gateway.sessions.session import Respond, Session, SessionRegistry
 from rooms import race, tournament
 from rooms.race_state import RaceState
+from tournaments.store import CachedTournaments
 from typogram import boards, keys
 from typogram.adapters.redis_endpoint import RedisEndpoint
 from typogram.codes import ErrorCode
@@ -78,10 +79,10 @@ from typogram.protocol import (
     parse_push,
 )
 from typogram.settings import Settings
+from typogram.tasks import Supervisor
 
 log = logging.getLogger(__name__)
 
-Reply = Callable[[str, Mapping[str, Any]], None]
 CODE_ALPHABET: Final = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 CODE_LENGTH: Final = 6
 HOUSEKEEPING_S: Final = 1.0
@@ -121,11 +122,13 @@ class Races:
         queue: MatchQueue | None = None,
         ratings: RatingSource | None = None,
         tournaments: TournamentSource | None = None,
+        tasks: Supervisor | None = None,
     ) -> None:
         """``ratings`` and ``tournaments`` read through to the database; without them
-        every player queues at 1500 and tournaments are read from the cache alone."""
+        every player queues at 1500 and tournaments are read from the cache alone.
+        ``tasks`` runs the engine's background work."""
         self._s = settings
-        self._tournaments = tournaments
+        self._tournaments = tournaments if tournaments is not None else CachedTournaments(cache)
         self._cache = cache
         self._pubsub = pubsub
         self._sessions = sessions
@@ -141,6 +144,7 @@ class Races:
             clock=clock,
             outcomes=self,
             local=self.watchers,
+            tasks=tasks,
         )
         self.matcher = Matchmaker(
             settings,
@@ -196,7 +200,7 @@ class Races:
 
     # -- frames --------------------------------------------------------------------------
 
-    async def dispatch(self, session: Session, body: RaceMessage, reply: Reply) -> None:
+    async def dispatch(self, session: Session, body: RaceMessage, reply: Respond) -> None:
         if type(body) is RaceProgress:  # the hot path: every racer, twice a second
             await self._progress(session, body, reply)
             return
@@ -240,7 +244,7 @@ class Races:
                 await self.watchers.remove(keys.channel_tournament(tid), session)
                 reply("tournament.unwatched", {"tournament": tid})
 
-    async def _progress(self, session: Session, body: RaceProgress, reply: Reply) -> None:
+    async def _progress(self, session: Session, body: RaceProgress, reply: Respond) -> None:
         """``race.progress``: fire-and-forget when forwarded (a refusal comes back later as
         an error); no reply when applied here either, the next ``race.state`` shows it."""
         channel = keys.channel_race(body.race)
@@ -257,12 +261,14 @@ class Races:
             keys.channel_race(body.race), session
         )
 
-    def progress_now(self, session: Session, body: RaceProgress, reply: Reply) -> None:
+    def progress_now(self, session: Session, body: RaceProgress, reply: Respond) -> None:
         """``race.progress`` at once (after ``progress_ready``); raises ``AppError`` when
         the core refuses it, as ``dispatch`` does."""
         self.engine.progress_now(body.race, session.user.id, body.pos, body.errors, _refused(reply))
 
-    async def _apply(self, session: Session, race_id: str, command: Command, reply: Reply) -> None:
+    async def _apply(
+        self, session: Session, race_id: str, command: Command, reply: Respond
+    ) -> None:
         """A command that waits for its replies, wherever the race is owned."""
         channel = keys.channel_race(race_id)
         if not self.watchers.watching(channel, session):
@@ -276,7 +282,7 @@ class Races:
         for kind, data in replies:
             reply(kind, data)
 
-    async def _create(self, session: Session, body: RaceCreate, reply: Reply) -> None:
+    async def _create(self, session: Session, body: RaceCreate, reply: Respond) -> None:
         user = session.user
         race_id = uuid.uuid4().hex[:20]
         seed = secrets.randbits(31)
@@ -320,7 +326,7 @@ class Races:
         raise AppError(ErrorCode.UNAVAILABLE, "no free race code; retry")
 
     async def _join(
-        self, session: Session, code: str | None, race_id: str | None, reply: Reply
+        self, session: Session, code: str | None, race_id: str | None, reply: Respond
     ) -> None:
         user = session.user
         if race_id is not None:  # back to a race one is seated in
@@ -343,11 +349,7 @@ class Races:
             raise
 
     async def _tournament(self, tid: str) -> tournament.TournamentState:
-        if self._tournaments is not None:
-            state = await self._tournaments.load(tid)
-        else:
-            raw = await self._cache.get(keys.tournament_state(tid))
-            state = tournament.decode(raw) if raw is not None else None
+        state = await self._tournaments.load(tid)
         if state is None:
             raise AppError(ErrorCode.NOT_FOUND, f"no tournament {tid}")
         now = int(self._clock() * 1000)
@@ -360,7 +362,7 @@ class Races:
         if session.user.id not in state.participants:
             raise AppError(ErrorCode.FORBIDDEN, "join the tournament first")
 
-    async def _watch_tournament(self, session: Session, tid: str, reply: Reply) -> None:
+    async def _watch_tournament(self, session: Session, tid: str, reply: Respond) -> None:
         state = await self._tournament(tid)
         await self.watchers.add(keys.channel_tournament(tid), session)
         reply("tournament.state", tournament.snapshot(state))
@@ -428,7 +430,7 @@ class Races:
                     await self.engine.apply(race_id, {"k": kind, "user": user_id}, _ignore)
 
 
-def _refused(reply: Reply) -> Callable[[AppError], None]:
+def _refused(reply: Respond) -> Callable[[AppError], None]:
     """What a quiet progress report forwarded to another node does when refused there."""
 
     def refused(exc: AppError) -> None:

@@ -37,6 +37,7 @@ from gateway.races.store import RaceStore
 from rooms import race
 from rooms.race_state import RaceState
 from typogram.ports import PubSub
+from typogram.tasks import Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +62,10 @@ class RaceTicker:
         clock: Callable[[], float],
         effects: Effects,
         pushes: RacePushes | None = None,
+        tasks: Supervisor | None = None,
     ) -> None:
         self._tick_ms = tick_ms
+        self._tasks = tasks if tasks is not None else Supervisor()
         self._owned = owned
         self._store = store
         self._pushes = pushes if pushes is not None else RacePushes(pubsub, node_id="")
@@ -119,7 +122,7 @@ class RaceTicker:
         round trip is out; a tick finding it still running leaves the races dirty
         for the next one."""
         if self._flushing is None or self._flushing.done():
-            self._flushing = asyncio.create_task(self._flush(), name="race-flush")
+            self._flushing = self._tasks.start("race-flush", self._flush())
 
     async def _flush(self) -> None:
         try:

@@ -20,8 +20,8 @@ node fills what came after it from the room's push log, or sees a gap.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Iterator
-from typing import Final, Protocol
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any, Final, Protocol
 
 from gateway.sessions.replay import ReplayBuffer
 from rooms.chat import User
@@ -34,6 +34,12 @@ class Link(Protocol):
 
     def send(self, frame: bytes, kind: str) -> None: ...
     def terminate(self, code: int, reason: str, *, flush: bool = False) -> None: ...
+
+
+# Answers one request of a link's client: a message kind and its data, sent back
+# carrying the request's id (``Connection.replier``). The game rules' own answer,
+# ``rooms.effects.Reply``, is carried out through one of these.
+Respond = Callable[[str, Mapping[str, Any]], None]
 
 
 MAX_AHEAD: Final = 256  # out-of-order room numbers a watermark holds before giving up
@@ -155,14 +161,21 @@ class Session:
 
 class SessionRegistry:
     def __init__(
-        self, *, window_s: float, max_detached: int, replay_frames: int, replay_bytes: int
+        self,
+        *,
+        window_s: float,
+        max_detached: int,
+        replay_frames: int,
+        replay_bytes: int,
+        numbered: Callable[[Session], None] | None = None,
     ) -> None:
+        """``numbered`` is given to every session: told of each frame it numbers."""
         self._window = window_s
         self._max_detached = max_detached
         self._replay = (replay_frames, replay_bytes)
         self._sessions: dict[str, Session] = {}
         self._by_user: dict[str, set[Session]] = {}
-        self.numbered: Callable[[Session], None] | None = None  # given to every session
+        self.numbered = numbered
 
     def __len__(self) -> int:
         return len(self._sessions)

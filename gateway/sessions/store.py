@@ -97,7 +97,8 @@ class SessionStore:
     draining: bool = False  # from now on every record is written as not live
     # One batch in flight at a time: two pipelines racing could reorder a session's records.
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    # Told the id of a session whose record another node now owns (``Hub`` hands it over).
+    # Told the id of a session whose record another node now owns (``Hub`` hands it over);
+    # given by the composition root (``gateway.server``).
     fenced: Callable[[str], None] = lambda session_id: None
     fences: int = 0
 

@@ -105,7 +105,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     log = data_dir / "serve.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "typogram.cli", "serve"],
+            [sys.executable, "-m", "roles", "serve"],
             cwd=data_dir,  # not the repository: configs/default.toml must not apply
             env=env,
             stdout=out,

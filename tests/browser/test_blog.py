@@ -39,7 +39,7 @@ def create_admin(server: Server, name: str) -> None:
     env.update(TYPOGRAM_ENVIRONMENT="test", TYPOGRAM_DATA_DIR=str(server.log.parent),
                TYPOGRAM_LOG_LEVEL="WARNING")  # fmt: skip
     done = subprocess.run(
-        [sys.executable, "-m", "typogram.cli", "admin", "create-admin", name,
+        [sys.executable, "-m", "roles", "admin", "create-admin", name,
          "--email", f"{name}@example.com", "--password-stdin"],
         input=PASSWORD + "\n", env=env, capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip

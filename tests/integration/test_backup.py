@@ -37,7 +37,7 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
 
 def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "typogram.cli", *args],
+        [sys.executable, "-m", "roles", *args],
         env={**os.environ, **env},
         capture_output=True,
         text=True,

@@ -96,7 +96,7 @@ async def typogram_dlq(settings: Settings | None, tmp_path: Path, *args: str, **
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "typogram.cli",
+        "roles",
         "dlq",
         *args,
         env=environment,

@@ -47,7 +47,7 @@ def admin(migrated_dir: Path) -> tuple[str, int]:
     """A registered admin in the nodes' database (``typogram admin create-admin``): its id
     and token version."""
     subprocess.run(
-        [sys.executable, "-m", "typogram.cli", "admin", "create-admin", "boss",
+        [sys.executable, "-m", "roles", "admin", "create-admin", "boss",
          "--email", "boss@example.com", "--password-stdin"],
         input="a long and unguessable staff passphrase\n", env=base_env(migrated_dir, SECRET),
         check=True, capture_output=True, text=True, timeout=60,

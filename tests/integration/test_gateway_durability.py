@@ -101,7 +101,7 @@ def gateways(
             port = _free_port()
             log = (tmp_path / f"gateway-{name}.log").open("wb")
             proc = subprocess.Popen(
-                [sys.executable, "-m", "typogram.cli", "gateway"],
+                [sys.executable, "-m", "roles", "gateway"],
                 env=env
                 | {
                     "TYPOGRAM_WS_PORT": str(port),

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import httpx
 import jwt
 import pytest
+from prometheus_client import generate_latest
 
 from rest.app import create_app, create_metrics_app
 from typogram.platform import Platform
@@ -300,6 +302,7 @@ async def test_health_ready_metrics_openapi(client: httpx.AsyncClient, platform:
     ready = await client.get("/ready")
     assert ready.status_code == 200
     assert set(ready.json()["backends"]) == {"database", "cache", "pubsub", "events", "archive"}
+    assert ready.json()["failed_tasks"] == {}
     await client.get("/api/v1/users/nobody")
     # Without a metrics token the public port has no /metrics (it has its own listener).
     assert (await client.get("/metrics")).status_code == 404
@@ -316,6 +319,24 @@ async def test_health_ready_metrics_openapi(client: httpx.AsyncClient, platform:
     assert doc["openapi"].startswith("3.")
     for path in ("/api/v1/auth/register", "/api/v1/auth/login", "/api/v1/users/{username}"):
         assert path in doc["paths"]
+
+
+async def test_ready_fails_while_a_lasting_background_task_is_dead(
+    client: httpx.AsyncClient, platform: Platform
+) -> None:
+    async def subscriber() -> None:
+        raise RuntimeError("the subscriber gave up")
+
+    await asyncio.wait([platform.tasks.start("doomed-subscriber", subscriber(), lasting=True)])
+    await asyncio.sleep(0)  # the supervisor's done callback
+    ready = await client.get("/ready")
+    assert ready.status_code == 503
+    body = ready.json()
+    assert body["status"] == "degraded"
+    assert body["failed_tasks"] == {"doomed-subscriber": "error: RuntimeError"}
+    assert set(body["backends"].values()) == {"ok"}
+    metrics = generate_latest(platform.metrics.registry).decode()
+    assert 'typogram_task_failures_total{task="doomed-subscriber"} 1.0' in metrics
 
 
 async def test_rate_limit_per_ip_answers_429_with_retry_after(backend_settings) -> None:

@@ -23,13 +23,13 @@ from rooms import tournament
 from tests.conftest import flush_cache
 from tests.conftest import register_user as register
 from tests.integration.test_gateway import recv, send
+from tournaments.store import TournamentStore
 from typogram import keys, topics
 from typogram.db.schema import tournament_participants, tournament_races, tournaments
 from typogram.platform import Platform
 from typogram.ports import Event
 from typogram.tokens import TokenType
 from workers import races
-from workers.tournament_store import TournamentStore
 
 pytestmark = pytest.mark.integration
 HOUR = 3_600_000

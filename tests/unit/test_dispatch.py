@@ -12,11 +12,10 @@ from typing import Any
 import orjson
 import pytest
 
-from gateway.chat.rooms import Reply
 from gateway.dispatch import dispatch
 from gateway.hub import Hub
 from gateway.server import Gateway
-from gateway.sessions.session import Session
+from gateway.sessions.session import Respond, Session
 from tests.conftest import make_settings
 from typogram.adapters.memory_cache import MemoryCache
 from typogram.adapters.memory_events import InProcessEventLog
@@ -48,7 +47,7 @@ class Asker:
     replies: list[tuple[int | None, str, Mapping[str, Any]]] = field(default_factory=list)
     renewed: list[tuple[str, int | None]] = field(default_factory=list)
 
-    def replier(self, re: int | None) -> Reply:
+    def replier(self, re: int | None) -> Respond:
         def reply(kind: str, data: Mapping[str, Any]) -> None:
             self.replies.append((re, kind, data))
 

@@ -79,8 +79,7 @@ async def world() -> AsyncIterator[World]:
             window_s=30, max_detached=10, replay_frames=100, replay_bytes=1 << 20
         )
         node = Node()
-        fanout = Fanout(pubsub, sessions, handovers=node, latency=node)
-        fanout.moderation = node
+        fanout = Fanout(pubsub, sessions, handovers=node, latency=node, moderation=node)
         yield World(pubsub, sessions, fanout, node)
 
 

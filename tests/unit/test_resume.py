@@ -455,8 +455,7 @@ def _ticking(step: float = 0.05) -> Any:
 async def _crashed_owner(world: World) -> tuple[SessionStore, list[str]]:
     """Node ``a`` owns the session, its lease is valid, its last record is live."""
     fenced: list[str] = []
-    store_a = SessionStore(world.cache, "a", 600.0, lambda: NOW)
-    store_a.fenced = fenced.append
+    store_a = SessionStore(world.cache, "a", 600.0, lambda: NOW, fenced=fenced.append)
     await store_a.renew_lease()
     await store_a.claim(SESSION)
     store_a.touch(world.old)
@@ -506,9 +505,14 @@ async def test_a_client_ahead_of_a_crashed_record_keeps_the_session_with_snapsho
 
 
 def test_race_snapshots_go_without_s_and_numbered_frames_mark_the_record() -> None:
-    registry = SessionRegistry(window_s=1.0, max_detached=1, replay_frames=10, replay_bytes=1 << 16)
     marked: list[str] = []
-    registry.numbered = lambda session: marked.append(session.id)
+    registry = SessionRegistry(
+        window_s=1.0,
+        max_detached=1,
+        replay_frames=10,
+        replay_bytes=1 << 16,
+        numbered=lambda session: marked.append(session.id),
+    )
     session = registry.create(_claims(), SESSION)
     sent: list[bytes] = []
     session.link = cast(Any, SimpleNamespace(send=lambda frame, kind: sent.append(frame)))

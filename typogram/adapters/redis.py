@@ -31,6 +31,7 @@ from typogram.adapters.redis_wire import Subscriber, connect, reply_error
 from typogram.errors import BackendUnavailable
 from typogram.ports import Listener, PubSub, ScoreRaise, publish_numbered
 from typogram.settings import Settings
+from typogram.tasks import Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -174,6 +175,7 @@ class _RedisAdapter:
         connect_timeout_s: float = 5.0,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         client_name: str | None = None,
+        tasks: Supervisor | None = None,
     ) -> None:
         if not url:
             raise ValueError("a Redis URL is required, e.g. redis://127.0.0.1:6379/0")
@@ -182,6 +184,7 @@ class _RedisAdapter:
         self._timeout_s = connect_timeout_s
         self._max_connections = max_connections
         self._client_name = client_name
+        self._tasks = tasks if tasks is not None else Supervisor()
         self._client: Redis | None = None
         self._closed = False
         self._setup()
@@ -190,11 +193,12 @@ class _RedisAdapter:
         """Subclasses set up their own state here."""
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Self:
+    def from_settings(cls, settings: Settings, *, tasks: Supervisor | None = None) -> Self:
         return cls(
             RedisEndpoint.from_settings(settings),
             prefix=settings.redis_prefix,
             connect_timeout_s=settings.backend_connect_timeout_s,
+            tasks=tasks,
         )
 
     async def __aenter__(self) -> Self:
@@ -517,7 +521,7 @@ class RedisPubSub(_RedisAdapter):
         except (RedisError, OSError) as exc:
             await self.__aexit__()
             raise BackendUnavailable("Redis", self._endpoint.describe(), _reason(exc)) from exc
-        self._supervisor = asyncio.create_task(self._supervise(), name="redis-subscriber")
+        self._supervisor = self._tasks.start("redis-subscriber", self._supervise(), lasting=True)
         return self
 
     async def __aexit__(self, *exc: object) -> None:

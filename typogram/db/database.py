@@ -29,6 +29,7 @@ from sqlalchemy.pool import PoolResetState, QueuePool
 from typogram.db.replicas import Replica, Replicas
 from typogram.db.timing import QueryTimes
 from typogram.errors import BackendUnavailable
+from typogram.tasks import Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +121,7 @@ class Database:
         replica_max_lag_s: float = 5.0,
         replica_check_s: float = 1.0,
         timeout_s: float = 5.0,
+        tasks: Supervisor | None = None,
     ) -> None:
         self.primary_url = primary_url
         self.replica_urls = tuple(replica_urls)
@@ -129,6 +131,7 @@ class Database:
         self._timeout_s = timeout_s
         self._primary: AsyncEngine | None = None
         self._replicas: Replicas | None = None
+        self._tasks = tasks if tasks is not None else Supervisor()
         self._monitor: asyncio.Task[None] | None = None
         self._closed = False
         self._writer = asyncio.Lock() if self.dialect == "sqlite" else None
@@ -173,7 +176,7 @@ class Database:
             await self._replicas.check()
         except Exception as exc:  # the primary answered a moment ago: checks go on
             log.warning("first replica check failed: %s", _reason(exc))
-        self._monitor = asyncio.create_task(self._replicas.run(), name="replica-monitor")
+        self._monitor = self._tasks.start("replica-monitor", self._replicas.run(), lasting=True)
 
     async def __aexit__(self, *exc: object) -> None:
         if self._monitor is not None:

@@ -21,6 +21,7 @@ import msgspec
 
 if TYPE_CHECKING:
     from typogram.settings import Settings
+    from typogram.tasks import Supervisor
 
 
 class ProviderError(RuntimeError):
@@ -112,12 +113,15 @@ def decode_event(raw: bytes) -> ProviderEvent:
     return event
 
 
-def provider_from_settings(settings: Settings) -> PaymentProvider:
-    """The adapter ``payments_provider`` names (settings validation refuses others)."""
+def provider_from_settings(
+    settings: Settings, *, tasks: Supervisor | None = None
+) -> PaymentProvider:
+    """The adapter ``payments_provider`` names (settings validation refuses others); the
+    sandbox's delivery tasks run under ``tasks``."""
     if settings.payments_provider == "stripe":
         from typogram.payments.stripe import StripeProvider
 
         return StripeProvider.from_settings(settings)
     from typogram.payments.sandbox import Sandbox
 
-    return Sandbox.from_settings(settings)
+    return Sandbox.from_settings(settings, tasks=tasks)

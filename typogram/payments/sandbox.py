@@ -35,6 +35,7 @@ from typogram.logs import get_logger
 from typogram.payments.provider import ProviderError, ProviderPayment
 from typogram.payments.signature import HEADER, sign
 from typogram.settings import Settings, SettingsError
+from typogram.tasks import Supervisor
 
 log = get_logger("typogram.payments.sandbox")
 
@@ -92,6 +93,7 @@ class Sandbox:
         max_delay_ms: int = 0,
         timeout_s: float = 10.0,
         rng: random.Random | None = None,
+        tasks: Supervisor | None = None,
     ) -> None:
         if environment not in {"development", "test"}:
             raise SettingsError(
@@ -115,12 +117,13 @@ class Sandbox:
         self._sent_bodies: OrderedDict[str, bytes] = OrderedDict()  # event id -> body
         self._held: list[Delivery] | None = None
         self._http: httpx.AsyncClient | None = None
+        self._supervisor = tasks if tasks is not None else Supervisor()
         self._tasks: list[asyncio.Task[None]] = []
         self._closed = False
         self._stats = {"created": 0, "delivered": 0, "failed_attempts": 0, "given_up": 0}
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Self:
+    def from_settings(cls, settings: Settings, *, tasks: Supervisor | None = None) -> Self:
         url = settings.payments_sandbox_webhook_url or (
             f"http://{_local(settings.host)}:{settings.http_port}{WEBHOOK_PATH}"
         )
@@ -135,6 +138,7 @@ class Sandbox:
             backoff_s=settings.payments_sandbox_retry_backoff_s,
             duplicate_pct=settings.payments_sandbox_duplicate_pct,
             max_delay_ms=settings.payments_sandbox_max_delay_ms,
+            tasks=tasks,
         )
 
     # -- lifecycle ------------------------------------------------------------
@@ -144,7 +148,7 @@ class Sandbox:
             raise RuntimeError("Sandbox can be entered once")
         self._http = httpx.AsyncClient(timeout=self._timeout_s)
         self._tasks = [
-            asyncio.create_task(self._deliver_forever(), name=f"sandbox-delivery-{i}")
+            self._supervisor.start(f"sandbox-delivery-{i}", self._deliver_forever(), lasting=True)
             for i in range(self._concurrency)
         ]
         return self

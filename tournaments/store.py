@@ -2,7 +2,8 @@
 
 REST (create, edit, join), the ``tournaments`` worker (race scores, the
 sweep) and the gateways (``tournament.watch``, tournament races) all go
-through ``TournamentStore``.
+through ``TournamentStore``; a gateway built without one (tests) reads the
+cache alone through ``CachedTournaments``.
 
 Rules
 -----
@@ -79,6 +80,21 @@ def _tick(state: tournament.TournamentState, now_ms: int) -> tournament.Step:
     return tournament.handle(state, tournament.Tick(), now_ms)
 
 
+async def _cached(cache: Cache, tournament_id: str) -> tournament.TournamentState | None:
+    raw = await cache.get(keys.tournament_state(tournament_id))
+    return tournament.decode(raw) if raw is not None else None
+
+
+class CachedTournaments:
+    """Tournaments read from the cache alone: no database, nothing rebuilt or written."""
+
+    def __init__(self, cache: Cache) -> None:
+        self._cache = cache
+
+    async def load(self, tournament_id: str) -> tournament.TournamentState | None:
+        return await _cached(self._cache, tournament_id)
+
+
 class TournamentStore:
     def __init__(
         self, db: Database, cache: Cache, pubsub: PubSub, *, keep_after_end_s: float
@@ -103,9 +119,9 @@ class TournamentStore:
         """Rule 1: the cached state, else the database's (``None``: no such tournament)."""
         if len(tournament_id) > 32:
             return None
-        raw = await self._cache.get(keys.tournament_state(tournament_id))
-        if raw is not None:
-            return tournament.decode(raw)
+        cached = await _cached(self._cache, tournament_id)
+        if cached is not None:
+            return cached
         state = await self.rebuild(tournament_id)
         if state is not None:
             await self._save(state, fill=True)

@@ -51,6 +51,7 @@ _next_account = itertools.count()
 _lock = threading.Lock()
 _sent: dict[str, int] = {"race.progress": 0}
 RACE_JOIN = {"mode": "race", "difficulty": "easy", "lang": "en"}
+MATCH_WAIT_S = 120.0
 
 
 @events.init.add_listener  # type: ignore[untyped-decorator]
@@ -262,8 +263,15 @@ class Racer(Socket):
             self._until_result(race)
 
     def _matched(self) -> dict[str, Any]:
-        self._ask("match.join", RACE_JOIN)
-        return dict(self._until("match.found", wait_s=30)["d"])
+        """Queue until matched. With few racers a lone ticket waits for others' races to
+        end (a race runs up to a minute here); given up after ``MATCH_WAIT_S``, cancelled."""
+        ticket = self._ask("match.join", RACE_JOIN)["d"]["ticket"]
+        try:
+            return dict(self._until("match.found", wait_s=MATCH_WAIT_S)["d"])
+        except TimeoutError:
+            with contextlib.suppress(Exception):  # matched meanwhile: not_found
+                self._ask("match.cancel", {"ticket": ticket})
+            raise
 
     def _type(self, race: str, text: str, start_at: int, log: list[list[Any]]) -> None:
         """Progress twice a second as the log plays out from ``start_at`` (epoch ms), reading

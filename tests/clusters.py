@@ -2,7 +2,11 @@
 
 * ``MariaDBPair``: a MariaDB primary and a GTID replica of it, each with its
   own data directory (``mariadb-install-db``, copied) and a free port.
-* ``KafkaBroker``: a tansu broker that a scenario can pause and resume.
+* ``KafkaBroker``: a tansu broker that a scenario can pause and resume, or
+  kill and restart; with an ``ObjectStore`` (moto's S3 server) its log
+  survives the restart.
+* ``RedisServer``: one Redis, with an append-only file if asked, that a
+  scenario can kill and restart.
 * ``RedisSentinelGroup``: a Redis master, one replica and three sentinels
   (``redis-server --sentinel``, which is what Debian's ``redis-sentinel``
   runs) watching it under ``MASTER_NAME``, on free ports.

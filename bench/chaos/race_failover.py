@@ -129,7 +129,7 @@ class RedisUnderTest:
         assert self.server is not None
         return {"redis_url": self.server.url}
 
-    def brk(self) -> float:
+    def fail(self) -> float:
         """Break it; seconds until it is back (promoted, or restarted and loaded)."""
         started = time.monotonic()
         if self.group is not None:
@@ -232,7 +232,7 @@ async def _race_through(
         await asyncio.sleep(WARMUP_S)
         steady = await _until_racing(racing, len(racers) // 2)
         broken_at = time.monotonic()
-        back_s = await asyncio.to_thread(redis.brk)
+        back_s = await asyncio.to_thread(redis.fail)
         await asyncio.sleep(max(0.0, broken_at + after_s - time.monotonic()))
         racing.stop.set()
     await asyncio.to_thread(redis.heal)

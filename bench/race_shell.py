@@ -28,6 +28,7 @@ from typing import Any
 
 import uvloop
 
+from gateway.races.messages import Join
 from gateway.races.queues import MemoryMatchQueue
 from gateway.races.service import Races
 from gateway.sessions.session import Session, SessionRegistry
@@ -102,7 +103,7 @@ async def measure(case: str, reports: int) -> float:
             await nodes[0].dispatch(sessions[0], RaceCreate(text=TEXT), reply)
             race_id = str(created["race"])
             for n in range(1, PLAYERS):
-                join = {"k": "join", "user": f"u{n}", "name": f"u{n}", "guest": True}
+                join = Join(f"u{n}", f"u{n}", guest=True)
                 await nodes[n % 2]._apply(sessions[n], race_id, join, _ignore)
             await nodes[0].dispatch(sessions[0], RaceStart(race=race_id), _ignore)
             await asyncio.sleep(0.1)  # running

@@ -26,6 +26,7 @@ ROOMS_OPEN: Final = "typogram_gateway_rooms"
 ROOM_MEMBERS: Final = "typogram_gateway_room_members"
 FANOUT_LATENCY: Final = "typogram_gateway_fanout_latency_seconds"
 CONNECTIONS_REFUSED: Final = "typogram_gateway_connections_refused"
+LOOP_LAG: Final = "typogram_gateway_loop_lag_seconds"
 FANOUT_BUCKETS: Final = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 
 
@@ -71,6 +72,11 @@ class GatewayMetrics:
         self.errors = Counter(ERRORS, "Error replies, by code", ["code"], registry=registry)
         self.users_online = Gauge(
             USERS_ONLINE, "Distinct users with a session on this node", registry=registry
+        )
+        self.loop_lag = Gauge(
+            LOOP_LAG,
+            "How late the event loop wakes, worst recent sample (chat.send admission)",
+            registry=registry,
         )
         self.fanout_latency = LockFreeHistogram(FANOUT_BUCKETS)
         registry.register(

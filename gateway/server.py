@@ -39,7 +39,7 @@ from gateway.chat.fanout import Fanout
 from gateway.chat.presence import Presence
 from gateway.chat.rooms import ChatRooms, RoomStates
 from gateway.chat.roomstate import SharedRooms
-from gateway.connection.admission import Admission
+from gateway.connection.admission import Admission, Capacity
 from gateway.connection.connection import Connection, GatewayConnection, peer_address
 from gateway.connection.wsinternals import abort
 from gateway.hub import Handovers, Hub, SyncAppearOffline
@@ -87,6 +87,11 @@ class Gateway:
         tasks = tasks if tasks is not None else Supervisor()
         self.metrics = GatewayMetrics(registry if registry is not None else CollectorRegistry())
         self.node_id = uuid.uuid4().hex[:16]
+        # How much work this node takes on, from its loop lag (sampled while ``serve`` runs).
+        self.capacity = Capacity(
+            max_lag_s=settings.gateway_max_loop_lag_ms / 1000,
+            max_inflight=settings.gateway_chat_max_inflight,
+        )
         # Records outlive a detach by the resume window, plus heartbeats of slack.
         record_ttl = settings.ws_resume_window_s + settings.ws_heartbeat_s * 3
         presence_ttl = settings.ws_heartbeat_s * PRESENCE_TTL_HEARTBEATS
@@ -101,7 +106,7 @@ class Gateway:
             replay_bytes=settings.ws_replay_bytes,
             # Every numbered frame marks the session's record: a crash loses at most what
             # the last ``FLUSH_TICK_S`` delivered, so a resume elsewhere is mostly resumed.
-            numbered=store.touch,
+            numbered=store.mark,
         )
         room_states = RoomStates()  # told of moderation by the fan-out, run by the chat rooms
         fanout = Fanout(
@@ -149,7 +154,7 @@ class Gateway:
                     moderation_ttl=settings.gateway_chat_room_ttl_s,
                 ),
                 states=room_states,
-                max_inflight=settings.gateway_chat_max_inflight,
+                capacity=self.capacity,
                 guests_read_only=settings.gateway_chat_guests_read_only,
             ),
             presence=Presence(cache, presence_ttl),
@@ -167,6 +172,7 @@ class Gateway:
             races=self.races,
             tasks=tasks,
         )
+        self.metrics.loop_lag.set_function(lambda: self.capacity.lag_s)
         self.metrics.bind(
             connections=lambda: len(self._hub.connections),
             queued=self._hub.queued,
@@ -239,6 +245,7 @@ class Gateway:
             writer = group.create_task(hub.store.run(), name="session-store")
             handovers = group.create_task(hub.handovers(), name="handovers")
             races = group.create_task(self.races.run(), name="races")
+            lag = group.create_task(self.capacity.sample(), name="loop-lag")
             while not stop.is_set():
                 try:
                     await hub.store.renew_lease()
@@ -257,6 +264,7 @@ class Gateway:
             writer.cancel()
             handovers.cancel()
             races.cancel()
+            lag.cancel()
 
     async def drain(self) -> None:
         """Stop accepting, flush and close every client with 1012, bounded in time."""

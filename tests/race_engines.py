@@ -12,9 +12,9 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from gateway.races.engine import RaceEngine
-from gateway.races.inbox import Command, Replies
+from gateway.races.inbox import Replies
 from gateway.races.members import Watchers
-from gateway.races.messages import Matched
+from gateway.races.messages import Matched, RaceCommand
 from tests.conftest import Clock, make_settings
 from typogram.adapters.memory_cache import MemoryCache
 from typogram.adapters.memory_events import InProcessEventLog
@@ -65,11 +65,11 @@ async def two_engines(
             await b.stop(release=False)
 
 
-Serve = Callable[[str, Command], Awaitable[Replies | None]]
+Serve = Callable[[str, RaceCommand], Awaitable[Replies | None]]
 Pushes = Callable[[str, str, bytes], None]
 
 
-async def not_owned(race_id: str, command: Command) -> Replies | None:
+async def not_owned(race_id: str, command: RaceCommand) -> Replies | None:
     return None
 
 
@@ -83,7 +83,7 @@ class InboxHandlerFake:
     owners: list[tuple[str, str]] = field(default_factory=list)
     matches: list[Matched] = field(default_factory=list)
 
-    async def serve_forwarded(self, race_id: str, command: Command) -> Replies | None:
+    async def serve_forwarded(self, race_id: str, command: RaceCommand) -> Replies | None:
         return await self.serve(race_id, command)
 
     async def matched(self, message: Matched) -> None:

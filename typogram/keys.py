@@ -100,6 +100,11 @@ def session_owner(session_id: str) -> str:
     return f"session:{session_id}:owner"
 
 
+def session_mark(session_id: str) -> str:
+    """What a session's numbered frames changed since its record (``SessionMark``, TTL)."""
+    return f"session:{session_id}:mark"
+
+
 def session_replay(session_id: str) -> str:
     """A session's recent frames, each ``b"<seq> " + frame`` (TTL like ``session_state``)."""
     return f"session:{session_id}:replay"

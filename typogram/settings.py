@@ -147,8 +147,11 @@ class Settings:
     gateway_chat_history: int = 50
     gateway_chat_max_text: int = 500
     gateway_chat_slow_mode_s: float = 0.0
-    # chat.send requests one node works on at once; past it: ``unavailable`` at once.
-    gateway_chat_max_inflight: int = 256
+    # chat.send requests one node works on at once, whatever its load: a bound on memory.
+    # Past it, or past a few while the event loop lags more than ``gateway_max_loop_lag_ms``
+    # (gateway/connection/admission.py, rules 5-6): ``unavailable`` at once.
+    gateway_chat_max_inflight: int = 4096
+    gateway_max_loop_lag_ms: float = 50.0
     # -- chat moderation and connection caps (rooms/chat.py, gateway/connection/admission.py) --
     # Guests only read in system rooms (``lobby``, ``lobby:<lang>``, ``race:…``, ``tournament:…``).
     gateway_chat_guests_read_only: bool = False

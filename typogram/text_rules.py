@@ -36,7 +36,19 @@ def whole(pattern: str) -> str:
 
 
 def hidden_character(text: str, *, allow_newlines: bool = False) -> str | None:
-    """The first character of ``text`` that rule 2 refuses, as ``U+XXXX``; ``None`` if clean."""
+    """The first character of ``text`` that rule 2 refuses, as ``U+XXXX``; ``None`` if clean.
+
+    Clean text, the usual case (every chat message), is told in C: a printable
+    string holds no ``Cc``/``Cf``/``Cs``/``Zl``/``Zp`` character (``str.isprintable``
+    refuses all "Other" and "Separator" categories but the space), and the blank
+    letters are not ASCII."""
+    if text.isprintable() and (text.isascii() or BLANK_CHARACTERS.isdisjoint(text)):
+        return None
+    return walk_hidden(text, allow_newlines=allow_newlines)
+
+
+def walk_hidden(text: str, *, allow_newlines: bool = False) -> str | None:
+    """``hidden_character`` one character at a time (what its fast path must agree with)."""
     for char in text:
         if char == "\n" and allow_newlines:
             continue

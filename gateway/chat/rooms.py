@@ -16,8 +16,10 @@ its own arrival) is dropped on delivery: no gap, no duplicate.
 ``chat.send`` in order: the ``chat-messages`` event, then history, room log
 and PUBLISH in one atomic step (``Cache.append_numbered``; one script on
 Redis, so pushes leave in number order). On a failure the sender gets
-``unavailable``. At most ``max_inflight``
-sends run at once per node; past that the sender gets ``unavailable`` at once.
+``unavailable``. How many sends run at once follows the node's measured
+capacity (``Capacity``; the node's is ``gateway.connection.admission.Capacity``:
+loop lag, sends in flight); a send it does not admit gets ``unavailable`` at
+once.
 
 Who moderates is the room's business (``rooms.chat`` rule 4): a joiner is
 staff by its token's role and, if a guest, carries its socket's address, so
@@ -32,7 +34,7 @@ import contextlib
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -49,6 +51,13 @@ from typogram.protocol import ProtocolError, Push, parse_push, push_payload
 from typogram.roles import STAFF
 
 log = logging.getLogger(__name__)
+
+
+class Capacity(Protocol):
+    """Whether the node takes one more ``chat.send`` while ``inflight`` run (counts refusals)."""
+
+    def admits(self, inflight: int) -> bool: ...
+
 
 # Events that read the room's shared moderation first: they decide on (or, for a
 # join, may be held by) its owner, appointees and mutes as every node sees them.
@@ -107,7 +116,7 @@ class ChatRooms:
         push_ttl: float,
         shared: SharedRooms,
         states: RoomStates | None = None,
-        max_inflight: int = 256,
+        capacity: Capacity | None = None,
         guests_read_only: bool = False,
     ) -> None:
         self._cache = cache
@@ -124,10 +133,9 @@ class ChatRooms:
         self._shared = shared
         self._guests_read_only = guests_read_only
         self._states = states if states is not None else RoomStates()
-        self._max_inflight = max_inflight
+        self._capacity = capacity
         self._inflight = 0
         self._ids = RandomIds()
-        self.refused = 0  # chat.send answered ``unavailable`` because of the bound
 
     def __len__(self) -> int:
         return len(self._states)
@@ -245,8 +253,7 @@ class ChatRooms:
 
     async def send(self, session: Session, room: str, text: str, reply: Respond) -> str:
         """Send a message; returns its id. ``AppError(unavailable)``: it was not delivered."""
-        if self._inflight >= self._max_inflight:
-            self.refused += 1
+        if self._capacity is not None and not self._capacity.admits(self._inflight):
             raise AppError(ErrorCode.UNAVAILABLE, "chat is overloaded here, try again shortly")
         self._inflight += 1
         try:

@@ -14,14 +14,30 @@ Rules (all per node; limits from settings):
    own session replaces a socket, it does not add one.
 4. Every refusal is counted per cap; labels are the caps' names, never a
    value a client chose.
+
+Work, once connected (``Capacity``, asked by ``chat.send``):
+
+5. The node takes new work while its event loop keeps time: a sampler
+   (``Capacity.sample``) sleeps ``SAMPLE_S`` and records how late it woke.
+   ``lag_s`` is the worst recent lateness, halving with every later sample.
+6. While ``lag_s`` is over ``max_lag_s``, only ``floor`` units of work run at
+   once (the queue keeps moving and the lag keeps being measured); past
+   them new work is refused (``unavailable``, nothing done). Whatever the
+   lag, at most ``max_inflight`` run at once (a bound on memory, not on
+   throughput).
 """
 
 from __future__ import annotations
 
+import asyncio
+import math
 from collections import Counter
-from collections.abc import Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from enum import StrEnum
-from typing import Protocol
+from typing import Final, Protocol
+
+SAMPLE_S: Final = 0.025  # how often the loop's lateness is sampled (rule 5)
+FLOOR: Final = 16  # work admitted at once while the loop lags (rule 6)
 
 
 class Cap(StrEnum):
@@ -131,3 +147,41 @@ def _drop(counts: Counter[str], key: str) -> None:
         counts[key] = left
     else:
         del counts[key]
+
+
+class Capacity:
+    """Rules 5 and 6: whether this node takes one more unit of work, from its loop lag
+    and how much work is in flight."""
+
+    def __init__(
+        self, *, max_lag_s: float = math.inf, max_inflight: int = 4096, floor: int = FLOOR
+    ) -> None:
+        if not max_lag_s > 0 or max_inflight < 1 or floor < 1:
+            raise ValueError("max_lag_s, max_inflight and floor must be positive")
+        self.max_lag_s = max_lag_s
+        self.max_inflight = max_inflight
+        self.floor = min(floor, max_inflight)
+        self.lag_s = 0.0
+        self.refused = 0
+
+    def observe(self, late_s: float) -> None:
+        """One sample: a timer fired ``late_s`` after it was due."""
+        self.lag_s = max(late_s, self.lag_s / 2)
+
+    def admits(self, inflight: int) -> bool:
+        """May one more unit start while ``inflight`` run? Counts a refusal."""
+        limit = self.max_inflight if self.lag_s <= self.max_lag_s else self.floor
+        if inflight < limit:
+            return True
+        self.refused += 1
+        return False
+
+    async def sample(
+        self, interval: float = SAMPLE_S, clock: Callable[[], float] | None = None
+    ) -> None:
+        """Measure the loop's lateness until cancelled (``clock``: the loop's, by default)."""
+        clock = clock or asyncio.get_running_loop().time
+        while True:
+            due = clock() + interval
+            await asyncio.sleep(interval)
+            self.observe(max(0.0, clock() - due))

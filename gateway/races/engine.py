@@ -15,10 +15,10 @@ write and renewal is fenced by the lease (``gateway.races.store``): it lands
 only while the lease still names this node.
 
 Forwarding: an event for a race owned elsewhere goes to the owner's inbox
-(``gateway.races.inbox``) as a small JSON command with a request id. A
-caller that passes ``on_error`` (``race.progress``, connection changes)
-does not wait: the owner answers only a failure, which ``on_error``
-reports later; such quiet commands travel in one batch per owner node every
+(``gateway.races.inbox``): the same typed command (``gateway.races.messages``)
+with a request id. A caller that passes ``on_error`` (``race.progress``,
+connection changes) does not wait: the owner answers only a failure, which
+``on_error`` reports later; such quiet commands travel in one batch per owner node every
 few milliseconds. Other commands (``race.join``, ``race.finish``, ...) wait
 ``race_forward_timeout_s`` at most for the replies; an owner that stays
 silent is waited out for up to one race lease more, until its lease on the
@@ -65,9 +65,17 @@ from typing import Any, Final, Protocol
 
 from gateway.races.commands import read_only, to_event
 from gateway.races.finish import limits
-from gateway.races.inbox import Command, RaceInbox, Replies
+from gateway.races.inbox import RaceInbox, Replies
 from gateway.races.members import Watchers
-from gateway.races.messages import Answer, InboxMessage, Matched
+from gateway.races.messages import (
+    Answer,
+    Disconnect,
+    InboxMessage,
+    Matched,
+    Progress,
+    RaceCommand,
+    Reconnect,
+)
 from gateway.races.pushes import RacePushes
 from gateway.races.store import RaceStore
 from gateway.races.ticker import RaceTicker
@@ -86,7 +94,7 @@ OWNER_CACHE_S: Final = 10.0  # how long a race's owner is trusted without asking
 OWNER_CACHE_SIZE: Final = 16_384
 FAILOVER_POLL_S: Final = 0.1  # how often a silent owner's lease is looked at
 RENEW_RETRY_S: Final = 0.1  # first retry of a failed lease renewal (doubling, up to the period)
-BEHIND: Final = frozenset({"progress", "disconnect", "reconnect"})  # written behind
+BEHIND: Final = (Progress, Disconnect, Reconnect)  # written behind
 OnFinished = Callable[[RaceState], Any]
 OnError = Callable[[AppError], None]
 
@@ -235,7 +243,7 @@ class RaceEngine:
         return self._owned.get(state.race_id, state), replies
 
     async def apply(
-        self, race_id: str, command: Command, on_error: OnError | None = None
+        self, race_id: str, command: RaceCommand, on_error: OnError | None = None
     ) -> Replies:
         """Apply a command wherever the race is owned; raises ``AppError``.
 
@@ -289,8 +297,7 @@ class RaceEngine:
         if self.progress_ready(race_id):
             self.progress_now(race_id, user_id, pos, errors, on_error)
             return
-        command = {"k": "progress", "user": user_id, "pos": pos, "errors": errors}
-        await self.apply(race_id, command, on_error)
+        await self.apply(race_id, Progress(user_id, pos, errors), on_error)
 
     def progress_ready(self, race_id: str) -> bool:
         """Whether ``progress_now`` can take a report for ``race_id`` without waiting: the
@@ -313,7 +320,7 @@ class RaceEngine:
         state = self._owned.get(race_id)
         if state is None:
             known = self._owners[race_id]
-            command = {"k": "progress", "user": user_id, "pos": pos, "errors": errors}
+            command = Progress(user_id, pos, errors)
             self._inbox.send_quiet(
                 known[0], race_id, command, lambda answer: self._quiet(race_id, answer, on_error)
             )
@@ -404,7 +411,7 @@ class RaceEngine:
         raw = await self._cache.get(keys.race_state(race_id))
         return decode(raw) if raw is not None else None
 
-    async def _apply_local(self, race_id: str, command: Command) -> Replies | None:
+    async def _apply_local(self, race_id: str, command: RaceCommand) -> Replies | None:
         """Apply a command to an owned race; ``None`` when the race turned out to be owned
         elsewhere now (its lease was taken before the change was written): nothing done."""
         state = self._owned[race_id]
@@ -416,7 +423,7 @@ class RaceEngine:
             raise AppError(exc.code, exc.message) from None
         self._owned[race_id] = new
         replies: Replies = []
-        if new.seq != state.seq and command.get("k") in BEHIND:
+        if new.seq != state.seq and isinstance(command, BEHIND):
             self._store.mark(race_id)
         # An acknowledged join, leave, start or finish is durable (if the race is still ours).
         elif new.seq != state.seq and not await self._store.write_now(new):
@@ -425,12 +432,12 @@ class RaceEngine:
             await self.carry_out(race_id, effect, replies)
         return replies
 
-    async def serve_forwarded(self, race_id: str, command: Command) -> Replies | None:
+    async def serve_forwarded(self, race_id: str, command: RaceCommand) -> Replies | None:
         """A command another node forwarded; ``None`` when the race is not owned here."""
         state = self._owned.get(race_id)
         if state is None:
             return None
-        if command.get("k") == "progress":  # most of them: no event table, no replies
+        if type(command) is Progress:  # most of them: no event table, no replies
             event = to_event(state, command, self._limits, self._now_ms())
             assert isinstance(event, race.Progress)
             for effect in self._progress_here(race_id, state, event):
@@ -441,7 +448,7 @@ class RaceEngine:
     async def send_to_node(self, node: str, message: InboxMessage) -> None:
         await self._inbox.send_to_node(node, message)
 
-    def _read_only(self, state: RaceState, command: Command) -> Replies:
+    def _read_only(self, state: RaceState, command: RaceCommand) -> Replies:
         return read_only(state, command, self._limits, self._now_ms())
 
     # -- effects ----------------------------------------------------------------------------

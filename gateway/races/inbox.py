@@ -2,7 +2,9 @@
 
 Every node subscribes to its own inbox channel (``keys.channel_race_node(node)``).
 Six kinds of small JSON messages arrive there, typed in ``gateway.races.messages``
-(one tagged union, decoded once by its ``t``; anything else is dropped whole):
+(one tagged union, decoded once by its ``t``, the race commands they carry by
+their ``k``; anything else is dropped whole, except that the commands of an
+``apply`` or ``batch`` that do not decode are answered ``bad_request``):
 
 * ``apply`` -- another node got a command for a race this node owns. The
   inbox hands it to ``serve`` (the engine applies it locally) and answers on
@@ -62,7 +64,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any, Final, Protocol
 
-import orjson
+import msgspec
 
 from gateway.races import messages
 from gateway.races.messages import (
@@ -73,6 +75,8 @@ from gateway.races.messages import (
     Matched,
     Owner,
     Pushes,
+    RaceCommand,
+    Refused,
     Settled,
     failed,
 )
@@ -87,21 +91,20 @@ INBOX_SIZE: Final = 4096
 QUIET_PENDING: Final = 4096  # quiet commands whose failure we could still report
 OUTBOX_SIZE: Final = 4096  # quiet commands collected for the next batches, all owners
 BATCH_WINDOW_S: Final = 0.005  # how long the first quiet command waits for others
-Command = Mapping[str, Any]
 Replies = list[tuple[str, Mapping[str, Any]]]
 OnAnswer = Callable[[Answer], None]  # a quiet command's error or ``moved``
 
 
 def pushes_message(entries: list[tuple[str, str, bytes]]) -> bytes:
     """One ``pushes`` message: ``(race, push type, push_payload bytes)`` each, in order."""
-    batch = [[race_id, kind, orjson.Fragment(payload)] for race_id, kind, payload in entries]
-    return orjson.dumps({"t": "pushes", "p": batch})
+    batch = [(race_id, kind, msgspec.Raw(payload)) for race_id, kind, payload in entries]
+    return messages.encode(Pushes(batch))
 
 
 class InboxHandler(Protocol):
     """What a node does with its inbox's messages (``gateway.races.engine.RaceEngine``)."""
 
-    async def serve_forwarded(self, race_id: str, command: Command) -> Replies | None:
+    async def serve_forwarded(self, race_id: str, command: RaceCommand) -> Replies | None:
         """Apply a command forwarded by another node; ``None``: not owned here."""
 
     async def matched(self, message: Matched) -> None:
@@ -132,9 +135,9 @@ class RaceInbox:
         self._handler = handler
         self._pending: dict[str, asyncio.Future[Any]] = {}
         self._quiet: OrderedDict[str, tuple[float, OnAnswer]] = OrderedDict()
-        self._queue: asyncio.Queue[Apply | Batch | Matched] = asyncio.Queue(INBOX_SIZE)
+        self._queue: asyncio.Queue[Apply | Batch | Matched | Refused] = asyncio.Queue(INBOX_SIZE)
         self._subscribed = False
-        self._outbox: dict[str, list[tuple[str, str, Command]]] = {}  # owner -> commands
+        self._outbox: dict[str, list[tuple[str, str, RaceCommand]]] = {}  # owner -> commands
         self._outbox_size = 0
         self._outbox_ready = asyncio.Event()
         self._ids = itertools.count()
@@ -165,12 +168,12 @@ class RaceInbox:
         notice = Owner(race_id, self._node)
         await self._pubsub.publish(keys.channel_race_nodes(), messages.encode(notice))
 
-    async def forward(self, owner: str, race_id: str, command: Command) -> Answer:
+    async def forward(self, owner: str, race_id: str, command: RaceCommand) -> Answer:
         """Send ``command`` to the owner's inbox; its answer, or ``unavailable`` on timeout."""
         request = uuid.uuid4().hex
         future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
         self._pending[request] = future
-        message = Apply(request, self._node, race_id, dict(command))
+        message = Apply(request, self._node, race_id, command)
         try:
             if owner in self._outbox:  # quiet commands for this owner go first
                 await self._send_batch(owner, self._take(owner))
@@ -182,7 +185,9 @@ class RaceInbox:
         finally:
             self._pending.pop(request, None)
 
-    def send_quiet(self, owner: str, race_id: str, command: Command, on_answer: OnAnswer) -> None:
+    def send_quiet(
+        self, owner: str, race_id: str, command: RaceCommand, on_answer: OnAnswer
+    ) -> None:
         """Queue ``command`` for the owner's next batch; ``on_answer`` runs only if it fails
         or moved. Returns at once: the batch goes out within ``BATCH_WINDOW_S``."""
         request = f"q{next(self._ids)}"
@@ -200,16 +205,16 @@ class RaceInbox:
         self._outbox_size += 1
         self._outbox_ready.set()
 
-    def _take(self, owner: str) -> list[tuple[str, str, Command]]:
+    def _take(self, owner: str) -> list[tuple[str, str, RaceCommand]]:
         commands = self._outbox.pop(owner, [])
         self._outbox_size -= len(commands)
         return commands
 
-    async def _send_batch(self, owner: str, commands: list[tuple[str, str, Command]]) -> None:
+    async def _send_batch(self, owner: str, commands: list[tuple[str, str, RaceCommand]]) -> None:
         """One message with all of ``commands``; if it cannot be sent, each one fails."""
         if not commands:
             return
-        message = Batch(self._node, [(req, race_id, dict(cmd)) for req, race_id, cmd in commands])
+        message = Batch(self._node, commands)
         try:
             await self._pubsub.publish(keys.channel_race_node(owner), messages.encode(message))
         except Exception as exc:
@@ -248,7 +253,7 @@ class RaceInbox:
             case Owner(race=race_id, node=node):
                 if node != self._node:
                     self._handler.owner_moved(race_id, node)
-            case Apply() | Batch() | Matched():
+            case Apply() | Batch() | Matched() | Refused():
                 try:
                     self._queue.put_nowait(message)
                 except asyncio.QueueFull:
@@ -295,21 +300,31 @@ class RaceInbox:
             message = await self._queue.get()
             try:
                 match message:
-                    case Batch(sender=sender, cmds=commands):
-                        requests = []
-                        for request, race_id, command in commands:
-                            await self._answer(sender, request, race_id, command, quiet=True)
-                            requests.append(request)
-                        await self.send_to_node(sender, Settled(requests))
+                    case Batch():
+                        await self._serve_batch(message)
                     case Apply(req=request, sender=sender, race=race_id, cmd=command, quiet=quiet):
                         await self._answer(sender, request, race_id, command, quiet)
                     case Matched():
                         await self._handler.matched(message)
+                    case Refused(sender=sender, errors=errors, rest=rest):
+                        log.warning("refusing %d bad race command(s) from %s", len(errors), sender)
+                        for request, reason in errors:
+                            bad = failed(request, ErrorCode.BAD_REQUEST.value, reason)
+                            await self.send_to_node(sender, bad)
+                        if rest is not None:
+                            await self._serve_batch(rest)
             except Exception:
                 log.exception("race inbox message failed")
 
+    async def _serve_batch(self, batch: Batch) -> None:
+        requests = []
+        for request, race_id, command in batch.cmds:
+            await self._answer(batch.sender, request, race_id, command, quiet=True)
+            requests.append(request)
+        await self.send_to_node(batch.sender, Settled(requests))
+
     async def _answer(
-        self, sender: str, request: str, race_id: str, command: Command, quiet: bool
+        self, sender: str, request: str, race_id: str, command: RaceCommand, quiet: bool
     ) -> None:
         self._handler.forwarded(race_id, sender)
         try:

@@ -1,8 +1,18 @@
-"""The messages of the race inbox, typed: one tagged union, decoded once by its ``t`` tag.
+"""What gateway nodes send each other about races, typed: two tagged unions.
 
-They travel between gateway nodes on ``keys.channel_race_node(node)`` (and
-``owner`` on ``keys.channel_race_nodes()``); ``gateway.races.inbox`` says what
-each is for. Field order is the order on the wire.
+* ``RaceCommand`` -- a race command (tagged by ``k``): what a node hands its
+  engine for a race it owns, and the very same value forwarded to the owner
+  inside an ``Apply`` or ``Batch``; ``gateway.races.commands`` turns it into a
+  ``rooms.race`` event.
+* ``InboxMessage`` -- the messages of the race inbox (tagged by ``t``). They
+  travel between gateway nodes on ``keys.channel_race_node(node)`` (and
+  ``owner`` on ``keys.channel_race_nodes()``); ``gateway.races.inbox`` says
+  what each is for.
+
+An inbox message is decoded once, commands and all, by its tags. One whose
+commands do not decode but whose envelope does (an ``apply`` or ``batch``)
+becomes a ``Refused``: those commands are answered ``bad_request``, the
+batch's others served. Field order is the order on the wire.
 """
 
 from __future__ import annotations
@@ -11,8 +21,67 @@ from typing import Any
 
 import msgspec
 
-# A race command as forwarded (``gateway.races.commands``): ``{"k": kind, ...}``.
-CommandData = dict[str, Any]
+from typogram.protocol import Keystroke
+
+# -- race commands ------------------------------------------------------------------------
+
+
+class Join(msgspec.Struct, frozen=True, tag_field="k", tag="join"):
+    """``user`` takes a seat (``race.join`` with a code)."""
+
+    user: str
+    name: str
+    guest: bool = False
+
+
+class Leave(msgspec.Struct, frozen=True, tag_field="k", tag="leave"):
+    """``user`` leaves (``race.leave``, or their session ended)."""
+
+    user: str
+
+
+class Disconnect(msgspec.Struct, frozen=True, tag_field="k", tag="disconnect"):
+    """``user``'s socket dropped (the racer keeps the seat for the resume window)."""
+
+    user: str
+
+
+class Reconnect(msgspec.Struct, frozen=True, tag_field="k", tag="reconnect"):
+    """``user`` is back (``race.join`` with the race, or their socket came back)."""
+
+    user: str
+
+
+class Start(msgspec.Struct, frozen=True, tag_field="k", tag="start", omit_defaults=True):
+    """Start the countdown; ``user`` ``None`` (or empty): a system actor."""
+
+    user: str | None = None
+
+
+class Progress(msgspec.Struct, frozen=True, tag_field="k", tag="progress"):
+    """A progress report: ``pos`` characters typed, ``errors`` so far."""
+
+    user: str
+    pos: int
+    errors: int
+
+
+class Finish(msgspec.Struct, frozen=True, tag_field="k", tag="finish", omit_defaults=True):
+    """A finish: the raw keystroke log, ``at`` when the node that took it from the
+    socket received it (epoch ms; the finish's time runs from the start to then),
+    and the racer's history as that node read it (``best``, ``record``:
+    ``typogram.results.History``) for the anti-cheat history rules."""
+
+    user: str
+    keys: list[Keystroke]
+    at: int | None = None
+    best: float | None = None
+    record: float | None = None
+
+
+RaceCommand = Join | Leave | Disconnect | Reconnect | Start | Progress | Finish
+
+# -- inbox messages -----------------------------------------------------------------------
 
 
 class Apply(msgspec.Struct, frozen=True, tag_field="t", tag="apply", omit_defaults=True):
@@ -21,7 +90,7 @@ class Apply(msgspec.Struct, frozen=True, tag_field="t", tag="apply", omit_defaul
     req: str
     sender: str = msgspec.field(name="from")
     race: str
-    cmd: CommandData
+    cmd: RaceCommand
     quiet: bool = False
 
 
@@ -29,7 +98,7 @@ class Batch(msgspec.Struct, frozen=True, tag_field="t", tag="batch"):
     """Quiet commands, ``(request, race, command)`` each; answered only when one fails."""
 
     sender: str = msgspec.field(name="from")
-    cmds: list[tuple[str, str, CommandData]]
+    cmds: list[tuple[str, str, RaceCommand]]
 
 
 class Answer(msgspec.Struct, frozen=True, tag_field="t", tag="answer", omit_defaults=True):
@@ -72,16 +141,78 @@ class Pushes(msgspec.Struct, frozen=True, tag_field="t", tag="pushes"):
 
 InboxMessage = Apply | Batch | Answer | Settled | Owner | Matched | Pushes
 
+
+class Refused(msgspec.Struct, frozen=True):
+    """An ``apply`` or ``batch`` some of whose commands did not decode (never on the
+    wire): ``errors`` (request, reason) are answered ``bad_request`` to ``sender``,
+    ``rest`` (the batch's good commands) is served."""
+
+    sender: str
+    errors: list[tuple[str, str]]
+    rest: Batch | None = None
+
+
+class _LooseApply(msgspec.Struct, frozen=True, tag_field="t", tag="apply"):
+    req: str
+    sender: str = msgspec.field(name="from")
+    race: str
+    cmd: msgspec.Raw
+    quiet: bool = False
+
+
+class _LooseBatch(msgspec.Struct, frozen=True, tag_field="t", tag="batch"):
+    sender: str = msgspec.field(name="from")
+    cmds: list[tuple[str, str, msgspec.Raw]]
+
+
 _decoder = msgspec.json.Decoder(InboxMessage)
+_loose = msgspec.json.Decoder(_LooseApply | _LooseBatch)
+_command = msgspec.json.Decoder(RaceCommand)
 _encoder = msgspec.json.Encoder()
 
 
-def decode(payload: bytes) -> InboxMessage:
-    """One inbox message; raises ``ValueError`` for anything malformed or unknown."""
+def decode(payload: bytes) -> InboxMessage | Refused:
+    """One inbox message, or what is left of one with bad commands (``Refused``);
+    raises ``ValueError`` for anything else malformed or unknown."""
     try:
         return _decoder.decode(payload)
     except (msgspec.DecodeError, RecursionError) as exc:
-        raise ValueError(str(exc)) from None
+        refused = _refused(payload)
+        if refused is None:
+            raise ValueError(str(exc)) from None
+        return refused
+
+
+def decode_command(payload: bytes) -> RaceCommand:
+    """One race command; raises ``ValueError`` for anything malformed or unknown."""
+    try:
+        return _command.decode(payload)
+    except (msgspec.DecodeError, RecursionError) as exc:
+        raise ValueError(f"bad race command: {exc}") from None
+
+
+def _refused(payload: bytes) -> Refused | None:
+    """The ``Refused`` of an ``apply`` or ``batch`` whose envelope decodes; else ``None``."""
+    try:
+        loose = _loose.decode(payload)
+    except (msgspec.DecodeError, RecursionError):
+        return None
+    if isinstance(loose, _LooseApply):
+        try:
+            decode_command(loose.cmd)
+        except ValueError as exc:
+            return Refused(loose.sender, [(loose.req, str(exc))])
+        return None  # the command was fine: something else is wrong
+    good: list[tuple[str, str, RaceCommand]] = []
+    errors: list[tuple[str, str]] = []
+    for request, race_id, raw in loose.cmds:
+        try:
+            good.append((request, race_id, decode_command(raw)))
+        except ValueError as exc:
+            errors.append((request, str(exc)))
+    if not errors:
+        return None
+    return Refused(loose.sender, errors, Batch(loose.sender, good) if good else None)
 
 
 def encode(message: InboxMessage) -> bytes:

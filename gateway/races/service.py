@@ -49,10 +49,18 @@ from contextlib import AsyncExitStack
 from typing import Final, Protocol
 
 from gateway.races.engine import RaceEngine
-from gateway.races.inbox import Command
 from gateway.races.matcher import Matchmaker, RatingSource, marker_ttl, race_config, race_text
 from gateway.races.members import Watchers
-from gateway.races.messages import Matched
+from gateway.races.messages import (
+    Disconnect,
+    Finish,
+    Join,
+    Leave,
+    Matched,
+    RaceCommand,
+    Reconnect,
+    Start,
+)
 from gateway.races.queues import MatchQueue, MemoryMatchQueue, RedisMatchQueue
 from gateway.sessions.session import Respond, Session, SessionRegistry
 from rooms import race, tournament
@@ -62,7 +70,7 @@ from typogram import boards, keys
 from typogram.adapters.redis_endpoint import RedisEndpoint
 from typogram.codes import ErrorCode
 from typogram.errors import AppError
-from typogram.history import history_of
+from typogram.history import History, history_of
 from typogram.ports import Cache, EventLog, PubSub
 from typogram.protocol import (
     MatchCancel,
@@ -217,17 +225,16 @@ class Races:
             case RaceJoin(code=code, race=race_id):
                 await self._join(session, code, race_id, reply)
             case RaceStart(race=race_id):
-                await self._apply(session, race_id, {"k": "start", "user": user.id}, reply)
+                await self._apply(session, race_id, Start(user.id), reply)
             case RaceLeave(race=race_id):
-                await self._apply(session, race_id, {"k": "leave", "user": user.id}, reply)
+                await self._apply(session, race_id, Leave(user.id), reply)
                 await self.watchers.remove(keys.channel_race(race_id), session)
                 await self._queue.release(user.id, race_id)
             case RaceProgress():
                 await self._progress(session, body, reply)
             case RaceFinish(race=race_id, keystrokes=log_):
                 received = int(self._clock() * 1000)  # the finish's time (rooms.race rule 7)
-                keys_ = [list(k) for k in log_]
-                command = {"k": "finish", "user": user.id, "keys": keys_, "at": received}
+                known = History()
                 if not user.guest:  # the anti-cheat history rules (typogram.history)
                     known = await history_of(
                         self._cache,
@@ -236,7 +243,7 @@ class Races:
                         board=boards.RACES,
                         now_ms=received,
                     )
-                    command |= {"best": known.best, "record": known.record}
+                command = Finish(user.id, log_, received, known.best, known.record)
                 await self._apply(session, race_id, command, reply)
             case TournamentWatch(tournament=tid):
                 await self._watch_tournament(session, tid, reply)
@@ -267,7 +274,7 @@ class Races:
         self.engine.progress_now(body.race, session.user.id, body.pos, body.errors, _refused(reply))
 
     async def _apply(
-        self, session: Session, race_id: str, command: Command, reply: Respond
+        self, session: Session, race_id: str, command: RaceCommand, reply: Respond
     ) -> None:
         """A command that waits for its replies, wherever the race is owned."""
         channel = keys.channel_race(race_id)
@@ -276,7 +283,7 @@ class Races:
         try:
             replies = await self.engine.apply(race_id, command)
         except AppError:
-            if command["k"] in ("join", "reconnect"):
+            if isinstance(command, Join | Reconnect):
                 await self.watchers.remove(channel, session)
             raise
         for kind, data in replies:
@@ -330,7 +337,7 @@ class Races:
     ) -> None:
         user = session.user
         if race_id is not None:  # back to a race one is seated in
-            await self._apply(session, race_id, {"k": "reconnect", "user": user.id}, reply)
+            await self._apply(session, race_id, Reconnect(user.id), reply)
             return
         if code is None:
             raise AppError(ErrorCode.BAD_REQUEST, "race.join needs a code or a race")
@@ -341,9 +348,8 @@ class Races:
         where = await self._queue.claim(user.id, race_id, marker_ttl(self._s))
         if where is not None:
             raise AppError(ErrorCode.CONFLICT, "you are already queued or in another race")
-        command = {"k": "join", "user": user.id, "name": user.name, "guest": user.guest}
         try:
-            await self._apply(session, race_id, command, reply)
+            await self._apply(session, race_id, Join(user.id, user.name, user.guest), reply)
         except AppError:
             await self._queue.release(user.id, race_id)
             raise
@@ -414,20 +420,20 @@ class Races:
             if not channel.startswith(prefix):
                 continue
             race_id, user_id = channel[len(prefix) :], session.user.id
-            kind = None
+            command: RaceCommand | None = None
             if session.ended:
-                kind = "leave"
+                command = Leave(user_id)
                 await self.watchers.remove(channel, session)
                 self._dropped.discard((race_id, session))
             elif session.link is None and (race_id, session) not in self._dropped:
-                kind = "disconnect"
+                command = Disconnect(user_id)
                 self._dropped.add((race_id, session))
             elif session.link is not None and (race_id, session) in self._dropped:
-                kind = "reconnect"
+                command = Reconnect(user_id)
                 self._dropped.discard((race_id, session))
-            if kind is not None:
+            if command is not None:
                 with contextlib.suppress(AppError):  # no waiting on the owner: a refusal is moot
-                    await self.engine.apply(race_id, {"k": kind, "user": user_id}, _ignore)
+                    await self.engine.apply(race_id, command, _ignore)
 
 
 def _refused(reply: Respond) -> Callable[[AppError], None]:

@@ -109,8 +109,10 @@ class Session:
         self.link: Link | None = None
         self.detached_at: float | None = None
         self.ended = False
-        # Told of every numbered frame, so the cursor record keeps up (``SessionStore.touch``).
+        # Told of every numbered frame, so the cursor record keeps up (``SessionStore.mark``).
         self.numbered: Callable[[Session], None] | None = None
+        # The ``at`` of this node's last record of the session (0: none), which marks continue.
+        self.recorded_at = 0.0
         self.marks: dict[str, Watermark] = {}
         # While a resume is being prepared, pushes wait here instead of being numbered.
         self.held: list[tuple[Push, str | None]] | None = None

@@ -275,3 +275,16 @@ async def test_write_batch_appends_trims_sets_and_expires(cache: Cache) -> None:
     for key in ("s:1", "s:1:replay"):
         left = await cache.ttl(key)
         assert left is not None and 19 < left <= 20
+
+
+async def test_write_batch_of_values_only_sets_each_with_its_expiry(cache: Cache) -> None:
+    await cache.set("m:2", b"old")  # no expiry until the batch gives it one
+    values = {f"m:{n}": b"\x00binary %d" % n for n in range(300)}
+    await cache.write_batch({}, values, ttl=20)
+    for key, value in values.items():
+        assert await cache.get(key) == value
+    left = await cache.ttl("m:2")
+    assert left is not None and 19 < left <= 20
+    await cache.write_batch({}, {}, ttl=20)  # nothing to write: no error
+    with pytest.raises(ValueError):
+        await cache.write_batch({}, {"m:1": b"x"}, ttl=0)

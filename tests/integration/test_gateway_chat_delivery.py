@@ -1,5 +1,6 @@
 """Chat delivery guarantees: no gap after a join, nothing delivered when a send fails,
-``unavailable`` at once when a node is saturated with sends."""
+``unavailable`` at once when a node is out of capacity (its loop lags, or it is at its
+in-flight bound), and not before."""
 
 from __future__ import annotations
 
@@ -133,11 +134,9 @@ class FaultyCache(MemoryCache):
         await super().list_push(key, *args, **kwargs)
 
 
-@pytest.fixture
-async def faulty() -> AsyncIterator[tuple[Gateway, FaultyCache]]:
-    settings = Settings(
-        environment="test", jwt_secret=SECRET, ws_port=0, gateway_chat_max_inflight=1
-    )
+@contextlib.asynccontextmanager
+async def _faulty_gateway(**overrides: Any) -> AsyncIterator[tuple[Gateway, FaultyCache]]:
+    settings = Settings(environment="test", jwt_secret=SECRET, ws_port=0, **overrides)
     async with contextlib.AsyncExitStack() as stack:
         cache = await stack.enter_async_context(FaultyCache())
         pubsub = await stack.enter_async_context(MemoryPubSub())
@@ -153,6 +152,19 @@ async def faulty() -> AsyncIterator[tuple[Gateway, FaultyCache]]:
             )
         )
         yield gateway, cache
+
+
+@pytest.fixture
+async def faulty() -> AsyncIterator[tuple[Gateway, FaultyCache]]:
+    async with _faulty_gateway(gateway_chat_max_inflight=1) as started:
+        yield started
+
+
+@pytest.fixture
+async def stalled() -> AsyncIterator[tuple[Gateway, FaultyCache]]:
+    """Default capacity settings, the per-connection rate lifted."""
+    async with _faulty_gateway(**LIFTED) as started:
+        yield started
 
 
 async def _pair(gateway: Gateway) -> tuple[ClientConnection, ClientConnection]:
@@ -207,3 +219,37 @@ async def test_a_saturated_node_answers_unavailable_at_once(
     assert (await recv(bob, "chat.sent"))["re"] == 3
     for ws in (alice, bob):
         await ws.close()
+
+
+async def test_sends_wait_on_a_stalled_backend_until_the_loop_lags(
+    stalled: tuple[Gateway, FaultyCache],
+) -> None:
+    gateway, cache = stalled
+    floor = gateway.capacity.floor
+    alice, bob = await _pair(gateway)
+    senders = [(await _hello(gateway, f"s{n}"))[0] for n in range(floor + 4)]
+    for ws in senders:
+        await _join(ws, "lobby")
+    cache.gate.clear()  # the backend stalls: every send stays in flight
+    try:
+        for n, ws in enumerate(senders):
+            await send(ws, "chat.send", {"room": "lobby", "text": f"m{n}"}, id=100 + n)
+        await asyncio.sleep(0.2)  # all of them reach the stalled backend
+        # More in flight than a lagging node takes, and nothing refused: the loop keeps time.
+        assert gateway.capacity.refused == 0
+        gateway.capacity.observe(1.0)  # now it runs a second late
+        (exported,) = gateway.metrics.loop_lag.collect()
+        assert exported.samples[0].value == 1.0  # typogram_gateway_loop_lag_seconds
+        await send(bob, "chat.send", {"room": "lobby", "text": "refused"}, id=2)
+        refused = await recv(bob, "error")
+        assert refused["re"] == 2 and refused["d"]["code"] == "unavailable"
+        assert gateway.capacity.refused == 1
+    finally:
+        cache.gate.set()
+    for n, ws in enumerate(senders):  # every queued send was delivered, none refused
+        assert (await recv(ws, "chat.sent"))["re"] == 100 + n
+    for _ in range(6):  # the lag decays as the loop keeps time again
+        gateway.capacity.observe(0.0)
+    await send(bob, "chat.send", {"room": "lobby", "text": "now"}, id=3)
+    assert (await recv(bob, "chat.sent"))["re"] == 3
+    await asyncio.gather(*(ws.close() for ws in (alice, bob, *senders)))

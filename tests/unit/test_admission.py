@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.connection.admission import Admission, Cap
+from gateway.connection.admission import Admission, Cap, Capacity
 
 
 @dataclass
@@ -93,3 +95,53 @@ def test_counts_never_go_negative_nor_past_the_caps(steps: list[tuple[str, str, 
     stats = admission.statistics()
     assert stats["sockets"] == sum(len(s) for s in live.values())
     assert stats["before_hello"] == sum(list(s.values()).count(False) for s in live.values())
+
+
+# -- capacity: work admitted by loop lag and queue depth (rules 5 and 6) ----------------
+
+
+def test_a_node_that_keeps_time_takes_work_up_to_the_memory_bound() -> None:
+    capacity = Capacity(max_lag_s=0.05, max_inflight=1000, floor=4)
+    capacity.observe(0.01)
+    assert capacity.admits(999)  # far past the old fixed 256: the loop keeps up
+    assert not capacity.admits(1000)
+    assert capacity.refused == 1
+
+
+def test_a_lagging_node_takes_only_the_floor_until_its_loop_catches_up() -> None:
+    capacity = Capacity(max_lag_s=0.05, max_inflight=1000, floor=4)
+    capacity.observe(0.2)  # a timer fired 200 ms late
+    assert capacity.admits(3) and not capacity.admits(4)
+    capacity.observe(0.0)  # the worst lateness halves with each sample: 0.1
+    assert not capacity.admits(4)
+    capacity.observe(0.0)  # 0.05: not over the limit any more
+    assert capacity.admits(500)
+    assert capacity.refused == 2
+
+
+def test_capacity_settings_must_be_positive() -> None:
+    for bad in ({"max_lag_s": 0.0}, {"max_inflight": 0}, {"floor": 0}):
+        with pytest.raises(ValueError):
+            Capacity(**bad)
+
+
+async def test_the_sampler_measures_how_late_the_loop_wakes() -> None:
+    # The clock as the sampler reads it: due 0.001 -> woke on time, due 0.002 -> woke
+    # 0.3 s late; then it stands still (never late), and the lag halves per sample.
+    readings = iter([0.0, 0.001, 0.001, 0.302])
+    lags: list[float] = []
+    read = asyncio.Event()
+    capacity = Capacity(max_lag_s=0.05)
+
+    def clock() -> float:
+        lags.append(capacity.lag_s)
+        if len(lags) == 5:
+            read.set()
+        return next(readings, 0.302)
+
+    task = asyncio.create_task(capacity.sample(0.001, clock=clock))
+    await asyncio.wait_for(read.wait(), 5)
+    task.cancel()
+    assert lags[:4] == [0.0, 0.0, 0.0, 0.0]
+    assert lags[4] == pytest.approx(0.3)  # after the late wake-up
+    assert capacity.lag_s <= 0.3  # halving since

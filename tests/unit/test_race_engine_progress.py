@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from gateway.races.engine import RaceEngine
+from gateway.races.messages import Join, Start
 from rooms.race_state import RaceConfig, RaceState
 from tests.conftest import Clock
 from tests.race_engines import two_engines
@@ -32,8 +33,8 @@ async def running() -> AsyncIterator[tuple[Clock, RaceEngine, RaceEngine]]:
         state = RaceState("r1", TEXT, 1, "easy", "en", RaceConfig(countdown_ms=1_000))
         await a.create(state, [])
         for user in ("ada", "bob"):
-            await a.apply("r1", {"k": "join", "user": user, "name": user})
-        await a.apply("r1", {"k": "start", "user": "ada"})
+            await a.apply("r1", Join(user, user))
+        await a.apply("r1", Start("ada"))
         clock.now += 2  # past start_at: the next event finds it running
         tasks = [asyncio.create_task(a.run()), asyncio.create_task(b.run())]
         try:

@@ -15,6 +15,7 @@ import pytest
 
 from gateway.races import store as race_store
 from gateway.races.engine import RaceEngine
+from gateway.races.messages import Join, Start
 from gateway.races.store import RaceStore
 from rooms import race
 from rooms.race_state import Phase, RaceState, decode
@@ -109,20 +110,18 @@ async def test_a_deposed_owner_cannot_put_a_started_race_back_in_the_lobby(
 ) -> None:
     clock, cache, a, b = two_nodes
     await a.create(RaceState("r1", "abc def", 1, "easy", "en"), [])
-    await a.apply("r1", {"k": "join", "user": "ada", "name": "Ada"})
+    await a.apply("r1", Join("ada", "Ada"))
     assert a.owns("r1")
 
     clock.now += LEASE_S + 0.1  # a stalls past its lease; b adopts the race and starts it
-    await b.apply("r1", {"k": "start"})
+    await b.apply("r1", Start())
     assert b.owns("r1") and (await stored(cache)).phase is Phase.COUNTDOWN
 
     serving = asyncio.create_task(b.run())  # b's inbox answers what a forwards
     try:
         # a still holds its lobby copy: the join is refused by the fence, a drops the
         # race, and the command goes to b, which applies it to the started race.
-        replies = await asyncio.wait_for(
-            a.apply("r1", {"k": "join", "user": "cy", "name": "Cy"}), 5
-        )
+        replies = await asyncio.wait_for(a.apply("r1", Join("cy", "Cy")), 5)
     finally:
         serving.cancel()
         await asyncio.gather(serving, return_exceptions=True)

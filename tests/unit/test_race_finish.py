@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import msgspec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gateway.races import messages
 from gateway.races.commands import to_event
 from gateway.races.finish import limits, replayed
 from rooms.race import Finish, Progress, RaceError, handle
@@ -13,6 +15,7 @@ from tests.typing_logs import by_hand
 from tests.unit.test_race import GO, TEXT, running
 from typogram.codes import ErrorCode
 from typogram.errors import AppError
+from typogram.protocol import Keystroke
 from typogram.settings import Settings
 
 RULES = limits(Settings())
@@ -83,9 +86,11 @@ def test_a_newcomer_cannot_take_the_record() -> None:
 def test_a_finish_command_carries_the_history_the_gateway_read() -> None:
     log = by_hand(TEXT, wpm=70, seed=5, typo_at=None)
     state, _ = handle(running("ada"), Progress("ada", len(TEXT), 0), GO + 5_000)
-    command = {"k": "finish", "user": "ada", "keys": log, "at": GO + 30_000}
+    keys = msgspec.convert(log, list[Keystroke])
+    command = messages.Finish("ada", keys, GO + 30_000)
     plain = to_event(state, command, RULES, GO + 30_000)
-    held = to_event(state, {**command, "best": 20.0, "record": 10.0}, RULES, GO + 30_000)
+    with_history = msgspec.structs.replace(command, best=20.0, record=10.0)
+    held = to_event(state, with_history, RULES, GO + 30_000)
     assert isinstance(plain, Finish) and isinstance(held, Finish)
     assert plain.result.flags == ()
     assert held.result.flags == ("far_from_history", "newcomer_record")

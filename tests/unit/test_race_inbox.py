@@ -6,11 +6,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
+import orjson
 import pytest
 
 from gateway.races import inbox as race_inbox
-from gateway.races.inbox import Command, RaceInbox, Replies
-from gateway.races.messages import Answer
+from gateway.races import messages
+from gateway.races.inbox import RaceInbox, Replies
+from gateway.races.messages import Answer, Finish, Progress, RaceCommand, Settled
+from tests.conftest import until
 from tests.race_engines import InboxHandlerFake
 from typogram import keys
 from typogram.adapters.memory_pubsub import MemoryPubSub
@@ -22,15 +25,18 @@ class Owner:
     """What node "a" serves: records commands; refuses pos < 0; owns only "r1"."""
 
     def __init__(self) -> None:
-        self.served: list[tuple[str, Command]] = []
+        self.served: list[tuple[str, RaceCommand]] = []
 
-    async def serve(self, race_id: str, command: Command) -> Replies | None:
+    async def serve(self, race_id: str, command: RaceCommand) -> Replies | None:
         if race_id != "r1":
             return None
-        self.served.append((race_id, dict(command)))
-        if command.get("pos", 0) < 0:
+        self.served.append((race_id, command))
+        if isinstance(command, Progress) and command.pos < 0:
             raise AppError(ErrorCode.BAD_REQUEST, "progress never goes backwards")
-        return [("race.finished", {"race": race_id})] if command["k"] == "finish" else []
+        return [("race.finished", {"race": race_id})] if isinstance(command, Finish) else []
+
+    def positions(self) -> list[int]:
+        return [c.pos for _, c in self.served if isinstance(c, Progress)]
 
 
 @pytest.fixture
@@ -57,17 +63,16 @@ async def test_quiet_commands_travel_in_one_batch_and_only_refusals_come_back(
     nodes: tuple[MemoryPubSub, Owner, RaceInbox, RaceInbox],
 ) -> None:
     pubsub, owner, _, b = nodes
-    messages: list[bytes] = []
-    await pubsub.subscribe(keys.channel_race_node("a"), lambda _c, m: messages.append(m))
+    sent: list[bytes] = []
+    await pubsub.subscribe(keys.channel_race_node("a"), lambda _c, m: sent.append(m))
     answers: list[Answer] = []
     for pos in (2, 4, -1, 6):
-        command = {"k": "progress", "user": "ada", "pos": pos, "errors": 0}
-        b.send_quiet("a", "r1", command, answers.append)
-    b.send_quiet("a", "r9", {"k": "progress", "user": "ada", "pos": 2, "errors": 0}, answers.append)
+        b.send_quiet("a", "r1", Progress("ada", pos, 0), answers.append)
+    b.send_quiet("a", "r9", Progress("ada", 2, 0), answers.append)
     assert owner.served == []  # nothing sent yet: the batch waits for more
     await asyncio.sleep(race_inbox.BATCH_WINDOW_S * 4)
-    assert len(messages) == 1 and b.batches_sent == 1
-    assert [c["pos"] for _, c in owner.served] == [2, 4, -1, 6]  # in order
+    assert len(sent) == 1 and b.batches_sent == 1
+    assert owner.positions() == [2, 4, -1, 6]  # in order
     assert len(answers) == 2
     assert answers[0].error == (ErrorCode.BAD_REQUEST.value, "progress never goes backwards")
     assert answers[1].moved  # r9 is not owned there
@@ -78,7 +83,7 @@ async def test_callbacks_of_an_unsettled_batch_wait_until_they_time_out(
     nodes: tuple[MemoryPubSub, Owner, RaceInbox, RaceInbox],
 ) -> None:
     pubsub, _, _, b = nodes
-    b.send_quiet("c", "r1", {"k": "progress", "user": "ada", "pos": 2, "errors": 0}, lambda a: None)
+    b.send_quiet("c", "r1", Progress("ada", 2, 0), lambda a: None)
     await asyncio.sleep(race_inbox.BATCH_WINDOW_S * 4)
     assert b.quiet_pending == 1  # node "c" (an older version, or gone) never settles
     inbox = keys.channel_race_node("b")
@@ -91,11 +96,37 @@ async def test_a_forwarded_command_goes_after_the_quiet_ones_it_follows(
     nodes: tuple[MemoryPubSub, Owner, RaceInbox, RaceInbox],
 ) -> None:
     _, owner, _, b = nodes
-    progress = {"k": "progress", "user": "ada", "pos": 118, "errors": 0}
-    b.send_quiet("a", "r1", progress, lambda answer: None)
-    answer = await b.forward("a", "r1", {"k": "finish", "user": "ada", "keys": []})
+    b.send_quiet("a", "r1", Progress("ada", 118, 0), lambda answer: None)
+    answer = await b.forward("a", "r1", Finish("ada", []))
     assert answer.replies == [("race.finished", {"race": "r1"})]
-    assert [c["k"] for _, c in owner.served] == ["progress", "finish"]
+    assert [type(c) for _, c in owner.served] == [Progress, Finish]
+
+
+async def test_bad_commands_on_the_wire_are_answered_bad_request_and_the_rest_served(
+    nodes: tuple[MemoryPubSub, Owner, RaceInbox, RaceInbox],
+) -> None:
+    pubsub, owner, _, _ = nodes
+    heard: list[bytes] = []
+    await pubsub.subscribe(keys.channel_race_node("n"), lambda _c, m: heard.append(m))
+    good = {"k": "progress", "user": "ada", "pos": 3, "errors": 0}
+    inbox = keys.channel_race_node("a")
+    apply = {"t": "apply", "req": "x1", "from": "n", "race": "r1", "cmd": {"k": "fly"}}
+    await pubsub.publish(inbox, orjson.dumps(apply))
+    batch = {
+        "t": "batch",
+        "from": "n",
+        "cmds": [["q1", "r1", {**good, "pos": None}], ["q2", "r1", good]],
+    }
+    await pubsub.publish(inbox, orjson.dumps(batch))
+    await until(lambda: len(heard) == 3)
+    answers = [messages.decode(m) for m in heard]
+    bad = ErrorCode.BAD_REQUEST.value
+    assert [(a.req, a.error and a.error[0]) for a in answers if isinstance(a, Answer)] == [
+        ("x1", bad),
+        ("q1", bad),
+    ]
+    assert answers[2] == Settled(["q2"])
+    assert owner.served == [("r1", Progress("ada", 3, 0))]
 
 
 async def test_a_full_outbox_refuses_at_once(
@@ -105,12 +136,10 @@ async def test_a_full_outbox_refuses_at_once(
     monkeypatch.setattr(race_inbox, "OUTBOX_SIZE", 2)
     answers: list[Answer] = []
     for pos in (2, 4, 6):
-        b.send_quiet(
-            "a", "r1", {"k": "progress", "user": "u", "pos": pos, "errors": 0}, answers.append
-        )
+        b.send_quiet("a", "r1", Progress("u", pos, 0), answers.append)
     assert [a.error and a.error[0] for a in answers] == [ErrorCode.UNAVAILABLE.value]
     await asyncio.sleep(race_inbox.BATCH_WINDOW_S * 4)
-    assert [c["pos"] for _, c in owner.served] == [2, 4]
+    assert owner.positions() == [2, 4]
 
 
 async def test_owner_notices_reach_the_other_nodes_only() -> None:

@@ -20,6 +20,7 @@ import pytest
 
 from gateway.races.inbox import RaceInbox, pushes_message
 from gateway.races.members import Watchers
+from gateway.races.messages import Join, Start
 from gateway.races.pushes import RacePushes
 from gateway.sessions.replay import ReplayBuffer
 from gateway.sessions.session import Session
@@ -218,13 +219,13 @@ async def test_two_engines_send_snapshots_through_redis_only_once_a_node_forward
             await here.add(CHANNEL, ada)
             state = RaceState("r1", "abc def ghi", 1, "easy", "en", RaceConfig(countdown_ms=0))
             await a.create(state, [])
-            await a.apply("r1", {"k": "join", "user": "ada", "name": "Ada"})
+            await a.apply("r1", Join("ada", "Ada"))
             await until(lambda: ada_link.of("race.state"))
             assert a.statistics()["race_states_kept_local"] >= 1
             assert a.statistics()["race_pushes_published"] == 0
 
             await there.add(CHANNEL, bob)  # b watches, then forwards bob's join
-            replies = await b.apply("r1", {"k": "join", "user": "bob", "name": "Bob"})
+            replies = await b.apply("r1", Join("bob", "Bob"))
             assert [kind for kind, _ in replies] == ["race.joined"]
             await until(lambda: bob_link.of("race.state"))
             last = bob_link.of("race.state")[-1]["d"]
@@ -235,7 +236,7 @@ async def test_two_engines_send_snapshots_through_redis_only_once_a_node_forward
             numbered = [f["s"] for f in ada_link.frames if "s" in f]
             assert numbered == list(range(1, len(numbered) + 1))
 
-            await a.apply("r1", {"k": "start", "user": "ada"})  # the countdown goes to both
+            await a.apply("r1", Start("ada"))  # the countdown goes to both
             await until(lambda: bob_link.of("race.countdown"))
             assert len(ada_link.of("race.countdown")) == 1  # its echo from Redis was dropped
             assert here.echoes == 1

@@ -524,3 +524,78 @@ def test_race_snapshots_go_without_s_and_numbered_frames_mark_the_record() -> No
     session.held = []  # a resume is being prepared: a snapshot is not kept for later
     session.deliver(parse_push(push_payload("race.state", {"race": "r", "seq": 2})))
     assert session.held == [] and len(sent) == 2
+
+
+# -- marks: what numbered frames changed since the record -------------------------------
+
+
+async def test_a_crashed_owners_marks_carry_its_record_to_the_last_frame(world: World) -> None:
+    world.join("r1")
+    store_a, _ = await _crashed_owner(world)
+    written = await world.cache.get(keys.session_state(SESSION))
+    world.old.numbered = store_a.mark
+    for text in ("one", "two", "three"):
+        await world.publish("r1", text)
+    await store_a.flush()
+    assert await world.cache.get(keys.session_state(SESSION)) == written  # marks only
+    record = await world.store_b().load(SESSION)
+    assert record is not None and record.seq == world.old.seq == 3
+    hub = world.hub()
+    hub.fanout = _SilentFanout()
+    hub.clock = _ticking()
+    hub.settings = SimpleNamespace(ws_resume_window_s=WINDOW_S, ws_takeover_wait_s=0.2)
+    plan = await take_over(hub, Resume(SESSION, 1), _claims())  # two frames in flight
+    assert plan is not None and plan.replay is not None  # resumed: true
+    assert plan.replay == [frame for _, frame, _ in world.sent(1)]
+    assert plan.session.marks["r1"].level == 3
+
+
+async def test_a_mark_that_does_not_continue_the_record_is_ignored(world: World) -> None:
+    world.join("r1")
+    store_a, _ = await _crashed_owner(world)
+    world.old.numbered = store_a.mark
+    await world.publish("r1", "one")
+    await store_a.flush()
+    stale = await world.cache.get(keys.session_mark(SESSION))
+    assert stale is not None
+    # Node b took the session over and wrote its own record: a's mark names another node.
+    store_b = SessionStore(world.cache, "b", 600.0, lambda: NOW + 1)
+    await store_b.claim(SESSION)
+    newer = Session(SESSION, _claims(), ReplayBuffer(10, 1 << 16))
+    store_b.touch(newer)
+    await store_b.flush()
+    record = await store_b.load(SESSION)
+    assert record is not None and record.node == "b" and record.seq == 0
+    # A mark of an older record (another ``at``) of the same node is ignored as well.
+    await world.cache.set(keys.session_mark(SESSION), stale.replace(b'"a"', b'"b"'), ttl=600)
+    record = await store_b.load(SESSION)
+    assert record is not None and record.seq == 0
+
+
+async def test_a_failed_record_write_stops_the_marks_until_the_next_record() -> None:
+    class _Failing(MemoryCache):
+        fail = True
+
+        async def write_held(self, *args: Any, **kwargs: Any) -> list[str]:
+            if self.fail:
+                raise ConnectionError("Redis went away")
+            return await super().write_held(*args, **kwargs)
+
+    async with _Failing() as cache:
+        store = SessionStore(cache, "a", 600.0, lambda: NOW)
+        await store.claim(SESSION)
+        session = Session(SESSION, _claims(), ReplayBuffer(10, 1 << 16))
+        session.numbered = store.mark
+        store.touch(session)
+        await store.flush()
+        assert store.failures == 1 and session.recorded_at == 0.0
+        session.deliver(parse_push(push_payload("match.found", {})))
+        await store.flush()
+        assert await cache.get(keys.session_mark(SESSION)) is None
+        cache.fail = False
+        store.touch(session)
+        await store.flush()
+        session.deliver(parse_push(push_payload("match.found", {})))
+        await store.flush()
+        record = await store.load(SESSION)
+        assert record is not None and record.seq == 2 and session.recorded_at == NOW

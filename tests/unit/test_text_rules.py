@@ -19,6 +19,7 @@ from typogram.text_rules import (
     hidden_character,
     username_key,
     visible_text_problem,
+    walk_hidden,
     whole,
 )
 
@@ -54,6 +55,19 @@ def test_any_hidden_character_anywhere_is_found(before: str, hidden: str, after:
 def test_visible_text_passes(text: str) -> None:
     assert hidden_character(text) is None
     assert visible_text_problem(text) is None
+
+
+@given(
+    st.text(
+        st.one_of(st.characters(), st.sampled_from([*sorted(BLANK_CHARACTERS), "\n", " "])),
+        max_size=60,
+    ),
+    st.booleans(),
+)
+def test_the_fast_path_for_clean_text_agrees_with_the_rule(text: str, newlines: bool) -> None:
+    assert hidden_character(text, allow_newlines=newlines) == walk_hidden(
+        text, allow_newlines=newlines
+    )
 
 
 @given(st.lists(st.text(VISIBLE, max_size=20), max_size=5))

@@ -72,6 +72,14 @@ end
 return n
 """
 
+# Plain writes in one command (``write_batch`` without lists): one reply for the lot instead
+# of one per SET. SET KEYS[i] to ARGV[i + 1], PX ARGV[1]; returns how many.
+_SET_MANY: Final = """
+local px = ARGV[1]
+for i = 1, #KEYS do redis.call('SET', KEYS[i], ARGV[i + 1], 'PX', px) end
+return #KEYS
+"""
+
 # Writes fenced by leases (one atomic script). KEYS[1..ARGV[4]] are leases, then one value
 # key per lease flagged '1' in ARGV[4+i]; the values follow the flags. For each lease that
 # holds ARGV[1]: SET its value key (PX ARGV[2] unless 0), then PEXPIRE the lease by ARGV[3]
@@ -241,6 +249,7 @@ class RedisCache(_RedisAdapter):
         self._incr_script: AsyncScript | None = None
         self._append_script: AsyncScript | None = None
         self._held_script: AsyncScript | None = None
+        self._set_many_script: AsyncScript | None = None
         self._raise_script: AsyncScript | None = None
         self._batcher: CommandBatcher | None = None
 
@@ -249,6 +258,7 @@ class RedisCache(_RedisAdapter):
         self._incr_script = self._redis().register_script(_INCR_WITH_TTL)
         self._append_script = self._redis().register_script(_APPEND_NUMBERED)
         self._held_script = self._redis().register_script(_WRITE_HELD)
+        self._set_many_script = self._redis().register_script(_SET_MANY)
         self._raise_script = self._redis().register_script(_RAISE_SCORES)
         self._batcher = CommandBatcher(self._endpoint, self._timeout_s, self._client_name)
         return self
@@ -390,7 +400,10 @@ class RedisCache(_RedisAdapter):
         ttl: float,
     ) -> None:
         px = _ttl_ms(ttl)
-        if not lists and not values:
+        if not lists:
+            if values:
+                names = [self._prefix + key for key in values]
+                await self._eval(self._set_many_script, names, [px, *values.values()])
             return
         commands: list[tuple[Any, ...]] = []
         for key, (items, max_len) in lists.items():

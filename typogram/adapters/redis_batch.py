@@ -10,7 +10,7 @@ not have run, as with any client). Each connect resolves the endpoint
 again, so with Sentinel a reconnect after a failover finds the new master.
 
 The queue is bounded by the callers: the gateway bounds in-flight
-``chat.send`` work per node (``gateway_chat_max_inflight``).
+``chat.send`` work per node (``gateway_chat_max_inflight``, fewer while its loop lags).
 """
 
 from __future__ import annotations

@@ -197,7 +197,7 @@ async def _restart_under(
     await _until_flowing(platform, stream)
     backlog: list[tuple[float, int]] = []  # (when, accepted and not yet stored)
     async with asyncio.TaskGroup() as tasks:
-        tasks.create_task(stream.run(writers))
+        streaming = tasks.create_task(stream.run(writers))
         sampling = tasks.create_task(_sample(platform, stream, backlog))
         began = time.monotonic()
         await asyncio.sleep(warmup_s)
@@ -208,6 +208,7 @@ async def _restart_under(
         back_at = time.monotonic()
         await asyncio.sleep(after_s)
         stream.stop.set()
+        await streaming  # the submissions in flight are answered (and counted) first
         stopped_at = time.monotonic()
         caught_up = await until_stored(platform, stream.accepted, stopped_at)
         sampling.cancel()

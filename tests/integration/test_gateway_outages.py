@@ -7,53 +7,39 @@ tells it. Any other failure stays ``internal``.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 import redis.exceptions
-from prometheus_client import CollectorRegistry
 
 from gateway.server import Gateway
-from tests.integration.test_gateway import SECRET, recv, send
+from tests.integration.test_gateway import recv, send
+from tests.integration.test_gateway_chat_delivery import FaultyCache, _faulty_gateway
 from tests.integration.test_gateway_resume import _hello
-from typogram.adapters.memory import InProcessEventLog, MemoryCache, MemoryPubSub
-from typogram.settings import Settings
-from typogram.tokens import TokenService
 
 pytestmark = pytest.mark.integration
 
 
-class BrokenReads(MemoryCache):
-    """Reading a list raises ``failure`` while it is set."""
+class BrokenReads:
+    """Makes a cache's list reads raise ``failure`` while it is set."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, cache: FaultyCache) -> None:
         self.failure: Exception | None = None
+        read = cache.list_range
 
-    async def list_range(self, *args: Any, **kwargs: Any) -> list[bytes]:
-        if self.failure is not None:
-            raise self.failure
-        return await super().list_range(*args, **kwargs)
+        async def list_range(*args: Any, **kwargs: Any) -> list[bytes]:
+            if self.failure is not None:
+                raise self.failure
+            return await read(*args, **kwargs)
+
+        cache.list_range = list_range  # type: ignore[method-assign]
 
 
 @pytest.fixture
 async def gateway() -> AsyncIterator[tuple[Gateway, BrokenReads]]:
-    settings = Settings(environment="test", jwt_secret=SECRET, ws_port=0)
-    async with contextlib.AsyncExitStack() as stack:
-        cache = await stack.enter_async_context(BrokenReads())
-        pubsub = await stack.enter_async_context(MemoryPubSub())
-        events = await stack.enter_async_context(InProcessEventLog())
-        node = Gateway(
-            settings,
-            tokens=TokenService(settings),
-            cache=cache,
-            pubsub=pubsub,
-            events=events,
-            registry=CollectorRegistry(),
-        )
-        yield await stack.enter_async_context(node), cache
+    async with _faulty_gateway() as (node, cache):
+        yield node, BrokenReads(cache)
 
 
 @pytest.mark.parametrize(

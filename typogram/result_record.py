@@ -1,0 +1,229 @@
+"""A typing-test result, and the shapes it takes: the ``test_results`` row, the
+``result.accepted`` event and the API's view. Pure (no I/O).
+
+Rules
+-----
+1. ``ResultRecord`` is the one description of a result. Its attribute names
+   are the API's; where the event's name differs it is the field's encoded
+   name (``id`` travels as ``result_id``, the board as ``category``, the
+   personal-best ``category`` as ``personal_best_category``), so the event's
+   ``data`` is the record encoded (``event_data``) and decoded
+   (``of_event``), field for field, in the record's order (docs/events.md).
+2. The row (``row``) is every field that has a ``test_results`` column of
+   the same name (``count`` is ``word_count``; ``chars`` is flattened to
+   ``chars_*``; booleans are stored as 0/1). The rest (who typed it by name,
+   the board, the flag's reason codes and evidence, the analytics) travels
+   only in the event.
+3. The API's view (``PublicResult``, ``view``) is the fields ``PublicResult``
+   names, in its order: a public field is declared in both (a unit test
+   checks they agree), an event-only field in ``ResultRecord`` alone.
+4. A flag's reason is kept only for a flagged result, at most 255
+   characters (the column's size), whichever way the record was made.
+5. An event older than a field decodes with the field's default (``seed``
+   0, ``ranked`` true, ``difficulty`` medium, …); a field of a wrong type,
+   or a missing one without a default, raises ``ValueError``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import msgspec
+
+from typogram.anticheat import Verdict
+from typogram.db.schema import test_results
+from typogram.texts import TextSpec
+from typogram.typing import Result, analytics
+
+MAX_FLAG_REASON: Final = 255
+_COLUMN: Final = {"count": "word_count"}  # attribute -> column, where the names differ
+_COLUMNS: Final = frozenset(test_results.c.keys())
+
+
+class Chars(msgspec.Struct, frozen=True):
+    correct: int
+    incorrect: int
+    extra: int
+    missed: int
+
+
+class ResultRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """One result (rules 1-5); built by ``record_of``, ``of_event`` or ``of_row``."""
+
+    id: str = msgspec.field(name="result_id")
+    user_id: str
+    username: str = ""
+    test_id: str
+    mode: str
+    lang: str
+    count: int | None = None  # words mode: the number of words
+    seconds: int | None = None  # time mode: the test's clock
+    punctuation: bool = False
+    numbers: bool = False
+    difficulty: str = "medium"
+    # The leaderboard the result counts for (plain tests only), else None.
+    board: str | None = msgspec.field(default=None, name="category")
+    # The personal-best category, always set (``TextSpec.category``).
+    category: str = msgspec.field(name="personal_best_category")
+    wpm: float
+    raw_wpm: float
+    accuracy: float
+    consistency: float
+    duration_ms: int
+    chars: Chars
+    keystrokes: int
+    flagged: bool = False
+    flag_reasons: list[str] = msgspec.field(default_factory=list)
+    flag_reason: str = ""
+    flag_evidence: dict[str, Any] = msgspec.field(default_factory=dict)
+    ranked: bool = True
+    seed: int = 0
+    created_at: int
+    keys: dict[str, Any] = msgspec.field(default_factory=dict)
+    bigrams: dict[str, Any] = msgspec.field(default_factory=dict)
+    confusions: dict[str, Any] = msgspec.field(default_factory=dict)
+
+    @classmethod
+    def of_event(cls, data: Mapping[str, Any]) -> ResultRecord:
+        """The record a ``result.accepted`` event carries (rules 1, 4, 5)."""
+        try:
+            record = msgspec.convert(data, cls, strict=False)
+        except msgspec.ValidationError as exc:
+            raise ValueError(f"result.accepted does not fit: {exc}") from exc
+        return _kept_reason(record)
+
+    @classmethod
+    def of_row(cls, row: Mapping[str, Any]) -> ResultRecord:
+        """The record of a stored ``test_results`` row (its event-only fields empty)."""
+        values: dict[str, Any] = {}
+        for name in cls.__struct_fields__:
+            column = _COLUMN.get(name, name)
+            if name == "chars":
+                values[name] = Chars(*(row[f"chars_{part}"] for part in Chars.__struct_fields__))
+            elif column in _COLUMNS:
+                values[name] = bool(row[column]) if name in _FLAGS else row[column]
+        return cls(**values)
+
+    def event_data(self) -> dict[str, Any]:
+        """The ``data`` of its ``result.accepted`` event (rule 1)."""
+        data: dict[str, Any] = msgspec.to_builtins(self)
+        return data
+
+    def row(self) -> dict[str, Any]:
+        """Its ``test_results`` row (rule 2)."""
+        row: dict[str, Any] = {}
+        for name in self.__struct_fields__:
+            value = getattr(self, name)
+            column = _COLUMN.get(name, name)
+            if isinstance(value, Chars):
+                row.update(
+                    {f"chars_{part}": getattr(value, part) for part in value.__struct_fields__}
+                )
+            elif column in _COLUMNS:
+                row[column] = int(value) if isinstance(value, bool) else value
+        return row
+
+    def view(self) -> dict[str, Any]:
+        """The API's view (rule 3), JSON-ready; also what the recent-results cache holds."""
+        view: dict[str, Any] = {}
+        for name in PublicResult.__struct_fields__:
+            value = getattr(self, name)
+            view[name] = msgspec.structs.asdict(value) if isinstance(value, Chars) else value
+        return view
+
+
+# Fields stored as 0/1.
+_FLAGS: Final = frozenset(f.name for f in msgspec.structs.fields(ResultRecord) if f.type is bool)
+
+
+class PublicResult(msgspec.Struct):
+    """The API's view of a result (rule 3): ``ResultRecord``'s public fields, in order."""
+
+    id: str | None  # None: a guest's result, scored and never stored
+    test_id: str
+    mode: str
+    lang: str
+    count: int | None
+    seconds: int | None
+    punctuation: bool
+    numbers: bool
+    difficulty: str
+    category: str
+    wpm: float
+    raw_wpm: float
+    accuracy: float
+    consistency: float
+    duration_ms: int
+    chars: Chars
+    keystrokes: int
+    flagged: bool
+    flag_reason: str
+    ranked: bool
+    created_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """What the REST layer hands over: who, which test, its score and verdict."""
+
+    result_id: str
+    user_id: str
+    username: str
+    test_id: str
+    spec: TextSpec
+    seed: int
+    result: Result
+    verdict: Verdict
+    created_at: int
+    # Enough typing to reach a board (``boards.enough_typing``); stored either way.
+    ranked: bool = True
+    # What the checks saw, for the review of a flagged result (JSON-ready).
+    evidence: Mapping[str, Any] = field(default_factory=dict)
+    # The user's rhythm profile with this result folded in, to keep once it is accepted.
+    rhythm: bytes | None = None
+
+
+def record_of(sub: Submission) -> ResultRecord:
+    """The record of a scored and judged submission."""
+    r, spec = sub.result, sub.spec
+    flagged = sub.verdict.action == "flag"
+    return ResultRecord(
+        id=sub.result_id,
+        user_id=sub.user_id,
+        username=sub.username,
+        test_id=sub.test_id,
+        mode=spec.mode,
+        lang=spec.lang,
+        count=spec.count if spec.mode == "words" else None,
+        seconds=spec.seconds if spec.mode == "time" else None,
+        punctuation=spec.punctuation,
+        numbers=spec.numbers,
+        difficulty=spec.difficulty,
+        board=spec.board,
+        category=spec.category,
+        wpm=r.wpm,
+        raw_wpm=r.raw_wpm,
+        accuracy=r.accuracy,
+        consistency=r.consistency,
+        duration_ms=r.duration_ms,
+        chars=Chars(r.chars.correct, r.chars.incorrect, r.chars.extra, r.chars.missed),
+        keystrokes=r.keystrokes,
+        flagged=flagged,
+        flag_reasons=[reason.code for reason in sub.verdict.reasons],
+        flag_reason=sub.verdict.message[:MAX_FLAG_REASON] if flagged else "",
+        flag_evidence=dict(sub.evidence) if flagged else {},
+        ranked=sub.ranked,
+        seed=sub.seed,
+        created_at=sub.created_at,
+        **analytics(r),
+    )
+
+
+def _kept_reason(record: ResultRecord) -> ResultRecord:
+    """Rule 4."""
+    reason = record.flag_reason[:MAX_FLAG_REASON] if record.flagged else ""
+    if reason == record.flag_reason:
+        return record
+    return msgspec.structs.replace(record, flag_reason=reason)

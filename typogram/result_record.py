@@ -14,9 +14,11 @@ Rules
    ``chars_*``; booleans are stored as 0/1). The rest (who typed it by name,
    the board, the flag's reason codes and evidence, the analytics) travels
    only in the event.
-3. The API's view (``PublicResult``, ``view``) is the fields ``PublicResult``
-   names, in its order: a public field is declared in both (a unit test
-   checks they agree), an event-only field in ``ResultRecord`` alone.
+3. The API's view (``view``, its schema ``PublicResult``) is every field
+   but the ``EVENT_ONLY`` ones, in the record's order and with its types
+   (``id`` may be null: a guest's result is never stored). Adding a field
+   to ``ResultRecord`` adds it to the event, the row (given its column)
+   and the view (unless it is event-only).
 4. A flag's reason is kept only for a flagged result, at most 255
    characters (the column's size), whichever way the record was made.
 5. An event older than a field decodes with the field's default (``seed``
@@ -28,7 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
 
@@ -42,7 +44,7 @@ _COLUMN: Final = {"count": "word_count"}  # attribute -> column, where the names
 _COLUMNS: Final = frozenset(test_results.c.keys())
 
 
-class Chars(msgspec.Struct, frozen=True):
+class CharCounts(msgspec.Struct, frozen=True):
     correct: int
     incorrect: int
     extra: int
@@ -72,7 +74,7 @@ class ResultRecord(msgspec.Struct, frozen=True, kw_only=True):
     accuracy: float
     consistency: float
     duration_ms: int
-    chars: Chars
+    chars: CharCounts
     keystrokes: int
     flagged: bool = False
     flag_reasons: list[str] = msgspec.field(default_factory=list)
@@ -101,7 +103,9 @@ class ResultRecord(msgspec.Struct, frozen=True, kw_only=True):
         for name in cls.__struct_fields__:
             column = _COLUMN.get(name, name)
             if name == "chars":
-                values[name] = Chars(*(row[f"chars_{part}"] for part in Chars.__struct_fields__))
+                values[name] = CharCounts(
+                    *(row[f"chars_{part}"] for part in CharCounts.__struct_fields__)
+                )
             elif column in _COLUMNS:
                 values[name] = bool(row[column]) if name in _FLAGS else row[column]
         return cls(**values)
@@ -117,7 +121,7 @@ class ResultRecord(msgspec.Struct, frozen=True, kw_only=True):
         for name in self.__struct_fields__:
             value = getattr(self, name)
             column = _COLUMN.get(name, name)
-            if isinstance(value, Chars):
+            if isinstance(value, CharCounts):
                 row.update(
                     {f"chars_{part}": getattr(value, part) for part in value.__struct_fields__}
                 )
@@ -130,7 +134,7 @@ class ResultRecord(msgspec.Struct, frozen=True, kw_only=True):
         view: dict[str, Any] = {}
         for name in PublicResult.__struct_fields__:
             value = getattr(self, name)
-            view[name] = msgspec.structs.asdict(value) if isinstance(value, Chars) else value
+            view[name] = msgspec.structs.asdict(value) if isinstance(value, CharCounts) else value
         return view
 
 
@@ -138,30 +142,30 @@ class ResultRecord(msgspec.Struct, frozen=True, kw_only=True):
 _FLAGS: Final = frozenset(f.name for f in msgspec.structs.fields(ResultRecord) if f.type is bool)
 
 
-class PublicResult(msgspec.Struct):
-    """The API's view of a result (rule 3): ``ResultRecord``'s public fields, in order."""
+# Rule 3: the fields that travel only in the event; every other field is public.
+EVENT_ONLY: Final = frozenset(
+    {"user_id", "username", "board", "flag_reasons", "flag_evidence", "seed"}
+    | {"keys", "bigrams", "confusions"}
+)
+_VIEW_TYPES: Final = {"id": str | None}  # a guest's result is scored, never stored: no id
 
-    id: str | None  # None: a guest's result, scored and never stored
-    test_id: str
-    mode: str
-    lang: str
-    count: int | None
-    seconds: int | None
-    punctuation: bool
-    numbers: bool
-    difficulty: str
-    category: str
-    wpm: float
-    raw_wpm: float
-    accuracy: float
-    consistency: float
-    duration_ms: int
-    chars: Chars
-    keystrokes: int
-    flagged: bool
-    flag_reason: str
-    ranked: bool
-    created_at: int
+if TYPE_CHECKING:
+
+    class PublicResult(msgspec.Struct):
+        """The API's view of a result (rule 3); built from ``ResultRecord`` below."""
+
+else:
+    # Derived, so a public field is declared once (in ``ResultRecord``): the API
+    # schema (``rest.results.ResultView``) is this struct, field for field.
+    PublicResult = msgspec.defstruct(
+        "PublicResult",
+        [
+            (f.name, _VIEW_TYPES.get(f.name, f.type))
+            for f in msgspec.structs.fields(ResultRecord)
+            if f.name not in EVENT_ONLY
+        ],
+        module=__name__,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,7 +212,7 @@ def record_of(sub: Submission) -> ResultRecord:
         accuracy=r.accuracy,
         consistency=r.consistency,
         duration_ms=r.duration_ms,
-        chars=Chars(r.chars.correct, r.chars.incorrect, r.chars.extra, r.chars.missed),
+        chars=CharCounts(r.chars.correct, r.chars.incorrect, r.chars.extra, r.chars.missed),
         keystrokes=r.keystrokes,
         flagged=flagged,
         flag_reasons=[reason.code for reason in sub.verdict.reasons],

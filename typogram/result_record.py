@@ -99,47 +99,47 @@ class ResultRecord(msgspec.Struct, frozen=True, kw_only=True):
     @classmethod
     def of_row(cls, row: Mapping[str, Any]) -> ResultRecord:
         """The record of a stored ``test_results`` row (its event-only fields empty)."""
-        values: dict[str, Any] = {}
-        for name in cls.__struct_fields__:
-            column = _COLUMN.get(name, name)
-            if name == "chars":
-                values[name] = CharCounts(
-                    *(row[f"chars_{part}"] for part in CharCounts.__struct_fields__)
-                )
-            elif column in _COLUMNS:
-                values[name] = bool(row[column]) if name in _FLAGS else row[column]
-        return cls(**values)
+        values = {name: row[column] for name, column in _ROW_FIELDS}
+        for name in _FLAGS:
+            values[name] = bool(values[name])
+        chars = CharCounts(*(row[column] for _, column in _CHARS_COLUMNS))
+        return cls(**values, chars=chars)
 
     def event_data(self) -> dict[str, Any]:
         """The ``data`` of its ``result.accepted`` event (rule 1)."""
-        data: dict[str, Any] = msgspec.to_builtins(self)
+        # Shallow: the values are JSON-ready already (``to_builtins`` would copy the analytics).
+        data = {wire: getattr(self, name) for name, wire in _EVENT_FIELDS}
+        data["chars"] = msgspec.structs.asdict(self.chars)
         return data
 
     def row(self) -> dict[str, Any]:
         """Its ``test_results`` row (rule 2)."""
-        row: dict[str, Any] = {}
-        for name in self.__struct_fields__:
-            value = getattr(self, name)
-            column = _COLUMN.get(name, name)
-            if isinstance(value, CharCounts):
-                row.update(
-                    {f"chars_{part}": getattr(value, part) for part in value.__struct_fields__}
-                )
-            elif column in _COLUMNS:
-                row[column] = int(value) if isinstance(value, bool) else value
+        row = {column: getattr(self, name) for name, column in _ROW_FIELDS}
+        for name in _FLAGS:
+            row[name] = int(row[name])
+        chars = self.chars
+        for part, column in _CHARS_COLUMNS:
+            row[column] = getattr(chars, part)
         return row
 
     def view(self) -> dict[str, Any]:
         """The API's view (rule 3), JSON-ready; also what the recent-results cache holds."""
-        view: dict[str, Any] = {}
-        for name in PublicResult.__struct_fields__:
-            value = getattr(self, name)
-            view[name] = msgspec.structs.asdict(value) if isinstance(value, CharCounts) else value
+        view = {name: getattr(self, name) for name in _VIEW_FIELDS}
+        view["chars"] = msgspec.structs.asdict(self.chars)
         return view
 
 
-# Fields stored as 0/1.
-_FLAGS: Final = frozenset(f.name for f in msgspec.structs.fields(ResultRecord) if f.type is bool)
+# Rule 1: (field, name in the event) of every field, in order.
+_EVENT_FIELDS: Final = tuple((f.name, f.encode_name) for f in msgspec.structs.fields(ResultRecord))
+# Rule 2: (field, column) of every field with a column of its own; ``chars`` is flattened.
+_ROW_FIELDS: Final = tuple(
+    (name, _COLUMN.get(name, name))
+    for name in ResultRecord.__struct_fields__
+    if _COLUMN.get(name, name) in _COLUMNS
+)
+_CHARS_COLUMNS: Final = tuple((part, f"chars_{part}") for part in CharCounts.__struct_fields__)
+# Fields stored as 0/1 (their columns have their names).
+_FLAGS: Final = tuple(f.name for f in msgspec.structs.fields(ResultRecord) if f.type is bool)
 
 
 # Rule 3: the fields that travel only in the event; every other field is public.
@@ -147,6 +147,7 @@ EVENT_ONLY: Final = frozenset(
     {"user_id", "username", "board", "flag_reasons", "flag_evidence", "seed"}
     | {"keys", "bigrams", "confusions"}
 )
+_VIEW_FIELDS: Final = tuple(f for f in ResultRecord.__struct_fields__ if f not in EVENT_ONLY)
 _VIEW_TYPES: Final = {"id": str | None}  # a guest's result is scored, never stored: no id
 
 if TYPE_CHECKING:
@@ -162,7 +163,7 @@ else:
         [
             (f.name, _VIEW_TYPES.get(f.name, f.type))
             for f in msgspec.structs.fields(ResultRecord)
-            if f.name not in EVENT_ONLY
+            if f.name in _VIEW_FIELDS
         ],
         module=__name__,
     )

@@ -34,6 +34,17 @@ PARTITIONS: Final[dict[str, int]] = {
 
 # Event types, by the topic that carries them.
 
+
+def payment_announced(status: str) -> str:
+    """The type announcing that a payment reached ``status`` (``payment.succeeded``, …)."""
+    return f"payment.{status}"
+
+
+def subscription_changed(past_tense: str) -> str:
+    """The type of a subscription change (``subscription.renewed``, …)."""
+    return f"subscription.{past_tense}"
+
+
 # test-results
 RESULT_ACCEPTED: Final = "result.accepted"
 # keystroke-analytics
@@ -56,9 +67,9 @@ CHAT_DELETED: Final = "chat.deleted"
 CHAT_REPORT: Final = "chat.report"
 # payment-events
 PAYMENT_WEBHOOK: Final = "payment.webhook"
-PAYMENT_SUCCEEDED: Final = "payment.succeeded"
-SUBSCRIPTION_RENEWED: Final = "subscription.renewed"
-SUBSCRIPTION_EXPIRED: Final = "subscription.expired"
+PAYMENT_SUCCEEDED: Final = payment_announced("succeeded")
+SUBSCRIPTION_RENEWED: Final = subscription_changed("renewed")
+SUBSCRIPTION_EXPIRED: Final = subscription_changed("expired")
 # achievement-events
 ACHIEVEMENT_TEST: Final = "achievement.test"
 ACHIEVEMENT_CHALLENGE_STREAK: Final = "achievement.challenge_streak"
@@ -66,16 +77,6 @@ ACHIEVEMENT_COURSE: Final = "achievement.course"
 # email-send
 EMAIL_MESSAGE: Final = "email.send"
 PASSWORD_RESET_REQUESTED: Final = "email.password_reset_requested"
-
-
-def payment_announced(status: str) -> str:
-    """The type announcing that a payment reached ``status`` (``payment.succeeded``, …)."""
-    return f"payment.{status}"
-
-
-def subscription_changed(past_tense: str) -> str:
-    """The type of a subscription change (``subscription.renewed``, …)."""
-    return f"subscription.{past_tense}"
 
 
 DLQ_SUFFIX: Final = ".dlq"

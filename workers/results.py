@@ -6,7 +6,8 @@ a batch of one; docs/events.md):
 
 1. ``typogram.results.apply_results`` stores them in one transaction, each
    result exactly once (``typogram.results`` rule 8; also without the
-   runtime's event-id marker).
+   runtime's event-id marker). An event that does not decode into a
+   ``ResultRecord`` fails its batch: retried alone, then dead-lettered.
 2. Meanwhile, every time — also for a replay, since a crash may have come
    before the publishes — it emits events with ids derived from the
    result id (``workers.pipeline_events``), so downstream groups dedupe them:

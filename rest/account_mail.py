@@ -20,7 +20,6 @@ from rest.routing import Answer, Api
 from typogram import topics
 from typogram.codes import ErrorCode
 from typogram.errors import AppError
-from typogram.mail.account_mail import RESET_REQUESTED
 from typogram.mail.links import reset_url
 from typogram.mail.outbox import SendingLimited
 from typogram.mail.services import account_mail_of, outbox_of
@@ -130,7 +129,8 @@ async def password_reset(request: Request, body: ResetBody) -> Answer:
     address = body.email.lower()
     key = hashlib.sha256(address.encode()).hexdigest()[:32]
     await platform.events.publish(
-        topics.EMAIL_SEND, Event(type=RESET_REQUESTED, data={"address": address}, key=key)
+        topics.EMAIL_SEND,
+        Event(type=topics.PASSWORD_RESET_REQUESTED, data={"address": address}, key=key),
     )
     return Answer({"status": "accepted"}, 202)
 

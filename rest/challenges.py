@@ -52,7 +52,6 @@ api = Api()
 log = get_logger("typogram.rest.challenges")
 TODAY_TTL_S = 24 * 3600
 ATTEMPTS_TTL_S = 2 * 24 * 3600  # the day's attempt counter outlives its day
-ATTEMPT_EVENT = "challenge.attempt"
 
 
 class AttemptBody(msgspec.Struct, forbid_unknown_fields=True):
@@ -177,7 +176,9 @@ async def _scored(
             "flag_reason": verdict.message[:500],
             "flag_evidence": evidence_of(result, timing, best),
         }
-    event = Event(type=ATTEMPT_EVENT, data=data, key=claims.subject, id=attempt_id, ts=now)
+    event = Event(
+        type=topics.CHALLENGE_ATTEMPT, data=data, key=claims.subject, id=attempt_id, ts=now
+    )
     await platform.events.publish(topics.CHALLENGE_ATTEMPTS, event)
     shown = {k: v for k, v in data.items() if k not in ("flag_evidence", "flag_reasons")}
     return Answer({"attempt": {**shown, "id": attempt_id}}, 201)

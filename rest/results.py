@@ -37,7 +37,8 @@ from typogram.codes import ErrorCode
 from typogram.errors import AppError
 from typogram.history import History, history_of
 from typogram.logs import get_logger
-from typogram.results import ALREADY_SUBMITTED, Results, Submission, public, row_of
+from typogram.result_record import PublicResult, Submission, record_of
+from typogram.results import ALREADY_SUBMITTED, Results
 from typogram.settings import Settings
 from typogram.tokens import Claims
 from typogram.typing import LogError, Result, replay, score
@@ -62,41 +63,16 @@ class ResultBody(msgspec.Struct, forbid_unknown_fields=True):
     keystrokes: Annotated[list[Keystroke], msgspec.Meta(max_length=HARD_MAX_KEYSTROKES)]
 
 
-class CharsView(msgspec.Struct):
-    correct: int
-    incorrect: int
-    extra: int
-    missed: int
-
-
 class SecondView(msgspec.Struct):
     raw: int
     wpm: int
     errors: int
 
 
-class ResultView(msgspec.Struct):
-    id: str | None
-    test_id: str
-    mode: str
-    lang: str
-    count: int | None
-    seconds: int | None
-    punctuation: bool
-    numbers: bool
-    difficulty: str
-    category: str
-    wpm: float
-    raw_wpm: float
-    accuracy: float
-    consistency: float
-    duration_ms: int
-    chars: CharsView
-    keystrokes: int
-    flagged: bool
-    flag_reason: str
-    ranked: bool
-    created_at: int
+class ResultView(PublicResult):
+    """A result as the API shows it (``typogram.result_record``), with its seconds
+    when it was just submitted."""
+
     per_second: list[SecondView] | None = None
 
 
@@ -239,7 +215,11 @@ async def _submit(request: Request, body: ResultBody, claims: Claims) -> Answer:
             await results.release(body.test_id)
         raise
     if results is None:  # a guest: scored, nothing stored
-        view: dict[str, Any] = {**public(row_of(submission)), "id": None, "per_second": per_second}
+        view: dict[str, Any] = {
+            **record_of(submission).view(),
+            "id": None,
+            "per_second": per_second,
+        }
         return Answer({"result": view, "personal_best": False, "stored": False}, 200)
     if not claimed:
         raise AppError(ErrorCode.CONFLICT, ALREADY_SUBMITTED)

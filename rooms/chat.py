@@ -358,7 +358,7 @@ def _send(state: ChatRoomState, event: Send, now: float) -> tuple[ChatRoomState,
     effects: list[Effect] = [
         Broadcast("chat.message", message),
         StoreHistory(message),
-        Publish(topics.CHAT_MESSAGES, "chat.message", message, state.room),
+        Publish(topics.CHAT_MESSAGES, topics.CHAT_MESSAGE, message, state.room),
     ]
     new = state if last_sent is state.last_sent else replace(state, last_sent=last_sent)
     return new, effects
@@ -436,7 +436,7 @@ def _delete(state: ChatRoomState, event: Delete, now: float) -> tuple[ChatRoomSt
         Reply("chat.deleted", data),
         Broadcast("chat.deleted", data),
         DropHistory(event.message_id),
-        Publish(topics.CHAT_MESSAGES, "chat.deleted", stored, state.room),
+        Publish(topics.CHAT_MESSAGES, topics.CHAT_DELETED, stored, state.room),
     ]
 
 
@@ -463,7 +463,7 @@ def _report(state: ChatRoomState, event: Report, now: float) -> tuple[ChatRoomSt
     }
     return state, [
         Reply("chat.reported", {"room": state.room, "id": event.message_id, "report": report}),
-        Publish(topics.CHAT_MESSAGES, "chat.report", stored, state.room),
+        Publish(topics.CHAT_MESSAGES, topics.CHAT_REPORT, stored, state.room),
     ]
 
 

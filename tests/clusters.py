@@ -2,7 +2,11 @@
 
 * ``MariaDBPair``: a MariaDB primary and a GTID replica of it, each with its
   own data directory (``mariadb-install-db``, copied) and a free port.
-* ``KafkaBroker``: a tansu broker that a scenario can pause and resume.
+* ``KafkaBroker``: a tansu broker that a scenario can pause and resume, or
+  kill and restart; with an ``ObjectStore`` (moto's S3 server) its log
+  survives the restart.
+* ``RedisServer``: one Redis, with an append-only file if asked, that a
+  scenario can kill and restart.
 * ``RedisSentinelGroup``: a Redis master, one replica and three sentinels
   (``redis-server --sentinel``, which is what Debian's ``redis-sentinel``
   runs) watching it under ``MASTER_NAME``, on free ports.
@@ -210,11 +214,18 @@ class MariaDBPair:
 
 
 class RedisServer:
-    """One Redis server on a free port, its data (and RDB file) in ``root``."""
+    """One Redis server on a free port, its data (and RDB file) in ``root``.
 
-    def __init__(self, root: Path, dbfilename: str = "dump.rdb") -> None:
+    With ``appendonly`` it keeps an append-only file (fsync every second, as
+    a production server would), so ``kill`` then ``restart`` on the same port
+    is a crash and a restart that keeps what was written up to a second
+    before the crash.
+    """
+
+    def __init__(self, root: Path, dbfilename: str = "dump.rdb", appendonly: bool = False) -> None:
         self.root = root
         self.dbfilename = dbfilename
+        self.appendonly = appendonly
         self.port = free_port()
         self._proc: subprocess.Popen[bytes] | None = None
 
@@ -238,7 +249,9 @@ class RedisServer:
                 "--save",
                 "",
                 "--appendonly",
-                "no",
+                "yes" if self.appendonly else "no",
+                "--appendfsync",
+                "everysec",
                 "--logfile",
                 str(self.root / "redis.log"),
             ]
@@ -247,6 +260,24 @@ class RedisServer:
 
     def ask(self, *command: Any) -> Any:
         return _ask(self.port, *command)
+
+    def kill(self) -> None:
+        """SIGKILL the server: a crash (``restart`` starts it again on the same port)."""
+        _stop(self._proc, signal.SIGKILL)
+        self._proc = None
+
+    def restart(self) -> None:
+        """Start the server again on its port and data directory; until it loaded its data."""
+        self.start()
+        deadline = time.monotonic() + WAIT_S
+        while time.monotonic() < deadline:
+            try:
+                if int(_info(self.port, "persistence").get("loading", 0)) == 0:
+                    return
+            except Exception:  # LOADING: the server answers nothing else meanwhile
+                pass
+            time.sleep(0.02)
+        raise TimeoutError(f"Redis on {self.port} did not load its data within {WAIT_S:g} s")
 
     def stop(self) -> None:
         _stop(self._proc)
@@ -383,16 +414,69 @@ class RedisSentinelGroup:
 # -- Kafka ------------------------------------------------------------------------------
 
 
-class KafkaBroker:
-    """A tansu Kafka-protocol broker (in-memory storage) on a free port.
+class ObjectStore:
+    """An S3-compatible object store on a free port with one bucket: moto's server
+    (``pip install 'moto[server]'``), in its own process, for a broker's durable log."""
 
-    ``pause``/``resume`` (SIGSTOP/SIGCONT) make it stop answering and come
-    back with everything it held, which is what clients see of a broker
-    restart; a real restart of this broker would lose its in-memory log.
-    """
+    BUCKET = "tansu"
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self.port = free_port()
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @staticmethod
+    def available() -> bool:
+        import importlib.util
+
+        return all(importlib.util.find_spec(m) is not None for m in ("moto", "flask"))
+
+    @property
+    def env(self) -> dict[str, str]:
+        """What an S3 client (tansu's, through ``object_store``) needs to use it."""
+        return {
+            "AWS_ENDPOINT": f"http://127.0.0.1:{self.port}",
+            "AWS_ACCESS_KEY_ID": "typogram",
+            "AWS_SECRET_ACCESS_KEY": "typogram",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_ALLOW_HTTP": "true",
+        }
+
+    def start(self) -> None:
+        import sys
+        import urllib.request
+
+        if not self.available():
+            raise FileNotFoundError("moto's server is not installed: pip install 'moto[server]'")
+        self.root.mkdir(parents=True, exist_ok=True)
+        with (self.root / "store.log").open("ab") as log:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        _wait_port(self.port)
+        create = urllib.request.Request(f"http://127.0.0.1:{self.port}/{self.BUCKET}", method="PUT")
+        urllib.request.urlopen(create, timeout=10).close()
+
+    def stop(self) -> None:
+        _stop(self._proc)
+        self._proc = None
+
+
+class KafkaBroker:
+    """A tansu Kafka-protocol broker on a free port; its log in memory, or with
+    ``store`` in an S3-compatible object store (tansu's ``s3://`` storage engine).
+
+    ``pause``/``resume`` (SIGSTOP/SIGCONT) make it stop answering and come
+    back with everything it held. ``kill`` then ``restart`` is a real crash
+    and restart on the same port: only a broker with a ``store`` keeps its
+    log, offsets and groups across it (the in-memory one starts empty).
+    """
+
+    def __init__(self, root: Path, store: ObjectStore | None = None) -> None:
+        self.root = root
+        self.store = store
         self.port = free_port()
         self._proc: subprocess.Popen[bytes] | None = None
 
@@ -405,6 +489,8 @@ class KafkaBroker:
 
         self.root.mkdir(parents=True, exist_ok=True)
         listener = f"tcp://127.0.0.1:{self.port}"
+        storage = f"s3://{ObjectStore.BUCKET}/" if self.store is not None else "memory://tansu/"
+        env = os.environ | (self.store.env if self.store is not None else {})
         with (self.root / "broker.log").open("ab") as log:
             self._proc = subprocess.Popen(
                 [
@@ -414,11 +500,24 @@ class KafkaBroker:
                     listener,
                     "--advertised-listener-url",
                     listener,
+                    "--storage-engine",
+                    storage,
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                env=env,
             )
         _wait_port(self.port)
+
+    def kill(self) -> None:
+        """SIGKILL the broker: a crash (``restart`` starts it again on the same port)."""
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.send_signal(signal.SIGCONT)
+        _stop(self._proc, signal.SIGKILL)
+        self._proc = None
+
+    def restart(self) -> None:
+        self.start()
 
     def pause(self) -> None:
         assert self._proc is not None

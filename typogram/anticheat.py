@@ -95,7 +95,7 @@ SPAN_MIN_KEYS = 10  # rule 8: fewer keys may be a rolled-over burst
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """Plausibility thresholds; ``rest`` and the gateway build them from the settings."""
+    """Plausibility thresholds; built from the settings by ``limits_from``."""
 
     wpm_cap: float = 300.0  # raw WPM above this: reject
     flag_wpm: float = 250.0  # raw WPM above this: flag
@@ -126,12 +126,16 @@ class Limits:
         )
 
 
-def limits_from(settings: Settings) -> Limits:
-    """The limits the ``typing_*`` settings configure (the rest keep their defaults)."""
+def limits_from(settings: Settings, *, whole_text: bool = False) -> Limits:
+    """The limits the ``typing_*`` settings configure (the rest keep their defaults).
+
+    ``whole_text``: the log must reproduce all of its text whatever
+    ``typing_min_matched_pct`` says (a race is the whole text, always).
+    """
     return Limits(
         wpm_cap=settings.typing_wpm_cap,
         flag_wpm=settings.typing_flag_wpm,
-        min_matched_pct=settings.typing_min_matched_pct,
+        min_matched_pct=100.0 if whole_text else settings.typing_min_matched_pct,
         min_skewness=settings.typing_min_skewness,
         min_structure_z=settings.typing_min_structure_z,
         history_ratio=settings.typing_history_ratio,

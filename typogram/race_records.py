@@ -1,8 +1,10 @@
-"""A finished race as it is recorded: the ``race.finished`` event decoded, and its rows. Pure.
+"""A finished race as it is recorded: its standings (``race.result``) decoded, and its rows.
+
+Pure.
 
 Rules
 -----
-1. ``race.finished`` (docs/events.md) is decoded once into ``FinishedRace``;
+1. The standings (docs/events.md) are decoded once into ``FinishedRace``;
    a payload that does not fit raises ``ValueError`` (the worker's retries,
    then the DLQ, deal with it).
 2. Every registered racer in the standings gets one ``race_results`` row
@@ -86,7 +88,7 @@ def decode(data: Mapping[str, Any]) -> FinishedRace:
     try:
         return msgspec.convert(data, FinishedRace, strict=False)
     except msgspec.ValidationError as exc:
-        raise ValueError(f"race.finished does not fit: {exc}") from exc
+        raise ValueError(f"race standings: the event does not fit: {exc}") from exc
 
 
 def race_row(race: FinishedRace, recorded_at: int) -> dict[str, Any]:

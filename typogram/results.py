@@ -6,7 +6,7 @@ Rules:
    ``test-results`` (fields in ``docs/events.md``): the event log is the
    durable record and the 201 waits for its acknowledgement. The ``results``
    worker then writes ``test_results``, ``personal_bests`` and ``user_stats``
-   in batches, exactly once per result id (``workers.results``). With an
+   in batches, exactly once per result id (rule 8). With an
    in-process (not durable) log, ``write_through`` also inserts the row
    before publishing, so a restart loses nothing that was answered 201.
 2. ``personal_best`` in the answer is decided in the cache by one atomic
@@ -40,6 +40,19 @@ Rules:
    ``leaderboard.score`` events the ``results`` worker emits write the same
    entries again (idempotent: best per user), so a board write that failed
    here still lands; flagged results reach no board either way.
+8. Applying accepted results (``apply_results``, run by the ``results``
+   worker on a batch of events) is one transaction: the results not in
+   ``applied_results`` yet get their ``applied_results`` row, their
+   ``test_results`` row (kept if a write-through submission stored it
+   already), their personal best (only a strictly higher WPM replaces one)
+   and their share of ``user_stats`` (a flagged one only counts in
+   ``user_stats.flagged``). A result already applied changes nothing, so a
+   batch replayed after a crash applies every result exactly once. Then the
+   users' cached newest pages are dropped (rule 5).
+
+A result's row, event and API view all derive from one type,
+``typogram.result_record.ResultRecord``; every statement on ``test_results``
+and ``personal_bests`` for solo results is in this module.
 """
 
 from __future__ import annotations
@@ -47,198 +60,45 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from sqlalchemy import and_, bindparam, func, or_, select
 from sqlalchemy.dialects import mysql, sqlite
 
-from typogram import history, keys, topics
-from typogram.anticheat import Verdict
+from typogram import history, keys, tallies, topics
 from typogram.codes import ErrorCode
 from typogram.db.database import Database
-from typogram.db.schema import personal_bests, test_results
+from typogram.db.schema import applied_results, personal_bests, test_results
 from typogram.errors import AppError
 from typogram.leaderboards import Leaderboards, ScoreWrites, result_scores
 from typogram.logs import get_logger
 from typogram.ports import Cache, Event, EventLog
-from typogram.texts import TextSpec
-from typogram.typing import Result, analytics
+from typogram.result_record import ResultRecord, Submission, record_of
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
+
+    from typogram.platform import Platform
 
 log = get_logger("typogram.results")
 
-EVENT_ACCEPTED = "result.accepted"
 ALREADY_SUBMITTED = "this test has already been submitted"
 EVENT_VERSION = 1
 
 
-@dataclass(frozen=True, slots=True)
-class Submission:
-    """What the REST layer hands over: who, which test, its score and verdict."""
-
-    result_id: str
-    user_id: str
-    username: str
-    test_id: str
-    spec: TextSpec
-    seed: int
-    result: Result
-    verdict: Verdict
-    created_at: int
-    # Enough typing to reach a board (``boards.enough_typing``); stored either way.
-    ranked: bool = True
-    # What the checks saw, for the review of a flagged result (JSON-ready).
-    evidence: Mapping[str, Any] = field(default_factory=dict)
-    # The user's rhythm profile with this result folded in, to keep once it is accepted.
-    rhythm: bytes | None = None
-
-
-def row_of(sub: Submission) -> dict[str, Any]:
-    r, spec = sub.result, sub.spec
-    return {
-        "id": sub.result_id,
-        "created_at": sub.created_at,
-        "user_id": sub.user_id,
-        "test_id": sub.test_id,
-        "mode": spec.mode,
-        "lang": spec.lang,
-        "word_count": spec.count if spec.mode == "words" else None,
-        "seconds": spec.seconds if spec.mode == "time" else None,
-        "punctuation": int(spec.punctuation),
-        "numbers": int(spec.numbers),
-        "difficulty": spec.difficulty,
-        "seed": sub.seed,
-        "category": spec.category,
-        "wpm": r.wpm,
-        "raw_wpm": r.raw_wpm,
-        "accuracy": r.accuracy,
-        "consistency": r.consistency,
-        "duration_ms": r.duration_ms,
-        "chars_correct": r.chars.correct,
-        "chars_incorrect": r.chars.incorrect,
-        "chars_extra": r.chars.extra,
-        "chars_missed": r.chars.missed,
-        "keystrokes": r.keystrokes,
-        "flagged": int(sub.verdict.action == "flag"),
-        "flag_reason": sub.verdict.message[:255] if sub.verdict.action == "flag" else "",
-        "ranked": int(sub.ranked),
-    }
-
-
-def public(row: Mapping[str, Any]) -> dict[str, Any]:
-    """The client's view of a stored row (also what the recent-results cache holds)."""
-    return {
-        "id": row["id"],
-        "test_id": row["test_id"],
-        "mode": row["mode"],
-        "lang": row["lang"],
-        "count": row["word_count"],
-        "seconds": row["seconds"],
-        "punctuation": bool(row["punctuation"]),
-        "numbers": bool(row["numbers"]),
-        "difficulty": row["difficulty"],
-        "category": row["category"],
-        "wpm": row["wpm"],
-        "raw_wpm": row["raw_wpm"],
-        "accuracy": row["accuracy"],
-        "consistency": row["consistency"],
-        "duration_ms": row["duration_ms"],
-        "chars": {
-            "correct": row["chars_correct"],
-            "incorrect": row["chars_incorrect"],
-            "extra": row["chars_extra"],
-            "missed": row["chars_missed"],
-        },
-        "keystrokes": row["keystrokes"],
-        "flagged": bool(row["flagged"]),
-        "flag_reason": row["flag_reason"],
-        "ranked": bool(row.get("ranked", 1)),
-        "created_at": row["created_at"],
-    }
-
-
-def accepted_event(sub: Submission) -> Event:
-    """The ``test-results`` event for a stored result (docs/events.md)."""
-    r, spec = sub.result, sub.spec
-    data: dict[str, Any] = {
-        "result_id": sub.result_id,
-        "user_id": sub.user_id,
-        "username": sub.username,
-        "test_id": sub.test_id,
-        "mode": spec.mode,
-        "lang": spec.lang,
-        "count": spec.count if spec.mode == "words" else None,
-        "seconds": spec.seconds if spec.mode == "time" else None,
-        "punctuation": spec.punctuation,
-        "numbers": spec.numbers,
-        "difficulty": spec.difficulty,
-        "category": spec.board,
-        "personal_best_category": spec.category,
-        "wpm": r.wpm,
-        "raw_wpm": r.raw_wpm,
-        "accuracy": r.accuracy,
-        "consistency": r.consistency,
-        "duration_ms": r.duration_ms,
-        "chars": {
-            "correct": r.chars.correct,
-            "incorrect": r.chars.incorrect,
-            "extra": r.chars.extra,
-            "missed": r.chars.missed,
-        },
-        "keystrokes": r.keystrokes,
-        "flagged": sub.verdict.action == "flag",
-        "flag_reasons": [reason.code for reason in sub.verdict.reasons],
-        "flag_reason": sub.verdict.message[:255] if sub.verdict.action == "flag" else "",
-        "flag_evidence": dict(sub.evidence) if sub.verdict.action == "flag" else {},
-        "ranked": sub.ranked,
-        "seed": sub.seed,
-        "created_at": sub.created_at,
-        **analytics(r),
-    }
+def accepted_event(record: ResultRecord) -> Event:
+    """The ``test-results`` event of an accepted result (docs/events.md)."""
     return Event(
-        type=EVENT_ACCEPTED,
-        data=data,
-        key=sub.user_id,
+        type=topics.RESULT_ACCEPTED,
+        data=record.event_data(),
+        key=record.user_id,
         version=EVENT_VERSION,
-        id=sub.result_id,  # one result, one event id: consumers dedupe replays by it
-        ts=sub.created_at,
+        id=record.id,  # one result, one event id: consumers dedupe replays by it
+        ts=record.created_at,
     )
-
-
-def row_of_event(data: Mapping[str, Any]) -> dict[str, Any]:
-    """The ``test_results`` row of a ``result.accepted`` event (``row_of`` from the wire)."""
-    chars = data["chars"]
-    flagged = bool(data.get("flagged"))
-    return {
-        "id": str(data["result_id"]),
-        "created_at": int(data["created_at"]),
-        "user_id": str(data["user_id"]),
-        "test_id": str(data["test_id"]),
-        "mode": str(data["mode"]),
-        "lang": str(data["lang"]),
-        "word_count": data.get("count"),
-        "seconds": data.get("seconds"),
-        "punctuation": int(bool(data.get("punctuation"))),
-        "numbers": int(bool(data.get("numbers"))),
-        "difficulty": str(data.get("difficulty") or "medium"),
-        "seed": int(data.get("seed") or 0),  # absent from events older than the field
-        "category": str(data["personal_best_category"]),
-        "wpm": float(data["wpm"]),
-        "raw_wpm": float(data["raw_wpm"]),
-        "accuracy": float(data["accuracy"]),
-        "consistency": float(data["consistency"]),
-        "duration_ms": int(data["duration_ms"]),
-        "chars_correct": int(chars["correct"]),
-        "chars_incorrect": int(chars["incorrect"]),
-        "chars_extra": int(chars["extra"]),
-        "chars_missed": int(chars["missed"]),
-        "keystrokes": int(data["keystrokes"]),
-        "flagged": int(flagged),
-        "flag_reason": str(data.get("flag_reason") or "")[:255] if flagged else "",
-        "ranked": int(data.get("ranked", True) is not False),  # older events: ranked
-    }
 
 
 def encode_cursor(created_at: int, result_id: str) -> str:
@@ -341,6 +201,69 @@ async def race_accepted(db: Database, cache: Cache, user_id: str, wpm: float) ->
     )
 
 
+async def apply_results(platform: Platform, batch: Sequence[ResultRecord]) -> int:
+    """Rule 8: store a batch of accepted results; how many were new (the others
+    were applied before).
+
+    Raises ``IntegrityError`` when a concurrent delivery applied one of them
+    first: nothing of the batch is kept, and a retry finds it applied.
+    """
+    by_id = {record.id: record for record in batch}
+    now = int(time.time() * 1000)
+    db = platform.db
+    async with db.write() as conn:
+        seen = await conn.execute(_APPLIED_AMONG, {"ids": list(by_id)})
+        for (result_id,) in seen.all():
+            del by_id[str(result_id)]
+        if not by_id:
+            return 0
+        fresh = list(by_id.values())
+        await conn.execute(
+            applied_results.insert(),
+            [{"result_id": r.id, "user_id": r.user_id, "created_at": r.created_at} for r in fresh],
+        )
+        rows = [record.row() for record in fresh]
+        await conn.execute(insert_rows(db.dialect), rows)
+        bests = [_best_of(record) for record in fresh if not record.flagged]
+        if bests:
+            upsert = UPSERT_BEST_MYSQL if db.dialect == "mysql" else UPSERT_BEST_SQLITE
+            await conn.execute(upsert, bests)
+        await _add_stats(conn, rows, now)
+    users = {record.user_id for record in fresh}
+    await platform.cache.delete(*(keys.user_recent_results(user) for user in users))
+    await platform.records.changed(users)  # their stats, bests and WPM trend
+    return len(fresh)
+
+
+def _best_of(record: ResultRecord) -> dict[str, Any]:
+    return {
+        "user_id": record.user_id,
+        "category": record.category,
+        "wpm": record.wpm,
+        "accuracy": record.accuracy,
+        "result_id": record.id,
+        "achieved_at": record.created_at,
+    }
+
+
+_APPLIED_AMONG = select(applied_results.c.result_id).where(
+    applied_results.c.result_id.in_(bindparam("ids", expanding=True))
+)
+
+
+async def _add_stats(conn: AsyncConnection, rows: list[dict[str, Any]], now: int) -> None:
+    """Each user's share of the batch, added in one statement per user (rule 8)."""
+    shares: dict[str, tallies.Delta] = {}
+    for row in rows:
+        user = str(row["user_id"])
+        share = shares.setdefault(user, tallies.delta(user, now))
+        if row["flagged"]:
+            share["d_flagged"] += 1
+        else:
+            tallies.count(share, row)
+    await tallies.add(conn, shares.values())
+
+
 def newest_first(*lists: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Public rows of several sources, one per id, newest first (rule 5)."""
     by_id: dict[str, dict[str, Any]] = {}
@@ -392,7 +315,8 @@ class Results:
         Raises ``AppError`` 409 for a test already submitted; any other error means
         nothing was accepted, the claim is released and the test may be submitted again.
         """
-        row = row_of(sub)
+        record = record_of(sub)
+        row = record.row()
         if not claimed and not await self.claim(sub.test_id):
             raise AppError(ErrorCode.CONFLICT, ALREADY_SUBMITTED)
         try:
@@ -402,7 +326,7 @@ class Results:
         except Exception:
             await self.release(sub.test_id)
             raise
-        event = accepted_event(sub)
+        event = accepted_event(record)
         try:
             await self.events.publish(topics.TEST_RESULTS, event)
         except Exception:
@@ -410,8 +334,8 @@ class Results:
                 await self.release(sub.test_id)
                 raise
             # Stored but not announced: boards and analytics miss it (docs/events.md).
-            log.exception("result.accepted not published", extra={"result_id": row["id"]})
-        view = public(row)
+            log.exception("result.accepted not published", extra={"result_id": record.id})
+        view = record.view()
         remembered = self.cache.list_push(
             keys.user_accepted_results(sub.user_id),
             orjson.dumps(view),
@@ -500,4 +424,4 @@ class Results:
         )
         async with self.db.read(primary=primary) as conn:
             rows = (await conn.execute(statement)).mappings().all()
-        return [public(dict(row)) for row in rows]
+        return [ResultRecord.of_row(dict(row)).view() for row in rows]

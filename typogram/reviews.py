@@ -3,7 +3,7 @@
 Rules:
 
 1. Every flagged solo result (``result.accepted`` with ``flagged``), race
-   finish (``race.result`` with ``flags``) and daily-challenge attempt
+   finish (``race.finished`` with ``flags``) and daily-challenge attempt
    (``challenge.attempt`` with ``flagged``) gets one ``flag_reviews`` row,
    ``open``, written by the ``reviews`` worker (``workers.reviews``) once
    per subject: its id is derived from the kind and the subject's id, so a
@@ -138,8 +138,8 @@ def of_result(data: Mapping[str, Any]) -> Flag | None:
     )
 
 
-def of_race_result(data: Mapping[str, Any], at_ms: int) -> Flag | None:
-    """The flag of a ``race.result`` event (``at_ms``: its time), if it has flags."""
+def of_race_finish(data: Mapping[str, Any], at_ms: int) -> Flag | None:
+    """The flag of a race finish (``race.finished``; ``at_ms``: its time), if it has flags."""
     flags = tuple(str(f) for f in data.get("flags") or ())
     if not flags or data.get("guest") or not data.get("user"):
         return None

@@ -3,9 +3,9 @@
 Each event becomes a fact (``typogram.achievements``): ``achievement.test``
 → ``TestDone``, ``achievement.challenge_streak`` → ``ChallengeStreak``,
 ``achievement.course`` → ``CourseCompleted``, a race finish in first place
-(``race.result``, rated: not a guest, not flagged, not on a custom text) →
-``RaceWon``. The events of a batch (``workers.runtime``; a retry is a batch
-of one) are applied in one transaction: their ids go into
+(``race.finished``, read by ``typogram.race_events``; rated: not a guest, not
+flagged, not on a custom text) → ``RaceWon``. The events of a batch
+(``workers.runtime``; a retry is a batch of one) are applied in one transaction: their ids go into
 ``achievement_events_seen`` (an event seen before, or repeated inside the
 batch, counts once), each user's progress row is created when missing and
 locked (users in sorted order), their facts are folded in event order and
@@ -37,19 +37,17 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
 from typogram import achievements as rules
-from typogram import keys, topics
+from typogram import keys, race_events, topics
 from typogram.db.schema import achievement_events_seen, achievement_progress, user_achievements
 from typogram.logs import get_logger
 from typogram.mail.services import account_mail_of
 from typogram.ports import Event
 from typogram.protocol import push_payload
-from workers import pipeline_events as pe
 from workers.runtime import Group
 
 if TYPE_CHECKING:
     from typogram.platform import Platform
 
-RACE_RESULT = "race.result"
 UNLOCKED = "achievement.unlocked"
 CLASH_RERUNS = 1  # an event alone is run again this often after a key clash
 log = get_logger("typogram.workers.achievements")
@@ -63,16 +61,16 @@ _Unlocks = dict[str, list[rules.Achievement]]
 def fact_of(event: Event) -> tuple[str, rules.Fact] | None:
     """The user and fact an event carries, or None when it carries none."""
     d = event.data
-    if event.type == pe.ACHIEVEMENT_TEST:
+    if event.type == topics.ACHIEVEMENT_TEST:
         fact: rules.Fact = rules.TestDone(
             float(d["wpm"]), float(d["accuracy"]), str(d.get("lang", ""))[:8]
         )
         return str(d["user_id"]), fact
-    if event.type == pe.ACHIEVEMENT_CHALLENGE:
+    if event.type == topics.ACHIEVEMENT_CHALLENGE_STREAK:
         return str(d["user_id"]), rules.ChallengeStreak(int(d["days"]))
-    if event.type == pe.ACHIEVEMENT_COURSE:
+    if event.type == topics.ACHIEVEMENT_COURSE:
         return str(d["user_id"]), rules.CourseCompleted()
-    if event.type == RACE_RESULT and d.get("place") == 1:
+    if race_events.kind_of(event) == race_events.FINISH and d.get("place") == 1:
         if d.get("guest") or d.get("flags") or d.get("rated") is False or not d.get("user"):
             return None
         return str(d["user"]), rules.RaceWon()

@@ -42,7 +42,6 @@ from typogram import keys, topics
 from typogram.db.schema import user_bigram_stats, user_confusions, user_key_stats, user_trend
 from typogram.insights import ALPHA
 from typogram.ports import Event
-from workers import pipeline_events as pe
 from workers.runtime import Group
 
 if TYPE_CHECKING:
@@ -66,7 +65,7 @@ async def handle(platform: Platform, topic: str, event: Event) -> None:
 async def handle_batch(platform: Platform, topic: str, events: Sequence[Event]) -> None:
     results: _Results = {}
     for event in events:
-        if event.type == pe.ANALYTICS_RESULT:
+        if event.type == topics.ANALYTICS_RESULT:
             data = event.data
             results.setdefault((str(data["user_id"]), str(data["result_id"])), data)
     if not results:

@@ -27,11 +27,9 @@ if TYPE_CHECKING:
 
     from typogram.platform import Platform
 
-ATTEMPT = "challenge.attempt"
-
 
 async def handle(platform: Platform, topic: str, event: Event) -> None:
-    if event.type != ATTEMPT:
+    if event.type != topics.CHALLENGE_ATTEMPT:
         return
     d = event.data
     attempt_id, user_id = str(d["attempt_id"])[:32], str(d["user_id"])[:32]
@@ -81,7 +79,7 @@ async def handle(platform: Platform, topic: str, event: Event) -> None:
     await platform.events.publish(
         topics.ACHIEVEMENT_EVENTS,
         Event(
-            type=pe.ACHIEVEMENT_CHALLENGE,
+            type=topics.ACHIEVEMENT_CHALLENGE_STREAK,
             data=fact,
             key=user_id,
             version=pe.VERSION,

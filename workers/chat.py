@@ -17,7 +17,7 @@ from sqlalchemy import delete, select
 from typogram.chat_reports import ChatReports
 from typogram.db.schema import chat_messages
 from typogram.ports import Event
-from typogram.topics import CHAT_MESSAGES
+from typogram.topics import CHAT_DELETED, CHAT_MESSAGES, CHAT_REPORT
 from workers.runtime import Group
 
 if TYPE_CHECKING:
@@ -25,9 +25,9 @@ if TYPE_CHECKING:
 
 
 async def store_message(platform: Platform, topic: str, event: Event) -> None:
-    if event.type == "chat.deleted":
+    if event.type == CHAT_DELETED:
         await _delete(platform, event.data)
-    elif event.type == "chat.report":
+    elif event.type == CHAT_REPORT:
         await ChatReports(platform.db).record(event.data, event.ts)
     else:
         await _insert(platform, event)

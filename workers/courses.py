@@ -34,7 +34,6 @@ from workers.runtime import Group, Periodic
 if TYPE_CHECKING:
     from typogram.platform import Platform
 
-ACCEPTED = "result.accepted"
 log = get_logger("typogram.workers.courses")
 
 
@@ -43,7 +42,9 @@ async def handle(platform: Platform, topic: str, event: Event) -> None:
 
 
 async def handle_batch(platform: Platform, topic: str, events: Sequence[Event]) -> None:
-    lessons = [e.data for e in events if e.type == ACCEPTED and is_lesson_result(e.data)]
+    lessons = [
+        e.data for e in events if e.type == topics.RESULT_ACCEPTED and is_lesson_result(e.data)
+    ]
     if not lessons:
         return
     for completion in await learning_of(platform).apply_results(lessons):
@@ -58,7 +59,7 @@ async def handle_batch(platform: Platform, topic: str, events: Sequence[Event]) 
 def course_event(completion: Completion) -> Event:
     """Rule 2."""
     return Event(
-        type=pe.ACHIEVEMENT_COURSE,
+        type=topics.ACHIEVEMENT_COURSE,
         data={
             "user_id": completion.user_id,
             "course_id": completion.course_id,

@@ -1,5 +1,6 @@
 """``leaderboards`` group: ``leaderboard.score`` from ``leaderboard-updates`` and
-race finishes (``race.result``) from ``race-events`` into the sorted sets.
+race finishes (``race.finished``, ``typogram.race_events``) from ``race-events``
+into the sorted sets.
 
 Both writes are idempotent by themselves (best score per user, rule 1 of
 ``typogram.leaderboards``), so the group keeps no per-event done marker, and
@@ -14,17 +15,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from typogram import boards, topics
+from typogram import boards, race_events, topics
 from typogram.leaderboards import Leaderboards, Score
 from typogram.ports import Event
-from workers import pipeline_events as pe
 from workers.runtime import Group
 
 if TYPE_CHECKING:
     from typogram.platform import Platform
-
-RACE_RESULT = "race.result"
-
 
 # (board, period, user) -> (wpm, at): one board entry to raise.
 _Scores = dict[tuple[str, str, str], tuple[float, int]]
@@ -56,11 +53,11 @@ async def handle_batch(platform: Platform, topic: str, events: Sequence[Event]) 
 
 def _scores_of(event: Event) -> list[tuple[tuple[str, str, str], tuple[float, int]]]:
     data = event.data
-    if event.type == pe.LEADERBOARD_SCORE:
+    if event.type == topics.LEADERBOARD_SCORE:
         board = boards.check_board(str(data["board"]))
         entry = (board, str(data["period"]), str(data["user_id"]))
         return [(entry, (float(data["wpm"]), int(data["at"])))]
-    if event.type == RACE_RESULT and "place" in data:
+    if race_events.kind_of(event) == race_events.FINISH:
         # ``ranked`` false: unrated (custom text, flagged) or too little typing.
         if data.get("guest") or data.get("flags") or data.get("ranked") is False:
             return []

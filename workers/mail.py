@@ -20,9 +20,7 @@ from typing import TYPE_CHECKING
 
 from typogram import topics
 from typogram.logs import get_logger
-from typogram.mail.account_mail import RESET_REQUESTED
 from typogram.mail.notices import notice_for, once
-from typogram.mail.outbox import SEND_EVENT
 from typogram.mail.reminders import streak_reminders, tournament_notices
 from typogram.mail.sender import SendJob
 from typogram.mail.services import account_mail_of, sender_of
@@ -44,13 +42,13 @@ async def handle_notice(platform: Platform, topic: str, event: Event) -> None:
 
 
 async def handle(platform: Platform, topic: str, event: Event) -> None:
-    if event.type == RESET_REQUESTED:
+    if event.type == topics.PASSWORD_RESET_REQUESTED:
         address = event.data.get("address")
         if not isinstance(address, str) or not 3 <= len(address) <= 254:
             raise ValueError("a reset request needs an address")
         await account_mail_of(platform).request_reset(address.lower())
         return
-    if event.type != SEND_EVENT:
+    if event.type != topics.EMAIL_MESSAGE:
         return
     job = SendJob.of(event.data)
     status = await sender_of(platform).deliver(job)

@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING
 
 from typogram import topics
 from typogram.logs import get_logger
-from typogram.payments.ledger import WEBHOOK_EVENT
 from typogram.payments.services import intake_of, ledger_of
 from typogram.ports import Event
 from workers.runtime import Group, Periodic
@@ -33,7 +32,7 @@ log = get_logger("typogram.workers.payments")
 
 async def handle(platform: Platform, topic: str, event: Event) -> None:
     """Rule 1."""
-    if event.type != WEBHOOK_EVENT:
+    if event.type != topics.PAYMENT_WEBHOOK:
         return
     status = await ledger_of(platform).apply(event.data)
     log.debug(

@@ -1,5 +1,5 @@
 """Events the results pipeline emits (``leaderboard-updates``, ``keystroke-analytics``,
-``achievement-events``): their types and deterministic ids.
+``achievement-events``): their deterministic ids (their types are in ``typogram.topics``).
 
 An emitted event's id is derived from its source (a result, a challenge
 attempt, a race result) and its destination, so a replayed source event
@@ -11,14 +11,9 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from typogram import topics
 from typogram.ports import Event
 
-LEADERBOARD_SCORE = "leaderboard.score"
-ANALYTICS_RESULT = "analytics.result"
-ACHIEVEMENT_TEST = "achievement.test"
-ACHIEVEMENT_CHALLENGE = "achievement.challenge_streak"
-ACHIEVEMENT_RACE_WIN = "achievement.race_win"
-ACHIEVEMENT_COURSE = "achievement.course"  # a course completed (workers.courses)
 VERSION = 1
 
 
@@ -40,7 +35,7 @@ def leaderboard_score(
         "source": source,
     }
     return Event(
-        type=LEADERBOARD_SCORE,
+        type=topics.LEADERBOARD_SCORE,
         data=data,
         key=user_id,
         version=VERSION,

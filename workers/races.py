@@ -1,7 +1,8 @@
 """``races`` group (``race-events``): a finished race's record; ``tournaments`` group
 (``tournament-scores``): a finished race's standings into its tournament.
 
-* ``race.finished`` (one per race, id = the race id): in **one transaction**
+* ``race.result`` (one per race, id = the race id; ``typogram.race_events``
+  reads the version 1 name ``race.finished`` too): in **one transaction**
   (``record_race``) the ``rated_races`` row that claims the race, its
   ``races`` row (text, custom or not), a ``race_results`` row per registered
   racer (``typogram.race_records``), and for the rated standings the new
@@ -12,8 +13,8 @@
   and then fails on it) changes nothing. After the commit, also for a
   replay, the players' stored ratings go to the cache and their cached
   records are marked stale.
-* ``race.result`` (one per finish): nothing here; its row is written with
-  the race's ``race.finished`` (boards and achievements read it, in their
+* ``race.finished`` (one per finish): nothing here; its row is written with
+  the race's ``race.result`` (boards and achievements read it, in their
   own groups).
 * Every ``rating_rank_histogram_s / 2`` the group rebuilds the ratings
   histogram behind ranks when it is due (``typogram.ratings`` rule 5).
@@ -34,13 +35,13 @@ from sqlalchemy.exc import IntegrityError
 from matchmaking import rating
 from rooms import tournament
 from tournaments.store import TournamentStore
-from typogram import race_records
+from typogram import race_events, race_records
 from typogram.codes import ErrorCode
 from typogram.db.schema import race_results, races, rated_races, rating_history, user_ratings
 from typogram.errors import AppError
 from typogram.ports import Event
 from typogram.results import race_accepted
-from typogram.topics import RACE_EVENTS, TOURNAMENT_SCORES
+from typogram.topics import RACE_EVENTS, TOURNAMENT_RACE, TOURNAMENT_SCORES
 from workers.runtime import Group, Periodic
 
 if TYPE_CHECKING:
@@ -50,7 +51,7 @@ if TYPE_CHECKING:
 
 
 async def handle_race_event(platform: Platform, topic: str, event: Event) -> None:
-    if event.type == "race.finished":
+    if race_events.kind_of(event) == race_events.STANDINGS:
         await record_race(platform, event)
 
 
@@ -150,7 +151,7 @@ async def _rate(conn: AsyncConnection, race: race_records.FinishedRace) -> None:
 
 
 async def handle_tournament_score(platform: Platform, topic: str, event: Event) -> None:
-    if event.type != "tournament.race":
+    if event.type != TOURNAMENT_RACE:
         return
     d = event.data
     results = d.get("results") or {}

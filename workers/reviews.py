@@ -1,7 +1,8 @@
 """``reviews`` group (``test-results``, ``race-events``, ``challenge-attempts``): the
 review queue of flagged results (``typogram.reviews``).
 
-Each flagged ``result.accepted``, ``race.result`` and ``challenge.attempt`` of a
+Each flagged ``result.accepted``, race finish (``race.finished``,
+``typogram.race_events``) and ``challenge.attempt`` of a
 batch becomes one ``flag_reviews`` row, inserted only when its subject has none
 yet (the row's id is derived from it), so the group keeps no done marker: a
 replayed batch inserts nothing. Other events are ignored.
@@ -12,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from typogram import reviews, topics
+from typogram import race_events, reviews, topics
 from typogram.ports import Event
 from workers.runtime import Group
 
@@ -21,13 +22,12 @@ if TYPE_CHECKING:
 
 
 def flag_of(event: Event) -> reviews.Flag | None:
-    match event.type:
-        case "result.accepted":
-            return reviews.of_result(event.data)
-        case "race.result":
-            return reviews.of_race_result(event.data, event.ts)
-        case "challenge.attempt":
-            return reviews.of_attempt(event.data)
+    if event.type == topics.RESULT_ACCEPTED:
+        return reviews.of_result(event.data)
+    if event.type == topics.CHALLENGE_ATTEMPT:
+        return reviews.of_attempt(event.data)
+    if race_events.kind_of(event) == race_events.FINISH:
+        return reviews.of_race_finish(event.data, event.ts)
     return None
 
 

@@ -262,7 +262,7 @@ async def broker_pause(typists: int = 4, down_s: float = 5.0) -> Outcome:
                     back_at = time.monotonic()
                     recovered = await typing.until_accepted_after(back_at, RECOVERY_LIMIT_S)
                     typing.stop.set()
-                caught_up = await _until_stored(platform, typing.accepted, back_at)
+                caught_up = await until_stored(platform, typing.accepted, back_at)
             finally:
                 worker.cancel()
                 await asyncio.gather(worker, return_exceptions=True)
@@ -276,7 +276,7 @@ async def broker_pause(typists: int = 4, down_s: float = 5.0) -> Outcome:
     return outcome
 
 
-async def _until_stored(platform: Platform, ids: list[str], since: float) -> float | None:
+async def until_stored(platform: Platform, ids: list[str], since: float) -> float | None:
     """Seconds from ``since`` until every one of ``ids`` is stored (the lag recovered)."""
     deadline = time.monotonic() + RECOVERY_LIMIT_S
     while time.monotonic() < deadline:

@@ -100,7 +100,7 @@ async def gateway_kill(races: int = 200, members: int = 0, wpm: float = 45.0) ->
         worker: subprocess.Popen[bytes] | None = None
         try:
             async with open_platform(settings, migrate=True, passwords=cheap_passwords()) as p:
-                tokens = await _players(p, 2 * races)
+                tokens = await registered_players(p, 2 * races)
                 worker = start_worker(stack.root, "races", stack.backends)
                 for _ in range(3):
                     processes.append(
@@ -114,7 +114,7 @@ async def gateway_kill(races: int = 200, members: int = 0, wpm: float = 45.0) ->
     return outcome
 
 
-async def _players(platform: Platform, count: int) -> list[tuple[str, str]]:
+async def registered_players(platform: Platform, count: int) -> list[tuple[str, str]]:
     """``count`` registered users (no password: they never log in); (user id, token) each."""
     found = []
     for _ in range(count):

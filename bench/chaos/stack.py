@@ -105,6 +105,19 @@ class BrokerStack:
     backends: dict[str, Any]  # settings every process of the scenario runs with
 
 
+def shared_backends(database_url: str, prefix: str, broker: KafkaBroker) -> dict[str, Any]:
+    """The settings of a scenario's processes: its database, the shared Redis under its
+    ``prefix``, and its own ``broker`` (topics under the same prefix)."""
+    return {
+        "database_url": database_url,
+        "redis_url": REDIS_URL,
+        "redis_prefix": prefix,
+        "kafka_bootstrap": broker.bootstrap,
+        "kafka_topic_prefix": prefix.replace(":", "."),
+        "log_level": "ERROR",
+    }
+
+
 @contextlib.asynccontextmanager
 async def broker_stack() -> AsyncIterator[BrokerStack]:
     """A scratch directory, a fresh database, a Redis prefix and a Kafka broker of its own."""
@@ -116,18 +129,7 @@ async def broker_stack() -> AsyncIterator[BrokerStack]:
         broker = KafkaBroker(Path(root) / "kafka")
         await asyncio.to_thread(broker.start)
         try:
-            yield BrokerStack(
-                root,
-                broker,
-                {
-                    "database_url": url,
-                    "redis_url": REDIS_URL,
-                    "redis_prefix": prefix,
-                    "kafka_bootstrap": broker.bootstrap,
-                    "kafka_topic_prefix": prefix.replace(":", "."),
-                    "log_level": "ERROR",
-                },
-            )
+            yield BrokerStack(root, broker, shared_backends(url, prefix, broker))
         finally:
             await asyncio.to_thread(broker.stop)
 

@@ -6,7 +6,7 @@ a Redis prefix of its own on the shared servers, a tansu broker,
 ``typogram migrate``, one ``typogram rest``, one ``typogram gateway`` and one
 ``typogram worker all``), registers the accounts, then for each step runs
 ``locust -f bench/platform_load/locustfile.py --headless`` with that many
-users (four typists to one chatter) for ``--step-s`` seconds and prints, per
+users (four typists, one chatter and two racers in seven) for ``--step-s`` seconds and prints, per
 step: requests/s, failures, per-request p95 against the strategy's target,
 and each role's CPU over the step (``/proc``), from which **requests/s per
 core** of the REST process follow. Every step is bounded; the load average is
@@ -29,9 +29,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import orjson
 
 from bench.chaos.stack import REDIS_URL, fresh_database, redis_prefix
-from bench.common import CLK_TCK, base_env, cpu_times, free_port, rss_kib
+from bench.common import CLK_TCK, ONE_ADDRESS, base_env, cpu_times, free_port, rss_kib
 from tests.clusters import KafkaBroker, _wait_port
 
 HERE = Path(__file__).parent
@@ -50,7 +51,11 @@ TARGETS_MS: dict[str, float] = {
     "GET /achievements/me": 100,
     "GET /blog/posts": 100,
     "chat.send": 100,
+    "race.finish": 100,
+    # A public race starts when full or once its oldest ticket waited match_max_wait_ms (4 s).
+    "match.found": 5000,
 }
+WS_REQUESTS = ("chat.send", "match.found", "race.finish")
 
 
 @dataclass
@@ -87,11 +92,15 @@ def platform(root: Path) -> Iterator[tuple[str, str, list[Role]]]:
                 ("gateway", ["gateway"], free_port(), ws_port, ws_port),
                 ("workers", ["worker", "all"], free_port(), free_port(), None),
             ):
-                role_env = env | {
-                    "TYPOGRAM_HTTP_PORT": str(http),
-                    "TYPOGRAM_WS_PORT": str(ws),
-                    "TYPOGRAM_RATE_LIMIT_IP_PER_MIN": "10000000",  # one IP is everybody here
-                }
+                role_env = (
+                    env
+                    | {
+                        "TYPOGRAM_HTTP_PORT": str(http),
+                        "TYPOGRAM_WS_PORT": str(ws),
+                        "TYPOGRAM_RATE_LIMIT_IP_PER_MIN": "10000000",  # one IP is everybody here
+                    }
+                    | {f"TYPOGRAM_{k.upper()}": str(v) for k, v in ONE_ADDRESS.items()}
+                )
                 with (root / f"{name}.log").open("wb") as log:
                     proc = subprocess.Popen(
                         [sys.executable, "-m", "roles", *args],
@@ -162,6 +171,7 @@ def run_step(
             "BENCH_ACCOUNTS": str(accounts),
             "BENCH_WS_URL": ws_url,
             "BENCH_LOGIN_WEIGHT": str(login_weight),
+            "BENCH_COUNTS": str(out.parent / "counts.json"),
         },
         check=False,
         timeout=seconds + 120,
@@ -173,9 +183,14 @@ def run_step(
     rows = list(csv.DictReader((out.parent / f"{out.name}_stats.csv").open()))
     per_name = {row["Name"]: row for row in rows if row["Name"] != "Aggregated"}
     total = next(row for row in rows if row["Name"] == "Aggregated")
-    rest_rps = sum(float(r["Requests/s"]) for n, r in per_name.items() if n != "chat.send")
+    rest_rps = sum(float(r["Requests/s"]) for n, r in per_name.items() if n not in WS_REQUESTS)
     results_rps = float(per_name.get("POST /results", {}).get("Requests/s", 0))
     chat_rps = float(per_name.get("chat.send", {}).get("Requests/s", 0))
+    races_rps = float(per_name.get("race.finish", {}).get("Requests/s", 0))
+    progress = orjson.loads((out.parent / "counts.json").read_bytes()).get("race.progress", 0)
+    # What reached the gateway: requests (a match.join per match.found) and progress reports.
+    ws_rps = chat_rps + float(per_name.get("match.found", {}).get("Requests/s", 0))
+    ws_rps += races_rps + progress / elapsed
     missed = [
         f"{name} {float(row['95%']):.0f}>{TARGETS_MS[name]:.0f}"
         for name, row in per_name.items()
@@ -194,7 +209,10 @@ def run_step(
         "workers CPU ms/result": round(1000 * cpu["workers"] / results_rps, 1)
         if results_rps
         else None,
-        "gateway CPU ms/chat msg": round(1000 * cpu["gateway"] / chat_rps, 2) if chat_rps else None,
+        "finishes/s": round(races_rps, 2),
+        "gateway WS msg/s": round(ws_rps, 1),
+        "gateway CPU ms/WS msg": round(1000 * cpu["gateway"] / ws_rps, 2) if ws_rps else None,
+        "gateway WS msg/s per core": round(ws_rps / cpu["gateway"], 0) if cpu["gateway"] else None,
         "gateway CPU %": round(100 * cpu["gateway"], 1),
         "workers CPU %": round(100 * cpu["workers"], 1),
         "RSS MiB (rest/gateway/workers)": "/".join(
@@ -212,7 +230,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", default="30,60,90", help="Locust users per step")
     parser.add_argument("--step-s", type=float, default=30.0)
-    parser.add_argument("--accounts", type=int, default=100)
+    parser.add_argument("--accounts", type=int, default=200)
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument(
         "--login-weight", type=int, default=2, help="0: no logins after the first (REST alone)"

@@ -63,6 +63,7 @@ from gateway.sessions.session import Respond, Session
 from rooms.chat import RoomError
 from typogram.codes import CloseCode, ErrorCode
 from typogram.errors import AppError
+from typogram.outages import unavailable_backend
 from typogram.protocol import (
     Hello,
     Inbound,
@@ -524,11 +525,20 @@ class Connection:
             self.send(error(ErrorCode.RATE_LIMITED, "too many messages, slow down"), "error")
 
     def _failed(self, inbound: Inbound, exc: Exception) -> None:
-        """Answer a request that raised: its error code, or ``internal`` (logged)."""
+        """Answer a request that raised: its error code, ``unavailable`` when a backend is
+        unreachable for now (``typogram.outages``: Redis failing over…), else ``internal``."""
         metrics = self._hub.metrics
         if isinstance(exc, RoomError | AppError):
             metrics.errors.labels(exc.code.value).inc()
             self.send(error(exc.code, exc.message, re=inbound.id), "error")
+            return
+        if (backend := unavailable_backend(exc)) is not None:  # failing over: retry later
+            log.warning("handling %s failed: %s is unreachable (%s)", inbound.type, backend, exc)
+            metrics.errors.labels(ErrorCode.UNAVAILABLE.value).inc()
+            self.send(
+                error(ErrorCode.UNAVAILABLE, f"{backend} unavailable, retry", re=inbound.id),
+                "error",
+            )
             return
         log.error("handling %s failed", inbound.type, exc_info=exc)
         metrics.errors.labels(ErrorCode.INTERNAL.value).inc()

@@ -64,7 +64,6 @@ from dataclasses import replace
 from typing import Any, Final, Protocol
 
 from gateway.races.commands import read_only, to_event
-from gateway.races.finish import limits
 from gateway.races.inbox import RaceInbox, Replies
 from gateway.races.members import Watchers
 from gateway.races.messages import (
@@ -81,7 +80,7 @@ from gateway.races.store import RaceStore
 from gateway.races.ticker import RaceTicker
 from rooms import race
 from rooms.race_state import Phase, RaceState, decode, score_wire
-from typogram import keys, topics
+from typogram import anticheat, keys, race_events, topics
 from typogram.codes import ErrorCode
 from typogram.errors import AppError
 from typogram.fencing import FencedWrites
@@ -134,7 +133,7 @@ class RaceEngine:
         self._pubsub = pubsub
         self._events = events
         self._clock = clock
-        self._limits = limits(settings)
+        self._limits = anticheat.limits_from(settings, whole_text=True)
         self._owned: dict[str, RaceState] = {}
         self._store = RaceStore(
             cache,
@@ -465,8 +464,9 @@ class RaceEngine:
             case race.Broadcast(kind, data):
                 await self._pushes.send(race_id, kind, data)
             case race.RecordResult(_, data):
-                event = Event(type="race.result", data=dict(data), key=race_id)
-                await self._events.publish(topics.RACE_EVENTS, event)
+                await self._events.publish(
+                    topics.RACE_EVENTS, race_events.finish_event(race_id, data)
+                )
             case race.RaceFinished():
                 await self._finished(race_id, effect)
             case race.StartTimer():
@@ -493,12 +493,13 @@ class RaceEngine:
             },
         }
         # A stable id: a second owner finishing the same race publishes a duplicate consumers drop.
-        await self._events.publish(
-            topics.RACE_EVENTS, Event(type="race.finished", data=data, key=race_id, id=race_id)
-        )
+        await self._events.publish(topics.RACE_EVENTS, race_events.standings_event(race_id, data))
         if effect.tournament_id:
             event = Event(
-                type="tournament.race", data=data, key=effect.tournament_id, id=f"t-{race_id}"
+                type=topics.TOURNAMENT_RACE,
+                data=data,
+                key=effect.tournament_id,
+                id=f"t-{race_id}",
             )
             await self._events.publish(topics.TOURNAMENT_SCORES, event)
         final = self._owned.get(race_id, state)

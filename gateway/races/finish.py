@@ -16,18 +16,11 @@ to check against the race clock and the progress reports it received
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 
 from rooms.race_state import ReplayedResult
 from typogram import anticheat, typing
 from typogram.codes import ErrorCode
 from typogram.errors import AppError
-from typogram.settings import Settings
-
-
-def limits(settings: Settings) -> anticheat.Limits:
-    # A race is the whole text, always.
-    return replace(anticheat.limits_from(settings), min_matched_pct=100.0)
 
 
 def replayed(

@@ -14,7 +14,7 @@ from rest.app import create_app
 from tests.conftest import running_groups
 from tests.integration.test_rest_results import register, submit, typed_by_hand
 from tests.result_events import accepted
-from typogram import keys, topics
+from typogram import keys, race_events, topics
 from typogram.db.schema import user_confusions, user_key_stats, user_stats
 from typogram.platform import Platform
 from typogram.ports import Event
@@ -252,10 +252,13 @@ async def test_achievements_unlock_once(
         pushes.append(message)
 
     await platform.pubsub.subscribe(keys.channel_user(user_id), listen)
+    # A win as a gateway published it before the rename (docs/events.md, race-events):
+    # ``race.result`` version 1. Repeated, it still counts once.
     race_win = Event(
         type="race.result",
         data={"race": "r" * 32, "place": 1, "user": user_id, "guest": False, "wpm": 90.0},
         key="r" * 32,
+        version=1,
     )
     for _ in range(2):  # a repeated race event counts once
         await platform.events.publish(topics.RACE_EVENTS, race_win)
@@ -276,12 +279,25 @@ async def test_achievements_unlock_once(
         return entries or None
 
     assert (await eventually(races_board))[0]["user_id"] == user_id
-    progress = (await client.get("/api/v1/achievements/me", headers=auth)).json()["progress"]
-    wins = next(p for p in progress if p["id"] == "race-wins-10")
-    assert wins["current"] == 1
+    assert await race_wins(client, auth) == 1
+    # The same kind of win as an upgraded gateway publishes it: ``race.finished`` version 2.
+    new_win = race_events.finish_event("s" * 32, {**race_win.data, "race": "s" * 32})
+    await platform.events.publish(topics.RACE_EVENTS, new_win)
+    await eventually(lambda: _wins_reach(client, auth, 2))
+    await asyncio.sleep(0.5)  # a repeated application would land meanwhile
+    assert await race_wins(client, auth) == 2
     catalogue = (await client.get("/api/v1/achievements")).json()["achievements"]
     assert len(catalogue) >= 12
     assert (await client.get("/api/v1/achievements/me")).status_code == 401
+
+
+async def race_wins(client: httpx.AsyncClient, auth: dict[str, str]) -> int:
+    progress = (await client.get("/api/v1/achievements/me", headers=auth)).json()["progress"]
+    return int(next(p for p in progress if p["id"] == "race-wins-10")["current"])
+
+
+async def _wins_reach(client: httpx.AsyncClient, auth: dict[str, str], wins: int) -> bool | None:
+    return True if await race_wins(client, auth) >= wins else None
 
 
 async def test_analytics_accumulate_per_key(platform: Platform) -> None:

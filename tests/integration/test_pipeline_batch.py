@@ -6,6 +6,7 @@ falling back to its events one by one."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -13,7 +14,7 @@ import pytest
 from sqlalchemy import false, select
 
 from tests.integration.test_pipeline import eventually
-from typogram import keys, topics
+from typogram import keys, race_events, topics
 from typogram.db.schema import (
     achievement_progress,
     user_achievements,
@@ -126,11 +127,11 @@ def fact_events(user: str) -> list[Event]:
         )
     ]  # fmt: skip
     won = {"race": "r" * 32, "place": 1, "user": user, "wpm": 90.0}
-    out.insert(3, Event(type="race.result", key="r" * 32, id=f"{user[:8]}-race", data=won))
+    out.insert(3, replace(race_events.finish_event("r" * 32, won), id=f"{user[:8]}-race"))
     out.append(Event(type="achievement.challenge_streak", key=user, id=f"{user[:8]}-c",
                      data={"user_id": user, "days": 3}))  # fmt: skip
-    out.append(Event(type="race.result", key="r" * 32, id=f"{user[:8]}-race-2",
-                     data={"race": "s" * 32, "place": 2, "user": user, "wpm": 50.0}))  # fmt: skip
+    second = {"race": "s" * 32, "place": 2, "user": user, "wpm": 50.0}
+    out.append(replace(race_events.finish_event("s" * 32, second), id=f"{user[:8]}-race-2"))
     return out
 
 

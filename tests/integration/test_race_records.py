@@ -2,7 +2,7 @@
 their history in one transaction, exactly once, read back after the cache is gone.
 
 The attacks: a rating that fails mid-transaction must leave no result (before, the
-result rows came from ``race.result`` on their own); replayed and concurrent
+result rows came from the finishes on their own); replayed and concurrent
 duplicate events must change nothing; a guest must never get a stored rating; and
 after a cache flush matchmaking and profiles must read the stored rating, not 1500.
 """
@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -23,7 +24,7 @@ from gateway.sessions.replay import ReplayBuffer
 from gateway.sessions.session import Session
 from tests.conftest import flush_cache
 from tests.conftest import register_user as register
-from typogram import keys, topics
+from typogram import keys, race_events, topics
 from typogram.db.schema import race_results, races, rated_races, rating_history, user_ratings
 from typogram.platform import Platform
 from typogram.ports import Event
@@ -43,7 +44,7 @@ def standing(user: str, place: int, wpm: float, *, done: bool = True, **extra: A
     return row | {"done": done, "pos": 40} | extra
 
 
-def race_finished(race_id: str, *rows: dict[str, Any], **extra: Any) -> Event:
+def race_standings(race_id: str, *rows: dict[str, Any], **extra: Any) -> Event:
     now = int(time.time() * 1000)
     results = {
         r["user"]: {"wpm": r["wpm"], "accuracy": 97.0, "time_ms": 20_000, **SCORE}
@@ -63,15 +64,21 @@ def race_finished(race_id: str, *rows: dict[str, Any], **extra: Any) -> Event:
         "tournament": None,
         **extra,
     }
-    return Event("race.finished", data, key=race_id, id=race_id)
+    return race_events.standings_event(race_id, data)
 
 
-def race_result(race_id: str, row: dict[str, Any]) -> Event:
+def race_finish(race_id: str, row: dict[str, Any]) -> Event:
     """What the gateway publishes for one finish, before the race ends."""
     data = {"race": race_id, "user": row["user"], "guest": row["guest"], "place": row["place"]}
     data |= {"wpm": row["wpm"], "accuracy": 97.0, "time_ms": 20_000, "difficulty": "easy"}
     data |= {"lang": "en", "seed": 42, "chars": 40, "tournament": None, **SCORE}
-    return Event("race.result", data, key=race_id)
+    return race_events.finish_event(race_id, data)
+
+
+def legacy(event: Event) -> Event:
+    """``event`` as a gateway published it before the rename (version 1: names swapped)."""
+    old = {topics.RACE_RESULT: topics.RACE_FINISHED, topics.RACE_FINISHED: topics.RACE_RESULT}
+    return replace(event, type=old[event.type], version=race_events.LEGACY_VERSION)
 
 
 async def count(platform: Platform, table: Any, *where: Any) -> int:
@@ -94,7 +101,7 @@ async def test_a_race_is_recorded_once_with_its_results_ratings_and_history(
     platform: Platform,
 ) -> None:
     ada, bob, cy = users(3)
-    event = race_finished(
+    event = race_standings(
         "race1",
         standing(ada, 1, 88.0, rated=True),
         standing(bob, 2, 61.0, rated=True),
@@ -125,9 +132,36 @@ async def test_a_race_is_recorded_once_with_its_results_ratings_and_history(
     assert await count(platform, rating_history) == 3
 
 
+async def test_a_race_published_before_the_rename_is_recorded_exactly_once(
+    platform: Platform,
+) -> None:
+    """A rolling deploy (docs/events.md): version 1 events, their names swapped, are
+    still in the log when the upgraded worker reads it."""
+    ada, bob = users(2)
+    rows = [standing(ada, 1, 80.0), standing(bob, 2, 60.0)]
+    for row in rows:  # an old gateway's finishes (``race.result`` then): nothing stored
+        old_finish = legacy(race_finish("old1", row))
+        assert old_finish.type == "race.result" and old_finish.version == 1
+        await races_worker.handle_race_event(platform, topics.RACE_EVENTS, old_finish)
+    assert await count(platform, rated_races) == 0
+    old = legacy(race_standings("old1", *rows))
+    assert old.type == "race.finished" and old.version == 1
+    await races_worker.handle_race_event(platform, topics.RACE_EVENTS, old)
+    assert await count(platform, rated_races) == 1 and await count(platform, race_results) == 2
+    stored = await ratings_of(platform)
+    assert {r[2] for r in stored.values()} == {1}
+    # Delivered again, and the same race from an upgraded owner after a failover.
+    await races_worker.handle_race_event(platform, topics.RACE_EVENTS, old)
+    await races_worker.handle_race_event(
+        platform, topics.RACE_EVENTS, race_standings("old1", *rows)
+    )
+    assert await count(platform, rated_races) == 1 and await count(platform, race_results) == 2
+    assert await ratings_of(platform) == stored
+
+
 async def test_concurrent_duplicate_finishes_produce_one_result(platform: Platform) -> None:
     ada, bob = users(2)
-    event = race_finished("race2", standing(ada, 1, 70.0), standing(bob, 2, 60.0))
+    event = race_standings("race2", standing(ada, 1, 70.0), standing(bob, 2, 60.0))
     outcomes = await asyncio.gather(*(races_worker.record_race(platform, event) for _ in range(4)))
     assert sorted(outcomes) == [False, False, False, True]
     assert await count(platform, race_results) == 2
@@ -145,28 +179,28 @@ async def test_a_rating_that_fails_leaves_no_result(
         raise RuntimeError("rating model failed")
 
     monkeypatch.setattr(races_worker.rating, "update", broken)
-    # What the gateway publishes: one race.result per finish, then race.finished.
+    # What the gateway publishes: one race.finished per finish, then race.result.
     for row in rows:
-        await races_worker.handle_race_event(platform, topics.RACE_EVENTS, race_result("r3", row))
+        await races_worker.handle_race_event(platform, topics.RACE_EVENTS, race_finish("r3", row))
     with pytest.raises(RuntimeError):
         await races_worker.handle_race_event(
-            platform, topics.RACE_EVENTS, race_finished("r3", *rows)
+            platform, topics.RACE_EVENTS, race_standings("r3", *rows)
         )
     for table in (race_results, races, rated_races, user_ratings, rating_history):
         assert await count(platform, table) == 0, table.name
     assert await platform.ratings.get(ada) is None
 
     monkeypatch.undo()  # the runtime's retry, once the cause is gone
-    assert await races_worker.record_race(platform, race_finished("r3", *rows)) is True
+    assert await races_worker.record_race(platform, race_standings("r3", *rows)) is True
     assert await count(platform, race_results) == 2 and len(await ratings_of(platform)) == 2
 
 
 async def test_a_malformed_race_is_refused_whole(platform: Platform) -> None:
     ada = users(1)[0]
-    twice = race_finished("r4", standing(ada, 1, 70.0), standing(ada, 2, 60.0))
+    twice = race_standings("r4", standing(ada, 1, 70.0), standing(ada, 2, 60.0))
     with pytest.raises(Exception):  # noqa: B017 - a duplicate key or the rating's ValueError
         await races_worker.record_race(platform, twice)
-    garbage = Event("race.finished", {"race": "r5", "standings": [{"place": 1}]}, id="r5")
+    garbage = race_events.standings_event("r5", {"race": "r5", "standings": [{"place": 1}]})
     with pytest.raises(ValueError, match="does not fit"):
         await races_worker.record_race(platform, garbage)
     for table in (race_results, races, rated_races, user_ratings):
@@ -178,7 +212,7 @@ async def test_guests_flagged_finishes_and_custom_texts_are_never_rated(
 ) -> None:
     ada, bob, cy = users(3)
     guest = "guest:" + uuid.uuid4().hex
-    mixed = race_finished(
+    mixed = race_standings(
         "r6",
         standing(guest, 1, 99.0, rated=True),  # a guest's id: no rating, whatever the flag says
         standing(ada, 2, 80.0),
@@ -188,7 +222,7 @@ async def test_guests_flagged_finishes_and_custom_texts_are_never_rated(
     await races_worker.record_race(platform, mixed)
     assert await ratings_of(platform) == {}  # only ada was rated: fewer than two, nobody
     assert await count(platform, race_results) == 2  # ada and bob, not the guests
-    custom = race_finished("r7", standing(ada, 1, 80.0), standing(bob, 2, 70.0), custom=True)
+    custom = race_standings("r7", standing(ada, 1, 80.0), standing(bob, 2, 70.0), custom=True)
     await races_worker.record_race(platform, custom)
     assert await ratings_of(platform) == {}
     async with platform.db.read(primary=True) as conn:
@@ -204,7 +238,7 @@ async def test_ratings_survive_a_cache_flush_for_matchmaking_and_profiles(
     bob, _ = await register(client, "bob")
     for n in range(3):  # ada wins three times: well above 1500
         await races_worker.record_race(
-            platform, race_finished(f"w{n}", standing(ada, 1, 90.0), standing(bob, 2, 50.0))
+            platform, race_standings(f"w{n}", standing(ada, 1, 90.0), standing(bob, 2, 50.0))
         )
     stored = await ratings_of(platform)
     shown = (await client.get("/api/v1/users/ada")).json()["rating"]

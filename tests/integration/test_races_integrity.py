@@ -48,11 +48,11 @@ class RaceEvents:
     async def _record(self, topic: str, raw: bytes) -> None:
         event = Event.decode(raw)
         self.events.append(event)
-        if event.type == "race.finished":
+        if event.type == topics.RACE_RESULT:  # the race's standings: its last event
             self._ended.setdefault(str(event.data["race"]), asyncio.Event()).set()
 
     async def finished(self, race: str) -> list[Event]:
-        """Every event of ``race`` once its ``race.finished`` is out."""
+        """Every event of ``race`` once its standings (``race.result``) are out."""
         await asyncio.wait_for(self._ended.setdefault(race, asyncio.Event()).wait(), 20)
         self._task.cancel()
         return [e for e in self.events if e.data.get("race") == race]
@@ -119,9 +119,9 @@ async def test_a_custom_text_race_is_unrated_and_off_the_boards(
     result = (await recv_any(a, "race.result"))["d"]
     assert [s["rated"] for s in result["standings"]] == [False, False]
     events = await collected.finished(race)
-    finished = next(e for e in events if e.type == "race.finished")
+    finished = next(e for e in events if e.type == topics.RACE_RESULT)
     assert finished.data["custom"] is True
-    assert all(e.data["rated"] is False for e in events if e.type == "race.result")
+    assert all(e.data["rated"] is False for e in events if e.type == topics.RACE_FINISHED)
     await into_workers(platform, events)
     assert await board(platform) == []
     assert await rated_users(platform, ["ann-ab", "bob-ab"]) == set()
@@ -157,7 +157,7 @@ async def test_a_finish_squeezed_into_the_last_seconds_is_flagged_and_unrated(
     events = await collected.finished(race)
     await into_workers(platform, events)
     assert [user for user, _ in await board(platform)] == ["bob-sq"]
-    standings = next(e for e in events if e.type == "race.finished").data["standings"]
+    standings = next(e for e in events if e.type == topics.RACE_RESULT).data["standings"]
     assert {s["user"]: s["rated"] for s in standings} == {"ann-sq": False, "bob-sq": True}
     # One rated racer left: no rating changes (openskill needs two).
     assert await rated_users(platform, ["ann-sq", "bob-sq"]) == set()
@@ -188,6 +188,6 @@ async def test_concurrent_duplicate_finishes_produce_one_result(
     assert sorted(answers) == ["error", "race.finished"]
     await send(b, "race.leave", {"race": race}, id=33)
     events = await collected.finished(race)
-    assert [e.data["user"] for e in events if e.type == "race.result"] == ["ann-dup"]
+    assert [e.data["user"] for e in events if e.type == topics.RACE_FINISHED] == ["ann-dup"]
     for ws in (a, b, second):
         await ws.close()

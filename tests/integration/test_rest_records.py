@@ -20,7 +20,7 @@ from rest.records import RacePage, UserStatsView
 from tests.conftest import flush_cache, running_groups
 from tests.conftest import register_user as register
 from tests.integration.test_pipeline import eventually
-from tests.integration.test_race_records import race_finished, standing
+from tests.integration.test_race_records import race_standings, standing
 from tests.integration.test_rest_results import submit, typed_by_hand
 from typogram import keys, topics
 from typogram.platform import Platform
@@ -47,7 +47,7 @@ async def typed(client: httpx.AsyncClient, auth: dict[str, str], count: int, see
 async def race(
     platform: Platform, race_id: str, *rows: dict[str, Any], at: int, **extra: Any
 ) -> None:
-    event = race_finished(race_id, *rows, started_at=at - 30_000, ended_at=at, **extra)
+    event = race_standings(race_id, *rows, started_at=at - 30_000, ended_at=at, **extra)
     await platform.events.publish(topics.RACE_EVENTS, event)
 
 

@@ -16,13 +16,14 @@ from sqlalchemy import func, select
 from rest.app import create_app
 from tests.integration.test_pipeline import accepted, eventually
 from tests.integration.test_rest_results import new_test, register, submit, typed_by_hand
-from typogram import boards, keys, topics
+from typogram import boards, keys, results, topics
 from typogram.anticheat import Limits, judge
 from typogram.db.schema import applied_results, personal_bests, test_results, user_stats
 from typogram.errors import AppError
 from typogram.platform import Platform
 from typogram.ports import Event, EventLog
-from typogram.results import Results, Submission
+from typogram.result_record import ResultRecord, Submission
+from typogram.results import Results
 from typogram.texts import TextSpec
 from typogram.typing import replay, score
 from workers import results as results_worker
@@ -150,7 +151,7 @@ async def test_a_worker_killed_mid_batch_applies_every_result_exactly_once(
 
     async def commit_then_die(platform: Platform, topic: str, batch: Sequence[Event]) -> None:
         # The session's topic also holds earlier tests' results: die in a batch of ours.
-        await results_worker.apply_results(platform, [e.data for e in batch])
+        await results.apply_results(platform, [ResultRecord.of_event(e.data) for e in batch])
         if any(e.data["user_id"] in users for e in batch):
             committed.set()
             await asyncio.Event().wait()  # killed here: committed; follow-ups, offsets not
@@ -197,23 +198,24 @@ async def test_a_failed_batch_keeps_nothing_and_its_replay_applies_once(
     platform: Platform, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     user = uuid.uuid4().hex
-    batch = [accepted(user, uuid.uuid4().hex, wpm=70.0 + i).data for i in range(3)]
-    for i, data in enumerate(batch):
+    events = [accepted(user, uuid.uuid4().hex, wpm=70.0 + i).data for i in range(3)]
+    for i, data in enumerate(events):
         data["created_at"] += i
-    real = results_worker._add_stats
+    batch = [ResultRecord.of_event(data) for data in events]
+    real = results._add_stats
 
     async def broken(*args: Any) -> None:
         await real(*args)
         raise ConnectionError("the database went away mid-transaction")
 
-    monkeypatch.setattr(results_worker, "_add_stats", broken)
+    monkeypatch.setattr(results, "_add_stats", broken)
     with pytest.raises(ConnectionError):
-        await results_worker.apply_results(platform, batch)
+        await results.apply_results(platform, batch)
     for table in (applied_results, test_results, personal_bests, user_stats):
         assert await count(platform, table, table.c.user_id == user) == 0
-    monkeypatch.setattr(results_worker, "_add_stats", real)
-    assert await results_worker.apply_results(platform, batch) == 3
-    assert await results_worker.apply_results(platform, batch[1:]) == 0  # a replay
+    monkeypatch.setattr(results, "_add_stats", real)
+    assert await results.apply_results(platform, batch) == 3
+    assert await results.apply_results(platform, batch[1:]) == 0  # a replay
     assert await count(platform, test_results, test_results.c.user_id == user) == 3
     async with platform.db.read(primary=True) as conn:
         stats = (
@@ -306,14 +308,14 @@ async def test_write_through_keeps_a_stored_result_when_the_log_refuses_it(
 ) -> None:
     user = uuid.uuid4().hex
     sub = submission(user, uuid.uuid4().hex)
-    results = Results(
+    stored = Results(
         platform.db,
         platform.cache,
         cast(EventLog, FailingLog()),
         score_writes=platform.score_writes,
         write_through=True,
     )
-    view, best = await results.accept(sub)  # logged, not raised: the row is stored
+    view, best = await stored.accept(sub)  # logged, not raised: the row is stored
     assert view["id"] == sub.result_id and best is True
     assert await count(platform, test_results, test_results.c.id == sub.result_id) == 1
 

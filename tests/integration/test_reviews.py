@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -20,10 +21,9 @@ from sqlalchemy import select
 
 from tests.integration.test_pipeline import client, eventually  # noqa: F401
 from tests.integration.test_rest_results import register, submit, typed_by_hand
-from typogram import boards, keys, topics
+from typogram import boards, keys, race_events, topics
 from typogram.db.schema import audit_log
 from typogram.platform import Platform
-from typogram.ports import Event
 from typogram.roles import Role
 from typogram.settings import Settings
 from typogram.staff import Actor, desk_of
@@ -176,7 +176,7 @@ async def test_one_decision_wins_and_pages_follow_the_queue(
             "accuracy": 97.0, "consistency": 80.0, "time_ms": 30_000,
             "flags": ["progress_mismatch"], "guest": False, "rated": False, "ranked": True,
         }  # fmt: skip
-        event = Event(type="race.result", data=data, key=f"race{n}", ts=now + n)
+        event = replace(race_events.finish_event(f"race{n}", data), ts=now + n)
         await reviews_worker.handle(platform, topics.RACE_EVENTS, event)
         await reviews_worker.handle(platform, topics.RACE_EVENTS, event)  # a replay: no new row
     first = await queue(client, mod, "?limit=2")

@@ -7,13 +7,15 @@ were calibrated on, docs/benchmarks.md); the bots are its simple strategies.
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bench import typists
-from typogram.anticheat import Limits, judge
+from typogram.anticheat import Limits, judge, limits_from
+from typogram.settings import Settings
 from typogram.typing import BACKSPACE, replay, score
 
 LIMITS = Limits()
@@ -133,3 +135,11 @@ def test_any_log_gets_a_verdict(log: list) -> None:
     result, timing = verdict("abc abc", sorted(log))
     assert result.action in ("accept", "flag", "reject")
     assert timing.evidence()["intervals"] == max(0, timing.intervals)
+
+
+def test_limits_come_from_the_settings_and_a_race_is_the_whole_text() -> None:
+    configured = Settings(typing_min_matched_pct=90.0, typing_wpm_cap=280.0)
+    solo, race = limits_from(configured), limits_from(configured, whole_text=True)
+    assert solo.min_matched_pct == 90.0 and race.min_matched_pct == 100.0
+    assert solo.wpm_cap == race.wpm_cap == 280.0
+    assert replace(race, min_matched_pct=90.0) == solo  # nothing else differs

@@ -18,18 +18,18 @@ from hypothesis import strategies as st
 
 from gateway.races import messages
 from gateway.races.commands import read_only, to_event
-from gateway.races.finish import limits
 from gateway.races.messages import RaceCommand
 from rooms import race
 from rooms.race_state import Phase
 from tests.typing_logs import by_hand
 from tests.unit.test_race import GO, TEXT, running
+from typogram.anticheat import limits_from
 from typogram.codes import ErrorCode
 from typogram.errors import AppError
 from typogram.protocol import Keystroke
 from typogram.settings import Settings
 
-RULES = limits(Settings())
+RULES = limits_from(Settings(), whole_text=True)
 ids = st.text(max_size=12)
 ints = st.integers(-(2**53), 2**53)
 wpm = st.none() | st.floats(allow_nan=False, allow_infinity=False)

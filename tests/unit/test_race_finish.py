@@ -9,16 +9,17 @@ from hypothesis import strategies as st
 
 from gateway.races import messages
 from gateway.races.commands import to_event
-from gateway.races.finish import limits, replayed
+from gateway.races.finish import replayed
 from rooms.race import Finish, Progress, RaceError, handle
 from tests.typing_logs import by_hand
 from tests.unit.test_race import GO, TEXT, running
+from typogram.anticheat import limits_from
 from typogram.codes import ErrorCode
 from typogram.errors import AppError
 from typogram.protocol import Keystroke
 from typogram.settings import Settings
 
-RULES = limits(Settings())
+RULES = limits_from(Settings(), whole_text=True)
 keys = st.one_of(st.sampled_from([*"abcde ", "Backspace"]), st.text(max_size=3))
 logs = st.lists(st.tuples(st.integers(-5, 200_000), keys), max_size=150)
 

@@ -216,7 +216,7 @@ user_ratings = Table(
 )
 
 # A race is recorded once (its results, ratings and history): this row is written
-# in the same transaction, so a replayed ``race.finished`` changes nothing.
+# in the same transaction, so a replayed race (its ``race.result``) changes nothing.
 rated_races = Table(
     "rated_races",
     metadata,

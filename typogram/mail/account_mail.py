@@ -33,8 +33,6 @@ from typogram.mail.outbox import Outbox, SendingLimited
 from typogram.mail.tokens import EmailTokens, Purpose
 from typogram.mail.unclaimed import unclaimed
 
-RESET_REQUESTED = "email.password_reset_requested"
-
 
 class Verification(StrEnum):
     SENT = "sent"

@@ -16,6 +16,8 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+from typogram import topics
+
 Notice = tuple[str, str, dict[str, object]]
 
 
@@ -39,7 +41,7 @@ def once(source: str, kind: str, at_ms: int) -> dict[str, Any]:
 
 def notice_for(event_type: str, data: Mapping[str, Any]) -> Notice | None:
     """Raises ``KeyError``/``TypeError``/``ValueError`` for an event missing its fields."""
-    if event_type == "payment.succeeded":
+    if event_type == topics.PAYMENT_SUCCEEDED:
         plan = data.get("plan_name") or data["plan_id"]
         params: dict[str, object] = {
             "amount": money(int(data["amount"]), str(data["currency"])),
@@ -47,13 +49,13 @@ def notice_for(event_type: str, data: Mapping[str, Any]) -> Notice | None:
             "payment_id": str(data["id"]),
         }
         return "payment_receipt", str(data["user_id"]), params
-    if event_type == "subscription.renewed":
+    if event_type == topics.SUBSCRIPTION_RENEWED:
         until = day(int(data["period_end"]))
         return (
             "subscription_renewed",
             str(data["user_id"]),
             {"plan": data["plan_id"], "until": until},
         )
-    if event_type == "subscription.expired":
+    if event_type == topics.SUBSCRIPTION_EXPIRED:
         return "subscription_expired", str(data["user_id"]), {"plan": str(data["plan_id"])}
     return None

@@ -36,7 +36,6 @@ from typogram.mail.history import EmailHistory, Status, queued_row
 from typogram.mail.preferences import Preferences
 from typogram.ports import Cache, Event, EventLog
 
-SEND_EVENT = "email.send"
 HOUR_S = 3600
 
 
@@ -122,6 +121,7 @@ class Outbox:
             "lang": await self.language_of(user_id) if self.language_of else "en",
         }
         await self.events.publish(
-            topics.EMAIL_SEND, Event(type=SEND_EVENT, data=data, key=user_id, id=message_id)
+            topics.EMAIL_SEND,
+            Event(type=topics.EMAIL_MESSAGE, data=data, key=user_id, id=message_id),
         )
         return message_id

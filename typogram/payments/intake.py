@@ -33,7 +33,7 @@ from typogram import topics
 from typogram.db.database import Database
 from typogram.db.schema import payment_webhook_events, payments
 from typogram.logs import get_logger
-from typogram.payments.ledger import EVENT_VERSION, WEBHOOK_EVENT
+from typogram.payments.ledger import EVENT_VERSION
 from typogram.payments.machine import SIGNALS
 from typogram.payments.provider import ProviderEvent, decode_event
 from typogram.payments.signature import SignatureError, verify
@@ -64,7 +64,7 @@ def log_event(provider: str, event: ProviderEvent, payment_id: str) -> Event:
     """The ``payment.webhook`` event for a stored provider event."""
     obj = event.data.object
     return Event(
-        type=WEBHOOK_EVENT,
+        type=topics.PAYMENT_WEBHOOK,
         data={
             "provider": provider,
             "event_id": event.id,

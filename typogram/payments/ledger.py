@@ -46,7 +46,6 @@ from typogram.subscriptions.service import Subscriptions
 log = get_logger("typogram.payments")
 EVENT_VERSION = 1
 MAX_ROUNDS = 4  # follow-up rounds per call: each round re-reads the state
-WEBHOOK_EVENT = "payment.webhook"
 
 
 def announcement_id(payment_id: str, status: str) -> str:
@@ -279,7 +278,7 @@ class Ledger:
             "plan_name": None if plan is None else plan.name,
         }
         event = Event(
-            type=f"payment.{row.status}",
+            type=topics.payment_announced(row.status),
             data=data,
             key=row.user_id,
             version=EVENT_VERSION,

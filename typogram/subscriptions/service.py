@@ -361,7 +361,7 @@ class Subscriptions:
     async def _announce(self, change: Change, reference: str | None, actor: str, now: int) -> None:
         sub = change.subscription
         event = Event(
-            type=f"subscription.{PAST_TENSE[change.action]}",
+            type=topics.subscription_changed(PAST_TENSE[change.action]),
             data={**view(sub), "action": change.action, "reference": reference, "actor": actor},
             key=sub.user_id,
             version=EVENT_VERSION,

@@ -71,7 +71,8 @@ from typogram import texts
 from typogram.anticheat import judge, limits_from
 from typogram.db.schema import test_results
 from typogram.platform import Platform, open_platform
-from typogram.results import Results, Submission
+from typogram.result_record import Submission
+from typogram.results import Results
 from typogram.typing import replay, score
 
 SAMPLE_EVERY_S = 0.25

@@ -28,6 +28,7 @@ from bench.common import delete_prefix
 from gateway.sessions.session import SessionRegistry, Watermark
 from gateway.sessions.store import SessionStore
 from typogram.adapters.redis import RedisCache
+from typogram.adapters.redis_scripts import RedisFencedWrites
 from typogram.protocol import Push, numbered_payload, parse_push, push_payload
 from typogram.tokens import Claims, TokenType
 
@@ -65,7 +66,7 @@ async def run(url: str, sessions: int, size: int, frames: int, marked: int, roun
     )
     try:
         async with RedisCache(url, prefix=prefix) as cache:
-            store = SessionStore(cache, "bench-node", 600.0, time.time)
+            store = SessionStore(cache, RedisFencedWrites(cache), "bench-node", 600.0, time.time)
             registry.numbered = store.mark  # as the hub does
             rooms: list[list[Any]] = []
             for index in range(sessions):

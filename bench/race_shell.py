@@ -29,12 +29,13 @@ from typing import Any
 import uvloop
 
 from gateway.races.messages import Join
-from gateway.races.queues import MemoryMatchQueue
 from gateway.races.service import Races
 from gateway.sessions.session import Session, SessionRegistry
 from typogram.adapters.memory_cache import MemoryCache
 from typogram.adapters.memory_events import InProcessEventLog
 from typogram.adapters.memory_pubsub import MemoryPubSub
+from typogram.adapters.memory_queues import MemoryMatchQueues
+from typogram.adapters.memory_scripts import MemoryFencedWrites
 from typogram.protocol import RaceCreate, RaceProgress, RaceStart
 from typogram.settings import load
 from typogram.tokens import Claims, TokenType
@@ -66,7 +67,12 @@ async def measure(case: str, reports: int) -> float:
         race_max_private_text=len(TEXT),
         race_time_limit_ms=900_000,
     )
-    async with MemoryCache() as cache, MemoryPubSub() as pubsub, InProcessEventLog() as events:
+    async with (
+        MemoryCache() as cache,
+        MemoryPubSub() as pubsub,
+        InProcessEventLog() as events,
+        MemoryMatchQueues() as queues,
+    ):
         registries = [
             SessionRegistry(window_s=60, max_detached=10, replay_frames=64, replay_bytes=1 << 20)
             for _ in range(2)
@@ -76,11 +82,12 @@ async def measure(case: str, reports: int) -> float:
                 settings,
                 node_id=node,
                 cache=cache,
+                fences=MemoryFencedWrites(cache),
                 pubsub=pubsub,
                 events=events,
                 sessions=registries[index],
                 clock=time.time,
-                queue=MemoryMatchQueue(),
+                queues=queues,
             )
             for index, node in enumerate("ab")
         ]

@@ -32,9 +32,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from gateway.races.queues import RedisMatchQueue
 from typogram.adapters.redis import RedisCache, RedisPubSub
 from typogram.adapters.redis_endpoint import RedisEndpoint
+from typogram.adapters.redis_queues import RedisMatchQueues
 from typogram.settings import Settings, load
 
 LOAD_PERIOD_S = 0.005  # one round of every load kind this often
@@ -92,7 +92,11 @@ async def run_once(group: Group, settings: Settings) -> Figures:
         RedisCache.from_settings(settings) as cache,
         RedisPubSub.from_settings(settings) as publisher,
         RedisPubSub.from_settings(settings) as subscriber,
-        RedisMatchQueue(RedisEndpoint.from_settings(settings), settings.redis_prefix, 1.0) as queue,
+        RedisMatchQueues(
+            RedisEndpoint.from_settings(settings),
+            prefix=settings.redis_prefix,
+            connect_timeout_s=1.0,
+        ) as queue,
     ):
 
         def on_message(_channel: str, payload: bytes) -> None:

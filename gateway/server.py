@@ -2,16 +2,17 @@
 
 Use::
 
-    async with Gateway(settings, tokens=..., cache=..., pubsub=..., events=...,
-                       revocation=..., registry=...) as gateway:
+    async with Gateway(settings, tokens=..., cache=..., fences=..., pushes=..., pubsub=...,
+                       events=..., queues=..., revocation=..., registry=...) as gateway:
         await gateway.serve(stop)   # returns after ``stop`` is set and the drain is done
 
 Entering binds ``settings.host:settings.ws_port`` (port 0 picks a free one,
 see ``port``); ``serve`` runs the resume sweeper until ``stop`` is set, then
 drains: stop accepting, flush every client and close it with 1012, wait up to
 ``gateway_drain_timeout_s``, then cut whatever is left. Leaving the context
-drains too if ``serve`` never ran. The ports (cache, pubsub, events) must be
-open for the whole life of the gateway; the caller owns them.
+drains too if ``serve`` never ran. The ports (cache, with the fenced writes and the
+push log over it, pubsub, events, queues) must be open for the whole life of the
+gateway; the caller owns them.
 
 Admission: an address over a per-address cap (``gateway.connection.admission``) gets
 HTTP 429 at the handshake; past ``ws_max_connections`` open sockets (or
@@ -50,8 +51,11 @@ from gateway.sessions.session import SessionRegistry
 from gateway.sessions.store import SessionStore
 from typogram import proxies
 from typogram.codes import CloseCode
+from typogram.fencing import FencedWrites
+from typogram.match_queues import MatchQueues
 from typogram.ports import Cache, EventLog, PubSub
 from typogram.proxies import Network
+from typogram.push_log import PushLog
 from typogram.revocation import TokenCheck
 from typogram.settings import Settings
 from typogram.tasks import Supervisor
@@ -71,8 +75,11 @@ class Gateway:
         *,
         tokens: TokenService,
         cache: Cache,
+        fences: FencedWrites,
+        pushes: PushLog,
         pubsub: PubSub,
         events: EventLog,
+        queues: MatchQueues,
         revocation: TokenCheck | None = None,
         registry: CollectorRegistry | None = None,
         clock: Callable[[], float] = time.time,
@@ -98,7 +105,9 @@ class Gateway:
         handovers = Handovers()
         # A session whose record another node took (it thought this one dead) is handed
         # over as if asked: this node stops writing and numbering for it.
-        store = SessionStore(cache, self.node_id, record_ttl, clock, fenced=handovers.requested)
+        store = SessionStore(
+            cache, fences, self.node_id, record_ttl, clock, fenced=handovers.requested
+        )
         sessions = SessionRegistry(
             window_s=settings.ws_resume_window_s,
             max_detached=settings.ws_max_connections,
@@ -120,10 +129,12 @@ class Gateway:
             settings,
             node_id=self.node_id,
             cache=cache,
+            fences=fences,
             pubsub=pubsub,
             events=events,
             sessions=sessions,
             clock=clock,
+            queues=queues,
             ratings=ratings,
             tournaments=tournaments,
             tasks=tasks,
@@ -136,6 +147,7 @@ class Gateway:
             fanout=fanout,
             chat=ChatRooms(
                 cache=cache,
+                pushes=pushes,
                 pubsub=pubsub,
                 events=events,
                 fanout=fanout,

@@ -26,16 +26,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-
-@dataclass(frozen=True, slots=True)
-class MatchTicket:
-    ticket_id: str
-    user_id: str
-    rating: float  # guests queue with the default rating
-    difficulty: str
-    lang: str
-    enqueued_at_ms: int
-    guest: bool = False
+# The ticket is the match queues' (``typogram.match_queues``): the policy reads it.
+from typogram.match_queues import MatchTicket as MatchTicket
 
 
 @dataclass(frozen=True, slots=True)

@@ -70,7 +70,7 @@ async def leaderboard(request: Request) -> Answer:
             fields={"limit": "invalid"},
         )
     platform = platform_of(request)
-    store = Leaderboards(platform.db, platform.cache)
+    store = Leaderboards(platform.db, platform.cache, platform.score_writes)
     body = {"board": board, "window": window, "period": period.name}
     around = query.get("around")
     if around is not None:

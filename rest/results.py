@@ -128,6 +128,7 @@ def results_of(request: Request) -> Results:
         platform.db,
         platform.cache,
         platform.events,
+        score_writes=platform.score_writes,
         recent=settings.typing_recent_results,
         recent_ttl_s=settings.typing_recent_cache_ttl_s,
         claim_ttl_s=settings.typing_test_ttl_s,

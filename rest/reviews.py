@@ -69,7 +69,9 @@ class Decided(msgspec.Struct):
 
 def reviews_of(request: Request) -> Reviews:
     platform = platform_of(request)
-    return Reviews(platform.db, platform.cache, platform.records)
+    return Reviews(
+        platform.db, platform.cache, platform.records, score_writes=platform.score_writes
+    )
 
 
 @api.route(

@@ -15,10 +15,13 @@ from gateway.races.engine import RaceEngine
 from gateway.races.inbox import Replies
 from gateway.races.members import Watchers
 from gateway.races.messages import Matched, RaceCommand
+from gateway.races.store import RaceStore
 from tests.conftest import Clock, make_settings
 from typogram.adapters.memory_cache import MemoryCache
 from typogram.adapters.memory_events import InProcessEventLog
 from typogram.adapters.memory_pubsub import MemoryPubSub
+from typogram.adapters.memory_scripts import MemoryFencedWrites
+from typogram.fencing import FencedWrites
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,12 @@ class Engines:
     b: RaceEngine
     here: Watchers | None  # a's own sessions' watchers (``watched=True``)
     there: Watchers | None  # b's
+
+
+def store_n1(cache: MemoryCache, clock: Clock, fences: FencedWrites | None = None) -> RaceStore:
+    """Node ``n1``'s race store on ``cache`` (fenced writes over it unless given)."""
+    fenced = fences if fences is not None else MemoryFencedWrites(cache)
+    return RaceStore(cache, fences=fenced, node_id="n1", state_ttl_s=60, lease_s=3, clock=clock)
 
 
 @asynccontextmanager
@@ -49,6 +58,7 @@ async def two_engines(
                 settings,
                 node_id=node,
                 cache=cache,
+                fences=MemoryFencedWrites(cache),
                 pubsub=pubsub,
                 events=events,
                 clock=clock,

@@ -3,7 +3,7 @@
 Rules (naming, periods and the score encoding are in ``typogram.boards``):
 
 1. ``record_many`` keeps each user's best per board and period (only ever
-   raised, ``Cache.raise_scores``): replays and slower results change
+   raised, ``ScoreWrites.raise_scores``): replays and slower results change
    nothing. A daily or weekly set gets its expiry on every write.
 2. When a write raised a user's score, the board's version counter
    (``keys.leaderboard_version``) goes up.
@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any, NamedTuple
+from dataclasses import dataclass
+from typing import Any, NamedTuple, Protocol
 
 import orjson
 from sqlalchemy import select
@@ -28,12 +29,39 @@ from sqlalchemy import select
 from typogram import boards, keys
 from typogram.db.database import Database
 from typogram.db.schema import users
-from typogram.ports import Cache, ScoreRaise
+from typogram.ports import Cache
 
 VIEW_SIZE = 1000
 VIEW_TTL_S = 300
 VIEW_MIN_AGE_S = 1.0
 NEIGHBOURS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreRaise:
+    """One write of ``ScoreWrites.raise_scores``: raise ``member`` to ``score`` in sorted
+    set ``key`` and count it in ``counter`` when it went up; ``ttl`` (seconds, ``None``: no
+    expiry) is given to ``key`` on every write and to ``counter`` when it is created."""
+
+    key: str
+    member: str
+    score: float
+    counter: str
+    ttl: float | None = None
+
+
+class ScoreWrites(Protocol):
+    """The boards' one write (rules 1-2), on the keys of the ``Cache`` it is built over:
+    ``typogram.adapters.memory_scripts.MemoryScoreWrites`` and
+    ``typogram.adapters.redis_scripts.RedisScoreWrites`` (one Lua script);
+    ``tests/contract/test_score_writes.py`` runs one suite against both."""
+
+    async def raise_scores(self, writes: Sequence[ScoreRaise]) -> list[bool]:
+        """For each write in order, as one atomic step: ``zadd(key, {member: score},
+        only_greater=True)``, ``expire(key, ttl)`` when ``ttl`` is given and, when the
+        member was added or its score went up, ``incr(counter, 1, ttl)``. All in one
+        round trip; returns per write whether the score went up."""
+        ...
 
 
 class Score(NamedTuple):
@@ -47,14 +75,15 @@ class Score(NamedTuple):
 
 
 class Leaderboards:
-    def __init__(self, db: Database, cache: Cache) -> None:
+    def __init__(self, db: Database, cache: Cache, writes: ScoreWrites) -> None:
         self.db = db
         self.cache = cache
+        self.writes = writes
 
     async def record_many(self, scores: Sequence[Score]) -> list[bool]:
         """Rules 1-2 for each score, in one round trip; returns per score whether the
         user's score on that board went up."""
-        return await self.cache.raise_scores([_raise(score) for score in scores])
+        return await self.writes.raise_scores([_raise(score) for score in scores])
 
     async def top(self, board: str, period: str, limit: int) -> list[dict[str, Any]]:
         """Rule 3: the first ``limit`` (<= VIEW_SIZE) entries, best first."""

@@ -14,17 +14,31 @@ from prometheus_client import CollectorRegistry
 
 from typogram.accounts import Accounts
 from typogram.adapters.archive import archive_from_settings
-from typogram.adapters.memory import InProcessEventLog, MemoryCache, MemoryPubSub
+from typogram.adapters.memory import (
+    InProcessEventLog,
+    MemoryCache,
+    MemoryMatchQueues,
+    MemoryPubSub,
+)
+from typogram.adapters.memory_scripts import (
+    MemoryFencedWrites,
+    MemoryPushLog,
+    MemoryScoreWrites,
+)
 from typogram.adapters.search import search_for
 from typogram.db.database import Database
 from typogram.db.migrate import create_database_if_missing, upgrade
+from typogram.fencing import FencedWrites
+from typogram.leaderboards import ScoreWrites
 from typogram.mail.port import MailTransport
 from typogram.mail.transport import transport_from_settings
+from typogram.match_queues import MatchQueues
 from typogram.metrics import KernelMetrics
 from typogram.passwords import Passwords
 from typogram.payments.provider import PaymentProvider, provider_from_settings
 from typogram.ports import Archive, Cache, EventLog, PubSub, Search
 from typogram.process_metrics import GcPauses, LoopMonitor
+from typogram.push_log import PushLog
 from typogram.ratings import Ratings
 from typogram.records import Records
 from typogram.revocation import Revocation
@@ -41,6 +55,11 @@ class Platform:
     pubsub: PubSub
     events: EventLog
     archive: Archive
+    match_queues: MatchQueues  # matchmaking tickets and where each player is
+    # The features' atomic scripts, each on the cache's keys:
+    fences: FencedWrites  # writes under a lease (session and race records)
+    push_log: PushLog  # chat rooms' numbered pushes
+    score_writes: ScoreWrites  # leaderboard raises
     search: Search  # full-text search over the SQL port: FTS5 or FULLTEXT
     tokens: TokenService
     passwords: Passwords
@@ -63,15 +82,24 @@ class Platform:
             "pubsub": self.pubsub.ping,
             "events": self.events.ping,
             "archive": self.archive.ping,
+            "match_queues": self.match_queues.ping,
         }
 
 
-def _cache(settings: Settings) -> Cache:
+def _cache(settings: Settings) -> tuple[Cache, FencedWrites, PushLog, ScoreWrites]:
+    """The cache and the features' script ports on its keys (not entered yet)."""
     if settings.uses_redis:
         from typogram.adapters.redis import RedisCache
+        from typogram.adapters.redis_scripts import (
+            RedisFencedWrites,
+            RedisPushLog,
+            RedisScoreWrites,
+        )
 
-        return RedisCache.from_settings(settings)
-    return MemoryCache.from_settings(settings)
+        redis = RedisCache.from_settings(settings)
+        return redis, RedisFencedWrites(redis), RedisPushLog(redis), RedisScoreWrites(redis)
+    memory = MemoryCache.from_settings(settings)
+    return memory, MemoryFencedWrites(memory), MemoryPushLog(memory), MemoryScoreWrites(memory)
 
 
 def _pubsub(settings: Settings, tasks: Supervisor) -> PubSub:
@@ -80,6 +108,14 @@ def _pubsub(settings: Settings, tasks: Supervisor) -> PubSub:
 
         return RedisPubSub.from_settings(settings, tasks=tasks)
     return MemoryPubSub.from_settings(settings)
+
+
+def _match_queues(settings: Settings) -> MatchQueues:
+    if settings.uses_redis:
+        from typogram.adapters.redis_queues import RedisMatchQueues
+
+        return RedisMatchQueues.from_settings(settings)
+    return MemoryMatchQueues.from_settings(settings)
 
 
 def _events(settings: Settings) -> EventLog:
@@ -118,9 +154,11 @@ async def open_platform(
         )
         if migrate:
             await upgrade(db)
-        cache = await stack.enter_async_context(_cache(settings))
+        cache, fences, push_log, score_writes = _cache(settings)
+        await stack.enter_async_context(cache)
         pubsub = await stack.enter_async_context(_pubsub(settings, tasks))
         events = await stack.enter_async_context(_events(settings))
+        match_queues = await stack.enter_async_context(_match_queues(settings))
         archive: Archive = await stack.enter_async_context(archive_from_settings(settings))
         payments = await stack.enter_async_context(provider_from_settings(settings, tasks=tasks))
         mail = await stack.enter_async_context(transport_from_settings(settings))
@@ -140,6 +178,7 @@ async def open_platform(
             ("pubsub", pubsub),
             ("events", events),
             ("archive", archive),
+            ("match_queues", match_queues),
             ("search", search),
             ("ratings", ratings),
             ("payments", payments),
@@ -156,6 +195,10 @@ async def open_platform(
             pubsub=pubsub,
             events=events,
             archive=archive,
+            match_queues=match_queues,
+            fences=fences,
+            push_log=push_log,
+            score_writes=score_writes,
             search=search,
             tokens=TokenService(settings),
             passwords=passwords or Passwords(),

@@ -16,7 +16,6 @@ from typing import Any, Protocol, Self
 
 import orjson
 
-from typogram.protocol import numbered_payload
 from typogram.search import SearchHit, SearchIndex
 
 
@@ -68,21 +67,12 @@ class Event:
         return cls(type=event_type, data=data, key=key, version=version, id=event_id, ts=ts)
 
 
-@dataclass(frozen=True, slots=True)
-class ScoreRaise:
-    """One write of ``Cache.raise_scores``: raise ``member`` to ``score`` in sorted set
-    ``key`` and count it in ``counter`` when it went up; ``ttl`` (seconds, ``None``: no
-    expiry) is given to ``key`` on every write and to ``counter`` when it is created."""
-
-    key: str
-    member: str
-    score: float
-    counter: str
-    ttl: float | None = None
-
-
 class Cache(Protocol):
-    """Key/value with TTLs, counters, lists and sorted sets (Redis semantics)."""
+    """Key/value with TTLs, counters, lists and sorted sets (Redis semantics).
+
+    General operations only. A feature's atomic script over these keys is its own
+    small port, built over the same cache: ``typogram.fencing.FencedWrites``,
+    ``typogram.push_log.PushLog``, ``typogram.leaderboards.ScoreWrites``."""
 
     async def __aenter__(self) -> Self: ...
     async def __aexit__(self, *exc: object) -> None: ...
@@ -116,31 +106,6 @@ class Cache(Protocol):
         """Remove every item equal to ``value`` from a list; returns how many went."""
         ...
 
-    async def append_numbered(
-        self,
-        counter: str,
-        key: str,
-        value: bytes,
-        max_len: int,
-        ttl: float,
-        *,
-        also: tuple[str, bytes, int] | None = None,
-        publish: tuple[PubSub, str] | None = None,
-    ) -> int:
-        """Atomically add 1 to ``counter`` (giving n) and append ``b"<n> " + value`` to list
-        ``key`` kept to its newest ``max_len``; both keys expire ``ttl`` after this call.
-        ``also=(list, item, max_len)`` appends ``b"<n> " + item`` to a second list, kept
-        to its ``max_len``, in the same atomic step (its TTL is left alone). Returns n:
-        appends are numbered 1, 2, … in the order they are stored. Raises and stores
-        nothing when it fails.
-
-        ``publish=(pubsub, channel)``: then also publish ``value`` (a JSON object) numbered
-        (``protocol.numbered_payload``, stamped with the time of the call) on ``channel``.
-        When cache and pub/sub share a server it is part of the atomic step (Redis: one
-        script), so publications leave in number order; otherwise it follows the step
-        (``publish_numbered``)."""
-        ...
-
     async def write_batch(
         self,
         lists: Mapping[str, tuple[Sequence[bytes], int]],
@@ -151,36 +116,11 @@ class Cache(Protocol):
         value; every key named expires ``ttl`` after this call. Not atomic across keys."""
         ...
 
-    async def write_held(
-        self,
-        holder: bytes,
-        writes: Mapping[str, tuple[str, bytes] | None],
-        *,
-        ttl: float | None = None,
-        lease_ttl: float | None = None,
-        release: bool = False,
-    ) -> list[str]:
-        """Writes fenced by leases, in one round trip: for each lease key of ``writes``
-        that holds ``holder``, set its ``(key, value)`` (``None``: nothing to set; ``ttl``
-        as in ``set``), then extend the lease to expire ``lease_ttl`` after this call, or
-        delete it with ``release`` (else its TTL is left alone). A lease key that is
-        missing or holds anything else is left as it is, and so is its key: a lease is
-        never created here. The batch is one atomic step: no other command runs between
-        a check and its write. Returns the lease keys not held, in the order given."""
-        ...
-
     async def zadd(
         self, key: str, scores: Mapping[str, float], *, only_greater: bool = False
     ) -> int:
         """Set members' scores (``only_greater``: raise only, never lower; a new member is
         always added). Returns how many members were added or changed score."""
-        ...
-
-    async def raise_scores(self, writes: Sequence[ScoreRaise]) -> list[bool]:
-        """For each write in order, as one atomic step: ``zadd(key, {member: score},
-        only_greater=True)``, ``expire(key, ttl)`` when ``ttl`` is given and, when the
-        member was added or its score went up, ``incr(counter, 1, ttl)``. All in one
-        round trip; returns per write whether the score went up."""
         ...
 
     async def zscore(self, key: str, member: str) -> float | None: ...
@@ -210,12 +150,6 @@ class PubSub(Protocol):
     async def subscribe(self, channel: str, listener: Listener) -> None: ...
     async def unsubscribe(self, channel: str, listener: Listener) -> None: ...
     def statistics(self) -> dict[str, float]: ...
-
-
-async def publish_numbered(target: tuple[PubSub, str], number: int, value: bytes) -> None:
-    """Publish ``value`` as push ``number`` of its room, stamped now (``append_numbered``)."""
-    pubsub, channel = target
-    await pubsub.publish(channel, numbered_payload(number, value, time.time()))
 
 
 EventHandler = Callable[[str, Event], Awaitable[None]]

@@ -320,7 +320,7 @@ def push_payload(t: str, d: Any) -> bytes:
 def numbered_payload(number: int, payload: bytes, sent_at: float = 0.0) -> bytes:
     """A room push as published: ``{"n", "p", "t", "d"}``; ``parse_push`` strips n and p.
 
-    ``number`` is the push's place in its room (``Cache.append_numbered``): nodes use
+    ``number`` is the push's place in its room (``PushLog.append_numbered``): nodes use
     it to tell whether a resumed session missed anything. ``sent_at`` (epoch s) lets
     receiving nodes measure fan-out latency. Clients never see either.
     """

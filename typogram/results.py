@@ -73,7 +73,7 @@ from typogram.codes import ErrorCode
 from typogram.db.database import Database
 from typogram.db.schema import applied_results, personal_bests, test_results
 from typogram.errors import AppError
-from typogram.leaderboards import Leaderboards, result_scores
+from typogram.leaderboards import Leaderboards, ScoreWrites, result_scores
 from typogram.logs import get_logger
 from typogram.ports import Cache, Event, EventLog
 from typogram.result_record import ResultRecord, Submission, record_of
@@ -280,6 +280,7 @@ class Results:
         cache: Cache,
         events: EventLog,
         *,
+        score_writes: ScoreWrites,
         recent: int = 10,
         recent_ttl_s: int = 900,
         claim_ttl_s: int = 24 * 3600,
@@ -287,6 +288,7 @@ class Results:
     ):
         self.db = db
         self.cache = cache
+        self.score_writes = score_writes  # over ``cache``
         self.events = events
         self.recent = recent
         self.recent_ttl_s = recent_ttl_s
@@ -357,7 +359,9 @@ class Results:
     async def _board(self, event: Event) -> None:
         """Rule 7: the result's board entries, now; the worker's copy follows."""
         try:
-            await Leaderboards(self.db, self.cache).record_many(result_scores(event.data))
+            await Leaderboards(self.db, self.cache, self.score_writes).record_many(
+                result_scores(event.data)
+            )
         except Exception:
             # Accepted all the same: the leaderboards worker writes them from the log.
             log.warning(

@@ -59,7 +59,7 @@ from typogram.db.schema import (
     users,
 )
 from typogram.errors import AppError
-from typogram.leaderboards import Leaderboards, Score, result_scores
+from typogram.leaderboards import Leaderboards, Score, ScoreWrites, result_scores
 from typogram.ports import Cache
 from typogram.records import Records
 from typogram.results import (
@@ -213,10 +213,13 @@ def view(row: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class Reviews:
-    def __init__(self, db: Database, cache: Cache, records: Records) -> None:
+    def __init__(
+        self, db: Database, cache: Cache, records: Records, *, score_writes: ScoreWrites
+    ) -> None:
         self.db = db
         self.cache = cache
         self.records = records
+        self.score_writes = score_writes  # over ``cache``
 
     async def record(self, flags: Sequence[Flag]) -> int:
         """Rule 1: store the flags not stored yet; returns how many were new."""
@@ -329,7 +332,7 @@ class Reviews:
         ]
         try:
             if scores:
-                await Leaderboards(self.db, self.cache).record_many(scores)
+                await Leaderboards(self.db, self.cache, self.score_writes).record_many(scores)
             if row["kind"] == "result":
                 async with self.db.read(primary=True) as conn:
                     best = (await conn.execute(_RESULT_BEST, {"id": row["subject_id"]})).first()

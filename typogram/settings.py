@@ -190,7 +190,7 @@ class Settings:
     typing_retention_days: int = 90
     # Archived keystroke analytics are kept this long, then ``typogram partitions`` deletes them.
     analytics_cold_days: int = 365
-    # -- races, matchmaking, tournaments (gateway/races/service.py, gateway/races/queues.py) --
+    # -- races, matchmaking, tournaments (gateway/races/service.py, typogram/match_queues.py) --
     race_tick_ms: int = 50
     race_max_players: int = 5
     race_words: int = 30

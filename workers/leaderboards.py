@@ -46,7 +46,7 @@ async def handle_batch(platform: Platform, topic: str, events: Sequence[Event]) 
                 scores[entry] = (wpm, at)
     if not scores:
         return
-    await Leaderboards(platform.db, platform.cache).record_many(
+    await Leaderboards(platform.db, platform.cache, platform.score_writes).record_many(
         [Score(board, period, user, wpm, at) for (board, period, user), (wpm, at) in scores.items()]
     )
 

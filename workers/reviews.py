@@ -38,7 +38,10 @@ async def handle(platform: Platform, topic: str, event: Event) -> None:
 async def handle_batch(platform: Platform, topic: str, events: Sequence[Event]) -> None:
     flags = [flag for flag in map(flag_of, events) if flag is not None]
     if flags:
-        await reviews.Reviews(platform.db, platform.cache, platform.records).record(flags)
+        reviewed = reviews.Reviews(
+            platform.db, platform.cache, platform.records, score_writes=platform.score_writes
+        )
+        await reviewed.record(flags)
 
 
 GROUP = Group(

@@ -181,7 +181,9 @@ async def _stream(platform: Platform, rate: float) -> Stream:
         result_id="", user_id="", username="chaos", test_id="", spec=spec, seed=7,
         result=result, verdict=verdict, created_at=0,
     )  # fmt: skip
-    results = Results(platform.db, platform.cache, platform.events)
+    results = Results(
+        platform.db, platform.cache, platform.events, score_writes=platform.score_writes
+    )
     return Stream(results, template, users, rate)
 
 

@@ -14,7 +14,7 @@ counter plus the history's numbers, so a push it already has (in history, or
 its own arrival) is dropped on delivery: no gap, no duplicate.
 
 ``chat.send`` in order: the ``chat-messages`` event, then history, room log
-and PUBLISH in one atomic step (``Cache.append_numbered``; one script on
+and PUBLISH in one atomic step (``PushLog.append_numbered``; one script on
 Redis, so pushes leave in number order). On a failure the sender gets
 ``unavailable``. How many sends run at once follows the node's measured
 capacity (``Capacity``; the node's is ``gateway.connection.admission.Capacity``:
@@ -48,6 +48,7 @@ from typogram.errors import AppError
 from typogram.ids import RandomIds
 from typogram.ports import Cache, Event, EventLog, PubSub
 from typogram.protocol import ProtocolError, Push, parse_push, push_payload
+from typogram.push_log import PushLog
 from typogram.roles import STAFF
 
 log = logging.getLogger(__name__)
@@ -104,6 +105,7 @@ class ChatRooms:
         self,
         *,
         cache: Cache,
+        pushes: PushLog,
         pubsub: PubSub,
         events: EventLog,
         fanout: Fanout,
@@ -120,6 +122,7 @@ class ChatRooms:
         guests_read_only: bool = False,
     ) -> None:
         self._cache = cache
+        self._pushes = pushes  # over ``cache``: numbers, logs and publishes each push
         self._pubsub = pubsub
         self._events = events
         self._fanout = fanout
@@ -403,7 +406,7 @@ class ChatRooms:
         self, room: str, kind: str, data: Mapping[str, Any], history: bytes
     ) -> int:
         """Number, log and publish a push in one atomic step (one script on Redis)."""
-        return await self._cache.append_numbered(
+        return await self._pushes.append_numbered(
             keys.room_push_seq(room),
             keys.room_pushes(room),
             push_payload(kind, data),

@@ -7,7 +7,7 @@ how the pieces fit), then ``engine`` (the races this node owns) with
 in ``messages`` too),
 ``store`` (write-behind and leases), ``ticker`` (the tick loop) and ``pushes``
 (where an owned race's pushes go); then ``members`` (local watchers of race
-and tournament channels), ``matcher`` (matchmaking) and ``queues`` (the match
-queues, in memory or in Redis). The rules themselves live in ``rooms.race``
+and tournament channels) and ``matcher`` (matchmaking over the kernel's match
+queues, ``typogram.match_queues``). The rules themselves live in ``rooms.race``
 and ``matchmaking``.
 """

@@ -83,6 +83,7 @@ from rooms.race_state import Phase, RaceState, decode, score_wire
 from typogram import anticheat, keys, race_events, topics
 from typogram.codes import ErrorCode
 from typogram.errors import AppError
+from typogram.fencing import FencedWrites
 from typogram.ports import Cache, Event, EventLog, PubSub
 from typogram.settings import Settings
 from typogram.tasks import Supervisor
@@ -115,6 +116,7 @@ class RaceEngine:
         *,
         node_id: str,
         cache: Cache,
+        fences: FencedWrites,
         pubsub: PubSub,
         events: EventLog,
         clock: Callable[[], float],
@@ -135,6 +137,7 @@ class RaceEngine:
         self._owned: dict[str, RaceState] = {}
         self._store = RaceStore(
             cache,
+            fences=fences,
             node_id=node_id,
             state_ttl_s=settings.race_time_limit_ms / 1000 + settings.race_finished_ttl_s,
             lease_s=settings.race_lease_s,

@@ -7,7 +7,7 @@ without a source, as in tests that need no ratings, everyone 1500) and this
 node's id, so whoever matches it knows where
 to send ``match.found``. Every node runs ``run``: each ``match_interval_ms``
 it reads every queue, asks ``matchmaking.policy.match`` for groups, removes
-a group's tickets atomically (``MatchQueue.take``, all or none: when two
+a group's tickets atomically (``MatchQueues.take``, all or none: when two
 nodes match the same tickets only one wins), creates the race with a seeded
 text (``typogram.texts``; the seed is stored in the race) through the race
 engine, which then owns it, and sends a ``matched`` message to each
@@ -27,14 +27,14 @@ from typing import Protocol
 
 from gateway.races.engine import RaceEngine
 from gateway.races.messages import Matched
-from gateway.races.queues import MatchQueue, QueuedTicket
 from gateway.sessions.session import Session
-from matchmaking.policy import MatchPolicy, MatchTicket, match
+from matchmaking.policy import MatchPolicy, match
 from rooms import race
 from rooms.race_state import RaceConfig, RaceState
 from typogram import texts
 from typogram.codes import ErrorCode
 from typogram.errors import AppError
+from typogram.match_queues import MatchQueues, MatchTicket, QueuedTicket
 from typogram.ports import Cache
 from typogram.protocol import MatchJoin, push_payload
 from typogram.ratings import StoredRating
@@ -86,7 +86,7 @@ class Matchmaker:
         settings: Settings,
         *,
         node_id: str,
-        queue: MatchQueue,
+        queue: MatchQueues,
         cache: Cache,
         engine: RaceEngine,
         clock: Callable[[], float],

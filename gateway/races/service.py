@@ -15,7 +15,7 @@ Pieces:
   any node from ``race:active``; every owned race ticked in slices spread
   over ``race_tick_ms`` (``gateway.races.ticker``).
 * ``gateway.races.matcher.Matchmaker`` -- tickets in ``race:matchmaking:{difficulty}:{lang}``
-  queues (``gateway.races.queues``), a matcher loop on every node, atomic takes.
+  queues (the ``typogram.match_queues`` port), a matcher loop on every node, atomic takes.
 * ``gateway.races.members.Watchers`` -- local sessions per race channel
   (``ch:race:{id}``) and tournament channel (``ch:tournament:{id}``), each
   push numbered per session. The pushes of a race this node owns come
@@ -25,7 +25,7 @@ Pieces:
   watch the race, the rest on the race channel, parsed once per node.
 
 A player is in one queue or one race at a time (``race:player:{user}``,
-see ``gateway.races.queues``); a race's players are released when it ends.
+see ``typogram.match_queues``); a race's players are released when it ends.
 
 Sessions: a session joins a race's channel when it creates or joins it, when
 ``match.found`` reaches it, or on its first race message (so a session
@@ -45,7 +45,6 @@ import logging
 import secrets
 import uuid
 from collections.abc import Callable
-from contextlib import AsyncExitStack
 from typing import Final, Protocol
 
 from gateway.races.engine import RaceEngine
@@ -61,16 +60,16 @@ from gateway.races.messages import (
     Reconnect,
     Start,
 )
-from gateway.races.queues import MatchQueue, MemoryMatchQueue, RedisMatchQueue
 from gateway.sessions.session import Respond, Session, SessionRegistry
 from rooms import race, tournament
 from rooms.race_state import RaceState
 from tournaments.store import CachedTournaments
 from typogram import boards, keys
-from typogram.adapters.redis_endpoint import RedisEndpoint
 from typogram.codes import ErrorCode
 from typogram.errors import AppError
+from typogram.fencing import FencedWrites
 from typogram.history import History, history_of
+from typogram.match_queues import MatchQueues
 from typogram.ports import Cache, EventLog, PubSub
 from typogram.protocol import (
     MatchCancel,
@@ -106,16 +105,6 @@ def _ignore(exc: AppError) -> None:
     """Housekeeping's connection notices need no answer."""
 
 
-def queue_from_settings(settings: Settings) -> MatchQueue:
-    if settings.uses_redis:
-        return RedisMatchQueue(
-            RedisEndpoint.from_settings(settings),
-            settings.redis_prefix,
-            settings.backend_connect_timeout_s,
-        )
-    return MemoryMatchQueue()
-
-
 class Races:
     def __init__(
         self,
@@ -123,16 +112,18 @@ class Races:
         *,
         node_id: str,
         cache: Cache,
+        fences: FencedWrites,
         pubsub: PubSub,
         events: EventLog,
         sessions: SessionRegistry,
         clock: Callable[[], float],
-        queue: MatchQueue | None = None,
+        queues: MatchQueues,
         ratings: RatingSource | None = None,
         tournaments: TournamentSource | None = None,
         tasks: Supervisor | None = None,
     ) -> None:
-        """``ratings`` and ``tournaments`` read through to the database; without them
+        """``queues`` must be open while the service runs (its owner, the platform, closes
+        it). ``ratings`` and ``tournaments`` read through to the database; without them
         every player queues at 1500 and tournaments are read from the cache alone.
         ``tasks`` runs the engine's background work."""
         self._s = settings
@@ -140,13 +131,13 @@ class Races:
         self._cache = cache
         self._pubsub = pubsub
         self._sessions = sessions
-        self._queue = queue if queue is not None else queue_from_settings(settings)
-        self._stack = AsyncExitStack()
+        self._queue = queues
         self.watchers = Watchers(pubsub)
         self.engine = RaceEngine(
             settings,
             node_id=node_id,
             cache=cache,
+            fences=fences,
             pubsub=pubsub,
             events=events,
             clock=clock,
@@ -171,7 +162,6 @@ class Races:
     # -- lifecycle -----------------------------------------------------------------------
 
     async def open(self) -> None:
-        await self._stack.enter_async_context(self._queue)
         await self.engine.start()
         self._opened = True
 
@@ -201,7 +191,6 @@ class Races:
             await self.engine.stop(release=not self.engine.halted)
         with contextlib.suppress(Exception):
             await self.watchers.close()
-        await self._stack.aclose()
 
     def statistics(self) -> dict[str, float]:
         return {**self.engine.statistics(), **self.watchers.statistics()}

@@ -3,7 +3,7 @@
 State: a change marks the race dirty (``mark``); once per tick the engine
 calls ``flush``, which writes the ``race:{id}:state`` of every dirty race
 not written in the last ``WRITE_EVERY_S`` in ONE round trip
-(``Cache.write_held``, fenced: below); the others stay dirty for a later
+(``FencedWrites.write_held``, fenced: below); the others stay dirty for a later
 tick. Creation, adoption and acknowledged commands write at once
 (``write_now``); the end of a race and a clean stop write and give the
 lease back in one step (``release``).
@@ -20,7 +20,7 @@ second, and those writes were the owner's largest Redis cost.
 
 Fencing: every write of ``race:{id}:state`` lands only while
 ``race:{id}:owner`` still names this node, checked in the same atomic step
-(``Cache.write_held``): a node whose lease lapsed (a stalled loop, Redis
+(``FencedWrites.write_held``): a node whose lease lapsed (a stalled loop, Redis
 failing) and was adopted elsewhere can no longer overwrite the adopter's
 state. A race found not held -- taken by another node, or lapsed and not
 yet adopted -- is given up: it leaves the store and ``LostRaces.given_up`` tells the
@@ -43,6 +43,7 @@ from typing import Final, Protocol
 
 from rooms.race_state import RaceState, encode
 from typogram import keys
+from typogram.fencing import FencedWrites
 from typogram.ports import Cache
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,7 @@ class RaceStore:
         self,
         cache: Cache,
         *,
+        fences: FencedWrites,
         node_id: str,
         state_ttl_s: float,
         lease_s: float,
@@ -68,6 +70,7 @@ class RaceStore:
         lost: LostRaces | None = None,
     ) -> None:
         self._cache = cache
+        self._fences = fences  # over ``cache``
         self._node = node_id.encode()
         self._state_ttl = state_ttl_s
         self._lease = lease_s
@@ -128,7 +131,7 @@ class RaceStore:
                 keys.race_owner(r): (keys.race_state(r), encode(s)) for r, s in states.items()
             }
             try:
-                lost = set(await self._cache.write_held(self._node, writes, ttl=self._state_ttl))
+                lost = set(await self._fences.write_held(self._node, writes, ttl=self._state_ttl))
             except Exception:
                 self._dirty |= states.keys()  # try again next tick
                 raise
@@ -161,7 +164,7 @@ class RaceStore:
         writes: dict[str, tuple[str, bytes] | None] = {
             keys.race_owner(race_id): (keys.race_state(race_id), encode(state))
         }
-        if await self._cache.write_held(self._node, writes, ttl=ttl, release=release):
+        if await self._fences.write_held(self._node, writes, ttl=ttl, release=release):
             self._lost([race_id])
             return False
         self._written[race_id] = state.seq
@@ -179,7 +182,7 @@ class RaceStore:
             return []
         started = self._clock()
         leases: dict[str, tuple[str, bytes] | None] = dict.fromkeys(map(keys.race_owner, races))
-        taken = set(await self._cache.write_held(self._node, leases, lease_ttl=self._lease))
+        taken = set(await self._fences.write_held(self._node, leases, lease_ttl=self._lease))
         lost = self._lost([r for r in races if keys.race_owner(r) in taken])
         if held := [r for r in races if keys.race_owner(r) not in taken]:
             expiry = started + self._lease

@@ -36,7 +36,7 @@ collected by anyone, however ``live`` it says it is.
 
 Fencing: a record is only ever written through its session's owner lease
 (``keys.session_owner``, holding the node id, expiring with the record), in
-the same atomic step that checks the lease (``Cache.write_held``). A node
+the same atomic step that checks the lease (``FencedWrites.write_held``). A node
 starting or taking over a session ``claim``s it; a node whose write finds
 the lease held by another (it was taken over while it was slow, or thought
 dead) writes nothing and is told (``fenced``): it hands the session over like
@@ -55,6 +55,7 @@ import msgspec
 
 from gateway.sessions.session import Session, Watermark
 from typogram import keys
+from typogram.fencing import FencedWrites
 from typogram.ports import Cache
 
 log = logging.getLogger(__name__)
@@ -122,6 +123,7 @@ _decode_mark = msgspec.json.Decoder(SessionMark).decode
 @dataclass(eq=False)
 class SessionStore:
     cache: Cache
+    fencing: FencedWrites  # over ``cache``: records are written under the owner lease
     node: str
     ttl: float
     clock: Callable[[], float]
@@ -203,7 +205,7 @@ class SessionStore:
         if not writes:
             return
         try:
-            lost = await self.cache.write_held(
+            lost = await self.fencing.write_held(
                 self.node.encode(), writes, ttl=self.ttl, lease_ttl=self.ttl
             )
             self.flushes += 1
@@ -260,7 +262,7 @@ class SessionStore:
         self._pending.pop(session, None)
         self._marked.discard(session)
         owner = keys.session_owner(session.id)
-        lost = await self.cache.write_held(self.node.encode(), {owner: None}, release=True)
+        lost = await self.fencing.write_held(self.node.encode(), {owner: None}, release=True)
         if not lost or await self.cache.get(owner) is None:
             await self.cache.delete(
                 keys.session_state(session.id),

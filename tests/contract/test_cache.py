@@ -252,18 +252,6 @@ async def test_redis_unreachable_is_one_clear_error() -> None:
     assert "Redis" in message and "127.0.0.1:1" in message and "hunter2" not in message
 
 
-async def test_append_numbered_counts_and_keeps_the_newest(cache: Cache) -> None:
-    numbers = [
-        await cache.append_numbered("room:1:seq", "room:1:log", f"m{i}".encode(), 3, ttl=30)
-        for i in range(1, 5)
-    ]
-    assert numbers == [1, 2, 3, 4]
-    assert await cache.list_range("room:1:log") == [b"2 m2", b"3 m3", b"4 m4"]
-    for key in ("room:1:seq", "room:1:log"):
-        left = await cache.ttl(key)
-        assert left is not None and 29 < left <= 30
-
-
 async def test_write_batch_appends_trims_sets_and_expires(cache: Cache) -> None:
     await cache.write_batch({"s:1:replay": ([b"a", b"b"], 3)}, {"s:1": b"v1"}, ttl=30)
     await cache.write_batch(

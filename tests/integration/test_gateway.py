@@ -16,7 +16,13 @@ from websockets.exceptions import ConnectionClosed
 
 from gateway.server import Gateway
 from typogram import keys, topics
-from typogram.adapters.memory import InProcessEventLog, MemoryCache, MemoryPubSub
+from typogram.adapters.memory import (
+    InProcessEventLog,
+    MemoryCache,
+    MemoryMatchQueues,
+    MemoryPubSub,
+)
+from typogram.adapters.memory_scripts import MemoryFencedWrites, MemoryPushLog
 from typogram.codes import ErrorCode
 from typogram.errors import AppError
 from typogram.settings import Settings
@@ -75,6 +81,7 @@ async def start_node() -> AsyncIterator[Start]:
             cache = await stack.enter_async_context(MemoryCache())
             pubsub = await stack.enter_async_context(MemoryPubSub())
             events = await stack.enter_async_context(InProcessEventLog())
+            queues = await stack.enter_async_context(MemoryMatchQueues())
             versions = Versions()
 
             registry = CollectorRegistry()
@@ -84,8 +91,11 @@ async def start_node() -> AsyncIterator[Start]:
                     settings,
                     tokens=tokens,
                     cache=cache,
+                    fences=MemoryFencedWrites(cache),
+                    pushes=MemoryPushLog(cache),
                     pubsub=pubsub,
                     events=events,
+                    queues=queues,
                     revocation=versions,
                     registry=registry,
                 )

@@ -16,8 +16,16 @@ from websockets.asyncio.client import ClientConnection
 from gateway.server import Gateway
 from tests.integration.test_gateway import SECRET, recv, send
 from tests.integration.test_gateway_resume import Nodes, _delete_keys, _hello, nodes
-from typogram.adapters.memory import InProcessEventLog, MemoryCache, MemoryPubSub
+from typogram.adapters.memory import (
+    InProcessEventLog,
+    MemoryCache,
+    MemoryMatchQueues,
+    MemoryPubSub,
+)
+from typogram.adapters.memory_scripts import MemoryFencedWrites, MemoryPushLog
 from typogram.adapters.redis import RedisCache, RedisPubSub
+from typogram.adapters.redis_queues import RedisMatchQueues
+from typogram.adapters.redis_scripts import RedisFencedWrites, RedisPushLog
 from typogram.settings import Settings
 from typogram.tokens import TokenService
 
@@ -45,12 +53,18 @@ async def two_processes(
         for _ in range(2):
             cache = await stack.enter_async_context(RedisCache(redis_url, prefix=unique_prefix))
             pubsub = await stack.enter_async_context(RedisPubSub(redis_url, prefix=unique_prefix))
+            queues = await stack.enter_async_context(
+                RedisMatchQueues(redis_url, prefix=unique_prefix)
+            )
             gateway = Gateway(
                 settings,
                 tokens=TokenService(settings),
                 cache=cache,
+                fences=RedisFencedWrites(cache),
+                pushes=RedisPushLog(cache),
                 pubsub=pubsub,
                 events=events,
+                queues=queues,
                 registry=CollectorRegistry(),
             )
             out.append(await stack.enter_async_context(gateway))
@@ -122,16 +136,25 @@ class FaultyCache(MemoryCache):
         self.gate = asyncio.Event()
         self.gate.set()
 
-    async def append_numbered(self, *args: Any, **kwargs: Any) -> int:
-        await self.gate.wait()
-        if self.failing and kwargs.get("also"):
-            raise ConnectionError("No connection available.")
-        return await super().append_numbered(*args, **kwargs)
-
     async def list_push(self, key: str, *args: Any, **kwargs: Any) -> None:
         if self.failing and key.endswith(":history"):
             raise ConnectionError("No connection available.")
         await super().list_push(key, *args, **kwargs)
+
+
+class FaultyPushLog(MemoryPushLog):
+    """Room appends through ``FaultyCache``'s switches: they wait for its ``gate`` and
+    fail with history while it is ``failing``."""
+
+    def __init__(self, cache: FaultyCache) -> None:
+        super().__init__(cache)
+        self.faulty = cache
+
+    async def append_numbered(self, *args: Any, **kwargs: Any) -> int:
+        await self.faulty.gate.wait()
+        if self.faulty.failing and kwargs.get("also"):
+            raise ConnectionError("No connection available.")
+        return await super().append_numbered(*args, **kwargs)
 
 
 @contextlib.asynccontextmanager
@@ -141,13 +164,17 @@ async def _faulty_gateway(**overrides: Any) -> AsyncIterator[tuple[Gateway, Faul
         cache = await stack.enter_async_context(FaultyCache())
         pubsub = await stack.enter_async_context(MemoryPubSub())
         events = await stack.enter_async_context(InProcessEventLog())
+        queues = await stack.enter_async_context(MemoryMatchQueues())
         gateway = await stack.enter_async_context(
             Gateway(
                 settings,
                 tokens=TokenService(settings),
                 cache=cache,
+                fences=MemoryFencedWrites(cache),
+                pushes=FaultyPushLog(cache),
                 pubsub=pubsub,
                 events=events,
+                queues=queues,
                 registry=CollectorRegistry(),
             )
         )

@@ -19,9 +19,20 @@ from websockets.asyncio.client import ClientConnection, connect
 from gateway.server import Gateway
 from tests.integration.test_gateway import SECRET, TIMEOUT, _until, closed_with, recv, send
 from typogram import keys
-from typogram.adapters.memory import InProcessEventLog, MemoryCache, MemoryPubSub
+from typogram.adapters.memory import (
+    InProcessEventLog,
+    MemoryCache,
+    MemoryMatchQueues,
+    MemoryPubSub,
+)
+from typogram.adapters.memory_scripts import MemoryFencedWrites, MemoryPushLog
 from typogram.adapters.redis import RedisCache, RedisPubSub
+from typogram.adapters.redis_queues import RedisMatchQueues
+from typogram.adapters.redis_scripts import RedisFencedWrites, RedisPushLog
+from typogram.fencing import FencedWrites
+from typogram.match_queues import MatchQueues
 from typogram.ports import Cache, PubSub
+from typogram.push_log import PushLog
 from typogram.settings import Settings
 from typogram.tokens import TokenService, TokenType
 
@@ -30,17 +41,25 @@ Nodes = Callable[..., Awaitable[list[Gateway]]]
 
 @pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.integration)])
 async def nodes(request: pytest.FixtureRequest, unique_prefix: str) -> AsyncIterator[Nodes]:
-    """``await nodes(2, **settings)``: gateways sharing one cache and one pub/sub."""
+    """``await nodes(2, **settings)``: gateways sharing one cache, pub/sub and queues."""
     async with contextlib.AsyncExitStack() as stack:
         cache: Cache
+        fences: FencedWrites
+        pushes: PushLog
         pubsub: PubSub
+        queues: MatchQueues
         if request.param == "memory":
-            cache = await stack.enter_async_context(MemoryCache())
+            memory = await stack.enter_async_context(MemoryCache())
+            cache, fences, pushes = memory, MemoryFencedWrites(memory), MemoryPushLog(memory)
             pubsub = await stack.enter_async_context(MemoryPubSub())
+            queues = await stack.enter_async_context(MemoryMatchQueues())
         else:
             url = request.getfixturevalue("redis_url")
-            cache = await stack.enter_async_context(RedisCache(url, prefix=unique_prefix))
+            redis_cache = await stack.enter_async_context(RedisCache(url, prefix=unique_prefix))
+            cache, fences = redis_cache, RedisFencedWrites(redis_cache)
+            pushes = RedisPushLog(redis_cache)
             pubsub = await stack.enter_async_context(RedisPubSub(url, prefix=unique_prefix))
+            queues = await stack.enter_async_context(RedisMatchQueues(url, prefix=unique_prefix))
             stack.push_async_callback(_delete_keys, url, unique_prefix)
         events = await stack.enter_async_context(InProcessEventLog())
 
@@ -59,8 +78,11 @@ async def nodes(request: pytest.FixtureRequest, unique_prefix: str) -> AsyncIter
                         settings,
                         tokens=TokenService(settings),
                         cache=cache,
+                        fences=fences,
+                        pushes=pushes,
                         pubsub=pubsub,
                         events=events,
+                        queues=queues,
                         registry=CollectorRegistry(),
                     )
                 )

@@ -90,9 +90,10 @@ async def send_progress(ws: ClientConnection, race: str, pos: int) -> None:
 async def queued_reasons(platform: Platform, events: list[Any]) -> dict[str, list[str]]:
     for event in events:
         await reviews_worker.handle(platform, topics.RACE_EVENTS, event)
-    page, _ = await Reviews(platform.db, platform.cache, platform.records).page(
-        "open", limit=100, cursor=None
+    reviews = Reviews(
+        platform.db, platform.cache, platform.records, score_writes=platform.score_writes
     )
+    page, _ = await reviews.page("open", limit=100, cursor=None)
     return {f["user_id"]: f["reasons"] for f in page}
 
 

@@ -20,7 +20,6 @@ import pytest
 from sqlalchemy import func, select
 
 from gateway.races.matcher import Matchmaker
-from gateway.races.service import queue_from_settings
 from gateway.sessions.replay import ReplayBuffer
 from gateway.sessions.session import Session
 from tests.conftest import flush_cache
@@ -253,22 +252,22 @@ async def test_ratings_survive_a_cache_flush_for_matchmaking_and_profiles(
 
     # Matchmaking: the ticket carries the stored mu, not the 1500 of an unknown player.
     settings = platform.settings
-    async with queue_from_settings(settings) as queue:
-        matcher = Matchmaker(
-            settings,
-            node_id="n1",
-            queue=queue,
-            cache=platform.cache,
-            engine=None,  # type: ignore[arg-type]  # joining a queue starts no race
-            clock=time.time,
-            ratings=platform.ratings,
-        )
-        await flush_cache(platform)
-        claims = Claims(ada, TokenType.ACCESS, 0, "ada", "user", "", 0)
-        session = Session("s1", claims, ReplayBuffer(8, 4096))
-        await matcher.join(session, MatchJoin(difficulty="easy", lang="en"))
-        (ticket,) = await queue.tickets(keys.race_queue("easy", "en"))
-        assert ticket.ticket.rating == stored[ada][0] > 1500.0
+    queue = platform.match_queues
+    matcher = Matchmaker(
+        settings,
+        node_id="n1",
+        queue=queue,
+        cache=platform.cache,
+        engine=None,  # type: ignore[arg-type]  # joining a queue starts no race
+        clock=time.time,
+        ratings=platform.ratings,
+    )
+    await flush_cache(platform)
+    claims = Claims(ada, TokenType.ACCESS, 0, "ada", "user", "", 0)
+    session = Session("s1", claims, ReplayBuffer(8, 4096))
+    await matcher.join(session, MatchJoin(difficulty="easy", lang="en"))
+    (ticket,) = await queue.tickets(keys.race_queue("easy", "en"))
+    assert ticket.ticket.rating == stored[ada][0] > 1500.0
 
 
 async def test_ranks_count_everyone_above_exactly_near_and_by_histogram_far(

@@ -66,7 +66,8 @@ async def into_workers(platform: Platform, events: list[Event]) -> None:
 
 async def board(platform: Platform) -> list[tuple[str, float]]:
     period = boards.period("alltime", int(time.time() * 1000)).name
-    entries = await Leaderboards(platform.db, platform.cache).top(boards.RACES, period, 10)
+    board = Leaderboards(platform.db, platform.cache, platform.score_writes)
+    entries = await board.top(boards.RACES, period, 10)
     return [(e["user_id"], e["wpm"]) for e in entries]
 
 

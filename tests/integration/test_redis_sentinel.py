@@ -12,11 +12,10 @@ import pytest
 from redis.exceptions import ReadOnlyError, ResponseError
 
 from bench.redis_failover import run_once, sentinel_settings
-from gateway.races.queues import RedisMatchQueue
 from tests.clusters import RedisSentinelGroup
 from typogram.adapters.redis import RedisCache, RedisPubSub
 from typogram.adapters.redis_batch import CommandBatcher
-from typogram.adapters.redis_endpoint import RedisEndpoint
+from typogram.adapters.redis_queues import RedisMatchQueues
 from typogram.errors import BackendUnavailable
 from typogram.settings import Settings
 
@@ -33,7 +32,7 @@ async def test_every_adapter_finds_the_master_through_the_sentinels(settings: Se
     async with (
         RedisCache.from_settings(settings) as cache,
         RedisPubSub.from_settings(settings) as pubsub,
-        RedisMatchQueue(RedisEndpoint.from_settings(settings), settings.redis_prefix) as queue,
+        RedisMatchQueues.from_settings(settings) as queue,
     ):
         await cache.set("k", b"v", ttl=60)
         assert await cache.get("k") == b"v"

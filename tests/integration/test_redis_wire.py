@@ -11,6 +11,7 @@ from redis.exceptions import NoScriptError, ResponseError
 
 from typogram.adapters.redis import RedisCache
 from typogram.adapters.redis_batch import CommandBatcher
+from typogram.adapters.redis_scripts import RedisPushLog
 from typogram.adapters.redis_wire import Pipeline, connect
 
 pytestmark = pytest.mark.integration
@@ -119,12 +120,13 @@ async def test_the_cache_recovers_when_redis_forgets_its_scripts(
     redis_url: str, unique_prefix: str
 ) -> None:
     async with RedisCache(redis_url, prefix=unique_prefix) as cache:
-        assert await cache.append_numbered("seq", "log", b"a", 10, 60) == 1
+        pushes = RedisPushLog(cache)
+        assert await pushes.append_numbered("seq", "log", b"a", 10, 60) == 1
         admin = redis.asyncio.Redis.from_url(redis_url)
         try:
             await admin.script_flush()
         finally:
             await admin.aclose()
-        assert await cache.append_numbered("seq", "log", b"b", 10, 60) == 2
+        assert await pushes.append_numbered("seq", "log", b"b", 10, 60) == 2
         assert await cache.list_range("log") == [b"1 a", b"2 b"]
         await cache.delete("seq", "log")

@@ -301,7 +301,8 @@ async def test_health_ready_metrics_openapi(client: httpx.AsyncClient, platform:
     assert (await client.get("/health")).json() == {"status": "ok"}
     ready = await client.get("/ready")
     assert ready.status_code == 200
-    assert set(ready.json()["backends"]) == {"database", "cache", "pubsub", "events", "archive"}
+    backends = {"database", "cache", "pubsub", "events", "archive", "match_queues"}
+    assert set(ready.json()["backends"]) == backends
     assert ready.json()["failed_tasks"] == {}
     await client.get("/api/v1/users/nobody")
     # Without a metrics token the public port has no /metrics (it has its own listener).

@@ -280,13 +280,20 @@ async def test_a_result_not_on_the_log_is_not_accepted_and_may_be_submitted_agai
 ) -> None:
     user, test_id = uuid.uuid4().hex, uuid.uuid4().hex
     sub = submission(user, test_id)
-    refusing = Results(platform.db, platform.cache, cast(EventLog, FailingLog()))
+    refusing = Results(
+        platform.db,
+        platform.cache,
+        cast(EventLog, FailingLog()),
+        score_writes=platform.score_writes,
+    )
     with pytest.raises(ConnectionError):
         await refusing.accept(sub)
     assert await platform.cache.list_range(keys.user_accepted_results(user)) == []
     assert await platform.cache.zscore(keys.user_bests(user), sub.spec.category) is None
     # The claim was released: the same test goes through once the log takes it.
-    working = Results(platform.db, platform.cache, platform.events)
+    working = Results(
+        platform.db, platform.cache, platform.events, score_writes=platform.score_writes
+    )
     view, best = await working.accept(sub)
     assert view["id"] == sub.result_id and best is True
     with pytest.raises(AppError) as conflict:
@@ -301,7 +308,13 @@ async def test_write_through_keeps_a_stored_result_when_the_log_refuses_it(
 ) -> None:
     user = uuid.uuid4().hex
     sub = submission(user, uuid.uuid4().hex)
-    stored = Results(platform.db, platform.cache, cast(EventLog, FailingLog()), write_through=True)
+    stored = Results(
+        platform.db,
+        platform.cache,
+        cast(EventLog, FailingLog()),
+        score_writes=platform.score_writes,
+        write_through=True,
+    )
     view, best = await stored.accept(sub)  # logged, not raised: the row is stored
     assert view["id"] == sub.result_id and best is True
     assert await count(platform, test_results, test_results.c.id == sub.result_id) == 1
@@ -353,7 +366,9 @@ async def test_flagged_and_boardless_results_reach_no_board(platform: Platform) 
     flagged = replace(flagged, verdict=replace(flagged.verdict, action="flag"))
     boardless = on_a_board(submission(uuid.uuid4().hex, uuid.uuid4().hex), punctuation=True)
     assert boardless.spec.board is None
-    results = Results(platform.db, platform.cache, platform.events)
+    results = Results(
+        platform.db, platform.cache, platform.events, score_writes=platform.score_writes
+    )
     for sub in (fair, flagged, boardless):
         await results.accept(sub)
     board = str(fair.spec.board)
@@ -365,18 +380,12 @@ async def test_flagged_and_boardless_results_reach_no_board(platform: Platform) 
 
 async def test_a_failed_board_write_is_left_to_the_worker(platform: Platform) -> None:
 
-    class NoBoards:  # the cache, but its leaderboard writes fail
-        def __init__(self, cache: Any) -> None:
-            self._cache = cache
-
-        def __getattr__(self, name: str) -> Any:
-            return getattr(self._cache, name)
-
+    class NoBoards:  # leaderboard writes that fail
         async def raise_scores(self, writes: Sequence[Any]) -> list[bool]:
             raise ConnectionError("cache down")
 
     sub = on_a_board(submission(uuid.uuid4().hex, uuid.uuid4().hex))
-    failing = Results(platform.db, cast(Any, NoBoards(platform.cache)), platform.events)
+    failing = Results(platform.db, platform.cache, platform.events, score_writes=NoBoards())
     view, best = await failing.accept(sub)  # accepted: the worker writes the entries
     assert view["id"] == sub.result_id and best is True
     assert await on_boards(platform, sub, str(sub.spec.board)) == [None] * 3

@@ -20,6 +20,8 @@ from tests.conftest import make_settings
 from typogram.adapters.memory_cache import MemoryCache
 from typogram.adapters.memory_events import InProcessEventLog
 from typogram.adapters.memory_pubsub import MemoryPubSub
+from typogram.adapters.memory_queues import MemoryMatchQueues
+from typogram.adapters.memory_scripts import MemoryFencedWrites, MemoryPushLog
 from typogram.codes import ErrorCode
 from typogram.errors import AppError
 from typogram.protocol import (
@@ -92,13 +94,21 @@ class Node:
 @pytest.fixture
 async def node() -> AsyncIterator[Node]:
     settings = make_settings()
-    async with MemoryCache() as cache, MemoryPubSub() as pubsub, InProcessEventLog() as events:
+    async with (
+        MemoryCache() as cache,
+        MemoryPubSub() as pubsub,
+        InProcessEventLog() as events,
+        MemoryMatchQueues() as queues,
+    ):
         gateway = Gateway(
             settings,
             tokens=TokenService(settings),
             cache=cache,
+            fences=MemoryFencedWrites(cache),
+            pushes=MemoryPushLog(cache),
             pubsub=pubsub,
             events=events,
+            queues=queues,
             clock=lambda: NOW,
         )
         yield Node(gateway.hub)

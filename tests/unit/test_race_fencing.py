@@ -25,6 +25,7 @@ from typogram import keys
 from typogram.adapters.memory_cache import MemoryCache
 from typogram.adapters.memory_events import InProcessEventLog
 from typogram.adapters.memory_pubsub import MemoryPubSub
+from typogram.adapters.memory_scripts import MemoryFencedWrites
 
 LEASE_S = 3.0
 
@@ -56,8 +57,19 @@ async def test_an_owner_whose_lease_was_taken_writes_nothing_more() -> None:
     clock = Clock()
     async with MemoryCache(clock=clock) as cache:
         lost = Lost()
-        old = RaceStore(cache, node_id="a", state_ttl_s=60, lease_s=LEASE_S, clock=clock, lost=lost)
-        new = RaceStore(cache, node_id="b", state_ttl_s=60, lease_s=LEASE_S, clock=clock)
+        fences = MemoryFencedWrites(cache)
+        old = RaceStore(
+            cache,
+            fences=fences,
+            node_id="a",
+            state_ttl_s=60,
+            lease_s=LEASE_S,
+            clock=clock,
+            lost=lost,
+        )
+        new = RaceStore(
+            cache, fences=fences, node_id="b", state_ttl_s=60, lease_s=LEASE_S, clock=clock
+        )
         state = lobby()
         assert await cache.set_if_absent(keys.race_owner("r1"), b"a", ttl=LEASE_S)
         assert await old.write_now(state)
@@ -87,7 +99,10 @@ async def test_an_owner_whose_lease_was_taken_writes_nothing_more() -> None:
 async def test_a_lapsed_lease_nobody_took_is_not_renewed() -> None:
     clock = Clock()
     async with MemoryCache(clock=clock) as cache:
-        store = RaceStore(cache, node_id="a", state_ttl_s=60, lease_s=LEASE_S, clock=clock)
+        fences = MemoryFencedWrites(cache)
+        store = RaceStore(
+            cache, fences=fences, node_id="a", state_ttl_s=60, lease_s=LEASE_S, clock=clock
+        )
         assert await cache.set_if_absent(keys.race_owner("r1"), b"a", ttl=LEASE_S)
         assert await cache.set_if_absent(keys.race_owner("r2"), b"a", ttl=LEASE_S)
         clock.now += LEASE_S / 3
@@ -132,11 +147,11 @@ async def test_a_deposed_owner_cannot_put_a_started_race_back_in_the_lobby(
     assert await cache.get(keys.race_owner("r1")) == b"b"
 
 
-class FailingOnce(MemoryCache):
+class FailingOnce(MemoryFencedWrites):
     """Its first lease renewal fails, as Redis calls do under overload."""
 
-    def __init__(self, clock: Clock) -> None:
-        super().__init__(clock=clock)
+    def __init__(self, cache: MemoryCache) -> None:
+        super().__init__(cache)
         self.renewals: list[tuple[float, bool]] = []  # (loop time, succeeded)
         self.retried = asyncio.Event()
 
@@ -165,19 +180,30 @@ async def test_a_failed_renewal_is_retried_well_within_the_period() -> None:
     clock = Clock()
     settings = make_settings(race_lease_s=LEASE_S)
     period = LEASE_S / 3
-    async with FailingOnce(clock) as cache, MemoryPubSub() as pubsub, InProcessEventLog() as events:
+    async with (
+        MemoryCache(clock=clock) as cache,
+        MemoryPubSub() as pubsub,
+        InProcessEventLog() as events,
+    ):
+        fences = FailingOnce(cache)
         engine = RaceEngine(
-            settings, node_id="a", cache=cache, pubsub=pubsub, events=events, clock=clock
+            settings,
+            node_id="a",
+            cache=cache,
+            fences=fences,
+            pubsub=pubsub,
+            events=events,
+            clock=clock,
         )
         await engine.start()
         await engine.create(lobby(), [])
         running = asyncio.create_task(engine.run())
         try:
-            await asyncio.wait_for(cache.retried.wait(), period * 3)
+            await asyncio.wait_for(fences.retried.wait(), period * 3)
         finally:
             running.cancel()
             await asyncio.gather(running, return_exceptions=True)
             await engine.stop(release=False)
-    (failed_at, ok1), (retried_at, ok2) = cache.renewals[:2]
+    (failed_at, ok1), (retried_at, ok2) = fences.renewals[:2]
     assert not ok1 and ok2
     assert retried_at - failed_at < period / 2  # not a whole period later

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from gateway.races import store as race_store
-from gateway.races.store import RaceStore
 from rooms import race
 from rooms.race_state import RaceState, decode
 from tests.conftest import Clock
+from tests.race_engines import store_n1
 from typogram import keys
 from typogram.adapters.memory_cache import MemoryCache
 
@@ -17,7 +17,7 @@ async def test_a_dirty_race_is_written_at_most_every_write_every_s() -> None:
     state, _ = race.handle(state, race.Join("ada", "Ada"), 0)
     owned = {"r1": state}
     async with MemoryCache() as cache:
-        store = RaceStore(cache, node_id="n1", state_ttl_s=60, lease_s=3, clock=clock)
+        store = store_n1(cache, clock)
         await cache.set(keys.race_owner("r1"), b"n1", ttl=60)  # writes need the lease
         store.mark("r1")
         assert await store.flush(owned) == 1 and len(store) == 0
@@ -40,7 +40,7 @@ async def test_write_now_counts_as_the_last_write() -> None:
     clock = Clock()
     state = RaceState("r1", "abc", 1, "easy", "en")
     async with MemoryCache() as cache:
-        store = RaceStore(cache, node_id="n1", state_ttl_s=60, lease_s=3, clock=clock)
+        store = store_n1(cache, clock)
         await cache.set(keys.race_owner("r1"), b"n1", ttl=60)  # writes need the lease
         await store.write_now(state)
         changed, _ = race.handle(state, race.Join("ada", "Ada"), 0)

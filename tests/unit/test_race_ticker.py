@@ -16,9 +16,11 @@ from gateway.races.ticker import RaceTicker
 from rooms import race
 from rooms.race_state import RaceConfig, RaceState
 from tests.conftest import Clock, until
+from tests.race_engines import store_n1
 from typogram import keys
 from typogram.adapters.memory_cache import MemoryCache
 from typogram.adapters.memory_pubsub import MemoryPubSub
+from typogram.adapters.memory_scripts import MemoryFencedWrites
 
 T0 = 1_000_000.0  # seconds
 GO_MS = int(T0 * 1000) + 1_000
@@ -63,7 +65,7 @@ async def test_idle_races_are_not_ticked_until_something_is_due(
         await pubsub.subscribe(
             keys.channel_race("r1"), lambda _channel, payload: seen.append(orjson.loads(payload))
         )
-        store = RaceStore(cache, node_id="n1", state_ttl_s=60, lease_s=3, clock=clock)
+        store = store_n1(cache, clock)
         ticker = RaceTicker(
             tick_ms=50, owned=owned, store=store, pubsub=pubsub, clock=clock, effects=Effects(later)
         )
@@ -135,7 +137,7 @@ async def test_a_node_owning_no_race_does_not_tick_until_one_is_added() -> None:
     owned: dict[str, RaceState] = {}
 
     async with MemoryCache() as cache, MemoryPubSub() as pubsub:
-        store = RaceStore(cache, node_id="n1", state_ttl_s=60, lease_s=3, clock=clock)
+        store = store_n1(cache, clock)
         ticker, slices = counted_ticker(owned, store, pubsub, clock)
         task = asyncio.create_task(ticker.run())
         try:
@@ -152,11 +154,11 @@ async def test_a_node_owning_no_race_does_not_tick_until_one_is_added() -> None:
             await ticker.settle()
 
 
-class HeldCache(MemoryCache):
-    """A cache whose fenced writes wait until ``release`` is set (Redis busy)."""
+class HeldFences(MemoryFencedWrites):
+    """Fenced writes that wait until ``release`` is set (Redis busy)."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, cache: MemoryCache) -> None:
+        super().__init__(cache)
         self.release = asyncio.Event()
         self.writes = 0
 
@@ -170,24 +172,25 @@ async def test_a_slow_write_behind_does_not_hold_the_ticks_back() -> None:
     clock = Clock(T0)
     owned = {"r1": running("r1")}
 
-    async with HeldCache() as cache, MemoryPubSub() as pubsub:
+    async with MemoryCache() as cache, MemoryPubSub() as pubsub:
         await cache.set(keys.race_owner("r1"), b"n1")
-        store = RaceStore(cache, node_id="n1", state_ttl_s=60, lease_s=3, clock=clock)
+        fences = HeldFences(cache)
+        store = store_n1(cache, clock, fences)
         ticker, slices = counted_ticker(owned, store, pubsub, clock)
         store.mark("r1")
         ticker.add("r1")
         task = asyncio.create_task(ticker.run())
         try:
-            await until(lambda: cache.writes == 1)
+            await until(lambda: fences.writes == 1)
             held_at = len(slices)
             await until(lambda: len(slices) >= held_at + 3 * 5)  # three more ticks, write out
-            assert cache.writes == 1  # one write-behind at a time: the others wait their turn
-            cache.release.set()
+            assert fences.writes == 1  # one write-behind at a time: the others wait their turn
+            fences.release.set()
             await until(lambda: store.flushes == 1)
             assert await cache.get(keys.race_state("r1")) is not None
         finally:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-            cache.release.set()
+            fences.release.set()
             await ticker.settle()

@@ -24,6 +24,7 @@ from gateway.sessions.session import Session, SessionRegistry, Watermark
 from gateway.sessions.store import SessionRecord, SessionStore
 from typogram import keys
 from typogram.adapters.memory import MemoryCache
+from typogram.adapters.memory_scripts import MemoryFencedWrites, MemoryPushLog
 from typogram.protocol import Push, Resume, numbered_payload, parse_push, push_payload
 from typogram.tokens import Claims, TokenType
 
@@ -44,6 +45,7 @@ class _Chat:
         none = cast(Any, None)
         self._rooms = ChatRooms(
             cache=cache,
+            pushes=MemoryPushLog(cache),
             pubsub=none,
             events=none,
             fanout=none,
@@ -99,7 +101,7 @@ class World:
     async def publish(self, room: str, text: str = "", *, deliver: bool = True) -> Push:
         """A room push as ``ChatRooms._broadcast`` makes it; the old node collects it."""
         payload = push_payload("chat.message", {"room": room, "text": text or room})
-        number = await self.cache.append_numbered(
+        number = await MemoryPushLog(self.cache).append_numbered(
             keys.room_push_seq(room), keys.room_pushes(room), payload, self.log, 600.0
         )
         self.published.setdefault(room, []).append(number)
@@ -114,7 +116,7 @@ class World:
 
     async def stop(self) -> SessionRecord:
         """Node ``a`` stops collecting (drain, handover): an exact record."""
-        store_a = SessionStore(self.cache, "a", 600.0, lambda: NOW)
+        store_a = SessionStore(self.cache, MemoryFencedWrites(self.cache), "a", 600.0, lambda: NOW)
         await store_a.claim(SESSION)
         await store_a.stop([self.old])
         self.old.ended = True
@@ -123,7 +125,7 @@ class World:
         return record
 
     def store_b(self) -> SessionStore:
-        return SessionStore(self.cache, "b", 600.0, lambda: NOW)
+        return SessionStore(self.cache, MemoryFencedWrites(self.cache), "b", 600.0, lambda: NOW)
 
     def hub(self) -> Any:
         return SimpleNamespace(
@@ -455,7 +457,9 @@ def _ticking(step: float = 0.05) -> Any:
 async def _crashed_owner(world: World) -> tuple[SessionStore, list[str]]:
     """Node ``a`` owns the session, its lease is valid, its last record is live."""
     fenced: list[str] = []
-    store_a = SessionStore(world.cache, "a", 600.0, lambda: NOW, fenced=fenced.append)
+    store_a = SessionStore(
+        world.cache, MemoryFencedWrites(world.cache), "a", 600.0, lambda: NOW, fenced=fenced.append
+    )
     await store_a.renew_lease()
     await store_a.claim(SESSION)
     store_a.touch(world.old)
@@ -471,7 +475,7 @@ async def test_an_owner_that_never_answers_keeps_the_session_and_is_fenced(world
     hub.fanout = _SilentFanout()
     hub.clock = _ticking()
     hub.settings = SimpleNamespace(ws_resume_window_s=WINDOW_S, ws_takeover_wait_s=0.5)
-    hub.store = SessionStore(world.cache, "b", 600.0, hub.clock)
+    hub.store = SessionStore(world.cache, MemoryFencedWrites(world.cache), "b", 600.0, hub.clock)
     plan = await take_over(hub, Resume(SESSION, world.old.seq), _claims())
     assert plan is not None
     assert hub.fanout.asked == [SESSION]
@@ -559,7 +563,9 @@ async def test_a_mark_that_does_not_continue_the_record_is_ignored(world: World)
     stale = await world.cache.get(keys.session_mark(SESSION))
     assert stale is not None
     # Node b took the session over and wrote its own record: a's mark names another node.
-    store_b = SessionStore(world.cache, "b", 600.0, lambda: NOW + 1)
+    store_b = SessionStore(
+        world.cache, MemoryFencedWrites(world.cache), "b", 600.0, lambda: NOW + 1
+    )
     await store_b.claim(SESSION)
     newer = Session(SESSION, _claims(), ReplayBuffer(10, 1 << 16))
     store_b.touch(newer)
@@ -573,7 +579,7 @@ async def test_a_mark_that_does_not_continue_the_record_is_ignored(world: World)
 
 
 async def test_a_failed_record_write_stops_the_marks_until_the_next_record() -> None:
-    class _Failing(MemoryCache):
+    class _Failing(MemoryFencedWrites):
         fail = True
 
         async def write_held(self, *args: Any, **kwargs: Any) -> list[str]:
@@ -581,8 +587,9 @@ async def test_a_failed_record_write_stops_the_marks_until_the_next_record() -> 
                 raise ConnectionError("Redis went away")
             return await super().write_held(*args, **kwargs)
 
-    async with _Failing() as cache:
-        store = SessionStore(cache, "a", 600.0, lambda: NOW)
+    async with MemoryCache() as cache:
+        fences = _Failing(cache)
+        store = SessionStore(cache, fences, "a", 600.0, lambda: NOW)
         await store.claim(SESSION)
         session = Session(SESSION, _claims(), ReplayBuffer(10, 1 << 16))
         session.numbered = store.mark
@@ -592,7 +599,7 @@ async def test_a_failed_record_write_stops_the_marks_until_the_next_record() -> 
         session.deliver(parse_push(push_payload("match.found", {})))
         await store.flush()
         assert await cache.get(keys.session_mark(SESSION)) is None
-        cache.fail = False
+        fences.fail = False
         store.touch(session)
         await store.flush()
         session.deliver(parse_push(push_payload("match.found", {})))

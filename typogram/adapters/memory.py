@@ -1,4 +1,4 @@
-"""Embedded adapters: cache, pub/sub and event log inside one process.
+"""Embedded adapters: cache, pub/sub, event log and match queues inside one process.
 
 ``typogram serve`` and the unit tests run on these. They keep the contracts
 of ``typogram.ports`` with Redis and Kafka semantics (``tests/contract``
@@ -12,5 +12,6 @@ from typogram.adapters.memory_cache import DEFAULT_MAX_KEYS as DEFAULT_MAX_KEYS
 from typogram.adapters.memory_cache import MemoryCache as MemoryCache
 from typogram.adapters.memory_events import InProcessEventLog as InProcessEventLog
 from typogram.adapters.memory_pubsub import MemoryPubSub as MemoryPubSub
+from typogram.adapters.memory_queues import MemoryMatchQueues as MemoryMatchQueues
 
-__all__ = ["InProcessEventLog", "MemoryCache", "MemoryPubSub"]
+__all__ = ["InProcessEventLog", "MemoryCache", "MemoryMatchQueues", "MemoryPubSub"]

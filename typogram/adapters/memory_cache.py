@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Self, TypeVar
 
 from typogram.adapters.embedded import _Embedded
-from typogram.ports import PubSub, ScoreRaise, publish_numbered
 from typogram.settings import Settings
 
 DEFAULT_MAX_KEYS = 100_000
@@ -31,7 +30,7 @@ def _span(length: int, start: int, stop: int) -> range:
     return range(start, min(stop, length - 1) + 1)
 
 
-def _check_ttl(ttl: float | None) -> None:
+def check_ttl(ttl: float | None) -> None:
     if ttl is not None and not ttl > 0:
         raise ValueError(f"ttl must be a positive number of seconds, got {ttl!r}")
 
@@ -164,6 +163,23 @@ class MemoryCache(_Embedded):
 
     # -- the port -------------------------------------------------------------
 
+    # For the features' scripts (``typogram.adapters.memory_scripts``), which act on this
+    # store in one step: synchronous, so nothing runs in between.
+
+    def peek(self, key: str) -> bytes | None:
+        """``get`` without counting a hit or a miss."""
+        self._check()
+        return self._typed(key, bytes)
+
+    def check_type(self, key: str, kind: type[bytes | list[bytes]]) -> None:
+        """Raise ``TypeError`` (Redis: ``WRONGTYPE``) when ``key`` holds another type."""
+        self._check()
+        self._typed(key, kind)
+
+    def expire_now(self, key: str, ttl: float) -> None:
+        """``expire`` of a key known to exist (just written), without a suspension."""
+        self._set_expiry(key, self._data[key], ttl)
+
     async def get(self, key: str) -> bytes | None:
         self._check()
         value = self._typed(key, bytes)
@@ -175,7 +191,7 @@ class MemoryCache(_Embedded):
 
     async def set(self, key: str, value: bytes, ttl: float | None = None) -> None:
         self._check()
-        _check_ttl(ttl)
+        check_ttl(ttl)
         entry = _Entry(bytes(value))
         self._set_expiry(key, entry, ttl)
         self._write(key, entry)
@@ -208,7 +224,7 @@ class MemoryCache(_Embedded):
 
     async def incr(self, key: str, amount: int = 1, ttl: float | None = None) -> int:
         self._check()
-        _check_ttl(ttl)
+        check_ttl(ttl)
         entry = self._live(key)
         if entry is None:
             entry = _Entry(b"0")
@@ -227,7 +243,7 @@ class MemoryCache(_Embedded):
         self, key: str, value: bytes, max_len: int, ttl: float | None = None
     ) -> None:
         self._check()
-        _check_ttl(ttl)
+        check_ttl(ttl)
         if max_len < 1:
             raise ValueError("max_len must be at least 1")
         items = self._typed(key, list)
@@ -259,32 +275,6 @@ class MemoryCache(_Embedded):
             self._data.pop(key, None)
         return removed
 
-    async def append_numbered(
-        self,
-        counter: str,
-        key: str,
-        value: bytes,
-        max_len: int,
-        ttl: float,
-        *,
-        also: tuple[str, bytes, int] | None = None,
-        publish: tuple[PubSub, str] | None = None,
-    ) -> int:
-        self._check()
-        _check_ttl(ttl)
-        if max_len < 1 or (also is not None and also[2] < 1):
-            raise ValueError("max_len must be at least 1")
-        if also is not None:
-            self._typed(also[0], list)  # WRONGTYPE before anything changes
-        number = await self.incr(counter)
-        self._set_expiry(counter, self._data[counter], ttl)
-        await self.list_push(key, b"%d %b" % (number, value), max_len, ttl)
-        if also is not None:
-            await self.list_push(also[0], b"%d %b" % (number, also[1]), also[2])
-        if publish is not None:  # nothing suspended since the count: in number order
-            await publish_numbered(publish, number, value)
-        return number
-
     async def write_batch(
         self,
         lists: Mapping[str, tuple[Sequence[bytes], int]],
@@ -292,7 +282,7 @@ class MemoryCache(_Embedded):
         ttl: float,
     ) -> None:
         self._check()
-        _check_ttl(ttl)
+        check_ttl(ttl)
         for key, (items, max_len) in lists.items():
             for item in items:
                 await self.list_push(key, item, max_len)
@@ -300,35 +290,6 @@ class MemoryCache(_Embedded):
                 self._set_expiry(key, self._data[key], ttl)
         for key, value in values.items():
             await self.set(key, value, ttl)
-
-    async def write_held(
-        self,
-        holder: bytes,
-        writes: Mapping[str, tuple[str, bytes] | None],
-        *,
-        ttl: float | None = None,
-        lease_ttl: float | None = None,
-        release: bool = False,
-    ) -> list[str]:
-        self._check()
-        _check_ttl(ttl)
-        _check_ttl(lease_ttl)
-        if release and lease_ttl is not None:
-            raise ValueError("release and lease_ttl exclude each other")
-        lost: list[str] = []
-        for lease, write in writes.items():  # no await: one atomic step, as the Redis script
-            if self._typed(lease, bytes) != holder:
-                lost.append(lease)
-                continue
-            if write is not None:
-                entry = _Entry(bytes(write[1]))
-                self._set_expiry(write[0], entry, ttl)
-                self._write(write[0], entry)
-            if release:
-                self._data.pop(lease, None)
-            elif lease_ttl is not None and lease in self._data:
-                self._set_expiry(lease, self._data[lease], lease_ttl)
-        return lost
 
     async def zadd(
         self, key: str, scores: Mapping[str, float], *, only_greater: bool = False
@@ -341,22 +302,6 @@ class MemoryCache(_Embedded):
             zset = _SortedSet()
             self._write(key, _Entry(zset))
         return sum(zset.add(member, float(score), only_greater) for member, score in scores.items())
-
-    async def raise_scores(self, writes: Sequence[ScoreRaise]) -> list[bool]:
-        self._check()
-        for write in writes:  # all checked first: a bad write stores nothing, as on Redis
-            _check_ttl(write.ttl)
-            if math.isnan(write.score):
-                raise ValueError(f"score for {write.member!r} is not a number")
-        raised = []
-        for write in writes:  # none of these awaits suspends: one atomic step
-            up = await self.zadd(write.key, {write.member: write.score}, only_greater=True) == 1
-            if write.ttl is not None:
-                await self.expire(write.key, write.ttl)
-            if up:
-                await self.incr(write.counter, 1, write.ttl)
-            raised.append(up)
-        return raised
 
     async def zscore(self, key: str, member: str) -> float | None:
         self._check()

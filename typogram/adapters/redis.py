@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
-import time
 from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from itertools import islice
 from typing import Any, Final, Self
@@ -29,7 +27,7 @@ from typogram.adapters.redis_batch import CommandBatcher
 from typogram.adapters.redis_endpoint import RedisEndpoint
 from typogram.adapters.redis_wire import Subscriber, connect, reply_error
 from typogram.errors import BackendUnavailable
-from typogram.ports import Listener, PubSub, ScoreRaise, publish_numbered
+from typogram.ports import Listener
 from typogram.settings import Settings
 from typogram.tasks import Supervisor
 
@@ -50,79 +48,12 @@ if created then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return value
 """
 
-# INCR a counter, append "<n> value" to a list kept to ARGV[2] items, expire both; with a
-# third key also append "<n> ARGV[4]" to that list kept to ARGV[5] items; with a channel in
-# ARGV[6] also PUBLISH the value numbered there (``protocol.numbered_payload``: n and the
-# send time ARGV[7] spliced in front of its fields). One atomic script: publications leave
-# in number order.
-_APPEND_NUMBERED: Final = """
-local n = redis.call('INCR', KEYS[1])
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
-redis.call('RPUSH', KEYS[2], n .. ' ' .. ARGV[1])
-redis.call('LTRIM', KEYS[2], -tonumber(ARGV[2]), -1)
-redis.call('PEXPIRE', KEYS[2], ARGV[3])
-if KEYS[3] then
-  redis.call('RPUSH', KEYS[3], n .. ' ' .. ARGV[4])
-  redis.call('LTRIM', KEYS[3], -tonumber(ARGV[5]), -1)
-end
-if ARGV[6] and ARGV[6] ~= '' then
-  local fields = string.sub(ARGV[1], 2)
-  redis.call('PUBLISH', ARGV[6], '{"n":' .. n .. ',"p":' .. ARGV[7] .. ',' .. fields)
-end
-return n
-"""
-
 # Plain writes in one command (``write_batch`` without lists): one reply for the lot instead
 # of one per SET. SET KEYS[i] to ARGV[i + 1], PX ARGV[1]; returns how many.
 _SET_MANY: Final = """
 local px = ARGV[1]
 for i = 1, #KEYS do redis.call('SET', KEYS[i], ARGV[i + 1], 'PX', px) end
 return #KEYS
-"""
-
-# Writes fenced by leases (one atomic script). KEYS[1..ARGV[4]] are leases, then one value
-# key per lease flagged '1' in ARGV[4+i]; the values follow the flags. For each lease that
-# holds ARGV[1]: SET its value key (PX ARGV[2] unless 0), then PEXPIRE the lease by ARGV[3]
-# (> 0), DEL it (< 0) or leave it (0). Returns 1 (held) or 0 (not held) per lease.
-_WRITE_HELD: Final = """
-local n, px, lease = tonumber(ARGV[4]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local held, k, v = {}, n, 4 + n
-for i = 1, n do
-  local write = ARGV[4 + i] == '1'
-  if write then k = k + 1; v = v + 1 end
-  if redis.call('GET', KEYS[i]) == ARGV[1] then
-    if write then
-      if px > 0 then redis.call('SET', KEYS[k], ARGV[v], 'PX', px)
-      else redis.call('SET', KEYS[k], ARGV[v]) end
-    end
-    if lease > 0 then redis.call('PEXPIRE', KEYS[i], lease)
-    elseif lease < 0 then redis.call('DEL', KEYS[i]) end
-    held[i] = 1
-  else
-    held[i] = 0
-  end
-end
-return held
-"""
-
-
-# Leaderboard writes (``Cache.raise_scores``), one atomic script. Per write i: KEYS[2i-1]
-# the sorted set, KEYS[2i] its counter; ARGV[3i-2] the member, ARGV[3i-1] the score,
-# ARGV[3i] the expiry in ms (0: none). ZADD GT CH; PEXPIRE the set; when the score went up,
-# INCR the counter (PEXPIRE it when this created it). Returns 1 (went up) or 0 per write.
-_RAISE_SCORES: Final = """
-local raised = {}
-for i = 1, #KEYS / 2 do
-  local board, counter = KEYS[2 * i - 1], KEYS[2 * i]
-  local px = tonumber(ARGV[3 * i])
-  local up = redis.call('ZADD', board, 'GT', 'CH', ARGV[3 * i - 1], ARGV[3 * i - 2])
-  if px > 0 then redis.call('PEXPIRE', board, px) end
-  if up == 1 then
-    if redis.call('INCR', counter) == 1 and px > 0 then redis.call('PEXPIRE', counter, px) end
-  end
-  raised[i] = up
-end
-return raised
 """
 
 
@@ -135,7 +66,7 @@ def _reason(exc: BaseException) -> str:
     return "no answer in time" if isinstance(exc, TimeoutError) else str(exc) or repr(exc)
 
 
-def _ttl_ms(ttl: float) -> int:
+def ttl_ms(ttl: float) -> int:
     if not ttl > 0:
         raise ValueError(f"ttl must be a positive number of seconds, got {ttl!r}")
     return max(1, round(ttl * 1000))
@@ -247,19 +178,14 @@ class RedisCache(_RedisAdapter):
     def _setup(self) -> None:
         self._hits = self._misses = 0
         self._incr_script: AsyncScript | None = None
-        self._append_script: AsyncScript | None = None
-        self._held_script: AsyncScript | None = None
         self._set_many_script: AsyncScript | None = None
-        self._raise_script: AsyncScript | None = None
+        self._scripts: dict[str, AsyncScript] = {}  # the features' scripts, by body
         self._batcher: CommandBatcher | None = None
 
     async def __aenter__(self) -> Self:
         await super().__aenter__()
         self._incr_script = self._redis().register_script(_INCR_WITH_TTL)
-        self._append_script = self._redis().register_script(_APPEND_NUMBERED)
-        self._held_script = self._redis().register_script(_WRITE_HELD)
         self._set_many_script = self._redis().register_script(_SET_MANY)
-        self._raise_script = self._redis().register_script(_RAISE_SCORES)
         self._batcher = CommandBatcher(self._endpoint, self._timeout_s, self._client_name)
         return self
 
@@ -285,6 +211,20 @@ class RedisCache(_RedisAdapter):
         except NoScriptError:  # Redis restarted or flushed its scripts
             return await script(keys=keys, args=args)
 
+    @property
+    def prefix(self) -> str:
+        """Prepended to every key on the wire (``redis_prefix``)."""
+        return self._prefix
+
+    def run_script(self, body: str, keys: list[Any], args: list[Any]) -> Awaitable[Any]:
+        """Run the Lua script ``body`` on wire ``keys`` (prefixed by the caller) and
+        ``args``, through the batcher: the features' atomic steps on this cache's keys
+        (``typogram.adapters.redis_scripts``)."""
+        script = self._scripts.get(body)
+        if script is None:
+            script = self._scripts[body] = self._redis().register_script(body)
+        return self._eval(script, keys, args)
+
     async def get(self, key: str) -> bytes | None:
         value = await self._call("GET", self._prefix + key)
         if value is None:
@@ -297,10 +237,10 @@ class RedisCache(_RedisAdapter):
         if ttl is None:
             await self._call("SET", self._prefix + key, value)
         else:
-            await self._call("SET", self._prefix + key, value, "PX", _ttl_ms(ttl))
+            await self._call("SET", self._prefix + key, value, "PX", ttl_ms(ttl))
 
     async def set_if_absent(self, key: str, value: bytes, ttl: float | None = None) -> bool:
-        px = () if ttl is None else ("PX", _ttl_ms(ttl))
+        px = () if ttl is None else ("PX", ttl_ms(ttl))
         return await self._call("SET", self._prefix + key, value, "NX", *px) is not None
 
     async def delete(self, *keys: str) -> int:
@@ -315,13 +255,13 @@ class RedisCache(_RedisAdapter):
     async def incr(self, key: str, amount: int = 1, ttl: float | None = None) -> int:
         if ttl is None:
             return int(await self._call("INCRBY", self._prefix + key, amount))
-        args = [amount, _ttl_ms(ttl)]
+        args = [amount, ttl_ms(ttl)]
         return int(await self._eval(self._incr_script, [self._prefix + key], args))
 
     async def incr_each(self, keys: Sequence[str], ttl: float) -> list[int]:
         script, batcher = self._incr_script, self._batch()
         assert script is not None, "registered on enter"
-        px = _ttl_ms(ttl)
+        px = ttl_ms(ttl)
         try:  # batched with whatever else this turn of the loop sends
             replies = await batcher.call_many(
                 ("EVALSHA", script.sha, 1, self._prefix + k, 1, px) for k in keys
@@ -338,7 +278,7 @@ class RedisCache(_RedisAdapter):
         name = self._prefix + key
         commands: list[tuple[Any, ...]] = [("RPUSH", name, value), ("LTRIM", name, -max_len, -1)]
         if ttl is not None:
-            commands.append(("PEXPIRE", name, _ttl_ms(ttl)))
+            commands.append(("PEXPIRE", name, ttl_ms(ttl)))
         await self._transaction(commands)
 
     async def list_range(self, key: str, start: int = 0, stop: int = -1) -> list[bytes]:
@@ -361,45 +301,13 @@ class RedisCache(_RedisAdapter):
                 raise reply_error(result)
         return list(results)
 
-    async def append_numbered(
-        self,
-        counter: str,
-        key: str,
-        value: bytes,
-        max_len: int,
-        ttl: float,
-        *,
-        also: tuple[str, bytes, int] | None = None,
-        publish: tuple[PubSub, str] | None = None,
-    ) -> int:
-        if max_len < 1 or (also is not None and also[2] < 1):
-            raise ValueError("max_len must be at least 1")
-        keys: list[Any] = [self._prefix + counter, self._prefix + key]
-        args: list[Any] = [value, max_len, _ttl_ms(ttl)]
-        if also is not None:
-            keys.append(self._prefix + also[0])
-            args += [also[1], also[2]]
-        elsewhere = None
-        if publish is not None:
-            pubsub, channel = publish
-            if isinstance(pubsub, RedisPubSub) and pubsub.shares_server(self):
-                args += [*((b"", 1) if also is None else ()), pubsub._wire(channel)]
-                args.append(b"%.6f" % time.time())
-                pubsub._published += 1
-            else:  # another server or adapter: publish after the atomic step
-                elsewhere = publish
-        number = int(await self._eval(self._append_script, keys, args))
-        if elsewhere is not None:
-            await publish_numbered(elsewhere, number, value)
-        return number
-
     async def write_batch(
         self,
         lists: Mapping[str, tuple[Sequence[bytes], int]],
         values: Mapping[str, bytes],
         ttl: float,
     ) -> None:
-        px = _ttl_ms(ttl)
+        px = ttl_ms(ttl)
         if not lists:
             if values:
                 names = [self._prefix + key for key in values]
@@ -416,34 +324,6 @@ class RedisCache(_RedisAdapter):
             commands.append(("SET", self._prefix + key, value, "PX", px))
         await self._transaction(commands)
 
-    async def write_held(
-        self,
-        holder: bytes,
-        writes: Mapping[str, tuple[str, bytes] | None],
-        *,
-        ttl: float | None = None,
-        lease_ttl: float | None = None,
-        release: bool = False,
-    ) -> list[str]:
-        if release and lease_ttl is not None:
-            raise ValueError("release and lease_ttl exclude each other")
-        px = 0 if ttl is None else _ttl_ms(ttl)
-        lease = -1 if release else 0 if lease_ttl is None else _ttl_ms(lease_ttl)
-        if not writes:
-            return []
-        leases = list(writes)
-        keys: list[Any] = [self._prefix + name for name in leases]
-        flags: list[Any] = []
-        values: list[Any] = []
-        for write in writes.values():
-            flags.append(b"0" if write is None else b"1")
-            if write is not None:
-                keys.append(self._prefix + write[0])
-                values.append(write[1])
-        args: list[Any] = [holder, px, lease, len(leases), *flags, *values]
-        replies = await self._eval(self._held_script, keys, args)
-        return [name for name, held in zip(leases, replies, strict=True) if not int(held)]
-
     async def zadd(
         self, key: str, scores: Mapping[str, float], *, only_greater: bool = False
     ) -> int:
@@ -452,19 +332,6 @@ class RedisCache(_RedisAdapter):
         flags = ("GT", "CH") if only_greater else ("CH",)
         pairs = [part for member, score in scores.items() for part in (repr(float(score)), member)]
         return int(await self._call("ZADD", self._prefix + key, *flags, *pairs))
-
-    async def raise_scores(self, writes: Sequence[ScoreRaise]) -> list[bool]:
-        if not writes:
-            return []
-        keys: list[Any] = []
-        args: list[Any] = []
-        for write in writes:  # all checked first: a bad write stores nothing
-            if math.isnan(write.score):
-                raise ValueError(f"score for {write.member!r} is not a number")
-            keys += (self._prefix + write.key, self._prefix + write.counter)
-            px = 0 if write.ttl is None else _ttl_ms(write.ttl)
-            args += (write.member, repr(float(write.score)), px)
-        return [bool(int(up)) for up in await self._eval(self._raise_script, keys, args)]
 
     async def zscore(self, key: str, member: str) -> float | None:
         score = await self._call("ZSCORE", self._prefix + key, member)
@@ -485,7 +352,7 @@ class RedisCache(_RedisAdapter):
 
     async def expire(self, key: str, ttl: float) -> bool:
         # A non-positive ttl deletes the key, as Redis does.
-        ms = round(ttl * 1000) if ttl <= 0 else _ttl_ms(ttl)
+        ms = round(ttl * 1000) if ttl <= 0 else ttl_ms(ttl)
         return bool(await self._call("PEXPIRE", self._prefix + key, ms))
 
     def statistics(self) -> dict[str, float]:
@@ -552,6 +419,12 @@ class RedisPubSub(_RedisAdapter):
 
     def _wire(self, channel: str) -> bytes:
         return (self._prefix + channel).encode()
+
+    def published_by_script(self, channel: str) -> bytes:
+        """The wire name of ``channel`` for a script that PUBLISHes on it on this server
+        (``shares_server``), counting that message as published by this adapter."""
+        self._published += 1
+        return self._wire(channel)
 
     async def publish(self, channel: str, message: bytes) -> None:
         """PUBLISH, pipelined with the other publishes of this turn of the event loop."""

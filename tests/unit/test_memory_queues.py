@@ -1,0 +1,65 @@
+"""``typogram.adapters.memory_queues.MemoryMatchQueues`` with the clock passed in: markers
+expire on it, and a player is never in two places whatever the order of calls. The
+rules both adapters keep are in ``tests/contract/test_match_queues.py``."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tests.conftest import Clock
+from typogram.adapters.memory_queues import MemoryMatchQueues
+from typogram.match_queues import MatchTicket, QueuedTicket
+
+TTL_S = 30.0
+
+
+def entry(ticket: str, user: str, lang: str = "en") -> QueuedTicket:
+    return QueuedTicket(
+        MatchTicket(ticket, user, 1500.0, "medium", lang, 0, False), name=user, node="n1"
+    )
+
+
+async def test_markers_expire_on_the_clock_given() -> None:
+    clock = Clock()
+    async with MemoryMatchQueues(clock) as queue:
+        await queue.claim("ada", "r1", TTL_S)
+        assert await queue.enqueue(entry("t1", "bob"), TTL_S) is None
+        clock.now += TTL_S - 0.001
+        assert (await queue.where("ada"), await queue.where("bob")) == ("r:r1", "q:t1")
+        clock.now += 0.001  # a crashed node cannot pin a player forever
+        assert (await queue.where("ada"), await queue.where("bob")) == (None, None)
+
+
+users = st.sampled_from(["ada", "bob", "cy"])
+operations = st.lists(
+    st.tuples(st.sampled_from(["enqueue", "cancel", "take", "claim", "release"]), users, users),
+    max_size=30,
+)
+
+
+@given(steps=operations)
+async def test_a_player_is_never_in_two_places(steps: list[tuple[str, str, str]]) -> None:
+    async with MemoryMatchQueues(Clock()) as queue:
+        for n, (op, user, other) in enumerate(steps):
+            mine = entry(f"t{n}", user)
+            if op == "enqueue":
+                await queue.enqueue(mine, TTL_S)
+            elif op == "cancel":
+                for waiting in await queue.tickets(mine.queue):
+                    await queue.cancel(waiting.ticket.user_id, waiting.ticket.ticket_id)
+            elif op == "take":
+                group = [
+                    e for e in await queue.tickets(mine.queue) if e.ticket.user_id in {user, other}
+                ]
+                if group:
+                    await queue.take(mine.queue, group, f"r{n}", TTL_S)
+            elif op == "claim":
+                await queue.claim(user, f"r{n % 3}", TTL_S)
+            else:
+                await queue.release(user, f"r{n % 3}")
+            queued = [e for name in await queue.queues() for e in await queue.tickets(name)]
+            players = [e.ticket.user_id for e in queued]
+            assert len(players) == len(set(players))
+            for e in queued:
+                assert await queue.where(e.ticket.user_id) == "q:" + e.ticket.ticket_id

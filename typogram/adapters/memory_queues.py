@@ -1,0 +1,138 @@
+"""Embedded ``MatchQueues`` adapter (rules in ``typogram.match_queues``).
+
+No ``await`` inside a change, so each call is one atomic step. Not
+thread-safe: call it from the event loop that entered it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Self
+
+from typogram.adapters.embedded import _Embedded
+from typogram.match_queues import (
+    QUEUED,
+    RACING,
+    QueuedTicket,
+    check_entry,
+    check_group,
+    check_id,
+    check_ttl,
+)
+from typogram.settings import Settings
+
+
+class MemoryMatchQueues(_Embedded):
+    """The ``MatchQueues`` port in dicts, markers expiring on ``clock``."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._queues: dict[str, dict[str, QueuedTicket]] = {}
+        self._players: dict[str, tuple[str, float]] = {}  # user -> (marker, expires)
+        self._enqueued = self._taken = self._refused = 0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Self:
+        del settings  # nothing to configure; kept for symmetry with RedisMatchQueues
+        return cls()
+
+    def _release(self) -> None:
+        self._queues.clear()
+        self._players.clear()
+
+    def _marker(self, user_id: str) -> str | None:
+        found = self._players.get(user_id)
+        if found is None:
+            return None
+        if found[1] <= self._clock():
+            del self._players[user_id]
+            return None
+        return found[0]
+
+    def _mark(self, user_id: str, marker: str, ttl_s: float) -> None:
+        self._players[user_id] = (marker, self._clock() + ttl_s)
+
+    async def enqueue(self, entry: QueuedTicket, ttl_s: float) -> str | None:
+        self._check()
+        check_entry(entry)
+        check_ttl(ttl_s)
+        user = entry.ticket.user_id
+        current = self._marker(user)
+        if current is not None:
+            return current
+        self._mark(user, QUEUED + entry.ticket.ticket_id, ttl_s)
+        self._queues.setdefault(entry.queue, {})[entry.ticket.ticket_id] = entry
+        self._enqueued += 1
+        return None
+
+    async def cancel(self, user_id: str, ticket_id: str) -> bool:
+        self._check()
+        for name, queue in self._queues.items():
+            entry = queue.get(ticket_id)
+            if entry is not None and entry.ticket.user_id == user_id:
+                del queue[ticket_id]
+                if not queue:
+                    del self._queues[name]
+                if self._marker(user_id) == QUEUED + ticket_id:
+                    del self._players[user_id]
+                return True
+        return False
+
+    async def queues(self) -> list[str]:
+        self._check()
+        return sorted(self._queues)
+
+    async def tickets(self, queue: str) -> list[QueuedTicket]:
+        self._check()
+        waiting = self._queues.get(queue, {}).values()
+        return sorted(waiting, key=lambda e: (e.ticket.enqueued_at_ms, e.ticket.ticket_id))
+
+    async def take(
+        self, queue: str, entries: Sequence[QueuedTicket], race_id: str, ttl_s: float
+    ) -> bool:
+        self._check()
+        check_group(queue, entries)
+        check_id("race id", race_id)
+        check_ttl(ttl_s)
+        waiting = self._queues.get(queue, {})
+        for entry in entries:
+            t = entry.ticket
+            marker = self._marker(t.user_id)
+            if t.ticket_id not in waiting or marker not in (None, QUEUED + t.ticket_id):
+                self._refused += 1
+                return False
+        for entry in entries:
+            del waiting[entry.ticket.ticket_id]
+            self._mark(entry.ticket.user_id, RACING + race_id, ttl_s)
+        if not waiting:
+            self._queues.pop(queue, None)
+        self._taken += 1
+        return True
+
+    async def claim(self, user_id: str, race_id: str, ttl_s: float) -> str | None:
+        self._check()
+        check_id("user id", user_id)
+        check_id("race id", race_id)
+        check_ttl(ttl_s)
+        current = self._marker(user_id)
+        if current is not None and current != RACING + race_id:
+            return current
+        self._mark(user_id, RACING + race_id, ttl_s)
+        return None
+
+    async def where(self, user_id: str) -> str | None:
+        self._check()
+        return self._marker(user_id)
+
+    async def release(self, user_id: str, race_id: str) -> None:
+        self._check()
+        if self._marker(user_id) == RACING + race_id:
+            del self._players[user_id]
+
+    def statistics(self) -> dict[str, float]:
+        return {
+            "enqueued": self._enqueued,
+            "taken": self._taken,
+            "take_refused": self._refused,
+        }

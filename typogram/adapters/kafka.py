@@ -69,6 +69,10 @@ class ConsumerTuning:
     # not answer as soon as data arrives (tansu) adds up to this to every hop of a
     # pipeline (result → board is two), so it is short; idle, it costs ~20 fetches/s.
     fetch_max_wait_ms: int = 50
+    # How long stopping a consumer may take. Leaving the group waits for the
+    # coordination task, which can sit in a JoinGroup the broker holds while it
+    # waits out an un-left member (tansu: up to the session timeout, more than once).
+    stop_timeout_s: float = 10.0
 
 
 class KafkaEventLog:
@@ -323,7 +327,29 @@ class KafkaEventLog:
         finally:
             self._consumers -= 1
             self._lags.pop(lag_id, None)
-            await consumer.stop()
+            await self._stop(consumer, group)
+
+    async def _stop(self, consumer: AIOKafkaConsumer, group: str) -> None:
+        """Stop ``consumer`` within ``stop_timeout_s``: a broker holding a group
+        request must not hold up a shutdown. Past the limit, the group is left
+        by its session timeout instead and the connections are closed."""
+        try:
+            await asyncio.wait_for(consumer.stop(), self._tuning.stop_timeout_s)
+        except TimeoutError:
+            log.warning(
+                "consumer of group %s did not leave within %.0f s; closing its connections",
+                group,
+                self._tuning.stop_timeout_s,
+            )
+            # aiokafka has no public way to finish a stop that was cut short (its
+            # coordination task is cancelled with it): the rest of ``stop`` here.
+            coordinator, fetcher = consumer._coordinator, consumer._fetcher
+            if coordinator is not None:
+                await coordinator._stop_heartbeat_task()
+                await coordinator._stop_commit_offsets_refresh_task()
+            if fetcher is not None:
+                await fetcher.close()
+            await consumer._client.close()
 
     async def _sample_lag(
         self, consumer: AIOKafkaConsumer, group: str

@@ -317,8 +317,14 @@ class KafkaEventLog:
         lag_id, sampled_at = id(consumer), 0.0
         try:
             await consumer.start()
+            task = asyncio.current_task()
             while True:
                 self._check()
+                if task is not None and task.cancelling():
+                    # Cancelled, but an inner ``wait_for`` (ours or aiokafka's) that
+                    # finished at the same moment swallowed it (Python 3.11): stop here
+                    # rather than poll on as a task nobody can cancel again.
+                    raise asyncio.CancelledError
                 batches = await consumer.getmany(timeout_ms=tuning.poll_timeout_ms)
                 await self._handle(consumer, batches, handler)
                 if time.monotonic() - sampled_at >= LAG_SAMPLE_S:
@@ -334,7 +340,8 @@ class KafkaEventLog:
         request must not hold up a shutdown. Past the limit, the group is left
         by its session timeout instead and the connections are closed."""
         try:
-            await asyncio.wait_for(consumer.stop(), self._tuning.stop_timeout_s)
+            async with asyncio.timeout(self._tuning.stop_timeout_s):
+                await consumer.stop()
         except TimeoutError:
             log.warning(
                 "consumer of group %s did not leave within %.0f s; closing its connections",
@@ -363,7 +370,8 @@ class KafkaEventLog:
             if highwater is None:  # nothing fetched from it yet
                 continue
             try:
-                position = await asyncio.wait_for(consumer.position(partition), self._timeout_s)
+                async with asyncio.timeout(self._timeout_s):
+                    position = await consumer.position(partition)
             except (KafkaError, TimeoutError, IllegalStateError):
                 continue  # revoked meanwhile, or the broker is slow: next sample
             lag[group, topic] = behind + max(0, highwater - position)

@@ -9,8 +9,9 @@ The rules, in order:
 
 1. ``BackendUnavailable`` names its backend.
 2. Redis: redis-py's ``ConnectionError`` (``MasterNotFoundError`` while the
-   sentinels have no master), ``TimeoutError``, ``BusyLoadingError`` and
-   ``ReadOnlyError`` (a demoted master).
+   sentinels have no master), ``TimeoutError``, ``BusyLoadingError``,
+   ``ReadOnlyError`` (a demoted master) and ``MasterDownError`` (a replica cut off
+   from its master); the lean connections raise the same (``redis_wire.reply_error``).
 3. The database: SQLAlchemy's pool timeout, a disconnect it detected, and
    MySQL/MariaDB client errors that mean the server is away or going
    (``_MYSQL_GONE``); SQLite's "database is locked".
@@ -42,6 +43,7 @@ _REDIS: Final = (
     redis_errors.TimeoutError,
     redis_errors.BusyLoadingError,
     redis_errors.ReadOnlyError,
+    redis_errors.MasterDownError,
 )
 _MAX_DEPTH: Final = 8  # causes followed at most (chains are short; cycles are possible)
 

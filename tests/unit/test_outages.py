@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import hiredis
 import httpx
 import pymysql
 import pytest
@@ -21,6 +22,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from rest.middleware import OutageMiddleware
+from typogram.adapters.redis_wire import reply_error
 from typogram.errors import AppError, BackendUnavailable
 from typogram.outages import unavailable_backend
 
@@ -189,3 +191,25 @@ async def test_an_outage_logs_one_line_a_second_not_one_per_request(
                 assert (await client.get("/db")).status_code == 503
     lines = [r for r in caplog.records if r.getMessage() == "backend unavailable"]
     assert len(lines) == 1 and lines[0].__dict__["backend"] == "database"
+
+
+@pytest.mark.parametrize(
+    ("reply", "kind", "backend"),
+    [
+        ("LOADING Redis is loading the dataset in memory", redis_errors.BusyLoadingError, "redis"),
+        ("READONLY a read only replica", redis_errors.ReadOnlyError, "redis"),
+        ("MASTERDOWN Link with MASTER is down", redis_errors.MasterDownError, "redis"),
+        ("NOSCRIPT No matching script.", redis_errors.NoScriptError, None),
+        ("OOM command not allowed", redis_errors.OutOfMemoryError, None),
+        ("WRONGTYPE Operation against a key", redis_errors.ResponseError, None),
+        ("LOADINGX not a code we know", redis_errors.ResponseError, None),
+    ],
+)
+def test_error_replies_on_the_lean_connections_are_judged_as_redis_py_would(
+    reply: str, kind: type[BaseException], backend: str | None
+) -> None:
+    """A Redis restarted with its append-only file answers LOADING for a moment:
+    on the lean connections that must be an outage (``unavailable``), not a bug."""
+    error = reply_error(hiredis.ReplyError(reply))
+    assert type(error) is kind and str(error) == reply
+    assert unavailable_backend(error) == backend

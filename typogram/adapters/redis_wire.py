@@ -31,16 +31,38 @@ from typing import Any, Final, TypeVar, cast
 
 import hiredis
 from redis.asyncio.connection import SSLConnection, UnixDomainSocketConnection, parse_url
-from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import (
+    BusyLoadingError,
+    MasterDownError,
+    NoScriptError,
+    OutOfMemoryError,
+    ReadOnlyError,
+    RedisError,
+    ResponseError,
+)
 
 MESSAGE: Final = b"message"
 SUBSCRIBE: Final = b"subscribe"
 
 
-def reply_error(error: hiredis.ReplyError) -> ResponseError:
-    """A Redis error reply as redis-py would raise it (``NoScriptError`` for NOSCRIPT)."""
+# The error replies callers tell apart, by their code, as redis-py raises them:
+# NOSCRIPT (load the script again) and the ones ``typogram.outages`` counts as
+# Redis being away for now (loading its data after a restart, a demoted master,
+# a replica cut off from its master).
+_REPLY_ERRORS: Final[dict[str, type[RedisError]]] = {
+    "NOSCRIPT": NoScriptError,
+    "LOADING": BusyLoadingError,
+    "READONLY": ReadOnlyError,
+    "MASTERDOWN": MasterDownError,
+    "OOM": OutOfMemoryError,
+}
+
+
+def reply_error(error: hiredis.ReplyError) -> RedisError:
+    """A Redis error reply as redis-py would raise it (``NoScriptError`` for NOSCRIPT,
+    ``BusyLoadingError`` for LOADING, …; ``ResponseError`` for any other)."""
     text = str(error)
-    return NoScriptError(text) if text.startswith("NOSCRIPT") else ResponseError(text)
+    return _REPLY_ERRORS.get(text.split(" ", 1)[0], ResponseError)(text)
 
 
 W = TypeVar("W", bound="_Wire")

@@ -31,15 +31,10 @@ from typing import Any
 
 import pymysql
 
+from tests.ports import free_port
+
 WAIT_S = 30.0
 MASTER_NAME = "typogram"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def port_open(port: int) -> bool:

@@ -21,15 +21,10 @@ from pathlib import Path
 import pytest
 import redis
 
+from tests.ports import free_port
+
 START_WITHIN_S = 20.0
 EXIT_WITHIN_S = 10.0
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def base_env(data_dir: Path, secret: str) -> dict[str, str]:

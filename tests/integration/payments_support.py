@@ -5,7 +5,6 @@ and helpers (users, admins, coupons, checkouts, counts)."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -19,6 +18,7 @@ from sqlalchemy import func, select
 from rest.app import create_app
 from tests.conftest import cheap_passwords, empty_tables
 from tests.integration.courses_support import eventually, staff, user
+from tests.ports import free_port
 from typogram.db.schema import payments, subscription_history, subscriptions
 from typogram.payments.sandbox import Sandbox
 from typogram.platform import Platform, open_platform
@@ -28,13 +28,6 @@ from workers.runtime import Group, GroupRunner
 
 __all__ = ["eventually", "staff", "user"]
 Auth = dict[str, str]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @pytest.fixture

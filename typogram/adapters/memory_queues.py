@@ -41,6 +41,12 @@ class MemoryMatchQueues(_Embedded):
         self._queues.clear()
         self._players.clear()
 
+    def flush(self) -> None:
+        """Forget every ticket and marker, as ``FLUSHDB`` does to Redis
+        (``MemoryCache.flush``); the counts in ``statistics`` stay."""
+        self._check()
+        self._release()
+
     def _marker(self, user_id: str) -> str | None:
         found = self._players.get(user_id)
         if found is None:

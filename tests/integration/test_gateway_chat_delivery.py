@@ -53,9 +53,7 @@ async def two_processes(
         for _ in range(2):
             cache = await stack.enter_async_context(RedisCache(redis_url, prefix=unique_prefix))
             pubsub = await stack.enter_async_context(RedisPubSub(redis_url, prefix=unique_prefix))
-            queues = await stack.enter_async_context(
-                RedisMatchQueues(redis_url, prefix=unique_prefix)
-            )
+            queues = await stack.enter_async_context(RedisMatchQueues(cache))
             gateway = Gateway(
                 settings,
                 tokens=TokenService(settings),

@@ -59,7 +59,7 @@ async def nodes(request: pytest.FixtureRequest, unique_prefix: str) -> AsyncIter
             cache, fences = redis_cache, RedisFencedWrites(redis_cache)
             pushes = RedisPushLog(redis_cache)
             pubsub = await stack.enter_async_context(RedisPubSub(url, prefix=unique_prefix))
-            queues = await stack.enter_async_context(RedisMatchQueues(url, prefix=unique_prefix))
+            queues = await stack.enter_async_context(RedisMatchQueues(redis_cache))
             stack.push_async_callback(_delete_keys, url, unique_prefix)
         events = await stack.enter_async_context(InProcessEventLog())
 

@@ -74,19 +74,23 @@ class Versions(dict[str, int]):
 Start = Callable[..., Awaitable[Node]]
 
 
+def node_settings(**overrides: Any) -> Settings:
+    """A test node's settings: a free port, short close and drain timeouts."""
+    return Settings(
+        environment="test",
+        jwt_secret=SECRET,
+        ws_port=0,
+        ws_close_timeout_s=0.5,
+        gateway_drain_timeout_s=2.0,
+    ).replace(**overrides)
+
+
 @pytest.fixture
 async def start_node() -> AsyncIterator[Start]:
     async with contextlib.AsyncExitStack() as stack:
 
         async def start(**overrides: Any) -> Node:
-            settings = Settings(
-                environment="test",
-                jwt_secret=SECRET,
-                ws_port=0,
-                ws_hello_timeout_s=1.0,
-                ws_close_timeout_s=0.5,
-                gateway_drain_timeout_s=2.0,
-            ).replace(**overrides)
+            settings = node_settings(**{"ws_hello_timeout_s": 1.0, **overrides})
             versions = Versions()
             ports = dataclasses.replace(await memory_ports(stack, settings), revocation=versions)
             registry = CollectorRegistry()

@@ -18,9 +18,15 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from gateway.server import Gateway
 from tests.gateway_ports import memory_ports, redis_ports
-from tests.integration.test_gateway import SECRET, TIMEOUT, _until, closed_with, recv, send
+from tests.integration.test_gateway import (
+    TIMEOUT,
+    _until,
+    closed_with,
+    node_settings,
+    recv,
+    send,
+)
 from typogram import keys
-from typogram.settings import Settings
 from typogram.tokens import TokenService, TokenType
 
 Nodes = Callable[..., Awaitable[list[Gateway]]]
@@ -30,13 +36,7 @@ Nodes = Callable[..., Awaitable[list[Gateway]]]
 async def nodes(request: pytest.FixtureRequest, unique_prefix: str) -> AsyncIterator[Nodes]:
     """``await nodes(2, **settings)``: gateways sharing one cache, pub/sub, event log and
     queues (their tokens signed with the base settings' secret)."""
-    base = Settings(
-        environment="test",
-        jwt_secret=SECRET,
-        ws_port=0,
-        ws_close_timeout_s=0.5,
-        gateway_drain_timeout_s=2.0,
-    )
+    base = node_settings()
     async with contextlib.AsyncExitStack() as stack:
         if request.param == "memory":
             ports = await memory_ports(stack, base)

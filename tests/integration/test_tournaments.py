@@ -330,8 +330,10 @@ async def test_watchers_see_state_and_rankings_after_a_flush(
     tid, now, [(alice, _)] = await running_cup(platform, client, "Watch Cup", "alice")
     await flush_cache(platform)
     url, _ = await gateway_on()
+    # A real account: the node checks every token against the platform's revocation.
+    _, headers = await register(client, "watcher1")
+    token = headers["Authorization"].removeprefix("Bearer ")
     async with connect(url) as ws:
-        token, _ = platform.tokens.issue("watcher1", TokenType.ACCESS, name="w", version=0)
         await send(ws, "hello", {"token": token}, id=1)
         assert (await recv(ws))["t"] == "welcome"
         await send(ws, "tournament.watch", {"tournament": "nope"}, id=2)

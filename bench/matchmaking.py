@@ -10,8 +10,9 @@ fresh guest clients, alternating between the two nodes, then send one
 ``match.join`` each at evenly spaced times (difficulty cycling through
 easy/medium/hard, lang ``en``) and wait for ``match.found``. Reported per
 step: tickets sent, matched, p50/p95/p99/max time from ``match.join`` to
-``match.found``, and the races started. Guests all queue with rating 1500,
-so the rating window never holds a group back; the wait is the fill time
+``match.found``, the races started and the CPU seconds both gateways used.
+Guests all queue with rating 1500, so the rating window never holds a group
+back; the wait is the fill time
 (or ``match_max_wait_ms``) plus the matcher's round. Run::
 
     python -m bench.matchmaking
@@ -35,6 +36,7 @@ from picows import ws_connect
 from bench.common import (
     GatewayProcess,
     Peer,
+    cpu_s,
     delete_prefix,
     join_all,
     migrated_dir,
@@ -140,6 +142,7 @@ def run(args: argparse.Namespace, gateways: list[GatewayProcess]) -> list[dict[s
             pipes.append(mine)
         for number, rate in enumerate(args.rates):
             count = round(rate * args.step_s / args.procs)
+            cpu_before = sum(cpu_s(g.pid) for g in gateways)
             for index, pipe in enumerate(pipes):
                 pipe.send(("step", f"m{number}p{index}x", count, rate / args.procs))
             results = []
@@ -147,6 +150,7 @@ def run(args: argparse.Namespace, gateways: list[GatewayProcess]) -> list[dict[s
                 if not pipe.poll(args.step_s + GRACE_S + 120):
                     raise TimeoutError("a client process did not answer")
                 results.append(pipe.recv())
+            gateway_cpu_s = sum(cpu_s(g.pid) for g in gateways) - cpu_before
             latencies = [x for r in results for x in r["latencies"]]
             errors: Counter[str] = Counter()
             for r in results:
@@ -165,6 +169,7 @@ def run(args: argparse.Namespace, gateways: list[GatewayProcess]) -> list[dict[s
                 "p99_ms": round(percentile(latencies, 99)),
                 "max_ms": round(max(latencies, default=float("nan"))),
                 "unmatched": sum(r["unmatched"] for r in results),
+                "gw_cpu_s": round(gateway_cpu_s, 2),  # both gateways, utime + stime
                 "errors": dict(errors),
             }
             rows.append(row)

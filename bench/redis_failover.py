@@ -33,7 +33,6 @@ from pathlib import Path
 from typing import Protocol
 
 from typogram.adapters.redis import RedisCache, RedisPubSub
-from typogram.adapters.redis_endpoint import RedisEndpoint
 from typogram.adapters.redis_queues import RedisMatchQueues
 from typogram.settings import Settings, load
 
@@ -92,11 +91,7 @@ async def run_once(group: Group, settings: Settings) -> Figures:
         RedisCache.from_settings(settings) as cache,
         RedisPubSub.from_settings(settings) as publisher,
         RedisPubSub.from_settings(settings) as subscriber,
-        RedisMatchQueues(
-            RedisEndpoint.from_settings(settings),
-            prefix=settings.redis_prefix,
-            connect_timeout_s=1.0,
-        ) as queue,
+        RedisMatchQueues(cache) as queue,  # on the cache's connection, as on the platform
     ):
 
         def on_message(_channel: str, payload: bytes) -> None:

@@ -2,9 +2,12 @@
 
 Use::
 
-    async with Gateway(settings, tokens=..., cache=..., fences=..., pushes=..., pubsub=...,
-                       events=..., queues=..., revocation=..., registry=...) as gateway:
+    async with gateway_of(platform) as gateway:   # or Gateway(settings, NodePorts(...))
         await gateway.serve(stop)   # returns after ``stop`` is set and the drain is done
+
+``gateway_of`` is the one way a node is built from a ``Platform`` (the
+process roles, tests on a platform); ``NodePorts`` is what a node is given,
+which tests on loose adapters build themselves (``tests/gateway_ports.py``).
 
 Entering binds ``settings.host:settings.ws_port`` (port 0 picks a free one,
 see ``port``); ``serve`` runs the resume sweeper until ``stop`` is set, then
@@ -18,8 +21,7 @@ Admission: an address over a per-address cap (``gateway.connection.admission``) 
 HTTP 429 at the handshake; past ``ws_max_connections`` open sockets (or
 while draining) a new socket is closed at once with 1013. With
 ``ws_allowed_origins`` set, a browser ``Origin`` outside the list gets HTTP
-403; clients that send no Origin (non-browsers) are let in.
-"""
+403; clients that send no Origin (non-browsers) are let in."""
 
 from __future__ import annotations
 
@@ -29,8 +31,9 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from prometheus_client import CollectorRegistry
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -49,6 +52,7 @@ from gateway.races.matcher import RatingSource
 from gateway.races.service import Races, TournamentSource
 from gateway.sessions.session import SessionRegistry
 from gateway.sessions.store import SessionStore
+from tournaments.store import TournamentStore
 from typogram import proxies
 from typogram.codes import CloseCode
 from typogram.fencing import FencedWrites
@@ -61,6 +65,9 @@ from typogram.settings import Settings
 from typogram.tasks import Supervisor
 from typogram.tokens import TokenService
 
+if TYPE_CHECKING:
+    from typogram.platform import Platform
+
 log = logging.getLogger(__name__)
 
 WS_PATH = "/ws"
@@ -68,30 +75,73 @@ RETRY_AFTER_S = 5  # what a 429 at the handshake suggests
 PRESENCE_TTL_HEARTBEATS = 3
 
 
+@dataclass(frozen=True, slots=True)
+class NodePorts:
+    """What a node is given: open ports (the caller owns them and keeps them open for
+    the node's life) and what it reads from the rest of the platform. Without the
+    optional ones (tests): every token passes the revocation check, every player
+    queues at 1500, tournaments come from the cache alone and the node makes its own
+    supervisor."""
+
+    tokens: TokenService
+    cache: Cache
+    fences: FencedWrites  # over ``cache``
+    pushes: PushLog  # over ``cache``
+    pubsub: PubSub
+    events: EventLog
+    queues: MatchQueues
+    revocation: TokenCheck | None = None
+    ratings: RatingSource | None = None
+    tournaments: TournamentSource | None = None
+    sync_appear_offline: SyncAppearOffline | None = None
+    # The process's supervisor (``Platform.tasks``): runs the node's background work and
+    # is told of a failed connection writer.
+    tasks: Supervisor | None = None
+
+
+def gateway_of(
+    platform: Platform,
+    settings: Settings | None = None,
+    *,
+    registry: CollectorRegistry | None = None,
+) -> Gateway:
+    """The node on ``platform``'s ports, reading ratings and tournaments (through the
+    tournament store) from it, its metrics in the platform's registry. ``settings``
+    (default the platform's) and ``registry`` let a test pick a port or keep metrics
+    apart."""
+    ports = NodePorts(
+        tokens=platform.tokens,
+        cache=platform.cache,
+        fences=platform.fences,
+        pushes=platform.push_log,
+        pubsub=platform.pubsub,
+        events=platform.events,
+        queues=platform.match_queues,
+        revocation=platform.revocation,
+        ratings=platform.ratings,
+        tournaments=TournamentStore.of(platform),
+        sync_appear_offline=platform.accounts.sync_appear_offline,
+        tasks=platform.tasks,
+    )
+    return Gateway(
+        settings if settings is not None else platform.settings,
+        ports,
+        registry=registry if registry is not None else platform.metrics.registry,
+    )
+
+
 class Gateway:
     def __init__(
         self,
         settings: Settings,
+        ports: NodePorts,
         *,
-        tokens: TokenService,
-        cache: Cache,
-        fences: FencedWrites,
-        pushes: PushLog,
-        pubsub: PubSub,
-        events: EventLog,
-        queues: MatchQueues,
-        revocation: TokenCheck | None = None,
         registry: CollectorRegistry | None = None,
         clock: Callable[[], float] = time.time,
-        ratings: RatingSource | None = None,
-        tournaments: TournamentSource | None = None,
-        sync_appear_offline: SyncAppearOffline | None = None,
-        tasks: Supervisor | None = None,
     ) -> None:
-        """``tasks``: the process's supervisor (``Platform.tasks``), which runs the node's
-        background work and is told of a failed connection writer."""
+        cache, fences, pubsub, events = ports.cache, ports.fences, ports.pubsub, ports.events
         self.settings = settings
-        tasks = tasks if tasks is not None else Supervisor()
+        tasks = ports.tasks if ports.tasks is not None else Supervisor()
         self.metrics = GatewayMetrics(registry if registry is not None else CollectorRegistry())
         self.node_id = uuid.uuid4().hex[:16]
         # How much work this node takes on, from its loop lag (sampled while ``serve`` runs).
@@ -134,20 +184,20 @@ class Gateway:
             events=events,
             sessions=sessions,
             clock=clock,
-            queues=queues,
-            ratings=ratings,
-            tournaments=tournaments,
+            queues=ports.queues,
+            ratings=ports.ratings,
+            tournaments=ports.tournaments,
             tasks=tasks,
         )
         self._hub = Hub(
             settings=settings,
-            tokens=tokens,
-            revocation=revocation,
+            tokens=ports.tokens,
+            revocation=ports.revocation,
             sessions=sessions,
             fanout=fanout,
             chat=ChatRooms(
                 cache=cache,
-                pushes=pushes,
+                pushes=ports.pushes,
                 pubsub=pubsub,
                 events=events,
                 fanout=fanout,
@@ -173,7 +223,7 @@ class Gateway:
             metrics=self.metrics,
             store=store,
             clock=clock,
-            sync_appear_offline=sync_appear_offline,
+            sync_appear_offline=ports.sync_appear_offline,
             admission=Admission(
                 per_ip_before_hello=settings.ws_max_connections_per_ip_before_hello,
                 per_ip=settings.ws_max_connections_per_ip,

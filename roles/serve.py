@@ -105,25 +105,9 @@ async def _serve_http(app: ASGIApp, host: str, port: int, stop: asyncio.Event) -
 
 
 async def _run_gateway(platform: Platform, stop: asyncio.Event) -> None:
-    from gateway.server import Gateway
-    from tournaments.store import TournamentStore
+    from gateway.server import gateway_of
 
-    async with Gateway(
-        platform.settings,
-        tokens=platform.tokens,
-        cache=platform.cache,
-        fences=platform.fences,
-        pushes=platform.push_log,
-        pubsub=platform.pubsub,
-        events=platform.events,
-        queues=platform.match_queues,
-        revocation=platform.revocation,
-        sync_appear_offline=platform.accounts.sync_appear_offline,
-        registry=platform.metrics.registry,
-        ratings=platform.ratings,
-        tournaments=TournamentStore.of(platform),
-        tasks=platform.tasks,
-    ) as gateway:
+    async with gateway_of(platform) as gateway:
         # typogram_component{component="gateway"|"races",stat=...} on /metrics
         platform.metrics.components.add("gateway", gateway.statistics)
         platform.metrics.components.add("races", gateway.races.statistics)

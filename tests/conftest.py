@@ -128,13 +128,18 @@ async def empty_tables(platform: Platform) -> None:
 
 
 async def flush_cache(platform: Platform) -> None:
-    """What ``FLUSHDB`` does, to this test's keys only: everything under its Redis prefix,
-    or every key of the in-memory cache. What a test reads afterwards was stored."""
+    """What ``FLUSHDB`` does, to this test's keys only: everything under its Redis prefix
+    (the match queues' keys among them), or every key of the in-memory cache and every
+    ticket and marker of the in-memory match queues. What a test reads afterwards was
+    stored."""
     from typogram.adapters.memory_cache import MemoryCache
+    from typogram.adapters.memory_queues import MemoryMatchQueues
 
     settings = platform.settings
     if isinstance(platform.cache, MemoryCache):
+        assert isinstance(platform.match_queues, MemoryMatchQueues)
         platform.cache.flush()
+        platform.match_queues.flush()
         return
     assert settings.redis_url and settings.redis_prefix, "a shared Redis needs a test prefix"
     import redis.asyncio as redis

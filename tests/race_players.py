@@ -1,9 +1,11 @@
 """Race players for cluster tests and the chaos suite: a client that keeps every push.
 
 ``Player`` reads every frame a ``TypogramClient`` gets, with the time it
-arrived; ``matched`` queues players until they share one race; ``play``
-types a keystroke log as progress reports (twice a second, as a browser
-would) and finishes with it, retrying while the race changes hands.
+arrived; ``connected_player`` opens one and starts its reader,
+``close_players`` closes them and stops their readers; ``matched`` queues
+players until they share one race; ``play`` types a keystroke log as
+progress reports (twice a second, as a browser would) and finishes with it,
+retrying while the race changes hands.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,6 +61,41 @@ class Player:
             for q in d["players"]
             if q["user"] == self.user
         ]
+
+
+async def connected_player(
+    url: str,
+    token: str,
+    user: str,
+    node: int,
+    session: tuple[str | None, int] | None = None,
+    *,
+    fallback_urls: Sequence[str] = (),
+) -> Player:
+    """A connected, reading ``Player``; with ``session`` (id, last seq) it resumes that one.
+    With ``fallback_urls`` its client reconnects by itself, to them when ``url`` is gone;
+    without, it stays closed once its connection is."""
+    client = TypogramClient(
+        url, token, reconnect=bool(fallback_urls), fallback_urls=list(fallback_urls)
+    )
+    if session is not None:
+        client.session, client.last_seq = session
+    await client.__aenter__()
+    player = Player(client, user, node)
+    player.reader = asyncio.create_task(player.read())
+    return player
+
+
+async def close_players(players: Sequence[Player]) -> None:
+    """Close every client (one whose node was killed may fail to: ignored) and stop its
+    reader."""
+    for player in players:
+        with contextlib.suppress(Exception):
+            await player.client.close()
+        if player.reader is not None:
+            player.reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await player.reader
 
 
 async def matched(players: list[Player]) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from prometheus_client import CollectorRegistry
 
@@ -86,10 +87,22 @@ class Platform:
         }
 
 
-def _cache(settings: Settings) -> tuple[Cache, FencedWrites, PushLog, ScoreWrites]:
-    """The cache and the features' script ports on its keys (not entered yet)."""
+class _OnCache(NamedTuple):
+    """The cache and the ports that act on its keys, through its connection."""
+
+    cache: Cache
+    fences: FencedWrites
+    push_log: PushLog
+    score_writes: ScoreWrites
+    match_queues: MatchQueues
+
+
+def _cache(settings: Settings) -> _OnCache:
+    """The cache and the ports over it (not entered yet): the features' script ports and
+    the match queues. On Redis they share the cache's connection."""
     if settings.uses_redis:
         from typogram.adapters.redis import RedisCache
+        from typogram.adapters.redis_queues import RedisMatchQueues
         from typogram.adapters.redis_scripts import (
             RedisFencedWrites,
             RedisPushLog,
@@ -97,9 +110,21 @@ def _cache(settings: Settings) -> tuple[Cache, FencedWrites, PushLog, ScoreWrite
         )
 
         redis = RedisCache.from_settings(settings)
-        return redis, RedisFencedWrites(redis), RedisPushLog(redis), RedisScoreWrites(redis)
+        return _OnCache(
+            redis,
+            RedisFencedWrites(redis),
+            RedisPushLog(redis),
+            RedisScoreWrites(redis),
+            RedisMatchQueues(redis),
+        )
     memory = MemoryCache.from_settings(settings)
-    return memory, MemoryFencedWrites(memory), MemoryPushLog(memory), MemoryScoreWrites(memory)
+    return _OnCache(
+        memory,
+        MemoryFencedWrites(memory),
+        MemoryPushLog(memory),
+        MemoryScoreWrites(memory),
+        MemoryMatchQueues(),
+    )
 
 
 def _pubsub(settings: Settings, tasks: Supervisor) -> PubSub:
@@ -108,14 +133,6 @@ def _pubsub(settings: Settings, tasks: Supervisor) -> PubSub:
 
         return RedisPubSub.from_settings(settings, tasks=tasks)
     return MemoryPubSub.from_settings(settings)
-
-
-def _match_queues(settings: Settings) -> MatchQueues:
-    if settings.uses_redis:
-        from typogram.adapters.redis_queues import RedisMatchQueues
-
-        return RedisMatchQueues.from_settings(settings)
-    return MemoryMatchQueues.from_settings(settings)
 
 
 def _events(settings: Settings) -> EventLog:
@@ -154,11 +171,11 @@ async def open_platform(
         )
         if migrate:
             await upgrade(db)
-        cache, fences, push_log, score_writes = _cache(settings)
+        cache, fences, push_log, score_writes, match_queues = _cache(settings)
         await stack.enter_async_context(cache)
         pubsub = await stack.enter_async_context(_pubsub(settings, tasks))
         events = await stack.enter_async_context(_events(settings))
-        match_queues = await stack.enter_async_context(_match_queues(settings))
+        await stack.enter_async_context(match_queues)
         archive: Archive = await stack.enter_async_context(archive_from_settings(settings))
         payments = await stack.enter_async_context(provider_from_settings(settings, tasks=tasks))
         mail = await stack.enter_async_context(transport_from_settings(settings))

@@ -29,11 +29,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.chaos.gateways import close_players, connected_player
 from bench.chaos.outcome import Outcome
 from bench.common import GatewayProcess, guest_tokens, migrated_dir
 from tests.clusters import RedisSentinelGroup
-from tests.race_players import Player
+from tests.race_players import Player, close_players, connected_player
 from typogram.client import ClientError, ConnectionLost
 
 ROOM = "failover"

@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
-from bench.chaos.gateways import close_players, connected_player
 from bench.chaos.outcome import Outcome
 from bench.chaos.stack import (
     broker_stack,
@@ -33,7 +32,7 @@ from bench.chaos.stack import (
     stop_processes,
 )
 from bench.common import SECRET, GatewayProcess
-from tests.race_players import Player
+from tests.race_players import Player, close_players, connected_player
 from typogram.client import ClientError, ConnectionLost
 from typogram.db.schema import chat_messages
 from typogram.platform import Platform, open_platform

@@ -52,8 +52,15 @@ from bench.chaos.stack import (
 )
 from bench.common import SECRET, GatewayProcess, guest_tokens
 from tests.integration.test_races import human_log
-from tests.race_players import Player, finish, matched, type_until
-from typogram.client import ClientError, TypogramClient
+from tests.race_players import (
+    Player,
+    close_players,
+    connected_player,
+    finish,
+    matched,
+    type_until,
+)
+from typogram.client import ClientError
 from typogram.db.schema import race_results
 from typogram.platform import Platform, open_platform
 from typogram.tokens import TokenType
@@ -123,29 +130,6 @@ async def registered_players(platform: Platform, count: int) -> list[tuple[str, 
         token, _ = platform.tokens.issue(user.id, TokenType.ACCESS, name=name)
         found.append((user.id, token))
     return found
-
-
-async def connected_player(
-    url: str, token: str, user: str, node: int, session: tuple[str | None, int] | None = None
-) -> Player:
-    """A connected, reading ``Player``; with ``session`` (id, last seq) it resumes that one."""
-    client = TypogramClient(url, token, reconnect=False)
-    if session is not None:
-        client.session, client.last_seq = session
-    await client.__aenter__()
-    player = Player(client, user, node)
-    player.reader = asyncio.create_task(player.read())
-    return player
-
-
-async def close_players(players: list[Player]) -> None:
-    for player in players:
-        with contextlib.suppress(Exception):
-            await player.client.close()
-        if player.reader is not None:
-            player.reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await player.reader
 
 
 async def _race_and_kill(

@@ -49,7 +49,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from bench.chaos.gateways import RACES, close_players, connected_player, registered_players
+from bench.chaos.gateways import RACES, registered_players
 from bench.chaos.outcome import Outcome
 from bench.chaos.stack import (
     chaos_settings,
@@ -61,7 +61,7 @@ from bench.chaos.stack import (
 from bench.common import SECRET, GatewayProcess
 from tests.clusters import KafkaBroker, RedisSentinelGroup, RedisServer
 from tests.integration.test_races import human_log
-from tests.race_players import Player, finish, type_until
+from tests.race_players import Player, close_players, connected_player, finish, type_until
 from typogram.client import ClientError, ConnectionLost
 from typogram.db.schema import race_results
 from typogram.platform import Platform, open_platform

@@ -31,11 +31,10 @@ import httpx
 import orjson
 from websockets.asyncio.client import ClientConnection, connect
 
-from bench.chaos.gateways import close_players, connected_player
 from bench.chaos.outcome import Outcome
 from bench.common import GatewayProcess, free_port, guest_tokens, migrated_dir, percentile
 from gateway.metrics import CLOSES
-from tests.race_players import Player
+from tests.race_players import Player, close_players, connected_player
 
 ROOM = "busy"
 CLOSE_GOAL_S = 10.0

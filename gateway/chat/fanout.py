@@ -21,15 +21,19 @@ a watermark per room, which a resume on another node starts from.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Protocol
 
-import orjson
-
-from gateway.chat.control import CONTROL_TYPES, Revoke, Takeover, decode_control, takeover
+from gateway.chat.control import (
+    CONTROL_TYPES,
+    ModerationNotice,
+    Revoke,
+    Takeover,
+    decode_control,
+    decode_moderation,
+    takeover,
+)
 from gateway.sessions.session import Session, SessionRegistry
 from typogram import keys
 from typogram.codes import CloseCode
@@ -47,9 +51,9 @@ class Handovers(Protocol):
 
 
 class ModerationListener(Protocol):
-    """Told the data of every ``room.moderation`` push of a room (``RoomStates``)."""
+    """Told every ``room.moderation`` push of a room, decoded (``RoomStates``)."""
 
-    def moderated(self, room: str, data: Mapping[str, Any]) -> None: ...
+    def moderated(self, room: str, moderation: ModerationNotice) -> None: ...
 
 
 class LatencyObserver(Protocol):
@@ -140,8 +144,12 @@ class Fanout:
         if push.sent_at and self._latency is not None:
             self._latency.observe(time.time() - push.sent_at)
         if push.type == "room.moderation" and self._moderation is not None and room:
-            with contextlib.suppress(orjson.JSONDecodeError, KeyError, TypeError):
-                self._moderation.moderated(room, orjson.loads(payload)["d"])
+            try:
+                moderation = decode_moderation(payload)
+            except ValueError as exc:  # still delivered: the clients read it themselves
+                log.warning("not applying a room.moderation push on %s: %s", channel, exc)
+            else:
+                self._moderation.moderated(room, moderation)
         for session in list(members):
             session.deliver(push, room)
 

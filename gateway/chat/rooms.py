@@ -38,6 +38,7 @@ from typing import Any, Protocol
 
 import orjson
 
+from gateway.chat.control import ModerationNotice
 from gateway.chat.fanout import Fanout
 from gateway.chat.roomstate import Moderation, SharedRooms
 from gateway.sessions.session import Respond, Session, Watermark
@@ -75,28 +76,22 @@ class RoomStates(dict[str, chat.ChatRoomState]):
     ``ModerationListener``), ``ChatRooms`` runs the rooms on it.
     """
 
-    def moderated(self, room: str, data: Mapping[str, Any]) -> None:
+    def moderated(self, room: str, moderation: ModerationNotice) -> None:
         """A ``room.moderation`` push (from any node): apply its mutes and slow mode here."""
         state = self.get(room)
         if state is None:
             return
-        try:
-            muted = frozenset(str(u) for u in data["muted"])
-            appointed = frozenset(str(u) for u in data["moderators"])
-            owner = None if data["owner"] is None else str(data["owner"])
-            slow = float(data["slow_mode_s"])
-        except (KeyError, TypeError, ValueError):
-            return
+        muted = moderation.muted
         # Guests' addresses never travel in pushes: keep those known here for the
         # users still muted (a join re-reads the shared copy, which has them all).
         sources = {u: a for u, a in state.muted_sources.items() if u in muted}
         self[room] = replace(
             state,
-            owner=owner,
-            appointed=appointed,
+            owner=moderation.owner,
+            appointed=moderation.moderators,
             muted=muted,
             muted_sources=sources,
-            slow_mode_s=slow,
+            slow_mode_s=moderation.slow_mode_s,
         )
 
 

@@ -11,18 +11,19 @@ import asyncio
 import math
 import random
 from collections.abc import AsyncIterator, Callable
-from contextlib import AsyncExitStack
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 
 import pytest
 import redis.asyncio
 
 from matchmaking.policy import MatchPolicy, match
 from typogram.adapters.memory_queues import MemoryMatchQueues
+from typogram.adapters.redis import RedisCache
 from typogram.adapters.redis_queues import RedisMatchQueues
 from typogram.match_queues import MatchQueues, MatchTicket, QueuedTicket
 
 TTL_S = 30.0
-Make = Callable[[], MatchQueues]
+Make = Callable[[], AbstractAsyncContextManager[MatchQueues]]
 
 
 def entry(
@@ -40,14 +41,22 @@ def entry(
     )
 
 
+@asynccontextmanager
+async def _over_a_cache(url: str, prefix: str) -> AsyncIterator[MatchQueues]:
+    """A node's queues on Redis: over its own ``RedisCache``, whose connection they use."""
+    async with RedisCache(url, prefix=prefix) as cache, RedisMatchQueues(cache) as queues:
+        yield queues
+
+
 @pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.integration)])
 async def make_queues(request: pytest.FixtureRequest, unique_prefix: str) -> AsyncIterator[Make]:
-    """Builds un-entered adapters of the parametrized kind, all on one key prefix."""
+    """Opens adapters of the parametrized kind (``async with make_queues() as queues``),
+    all on one key prefix."""
     if request.param == "memory":
         yield MemoryMatchQueues
         return
     url = request.getfixturevalue("redis_url")
-    yield lambda: RedisMatchQueues(url, prefix=unique_prefix)
+    yield lambda: _over_a_cache(url, unique_prefix)
     await _delete_keys(url, unique_prefix)
 
 

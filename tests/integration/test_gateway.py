@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -14,17 +15,12 @@ from prometheus_client import CollectorRegistry
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from gateway.server import Gateway
+from gateway.server import Gateway, NodePorts
+from tests.gateway_ports import memory_ports
 from typogram import keys, topics
-from typogram.adapters.memory import (
-    InProcessEventLog,
-    MemoryCache,
-    MemoryMatchQueues,
-    MemoryPubSub,
-)
-from typogram.adapters.memory_scripts import MemoryFencedWrites, MemoryPushLog
 from typogram.codes import ErrorCode
 from typogram.errors import AppError
+from typogram.ports import Cache, EventLog, PubSub
 from typogram.settings import Settings
 from typogram.tokens import Claims, TokenService, TokenType
 
@@ -36,13 +32,26 @@ SECRET = "gateway-test-secret-" + "x" * 32
 class Node:
     gateway: Gateway
     url: str
-    tokens: TokenService
-    cache: MemoryCache
-    pubsub: MemoryPubSub
-    events: InProcessEventLog
+    ports: NodePorts  # in memory (``tests.gateway_ports.memory_ports``)
     registry: CollectorRegistry
     stop: asyncio.Event
     versions: Versions
+
+    @property
+    def tokens(self) -> TokenService:
+        return self.ports.tokens
+
+    @property
+    def cache(self) -> Cache:
+        return self.ports.cache
+
+    @property
+    def pubsub(self) -> PubSub:
+        return self.ports.pubsub
+
+    @property
+    def events(self) -> EventLog:
+        return self.ports.events
 
     def token(self, user: str, *, name: str = "", version: int = 0, role: str = "user") -> str:
         token, _ = self.tokens.issue(
@@ -65,41 +74,27 @@ class Versions(dict[str, int]):
 Start = Callable[..., Awaitable[Node]]
 
 
+def node_settings(**overrides: Any) -> Settings:
+    """A test node's settings: a free port, short close and drain timeouts."""
+    return Settings(
+        environment="test",
+        jwt_secret=SECRET,
+        ws_port=0,
+        ws_close_timeout_s=0.5,
+        gateway_drain_timeout_s=2.0,
+    ).replace(**overrides)
+
+
 @pytest.fixture
 async def start_node() -> AsyncIterator[Start]:
     async with contextlib.AsyncExitStack() as stack:
 
         async def start(**overrides: Any) -> Node:
-            settings = Settings(
-                environment="test",
-                jwt_secret=SECRET,
-                ws_port=0,
-                ws_hello_timeout_s=1.0,
-                ws_close_timeout_s=0.5,
-                gateway_drain_timeout_s=2.0,
-            ).replace(**overrides)
-            cache = await stack.enter_async_context(MemoryCache())
-            pubsub = await stack.enter_async_context(MemoryPubSub())
-            events = await stack.enter_async_context(InProcessEventLog())
-            queues = await stack.enter_async_context(MemoryMatchQueues())
+            settings = node_settings(**{"ws_hello_timeout_s": 1.0, **overrides})
             versions = Versions()
-
+            ports = dataclasses.replace(await memory_ports(stack, settings), revocation=versions)
             registry = CollectorRegistry()
-            tokens = TokenService(settings)
-            gateway = await stack.enter_async_context(
-                Gateway(
-                    settings,
-                    tokens=tokens,
-                    cache=cache,
-                    fences=MemoryFencedWrites(cache),
-                    pushes=MemoryPushLog(cache),
-                    pubsub=pubsub,
-                    events=events,
-                    queues=queues,
-                    revocation=versions,
-                    registry=registry,
-                )
-            )
+            gateway = await stack.enter_async_context(Gateway(settings, ports, registry=registry))
             stop = asyncio.Event()
             serving = asyncio.create_task(gateway.serve(stop))
 
@@ -109,7 +104,7 @@ async def start_node() -> AsyncIterator[Start]:
 
             stack.push_async_callback(halt)
             url = f"ws://127.0.0.1:{gateway.port}/ws"
-            return Node(gateway, url, tokens, cache, pubsub, events, registry, stop, versions)
+            return Node(gateway, url, ports, registry, stop, versions)
 
         yield start
 

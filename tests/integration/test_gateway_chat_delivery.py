@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -14,20 +15,12 @@ from prometheus_client import CollectorRegistry
 from websockets.asyncio.client import ClientConnection
 
 from gateway.server import Gateway
+from tests.gateway_ports import memory_ports, redis_ports
 from tests.integration.test_gateway import SECRET, recv, send
 from tests.integration.test_gateway_resume import Nodes, _delete_keys, _hello, nodes
-from typogram.adapters.memory import (
-    InProcessEventLog,
-    MemoryCache,
-    MemoryMatchQueues,
-    MemoryPubSub,
-)
-from typogram.adapters.memory_scripts import MemoryFencedWrites, MemoryPushLog
-from typogram.adapters.redis import RedisCache, RedisPubSub
-from typogram.adapters.redis_queues import RedisMatchQueues
-from typogram.adapters.redis_scripts import RedisFencedWrites, RedisPushLog
+from typogram.adapters.memory import InProcessEventLog, MemoryCache
+from typogram.adapters.memory_scripts import MemoryPushLog
 from typogram.settings import Settings
-from typogram.tokens import TokenService
 
 __all__ = ["nodes"]
 
@@ -51,22 +44,8 @@ async def two_processes(
         events = await stack.enter_async_context(InProcessEventLog())
         out = []
         for _ in range(2):
-            cache = await stack.enter_async_context(RedisCache(redis_url, prefix=unique_prefix))
-            pubsub = await stack.enter_async_context(RedisPubSub(redis_url, prefix=unique_prefix))
-            queues = await stack.enter_async_context(
-                RedisMatchQueues(redis_url, prefix=unique_prefix)
-            )
-            gateway = Gateway(
-                settings,
-                tokens=TokenService(settings),
-                cache=cache,
-                fences=RedisFencedWrites(cache),
-                pushes=RedisPushLog(cache),
-                pubsub=pubsub,
-                events=events,
-                queues=queues,
-                registry=CollectorRegistry(),
-            )
+            ports = await redis_ports(stack, settings, redis_url, unique_prefix, events=events)
+            gateway = Gateway(settings, ports, registry=CollectorRegistry())
             out.append(await stack.enter_async_context(gateway))
         yield out[0], out[1]
 
@@ -161,22 +140,11 @@ class FaultyPushLog(MemoryPushLog):
 async def _faulty_gateway(**overrides: Any) -> AsyncIterator[tuple[Gateway, FaultyCache]]:
     settings = Settings(environment="test", jwt_secret=SECRET, ws_port=0, **overrides)
     async with contextlib.AsyncExitStack() as stack:
-        cache = await stack.enter_async_context(FaultyCache())
-        pubsub = await stack.enter_async_context(MemoryPubSub())
-        events = await stack.enter_async_context(InProcessEventLog())
-        queues = await stack.enter_async_context(MemoryMatchQueues())
+        cache = FaultyCache()
+        ports = await memory_ports(stack, settings, cache=cache)
+        ports = dataclasses.replace(ports, pushes=FaultyPushLog(cache))
         gateway = await stack.enter_async_context(
-            Gateway(
-                settings,
-                tokens=TokenService(settings),
-                cache=cache,
-                fences=MemoryFencedWrites(cache),
-                pushes=FaultyPushLog(cache),
-                pubsub=pubsub,
-                events=events,
-                queues=queues,
-                registry=CollectorRegistry(),
-            )
+            Gateway(settings, ports, registry=CollectorRegistry())
         )
         yield gateway, cache
 

@@ -16,7 +16,6 @@ and no acknowledged chat message is lost.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 import signal
 import time
@@ -28,8 +27,14 @@ import pytest
 
 from tests.gateway_nodes import EXIT_WITHIN_S, Node, migrate, running_nodes
 from tests.integration.test_races import human_log
-from tests.race_players import WAIT_S, Player, finish, type_until
-from typogram.client import TypogramClient
+from tests.race_players import (
+    WAIT_S,
+    Player,
+    close_players,
+    connected_player,
+    play,
+    type_until,
+)
 from typogram.settings import load
 from typogram.tokens import TokenService
 
@@ -78,22 +83,14 @@ async def connect(nodes: list[Node]) -> AsyncIterator[Any]:
     async def open_player(index: int, name: str, fallback: int | None = None) -> Player:
         token, claims = tokens.issue_guest(name)
         urls = [] if fallback is None else [nodes[fallback].url]
-        client = TypogramClient(
-            nodes[index].url, token, reconnect=fallback is not None, fallback_urls=urls
+        player = await connected_player(
+            nodes[index].url, token, claims.subject, index, fallback_urls=urls
         )
-        await client.__aenter__()
-        player = Player(client, claims.subject, index)
-        player.reader = asyncio.create_task(player.read())
         players.append(player)
         return player
 
     yield open_player
-    for player in players:
-        await player.client.close()
-        if player.reader is not None:
-            player.reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await player.reader
+    await close_players(players)
 
 
 async def _back(player: Player) -> None:
@@ -158,7 +155,7 @@ async def test_sessions_races_and_chat_outlive_a_sigkilled_node(
     # The SDK rejoined the race by itself; everybody finishes on the adopted race.
     for racer in (host, second):
         await racer.push("race.joined", after=time.monotonic() - WAIT_S)
-    finished = await asyncio.gather(*(_rest(p, race, text, start_at, logs[p.user]) for p in racers))
+    finished = await asyncio.gather(*(play(p, race, text, start_at, logs[p.user]) for p in racers))
     assert sorted(f["place"] for f in finished) == [1, 2, 3, 4]
     results = [(await p.push("race.result", wait_s=6)).d for p in racers]
     assert all(r == results[0] for r in results)
@@ -173,10 +170,3 @@ async def test_sessions_races_and_chat_outlive_a_sigkilled_node(
         while _texts(member) != ["before", "during", "after"]:
             assert time.monotonic() < deadline, (member.user, _texts(member), acked)
             await asyncio.sleep(0.05)
-
-
-async def _rest(
-    player: Player, race: str, text: str, start_at: int, log: list[list[Any]]
-) -> dict[str, Any]:
-    await type_until(player, race, text, start_at, log, log[-1][0])
-    return await finish(player, race, text, log)

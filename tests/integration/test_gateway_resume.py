@@ -17,23 +17,16 @@ from prometheus_client import CollectorRegistry
 from websockets.asyncio.client import ClientConnection, connect
 
 from gateway.server import Gateway
-from tests.integration.test_gateway import SECRET, TIMEOUT, _until, closed_with, recv, send
-from typogram import keys
-from typogram.adapters.memory import (
-    InProcessEventLog,
-    MemoryCache,
-    MemoryMatchQueues,
-    MemoryPubSub,
+from tests.gateway_ports import memory_ports, redis_ports
+from tests.integration.test_gateway import (
+    TIMEOUT,
+    _until,
+    closed_with,
+    node_settings,
+    recv,
+    send,
 )
-from typogram.adapters.memory_scripts import MemoryFencedWrites, MemoryPushLog
-from typogram.adapters.redis import RedisCache, RedisPubSub
-from typogram.adapters.redis_queues import RedisMatchQueues
-from typogram.adapters.redis_scripts import RedisFencedWrites, RedisPushLog
-from typogram.fencing import FencedWrites
-from typogram.match_queues import MatchQueues
-from typogram.ports import Cache, PubSub
-from typogram.push_log import PushLog
-from typogram.settings import Settings
+from typogram import keys
 from typogram.tokens import TokenService, TokenType
 
 Nodes = Callable[..., Awaitable[list[Gateway]]]
@@ -41,50 +34,23 @@ Nodes = Callable[..., Awaitable[list[Gateway]]]
 
 @pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.integration)])
 async def nodes(request: pytest.FixtureRequest, unique_prefix: str) -> AsyncIterator[Nodes]:
-    """``await nodes(2, **settings)``: gateways sharing one cache, pub/sub and queues."""
+    """``await nodes(2, **settings)``: gateways sharing one cache, pub/sub, event log and
+    queues (their tokens signed with the base settings' secret)."""
+    base = node_settings()
     async with contextlib.AsyncExitStack() as stack:
-        cache: Cache
-        fences: FencedWrites
-        pushes: PushLog
-        pubsub: PubSub
-        queues: MatchQueues
         if request.param == "memory":
-            memory = await stack.enter_async_context(MemoryCache())
-            cache, fences, pushes = memory, MemoryFencedWrites(memory), MemoryPushLog(memory)
-            pubsub = await stack.enter_async_context(MemoryPubSub())
-            queues = await stack.enter_async_context(MemoryMatchQueues())
+            ports = await memory_ports(stack, base)
         else:
             url = request.getfixturevalue("redis_url")
-            redis_cache = await stack.enter_async_context(RedisCache(url, prefix=unique_prefix))
-            cache, fences = redis_cache, RedisFencedWrites(redis_cache)
-            pushes = RedisPushLog(redis_cache)
-            pubsub = await stack.enter_async_context(RedisPubSub(url, prefix=unique_prefix))
-            queues = await stack.enter_async_context(RedisMatchQueues(url, prefix=unique_prefix))
+            ports = await redis_ports(stack, base, url, unique_prefix)
             stack.push_async_callback(_delete_keys, url, unique_prefix)
-        events = await stack.enter_async_context(InProcessEventLog())
 
         async def start(count: int, **overrides: Any) -> list[Gateway]:
-            settings = Settings(
-                environment="test",
-                jwt_secret=SECRET,
-                ws_port=0,
-                ws_close_timeout_s=0.5,
-                gateway_drain_timeout_s=2.0,
-            ).replace(**overrides)
+            settings = base.replace(**overrides)
             out = []
             for _ in range(count):
                 gateway = await stack.enter_async_context(
-                    Gateway(
-                        settings,
-                        tokens=TokenService(settings),
-                        cache=cache,
-                        fences=fences,
-                        pushes=pushes,
-                        pubsub=pubsub,
-                        events=events,
-                        queues=queues,
-                        registry=CollectorRegistry(),
-                    )
+                    Gateway(settings, ports, registry=CollectorRegistry())
                 )
                 stop = asyncio.Event()
                 serving = asyncio.create_task(gateway.serve(stop))

@@ -19,7 +19,6 @@ texts, a 1.5 s race lease).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 import signal
 import time
@@ -34,9 +33,18 @@ import redis.asyncio as aioredis
 
 from tests.gateway_nodes import EXIT_WITHIN_S, Node, migrate, running_nodes
 from tests.integration.test_races import human_log
-from tests.race_players import WAIT_S, Player, finish, matched, play, type_until
+from tests.race_players import (
+    WAIT_S,
+    Player,
+    close_players,
+    connected_player,
+    finish,
+    matched,
+    play,
+    type_until,
+)
 from typogram import keys
-from typogram.client import ClientError, TypogramClient
+from typogram.client import ClientError
 from typogram.settings import load
 from typogram.tokens import TokenService
 
@@ -103,26 +111,16 @@ async def connect(cluster: Cluster) -> AsyncIterator[Any]:
     async def open_player(index: int, name: str, resume_from: Player | None = None) -> Player:
         if resume_from is None:
             token, claims = cluster.tokens.issue_guest(name)
-            user = claims.subject
-        else:
+            user, session = claims.subject, None
+        else:  # resume the dead node's session elsewhere
             token, user = resume_from.client.token, resume_from.user
-        client = TypogramClient(cluster.nodes[index].url, token, reconnect=False)
-        if resume_from is not None:  # resume the dead node's session elsewhere
-            client.session = resume_from.client.session
-            client.last_seq = resume_from.client.last_seq
-        await client.__aenter__()
-        player = Player(client, user, index)
-        player.reader = asyncio.create_task(player.read())
+            session = (resume_from.client.session, resume_from.client.last_seq)
+        player = await connected_player(cluster.nodes[index].url, token, user, index, session)
         players.append(player)
         return player
 
     yield open_player
-    for player in players:
-        await player.client.close()
-        if player.reader is not None:
-            player.reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await player.reader
+    await close_players(players)
 
 
 async def test_three_nodes_match_one_race_and_share_its_standings(connect: Any) -> None:

@@ -32,7 +32,7 @@ async def test_every_adapter_finds_the_master_through_the_sentinels(settings: Se
     async with (
         RedisCache.from_settings(settings) as cache,
         RedisPubSub.from_settings(settings) as pubsub,
-        RedisMatchQueues.from_settings(settings) as queue,
+        RedisMatchQueues(cache) as queue,
     ):
         await cache.set("k", b"v", ttl=60)
         assert await cache.get("k") == b"v"

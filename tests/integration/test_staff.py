@@ -13,11 +13,10 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from prometheus_client import CollectorRegistry
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from gateway.server import Gateway
+from gateway.server import Gateway, gateway_of
 from tests.integration.courses_support import client, staff, user
 from typogram.platform import Platform
 from typogram.roles import Role
@@ -104,21 +103,9 @@ class GatewayNode:
 
 
 @contextlib.asynccontextmanager
-async def gateway_of(platform: Platform) -> AsyncIterator[GatewayNode]:
+async def node_on(platform: Platform) -> AsyncIterator[GatewayNode]:
     settings = platform.settings.replace(ws_port=0, ws_close_timeout_s=0.5)
-    async with Gateway(
-        settings,
-        tokens=platform.tokens,
-        cache=platform.cache,
-        fences=platform.fences,
-        pushes=platform.push_log,
-        pubsub=platform.pubsub,
-        events=platform.events,
-        queues=platform.match_queues,
-        revocation=platform.revocation,
-        sync_appear_offline=platform.accounts.sync_appear_offline,
-        registry=CollectorRegistry(),
-    ) as gateway:
+    async with gateway_of(platform, settings) as gateway:
         stop = asyncio.Event()
         serving = asyncio.create_task(gateway.serve(stop))
         try:
@@ -146,7 +133,7 @@ async def test_a_ban_ends_login_tokens_and_sockets_at_once(
     )
     pair = response.json()
     troll = pair["user"]["id"]
-    async with gateway_of(platform) as node, connect(node.url) as ws:
+    async with node_on(platform) as node, connect(node.url) as ws:
         await ws.send(orjson.dumps({"t": "hello", "d": {"token": pair["access_token"]}, "id": 1}))
         assert orjson.loads(await asyncio.wait_for(ws.recv(), 5))["t"] == "welcome"
         until = int(time.time() * 1000) + 3_600_000

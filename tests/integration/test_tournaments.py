@@ -14,11 +14,10 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from prometheus_client import CollectorRegistry
 from sqlalchemy import select
 from websockets.asyncio.client import connect
 
-from gateway.server import Gateway
+from gateway.server import Gateway, gateway_of
 from rooms import tournament
 from tests.conftest import flush_cache
 from tests.conftest import register_user as register
@@ -313,21 +312,8 @@ async def gateway_on(platform: Platform) -> AsyncIterator[Start]:
     async with contextlib.AsyncExitStack() as stack:
 
         async def start() -> tuple[str, Gateway]:
-            gateway = await stack.enter_async_context(
-                Gateway(
-                    platform.settings.replace(ws_port=0),
-                    tokens=platform.tokens,
-                    cache=platform.cache,
-                    fences=platform.fences,
-                    pushes=platform.push_log,
-                    pubsub=platform.pubsub,
-                    events=platform.events,
-                    queues=platform.match_queues,
-                    registry=CollectorRegistry(),
-                    ratings=platform.ratings,
-                    tournaments=TournamentStore.of(platform),
-                )
-            )
+            settings = platform.settings.replace(ws_port=0)
+            gateway = await stack.enter_async_context(gateway_of(platform, settings))
             serving.append(asyncio.create_task(gateway.serve(stop)))
             return f"ws://127.0.0.1:{gateway.port}/ws", gateway
 
@@ -344,8 +330,10 @@ async def test_watchers_see_state_and_rankings_after_a_flush(
     tid, now, [(alice, _)] = await running_cup(platform, client, "Watch Cup", "alice")
     await flush_cache(platform)
     url, _ = await gateway_on()
+    # A real account: the node checks every token against the platform's revocation.
+    _, headers = await register(client, "watcher1")
+    token = headers["Authorization"].removeprefix("Bearer ")
     async with connect(url) as ws:
-        token, _ = platform.tokens.issue("watcher1", TokenType.ACCESS, name="w", version=0)
         await send(ws, "hello", {"token": token}, id=1)
         assert (await recv(ws))["t"] == "welcome"
         await send(ws, "tournament.watch", {"tournament": "nope"}, id=2)

@@ -4,6 +4,7 @@ connection and a fake socket -- no network."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
@@ -17,11 +18,7 @@ from gateway.hub import Hub
 from gateway.server import Gateway
 from gateway.sessions.session import Respond, Session
 from tests.conftest import make_settings
-from typogram.adapters.memory_cache import MemoryCache
-from typogram.adapters.memory_events import InProcessEventLog
-from typogram.adapters.memory_pubsub import MemoryPubSub
-from typogram.adapters.memory_queues import MemoryMatchQueues
-from typogram.adapters.memory_scripts import MemoryFencedWrites, MemoryPushLog
+from tests.gateway_ports import memory_ports
 from typogram.codes import ErrorCode
 from typogram.errors import AppError
 from typogram.protocol import (
@@ -37,7 +34,7 @@ from typogram.protocol import (
     RoomJoin,
     RoomLeave,
 )
-from typogram.tokens import Claims, TokenService, TokenType
+from typogram.tokens import Claims, TokenType
 
 NOW = 1_900_000_000.0
 
@@ -94,23 +91,8 @@ class Node:
 @pytest.fixture
 async def node() -> AsyncIterator[Node]:
     settings = make_settings()
-    async with (
-        MemoryCache() as cache,
-        MemoryPubSub() as pubsub,
-        InProcessEventLog() as events,
-        MemoryMatchQueues() as queues,
-    ):
-        gateway = Gateway(
-            settings,
-            tokens=TokenService(settings),
-            cache=cache,
-            fences=MemoryFencedWrites(cache),
-            pushes=MemoryPushLog(cache),
-            pubsub=pubsub,
-            events=events,
-            queues=queues,
-            clock=lambda: NOW,
-        )
+    async with contextlib.AsyncExitStack() as stack:
+        gateway = Gateway(settings, await memory_ports(stack, settings), clock=lambda: NOW)
         yield Node(gateway.hub)
 
 

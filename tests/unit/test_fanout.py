@@ -5,18 +5,26 @@ rest of the node (handovers, moderation, latency, the sockets)."""
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
 
 import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.chat.control import Revoke, Takeover, TakeoverRequest, decode_control, takeover
+from gateway.chat.control import (
+    ModerationNotice,
+    Revoke,
+    Takeover,
+    TakeoverRequest,
+    decode_control,
+    decode_moderation,
+    takeover,
+)
 from gateway.chat.fanout import Fanout
 from gateway.sessions.session import Session, SessionRegistry, Watermark
+from rooms.chat import ChatRoomState, moderation_view
 from typogram import keys
 from typogram.adapters.memory_pubsub import MemoryPubSub
 from typogram.codes import CloseCode
@@ -44,14 +52,14 @@ class Node:
     """The rest of the node as the fan-out sees it."""
 
     handed_over: list[str] = field(default_factory=list)
-    moderation: list[tuple[str, Mapping[str, Any]]] = field(default_factory=list)
+    moderation: list[tuple[str, ModerationNotice]] = field(default_factory=list)
     latencies: list[float] = field(default_factory=list)
 
     def requested(self, session_id: str) -> None:
         self.handed_over.append(session_id)
 
-    def moderated(self, room: str, data: Mapping[str, Any]) -> None:
-        self.moderation.append((room, data))
+    def moderated(self, room: str, moderation: ModerationNotice) -> None:
+        self.moderation.append((room, moderation))
 
     def observe(self, amount: float) -> None:
         self.latencies.append(amount)
@@ -153,7 +161,10 @@ async def test_room_pushes_reach_members_and_tell_moderation_and_latency(
     data = {"muted": ["bob"], "moderators": [], "owner": None, "slow_mode_s": 0}
     moderation = numbered_payload(1, push_payload("room.moderation", data), time.time())
     await world.pubsub.publish(keys.channel_room("lobby"), moderation)
-    assert world.node.moderation == [("lobby", data)]
+    told = ModerationNotice(
+        owner=None, moderators=frozenset(), muted=frozenset({"bob"}), slow_mode_s=0
+    )
+    assert world.node.moderation == [("lobby", told)]
     assert len(world.node.latencies) == 1 and 0 <= world.node.latencies[0] < 60
     assert [orjson.loads(frame)["t"] for frame in ada_link.sent] == ["room.moderation"]
     assert bob_link.sent == []
@@ -179,3 +190,52 @@ def test_a_revoke_notice_decodes_as_the_kernel_wrote_it(
 ) -> None:
     notice = RevokeNotice(version=version, sid=sid, reason=reason)
     assert decode_control(encode_notice(notice)) == Revoke(notice)
+
+
+async def test_a_malformed_room_moderation_reaches_members_but_is_not_applied(
+    world: World,
+) -> None:
+    ada, ada_link = world.session("ada")
+    ada.marks["lobby"] = Watermark(0)
+    await world.fanout.join_room("lobby", ada)
+    bad = push_payload("room.moderation", {"muted": "bob", "moderators": [], "owner": None})
+    await world.pubsub.publish(keys.channel_room("lobby"), numbered_payload(1, bad))
+    assert world.node.moderation == []
+    assert [orjson.loads(frame)["t"] for frame in ada_link.sent] == ["room.moderation"]
+
+
+@given(
+    owner=st.none() | st.sampled_from(["ann", "bob"]),
+    appointed=st.frozensets(st.sampled_from(["bob", "cy", "dee"])),
+    muted=st.frozensets(st.sampled_from(["eve", "guest:1", "fay"])),
+    slow=st.sampled_from([0.0, 2.5, 10]),
+    number=st.integers(0, 2**31),
+)
+def test_room_moderation_decodes_as_the_rules_wrote_it(
+    owner: str | None, appointed: frozenset[str], muted: frozenset[str], slow: float, number: int
+) -> None:
+    state = ChatRoomState("u:ann", owner=owner, appointed=appointed, muted=muted, slow_mode_s=slow)
+    payload = push_payload("room.moderation", moderation_view(state))
+    expected = ModerationNotice(owner, appointed, muted, float(slow))
+    assert decode_moderation(payload) == expected
+    assert decode_moderation(numbered_payload(number, payload, time.time())) == expected
+
+
+VIEW: dict[str, object] = {"owner": None, "moderators": [], "muted": [], "slow_mode_s": 0}
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        push_payload("chat.message", {"room": "lobby", "text": "hi"}),
+        push_payload(
+            "room.moderation", {"owner": 1, "moderators": [], "muted": [], "slow_mode_s": 0}
+        ),
+        push_payload("room.moderation", {k: v for k, v in VIEW.items() if k != "slow_mode_s"}),
+        b'{"t":"room.moderation","d":',
+        b"[" * 10_000,
+    ],
+)
+def test_anything_but_a_room_moderation_push_is_refused(payload: bytes) -> None:
+    with pytest.raises(ValueError):
+        decode_moderation(payload)

@@ -1,7 +1,8 @@
 """What a node keeps of chat outside its sockets, with the cache port in memory:
 ``gateway.connection.ratelimit`` (the per-connection bucket and strikes),
 ``gateway.chat.presence`` (who may see whom online) and
-``gateway.chat.roomstate`` (a room's members and moderation shared by nodes)."""
+``gateway.chat.roomstate`` (a room's members and moderation shared by nodes) and
+``gateway.chat.rooms.RoomStates`` (a node's copy of its rooms, told of moderation)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from gateway.chat.control import ModerationNotice
 from gateway.chat.presence import OFFLINE, Presence
+from gateway.chat.rooms import RoomStates
 from gateway.chat.roomstate import SharedRooms
 from gateway.connection.ratelimit import Strikes, TokenBucket
 from rooms import chat
@@ -222,3 +225,26 @@ async def test_slow_mode_remembers_a_send_for_one_interval(
     assert await rooms.last_sent("r", "source:10.0.0.7") == pytest.approx(1234.5)
     clock.now += 11.0
     assert await rooms.last_sent("r", "source:10.0.0.7") is None
+
+
+def test_room_states_apply_a_moderation_notice_to_rooms_held_here_only() -> None:
+    states = RoomStates()
+    states["u:ann"] = chat.ChatRoomState(
+        "u:ann",
+        owner="ann",
+        muted=frozenset({"guest:1", "guest:2"}),
+        muted_sources={"guest:1": "203.0.113.1", "guest:2": "203.0.113.2"},
+    )
+    notice = ModerationNotice("ann", frozenset({"bob"}), frozenset({"guest:2", "cy"}), 5.0)
+    states.moderated("u:ann", notice)
+    states.moderated("elsewhere", notice)  # no members here: nothing to keep
+    assert list(states) == ["u:ann"]
+    room = states["u:ann"]
+    assert (room.owner, room.appointed, room.muted, room.slow_mode_s) == (
+        "ann",
+        frozenset({"bob"}),
+        frozenset({"guest:2", "cy"}),
+        5.0,
+    )
+    # Guests' addresses never travel in pushes: the still-muted guest's is kept.
+    assert room.muted_sources == {"guest:2": "203.0.113.2"}

@@ -4,6 +4,7 @@ rules both adapters keep are in ``tests/contract/test_match_queues.py``."""
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -63,3 +64,18 @@ async def test_a_player_is_never_in_two_places(steps: list[tuple[str, str, str]]
             assert len(players) == len(set(players))
             for e in queued:
                 assert await queue.where(e.ticket.user_id) == "q:" + e.ticket.ticket_id
+
+
+async def test_a_flush_forgets_tickets_and_markers_and_refuses_once_closed() -> None:
+    async with MemoryMatchQueues(Clock()) as queue:
+        await queue.enqueue(entry("t1", "ada"), TTL_S)
+        await queue.claim("bob", "r1", TTL_S)
+        queue.flush()
+        assert (await queue.queues(), await queue.where("ada"), await queue.where("bob")) == (
+            [],
+            None,
+            None,
+        )
+        assert queue.statistics()["enqueued"] == 1  # counts are this process's, not stored
+    with pytest.raises(RuntimeError, match="closed"):
+        queue.flush()

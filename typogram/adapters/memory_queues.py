@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import Self
 
 from typogram.adapters.embedded import _Embedded
 from typogram.match_queues import (
@@ -20,7 +19,6 @@ from typogram.match_queues import (
     check_id,
     check_ttl,
 )
-from typogram.settings import Settings
 
 
 class MemoryMatchQueues(_Embedded):
@@ -32,14 +30,15 @@ class MemoryMatchQueues(_Embedded):
         self._players: dict[str, tuple[str, float]] = {}  # user -> (marker, expires)
         self._enqueued = self._taken = self._refused = 0
 
-    @classmethod
-    def from_settings(cls, settings: Settings) -> Self:
-        del settings  # nothing to configure; kept for symmetry with RedisMatchQueues
-        return cls()
-
     def _release(self) -> None:
         self._queues.clear()
         self._players.clear()
+
+    def flush(self) -> None:
+        """Forget every ticket and marker, as ``FLUSHDB`` does to Redis
+        (``MemoryCache.flush``); the counts in ``statistics`` stay."""
+        self._check()
+        self._release()
 
     def _marker(self, user_id: str) -> str | None:
         found = self._players.get(user_id)

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from typogram.adapters.memory_cache import MemoryCache, check_ttl
 from typogram.leaderboards import ScoreRaise
 from typogram.ports import PubSub
-from typogram.push_log import publish_numbered
+from typogram.push_log import check_append, publish_numbered
 
 
 class MemoryFencedWrites:
@@ -71,9 +71,7 @@ class MemoryPushLog:
         publish: tuple[PubSub, str] | None = None,
     ) -> int:
         cache = self._cache
-        check_ttl(ttl)
-        if max_len < 1 or (also is not None and also[2] < 1):
-            raise ValueError("max_len must be at least 1")
+        check_append(max_len, ttl, also)
         if also is not None:
             cache.check_type(also[0], list)  # WRONGTYPE before anything changes
         number = await cache.incr(counter)

@@ -3,12 +3,17 @@
 A queue is a sorted set of ticket ids by enqueue time (``keys.race_queue``),
 every ticket's JSON sits in one hash (``keys.race_queue_tickets``), the
 queues that may hold tickets in one set (``keys.race_queues``) and each
-player's marker in its own key (``keys.race_player``). Every change of more
-than one key is one Lua script, so several gateway nodes may match from the
-same queues. The scripts touch keys they read from ticket JSON, so they
-assume one Redis (not Cluster). Connection, Sentinel and key prefix are the
-platform's (``_RedisAdapter``): redis-py's client runs the scripts and loads
-them again if Redis forgot them.
+player's marker in its own key (``keys.race_player``). Every call is one Lua
+script, so several gateway nodes may match from the same queues; a read that
+spans keys (a queue's tickets) is one consistent step too. The scripts touch
+keys they read from ticket JSON, so they assume one Redis (not Cluster).
+
+Built over the platform's ``RedisCache``, as the features' script ports are
+(``typogram.adapters.redis_scripts``): the scripts go through the cache's
+pipelined connection (``RedisCache.run_script``, loaded again if Redis forgot
+them), on its server, Sentinel set and key prefix, so the queues open no
+connection of their own. None of the scripts blocks (no ``BLPOP`` or the
+like), so sharing that connection holds up no other command.
 """
 
 from __future__ import annotations
@@ -17,10 +22,8 @@ import logging
 from collections.abc import Sequence
 from typing import Any, Final, Self
 
-from redis.commands.core import AsyncScript
-
 from typogram import keys
-from typogram.adapters.redis import _RedisAdapter
+from typogram.adapters.redis import RedisCache
 from typogram.match_queues import (
     QueuedTicket,
     check_entry,
@@ -87,6 +90,25 @@ if redis.call('GET', KEYS[1]) == 'r:' .. ARGV[1] then return redis.call('DEL', K
 return 0
 """
 
+# Reads, each one script through the cache's connection. KEYS: the queues set.
+_QUEUES: Final = "return redis.call('SMEMBERS', KEYS[1])"
+
+# KEYS: queue, tickets hash. The queue's tickets' JSON, by time then id, in one step.
+_TICKETS: Final = """
+local out = {}
+for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  local raw = redis.call('HGET', KEYS[2], id)
+  if raw then out[#out + 1] = raw end
+end
+return out
+"""
+
+# KEYS: a player's marker.
+_WHERE: Final = "return redis.call('GET', KEYS[1])"
+
+# No keys: the path every call takes (the cache's connection, a script) answers.
+_PING: Final = "return 1"
+
 
 def _ms(ttl_s: float) -> int:
     check_ttl(ttl_s)
@@ -97,43 +119,50 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-class RedisMatchQueues(_RedisAdapter):
-    """The distributed adapter: keys under the deployment's ``prefix``."""
+class RedisMatchQueues:
+    """The distributed adapter over a ``RedisCache``, with keys under the cache's prefix.
+    Enter it after the cache and leave it before the cache closes."""
 
-    def _setup(self) -> None:
-        self._scripts: dict[str, AsyncScript] = {}
+    def __init__(self, cache: RedisCache) -> None:
+        self._cache = cache
+        self._prefix = cache.prefix
+        self._state = "new"
         self._enqueued = self._taken = self._refused = 0
 
     async def __aenter__(self) -> Self:
-        await super().__aenter__()
-        for name, body in (
-            ("enqueue", _ENQUEUE),
-            ("cancel", _CANCEL),
-            ("take", _TAKE),
-            ("claim", _CLAIM),
-            ("release", _RELEASE),
-        ):
-            self._scripts[name] = self._redis().register_script(body)
+        if self._state != "new":
+            raise RuntimeError("RedisMatchQueues can be entered once")
+        self._state = "open"
         return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._state = "closed"
 
     def _k(self, key: str) -> str:
         return self._prefix + key
 
-    def _script(self, name: str) -> AsyncScript:
-        self._redis()  # raises once closed
-        return self._scripts[name]
+    async def _run(self, body: str, keys: list[Any], args: list[Any]) -> Any:
+        if self._state != "open":
+            what = "closed" if self._state == "closed" else "not entered yet"
+            raise RuntimeError(f"RedisMatchQueues is {what}")
+        return await self._cache.run_script(body, keys, args)
+
+    async def ping(self) -> None:
+        """A script through the cache's connection, as every call here is (``/ready``)."""
+        await self._run(_PING, [], [])
 
     async def enqueue(self, entry: QueuedTicket, ttl_s: float) -> str | None:
         check_entry(entry)
         t = entry.ticket
-        found = await self._script("enqueue")(
-            keys=[
+        found = await self._run(
+            _ENQUEUE,
+            [
                 self._k(keys.race_player(t.user_id)),
                 self._k(keys.race_queue_tickets()),
                 self._k(entry.queue),
                 self._k(keys.race_queues()),
             ],
-            args=[t.ticket_id, entry.encode(self._prefix), t.enqueued_at_ms, _ms(ttl_s)],
+            [t.ticket_id, entry.encode(self._prefix), t.enqueued_at_ms, _ms(ttl_s)],
         )
         if found is not None:
             return _text(found)
@@ -141,31 +170,26 @@ class RedisMatchQueues(_RedisAdapter):
         return None
 
     async def cancel(self, user_id: str, ticket_id: str) -> bool:
-        done = await self._script("cancel")(
-            keys=[
+        done = await self._run(
+            _CANCEL,
+            [
                 self._k(keys.race_player(user_id)),
                 self._k(keys.race_queue_tickets()),
                 self._k(keys.race_queues()),
             ],
-            args=[ticket_id, user_id],
+            [ticket_id, user_id],
         )
         return bool(done)
 
     async def queues(self) -> list[str]:
-        names = await self._redis().smembers(self._k(keys.race_queues()))
+        names = await self._run(_QUEUES, [self._k(keys.race_queues())], [])
         cut = len(self._prefix)
         return sorted(_text(n)[cut:] for n in names)
 
     async def tickets(self, queue: str) -> list[QueuedTicket]:
-        client: Any = self._redis()  # replies are bytes (no ``decode_responses``)
-        ids: list[bytes] = await client.zrange(self._k(queue), 0, -1)  # by time, then id
-        if not ids:
-            return []
-        raws = await client.hmget(self._k(keys.race_queue_tickets()), ids)
+        raws = await self._run(_TICKETS, [self._k(queue), self._k(keys.race_queue_tickets())], [])
         out: list[QueuedTicket] = []
         for raw in raws:
-            if raw is None:  # taken or cancelled between the two reads
-                continue
             try:
                 out.append(QueuedTicket.decode(raw))
             except ValueError as exc:
@@ -178,14 +202,15 @@ class RedisMatchQueues(_RedisAdapter):
         check_group(queue, entries)
         check_id("race id", race_id)
         args: list[Any] = [race_id, _ms(ttl_s), *(e.ticket.ticket_id for e in entries)]
-        done = await self._script("take")(
-            keys=[
+        done = await self._run(
+            _TAKE,
+            [
                 self._k(queue),
                 self._k(keys.race_queue_tickets()),
                 self._k(keys.race_queues()),
                 *(self._k(keys.race_player(e.ticket.user_id)) for e in entries),
             ],
-            args=args,
+            args,
         )
         if not done:
             self._refused += 1
@@ -196,17 +221,15 @@ class RedisMatchQueues(_RedisAdapter):
     async def claim(self, user_id: str, race_id: str, ttl_s: float) -> str | None:
         check_id("user id", user_id)
         check_id("race id", race_id)
-        found = await self._script("claim")(
-            keys=[self._k(keys.race_player(user_id))], args=[race_id, _ms(ttl_s)]
-        )
+        found = await self._run(_CLAIM, [self._k(keys.race_player(user_id))], [race_id, _ms(ttl_s)])
         return None if found is None else _text(found)
 
     async def where(self, user_id: str) -> str | None:
-        found = await self._redis().get(self._k(keys.race_player(user_id)))
+        found = await self._run(_WHERE, [self._k(keys.race_player(user_id))], [])
         return None if found is None else _text(found)
 
     async def release(self, user_id: str, race_id: str) -> None:
-        await self._script("release")(keys=[self._k(keys.race_player(user_id))], args=[race_id])
+        await self._run(_RELEASE, [self._k(keys.race_player(user_id))], [race_id])
 
     def statistics(self) -> dict[str, float]:
         return {"enqueued": self._enqueued, "taken": self._taken, "take_refused": self._refused}

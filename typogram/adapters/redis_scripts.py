@@ -17,7 +17,7 @@ from typing import Any, Final
 from typogram.adapters.redis import RedisCache, RedisPubSub, ttl_ms
 from typogram.leaderboards import ScoreRaise
 from typogram.ports import PubSub
-from typogram.push_log import publish_numbered
+from typogram.push_log import check_append, publish_numbered
 
 # Writes fenced by leases (one atomic script). KEYS[1..ARGV[4]] are leases, then one value
 # key per lease flagged '1' in ARGV[4+i]; the values follow the flags. For each lease that
@@ -123,8 +123,7 @@ class RedisPushLog:
         also: tuple[str, bytes, int] | None = None,
         publish: tuple[PubSub, str] | None = None,
     ) -> int:
-        if max_len < 1 or (also is not None and also[2] < 1):
-            raise ValueError("max_len must be at least 1")
+        check_append(max_len, ttl, also)
         keys: list[Any] = [self._prefix + counter, self._prefix + key]
         args: list[Any] = [value, max_len, ttl_ms(ttl)]
         if also is not None:

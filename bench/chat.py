@@ -10,7 +10,9 @@ Then it raises the target rate of *deliveries* (one ``chat.message`` reaching
 one member, sender included) step by step, each step ``--step-s`` seconds
 plus a grace period for frames in flight, and reports per step:
 
-* delivered chat.message frames per second,
+* delivered chat.message frames per second (``delivered/s``), and of them
+  those that reached a member other than the sender (``others/s``: the
+  sender's own copy left out),
 * p50/p95/p99 send-to-receive latency (the send time is in the message text),
 * server CPU per delivered message: utime+stime of both gateway processes
   from ``/proc/PID/stat`` over the step, divided by deliveries, and the
@@ -78,9 +80,10 @@ class Worker:
         self.members: list[list[Peer]] = []
         self.step = ""
         self.latencies: list[float] = []
-        self.delivered = 0
+        self.delivered = self.to_others = 0
         self.errors: Counter[str] = Counter()
         self.joined: dict[Peer, asyncio.Future[None]] = {}
+        self.user_of: dict[Peer, str] = {}
 
     def on_frame(self, peer: Peer, message: dict[str, Any]) -> None:
         kind = message.get("t")
@@ -89,6 +92,7 @@ class Worker:
             step, _, sent_ns = text.partition(":")
             if step == self.step:
                 self.delivered += 1
+                self.to_others += message["d"]["user"]["id"] != self.user_of.get(peer)
                 self.latencies.append((time.time_ns() - int(sent_ns)) / 1e6)
         elif kind == "room.joined":
             future = self.joined.get(peer)
@@ -107,7 +111,8 @@ class Worker:
                 url = self.urls[index % len(self.urls)]
                 _, listener = await ws_connect(lambda: Peer(token, self.on_frame), url)
                 peer = cast(Peer, listener)
-                await asyncio.wait_for(peer.welcome, 30)
+                welcome = await asyncio.wait_for(peer.welcome, 30)
+                self.user_of[peer] = welcome["d"]["user"]["id"]
                 self.joined[peer] = asyncio.get_running_loop().create_future()
                 peer.send({"t": "room.join", "id": 1, "d": {"room": room}})
                 await asyncio.wait_for(self.joined[peer], 30)
@@ -120,7 +125,7 @@ class Worker:
 
     async def run_step(self, step: str, rate: float, duration_s: float) -> dict[str, Any]:
         """Send ``rate`` deliveries/s (``rate / size`` messages/s) for ``duration_s``."""
-        self.step, self.latencies, self.delivered = step, [], 0
+        self.step, self.latencies, self.delivered, self.to_others = step, [], 0, 0
         self.errors.clear()
         messages_per_s = rate / self.size
         started, sent, turn = time.monotonic(), 0, 0
@@ -142,6 +147,7 @@ class Worker:
             "sent": sent,
             "send_s": send_s,
             "delivered": self.delivered,
+            "to_others": self.to_others,
             "latencies": self.latencies,
             "errors": dict(self.errors),
             "closed": closed,
@@ -282,6 +288,7 @@ def run_size(
                 "target/s": rate,
                 "msgs/s": round(sent / send_s),
                 "delivered/s": round(delivered / send_s),
+                "others/s": round(sum(r["to_others"] for r in results) / send_s),
                 "p50_ms": round(percentile(latencies, 50), 1),
                 "p95_ms": round(percentile(latencies, 95), 1),
                 "p99_ms": round(percentile(latencies, 99), 1),

@@ -333,7 +333,7 @@ def main() -> None:
     args = parser.parse_args()
     args.rates = [float(r) for r in args.rates.split(",")]
     raise_nofile()
-    settings: dict[str, object] = {
+    settings: dict[str, Any] = {
         "ws_rate_per_s": 1_000_000,
         "ws_rate_burst": 1_000_000,
         "gateway_chat_slow_mode_s": 0,

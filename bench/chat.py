@@ -10,30 +10,45 @@ Then it raises the target rate of *deliveries* (one ``chat.message`` reaching
 one member, sender included) step by step, each step ``--step-s`` seconds
 plus a grace period for frames in flight, and reports per step:
 
-* delivered chat.message frames per second,
+* delivered chat.message frames per second (``delivered/s``), and of them
+  those that reached a member other than the sender (``others/s``: the
+  sender's own copy left out),
 * p50/p95/p99 send-to-receive latency (the send time is in the message text),
 * server CPU per delivered message: utime+stime of both gateway processes
   from ``/proc/PID/stat`` over the step, divided by deliveries, and the
   kernel's share of it (stime: socket writes, loopback delivery); Redis CPU
   the same way from ``INFO cpu``.
 
+With ``--serve`` it starts one ``typogram serve`` instead (REST, the
+gateway and every worker group in one process, on the embedded backends:
+its own fresh data dir, no Redis, chat stored in SQLite by the ``chat``
+worker). The CPU columns are then that one process, and in place of Redis
+CPU it reports ``stored_%``: the chat rows stored during the step and its
+grace period (a count of ``chat_messages`` read beside the writer) per
+message sent in the step.
+
 It stops raising the rate when less than 90 % of the target arrives or p99
 passes one second. Run::
 
     python -m bench.chat
     python -m bench.chat --sizes 20 --rates 1000,5000,10000 --step-s 10
+    python -m bench.chat --serve --sizes 5 --rates 2500,5000,10000 --step-s 8
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import multiprocessing as mp
+import sqlite3
+import tempfile
 import time
 import uuid
 from collections import Counter
 from multiprocessing.connection import Connection
-from typing import Any, cast
+from pathlib import Path
+from typing import Any, Protocol, cast
 
 import redis
 from picows import ws_connect
@@ -65,9 +80,10 @@ class Worker:
         self.members: list[list[Peer]] = []
         self.step = ""
         self.latencies: list[float] = []
-        self.delivered = 0
+        self.delivered = self.to_others = 0
         self.errors: Counter[str] = Counter()
         self.joined: dict[Peer, asyncio.Future[None]] = {}
+        self.user_of: dict[Peer, str] = {}
 
     def on_frame(self, peer: Peer, message: dict[str, Any]) -> None:
         kind = message.get("t")
@@ -76,6 +92,7 @@ class Worker:
             step, _, sent_ns = text.partition(":")
             if step == self.step:
                 self.delivered += 1
+                self.to_others += message["d"]["user"]["id"] != self.user_of.get(peer)
                 self.latencies.append((time.time_ns() - int(sent_ns)) / 1e6)
         elif kind == "room.joined":
             future = self.joined.get(peer)
@@ -94,7 +111,8 @@ class Worker:
                 url = self.urls[index % len(self.urls)]
                 _, listener = await ws_connect(lambda: Peer(token, self.on_frame), url)
                 peer = cast(Peer, listener)
-                await asyncio.wait_for(peer.welcome, 30)
+                welcome = await asyncio.wait_for(peer.welcome, 30)
+                self.user_of[peer] = welcome["d"]["user"]["id"]
                 self.joined[peer] = asyncio.get_running_loop().create_future()
                 peer.send({"t": "room.join", "id": 1, "d": {"room": room}})
                 await asyncio.wait_for(self.joined[peer], 30)
@@ -107,7 +125,7 @@ class Worker:
 
     async def run_step(self, step: str, rate: float, duration_s: float) -> dict[str, Any]:
         """Send ``rate`` deliveries/s (``rate / size`` messages/s) for ``duration_s``."""
-        self.step, self.latencies, self.delivered = step, [], 0
+        self.step, self.latencies, self.delivered, self.to_others = step, [], 0, 0
         self.errors.clear()
         messages_per_s = rate / self.size
         started, sent, turn = time.monotonic(), 0, 0
@@ -129,6 +147,7 @@ class Worker:
             "sent": sent,
             "send_s": send_s,
             "delivered": self.delivered,
+            "to_others": self.to_others,
             "latencies": self.latencies,
             "errors": dict(self.errors),
             "closed": closed,
@@ -158,32 +177,84 @@ def _worker_process(urls: list[str], rooms: list[str], size: int, pipe: Connecti
     uvloop.run(_worker_main(urls, rooms, size, pipe))
 
 
-def _redis_cpu(client: redis.Redis) -> float:
-    info = client.info("cpu")
-    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+class Backend(Protocol):
+    """What stands behind the gateways: ready for the rooms, and its own column per step."""
+
+    def ready(self, rooms: list[str]) -> None: ...
+    def start_step(self) -> None: ...
+    def columns(self, delivered: int, sent: int) -> dict[str, Any]: ...
+    def close(self) -> None: ...
 
 
-def _wait_subscribed(client: redis.Redis, prefix: str, rooms: list[str], nodes: int) -> None:
-    deadline = time.monotonic() + 30
-    channels = [prefix + keys.channel_room(room) for room in rooms]
-    while True:
-        counts = dict(client.pubsub_numsub(*channels))
-        if all(int(counts.get(c.encode(), 0)) == nodes for c in channels):
-            return
-        if time.monotonic() > deadline:
-            raise TimeoutError("room channels not subscribed on every node")
-        time.sleep(0.05)
+class SharedRedis:
+    """The Redis both gateways use: every room channel subscribed by every node, its CPU."""
+
+    def __init__(self, url: str, prefix: str, nodes: int) -> None:
+        self.client = redis.Redis.from_url(url)
+        self.prefix, self.nodes = prefix, nodes
+        self.cpu0 = 0.0
+
+    def _cpu(self) -> float:
+        info = self.client.info("cpu")
+        return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+    def ready(self, rooms: list[str]) -> None:
+        deadline = time.monotonic() + 30
+        channels = [self.prefix + keys.channel_room(room) for room in rooms]
+        while True:
+            counts = dict(self.client.pubsub_numsub(*channels))
+            if all(int(counts.get(c.encode(), 0)) == self.nodes for c in channels):
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError("room channels not subscribed on every node")
+            time.sleep(0.05)
+
+    def start_step(self) -> None:
+        self.cpu0 = self._cpu()
+
+    def columns(self, delivered: int, sent: int) -> dict[str, Any]:
+        del sent
+        return {"redis_us/deliv": round(1e6 * (self._cpu() - self.cpu0) / max(1, delivered), 1)}
+
+    def close(self) -> None:
+        self.client.close()
+
+
+class EmbeddedStore:
+    """``typogram serve``'s SQLite file: how many chat rows it has stored (read beside
+    the writer: WAL lets a reader in)."""
+
+    def __init__(self, data_dir: str) -> None:
+        self.path = Path(data_dir) / "typogram.sqlite3"
+        self.rows0 = 0
+
+    def _rows(self) -> int:
+        with contextlib.closing(sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)) as db:
+            (count,) = db.execute("SELECT COUNT(*) FROM chat_messages").fetchone()
+            return int(count)
+
+    def ready(self, rooms: list[str]) -> None:
+        del rooms  # in-process pub/sub: a member's room.joined means its room is subscribed
+
+    def start_step(self) -> None:
+        self.rows0 = self._rows()
+
+    def columns(self, delivered: int, sent: int) -> dict[str, Any]:
+        del delivered
+        return {"stored_%": round(100 * (self._rows() - self.rows0) / max(1, sent), 1)}
+
+    def close(self) -> None:
+        pass
 
 
 def run_size(
-    args: argparse.Namespace, gateways: list[GatewayProcess], prefix: str, size: int
+    args: argparse.Namespace, gateways: list[GatewayProcess], backend: Backend, size: int
 ) -> list[dict[str, Any]]:
     rooms = [f"r{size}-{i}-{uuid.uuid4().hex[:6]}" for i in range(max(1, args.members // size))]
     urls = [g.url for g in gateways]
     ctx = mp.get_context("spawn")
     workers, pipes = [], []
     rows = []
-    rds = redis.Redis.from_url(args.redis)
     try:
         for index in range(args.procs):
             mine, theirs = ctx.Pipe()
@@ -193,10 +264,10 @@ def run_size(
             workers.append(proc)
             pipes.append(mine)
         recv_all(pipes, 120)
-        _wait_subscribed(rds, prefix, rooms, len(gateways))
+        backend.ready(rooms)
         for number, rate in enumerate(args.rates):
             cpu0 = [cpu_times(g.pid) for g in gateways]
-            redis0 = _redis_cpu(rds)
+            backend.start_step()
             for pipe in pipes:
                 pipe.send(("step", f"s{number}", rate / args.procs, args.step_s))
             with gateways[0].profiling():
@@ -204,8 +275,8 @@ def run_size(
             cpu1 = [cpu_times(g.pid) for g in gateways]
             server_sys = sum(b[1] - a[1] for a, b in zip(cpu0, cpu1, strict=True))
             server_cpu = server_sys + sum(b[0] - a[0] for a, b in zip(cpu0, cpu1, strict=True))
-            redis_cpu = _redis_cpu(rds) - redis0
             delivered = sum(r["delivered"] for r in results)
+            sent = sum(r["sent"] for r in results)
             send_s = max(r["send_s"] for r in results)
             latencies = [x for r in results for x in r["latencies"]]
             errors: Counter[str] = Counter()
@@ -215,21 +286,22 @@ def run_size(
                 "size": size,
                 "rooms": len(rooms),
                 "target/s": rate,
-                "msgs/s": round(sum(r["sent"] for r in results) / send_s),
+                "msgs/s": round(sent / send_s),
                 "delivered/s": round(delivered / send_s),
+                "others/s": round(sum(r["to_others"] for r in results) / send_s),
                 "p50_ms": round(percentile(latencies, 50), 1),
                 "p95_ms": round(percentile(latencies, 95), 1),
                 "p99_ms": round(percentile(latencies, 99), 1),
                 "gw_cpu_us/deliv": round(1e6 * server_cpu / max(1, delivered), 1),
                 "gw_sys_us/deliv": round(1e6 * server_sys / max(1, delivered), 1),
                 "gw_cpu_%": round(100 * server_cpu / (send_s + GRACE_S)),
-                "redis_us/deliv": round(1e6 * redis_cpu / max(1, delivered), 1),
+                **backend.columns(delivered, sent),
                 "errors": dict(errors),
                 "closed": sum(r["closed"] for r in results),
             }
             rows.append(row)
             print(row, flush=True)
-            expected = sum(r["sent"] for r in results) * size
+            expected = sent * size
             if (
                 delivered < 0.9 * expected
                 or row["p99_ms"] > 1000
@@ -241,13 +313,15 @@ def run_size(
         recv_all(pipes, 60)
     finally:
         join_all(workers)
-        rds.close()
     return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/14")
+    parser.add_argument(
+        "--serve", action="store_true", help="one `typogram serve` (embedded) instead"
+    )
     parser.add_argument("--sizes", default="5,20")
     parser.add_argument("--rates", default="500,1000,2000,5000,10000,20000,40000")
     parser.add_argument("--members", type=int, default=1000, help="connections per room size")
@@ -259,27 +333,39 @@ def main() -> None:
     args = parser.parse_args()
     args.rates = [float(r) for r in args.rates.split(",")]
     raise_nofile()
-    data_dir = migrated_dir()
-    prefix = f"bench{uuid.uuid4().hex[:8]}:"
-    settings = {
-        "redis_url": args.redis,
-        "redis_prefix": prefix,
+    settings: dict[str, Any] = {
         "ws_rate_per_s": 1_000_000,
         "ws_rate_burst": 1_000_000,
         "gateway_chat_slow_mode_s": 0,
         "ws_max_connections": 20_000,
         "ws_send_queue_size": 4096,
     }
-    gateways = [GatewayProcess(data_dir, profile=args.profile, profile_steps=True, **settings)]
-    gateways.append(GatewayProcess(data_dir, **settings))
+    prefix = f"bench{uuid.uuid4().hex[:8]}:"
+    backend: Backend
+    if args.serve:
+        data_dir = tempfile.mkdtemp(prefix="typogram-bench-serve-")
+        gateways = [
+            GatewayProcess(
+                data_dir, role="serve", profile=args.profile, profile_steps=True, **settings
+            )
+        ]
+        backend = EmbeddedStore(data_dir)
+    else:
+        data_dir = migrated_dir()
+        settings.update(redis_url=args.redis, redis_prefix=prefix)
+        gateways = [GatewayProcess(data_dir, profile=args.profile, profile_steps=True, **settings)]
+        gateways.append(GatewayProcess(data_dir, **settings))
+        backend = SharedRedis(args.redis, prefix, len(gateways))
     rows = []
     try:
         for size in (int(s) for s in args.sizes.split(",")):
-            rows += run_size(args, gateways, prefix, size)
+            rows += run_size(args, gateways, backend, size)
     finally:
         for gateway in gateways:
             gateway.stop()
-        delete_prefix(args.redis, prefix)
+        backend.close()
+        if not args.serve:
+            delete_prefix(args.redis, prefix)
     print_table(rows)
 
 

@@ -1,8 +1,9 @@
 """Shared pieces of the gateway benchmarks: server processes, /proc readings, picows clients.
 
 * ``GatewayProcess``: one ``typogram gateway`` subprocess on a migrated
-  SQLite data dir, with the open-file limit raised to the hard limit, its
-  output in a log file; ``stop()`` sends SIGTERM and waits.
+  SQLite data dir (or ``role="serve"``: the whole platform in one process,
+  embedded), with the open-file limit raised to the hard limit, its output
+  in a log file; ``stop()`` sends SIGTERM and waits.
 * ``rss_kib`` / ``cpu_s``: VmRSS and utime+stime of a process from /proc.
 * ``Peer``: a picows listener that says hello with a guest token, counts
   frames, hands each decoded frame to ``on_frame`` and remembers the close.
@@ -129,6 +130,10 @@ ONE_ADDRESS: dict[str, object] = {
 class GatewayProcess:
     """``typogram gateway`` in a subprocess; ``settings`` become ``TYPOGRAM_*`` variables.
 
+    ``role="serve"`` runs ``typogram serve`` instead: REST, the gateway and every
+    worker group in one process, on the embedded backends unless ``settings``
+    name servers (it migrates its data dir itself, so that may be empty).
+
     ``profile``: a path; the process then runs under cProfile timed by CPU time
     (``bench.cpu_profile``) and writes its stats there when it exits (after
     ``stop()``). With ``profile_steps`` only what runs inside ``with
@@ -136,10 +141,17 @@ class GatewayProcess:
     """
 
     def __init__(
-        self, data_dir: str, *, profile: str = "", profile_steps: bool = False, **settings: object
+        self,
+        data_dir: str,
+        *,
+        role: str = "gateway",
+        profile: str = "",
+        profile_steps: bool = False,
+        **settings: object,
     ) -> None:
+        self.role = role
         self.port = free_port()
-        self.log_path = Path(data_dir) / f"gateway-{self.port}.log"
+        self.log_path = Path(data_dir) / f"{role}-{self.port}.log"
         self.http_port = free_port()  # every role answers /health and /metrics there
         self.profiled = bool(profile) and profile_steps
         # Every client of a bench comes from 127.0.0.1: the per-address caps are lifted
@@ -155,7 +167,7 @@ class GatewayProcess:
                     "-m",
                     *(["bench.cpu_profile", profile] if profile else []),
                     "roles",
-                    "gateway",
+                    role,
                 ],
                 env=env,
                 stdout=log_file,
@@ -163,7 +175,7 @@ class GatewayProcess:
                 preexec_fn=raise_nofile,  # only setrlimit, before exec
             )
         self.pid = self.proc.pid
-        self._wait_accepting(30.0)
+        self._wait_accepting(30.0 if role == "gateway" else 90.0)  # serve migrates first
 
     @property
     def url(self) -> str:
@@ -173,14 +185,14 @@ class GatewayProcess:
         deadline = time.monotonic() + within_s
         while True:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"gateway exited: {self.log_tail()}")
+                raise RuntimeError(f"{self.role} exited: {self.log_tail()}")
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
                 return
             except OSError:
                 if time.monotonic() > deadline:
                     self.stop()
-                    raise RuntimeError(f"gateway did not start: {self.log_tail()}") from None
+                    raise RuntimeError(f"{self.role} did not start: {self.log_tail()}") from None
                 time.sleep(0.05)
 
     @contextlib.contextmanager

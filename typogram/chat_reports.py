@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 from sqlalchemy import and_, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from typogram.accounts import audit_insert
 from typogram.codes import ErrorCode
@@ -78,20 +79,26 @@ def view(row: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+async def record_in(conn: AsyncConnection, data: Mapping[str, Any], ts: int) -> bool:
+    """Rule 1 inside the caller's transaction (the ``chat`` worker's batch): store a
+    report unless it is stored already; True if it was new."""
+    row = row_of(data, ts)
+    t = chat_reports
+    found = await conn.execute(select(t.c.id).where(t.c.id == row["id"]))
+    if found.first() is not None:
+        return False
+    await conn.execute(t.insert().values(**row))
+    return True
+
+
 class ChatReports:
     def __init__(self, db: Database) -> None:
         self.db = db
 
     async def record(self, data: Mapping[str, Any], ts: int) -> bool:
         """Rule 1: store a report unless it is stored already; True if it was new."""
-        row = row_of(data, ts)
-        t = chat_reports
         async with self.db.write() as conn:
-            found = await conn.execute(select(t.c.id).where(t.c.id == row["id"]))
-            if found.first() is not None:
-                return False
-            await conn.execute(t.insert().values(**row))
-        return True
+            return await record_in(conn, data, ts)
 
     async def page(
         self, status: Status, *, limit: int, cursor: str | None

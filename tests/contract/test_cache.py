@@ -220,6 +220,23 @@ async def test_memory_cache_evicts_expired_then_oldest() -> None:
         assert stats["keys"] == 3 and stats["evictions"] == 1 and stats["expirations"] == 1
 
 
+async def test_memory_cache_expiries_stay_bounded_by_its_keys() -> None:
+    """A key given a new expiry many times (a session's mark) leaves no pile of rows,
+    and expired keys leave without the cache filling up first."""
+    now = [0.0]
+    async with MemoryCache(clock=lambda: now[0]) as cache:
+        for i in range(20_000):
+            now[0] = i / 1000
+            await cache.set(f"mark:{i % 10}", b"x", ttl=60)
+            await cache.list_push("log", b"%d" % i, max_len=5, ttl=60)
+            await cache.set(f"short:{i}", b"y", ttl=1)
+        stats = cache.statistics()
+        assert stats["expiry_rows"] <= 2 * stats["keys"] + 1024
+        assert stats["keys"] <= 11 + 1000 + 1024 and stats["expirations"] > 15_000
+        assert await cache.list_range("log") == [b"%d" % i for i in range(19_995, 20_000)]
+        assert await cache.get("mark:3") == b"x" and await cache.get("short:19999") == b"y"
+
+
 async def test_memory_cache_refuses_wrong_types() -> None:
     async with MemoryCache() as cache:
         await cache.zadd("z", {"a": 1})

@@ -21,7 +21,7 @@ from tests.conftest import register_user, running_groups
 from tests.integration.test_gateway import recv, send
 from tests.integration.test_pipeline import eventually
 from tests.integration.test_reviews import staff
-from tests.integration.test_staff import gateway_of
+from tests.integration.test_staff import node_on
 from typogram.db.schema import audit_log, chat_messages, chat_reports
 from typogram.platform import Platform
 
@@ -61,7 +61,7 @@ async def test_a_report_reaches_the_staff_queue_and_is_decided_once(
     _, ada = await register_user(client, "ada")
     bob_id, bob = await register_user(client, "bob")
     boss = await staff(client, platform, "boss")
-    async with running_groups(platform, ["chat"]), gateway_of(platform) as node:
+    async with running_groups(platform, ["chat"]), node_on(platform) as node:
         url = node.url
         a, b, g = (
             await joined(url, ada),
@@ -123,7 +123,7 @@ async def test_staff_delete_a_message_from_the_room_history_and_storage(
 ) -> None:
     _, ada = await register_user(client, "ada")
     boss = await staff(client, platform, "boss")
-    async with running_groups(platform, ["chat"]), gateway_of(platform) as node:
+    async with running_groups(platform, ["chat"]), node_on(platform) as node:
         url = node.url
         a, mod = await joined(url, ada), await joined(url, boss)
         kept, gone = await said(a, "hello"), await said(a, "something awful")
@@ -156,7 +156,7 @@ async def test_appearing_offline_is_a_profile_setting_the_gateway_honours(
 ) -> None:
     ada_id, ada = await register_user(client, "ada")
     _, bob = await register_user(client, "bob")
-    async with gateway_of(platform) as node:
+    async with node_on(platform) as node:
         url = node.url
         a, b = await joined(url, ada, "den"), await joined(url, bob, "den")
 

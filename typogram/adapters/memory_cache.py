@@ -139,9 +139,17 @@ class MemoryCache(_Embedded):
         return entry
 
     def _set_expiry(self, key: str, entry: _Entry, ttl: float | None) -> None:
-        entry.expires_at = None if ttl is None else self._clock() + ttl
-        if entry.expires_at is not None:
-            heapq.heappush(self._expiry, (entry.expires_at, key))
+        if ttl is None:
+            entry.expires_at = None
+            return
+        now = self._clock()
+        entry.expires_at = now + ttl
+        heapq.heappush(self._expiry, (entry.expires_at, key))
+        # Every new expiry of a key leaves its old row behind (a session's mark, a
+        # room's push log: many times a second). Prune here, not only when the cache
+        # is full, or the heap grows without bound while the keys stay few.
+        if len(self._expiry) > 2 * len(self._data) + 1024:
+            self._purge_expired(now)
 
     def _write(self, key: str, entry: _Entry) -> None:
         """Store ``entry`` as the newest key, evicting to stay within ``max_keys``."""
@@ -349,4 +357,5 @@ class MemoryCache(_Embedded):
             "max_keys": self._max_keys,
             "evictions": self._evictions,
             "expirations": self._expirations,
+            "expiry_rows": len(self._expiry),  # live keys' expiries and stale rows
         }

@@ -69,7 +69,12 @@ def _engine(url: str, pool_size: int) -> AsyncEngine:
         path = make_url(full).database
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(full, connect_args={"timeout": 30})
+        engine = create_async_engine(
+            full,
+            connect_args={"timeout": 30},
+            pool_reset_on_return=None,  # ``_reset`` below decides
+        )
+        event.listen(engine.sync_engine, "reset", _reset)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -99,7 +104,8 @@ def _reset(dbapi_conn: Any, record: Any, state: PoolResetState) -> None:
     """Roll back a connection going back to the pool unless nothing can be open.
 
     The pool's default rolls back every returned connection: one more round
-    trip after each ``write()`` that has just committed. Skipped when the
+    trip after each ``write()`` that has just committed (on SQLite a hop to
+    aiosqlite's thread and back through a busy event loop). Skipped when the
     transaction was committed by ``write()`` (marked in the record's
     ``info``) or already rolled back by ``Connection.close()``; everything
     else (an abandoned connection, a failed commit) is rolled back as before.
@@ -219,8 +225,10 @@ class Database:
                 async with asyncio.timeout(WRITER_WAIT_S):
                     await self._writer.acquire()
                 try:
-                    async with self._engine_for_write().begin() as conn:
-                        yield conn
+                    async with self._engine_for_write().connect() as conn:
+                        async with conn.begin():
+                            yield conn
+                        conn.sync_connection.connection.info[_COMMITTED] = True  # type: ignore[union-attr]
                 finally:
                     self._writer.release()
         finally:

@@ -19,7 +19,7 @@ from websockets.protocol import State
 from gateway.connection.connection import Connection
 from gateway.server import Gateway
 from gateway.sessions.session import Session
-from tests.conftest import make_settings
+from tests.conftest import make_settings, until
 from typogram.adapters.memory_cache import MemoryCache
 from typogram.adapters.memory_events import InProcessEventLog
 from typogram.adapters.memory_pubsub import MemoryPubSub
@@ -172,12 +172,6 @@ def raw(kind: str, data: dict[str, Any], id: int | None = None) -> bytes:
 
 def send(text: str, id: int | None = None, room: str = ROOM) -> bytes:
     return raw("chat.send", {"room": room, "text": text}, id)
-
-
-async def until(check: Any, within: float = 5.0) -> None:
-    async with asyncio.timeout(within):
-        while not check():
-            await asyncio.sleep(0.001)
 
 
 async def turns(n: int = 20) -> None:
@@ -360,13 +354,15 @@ async def test_a_lane_send_over_the_nodes_capacity_is_refused() -> None:
         await other._sent()
 
 
-async def test_a_lane_send_that_fails_past_its_answers_is_reported(node: Node) -> None:
+async def test_a_lane_send_that_fails_past_its_answers_is_reported(
+    node: Node, monkeypatch: pytest.MonkeyPatch
+) -> None:
     conn, _ = await node.connection()
 
     def broken(*args: object) -> None:
         raise RuntimeError("a bug in answering")
 
-    conn._failed = broken  # type: ignore[method-assign]
+    monkeypatch.setattr(conn, "_failed", broken)
     assert conn._lane(send("where?", id=4, room="elsewhere"))
     await until(lambda: conn._sending is not None and conn._sending.done())
     assert conn._lane(send("next", id=5))  # the lane reaps the failed one and goes on

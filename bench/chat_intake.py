@@ -97,9 +97,10 @@ async def main(clients: int, messages: int, rounds: int) -> None:
                     *(_chat(ws, r, per) for ws, r in zip(sockets, rooms, strict=True))
                 )
                 cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+                lane = gateway.statistics()["frames_on_lane"]
                 print(
                     f"{per * clients} messages: {1e6 * cpu / (per * clients):.1f} µs CPU each, "
-                    f"{per * clients / wall:,.0f}/s, on the lane {gateway.statistics()['frames_on_lane']}",
+                    f"{per * clients / wall:,.0f}/s, frames on the lane so far {lane}",
                     flush=True,
                 )
             for ws in sockets:

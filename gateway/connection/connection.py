@@ -53,7 +53,7 @@ import contextlib
 import logging
 import socket
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
@@ -76,6 +76,7 @@ from typogram.protocol import (
     ChatSend,
     Hello,
     Inbound,
+    Message,
     ProtocolError,
     RaceProgress,
     decode,
@@ -530,21 +531,33 @@ class Connection:
         here, then served by a task of this connection's own, as the reader would serve it
         (``_serve``: admission, moderation, the durable log, ``chat.sent``, errors with
         ``re``) but without ``websockets``' queue, message assembler and ``recv``."""
+        inbound = self._lane_inbound(data, ChatSend)
+        if inbound is None:
+            return False
+        if self._lane_admits(inbound):
+            self._sending = asyncio.get_running_loop().create_task(self._serve(inbound))
+        return True
+
+    def _lane_inbound(self, data: bytes | bytearray, kind: type[Message]) -> Inbound | None:
+        """The frame decoded, if it is a well-formed ``kind`` and the connection still
+        takes frames; else ``None`` (the lane declines it, the reader answers it)."""
         try:
             inbound = decode(data.decode())
         except (UnicodeDecodeError, ProtocolError):
-            return False
-        if type(inbound.body) is not ChatSend or self._queue.closed:
-            return False
+            return None
+        if type(inbound.body) is not kind or self._queue.closed:
+            return None
+        return inbound
+
+    def _lane_admits(self, inbound: Inbound) -> bool:
+        """Rate-limit and count a frame the lane takes; False: refused (and answered)."""
         now = _now()
         if not self._bucket.allow(now):
             self._rate_limited(now)
-            return True
+            return False
         self._bad_frames = 0
-        hub = self._hub
-        hub.lane_frames += 1
-        hub.metrics.frame_in(inbound.type)
-        self._sending = asyncio.get_running_loop().create_task(self._serve(inbound))
+        self._hub.lane_frames += 1
+        self._hub.metrics.frame_in(inbound.type)
         return True
 
     async def _sent(self) -> None:
@@ -580,24 +593,15 @@ class Connection:
         races, session = self._hub.races, self.session
         if races is None or session is None:
             return False
-        try:
-            inbound = decode(data.decode())
-        except (UnicodeDecodeError, ProtocolError):
+        inbound = self._lane_inbound(data, RaceProgress)
+        if inbound is None:
             return False
-        body = inbound.body
-        if type(body) is not RaceProgress or self._queue.closed:
-            return False
+        body = cast(RaceProgress, inbound.body)
         try:
             if not races.progress_ready(session, body):
                 return False
-            now = _now()
-            if not self._bucket.allow(now):
-                self._rate_limited(now)
-                return True
-            self._bad_frames = 0
-            self._hub.lane_frames += 1
-            self._hub.metrics.frame_in(inbound.type)
-            races.progress_now(session, body, self.replier(inbound.id))
+            if self._lane_admits(inbound):
+                races.progress_now(session, body, self.replier(inbound.id))
         except Exception as exc:
             self._failed(inbound, exc)
         return True

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -20,12 +20,12 @@ from gateway.connection.connection import Connection
 from gateway.server import Gateway
 from gateway.sessions.session import Session
 from tests.conftest import make_settings, until
+from tests.unit import test_dispatch as dispatch_tests
 from typogram.adapters.memory_cache import MemoryCache
 from typogram.adapters.memory_events import InProcessEventLog
 from typogram.adapters.memory_pubsub import MemoryPubSub
 from typogram.adapters.memory_queues import MemoryMatchQueues
 from typogram.adapters.memory_scripts import MemoryFencedWrites, MemoryPushLog
-from typogram.ports import PubSub
 from typogram.tasks import Supervisor
 from typogram.tokens import Claims, TokenService, TokenType
 
@@ -42,23 +42,11 @@ class HeldPushLog:
         self.open.set()
         self.failure: Exception | None = None
 
-    async def append_numbered(
-        self,
-        counter: str,
-        key: str,
-        value: bytes,
-        max_len: int,
-        ttl: float,
-        *,
-        also: tuple[str, bytes, int] | None = None,
-        publish: tuple[PubSub, str] | None = None,
-    ) -> int:
+    async def append_numbered(self, *args: Any, **kwargs: Any) -> int:
         await self.open.wait()
         if self.failure is not None:
             raise self.failure
-        return await self.inner.append_numbered(
-            counter, key, value, max_len, ttl, also=also, publish=publish
-        )
+        return await self.inner.append_numbered(*args, **kwargs)
 
 
 class _Protocol:
@@ -114,17 +102,8 @@ class Socket:
         return [(f.get("re"), f["t"]) for f in self.protocol.written if "s" not in f]
 
 
-@dataclass
-class Link:
+class Link(dispatch_tests.Link):
     """Another member's socket: the frames pushed to it."""
-
-    frames: list[dict[str, Any]] = field(default_factory=list)
-
-    def send(self, frame: bytes, kind: str) -> None:
-        self.frames.append(orjson.loads(frame))
-
-    def terminate(self, code: int, reason: str, *, flush: bool = False) -> None:
-        raise AssertionError("not expected")
 
     def heard(self) -> list[str]:
         return [f["d"]["text"] for f in self.frames if f["t"] == "chat.message"]
@@ -227,11 +206,17 @@ async def test_a_send_on_the_lane_is_served_as_the_reader_would(node: Node) -> N
     assert sock.replies() == [(5, "chat.sent")] and bob.heard() == ["hello", "no id"]
 
 
-async def test_a_frame_after_a_lane_send_waits_until_the_send_is_done(node: Node) -> None:
+async def held(node: Node) -> tuple[Link, Connection, Socket, asyncio.Task[None]]:
+    """Bob in the room, ada's connection reading, and the room's push log held shut."""
     bob = await node.member("bob")
     conn, sock = await node.connection()
     reader = asyncio.create_task(conn._read())
     node.pushes.open.clear()
+    return bob, conn, sock, reader
+
+
+async def test_a_frame_after_a_lane_send_waits_until_the_send_is_done(node: Node) -> None:
+    bob, conn, sock, reader = await held(node)
     assert conn._lane(send("last words", id=1))
     sock.feed(frame("room.leave", {"room": ROOM}, id=2))  # through the reader
     await turns()
@@ -245,10 +230,7 @@ async def test_a_frame_after_a_lane_send_waits_until_the_send_is_done(node: Node
 
 
 async def test_while_a_lane_send_runs_the_lane_declines_every_frame(node: Node) -> None:
-    bob = await node.member("bob")
-    conn, sock = await node.connection()
-    reader = asyncio.create_task(conn._read())
-    node.pushes.open.clear()
+    bob, conn, sock, reader = await held(node)
     assert conn._lane(send("m1", id=1))
     assert not conn._lane(send("m2", id=2))
     assert not conn._lane(raw("race.progress", {"race": "r" * 32, "pos": 1}))
@@ -267,10 +249,7 @@ async def test_while_a_lane_send_runs_the_lane_declines_every_frame(node: Node) 
 
 async def test_the_reader_ends_only_after_the_lane_send() -> None:
     async for node in node_with():
-        bob = await node.member("bob")
-        conn, sock = await node.connection()
-        reader = asyncio.create_task(conn._read())
-        node.pushes.open.clear()
+        bob, conn, sock, reader = await held(node)
         assert conn._lane(send("goodbye", id=1))
         sock.feed(None)  # the client goes away meanwhile
         await turns()

@@ -1,13 +1,14 @@
 """CPU per ``chat.send`` taken in by one gateway process, clients in the same process.
 
-A node built as ``typogram gateway`` builds it (``gateway.server.Gateway``) over the
-in-memory ports, serving real sockets; ``--clients`` ``websockets`` clients, each
-alone in its room, send ``chat.send`` one at a time and wait for their own
-``chat.message`` before the next, so every frame arrives while its connection's
-reader waits (the case the inbound lane serves). Reports process CPU µs per
-message: the server's intake, room and push path plus the clients' cost, which is
-the same for every tree, so two trees' difference is their server's. CPU time does
-not depend on what else the machine runs::
+A node built as ``typogram serve`` builds it (``gateway.server.gateway_of``) on the
+embedded platform (in-memory ports, SQLite in a temporary folder) serves real
+sockets; ``--clients`` ``websockets`` clients, each alone in its room, send
+``chat.send`` one at a time and wait for their own ``chat.message`` before the
+next, so every frame arrives while its connection's reader waits (the case the
+inbound lane serves). Reports process CPU µs per message: the server's intake,
+room and push path plus the clients' cost, which is the same for every tree, so
+two trees' difference is their server's. CPU time moves far less with what else
+the machine runs than latency does (it still moves: compare alternating runs)::
 
     python -m bench.chat_intake
     python -m bench.chat_intake --clients 50 --messages 20000
@@ -17,22 +18,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import tempfile
 import time
 
 import orjson
 import uvloop
 from websockets.asyncio.client import ClientConnection, connect
 
-from gateway.server import Gateway
-from typogram.adapters.memory_cache import MemoryCache
-from typogram.adapters.memory_events import InProcessEventLog
-from typogram.adapters.memory_pubsub import MemoryPubSub
-from typogram.adapters.memory_queues import MemoryMatchQueues
-from typogram.adapters.memory_scripts import MemoryFencedWrites, MemoryPushLog
-from typogram.settings import Settings
-from typogram.tokens import TokenService, TokenType
-
-SECRET = "bench-secret-" + "x" * 32
+from gateway.server import gateway_of
+from typogram.platform import open_platform
+from typogram.settings import load
 
 
 async def _client(url: str, token: str, room: str) -> ClientConnection:
@@ -54,41 +49,28 @@ async def _chat(ws: ClientConnection, room: str, messages: int) -> None:
 
 
 async def main(clients: int, messages: int, rounds: int) -> None:
-    settings = Settings(
-        environment="test",
-        jwt_secret=SECRET,
-        ws_port=0,
-        ws_rate_per_s=1_000_000,
-        ws_rate_burst=1_000_000,
-        gateway_chat_slow_mode_s=0,
-    )
-    tokens = TokenService(settings)
-    async with (
-        MemoryCache() as cache,
-        MemoryPubSub() as pubsub,
-        InProcessEventLog() as events,
-        MemoryMatchQueues() as queues,
-    ):
-        gateway = Gateway(
-            settings,
-            tokens=tokens,
-            cache=cache,
-            fences=MemoryFencedWrites(cache),
-            pushes=MemoryPushLog(cache),
-            pubsub=pubsub,
-            events=events,
-            queues=queues,
+    with tempfile.TemporaryDirectory() as data_dir:
+        settings = load(
+            env={},
+            environment="test",
+            data_dir=data_dir,
+            ws_port=0,
+            ws_rate_per_s=1_000_000,
+            ws_rate_burst=1_000_000,
+            gateway_chat_slow_mode_s=0,
+            log_level="WARNING",
         )
-        async with gateway:
+        async with (
+            open_platform(settings, migrate=True) as platform,
+            gateway_of(platform) as gateway,
+        ):
             stop = asyncio.Event()
             serving = asyncio.create_task(gateway.serve(stop))
             url = f"ws://127.0.0.1:{gateway.port}/ws"
-            users = [f"u{n:05d}" for n in range(clients)]
+            rooms = [f"room-{n:05d}" for n in range(clients)]
             sockets = [
-                await _client(url, tokens.issue(u, TokenType.ACCESS, name=u)[0], f"room-{u}")
-                for u in users
+                await _client(url, platform.tokens.issue_guest(room)[0], room) for room in rooms
             ]
-            rooms = [f"room-{u}" for u in users]
             await asyncio.gather(*(_chat(ws, r, 50) for ws, r in zip(sockets, rooms, strict=True)))
             per = messages // clients
             for _ in range(rounds):

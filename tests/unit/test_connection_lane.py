@@ -7,6 +7,8 @@ in flight while the next frames arrive -- the case where order could break."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -20,14 +22,11 @@ from gateway.connection.connection import Connection
 from gateway.server import Gateway
 from gateway.sessions.session import Session
 from tests.conftest import make_settings, until
+from tests.gateway_ports import memory_ports
 from tests.unit import test_dispatch as dispatch_tests
-from typogram.adapters.memory_cache import MemoryCache
-from typogram.adapters.memory_events import InProcessEventLog
-from typogram.adapters.memory_pubsub import MemoryPubSub
-from typogram.adapters.memory_queues import MemoryMatchQueues
-from typogram.adapters.memory_scripts import MemoryFencedWrites, MemoryPushLog
+from typogram.push_log import PushLog
 from typogram.tasks import Supervisor
-from typogram.tokens import Claims, TokenService, TokenType
+from typogram.tokens import Claims, TokenType
 
 NOW = 1_900_000_000.0
 ROOM = "lobby"
@@ -36,7 +35,7 @@ ROOM = "lobby"
 class HeldPushLog:
     """The in-memory push log, held shut while ``open`` is clear, failing with ``failure``."""
 
-    def __init__(self, inner: MemoryPushLog) -> None:
+    def __init__(self, inner: PushLog) -> None:
         self.inner = inner
         self.open = asyncio.Event()
         self.open.set()
@@ -162,26 +161,11 @@ async def turns(n: int = 20) -> None:
 async def node_with(**settings: object) -> AsyncIterator[Node]:
     config = make_settings(**settings)
     failures = Counter("t_lane_task_failures", "test", ["task"], registry=CollectorRegistry())
-    async with (
-        MemoryCache() as cache,
-        MemoryPubSub() as pubsub,
-        InProcessEventLog() as events,
-        MemoryMatchQueues() as queues,
-    ):
-        pushes = HeldPushLog(MemoryPushLog(cache))
-        gateway = Gateway(
-            config,
-            tokens=TokenService(config),
-            cache=cache,
-            fences=MemoryFencedWrites(cache),
-            pushes=pushes,
-            pubsub=pubsub,
-            events=events,
-            queues=queues,
-            clock=lambda: NOW,
-            tasks=Supervisor(failures),
-        )
-        yield Node(gateway, pushes, failures)
+    async with contextlib.AsyncExitStack() as stack:
+        ports = await memory_ports(stack, config)
+        pushes = HeldPushLog(ports.pushes)
+        held = dataclasses.replace(ports, pushes=pushes, tasks=Supervisor(failures))
+        yield Node(Gateway(config, held, clock=lambda: NOW), pushes, failures)
 
 
 @pytest.fixture

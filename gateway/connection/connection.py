@@ -11,12 +11,20 @@ gateway's sweeper), not a task per connection: an idle connection costs one
 task (this one) plus what ``websockets`` keeps.
 
 Reading: frames go through ``websockets``' queue to the reader task, one at a
-time, except on the lane (``GatewayConnection``): a ``race.progress`` that
-arrives while the reader waits with nothing queued is applied right inside
-``websockets``' frame callback when it needs no await (the common case),
-saving a queue round and a task switch per report. Everything else, and
-every frame that arrives while the reader is busy or others wait, takes the
-queue, so frames are still handled in arrival order.
+time, except on the lane (``GatewayConnection``), offered a frame that
+arrives while the reader waits with nothing queued:
+
+* a ``race.progress`` is applied right inside ``websockets``' frame callback
+  when it needs no await (the common case): no queue round, no task switch;
+* a ``chat.send`` is decoded and rate-limited there and handed to a task of
+  this connection's own (``_sending``) that serves it as the reader would
+  (``_serve``): it skips the queue, the message assembler and ``recv``.
+
+Everything else, every frame that arrives while the reader is busy or others
+wait, and every frame that arrives while a lane-started ``chat.send`` still
+runs (the lane declines them all) takes the queue; the reader waits for that
+send before it handles the next frame, and before it ends. So a connection's
+frames are still handled one at a time, in arrival order.
 
 Closing rules (codes from ``typogram.codes.CloseCode``):
 * no hello in time, bad or revoked token → ``error unauthorized`` + 4001;
@@ -45,7 +53,7 @@ import contextlib
 import logging
 import socket
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
@@ -65,8 +73,10 @@ from typogram.codes import CloseCode, ErrorCode
 from typogram.errors import AppError
 from typogram.outages import unavailable_backend
 from typogram.protocol import (
+    ChatSend,
     Hello,
     Inbound,
+    Message,
     ProtocolError,
     RaceProgress,
     decode,
@@ -77,7 +87,9 @@ from typogram.tokens import Claims, TokenType
 
 log = logging.getLogger(__name__)
 
-PROGRESS = b'{"t":"race.progress"'  # how the frames worth the lane begin (clients' encoders)
+# How the frames worth the lane begin (the clients' encoders put ``t`` first).
+PROGRESS = b'{"t":"race.progress"'
+CHAT_SEND = b'{"t":"chat.send"'
 RATE_STRIKE_WINDOW_S = 10.0
 INTERNAL_ERROR = 1011  # RFC 6455: the server hit an unexpected condition (resumable)
 # Bytes the transport may buffer before frames wait in the send queue instead.
@@ -148,6 +160,8 @@ class Connection:
         self._bucket = TokenBucket(settings.ws_rate_per_s, settings.ws_rate_burst, _now())
         self._rate_strikes = Strikes(settings.ws_rate_strikes, RATE_STRIKE_WINDOW_S)
         self._bad_frames = 0
+        # The ``chat.send`` the lane started, until the reader or the lane sees it done.
+        self._sending: asyncio.Task[None] | None = None
         self.session: Session | None = None
         self.close_code: int | None = None
         self.close_reason = ""
@@ -256,6 +270,7 @@ class Connection:
                 writer.cancel()
                 with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
                     await writer
+            await self._stop_sending()
             if self._pong is not None:
                 self._pong.cancel()  # websockets also fails it once the TCP connection is gone
             self._hub.connections.discard(self)
@@ -405,12 +420,14 @@ class Connection:
         if isinstance(ws, GatewayConnection):
             ws.lane = self._lane
         try:
-            async for raw in ws:
-                if self._queue.closed:
-                    break
-                await self._handle(raw)
-        except ConnectionClosed:
-            pass
+            with contextlib.suppress(ConnectionClosed):
+                async for raw in ws:
+                    if self._sending is not None:
+                        await self._sent()  # no frame overtakes a send the lane started
+                    if self._queue.closed:
+                        break
+                    await self._handle(raw)
+            await self._sent()  # done reading: the last send finishes before the session ends
         finally:
             if isinstance(ws, GatewayConnection):
                 ws.lane = None
@@ -477,42 +494,114 @@ class Connection:
             return
         self._bad_frames = 0
         hub.metrics.frame_in(inbound.type)
+        await self._serve(inbound)
+
+    async def _serve(self, inbound: Inbound) -> None:
+        """Carry out one decoded request and answer what it raised (never raises)."""
         session = self.session
         assert session is not None
         try:
-            await dispatch(hub, self, session, inbound)
+            await dispatch(self._hub, self, session, inbound)
         except Exception as exc:
             self._failed(inbound, exc)
 
     def _lane(self, data: bytes | bytearray | memoryview) -> bool:
-        """``GatewayConnection``'s lane: a ``race.progress`` (the one frame every racer
-        sends twice a second) applied at once, while the reader waits with nothing
-        queued: no queue, no task switch, no coroutine per layer. Declines (False,
-        nothing done) anything else, anything malformed (the reader reports it) and
-        a report that needs an await. Never raises: it runs inside websockets."""
-        races, session = self._hub.races, self.session
-        if isinstance(data, memoryview) or not data.startswith(PROGRESS):
+        """``GatewayConnection``'s lane, offered a whole text frame while the reader waits
+        with nothing queued: a ``race.progress`` (``_lane_progress``) or a ``chat.send``
+        (``_lane_send``). Declines (False, nothing done) anything else, anything
+        malformed (the reader reports it) and every frame while a send it started still
+        runs (the reader then waits for that send first). Never raises: it runs inside
+        websockets."""
+        if isinstance(data, memoryview) or self.session is None:
             return False
-        if races is None or session is None:
+        sending = self._sending
+        if sending is not None:
+            if not sending.done():
+                return False
+            self._sending = None
+            self._reap(sending)
+        if data.startswith(PROGRESS):
+            return self._lane_progress(data)
+        if data.startswith(CHAT_SEND):
+            return self._lane_send(data)
+        return False
+
+    def _lane_send(self, data: bytes | bytearray) -> bool:
+        """A ``chat.send`` (each member's every message): decoded, counted and rate-limited
+        here, then served by a task of this connection's own, as the reader would serve it
+        (``_serve``: admission, moderation, the durable log, ``chat.sent``, errors with
+        ``re``) but without ``websockets``' queue, message assembler and ``recv``."""
+        inbound = self._lane_inbound(data, ChatSend)
+        if inbound is None:
             return False
+        if self._lane_admits(inbound):
+            self._sending = asyncio.get_running_loop().create_task(self._serve(inbound))
+        return True
+
+    def _lane_inbound(self, data: bytes | bytearray, kind: type[Message]) -> Inbound | None:
+        """The frame decoded, if it is a well-formed ``kind`` and the connection still
+        takes frames; else ``None`` (the lane declines it, the reader answers it)."""
         try:
             inbound = decode(data.decode())
         except (UnicodeDecodeError, ProtocolError):
+            return None
+        if type(inbound.body) is not kind or self._queue.closed:
+            return None
+        return inbound
+
+    def _lane_admits(self, inbound: Inbound) -> bool:
+        """Rate-limit and count a frame the lane takes; False: refused (and answered)."""
+        now = _now()
+        if not self._bucket.allow(now):
+            self._rate_limited(now)
             return False
-        body = inbound.body
-        if type(body) is not RaceProgress or self._queue.closed:
+        self._bad_frames = 0
+        self._hub.lane_frames += 1
+        self._hub.metrics.frame_in(inbound.type)
+        return True
+
+    async def _sent(self) -> None:
+        """Wait until the ``chat.send`` the lane started (if any) is done."""
+        sending = self._sending
+        if sending is None:
+            return
+        if not sending.done():
+            await asyncio.wait((sending,))
+        self._sending = None
+        self._reap(sending)
+
+    async def _stop_sending(self) -> None:
+        """The connection's end: a lane-started send still running (the reader was
+        cancelled) is cancelled and awaited, as the writer is."""
+        sending, self._sending = self._sending, None
+        if sending is None:
+            return
+        sending.cancel()
+        await asyncio.wait((sending,))
+        self._reap(sending)
+
+    def _reap(self, sending: asyncio.Task[None]) -> None:
+        """A finished lane send: ``_serve`` answers every error, so one escaping it is a
+        bug, reported to the node's supervisor (logged, counted as ``chat-send``)."""
+        if not sending.cancelled() and (exc := sending.exception()) is not None:
+            self._hub.tasks.report("chat-send", exc)
+
+    def _lane_progress(self, data: bytes | bytearray) -> bool:
+        """A ``race.progress`` (the one frame every racer sends twice a second) applied at
+        once: no queue, no task switch, no coroutine per layer. Declines a report that
+        needs an await."""
+        races, session = self._hub.races, self.session
+        if races is None or session is None:
             return False
+        inbound = self._lane_inbound(data, RaceProgress)
+        if inbound is None:
+            return False
+        body = cast(RaceProgress, inbound.body)
         try:
             if not races.progress_ready(session, body):
                 return False
-            now = _now()
-            if not self._bucket.allow(now):
-                self._rate_limited(now)
-                return True
-            self._bad_frames = 0
-            self._hub.lane_frames += 1
-            self._hub.metrics.frame_in(inbound.type)
-            races.progress_now(session, body, self.replier(inbound.id))
+            if self._lane_admits(inbound):
+                races.progress_now(session, body, self.replier(inbound.id))
         except Exception as exc:
             self._failed(inbound, exc)
         return True

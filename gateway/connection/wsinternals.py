@@ -13,7 +13,8 @@ test, adapting this module and moving the pin.
    (the reader waits in ``recv``) and ``len(recv_messages.frames)`` (nothing is
    queued ahead) tell whether a frame may be handled right there without
    overtaking one in the queue. Saves a queue round and a task switch per
-   ``race.progress``.
+   ``race.progress``, and ``websockets``' message assembler and ``recv`` per
+   ``chat.send`` (``gateway.connection.connection``).
 2. The direct write (``direct_writer``): ``protocol.state`` (open),
    ``send_in_progress`` (no fragmented message being sent, which a frame must
    not interleave), ``transport`` (its buffered bytes, and ``write`` for a frame

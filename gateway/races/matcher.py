@@ -12,7 +12,9 @@ nodes match the same tickets only one wins), creates the race with a seeded
 text (``typogram.texts``; the seed is stored in the race) through the race
 engine, which then owns it, and sends a ``matched`` message to each
 player's node inbox; that node delivers ``match.found`` to the player's
-sessions and subscribes them to the race. Tickets older than
+sessions, subscribes them to the race and tells the race they showed up (a
+seat nobody takes up is forfeited shortly after the start: ``rooms.race``
+rule 5a). Tickets older than
 ``match_ticket_ttl_s`` are dropped.
 """
 
@@ -185,7 +187,7 @@ class Matchmaker:
                 race_id, text, seed, first.difficulty, first.lang, race_config(self._s)
             )
             joins: list[race.Event] = [
-                race.Join(e.ticket.user_id, e.name, e.ticket.guest) for e in chosen
+                race.Join(e.ticket.user_id, e.name, e.ticket.guest, shown=False) for e in chosen
             ]
             state, _ = await self._engine.create(state, [*joins, race.Start(None)])
         except Exception:

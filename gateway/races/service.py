@@ -383,6 +383,10 @@ class Races:
         for session in sessions:
             await self.watchers.add(keys.channel_race(race_id), session)
             session.deliver(push)
+        # The seat was awaited (``rooms.race`` rule 5a): the player has it now. Sent
+        # without waiting; lost, the player shows up by typing.
+        with contextlib.suppress(AppError):
+            await self.engine.apply(race_id, Reconnect(user_id), _ignore)
 
     # -- housekeeping ---------------------------------------------------------------------
 

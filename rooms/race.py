@@ -23,9 +23,11 @@ Rules
 5a. A seat the matchmaker gave (``Join(shown=False)``) is awaited: not
    connected, not dropped, until the player shows up (``Reconnect``, sent by
    the node that delivered ``match.found``, or any ``Progress``/``Finish``).
-   An awaited racer still absent ``countdown_ms`` after ``start_at`` is
+   An awaited racer still absent ``no_show_ms`` after ``start_at`` is
    forfeited (a no-show: their ``match.found`` never reached them), so the
-   race ends once the others are done instead of at the time limit.
+   race ends once the others are done instead of at the time limit. The
+   window outlasts a short backend outage, during which neither the notice
+   nor the player's progress reaches the race's owner.
 6. ``Progress`` only while running, from a racer still typing, with
    ``0 <= pos <= len(text)`` and ``errors >= 0``. ``pos`` never goes backwards
    and never gets ahead of ``wpm_cap`` -- counted from ``start_at`` and from
@@ -503,7 +505,7 @@ def _due(state: RaceState, now_ms: int) -> bool:
         if dropped is not None and now_ms >= dropped + resume_ms:
             return True
         no_show = dropped is None and started and start_at is not None  # rule 5a
-        if no_show and now_ms >= (start_at or 0) + state.config.countdown_ms:
+        if no_show and now_ms >= (start_at or 0) + state.config.no_show_ms:
             return True
     return started and all_done
 
@@ -514,7 +516,7 @@ def _no_show_at(state: RaceState) -> int | None:
     start_at = state.start_at_ms
     if state.phase is Phase.LOBBY or start_at is None:
         return None
-    return start_at + state.config.countdown_ms
+    return start_at + state.config.no_show_ms
 
 
 # -- helpers ---------------------------------------------------------------------

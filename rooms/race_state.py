@@ -33,6 +33,9 @@ class RaceConfig:
     time_limit_ms: int = 180_000
     wpm_cap: float = 300.0
     resume_ms: int = 120_000
+    # A seat the matchmaker gave that nobody took up by ``start_at`` + this is forfeited
+    # (rule 5a of ``rooms.race``): long enough for a backend outage of a few seconds.
+    no_show_ms: int = 15_000
     slack_chars: int = 10
     finish_tolerance_chars: int = 30
     clock_slack_ms: int = 1_000

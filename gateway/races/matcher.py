@@ -58,6 +58,7 @@ def race_config(settings: Settings) -> RaceConfig:
         max_players=settings.race_max_players,
         countdown_ms=settings.race_countdown_ms,
         time_limit_ms=settings.race_time_limit_ms,
+        no_show_ms=settings.race_no_show_ms,
         wpm_cap=settings.typing_wpm_cap,
         resume_ms=int(settings.ws_resume_window_s * 1000),
         progress_tolerance_ms=settings.race_progress_tolerance_ms,

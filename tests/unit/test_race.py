@@ -329,17 +329,17 @@ def matched(*users: str) -> RaceState:
 
 def test_a_matched_racer_who_never_shows_up_forfeits_and_the_race_ends_without_them() -> None:
     state, _ = replay([(T0 + 10, Reconnect("ada"))], matched("ada", "bob"))  # ada got it
-    no_show = GO + state.config.countdown_ms  # bob's match.found never reached him
+    no_show = GO + state.config.no_show_ms  # bob's match.found never reached him
     assert race_core.due_at(replace(state, phase=Phase.RUNNING)) == no_show
-    state, _ = replay([(no_show - 1, Progress("ada", 30, 0))], state)
+    state, _ = replay([(no_show - 1, Progress("ada", 95, 0))], state)
     assert not state.racers["bob"].done
     state, out = replay(
-        [(no_show, Tick()), (GO + 9_000, Progress("ada", 120, 0)),
-         (GO + 9_000, Finish("ada", done(8_900)))],
+        [(no_show, Tick()), (GO + 19_000, Progress("ada", 120, 0)),
+         (GO + 19_000, Finish("ada", done(18_900)))],
         state,
     )  # fmt: skip
     assert state.racers["bob"].forfeited and state.racers["bob"].pos == 0
-    assert state.phase is Phase.FINISHED and state.ended_at_ms == GO + 9_000  # not the limit
+    assert state.phase is Phase.FINISHED and state.ended_at_ms == GO + 19_000  # not the limit
     finished = out[2][-1]
     assert isinstance(finished, RaceFinished)
     assert [(s["user"], s["place"], s["done"]) for s in finished.standings] == [
@@ -351,7 +351,7 @@ def test_a_matched_racer_who_never_shows_up_forfeits_and_the_race_ends_without_t
 def test_a_matched_racer_shows_up_by_reconnect_or_by_typing_and_keeps_the_seat() -> None:
     state = matched("ada", "bob")
     assert not state.racers["ada"].connected and state.racers["ada"].dropped_at_ms is None
-    late = GO + state.config.countdown_ms - 1
+    late = GO + state.config.no_show_ms - 1
     state, _ = replay([(T0 + 5, Reconnect("ada")), (late, Progress("bob", 5, 0))], state)
     state, _ = replay([(GO + 60_000, Tick())], state)
     assert not state.racers["ada"].done and not state.racers["bob"].done
@@ -362,7 +362,7 @@ def test_a_matched_racer_shows_up_by_reconnect_or_by_typing_and_keeps_the_seat()
 def test_a_shown_racer_disconnecting_gets_the_resume_window_not_the_no_show_rule() -> None:
     state, _ = replay(
         [(T0 + 5, Reconnect("ada")), (T0 + 6, Reconnect("bob")), (GO + 1, Disconnect("bob")),
-         (GO + 10_000, Tick())],
+         (GO + 30_000, Tick())],
         matched("ada", "bob"),
     )  # fmt: skip
     assert not state.racers["bob"].forfeited and state.racers["bob"].dropped_at_ms == GO + 1

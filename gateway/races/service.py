@@ -380,8 +380,11 @@ class Races:
             await self._pubsub.publish(keys.channel_user(user_id), payload)
             return
         push = parse_push(payload)
+        channel = keys.channel_race(race_id)
         for session in sessions:
-            await self.watchers.add(keys.channel_race(race_id), session)
+            if self.watchers.watching(channel, session):
+                continue  # sent again (``Matchmaker.redeliver``): delivered once is enough
+            await self.watchers.add(channel, session)
             session.deliver(push)
         # The seat was awaited (``rooms.race`` rule 5a): the player has it now. Sent
         # without waiting; lost, the player shows up by typing.
@@ -397,6 +400,7 @@ class Races:
                 await self._drop_finished()
                 await self._connections()
                 await self.matcher.prune()
+                await self.matcher.redeliver()
             except Exception:
                 log.exception("race housekeeping failed")
 

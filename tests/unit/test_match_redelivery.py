@@ -62,6 +62,19 @@ class EngineFake:
         self.sent.append((node, message))
 
 
+def matching(
+    queues: MemoryMatchQueues, clock: Clock, **settings: Any
+) -> tuple[Matchmaker, EngineFake]:
+    """A matchmaker on node ``a`` for two-seat races, its engine a fake."""
+    engine = EngineFake(clock)
+    config = load(env={}, environment="test", race_max_players=2, race_words=5, **settings)
+    matcher = Matchmaker(
+        config, node_id="a", queue=queues, cache=MemoryCache(), clock=clock,
+        engine=cast(RaceEngine, engine),
+    )  # fmt: skip
+    return matcher, engine
+
+
 @pytest.fixture
 async def queues() -> AsyncIterator[MemoryMatchQueues]:
     async with MemoryMatchQueues() as entered:
@@ -75,16 +88,8 @@ def ticket(user: str, node: str, at_ms: int) -> QueuedTicket:
 async def test_a_lost_match_notice_is_sent_again_until_the_seat_is_taken_up(
     queues: MemoryMatchQueues,
 ) -> None:
-    settings = load(
-        env={}, environment="test", race_max_players=2, race_countdown_ms=1_000,
-        race_no_show_ms=5_000, race_words=5,
-    )  # fmt: skip
     clock = Clock()
-    engine = EngineFake(clock)
-    matcher = Matchmaker(
-        settings, node_id="a", queue=queues, cache=MemoryCache(), clock=clock,
-        engine=cast(RaceEngine, engine),
-    )  # fmt: skip
+    matcher, engine = matching(queues, clock, race_countdown_ms=1_000, race_no_show_ms=5_000)
     for user, node in (("ada", "a"), ("bob", "b")):
         assert await queues.enqueue(ticket(user, node, int(clock() * 1000)), 60) is None
     assert await matcher.round() == 1
@@ -112,13 +117,8 @@ async def test_a_lost_match_notice_is_sent_again_until_the_seat_is_taken_up(
 async def test_nothing_is_sent_again_once_every_seat_is_taken_or_the_race_is_gone(
     queues: MemoryMatchQueues,
 ) -> None:
-    settings = load(env={}, environment="test", race_max_players=2, race_words=5)
     clock = Clock()
-    engine = EngineFake(clock)
-    matcher = Matchmaker(
-        settings, node_id="a", queue=queues, cache=MemoryCache(), clock=clock,
-        engine=cast(RaceEngine, engine),
-    )  # fmt: skip
+    matcher, engine = matching(queues, clock)
     for round_ in range(2):
         for user in ("ada", "bob"):
             entry = ticket(f"{user}{round_}", "a", int(clock() * 1000))

@@ -31,6 +31,8 @@ import uuid
 from collections.abc import Callable
 from typing import Protocol
 
+import msgspec
+
 from gateway.races.engine import RaceEngine
 from gateway.races.messages import Matched
 from gateway.sessions.session import Session
@@ -169,7 +171,7 @@ class Matchmaker:
                 continue
             self._unconfirmed[race_id] = (until, notices)
             for node, message in notices:
-                await self._engine.send_to_node(node, message)
+                await self._engine.send_to_node(node, msgspec.structs.replace(message, again=True))
                 sent += 1
         return sent
 

@@ -376,8 +376,9 @@ class Races:
         user_id, race_id = message.user, message.race
         payload = message.payload.encode()
         sessions = [s for s in self._sessions.of_user(user_id) if not s.ended]
-        if not sessions:  # the player moved on: try wherever they are now
-            await self._pubsub.publish(keys.channel_user(user_id), payload)
+        if not sessions:  # the player moved on: try wherever they are now (once)
+            if not message.again:
+                await self._pubsub.publish(keys.channel_user(user_id), payload)
             return
         push = parse_push(payload)
         channel = keys.channel_race(race_id)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any, cast
 
+import msgspec
 import pytest
 
 from gateway.races.engine import RaceEngine
@@ -100,7 +101,9 @@ async def test_a_lost_match_notice_is_sent_again_until_the_seat_is_taken_up(
     engine.sent.clear()
     clock.now += 1.0  # neither node has confirmed the seat yet: both sent again, unchanged
     assert await matcher.redeliver() == 2
-    assert {m.user: m for _, m in engine.sent} == first
+    assert {m.user: m for _, m in engine.sent} == {
+        user: msgspec.structs.replace(m, again=True) for user, m in first.items()
+    }
 
     engine.sent.clear()
     engine.apply(race_id, race.Reconnect("ada"))  # ada's node delivered match.found

@@ -20,6 +20,14 @@ Rules
 5. A racer who disconnects keeps the seat for ``resume_ms`` and continues
    after ``Reconnect`` (or any ``Progress``). Once the window has passed the
    seat is freed before the start and forfeited after it.
+5a. A seat the matchmaker gave (``Join(shown=False)``) is awaited: not
+   connected, not dropped, until the player shows up (``Reconnect``, sent by
+   the node that delivered ``match.found``, or any ``Progress``/``Finish``).
+   An awaited racer still absent ``no_show_ms`` after ``start_at`` is
+   forfeited (a no-show: their ``match.found`` never reached them), so the
+   race ends once the others are done instead of at the time limit. The
+   window outlasts a short backend outage, during which neither the notice
+   nor the player's progress reaches the race's owner.
 6. ``Progress`` only while running, from a racer still typing, with
    ``0 <= pos <= len(text)`` and ``errors >= 0``. ``pos`` never goes backwards
    and never gets ahead of ``wpm_cap`` -- counted from ``start_at`` and from
@@ -111,6 +119,7 @@ class Join:
     user_id: str
     name: str
     guest: bool = False
+    shown: bool = True  # False: seated by the matchmaker, awaited until they show (rule 5a)
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,7 +255,9 @@ def _join(state: RaceState, event: Join) -> Step:
     if not free:
         raise RaceError(ErrorCode.CONFLICT, "the race is full")
     racers = dict(state.racers)
-    racers[event.user_id] = Racer(event.user_id, event.name, free[0], event.guest)
+    racers[event.user_id] = Racer(
+        event.user_id, event.name, free[0], event.guest, connected=event.shown
+    )
     new = _bump(state, racers=racers, host=state.host or event.user_id)
     return new, [Reply("race.joined", joined(new))]
 
@@ -401,15 +412,24 @@ def _typed_by(times: tuple[int, ...], timeline: tuple[int, ...], at: int) -> int
 
 
 def _settle(state: RaceState, now_ms: int) -> Step:
-    """The moves time alone makes: run at start_at, expire dropped racers, end the race."""
+    """The moves time alone makes: run at start_at, expire dropped racers and no-shows,
+    end the race."""
     if not _due(state, now_ms):
         return state, []
     if state.phase is Phase.COUNTDOWN and now_ms >= (state.start_at_ms or 0):
         state = _bump(state, phase=Phase.RUNNING)
     resume_ms = state.config.resume_ms
+    no_show_at = _no_show_at(state)
     for racer in list(state.racers.values()):
         dropped = racer.dropped_at_ms
-        if racer.done or racer.connected or dropped is None or now_ms < dropped + resume_ms:
+        if racer.done or racer.connected:
+            continue
+        if dropped is None:  # awaited (rule 5a): forfeited once running past no_show_at
+            if no_show_at is not None and now_ms >= no_show_at:
+                gone = replace(racer, forfeited=True)
+                state = _bump(state, racers={**state.racers, racer.user_id: gone})
+            continue
+        if now_ms < dropped + resume_ms:
             continue
         if state.phase is Phase.RUNNING:
             gone = replace(racer, forfeited=True)
@@ -444,14 +464,18 @@ def due_at(state: RaceState) -> int | None:
     elif started and start_at is not None:  # running: the time limit
         due = start_at + state.config.time_limit_ms
     resume_ms = state.config.resume_ms
+    no_show_at = _no_show_at(state)
     all_done = True
     for racer in state.racers.values():
         if racer.forfeited or racer.score is not None:  # done
             continue
         all_done = False
+        if racer.connected:
+            continue
         dropped = racer.dropped_at_ms
-        if not racer.connected and dropped is not None:
-            due = dropped + resume_ms if due is None else min(due, dropped + resume_ms)
+        at = no_show_at if dropped is None else dropped + resume_ms
+        if at is not None:
+            due = at if due is None else min(due, at)
     if started and all_done:
         return -1  # nobody left typing: it ends at once
     return due
@@ -475,10 +499,24 @@ def _due(state: RaceState, now_ms: int) -> bool:
         if racer.forfeited or racer.score is not None:  # done
             continue
         all_done = False
+        if racer.connected:
+            continue
         dropped = racer.dropped_at_ms
-        if not racer.connected and dropped is not None and now_ms >= dropped + resume_ms:
+        if dropped is not None and now_ms >= dropped + resume_ms:
+            return True
+        no_show = dropped is None and started and start_at is not None  # rule 5a
+        if no_show and now_ms >= (start_at or 0) + state.config.no_show_ms:
             return True
     return started and all_done
+
+
+def _no_show_at(state: RaceState) -> int | None:
+    """When an awaited racer who never showed up is forfeited (rule 5a); None before
+    the start is set."""
+    start_at = state.start_at_ms
+    if state.phase is Phase.LOBBY or start_at is None:
+        return None
+    return start_at + state.config.no_show_ms
 
 
 # -- helpers ---------------------------------------------------------------------

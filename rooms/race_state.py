@@ -33,6 +33,9 @@ class RaceConfig:
     time_limit_ms: int = 180_000
     wpm_cap: float = 300.0
     resume_ms: int = 120_000
+    # A seat the matchmaker gave that nobody took up by ``start_at`` + this is forfeited
+    # (rule 5a of ``rooms.race``): long enough for a backend outage of a few seconds.
+    no_show_ms: int = 15_000
     slack_chars: int = 10
     finish_tolerance_chars: int = 30
     clock_slack_ms: int = 1_000
@@ -104,6 +107,11 @@ class Racer:
     def done(self) -> bool:
         return self.forfeited or self.score is not None
 
+    @property
+    def awaited(self) -> bool:
+        """Seated by the matchmaker and not shown up yet (rule 5a of ``rooms.race``)."""
+        return not self.connected and self.dropped_at_ms is None and not self.done
+
     def rated(self, state: RaceState) -> bool:
         """Whether this racer's result may change a rating or reach a board: a
         registered user, in a race on a generated text, not finished with flags."""
@@ -165,6 +173,12 @@ class RaceState:
     @property
     def is_empty(self) -> bool:
         return not self.racers
+
+    def awaited(self) -> set[str]:
+        """The racers whose seats nobody has taken up yet; none once the race is over."""
+        if self.phase is Phase.FINISHED:
+            return set()
+        return {user for user, racer in self.racers.items() if racer.awaited}
 
     @property
     def deadline_ms(self) -> int | None:

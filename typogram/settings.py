@@ -196,6 +196,7 @@ class Settings:
     race_words: int = 30
     race_countdown_ms: int = 5000
     race_time_limit_ms: int = 180_000
+    race_no_show_ms: int = 15_000
     race_lease_s: float = 3.0
     race_forward_timeout_s: float = 2.0
     race_finished_ttl_s: int = 600

@@ -18,11 +18,17 @@ queue; racing goes on for ``after_s`` more. Then:
 * ``race_back_s``: from the break to the first ``race.result`` of a race
   matched after it;
 * ``in_two_races``: players some ``match.found`` (any client's) seated in
-  a race they never queued for while in another one (goal 0): every
-  ``match.found`` every client got is kept, and each race's seats are
-  compared with what each player did;
-* ``races_unfinished``: matched races whose players did not all get one
-  and the same ``race.result`` (goal 0);
+  a race they never took up while they played another one at the same
+  time (goal 0): every ``match.found`` every client got is kept, and each
+  race's seats are compared with what each player did and when;
+* ``no_shows``: seats never taken up, their player in no other race
+  meanwhile: a ``match.found`` that never reached its player (published
+  to a node whose pub/sub had not resubscribed yet after the restart). The
+  race forfeits such a seat ``race_no_show_ms`` after its start, so the
+  others still get their result; the player's next ``match.join`` is a
+  ``conflict`` until then;
+* ``races_unfinished``: matched races whose players who took them up did
+  not all get one and the same ``race.result`` (goal 0);
 * ``results_lost`` / ``results_stored_twice``: finishes answered
   ``race.finished`` (acknowledged) with no ``race_results`` row, or two
   (goal 0);
@@ -37,6 +43,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import random
 import subprocess
 import tempfile
@@ -75,6 +82,7 @@ SETTINGS: dict[str, Any] = RACES | {
     "race_words": 5,
     "race_time_limit_ms": 30_000,  # a race someone abandoned still ends
     "backend_connect_timeout_s": 1.0,
+    "race_no_show_ms": 10_000,  # a seat nobody took up is forfeited within RESULT_WAIT_S
 }
 JOIN = {"mode": "race", "difficulty": "easy", "lang": "en"}
 
@@ -319,25 +327,24 @@ def _judge_matches(
                 seats.setdefault(str(frame.d["race"]), set()).update(
                     str(p["id"]) for p in frame.d["players"]
                 )
-    played_by: dict[str, set[str]] = {}
-    for played in racing.played:
-        played_by.setdefault(played.user, set()).add(played.race)
-    # Seated in a race one never took up: matched while queued or racing elsewhere.
-    in_two = {
-        user
-        for race, users in seats.items()
-        for user in users
-        if race not in played_by.get(user, set())
-    }
     by_race: dict[str, list[Played]] = {}
+    by_user: dict[str, list[Played]] = {}
     for played in racing.played:
         by_race.setdefault(played.race, []).append(played)
+        by_user.setdefault(played.user, []).append(played)
+    in_two: set[str] = set()
+    no_shows = 0
+    for race, users in seats.items():
+        start, end = _lifetime(race, racers, by_race.get(race, []))
+        for user in users - {p.user for p in by_race.get(race, [])}:  # never taken up
+            if any(_overlaps(p, start, end) for p in by_user.get(user, [])):
+                in_two.add(user)  # seated here while racing elsewhere
+            else:
+                no_shows += 1
     unfinished = [
         race
-        for race, users in seats.items()
-        if len(by_race.get(race, [])) != len(users)
-        or len({p.result for p in by_race[race]}) != 1
-        or by_race[race][0].result is None
+        for race, played in by_race.items()
+        if len({p.result for p in played}) != 1 or played[0].result is None
     ]
     after = [p for p in racing.played if p.joined_at > broken_at]
     matched_after = min((p.found_at for p in after), default=None)
@@ -352,6 +359,7 @@ def _judge_matches(
         "requeued": racing.requeued,
         "finish_errors": sum(racing.finish_errors.values()),
         "in_two_races": len(in_two),
+        "no_shows": no_shows,
         "races_unfinished": len(unfinished),
     }
     # ``conflict``: the player was still marked queued or racing; after a crash that lost
@@ -368,6 +376,25 @@ def _judge_matches(
     outcome.check(matched_after is not None, "no match made after Redis broke")
     outcome.check(result_after is not None, "no race matched after Redis broke finished")
     outcome.check(not wrong, f"match.join answered {wrong} (not unavailable or conflict)")
+
+
+def _lifetime(race: str, racers: list[Player], played: list[Played]) -> tuple[float, float]:
+    """From the first ``match.found`` of ``race`` any client got to its last result
+    received (no result: still running when the drill ended)."""
+    found = [
+        at
+        for player in racers
+        for at, frame in player.frames
+        if frame.t == "match.found" and frame.d.get("race") == race
+    ]
+    results = [p.result_at for p in played]
+    end = math.inf if not results or None in results else max(r for r in results if r)
+    return min(found), end
+
+
+def _overlaps(played: Played, start: float, end: float) -> bool:
+    finished = played.result_at if played.result_at is not None else math.inf
+    return played.found_at <= end and finished >= start
 
 
 def _story(race: str, seated: set[str], played: list[Played]) -> str:

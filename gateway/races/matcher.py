@@ -12,7 +12,13 @@ nodes match the same tickets only one wins), creates the race with a seeded
 text (``typogram.texts``; the seed is stored in the race) through the race
 engine, which then owns it, and sends a ``matched`` message to each
 player's node inbox; that node delivers ``match.found`` to the player's
-sessions and subscribes them to the race. Tickets older than
+sessions, subscribes them to the race and tells the race they showed up.
+Pub/sub keeps nothing, so a ``matched`` message can be lost (a node that has
+not resubscribed yet after a Redis outage): the matching node sends it again
+every ``redeliver`` round (each second) while the seat is still awaited, up to
+the race's no-show time; a node delivers ``match.found`` to a session once
+and only confirms the seat again. A seat nobody takes up by then is forfeited
+(``rooms.race`` rule 5a). Tickets older than
 ``match_ticket_ttl_s`` are dropped.
 """
 
@@ -24,6 +30,8 @@ import secrets
 import uuid
 from collections.abc import Callable
 from typing import Protocol
+
+import msgspec
 
 from gateway.races.engine import RaceEngine
 from gateway.races.messages import Matched
@@ -56,6 +64,7 @@ def race_config(settings: Settings) -> RaceConfig:
         max_players=settings.race_max_players,
         countdown_ms=settings.race_countdown_ms,
         time_limit_ms=settings.race_time_limit_ms,
+        no_show_ms=settings.race_no_show_ms,
         wpm_cap=settings.typing_wpm_cap,
         resume_ms=int(settings.ws_resume_window_s * 1000),
         progress_tolerance_ms=settings.race_progress_tolerance_ms,
@@ -103,6 +112,9 @@ class Matchmaker:
             max_players=settings.race_max_players, max_wait_ms=settings.match_max_wait_ms
         )
         self._local: dict[str, Session] = {}  # tickets queued from this node
+        # Races started here whose seats may still be awaited: until when to send their
+        # ``matched`` messages again, and to which node each goes.
+        self._unconfirmed: dict[str, tuple[float, list[tuple[str, Matched]]]] = {}
 
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)
@@ -145,6 +157,24 @@ class Matchmaker:
                 self._local.pop(ticket_id, None)
                 await self._queue.cancel(session.user.id, ticket_id)
 
+    async def redeliver(self) -> int:
+        """Send ``matched`` again for the seats of races started here that are still
+        awaited (their player never showed up); returns how many were sent."""
+        sent = 0
+        now = self._clock()
+        for race_id, (until, notices) in list(self._unconfirmed.items()):
+            state = await self._engine.load(race_id) if now < until else None
+            awaited = set() if state is None else state.awaited()
+            notices = [(node, m) for node, m in notices if m.user in awaited]
+            if not notices:
+                self._unconfirmed.pop(race_id, None)
+                continue
+            self._unconfirmed[race_id] = (until, notices)
+            for node, message in notices:
+                await self._engine.send_to_node(node, msgspec.structs.replace(message, again=True))
+                sent += 1
+        return sent
+
     async def run(self) -> None:
         while True:
             await asyncio.sleep(self._s.match_interval_ms / 1000)
@@ -185,7 +215,7 @@ class Matchmaker:
                 race_id, text, seed, first.difficulty, first.lang, race_config(self._s)
             )
             joins: list[race.Event] = [
-                race.Join(e.ticket.user_id, e.name, e.ticket.guest) for e in chosen
+                race.Join(e.ticket.user_id, e.name, e.ticket.guest, shown=False) for e in chosen
             ]
             state, _ = await self._engine.create(state, [*joins, race.Start(None)])
         except Exception:
@@ -193,6 +223,9 @@ class Matchmaker:
                 await self._queue.release(entry.ticket.user_id, race_id)
             raise
         players = [r.wire() for r in sorted(state.racers.values(), key=lambda r: r.seat)]
+        notices: list[tuple[str, Matched]] = []
+        until = self._clock() + (state.config.countdown_ms + state.config.no_show_ms) / 1000
+        self._unconfirmed[race_id] = (until, notices)
         for entry in chosen:
             data = {
                 "ticket": entry.ticket.ticket_id,
@@ -203,5 +236,6 @@ class Matchmaker:
             }
             payload = push_payload("match.found", data).decode()
             message = Matched(entry.ticket.user_id, race_id, payload)
+            notices.append((entry.node, message))
             self._engine.watched_from(race_id, entry.node)  # it will watch: publish to it
             await self._engine.send_to_node(entry.node, message)

@@ -124,13 +124,15 @@ class Owner(msgspec.Struct, frozen=True, tag_field="t", tag="owner"):
     node: str
 
 
-class Matched(msgspec.Struct, frozen=True, tag_field="t", tag="matched"):
+class Matched(msgspec.Struct, frozen=True, tag_field="t", tag="matched", omit_defaults=True):
     """A matchmaker started ``race`` for ``user``, queued on the receiving node;
-    ``payload`` is the ``match.found`` push, encoded."""
+    ``payload`` is the ``match.found`` push, encoded. ``again``: sent once more because
+    the seat is still awaited (``Matchmaker.redeliver``); omitted on the wire when false."""
 
     user: str
     race: str
     payload: str
+    again: bool = False
 
 
 class Pushes(msgspec.Struct, frozen=True, tag_field="t", tag="pushes"):

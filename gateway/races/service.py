@@ -376,13 +376,21 @@ class Races:
         user_id, race_id = message.user, message.race
         payload = message.payload.encode()
         sessions = [s for s in self._sessions.of_user(user_id) if not s.ended]
-        if not sessions:  # the player moved on: try wherever they are now
-            await self._pubsub.publish(keys.channel_user(user_id), payload)
+        if not sessions:  # the player moved on: try wherever they are now (once)
+            if not message.again:
+                await self._pubsub.publish(keys.channel_user(user_id), payload)
             return
         push = parse_push(payload)
+        channel = keys.channel_race(race_id)
         for session in sessions:
-            await self.watchers.add(keys.channel_race(race_id), session)
+            if self.watchers.watching(channel, session):
+                continue  # sent again (``Matchmaker.redeliver``): delivered once is enough
+            await self.watchers.add(channel, session)
             session.deliver(push)
+        # The seat was awaited (``rooms.race`` rule 5a): the player has it now. Sent
+        # without waiting; lost, the player shows up by typing.
+        with contextlib.suppress(AppError):
+            await self.engine.apply(race_id, Reconnect(user_id), _ignore)
 
     # -- housekeeping ---------------------------------------------------------------------
 
@@ -393,6 +401,7 @@ class Races:
                 await self._drop_finished()
                 await self._connections()
                 await self.matcher.prune()
+                await self.matcher.redeliver()
             except Exception:
                 log.exception("race housekeeping failed")
 

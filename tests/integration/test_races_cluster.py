@@ -7,7 +7,9 @@ small and fast (``CLUSTER``: three-seat races that start when full, short
 texts, a 1.5 s race lease).
 
 * Matchmaking across nodes: one client per node queues; the three get one
-  race, type it, and all see the same standings.
+  race (each seat taken up as its node delivers ``match.found``: one player
+  starts typing only after the no-show time and keeps the seat), type it,
+  and all see the same standings.
 * Failover: the node owning the race (``race:{id}:owner`` in Redis, mapped to
   a process through the session records' ``node``) is SIGKILLed mid-race.
   The players on the other nodes keep getting ``race.state`` once another
@@ -55,6 +57,7 @@ LEASE_S = 1.5
 CLUSTER: dict[str, object] = {
     "race_words": 6,
     "race_countdown_ms": 500,
+    "race_no_show_ms": 1_000,  # a seat not taken up by start_at + 1 s is forfeited
     "race_max_players": 3,  # a group starts as soon as it is full...
     "match_max_wait_ms": 30_000,  # ...and never with fewer
     "match_interval_ms": 50,
@@ -128,10 +131,25 @@ async def test_three_nodes_match_one_race_and_share_its_standings(connect: Any) 
     found = await matched(players)
     race, text, start_at = found["race"], found["text"], found["start_at"]
 
+    # Each node that delivered match.found told the owner its player has the seat: the
+    # seats, awaited until then, show connected before anyone types.
+    for player in players:
+        while not any(all(q["connected"] for q in d["players"]) for _, d in player.states()):
+            assert time.time() * 1000 < start_at + 2_000, f"{player.user}: seats not taken"
+            await asyncio.sleep(0.02)
+
     rng = random.Random(11)
     logs = [human_log(text, wpm, rng) for wpm in (110, 90, 70)]
+
+    async def late(player: Player, log: list[list[Any]]) -> Any:
+        # Past the no-show time (start_at + 1 s): a delivered seat is kept.
+        await asyncio.sleep(max(0.0, (start_at + 1_500) / 1000 - time.time()))
+        return await play(player, race, text, start_at, log)
+
     finished = await asyncio.gather(
-        *(play(p, race, text, start_at, log) for p, log in zip(players, logs, strict=True))
+        play(players[0], race, text, start_at, logs[0]),
+        play(players[1], race, text, start_at, logs[1]),
+        late(players[2], logs[2]),
     )
     assert [f["place"] for f in finished] == [1, 2, 3]
 

@@ -319,6 +319,55 @@ def test_past_the_resume_window_a_lobby_seat_is_freed() -> None:
     assert raised.value.code is ErrorCode.NOT_FOUND
 
 
+def matched(*users: str) -> RaceState:
+    """A race the matchmaker started: every seat awaited (rule 5a), counting down to GO."""
+    joins: list[tuple[int, Event]] = [(T0, Join(u, u.title(), shown=False)) for u in users]
+    state, _ = replay([*joins, (T0, Start())])
+    assert state.phase is Phase.COUNTDOWN
+    return state
+
+
+def test_a_matched_racer_who_never_shows_up_forfeits_and_the_race_ends_without_them() -> None:
+    state, _ = replay([(T0 + 10, Reconnect("ada"))], matched("ada", "bob"))  # ada got it
+    no_show = GO + state.config.no_show_ms  # bob's match.found never reached him
+    assert race_core.due_at(replace(state, phase=Phase.RUNNING)) == no_show
+    state, _ = replay([(no_show - 1, Progress("ada", 95, 0))], state)
+    assert not state.racers["bob"].done
+    state, out = replay(
+        [(no_show, Tick()), (GO + 19_000, Progress("ada", 120, 0)),
+         (GO + 19_000, Finish("ada", done(18_900)))],
+        state,
+    )  # fmt: skip
+    assert state.racers["bob"].forfeited and state.racers["bob"].pos == 0
+    assert state.phase is Phase.FINISHED and state.ended_at_ms == GO + 19_000  # not the limit
+    finished = out[2][-1]
+    assert isinstance(finished, RaceFinished)
+    assert [(s["user"], s["place"], s["done"]) for s in finished.standings] == [
+        ("ada", 1, True),
+        ("bob", 2, False),
+    ]
+
+
+def test_a_matched_racer_shows_up_by_reconnect_or_by_typing_and_keeps_the_seat() -> None:
+    state = matched("ada", "bob")
+    assert not state.racers["ada"].connected and state.racers["ada"].dropped_at_ms is None
+    late = GO + state.config.no_show_ms - 1
+    state, _ = replay([(T0 + 5, Reconnect("ada")), (late, Progress("bob", 5, 0))], state)
+    state, _ = replay([(GO + 60_000, Tick())], state)
+    assert not state.racers["ada"].done and not state.racers["bob"].done
+    assert state.racers["ada"].connected and state.racers["bob"].connected
+    assert state.phase is Phase.RUNNING
+
+
+def test_a_shown_racer_disconnecting_gets_the_resume_window_not_the_no_show_rule() -> None:
+    state, _ = replay(
+        [(T0 + 5, Reconnect("ada")), (T0 + 6, Reconnect("bob")), (GO + 1, Disconnect("bob")),
+         (GO + 30_000, Tick())],
+        matched("ada", "bob"),
+    )  # fmt: skip
+    assert not state.racers["bob"].forfeited and state.racers["bob"].dropped_at_ms == GO + 1
+
+
 def test_leaving_a_running_race_forfeits_and_the_last_one_typing_ends_it() -> None:
     state = running("ada", "bob")
     state, out = replay([(GO + 1_000, Progress("bob", 20, 0)), (GO + 2_000, Leave("bob"))], state)
@@ -431,7 +480,7 @@ def test_the_state_survives_a_round_trip_through_bytes() -> None:
 USERS = ["ada", "bob", "cy", "dee", "eve", "fay"]
 users = st.sampled_from(USERS)
 events = st.one_of(
-    st.builds(Join, users, st.just("N"), st.booleans()),
+    st.builds(Join, users, st.just("N"), st.booleans(), st.booleans()),
     st.builds(Leave, users),
     st.builds(Disconnect, users),
     st.builds(Reconnect, users),

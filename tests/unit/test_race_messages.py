@@ -75,6 +75,9 @@ def test_answers_settled_owner_and_matched_are_the_dicts_they_replace() -> None:
     assert messages.encode(Owner("r1", "n1")) == b'{"t":"owner","race":"r1","node":"n1"}'
     matched = orjson.dumps({"t": "matched", "user": "u", "race": "r", "payload": "{}"})
     assert messages.encode(Matched("u", "r", "{}")) == matched
+    again = Matched("u", "r", "{}", again=True)  # sent again: the seat is still awaited
+    assert messages.encode(again) == matched[:-1] + b',"again":true}'
+    assert messages.decode(messages.encode(again)) == again
 
 
 def test_pushes_keep_each_push_as_its_bytes() -> None:

@@ -131,6 +131,26 @@ class GatewayConnection(LanedConnection):
 
 
 class Connection:
+    # Fixed fields, no instance dict: one of these per socket, alive as long as it is.
+    __slots__ = (
+        "_bad_frames",
+        "_bucket",
+        "_direct",
+        "_frames_out",
+        "_hub",
+        "_interrupted",
+        "_pinged_at",
+        "_pong",
+        "_queue",
+        "_rate_strikes",
+        "_write_now",
+        "_writer",
+        "_ws",
+        "close_code",
+        "close_reason",
+        "session",
+    )
+
     def __init__(self, ws: ServerConnection, hub: Hub) -> None:
         settings = hub.settings
         self._ws = ws
@@ -205,6 +225,8 @@ class Connection:
     def _start_writer(self) -> None:
         if self.session is None:
             return  # before attach: hello replies are awaited directly
+        if not self._queue and not self._queue.closed:
+            return  # nothing to send, nothing to close
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write(), name="ws-writer")
 
@@ -238,12 +260,7 @@ class Connection:
     async def run(self) -> None:
         self._hub.connections.add(self)
         try:
-            hello = await self._await_hello()
-            if hello is None:
-                return
-            if isinstance(self._ws, GatewayConnection):
-                self._ws.greet()
-            if not await self._attach(*hello):
+            if not await self._open():
                 return
             self._start_writer()  # frames queued during attach
             await self._read()  # closes the queue (flushing) when it ends
@@ -260,6 +277,16 @@ class Connection:
                 self._pong.cancel()  # websockets also fails it once the TCP connection is gone
             self._hub.connections.discard(self)
             await self._release()
+
+    async def _open(self) -> bool:
+        """Hello, then attach; True once attached. A frame of its own, so nothing of
+        the hello (the decoded frame, its token) stays referenced while the socket idles."""
+        hello = await self._await_hello()
+        if hello is None:
+            return False
+        if isinstance(self._ws, GatewayConnection):
+            self._ws.greet()
+        return await self._attach(*hello)
 
     async def _await_hello(self) -> tuple[Inbound, Claims] | None:
         settings = self._hub.settings
@@ -405,7 +432,10 @@ class Connection:
         if isinstance(ws, GatewayConnection):
             ws.lane = self._lane
         try:
-            async for raw in ws:
+            # ``recv`` rather than ``async for``: the async generator (and the loop's
+            # weak reference to it) would be ~360 bytes more per idle socket.
+            while True:
+                raw = await ws.recv()
                 if self._queue.closed:
                     break
                 await self._handle(raw)
@@ -443,7 +473,8 @@ class Connection:
                 task.uncancel()
         if not self._queue.closed:
             self._direct = not self._queue  # drained: frames may go straight out again
-            return  # the next queued frame starts a new writer
+            self._writer = None  # the next queued frame starts a new one; this one is let go
+            return
         await self._close()
 
     async def _close(self) -> None:

@@ -8,7 +8,10 @@ writer task, started only while frames wait, drains it with flow control, so
 frames keep their order and memory stays bounded. Closing also goes through
 the writer (it flushes, then closes). Heartbeats are node-wide (the
 gateway's sweeper), not a task per connection: an idle connection costs one
-task (this one) plus what ``websockets`` keeps.
+task (the handler ``websockets`` runs ``run`` in) plus what ``websockets``
+keeps. Nothing else stays while it idles: not the hello (``_open`` returns),
+not a drained writer's finished task, and of ``websockets``' share not the
+handshake's headers nor its empty deques (``wsinternals`` items 5 and 6).
 
 Reading: frames go through ``websockets``' queue to the reader task, one at a
 time, except on the lane (``GatewayConnection``): a ``race.progress`` that

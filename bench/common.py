@@ -214,6 +214,7 @@ class GatewayProcess:
         if not self.heap:
             raise RuntimeError("the gateway was not started with heap=")
         index, self._snapshots = self._snapshots, self._snapshots + 1
+        done_path(self.heap, index).unlink(missing_ok=True)  # an earlier run's
         self.proc.send_signal(signal.SIGUSR1)
         deadline = time.monotonic() + within_s
         while not done_path(self.heap, index).exists():

@@ -138,6 +138,8 @@ class GatewayProcess:
     (``bench.cpu_profile``) and writes its stats there when it exits (after
     ``stop()``). With ``profile_steps`` only what runs inside ``with
     gateway.profiling():`` blocks is profiled (the measured steps, not setup).
+    ``heap``: a path prefix; the process then runs under tracemalloc
+    (``bench.heap``) and ``snapshot()`` writes its heap there. Not both.
     """
 
     def __init__(
@@ -147,8 +149,11 @@ class GatewayProcess:
         role: str = "gateway",
         profile: str = "",
         profile_steps: bool = False,
+        heap: str = "",
         **settings: object,
     ) -> None:
+        if profile and heap:
+            raise ValueError("profile or heap, not both")
         self.role = role
         self.port = free_port()
         self.log_path = Path(data_dir) / f"{role}-{self.port}.log"
@@ -166,6 +171,7 @@ class GatewayProcess:
                     sys.executable,
                     "-m",
                     *(["bench.cpu_profile", profile] if profile else []),
+                    *(["bench.heap", heap] if heap else []),
                     "roles",
                     role,
                 ],
@@ -175,6 +181,8 @@ class GatewayProcess:
                 preexec_fn=raise_nofile,  # only setrlimit, before exec
             )
         self.pid = self.proc.pid
+        self.heap = heap
+        self._snapshots = 0
         self._wait_accepting(30.0 if role == "gateway" else 90.0)  # serve migrates first
 
     @property
@@ -205,6 +213,22 @@ class GatewayProcess:
         finally:
             if self.profiled and self.proc.poll() is None:
                 self.proc.send_signal(signal.SIGUSR2)
+
+    def snapshot(self, within_s: float = 60.0) -> Path:
+        """A heap snapshot of the process (started with ``heap``): its path once written."""
+        from bench.heap import done_path, snapshot_path
+
+        if not self.heap:
+            raise RuntimeError("the gateway was not started with heap=")
+        index, self._snapshots = self._snapshots, self._snapshots + 1
+        done_path(self.heap, index).unlink(missing_ok=True)  # an earlier run's
+        self.proc.send_signal(signal.SIGUSR1)
+        deadline = time.monotonic() + within_s
+        while not done_path(self.heap, index).exists():
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                raise RuntimeError(f"no heap snapshot: {self.log_tail()}")
+            time.sleep(0.1)
+        return snapshot_path(self.heap, index)
 
     def log_tail(self) -> str:
         return self.log_path.read_text(errors="replace")[-2000:]

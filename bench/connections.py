@@ -11,10 +11,16 @@ locally minted guest token and waiting for ``welcome``. Reports:
 * whether heartbeats hold: every socket still open after ``--hold`` seconds
   (default 2 x heartbeat + 2 s; a client that did not answer pings would be dropped).
 
+With ``--heap PREFIX`` the gateway runs under tracemalloc (``bench.heap``):
+heap snapshots before connecting and after the hold, and what each idle
+connection holds, by where it was allocated (bytes per connection). Its RSS
+and CPU figures then include the tracing; take those from a run without it.
+
 Run::
 
     python -m bench.connections --connections 5000
     python -m bench.connections --connections 19000 --procs 2
+    python -m bench.connections --connections 2000 --heap /tmp/idle   # what a socket holds
 """
 
 from __future__ import annotations
@@ -23,8 +29,10 @@ import argparse
 import asyncio
 import multiprocessing as mp
 import time
+import tracemalloc
 from collections import Counter
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any, cast
 
 from picows import ws_connect
@@ -42,6 +50,7 @@ from bench.common import (
 
 CONNECT_CONCURRENCY = 64  # handshakes in flight per client process
 CONNECT_TIMEOUT_S = 120.0
+HEAP_TOP = 30  # allocation sites listed with --heap
 
 
 async def _client_main(url: str, count: int, index: int, pipe: Connection) -> None:
@@ -95,11 +104,34 @@ def _gather(pipes: list[Connection], timeout_s: float) -> list[tuple[Any, ...]]:
     return out
 
 
-def run(connections: int, procs: int, heartbeat_s: float, hold_s: float) -> dict[str, Any]:
+def heap_breakdown(before: Path, after: Path, connections: int, top: int) -> list[str]:
+    """What ``after`` holds more than ``before``, per connection: in all, by the file
+    that allocated it (its innermost frame), and the ``top`` lines."""
+    first = tracemalloc.Snapshot.load(str(before))
+    second = tracemalloc.Snapshot.load(str(after))
+    per = max(1, connections)
+    out: list[str] = []
+    for key in ("filename", "lineno"):
+        stats = second.compare_to(first, key)
+        if key == "filename":
+            total = sum(stat.size_diff for stat in stats)
+            out.append(f"heap per connection: {total / per:,.0f} B")
+        out.append(f"by {key} (B per connection, blocks per connection):")
+        for stat in stats[:top]:
+            frame = stat.traceback[0]
+            where = frame.filename if key == "filename" else f"{frame.filename}:{frame.lineno}"
+            out.append(f"  {stat.size_diff / per:8.1f}  {stat.count_diff / per:5.2f}  {where}")
+    return out
+
+
+def run(
+    connections: int, procs: int, heartbeat_s: float, hold_s: float, heap: str = ""
+) -> dict[str, Any]:
     raise_nofile()
     data_dir = migrated_dir()
     gateway = GatewayProcess(
         data_dir,
+        heap=heap,
         ws_max_connections=connections + 100,
         ws_heartbeat_s=heartbeat_s,
         ws_ping_timeout_s=heartbeat_s,
@@ -111,6 +143,7 @@ def run(connections: int, procs: int, heartbeat_s: float, hold_s: float) -> dict
     try:
         time.sleep(1.0)  # let start-up settle before the baseline
         rss0 = rss_kib(gateway.pid)
+        heap_before = gateway.snapshot() if heap else None
         shares = [connections // procs + (i < connections % procs) for i in range(procs)]
         ctx = mp.get_context("spawn")
         for index, share in enumerate(shares):
@@ -129,6 +162,7 @@ def run(connections: int, procs: int, heartbeat_s: float, hold_s: float) -> dict
         time.sleep(hold_s)
         hold_cpu = cpu_s(gateway.pid) - cpu0
         hold_wall = time.monotonic() - t0
+        heap_after = gateway.snapshot() if heap else None
         for pipe in pipes:
             pipe.send("check")
         alive_replies = _gather(pipes, 60)
@@ -147,6 +181,8 @@ def run(connections: int, procs: int, heartbeat_s: float, hold_s: float) -> dict
             alive_after_hold=sum(r[1] for r in alive_replies),
             closes=dict(closes),
         )
+        if heap_before is not None and heap_after is not None:
+            result["heap"] = heap_breakdown(heap_before, heap_after, connected, HEAP_TOP)
         for pipe in pipes:
             pipe.send("close")
         _gather(pipes, 60)
@@ -166,12 +202,18 @@ def main() -> None:
     parser.add_argument("--procs", type=int, default=2, help="client processes")
     parser.add_argument("--heartbeat", type=float, default=5.0, help="server ws_heartbeat_s")
     parser.add_argument("--hold", type=float, default=None, help="seconds (2 x heartbeat + 2)")
+    parser.add_argument(
+        "--heap", default="", help="trace the gateway's heap, snapshots at PREFIX.0, PREFIX.1"
+    )
     args = parser.parse_args()
     hold = args.hold if args.hold is not None else 2 * args.heartbeat + 2
-    result = run(args.connections, args.procs, args.heartbeat, hold)
+    result = run(args.connections, args.procs, args.heartbeat, hold, args.heap)
+    heap = result.pop("heap", [])
     width = max(map(len, result))
     for key, value in result.items():
         print(f"{key:<{width}}  {value}")
+    for line in heap:
+        print(line)
 
 
 if __name__ == "__main__":

@@ -81,7 +81,7 @@ def run(members: int, pushes: int) -> dict[str, float]:
         sock = _Socket()
         link = Connection(sock, hub)  # type: ignore[arg-type]
         link.session, session.link = session, link
-        session.rooms.add(room)
+        session.add_room(room)
         session.marks[room] = Watermark(0)
         fanout._rooms.setdefault(room, set()).add(session)
         sockets.append(sock)

@@ -75,7 +75,7 @@ async def run(url: str, sessions: int, size: int, frames: int, marked: int, roun
                 await store.claim(session.id)
                 store.touch(session)  # its first record, as at the session's start
                 room = f"room-{index // size}"
-                session.rooms.add(room)
+                session.add_room(room)
                 session.marks[room] = Watermark(0)
                 session.link = _Link()
                 if index % size == 0:

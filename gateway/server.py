@@ -30,7 +30,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Self
@@ -45,7 +45,7 @@ from gateway.chat.rooms import ChatRooms, RoomStates
 from gateway.chat.roomstate import SharedRooms
 from gateway.connection.admission import Admission, Capacity
 from gateway.connection.connection import Connection, GatewayConnection, peer_address
-from gateway.connection.wsinternals import abort
+from gateway.connection.wsinternals import abort, forget_handshake
 from gateway.hub import Handovers, Hub, SyncAppearOffline
 from gateway.metrics import GatewayMetrics
 from gateway.races.matcher import RatingSource
@@ -392,16 +392,17 @@ class Gateway:
             return response
         return None
 
-    async def _handle(self, ws: ServerConnection) -> None:
+    def _handle(self, ws: ServerConnection) -> Awaitable[None]:
+        """What ``websockets`` awaits for an opened socket: the connection's ``run`` itself
+        (a plain method, so no coroutine of its own stays on the stack while it idles)."""
         hub = self._hub
+        forget_handshake(ws)  # the address was taken at admission
         if hub.draining:
-            await ws.close(CloseCode.GOING_AWAY, "server going away")
-            return
+            return ws.close(CloseCode.GOING_AWAY, "server going away")
         if len(hub.connections) >= self.settings.ws_max_connections:
             hub.metrics.closes.labels(str(int(CloseCode.TRY_AGAIN_LATER))).inc()
-            await ws.close(CloseCode.TRY_AGAIN_LATER, "node full, try another")
-            return
-        await Connection(ws, hub).run()
+            return ws.close(CloseCode.TRY_AGAIN_LATER, "node full, try another")
+        return Connection(ws, hub).run()
 
 
 def client_address(ws: ServerConnection, request: Request, networks: Sequence[Network]) -> str:

@@ -154,7 +154,7 @@ class ChatRooms:
         holding = session.held is None
         if holding:
             session.held = []  # live pushes wait until room.joined is queued
-        session.rooms.add(room)
+        session.add_room(room)
         try:
             await self._fanout.join_room(room, session)  # SUBSCRIBE confirmed
             mark = session.marks[room] = Watermark(await self._push_count(room))
@@ -165,7 +165,7 @@ class ChatRooms:
             for number in await self._run(room, event, _with_history(reply, history)):
                 mark.see(number)  # its own arrival: room.joined already lists it
         except BaseException:
-            session.rooms.discard(room)
+            session.drop_room(room)
             session.marks.pop(room, None)
             with contextlib.suppress(Exception):
                 await self._fanout.leave_room(room, session)
@@ -240,7 +240,7 @@ class ChatRooms:
     async def leave(self, session: Session, room: str, reply: Respond) -> None:
         if room not in session.rooms:
             raise chat.RoomError(ErrorCode.NOT_FOUND, f"not in room {room}")
-        session.rooms.discard(room)
+        session.drop_room(room)
         await self._fanout.leave_room(room, session)  # first: no echo of its own departure
         await self._run(room, chat.Leave(session.user.id), reply)
 

@@ -8,7 +8,10 @@ writer task, started only while frames wait, drains it with flow control, so
 frames keep their order and memory stays bounded. Closing also goes through
 the writer (it flushes, then closes). Heartbeats are node-wide (the
 gateway's sweeper), not a task per connection: an idle connection costs one
-task (this one) plus what ``websockets`` keeps.
+task (the handler ``websockets`` runs ``run`` in) plus what ``websockets``
+keeps. Nothing else stays while it idles: not the hello (``_open`` returns),
+not a drained writer's finished task, and of ``websockets``' share not the
+handshake's headers nor its empty deques (``wsinternals`` items 5 and 6).
 
 Reading: frames go through ``websockets``' queue to the reader task, one at a
 time, except on the lane (``GatewayConnection``), offered a frame that
@@ -143,6 +146,27 @@ class GatewayConnection(LanedConnection):
 
 
 class Connection:
+    # Fixed fields, no instance dict: one of these per socket, alive as long as it is.
+    __slots__ = (
+        "_bad_frames",
+        "_bucket",
+        "_direct",
+        "_frames_out",
+        "_hub",
+        "_interrupted",
+        "_pinged_at",
+        "_pong",
+        "_queue",
+        "_rate_strikes",
+        "_sending",
+        "_write_now",
+        "_writer",
+        "_ws",
+        "close_code",
+        "close_reason",
+        "session",
+    )
+
     def __init__(self, ws: ServerConnection, hub: Hub) -> None:
         settings = hub.settings
         self._ws = ws
@@ -219,6 +243,8 @@ class Connection:
     def _start_writer(self) -> None:
         if self.session is None:
             return  # before attach: hello replies are awaited directly
+        if not self._queue and not self._queue.closed:
+            return  # nothing to send, nothing to close
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write(), name="ws-writer")
 
@@ -252,12 +278,7 @@ class Connection:
     async def run(self) -> None:
         self._hub.connections.add(self)
         try:
-            hello = await self._await_hello()
-            if hello is None:
-                return
-            if isinstance(self._ws, GatewayConnection):
-                self._ws.greet()
-            if not await self._attach(*hello):
+            if not await self._open():
                 return
             self._start_writer()  # frames queued during attach
             await self._read()  # closes the queue (flushing) when it ends
@@ -275,6 +296,16 @@ class Connection:
                 self._pong.cancel()  # websockets also fails it once the TCP connection is gone
             self._hub.connections.discard(self)
             await self._release()
+
+    async def _open(self) -> bool:
+        """Hello, then attach; True once attached. A frame of its own, so nothing of
+        the hello (the decoded frame, its token) stays referenced while the socket idles."""
+        hello = await self._await_hello()
+        if hello is None:
+            return False
+        if isinstance(self._ws, GatewayConnection):
+            self._ws.greet()
+        return await self._attach(*hello)
 
     async def _await_hello(self) -> tuple[Inbound, Claims] | None:
         settings = self._hub.settings
@@ -420,8 +451,11 @@ class Connection:
         if isinstance(ws, GatewayConnection):
             ws.lane = self._lane
         try:
+            # ``recv`` rather than ``async for``: the async generator (and the loop's
+            # weak reference to it) would be ~360 bytes more per idle socket.
             with contextlib.suppress(ConnectionClosed):
-                async for raw in ws:
+                while True:
+                    raw = await ws.recv()
                     if self._sending is not None:
                         await self._sent()  # no frame overtakes a send the lane started
                     if self._queue.closed:
@@ -460,7 +494,8 @@ class Connection:
                 task.uncancel()
         if not self._queue.closed:
             self._direct = not self._queue  # drained: frames may go straight out again
-            return  # the next queued frame starts a new writer
+            self._writer = None  # the next queued frame starts a new one; this one is let go
+            return
         await self._close()
 
     async def _close(self) -> None:

@@ -8,6 +8,8 @@ from collections import deque
 class TokenBucket:
     """``rate`` tokens per second, holding at most ``burst``."""
 
+    __slots__ = ("_at", "_burst", "_rate", "_tokens")
+
     def __init__(self, rate: float, burst: int, now: float) -> None:
         self._rate = rate
         self._burst = float(burst)

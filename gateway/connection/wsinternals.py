@@ -1,12 +1,13 @@
 """Every use of ``websockets`` internals by the gateway, in one place, each with its reason.
 
 ``websockets``' public API is enough for a correct server; the gateway goes
-below it in four places, all for speed on the per-frame paths or for bounded
-shutdowns. Each is named here and nowhere else, the supported ``websockets``
-versions are pinned in ``pyproject.toml`` (one minor release), and
-``tests/unit/test_wsinternals.py`` fails, against a real server connection,
-when any of them changes shape. Upgrading ``websockets`` means running that
-test, adapting this module and moving the pin.
+below it in six places, for speed on the per-frame paths, for bounded
+shutdowns and for the memory an idle socket holds. Each is named here and
+nowhere else, the supported ``websockets`` versions are pinned in
+``pyproject.toml`` (one minor release), and ``tests/unit/test_wsinternals.py``
+fails, against a real server connection, when any of them changes shape.
+Upgrading ``websockets`` means running that test, adapting this module and
+moving the pin.
 
 1. The inbound lane (``LanedConnection.process_event``): ``process_event`` is
    the hook every parsed frame goes through; ``recv_messages.get_in_progress``
@@ -27,9 +28,22 @@ test, adapting this module and moving the pin.
 4. ``pong_future``: ``ping()`` is typed ``Awaitable[float]`` but returns the
    future ``websockets`` resolves on the pong (and cancels when the connection
    is lost), so the node heartbeat polls ``done()`` on it: no task per ping.
+5. Lazy buffers (``LanedConnection.connection_made``): ``websockets`` gives every
+   socket two deques that are empty while it idles, ~760 bytes each: the inbound
+   frame queue (``recv_messages.frames.queue``: ``append``, ``popleft``,
+   ``extendleft``, ``len``) and the writers waiting for a drain
+   (``drain_waiters``: ``append``, ``remove``, iteration). The first becomes a
+   ``LazyDeque`` (a deque only while frames wait), the second a list (at most a
+   waiter or two, only while the socket is paused).
+6. ``forget_handshake``: ``request`` and ``response`` stay on the connection for
+   its whole life (headers, the accept key, the date: ~2.5 KB) though nothing
+   reads them after the handshake. ``response`` is dropped; ``request`` must
+   stay (``process_event`` tells the handshake from frames by ``request`` being
+   ``None``, and the protocol's parser keeps it as a local), so its headers
+   are cleared (``Headers.clear``).
 
-Overriding ``connection_made`` and ``connection_lost`` (``GatewayConnection``)
-is not on this list: those are ``asyncio.Protocol``'s contract, which every
+Overriding ``connection_made`` and ``connection_lost`` themselves (here and in
+``GatewayConnection``) is not on this list: those are ``asyncio.Protocol``'s contract, which every
 ``websockets`` connection implements, and ``serve(create_connection=...)`` is
 the documented way to subclass the server connection.
 """
@@ -38,7 +52,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, Generic, TypeVar
 
 from websockets.asyncio.server import ServerConnection
 from websockets.frames import Frame, Opcode
@@ -53,6 +69,7 @@ Lane = Callable[[bytes | bytearray | memoryview], bool]
 # Writes one frame at once and returns True, or returns False (nothing written)
 # when the frame must wait for the connection's writer instead.
 DirectWrite = Callable[[bytes], bool]
+T = TypeVar("T")
 
 
 class LanedConnection(ServerConnection):
@@ -65,6 +82,13 @@ class LanedConnection(ServerConnection):
     """
 
     lane: Lane | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)  # it builds ``recv_messages``
+        frames: Any = self.recv_messages.frames
+        frames.queue = LazyDeque()
+        waiters: Any = []
+        self.drain_waiters = waiters
 
     def process_event(self, event: Event) -> None:
         lane = self.lane
@@ -79,6 +103,52 @@ class LanedConnection(ServerConnection):
         ):
             return
         super().process_event(event)
+
+
+class LazyDeque(Generic[T]):
+    """The operations ``websockets``' inbound queue uses, over a deque that exists only
+    while items wait: an idle socket's queue is one slot, not ~760 bytes."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self) -> None:
+        self._items: deque[T] | None = None
+
+    def __len__(self) -> int:
+        items = self._items
+        return 0 if items is None else len(items)
+
+    def append(self, item: T) -> None:
+        items = self._items
+        if items is None:
+            items = self._items = deque()
+        items.append(item)
+
+    def extendleft(self, new: Iterable[T]) -> None:
+        items = self._items
+        if items is None:
+            items = self._items = deque()
+        items.extendleft(new)
+        if not items:
+            self._items = None
+
+    def popleft(self) -> T:
+        items = self._items
+        if items is None:
+            raise IndexError("pop from an empty deque")
+        item = items.popleft()
+        if not items:
+            self._items = None
+        return item
+
+
+def forget_handshake(ws: ServerConnection) -> None:
+    """Drop the handshake's response and the request's headers (call once the handler
+    runs): what the gateway needs of them (the path, the client's address) was read
+    at admission."""
+    if ws.request is not None:
+        ws.request.headers.clear()
+    ws.response = None
 
 
 def direct_writer(ws: ServerConnection, limit: int) -> DirectWrite:

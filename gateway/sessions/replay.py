@@ -26,6 +26,17 @@ _EMPTY: deque[Any] = deque(maxlen=0)
 
 
 class ReplayBuffer:
+    __slots__ = (
+        "_bytes",
+        "_frames",
+        "_max_bytes",
+        "_max_frames",
+        "_numbers",
+        "_rooms",
+        "_seqs",
+        "last_seq",
+    )
+
     def __init__(self, max_frames: int, max_bytes: int) -> None:
         # Real deques on the first append; until then the shared empty one.
         self._seqs: deque[int] = _EMPTY

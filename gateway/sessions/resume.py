@@ -169,7 +169,7 @@ def _rebuild(
         session.replay.append(seq, frame, origin)
     session.replay.last_seq = max(session.replay.last_seq, top)
     for room in record.rooms:
-        session.rooms.add(room)
+        session.add_room(room)
         session.marks[room] = record.watermark(room) or Watermark(-1)
     return session
 

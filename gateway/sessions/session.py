@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Set as AbstractSet
 from typing import Any, Final, Protocol
 
 from gateway.sessions.replay import ReplayBuffer
@@ -96,12 +97,37 @@ class Watermark:
 UNNUMBERED: Final = frozenset({"race.state"})
 
 
+# The rooms of a session in none (most idle ones): shared, never mutated.
+NO_ROOMS: Final[frozenset[str]] = frozenset()
+
+
 class Session:
+    # Fixed fields, no instance dict: one per client, for as long as it stays resumable.
+    __slots__ = (
+        "address",
+        "checked_at",
+        "claims",
+        "detached_at",
+        "ended",
+        "held",
+        "id",
+        "link",
+        "marks",
+        "numbered",
+        "recorded_at",
+        "replay",
+        "rooms",
+        "seq",
+        "status",
+        "user",
+    )
+
     def __init__(self, session_id: str, claims: Claims, replay: ReplayBuffer) -> None:
         self.id = session_id
         self.claims = claims
         self.user = User(claims.subject, claims.name, claims.is_guest)
-        self.rooms: set[str] = set()
+        # A set of its own from the first room (``add_room``): an empty set is 216 bytes.
+        self.rooms: AbstractSet[str] = NO_ROOMS
         self.address = ""  # the attached socket's client address (guests' mutes bind to it)
         self.status = "online"
         self.replay = replay
@@ -118,6 +144,20 @@ class Session:
         self.held: list[tuple[Push, str | None]] | None = None
         # When the token (``claims``) was last found good against the shared state.
         self.checked_at = 0.0
+
+    def add_room(self, room: str) -> None:
+        rooms = self.rooms
+        if isinstance(rooms, set):
+            rooms.add(room)
+        else:
+            self.rooms = {room}
+
+    def drop_room(self, room: str) -> None:
+        rooms = self.rooms
+        if isinstance(rooms, set):
+            rooms.discard(room)
+            if not rooms:
+                self.rooms = NO_ROOMS
 
     def deliver(self, push: Push, room: str | None = None) -> None:
         """Number a push for this session, remember it, and send it if attached."""
@@ -176,7 +216,8 @@ class SessionRegistry:
         self._max_detached = max_detached
         self._replay = (replay_frames, replay_bytes)
         self._sessions: dict[str, Session] = {}
-        self._by_user: dict[str, set[Session]] = {}
+        # A list, not a set: a user has a session or two here, and an empty set is 216 bytes.
+        self._by_user: dict[str, list[Session]] = {}
         self.numbered = numbered
 
     def __len__(self) -> int:
@@ -206,7 +247,7 @@ class SessionRegistry:
         session = Session(session_id or uuid.uuid4().hex, claims, ReplayBuffer(*self._replay))
         session.numbered = self.numbered
         self._sessions[session.id] = session
-        self._by_user.setdefault(claims.subject, set()).add(session)
+        self._by_user.setdefault(claims.subject, []).append(session)
         return session
 
     def find(self, resume: Resume, claims: Claims, now: float) -> Session | None:
@@ -242,6 +283,7 @@ class SessionRegistry:
         self._sessions.pop(session.id, None)
         users = self._by_user.get(session.user.id)
         if users is not None:
-            users.discard(session)
+            if session in users:
+                users.remove(session)
             if not users:
                 del self._by_user[session.user.id]

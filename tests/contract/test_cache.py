@@ -9,6 +9,7 @@ import pytest
 import redis.asyncio
 
 from typogram.adapters.memory import MemoryCache
+from typogram.adapters.memory_cache import STALE_ROWS_SLACK
 from typogram.adapters.redis import RedisCache
 from typogram.errors import BackendUnavailable
 from typogram.ports import Cache
@@ -235,6 +236,24 @@ async def test_memory_cache_expiries_stay_bounded_by_its_keys() -> None:
         assert stats["keys"] <= 11 + 1000 + 1024 and stats["expirations"] > 15_000
         assert await cache.list_range("log") == [b"%d" % i for i in range(19_995, 20_000)]
         assert await cache.get("mark:3") == b"x" and await cache.get("short:19999") == b"y"
+
+
+async def test_memory_cache_keys_rewritten_with_a_ttl_do_not_grow_its_expiry_heap() -> None:
+    now = [0.0]
+    async with MemoryCache(clock=lambda: now[0]) as cache:
+        for n in range(3 * STALE_ROWS_SLACK):  # heartbeats: the same keys, again and again
+            now[0] = float(n)
+            await cache.set("presence:a", b"online", ttl=30)
+            await cache.set("record:a", b"1", ttl=30)
+            await cache.set_if_absent("record:b", b"2", ttl=30)
+        stats = cache.statistics()
+        assert stats["keys"] == 3
+        assert stats["expiry_rows"] <= 2 * 3 + STALE_ROWS_SLACK + 1
+        now[0] += 31  # every key expired: the next rebuild drops them
+        for n in range(STALE_ROWS_SLACK + 8):
+            await cache.set(f"late:{n % 4}", b"x", ttl=5)
+        assert cache.statistics()["keys"] == 4
+        assert await cache.get("presence:a") is None
 
 
 async def test_memory_cache_refuses_wrong_types() -> None:

@@ -15,6 +15,8 @@ from prometheus_client import CollectorRegistry
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from gateway.connection.connection import Connection
+from gateway.connection.wsinternals import LazyDeque
 from gateway.server import Gateway, NodePorts
 from tests.gateway_ports import memory_ports
 from typogram import keys, topics
@@ -153,6 +155,30 @@ async def test_hello_welcomes_a_valid_token(start_node: Start) -> None:
     assert node.gateway.statistics()["connections"] == 1
     assert await node.cache.get(keys.user_presence("u1")) == b"online"
     await ws.close()
+
+
+async def test_an_idle_connection_holds_no_writer_and_no_handshake(start_node: Start) -> None:
+    """What an attached, idle socket keeps: its reader, not a writer task, not the
+    handshake's headers, not ``websockets``' deques."""
+    node = await start_node()
+    sockets = [(await hello(node, f"idle{n}"))[0] for n in range(3)]
+    await send(sockets[0], "ping", id=2)
+    assert (await recv(sockets[0], "pong"))["re"] == 2
+    connections = list(node.gateway.hub.connections)
+    assert len(connections) == 3
+    for conn in connections:
+        assert isinstance(conn, Connection)
+        assert conn._writer is None and conn.queued == 0
+        ws = conn._ws
+        assert ws.response is None and ws.request is not None
+        assert not list(ws.request.headers.raw_items())
+        assert isinstance(ws.recv_messages.frames.queue, LazyDeque)
+        assert not len(ws.recv_messages.frames) and ws.drain_waiters == []
+    assert not [t for t in asyncio.all_tasks() if t.get_name() == "ws-writer"]
+    for ws in sockets:  # and they still work
+        await send(ws, "ping", id=3)
+        assert (await recv(ws, "pong"))["re"] == 3
+        await ws.close()
 
 
 async def test_hello_accepts_guest_tokens(start_node: Start) -> None:

@@ -35,7 +35,7 @@ class _Protocol:
 class _Socket:
     send_in_progress = None
 
-    def __init__(self, failure: BaseException) -> None:
+    def __init__(self, failure: BaseException | None) -> None:
         self.transport = _Transport()
         self.protocol = _Protocol()
         self.failure = failure
@@ -43,7 +43,7 @@ class _Socket:
         self.closed: tuple[int, str] | None = None
 
     async def send(self, frame: bytes, text: bool = False) -> None:
-        if len(self.sent) == 1:
+        if len(self.sent) == 1 and self.failure is not None:
             raise self.failure
         self.sent.append(frame)
 
@@ -51,7 +51,7 @@ class _Socket:
         self.closed = (code, reason)
 
 
-def _connection(failure: BaseException) -> tuple[Connection, _Socket, Counter]:
+def _connection(failure: BaseException | None) -> tuple[Connection, _Socket, Counter]:
     failures = Counter("t_task_failures", "test", ["task"], registry=CollectorRegistry())
     hub: Any = SimpleNamespace(
         settings=load(None, {}),
@@ -90,3 +90,18 @@ async def test_the_socket_closing_under_the_writer_is_no_failure() -> None:
     await _writer_done(conn)
     assert failures.labels("ws-writer")._value.get() == 0
     assert conn.close_code is None and sock.closed is None
+
+
+async def test_a_writer_runs_only_while_frames_wait_and_is_let_go_when_drained() -> None:
+    conn, sock, failures = _connection(None)
+    conn._start_writer()  # as after attach: nothing queued, so no task
+    assert conn._writer is None
+    for n in range(3):
+        conn.send(b"%d" % n, "x")
+    await _writer_done(conn)
+    assert sock.sent == [b"0", b"1", b"2"] and conn.queued == 0
+    assert conn._writer is None  # an idle connection holds no finished task either
+    conn.send(b"3", "x")  # the socket is still full: a new writer takes it
+    await _writer_done(conn)
+    assert sock.sent[-1] == b"3" and conn._writer is None
+    assert failures.labels("ws-writer")._value.get() == 0 and sock.closed is None

@@ -95,7 +95,7 @@ class World:
 
     def join(self, *rooms: str) -> None:
         for room in rooms:
-            self.old.rooms.add(room)
+            self.old.add_room(room)
             self.old.marks[room] = Watermark(len(self.published.get(room, [])))
 
     async def publish(self, room: str, text: str = "", *, deliver: bool = True) -> Push:

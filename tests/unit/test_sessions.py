@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gateway.sessions.replay import ReplayBuffer
-from gateway.sessions.session import Session, Watermark
+from gateway.sessions.session import Session, SessionRegistry, Watermark
 from typogram.protocol import Push, push_payload
 from typogram.tokens import Claims, TokenType
 
@@ -62,3 +62,34 @@ def test_deliver_numbers_remembers_and_sends_each_room_push_once() -> None:
         (4, ("lobby", 7)),
     ]
     assert (session.marks["lobby"].level, session.marks["lobby"].ahead) == (7, set())
+
+
+def _claims(user: str) -> Claims:
+    return Claims(user, TokenType.ACCESS, 1, user, "user", "jti", 2_000_000_000)
+
+
+@given(moves=st.lists(st.tuples(st.booleans(), st.sampled_from("abc")), max_size=20))
+def test_a_sessions_rooms_follow_its_joins_and_leaves(moves: list[tuple[bool, str]]) -> None:
+    session = Session("s-1", _claims("alice"), ReplayBuffer(8, 10_000))
+    expected: set[str] = set()
+    for joins, room in moves:
+        if joins:
+            session.add_room(room)
+            expected.add(room)
+        else:
+            session.drop_room(room)
+            expected.discard(room)
+        assert set(session.rooms) == expected and len(session.rooms) == len(expected)
+        assert all(room in session.rooms for room in expected)
+
+
+def test_the_registry_finds_a_users_sessions_until_each_is_removed() -> None:
+    registry = SessionRegistry(window_s=10, max_detached=10, replay_frames=8, replay_bytes=1000)
+    first, second = registry.create(_claims("alice")), registry.create(_claims("alice"))
+    other = registry.create(_claims("bob"))
+    assert set(registry.of_user("alice")) == {first, second} and registry.users == 2
+    registry.remove(first)
+    registry.remove(first)  # twice: no effect
+    assert registry.of_user("alice") == [second] and registry.of_user("bob") == [other]
+    registry.remove(second)
+    assert registry.of_user("alice") == [] and registry.users == 1 and len(registry) == 1

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import re
 import tomllib
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from importlib.metadata import version
@@ -16,7 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from packaging.requirements import Requirement
+from websockets.asyncio import connection as ws_connection
+from websockets.asyncio import messages as ws_messages
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosedError
@@ -24,8 +30,10 @@ from websockets.protocol import State
 
 from gateway.connection.wsinternals import (
     LanedConnection,
+    LazyDeque,
     abort,
     direct_writer,
+    forget_handshake,
     pong_future,
 )
 
@@ -140,3 +148,87 @@ async def test_abort_cuts_the_connection() -> None:
         abort(ws)
         with pytest.raises(ConnectionClosedError):
             await asyncio.wait_for(client.recv(), 5)
+
+
+def test_websockets_uses_only_what_the_lazy_buffers_offer() -> None:
+    """``LazyDeque`` has ``append``, ``popleft``, ``extendleft`` and ``len``; the list
+    standing for ``drain_waiters`` has ``append``, ``remove`` and iteration."""
+    queue_ops = set(re.findall(r"self\.queue\.(\w+)", inspect.getsource(ws_messages)))
+    assert queue_ops <= {"append", "popleft", "extendleft"}, queue_ops
+    waiter_ops = set(re.findall(r"self\.drain_waiters\.(\w+)", inspect.getsource(ws_connection)))
+    assert waiter_ops <= {"append", "remove"}, waiter_ops
+
+
+@given(
+    moves=st.lists(
+        st.one_of(
+            st.tuples(st.just("append"), st.integers()),
+            st.tuples(st.just("popleft"), st.none()),
+            st.tuples(st.just("extendleft"), st.lists(st.integers(), max_size=4)),
+        ),
+        max_size=40,
+    )
+)
+def test_a_lazy_deque_is_a_deque_that_exists_only_while_items_wait(
+    moves: list[tuple[str, Any]],
+) -> None:
+    lazy: LazyDeque[int] = LazyDeque()
+    reference: deque[int] = deque()
+    for op, arg in moves:
+        if op == "popleft":
+            if reference:
+                assert lazy.popleft() == reference.popleft()
+            else:
+                with pytest.raises(IndexError):
+                    lazy.popleft()
+        else:
+            getattr(lazy, op)(arg)
+            getattr(reference, op)(arg)
+        assert len(lazy) == len(reference) and bool(lazy) == bool(reference)
+        assert (lazy._items is None) == (not reference)  # no deque while empty
+
+
+async def test_the_buffers_are_lazy_and_frames_still_arrive_in_order() -> None:
+    async with _pair() as (ws, client):
+        assert isinstance(ws.recv_messages.frames.queue, LazyDeque)
+        assert ws.drain_waiters == []
+        for n in range(40):  # past max_queue (16): reading pauses, then resumes
+            await client.send(f"m{n}")
+        await client.send(["frag", "ment", "ed"])
+        await asyncio.sleep(0.05)
+        assert [await ws.recv() for _ in range(40)] == [f"m{n}" for n in range(40)]
+        assert await ws.recv() == "fragmented"
+        assert not len(ws.recv_messages.frames)
+
+
+async def test_a_paused_writer_waits_in_the_drain_list_and_resumes() -> None:
+    async with _pair() as (ws, client):
+        blob = "x" * 65536
+
+        async def flood() -> None:
+            for _ in range(400):  # far more than the kernel buffers on both ends hold
+                await ws.send(blob)
+
+        sending = asyncio.ensure_future(flood())
+        for _ in range(1000):  # the client reads nothing: the server pauses
+            if ws.drain_waiters:
+                break
+            await asyncio.sleep(0.01)
+        assert len(ws.drain_waiters) == 1 and not sending.done()
+        for _ in range(400):
+            assert await asyncio.wait_for(client.recv(), 5) == blob
+        await asyncio.wait_for(sending, 5)
+        assert ws.drain_waiters == []
+
+
+async def test_a_connection_works_on_after_forgetting_its_handshake() -> None:
+    async with _pair() as (ws, client):
+        assert ws.request is not None and list(ws.request.headers.raw_items())
+        forget_handshake(ws)
+        assert ws.response is None and not list(ws.request.headers.raw_items())
+        await client.send("after")
+        assert await asyncio.wait_for(ws.recv(), 5) == "after"
+        await ws.send("back")
+        assert await asyncio.wait_for(client.recv(), 5) == "back"
+        await ws.close()
+        await asyncio.wait_for(ws.wait_closed(), 5)

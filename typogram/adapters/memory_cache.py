@@ -18,6 +18,9 @@ from typogram.adapters.embedded import _Embedded
 from typogram.settings import Settings
 
 DEFAULT_MAX_KEYS = 100_000
+# Stale expiry rows (a key set again with a TTL leaves its old row) allowed beyond
+# twice the number of keys before the heap is rebuilt.
+STALE_ROWS_SLACK = 1024
 _T = TypeVar("_T")
 
 
@@ -86,7 +89,11 @@ class MemoryCache(_Embedded):
     """The ``Cache`` port in a dict: TTLs on a monotonic clock, at most ``max_keys`` keys.
 
     A write that would exceed ``max_keys`` first drops expired keys, then the
-    oldest ones (by creation or last ``set``). Values keep Redis types: a key holds bytes
+    oldest ones (by creation or last ``set``). Expiry times wait in a heap
+    that a key re-set with a TTL leaves a stale row in; it is rebuilt (and
+    expired keys dropped) once it holds more than twice as many rows as there
+    are keys, so keys rewritten on a timer (presence, session records) do not
+    grow it while their number stays put. Values keep Redis types: a key holds bytes
     (counters included, as decimal text), a list or a sorted set, and using it
     as another type raises ``TypeError`` as Redis answers ``WRONGTYPE``.
     """
@@ -126,7 +133,7 @@ class MemoryCache(_Embedded):
                 del self._data[key]
                 self._expirations += 1
         # Re-set keys leave stale heap rows; rebuild before they outnumber live keys.
-        if len(heap) > 2 * len(self._data) + 1024:
+        if len(heap) > 2 * len(self._data) + STALE_ROWS_SLACK:
             self._expiry = [(e.expires_at, k) for k, e in self._data.items() if e.expires_at]
             heapq.heapify(self._expiry)
 
@@ -139,17 +146,15 @@ class MemoryCache(_Embedded):
         return entry
 
     def _set_expiry(self, key: str, entry: _Entry, ttl: float | None) -> None:
-        if ttl is None:
-            entry.expires_at = None
-            return
-        now = self._clock()
-        entry.expires_at = now + ttl
-        heapq.heappush(self._expiry, (entry.expires_at, key))
-        # Every new expiry of a key leaves its old row behind (a session's mark, a
-        # room's push log: many times a second). Prune here, not only when the cache
-        # is full, or the heap grows without bound while the keys stay few.
-        if len(self._expiry) > 2 * len(self._data) + 1024:
-            self._purge_expired(now)
+        entry.expires_at = None if ttl is None else self._clock() + ttl
+        if entry.expires_at is not None:
+            heap = self._expiry
+            heapq.heappush(heap, (entry.expires_at, key))
+            # Every new expiry of a key leaves its old row behind (a session's mark, a
+            # room's push log: many times a second). Prune here, not only when the cache
+            # is full, or the heap grows without bound while the keys stay few.
+            if len(heap) > 2 * len(self._data) + STALE_ROWS_SLACK:
+                self._purge_expired(self._clock())
 
     def _write(self, key: str, entry: _Entry) -> None:
         """Store ``entry`` as the newest key, evicting to stay within ``max_keys``."""

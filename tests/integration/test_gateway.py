@@ -169,11 +169,11 @@ async def test_an_idle_connection_holds_no_writer_and_no_handshake(start_node: S
     for conn in connections:
         assert isinstance(conn, Connection)
         assert conn._writer is None and conn.queued == 0
-        ws = conn._ws
-        assert ws.response is None and ws.request is not None
-        assert not list(ws.request.headers.raw_items())
-        assert isinstance(ws.recv_messages.frames.queue, LazyDeque)
-        assert not len(ws.recv_messages.frames) and ws.drain_waiters == []
+        server = conn._ws
+        assert server.response is None and server.request is not None
+        assert not list(server.request.headers.raw_items())
+        assert isinstance(server.recv_messages.frames.queue, LazyDeque)
+        assert not len(server.recv_messages.frames) and server.drain_waiters == []
     assert not [t for t in asyncio.all_tasks() if t.get_name() == "ws-writer"]
     for ws in sockets:  # and they still work
         await send(ws, "ping", id=3)

@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 import pytest
 from prometheus_client import CollectorRegistry, Counter
+from websockets.exceptions import ConnectionClosedOK
 from websockets.protocol import State
 
 from gateway.connection.connection import Connection
@@ -69,7 +70,7 @@ class _Transport:
 
 class Socket:
     """The server connection as ``Connection`` sees it: frames fed to its reader (``None``
-    ends the stream), frames written back."""
+    closes the stream), frames written back."""
 
     send_in_progress = None
     remote_address = ("127.0.0.1", 40000)
@@ -87,14 +88,14 @@ class Socket:
     def feed(self, frame: dict[str, Any] | None) -> None:
         self._inbox.put_nowait(None if frame is None else orjson.dumps(frame).decode())
 
-    def __aiter__(self) -> Socket:
-        return self
-
-    async def __anext__(self) -> str:
+    async def recv(self) -> str:
         frame = await self._inbox.get()
         if frame is None:
-            raise StopAsyncIteration
+            raise ConnectionClosedOK(None, None)
         return frame
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        self.state = State.CLOSED
 
     def replies(self) -> list[tuple[int | None, str]]:
         """What was written back but pushes (those are numbered: ``s``)."""
@@ -325,7 +326,7 @@ async def test_a_lane_send_that_fails_past_its_answers_is_reported(
     def broken(*args: object) -> None:
         raise RuntimeError("a bug in answering")
 
-    monkeypatch.setattr(conn, "_failed", broken)
+    monkeypatch.setattr(Connection, "_failed", broken)  # slots: patched on the class
     assert conn._lane(send("where?", id=4, room="elsewhere"))
     await until(lambda: conn._sending is not None and conn._sending.done())
     assert conn._lane(send("next", id=5))  # the lane reaps the failed one and goes on

@@ -95,11 +95,6 @@ class ChatReports:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def record(self, data: Mapping[str, Any], ts: int) -> bool:
-        """Rule 1: store a report unless it is stored already; True if it was new."""
-        async with self.db.write() as conn:
-            return await record_in(conn, data, ts)
-
     async def page(
         self, status: Status, *, limit: int, cursor: str | None
     ) -> tuple[list[dict[str, Any]], str | None]:

@@ -75,8 +75,17 @@ async def _run_metrics(platform: Platform, stop: asyncio.Event) -> None:
     )
 
 
-async def _serve_http(app: ASGIApp, host: str, port: int, stop: asyncio.Event) -> None:
-    config = uvicorn.Config(
+#: Seconds an idle HTTP keep-alive connection stays open. Longer than the idle
+#: timeouts of the clients and proxies in front (httpx 5 s, nginx upstream and
+#: cloud load balancers 60 s), so the other side always closes first: a server
+#: that closes first races the client's next request on that connection, which
+#: then fails (a 502 at a proxy, a read error at a client).
+KEEP_ALIVE_S = 75
+
+
+def http_config(app: ASGIApp, host: str, port: int) -> uvicorn.Config:
+    """How every HTTP listener of ours is served (REST, metrics; tests use it too)."""
+    return uvicorn.Config(
         app,
         host=host,
         port=port,
@@ -85,10 +94,15 @@ async def _serve_http(app: ASGIApp, host: str, port: int, stop: asyncio.Event) -
         log_config=None,
         access_log=False,
         server_header=False,
+        timeout_keep_alive=KEEP_ALIVE_S,
         # Client addresses come from ``rest.context.client_ip`` (``trusted_proxies``),
         # never from uvicorn's own reading of X-Forwarded-For.
         proxy_headers=False,
     )
+
+
+async def _serve_http(app: ASGIApp, host: str, port: int, stop: asyncio.Event) -> None:
+    config = http_config(app, host, port)
     server = _Server(config)
 
     async def watch() -> None:

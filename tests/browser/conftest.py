@@ -15,6 +15,7 @@ work tree clean.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
@@ -190,6 +191,19 @@ async def shoot(page: Any, name: str) -> None:
         await page.screenshot(
             path=str(SCREENSHOTS / f"{name}.png"), full_page=True, animations="disabled"
         )
+
+
+async def until(page: Any, expression: str, arg: Any = None, timeout_s: float = 10.0) -> None:
+    """Wait until ``expression`` (JavaScript, a function of ``arg`` or a plain
+    expression) is truthy in the page, evaluating it from here.
+
+    Not ``page.wait_for_function``: that polls inside the page with ``eval``,
+    which the client's Content-Security-Policy (``script-src 'self'``) refuses
+    whenever the first check is false.
+    """
+    async with asyncio.timeout(timeout_s):
+        while not await page.evaluate(expression, arg):  # noqa: ASYNC110 - polls the page
+            await asyncio.sleep(0.05)
 
 
 async def sign_up(page: Any, username: str) -> None:

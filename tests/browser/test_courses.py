@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import Pages, shoot, sign_up
+from tests.browser.conftest import Pages, shoot, sign_up, until
 from tests.browser.test_web import type_like_a_person, unique
 
 pytestmark = pytest.mark.browser
@@ -20,10 +20,11 @@ async def course_slugs(page: Any) -> list[str]:
 
 
 async def filtered(page: Any, wanted: list[str]) -> None:
-    await page.wait_for_function(
+    await until(
+        page,
         """(wanted) => JSON.stringify([...document.querySelectorAll('#course-list .course-card')]
              .map((c) => c.dataset.slug)) === JSON.stringify(wanted)""",
-        arg=wanted,
+        wanted,
     )
 
 
@@ -41,15 +42,17 @@ async def test_catalog_lesson_and_completion(pages: Pages) -> None:
     await filtered(page, ["espanol-primeros-pasos"])
     await page.select_option("#course-language", "")
     await page.fill("#course-search", '"home row" basics %')
-    await page.wait_for_function(
-        "document.querySelector('#course-list .course-card')?.dataset.slug === 'home-row-basics'"
+    await until(
+        page,
+        "document.querySelector('#course-list .course-card')?.dataset.slug === 'home-row-basics'",
     )
     await page.select_option("#course-premium", "true")
     await page.fill("#course-search", "")
-    await page.wait_for_function(
+    await until(
+        page,
         "[...document.querySelectorAll('#course-list .course-card')].length > 0 && "
         "[...document.querySelectorAll('#course-list .course-card')]"
-        ".every((c) => c.querySelector('.tag.premium'))"
+        ".every((c) => c.querySelector('.tag.premium'))",
     )
     await page.select_option("#course-premium", "")
     await page.wait_for_selector("#course-list .course-card[data-slug=home-row-basics]")

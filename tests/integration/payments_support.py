@@ -16,6 +16,7 @@ import uvicorn
 from sqlalchemy import func, select
 
 from rest.app import create_app
+from roles.serve import http_config
 from tests.conftest import cheap_passwords, empty_tables
 from tests.integration.courses_support import eventually, staff, user
 from tests.ports import free_port
@@ -55,10 +56,7 @@ class _Server(uvicorn.Server):
 async def server(platform: Platform) -> AsyncIterator[str]:
     """The REST API on the platform's HTTP port, over real HTTP."""
     settings = platform.settings
-    config = uvicorn.Config(
-        create_app(platform), host="127.0.0.1", port=settings.http_port, loop="none",
-        lifespan="off", log_config=None, access_log=False,
-    )  # fmt: skip
+    config = http_config(create_app(platform), "127.0.0.1", settings.http_port)
     running = _Server(config)
     task = asyncio.create_task(running.serve())
     try:

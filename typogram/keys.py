@@ -153,6 +153,12 @@ def race_code(code: str) -> str:
     return f"race:code:{code}"
 
 
+def race_writer(race_id: str) -> str:
+    """The node that last wrote ``race:{id}:state`` (its lease's witness, same TTL as the
+    state): a lapsed lease comes back only to it (``typogram.fencing``)."""
+    return f"race:{race_id}:writer"
+
+
 def races_active() -> str:
     """Sorted set of unfinished races scored by their owner lease's expiry (epoch s)."""
     return "race:active"

@@ -39,9 +39,16 @@ owner key: it loads ``race:{id}:state``, marks every racer still typing
 disconnected (their node may be the one that died: they keep their seat
 for the resume window, and their next progress or ``race.join`` brings them
 back) and keeps ticking. A request for a race with no owner adopts it on
-the spot. A node whose write or renewal finds its lease gone or taken (its
-loop stalled, Redis failed) drops the race at once, publishing and writing
-nothing more for it; a command it was applying then goes to the new owner.
+the spot. A node whose write or renewal finds its lease taken (its loop
+stalled and another node adopted) drops the race at once, publishing and
+writing nothing more for it; a command it was applying then goes to the new
+owner. A lease found *lapsed* with nobody having written since (Redis
+restarted, or the loop stalled and nobody adopted yet) is retaken by its
+owner instead (``gateway.races.store``, "Retaking"): its state is the newest,
+acknowledged finishes included. So that adopters do not beat a live owner to
+it, a lapsed race whose last writer (``race:{id}:writer``) is another node is
+adopted only once it has stayed lapsed ``retake_grace`` (a renewal period and
+two polls): a scan adopts it on a later pass, a request waits for it.
 
 Ticking: every ``race_tick_ms`` each owned race gets a ``Tick``, in slices
 spread over the tick (``gateway.races.ticker``). ``StartTimer`` effects need
@@ -157,6 +164,7 @@ class RaceEngine:
             tasks=self._tasks,
         )
         self._owners: dict[str, tuple[str, float]] = {}  # race -> (node, trusted until)
+        self._lapsed: dict[str, float] = {}  # race -> when a scan first saw it lapsed
         self._outcomes = outcomes
         self._inbox = RaceInbox(
             pubsub,
@@ -203,6 +211,7 @@ class RaceEngine:
             "races_dirty": len(self._store),
             "race_state_flushes": self._store.flushes,
             "races_lost": self._store.lost,
+            "races_retaken": self._store.retaken,
             "race_pushes_published": self._pushes.published,
             "race_states_batched": self._pushes.batched,
             "race_states_kept_local": self._pushes.kept,
@@ -263,12 +272,14 @@ class RaceEngine:
             owner = await self._owner(race_id)
             if owner is None or owner == self.node_id:
                 self._owners.pop(race_id, None)
+                if owner is None and await self._retaken_elsewhere(race_id):
+                    continue  # its live owner took it back: ask it
                 state = await self._adopt(race_id)
                 if state is None:
                     raise AppError(ErrorCode.NOT_FOUND, f"no race {race_id}")
-                if race_id not in self._owned:  # finished: answer from the stored state
+                if state.phase is Phase.FINISHED:  # answer from the stored state
                     return self._read_only(state, command)
-                continue
+                continue  # adopted here, or by another node meanwhile: ask it
             if on_error is not None:
                 self._inbox.send_quiet(
                     owner, race_id, command, lambda answer: self._quiet(race_id, answer, on_error)
@@ -365,6 +376,29 @@ class RaceEngine:
             if loop.time() >= deadline:
                 return False
             await asyncio.sleep(FAILOVER_POLL_S)
+
+    @property
+    def retake_grace(self) -> float:
+        """How long a lapsed race written last by another node is left to it."""
+        return self._s.race_lease_s / 3 + 2 * FAILOVER_POLL_S
+
+    async def _written_elsewhere(self, race_id: str) -> bool:
+        writer = await self._cache.get(keys.race_writer(race_id))
+        return writer is not None and writer != self.node_id.encode()
+
+    async def _retaken_elsewhere(self, race_id: str) -> bool:
+        """For a race found with no lease: when another node wrote it last, wait up to
+        ``retake_grace`` for that node (alive after a Redis restart or a stall) to take
+        it back; ``True`` if a lease came back meanwhile."""
+        if not await self._written_elsewhere(race_id):
+            return False
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.retake_grace
+        while loop.time() < deadline:
+            await asyncio.sleep(FAILOVER_POLL_S)
+            if await self._cache.get(keys.race_owner(race_id)) is not None:
+                return True
+        return False
 
     async def _owner(self, race_id: str) -> str | None:
         now = self._clock()
@@ -543,8 +577,10 @@ class RaceEngine:
             current = await self._cache.get(owner)
             if current is None or current.decode() != self.node_id:
                 return state
-        self._own(self._orphaned(replace(state, changed=True)), adopted=True)  # a fresh snapshot
-        self._store.mark(race_id)
+        adopted = self._orphaned(replace(state, changed=True))  # a fresh snapshot
+        self._own(adopted, adopted=True)
+        if not await self._store.write_now(adopted):  # this node its writer from now on
+            return state  # taken meanwhile (the store gave it up)
         await self._cache.zadd(keys.races_active(), {race_id: self._clock() + self._s.race_lease_s})
         log.info("adopted race %s at seq %d", race_id, state.seq)
         try:
@@ -571,22 +607,36 @@ class RaceEngine:
         while True:
             await asyncio.sleep(delay)
             try:
-                await self._store.renew(list(self._owned))  # races found lost are dropped
+                await self.renew_leases()
             except Exception as exc:
                 delay = min(period, RENEW_RETRY_S if delay == period else delay * 2)
                 log.warning("race lease renewal failed (%s); retrying in %.2fs", exc, delay)
                 continue
             delay = period
             try:
-                await self._scan()
+                await self.scan()
             except Exception:
                 log.exception("race lease scan failed")
 
-    async def _scan(self) -> None:
+    async def renew_leases(self) -> None:
+        """One renewal of every owned race's lease (those lapsed with this node their last
+        writer are retaken; those taken are dropped)."""
+        await self._store.renew(list(self._owned))
+
+    async def scan(self) -> None:
+        """Adopt the lapsed races: at once when this node wrote them last or nobody did,
+        else once seen lapsed for ``retake_grace`` (their writer may take them back)."""
         now = self._clock()
+        lapsed_since, self._lapsed = self._lapsed, {}
         for race_id, expiry in await self._cache.zrevrange(keys.races_active(), 0, -1):
             if expiry >= now or race_id in self._owned:
                 continue
-            lapsed = await self._cache.get(keys.race_owner(race_id)) is None
-            if lapsed and await self._adopt(race_id) is None:
+            if await self._cache.get(keys.race_owner(race_id)) is not None:
+                continue
+            if await self._written_elsewhere(race_id):
+                since = self._lapsed[race_id] = lapsed_since.get(race_id, now)
+                if now - since < self.retake_grace:
+                    continue
+            self._lapsed.pop(race_id, None)
+            if await self._adopt(race_id) is None:
                 await self._cache.zrem(keys.races_active(), race_id)

@@ -27,6 +27,17 @@ yet adopted -- is given up: it leaves the store and ``LostRaces.given_up`` tells
 engine, which drops it without writing or publishing anything more for it.
 Its last unwritten changes are lost, as on a crash (see above).
 
+Retaking: each write also names this node in ``race:{id}:writer`` (the lease's
+witness, ``FencedWrites``; it expires with the state). A lease found *missing*
+while the witness still names this node lapsed with nobody writing since --
+Redis restarted (taking the lease, and perhaps its last second of writes,
+with it) or this node stalled and nobody adopted yet. This node's state is
+then the newest there is, acknowledged finishes included: it retakes the
+lease (``FencedWrites.retake``, one atomic step) and writes the race again at
+the next flush instead of dropping it, which would leave it to be adopted
+from an older stored state. A lease held by another node, or a witness naming
+another, still means the race is given up.
+
 Leases: ``renew`` extends every owned race's ``race:{id}:owner`` in one
 fenced script (never re-creating a lease: a lapsed one may already be
 adopted, or deleted by the node that finished the race) and scores the
@@ -82,6 +93,7 @@ class RaceStore:
         self._lock = asyncio.Lock()
         self.flushes = 0
         self.lost = 0
+        self.retaken = 0
 
     def __len__(self) -> int:
         """Races changed since the last flush."""
@@ -94,6 +106,27 @@ class RaceStore:
         self._dirty.discard(race_id)
         self._written.pop(race_id, None)
         self._written_at.pop(race_id, None)
+
+    @staticmethod
+    def _witnesses(races: Iterable[str]) -> dict[str, str]:
+        return {keys.race_owner(r): keys.race_writer(r) for r in races}
+
+    async def _keep(self, races: list[str]) -> list[str]:
+        """Of ``races``, whose leases were found not held here, retake those that lapsed
+        with this node their last writer (written again at the next flush: the state
+        here is newer than the stored one) and give up the others; returns those."""
+        if not races:
+            return []
+        witnesses = self._witnesses(races)
+        retaken = set(await self._fences.retake(self._node, witnesses, lease_ttl=self._lease))
+        for race_id in races:
+            if keys.race_owner(race_id) in retaken:
+                log.warning("race %s: its lease lapsed while held here; retaken", race_id)
+                self._written.pop(race_id, None)
+                self._written_at.pop(race_id, None)
+                self._dirty.add(race_id)
+                self.retaken += 1
+        return self._lost([r for r in races if keys.race_owner(r) not in retaken])
 
     def _lost(self, races: list[str]) -> list[str]:
         """Give up ``races``, their leases found not held here; returns them."""
@@ -130,17 +163,25 @@ class RaceStore:
             writes: dict[str, tuple[str, bytes] | None] = {
                 keys.race_owner(r): (keys.race_state(r), encode(s)) for r, s in states.items()
             }
+            witnesses = self._witnesses(states)
             try:
-                lost = set(await self._fences.write_held(self._node, writes, ttl=self._state_ttl))
+                lost = set(
+                    await self._fences.write_held(
+                        self._node, writes, ttl=self._state_ttl, witnesses=witnesses
+                    )
+                )
             except Exception:
                 self._dirty |= states.keys()  # try again next tick
                 raise
             for race_id, state in states.items():
                 self._written[race_id] = state.seq
                 last[race_id] = now
-            gone = self._lost([r for r in states if keys.race_owner(r) in lost])
+            missed = [r for r in states if keys.race_owner(r) in lost]
+            for race_id in missed:
+                self._written.pop(race_id, None)  # not written after all
+            await self._keep(missed)
         self.flushes += 1
-        return len(states) - len(gone)
+        return len(states) - len(missed)
 
     async def write_now(self, state: RaceState) -> bool:
         """Write one race at once (creation, adoption, an acknowledged command); ``False``
@@ -164,12 +205,19 @@ class RaceStore:
         writes: dict[str, tuple[str, bytes] | None] = {
             keys.race_owner(race_id): (keys.race_state(race_id), encode(state))
         }
-        if await self._fences.write_held(self._node, writes, ttl=ttl, release=release):
-            self._lost([race_id])
-            return False
-        self._written[race_id] = state.seq
-        self._written_at[race_id] = self._clock()
-        return True
+        witnesses = self._witnesses([race_id])
+        for attempt in range(2):
+            lost = await self._fences.write_held(
+                self._node, writes, ttl=ttl, release=release, witnesses=witnesses
+            )
+            if not lost:
+                self._written[race_id] = state.seq
+                self._written_at[race_id] = self._clock()
+                return True
+            if attempt == 0 and await self._keep([race_id]):
+                return False  # given up
+        self._lost([race_id])  # retaken, then lost again at once
+        return False
 
     async def hold(self, race_id: str) -> bool:
         """Renew one race's lease if it is still held here (before publishing its end)."""
@@ -183,7 +231,7 @@ class RaceStore:
         started = self._clock()
         leases: dict[str, tuple[str, bytes] | None] = dict.fromkeys(map(keys.race_owner, races))
         taken = set(await self._fences.write_held(self._node, leases, lease_ttl=self._lease))
-        lost = self._lost([r for r in races if keys.race_owner(r) in taken])
+        lost = await self._keep([r for r in races if keys.race_owner(r) in taken])
         if held := [r for r in races if keys.race_owner(r) not in taken]:
             expiry = started + self._lease
             await self._cache.zadd(keys.races_active(), dict.fromkeys(held, expiry))

@@ -129,6 +129,64 @@ async def test_a_check_and_its_write_are_one_step(cache: Cache, fences: FencedWr
     assert await cache.get("a:state") == b"n2"
 
 
+async def test_a_witnessed_write_names_its_writer_as_long_as_the_value_lives(
+    cache: Cache,  # noqa: F811
+    fences: FencedWrites,
+) -> None:
+    await cache.set("a:owner", b"n1", ttl=10)
+    await cache.set("b:owner", b"n2", ttl=10)
+    writes = {"a:owner": ("a:state", b"a1"), "b:owner": ("b:state", b"stale"), "c:owner": None}
+    witnesses = {"a:owner": "a:writer", "b:owner": "b:writer", "c:owner": "c:writer"}
+    lost = await fences.write_held(b"n1", writes, ttl=30, witnesses=witnesses)
+    assert lost == ["b:owner", "c:owner"]
+    assert await cache.get("a:writer") == b"n1"
+    left = await cache.ttl("a:writer")
+    assert left is not None and 29 < left <= 30  # as long as the value
+    assert await cache.get("b:writer") is None  # nothing written there
+    assert await cache.get("c:writer") is None
+    # A renewal or a lease-only entry writes no witness.
+    await cache.set("c:owner", b"n1", ttl=10)
+    assert await fences.write_held(b"n1", {"c:owner": None}, witnesses=witnesses) == []
+    assert await cache.get("c:writer") is None
+    with pytest.raises(ValueError):  # every lease written needs its witness
+        await fences.write_held(b"n1", writes, witnesses={"a:owner": "a:writer"})
+
+
+async def test_a_lapsed_lease_comes_back_only_to_the_last_writer(
+    cache: Cache,  # noqa: F811
+    fences: FencedWrites,
+) -> None:
+    witnesses = {f"{r}:owner": f"{r}:writer" for r in "abcde"}
+    for race in "abcde":
+        await cache.set(f"{race}:owner", b"n1", ttl=10)
+        writes = {f"{race}:owner": (f"{race}:state", b"n1's")}
+        assert await fences.write_held(b"n1", writes, witnesses=witnesses) == []
+    await cache.delete("a:owner")  # lapsed (a restart, a stall), nobody came since
+    await cache.delete("b:owner")  # lapsed, then adopted by n2 and written by it
+    assert await cache.set_if_absent("b:owner", b"n2", ttl=10)
+    assert (
+        await fences.write_held(b"n2", {"b:owner": ("b:state", b"n2's")}, witnesses=witnesses) == []
+    )
+    await cache.delete("b:owner")  # ... and n2's lease lapsed too
+    await cache.delete("c:owner")  # lapsed and adopted by n2, which has not written yet
+    assert await cache.set_if_absent("c:owner", b"n2", ttl=10)
+    await cache.delete("d:owner")
+    await cache.delete("d:writer")  # no witness left: nobody can tell, nothing retaken
+    # e: still held by n1
+
+    retaken = await fences.retake(b"n1", witnesses, lease_ttl=5)
+    assert retaken == ["a:owner"]
+    assert await cache.get("a:owner") == b"n1"
+    left = await cache.ttl("a:owner")
+    assert left is not None and 4 < left <= 5
+    assert await cache.get("b:owner") is None  # n2 wrote last: not n1's to take
+    assert await cache.get("c:owner") == b"n2"
+    assert await cache.get("d:owner") is None
+    assert await cache.ttl("e:owner") is not None
+    assert await fences.retake(b"n2", {"b:owner": "b:writer"}, lease_ttl=5) == ["b:owner"]
+    assert await fences.retake(b"n1", {}, lease_ttl=5) == []
+
+
 async def test_redis_loads_the_script_again_when_redis_lost_it(
     cache: Cache,  # noqa: F811
     fences: FencedWrites,

@@ -163,6 +163,7 @@ class FailingOnce(MemoryFencedWrites):
         ttl: float | None = None,
         lease_ttl: float | None = None,
         release: bool = False,
+        witnesses: Mapping[str, str] | None = None,
     ) -> list[str]:
         if lease_ttl is not None:
             failed = not self.renewals
@@ -172,7 +173,7 @@ class FailingOnce(MemoryFencedWrites):
             else:
                 raise ConnectionError("Redis is not answering")
         return await super().write_held(
-            holder, writes, ttl=ttl, lease_ttl=lease_ttl, release=release
+            holder, writes, ttl=ttl, lease_ttl=lease_ttl, release=release, witnesses=witnesses
         )
 
 
@@ -207,3 +208,111 @@ async def test_a_failed_renewal_is_retried_well_within_the_period() -> None:
     (failed_at, ok1), (retried_at, ok2) = fences.renewals[:2]
     assert not ok1 and ok2
     assert retried_at - failed_at < period / 2  # not a whole period later
+
+
+async def redis_restarted(cache: MemoryCache, clock: Clock, before: bytes) -> None:
+    """Redis came back after a crash: its last write of ``r1``'s state gone with it
+    (the stored state is ``before`` again) and the lease expired while it was down."""
+    await cache.set(keys.race_state("r1"), before, ttl=60)
+    await cache.delete(keys.race_owner("r1"))
+    clock.now += LEASE_S + 0.1
+
+
+async def test_an_owner_retakes_a_lease_that_lapsed_with_nobody_writing_since() -> None:
+    clock = Clock()
+    async with MemoryCache(clock=clock) as cache:
+        lost = Lost()
+        store = RaceStore(
+            cache,
+            fences=MemoryFencedWrites(cache),
+            node_id="a",
+            state_ttl_s=60,
+            lease_s=LEASE_S,
+            clock=clock,
+            lost=lost,
+        )
+        assert await cache.set_if_absent(keys.race_owner("r1"), b"a", ttl=LEASE_S)
+        first = lobby()
+        assert await store.write_now(first)
+        before = await cache.get(keys.race_state("r1"))
+        assert before is not None
+        acknowledged, _ = race.handle(first, race.Join("cy", "Cy"), 0)
+        assert await store.write_now(acknowledged)
+        await redis_restarted(cache, clock, before)
+
+        assert await store.renew(["r1"]) == []  # kept, not given up
+        assert await cache.get(keys.race_owner("r1")) == b"a" and store.retaken == 1
+        assert not lost.races
+        assert await store.flush({"r1": acknowledged}) == 1  # written again at once
+        assert list((await stored(cache)).racers) == ["ada", "bob", "cy"]
+
+        # The write paths retake too: a write that finds the lease lapsed lands.
+        await redis_restarted(cache, clock, before)
+        later, _ = race.handle(acknowledged, race.Join("dee", "Dee"), 0)
+        assert await store.write_now(later)
+        assert list((await stored(cache)).racers) == ["ada", "bob", "cy", "dee"]
+        assert store.retaken == 2 and not lost.races
+
+
+async def test_a_race_another_node_wrote_last_is_left_to_it_for_a_grace(
+    two_nodes: tuple[Clock, MemoryCache, RaceEngine, RaceEngine],
+) -> None:
+    clock, cache, a, b = two_nodes
+    await a.create(RaceState("r1", "abc def", 1, "easy", "en"), [])
+    await a.apply("r1", Join("ada", "Ada"))
+    before = await cache.get(keys.race_state("r1"))
+    assert before is not None
+    await a.apply("r1", Join("bob", "Bob"))  # acknowledged: written before its reply
+    await redis_restarted(cache, clock, before)
+
+    serving = asyncio.create_task(a.run())  # a's inbox answers what b forwards
+    try:
+        # b's request finds no lease, and a as the last writer: it waits for a, which
+        # retakes the race on its next renewal, and the join goes to a.
+        joining = asyncio.create_task(b.apply("r1", Join("cy", "Cy")))
+        await asyncio.sleep(race_store.WRITE_EVERY_S)
+        assert not joining.done() and not b.owns("r1")
+        await a.renew_leases()
+        replies = await asyncio.wait_for(joining, 5)
+    finally:
+        serving.cancel()
+        await asyncio.gather(serving, return_exceptions=True)
+    assert [kind for kind, _ in replies] == ["race.joined"]
+    assert a.owns("r1") and not b.owns("r1")
+    assert a.statistics()["races_retaken"] == 1 and a.statistics()["races_lost"] == 0
+    assert list((await stored(cache)).racers) == ["ada", "bob", "cy"]  # bob's join kept
+
+
+async def test_a_race_whose_last_writer_is_gone_is_adopted_after_the_grace(
+    two_nodes: tuple[Clock, MemoryCache, RaceEngine, RaceEngine],
+) -> None:
+    clock, cache, a, b = two_nodes
+    await a.create(RaceState("r1", "abc def", 1, "easy", "en"), [])
+    await a.apply("r1", Join("ada", "Ada"))
+    clock.now += LEASE_S + 0.1  # a died: its lease lapsed
+
+    await b.scan()
+    assert not b.owns("r1")  # a wrote it last: left to a for the grace
+    clock.now += b.retake_grace / 2
+    await b.scan()
+    assert not b.owns("r1")
+    clock.now += b.retake_grace / 2
+    await b.scan()
+    assert b.owns("r1")
+    assert await cache.get(keys.race_owner("r1")) == b"b"
+    assert await cache.get(keys.race_writer("r1")) == b"b"  # b's adoption wrote it
+
+
+async def test_a_request_adopts_a_dead_writers_race_after_the_grace(
+    two_nodes: tuple[Clock, MemoryCache, RaceEngine, RaceEngine],
+) -> None:
+    clock, cache, a, b = two_nodes
+    await a.create(RaceState("r1", "abc def", 1, "easy", "en"), [])
+    await a.apply("r1", Join("ada", "Ada"))
+    clock.now += LEASE_S + 0.1  # a died: its lease lapsed
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    replies = await asyncio.wait_for(b.apply("r1", Join("cy", "Cy")), 5)
+    assert loop.time() - began >= b.retake_grace - 0.05
+    assert [kind for kind, _ in replies] == ["race.joined"] and b.owns("r1")
+    assert list((await stored(cache)).racers) == ["ada", "cy"]

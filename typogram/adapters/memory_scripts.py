@@ -12,6 +12,7 @@ import math
 from collections.abc import Mapping, Sequence
 
 from typogram.adapters.memory_cache import MemoryCache, check_ttl
+from typogram.fencing import check_witnesses
 from typogram.leaderboards import ScoreRaise
 from typogram.ports import PubSub
 from typogram.push_log import check_append, publish_numbered
@@ -31,6 +32,7 @@ class MemoryFencedWrites:
         ttl: float | None = None,
         lease_ttl: float | None = None,
         release: bool = False,
+        witnesses: Mapping[str, str] | None = None,
     ) -> list[str]:
         cache = self._cache
         await cache.ping()  # raises once closed
@@ -38,6 +40,7 @@ class MemoryFencedWrites:
         check_ttl(lease_ttl)
         if release and lease_ttl is not None:
             raise ValueError("release and lease_ttl exclude each other")
+        check_witnesses(writes, witnesses)
         lost: list[str] = []
         for lease, write in writes.items():  # no suspension: one atomic step, as the script
             if cache.peek(lease) != holder:
@@ -45,11 +48,26 @@ class MemoryFencedWrites:
                 continue
             if write is not None:
                 await cache.set(write[0], write[1], ttl)
+                if witnesses is not None:
+                    await cache.set(witnesses[lease], holder, ttl)
             if release:
                 await cache.delete(lease)
             elif lease_ttl is not None:
                 await cache.expire(lease, lease_ttl)
         return lost
+
+    async def retake(
+        self, holder: bytes, witnesses: Mapping[str, str], *, lease_ttl: float
+    ) -> list[str]:
+        cache = self._cache
+        await cache.ping()
+        check_ttl(lease_ttl)
+        retaken: list[str] = []
+        for lease, witness in witnesses.items():  # no suspension: one atomic step
+            if cache.peek(lease) is None and cache.peek(witness) == holder:
+                await cache.set(lease, holder, lease_ttl)
+                retaken.append(lease)
+        return retaken
 
 
 class MemoryPushLog:

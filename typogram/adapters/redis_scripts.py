@@ -15,24 +15,33 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from typogram.adapters.redis import RedisCache, RedisPubSub, ttl_ms
+from typogram.fencing import check_witnesses
 from typogram.leaderboards import ScoreRaise
 from typogram.ports import PubSub
 from typogram.push_log import check_append, publish_numbered
 
 # Writes fenced by leases (one atomic script). KEYS[1..ARGV[4]] are leases, then one value
-# key per lease flagged '1' in ARGV[4+i]; the values follow the flags. For each lease that
-# holds ARGV[1]: SET its value key (PX ARGV[2] unless 0), then PEXPIRE the lease by ARGV[3]
-# (> 0), DEL it (< 0) or leave it (0). Returns 1 (held) or 0 (not held) per lease.
+# key per lease flagged '1' in ARGV[5+i], then (ARGV[5] == '1') one witness key per lease;
+# the values follow the flags. For each lease that holds ARGV[1]: SET its value key (PX
+# ARGV[2] unless 0) and its witness to ARGV[1] (the same way), then PEXPIRE the lease by
+# ARGV[3] (> 0), DEL it (< 0) or leave it (0). Returns 1 (held) or 0 (not held) per lease.
 _WRITE_HELD: Final = """
 local n, px, lease = tonumber(ARGV[4]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local held, k, v = {}, n, 4 + n
+local witnessed = ARGV[5] == '1'
+local held, k, v = {}, n, 5 + n
+local w = k
+for i = 1, n do if ARGV[5 + i] == '1' then w = w + 1 end end
 for i = 1, n do
-  local write = ARGV[4 + i] == '1'
+  local write = ARGV[5 + i] == '1'
   if write then k = k + 1; v = v + 1 end
   if redis.call('GET', KEYS[i]) == ARGV[1] then
     if write then
       if px > 0 then redis.call('SET', KEYS[k], ARGV[v], 'PX', px)
       else redis.call('SET', KEYS[k], ARGV[v]) end
+      if witnessed then
+        if px > 0 then redis.call('SET', KEYS[w + i], ARGV[1], 'PX', px)
+        else redis.call('SET', KEYS[w + i], ARGV[1]) end
+      end
     end
     if lease > 0 then redis.call('PEXPIRE', KEYS[i], lease)
     elseif lease < 0 then redis.call('DEL', KEYS[i]) end
@@ -42,6 +51,22 @@ for i = 1, n do
   end
 end
 return held
+"""
+
+# Leases retaken (one atomic script): KEYS are n leases then their n witnesses. Each lease
+# that is missing while its witness holds ARGV[1] is SET to ARGV[1] with PX ARGV[2].
+# Returns 1 (retaken) or 0 per lease.
+_RETAKE: Final = """
+local n, retaken = #KEYS / 2, {}
+for i = 1, n do
+  if redis.call('EXISTS', KEYS[i]) == 0 and redis.call('GET', KEYS[n + i]) == ARGV[1] then
+    redis.call('SET', KEYS[i], ARGV[1], 'PX', ARGV[2])
+    retaken[i] = 1
+  else
+    retaken[i] = 0
+  end
+end
+return retaken
 """
 
 
@@ -60,9 +85,11 @@ class RedisFencedWrites:
         ttl: float | None = None,
         lease_ttl: float | None = None,
         release: bool = False,
+        witnesses: Mapping[str, str] | None = None,
     ) -> list[str]:
         if release and lease_ttl is not None:
             raise ValueError("release and lease_ttl exclude each other")
+        check_witnesses(writes, witnesses)
         px = 0 if ttl is None else ttl_ms(ttl)
         lease = -1 if release else 0 if lease_ttl is None else ttl_ms(lease_ttl)
         if not writes:
@@ -76,9 +103,23 @@ class RedisFencedWrites:
             if write is not None:
                 keys.append(self._prefix + write[0])
                 values.append(write[1])
-        args: list[Any] = [holder, px, lease, len(leases), *flags, *values]
+        if witnesses is not None:
+            keys += [self._prefix + witnesses[name] for name in leases]
+        witnessed = b"0" if witnesses is None else b"1"
+        args: list[Any] = [holder, px, lease, len(leases), witnessed, *flags, *values]
         replies = await self._cache.run_script(_WRITE_HELD, keys, args)
         return [name for name, held in zip(leases, replies, strict=True) if not int(held)]
+
+    async def retake(
+        self, holder: bytes, witnesses: Mapping[str, str], *, lease_ttl: float
+    ) -> list[str]:
+        if not witnesses:
+            return []
+        leases = list(witnesses)
+        keys = [self._prefix + name for name in leases]
+        keys += [self._prefix + witnesses[name] for name in leases]
+        replies = await self._cache.run_script(_RETAKE, keys, [holder, ttl_ms(lease_ttl)])
+        return [name for name, back in zip(leases, replies, strict=True) if int(back)]
 
 
 # INCR a counter, append "<n> value" to a list kept to ARGV[2] items, expire both; with a

@@ -54,6 +54,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
 
 from bench.chaos.gateways import RACES, registered_players
@@ -186,10 +188,16 @@ async def race_failover(
                 tokens = await registered_players(p, players)
                 worker = start_worker(root, "races", backends)
                 nodes += await asyncio.gather(
-                    *(asyncio.to_thread(GatewayProcess, root, **backends, **SETTINGS) for _ in "ab")
+                    *(
+                        asyncio.to_thread(
+                            GatewayProcess, root, **backends, **SETTINGS, metrics_token=SCRAPE
+                        )
+                        for _ in "ab"
+                    )
                 )
                 async with _connected(nodes, tokens) as racers:
                     await _race_through(outcome, p, redis, racers, after_s)
+                outcome.figures |= await _lease_counts(nodes)
                 if outcome.problems:
                     outcome.problems += _failures_logged(nodes)
         finally:
@@ -198,6 +206,27 @@ async def race_failover(
             await asyncio.to_thread(broker.stop)
             await asyncio.to_thread(redis.stop)
     return outcome
+
+
+SCRAPE = "chaos-scrape-token-0123"  # the nodes' metrics token (their HTTP port's /metrics)
+
+
+async def _lease_counts(nodes: list[GatewayProcess]) -> dict[str, float]:
+    """Race leases the nodes took back after finding them lapsed, and races they dropped
+    (their lease taken, or lapsed with another node the last writer): from ``/metrics``."""
+    wanted = {"races_retaken": "leases_retaken", "races_lost": "races_dropped"}
+    counts = dict.fromkeys(wanted.values(), 0.0)
+    auth = {"Authorization": f"Bearer {SCRAPE}"}
+    async with httpx.AsyncClient(timeout=5, headers=auth) as client:
+        for node in nodes:
+            response = await client.get(f"http://127.0.0.1:{node.http_port}/metrics")
+            text = response.raise_for_status().text
+            for family in text_string_to_metric_families(text):
+                for sample in family.samples:
+                    stat = sample.labels.get("stat", "")
+                    if sample.labels.get("component") == "races" and stat in wanted:
+                        counts[wanted[stat]] += sample.value
+    return counts
 
 
 def _failures_logged(nodes: list[GatewayProcess]) -> list[str]:

@@ -11,7 +11,8 @@ Rules
    texts), race unrated: they are dropped before rating, and the rated
    players are ranked among themselves by place (equal place, a tie). A
    standing without ``rated`` (an event from before the field) is rated
-   unless it is a guest's.
+   unless it is a guest's. A racer who did not finish is rated at their
+   place: a forfeit, a matched no-show among them, is a loss.
 2. A race with fewer than two rated players changes nobody.
 3. A rated player without a stored rating starts from ``Rating()``.
 4. Only the players of the race are returned, each with ``races`` + 1.

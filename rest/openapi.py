@@ -24,6 +24,7 @@ _ERROR_SCHEMA = {
                 "code": {"type": "string"},
                 "message": {"type": "string"},
                 "fields": {"type": "object", "additionalProperties": {"type": "string"}},
+                "details": {"type": "object", "additionalProperties": {"type": "string"}},
             },
         }
     },

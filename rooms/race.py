@@ -57,7 +57,9 @@ Rules
     boards skip them. ``ranked`` (``RecordResult``) says whether a board may
     take the finish once it is not flagged (approved by staff): not a guest,
     not a custom text, and the boards' minimum of typing
-    (``board_min_seconds``/``_words``).
+    (``board_min_seconds``/``_words``). A forfeit is no excuse: a racer who
+    left, dropped out or never showed up (rule 5a) stays rated, ranked by
+    progress, so a no-show loses rating as the last place does.
 
 Transition table ("settle" = the time-driven moves of rules 3, 5 and 8; it
 runs before and after every event -- ``handle`` skips it for a ``Progress`` or

@@ -10,7 +10,10 @@ from typogram.codes import HTTP_STATUS, ErrorCode
 class AppError(Exception):
     """A failure the client caused or must hear about, with a code and a message.
 
-    ``fields`` names the request fields at fault, for form-style clients.
+    ``fields`` names the request fields at fault, for form-style clients;
+    ``details`` is what the client needs to act on the error (a gateway error frame
+    and a REST error body carry it as ``details``, e.g. the race a matched ticket
+    went to).
     """
 
     def __init__(
@@ -20,12 +23,14 @@ class AppError(Exception):
         *,
         fields: Mapping[str, str] | None = None,
         retry_after: int | None = None,
+        details: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.fields = dict(fields) if fields else None
         self.retry_after = retry_after
+        self.details = dict(details) if details else None
 
     @property
     def http_status(self) -> int:
@@ -35,6 +40,8 @@ class AppError(Exception):
         error: dict[str, object] = {"code": self.code.value, "message": self.message}
         if self.fields:
             error["fields"] = self.fields
+        if self.details:
+            error["details"] = self.details
         return {"error": error}
 
 

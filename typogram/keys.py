@@ -143,6 +143,12 @@ def race_player(user_id: str) -> str:
     return f"race:player:{user_id}"
 
 
+def race_ticket(ticket_id: str) -> str:
+    """A matched ticket -> its player and race (JSON), for the take's TTL: what a late
+    ``match.cancel`` answers (``typogram.match_queues`` rule 3a)."""
+    return f"race:ticket:{ticket_id}"
+
+
 def race_owner(race_id: str) -> str:
     """The owning node's lease on a race (node id, short TTL, renewed while it ticks)."""
     return f"race:{race_id}:owner"

@@ -19,9 +19,16 @@ Rules (every call that changes more than one key is one atomic step)
    ``r:<race>``: it refuses (False, nothing changed) when a ticket is gone
    (taken by another matcher, cancelled) or when a player's marker names
    anything but that ticket (the player queued again elsewhere after their
-   marker lapsed), so a player is never taken into two races.
+   marker lapsed), so a player is never taken into two races. In the same
+   step it keeps, for ``ttl_s``, each taken ticket's player and race.
 3. ``cancel`` removes a ticket only for its own user, and clears the
    player's marker only while it still names that ticket.
+3a. ``matched`` names the race a ticket was taken into, to that ticket's own
+   player only (anyone else, an unknown, cancelled or expired ticket, or one
+   whose outcome lapsed: ``None``). A ticket leaves its queue once (take,
+   cancel or expiry) and the take keeps its race in that step, so a
+   ``cancel`` that found no ticket followed by ``matched`` tells a ticket
+   matched first from one that never was (a late ``match.cancel``).
 4. ``claim`` marks a player in a private race unless they are elsewhere;
    ``release`` frees them from that race only.
 5. Markers expire (``ttl_s``) so a crashed node cannot pin a player forever.
@@ -123,6 +130,10 @@ class MatchQueues(Protocol):
         """Remove ``user_id``'s ticket; False when there is none (gone, or not theirs)."""
         ...
 
+    async def matched(self, user_id: str, ticket_id: str) -> str | None:
+        """The race ``user_id``'s ticket was taken into while kept (rule 3a), else ``None``."""
+        ...
+
     async def queues(self) -> list[str]:
         """The queues that may hold tickets (``keys.race_queue`` names), sorted."""
         ...
@@ -134,7 +145,8 @@ class MatchQueues(Protocol):
     async def take(
         self, queue: str, entries: Sequence[QueuedTicket], race_id: str, ttl_s: float
     ) -> bool:
-        """Remove every ticket of a group and mark its players in ``race_id``; all or none."""
+        """Remove every ticket of a group and mark its players in ``race_id``, keeping
+        each ticket's race for ``matched``; all or none."""
         ...
 
     async def claim(self, user_id: str, race_id: str, ttl_s: float) -> str | None:

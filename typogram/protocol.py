@@ -15,6 +15,7 @@ recipient its ``s`` is a bytes concatenation, never a second encode.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any, Final, Literal
 
 import msgspec
@@ -308,8 +309,18 @@ def encode(t: str, d: Any, *, re: int | None = None) -> bytes:
     return orjson.dumps({"t": t, "re": re, "d": d})
 
 
-def error(code: ErrorCode, message: str, *, re: int | None = None) -> bytes:
-    return encode("error", {"code": code.value, "message": message}, re=re)
+def error(
+    code: ErrorCode,
+    message: str,
+    *,
+    re: int | None = None,
+    details: Mapping[str, str] | None = None,
+) -> bytes:
+    """An ``error`` frame; ``details`` (``AppError.details``) only when there are any."""
+    d: dict[str, Any] = {"code": code.value, "message": message}
+    if details:
+        d["details"] = dict(details)
+    return encode("error", d, re=re)
 
 
 def push_payload(t: str, d: Any) -> bytes:

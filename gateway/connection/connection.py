@@ -654,7 +654,8 @@ class Connection:
         metrics = self._hub.metrics
         if isinstance(exc, RoomError | AppError):
             metrics.errors.labels(exc.code.value).inc()
-            self.send(error(exc.code, exc.message, re=inbound.id), "error")
+            details = exc.details if isinstance(exc, AppError) else None
+            self.send(error(exc.code, exc.message, re=inbound.id, details=details), "error")
             return
         if (backend := unavailable_backend(exc)) is not None:  # failing over: retry later
             log.warning("handling %s failed: %s is unreachable (%s)", inbound.type, backend, exc)

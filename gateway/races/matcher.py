@@ -19,7 +19,8 @@ every ``redeliver`` round (each second) while the seat is still awaited, up to
 the race's no-show time; a node delivers ``match.found`` to a session once
 and only confirms the seat again. A seat nobody takes up by then is forfeited
 (``rooms.race`` rule 5a). Tickets older than
-``match_ticket_ttl_s`` are dropped.
+``match_ticket_ttl_s`` are dropped. A ``match.cancel`` that arrives after its
+ticket was matched answers ``conflict`` naming the race (``cancel``).
 """
 
 from __future__ import annotations
@@ -142,9 +143,23 @@ class Matchmaker:
         return ticket.ticket_id
 
     async def cancel(self, session: Session, ticket_id: str) -> None:
-        if not await self._queue.cancel(session.user.id, ticket_id):
+        """Take the player's ticket out of its queue. A ticket matched before the cancel
+        arrived answers ``conflict`` with its race in ``details`` (the player has a seat
+        there, forfeited if never taken up); an unknown ticket, or another player's,
+        ``not_found`` (``MatchQueues.matched`` names a race to the ticket's player only)."""
+        user_id = session.user.id
+        if await self._queue.cancel(user_id, ticket_id):
+            self._local.pop(ticket_id, None)
+            return
+        race_id = await self._queue.matched(user_id, ticket_id)
+        if race_id is None:
             raise AppError(ErrorCode.NOT_FOUND, "no such ticket in the queue")
-        self._local.pop(ticket_id, None)
+        raise AppError(
+            ErrorCode.CONFLICT,
+            f"the ticket was already matched into race {race_id}: "
+            "take up the seat (race.join) or leave it (race.leave)",
+            details={"race": race_id},
+        )
 
     async def _rating(self, user_id: str) -> float:
         stored = await self._ratings.get(user_id) if self._ratings is not None else None

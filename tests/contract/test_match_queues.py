@@ -190,6 +190,35 @@ async def test_a_cancelled_ticket_is_not_taken_and_a_taken_one_not_cancelled(
     assert await queues.where("cy") is None
 
 
+async def test_a_taken_ticket_names_its_race_to_its_own_player_only(queues: MatchQueues) -> None:
+    """A cancel that comes after the take finds no ticket; the take left its race behind,
+    for the ticket's own player: anyone else (or any other ticket) learns nothing."""
+    ada, bob, cy = entry("t1", "ada"), entry("t2", "bob"), entry("t3", "cy")
+    for e in (ada, bob, cy):
+        await queues.enqueue(e, TTL_S)
+    assert await queues.matched("ada", "t1") is None  # still queued
+    assert await queues.take(ada.queue, [ada, bob], "r1", TTL_S)
+    assert await queues.cancel("ada", "t1") is False
+    assert (await queues.matched("ada", "t1"), await queues.matched("bob", "t2")) == ("r1", "r1")
+    assert await queues.matched("bob", "t1") is None  # another player's ticket
+    assert await queues.matched("cy", "t1") is None
+    assert await queues.matched("ada", "t9") is None  # no such ticket
+    assert await queues.cancel("cy", "t3")
+    assert await queues.matched("cy", "t3") is None  # cancelled, not matched
+    await queues.release("ada", "r1")  # the race ended: the ticket's race is still its race
+    assert await queues.matched("ada", "t1") == "r1"
+
+
+async def test_a_taken_tickets_race_is_kept_for_the_takes_ttl(queues: MatchQueues) -> None:
+    ada, bob = entry("t1", "ada"), entry("t2", "bob")
+    for e in (ada, bob):
+        await queues.enqueue(e, TTL_S)
+    assert await queues.take(ada.queue, [ada, bob], "r1", 0.2)
+    assert await queues.matched("ada", "t1") == "r1"
+    await asyncio.sleep(0.35)
+    assert (await queues.matched("ada", "t1"), await queues.matched("bob", "t2")) == (None, None)
+
+
 async def test_a_lapsed_marker_does_not_put_a_player_in_two_races(queues: MatchQueues) -> None:
     """Ada's marker lapsed while her ticket still waits; she queues in another mode. Only
     the queue her marker names may take her."""
@@ -291,6 +320,9 @@ async def test_cancel_racing_a_take_one_of_them_wins(nodes: list[MatchQueues]) -
         assert took != cancelled
         where = await nodes[0].where(ada.ticket.user_id)
         assert where == (f"r:r{round_}" if took else None)
+        # The loser of the two learns which: the take leaves its race, a cancel nothing.
+        found = await nodes[2].matched(ada.ticket.user_id, ada.ticket.ticket_id)
+        assert found == (f"r{round_}" if took else None)
         if not took:
             await nodes[0].cancel(bob.ticket.user_id, bob.ticket.ticket_id)
 
@@ -359,3 +391,5 @@ async def test_use_after_close_raises(make_queues: Make) -> None:
         await fresh.enqueue(entry("t1", "ada"), TTL_S)
     with pytest.raises(RuntimeError):
         await fresh.where("ada")
+    with pytest.raises(RuntimeError):
+        await fresh.matched("ada", "t1")

@@ -223,6 +223,39 @@ async def test_cancel_and_never_in_two_queues(start_node: Start) -> None:  # noq
     await ws.close()
 
 
+async def test_a_cancel_that_comes_after_the_match_names_the_race(nodes: Nodes) -> None:  # noqa: F811
+    """``match.cancel`` read after the ticket was matched: ``conflict`` with the race in
+    ``details``, so a client that has not processed ``match.found`` can take up its seat
+    (or leave it) instead of forfeiting it unawares. Someone else's ticket: ``not_found``."""
+    first, second = await nodes(2, **FAST)
+    ada, _ = await _hello(first, "ada")
+    bob, _ = await _hello(second, "bob")
+    ticket = await queue_up(ada)
+    await queue_up(bob)
+    race = (await recv(bob, "match.found"))["d"]["race"]  # matched: ada's cancel comes late
+
+    await send(bob, "match.cancel", {"ticket": ticket}, id=6)  # not bob's ticket
+    assert (await recv_reply(bob, 6))["d"] == {
+        "code": "not_found",
+        "message": "no such ticket in the queue",
+    }
+    await send(ada, "match.cancel", {"ticket": ticket}, id=7)
+    late = await recv_reply(ada, 7)
+    assert (late["t"], late["d"]["code"], late["d"]["details"]) == (
+        "error",
+        "conflict",
+        {"race": race},
+    )
+    await send(ada, "match.cancel", {"ticket": "0" * 20}, id=8)
+    assert (await recv_reply(ada, 8))["d"]["code"] == "not_found"
+    await send(ada, "race.join", {"race": race}, id=9)  # she takes up her seat
+    joined = await recv_reply(ada, 9)
+    assert joined["t"] == "race.joined" and joined["d"]["race"] == race
+    assert {p["id"] for p in joined["d"]["players"]} == {"ada", "bob"}
+    for ws in (ada, bob):
+        await ws.close()
+
+
 async def test_a_race_survives_its_owner_node(nodes: Nodes) -> None:  # noqa: F811
     first, second = await nodes(2, **FAST)
     host, _ = await _hello(first, "host")

@@ -7,7 +7,8 @@ the ``races`` board and the stored ratings: what a finish earns there, not
 only what the socket said. Before the fix, the custom text "ab" finished
 with two keystrokes gave 240 WPM, rank 1 on ``races`` and a rating change,
 and a finish log squeezed into the last 3.3 s after progress at a steady
-pace was accepted at ~220 WPM, unflagged.
+pace was accepted at ~220 WPM, unflagged. A matched player who never shows up
+(``rooms.race`` rule 5a) is rated last: a loss, recorded once.
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ from tests.integration.test_gateway import Node, Start, hello, recv, send, start
 from tests.integration.test_races import position, recv_any, recv_reply
 from tests.typing_logs import by_hand
 from typogram import boards, topics
-from typogram.db.schema import user_ratings
+from typogram.db.schema import rating_history, user_ratings
 from typogram.leaderboards import Leaderboards
+from typogram.match_queues import MatchTicket, QueuedTicket
 from typogram.platform import Platform
 from typogram.ports import Event
 from workers import leaderboards, races
@@ -33,6 +35,13 @@ from workers import leaderboards, races
 pytestmark = pytest.mark.integration
 
 PRIVATE: dict[str, Any] = {"race_countdown_ms": 300, "race_words": 12}
+MATCHED: dict[str, Any] = {
+    **PRIVATE,
+    "race_words": 6,
+    "match_interval_ms": 50,
+    "match_max_wait_ms": 200,
+    "race_no_show_ms": 500,  # a seat not taken up by start_at + 0.5 s is forfeited
+}
 
 
 class RaceEvents:
@@ -191,3 +200,58 @@ async def test_concurrent_duplicate_finishes_produce_one_result(
     assert [e.data["user"] for e in events if e.type == topics.RACE_FINISHED] == ["ann-dup"]
     for ws in (a, b, second):
         await ws.close()
+
+
+async def test_a_no_show_in_a_rated_match_loses_rating_once(
+    start_node: Start,  # noqa: F811
+    platform: Platform,
+) -> None:
+    """``rooms.race`` rule 5a: a matched player whose seat is never taken up forfeits it.
+    In a rated race that is a loss, recorded once however often the standings arrive:
+    were it free, a player could dodge a bad matchup (or keep a rating) by not showing."""
+    node = await start_node(**MATCHED)
+    collected = RaceEvents(node)
+    # bob's ticket names a node that is gone: his match.found reaches nobody.
+    now_ms = int(time.time() * 1000)
+    ticket = MatchTicket("t-bob-ns", "bob-ns", 1500.0, "easy", "en", now_ms)
+    assert await node.ports.queues.enqueue(QueuedTicket(ticket, "bob-ns", "gone"), 60) is None
+    a, _ = await hello(node, "ann-ns")
+    await send(a, "match.join", {"mode": "race", "difficulty": "easy", "lang": "en"}, id=1)
+    assert (await recv_reply(a, 1))["t"] == "match.queued"
+    found = (await recv(a, "match.found"))["d"]
+    race, text, start_at = found["race"], found["text"], found["start_at"]
+    assert {p["id"] for p in found["players"]} == {"ann-ns", "bob-ns"}
+
+    log = by_hand(text, wpm=70, seed=7, typo_at=None, start_ms=300)
+    for ms in range(500, int(log[-1][0]), 500):  # type: ignore[call-overload]
+        await at(start_at, ms)
+        await send(a, "race.progress", {"race": race, "pos": position(log, ms, text), "errors": 0})
+    await at(start_at, int(log[-1][0]) + 50)  # type: ignore[call-overload]
+    await send(a, "race.progress", {"race": race, "pos": len(text), "errors": 0})
+    await send(a, "race.finish", {"race": race, "keystrokes": log}, id=2)
+    assert (await recv_reply(a, 2))["t"] == "race.finished"
+    standings = (await recv_any(a, "race.result"))["d"]["standings"]
+    assert [(s["user"], s["place"], s["done"], s["rated"]) for s in standings] == [
+        ("ann-ns", 1, True, True),
+        ("bob-ns", 2, False, True),  # forfeited, not excused
+    ]
+
+    events = await collected.finished(race)
+    await into_workers(platform, events)
+    stored = await ratings_of(platform, ["ann-ns", "bob-ns"])
+    assert stored["bob-ns"][0] < 1500.0 < stored["ann-ns"][0]
+    assert {r[2] for r in stored.values()} == {1}
+    # Delivered again (a consumer's retry, a second owner's duplicate): nothing more.
+    await into_workers(platform, events)
+    await asyncio.gather(*(into_workers(platform, events) for _ in range(3)))
+    assert await ratings_of(platform, ["ann-ns", "bob-ns"]) == stored
+    async with platform.db.read(primary=True) as conn:
+        history = (await conn.execute(select(rating_history))).all()
+    assert sorted((h.user_id, h.place) for h in history) == [("ann-ns", 1), ("bob-ns", 2)]
+    await a.close()
+
+
+async def ratings_of(platform: Platform, users: list[str]) -> dict[str, tuple[float, float, int]]:
+    async with platform.db.read(primary=True) as conn:
+        rows = await conn.execute(select(user_ratings).where(user_ratings.c.user_id.in_(users)))
+        return {str(r.user_id): (r.mu, r.sigma, r.races) for r in rows}

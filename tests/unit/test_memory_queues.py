@@ -32,6 +32,30 @@ async def test_markers_expire_on_the_clock_given() -> None:
         assert (await queue.where("ada"), await queue.where("bob")) == (None, None)
 
 
+async def test_taken_tickets_races_expire_on_the_clock_and_are_swept() -> None:
+    """The races of taken tickets are kept for the take's TTL, then forgotten: the store
+    holds no more than the tickets taken within one TTL."""
+    clock = Clock()
+    async with MemoryMatchQueues(clock) as queue:
+        for n in range(50):
+            group = [entry(f"a{n}", f"ada{n}"), entry(f"b{n}", f"bob{n}")]
+            for e in group:
+                await queue.enqueue(e, TTL_S)
+            assert await queue.take(group[0].queue, group, f"r{n}", TTL_S)
+            clock.now += 1.0
+        assert await queue.matched("ada49", "a49") == "r49"
+        assert await queue.matched("ada25", "a25") == "r25"  # taken 25 s ago
+        assert await queue.matched("ada19", "a19") is None  # taken 31 s ago, kept 30 s
+        clock.now += TTL_S
+        assert await queue.matched("ada49", "a49") is None
+        assert len(queue._outcomes) <= 2 * (TTL_S + 1)  # swept as takes go by, not kept
+        group = [entry("a-last", "ada"), entry("b-last", "bob")]
+        for e in group:
+            await queue.enqueue(e, TTL_S)
+        assert await queue.take(group[0].queue, group, "r-last", TTL_S)
+        assert len(queue._outcomes) == 2
+
+
 users = st.sampled_from(["ada", "bob", "cy"])
 operations = st.lists(
     st.tuples(st.sampled_from(["enqueue", "cancel", "take", "claim", "release"]), users, users),
@@ -70,12 +94,17 @@ async def test_a_flush_forgets_tickets_and_markers_and_refuses_once_closed() -> 
     async with MemoryMatchQueues(Clock()) as queue:
         await queue.enqueue(entry("t1", "ada"), TTL_S)
         await queue.claim("bob", "r1", TTL_S)
+        taken = [entry("t2", "cy"), entry("t3", "dan")]
+        for e in taken:
+            await queue.enqueue(e, TTL_S)
+        assert await queue.take(taken[0].queue, taken, "r2", TTL_S)
         queue.flush()
+        assert await queue.matched("cy", "t2") is None
         assert (await queue.queues(), await queue.where("ada"), await queue.where("bob")) == (
             [],
             None,
             None,
         )
-        assert queue.statistics()["enqueued"] == 1  # counts are this process's, not stored
+        assert queue.statistics()["enqueued"] == 3  # counts are this process's, not stored
     with pytest.raises(RuntimeError, match="closed"):
         queue.flush()

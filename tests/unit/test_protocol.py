@@ -209,6 +209,12 @@ def test_encode_and_error_frames() -> None:
         "re": 2,
         "d": {"code": "forbidden", "message": "no"},
     }
+    detailed = error(ErrorCode.CONFLICT, "matched", re=4, details={"race": "r1"})
+    assert orjson.loads(detailed)["d"] == {
+        "code": "conflict",
+        "message": "matched",
+        "details": {"race": "r1"},
+    }
 
 
 def test_a_push_is_encoded_once_and_numbered_per_recipient() -> None:

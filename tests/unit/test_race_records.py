@@ -9,6 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from matchmaking import rating
+from rooms.race import Event, Finish, Progress, RaceFinished, Reconnect, Tick
+from rooms.race_state import Phase
+from tests.unit.test_race import GO, T0, TEXT, done, matched, replay
 from typogram import race_records
 from typogram.race_records import decode, race_row, result_rows
 
@@ -131,3 +134,42 @@ def test_one_row_per_registered_racer_and_only_registered_racers_rated(
     assert rated <= set(registered)
     assert not rated if custom else rated == {u for u, _, ok in racers if ok and u in registered}
     assert race_records.race_row(race, 1)["players"] == len(racers)
+
+
+# -- a matched player who never showed up (rooms.race rule 5a) -------------------------
+
+
+def no_show_race(typed: int | None) -> RaceFinished:
+    """A matched race of ada and bob: ada's seat is taken up, bob's ``match.found`` never
+    reaches him; ada finishes (``typed=None``) or types ``typed`` characters and the time
+    limit ends the race."""
+    state, _ = replay([(T0 + 10, Reconnect("ada"))], matched("ada", "bob"))
+    events: list[tuple[int, Event]] = [(GO + 1_000, Progress("ada", typed or 0, 0))]
+    if typed is None:
+        events = [
+            (GO + 19_000, Progress("ada", len(TEXT), 0)),
+            (GO + 19_000, Finish("ada", done(18_900))),
+        ]
+    else:
+        events.append((GO + 180_000, Tick()))
+    state, out = replay(events, state)
+    assert state.phase is Phase.FINISHED and state.racers["bob"].forfeited
+    [effect] = [e for e in out[-1] if isinstance(e, RaceFinished)]
+    return effect
+
+
+@pytest.mark.parametrize("typed", [None, 3])
+def test_a_rated_no_show_counts_as_a_loss(typed: int | None) -> None:
+    """Not showing up for a rated match is a loss, however strong the absentee: dodging a
+    matchup must cost rating, or a rating could be kept by not playing."""
+    effect = no_show_race(typed)
+    race = decode(finished(*effect.standings, custom=effect.custom))
+    rated = race.rated_standings()
+    assert [(s["user"], s["place"], s["done"]) for s in rated] == [
+        ("ada", 1, typed is None),
+        ("bob", 2, False),
+    ]
+    strong, weak = rating.Rating(2_000.0, 150.0, 40), rating.Rating(1_500.0, 400.0, 3)
+    after = rating.update({"bob": strong, "ada": weak}, rated)
+    assert after["bob"].mu < strong.mu and after["bob"].races == 41
+    assert after["ada"].mu > weak.mu and after["ada"].races == 4

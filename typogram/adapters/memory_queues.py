@@ -28,11 +28,14 @@ class MemoryMatchQueues(_Embedded):
         self._clock = clock
         self._queues: dict[str, dict[str, QueuedTicket]] = {}
         self._players: dict[str, tuple[str, float]] = {}  # user -> (marker, expires)
+        # Taken tickets, oldest take first: ticket -> (user, race, expires) (rule 3a).
+        self._outcomes: dict[str, tuple[str, str, float]] = {}
         self._enqueued = self._taken = self._refused = 0
 
     def _release(self) -> None:
         self._queues.clear()
         self._players.clear()
+        self._outcomes.clear()
 
     def flush(self) -> None:
         """Forget every ticket and marker, as ``FLUSHDB`` does to Redis
@@ -101,13 +104,35 @@ class MemoryMatchQueues(_Embedded):
             if t.ticket_id not in waiting or marker not in (None, QUEUED + t.ticket_id):
                 self._refused += 1
                 return False
+        self._sweep()
+        expires = self._clock() + ttl_s
         for entry in entries:
-            del waiting[entry.ticket.ticket_id]
-            self._mark(entry.ticket.user_id, RACING + race_id, ttl_s)
+            t = entry.ticket
+            del waiting[t.ticket_id]
+            self._mark(t.user_id, RACING + race_id, ttl_s)
+            self._outcomes.pop(t.ticket_id, None)  # (re)inserted last: the sweep's order
+            self._outcomes[t.ticket_id] = (t.user_id, race_id, expires)
         if not waiting:
             self._queues.pop(queue, None)
         self._taken += 1
         return True
+
+    def _sweep(self) -> None:
+        """Forget the outcomes that lapsed, oldest first, so the dict holds about one TTL
+        of takes (an outcome kept longer than the ones after it holds the sweep up)."""
+        now = self._clock()
+        while self._outcomes:
+            oldest = next(iter(self._outcomes))
+            if self._outcomes[oldest][2] > now:
+                return
+            del self._outcomes[oldest]
+
+    async def matched(self, user_id: str, ticket_id: str) -> str | None:
+        self._check()
+        found = self._outcomes.get(ticket_id)
+        if found is None or found[0] != user_id or found[2] <= self._clock():
+            return None
+        return found[1]
 
     async def claim(self, user_id: str, race_id: str, ttl_s: float) -> str | None:
         self._check()

@@ -2,8 +2,10 @@
 
 A queue is a sorted set of ticket ids by enqueue time (``keys.race_queue``),
 every ticket's JSON sits in one hash (``keys.race_queue_tickets``), the
-queues that may hold tickets in one set (``keys.race_queues``) and each
-player's marker in its own key (``keys.race_player``). Every call is one Lua
+queues that may hold tickets in one set (``keys.race_queues``), each
+player's marker in its own key (``keys.race_player``) and each taken
+ticket's player and race in its own key for the take's TTL
+(``keys.race_ticket``). Every call is one Lua
 script, so several gateway nodes may match from the same queues; a read that
 spans keys (a queue's tickets) is one consistent step too. The scripts touch
 keys they read from ticket JSON, so they assume one Redis (not Cluster).
@@ -59,9 +61,10 @@ if redis.call('GET', KEYS[1]) == 'q:' .. ARGV[1] then redis.call('DEL', KEYS[1])
 return 1
 """
 
-# KEYS: queue, tickets hash, queues set, then one player marker per ticket (ARGV[3..] order).
-# ARGV: race id, PX, ticket ids. All or none: every ticket still queued and every marker
-# absent (lapsed) or naming that very ticket.
+# KEYS: queue, tickets hash, queues set, then one player marker per ticket, then one
+# outcome key per ticket (both in ARGV[3..] order). ARGV: race id, PX, ticket ids. All or
+# none: every ticket still queued and every marker absent (lapsed) or naming that very
+# ticket. Each outcome keeps the stored ticket's player and the race (rule 3a).
 _TAKE: Final = """
 local n = #ARGV - 2
 for i = 1, n do
@@ -70,6 +73,12 @@ for i = 1, n do
   if cur and cur ~= 'q:' .. ARGV[i + 2] then return 0 end
 end
 for i = 1, n do
+  local raw = redis.call('HGET', KEYS[2], ARGV[i + 2])
+  if raw then
+    local user = cjson.decode(raw)['user']
+    local outcome = cjson.encode({user = user, race = ARGV[1]})
+    redis.call('SET', KEYS[i + 3 + n], outcome, 'PX', ARGV[2])
+  end
   redis.call('ZREM', KEYS[1], ARGV[i + 2])
   redis.call('HDEL', KEYS[2], ARGV[i + 2])
   redis.call('SET', KEYS[i + 3], 'r:' .. ARGV[1], 'PX', ARGV[2])
@@ -105,6 +114,15 @@ return out
 
 # KEYS: a player's marker.
 _WHERE: Final = "return redis.call('GET', KEYS[1])"
+
+# KEYS: a ticket's outcome. ARGV: the asking user. The race, to the ticket's player only.
+_MATCHED: Final = """
+local raw = redis.call('GET', KEYS[1])
+if not raw then return false end
+local outcome = cjson.decode(raw)
+if outcome['user'] ~= ARGV[1] then return false end
+return outcome['race']
+"""
 
 # No keys: the path every call takes (the cache's connection, a script) answers.
 _PING: Final = "return 1"
@@ -209,6 +227,7 @@ class RedisMatchQueues:
                 self._k(keys.race_queue_tickets()),
                 self._k(keys.race_queues()),
                 *(self._k(keys.race_player(e.ticket.user_id)) for e in entries),
+                *(self._k(keys.race_ticket(e.ticket.ticket_id)) for e in entries),
             ],
             args,
         )
@@ -226,6 +245,10 @@ class RedisMatchQueues:
 
     async def where(self, user_id: str) -> str | None:
         found = await self._run(_WHERE, [self._k(keys.race_player(user_id))], [])
+        return None if found is None else _text(found)
+
+    async def matched(self, user_id: str, ticket_id: str) -> str | None:
+        found = await self._run(_MATCHED, [self._k(keys.race_ticket(ticket_id))], [user_id])
         return None if found is None else _text(found)
 
     async def release(self, user_id: str, race_id: str) -> None:

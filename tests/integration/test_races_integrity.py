@@ -222,15 +222,7 @@ async def test_a_no_show_in_a_rated_match_loses_rating_once(
     race, text, start_at = found["race"], found["text"], found["start_at"]
     assert {p["id"] for p in found["players"]} == {"ann-ns", "bob-ns"}
 
-    log = by_hand(text, wpm=70, seed=7, typo_at=None, start_ms=300)
-    for ms in range(500, int(log[-1][0]), 500):  # type: ignore[call-overload]
-        await at(start_at, ms)
-        await send(a, "race.progress", {"race": race, "pos": position(log, ms, text), "errors": 0})
-    await at(start_at, int(log[-1][0]) + 50)  # type: ignore[call-overload]
-    await send(a, "race.progress", {"race": race, "pos": len(text), "errors": 0})
-    await send(a, "race.finish", {"race": race, "keystrokes": log}, id=2)
-    assert (await recv_reply(a, 2))["t"] == "race.finished"
-    standings = (await recv_any(a, "race.result"))["d"]["standings"]
+    standings = await type_to_the_end(a, race, text, start_at, seed=7)
     assert [(s["user"], s["place"], s["done"], s["rated"]) for s in standings] == [
         ("ann-ns", 1, True, True),
         ("bob-ns", 2, False, True),  # forfeited, not excused
@@ -251,13 +243,32 @@ async def test_a_no_show_in_a_rated_match_loses_rating_once(
     await a.close()
 
 
+async def type_to_the_end(
+    ws: ClientConnection, race: str, text: str, start_at: int, seed: int
+) -> list[dict[str, Any]]:
+    """Types ``text`` by hand at 70 WPM with progress twice a second, finishes, and
+    returns the race's standings (``race.result``)."""
+    log = by_hand(text, wpm=70, seed=seed, typo_at=None, start_ms=300)
+    for ms in range(500, int(log[-1][0]), 500):  # type: ignore[call-overload]
+        await at(start_at, ms)
+        await send(ws, "race.progress", {"race": race, "pos": position(log, ms, text), "errors": 0})
+    await at(start_at, int(log[-1][0]) + 50)  # type: ignore[call-overload]
+    await send(ws, "race.progress", {"race": race, "pos": len(text), "errors": 0})
+    await send(ws, "race.finish", {"race": race, "keystrokes": log}, id=90)
+    assert (await recv_reply(ws, 90))["t"] == "race.finished"
+    standings: list[dict[str, Any]] = (await recv_any(ws, "race.result"))["d"]["standings"]
+    return standings
+
+
 async def ratings_of(platform: Platform, users: list[str]) -> dict[str, tuple[float, float, int]]:
     async with platform.db.read(primary=True) as conn:
         rows = await conn.execute(select(user_ratings).where(user_ratings.c.user_id.in_(users)))
         return {str(r.user_id): (r.mu, r.sigma, r.races) for r in rows}
 
 
-async def matched_pair(node: Node, ann: str, bob: str) -> tuple[Any, Any, str, str, int]:
+async def matched_pair(
+    node: Node, ann: str, bob: str
+) -> tuple[ClientConnection, ClientConnection, str, str, int]:
     """``ann`` and ``bob`` queued and matched: both sockets, the race, its text, start_at."""
     a, _ = await hello(node, ann)
     b, _ = await hello(node, bob)
@@ -285,19 +296,11 @@ async def test_leaving_a_match_during_the_countdown_is_a_rated_loss(
     await send(b, "race.join", {"race": race}, id=3)  # back, to reset the forfeit
     assert (await recv_reply(b, 3))["t"] == "race.joined"
 
-    log = by_hand(text, wpm=70, seed=8, typo_at=None, start_ms=300)
     await at(start_at, 500)
     await send(b, "race.progress", {"race": race, "pos": 1, "errors": 0})
     refused = await recv(b, "error")
     assert refused["d"]["code"] == "conflict"  # done with this race
-    for ms in range(500, int(log[-1][0]), 500):  # type: ignore[call-overload]
-        await at(start_at, ms)
-        await send(a, "race.progress", {"race": race, "pos": position(log, ms, text), "errors": 0})
-    await at(start_at, int(log[-1][0]) + 50)  # type: ignore[call-overload]
-    await send(a, "race.progress", {"race": race, "pos": len(text), "errors": 0})
-    await send(a, "race.finish", {"race": race, "keystrokes": log}, id=4)
-    assert (await recv_reply(a, 4))["t"] == "race.finished"
-    standings = (await recv_any(a, "race.result"))["d"]["standings"]
+    standings = await type_to_the_end(a, race, text, start_at, seed=8)
     assert [(s["user"], s["place"], s["done"], s["rated"]) for s in standings] == [
         ("ann-dodge", 1, True, True),
         ("bob-dodge", 2, False, True),

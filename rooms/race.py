@@ -15,11 +15,17 @@ Rules
 3. ``Start`` (the host, or the matchmaker with no user) needs the lobby and
    ``min_players`` racers; ``start_at = now + countdown_ms``. The race runs
    from ``start_at`` on, whichever event comes first after it moves it.
-4. Leaving before the race runs frees the seat (the lowest seat hosts next).
-   Leaving a running race forfeits: the racer keeps the progress made.
+4. Leaving in the lobby frees the seat (the lowest seat hosts next). Leaving
+   once ``Start`` has set the matchup -- counting down or running -- forfeits:
+   the racer keeps the seat and the progress made (none in the countdown), so
+   a rated race rates them by it (rule 11); joining again answers as rule 2
+   and undoes nothing. ``race.left`` says whether the seat stands forfeited.
+   When every racer has left the countdown the race ends at once (rule 8).
 5. A racer who disconnects keeps the seat for ``resume_ms`` and continues
    after ``Reconnect`` (or any ``Progress``). Once the window has passed the
-   seat is freed before the start and forfeited after it.
+   seat is freed in the lobby and forfeited from ``Start`` on, as rule 4
+   (by default the window, 120 s, outlasts the countdown, 5 s, so only a drop
+   in the lobby can run out during the countdown; both are settings).
 5a. A seat the matchmaker gave (``Join(shown=False)``) is awaited: not
    connected, not dropped, until the player shows up (``Reconnect``, sent by
    the node that delivered ``match.found``, or any ``Progress``/``Finish``).
@@ -59,7 +65,8 @@ Rules
     not a custom text, and the boards' minimum of typing
     (``board_min_seconds``/``_words``). A forfeit is no excuse: a racer who
     left, dropped out or never showed up (rule 5a) stays rated, ranked by
-    progress, so a no-show loses rating as the last place does.
+    progress, so a no-show loses rating as the last place does, and so does
+    a racer who left during the countdown (rule 4).
 
 Transition table ("settle" = the time-driven moves of rules 3, 5 and 8; it
 runs before and after every event -- ``handle`` skips it for a ``Progress`` or
@@ -68,7 +75,9 @@ a ``Tick`` when nothing is due, since neither can make anything due)
 event             phase (else conflict)   precondition (code)          effects
 ----------------  ----------------------  ---------------------------  ----------------------
 Join              lobby, countdown        seat free (conflict)         Reply race.joined
-Leave             any                     seated (not_found)           Reply race.left
+Leave             any                     seated (not_found)           Reply race.left; lobby:
+                                                                       unseat, countdown and
+                                                                       running: forfeit
 Disconnect        any                     seated (not_found)           -
 Reconnect         any                     seated (not_found)           Reply race.joined
 Start             lobby                   host or None (forbidden);    Broadcast race.countdown,
@@ -79,6 +88,8 @@ Progress          running                 seated (forbidden); typing   -
 Finish            running                 seated (forbidden); typing   Reply race.finished,
                                           (conflict); rule 7 (bad_req) RecordResult
 Tick              any                     -                            changed: Broadcast race.state
+(settle: expire)  lobby; countdown,       rules 5, 5a                  - (lobby: unseat; else
+                  running                                              forfeit)
 (settle: end)     countdown, running      rule 8                       Broadcast race.result,
                                                                        RaceFinished
 """
@@ -266,13 +277,18 @@ def _join(state: RaceState, event: Join) -> Step:
 
 def _leave(state: RaceState, event: Leave, now_ms: int) -> Step:
     racer = _seated(state, event.user_id, ErrorCode.NOT_FOUND)
-    reply: list[Effect] = [Reply("race.left", {"race": state.race_id})]
     if state.phase is Phase.FINISHED:
-        return state, reply
-    if state.phase is Phase.RUNNING:
-        gone = replace(racer, connected=False, dropped_at_ms=now_ms, forfeited=not racer.score)
-        return _bump(state, racers={**state.racers, racer.user_id: gone}), reply
-    return _unseat(state, racer.user_id), reply
+        return state, [_left(state, racer.forfeited)]
+    if state.phase is Phase.LOBBY:
+        return _unseat(state, racer.user_id), [_left(state, False)]
+    # Counting down or running: the matchup is set, so leaving it is a forfeit (rule 4).
+    gone = replace(racer, connected=False, dropped_at_ms=now_ms, forfeited=not racer.score)
+    new = _bump(state, racers={**state.racers, racer.user_id: gone})
+    return new, [_left(state, gone.forfeited)]
+
+
+def _left(state: RaceState, forfeited: bool) -> Reply:
+    return Reply("race.left", {"race": state.race_id, "forfeited": forfeited})
 
 
 def _connection(state: RaceState, event: Disconnect | Reconnect, now_ms: int) -> Step:
@@ -433,11 +449,11 @@ def _settle(state: RaceState, now_ms: int) -> Step:
             continue
         if now_ms < dropped + resume_ms:
             continue
-        if state.phase is Phase.RUNNING:
+        if state.phase is Phase.LOBBY:
+            state = _unseat(state, racer.user_id)
+        elif state.phase is not Phase.FINISHED:  # counting down or running, as rule 4
             gone = replace(racer, forfeited=True)
             state = _bump(state, racers={**state.racers, racer.user_id: gone})
-        elif state.phase is not Phase.FINISHED:
-            state = _unseat(state, racer.user_id)
     deadline = state.deadline_ms
     over = deadline is not None and now_ms >= deadline
     started = state.phase in (Phase.COUNTDOWN, Phase.RUNNING)

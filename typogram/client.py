@@ -9,7 +9,8 @@ Use::
             ...
 
 ``request`` sends a frame with a fresh ``id`` and returns the reply (``re``);
-an ``error`` reply raises ``ClientError``. Pushes are queued in a bounded
+an ``error`` reply raises ``ClientError`` (``code``, ``message`` and the
+error's ``details``, e.g. the race a crossed ``match.cancel`` names). Pushes are queued in a bounded
 inbox: a client that stops iterating stops reading, and the server will
 eventually close it as too slow (4008) — as it would any slow consumer.
 
@@ -78,12 +79,20 @@ def token_expiry(token: str) -> float | None:
 
 
 class ClientError(Exception):
-    """The server answered with an ``error`` frame."""
+    """The server answered with an ``error`` frame.
 
-    def __init__(self, code: str, message: str) -> None:
+    ``details`` is the frame's ``d.details`` (``{}`` without one): what the client
+    needs to act on the error. A ``match.cancel`` that crossed its match answers
+    ``conflict`` with ``{"race": RACE}``: the player holds a seat there, to take up
+    with ``race.join {"race"}`` (or give up with ``race.leave``, a forfeit once
+    the race has started).
+    """
+
+    def __init__(self, code: str, message: str, details: Mapping[str, Any] | None = None) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
+        self.details: dict[str, Any] = dict(details or {})
 
 
 class ConnectionLost(Exception):
@@ -380,4 +389,9 @@ class TypogramClient:
 
 def _client_error(frame: ServerFrame) -> ClientError:
     data = frame.d if isinstance(frame.d, dict) else {}
-    return ClientError(str(data.get("code", "internal")), str(data.get("message", "")))
+    details = data.get("details")
+    return ClientError(
+        str(data.get("code", "internal")),
+        str(data.get("message", "")),
+        details if isinstance(details, dict) else None,
+    )

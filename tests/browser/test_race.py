@@ -175,3 +175,73 @@ async def test_signed_up_racers_see_the_race_and_their_rating_change_in_the_prof
         await reload_until(page, "#profile-rating:has-text('rank #')")
         assert "1 played" in await page.inner_text("#stat-races")
     await shoot(players[0], "profile-races")
+
+
+CROSSED_CANCEL = """async ([names, keepSeat]) => {
+  const { Gateway } = await import("/js/gateway.js");
+  const { RaceState } = await import("/js/race-state.js");
+  const { ws_url: url } = await (await fetch("/api/v1/client-config")).json();
+  const connect = async (name) => {
+    const answer = await fetch("/api/v1/auth/guest", { method: "POST",
+      headers: { "content-type": "application/json" }, body: JSON.stringify({ name }) });
+    const auth = await answer.json();
+    const gateway = new Gateway({ url, getToken: async () => auth.access_token,
+      refreshToken: async () => { throw new Error("a guest has nothing to refresh"); } });
+    const online = new Promise((resolve) =>
+      gateway.on("state", ({ state }) => state === "online" && resolve()));
+    gateway.start(auth.user.id);
+    await online;
+    return gateway;
+  };
+  const [ann, bob] = [await connect(names[0]), await connect(names[1])];
+  // ann's match.found has not reached her client when she cancels: the match crossed it.
+  const emit = ann.emit.bind(ann);
+  ann.emit = (t, d) => (t === "match.found" ? undefined : emit(t, d));
+  const race = new RaceState(ann);
+  await race.queue("hard");
+  const found = new Promise((resolve) => bob.on("match.found", resolve));
+  await bob.request("match.join", { mode: "race", difficulty: "hard", lang: "en" });
+  const match = await found;
+  let error = null;
+  try {
+    await ann.request("match.cancel", { ticket: "0".repeat(20) });
+  } catch (err) {
+    error = { code: err.code, details: err.details };
+  }
+  await race.cancel({ keepSeat });
+  const seen = { race: race.race, phase: race.phase, text: race.text, ticket: race.ticket };
+  let again = null;
+  try {
+    await ann.request("match.join", { mode: "race", difficulty: "hard", lang: "en" });
+    again = "queued";
+  } catch (err) {
+    again = err.code;
+  }
+  ann.stop();
+  bob.stop();
+  return { match: { race: match.race, text: match.text }, seen, error, again };
+}"""
+
+
+@pytest.mark.parametrize("keep_seat", [True, False])
+async def test_a_cancel_that_crossed_the_match_takes_up_or_leaves_the_seat(
+    pages: Pages, keep_seat: bool
+) -> None:
+    """``match.cancel`` after the match answers ``conflict`` naming the race
+    (``details``): the client takes up its seat as if ``match.found`` had come, or,
+    walking away from the queue, leaves that race at once (a forfeit)."""
+    page = await pages.open()
+    out = await page.evaluate(CROSSED_CANCEL, [[unique("ann"), unique("bob")], keep_seat])
+    assert out["error"] == {"code": "not_found", "details": {}}  # no details: an empty object
+    match = out["match"]
+    if keep_seat:
+        assert out["seen"] == {
+            "race": match["race"],
+            "phase": "countdown",
+            "text": match["text"],
+            "ticket": None,
+        }
+        assert out["again"] == "conflict"  # seated in that race: one race at a time
+    else:
+        assert out["seen"] == {"race": None, "phase": "idle", "text": "", "ticket": None}
+        assert out["again"] == "queued"  # out of that race (forfeited): free to queue

@@ -81,3 +81,22 @@ async def test_iteration_ends_when_the_server_closes_for_good(start_node: Start)
     with pytest.raises(ConnectionLost):
         await client.receive(0.1)
     await asyncio.wait_for(_until(lambda: node.gateway.statistics()["connections"] == 0), TIMEOUT)
+
+
+async def test_a_cancel_that_crossed_its_match_raises_with_the_race(start_node: Start) -> None:
+    """An error frame's ``details`` reach ``ClientError.details``: the race of a seat
+    the player holds, which ``race.join {race}`` takes up."""
+    node = await start_node(match_interval_ms=50, match_max_wait_ms=200, race_words=6)
+    queue = {"mode": "race", "difficulty": "easy", "lang": "en"}
+    async with (
+        TypogramClient(node.url, node.token("alice")) as alice,
+        TypogramClient(node.url, node.token("bob")) as bob,
+    ):
+        ticket = (await alice.request("match.join", queue)).d["ticket"]
+        await bob.request("match.join", queue)
+        race = (await next_of(bob, "match.found"))["race"]
+        with pytest.raises(ClientError) as raised:
+            await alice.request("match.cancel", {"ticket": ticket})
+        assert (raised.value.code, raised.value.details) == ("conflict", {"race": race})
+        joined = await alice.request("race.join", raised.value.details)
+        assert joined.t == "race.joined" and joined.d["race"] == race

@@ -222,15 +222,7 @@ async def test_a_no_show_in_a_rated_match_loses_rating_once(
     race, text, start_at = found["race"], found["text"], found["start_at"]
     assert {p["id"] for p in found["players"]} == {"ann-ns", "bob-ns"}
 
-    log = by_hand(text, wpm=70, seed=7, typo_at=None, start_ms=300)
-    for ms in range(500, int(log[-1][0]), 500):  # type: ignore[call-overload]
-        await at(start_at, ms)
-        await send(a, "race.progress", {"race": race, "pos": position(log, ms, text), "errors": 0})
-    await at(start_at, int(log[-1][0]) + 50)  # type: ignore[call-overload]
-    await send(a, "race.progress", {"race": race, "pos": len(text), "errors": 0})
-    await send(a, "race.finish", {"race": race, "keystrokes": log}, id=2)
-    assert (await recv_reply(a, 2))["t"] == "race.finished"
-    standings = (await recv_any(a, "race.result"))["d"]["standings"]
+    standings = await type_to_the_end(a, race, text, start_at, seed=7)
     assert [(s["user"], s["place"], s["done"], s["rated"]) for s in standings] == [
         ("ann-ns", 1, True, True),
         ("bob-ns", 2, False, True),  # forfeited, not excused
@@ -251,7 +243,96 @@ async def test_a_no_show_in_a_rated_match_loses_rating_once(
     await a.close()
 
 
+async def type_to_the_end(
+    ws: ClientConnection, race: str, text: str, start_at: int, seed: int
+) -> list[dict[str, Any]]:
+    """Types ``text`` by hand at 70 WPM with progress twice a second, finishes, and
+    returns the race's standings (``race.result``)."""
+    log = by_hand(text, wpm=70, seed=seed, typo_at=None, start_ms=300)
+    for ms in range(500, int(log[-1][0]), 500):  # type: ignore[call-overload]
+        await at(start_at, ms)
+        await send(ws, "race.progress", {"race": race, "pos": position(log, ms, text), "errors": 0})
+    await at(start_at, int(log[-1][0]) + 50)  # type: ignore[call-overload]
+    await send(ws, "race.progress", {"race": race, "pos": len(text), "errors": 0})
+    await send(ws, "race.finish", {"race": race, "keystrokes": log}, id=90)
+    assert (await recv_reply(ws, 90))["t"] == "race.finished"
+    standings: list[dict[str, Any]] = (await recv_any(ws, "race.result"))["d"]["standings"]
+    return standings
+
+
 async def ratings_of(platform: Platform, users: list[str]) -> dict[str, tuple[float, float, int]]:
     async with platform.db.read(primary=True) as conn:
         rows = await conn.execute(select(user_ratings).where(user_ratings.c.user_id.in_(users)))
         return {str(r.user_id): (r.mu, r.sigma, r.races) for r in rows}
+
+
+async def matched_pair(
+    node: Node, ann: str, bob: str
+) -> tuple[ClientConnection, ClientConnection, str, str, int]:
+    """``ann`` and ``bob`` queued and matched: both sockets, the race, its text, start_at."""
+    a, _ = await hello(node, ann)
+    b, _ = await hello(node, bob)
+    for ws in (a, b):
+        await send(ws, "match.join", {"mode": "race", "difficulty": "easy", "lang": "en"}, id=1)
+        assert (await recv_reply(ws, 1))["t"] == "match.queued"
+    found = (await recv(a, "match.found"))["d"]
+    assert (await recv(b, "match.found"))["d"]["race"] == found["race"]
+    return a, b, found["race"], found["text"], found["start_at"]
+
+
+async def test_leaving_a_match_during_the_countdown_is_a_rated_loss(
+    start_node: Start,  # noqa: F811
+    platform: Platform,
+) -> None:
+    """``rooms.race`` rule 4: bob sees whom he was matched against and leaves before the
+    start. That used to free his seat (out of the standings, unrated: a free dodge); it
+    is a forfeit now, rated last, and joining again does not give the seat back."""
+    node = await start_node(**{**MATCHED, "race_countdown_ms": 3_000})
+    collected = RaceEvents(node)
+    a, b, race, text, start_at = await matched_pair(node, "ann-dodge", "bob-dodge")
+    await send(b, "race.leave", {"race": race}, id=2)
+    assert (await recv_reply(b, 2))["d"] == {"race": race, "forfeited": True}
+    assert int(time.time() * 1000) < start_at  # still counting down
+    await send(b, "race.join", {"race": race}, id=3)  # back, to reset the forfeit
+    assert (await recv_reply(b, 3))["t"] == "race.joined"
+
+    await at(start_at, 500)
+    await send(b, "race.progress", {"race": race, "pos": 1, "errors": 0})
+    refused = await recv(b, "error")
+    assert refused["d"]["code"] == "conflict"  # done with this race
+    standings = await type_to_the_end(a, race, text, start_at, seed=8)
+    assert [(s["user"], s["place"], s["done"], s["rated"]) for s in standings] == [
+        ("ann-dodge", 1, True, True),
+        ("bob-dodge", 2, False, True),
+    ]
+    await into_workers(platform, await collected.finished(race))
+    stored = await ratings_of(platform, ["ann-dodge", "bob-dodge"])
+    assert stored["bob-dodge"][0] < 1500.0 < stored["ann-dodge"][0]
+    for ws in (a, b):
+        await ws.close()
+
+
+async def test_a_match_everyone_leaves_during_the_countdown_ends_at_once(
+    start_node: Start,  # noqa: F811
+    platform: Platform,
+) -> None:
+    """Both players leave before the start: the race ends then (not at the time limit),
+    both in the standings as forfeits, and the workers take those standings."""
+    node = await start_node(**{**MATCHED, "race_countdown_ms": 3_000})
+    collected = RaceEvents(node)
+    a, b, race, _, start_at = await matched_pair(node, "ann-gone", "bob-gone")
+    for ws, id_ in ((a, 2), (b, 3)):
+        await send(ws, "race.leave", {"race": race}, id=id_)
+        assert (await recv_reply(ws, id_))["d"]["forfeited"] is True
+    events = await collected.finished(race)
+    assert int(time.time() * 1000) < start_at + 1_000  # ended in the countdown
+    result = next(e for e in events if e.type == topics.RACE_RESULT)
+    assert {(s["user"], s["place"], s["done"]) for s in result.data["standings"]} == {
+        ("ann-gone", 1, False),  # (seats by match order)
+        ("bob-gone", 1, False),
+    }
+    await into_workers(platform, events)  # a tie: rated, nobody ahead
+    stored = await ratings_of(platform, ["ann-gone", "bob-gone"])
+    assert {r[2] for r in stored.values()} == {1}
+    for ws in (a, b):
+        await ws.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from typogram.client import TypogramClient, token_expiry
+from typogram.client import ClientError, TypogramClient, _client_error, token_expiry
 from typogram.protocol import ServerFrame
 from typogram.settings import load
 from typogram.tokens import TokenService, TokenType
@@ -40,3 +40,19 @@ def test_the_client_tracks_the_rooms_and_races_it_would_rejoin() -> None:
     for t, d in frames:
         client._track(ServerFrame(t, d))
     assert client.rooms == {"lobby"} and client.races == {"r2"}
+
+
+def test_an_error_frame_gives_its_details_to_the_client_error() -> None:
+    crossed = {"code": "conflict", "message": "matched already", "details": {"race": "r9"}}
+    error = _client_error(ServerFrame("error", crossed, re=3))
+    assert isinstance(error, ClientError)
+    assert (error.code, error.message, error.details) == (
+        "conflict",
+        "matched already",
+        {"race": "r9"},
+    )
+    assert str(error) == "conflict: matched already"
+    plain = _client_error(ServerFrame("error", {"code": "not_found", "message": "no"}))
+    assert plain.details == {}
+    odd = _client_error(ServerFrame("error", {"code": "conflict", "details": "r9"}))
+    assert odd.details == {}  # not an object: nothing to act on

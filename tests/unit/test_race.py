@@ -100,7 +100,7 @@ def test_joiners_take_the_lowest_free_seat_and_the_first_hosts() -> None:
     assert [r.seat for r in state.racers.values()] == [0, 1, 2]
     assert state.host == "ada"
     state, [left, _] = replay([(T0, Leave("ada")), (T0, Join("dee", "Dee"))], state)
-    assert left == [Reply("race.left", {"race": "r1"})]
+    assert left == [Reply("race.left", {"race": "r1", "forfeited": False})]
     assert state.racers["dee"].seat == 0  # the freed seat
     assert state.host == "bob"
 
@@ -144,10 +144,66 @@ def test_progress_right_after_start_at_runs_the_race_without_a_tick() -> None:
     assert state.phase is Phase.RUNNING and state.racers["ada"].pos == 5
 
 
-def test_a_countdown_everyone_leaves_ends_with_empty_standings() -> None:
-    state, [_, _, leave] = replay([(T0, Join("ada", "Ada")), (T0, Start()), (T0 + 1, Leave("ada"))])
-    assert state.phase is Phase.FINISHED and state.is_empty
-    assert leave[-1] == RaceFinished("r1", ())
+def test_leaving_in_the_lobby_frees_the_seat_and_says_so() -> None:
+    state, [_, _, left] = replay(
+        [(T0, Join("ada", "Ada")), (T0, Join("bob", "Bob")), (T0 + 1, Leave("ada"))]
+    )
+    assert left == [Reply("race.left", {"race": "r1", "forfeited": False})]
+    assert set(state.racers) == {"bob"} and state.host == "bob"
+
+
+def test_leaving_during_the_countdown_forfeits_the_seat() -> None:
+    """Rule 4: once the countdown runs the matchup is set; leaving it is a forfeit,
+    not a free way out (the leaver stays in the standings, last, and rated)."""
+    state, [_, _, _, left] = replay(
+        [(T0, Join("ada", "Ada")), (T0, Join("bob", "Bob")), (T0, Start()),
+         (T0 + 1_000, Leave("ada"))]
+    )  # fmt: skip
+    assert left == [Reply("race.left", {"race": "r1", "forfeited": True})]
+    ada = state.racers["ada"]
+    assert ada.forfeited and ada.pos == 0 and ada.seat == 0 and not ada.connected
+    assert state.phase is Phase.COUNTDOWN and state.host == "ada"  # hosting ends with the lobby
+    state, out = replay(
+        [(GO + 6_000, Progress("bob", 120, 0)), (GO + 6_000, Finish("bob", done(5_900)))], state
+    )
+    finished = out[1][-1]
+    assert isinstance(finished, RaceFinished) and state.phase is Phase.FINISHED
+    assert [(s["user"], s["place"], s["done"], s["rated"]) for s in finished.standings] == [
+        ("bob", 1, True, True),
+        ("ada", 2, False, True),
+    ]
+
+
+def test_joining_again_after_leaving_the_countdown_does_not_undo_the_forfeit() -> None:
+    state, _ = replay(
+        [(T0, Join("ada", "Ada")), (T0, Join("bob", "Bob")), (T0, Start()),
+         (T0 + 1_000, Leave("ada"))]
+    )  # fmt: skip
+    for event in (Join("ada", "Ada"), Reconnect("ada")):
+        state, effects = handle(state, event, T0 + 2_000)
+        assert types(effects) == ["race.joined"]
+        assert state.racers["ada"].forfeited and state.racers["ada"].seat == 0
+    with pytest.raises(RaceError) as raised:
+        handle(state, Progress("ada", 5, 0), GO + 1_000)
+    assert raised.value.code is ErrorCode.CONFLICT  # done with this race
+
+
+def test_a_countdown_everyone_leaves_ends_at_once_with_everyone_forfeited() -> None:
+    state, out = replay(
+        [(T0, Join("ada", "Ada")), (T0, Join("bob", "Bob")), (T0, Start()),
+         (T0 + 1, Leave("ada")), (T0 + 2, Leave("bob"))]
+    )  # fmt: skip
+    assert state.phase is Phase.FINISHED and state.ended_at_ms == T0 + 2  # not the time limit
+    assert race_core.due_at(state) is None
+    finished = out[-1][-1]
+    assert isinstance(finished, RaceFinished)
+    assert [(s["user"], s["place"], s["done"], s["wpm"]) for s in finished.standings] == [
+        ("ada", 1, False, 0.0),
+        ("bob", 1, False, 0.0),
+    ]
+    state, effects = handle(state, Tick(), T0 + 50)
+    assert types(effects) == ["race.state"]  # the last snapshot, then nothing more
+    assert handle(state, Tick(), GO + 200_000) == (state, [])
 
 
 # -- running ---------------------------------------------------------------------------
@@ -319,6 +375,24 @@ def test_past_the_resume_window_a_lobby_seat_is_freed() -> None:
     assert raised.value.code is ErrorCode.NOT_FOUND
 
 
+def test_past_the_resume_window_a_countdown_seat_is_forfeited_not_freed() -> None:
+    """Rule 5 as rule 4: a drop in the lobby whose window passes in the countdown, and
+    (with a window shorter than the countdown) a drop in the countdown, both forfeit."""
+    state, _ = replay(
+        [(T0, Join("ada", "Ada")), (T0, Join("bob", "Bob")), (T0 + 1, Disconnect("ada")),
+         (T0 + 120_000, Start()), (T0 + 120_001, Tick())]
+    )  # fmt: skip
+    assert state.phase is Phase.COUNTDOWN and state.racers["ada"].forfeited
+    short = fresh(resume_ms=1_000, countdown_ms=5_000)
+    state, _ = replay(
+        [(T0, Join("ada", "Ada")), (T0, Join("bob", "Bob")), (T0, Start()),
+         (T0 + 100, Disconnect("bob")), (T0 + 1_100, Tick())],
+        short,
+    )  # fmt: skip
+    assert state.phase is Phase.COUNTDOWN and state.racers["bob"].forfeited
+    assert state.racers["bob"].seat == 1
+
+
 def matched(*users: str) -> RaceState:
     """A race the matchmaker started: every seat awaited (rule 5a), counting down to GO."""
     joins: list[tuple[int, Event]] = [(T0, Join(u, u.title(), shown=False)) for u in users]
@@ -380,7 +454,7 @@ def test_leaving_a_running_race_forfeits_and_the_last_one_typing_ends_it() -> No
     assert isinstance(finished, RaceFinished)
     assert [(s["user"], s["place"]) for s in finished.standings] == [("ada", 1), ("bob", 2)]
     state, effects = handle(state, Leave("ada"), GO + 7_000)
-    assert effects == [Reply("race.left", {"race": "r1"})]
+    assert effects == [Reply("race.left", {"race": "r1", "forfeited": False})]  # finished
     again, effects = handle(state, Reconnect("ada"), GO + 7_000)
     assert again is state and effects[0].data["standings"][0]["user"] == "ada"  # type: ignore[union-attr]
     assert handle(state, Disconnect("ada"), GO + 7_001) == (state, [])
@@ -511,10 +585,13 @@ def test_random_event_sequences_keep_the_invariants(steps: list[tuple[int, Event
         assert len(set(seats)) == len(seats) and all(0 <= s < 5 for s in seats)
         places = sorted(r.place for r in new.racers.values() if r.place)
         assert places == list(range(1, len(places) + 1))
+        if state.phase is not Phase.LOBBY:  # rule 4: no seat is given up once started
+            assert set(state.racers) <= set(new.racers)
         for user, racer in new.racers.items():
             old = state.racers.get(user)
             if old is not None and new.phase is not Phase.LOBBY:
                 assert racer.pos >= old.pos
+                assert racer.forfeited or not old.forfeited  # nothing undoes a forfeit
         if new.host is not None:
             assert new.host in new.racers
         ended = [e for e in effects if isinstance(e, RaceFinished)]

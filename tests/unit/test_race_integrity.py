@@ -6,9 +6,20 @@ from __future__ import annotations
 import itertools
 from dataclasses import replace
 
-from rooms.race import Finish, Progress, RaceFinished, RecordResult, Tick, agrees, handle
+from matchmaking import rating
+from rooms.race import (
+    Finish,
+    Leave,
+    Progress,
+    RaceFinished,
+    Reconnect,
+    RecordResult,
+    Tick,
+    agrees,
+    handle,
+)
 from rooms.race_state import TRAIL_MAX, RaceConfig, Racer
-from tests.unit.test_race import GO, TEXT, done, running, steady
+from tests.unit.test_race import GO, T0, TEXT, done, matched, running, steady
 
 
 def _finish(state, user: str, result, now: int):  # type: ignore[no-untyped-def]
@@ -101,3 +112,21 @@ def test_the_trail_keeps_one_report_a_second_and_stays_bounded() -> None:
     assert len(times) <= TRAIL_MAX + 1 and times == tuple(sorted(times))
     assert times[0] == 0 and times[-1] == 2 * TRAIL_MAX * 1_000
     assert all(b - a >= 1_000 for a, b in itertools.pairwise(times))
+
+
+def test_leaving_a_matched_race_in_the_countdown_is_a_rated_loss_not_a_dodge() -> None:
+    """Rule 4: a matched player who sees the opponents in ``match.found`` and leaves
+    during the countdown used to lose the seat and nothing else (out of the standings,
+    not rated), while a no-show or a leave once running is a loss."""
+    state, _ = handle(matched("ada", "bob"), Reconnect("ada"), T0 + 10)
+    state, _ = handle(state, Reconnect("bob"), T0 + 10)
+    state, _ = handle(state, Leave("bob"), T0 + 1_000)  # dodges the matchup
+    state, _ = handle(state, Progress("ada", len(TEXT), 0), GO + 6_000)
+    state, effects = handle(state, Finish("ada", done(6_000)), GO + 6_000)
+    finished = next(e for e in effects if isinstance(e, RaceFinished))
+    assert [(s["user"], s["place"], s["rated"]) for s in finished.standings] == [
+        ("ada", 1, True),
+        ("bob", 2, True),
+    ]
+    after = rating.update({}, finished.standings)
+    assert after["bob"].mu < rating.MU < after["ada"].mu

@@ -37,11 +37,15 @@ const CLOSE_RATE_LIMITED = 4029;
 const CLOSE_CLIENT_DROP = 4000;
 
 export class GatewayError extends Error {
-  constructor(code, message) {
+  /** `details`: the error frame's `d.details` ({} without), what the client needs to act on it. */
+  constructor(code, message, details = {}) {
     super(message);
     this.code = code;
+    this.details = details ?? {};
   }
 }
+
+const errorOf = (d) => new GatewayError(d?.code, d?.message, typeof d?.details === "object" ? d.details : {});
 
 function loadResume(userId) {
   try {
@@ -301,11 +305,11 @@ export class Gateway extends Emitter {
     if (pending) {
       this.#pending.delete(frame.re);
       clearTimeout(pending.timer);
-      if (frame.t === "error") pending.reject(new GatewayError(frame.d?.code, frame.d?.message));
+      if (frame.t === "error") pending.reject(errorOf(frame.d));
       else pending.resolve(frame.d);
     } else if (frame.t === "error" && !(frame.re === HELLO_ID && frame.d?.code === "unauthorized")) {
       // (A refused hello is followed by close 4001, which refreshes the token.)
-      this.emit("server-error", new GatewayError(frame.d?.code, frame.d?.message));
+      this.emit("server-error", errorOf(frame.d));
     }
     if (frame.t !== "error") this.emit(frame.t, frame.d ?? {});
   }

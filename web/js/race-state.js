@@ -80,10 +80,30 @@ export class RaceState extends Emitter {
     }
   }
 
-  async cancel() {
+  /**
+   * Gives up the queue ticket. When the match crossed the cancel, the server answers
+   * `conflict` naming the race (`details.race`): the seat there is ours, and a seat
+   * never taken up is forfeited. `keepSeat` takes it up (`race.join`, as if
+   * `match.found` had arrived); otherwise it is left at once (`race.leave`, a forfeit
+   * the others need not wait for), e.g. when the player walked away from the queue.
+   */
+  async cancel({ keepSeat = true } = {}) {
     const ticket = this.ticket;
     if (!ticket) return;
-    await this.#gateway.request("match.cancel", { ticket });
+    try {
+      await this.#gateway.request("match.cancel", { ticket });
+    } catch (err) {
+      const race = err.code === "conflict" ? err.details?.race : undefined;
+      if (!race) throw err;
+      if (keepSeat) {
+        if (this.race !== race) await this.#gateway.request("race.join", { race }); // race.joined seats us
+        if (this.race === race) this.ticket = null;
+      } else {
+        await this.#gateway.request("race.leave", { race }).catch(() => {});
+        if (this.ticket === ticket || this.race === race) this.reset();
+      }
+      return;
+    }
     if (this.phase === "queued") this.reset();
   }
 
@@ -113,7 +133,8 @@ export class RaceState extends Emitter {
       try {
         await this.#gateway.request("race.leave", { race });
       } catch {
-        // Leaving is best effort: the seat is freed when the session ends anyway.
+        // Best effort: the session's end leaves the race anyway (in the lobby the seat is
+        // freed; once started, leaving either way is a forfeit).
       }
     }
     this.reset();

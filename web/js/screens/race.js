@@ -204,9 +204,9 @@ export function raceScreen(gateway, race, clock) {
       return () => {
         for (const off of offs) off();
         stopTicker();
-        if (race.phase === "queued") race.cancel().catch(() => {});
+        if (race.phase === "queued") race.cancel({ keepSeat: false }).catch(() => {});
         else if (["lobby", "countdown", "running"].includes(race.phase)) {
-          notify("You left the race.");
+          notify(race.phase === "lobby" ? "You left the race." : "You left the race: it counts as a forfeit.");
           race.leave();
         }
       };

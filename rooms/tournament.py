@@ -25,7 +25,11 @@ Rules
 4. Scoring "best_wpm": a participant's best WPM over the races they finished.
    Scoring "points": ``points_by_place[place - 1]`` per race (0 beyond the
    table), ``place`` less the flagged rows placed ahead: a flagged winner
-   takes nobody's place.
+   takes nobody's place. No points without typing: a racer who neither
+   finished nor got past the first character (a seat left in the countdown,
+   never taken up, or idle) scores nothing, though the race counts for
+   them -- otherwise a heat whose racers all walk away would share first
+   place, and a colluding heat would out-score honest ones.
 5. Rankings: score high to low; ties go to whoever reached the score first,
    then to the earlier joiner. Only participants with a counted race rank.
 6. ``tournament.state`` is broadcast on every phase change and join;
@@ -321,6 +325,8 @@ def _score(
         time_ms = row.get("time_ms")
         at = race.started_at_ms + time_ms if time_ms is not None else race.ended_at_ms
         return replace(counted, score=float(wpm), achieved_at_ms=at)
+    if not row.get("done") and not row.get("pos"):
+        return counted  # no points without typing
     place = int(row["place"])
     table = state.points_by_place
     points = table[place - 1] if 1 <= place <= len(table) else 0

@@ -133,6 +133,23 @@ def test_points_add_up_by_place() -> None:
     ]
 
 
+def test_no_points_without_typing() -> None:
+    """A heat whose racers all walked away ties them all first: nobody scores for it. A
+    racer who typed without finishing still scores by place; one who typed nothing not."""
+    state = joined("ada", "bob", "cy", "dee", state=fresh(scoring=Scoring.POINTS))
+    idle = [{**row(user, 1, 0.0, done=False), "pos": 0} for user in ("ada", "bob")]
+    state, _ = replay([(START + 50_000, race("r1", *idle))], state)
+    assert [(r["user"], r["score"], r["races"]) for r in rankings(state)] == [
+        ("ada", 0.0, 1),
+        ("bob", 0.0, 1),
+    ]
+    typed = {**row("dee", 2, 30.0, done=False), "pos": 40}
+    walked = {**row("bob", 3, 0.0, done=False), "pos": 0}
+    state, _ = replay([(START + 60_000, race("r2", row("cy", 1, 80), typed, walked))], state)
+    scores = {r["user"]: r["score"] for r in rankings(state)}
+    assert scores == {"cy": 10.0, "dee": 8.0, "ada": 0.0, "bob": 0.0}
+
+
 def test_only_accepted_finishes_count_in_best_wpm() -> None:
     """A flagged finish (its racer unrated, or flags from the replay) and any finish of a
     race on a custom text score nothing and count as no race; honest ones still do."""

@@ -245,7 +245,7 @@ DASHBOARDS: dict[str, tuple[str, str, list[Panel]]] = {
                 ],
             ),
             (
-                "Race state flushes and races lost",
+                "Race state flushes, races lost and leases retaken",
                 "ops",
                 [
                     (
@@ -256,6 +256,11 @@ DASHBOARDS: dict[str, tuple[str, str, list[Panel]]] = {
                     (
                         f'rate(typogram_component{{component="races",stat="races_lost"}}[{RATE}])',
                         "lost {{pod}}",
+                    ),
+                    (
+                        'rate(typogram_component{component="races",stat="races_retaken"}'
+                        f"[{RATE}])",
+                        "retaken {{pod}}",
                     ),
                 ],
             ),

@@ -579,6 +579,7 @@ class RaceEngine:
                 return state
         adopted = self._orphaned(replace(state, changed=True))  # a fresh snapshot
         self._own(adopted, adopted=True)
+        self._store.mark(race_id)  # flushed later if the write below fails
         if not await self._store.write_now(adopted):  # this node its writer from now on
             return state  # taken meanwhile (the store gave it up)
         await self._cache.zadd(keys.races_active(), {race_id: self._clock() + self._s.race_lease_s})

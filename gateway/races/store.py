@@ -173,12 +173,11 @@ class RaceStore:
             except Exception:
                 self._dirty |= states.keys()  # try again next tick
                 raise
-            for race_id, state in states.items():
-                self._written[race_id] = state.seq
-                last[race_id] = now
             missed = [r for r in states if keys.race_owner(r) in lost]
-            for race_id in missed:
-                self._written.pop(race_id, None)  # not written after all
+            for race_id, state in states.items():
+                if keys.race_owner(race_id) not in lost:
+                    self._written[race_id] = state.seq
+                    last[race_id] = now
             await self._keep(missed)
         self.flushes += 1
         return len(states) - len(missed)

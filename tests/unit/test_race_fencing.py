@@ -53,6 +53,12 @@ async def stored(cache: MemoryCache, race_id: str = "r1") -> RaceState:
     return decode(raw)
 
 
+async def ada_in_a_race_on(node: RaceEngine) -> None:
+    """Race ``r1`` created on ``node``, with ada joined (written: acknowledged)."""
+    await node.create(RaceState("r1", "abc def", 1, "easy", "en"), [])
+    await node.apply("r1", Join("ada", "Ada"))
+
+
 async def test_an_owner_whose_lease_was_taken_writes_nothing_more() -> None:
     clock = Clock()
     async with MemoryCache(clock=clock) as cache:
@@ -124,8 +130,7 @@ async def test_a_deposed_owner_cannot_put_a_started_race_back_in_the_lobby(
     two_nodes: tuple[Clock, MemoryCache, RaceEngine, RaceEngine],
 ) -> None:
     clock, cache, a, b = two_nodes
-    await a.create(RaceState("r1", "abc def", 1, "easy", "en"), [])
-    await a.apply("r1", Join("ada", "Ada"))
+    await ada_in_a_race_on(a)
     assert a.owns("r1")
 
     clock.now += LEASE_S + 0.1  # a stalls past its lease; b adopts the race and starts it
@@ -258,8 +263,7 @@ async def test_a_race_another_node_wrote_last_is_left_to_it_for_a_grace(
     two_nodes: tuple[Clock, MemoryCache, RaceEngine, RaceEngine],
 ) -> None:
     clock, cache, a, b = two_nodes
-    await a.create(RaceState("r1", "abc def", 1, "easy", "en"), [])
-    await a.apply("r1", Join("ada", "Ada"))
+    await ada_in_a_race_on(a)
     before = await cache.get(keys.race_state("r1"))
     assert before is not None
     await a.apply("r1", Join("bob", "Bob"))  # acknowledged: written before its reply
@@ -287,8 +291,7 @@ async def test_a_race_whose_last_writer_is_gone_is_adopted_after_the_grace(
     two_nodes: tuple[Clock, MemoryCache, RaceEngine, RaceEngine],
 ) -> None:
     clock, cache, a, b = two_nodes
-    await a.create(RaceState("r1", "abc def", 1, "easy", "en"), [])
-    await a.apply("r1", Join("ada", "Ada"))
+    await ada_in_a_race_on(a)
     clock.now += LEASE_S + 0.1  # a died: its lease lapsed
 
     await b.scan()
@@ -307,8 +310,7 @@ async def test_a_request_adopts_a_dead_writers_race_after_the_grace(
     two_nodes: tuple[Clock, MemoryCache, RaceEngine, RaceEngine],
 ) -> None:
     clock, cache, a, b = two_nodes
-    await a.create(RaceState("r1", "abc def", 1, "easy", "en"), [])
-    await a.apply("r1", Join("ada", "Ada"))
+    await ada_in_a_race_on(a)
     clock.now += LEASE_S + 0.1  # a died: its lease lapsed
     loop = asyncio.get_running_loop()
     began = loop.time()
